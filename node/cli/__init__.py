@@ -1,0 +1,43 @@
+"""The ``amparo`` command line (SPEC §5.3): click groups by noun.
+
+Human output by default, ``--json`` for scripts; errors go to stderr with a
+non-zero exit code and never as a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from node.cli.base import AmparoGroup, CliContext
+from node.cli.identity import id_command, init_command
+from node.config import default_home
+
+
+@click.group(cls=AmparoGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=str),
+    default=None,
+    help="Node home directory (default: $AMPARO_HOME or ~/.local/share/amparo).",
+)
+@click.version_option(package_name="amparo")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None) -> None:
+    """Amparo: a federated alert mesh for allied human-rights organizations."""
+    from pathlib import Path
+
+    ctx.obj = CliContext(Path(home).expanduser() if home else default_home())
+
+
+cli.add_command(init_command)
+cli.add_command(id_command)
+
+
+def main() -> None:
+    cli.main(prog_name="amparo")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

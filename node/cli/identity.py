@@ -1,0 +1,149 @@
+"""``amparo init`` and ``amparo id``: create a node's home and show who it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from node import keystore
+from node.cli.base import CliContext, emit, fail, json_option, warn
+from node.config import (
+    CONFIG_FILE,
+    DEFAULT_LOCAL,
+    DEFAULT_MESH,
+    KEY_FILE,
+    Config,
+    load,
+    make_home,
+    save,
+    validate,
+)
+from protocol.keys import Identity, fingerprint
+
+NO_PASSPHRASE_WARNING = (
+    "WARNING: --no-passphrase stores this node's private keys UNENCRYPTED.\n"
+    "Anyone who copies or seizes this machine gets the keys and can impersonate your\n"
+    "organization. Use this only for demos and tests."
+)
+
+
+def _prompt_new_passphrase() -> bytes:
+    text: str = click.prompt(
+        "Passphrase for the node's keys", hide_input=True, confirmation_prompt=True, err=True
+    )
+    return text.encode("utf-8")
+
+
+def prompt_passphrase() -> bytes:
+    text: str = click.prompt("Passphrase for the node's keys", hide_input=True, err=True)
+    return text.encode("utf-8")
+
+
+@click.command("init")
+@click.option("--name", required=True, help="Your organization's name as allies will see it.")
+@click.option("--listen", default=DEFAULT_MESH, show_default=True, help="Mesh listener HOST:PORT.")
+@click.option("--local", default=DEFAULT_LOCAL, show_default=True, help="Local API HOST:PORT.")
+@click.option("--advertise", multiple=True, help="Address peers use to reach this node (repeatable).")
+@click.option("--database-url", default="", help="SQLAlchemy URL (default: SQLite in the home).")
+@click.option("--no-passphrase", is_flag=True, help="Store the keys unencrypted (demos only).")
+@click.option(
+    "--kdf-profile",
+    type=click.Choice(["interactive", "moderate", "sensitive"]),
+    default="moderate",
+    show_default=True,
+    help="Argon2id cost for the key file (interactive is for small devices).",
+)
+@json_option
+@click.pass_obj
+def init_command(
+    ctx: CliContext,
+    name: str,
+    listen: str,
+    local: str,
+    advertise: tuple[str, ...],
+    database_url: str,
+    no_passphrase: bool,
+    kdf_profile: str,
+    as_json: bool,
+) -> None:
+    """Create a node: home directory, configuration and sealed keys."""
+    home: Path = ctx.home
+    if (home / KEY_FILE).exists() or (home / CONFIG_FILE).exists():
+        fail(f"{home} already holds a node; choose another --home or remove it first")
+    name = name.strip()
+    if not name or len(name) > 64:
+        fail("--name must be 1 to 64 characters")
+    config = Config(
+        name=name,
+        listen=listen,
+        local=local,
+        advertise=list(advertise),
+        database_url=database_url,
+        kdf_profile=kdf_profile,
+    )
+    validate(config)
+    if no_passphrase:
+        warn(NO_PASSPHRASE_WARNING)
+        passphrase = None
+    else:
+        passphrase = keystore.passphrase_from_env() or _prompt_new_passphrase()
+    make_home(home)
+    identity = keystore.create(home, passphrase, kdf_profile)
+    save(home, config)
+    _after_init(home, config, identity)
+    summary = describe(home, config, identity)
+    emit(summary, as_json, f"Created node {name!r} in {home}\n\n" + human_id(summary))
+
+
+def _after_init(home: Path, config: Config, identity: Identity) -> None:
+    """Hook for later setup steps (TLS certificate, database) run at init."""
+    from node import setup
+
+    setup.after_init(home, config, identity)
+
+
+@click.command("id")
+@json_option
+@click.pass_obj
+def id_command(ctx: CliContext, as_json: bool) -> None:
+    """Show this node's name, keys, fingerprint and addresses."""
+    config = load(ctx.home)
+    identity = keystore.unlock(ctx.home, prompt_passphrase)
+    summary = describe(ctx.home, config, identity)
+    emit(summary, as_json, human_id(summary))
+
+
+def describe(home: Path, config: Config, identity: Identity) -> dict[str, object]:
+    from node import setup
+
+    return {
+        "name": config.name,
+        "home": str(home),
+        "sign_key": identity.sign_public.hex(),
+        "enc_key": identity.enc_public.hex(),
+        "fingerprint": fingerprint(identity.sign_public),
+        "listen": config.listen,
+        "local": config.local,
+        "addresses": setup.advertised_addresses(config),
+        "tls_fingerprint": setup.tls_fingerprint_hex(home),
+    }
+
+
+def human_id(summary: dict[str, object]) -> str:
+    addresses = summary["addresses"]
+    assert isinstance(addresses, list)
+    return "\n".join(
+        [
+            f"Name:          {summary['name']}",
+            f"Fingerprint:   {summary['fingerprint']}",
+            f"Signing key:   {summary['sign_key']}",
+            f"Encryption key:{' '}{summary['enc_key']}",
+            f"Mesh listener: {summary['listen']}",
+            f"Local API:     {summary['local']}",
+            f"Addresses:     {', '.join(str(a) for a in addresses) or '(none advertised)'}",
+            f"TLS cert:      {summary['tls_fingerprint'] or '(not yet created)'}",
+            "",
+            "Compare the fingerprint with your ally by phone or in person before pairing.",
+        ]
+    )

@@ -1,0 +1,115 @@
+"""The node's home directory and ``config.toml`` (SPEC §5.2).
+
+The home holds everything an organization's node owns: configuration, the sealed
+key file, TLS material and the SQLite database. It is created mode 0700 and
+secrets 0600, because the machine may be shared or seized.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+CONFIG_FILE = "config.toml"
+KEY_FILE = "identity.key"
+TOKEN_FILE = "api.token"
+DB_FILE = "amparo.db"
+DEFAULT_MESH = "0.0.0.0:7170"
+DEFAULT_LOCAL = "127.0.0.1:7171"
+
+
+class ConfigError(Exception):
+    """A configuration problem an operator can fix; the message says how."""
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    listen: str = DEFAULT_MESH
+    local: str = DEFAULT_LOCAL
+    advertise: list[str] = field(default_factory=list)
+    database_url: str = ""
+    trust_depth: int = 2
+    kdf_profile: str = "moderate"
+    socks_proxy: str = ""
+    log_format: str = "text"
+
+    def with_changes(self, **changes: Any) -> Config:
+        return replace(self, **changes)
+
+
+def default_home() -> Path:
+    env = os.environ.get("AMPARO_HOME")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "amparo"
+
+
+def parse_hostport(text: str, what: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{what} must be HOST:PORT (got {text!r})")
+    return host.strip("[]"), int(port)
+
+
+def load(home: Path) -> Config:
+    path = home / CONFIG_FILE
+    if not path.exists():
+        raise ConfigError(f"no Amparo node at {home} (run `amparo init --name NAME` first)")
+    try:
+        doc = tomllib.loads(path.read_text("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    known = set(Config.__dataclass_fields__)
+    unknown = sorted(set(doc) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+    try:
+        config = Config(**doc)
+    except TypeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    parse_hostport(config.listen, "listen")
+    parse_hostport(config.local, "local")
+    if not 1 <= config.trust_depth <= 6:
+        raise ConfigError("trust_depth must be between 1 and 6")
+    if config.kdf_profile not in ("interactive", "moderate", "sensitive"):
+        raise ConfigError("kdf_profile must be interactive, moderate or sensitive")
+    if config.log_format not in ("text", "json"):
+        raise ConfigError("log_format must be text or json")
+
+
+def save(home: Path, config: Config) -> None:
+    write_private(home / CONFIG_FILE, tomli_w.dumps(asdict(config)).encode("utf-8"))
+
+
+def database_url(home: Path, config: Config) -> str:
+    return config.database_url or f"sqlite:///{home / DB_FILE}"
+
+
+def make_home(home: Path) -> None:
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(home, 0o700)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write atomically with mode 0600: a crash leaves the old file or the new one."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)

@@ -1,0 +1,199 @@
+"""The CAP-aligned alert body (SPEC §3.3) and its full validation.
+
+Field names follow OASIS CAP 1.2 where CAP has them; enumerations are CAP's,
+written in lower case on the wire. CAP's ``expires`` is the envelope's ``x`` and
+is not repeated here, so the two can never disagree. Coordinates are integers
+(micro-degrees) because canonical msgpack has no floats.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from protocol import fields, regions
+from protocol.errors import BadField
+
+STATUSES: Final = ("actual", "exercise", "test")
+MSG_TYPES: Final = ("alert", "update", "cancel")
+SCOPES: Final = ("public", "members", "restricted")
+EVENTS: Final = (
+    "threat",
+    "attack",
+    "detention",
+    "disappearance",
+    "raid",
+    "surveillance",
+    "legal-harassment",
+    "checkin-missed",
+    "other",
+)
+URGENCIES: Final = ("immediate", "expected", "future", "past", "unknown")
+SEVERITIES: Final = ("extreme", "severe", "moderate", "minor", "unknown")
+CERTAINTIES: Final = ("observed", "likely", "possible", "unlikely", "unknown")
+
+MAX_HEADLINE: Final = 160
+MAX_DESCRIPTION: Final = 8000
+MAX_INSTRUCTION: Final = 2000
+MAX_CONTACT: Final = 500
+MAX_AREA_DESC: Final = 200
+MAX_AREAS: Final = 32
+MAX_REFERENCES: Final = 32
+MAX_RADIUS_M: Final = 20_000_000
+_BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,4}$")
+
+_ALERT_FIELDS = (
+    "status",
+    "msg_type",
+    "references",
+    "scope",
+    "event",
+    "urgency",
+    "severity",
+    "certainty",
+    "headline",
+    "description",
+    "instruction",
+    "contact",
+    "language",
+    "areas",
+    "effective",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    region: str
+    desc: str = ""
+    circle: tuple[int, int, int] | None = None  # lat µdeg, lon µdeg, radius m
+
+    def to_wire(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"region": self.region}
+        if self.desc:
+            doc["desc"] = self.desc
+        if self.circle is not None:
+            doc["circle"] = list(self.circle)
+        return doc
+
+    @classmethod
+    def from_wire(cls, value: object, path: str) -> Area:
+        doc = fields.require_map(value, path, ("region", "desc", "circle"))
+        region = regions.check(doc.get("region"), f"{path}.region")
+        desc = fields.text(doc, "desc", path, max_chars=MAX_AREA_DESC)
+        return cls(region, desc, _circle(doc.get("circle"), f"{path}.circle"))
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """An urgent action or warning; see docs/protocol.md §6.1 for every limit."""
+
+    headline: str
+    areas: tuple[Area, ...]
+    severity: str = "unknown"
+    status: str = "actual"
+    msg_type: str = "alert"
+    references: tuple[bytes, ...] = ()
+    scope: str = "members"
+    event: str = "other"
+    urgency: str = "unknown"
+    certainty: str = "unknown"
+    description: str = ""
+    instruction: str = ""
+    contact: str = ""
+    language: str = "en"
+    effective: int = 0  # Unix ms; 0 = from creation
+    kind: str = field(default="alert", init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        Alert.from_wire(self.to_wire())  # one validation path for built and received alerts
+
+    @property
+    def is_exercise(self) -> bool:
+        return self.status != "actual"
+
+    def to_wire(self) -> dict[str, Any]:
+        doc = {
+            "status": self.status,
+            "msg_type": self.msg_type,
+            "scope": self.scope,
+            "event": self.event,
+            "urgency": self.urgency,
+            "severity": self.severity,
+            "certainty": self.certainty,
+            "headline": self.headline,
+            "description": self.description,
+            "instruction": self.instruction,
+            "contact": self.contact,
+            "language": self.language,
+            "references": list(self.references),
+            "effective": self.effective,
+            "areas": [a.to_wire() for a in self.areas],
+        }
+        return fields.drop_defaults(doc) | {"areas": doc["areas"]}
+
+    @classmethod
+    def from_wire(cls, value: object, path: str = "alert") -> Alert:
+        doc = fields.require_map(value, path, _ALERT_FIELDS)
+        msg_type = fields.enum(doc, "msg_type", path, MSG_TYPES)
+        return fields.build_frozen(
+            cls,
+            status=fields.enum(doc, "status", path, STATUSES),
+            msg_type=msg_type,
+            references=_references(doc.get("references", []), msg_type, path),
+            scope=fields.enum(doc, "scope", path, SCOPES, None),
+            event=fields.enum(doc, "event", path, EVENTS, None),
+            urgency=fields.enum(doc, "urgency", path, URGENCIES, None),
+            severity=fields.enum(doc, "severity", path, SEVERITIES, None),
+            certainty=fields.enum(doc, "certainty", path, CERTAINTIES, None),
+            headline=fields.text(doc, "headline", path, max_chars=MAX_HEADLINE, required=True),
+            description=fields.text(doc, "description", path, max_chars=MAX_DESCRIPTION),
+            instruction=fields.text(doc, "instruction", path, max_chars=MAX_INSTRUCTION),
+            contact=fields.text(doc, "contact", path, max_chars=MAX_CONTACT),
+            language=_language(doc.get("language"), path),
+            areas=_areas(doc.get("areas"), path),
+            effective=fields.integer(doc, "effective", path, low=0, high=2**62, default=0),
+            kind="alert",
+        )
+
+
+def _references(value: object, msg_type: str, path: str) -> tuple[bytes, ...]:
+    if not isinstance(value, list) or len(value) > MAX_REFERENCES:
+        raise BadField(f"must be a list of at most {MAX_REFERENCES} ids", field=f"{path}.references")
+    if not all(isinstance(r, bytes) and len(r) == fields.ID_BYTES for r in value):
+        raise BadField("every reference must be a 32-byte envelope id", field=f"{path}.references")
+    if msg_type != "alert" and not value:
+        raise BadField(f"an {msg_type} must reference the alert it changes", field=f"{path}.references")
+    if len(set(value)) != len(value):
+        raise BadField("duplicate reference", field=f"{path}.references")
+    return tuple(value)
+
+
+def _language(value: object, path: str) -> str:
+    if value is None:
+        return "en"
+    if not isinstance(value, str) or len(value) > 35 or not _BCP47.match(value):
+        raise BadField("must be a BCP 47 language tag such as es or es-MX", field=f"{path}.language")
+    return value
+
+
+def _areas(value: object, path: str) -> tuple[Area, ...]:
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_AREAS:
+        raise BadField(f"must list 1 to {MAX_AREAS} areas", field=f"{path}.areas")
+    return tuple(Area.from_wire(v, f"{path}.areas[{i}]") for i, v in enumerate(value))
+
+
+def _circle(value: object, path: str) -> tuple[int, int, int] | None:
+    if value is None:
+        return None
+    bounds = ((-90_000_000, 90_000_000), (-180_000_000, 180_000_000), (1, MAX_RADIUS_M))
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 3
+        or not all(
+            isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+            for v, (lo, hi) in zip(value, bounds, strict=True)
+        )
+    ):
+        raise BadField("must be [lat µdeg, lon µdeg, radius m] within range", field=path)
+    return (int(value[0]), int(value[1]), int(value[2]))

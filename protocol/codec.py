@@ -1,0 +1,132 @@
+"""Canonical msgpack: one byte string per value, so ids and signatures are not malleable.
+
+msgpack by itself is not canonical (``01`` and ``cd 00 01`` both mean 1), so the
+decoder unpacks with hard limits and then re-encodes the value with the canonical
+encoder: any difference is a rejection. Canonical form (docs/protocol.md §2):
+
+* maps have text keys only, sorted by their UTF-8 bytes, no duplicates;
+* integers in the shortest msgpack form (what msgpack-python emits);
+* text is UTF-8 in Unicode NFC; binary uses the bin family (``use_bin_type``);
+* no floats, no ext types (this also refuses the Timestamp extension);
+* nesting depth at most ``MAX_DEPTH``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+import msgpack
+
+from protocol.errors import Malformed, NotCanonical, ProtocolError, TooLarge
+
+MAX_ENVELOPE_BYTES = 64 * 1024
+MAX_DEPTH = 8
+MAX_ARRAY_LEN = 1024
+MAX_MAP_LEN = 64
+MAX_STR_BYTES = MAX_ENVELOPE_BYTES
+MAX_BIN_BYTES = MAX_ENVELOPE_BYTES
+INT_MIN = -(2**63)
+INT_MAX = 2**64 - 1
+
+Value = Any
+"""A msgpack value in canonical form: dict[str, Value] | list[Value] | str | bytes |
+int | bool | None."""
+
+
+def encode(value: Value) -> bytes:
+    """Encode ``value`` canonically; raises ``ProtocolError`` for values that have no
+    canonical form (floats, non-text keys, non-NFC text, too deep)."""
+    canonical = _canonical(value, "", 0)
+    try:
+        return msgpack.packb(canonical, use_bin_type=True)  # type: ignore[no-any-return]
+    except (ValueError, OverflowError, TypeError) as exc:  # pragma: no cover - guarded above
+        raise Malformed(str(exc)) from None
+
+
+def decode(data: bytes, *, max_size: int = MAX_ENVELOPE_BYTES) -> Value:
+    """Decode one canonical msgpack value with hard limits.
+
+    Raises only ``ProtocolError``: ``too-large`` before any parsing, ``malformed``
+    for bytes that are not one msgpack value within the limits, ``not-canonical``
+    when the bytes are not exactly the canonical encoding of what they contain.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise Malformed("input is not bytes")
+    data = bytes(data)
+    if len(data) > max_size:
+        raise TooLarge(f"{len(data)} bytes exceeds the limit of {max_size}")
+    value = _unpack(data, max_size)
+    try:
+        again = encode(value)
+    except NotCanonical:
+        raise
+    except ProtocolError as exc:
+        raise NotCanonical(exc.message) from None
+    if again != data:
+        raise NotCanonical("bytes are not the canonical encoding of their value")
+    return value
+
+
+def _unpack(data: bytes, max_size: int) -> Value:
+    unpacker = msgpack.Unpacker(
+        max_buffer_size=max(max_size, 1),
+        max_str_len=min(MAX_STR_BYTES, max_size),
+        max_bin_len=min(MAX_BIN_BYTES, max_size),
+        max_array_len=MAX_ARRAY_LEN,
+        max_map_len=MAX_MAP_LEN,
+        max_ext_len=0,
+        strict_map_key=True,
+        raw=False,
+        use_list=True,
+    )
+    try:
+        unpacker.feed(data)
+        value = unpacker.unpack()
+        trailing = unpacker.tell() != len(data)
+    except msgpack.OutOfData:
+        raise Malformed("truncated msgpack value") from None
+    except msgpack.StackError:
+        raise Malformed(f"nesting deeper than {MAX_DEPTH}") from None
+    except UnicodeDecodeError:
+        raise Malformed("text is not valid UTF-8") from None
+    except Exception as exc:
+        detail = str(exc)[:120] or type(exc).__name__
+        raise Malformed(f"not a msgpack value within limits: {detail}") from None
+    if trailing:
+        raise Malformed("trailing bytes after the msgpack value")
+    return value
+
+
+def _canonical(value: Value, path: str, depth: int) -> Value:
+    """Check ``value`` has a canonical form; return it with maps in key order."""
+    if depth > MAX_DEPTH:
+        raise NotCanonical(f"nesting deeper than {MAX_DEPTH}", field=path or None)
+    if value is None or isinstance(value, bool | bytes):
+        return value
+    if isinstance(value, int):
+        if not INT_MIN <= value <= INT_MAX:
+            raise NotCanonical("integer out of the 64-bit range", field=path or None)
+        return value
+    if isinstance(value, str):
+        if not unicodedata.is_normalized("NFC", value):
+            raise NotCanonical("text is not in Unicode NFC", field=path or None)
+        return value
+    if isinstance(value, list | tuple):
+        return [_canonical(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        out: dict[str, Value] = {}
+        for key in sorted(value, key=_key_order):
+            if not isinstance(key, str):
+                raise NotCanonical("map keys must be text", field=path or None)
+            out[key] = _canonical(value[key], f"{path}.{key}" if path else key, depth + 1)
+        return out
+    if isinstance(value, float):
+        raise NotCanonical("floats are not allowed (use integers)", field=path or None)
+    raise NotCanonical(f"type {type(value).__name__} has no encoding", field=path or None)
+
+
+def _key_order(key: object) -> bytes:
+    if not isinstance(key, str):
+        raise NotCanonical("map keys must be text")
+    return key.encode("utf-8", "surrogatepass")

@@ -1,0 +1,224 @@
+"""The signed envelope (SPEC §3.1): the only thing nodes exchange.
+
+``decode`` is the single gate for bytes from the network: size cap, bounded
+unpacking, canonical re-encoding, shape, clock window, signature, then body
+validation. It raises only ``ProtocolError``. The id is BLAKE2b-256 of the exact
+bytes, which are canonical, so an id names one envelope and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Final
+
+from protocol import codec, sealing, signing
+from protocol.alert import Alert
+from protocol.bodies import Ack, NodeRecord, Revoke, Vouch
+from protocol.errors import (
+    BadField,
+    Expired,
+    FromTheFuture,
+    Malformed,
+    ProtocolError,
+    UnknownType,
+    UnsupportedVersion,
+)
+from protocol.keys import Identity
+from protocol.sealing import RandomBytes, Sealed
+
+VERSION: Final = 1
+MAX_SKEW_MS: Final = 10 * 60 * 1000
+MAX_LIFETIME_MS: Final = 90 * 24 * 3600 * 1000
+ID_BYTES: Final = 32
+
+Body = Alert | Ack | Vouch | Revoke | NodeRecord
+BODY_TYPES: Final[dict[str, Any]] = {
+    "alert": Alert,
+    "ack": Ack,
+    "vouch": Vouch,
+    "revoke": Revoke,
+    "node": NodeRecord,
+}
+SEALABLE: Final = frozenset({"alert", "ack"})
+NEVER_EXPIRES: Final = frozenset({"revoke", "vouch", "node"})  # may carry x = 0
+_ENVELOPE_KEYS: Final = frozenset({"v", "t", "a", "c", "x", "b", "s"})
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A verified envelope. Build one with ``sign_envelope``/``seal_envelope`` or
+    ``decode``; ``raw`` holds the exact bytes and ``id`` their BLAKE2b-256."""
+
+    type: str
+    author: bytes
+    created: int
+    expires: int
+    body: Body | Sealed
+    signature: bytes
+    raw: bytes
+    id: bytes
+    version: int = VERSION
+
+    @property
+    def sealed(self) -> bool:
+        return isinstance(self.body, Sealed)
+
+    def header(self) -> dict[str, Any]:
+        return sealing.header_map(self.type, self.author, self.created, self.expires)
+
+
+def envelope_id(raw: bytes) -> bytes:
+    return hashlib.blake2b(raw, digest_size=ID_BYTES).digest()
+
+
+def encode(envelope: Envelope) -> bytes:
+    """The envelope's canonical bytes (what was signed and what its id hashes)."""
+    return envelope.raw
+
+
+def sign_envelope(identity: Identity, body: Body, *, created: int, expires: int) -> Envelope:
+    """Sign a plain (unsealed) envelope; ``created``/``expires`` are Unix ms."""
+    if isinstance(body, Alert) and body.scope == "restricted":
+        raise BadField("a restricted alert must be sealed (use seal_envelope)", field="alert.scope")
+    return _sign(identity, body.kind, body.to_wire(), created, expires)
+
+
+def seal_envelope(
+    identity: Identity,
+    body: Alert | Ack,
+    *,
+    created: int,
+    expires: int,
+    recipients: list[bytes],
+    random: RandomBytes,
+) -> Envelope:
+    """Sign an envelope whose body is sealed to ``recipients`` (X25519 keys).
+
+    Include the author's own key among the recipients if it must read it later."""
+    if isinstance(body, Alert) and body.scope != "restricted":
+        raise BadField("only restricted alerts are sealed", field="alert.scope")
+    header = sealing.header_map(body.kind, identity.sign_public, created, expires)
+    sealed = sealing.seal(identity, header, body.to_wire(), recipients, random)
+    return _sign(identity, body.kind, sealed.to_bytes(), created, expires)
+
+
+def _sign(identity: Identity, kind: str, body: Any, created: int, expires: int) -> Envelope:
+    doc = {"a": identity.sign_public, "b": body, "c": created, "t": kind, "v": VERSION, "x": expires}
+    _check_lifetime(kind, created, expires)
+    signature = signing.sign(identity.signing_key, signing.PURPOSE_ENVELOPE, codec.encode(doc))
+    raw = codec.encode(doc | {"s": signature})
+    return decode(raw, now=created)
+
+
+def decode(data: bytes, *, now: int, check_time: bool = True) -> Envelope:
+    """Verify and parse one envelope. ``now`` is Unix ms.
+
+    ``check_time=False`` is for re-reading envelopes already accepted and stored
+    (their expiry passing later must not make the store unreadable)."""
+    doc = codec.decode(data, max_size=codec.MAX_ENVELOPE_BYTES)
+    try:
+        return _decode_doc(doc, bytes(data), now, check_time)
+    except ProtocolError:
+        raise
+    except Exception as exc:
+        raise Malformed(f"unexpected envelope content ({type(exc).__name__})") from None
+
+
+def _decode_doc(doc: Any, raw: bytes, now: int, check_time: bool) -> Envelope:
+    if not isinstance(doc, dict):
+        raise Malformed("an envelope is a map")
+    missing, extra = _ENVELOPE_KEYS - set(doc), set(doc) - _ENVELOPE_KEYS
+    if missing or extra:
+        raise Malformed(f"envelope keys: missing {sorted(missing)}, unexpected {sorted(extra)}")
+    if doc["v"] != VERSION or isinstance(doc["v"], bool):
+        raise UnsupportedVersion(f"protocol version {doc['v']!r} is not {VERSION}", field="v")
+    kind = doc["t"]
+    if kind not in BODY_TYPES:
+        raise UnknownType(f"unknown envelope type {kind!r}", field="t")
+    author, created, expires = doc["a"], doc["c"], doc["x"]
+    if not isinstance(author, bytes) or len(author) != 32:
+        raise BadField("must be a 32-byte Ed25519 key", field="a")
+    for name, value in (("c", created), ("x", expires)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise BadField("must be a non-negative integer (Unix ms)", field=name)
+    _check_lifetime(kind, created, expires)
+    if check_time:
+        _check_clock(created, expires, now)
+    unsigned = {k: v for k, v in doc.items() if k != "s"}
+    signing.verify(author, signing.PURPOSE_ENVELOPE, codec.encode(unsigned), doc["s"])
+    body = _body(kind, doc["b"])
+    envelope = Envelope(kind, author, created, expires, body, doc["s"], raw, envelope_id(raw))
+    _check_semantics(envelope)
+    return envelope
+
+
+def _check_lifetime(kind: str, created: int, expires: int) -> None:
+    if expires == 0 and kind in NEVER_EXPIRES:
+        return
+    if expires <= created:
+        raise BadField("expiry must be after creation", field="x")
+    if expires - created > MAX_LIFETIME_MS:
+        raise BadField("lifetime longer than 90 days", field="x")
+
+
+def _check_clock(created: int, expires: int, now: int) -> None:
+    if created > now + MAX_SKEW_MS:
+        raise FromTheFuture(f"created {created - now} ms in the future (limit {MAX_SKEW_MS})", field="c")
+    if expires != 0 and expires < now:
+        raise Expired(f"expired {now - expires} ms ago", field="x")
+
+
+def _body(kind: str, wire: Any) -> Body | Sealed:
+    if isinstance(wire, bytes):
+        if kind not in SEALABLE:
+            raise BadField(f"a {kind} body cannot be sealed", field="b")
+        return Sealed.from_bytes(wire)
+    body: Body = BODY_TYPES[kind].from_wire(wire)
+    if body.to_wire() != wire:
+        raise BadField("body carries default-valued optional fields (not canonical)", field="b")
+    return body
+
+
+def _check_semantics(envelope: Envelope) -> None:
+    body = envelope.body
+    if isinstance(body, Alert) and body.scope == "restricted":
+        raise BadField("a restricted alert must be sealed", field="alert.scope")
+    if isinstance(body, Revoke) and body.compromised and body.subject != envelope.author:
+        raise BadField("only a key itself can declare itself compromised", field="revoke.subject")
+    if (
+        isinstance(body, Vouch | Revoke)
+        and body.subject == envelope.author
+        and not (isinstance(body, Revoke) and body.compromised)
+    ):
+        raise BadField("a node cannot vouch for or revoke itself", field=f"{body.kind}.subject")
+    if isinstance(body, NodeRecord) and body.prev is not None and body.prev_sig is not None:
+        signing.verify(
+            body.prev,
+            signing.PURPOSE_ROTATE,
+            rotation_payload(envelope.author, envelope.created),
+            body.prev_sig,
+        )
+
+
+def rotation_payload(new_key: bytes, created: int) -> bytes:
+    """What the old key signs to hand over to the new one."""
+    return codec.encode({"c": created, "new": new_key})
+
+
+def unseal(envelope: Envelope, identity: Identity) -> Alert | Ack:
+    """Open a sealed envelope addressed to ``identity``; verify the inner signature
+    and validate the body. Raises only ``ProtocolError``."""
+    if not isinstance(envelope.body, Sealed):
+        raise BadField("envelope is not sealed", field="b")
+    try:
+        wire = sealing.unseal(envelope.body, envelope.header(), identity)
+        body = _body(envelope.type, wire)
+    except ProtocolError:
+        raise
+    except Exception as exc:
+        raise Malformed(f"unexpected sealed content ({type(exc).__name__})") from None
+    if isinstance(body, Alert) and body.scope != "restricted":
+        raise BadField("a sealed alert must have scope restricted", field="alert.scope")
+    assert isinstance(body, Alert | Ack)
+    return body

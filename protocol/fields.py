@@ -1,0 +1,84 @@
+"""Field readers shared by the body types: each names the field it rejects.
+
+Bodies arrive as plain maps from the canonical decoder; these readers turn them
+into typed values or raise ``BadField`` with the field's dotted path, so a
+message such as ``alert.areas[0].region: unknown region 'MX-OAXX'`` tells a
+developer or an operator exactly what is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+from protocol.errors import BadField
+
+T = TypeVar("T")
+KEY_BYTES = 32
+ID_BYTES = 32
+
+
+def require_map(value: object, path: str, allowed: Iterable[str]) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise BadField("must be a map", field=path)
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        raise BadField(f"unknown field(s) {', '.join(unknown)}", field=path)
+    return value
+
+
+def text(doc: Mapping[str, Any], key: str, path: str, *, max_chars: int, required: bool = False) -> str:
+    value = doc.get(key, "")
+    if not isinstance(value, str):
+        raise BadField("must be text", field=f"{path}.{key}")
+    if required and not value.strip():
+        raise BadField("must not be empty", field=f"{path}.{key}")
+    if len(value) > max_chars:
+        raise BadField(f"longer than {max_chars} characters", field=f"{path}.{key}")
+    if any(ord(ch) < 0x20 and ch not in "\n\t" for ch in value):
+        raise BadField("contains control characters", field=f"{path}.{key}")
+    return value
+
+
+def enum(
+    doc: Mapping[str, Any], key: str, path: str, allowed: tuple[str, ...], default: str | None = None
+) -> str:
+    value = doc.get(key, default)
+    if value not in allowed:
+        raise BadField(f"must be one of {', '.join(allowed)} (got {value!r})", field=f"{path}.{key}")
+    return str(value)
+
+
+def key32(doc: Mapping[str, Any], key: str, path: str, *, required: bool = True) -> bytes | None:
+    value = doc.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, bytes) or len(value) != KEY_BYTES:
+        raise BadField("must be 32 bytes", field=f"{path}.{key}")
+    return value
+
+
+def integer(
+    doc: Mapping[str, Any], key: str, path: str, *, low: int, high: int, default: int | None = None
+) -> int:
+    value = doc.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadField(f"must be an integer in [{low}, {high}]", field=f"{path}.{key}")
+    return value
+
+
+def drop_defaults(doc: dict[str, Any]) -> dict[str, Any]:
+    """Optional fields are omitted at their default: one encoding per value."""
+    return {k: v for k, v in doc.items() if v not in ("", None, [], False, 0) or k in _KEEP}
+
+
+_KEEP = frozenset({"v", "c", "x"})
+
+
+def build_frozen(cls: type[T], **values: Any) -> T:
+    """Construct a frozen slotted dataclass without re-running ``__post_init__``:
+    the values were just validated by ``from_wire``."""
+    built = object.__new__(cls)
+    for name, val in values.items():
+        object.__setattr__(built, name, val)
+    return built
