@@ -39,7 +39,8 @@ def main() -> None:
     plain = protocol.sign_envelope(author, alert, created=now, expires=now + 6 * 3600_000)
     back = protocol.decode(protocol.encode(plain), now=now)
     print(
-        f"signed alert: {len(plain.raw)} bytes, id {plain.id.hex()[:16]}…, round trip ok: {back.body == alert}"
+        f"signed alert: {len(plain.raw)} bytes, id {plain.id.hex()[:16]}…,"
+        f" round trip ok: {back.body == alert}"
     )
     secret = Alert(
         headline="Safe house moved",
@@ -56,7 +57,9 @@ def main() -> None:
         random=nacl.utils.random,
     )
     received = protocol.decode(sealed.raw, now=now)
-    print(f"sealed alert: recipient reads {protocol.unseal(received, ally).headline!r}")
+    opened = protocol.unseal(received, ally)
+    assert isinstance(opened, Alert)
+    print(f"sealed alert: recipient reads {opened.headline!r}")
     try:
         protocol.unseal(received, stranger)
     except protocol.ProtocolError as exc:

@@ -6,8 +6,6 @@ non-zero exit code and never as a traceback.
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from node.cli.base import AmparoGroup, CliContext
@@ -40,4 +38,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()
