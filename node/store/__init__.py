@@ -1,0 +1,33 @@
+"""The node's storage (SPEC §5.2): envelopes byte for byte, peers, invites,
+request nonces and settings, in SQLite (default) or PostgreSQL.
+
+``Store`` is synchronous on purpose: the node calls it from its asyncio loop,
+each call is one short transaction, and an SQLite commit with
+``synchronous=FULL`` is fast enough that a thread hop would cost more than it
+saves. There is one writer path per database (``Database._write``).
+
+See ``envelopes`` for the seen-set, ``seq`` and tombstones, ``peers`` for the
+atomic one-time checks, ``engine`` for PRAGMAs and migrations, and ``rows`` for
+the rule that nothing decrypted is ever written.
+"""
+
+from __future__ import annotations
+
+from node.store.engine import StoreError, head_revision
+from node.store.envelopes import EnvelopeQueries
+from node.store.peers import PeerQueries
+from node.store.rows import PeerRow, StoredEnvelope
+
+
+class Store(EnvelopeQueries, PeerQueries):
+    """Open with a database URL; migrates to the newest schema on open.
+
+    >>> with Store("sqlite:///amparo.db") as store:  # doctest: +SKIP
+    ...     store.add_envelopes([StoredEnvelope.from_envelope(env, received_at=now, from_peer=None)])
+    """
+
+    def __enter__(self) -> Store:
+        return self
+
+
+__all__ = ["PeerRow", "Store", "StoreError", "StoredEnvelope", "head_revision"]

@@ -1,0 +1,274 @@
+"""Envelopes: the durable seen-set, local ``seq`` order, and the indexed queries
+the node needs (reconciliation keys, catch-up, alert lists, timelines).
+
+``seq`` comes from a row in ``counters`` that each inserting transaction locks
+and advances, instead of ``max(seq) + 1`` or a database sequence:
+- it is never reused, even after the newest envelopes expire and are deleted,
+  so a peer's catch-up mark can never skip a later envelope;
+- holding the row lock while inserting makes seq order equal commit order on
+  PostgreSQL, so a reader never sees seq 7 committed while seq 6 is still
+  invisible (and then advances a mark past 6 forever) — a hazard of sequences;
+- the same lock serializes concurrent batches, so the "already stored?" check
+  that follows it sees every earlier commit and duplicates never collide.
+
+Deleting expired envelopes leaves a tombstone (id, created) in ``seen``: the id
+stays refused until the protocol would refuse it anyway, and ``has`` answers
+for both tables, so the seen-set is durable across restarts and deletions.
+Revocations are never deleted (SPEC §8: "revocations never expire").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
+from typing import Any, Final
+
+from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from node.store.database import MAX_IN, Database
+from node.store.models import ENVELOPE_SEQ, CounterModel, EnvelopeModel, RegionModel, SeenModel
+from node.store.rows import StoredEnvelope
+from protocol import MAX_LIFETIME_MS, MAX_SKEW_MS
+from protocol import envelope_id as id_of
+from protocol.regions import ancestors
+
+TOMBSTONE_MS: Final = MAX_LIFETIME_MS + MAX_SKEW_MS
+PAGE: Final = 500
+
+
+class EnvelopeQueries(Database):
+    # -- writing ---------------------------------------------------------------------------
+    def add_envelopes(self, items: Sequence[StoredEnvelope]) -> list[StoredEnvelope]:
+        """Store a batch in one transaction; return only what was new, with its seq.
+
+        Duplicates (already stored, tombstoned, or repeated within ``items``) are
+        skipped, so replays and retries are harmless. Raises ``ValueError`` for an
+        item whose id is not the hash of its raw bytes (it would corrupt the
+        seen-set) or a sealed item carrying derived columns (plaintext leak)."""
+        batch: dict[bytes, StoredEnvelope] = {}
+        for item in items:
+            _check(item)
+            batch.setdefault(item.id, item)
+        if not batch:
+            return []
+        with self._write() as session:
+            last = _lock_counter(session)
+            known = _known_ids(session, list(batch))
+            fresh = [item for item in batch.values() if item.id not in known]
+            if not fresh:
+                return []
+            stored = [replace(item, seq=last + i) for i, item in enumerate(fresh, start=1)]
+            connection = session.connection()
+            connection.execute(
+                update(CounterModel).where(CounterModel.name == ENVELOPE_SEQ).values(value=last + len(fresh))
+            )
+            connection.execute(insert(EnvelopeModel), [_columns(s) for s in stored])
+            region_rows = [r for s in stored for r in _region_rows(s)]
+            if region_rows:
+                connection.execute(insert(RegionModel), region_rows)
+            return stored
+
+    def delete_expired(self, now: int, keep_ms: int = 0) -> int:
+        """Delete envelopes expired more than ``keep_ms`` ago, except revocations,
+        leaving tombstones; drop tombstones too old to matter. Returns the count."""
+        if keep_ms < 0:
+            raise ValueError("keep_ms must not be negative")
+        doomed = (
+            (EnvelopeModel.expires != 0)
+            & (EnvelopeModel.expires <= now - keep_ms)
+            & (EnvelopeModel.type != "revoke")
+        )
+        tombstones = (
+            self._insert(SeenModel)
+            .from_select(["id", "created"], select(EnvelopeModel.id, EnvelopeModel.created).where(doomed))
+            .on_conflict_do_nothing(index_elements=[SeenModel.id])
+        )
+        with self._write() as session:
+            _lock_counter(session)  # no insert may slip between tombstoning and deleting
+            connection = session.connection()
+            connection.execute(tombstones)
+            deleted = connection.execute(delete(EnvelopeModel).where(doomed)).rowcount
+            connection.execute(delete(SeenModel).where(SeenModel.created < now - TOMBSTONE_MS))
+            return deleted
+
+    # -- the seen-set ----------------------------------------------------------------------
+    def has(self, envelope_id: bytes) -> bool:
+        """True if this id was ever stored (and not yet too old to matter)."""
+        with self._read() as session:
+            return bool(_known_ids(session, [envelope_id]))
+
+    def count(self) -> int:
+        with self._read() as session:
+            return session.scalar(select(func.count()).select_from(EnvelopeModel)) or 0
+
+    # -- reading ---------------------------------------------------------------------------
+    def get(self, envelope_id: bytes) -> StoredEnvelope | None:
+        with self._read() as session:
+            row = session.get(EnvelopeModel, envelope_id)
+            return None if row is None else _stored(row)
+
+    def get_many(self, ids: Iterable[bytes]) -> list[StoredEnvelope]:
+        """The stored ones among ``ids``, in the order asked, each once."""
+        wanted = list(dict.fromkeys(ids))
+        found: dict[bytes, StoredEnvelope] = {}
+        with self._read() as session:
+            for chunk in _chunks(wanted):
+                for row in session.scalars(select(EnvelopeModel).where(EnvelopeModel.id.in_(chunk))):
+                    found[row.id] = _stored(row)
+        return [found[i] for i in wanted if i in found]
+
+    def find_by_prefix(self, hex_prefix: str) -> StoredEnvelope | None:
+        """The one envelope whose hex id starts with ``hex_prefix``; None if none or
+        several match (an ambiguous prefix must not pick an alert arbitrarily)."""
+        prefix = hex_prefix.strip().lower()
+        if not 1 <= len(prefix) <= 64 or any(c not in "0123456789abcdef" for c in prefix):
+            return None
+        low = bytes.fromhex((prefix + "0" * 64)[:64])
+        high = bytes.fromhex((prefix + "f" * 64)[:64])
+        statement = select(EnvelopeModel).where(EnvelopeModel.id.between(low, high)).limit(2)
+        with self._read() as session:
+            rows = list(session.scalars(statement))
+            return _stored(rows[0]) if len(rows) == 1 else None
+
+    def keys(self, since_created: int = 0) -> list[tuple[int, bytes]]:
+        """(created, id) pairs sorted for range-based set reconciliation."""
+        statement = (
+            select(EnvelopeModel.created, EnvelopeModel.id)
+            .where(EnvelopeModel.created >= since_created)
+            .order_by(EnvelopeModel.created, EnvelopeModel.id)
+        )
+        with self._read() as session:
+            return [(created, id_) for created, id_ in session.execute(statement)]
+
+    def since_seq(self, seq: int, limit: int = PAGE) -> list[StoredEnvelope]:
+        """Envelopes stored after local ``seq``, oldest first: catch-up for a peer."""
+        statement = (
+            select(EnvelopeModel).where(EnvelopeModel.seq > seq).order_by(EnvelopeModel.seq).limit(limit)
+        )
+        with self._read() as session:
+            return [_stored(row) for row in session.scalars(statement)]
+
+    def iter_all(self) -> Iterator[StoredEnvelope]:
+        """Every envelope in seq order, read page by page (one short transaction
+        each), so loading the mesh state at start never pins the database."""
+        last = 0
+        while page := self.since_seq(last, PAGE):
+            yield from page
+            last = page[-1].seq
+
+    def list_alerts(
+        self,
+        *,
+        since_created: int = 0,
+        region: str | None = None,
+        limit: int = 100,
+        include_sealed: bool = True,
+    ) -> list[StoredEnvelope]:
+        """Alerts (including updates and cancels), newest first.
+
+        ``region`` matches hierarchically like ``protocol.regions.matches``: ``MX``
+        finds alerts for ``MX`` and ``MX-OAX``, ``*`` finds every plain alert.
+        Sealed alerts have no stored regions, so a region filter never returns
+        them; the node filters those after opening them in memory."""
+        statement = select(EnvelopeModel).where(
+            EnvelopeModel.type == "alert", EnvelopeModel.created >= since_created
+        )
+        if not include_sealed:
+            statement = statement.where(EnvelopeModel.sealed.is_(False))
+        if region is not None:
+            statement = statement.where(
+                exists().where(RegionModel.envelope_id == EnvelopeModel.id, RegionModel.region == region)
+            )
+        statement = statement.order_by(EnvelopeModel.created.desc(), EnvelopeModel.seq.desc()).limit(limit)
+        with self._read() as session:
+            return [_stored(row) for row in session.scalars(statement)]
+
+    def related(self, alert_id: bytes) -> list[StoredEnvelope]:
+        """Plain updates, cancels and acks pointing at ``alert_id``, oldest first."""
+        statement = (
+            select(EnvelopeModel)
+            .where(EnvelopeModel.refs == alert_id)
+            .order_by(EnvelopeModel.created, EnvelopeModel.seq)
+        )
+        with self._read() as session:
+            return [_stored(row) for row in session.scalars(statement)]
+
+
+def _check(item: StoredEnvelope) -> None:
+    if id_of(item.raw) != item.id:
+        raise ValueError("StoredEnvelope.id is not the BLAKE2b-256 of its raw bytes")
+    derived = (item.refs, item.subject, item.status, item.severity, item.msg_type)
+    if item.sealed and (any(v is not None for v in derived) or item.regions or item.compromised):
+        raise ValueError("a sealed envelope must not carry columns derived from its plaintext")
+
+
+def _lock_counter(session: Session) -> int:
+    statement = select(CounterModel.value).where(CounterModel.name == ENVELOPE_SEQ).with_for_update()
+    return session.execute(statement).scalar_one()
+
+
+def _known_ids(session: Session, ids: list[bytes]) -> set[bytes]:
+    known: set[bytes] = set()
+    for chunk in _chunks(ids):
+        known.update(session.scalars(select(EnvelopeModel.id).where(EnvelopeModel.id.in_(chunk))))
+        known.update(session.scalars(select(SeenModel.id).where(SeenModel.id.in_(chunk))))
+    return known
+
+
+def _chunks(ids: list[bytes]) -> Iterator[list[bytes]]:
+    for start in range(0, len(ids), MAX_IN):
+        yield ids[start : start + MAX_IN]
+
+
+def _columns(item: StoredEnvelope) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "seq": item.seq,
+        "type": item.type,
+        "author": item.author,
+        "created": item.created,
+        "expires": item.expires,
+        "raw": item.raw,
+        "received_at": item.received_at,
+        "from_peer": item.from_peer,
+        "sealed": item.sealed,
+        "refs": item.refs,
+        "subject": item.subject,
+        "compromised": item.compromised,
+        "status": item.status,
+        "severity": item.severity,
+        "msg_type": item.msg_type,
+    }
+
+
+def _region_rows(item: StoredEnvelope) -> list[dict[str, Any]]:
+    """The alert's own regions (with their position) plus every ancestor."""
+    positions: dict[str, int | None] = {region: i for i, region in enumerate(item.regions)}
+    for region in item.regions:
+        for parent in ancestors(region):
+            positions.setdefault(parent, None)
+    return [{"envelope_id": item.id, "region": r, "position": p} for r, p in positions.items()]
+
+
+def _stored(row: EnvelopeModel) -> StoredEnvelope:
+    own = sorted((r.position, r.region) for r in row.regions if r.position is not None)
+    return StoredEnvelope(
+        id=row.id,
+        seq=row.seq,
+        type=row.type,
+        author=row.author,
+        created=row.created,
+        expires=row.expires,
+        raw=row.raw,
+        received_at=row.received_at,
+        from_peer=row.from_peer,
+        sealed=row.sealed,
+        refs=row.refs,
+        subject=row.subject,
+        compromised=row.compromised,
+        status=row.status,
+        severity=row.severity,
+        msg_type=row.msg_type,
+        regions=tuple(region for _, region in own),
+    )

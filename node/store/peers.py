@@ -1,0 +1,160 @@
+"""Peers, one-time invites and request nonces: the state of who may talk to us.
+
+Everything here that guards against replay or double use is decided by the
+database in a single statement (a conditional ``UPDATE`` or an insert that
+conflicts on the primary key), never by read-then-write in Python, so two
+concurrent requests cannot both win — on SQLite or on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import case, delete, or_, select, update
+
+from node.store.database import Database
+from node.store.models import InviteModel, NonceModel, PeerModel
+from node.store.rows import PEER_STATUSES, PeerRow
+
+MIN_KEY_PREFIX = 4  # hex digits; shorter prefixes match too easily by accident
+
+
+class PeerQueries(Database):
+    # -- peers -----------------------------------------------------------------------------
+    def upsert_peer(self, peer: PeerRow) -> None:
+        """Insert or replace a peer's descriptor.
+
+        The catch-up ``mark`` only moves forward here too: a caller holding a copy
+        of the row read before a concurrent ``set_peer_mark`` must not push it
+        back. Keeping it across removal and re-pairing is right as well: what was
+        stored meanwhile has a higher ``seq`` and is still pushed."""
+        if peer.status not in PEER_STATUSES:
+            raise ValueError(f"peer status must be one of {PEER_STATUSES}")
+        values = _peer_columns(peer)
+        statement = self._insert(PeerModel).values(**values)
+        new = statement.excluded
+        changes = {k: getattr(new, k) for k in values if k not in ("key", "mark")}
+        changes["mark"] = case((new.mark > PeerModel.mark, new.mark), else_=PeerModel.mark)
+        statement = statement.on_conflict_do_update(index_elements=[PeerModel.key], set_=changes)
+        with self._write() as session:
+            session.connection().execute(statement)
+
+    def get_peer(self, key: bytes) -> PeerRow | None:
+        with self._read() as session:
+            row = session.get(PeerModel, key)
+            return None if row is None else _peer(row)
+
+    def find_peer(self, name_or_hex_prefix: str, *, include_removed: bool = False) -> PeerRow | None:
+        """The one peer with this exact name, else the one whose key starts with
+        this hex prefix. None when nothing or more than one matches: names are
+        self-chosen by peers, so an ambiguous name must never pick one at random
+        (it could route a restricted alert to an impostor)."""
+        text = name_or_hex_prefix.strip()
+        peers = self.list_peers(include_removed=include_removed)
+        named = [p for p in peers if p.name == text]
+        if named:
+            return named[0] if len(named) == 1 else None
+        prefix = text.lower()
+        if len(prefix) < MIN_KEY_PREFIX or any(c not in "0123456789abcdef" for c in prefix):
+            return None
+        keyed = [p for p in peers if p.key.hex().startswith(prefix)]
+        return keyed[0] if len(keyed) == 1 else None
+
+    def list_peers(self, include_removed: bool = False) -> list[PeerRow]:
+        statement = select(PeerModel).order_by(PeerModel.name, PeerModel.key)
+        if not include_removed:
+            statement = statement.where(PeerModel.status == "active")
+        with self._read() as session:
+            return [_peer(row) for row in session.scalars(statement)]
+
+    def remove_peer(self, key: bytes) -> bool:
+        """Mark a peer removed (kept so its name still labels its old alerts)."""
+        statement = update(PeerModel).where(PeerModel.key == key).values(status="removed")
+        with self._write() as session:
+            return self._rowcount(session, statement) == 1
+
+    def set_peer_mark(self, key: bytes, seq: int) -> None:
+        """Advance the catch-up mark; never moves it backwards (a late, stale
+        acknowledgement must not make us resend or, worse, skip)."""
+        statement = update(PeerModel).where(PeerModel.key == key, PeerModel.mark < seq).values(mark=seq)
+        with self._write() as session:
+            session.connection().execute(statement)
+
+    def touch_peer(self, key: bytes, now: int) -> None:
+        statement = (
+            update(PeerModel)
+            .where(PeerModel.key == key, or_(PeerModel.last_seen.is_(None), PeerModel.last_seen < now))
+            .values(last_seen=now)
+        )
+        with self._write() as session:
+            session.connection().execute(statement)
+
+    # -- invites ---------------------------------------------------------------------------
+    def add_invite(self, secret_hash: bytes, created: int, expires: int) -> None:
+        """Remember an invite by the hash of its secret (a copied database must
+        not hand out working invites)."""
+        statement = (
+            self._insert(InviteModel)
+            .values(secret_hash=secret_hash, created=created, expires=expires, used_at=None)
+            .on_conflict_do_nothing(index_elements=[InviteModel.secret_hash])
+        )
+        with self._write() as session:
+            session.connection().execute(statement)
+
+    def use_invite(self, secret_hash: bytes, now: int) -> bool:
+        """True exactly once per invite, and only before it expires."""
+        statement = (
+            update(InviteModel)
+            .where(
+                InviteModel.secret_hash == secret_hash,
+                InviteModel.used_at.is_(None),
+                InviteModel.expires > now,
+            )
+            .values(used_at=now)
+        )
+        with self._write() as session:
+            return self._rowcount(session, statement) == 1
+
+    # -- request nonces --------------------------------------------------------------------
+    def remember_nonce(self, peer: bytes, nonce: bytes, expires: int) -> bool:
+        """True the first time ``(peer, nonce)`` is seen; False for a replay."""
+        statement = (
+            self._insert(NonceModel)
+            .values(peer=peer, nonce=nonce, expires=expires)
+            .on_conflict_do_nothing(index_elements=[NonceModel.peer, NonceModel.nonce])
+        )
+        with self._write() as session:
+            return self._rowcount(session, statement) == 1
+
+    def prune_nonces(self, now: int) -> int:
+        """Forget nonces whose requests would now be refused for their age alone."""
+        with self._write() as session:
+            return self._rowcount(session, delete(NonceModel).where(NonceModel.expires < now))
+
+
+def _peer_columns(peer: PeerRow) -> dict[str, object]:
+    return {
+        "key": peer.key,
+        "name": peer.name,
+        "enc_key": peer.enc_key,
+        "addresses": list(peer.addresses),
+        "tls_fp": peer.tls_fp,
+        "node_record_id": peer.node_record_id,
+        "added_at": peer.added_at,
+        "last_seen": peer.last_seen,
+        "mark": peer.mark,
+        "status": peer.status,
+    }
+
+
+def _peer(row: PeerModel) -> PeerRow:
+    return PeerRow(
+        key=row.key,
+        name=row.name,
+        enc_key=row.enc_key,
+        addresses=list(row.addresses),
+        tls_fp=row.tls_fp,
+        node_record_id=row.node_record_id,
+        added_at=row.added_at,
+        last_seen=row.last_seen,
+        mark=row.mark,
+        status=row.status,
+    )
