@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import click
 
+from node.cli.alert import alert_group
 from node.cli.base import AmparoGroup, CliContext
+from node.cli.demo import demo_command
 from node.cli.identity import id_command, init_command
+from node.cli.node_commands import run_command, status_command
+from node.cli.peer import peer_group
 from node.config import default_home
 
 
@@ -31,6 +35,11 @@ def cli(ctx: click.Context, home: str | None) -> None:
 
 cli.add_command(init_command)
 cli.add_command(id_command)
+cli.add_command(run_command)
+cli.add_command(status_command)
+cli.add_command(peer_group)
+cli.add_command(alert_group)
+cli.add_command(demo_command)
 
 
 def main() -> None:

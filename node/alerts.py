@@ -1,0 +1,148 @@
+"""Reading and composing alerts for people: the node decrypts sealed envelopes in
+memory (never on disk) and joins updates, cancels and acks to the alert they
+answer. Used by the local API; the mesh never needs any of this.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import nacl.utils
+
+from node.store import StoredEnvelope
+from protocol import (
+    Ack,
+    Alert,
+    Area,
+    Envelope,
+    ProtocolError,
+    decode,
+    fingerprint,
+    seal_envelope,
+    sign_envelope,
+    unseal,
+)
+from protocol.keys import Identity
+
+DEFAULT_TTL_MS = 6 * 3600 * 1000
+MAX_TTL_MS = 90 * 24 * 3600 * 1000
+_UNITS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+class AlertInputError(ValueError):
+    """A person's input that cannot become an alert; the message names the field."""
+
+
+def parse_duration(text: str, what: str = "duration") -> int:
+    """``90s``, ``15m``, ``6h``, ``7d`` → milliseconds."""
+    text = str(text).strip()
+    if len(text) < 2 or text[-1] not in _UNITS or not text[:-1].isdigit():
+        raise AlertInputError(f"{what} must look like 30m, 6h or 2d (got {text!r})")
+    return int(text[:-1]) * _UNITS[text[-1]]
+
+
+@dataclass(frozen=True)
+class Readable:
+    """An envelope with its body opened when this node may read it."""
+
+    row: StoredEnvelope
+    envelope: Envelope
+    body: Alert | Ack | None  # None: sealed and not addressed to us
+
+
+def open_row(row: StoredEnvelope, identity: Identity) -> Readable:
+    env = decode(row.raw, now=int(time.time() * 1000), check_time=False)
+    if not env.sealed:
+        body = env.body if isinstance(env.body, Alert | Ack) else None
+        return Readable(row, env, body)
+    try:
+        return Readable(row, env, unseal(env, identity))
+    except ProtocolError:
+        return Readable(row, env, None)
+
+
+def alert_from_request(
+    doc: dict[str, Any], *, msg_type: str = "alert", references: tuple[bytes, ...] = ()
+) -> Alert:
+    regions = doc.get("regions") or ([doc["region"]] if doc.get("region") else [])
+    if not isinstance(regions, list) or not regions:
+        raise AlertInputError("regions: give at least one region such as MX-OAX")
+    try:
+        return Alert(
+            headline=str(doc.get("headline", "")),
+            areas=tuple(Area(str(r)) for r in regions),
+            severity=str(doc.get("severity", "unknown")),
+            status="exercise" if doc.get("exercise") else str(doc.get("status", "actual")),
+            msg_type=msg_type,
+            references=references,
+            scope=str(doc.get("scope", "members")),
+            event=str(doc.get("event", "other")),
+            urgency=str(doc.get("urgency", "unknown")),
+            certainty=str(doc.get("certainty", "unknown")),
+            description=str(doc.get("description", "")),
+            instruction=str(doc.get("instruction", "")),
+            contact=str(doc.get("contact", "")),
+            language=str(doc.get("language", "en")),
+        )
+    except ProtocolError as exc:
+        raise AlertInputError(exc.message) from None
+
+
+def make_envelope(
+    identity: Identity, body: Alert | Ack, *, now: int, ttl_ms: int, recipients: list[bytes]
+) -> Envelope:
+    if not 0 < ttl_ms <= MAX_TTL_MS:
+        raise AlertInputError("expires must be between 1 minute and 90 days")
+    sealed = (isinstance(body, Alert) and body.scope == "restricted") or (
+        isinstance(body, Ack) and recipients
+    )
+    if sealed:
+        if not recipients:
+            raise AlertInputError("a restricted alert needs at least one recipient (--to NODE)")
+        everyone = list(dict.fromkeys([identity.enc_public, *recipients]))
+        return seal_envelope(
+            identity, body, created=now, expires=now + ttl_ms, recipients=everyone, random=nacl.utils.random
+        )
+    return sign_envelope(identity, body, created=now, expires=now + ttl_ms)
+
+
+def alert_json(item: Readable, names: dict[bytes, str]) -> dict[str, Any]:
+    env, body = item.envelope, item.body
+    doc: dict[str, Any] = {
+        "id": env.id.hex(),
+        "type": env.type,
+        "author": env.author.hex(),
+        "author_name": names.get(env.author, ""),
+        "author_fingerprint": fingerprint(env.author),
+        "created": env.created,
+        "expires": env.expires,
+        "received_at": item.row.received_at,
+        "from_peer": item.row.from_peer.hex() if item.row.from_peer else None,
+        "sealed": env.sealed,
+        "readable": body is not None,
+    }
+    if isinstance(body, Alert):
+        doc.update(
+            {
+                "status": body.status,
+                "msg_type": body.msg_type,
+                "references": [r.hex() for r in body.references],
+                "scope": body.scope,
+                "event": body.event,
+                "urgency": body.urgency,
+                "severity": body.severity,
+                "certainty": body.certainty,
+                "headline": body.headline,
+                "description": body.description,
+                "instruction": body.instruction,
+                "contact": body.contact,
+                "language": body.language,
+                "regions": [a.region for a in body.areas],
+                "areas": [a.to_wire() for a in body.areas],
+            }
+        )
+    elif isinstance(body, Ack):
+        doc.update({"alert": body.alert.hex(), "state": body.state, "note": body.note})
+    return doc

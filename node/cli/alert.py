@@ -1,0 +1,157 @@
+"""``amparo alert send|list|show|update|cancel``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from node.cli.base import CliContext, emit, json_option
+from node.cli.client import LocalClient
+from node.cli.node_commands import when
+from protocol import CERTAINTIES, EVENTS, SEVERITIES, URGENCIES
+
+_SEVERITY_COLOUR = {
+    "extreme": "red",
+    "severe": "red",
+    "moderate": "yellow",
+    "minor": "cyan",
+    "unknown": "white",
+}
+
+
+def _fields(f: Any) -> Any:
+    for option in reversed(
+        [
+            click.option(
+                "--region", "regions", multiple=True, help="ISO 3166 code, e.g. MX or MX-OAX (repeatable)."
+            ),
+            click.option("--headline", help="One line, at most 160 characters."),
+            click.option("--description", help="What happened."),
+            click.option("--instruction", help="The urgent action requested of allies."),
+            click.option("--event", type=click.Choice(EVENTS)),
+            click.option("--urgency", type=click.Choice(URGENCIES)),
+            click.option("--certainty", type=click.Choice(CERTAINTIES)),
+            click.option("--contact", help="How allies reach you about this alert."),
+            click.option("--language", help="BCP 47 tag, e.g. es or en."),
+            click.option("--expires", help="Lifetime, e.g. 6h or 2d (default 6h)."),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
+def _payload(**kw: Any) -> dict[str, Any]:
+    doc = {k: v for k, v in kw.items() if v not in (None, (), False, "")}
+    if "regions" in doc:
+        doc["regions"] = list(doc["regions"])
+    if "to" in doc:
+        doc["to"] = list(doc["to"])
+    return doc
+
+
+@click.group("alert")
+def alert_group() -> None:
+    """Send, list, show, update and cancel alerts."""
+
+
+@alert_group.command("send")
+@_fields
+@click.option("--severity", type=click.Choice(SEVERITIES), required=True)
+@click.option(
+    "--scope", type=click.Choice(["public", "members", "restricted"]), default="members", show_default=True
+)
+@click.option("--to", multiple=True, help="Recipient peer for restricted alerts (repeatable).")
+@click.option(
+    "--exercise", is_flag=True, help="Mark as an exercise (drill): never mistaken for a real alert."
+)
+@json_option
+@click.pass_obj
+def send(ctx: CliContext, as_json: bool, **kw: Any) -> None:
+    """Sign and broadcast a new alert; prints its id."""
+    if not kw.get("regions"):
+        raise click.UsageError("give at least one --region")
+    if not kw.get("headline"):
+        raise click.UsageError("give a --headline")
+    doc = LocalClient(ctx.home).post("/api/v1/alerts", _payload(**kw))
+    emit(doc, as_json, doc["id"])
+
+
+@alert_group.command("list")
+@click.option("--region", help="Only alerts inside this region (MX matches MX-OAX).")
+@click.option("--since", help="Only alerts created in this window, e.g. 1h or 7d.")
+@click.option("--limit", default=100, show_default=True)
+@json_option
+@click.pass_obj
+def list_alerts(ctx: CliContext, region: str | None, since: str | None, limit: int, as_json: bool) -> None:
+    """Alerts this node holds, newest first."""
+    doc = LocalClient(ctx.home).get("/api/v1/alerts", region=region, since=since, limit=limit)
+    emit(doc, as_json, "\n".join(_line(a) for a in doc["alerts"]) or "No alerts.")
+
+
+def _line(a: dict[str, Any]) -> str:
+    tags = []
+    if a.get("status") != "actual":
+        tags.append("DRILL" if a.get("status") == "exercise" else "TEST")
+    if a.get("cancelled"):
+        tags.append("CANCELLED")
+    if a.get("sealed"):
+        tags.append("restricted")
+    tag = f"[{' '.join(tags)}] " if tags else ""
+    severity = click.style(
+        f"{a.get('severity', '?'):<8}", fg=_SEVERITY_COLOUR.get(a.get("severity", ""), "white")
+    )
+    return (
+        f"{a['id'][:12]}  {when(a['created'])}  {severity} {','.join(a.get('regions', [])):<12} "
+        f"{tag}{a.get('headline', '')}  — {a.get('author_name') or a['author'][:12]}"
+    )
+
+
+@alert_group.command("show")
+@click.argument("alert_id")
+@json_option
+@click.pass_obj
+def show(ctx: CliContext, alert_id: str, as_json: bool) -> None:
+    """One alert with its updates, cancels and acknowledgements."""
+    a = LocalClient(ctx.home).get(f"/api/v1/alerts/{alert_id}")
+    lines = [
+        _line(a),
+        f"  id:          {a['id']}",
+        f"  from:        {a.get('author_name') or '?'} ({a['author_fingerprint']})",
+        f"  status:      {a['status']}  scope: {a['scope']}  event: {a['event']}",
+        f"  urgency:     {a['urgency']}  severity: {a['severity']}  certainty: {a['certainty']}",
+        f"  regions:     {', '.join(a['regions'])}",
+        f"  expires:     {when(a['expires'])}",
+    ]
+    for label, key in (("description", "description"), ("ACTION", "instruction"), ("contact", "contact")):
+        if a.get(key):
+            lines.append(f"  {label + ':':<12} {a[key]}")
+    for t in a.get("timeline", []):
+        what = t.get("msg_type") or t.get("state") or t["type"]
+        lines.append(
+            f"  {when(t['created'])}  {t['type']}:{what}  {t.get('author_name', '')} {t.get('headline', '')}"
+        )
+    emit(a, as_json, "\n".join(lines))
+
+
+@alert_group.command("update")
+@click.argument("alert_id")
+@_fields
+@click.option("--severity", type=click.Choice(SEVERITIES))
+@json_option
+@click.pass_obj
+def update(ctx: CliContext, alert_id: str, as_json: bool, **kw: Any) -> None:
+    """Publish an update to an alert this node sent."""
+    doc = LocalClient(ctx.home).post(f"/api/v1/alerts/{alert_id}/update", _payload(**kw))
+    emit(doc, as_json, doc["id"])
+
+
+@alert_group.command("cancel")
+@click.argument("alert_id")
+@click.option("--reason", help="Why it is cancelled (shown to allies).")
+@json_option
+@click.pass_obj
+def cancel(ctx: CliContext, alert_id: str, reason: str | None, as_json: bool) -> None:
+    """Cancel an alert this node sent."""
+    doc = LocalClient(ctx.home).post(f"/api/v1/alerts/{alert_id}/cancel", _payload(reason=reason))
+    emit(doc, as_json, doc["id"])

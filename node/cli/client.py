@@ -1,0 +1,72 @@
+"""The CLI's client for the running node's local API (token auth, JSON).
+
+Commands that change the mesh (send an alert, pair) go through the running node
+so there is one writer; the CLI only needs the home for the address and token.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from node.config import ConfigError, load, parse_hostport
+from node.setup import api_token
+
+TIMEOUT_S = 30
+
+
+class NodeUnavailable(ConfigError):
+    """The node is not running (or not reachable on its local address)."""
+
+
+class ApiError(ConfigError):
+    """The node refused the request; the message is the node's explanation."""
+
+
+class LocalClient:
+    def __init__(self, home: Path) -> None:
+        config = load(home)
+        host, port = parse_hostport(config.local, "local")
+        self.base = f"http://{host}:{port}"
+        self.token = api_token(home)
+
+    def get(self, path: str, **params: Any) -> Any:
+        query = "&".join(
+            f"{k}={urllib.request.quote(str(v))}" for k, v in params.items() if v not in (None, "")
+        )
+        return self._request("GET", path + (f"?{query}" if query else ""), None)
+
+    def post(self, path: str, payload: dict[str, Any] | None = None) -> Any:
+        return self._request("POST", path, payload or {})
+
+    def delete(self, path: str) -> Any:
+        return self._request("DELETE", path, None)
+
+    def _request(self, method: str, path: str, payload: dict[str, Any] | None) -> Any:
+        data = json.dumps(payload).encode("utf-8") if payload is not None else None
+        request = urllib.request.Request(  # noqa: S310 - the URL is the node's own http://127.0.0.1 address
+            self.base + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as resp:  # noqa: S310
+                return json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            raise ApiError(_error_text(exc)) from None
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            raise NodeUnavailable(
+                f"cannot reach the node at {self.base} ({getattr(exc, 'reason', exc)}); is `amparo run` running?"
+            ) from None
+
+
+def _error_text(exc: urllib.error.HTTPError) -> str:
+    try:
+        doc = json.loads(exc.read())
+        return str(doc.get("error", doc))
+    except (ValueError, AttributeError):
+        return f"HTTP {exc.code}"

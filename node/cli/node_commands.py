@@ -1,0 +1,63 @@
+"""``amparo run`` and ``amparo status``."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from node.cli.base import CliContext, emit, json_option
+from node.cli.client import LocalClient
+from node.cli.identity import prompt_passphrase
+from node.config import load
+
+
+@click.command("run")
+@click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+@click.pass_obj
+def run_command(ctx: CliContext, verbose: bool) -> None:
+    """Run the node in the foreground (mesh and local listeners) until SIGTERM/SIGINT."""
+    import logging
+
+    from node import runner
+
+    config = load(ctx.home)
+    runner.setup_logging(config, logging.DEBUG if verbose else logging.INFO)
+
+    def ready(service: Any) -> None:
+        click.echo(
+            f"amparo: node {config.name!r} running (mesh {config.listen}, local {config.local})", err=True
+        )
+
+    asyncio.run(runner.serve(ctx.home, prompt_passphrase, ready))
+
+
+def when(ms: int | None) -> str:
+    if not ms:
+        return "never"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@click.command("status")
+@json_option
+@click.pass_obj
+def status_command(ctx: CliContext, as_json: bool) -> None:
+    """Health of the running node: peers, traffic, rejections."""
+    status = LocalClient(ctx.home).get("/api/v1/status")
+    lines = [
+        f"Node:        {status['name']}  ({status['fingerprint']})",
+        f"Uptime:      {status['uptime_s']} s",
+        f"Envelopes:   {status['envelopes_stored']} stored; {status['received']} received, "
+        f"{status['pushed']} pushed, {status['push_failures']} push failures, {status['reconciles']} reconciles",
+        f"Peers:       {status['peers_up']} of {len(status['peers'])} up",
+    ]
+    for peer in status["peers"]:
+        state = "up" if peer["up"] else "down"
+        if peer["cut_off"]:
+            state = f"CUT OFF ({peer['cut_off']})"
+        lines.append(f"  - {peer['name']:<24} {state:<6} last contact {when(peer['last_seen'])}")
+    if status["rejected"]:
+        lines.append("Rejected:    " + ", ".join(f"{k}={v}" for k, v in sorted(status["rejected"].items())))
+    emit(status, as_json, "\n".join(lines))

@@ -1,0 +1,204 @@
+"""A mesh of real node processes on loopback, for the demo, tests and benchmarks.
+
+Each node is a separate ``amparo run`` process with its own home, ports and
+SQLite file, talking HTTPS to the others exactly as in production; only the
+addresses are 127.0.0.1. Fictional organization names only.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from node.cli.client import LocalClient, NodeUnavailable
+
+NAMES = (
+    "Colectivo Ejemplo",
+    "Brigada Solidaria Norte",
+    "Observatorio Ficticio",
+    "Red de Acompañamiento Sur",
+    "Casa de la Memoria",
+    "Defensoras del Valle",
+    "Comité Imaginario",
+    "Radio Comunitaria Prueba",
+)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def node_name(i: int) -> str:
+    base = NAMES[i % len(NAMES)]
+    return base if i < len(NAMES) else f"{base} {i // len(NAMES) + 1}"
+
+
+@dataclass
+class LocalNode:
+    name: str
+    home: Path
+    mesh_port: int = field(default_factory=free_port)
+    local_port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def amparo(
+        self, *args: str, check: bool = True, input_text: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the real CLI against this node's home."""
+        cmd = [sys.executable, "-m", "node.cli", "--home", str(self.home), *args]
+        result = subprocess.run(  # noqa: S603 - our own CLI with our own arguments
+            cmd, capture_output=True, text=True, env=self._env(), input=input_text, timeout=120
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(
+                f"amparo {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}"
+            )
+        return result
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+
+    def init(self) -> None:
+        self.amparo(
+            "init",
+            "--name",
+            self.name,
+            "--no-passphrase",
+            "--kdf-profile",
+            "interactive",
+            "--listen",
+            f"127.0.0.1:{self.mesh_port}",
+            "--local",
+            f"127.0.0.1:{self.local_port}",
+        )
+
+    def start(self, wait: float = 30.0) -> None:
+        log = open(self.home / "node.log", "ab")  # noqa: SIM115 - the process owns it until it exits
+        self.proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "node.cli", "--home", str(self.home), "run"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self._env(),
+            start_new_session=True,
+        )
+        log.close()
+        self.wait_ready(wait)
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"node {self.name!r} exited ({self.proc.returncode}); see {self.home}/node.log"
+                )
+            try:
+                self.api.get("/healthz")
+                return
+            except NodeUnavailable:
+                time.sleep(0.1)
+        raise RuntimeError(f"node {self.name!r} did not come up within {timeout} s")
+
+    @property
+    def api(self) -> LocalClient:
+        return LocalClient(self.home)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def alert_ids(self) -> set[str]:
+        return {a["id"] for a in self.api.get("/api/v1/alerts", limit=1000)["alerts"]}
+
+    def send(self, **fields: Any) -> str:
+        doc: dict[str, Any] = {"regions": ["MX-OAX"], "severity": "severe", "headline": "Test alert"} | fields
+        result: str = self.api.post("/api/v1/alerts", doc)["id"]
+        return result
+
+
+class LocalMesh:
+    def __init__(self, root: Path, count: int, env: dict[str, str] | None = None) -> None:
+        self.root = root
+        self.nodes = [LocalNode(node_name(i), root / f"node{i}", env=dict(env or {})) for i in range(count)]
+
+    def __enter__(self) -> LocalMesh:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_all()
+
+    def init_all(self) -> None:
+        for node in self.nodes:
+            node.init()
+
+    def start_all(self) -> None:
+        for node in self.nodes:
+            node.start()
+
+    def stop_all(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    @staticmethod
+    def pair(inviter: LocalNode, invitee: LocalNode) -> None:
+        token = inviter.api.post("/api/v1/peers/invite", {})["token"]
+        invitee.api.post("/api/v1/peers/accept", {"token": token, "verified": True})
+
+    def connect(self, edges: Sequence[tuple[int, int]]) -> None:
+        for a, b in edges:
+            self.pair(self.nodes[a], self.nodes[b])
+
+    def line_edges(self) -> list[tuple[int, int]]:
+        return [(i, i + 1) for i in range(len(self.nodes) - 1)]
+
+    def mesh_edges(self, extra_every: int = 3) -> list[tuple[int, int]]:
+        """A ring plus chords: every node has 2–4 peers, several paths between any two."""
+        n = len(self.nodes)
+        edges = self.line_edges() + ([(n - 1, 0)] if n > 2 else [])
+        edges += [(i, (i + n // 2) % n) for i in range(0, n // 2, extra_every) if n > 4]
+        return list(dict.fromkeys(tuple(sorted(e)) for e in edges))  # type: ignore[misc]
+
+    def wait_for(
+        self, alert_id: str, nodes: Sequence[LocalNode] | None = None, timeout: float = 30.0
+    ) -> dict[str, float]:
+        """Seconds until each node holds ``alert_id``; raises if some never do."""
+        start = time.monotonic()
+        pending = {n.name: n for n in (nodes or self.nodes)}
+        arrived: dict[str, float] = {}
+        while pending and time.monotonic() - start < timeout:
+            for name, node in list(pending.items()):
+                if alert_id in node.alert_ids():
+                    arrived[name] = time.monotonic() - start
+                    del pending[name]
+            time.sleep(0.05)
+        if pending:
+            raise TimeoutError(f"alert {alert_id[:12]} never reached {', '.join(pending)} in {timeout} s")
+        return arrived

@@ -1,0 +1,347 @@
+"""The local listener's JSON API (SPEC §5.1), for the CLI and later the dashboard.
+
+Bound to 127.0.0.1 by default and protected by a bearer token stored mode 0600
+in the home, so only the node's operator account can use it. Errors are JSON
+``{"error": ...}`` with a 4xx status and never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from node import pairing
+from node.alerts import (
+    AlertInputError,
+    alert_from_request,
+    alert_json,
+    make_envelope,
+    open_row,
+    parse_duration,
+)
+from node.service import NodeService
+from node.setup import api_token
+from protocol import Alert, fingerprint, regions
+
+log = logging.getLogger("amparo.api")
+SERVICE: web.AppKey[NodeService] = web.AppKey("service", NodeService)
+MAX_JSON_BYTES = 256 * 1024
+
+
+def make_app(service: NodeService) -> web.Application:
+    app = web.Application(client_max_size=MAX_JSON_BYTES, middlewares=[_errors, _auth])
+    app[SERVICE] = service
+    r = app.router
+    r.add_get("/healthz", _health)
+    r.add_get("/api/v1/status", _status)
+    r.add_get("/api/v1/id", _id)
+    r.add_get("/api/v1/alerts", _list_alerts)
+    r.add_post("/api/v1/alerts", _send_alert)
+    r.add_get("/api/v1/alerts/{id}", _show_alert)
+    r.add_post("/api/v1/alerts/{id}/update", _update_alert)
+    r.add_post("/api/v1/alerts/{id}/cancel", _cancel_alert)
+    r.add_get("/api/v1/stream", _stream)
+    r.add_get("/api/v1/peers", _list_peers)
+    r.add_post("/api/v1/peers/invite", _invite)
+    r.add_post("/api/v1/peers/accept", _accept)
+    r.add_delete("/api/v1/peers/{peer}", _remove_peer)
+    return app
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _json_error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except ApiError as exc:
+        return _json_error(exc.status, str(exc))
+    except (AlertInputError, pairing.PairingError) as exc:
+        return _json_error(400, str(exc))
+    except web.HTTPException as exc:
+        return _json_error(exc.status, exc.reason or "error")
+    except Exception:
+        log.exception("local API request failed")
+        return _json_error(500, "internal error (see the node's log)")
+
+
+@web.middleware
+async def _auth(request: web.Request, handler: Any) -> web.StreamResponse:
+    if request.path == "/healthz":
+        response: web.StreamResponse = await handler(request)
+        return response
+    expected = "Bearer " + api_token(request.app[SERVICE].home)
+    given = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise ApiError(401, "missing or wrong API token")
+    response = await handler(request)
+    return response
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        doc = await request.json()
+    except ValueError:
+        raise ApiError(400, "the request body must be JSON") from None
+    if not isinstance(doc, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    return doc
+
+
+def _service(request: web.Request) -> NodeService:
+    return request.app[SERVICE]
+
+
+def _names(service: NodeService) -> dict[bytes, str]:
+    names = {p.key: p.name for p in service.store.list_peers(include_removed=True)}
+    names[service.key] = service.config.name
+    return names
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True, "name": _service(request).config.name})
+
+
+async def _status(request: web.Request) -> web.Response:
+    s = _service(request)
+    c = s.counters
+    peers = [_peer_json(s, p) for p in s.store.list_peers()]
+    return web.json_response(
+        {
+            "name": s.config.name,
+            "fingerprint": fingerprint(s.key),
+            "uptime_s": int((s.clock() - s.started_at) / 1000),
+            "envelopes_stored": s.store.count(),
+            "received": c.received,
+            "stored": c.stored,
+            "pushed": c.pushed,
+            "push_failures": c.push_failures,
+            "reconciles": c.reconciles,
+            "rejected": c.rejected,
+            "peers": peers,
+            "peers_up": sum(1 for p in peers if p["up"]),
+        }
+    )
+
+
+async def _id(request: web.Request) -> web.Response:
+    s = _service(request)
+    record = s.own_record()
+    return web.json_response(pairing.describe_record(record) | {"enc_key": s.identity.enc_public.hex()})
+
+
+def _peer_json(service: NodeService, peer: Any) -> dict[str, Any]:
+    state = service.peer_state.get(peer.key, {})
+    last_ok = state.get("last_ok")
+    return {
+        "name": peer.name,
+        "key": peer.key.hex(),
+        "fingerprint": fingerprint(peer.key),
+        "addresses": list(peer.addresses),
+        "tls_fingerprint": peer.tls_fp.hex(),
+        "last_seen": peer.last_seen,
+        "up": bool(last_ok and service.clock() - last_ok < 5 * 60 * 1000),
+        "cut_off": state.get("cut_off"),
+        "mark": peer.mark,
+        "status": peer.status,
+    }
+
+
+async def _list_alerts(request: web.Request) -> web.Response:
+    s = _service(request)
+    q = request.query
+    region = q.get("region") or None
+    if region:
+        try:
+            regions.check(region)
+        except Exception as exc:
+            raise ApiError(400, str(getattr(exc, "message", exc))) from None
+    since = s.clock() - parse_duration(q["since"], "since") if q.get("since") else 0
+    limit = min(int(q.get("limit", "100")) if q.get("limit", "100").isdigit() else 100, 1000)
+    names = _names(s)
+    out = []
+    for row in s.store.list_alerts(since_created=since, region=None, limit=limit * 4):
+        item = open_row(row, s.identity)
+        if not isinstance(item.body, Alert) or item.body.msg_type != "alert":
+            continue  # updates and cancels are shown in their alert's timeline
+        if region and not any(regions.matches(region, a.region) for a in item.body.areas):
+            continue
+        out.append(alert_json(item, names) | _state(s, item.envelope.id))
+        if len(out) >= limit:
+            break
+    return web.json_response({"alerts": out})
+
+
+def _state(s: NodeService, alert_id: bytes) -> dict[str, Any]:
+    """Current state of an alert from its updates and cancels."""
+    related = [open_row(r, s.identity) for r in s.store.related(alert_id)]
+    updates = [r for r in related if isinstance(r.body, Alert) and r.envelope.author == _author(s, alert_id)]
+    cancelled = any(isinstance(r.body, Alert) and r.body.msg_type == "cancel" for r in updates)
+    return {
+        "cancelled": cancelled,
+        "updates": len([u for u in updates if u.body and u.body.msg_type == "update"]),
+    }
+
+
+def _author(s: NodeService, alert_id: bytes) -> bytes | None:
+    row = s.store.get(alert_id)
+    return row.author if row else None
+
+
+async def _show_alert(request: web.Request) -> web.Response:
+    s = _service(request)
+    row = _find_alert(s, request.match_info["id"])
+    names = _names(s)
+    item = open_row(row, s.identity)
+    related = [alert_json(open_row(r, s.identity), names) for r in s.store.related(row.id)]
+    return web.json_response(alert_json(item, names) | _state(s, row.id) | {"timeline": related})
+
+
+def _find_alert(s: NodeService, ident: str) -> Any:
+    ident = ident.strip().lower()
+    try:
+        raw_id = bytes.fromhex(ident) if len(ident) == 64 else None
+    except ValueError:
+        raw_id = None
+    row = s.store.get(raw_id) if raw_id else s.store.find_by_prefix(ident) if len(ident) >= 8 else None
+    if row is None or row.type != "alert":
+        raise ApiError(404, f"no alert with id {ident!r}")
+    return row
+
+
+async def _send_alert(request: web.Request) -> web.Response:
+    s = _service(request)
+    doc = await _body(request)
+    body = alert_from_request(doc)
+    return _publish(s, body, doc)
+
+
+def _publish(s: NodeService, body: Alert, doc: dict[str, Any]) -> web.Response:
+    recipients = _recipients(s, doc.get("to") or [])
+    ttl = parse_duration(doc["expires"], "expires") if doc.get("expires") else 6 * 3600 * 1000
+    env = make_envelope(s.identity, body, now=s.clock(), ttl_ms=ttl, recipients=recipients)
+    s.author(env)
+    return web.json_response({"id": env.id.hex(), "created": env.created, "sealed": env.sealed}, status=201)
+
+
+def _recipients(s: NodeService, names: list[str]) -> list[bytes]:
+    keys = []
+    for name in names:
+        peer = s.store.find_peer(str(name))
+        if peer is None:
+            raise ApiError(400, f"to: no peer called {name!r} (see `amparo peer list`)")
+        keys.append(peer.enc_key)
+    return keys
+
+
+async def _update_alert(request: web.Request) -> web.Response:
+    s = _service(request)
+    row = _find_alert(s, request.match_info["id"])
+    original = open_row(row, s.identity)
+    if row.author != s.key or not isinstance(original.body, Alert):
+        raise ApiError(403, "only the node that sent an alert can update it")
+    doc = await _body(request)
+    merged = _merge(original.body, doc)
+    body = alert_from_request(merged, msg_type="update", references=(row.id,))
+    return _publish(s, body, doc)
+
+
+async def _cancel_alert(request: web.Request) -> web.Response:
+    s = _service(request)
+    row = _find_alert(s, request.match_info["id"])
+    original = open_row(row, s.identity)
+    if row.author != s.key or not isinstance(original.body, Alert):
+        raise ApiError(403, "only the node that sent an alert can cancel it")
+    doc = await _body(request)
+    merged = _merge(original.body, {"description": doc.get("reason") or original.body.description})
+    body = alert_from_request(merged, msg_type="cancel", references=(row.id,))
+    return _publish(s, body, doc)
+
+
+def _merge(alert: Alert, changes: dict[str, Any]) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "headline": alert.headline,
+        "regions": [a.region for a in alert.areas],
+        "severity": alert.severity,
+        "status": alert.status,
+        "scope": alert.scope,
+        "event": alert.event,
+        "urgency": alert.urgency,
+        "certainty": alert.certainty,
+        "description": alert.description,
+        "instruction": alert.instruction,
+        "contact": alert.contact,
+        "language": alert.language,
+    }
+    return base | {k: v for k, v in changes.items() if v not in (None, "", []) and k in base | {"regions": 1}}
+
+
+async def _list_peers(request: web.Request) -> web.Response:
+    s = _service(request)
+    return web.json_response({"peers": [_peer_json(s, p) for p in s.store.list_peers()]})
+
+
+async def _invite(request: web.Request) -> web.Response:
+    s = _service(request)
+    doc = await _body(request)
+    ttl = parse_duration(doc["expires"], "expires") if doc.get("expires") else pairing.INVITE_TTL_MS
+    token, expires = pairing.create_invite(s, ttl)
+    return web.json_response({"token": token, "expires": expires, "fingerprint": fingerprint(s.key)})
+
+
+async def _accept(request: web.Request) -> web.Response:
+    s = _service(request)
+    doc = await _body(request)
+    peer = await pairing.accept_invite(s, str(doc.get("token", "")), verified=bool(doc.get("verified")))
+    return web.json_response({"peer": peer}, status=201)
+
+
+async def _remove_peer(request: web.Request) -> web.Response:
+    s = _service(request)
+    peer = s.store.find_peer(request.match_info["peer"])
+    if peer is None:
+        raise ApiError(404, f"no peer {request.match_info['peer']!r}")
+    s.remove_peer(peer.key)
+    return web.json_response({"removed": peer.key.hex(), "name": peer.name})
+
+
+async def _stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: one ``alert`` event per alert delivered to this node."""
+    s = _service(request)
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
+    await response.prepare(request)
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    s.subscribers.add(queue)
+    names = _names(s)
+    try:
+        await response.write(b": connected\n\n")
+        while True:
+            try:
+                row = await asyncio.wait_for(queue.get(), timeout=15)
+            except TimeoutError:
+                await response.write(b": keep-alive\n\n")
+                continue
+            item = open_row(row, s.identity)
+            if not isinstance(item.body, Alert):
+                continue
+            data = json.dumps(alert_json(item, names), ensure_ascii=False)
+            await response.write(f"id: {row.seq}\nevent: alert\ndata: {data}\n\n".encode())
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        s.subscribers.discard(queue)
+    return response

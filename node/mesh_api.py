@@ -1,0 +1,122 @@
+"""The mesh listener (SPEC §5.1): ``/mesh/v1/`` over HTTPS with TLS 1.3.
+
+Every request must carry a valid ``Amparo-Auth`` signature addressed to this
+node, from a known active peer, with a fresh timestamp and an unused nonce — all
+checked before the body is parsed. The one exception is ``/mesh/v1/pair``, which
+an unknown node may call with a valid one-time invite secret. The body limit is
+the protocol's (one maximum envelope plus framing); aiohttp enforces it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from aiohttp import web
+
+import mesh
+from node import wire
+from node.pairing import PairingError, accept_pair_request
+from node.service import NodeService
+from protocol import request as signed_request
+from protocol.errors import ProtocolError
+
+log = logging.getLogger("amparo.mesh")
+SERVICE: web.AppKey[NodeService] = web.AppKey("service", NodeService)
+MAX_FETCH_IDS = 256
+
+
+def make_app(service: NodeService) -> web.Application:
+    app = web.Application(client_max_size=wire.MAX_FRAME_BYTES, middlewares=[_errors])
+    app[SERVICE] = service
+    app.router.add_post("/mesh/v1/push", _push)
+    app.router.add_post("/mesh/v1/reconcile", _reconcile)
+    app.router.add_post("/mesh/v1/fetch", _fetch)
+    app.router.add_post("/mesh/v1/pair", _pair)
+    return app
+
+
+def _reply(frame: dict[str, Any]) -> web.Response:
+    return web.Response(body=wire.pack(frame), content_type="application/x-msgpack")
+
+
+def _refuse(status: int, reason: str) -> web.Response:
+    return web.Response(status=status, text=reason)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except web.HTTPException:
+        raise
+    except (wire.FrameError, mesh.MeshError) as exc:
+        return _refuse(400, f"bad frame: {exc}")
+    except Exception:
+        log.exception("mesh request failed")
+        return _refuse(500, "internal error")
+
+
+async def _authenticated(request: web.Request, *, known_peer: bool = True) -> tuple[bytes, bytes]:
+    """Return (sender key, body) or raise an HTTP error response."""
+    service = request.app[SERVICE]
+    body = await request.read()
+    try:
+        auth = signed_request.verify_request(
+            request.headers.get(signed_request.HEADER),
+            method=request.method,
+            path=request.path,
+            body=body,
+            receiver=service.key,
+            now=service.clock(),
+        )
+    except ProtocolError as exc:
+        service.counters.reject(f"request-{exc.code}")
+        raise web.HTTPUnauthorized(text=f"request refused: {exc.message}") from None
+    if known_peer:
+        peer = service.store.get_peer(auth.sender)
+        if peer is None or peer.status != "active":
+            service.counters.reject("request-unknown-peer")
+            raise web.HTTPForbidden(text="request refused: not a peer of this node")
+        if service.peer_state.get(auth.sender, {}).get("cut_off"):
+            raise web.HTTPTooManyRequests(text="request refused: peer cut off for sending invalid data")
+    expires = auth.timestamp + 2 * signed_request.MAX_REQUEST_AGE_MS
+    if not service.store.remember_nonce(auth.sender, auth.nonce, expires):
+        service.counters.reject("request-replayed")
+        raise web.HTTPConflict(text="request refused: nonce already used (replay)")
+    return auth.sender, body
+
+
+async def _push(request: web.Request) -> web.Response:
+    sender, body = await _authenticated(request)
+    raws = wire.envelope_list(wire.unpack(body))
+    accepted, invalid = request.app[SERVICE].ingest(raws, sender)
+    return _reply({"accepted": accepted, "invalid": invalid})
+
+
+async def _reconcile(request: web.Request) -> web.Response:
+    _sender, body = await _authenticated(request)
+    service = request.app[SERVICE]
+    reply = mesh.reconcile.respond(service.mesh.keys(), wire.unpack(body).get("m"))
+    return _reply({"m": reply})
+
+
+async def _fetch(request: web.Request) -> web.Response:
+    _sender, body = await _authenticated(request)
+    service = request.app[SERVICE]
+    ids = wire.id_list(wire.unpack(body), limit=MAX_FETCH_IDS)
+    return _reply({"e": [row.raw for row in service.store.get_many(ids)]})
+
+
+async def _pair(request: web.Request) -> web.Response:
+    sender, body = await _authenticated(request, known_peer=False)
+    service = request.app[SERVICE]
+    try:
+        frame = accept_pair_request(service, sender, wire.unpack(body))
+    except PairingError as exc:
+        digest = hashlib.blake2b(sender, digest_size=4).hexdigest()
+        log.warning("pairing request from %s refused: %s", digest, exc)
+        raise web.HTTPForbidden(text=f"pairing refused: {exc}") from None
+    return _reply(frame)

@@ -1,0 +1,161 @@
+"""Mutual pairing by one-time invite (SPEC §5.3).
+
+``amparo peer invite`` prints a token carrying this node's signed ``node`` record
+(keys, addresses, pinned TLS fingerprint) and a one-time secret. The other
+operator runs ``amparo peer accept TOKEN``: their node connects to the address
+in the record, pinned to its certificate, and sends its own record, its vouch
+and the secret in a signed request. Both sides then store each other as peers
+and vouch for each other, and the vouches gossip so allies-of-allies can trust
+the pair. The fingerprints shown on both sides are for comparing out of band;
+the secret is only a hash in the inviter's database and works once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from typing import Any
+
+from node import records, wire
+from node.service import NodeService
+from node.store import PeerRow
+from node.transport import PeerAddress, TransportError
+from protocol import Envelope, NodeRecord, ProtocolError, Vouch, decode, fingerprint
+
+INVITE_TTL_MS = 24 * 3600 * 1000
+SECRET_BYTES = 32
+TOKEN_PREFIX = "amparo1-"
+
+
+class PairingError(Exception):
+    """Pairing could not complete; the message says why in an operator's words."""
+
+
+def _secret_hash(secret: bytes) -> bytes:
+    return hashlib.blake2b(secret, digest_size=32, person=b"amparo-invite").digest()
+
+
+def create_invite(service: NodeService, ttl_ms: int = INVITE_TTL_MS) -> tuple[str, int]:
+    now = service.clock()
+    secret = os.urandom(SECRET_BYTES)
+    expires = now + ttl_ms
+    service.store.add_invite(_secret_hash(secret), now, expires)
+    frame = {"r": service.own_record().raw, "s": secret, "x": expires}
+    token = base64.urlsafe_b64encode(wire.pack(frame)).decode("ascii").rstrip("=")
+    return TOKEN_PREFIX + token, expires
+
+
+def read_invite(token: str, now: int) -> tuple[Envelope, bytes, int]:
+    """Parse a token: (inviter's node record, secret, expiry)."""
+    token = token.strip()
+    if not token.startswith(TOKEN_PREFIX):
+        raise PairingError("not an Amparo invite token (it starts with amparo1-)")
+    try:
+        data = base64.urlsafe_b64decode(token[len(TOKEN_PREFIX) :] + "=" * (-len(token) % 4))
+        frame = wire.unpack(data)
+        record = decode(frame["r"], now=now)
+    except (ValueError, wire.FrameError, ProtocolError, KeyError, TypeError) as exc:
+        raise PairingError(f"the invite token is damaged ({exc})") from None
+    secret, expires = frame.get("s"), frame.get("x")
+    if (
+        not isinstance(record.body, NodeRecord)
+        or not isinstance(secret, bytes)
+        or not isinstance(expires, int)
+    ):
+        raise PairingError("the invite token is damaged (missing record or secret)")
+    if expires < now:
+        raise PairingError("the invite token has expired; ask for a new one")
+    return record, secret, expires
+
+
+def describe_record(record: Envelope) -> dict[str, Any]:
+    body = record.body
+    assert isinstance(body, NodeRecord)
+    return {
+        "name": body.name,
+        "key": record.author.hex(),
+        "fingerprint": fingerprint(record.author),
+        "addresses": list(body.addresses),
+        "tls_fingerprint": body.tls.hex(),
+    }
+
+
+def _peer_row(record: Envelope, now: int) -> PeerRow:
+    body = record.body
+    assert isinstance(body, NodeRecord)
+    return PeerRow(
+        key=record.author,
+        name=body.name,
+        enc_key=body.enc,
+        addresses=list(body.addresses),
+        tls_fp=body.tls,
+        node_record_id=record.id,
+        added_at=now,
+        last_seen=now,
+        mark=0,
+        status="active",
+    )
+
+
+async def accept_invite(service: NodeService, token: str, *, verified: bool) -> dict[str, Any]:
+    """The invitee's side: contact the inviter, exchange records and vouches."""
+    now = service.clock()
+    record, secret, _expires = read_invite(token, now)
+    body = record.body
+    assert isinstance(body, NodeRecord)
+    if record.author == service.key:
+        raise PairingError("this invite was made by this very node")
+    my_vouch = records.vouch(service.identity, record.author, body.enc, body.name, now, verified=verified)
+    frame = {"s": secret, "r": service.own_record().raw, "v": my_vouch.raw}
+    address = PeerAddress(record.author, body.addresses, body.tls)
+    try:
+        reply = await service.client.call(address, "/mesh/v1/pair", frame)
+        their_vouch = decode(reply["v"], now=now)
+        their_record = decode(reply["r"], now=now)
+    except TransportError as exc:
+        raise PairingError(f"could not reach {body.name}: {exc}") from None
+    except (KeyError, TypeError, ProtocolError) as exc:
+        raise PairingError(f"{body.name} answered with an invalid pairing reply ({exc})") from None
+    _check_vouch(their_vouch, author=record.author, subject=service.key)
+    if their_record.author != record.author or not isinstance(their_record.body, NodeRecord):
+        raise PairingError("the inviter's node record does not match the token")
+    _complete(service, their_record, my_vouch, [their_record.raw, record.raw, their_vouch.raw])
+    return describe_record(their_record)
+
+
+def accept_pair_request(service: NodeService, sender: bytes, frame: dict[str, Any]) -> dict[str, Any]:
+    """The inviter's side, called by the mesh listener for ``/mesh/v1/pair``."""
+    now = service.clock()
+    secret = frame.get("s")
+    if not isinstance(secret, bytes) or len(secret) != SECRET_BYTES:
+        raise PairingError("missing invite secret")
+    try:
+        record = decode(frame["r"], now=now)
+        vouch = decode(frame["v"], now=now)
+    except (KeyError, TypeError, ProtocolError) as exc:
+        raise PairingError(f"invalid record or vouch ({exc})") from None
+    if record.author != sender or not isinstance(record.body, NodeRecord):
+        raise PairingError("the node record is not the requester's")
+    _check_vouch(vouch, author=sender, subject=service.key)
+    if not service.store.use_invite(_secret_hash(secret), now):
+        raise PairingError("unknown, used or expired invite")
+    body = record.body
+    my_vouch = records.vouch(service.identity, sender, body.enc, body.name, now, verified=False)
+    _complete(service, record, my_vouch, [record.raw, vouch.raw])
+    return {"r": service.own_record().raw, "v": my_vouch.raw}
+
+
+def _check_vouch(vouch: Envelope, *, author: bytes, subject: bytes) -> None:
+    if vouch.author != author or not isinstance(vouch.body, Vouch) or vouch.body.subject != subject:
+        raise PairingError("the vouch does not come from the peer or is not for this node")
+
+
+def _complete(service: NodeService, record: Envelope, my_vouch: Envelope, theirs: list[bytes]) -> None:
+    import mesh
+
+    service.store.upsert_peer(_peer_row(record, service.clock()))
+    service.author(my_vouch)  # our vouch first: it puts the peer inside our trust horizon
+    service.handle(mesh.PeerAdded(record.author))
+    service.ingest(theirs, record.author)
+    service.handle(mesh.PeerUp(record.author))

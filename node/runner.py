@@ -1,0 +1,94 @@
+"""``amparo run``: the node in the foreground, until SIGTERM or SIGINT.
+
+Starts the mesh listener (HTTPS, TLS 1.3) and the local listener (HTTP on
+loopback), then lets ``NodeService`` carry out the mesh's actions. Shutdown is
+orderly: stop accepting, cancel background tasks, close the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from node import keystore, local_api, mesh_api, tls
+from node.config import Config, database_url, load, parse_hostport
+from node.service import NodeService
+from node.store import Store
+
+log = logging.getLogger("amparo.run")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {
+            "t": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc, ensure_ascii=False)
+
+
+def setup_logging(config: Config, level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if config.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+async def serve(home: Path, prompt: Callable[[], bytes] | None, ready: Callable[[NodeService], None]) -> None:
+    config = load(home)
+    identity = keystore.unlock(home, prompt)
+    store = Store(database_url(home, config))
+    service = NodeService(home, config, identity, store)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runners: list[web.AppRunner] = []
+    try:
+        await service.start()
+        mesh_host, mesh_port = parse_hostport(config.listen, "listen")
+        local_host, local_port = parse_hostport(config.local, "local")
+        runners.append(
+            await _site(mesh_api.make_app(service), mesh_host, mesh_port, tls.server_context(home))
+        )
+        runners.append(await _site(local_api.make_app(service), local_host, local_port, None))
+        log.info(
+            "node %r up: mesh https://%s:%d, local http://%s:%d",
+            config.name,
+            mesh_host,
+            mesh_port,
+            local_host,
+            local_port,
+        )
+        ready(service)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()
+        await service.stop()
+        store.close()
+
+
+async def _site(app: web.Application, host: str, port: int, ssl_context: object) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context, backlog=128)  # type: ignore[arg-type]
+    await site.start()
+    return runner

@@ -1,0 +1,351 @@
+"""The running node: carries out what the mesh state machine decides.
+
+``mesh.MeshNode`` decides (events in, actions out); this class is the only
+place that touches the store, the network and local listeners. Stores happen
+before a push is answered, so an alert acknowledged to its sender is on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mesh
+from mesh.interfaces import Item
+from node import records, wire
+from node.config import Config
+from node.store import PeerRow, Store, StoredEnvelope
+from node.transport import MeshClient, PeerAddress, TransportError
+from protocol import Envelope, ProtocolError, Revoke, Vouch, decode
+from protocol.keys import Identity
+
+log = logging.getLogger("amparo.node")
+
+TICK_SECONDS = 2.0
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def to_item(env: Envelope) -> Item:
+    body = env.body
+    subject = body.subject if isinstance(body, Vouch | Revoke) else None
+    compromised = isinstance(body, Revoke) and body.compromised
+    return Item(
+        id=env.id,
+        created=env.created,
+        expires=env.expires,
+        author=env.author,
+        kind=env.type,
+        raw=env.raw,
+        subject=subject,
+        compromised=compromised,
+    )
+
+
+@dataclass
+class Counters:
+    """Figures for ``amparo status`` and metrics."""
+
+    received: int = 0
+    stored: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    pushed: int = 0
+    push_failures: int = 0
+    reconciles: int = 0
+
+    def reject(self, code: str) -> None:
+        self.rejected[code] = self.rejected.get(code, 0) + 1
+
+
+class NodeService:
+    def __init__(
+        self,
+        home: Path,
+        config: Config,
+        identity: Identity,
+        store: Store,
+        clock: Callable[[], int] = wall_ms,
+    ) -> None:
+        self.home, self.config, self.identity, self.store, self.clock = home, config, identity, store, clock
+        self.key = identity.sign_public
+        self.client = MeshClient(identity, clock, config.socks_proxy)
+        self.counters = Counters()
+        self.subscribers: set[asyncio.Queue[StoredEnvelope]] = set()
+        self.peer_state: dict[bytes, dict[str, Any]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pending: dict[bytes, StoredEnvelope] = {}
+        self.mesh = self._build_mesh()
+        self.started_at = clock()
+
+    # -- start and stop -------------------------------------------------------------------
+    def _build_mesh(self) -> mesh.MeshNode:
+        stored = [(to_item(self._decode_stored(s)), s.seq) for s in self.store.iter_all()]
+        marks = {p.key: p.mark for p in self.store.list_peers()}
+        return mesh.MeshNode(
+            self.key,
+            peers=list(marks),
+            stored=stored,
+            marks=marks,
+            trust_depth=self.config.trust_depth,
+            random=_system_random(),
+            now=self.clock(),
+        )
+
+    def _decode_stored(self, stored: StoredEnvelope) -> Envelope:
+        return decode(stored.raw, now=self.clock(), check_time=False)
+
+    async def start(self) -> None:
+        await self.client.start()
+        self.publish_node_record()
+        for peer in self.store.list_peers():
+            self.handle(mesh.PeerUp(peer.key))
+        self._spawn(self._ticker())
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.client.close()
+
+    def publish_node_record(self) -> None:
+        """Issue a fresh signed ``node`` record when addresses or TLS changed."""
+        record = records.node_record(self.home, self.config, self.identity, self.clock())
+        current = self.store.get_meta("node_record_body")
+        body_hex = wire.pack(record.body.to_wire()).hex()  # type: ignore[union-attr]
+        if current == body_hex:
+            return
+        self.author(record)
+        self.store.set_meta("node_record_body", body_hex)
+        self.store.set_meta("node_record_id", record.id.hex())
+
+    def own_record(self) -> Envelope:
+        rid = self.store.get_meta("node_record_id")
+        stored = self.store.get(bytes.fromhex(rid)) if rid else None
+        if stored is None:
+            self.publish_node_record()
+            rid = self.store.get_meta("node_record_id")
+            stored = self.store.get(bytes.fromhex(rid or ""))
+        assert stored is not None
+        return self._decode_stored(stored)
+
+    def remove_peer(self, key: bytes) -> None:
+        """Stop peering and revoke this node's vouch, so the revocation gossips."""
+        self.store.remove_peer(key)
+        self.handle(mesh.PeerDown(key))
+        self.author(records.revoke_vouch(self.identity, key, self.clock(), "peering ended"))
+
+    # -- inputs ---------------------------------------------------------------------------
+    def author(self, env: Envelope) -> StoredEnvelope | None:
+        """A new envelope made here: store, deliver locally, push to every peer."""
+        self._pending[env.id] = StoredEnvelope.from_envelope(env, received_at=self.clock(), from_peer=None)
+        self.handle(mesh.Authored(to_item(env)))
+        stored = self.store.get(env.id)
+        self._pending.pop(env.id, None)
+        return stored
+
+    def ingest(self, raws: Iterable[bytes], from_peer: bytes | None) -> tuple[int, int]:
+        """Verify envelopes from a peer and hand the valid ones to the mesh."""
+        now = self.clock()
+        items: list[Item] = []
+        invalid = 0
+        for raw in raws:
+            self.counters.received += 1
+            try:
+                env = decode(raw, now=now)
+            except ProtocolError as exc:
+                invalid += 1
+                self.counters.reject(exc.code)
+                if from_peer is not None:
+                    self.handle(mesh.PeerInvalid(from_peer, exc.code))
+                continue
+            self._pending[env.id] = StoredEnvelope.from_envelope(env, received_at=now, from_peer=from_peer)
+            items.append(to_item(env))
+        before = self.counters.stored
+        if items and from_peer is not None:
+            self.handle(mesh.Received(from_peer, items))
+        elif items:
+            for item in items:
+                self.handle(mesh.Authored(item))
+        for item in items:
+            self._pending.pop(item.id, None)
+        return self.counters.stored - before, invalid
+
+    def handle(self, event: Any) -> None:
+        self.execute(self.mesh.handle(event, self.clock()))
+
+    # -- actions --------------------------------------------------------------------------
+    def execute(self, actions: list[Any]) -> None:
+        to_store = [a for a in actions if isinstance(a, mesh.Store)]
+        if to_store:
+            self._store([a.item for a in to_store])
+        for action in actions:
+            if isinstance(action, mesh.Store):
+                continue
+            if isinstance(action, mesh.Deliver):
+                self._deliver(action.item)
+            elif isinstance(action, mesh.Push):
+                self._spawn(self._push(action.peer, action.batch_id, [i.raw for i in action.items]))
+            elif isinstance(action, mesh.StartReconcile):
+                self._spawn(self._reconcile(action.peer))
+            elif isinstance(action, mesh.Fetch):
+                self._spawn(self._fetch(action.peer, list(action.ids)))
+            elif isinstance(action, mesh.SaveMark):
+                self.store.set_peer_mark(action.peer, action.seq)
+            elif isinstance(action, mesh.Disconnect):
+                log.warning("cutting off peer %s: %s", action.peer.hex()[:16], action.reason)
+                self.peer_state.setdefault(action.peer, {})["cut_off"] = action.reason
+            elif isinstance(action, mesh.Rejected):
+                self.counters.reject(str(action.reason))
+
+    def _store(self, items: list[Item]) -> None:
+        rows = [self._pending.get(i.id) or self._row_from_raw(i.raw) for i in items]
+        inserted = self.store.add_envelopes(rows)
+        self.counters.stored += len(inserted)
+        for row in inserted:
+            self._on_stored(row)
+
+    def _row_from_raw(self, raw: bytes) -> StoredEnvelope:
+        env = decode(raw, now=self.clock(), check_time=False)
+        return StoredEnvelope.from_envelope(env, received_at=self.clock(), from_peer=None)
+
+    def _on_stored(self, row: StoredEnvelope) -> None:
+        """Hook for derived local state (peer directory from node records)."""
+        if row.type == "node":
+            self._update_peer_from_record(row)
+
+    def _update_peer_from_record(self, row: StoredEnvelope) -> None:
+        peer = self.store.get_peer(row.author)
+        if peer is None or peer.status != "active":
+            return
+        env = self._decode_stored(row)
+        body = env.body
+        if not hasattr(body, "addresses"):
+            return
+        if (
+            peer.node_record_id
+            and (current := self.store.get(peer.node_record_id))
+            and current.created > row.created
+        ):
+            return
+        self.store.upsert_peer(
+            PeerRow(
+                key=peer.key,
+                name=body.name,
+                enc_key=body.enc,
+                addresses=list(body.addresses),
+                tls_fp=body.tls,
+                node_record_id=row.id,
+                added_at=peer.added_at,
+                last_seen=peer.last_seen,
+                mark=peer.mark,
+                status=peer.status,
+            )
+        )
+
+    def _deliver(self, item: Item) -> None:
+        row = self.store.get(item.id)
+        if row is None:
+            return
+        for queue in list(self.subscribers):
+            if queue.qsize() < 1000:
+                queue.put_nowait(row)
+
+    # -- network tasks --------------------------------------------------------------------
+    def peer_address(self, key: bytes) -> PeerAddress | None:
+        peer = self.store.get_peer(key)
+        if peer is None or peer.status != "active":
+            return None
+        return PeerAddress(peer.key, tuple(peer.addresses), peer.tls_fp)
+
+    async def _push(self, peer: bytes, batch_id: int, raws: list[bytes]) -> None:
+        address = self.peer_address(peer)
+        ok = False
+        if address is not None:
+            try:
+                for frame in wire.batches(raws):
+                    await self.client.call(address, "/mesh/v1/push", {"e": frame})
+                ok = True
+                self._seen(peer)
+            except TransportError as exc:
+                self.counters.push_failures += 1
+                log.info("push to %s failed: %s", peer.hex()[:16], exc)
+        self.counters.pushed += len(raws) if ok else 0
+        self.handle(mesh.PushResult(peer, batch_id, ok))
+
+    async def _reconcile(self, peer: bytes) -> None:
+        address = self.peer_address(peer)
+        if address is None:
+            return
+        have: list[bytes] = []
+        need: list[bytes] = []
+        try:
+            session = mesh.reconcile.Initiator(self.mesh.keys())
+            message = session.initiate()
+            for _ in range(mesh.reconcile.MAX_ROUNDS):
+                reply = await self.client.call(address, "/mesh/v1/reconcile", {"m": message})
+                next_message = session.reconcile(reply.get("m"))
+                if next_message is None:
+                    break
+                message = next_message
+            have, need = list(session.have), list(session.need)
+            self.counters.reconciles += 1
+            self._seen(peer)
+        except (TransportError, mesh.MeshError) as exc:
+            log.info("reconcile with %s failed: %s", peer.hex()[:16], exc)
+            return
+        self.handle(mesh.ReconcileDone(peer, tuple(have), tuple(need)))
+
+    async def _fetch(self, peer: bytes, ids: list[bytes]) -> None:
+        address = self.peer_address(peer)
+        if address is None:
+            return
+        for start in range(0, len(ids), 256):
+            try:
+                reply = await self.client.call(address, "/mesh/v1/fetch", {"ids": ids[start : start + 256]})
+                raws = wire.envelope_list(reply)
+            except (TransportError, wire.FrameError) as exc:
+                log.info("fetch from %s failed: %s", peer.hex()[:16], exc)
+                return
+            self.ingest(raws, peer)
+
+    def _seen(self, peer: bytes) -> None:
+        now = self.clock()
+        self.peer_state.setdefault(peer, {})["last_ok"] = now
+        self.store.touch_peer(peer, now)
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                self.handle(mesh.Tick())
+                self.store.prune_nonces(self.clock())
+            except Exception:
+                log.exception("tick failed")
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(self._guarded(coro))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _guarded(coro: Any) -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background task failed")
+
+
+def _system_random() -> Any:
+    import random
+
+    return random.Random(os.urandom(16))  # noqa: S311 - jitter only, not for secrets

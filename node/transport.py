@@ -1,0 +1,122 @@
+"""The mesh client: signed requests over pinned TLS 1.3 to a peer's listener.
+
+Every call has explicit timeouts and a cap on the response bytes read, because a
+peer can be slow or hostile. Addresses are tried in the order the peer's node
+record lists them; ``.onion`` addresses need the SOCKS5 proxy (Tor).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import aiohttp
+
+from node import tls, wire
+from protocol.keys import Identity
+from protocol.request import HEADER, NONCE_BYTES, sign_request
+
+MAX_RESPONSE_BYTES: Final = 8 * 1024 * 1024
+TIMEOUT: Final = aiohttp.ClientTimeout(total=20, connect=5, sock_read=10)
+
+
+class TransportError(Exception):
+    """A call to a peer failed; ``status`` is the HTTP status or 0 for no answer."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class PeerAddress:
+    key: bytes
+    addresses: tuple[str, ...]
+    tls_fp: bytes
+
+
+class MeshClient:
+    def __init__(self, identity: Identity, clock: Callable[[], int], socks_proxy: str = "") -> None:
+        self._identity = identity
+        self._clock = clock
+        self._socks_proxy = socks_proxy
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector: aiohttp.BaseConnector
+        if self._socks_proxy:
+            from aiohttp_socks import ProxyConnector  # optional dependency (Tor)
+
+            connector = ProxyConnector.from_url(self._socks_proxy, rdns=True)
+        else:
+            connector = aiohttp.TCPConnector(limit_per_host=2)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=TIMEOUT)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def call(self, peer: PeerAddress, path: str, frame: dict[str, Any]) -> dict[str, Any]:
+        """POST ``frame`` to ``path`` on the first reachable address of ``peer``."""
+        body = wire.pack(frame)
+        errors: list[str] = []
+        for address in _ordered(peer.addresses):
+            try:
+                return await self._post(peer, address, path, body)
+            except TransportError as exc:
+                if exc.status:  # the peer answered: do not try other addresses
+                    raise
+                errors.append(f"{address}: {exc}")
+        raise TransportError("; ".join(errors) or "peer has no address")
+
+    async def _post(self, peer: PeerAddress, address: str, path: str, body: bytes) -> dict[str, Any]:
+        assert self._session is not None, "MeshClient.start() first"
+        header = sign_request(
+            self._identity.signing_key,
+            method="POST",
+            path=path,
+            body=body,
+            receiver=peer.key,
+            now=self._clock(),
+            nonce=os.urandom(NONCE_BYTES),
+        )
+        url = f"https://{address}{path}"
+        try:
+            async with self._session.post(
+                url,
+                data=body,
+                headers={HEADER: header, "Content-Type": "application/x-msgpack"},
+                ssl=tls.pinned(peer.tls_fp),
+            ) as resp:
+                data = await _read_capped(resp)
+                if resp.status != 200:
+                    reason = data[:200].decode("utf-8", "replace")
+                    raise TransportError(f"HTTP {resp.status}: {reason}", resp.status)
+        except aiohttp.ServerFingerprintMismatch:
+            raise TransportError("TLS certificate does not match the pinned fingerprint") from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise TransportError(f"{type(exc).__name__}: {exc}") from None
+        try:
+            return wire.unpack(data, MAX_RESPONSE_BYTES)
+        except wire.FrameError as exc:
+            raise TransportError(f"bad response frame: {exc}", 502) from None
+
+
+async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:
+    if resp.content_length is not None and resp.content_length > MAX_RESPONSE_BYTES:
+        raise TransportError("response larger than the cap", 502)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise TransportError("response larger than the cap", 502)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _ordered(addresses: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(addresses))

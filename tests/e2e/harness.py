@@ -1,0 +1,124 @@
+"""A scripted 'peer' for hostile-traffic tests: it holds a real identity, pairs with a
+real node through the invite flow, then sends whatever bytes a test wants."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Any
+
+import aiohttp
+
+from node import wire
+from node.devmesh import LocalNode
+from node.pairing import read_invite
+from node.transport import MeshClient, PeerAddress
+from protocol import Alert, Area, Envelope, Identity, NodeRecord, Revoke, Vouch, sign_envelope
+from protocol.request import HEADER, sign_request
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ScriptedPeer:
+    def __init__(self, name: str = "Nodo Hostil de Prueba") -> None:
+        self.identity = Identity.from_random(os.urandom(64))
+        self.name = name
+
+    @property
+    def key(self) -> bytes:
+        return self.identity.sign_public
+
+    def record(self) -> Envelope:
+        body = NodeRecord(
+            name=self.name, enc=self.identity.enc_public, tls=b"\x00" * 32, addresses=("127.0.0.1:9",)
+        )
+        return sign_envelope(self.identity, body, created=now_ms(), expires=0)
+
+    def alert(self, headline: str, author: Identity | None = None, **kw: Any) -> Envelope:
+        body = Alert(headline=headline, areas=(Area("MX-OAX"),), severity="severe", **kw)
+        now = now_ms()
+        return sign_envelope(author or self.identity, body, created=now, expires=now + 3600_000)
+
+    def compromise(self) -> Envelope:
+        return sign_envelope(
+            self.identity, Revoke(subject=self.key, compromised=True), created=now_ms(), expires=0
+        )
+
+    def address_of(self, node: LocalNode) -> PeerAddress:
+        info = node.api.get("/api/v1/id")
+        return PeerAddress(
+            bytes.fromhex(info["key"]),
+            (f"127.0.0.1:{node.mesh_port}",),
+            bytes.fromhex(info["tls_fingerprint"]),
+        )
+
+    def pair_with(self, node: LocalNode) -> None:
+        token = node.api.post("/api/v1/peers/invite", {})["token"]
+        record, secret, _ = read_invite(token, now_ms())
+        body = record.body
+        assert isinstance(body, NodeRecord)
+        vouch = sign_envelope(
+            self.identity,
+            Vouch(subject=record.author, enc=body.enc, name=body.name),
+            created=now_ms(),
+            expires=0,
+        )
+        self.call(node, "/mesh/v1/pair", {"s": secret, "r": self.record().raw, "v": vouch.raw})
+
+    def call(self, node: LocalNode, path: str, frame: dict[str, Any]) -> dict[str, Any]:
+        async def go() -> dict[str, Any]:
+            client = MeshClient(self.identity, now_ms)
+            await client.start()
+            try:
+                return await client.call(self.address_of(node), path, frame)
+            finally:
+                await client.close()
+
+        return asyncio.run(go())
+
+    def push(self, node: LocalNode, raws: list[bytes]) -> dict[str, Any]:
+        return self.call(node, "/mesh/v1/push", {"e": raws})
+
+    def raw_post(
+        self,
+        node: LocalNode,
+        path: str,
+        body: bytes,
+        *,
+        signed: bool = True,
+        header: str | None = None,
+        fingerprint: bytes | None = None,
+    ) -> tuple[int, str, str]:
+        """POST arbitrary bytes; returns (status, text, the auth header used)."""
+        address = self.address_of(node)
+        if signed and header is None:
+            header = sign_request(
+                self.identity.signing_key,
+                method="POST",
+                path=path,
+                body=body,
+                receiver=address.key,
+                now=now_ms(),
+                nonce=os.urandom(16),
+            )
+
+        async def go() -> tuple[int, str]:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
+                headers = {HEADER: header} if header else {}
+                async with session.post(
+                    f"https://127.0.0.1:{node.mesh_port}{path}",
+                    data=body,
+                    headers=headers,
+                    ssl=aiohttp.Fingerprint(fingerprint or address.tls_fp),
+                ) as resp:
+                    return resp.status, (await resp.text())[:300]
+
+        status, text = asyncio.run(go())
+        return status, text, header or ""
+
+
+def frame(raws: list[bytes]) -> bytes:
+    return wire.pack({"e": raws})
