@@ -18,7 +18,7 @@ from typing import Any
 
 import msgpack
 
-from protocol.errors import Malformed, NotCanonical, ProtocolError, TooLarge
+from protocol.errors import Malformed, NotCanonical, TooLarge
 
 MAX_ENVELOPE_BYTES = 64 * 1024
 MAX_DEPTH = 8
@@ -57,15 +57,25 @@ def decode(data: bytes, *, max_size: int = MAX_ENVELOPE_BYTES) -> Value:
     if len(data) > max_size:
         raise TooLarge(f"{len(data)} bytes exceeds the limit of {max_size}")
     value = _unpack(data, max_size)
-    try:
-        again = encode(value)
-    except NotCanonical:
-        raise
-    except ProtocolError as exc:
-        raise NotCanonical(exc.message) from None
-    if again != data:
+    if not _is_canonical_tree([value], -1):
+        _check(value, "", 0)  # raises, naming the field
+        raise NotCanonical("bytes are not the canonical encoding of their value")  # pragma: no cover
+    if encode_decoded(value) != data:
         raise NotCanonical("bytes are not the canonical encoding of their value")
     return value
+
+
+def encode_decoded(value: Value) -> bytes:
+    """Re-encode a value returned by ``decode`` (or a part of one, such as an
+    envelope map without its signature) without walking it again.
+
+    Only for such values: ``decode`` has checked them and their maps keep the
+    sorted key order of the bytes they came from, so packing them as they are is
+    their canonical encoding. This saves a second walk on the hot verify path."""
+    try:
+        return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+    except (ValueError, OverflowError, TypeError) as exc:  # pragma: no cover - checked by decode
+        raise Malformed(str(exc)) from None
 
 
 def _unpack(data: bytes, max_size: int) -> Value:
@@ -76,6 +86,7 @@ def _unpack(data: bytes, max_size: int) -> Value:
         max_array_len=MAX_ARRAY_LEN,
         max_map_len=MAX_MAP_LEN,
         max_ext_len=0,
+        ext_hook=_refuse_ext,
         strict_map_key=True,
         raw=False,
         use_list=True,
@@ -98,6 +109,11 @@ def _unpack(data: bytes, max_size: int) -> Value:
     return value
 
 
+def _refuse_ext(code: int, data: bytes) -> Value:
+    """``max_ext_len=0`` still lets zero-length ext values through: refuse those too."""
+    raise ValueError(f"ext type {code} is not allowed")
+
+
 def _canonical(value: Value, path: str, depth: int) -> Value:
     """Check ``value`` has a canonical form; return it with maps in key order."""
     if depth > MAX_DEPTH:
@@ -115,15 +131,70 @@ def _canonical(value: Value, path: str, depth: int) -> Value:
     if isinstance(value, list | tuple):
         return [_canonical(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
     if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            raise NotCanonical("map keys must be text", field=path or None)
         out: dict[str, Value] = {}
         for key in sorted(value, key=_key_order):
-            if not isinstance(key, str):
-                raise NotCanonical("map keys must be text", field=path or None)
             out[key] = _canonical(value[key], f"{path}.{key}" if path else key, depth + 1)
         return out
     if isinstance(value, float):
         raise NotCanonical("floats are not allowed (use integers)", field=path or None)
     raise NotCanonical(f"type {type(value).__name__} has no encoding", field=path or None)
+
+
+_PLAIN_LEAVES = frozenset({bytes, int, bool, type(None)})
+
+
+def _is_canonical_tree(container: list[Value] | dict[str, Value], depth: int) -> bool:
+    """The hot-path form of ``_check`` (same rules, no field paths): are the
+    children of ``container`` (itself at ``depth``) canonical? Recursion only for
+    containers; the types are exactly those msgpack's unpacker produces."""
+    if isinstance(container, dict):
+        keys = list(container)
+        if any(type(key) is not str for key in keys) or keys != sorted(keys):
+            return False
+        items = container.values()
+    else:
+        items = container  # type: ignore[assignment]
+    if depth >= MAX_DEPTH and items:
+        return False
+    for item in items:
+        kind = type(item)
+        if kind is str:
+            if not unicodedata.is_normalized("NFC", item):
+                return False
+        elif kind is dict or kind is list:
+            if not _is_canonical_tree(item, depth + 1):
+                return False
+        elif kind not in _PLAIN_LEAVES:
+            return False  # floats, ext values
+    return True
+
+
+def _check(value: Value, path: str, depth: int) -> None:
+    """Explain why a freshly unpacked value is not canonical (``_canonical`` without
+    building a copy): maps must already be in key order, as the bytes are compared
+    with the re-encoding. Used only after ``_is_canonical_tree`` said no."""
+    if depth > MAX_DEPTH:
+        raise NotCanonical(f"nesting deeper than {MAX_DEPTH}", field=path or None)
+    if isinstance(value, str):
+        if not unicodedata.is_normalized("NFC", value):
+            raise NotCanonical("text is not in Unicode NFC", field=path or None)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check(item, f"{path}[{i}]", depth + 1)
+    elif isinstance(value, dict):
+        keys = list(value)
+        if not all(isinstance(key, str) for key in keys):
+            raise NotCanonical("map keys must be text", field=path or None)
+        if keys != sorted(keys):  # code point order is UTF-8 byte order
+            raise NotCanonical("map keys are not in sorted order", field=path or None)
+        for key in keys:
+            _check(value[key], f"{path}.{key}" if path else key, depth + 1)
+    elif isinstance(value, float):
+        raise NotCanonical("floats are not allowed (use integers)", field=path or None)
+    elif value is not None and not isinstance(value, bool | int | bytes):
+        raise NotCanonical(f"type {type(value).__name__} has no encoding", field=path or None)
 
 
 def _key_order(key: object) -> bytes:

@@ -146,7 +146,7 @@ def _decode_doc(doc: Any, raw: bytes, now: int, check_time: bool) -> Envelope:
     if check_time:
         _check_clock(created, expires, now)
     unsigned = {k: v for k, v in doc.items() if k != "s"}
-    signing.verify(author, signing.PURPOSE_ENVELOPE, codec.encode(unsigned), doc["s"])
+    signing.verify(author, signing.PURPOSE_ENVELOPE, codec.encode_decoded(unsigned), doc["s"])
     body = _body(kind, doc["b"])
     envelope = Envelope(kind, author, created, expires, body, doc["s"], raw, envelope_id(raw))
     _check_semantics(envelope)

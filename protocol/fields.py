@@ -8,6 +8,7 @@ developer or an operator exactly what is wrong.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ from protocol.errors import BadField
 T = TypeVar("T")
 KEY_BYTES = 32
 ID_BYTES = 32
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f]")  # C0 controls except tab and newline
 
 
 def require_map(value: object, path: str, allowed: Iterable[str]) -> Mapping[str, Any]:
@@ -35,7 +37,7 @@ def text(doc: Mapping[str, Any], key: str, path: str, *, max_chars: int, require
         raise BadField("must not be empty", field=f"{path}.{key}")
     if len(value) > max_chars:
         raise BadField(f"longer than {max_chars} characters", field=f"{path}.{key}")
-    if any(ord(ch) < 0x20 and ch not in "\n\t" for ch in value):
+    if _CONTROL.search(value):
         raise BadField("contains control characters", field=f"{path}.{key}")
     return value
 

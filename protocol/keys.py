@@ -159,7 +159,7 @@ def _read_key_file(data: bytes) -> dict[str, object]:
         doc = codec.decode(data)
     except ProtocolError as exc:
         raise BadKeyFile(f"not an Amparo key file ({exc.message})") from None
-    if not isinstance(doc, dict) or doc.get("v") != KEY_FILE_VERSION:
+    if not isinstance(doc, dict) or isinstance(doc.get("v"), bool) or doc.get("v") != KEY_FILE_VERSION:
         raise BadKeyFile("not an Amparo key file of a known version", field="v")
     if doc.get("kdf") not in ("none", "argon2id"):
         raise BadKeyFile("unknown key derivation", field="kdf")

@@ -76,8 +76,8 @@ def _country(code: str) -> Any:
 
 @lru_cache(maxsize=4096)
 def _subdivision(code: str) -> Any:
-    if "-" not in code or not code.isascii():
-        return None
+    if "-" not in code or not code.isascii() or code != code.upper():
+        return None  # pycountry matches case-insensitively; the wire has one spelling
     return pycountry.subdivisions.get(code=code)  # type: ignore[no-untyped-call]
 
 

@@ -1,0 +1,67 @@
+"""Amparo's mesh: gossip, anti-entropy, trust horizon, protection, outbound queues.
+
+Deterministic, sans-I/O state machines: the node layer (or the simulator)
+feeds events with the current time and carries out the returned actions.
+See docs/mesh.md.
+"""
+
+from mesh import reconcile
+from mesh.events import (
+    Action,
+    Authored,
+    Deliver,
+    Disconnect,
+    Event,
+    Fetch,
+    PeerAdded,
+    PeerDown,
+    PeerInvalid,
+    PeerUp,
+    Push,
+    PushResult,
+    Received,
+    ReconcileDone,
+    Rejected,
+    SaveMark,
+    StartReconcile,
+    Store,
+    Tick,
+)
+from mesh.gossip import DELIVERED_KINDS, MeshNode, Timing
+from mesh.interfaces import Item, Key, MeshError
+from mesh.outbox import Pacing
+from mesh.peers import Limits, Standing
+from mesh.trust import TrustGraph
+
+__all__ = [
+    "DELIVERED_KINDS",
+    "Action",
+    "Authored",
+    "Deliver",
+    "Disconnect",
+    "Event",
+    "Fetch",
+    "Item",
+    "Key",
+    "Limits",
+    "MeshError",
+    "MeshNode",
+    "Pacing",
+    "PeerAdded",
+    "PeerDown",
+    "PeerInvalid",
+    "PeerUp",
+    "Push",
+    "PushResult",
+    "Received",
+    "ReconcileDone",
+    "Rejected",
+    "SaveMark",
+    "Standing",
+    "StartReconcile",
+    "Store",
+    "Tick",
+    "Timing",
+    "TrustGraph",
+    "reconcile",
+]

@@ -1,0 +1,155 @@
+"""The vocabulary between the node layer and `MeshNode`: events in, actions out.
+
+Events are facts the node layer observed (bytes verified, a push answered, a
+peer reachable again); actions are what the mesh wants done. Both are frozen so
+a recorded run can be replayed and compared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mesh.interfaces import Item
+
+# -- events -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Authored:
+    """New content made (or imported) on this node."""
+
+    item: Item
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A batch from `peer`, pushed or fetched; signatures and format already verified."""
+
+    peer: bytes
+    items: Sequence[Item]
+
+
+@dataclass(frozen=True, slots=True)
+class PeerInvalid:
+    """`peer` sent bytes that failed verification; `code` is the protocol error code."""
+
+    peer: bytes
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerAdded:
+    """A new peering: its catch-up mark starts at "now", history comes by reconciliation."""
+
+    peer: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PeerUp:
+    """`peer` may be contacted: start pushing and reconcile."""
+
+    peer: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PeerDown:
+    """`peer` must not be contacted (removed or known unreachable)."""
+
+    peer: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    """The outcome of `Push(peer, batch_id, …)`; ok means the peer acknowledged storing it."""
+
+    peer: bytes
+    batch_id: int
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Periodic wake-up; drives retries, timeouts, expiry and anti-entropy."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileDone:
+    """A finished reconciliation with `peer`: ids it lacks (`have`) and ids we lack (`need`)."""
+
+    peer: bytes
+    have: Sequence[bytes]
+    need: Sequence[bytes]
+
+
+Event = Authored | Received | PeerInvalid | PeerAdded | PeerUp | PeerDown | PushResult | Tick | ReconcileDone
+
+# -- actions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    """Persist `item` with local sequence number `seq` before anything is acknowledged."""
+
+    item: Item
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """Notify local users, exactly once per alert or ack."""
+
+    item: Item
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """Send `items` to `peer`; answer with `PushResult(peer, batch_id, ok)`."""
+
+    peer: bytes
+    batch_id: int
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StartReconcile:
+    """Run `reconcile.Initiator` against `peer`; answer with `ReconcileDone`."""
+
+    peer: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """Ask `peer` for these ids; feed what comes back as `Received(peer, …)`."""
+
+    peer: bytes
+    ids: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SaveMark:
+    """Persist: `peer` holds everything stored here up to `seq` (the catch-up mark)."""
+
+    peer: bytes
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    """Cut `peer` off: close its connections and refuse it until `until` (Unix ms)."""
+
+    peer: bytes
+    reason: str
+    until: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An item was not stored (for metrics and logs); `peer` is None for local content."""
+
+    peer: bytes | None
+    item_id: bytes
+    reason: str
+
+
+Action = Store | Deliver | Push | StartReconcile | Fetch | SaveMark | Disconnect | Rejected

@@ -1,0 +1,448 @@
+"""`MeshNode`: the one place where gossip, anti-entropy, trust and protection meet.
+
+Events in, actions out (see `mesh.events`); the node layer and the simulator
+carry the actions out. Nothing here reads a clock or a socket: `now` (Unix ms)
+comes with every event and randomness from the injected `random.Random`, so a
+run is a pure function of its inputs.
+
+Admission of an item, in order (first failing rule is the reason):
+
+    duplicate         already stored (the seen-set is the store, durable via `stored`)
+    expired           expires != 0 and expires < now
+    compromised-author  the author declared its key compromised
+    outside-horizon   author beyond `trust_depth` vouch hops (a key's own
+                      compromise declaration is exempt)
+    peer-throttled / peer-cut-off   the sending peer's standing
+    peer-rate-limited / author-rate-limited   token buckets
+
+An admitted item is stored (`Store` with the next seq), delivered locally
+(`Deliver`, alerts and acks), fed to the trust graph (vouch/revoke) and pushed
+eagerly to every peer but the one it came from. Within one batch, items
+refused for the horizon are retried when the batch itself widened the horizon,
+so a vouch and the alert it enables may arrive together in any order.
+Ids refused for reasons that cannot change until trust does are remembered, so
+reconciliation does not fetch them again and again.
+"""
+
+from __future__ import annotations
+
+import random as _random
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from mesh.events import (
+    Action,
+    Authored,
+    Deliver,
+    Disconnect,
+    Event,
+    Fetch,
+    PeerAdded,
+    PeerDown,
+    PeerInvalid,
+    PeerUp,
+    Push,
+    PushResult,
+    Received,
+    ReconcileDone,
+    Rejected,
+    SaveMark,
+    StartReconcile,
+    Store,
+    Tick,
+)
+from mesh.interfaces import Item
+from mesh.outbox import Pacing, PeerOutbox, SeqLog
+from mesh.peers import Limits, PeerScore, RateLimits, Standing, Transition
+from mesh.reconcile import KeyIndex
+from mesh.trust import TrustGraph
+
+DELIVERED_KINDS = frozenset({"alert", "ack"})
+MAX_FETCH_IDS = 1024  # per Fetch action
+MAX_FETCHING = 20_000  # ids requested and not yet arrived, per peer
+REFUSED_MEMORY = 65_536
+OFFERED_MEMORY = 16_384  # per peer: ids already pushed because a reconciliation said so
+# Reasons that stay true until the trust graph changes (or forever).
+_STICKY = frozenset({"expired", "compromised-author", "outside-horizon"})
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    reconcile_every_ms: int = 5 * 60_000
+    fetch_timeout_ms: int = 2 * 60_000
+
+
+class _Link:
+    """Everything the node keeps about one peer."""
+
+    __slots__ = ("fetching", "next_reconcile", "offered", "outbox", "score")
+
+    def __init__(self, peer: bytes, mark: int, pacing: Pacing, limits: Limits, now: int) -> None:
+        self.outbox = PeerOutbox(peer, mark, pacing)
+        self.score = PeerScore(limits, now)
+        self.next_reconcile = 0
+        self.fetching: dict[bytes, int] = {}  # id -> deadline
+        self.offered: OrderedDict[bytes, None] = OrderedDict()
+
+
+class MeshNode:
+    """The mesh state machine of one node: `handle(event, now) -> list[Action]`."""
+
+    def __init__(
+        self,
+        self_key: bytes,
+        *,
+        random: _random.Random,
+        now: int,
+        peers: Iterable[bytes] = (),
+        stored: Iterable[tuple[Item, int]] = (),
+        marks: Mapping[bytes, int] | None = None,
+        trust_depth: int = 2,
+        limits: Limits | None = None,
+        pacing: Pacing | None = None,
+        timing: Timing | None = None,
+    ) -> None:
+        self.key = self_key
+        self.random = random
+        self.limits = limits or Limits()
+        self.pacing = pacing or Pacing()
+        self.timing = timing or Timing()
+        self.trust = TrustGraph(self_key, trust_depth)
+        self.rates = RateLimits(self.limits)
+        self._items: dict[bytes, Item] = {}
+        self._seqs: dict[bytes, int] = {}
+        self._origin: dict[bytes, bytes] = {}
+        self._index = KeyIndex()
+        self._log = SeqLog()
+        self._next_seq = 1
+        self._refused: OrderedDict[bytes, str] = OrderedDict()
+        self._links: dict[bytes, _Link] = {}
+        self._now = now
+        self._swept_minute = -1
+        for item, seq in sorted(stored, key=lambda pair: pair[1]):
+            self._next_seq = max(self._next_seq, seq + 1)
+            if not item.expired(now) and item.id not in self._items:
+                self._remember(item, seq)
+                self.trust.observe(item)
+        marks = marks or {}
+        for peer in {*peers, *marks}:
+            self._links[peer] = _Link(peer, marks.get(peer, 0), self.pacing, self.limits, now)
+
+    # -- read side for the node layer -----------------------------------------------------
+    def keys(self) -> KeyIndex:
+        """The sorted (created, id) view to answer `reconcile.respond` and start `Initiator`."""
+        return self._index
+
+    def get(self, item_id: bytes) -> Item | None:
+        return self._items.get(item_id)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def seq_of(self, item_id: bytes) -> int | None:
+        return self._seqs.get(item_id)
+
+    def mark(self, peer: bytes) -> int | None:
+        link = self._links.get(peer)
+        return None if link is None else link.outbox.mark
+
+    def standing(self, peer: bytes) -> Standing | None:
+        link = self._links.get(peer)
+        return None if link is None else link.score.standing
+
+    def score(self, peer: bytes) -> float | None:
+        link = self._links.get(peer)
+        return None if link is None else link.score.score
+
+    def peers(self) -> list[bytes]:
+        return list(self._links)
+
+    def wakeup_at(self) -> int | None:
+        """When the next `Tick` has work to do (None: nothing scheduled); lets runners sleep."""
+        times: list[int] = []
+        for link in self._links.values():
+            if link.score.standing is Standing.CUT_OFF:
+                times.append(link.score.banned_until)
+                continue
+            at = link.outbox.wakeup_at(self._log)
+            if at is not None:
+                times.append(at)
+            if link.outbox.up:
+                times.append(link.next_reconcile)
+        return min(times) if times else None
+
+    # -- events ---------------------------------------------------------------------------
+    def handle(self, event: Event, now: int) -> list[Action]:
+        self._now = now
+        actions: list[Action] = []
+        if isinstance(event, Authored):
+            self._admit_batch([event.item], None, actions)
+        elif isinstance(event, Received):
+            self._received(event, actions)
+        elif isinstance(event, PeerInvalid):
+            link = self._link(event.peer)
+            self._scored(event.peer, link.score.penalize(self.limits.invalid_penalty, now), actions)
+        elif isinstance(event, PeerAdded):
+            self._added(event.peer, actions)
+        elif isinstance(event, PeerUp):
+            self._up(event.peer, actions)
+        elif isinstance(event, PeerDown):
+            self._link(event.peer).outbox.link_down()
+        elif isinstance(event, PushResult):
+            link = self._link(event.peer)
+            mark = link.outbox.result(event.batch_id, event.ok, now, self.random)
+            if mark is not None:
+                actions.append(SaveMark(event.peer, mark))
+        elif isinstance(event, ReconcileDone):
+            self._reconciled(event, actions)
+        elif isinstance(event, Tick):
+            self._tick(actions)
+        self._pump(actions)
+        return actions
+
+    def _link(self, peer: bytes) -> _Link:
+        link = self._links.get(peer)
+        if link is None:
+            link = _Link(peer, self._log.last_seq, self.pacing, self.limits, self._now)
+            self._links[peer] = link
+        return link
+
+    def _added(self, peer: bytes, actions: list[Action]) -> None:
+        if peer not in self._links:
+            self._link(peer)
+            actions.append(SaveMark(peer, self._log.last_seq))
+
+    def _up(self, peer: bytes, actions: list[Action]) -> None:
+        link = self._link(peer)
+        if link.score.standing is Standing.CUT_OFF:
+            return
+        link.outbox.link_up(self._now)
+        self._start_reconcile(peer, link, actions)
+
+    def _start_reconcile(self, peer: bytes, link: _Link, actions: list[Action]) -> None:
+        jitter = int(self.timing.reconcile_every_ms * 0.2 * self.random.random())
+        link.next_reconcile = self._now + self.timing.reconcile_every_ms - jitter
+        actions.append(StartReconcile(peer))
+
+    def _scored(self, peer: bytes, transition: Transition | None, actions: list[Action]) -> None:
+        if transition is None:
+            return
+        link = self._links[peer]
+        if transition.target is Standing.CUT_OFF:
+            link.outbox.link_down()
+            link.fetching.clear()
+            actions.append(
+                Disconnect(peer, f"peer score fell to {link.score.score:.0f}", link.score.banned_until)
+            )
+        elif transition.source is Standing.CUT_OFF:
+            link.outbox.link_up(self._now)
+            self._start_reconcile(peer, link, actions)
+
+    # -- admission ------------------------------------------------------------------------
+    def _received(self, event: Received, actions: list[Action]) -> None:
+        link = self._link(event.peer)
+        self._scored(event.peer, link.score.refresh(self._now), actions)
+        standing = link.score.standing
+        if standing is not Standing.GOOD:
+            reason = "peer-cut-off" if standing is Standing.CUT_OFF else "peer-throttled"
+            actions.extend(Rejected(event.peer, item.id, reason) for item in event.items)
+            if standing is Standing.THROTTLED:
+                # Dropped either way; but a throttled peer that keeps flooding sinks to a cut-off.
+                admitted = [self.rates.admit_peer(event.peer, self._now) for _ in event.items]
+                if not all(admitted):
+                    self._scored(
+                        event.peer, link.score.penalize(self.limits.rate_penalty, self._now), actions
+                    )
+            return
+        self._admit_batch(list(event.items), event.peer, actions)
+
+    def _admit_batch(self, items: list[Item], peer: bytes | None, actions: list[Action]) -> None:
+        overran = False
+        accepted = 0
+        waiting: list[Item] = []
+        for item in items:
+            reason = self._admit(item, peer, actions)
+            if reason == "outside-horizon":
+                waiting.append(item)
+            elif reason is not None:
+                overran = overran or reason == "peer-rate-limited"
+                self._reject(item, peer, reason, actions)
+            else:
+                accepted += 1
+        while waiting and accepted:
+            # This batch may have widened the horizon (a vouch next to the alert it enables).
+            retry, waiting, accepted = waiting, [], 0
+            for item in retry:
+                reason = self._admit(item, peer, actions)
+                if reason == "outside-horizon":
+                    waiting.append(item)
+                elif reason is not None:
+                    self._reject(item, peer, reason, actions)
+                else:
+                    accepted += 1
+        for item in waiting:
+            self._reject(item, peer, "outside-horizon", actions)
+        if peer is not None:
+            link = self._links[peer]
+            if overran:
+                self._scored(peer, link.score.penalize(self.limits.rate_penalty, self._now), actions)
+            elif accepted:
+                self._scored(
+                    peer, link.score.reward(self.limits.good_item_reward * accepted, self._now), actions
+                )
+
+    def _verdict(self, item: Item) -> str | None:
+        """Rules that depend on the item alone, not on who sent it."""
+        if item.id in self._items:
+            return "duplicate"
+        if item.expired(self._now):
+            return "expired"
+        if item.declares_compromise:
+            return None
+        if self.trust.is_compromised(item.author):
+            return "compromised-author"
+        if not self.trust.in_horizon(item.author):
+            return "outside-horizon"
+        return None
+
+    def _admit(self, item: Item, peer: bytes | None, actions: list[Action]) -> str | None:
+        reason = self._verdict(item)
+        if reason is not None:
+            return reason
+        if peer is not None:
+            link = self._links[peer]
+            solicited = link.fetching.pop(item.id, None) is not None
+            if not solicited and not self.rates.admit_peer(peer, self._now):
+                return "peer-rate-limited"
+        exempt = item.author == self.key or item.declares_compromise
+        if not exempt and not self.rates.admit_author(item.author, self._now):
+            return "author-rate-limited"
+        self._accept(item, peer, actions)
+        return None
+
+    def _reject(self, item: Item, peer: bytes | None, reason: str, actions: list[Action]) -> None:
+        if reason in _STICKY:
+            self._refused[item.id] = reason
+            self._refused.move_to_end(item.id)
+            if len(self._refused) > REFUSED_MEMORY:
+                self._refused.popitem(last=False)
+        actions.append(Rejected(peer, item.id, reason))
+
+    def _accept(self, item: Item, peer: bytes | None, actions: list[Action]) -> None:
+        seq = self._next_seq
+        self._next_seq += 1
+        self._remember(item, seq)
+        self._refused.pop(item.id, None)
+        if peer is not None:
+            self._origin[item.id] = peer
+        actions.append(Store(item, seq))
+        if item.kind in DELIVERED_KINDS:
+            actions.append(Deliver(item))
+        if self.trust.observe(item):
+            self._trust_changed()
+        if item.kind == "revoke":
+            for other, link in self._links.items():
+                if other != peer:
+                    link.outbox.offer(item, seq)
+
+    def _remember(self, item: Item, seq: int) -> None:
+        self._items[item.id] = item
+        self._seqs[item.id] = seq
+        self._index.add(item.key)
+        self._log.append(seq, item)
+
+    def _forget(self, item_id: bytes) -> None:
+        item = self._items.pop(item_id)
+        self._index.discard(item.key)
+        self._log.remove(self._seqs.pop(item_id))
+        self._origin.pop(item_id, None)
+
+    def _trust_changed(self) -> None:
+        """Ids refused as outside the horizon may be welcome now: let reconciliation fetch them."""
+        stale = [item_id for item_id, reason in self._refused.items() if reason == "outside-horizon"]
+        for item_id in stale:
+            del self._refused[item_id]
+
+    # -- anti-entropy ---------------------------------------------------------------------
+    def _reconciled(self, event: ReconcileDone, actions: list[Action]) -> None:
+        link = self._link(event.peer)
+        if link.score.standing is not Standing.GOOD:
+            return
+        for item_id in event.have:
+            item = self._items.get(item_id)
+            if item is None or item_id in link.offered:
+                continue
+            if link.outbox.offer(item, self._seqs[item_id]):
+                link.offered[item_id] = None
+                if len(link.offered) > OFFERED_MEMORY:
+                    link.offered.popitem(last=False)
+        deadline = self._now + self.timing.fetch_timeout_ms
+        wanted: list[bytes] = []
+        for item_id in event.need:
+            if len(link.fetching) >= MAX_FETCHING:
+                break
+            if item_id in self._items or item_id in self._refused or item_id in link.fetching:
+                continue
+            link.fetching[item_id] = deadline
+            wanted.append(item_id)
+        for start in range(0, len(wanted), MAX_FETCH_IDS):
+            actions.append(Fetch(event.peer, tuple(wanted[start : start + MAX_FETCH_IDS])))
+
+    # -- time -----------------------------------------------------------------------------
+    def _tick(self, actions: list[Action]) -> None:
+        now = self._now
+        for peer, link in self._links.items():
+            self._scored(peer, link.score.refresh(now), actions)
+            if link.score.standing is Standing.CUT_OFF:
+                continue
+            link.outbox.expire(now, self.random)
+            if link.fetching:
+                late = [item_id for item_id, deadline in link.fetching.items() if deadline <= now]
+                for item_id in late:
+                    del link.fetching[item_id]
+            if link.outbox.up and now >= link.next_reconcile:
+                self._start_reconcile(peer, link, actions)
+        self._expire()
+
+    def _expire(self) -> None:
+        """Drop expired items: they leave the reconciled set; replays are refused as expired."""
+        # A full scan at most once a minute is fine at the retention sizes we
+        # target (~10**5 items) and simpler than an expiry heap.
+        minute = self._now // 60_000
+        if not self._items or minute == self._swept_minute:
+            return
+        self._swept_minute = minute
+        for item_id in [i for i, item in self._items.items() if item.expired(self._now)]:
+            self._forget(item_id)
+
+    # -- outbound -------------------------------------------------------------------------
+    def _pump(self, actions: list[Action]) -> None:
+        now = self._now
+        for peer, link in self._links.items():
+            outbox = link.outbox
+            if not outbox.ready(now) or link.score.standing is Standing.CUT_OFF:
+                continue
+            if not outbox.pending(self._log):
+                continue
+            batch, skipped = outbox.next_batch(self._log, now, self._came_from(peer))
+            if skipped:
+                link.next_reconcile = now
+            if batch is not None:
+                actions.append(Push(peer, batch.id, batch.items))
+            else:
+                mark = outbox.settle()
+                if mark is not None:
+                    actions.append(SaveMark(peer, mark))
+
+    def _came_from(self, peer: bytes) -> Callable[[Item], bool]:
+        """No echo: never push an item back to the peer it came from."""
+        origin = self._origin
+        return lambda item: origin.get(item.id) == peer
+
+    def items_for(self, ids: Sequence[bytes]) -> list[Item]:
+        """Items to answer a peer's fetch with (unknown ids are skipped)."""
+        return [item for item_id in ids if (item := self._items.get(item_id)) is not None]

@@ -1,0 +1,58 @@
+"""What the mesh works on, and how it refuses.
+
+The mesh never sees envelopes: the node layer verifies signatures and format
+first and hands over this abstract `Item`. Keeping `mesh/` free of
+`protocol/` lets both be written, fuzzed and simulated independently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeAlias
+
+ID_BYTES = 32
+
+#: (created, id): the order reconciliation and the seen-set agree on.
+Key: TypeAlias = tuple[int, bytes]
+
+KINDS = frozenset({"alert", "ack", "vouch", "revoke", "node"})
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One verified, signed envelope as the mesh sees it. `raw` is the exact bytes."""
+
+    id: bytes  # 32-byte BLAKE2b id of the envelope
+    created: int  # Unix ms
+    expires: int  # Unix ms; 0 = never (revocations)
+    author: bytes  # 32-byte Ed25519 public key of the author
+    kind: str  # "alert" | "ack" | "vouch" | "revoke" | "node"
+    raw: bytes
+    subject: bytes | None = None  # vouch/revoke: the key vouched for / revoked
+    compromised: bool = False  # revoke: author declares its own key compromised
+
+    @property
+    def key(self) -> Key:
+        return (self.created, self.id)
+
+    def expired(self, now: int) -> bool:
+        """Revocations (expires == 0) never expire: they must outlive what they revoke."""
+        return self.expires != 0 and self.expires < now
+
+    @property
+    def declares_compromise(self) -> bool:
+        """A key saying "I am compromised" can only hurt itself, so anyone may relay it."""
+        return self.kind == "revoke" and self.compromised and self.subject == self.author
+
+
+class MeshError(Exception):
+    """The remote side sent something the mesh refuses.
+
+    `code` is stable and machine-readable (`bad-message`, `too-large`, …) so the
+    node layer can count and score it; `message` is for humans.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message

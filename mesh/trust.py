@@ -1,0 +1,141 @@
+"""The trust horizon: who may author content this node stores and relays.
+
+Nodes vouch for their peers; a key is inside the horizon when a chain of
+*current* vouches of at most `depth` hops leads to it from this node (self is
+depth 0, keys self vouched for depth 1, their vouchees depth 2). That is how an
+ally-of-an-ally's alert reaches us while strangers cannot inject.
+
+Every (voucher, subject) pair keeps only its latest claim, ordered by
+(created, id): a vouch and a later revoke leave no edge whatever order they
+arrive in, so every node that saw the same records computes the same graph.
+
+A key that declares itself compromised is dead everywhere, forever: its vouches
+stop counting, it never re-enters the horizon, and no later vouch revives it.
+Anyone may relay such a declaration because it can only hurt its author.
+
+Depths are kept incrementally for new vouches (the common case, cheap even
+with thousands of them) and recomputed lazily by one bounded BFS after a
+revocation, which is rare.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from mesh.interfaces import Item
+
+# (created, id, is_vouch): the latest word of a voucher about a subject.
+_Claim = tuple[int, bytes, bool]
+
+
+class TrustGraph:
+    def __init__(self, self_key: bytes, depth: int = 2) -> None:
+        if depth < 0:
+            raise ValueError("trust depth must be >= 0")
+        self.self_key = self_key
+        self.depth = depth
+        self._claims: dict[tuple[bytes, bytes], _Claim] = {}
+        self._edges: dict[bytes, set[bytes]] = {}
+        self._compromised: set[bytes] = set()
+        self._depths: dict[bytes, int] | None = None
+
+    # -- queries --------------------------------------------------------------------------
+    def in_horizon(self, key: bytes) -> bool:
+        return key in self._current_depths()
+
+    def depth_of(self, key: bytes) -> int | None:
+        """Vouch hops from self to `key`, or None outside the horizon."""
+        return self._current_depths().get(key)
+
+    def is_compromised(self, key: bytes) -> bool:
+        return key in self._compromised
+
+    def vouches(self, voucher: bytes) -> frozenset[bytes]:
+        """Keys `voucher` currently vouches for (compromised vouchers vouch for nobody)."""
+        return frozenset(self._edges.get(voucher, ()))
+
+    def horizon(self) -> dict[bytes, int]:
+        return dict(self._current_depths())
+
+    # -- updates --------------------------------------------------------------------------
+    def observe(self, item: Item) -> bool:
+        """Take a vouch or revoke into account; True when the horizon may have changed."""
+        if item.kind not in ("vouch", "revoke") or item.subject is None:
+            return False
+        if item.declares_compromise:
+            return self._compromise(item.author)
+        if item.author == item.subject:
+            return False
+        pair = (item.author, item.subject)
+        claim = (item.created, item.id, item.kind == "vouch")
+        current = self._claims.get(pair)
+        if current is not None and current[:2] >= claim[:2]:
+            return False
+        self._claims[pair] = claim
+        if item.author in self._compromised:
+            return False
+        if claim[2]:
+            return self._add_edge(item.author, item.subject)
+        return self._remove_edge(item.author, item.subject)
+
+    def _compromise(self, key: bytes) -> bool:
+        if key in self._compromised:
+            return False
+        self._compromised.add(key)
+        self._edges.pop(key, None)
+        self._depths = None
+        return True
+
+    def _add_edge(self, voucher: bytes, subject: bytes) -> bool:
+        targets = self._edges.setdefault(voucher, set())
+        if subject in targets:
+            return False
+        targets.add(subject)
+        if self._depths is None:
+            return True
+        start = self._depths.get(voucher)
+        if start is None or start >= self.depth or subject in self._compromised:
+            return False
+        known = self._depths.get(subject)
+        if known is not None and known <= start + 1:
+            return False
+        self._depths[subject] = start + 1
+        self._spread(self._depths, deque([subject]))
+        return True
+
+    def _remove_edge(self, voucher: bytes, subject: bytes) -> bool:
+        targets = self._edges.get(voucher)
+        if not targets or subject not in targets:
+            return False
+        targets.discard(subject)
+        if self._depths is None:
+            return True
+        if voucher in self._depths and subject in self._depths:
+            self._depths = None
+            return True
+        return False
+
+    # -- breadth-first search -------------------------------------------------------------
+    def _current_depths(self) -> dict[bytes, int]:
+        if self._depths is None:
+            depths: dict[bytes, int] = {}
+            if self.self_key not in self._compromised:
+                depths[self.self_key] = 0
+                self._spread(depths, deque([self.self_key]))
+            self._depths = depths
+        return self._depths
+
+    def _spread(self, depths: dict[bytes, int], queue: deque[bytes]) -> None:
+        """Relax depths outward from `queue`, never past `self.depth` hops."""
+        while queue:
+            key = queue.popleft()
+            here = depths[key]
+            if here >= self.depth:
+                continue
+            for subject in self._edges.get(key, ()):
+                if subject in self._compromised:
+                    continue
+                known = depths.get(subject)
+                if known is None or known > here + 1:
+                    depths[subject] = here + 1
+                    queue.append(subject)

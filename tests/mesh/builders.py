@@ -1,0 +1,40 @@
+"""Synthetic keys and items for mesh tests: no crypto, the mesh never checks signatures."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+from mesh import Item
+
+HOUR_MS = 3_600_000
+NOW = 1_700_000_000_000
+
+
+def key(name: str) -> bytes:
+    return hashlib.blake2b(name.encode(), digest_size=32).digest()
+
+
+def item_id(*parts: object) -> bytes:
+    return hashlib.blake2b(repr(parts).encode(), digest_size=32).digest()
+
+
+def alert(author: bytes, n: int = 0, created: int = NOW, expires: int | None = None) -> Item:
+    ident = item_id("alert", author, n, created)
+    return Item(
+        ident, created, created + HOUR_MS if expires is None else expires, author, "alert", b"A" + ident
+    )
+
+
+def vouch(voucher: bytes, subject: bytes, created: int = NOW, n: int = 0) -> Item:
+    ident = item_id("vouch", voucher, subject, created, n)
+    return Item(ident, created, 0, voucher, "vouch", b"V" + ident, subject=subject)
+
+
+def revoke(voucher: bytes, subject: bytes, created: int = NOW, compromised: bool = False) -> Item:
+    ident = item_id("revoke", voucher, subject, created, compromised)
+    return Item(ident, created, 0, voucher, "revoke", b"R" + ident, subject=subject, compromised=compromised)
+
+
+def rng(seed: int = 7) -> random.Random:
+    return random.Random(seed)

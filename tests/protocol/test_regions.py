@@ -1,0 +1,94 @@
+"""Regions (SPEC §2): ISO 3166 codes, hierarchical matching and typo suggestions."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+
+from protocol import errors as err
+from protocol import regions
+from tests.strategies import REGION_SAMPLE
+from tests.strategies import regions as region_codes
+
+
+@pytest.mark.parametrize("code", ["*", "MX", "MX-OAX", "FR-75C", "FR-IDF", "GB-LND", "US-CA", "CO-ANT"])
+def test_valid_codes(code: str) -> None:
+    assert regions.is_valid(code)
+    assert regions.check(code) == code
+
+
+@pytest.mark.parametrize(
+    "code", ["", "mx", "Mx", "mx-oax", "MX-oax", "XX", "MX-", "MX-OAXX", "MEX", "**", " MX", "M"]
+)
+def test_invalid_codes(code: str) -> None:
+    """One spelling per region: lower case is refused even where pycountry would
+    match it, so that matching and ids never depend on case."""
+    assert not regions.is_valid(code)
+    with pytest.raises(err.BadField) as info:
+        regions.check(code, "alert.areas[0].region")
+    assert info.value.field == "alert.areas[0].region"
+
+
+@pytest.mark.parametrize("value", [None, 5, b"MX", "X" * 11, ["MX"]])
+def test_non_text_or_long_values(value: object) -> None:
+    with pytest.raises(err.BadField, match="ISO 3166"):
+        regions.check(value)
+
+
+@pytest.mark.parametrize(
+    ("typo", "suggestion"),
+    [("MX-OAXX", "MX-OAX"), ("mx-oax", "MX-OAX"), ("mx", "MX"), ("FR-75", "FR-75C"), ("US-CAA", "US-CA")],
+)
+def test_suggestions(typo: str, suggestion: str) -> None:
+    assert suggestion in regions.suggest(typo)
+    with pytest.raises(err.BadField, match=f"did you mean .*{suggestion}"):
+        regions.check(typo)
+
+
+def test_no_suggestion_for_nonsense() -> None:
+    assert regions.suggest("QQQQQQQQ") == []
+    with pytest.raises(err.BadField) as info:
+        regions.check("QQQQQQQQ")
+    assert "did you mean" not in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("subscription", "alert_region", "expected"),
+    [
+        ("MX", "MX-OAX", True),
+        ("MX-OAX", "MX-OAX", True),
+        ("*", "MX-OAX", True),
+        ("*", "*", True),
+        ("MX-OAX", "MX", False),  # a country-wide alert is not inside one state
+        ("GT", "MX-OAX", False),
+        ("MX-OAX", "MX-CHP", False),
+        ("FR-IDF", "FR-75C", True),  # subdivision inside a parent subdivision
+        ("FR", "FR-75C", True),
+        ("GB-ENG", "GB-LND", True),
+        ("MX", "*", False),
+    ],
+)
+def test_hierarchical_matching(subscription: str, alert_region: str, expected: bool) -> None:
+    assert regions.matches(subscription, alert_region) is expected
+
+
+@given(region_codes)
+def test_every_region_is_inside_itself_its_country_and_everywhere(code: str) -> None:
+    chain = regions.ancestors(code)
+    assert chain[0] == code and chain[-1] == "*"
+    assert len(set(chain)) == len(chain)
+    assert all(regions.is_valid(c) for c in chain)
+    assert regions.matches(code, code) and regions.matches("*", code)
+    if code != "*":
+        assert regions.matches(code.split("-")[0], code)
+
+
+def test_names() -> None:
+    assert regions.name("MX") == "Mexico"
+    assert regions.name("MX-OAX") == "Oaxaca"
+    assert regions.name("*") == "everywhere"
+
+
+def test_sample_is_broad() -> None:
+    assert len(REGION_SAMPLE) > 400
+    assert any(regions.ancestors(c)[1:2] and "-" in regions.ancestors(c)[1] for c in REGION_SAMPLE)

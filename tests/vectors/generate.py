@@ -1,0 +1,290 @@
+"""Generate Amparo's known-answer test vectors (docs/protocol.md, tests/vectors/README.md).
+
+    python tests/vectors/generate.py           # rewrite the JSON files next to this script
+    python tests/vectors/generate.py --check   # exit 1 if any file differs
+
+Everything is fixed: identities come from fixed seeds, times are constants, and
+the randomness that sealing needs is a SHAKE-256 stream of a fixed seed, so the
+output is the same byte for byte on every machine. tests/protocol/test_vectors.py
+regenerates them and compares.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from protocol import (
+    Ack,
+    Alert,
+    Area,
+    Envelope,
+    NodeRecord,
+    Revoke,
+    Vouch,
+    codec,
+    fingerprint,
+    recipient_hint,
+    rotation_payload,
+    seal_envelope,
+    sign_envelope,
+)
+from protocol.keys import Identity
+from protocol.sealing import CONTENT_KEY_BYTES, NONCE_BYTES
+from protocol.signing import PURPOSE_ENVELOPE, PURPOSE_ROTATE, sign, signed_message
+
+HERE = Path(__file__).resolve().parent
+NOW = 1_767_225_600_000  # 2026-01-01T00:00:00Z, Unix ms
+HOUR = 3_600_000
+INVALID_FILE = "invalid.json"
+
+
+def identity(name: str) -> Identity:
+    """sign_seed = SHA-256("amparo-vector/<name>/sign"), enc_secret likewise with "enc"."""
+    seed = hashlib.sha256(f"amparo-vector/{name}/sign".encode()).digest()
+    secret = hashlib.sha256(f"amparo-vector/{name}/enc".encode()).digest()
+    return Identity(seed, secret)
+
+
+def shake_stream(seed: bytes) -> Callable[[int], bytes]:
+    """random(n): the next n bytes of SHAKE-256(seed)."""
+    position = 0
+
+    def take(n: int) -> bytes:
+        nonlocal position
+        out = hashlib.shake_256(seed).digest(position + n)[position:]
+        position += n
+        return out
+
+    return take
+
+
+ALICE, BOB, CAROL, DANIEL = (identity(n) for n in ("alice", "bob", "carol", "daniel"))
+
+
+# ----------------------------------------------------------- JSON rendering
+
+
+def to_json(value: Any) -> Any:
+    """msgpack value → JSON: bytes become {"$bytes": hex}, everything else as is."""
+    if isinstance(value, bytes):
+        return {"$bytes": value.hex()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    return value
+
+
+def from_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"$bytes"}:
+            return bytes.fromhex(value["$bytes"])
+        return {k: from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_json(v) for v in value]
+    return value
+
+
+def describe_identity(ident: Identity) -> dict[str, str]:
+    return {
+        "sign_seed": ident.sign_seed.hex(),
+        "enc_secret": ident.enc_secret.hex(),
+        "sign_public": ident.sign_public.hex(),
+        "enc_public": ident.enc_public.hex(),
+        "fingerprint": fingerprint(ident.sign_public),
+        "hint": recipient_hint(ident.enc_public).hex(),
+    }
+
+
+def describe(env: Envelope, name: str, text: str, author: Identity, body: Any) -> dict[str, Any]:
+    doc = codec.decode(env.raw)
+    unsigned = codec.encode({k: v for k, v in doc.items() if k != "s"})
+    wire = body.to_wire()
+    return {
+        "name": name,
+        "description": text,
+        "author": describe_identity(author),
+        "type": env.type,
+        "created": env.created,
+        "expires": env.expires,
+        "now": NOW,
+        "body": to_json(wire),
+        "body_hex": codec.encode(wire).hex(),
+        "signed_message_hex": signed_message(PURPOSE_ENVELOPE, unsigned).hex(),
+        "signature_hex": env.signature.hex(),
+        "envelope_hex": env.raw.hex(),
+        "id_hex": env.id.hex(),
+    }
+
+
+def sealed(
+    name: str, text: str, author: Identity, body: Alert | Ack, to: list[Identity], seed: bytes
+) -> dict[str, Any]:
+    env = seal_envelope(
+        author,
+        body,
+        created=NOW,
+        expires=NOW + HOUR,
+        recipients=[r.enc_public for r in to],
+        random=shake_stream(seed),
+    )
+    stream = shake_stream(seed)
+    content_key, nonce = stream(CONTENT_KEY_BYTES), stream(NONCE_BYTES)
+    return describe(env, name, text, author, body) | {
+        "recipients": [describe_identity(r) for r in to],
+        "random_seed_hex": seed.hex(),
+        "content_key_hex": content_key.hex(),
+        "nonce_hex": nonce.hex(),
+        "ephemeral_secrets_hex": [stream(32).hex() for _ in to],
+        "sealed_body_hex": codec.decode(env.raw)["b"].hex(),
+    }
+
+
+def build_vectors() -> dict[str, dict[str, Any]]:
+    alert = Alert(
+        headline="Defensora detenida en Oaxaca",
+        areas=(Area("MX-OAX", "Centro", (17_060_000, -96_725_000, 2_000)), Area("MX-CHP")),
+        severity="severe",
+        urgency="immediate",
+        certainty="observed",
+        event="detention",
+        scope="public",
+        description="Detenida a las 14:00 frente al juzgado.\nSu familia no sabe dónde está.",
+        instruction="Llamar a la fiscalía y exigir su paradero.",
+        contact="+52 000 000 0000",
+        language="es-MX",
+    )
+    alert_env = sign_envelope(ALICE, alert, created=NOW, expires=NOW + 6 * HOUR)
+    ack = Ack(alert_env.id, "responding", "Vamos en camino")
+    vouch = Vouch(BOB.sign_public, BOB.enc_public, "Colectivo Bob", "verified")
+    revoke = Revoke(DANIEL.sign_public, compromised=True, reason="laptop seized")
+    prev_sig = sign(ALICE.signing_key, PURPOSE_ROTATE, rotation_payload(CAROL.sign_public, NOW))
+    node = NodeRecord(
+        "Colectivo Alice", CAROL.enc_public, hashlib.sha256(b"tls").digest(),
+        ("alice.example.org:7170", "abcdefghijklmnop.onion:7170"), 2, ALICE.sign_public, prev_sig,
+    )  # fmt: skip
+    restricted = Alert(
+        headline="Safe house moved",
+        areas=(Area("CO-ANT"),),
+        scope="restricted",
+        severity="extreme",
+        event="threat",
+        instruction="Use the new meeting point.",
+    )
+    sealed_alert = sealed(
+        "alert-sealed",
+        "restricted alert by alice sealed to bob and carol",
+        ALICE,
+        restricted,
+        [BOB, CAROL],
+        b"amparo-vector/alert-sealed",
+    )
+    ack_sealed_body = Ack(bytes.fromhex(sealed_alert["id_hex"]), "seen")
+    vectors = [
+        describe(alert_env, "alert-plain", "public alert by alice, two areas, one circle", ALICE, alert),
+        describe(
+            sign_envelope(BOB, ack, created=NOW + 60_000, expires=NOW + 6 * HOUR),
+            "ack-plain",
+            "bob acknowledges alert-plain",
+            BOB,
+            ack,
+        ),
+        describe(
+            sign_envelope(ALICE, vouch, created=NOW, expires=0),
+            "vouch",
+            "alice vouches for bob",
+            ALICE,
+            vouch,
+        ),
+        describe(
+            sign_envelope(DANIEL, revoke, created=NOW, expires=0),
+            "revoke-compromised",
+            "daniel declares its own key compromised (x = 0: never expires)",
+            DANIEL,
+            revoke,
+        ),
+        describe(
+            sign_envelope(CAROL, node, created=NOW, expires=0),
+            "node-rotation",
+            "carol's new key takes over from alice's: prev_sig is alice's rotate signature",
+            CAROL,
+            node,
+        )
+        | {
+            "rotation_message_hex": signed_message(
+                PURPOSE_ROTATE, rotation_payload(CAROL.sign_public, NOW)
+            ).hex()
+        },
+        sealed_alert,
+        sealed(
+            "ack-sealed",
+            "bob acknowledges alert-sealed, sealed to alice",
+            BOB,
+            ack_sealed_body,
+            [ALICE],
+            b"amparo-vector/ack-sealed",
+        ),
+    ]
+    return {v["name"]: v for v in vectors}
+
+
+def build_invalid(valid: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Envelopes every implementation must reject, with the expected error code."""
+    raw = bytes.fromhex(valid["alert-plain"]["envelope_hex"])
+    doc = codec.decode(raw)
+    created = doc["c"]
+    flipped = bytearray(raw)
+    flipped[raw.index(b"\xa1s\xc4\x40") + 4 + 10] ^= 0x01  # a bit of the signature
+    wide_v = raw.replace(b"\xa1v\x01", b"\xa1v\xcc\x01")
+    bad_ack = bytes.fromhex(valid["ack-plain"]["envelope_hex"])
+    cases = [
+        ("bit-flip", "alert-plain with one bit of its signature flipped", bytes(flipped), NOW, ["bad-signature"]),
+        ("truncated", "alert-plain without its last byte", raw[:-1], NOW, ["malformed"]),
+        ("trailing-byte", "alert-plain followed by 0xc0", raw + b"\xc0", NOW, ["malformed"]),
+        ("non-canonical-int", "alert-plain with v = 1 written as uint8 (cc 01)", wide_v, NOW, ["not-canonical"]),
+        ("expired", "alert-plain one ms after it expires", raw, doc["x"] + 1, ["expired"]),
+        ("from-the-future", "alert-plain 10 min + 1 ms before it was created", raw, created - 600_001, ["from-the-future"]),
+        ("too-large", "65537 bytes", bytes(65537), NOW, ["too-large"]),
+        ("ack-too-early", "ack-plain decoded 10 min + 1 ms before it was created", bad_ack, NOW + 60_000 - 600_001, ["from-the-future"]),
+        ("timestamp-ext", "the msgpack Timestamp extension", bytes.fromhex("d6ff00000000"), NOW, ["malformed"]),
+    ]  # fmt: skip
+    return [
+        {"name": n, "description": d, "envelope_hex": data.hex(), "now": now, "codes": codes}
+        for n, d, data, now, codes in cases
+    ]
+
+
+def render(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def expected_files() -> dict[str, str]:
+    valid = build_vectors()
+    files = {f"{name}.json": render(vector) for name, vector in valid.items()}
+    files[INVALID_FILE] = render(build_invalid(valid))
+    return files
+
+
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    stale = []
+    for filename, text in expected_files().items():
+        path = HERE / filename
+        if check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(filename)
+        else:
+            path.write_text(text, encoding="utf-8")
+    if stale:
+        print("stale vectors: " + ", ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
