@@ -189,11 +189,11 @@ async def _list_alerts(request: web.Request) -> web.Response:
 def _state(s: NodeService, alert_id: bytes) -> dict[str, Any]:
     """Current state of an alert from its updates and cancels."""
     related = [open_row(r, s.identity) for r in s.store.related(alert_id)]
-    updates = [r for r in related if isinstance(r.body, Alert) and r.envelope.author == _author(s, alert_id)]
-    cancelled = any(isinstance(r.body, Alert) and r.body.msg_type == "cancel" for r in updates)
+    author = _author(s, alert_id)
+    changes = [r.body for r in related if isinstance(r.body, Alert) and r.envelope.author == author]
     return {
-        "cancelled": cancelled,
-        "updates": len([u for u in updates if u.body and u.body.msg_type == "update"]),
+        "cancelled": any(c.msg_type == "cancel" for c in changes),
+        "updates": sum(1 for c in changes if c.msg_type == "update"),
     }
 
 

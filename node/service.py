@@ -22,7 +22,7 @@ from node import records, wire
 from node.config import Config
 from node.store import PeerRow, Store, StoredEnvelope
 from node.transport import MeshClient, PeerAddress, TransportError
-from protocol import Envelope, ProtocolError, Revoke, Vouch, decode
+from protocol import Envelope, NodeRecord, ProtocolError, Revoke, Vouch, decode
 from protocol.keys import Identity
 
 log = logging.getLogger("amparo.node")
@@ -227,7 +227,7 @@ class NodeService:
             return
         env = self._decode_stored(row)
         body = env.body
-        if not hasattr(body, "addresses"):
+        if not isinstance(body, NodeRecord):
             return
         if (
             peer.node_record_id

@@ -67,7 +67,7 @@ def alert_group() -> None:
 )
 @json_option
 @click.pass_obj
-def send(ctx: CliContext, as_json: bool, **kw: Any) -> None:
+def send(ctx: CliContext, /, as_json: bool, **kw: Any) -> None:
     """Sign and broadcast a new alert; prints its id."""
     if not kw.get("regions"):
         raise click.UsageError("give at least one --region")
@@ -140,7 +140,7 @@ def show(ctx: CliContext, alert_id: str, as_json: bool) -> None:
 @click.option("--severity", type=click.Choice(SEVERITIES))
 @json_option
 @click.pass_obj
-def update(ctx: CliContext, alert_id: str, as_json: bool, **kw: Any) -> None:
+def update(ctx: CliContext, /, alert_id: str, as_json: bool, **kw: Any) -> None:
     """Publish an update to an alert this node sent."""
     doc = LocalClient(ctx.home).post(f"/api/v1/alerts/{alert_id}/update", _payload(**kw))
     emit(doc, as_json, doc["id"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ class LocalClient:
 
     def get(self, path: str, **params: Any) -> Any:
         query = "&".join(
-            f"{k}={urllib.request.quote(str(v))}" for k, v in params.items() if v not in (None, "")
+            f"{k}={urllib.parse.quote(str(v))}" for k, v in params.items() if v not in (None, "")
         )
         return self._request("GET", path + (f"?{query}" if query else ""), None)
 

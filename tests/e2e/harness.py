@@ -114,7 +114,7 @@ class ScriptedPeer:
                     headers=headers,
                     ssl=aiohttp.Fingerprint(fingerprint or address.tls_fp),
                 ) as resp:
-                    return resp.status, (await resp.text())[:300]
+                    return resp.status, (await resp.read())[:300].decode("utf-8", "replace")
 
         status, text = asyncio.run(go())
         return status, text, header or ""
