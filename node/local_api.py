@@ -155,7 +155,7 @@ def _peer_json(service: NodeService, peer: Any) -> dict[str, Any]:
         "tls_fingerprint": peer.tls_fp.hex(),
         "last_seen": peer.last_seen,
         "up": bool(last_ok and service.clock() - last_ok < 5 * 60 * 1000),
-        "cut_off": state.get("cut_off"),
+        "cut_off": service.cut_off(peer.key),
         "mark": peer.mark,
         "status": peer.status,
     }

@@ -80,7 +80,7 @@ async def _authenticated(request: web.Request, *, known_peer: bool = True) -> tu
         if peer is None or peer.status != "active":
             service.counters.reject("request-unknown-peer")
             raise web.HTTPForbidden(text="request refused: not a peer of this node")
-        if service.peer_state.get(auth.sender, {}).get("cut_off"):
+        if service.cut_off(auth.sender):
             raise web.HTTPTooManyRequests(text="request refused: peer cut off for sending invalid data")
     expires = auth.timestamp + 2 * signed_request.MAX_REQUEST_AGE_MS
     if not service.store.remember_nonce(auth.sender, auth.nonce, expires):

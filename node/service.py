@@ -201,7 +201,8 @@ class NodeService:
                 self.store.set_peer_mark(action.peer, action.seq)
             elif isinstance(action, mesh.Disconnect):
                 log.warning("cutting off peer %s: %s", action.peer.hex()[:16], action.reason)
-                self.peer_state.setdefault(action.peer, {})["cut_off"] = action.reason
+                state = self.peer_state.setdefault(action.peer, {})
+                state["cut_off"], state["cut_off_until"] = action.reason, action.until
             elif isinstance(action, mesh.Rejected):
                 self.counters.reject(str(action.reason))
 
@@ -257,6 +258,15 @@ class NodeService:
         for queue in list(self.subscribers):
             if queue.qsize() < 1000:
                 queue.put_nowait(row)
+
+    def cut_off(self, peer: bytes) -> str | None:
+        """Why ``peer`` is refused right now, or None once its ban has run out."""
+        state = self.peer_state.get(peer, {})
+        reason = state.get("cut_off")
+        if reason and state.get("cut_off_until", 0) and state["cut_off_until"] <= self.clock():
+            state.pop("cut_off", None)
+            return None
+        return str(reason) if reason else None
 
     # -- network tasks --------------------------------------------------------------------
     def peer_address(self, key: bytes) -> PeerAddress | None:

@@ -140,3 +140,32 @@ def test_client_pins_the_certificate() -> None:
 
     with pytest.raises(TransportError):
         asyncio.run(go())
+
+
+def test_flooding_peer_is_cut_off_while_honest_alerts_flow(mesh_factory: Any) -> None:
+    mesh = mesh_factory(3)
+    a, b, c = mesh.nodes
+    mesh.connect([(0, 1), (1, 2)])
+    flooder = ScriptedPeer("Nodo Inundador")
+    flooder.pair_with(a)
+    valid = flooder.alert("Looks fine").raw
+    statuses = []
+    for i in range(30):
+        junk = bytearray(valid)
+        junk[40 + i] ^= 0xFF  # a different forgery each time
+        try:
+            flooder.push(a, [bytes(junk)] * 5)
+            statuses.append(200)
+        except TransportError as exc:
+            statuses.append(exc.status)
+    assert 429 in statuses, statuses  # refused at the door once cut off
+    status = a.api.get("/api/v1/status")
+    cut = [p for p in status["peers"] if p["name"] == flooder.name]
+    assert cut and cut[0]["cut_off"], status["peers"]
+    forged = sum(v for k, v in status["rejected"].items() if k in ("bad-signature", "malformed", "not-canonical"))
+    assert forged >= 10, status["rejected"]
+    # Meanwhile, honest alerts still cross the mesh in both directions.
+    from_c = c.send(headline="Honest alert from the far end")
+    mesh.wait_for(from_c, [a], timeout=20)
+    from_a = a.send(headline="Honest alert from the flooded node")
+    mesh.wait_for(from_a, [c], timeout=20)
