@@ -184,13 +184,12 @@ class NodeService:
     # -- actions --------------------------------------------------------------------------
     def execute(self, actions: list[Any]) -> None:
         to_store = [a for a in actions if isinstance(a, mesh.Store)]
-        if to_store:
-            self._store([a.item for a in to_store])
+        stored = self._store([a.item for a in to_store]) if to_store else {}
         for action in actions:
             if isinstance(action, mesh.Store):
                 continue
             if isinstance(action, mesh.Deliver):
-                self._deliver(action.item)
+                self._deliver(stored.get(action.item.id) or self.store.get(action.item.id))
             elif isinstance(action, mesh.Push):
                 self._spawn(self._push(action.peer, action.batch_id, [i.raw for i in action.items]))
             elif isinstance(action, mesh.StartReconcile):
@@ -206,12 +205,14 @@ class NodeService:
             elif isinstance(action, mesh.Rejected):
                 self.counters.reject(str(action.reason))
 
-    def _store(self, items: list[Item]) -> None:
+    def _store(self, items: list[Item]) -> dict[bytes, StoredEnvelope]:
+        """Write one batch in one transaction; returns the rows newly stored, by id."""
         rows = [self._pending.get(i.id) or self._row_from_raw(i.raw) for i in items]
         inserted = self.store.add_envelopes(rows)
         self.counters.stored += len(inserted)
         for row in inserted:
             self._on_stored(row)
+        return {row.id: row for row in inserted}
 
     def _row_from_raw(self, raw: bytes) -> StoredEnvelope:
         env = decode(raw, now=self.clock(), check_time=False)
@@ -251,8 +252,7 @@ class NodeService:
             )
         )
 
-    def _deliver(self, item: Item) -> None:
-        row = self.store.get(item.id)
+    def _deliver(self, row: StoredEnvelope | None) -> None:
         if row is None:
             return
         for queue in list(self.subscribers):

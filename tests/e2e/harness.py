@@ -42,6 +42,11 @@ class ScriptedPeer:
         now = now_ms()
         return sign_envelope(author or self.identity, body, created=now, expires=now + 3600_000)
 
+    def vouch_for(self, other: Identity, name: str = "Autora de Prueba") -> Envelope:
+        """Bring ``other`` inside the horizon of this peer's peers (depth 2)."""
+        body = Vouch(subject=other.sign_public, enc=other.enc_public, name=name)
+        return sign_envelope(self.identity, body, created=now_ms(), expires=0)
+
     def compromise(self) -> Envelope:
         return sign_envelope(
             self.identity, Revoke(subject=self.key, compromised=True), created=now_ms(), expires=0
