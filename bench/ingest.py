@@ -87,7 +87,8 @@ def main() -> None:
     say(f"signing {args.alerts} alerts from {len(authors)} authors …")
     filler = "Descripción de prueba. " * 38
     envelopes = [
-        peer.alert(f"Ingest {i}", author=authors[i % len(authors)], description=filler) for i in range(args.alerts)
+        peer.alert(f"Ingest {i}", author=authors[i % len(authors)], description=filler)
+        for i in range(args.alerts)
     ]
     say(f"envelope size ≈ {len(envelopes[0].raw)} bytes")
     baseline = raw_verify_rate(envelopes)

@@ -58,10 +58,11 @@ async def _listen(index: int, base: str, token: str, arrivals: Arrivals, ready: 
 
 def mesh_run(nodes: int, alerts: int, say: Any) -> list[float]:
     with tempfile.TemporaryDirectory(prefix="amparo-bench-") as tmp, LocalMesh(Path(tmp), nodes) as mesh:
-        say(f"starting {nodes} nodes …")
+        edges = mesh.mesh_edges()
+        depth = mesh.trust_everyone(edges)
+        say(f"starting {nodes} nodes (trust depth {depth}, the federation's diameter) …")
         mesh.init_all()
         mesh.start_all()
-        edges = mesh.mesh_edges()
         say(f"pairing {len(edges)} links …")
         mesh.connect(edges)
         time.sleep(2)

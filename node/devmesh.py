@@ -52,6 +52,7 @@ class LocalNode:
     local_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    trust_depth: int = 2
 
     def amparo(
         self, *args: str, check: bool = True, input_text: str | None = None
@@ -78,6 +79,8 @@ class LocalNode:
             "--no-passphrase",
             "--kdf-profile",
             "interactive",
+            "--trust-depth",
+            str(self.trust_depth),
             "--listen",
             f"127.0.0.1:{self.mesh_port}",
             "--local",
@@ -145,9 +148,14 @@ class LocalNode:
 
 
 class LocalMesh:
-    def __init__(self, root: Path, count: int, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, root: Path, count: int, env: dict[str, str] | None = None, trust_depth: int = 2
+    ) -> None:
         self.root = root
-        self.nodes = [LocalNode(node_name(i), root / f"node{i}", env=dict(env or {})) for i in range(count)]
+        self.nodes = [
+            LocalNode(node_name(i), root / f"node{i}", env=dict(env or {}), trust_depth=trust_depth)
+            for i in range(count)
+        ]
 
     def __enter__(self) -> LocalMesh:
         return self
@@ -179,12 +187,44 @@ class LocalMesh:
     def line_edges(self) -> list[tuple[int, int]]:
         return [(i, i + 1) for i in range(len(self.nodes) - 1)]
 
-    def mesh_edges(self, extra_every: int = 3) -> list[tuple[int, int]]:
-        """A ring plus chords: every node has 2–4 peers, several paths between any two."""
+    def mesh_edges(self) -> list[tuple[int, int]]:
+        """A ring plus chords (like allies who also know someone across the country):
+        2–4 peers each, several paths between any two, a small diameter."""
         n = len(self.nodes)
         edges = self.line_edges() + ([(n - 1, 0)] if n > 2 else [])
-        edges += [(i, (i + n // 2) % n) for i in range(0, n // 2, extra_every) if n > 4]
+        if n > 4:
+            edges += [(i, (i + n // 2) % n) for i in range(0, n // 2, 2)]
+            edges += [(i, (i + n // 4) % n) for i in range(1, n, 4)]
         return list(dict.fromkeys(tuple(sorted(e)) for e in edges))  # type: ignore[misc]
+
+    def trust_everyone(self, edges: Sequence[tuple[int, int]]) -> int:
+        """Before ``init_all``: set each node's trust depth to the federation's
+        diameter (at least the default 2) so every member's alerts reach everyone.
+        A real federation chooses its depth; a demo ring of 20 needs more than 2."""
+        depth = min(6, max(2, self.diameter(len(self.nodes), edges)))
+        for node in self.nodes:
+            node.trust_depth = depth
+        return depth
+
+    @staticmethod
+    def diameter(count: int, edges: Sequence[tuple[int, int]]) -> int:
+        """Longest shortest path in hops: the trust depth at which every member's
+        alerts are accepted everywhere (vouches follow the pairings)."""
+        neighbours: dict[int, set[int]] = {i: set() for i in range(count)}
+        for a, b in edges:
+            neighbours[a].add(b)
+            neighbours[b].add(a)
+        longest = 0
+        for start in range(count):
+            seen, frontier, hops = {start}, {start}, 0
+            while True:
+                frontier = {n for f in frontier for n in neighbours[f]} - seen
+                if not frontier:
+                    break
+                seen |= frontier
+                hops += 1
+            longest = max(longest, hops)
+        return longest
 
     def wait_for(
         self, alert_id: str, nodes: Sequence[LocalNode] | None = None, timeout: float = 30.0

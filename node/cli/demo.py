@@ -24,11 +24,12 @@ def demo_command(nodes: int, keep: bool, as_json: bool) -> None:
             click.echo(text, err=True)
 
     with tempfile.TemporaryDirectory(prefix="amparo-demo-") as tmp, LocalMesh(Path(tmp), nodes) as mesh:
-        say(f"Creating {nodes} nodes in {tmp} …")
+        edges = mesh.line_edges() if nodes <= 3 else mesh.mesh_edges()
+        depth = mesh.trust_everyone(edges)
+        say(f"Creating {nodes} nodes in {tmp} (trust depth {depth}) …")
         mesh.init_all()
         say("Starting them as separate `amparo run` processes …")
         mesh.start_all()
-        edges = mesh.line_edges() if nodes <= 3 else mesh.mesh_edges()
         say(f"Pairing {len(edges)} links (invite token + mutual vouches) …")
         for a, b in edges:
             mesh.connect([(a, b)])

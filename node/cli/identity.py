@@ -46,6 +46,13 @@ def prompt_passphrase() -> bytes:
 @click.option("--local", default=DEFAULT_LOCAL, show_default=True, help="Local API HOST:PORT.")
 @click.option("--advertise", multiple=True, help="Address peers use to reach this node (repeatable).")
 @click.option("--database-url", default="", help="SQLAlchemy URL (default: SQLite in the home).")
+@click.option(
+    "--trust-depth",
+    type=click.IntRange(1, 6),
+    default=2,
+    show_default=True,
+    help="Accept alerts from authors at most this many vouch hops away.",
+)
 @click.option("--no-passphrase", is_flag=True, help="Store the keys unencrypted (demos only).")
 @click.option(
     "--kdf-profile",
@@ -63,6 +70,7 @@ def init_command(
     local: str,
     advertise: tuple[str, ...],
     database_url: str,
+    trust_depth: int,
     no_passphrase: bool,
     kdf_profile: str,
     as_json: bool,
@@ -80,6 +88,7 @@ def init_command(
         local=local,
         advertise=list(advertise),
         database_url=database_url,
+        trust_depth=trust_depth,
         kdf_profile=kdf_profile,
     )
     validate(config)

@@ -19,11 +19,16 @@ def peer_group() -> None:
 
 @peer_group.command("invite")
 @click.option("--expires", default="24h", show_default=True, help="How long the token works (e.g. 30m, 24h).")
+@click.option("--qr", is_flag=True, help="Also draw the token as a QR code in the terminal.")
 @json_option
 @click.pass_obj
-def invite(ctx: CliContext, expires: str, as_json: bool) -> None:
+def invite(ctx: CliContext, expires: str, qr: bool, as_json: bool) -> None:
     """Print a one-time invite token to give to an ally through a safe channel."""
     doc = LocalClient(ctx.home).post("/api/v1/peers/invite", {"expires": expires})
+    if qr and not as_json:
+        import segno
+
+        segno.make(doc["token"], error="l").terminal(compact=True)
     human = (
         f"Give this one-time token to your ally (valid until {when(doc['expires'])}):\n\n"
         f"{doc['token']}\n\n"

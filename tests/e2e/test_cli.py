@@ -19,13 +19,26 @@ def test_operator_workflow_through_the_cli(mesh_factory: Any) -> None:
     accepted = b.amparo("peer", "accept", token, "--yes")
     assert f"Paired with {a.name!r}" in accepted.stdout
 
+    drawn = a.amparo("peer", "invite", "--qr").stdout
+    assert "amparo1-" in drawn and any(ch in drawn for ch in "█▀▄")
+
     peers = json.loads(b.amparo("peer", "list", "--json").stdout)["peers"]
     assert [p["name"] for p in peers] == [a.name]
     verify = b.amparo("peer", "verify", a.name)
     assert json.loads(a.amparo("id", "--json").stdout)["fingerprint"] in verify.stdout
 
-    sent = a.amparo("alert", "send", "--region", "MX-OAX", "--severity", "severe", "--headline",
-                    "Defender followed by an unmarked car", "--instruction", "Call her now")
+    sent = a.amparo(
+        "alert",
+        "send",
+        "--region",
+        "MX-OAX",
+        "--severity",
+        "severe",
+        "--headline",
+        "Defender followed by an unmarked car",
+        "--instruction",
+        "Call her now",
+    )
     alert_id = sent.stdout.strip()
     assert len(alert_id) == 64
     mesh.wait_for(alert_id, [b], timeout=20)
@@ -39,17 +52,32 @@ def test_operator_workflow_through_the_cli(mesh_factory: Any) -> None:
     assert status["peers"][0]["name"] == a.name and status["envelopes_stored"] >= 3
     assert "Peers:" in b.amparo("status").stdout
 
-    restricted = a.amparo("alert", "send", "--region", "CO-ANT", "--severity", "extreme", "--headline",
-                          "Safe house moved", "--scope", "restricted", "--to", b.name).stdout.strip()
+    restricted = a.amparo(
+        "alert",
+        "send",
+        "--region",
+        "CO-ANT",
+        "--severity",
+        "extreme",
+        "--headline",
+        "Safe house moved",
+        "--scope",
+        "restricted",
+        "--to",
+        b.name,
+    ).stdout.strip()
     mesh.wait_for(restricted, [b], timeout=20)
-    assert json.loads(b.amparo("alert", "show", restricted, "--json").stdout)["headline"] == "Safe house moved"
+    assert (
+        json.loads(b.amparo("alert", "show", restricted, "--json").stdout)["headline"] == "Safe house moved"
+    )
 
 
 def test_cli_errors_are_clean(mesh_factory: Any) -> None:
     mesh = mesh_factory(1)
     (a,) = mesh.nodes
-    bad_region = a.amparo("alert", "send", "--region", "MX-OAXX", "--severity", "severe", "--headline", "x",
-                          check=False)
+    bad_region = a.amparo(
+        "alert", "send", "--region", "MX-OAXX", "--severity", "severe", "--headline", "x", check=False
+    )
     assert bad_region.returncode != 0
     assert "MX-OAX" in bad_region.stderr and "Traceback" not in bad_region.stderr
     bad_token = a.amparo("peer", "accept", "amparo1-garbage", "--yes", check=False)

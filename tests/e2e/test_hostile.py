@@ -162,7 +162,9 @@ def test_flooding_peer_is_cut_off_while_honest_alerts_flow(mesh_factory: Any) ->
     status = a.api.get("/api/v1/status")
     cut = [p for p in status["peers"] if p["name"] == flooder.name]
     assert cut and cut[0]["cut_off"], status["peers"]
-    forged = sum(v for k, v in status["rejected"].items() if k in ("bad-signature", "malformed", "not-canonical"))
+    forged = sum(
+        v for k, v in status["rejected"].items() if k in ("bad-signature", "malformed", "not-canonical")
+    )
     assert forged >= 10, status["rejected"]
     # Meanwhile, honest alerts still cross the mesh in both directions.
     from_c = c.send(headline="Honest alert from the far end")
