@@ -144,7 +144,7 @@ def test_client_pins_the_certificate() -> None:
 
 def test_flooding_peer_is_cut_off_while_honest_alerts_flow(mesh_factory: Any) -> None:
     mesh = mesh_factory(3)
-    a, b, c = mesh.nodes
+    a, _b, c = mesh.nodes
     mesh.connect([(0, 1), (1, 2)])
     flooder = ScriptedPeer("Nodo Inundador")
     flooder.pair_with(a)
