@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node import pairing
+from node import pairing, stream
 from node.alerts import (
     AlertInputError,
     alert_from_request,
@@ -45,7 +45,7 @@ def make_app(service: NodeService) -> web.Application:
     r.add_get("/api/v1/alerts/{id}", _show_alert)
     r.add_post("/api/v1/alerts/{id}/update", _update_alert)
     r.add_post("/api/v1/alerts/{id}/cancel", _cancel_alert)
-    r.add_get("/api/v1/stream", _stream)
+    r.add_get("/api/v1/stream", stream.handler(SERVICE, _names))
     r.add_get("/api/v1/peers", _list_peers)
     r.add_post("/api/v1/peers/invite", _invite)
     r.add_post("/api/v1/peers/accept", _accept)
@@ -317,31 +317,3 @@ async def _remove_peer(request: web.Request) -> web.Response:
         raise ApiError(404, f"no peer {request.match_info['peer']!r}")
     s.remove_peer(peer.key)
     return web.json_response({"removed": peer.key.hex(), "name": peer.name})
-
-
-async def _stream(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: one ``alert`` event per alert delivered to this node."""
-    s = _service(request)
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
-    await response.prepare(request)
-    queue: asyncio.Queue[Any] = asyncio.Queue()
-    s.subscribers.add(queue)
-    names = _names(s)
-    try:
-        await response.write(b": connected\n\n")
-        while True:
-            try:
-                row = await asyncio.wait_for(queue.get(), timeout=15)
-            except TimeoutError:
-                await response.write(b": keep-alive\n\n")
-                continue
-            item = open_row(row, s.identity)
-            if not isinstance(item.body, Alert):
-                continue
-            data = json.dumps(alert_json(item, names), ensure_ascii=False)
-            await response.write(f"id: {row.seq}\nevent: alert\ndata: {data}\n\n".encode())
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
-    finally:
-        s.subscribers.discard(queue)
-    return response

@@ -14,6 +14,7 @@ from node.cli.demo import demo_command
 from node.cli.identity import id_command, init_command
 from node.cli.node_commands import run_command, status_command
 from node.cli.peer import peer_group
+from node.cli.watch import watch_command
 from node.config import default_home
 
 
@@ -40,6 +41,7 @@ cli.add_command(status_command)
 cli.add_command(peer_group)
 cli.add_command(alert_group)
 cli.add_command(demo_command)
+cli.add_command(watch_command)
 
 
 def main() -> None:

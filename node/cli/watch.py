@@ -1,0 +1,107 @@
+"""``amparo watch``: the live alert stream in a terminal.
+
+Colour by severity, DRILL/TEST labels that cannot be missed, ``--json`` for one
+JSON object per line. Reconnects after a dropped connection with
+``Last-Event-ID``, so nothing is shown twice and nothing is missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+import click
+
+from node.cli.base import CliContext
+from node.cli.client import LocalClient
+from node.cli.node_commands import when
+from protocol import SEVERITIES
+
+COLOURS = {"extreme": "red", "severe": "red", "moderate": "yellow", "minor": "cyan", "unknown": "white"}
+
+
+def render(alert: dict[str, Any]) -> str:
+    label = {"exercise": "DRILL", "test": "TEST"}.get(alert.get("status", ""), "")
+    kind = alert.get("msg_type", "alert")
+    severity = alert.get("severity", "unknown")
+    head = click.style(f" {severity.upper()} ", fg="black", bg=COLOURS.get(severity, "white"), bold=True)
+    parts = [head]
+    if label:
+        parts.append(click.style(f" {label} ", fg="white", bg="blue", bold=True))
+    if kind != "alert":
+        parts.append(click.style(kind.upper(), bold=True))
+    parts.append(click.style(alert.get("headline", "(restricted: not readable here)"), bold=True))
+    lines = [" ".join(parts)]
+    lines.append(
+        f"  {when(alert.get('created'))} · {', '.join(alert.get('regions', []))} · "
+        f"from {alert.get('author_name') or alert.get('author', '')[:12]} · id {alert.get('id', '')[:12]}"
+    )
+    if alert.get("instruction"):
+        lines.append(click.style(f"  ACTION: {alert['instruction']}", fg=COLOURS.get(severity, "white")))
+    return "\n".join(lines)
+
+
+async def _follow(client: LocalClient, params: dict[str, str], as_json: bool, once: int | None) -> None:
+    last_id = ""
+    shown = 0
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=60)
+    while True:
+        headers = {"Authorization": f"Bearer {client.token}"}
+        if last_id:
+            headers["Last-Event-ID"] = last_id
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.get(f"{client.base}/api/v1/stream", params=params, headers=headers) as resp,
+            ):
+                if resp.status != 200:
+                    raise click.ClickException(
+                        f"the node refused the stream: HTTP {resp.status} {resp.reason}"
+                    )
+                event_id = ""
+                async for raw in resp.content:
+                    line = raw.decode("utf-8").rstrip("\n")
+                    if line.startswith("id: "):
+                        event_id = line[4:]
+                    elif line.startswith("data: "):
+                        alert = json.loads(line[6:])
+                        click.echo(json.dumps(alert, ensure_ascii=False) if as_json else render(alert) + "\n")
+                        last_id = event_id or last_id
+                        shown += 1
+                        if once is not None and shown >= once:
+                            return
+        except (aiohttp.ClientError, TimeoutError):
+            click.echo("amparo: connection to the node lost; reconnecting …", err=True)
+            await asyncio.sleep(2)
+
+
+@click.command("watch")
+@click.option("--region", help="Only alerts inside this region (MX matches MX-OAX).")
+@click.option("--severity", type=click.Choice(SEVERITIES), help="Minimum severity.")
+@click.option("--no-drills", is_flag=True, help="Hide exercise and test alerts.")
+@click.option("--since", "since_seq", help="Replay alerts after this stream id first.")
+@click.option("--count", type=int, help="Exit after this many alerts (for scripts).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_obj
+def watch_command(
+    ctx: CliContext,
+    region: str | None,
+    severity: str | None,
+    no_drills: bool,
+    since_seq: str | None,
+    count: int | None,
+    as_json: bool,
+) -> None:
+    """Show alerts live as they reach this node (Ctrl-C to stop)."""
+    client = LocalClient(ctx.home)
+    params = {k: v for k, v in {"region": region, "severity": severity, "since": since_seq}.items() if v}
+    if no_drills:
+        params["exercises"] = "0"
+    if not as_json:
+        click.echo(f"Watching alerts on {client.base} … (Ctrl-C to stop)", err=True)
+    try:
+        asyncio.run(_follow(client, params, as_json, count))
+    except KeyboardInterrupt:
+        pass

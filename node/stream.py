@@ -1,0 +1,105 @@
+"""The live alert stream: server-sent events on ``/api/v1/stream``.
+
+Each event's id is the alert's local sequence number, so a client that lost
+its connection reconnects with ``Last-Event-ID`` and gets exactly what it
+missed (replayed from the store) before live events resume — nothing twice,
+nothing lost. Filters (``region``, ``severity``, ``exercises``) are query
+parameters; ``amparo watch`` and the dashboard use this stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from node.alerts import alert_json, open_row
+from node.store import StoredEnvelope
+from protocol import SEVERITIES, Alert, regions
+
+KEEPALIVE_S = 15
+REPLAY_LIMIT = 1000
+SEVERITY_RANK = {s: i for i, s in enumerate(reversed(SEVERITIES))}  # unknown 0 … extreme 4
+
+
+@dataclass(frozen=True)
+class StreamFilter:
+    region: str | None = None
+    min_severity: str | None = None
+    exercises: bool = True
+
+    @classmethod
+    def from_query(cls, query: Any) -> StreamFilter:
+        region = query.get("region") or None
+        if region:
+            try:
+                regions.check(region)
+            except Exception as exc:  # noqa: BLE001 - ProtocolError with suggestions
+                raise web.HTTPBadRequest(reason=str(getattr(exc, "message", exc))) from None
+        severity = query.get("severity") or None
+        if severity and severity not in SEVERITIES:
+            raise web.HTTPBadRequest(reason=f"severity must be one of {', '.join(SEVERITIES)}")
+        return cls(region, severity, query.get("exercises", "1") not in ("0", "false", "no"))
+
+    def accepts(self, alert: Alert) -> bool:
+        if self.region and not any(regions.matches(self.region, a.region) for a in alert.areas):
+            return False
+        if self.min_severity and SEVERITY_RANK[alert.severity] < SEVERITY_RANK[self.min_severity]:
+            return False
+        return self.exercises or not alert.is_exercise
+
+
+def handler(service_key: Any, names: Callable[[Any], dict[bytes, str]]) -> Any:
+    async def stream(request: web.Request) -> web.StreamResponse:
+        service = request.app[service_key]
+        wanted = StreamFilter.from_query(request.query)
+        last_id = request.headers.get("Last-Event-ID", request.query.get("since", ""))
+        last_seq = int(last_id) if last_id.isdigit() else None
+        queue: asyncio.Queue[StoredEnvelope] = asyncio.Queue()
+        service.subscribers.add(queue)  # before the replay, so nothing falls in between
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-store",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        try:
+            await response.prepare(request)
+            await response.write(b"retry: 2000\n: connected\n\n")
+            sent = last_seq or 0
+            if last_seq is not None:
+                for row in service.store.since_seq(last_seq, REPLAY_LIMIT):
+                    sent = max(sent, await _send(response, service, row, wanted, names))
+            while True:
+                try:
+                    row = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_S)
+                except TimeoutError:
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                if row.seq > sent:
+                    sent = max(sent, await _send(response, service, row, wanted, names))
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            service.subscribers.discard(queue)
+        return response
+
+    return stream
+
+
+async def _send(
+    response: web.StreamResponse, service: Any, row: StoredEnvelope, wanted: StreamFilter, names: Any
+) -> int:
+    """Write one event if it passes the filter; returns the row's seq either way."""
+    if row.type != "alert":
+        return row.seq
+    item = open_row(row, service.identity)
+    if isinstance(item.body, Alert) and wanted.accepts(item.body):
+        data = json.dumps(alert_json(item, names(service)), ensure_ascii=False)
+        await response.write(f"id: {row.seq}\nevent: alert\ndata: {data}\n\n".encode())
+    return row.seq
