@@ -7,9 +7,7 @@ in the home, so only the node's operator account can use it. Errors are JSON
 
 from __future__ import annotations
 
-import asyncio
 import hmac
-import json
 import logging
 from typing import Any
 

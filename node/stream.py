@@ -19,7 +19,7 @@ from aiohttp import web
 
 from node.alerts import alert_json, open_row
 from node.store import StoredEnvelope
-from protocol import SEVERITIES, Alert, regions
+from protocol import SEVERITIES, Alert, ProtocolError, regions
 
 KEEPALIVE_S = 15
 REPLAY_LIMIT = 1000
@@ -38,8 +38,8 @@ class StreamFilter:
         if region:
             try:
                 regions.check(region)
-            except Exception as exc:  # noqa: BLE001 - ProtocolError with suggestions
-                raise web.HTTPBadRequest(reason=str(getattr(exc, "message", exc))) from None
+            except ProtocolError as exc:  # the message carries suggestions
+                raise web.HTTPBadRequest(reason=exc.message) from None
         severity = query.get("severity") or None
         if severity and severity not in SEVERITIES:
             raise web.HTTPBadRequest(reason=f"severity must be one of {', '.join(SEVERITIES)}")

@@ -8,6 +8,7 @@ JSON object per line. Reconnects after a dropped connection with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -101,7 +102,5 @@ def watch_command(
         params["exercises"] = "0"
     if not as_json:
         click.echo(f"Watching alerts on {client.base} … (Ctrl-C to stop)", err=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_follow(client, params, as_json, count))
-    except KeyboardInterrupt:
-        pass
