@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node import pairing, stream
+from node import openapi, pairing, stream
 from node.alerts import (
     AlertInputError,
     alert_from_request,
@@ -29,6 +29,7 @@ from protocol import Alert, fingerprint, regions
 log = logging.getLogger("amparo.api")
 SERVICE: web.AppKey[NodeService] = web.AppKey("service", NodeService)
 MAX_JSON_BYTES = 256 * 1024
+PUBLIC_PATHS = frozenset({"/healthz", "/api/v1/openapi.json"})
 
 
 def make_app(service: NodeService) -> web.Application:
@@ -36,6 +37,7 @@ def make_app(service: NodeService) -> web.Application:
     app[SERVICE] = service
     r = app.router
     r.add_get("/healthz", _health)
+    r.add_get("/api/v1/openapi.json", _openapi)
     r.add_get("/api/v1/status", _status)
     r.add_get("/api/v1/id", _id)
     r.add_get("/api/v1/alerts", _list_alerts)
@@ -79,7 +81,7 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
 
 @web.middleware
 async def _auth(request: web.Request, handler: Any) -> web.StreamResponse:
-    if request.path == "/healthz":
+    if request.path in PUBLIC_PATHS:
         response: web.StreamResponse = await handler(request)
         return response
     expected = "Bearer " + api_token(request.app[SERVICE].home)
@@ -108,6 +110,10 @@ def _names(service: NodeService) -> dict[bytes, str]:
     names = {p.key: p.name for p in service.store.list_peers(include_removed=True)}
     names[service.key] = service.config.name
     return names
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi.document())
 
 
 async def _health(request: web.Request) -> web.Response:

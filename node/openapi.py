@@ -1,0 +1,171 @@
+"""The OpenAPI 3.1 description of the local API, served at ``/api/v1/openapi.json``.
+
+Written as data next to the routes it describes; ``tests/e2e/test_openapi.py``
+checks every route is described and runs schemathesis against a real node so a
+generated request can never produce a server error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from protocol import CERTAINTIES, EVENTS, SCOPES, SEVERITIES, STATUSES, URGENCIES
+
+_ERROR = {
+    "description": "Refused; `error` says why",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+_HEX_ID = {"type": "string", "pattern": "^[0-9a-f]{8,64}$"}
+
+
+def _ok(schema: dict[str, Any] | None = None, description: str = "OK") -> dict[str, Any]:
+    body = {"schema": schema or {"type": "object"}}
+    return {"description": description, "content": {"application/json": body}}
+
+
+def _json_body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
+def _op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"summary": summary, "responses": {**responses, "400": _ERROR, "401": _ERROR}, **extra}
+
+
+ALERT_INPUT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "headline": {"type": "string", "maxLength": 160},
+        "regions": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 32},
+        "severity": {"enum": list(SEVERITIES)},
+        "urgency": {"enum": list(URGENCIES)},
+        "certainty": {"enum": list(CERTAINTIES)},
+        "event": {"enum": list(EVENTS)},
+        "scope": {"enum": list(SCOPES)},
+        "status": {"enum": list(STATUSES)},
+        "exercise": {"type": "boolean"},
+        "description": {"type": "string", "maxLength": 8000},
+        "instruction": {"type": "string", "maxLength": 2000},
+        "contact": {"type": "string", "maxLength": 500},
+        "language": {"type": "string"},
+        "expires": {"type": "string", "description": "e.g. 6h, 2d"},
+        "to": {"type": "array", "items": {"type": "string"}, "description": "recipient peers (restricted)"},
+    },
+}
+
+
+def _paths() -> dict[str, Any]:
+    alert_id = [{"name": "id", "in": "path", "required": True, "schema": _HEX_ID}]
+    return {
+        "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": _ok()}}},
+        "/api/v1/openapi.json": {
+            "get": {"summary": "This description", "security": [], "responses": {"200": _ok()}}
+        },
+        "/api/v1/status": {"get": _op("Node health for humans and monitors", {"200": _ok()})},
+        "/api/v1/id": {"get": _op("This node's name, keys and fingerprints", {"200": _ok()})},
+        "/api/v1/alerts": {
+            "get": _op(
+                "Alerts held by this node, newest first",
+                {"200": _ok()},
+                parameters=[
+                    {"name": "region", "in": "query", "schema": {"type": "string"}},
+                    {"name": "since", "in": "query", "schema": {"type": "string"}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                ],
+            ),
+            "post": _op(
+                "Sign and broadcast a new alert", {"201": _ok()}, requestBody=_json_body(ALERT_INPUT)
+            ),
+        },
+        "/api/v1/alerts/{id}": {
+            "get": _op("One alert with its timeline", {"200": _ok(), "404": _ERROR}, parameters=alert_id)
+        },
+        "/api/v1/alerts/{id}/update": {
+            "post": _op(
+                "Update an alert this node sent",
+                {"201": _ok(), "403": _ERROR, "404": _ERROR},
+                parameters=alert_id,
+                requestBody=_json_body(ALERT_INPUT),
+            )
+        },
+        "/api/v1/alerts/{id}/cancel": {
+            "post": _op(
+                "Cancel an alert this node sent",
+                {"201": _ok(), "403": _ERROR, "404": _ERROR},
+                parameters=alert_id,
+                requestBody=_json_body({"type": "object", "properties": {"reason": {"type": "string"}}}),
+            )
+        },
+        "/api/v1/stream": {
+            "get": _op(
+                "Server-sent events, one per alert; resume with Last-Event-ID",
+                {
+                    "200": {
+                        "description": "text/event-stream",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    }
+                },
+                parameters=[
+                    {"name": "region", "in": "query", "schema": {"type": "string"}},
+                    {"name": "severity", "in": "query", "schema": {"enum": list(SEVERITIES)}},
+                    {"name": "exercises", "in": "query", "schema": {"enum": ["0", "1"]}},
+                    {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}},
+                ],
+            )
+        },
+        "/api/v1/peers": {"get": _op("Peers with fingerprints and state", {"200": _ok()})},
+        "/api/v1/peers/invite": {
+            "post": _op(
+                "Make a one-time invite token",
+                {"200": _ok()},
+                requestBody=_json_body({"type": "object", "properties": {"expires": {"type": "string"}}}),
+            )
+        },
+        "/api/v1/peers/accept": {
+            "post": _op(
+                "Pair using another node's invite token",
+                {"201": _ok()},
+                requestBody=_json_body(
+                    {
+                        "type": "object",
+                        "properties": {"token": {"type": "string"}, "verified": {"type": "boolean"}},
+                        "required": ["token"],
+                    }
+                ),
+            )
+        },
+        "/api/v1/peers/{peer}": {
+            "delete": _op(
+                "Stop peering and revoke this node's vouch",
+                {"200": _ok(), "404": _ERROR},
+                parameters=[{"name": "peer", "in": "path", "required": True, "schema": {"type": "string"}}],
+            )
+        },
+    }
+
+
+EXTRA_PATHS: dict[str, Any] = {}
+"""Routes registered by other modules (delivery, CAP, feeds) add their descriptions here."""
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Amparo local API",
+            "version": "1",
+            "description": "The node's local listener (127.0.0.1). Bearer token from the node's api.token file.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"token": []}],
+        "components": {
+            "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {"error": {"type": "string"}},
+                    "required": ["error"],
+                }
+            },
+        },
+        "paths": _paths() | EXTRA_PATHS,
+    }
