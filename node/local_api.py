@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node import openapi, pairing, stream
+from node import metrics, openapi, pairing, stream
 from node.alerts import (
     AlertInputError,
     alert_from_request,
@@ -29,7 +29,7 @@ from protocol import Alert, fingerprint, regions
 log = logging.getLogger("amparo.api")
 SERVICE: web.AppKey[NodeService] = web.AppKey("service", NodeService)
 MAX_JSON_BYTES = 256 * 1024
-PUBLIC_PATHS = frozenset({"/healthz", "/api/v1/openapi.json"})
+PUBLIC_PATHS = frozenset({"/healthz", "/api/v1/openapi.json", "/metrics"})
 
 
 def make_app(service: NodeService) -> web.Application:
@@ -38,6 +38,7 @@ def make_app(service: NodeService) -> web.Application:
     r = app.router
     r.add_get("/healthz", _health)
     r.add_get("/api/v1/openapi.json", _openapi)
+    r.add_get("/metrics", _metrics)
     r.add_get("/api/v1/status", _status)
     r.add_get("/api/v1/id", _id)
     r.add_get("/api/v1/alerts", _list_alerts)
@@ -112,6 +113,11 @@ def _names(service: NodeService) -> dict[bytes, str]:
     return names
 
 
+async def _metrics(request: web.Request) -> web.Response:
+    body = metrics.render(_service(request))
+    return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
+
+
 async def _openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi.document())
 
@@ -149,8 +155,6 @@ async def _id(request: web.Request) -> web.Response:
 
 
 def _peer_json(service: NodeService, peer: Any) -> dict[str, Any]:
-    state = service.peer_state.get(peer.key, {})
-    last_ok = state.get("last_ok")
     return {
         "name": peer.name,
         "key": peer.key.hex(),
@@ -158,7 +162,7 @@ def _peer_json(service: NodeService, peer: Any) -> dict[str, Any]:
         "addresses": list(peer.addresses),
         "tls_fingerprint": peer.tls_fp.hex(),
         "last_seen": peer.last_seen,
-        "up": bool(last_ok and service.clock() - last_ok < 5 * 60 * 1000),
+        "up": service.peer_is_up(peer.key),
         "cut_off": service.cut_off(peer.key),
         "mark": peer.mark,
         "status": peer.status,

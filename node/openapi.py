@@ -60,6 +60,18 @@ def _paths() -> dict[str, Any]:
         "/api/v1/openapi.json": {
             "get": {"summary": "This description", "security": [], "responses": {"200": _ok()}}
         },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics (text format)",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "text/plain",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
         "/api/v1/status": {"get": _op("Node health for humans and monitors", {"200": _ok()})},
         "/api/v1/id": {"get": _op("This node's name, keys and fingerprints", {"200": _ok()})},
         "/api/v1/alerts": {

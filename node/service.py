@@ -28,6 +28,7 @@ from protocol.keys import Identity
 log = logging.getLogger("amparo.node")
 
 TICK_SECONDS = 2.0
+PEER_UP_MS = 5 * 60 * 1000
 
 
 def wall_ms() -> int:
@@ -82,6 +83,7 @@ class NodeService:
         self.peer_state: dict[bytes, dict[str, Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending: dict[bytes, StoredEnvelope] = {}
+        self.gauges: list[tuple[str, str, Callable[[], float]]] = []
         self.mesh = self._build_mesh()
         self.started_at = clock()
 
@@ -258,6 +260,14 @@ class NodeService:
         for queue in list(self.subscribers):
             if queue.qsize() < 1000:
                 queue.put_nowait(row)
+
+    def peer_is_up(self, peer: bytes) -> bool:
+        last_ok = self.peer_state.get(peer, {}).get("last_ok")
+        return bool(last_ok and self.clock() - last_ok < PEER_UP_MS)
+
+    def extra_metrics(self) -> list[tuple[str, str, float]]:
+        """Gauges from parts wired in later (delivery outbox backlog, …)."""
+        return [(name, text, fn()) for name, text, fn in self.gauges]
 
     def cut_off(self, peer: bytes) -> str | None:
         """Why ``peer`` is refused right now, or None once its ban has run out."""

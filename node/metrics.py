@@ -1,0 +1,63 @@
+"""Prometheus metrics for the local listener's ``/metrics`` (text format 0.0.4).
+
+A custom collector reads the node's live counters at scrape time, so there is
+no global registry and no second bookkeeping path to drift from ``amparo
+status``. Label values are reason codes and peer names — never keys, never
+content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class NodeCollector(Collector):
+    def __init__(self, service: Any) -> None:
+        self.service = service
+
+    def collect(self) -> Iterator[Any]:
+        s = self.service
+        c = s.counters
+        yield _counter(
+            "amparo_envelopes_received", "Envelopes received from peers or authored here", c.received
+        )
+        yield _counter("amparo_envelopes_stored", "Envelopes newly stored", c.stored)
+        yield _counter("amparo_envelopes_forwarded", "Envelopes pushed to peers and acknowledged", c.pushed)
+        yield _counter(
+            "amparo_push_failures", "Pushes to peers that failed (retried with backoff)", c.push_failures
+        )
+        yield _counter("amparo_reconcile_rounds", "Completed reconciliations with peers", c.reconciles)
+        rejected = CounterMetricFamily(
+            "amparo_rejections", "Envelopes and requests refused, by reason code", labels=["reason"]
+        )
+        for reason, count in sorted(c.rejected.items()):
+            rejected.add_metric([reason], count)
+        yield rejected
+        peers = s.store.list_peers()
+        up = sum(1 for p in peers if s.peer_is_up(p.key))
+        yield _gauge("amparo_peers", "Active peers", len(peers))
+        yield _gauge("amparo_peers_up", "Peers reached in the last five minutes", up)
+        yield _gauge("amparo_envelopes_held", "Envelopes in the store", s.store.count())
+        for name, help_text, value in s.extra_metrics():
+            yield _gauge(name, help_text, value)
+
+
+def _counter(name: str, help_text: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, help_text, value=value)
+
+
+def _gauge(name: str, help_text: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, help_text, value=value)
+
+
+def render(service: Any) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(NodeCollector(service))
+    return generate_latest(registry)

@@ -1,0 +1,54 @@
+"""/metrics parses with the Prometheus text parser and moves when alerts flow."""
+
+from __future__ import annotations
+
+import urllib.request
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+pytestmark = pytest.mark.slow
+
+
+def scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        text = resp.read().decode()
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            key = sample.name + "".join(f"{{{k}={v}}}" for k, v in sorted(sample.labels.items()))
+            values[key] = sample.value
+    return values
+
+
+def test_metrics_parse_and_move(mesh_factory: Any) -> None:
+    from tests.e2e.harness import ScriptedPeer
+    from tests.e2e.test_gossip import wait_until
+
+    mesh = mesh_factory(2)
+    a, b = mesh.nodes
+    mesh.connect([(0, 1)])
+    before = scrape(b.local_port)
+    assert before["amparo_peers"] == 1
+    for i in range(3):
+        a.send(headline=f"Metrics {i}")
+    wait_until(
+        lambda: (
+            scrape(b.local_port)["amparo_envelopes_stored_total"]
+            >= before["amparo_envelopes_stored_total"] + 3
+        ),
+        what="B's stored counter to move",
+    )
+    wait_until(
+        lambda: scrape(a.local_port)["amparo_envelopes_forwarded_total"] >= 3, what="A's forwarded counter"
+    )
+    assert scrape(b.local_port)["amparo_peers_up"] == 1
+    peer = ScriptedPeer()
+    peer.pair_with(b)
+    forged = bytearray(peer.alert("forged").raw)
+    forged[-3] ^= 1
+    peer.push(b, [bytes(forged)])
+    after = scrape(b.local_port)
+    assert after["amparo_rejections_total{reason=bad-signature}"] >= 1
