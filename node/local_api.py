@@ -15,6 +15,7 @@ from aiohttp import web
 
 from node import metrics, openapi, pairing, stream
 from node.alerts import (
+    MAX_TTL_MS,
     AlertInputError,
     alert_from_request,
     alert_json,
@@ -24,7 +25,7 @@ from node.alerts import (
 )
 from node.service import NodeService
 from node.setup import api_token
-from protocol import Alert, fingerprint, regions
+from protocol import Ack, Alert, ProtocolError, fingerprint, regions
 
 log = logging.getLogger("amparo.api")
 SERVICE: web.AppKey[NodeService] = web.AppKey("service", NodeService)
@@ -46,6 +47,7 @@ def make_app(service: NodeService) -> web.Application:
     r.add_get("/api/v1/alerts/{id}", _show_alert)
     r.add_post("/api/v1/alerts/{id}/update", _update_alert)
     r.add_post("/api/v1/alerts/{id}/cancel", _cancel_alert)
+    r.add_post("/api/v1/alerts/{id}/ack", _ack_alert)
     r.add_get("/api/v1/stream", stream.handler(SERVICE, _names))
     r.add_get("/api/v1/peers", _list_peers)
     r.add_post("/api/v1/peers/invite", _invite)
@@ -215,8 +217,37 @@ async def _show_alert(request: web.Request) -> web.Response:
     row = _find_alert(s, request.match_info["id"])
     names = _names(s)
     item = open_row(row, s.identity)
-    related = [alert_json(open_row(r, s.identity), names) for r in s.store.related(row.id)]
-    return web.json_response(alert_json(item, names) | _state(s, row.id) | {"timeline": related})
+    timeline = [open_row(r, s.identity) for r in s.related(row.id)]
+    return web.json_response(
+        alert_json(item, names)
+        | _state(s, row.id)
+        | {
+            "timeline": [alert_json(t, names) for t in timeline],
+            "responses": _responses(item, timeline, names),
+        }
+    )
+
+
+def _responses(alert: Any, timeline: list[Any], names: dict[bytes, str]) -> list[dict[str, Any]]:
+    """Per organization: its latest acknowledgement and its time to acknowledge
+    (first ack after the alert was created)."""
+    by_org: dict[bytes, dict[str, Any]] = {}
+    for t in timeline:
+        if not isinstance(t.body, Ack):
+            continue
+        org = t.envelope.author
+        entry = by_org.setdefault(
+            org,
+            {
+                "organization": names.get(org, ""),
+                "key": org.hex(),
+                "fingerprint": fingerprint(org),
+                "first_ack": t.envelope.created,
+                "time_to_ack_s": round((t.envelope.created - alert.envelope.created) / 1000, 1),
+            },
+        )
+        entry.update({"state": t.body.state, "note": t.body.note, "at": t.envelope.created})
+    return sorted(by_org.values(), key=lambda e: e["first_ack"])
 
 
 def _find_alert(s: NodeService, ident: str) -> Any:
@@ -254,6 +285,27 @@ def _recipients(s: NodeService, names: list[str]) -> list[bytes]:
             raise ApiError(400, f"to: no peer called {name!r} (see `amparo peer list`)")
         keys.append(peer.enc_key)
     return keys
+
+
+async def _ack_alert(request: web.Request) -> web.Response:
+    """Acknowledge an alert for this organization; sealed like the alert it answers."""
+    s = _service(request)
+    row = _find_alert(s, request.match_info["id"])
+    doc = await _body(request)
+    state = str(doc.get("state", "responding"))
+    try:
+        body = Ack(alert=row.id, state=state, note=str(doc.get("note", "")))
+    except ProtocolError as exc:
+        raise ApiError(400, exc.message) from None
+    original = open_row(row, s.identity).envelope
+    recipients: list[bytes] = []
+    if original.sealed:  # the ack goes to the alert's author and the recipients we can name
+        author_key = s.enc_keys.get(row.author)
+        recipients = list(dict.fromkeys([*s.recipients_of(original), *([author_key] if author_key else [])]))
+    ttl = max(row.expires - s.clock(), 3600_000) if row.expires else 24 * 3600_000
+    env = make_envelope(s.identity, body, now=s.clock(), ttl_ms=min(ttl, MAX_TTL_MS), recipients=recipients)
+    s.author(env)
+    return web.json_response({"id": env.id.hex(), "sealed": env.sealed, "state": state}, status=201)
 
 
 async def _update_alert(request: web.Request) -> web.Response:

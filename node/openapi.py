@@ -107,6 +107,22 @@ def _paths() -> dict[str, Any]:
                 requestBody=_json_body({"type": "object", "properties": {"reason": {"type": "string"}}}),
             )
         },
+        "/api/v1/alerts/{id}/ack": {
+            "post": _op(
+                "Acknowledge an alert for this organization (sealed like the alert)",
+                {"201": _ok(), "404": _ERROR},
+                parameters=alert_id,
+                requestBody=_json_body(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "state": {"enum": ["responding", "seen", "unable"]},
+                            "note": {"type": "string"},
+                        },
+                    }
+                ),
+            )
+        },
         "/api/v1/stream": {
             "get": _op(
                 "Server-sent events, one per alert; resume with Last-Event-ID",

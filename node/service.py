@@ -22,7 +22,18 @@ from node import records, wire
 from node.config import Config
 from node.store import PeerRow, Store, StoredEnvelope
 from node.transport import MeshClient, PeerAddress, TransportError
-from protocol import Envelope, NodeRecord, ProtocolError, Revoke, Vouch, decode
+from protocol import (
+    Ack,
+    Envelope,
+    NodeRecord,
+    ProtocolError,
+    Revoke,
+    Sealed,
+    Vouch,
+    decode,
+    recipient_hint,
+    unseal,
+)
 from protocol.keys import Identity
 
 log = logging.getLogger("amparo.node")
@@ -83,13 +94,22 @@ class NodeService:
         self.peer_state: dict[bytes, dict[str, Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending: dict[bytes, StoredEnvelope] = {}
+        self._pending_env: dict[bytes, Envelope] = {}  # decoded once, reused when stored
         self.gauges: list[tuple[str, str, Callable[[], float]]] = []
+        # In memory only (restricted plaintext never reaches the disk): which sealed
+        # envelopes answer which alert, and the X25519 keys of nodes we have heard of.
+        self.sealed_refs: dict[bytes, list[bytes]] = {}
+        self.enc_keys: dict[bytes, bytes] = {identity.sign_public: identity.enc_public}
         self.mesh = self._build_mesh()
         self.started_at = clock()
 
     # -- start and stop -------------------------------------------------------------------
     def _build_mesh(self) -> mesh.MeshNode:
-        stored = [(to_item(self._decode_stored(s)), s.seq) for s in self.store.iter_all()]
+        stored = []
+        for row in self.store.iter_all():
+            env = self._decode_stored(row)
+            self._index(row, env)
+            stored.append((to_item(env), row.seq))
         marks = {p.key: p.mark for p in self.store.list_peers()}
         return mesh.MeshNode(
             self.key,
@@ -148,9 +168,11 @@ class NodeService:
     def author(self, env: Envelope) -> StoredEnvelope | None:
         """A new envelope made here: store, deliver locally, push to every peer."""
         self._pending[env.id] = StoredEnvelope.from_envelope(env, received_at=self.clock(), from_peer=None)
+        self._pending_env[env.id] = env
         self.handle(mesh.Authored(to_item(env)))
         stored = self.store.get(env.id)
         self._pending.pop(env.id, None)
+        self._pending_env.pop(env.id, None)
         return stored
 
     def ingest(self, raws: Iterable[bytes], from_peer: bytes | None) -> tuple[int, int]:
@@ -169,6 +191,7 @@ class NodeService:
                     self.handle(mesh.PeerInvalid(from_peer, exc.code))
                 continue
             self._pending[env.id] = StoredEnvelope.from_envelope(env, received_at=now, from_peer=from_peer)
+            self._pending_env[env.id] = env
             items.append(to_item(env))
         before = self.counters.stored
         if items and from_peer is not None:
@@ -178,6 +201,7 @@ class NodeService:
                 self.handle(mesh.Authored(item))
         for item in items:
             self._pending.pop(item.id, None)
+            self._pending_env.pop(item.id, None)
         return self.counters.stored - before, invalid
 
     def handle(self, event: Any) -> None:
@@ -220,8 +244,37 @@ class NodeService:
         env = decode(raw, now=self.clock(), check_time=False)
         return StoredEnvelope.from_envelope(env, received_at=self.clock(), from_peer=None)
 
+    def _index(self, row: StoredEnvelope, env: Envelope) -> None:
+        """Derived in-memory state: sealed answers by alert, encryption keys by node."""
+        body = env.body
+        if isinstance(body, NodeRecord):
+            self.enc_keys[env.author] = body.enc
+        elif isinstance(body, Vouch):
+            self.enc_keys.setdefault(body.subject, body.enc)
+        elif row.sealed:
+            try:
+                opened = unseal(env, self.identity)
+            except ProtocolError:
+                return
+            target = opened.alert if isinstance(opened, Ack) else (opened.references or (None,))[0]
+            if target is not None:
+                self.sealed_refs.setdefault(target, []).append(row.id)
+
+    def related(self, alert_id: bytes) -> list[StoredEnvelope]:
+        """Updates, cancels and acks answering ``alert_id``, plain and sealed, by time."""
+        rows = self.store.related(alert_id) + self.store.get_many(self.sealed_refs.get(alert_id, []))
+        return sorted({r.id: r for r in rows}.values(), key=lambda r: (r.created, r.id))
+
+    def recipients_of(self, env: Envelope) -> list[bytes]:
+        """X25519 keys of a sealed envelope's recipients that this node can name."""
+        if not isinstance(env.body, Sealed):
+            return []
+        hints = set(env.body.hints)
+        return [key for key in self.enc_keys.values() if recipient_hint(key) in hints]
+
     def _on_stored(self, row: StoredEnvelope) -> None:
         """Hook for derived local state (peer directory from node records)."""
+        self._index(row, self._pending_env.get(row.id) or self._decode_stored(row))
         if row.type == "node":
             self._update_peer_from_record(row)
 

@@ -9,7 +9,7 @@ import click
 from node.cli.base import CliContext, emit, json_option
 from node.cli.client import LocalClient
 from node.cli.node_commands import when
-from protocol import CERTAINTIES, EVENTS, SEVERITIES, URGENCIES
+from protocol import ACK_STATES, CERTAINTIES, EVENTS, SEVERITIES, URGENCIES
 
 _SEVERITY_COLOUR = {
     "extreme": "red",
@@ -126,6 +126,11 @@ def show(ctx: CliContext, alert_id: str, as_json: bool) -> None:
     for label, key in (("description", "description"), ("ACTION", "instruction"), ("contact", "contact")):
         if a.get(key):
             lines.append(f"  {label + ':':<12} {a[key]}")
+    for r in a.get("responses", []):
+        lines.append(
+            f"  RESPONSE {r['organization'] or r['key'][:12]}: {r['state']} "
+            f"(first ack after {r['time_to_ack_s']} s){' — ' + r['note'] if r.get('note') else ''}"
+        )
     for t in a.get("timeline", []):
         what = t.get("msg_type") or t.get("state") or t["type"]
         lines.append(
@@ -155,3 +160,15 @@ def cancel(ctx: CliContext, alert_id: str, reason: str | None, as_json: bool) ->
     """Cancel an alert this node sent."""
     doc = LocalClient(ctx.home).post(f"/api/v1/alerts/{alert_id}/cancel", _payload(reason=reason))
     emit(doc, as_json, doc["id"])
+
+
+@alert_group.command("ack")
+@click.argument("alert_id")
+@click.option("--state", type=click.Choice(ACK_STATES), default="responding", show_default=True)
+@click.option("--note", help="A short note for the alert's author and allies.")
+@json_option
+@click.pass_obj
+def ack(ctx: CliContext, alert_id: str, state: str, note: str | None, as_json: bool) -> None:
+    """Acknowledge an alert for your organization: responding, seen or unable."""
+    doc = LocalClient(ctx.home).post(f"/api/v1/alerts/{alert_id}/ack", _payload(state=state, note=note))
+    emit(doc, as_json, f"Acknowledged as {state} ({doc['id'][:12]}…).")

@@ -69,3 +69,42 @@ def test_relay_killed_mid_burst_loses_nothing(mesh_factory: Any) -> None:
             b.start()
     wait_until(lambda: set(sent) <= c.alert_ids(), timeout=60, what="C to hold all 60 alerts")
     assert len(set(sent) & c.alert_ids()) == 60
+
+
+def test_ack_at_c_is_visible_at_the_author_with_time_to_ack(mesh_factory: Any) -> None:
+    mesh: LocalMesh = mesh_factory(3)
+    a, _b, c = mesh.nodes
+    mesh.connect(mesh.line_edges())
+    alert_id = a.send(headline="Journalist detained at checkpoint", regions=["MX-GRO"])
+    mesh.wait_for(alert_id, [c], timeout=20)
+    c.amparo("alert", "ack", alert_id, "--state", "responding", "--note", "Calling the prosecutor")
+    wait_until(lambda: a.api.get(f"/api/v1/alerts/{alert_id}")["responses"], what="C's ack at A")
+    (response,) = a.api.get(f"/api/v1/alerts/{alert_id}")["responses"]
+    assert response["organization"] == c.name or response["key"] == c.api.get("/api/v1/id")["key"]
+    assert response["state"] == "responding" and response["note"] == "Calling the prosecutor"
+    assert 0 <= response["time_to_ack_s"] < 60
+    assert "RESPONSE" in a.amparo("alert", "show", alert_id).stdout
+
+
+def test_restricted_alert_ack_is_sealed_and_reaches_the_author(mesh_factory: Any) -> None:
+    mesh: LocalMesh = mesh_factory(3)
+    a, b, c = mesh.nodes
+    mesh.connect(mesh.line_edges())
+    alert_id = a.send(headline="Safe house moved", regions=["CO-ANT"], scope="restricted", to=[b.name])
+    mesh.wait_for(alert_id, [b], timeout=20)
+    ack = b.api.post(f"/api/v1/alerts/{alert_id}/ack", {"state": "seen"})
+    assert ack["sealed"] is True
+    wait_until(lambda: a.api.get(f"/api/v1/alerts/{alert_id}")["responses"], what="B's sealed ack at A")
+    # C relays the ciphertext but cannot read it.
+    wait_until(lambda: _held(c, alert_id), what="C to hold the sealed alert")
+    opaque = c.api.get(f"/api/v1/alerts/{alert_id}")
+    assert opaque["sealed"] and not opaque["readable"] and "headline" not in opaque
+    assert alert_id not in c.alert_ids()
+
+
+def _held(node: Any, alert_id: str) -> bool:
+    try:
+        node.api.get(f"/api/v1/alerts/{alert_id}")
+        return True
+    except Exception:
+        return False
