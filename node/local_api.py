@@ -25,7 +25,7 @@ from node.alerts import (
 )
 from node.service import NodeService
 from node.setup import api_token
-from protocol import Ack, Alert, ProtocolError, fingerprint, regions
+from protocol import Ack, Alert, ProtocolError, Revoke, fingerprint, regions, sign_envelope
 
 log = logging.getLogger("amparo.api")
 SERVICE: web.AppKey[NodeService] = web.AppKey("service", NodeService)
@@ -49,6 +49,7 @@ def make_app(service: NodeService) -> web.Application:
     r.add_post("/api/v1/alerts/{id}/cancel", _cancel_alert)
     r.add_post("/api/v1/alerts/{id}/ack", _ack_alert)
     r.add_get("/api/v1/stream", stream.handler(SERVICE, _names))
+    r.add_post("/api/v1/keys/compromised", _declare_compromised)
     r.add_get("/api/v1/peers", _list_peers)
     r.add_post("/api/v1/peers/invite", _invite)
     r.add_post("/api/v1/peers/accept", _accept)
@@ -262,8 +263,32 @@ def _find_alert(s: NodeService, ident: str) -> Any:
     return row
 
 
+async def _declare_compromised(request: web.Request) -> web.Response:
+    """Publish this node's self-revocation: every node refuses this key forever."""
+    s = _service(request)
+    doc = await _body(request)
+    if doc.get("confirm") != s.config.name:
+        raise ApiError(400, "confirm: give this node's exact name to confirm")
+    env = sign_envelope(
+        s.identity,
+        Revoke(subject=s.key, compromised=True, reason=str(doc.get("reason", ""))[:500]),
+        created=s.clock(),
+        expires=0,
+    )
+    s.author(env)
+    return web.json_response({"revocation": env.id.hex(), "key": s.key.hex()}, status=201)
+
+
+def _refuse_if_compromised(s: NodeService) -> None:
+    if s.mesh.trust.is_compromised(s.key):
+        raise ApiError(
+            409, "this node's key is declared compromised: create a new node (amparo init) and pair again"
+        )
+
+
 async def _send_alert(request: web.Request) -> web.Response:
     s = _service(request)
+    _refuse_if_compromised(s)
     doc = await _body(request)
     body = alert_from_request(doc)
     return _publish(s, body, doc)

@@ -140,6 +140,18 @@ def _paths() -> dict[str, Any]:
                 ],
             )
         },
+        "/api/v1/keys/compromised": {
+            "post": _op(
+                "Declare this node's key compromised (irreversible)",
+                {"201": _ok(), "409": _ERROR},
+                requestBody=_json_body(
+                    {
+                        "type": "object",
+                        "properties": {"confirm": {"type": "string"}, "reason": {"type": "string"}},
+                    }
+                ),
+            )
+        },
         "/api/v1/peers": {"get": _op("Peers with fingerprints and state", {"200": _ok()})},
         "/api/v1/peers/invite": {
             "post": _op(

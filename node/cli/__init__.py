@@ -12,6 +12,7 @@ from node.cli.alert import alert_group
 from node.cli.base import AmparoGroup, CliContext
 from node.cli.demo import demo_command
 from node.cli.identity import id_command, init_command
+from node.cli.keys import keys_group
 from node.cli.node_commands import run_command, status_command
 from node.cli.peer import peer_group
 from node.cli.watch import watch_command
@@ -42,6 +43,7 @@ cli.add_command(peer_group)
 cli.add_command(alert_group)
 cli.add_command(demo_command)
 cli.add_command(watch_command)
+cli.add_command(keys_group)
 
 
 def main() -> None:

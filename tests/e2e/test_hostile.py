@@ -171,3 +171,28 @@ def test_flooding_peer_is_cut_off_while_honest_alerts_flow(mesh_factory: Any) ->
     mesh.wait_for(from_c, [a], timeout=20)
     from_a = a.send(headline="Honest alert from the flooded node")
     mesh.wait_for(from_a, [c], timeout=20)
+
+
+def test_amparo_keys_compromised_is_honoured_everywhere(mesh_factory: Any) -> None:
+    from node.config import KEY_FILE
+    from protocol.keys import open_key_file
+
+    mesh = mesh_factory(3)
+    a, b, c = mesh.nodes
+    mesh.connect([(0, 1), (1, 2)])
+    earlier = a.send(headline="Before the seizure")
+    mesh.wait_for(earlier, [c], timeout=20)
+    a.amparo("keys", "compromised", "--yes", "--reason", "laptop seized")
+    # A itself refuses to author anything new.
+    refused = a.amparo(
+        "alert", "send", "--region", "MX", "--severity", "minor", "--headline", "x", check=False
+    )
+    assert refused.returncode != 0 and "compromised" in refused.stderr
+    # Whoever holds the stolen key cannot get new content accepted at C.
+    stolen = open_key_file((a.home / KEY_FILE).read_bytes(), None)
+    thief = ScriptedPeer()
+    thief.pair_with(c)
+    forged = thief.alert("Fake alert with the seized key", author=stolen)
+    wait_until(lambda: _pushed_and_refused(thief, c, forged.raw), timeout=20, what="C to refuse A's key")
+    assert forged.id.hex() not in c.alert_ids() | b.alert_ids()
+    assert earlier in c.alert_ids()  # what A published before stays
