@@ -32,6 +32,17 @@ NAMES = (
 )
 
 
+def _die_with_parent() -> None:
+    """Linux: the node gets SIGTERM if the demo/test/bench that started it dies,
+    so an interrupted run never leaves orphan nodes holding ports."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -95,6 +106,7 @@ class LocalNode:
             stderr=subprocess.STDOUT,
             env=self._env(),
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         log.close()
         self.wait_ready(wait)
