@@ -16,10 +16,11 @@ from __future__ import annotations
 from node.store.engine import StoreError, head_revision
 from node.store.envelopes import EnvelopeQueries
 from node.store.peers import PeerQueries
+from node.store.response import ResponseQueries
 from node.store.rows import PeerRow, StoredEnvelope
 
 
-class Store(EnvelopeQueries, PeerQueries):
+class Store(EnvelopeQueries, PeerQueries, ResponseQueries):
     """Open with a database URL; migrates to the newest schema on open.
 
     >>> with Store("sqlite:///amparo.db") as store:  # doctest: +SKIP

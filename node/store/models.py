@@ -157,3 +157,19 @@ class MetaModel(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class ResponseRecordModel(Base):
+    """Emergency-response state (responders, shifts, hand-overs, escalations,
+    check-in plans, debrief notes): small records owned by the pure state
+    machines in ``node/response``, which serialize themselves. One document
+    table keeps them versionable without a migration per field; ``kind`` says
+    which machine a record belongs to. Secrets inside (check-in notes) are
+    sealed to the node's own key before they get here."""
+
+    __tablename__ = "response_records"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    doc: Mapped[dict[str, object]] = mapped_column(JSON)
+    updated: Mapped[int] = mapped_column(BigInteger, index=True)
