@@ -38,6 +38,9 @@ class Config:
     kdf_profile: str = "moderate"
     socks_proxy: str = ""
     log_format: str = "text"
+    watch_regions: list[str] = field(default_factory=list)
+    ack_timeout: str = "5m"
+    escalation_chain: list[str] = field(default_factory=lambda: ["on-call", "backup", "all"])
 
     def with_changes(self, **changes: Any) -> Config:
         return replace(self, **changes)
@@ -87,6 +90,18 @@ def validate(config: Config) -> None:
         raise ConfigError("kdf_profile must be interactive, moderate or sensitive")
     if config.log_format not in ("text", "json"):
         raise ConfigError("log_format must be text or json")
+    from protocol import ProtocolError, regions
+
+    for region in config.watch_regions:
+        try:
+            regions.check(region)
+        except ProtocolError as exc:
+            raise ConfigError(f"watch_regions: {exc.message}") from None
+    unit = config.ack_timeout[-1:]
+    if unit not in ("s", "m", "h") or not config.ack_timeout[:-1].isdigit():
+        raise ConfigError("ack_timeout must look like 90s, 5m or 1h")
+    if not config.escalation_chain or not set(config.escalation_chain) <= {"on-call", "backup", "all"}:
+        raise ConfigError("escalation_chain is a list of on-call, backup and all")
 
 
 def save(home: Path, config: Config) -> None:

@@ -23,6 +23,8 @@ from node.alerts import (
     open_row,
     parse_duration,
 )
+from node.response import api as response_api
+from node.response.desk import DeskError
 from node.service import NodeService
 from node.setup import api_token
 from protocol import Ack, Alert, ProtocolError, Revoke, fingerprint, regions, sign_envelope
@@ -54,6 +56,7 @@ def make_app(service: NodeService) -> web.Application:
     r.add_post("/api/v1/peers/invite", _invite)
     r.add_post("/api/v1/peers/accept", _accept)
     r.add_delete("/api/v1/peers/{peer}", _remove_peer)
+    response_api.add_routes(app, SERVICE, _body, _find_alert)
     return app
 
 
@@ -74,7 +77,7 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return response
     except ApiError as exc:
         return _json_error(exc.status, str(exc))
-    except (AlertInputError, pairing.PairingError) as exc:
+    except (AlertInputError, pairing.PairingError, DeskError) as exc:
         return _json_error(400, str(exc))
     except web.HTTPException as exc:
         return _json_error(exc.status, exc.reason or "error")
@@ -225,6 +228,8 @@ async def _show_alert(request: web.Request) -> web.Response:
         | {
             "timeline": [alert_json(t, names) for t in timeline],
             "responses": _responses(item, timeline, names),
+            "escalation": s.desk.escalation_json(row.id.hex()),
+            "notes": s.desk.timeline(row.id.hex()),
         }
     )
 
@@ -330,6 +335,7 @@ async def _ack_alert(request: web.Request) -> web.Response:
     ttl = max(row.expires - s.clock(), 3600_000) if row.expires else 24 * 3600_000
     env = make_envelope(s.identity, body, now=s.clock(), ttl_ms=min(ttl, MAX_TTL_MS), recipients=recipients)
     s.author(env)
+    s.desk.acknowledge(row.id.hex(), by=str(doc.get("by") or "this organization"))
     return web.json_response({"id": env.id.hex(), "sealed": env.sealed, "state": state}, status=201)
 
 

@@ -183,7 +183,53 @@ def _paths() -> dict[str, Any]:
     }
 
 
-EXTRA_PATHS: dict[str, Any] = {}
+def _obj(**props: Any) -> dict[str, Any]:
+    return _json_body({"type": "object", "properties": props})
+
+
+_NAME = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
+_ID = [{"name": "id", "in": "path", "required": True, "schema": _HEX_ID}]
+_S = {"type": "string"}
+
+RESPONSE_PATHS: dict[str, Any] = {
+    "/api/v1/responders": {
+        "get": _op("Local responders (no secrets)", {"200": _ok()}),
+        "post": _op(
+            "Add or replace a responder",
+            {"201": _ok()},
+            requestBody=_obj(
+                name=_S,
+                role={"enum": ["admin", "responder", "viewer"]},
+                channels={"type": "array", "items": _S},
+                password=_S,
+            ),
+        ),
+    },
+    "/api/v1/responders/{name}": {"delete": _op("Remove a responder", {"200": _ok()}, parameters=_NAME)},
+    "/api/v1/oncall": {"get": _op("Who is on call now, upcoming shifts, gaps, hand-overs", {"200": _ok()})},
+    "/api/v1/oncall/shifts": {
+        "post": _op(
+            "Schedule a shift (max 24 h unless override)",
+            {"201": _ok()},
+            requestBody=_obj(
+                responder=_S, start=_S, hours={"type": "number"}, backup=_S, override={"type": "boolean"}
+            ),
+        )
+    },
+    "/api/v1/oncall/handoff": {
+        "post": _op("Hand over the on-call role now", {"201": _ok()}, requestBody=_obj(to=_S, note=_S))
+    },
+    "/api/v1/alerts/{id}/note": {
+        "post": _op(
+            "Add a debrief note to an alert's timeline",
+            {"201": _ok(), "404": _ERROR},
+            parameters=_ID,
+            requestBody=_obj(text=_S, author=_S),
+        )
+    },
+}
+
+EXTRA_PATHS: dict[str, Any] = dict(RESPONSE_PATHS)
 """Routes registered by other modules (delivery, CAP, feeds) add their descriptions here."""
 
 

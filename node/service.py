@@ -101,6 +101,9 @@ class NodeService:
         self.sealed_refs: dict[bytes, list[bytes]] = {}
         self.enc_keys: dict[bytes, bytes] = {identity.sign_public: identity.enc_public}
         self.mesh = self._build_mesh()
+        from node.response.desk import ResponseDesk
+
+        self.desk = ResponseDesk(self)
         self.started_at = clock()
 
     # -- start and stop -------------------------------------------------------------------
@@ -313,6 +316,10 @@ class NodeService:
         for queue in list(self.subscribers):
             if queue.qsize() < 1000:
                 queue.put_nowait(row)
+        try:
+            self.desk.on_delivered(row)
+        except Exception:
+            log.exception("could not start escalation for %s", row.id.hex()[:12])
 
     def peer_is_up(self, peer: bytes) -> bool:
         last_ok = self.peer_state.get(peer, {}).get("last_ok")
@@ -400,8 +407,13 @@ class NodeService:
             try:
                 self.handle(mesh.Tick())
                 self.store.prune_nonces(self.clock())
+                self.desk.tick()
             except Exception:
                 log.exception("tick failed")
+
+    def spawn(self, coro: Any) -> None:
+        """Run ``coro`` in the background; failures are logged, never fatal."""
+        self._spawn(coro)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(self._guarded(coro))

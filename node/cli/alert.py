@@ -131,6 +131,15 @@ def show(ctx: CliContext, alert_id: str, as_json: bool) -> None:
             f"  RESPONSE {r['organization'] or r['key'][:12]}: {r['state']} "
             f"(first ack after {r['time_to_ack_s']} s){' — ' + r['note'] if r.get('note') else ''}"
         )
+    if a.get("escalation"):
+        e = a["escalation"]
+        lines.append(
+            f"  ESCALATION: {e['state']} (step {e['step'] + 1}){' by ' + e['acked_by'] if e['acked_by'] else ''}"
+        )
+    for n in a.get("notes", []):
+        lines.append(
+            f"  {when(n['at'])}  {n['kind']}: {n['text']}{' — ' + n['author'] if n.get('author') else ''}"
+        )
     for t in a.get("timeline", []):
         what = t.get("msg_type") or t.get("state") or t["type"]
         lines.append(

@@ -53,6 +53,12 @@ def prompt_passphrase() -> bytes:
     show_default=True,
     help="Accept alerts from authors at most this many vouch hops away.",
 )
+@click.option(
+    "--watch-region",
+    "watch_regions",
+    multiple=True,
+    help="Region this organization responds in: its alerts page the on-call responder (repeatable).",
+)
 @click.option("--no-passphrase", is_flag=True, help="Store the keys unencrypted (demos only).")
 @click.option(
     "--kdf-profile",
@@ -71,6 +77,7 @@ def init_command(
     advertise: tuple[str, ...],
     database_url: str,
     trust_depth: int,
+    watch_regions: tuple[str, ...],
     no_passphrase: bool,
     kdf_profile: str,
     as_json: bool,
@@ -89,6 +96,7 @@ def init_command(
         advertise=list(advertise),
         database_url=database_url,
         trust_depth=trust_depth,
+        watch_regions=list(watch_regions),
         kdf_profile=kdf_profile,
     )
     validate(config)

@@ -16,14 +16,25 @@ NONCE = bytes(16)
 
 
 def header(**over: object) -> str:
-    args: dict = {"method": "POST", "path": "/mesh/v1/push", "body": b"frame", "receiver": B.sign_public,
-                  "now": NOW, "nonce": NONCE} | over
+    args: dict = {
+        "method": "POST",
+        "path": "/mesh/v1/push",
+        "body": b"frame",
+        "receiver": B.sign_public,
+        "now": NOW,
+        "nonce": NONCE,
+    } | over
     return sign_request(A.signing_key, **args)
 
 
 def check(h: str, **over: object) -> bytes:
-    args: dict = {"method": "POST", "path": "/mesh/v1/push", "body": b"frame", "receiver": B.sign_public,
-                  "now": NOW} | over
+    args: dict = {
+        "method": "POST",
+        "path": "/mesh/v1/push",
+        "body": b"frame",
+        "receiver": B.sign_public,
+        "now": NOW,
+    } | over
     return verify_request(h, **args).sender
 
 

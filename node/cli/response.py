@@ -1,0 +1,134 @@
+"""``amparo responder``, ``amparo oncall`` and ``amparo alert note``."""
+
+from __future__ import annotations
+
+import click
+
+from node.cli.base import CliContext, emit, json_option
+from node.cli.client import LocalClient
+from node.cli.node_commands import when
+
+
+@click.group("responder")
+def responder_group() -> None:
+    """People of this organization who respond to alerts."""
+
+
+@responder_group.command("add")
+@click.argument("name")
+@click.option(
+    "--role", type=click.Choice(["admin", "responder", "viewer"]), default="responder", show_default=True
+)
+@click.option("--channel", "channels", multiple=True, help="Apprise URL to page this person (repeatable).")
+@click.option("--password", is_flag=True, help="Ask for a dashboard password (stored as an Argon2id hash).")
+@json_option
+@click.pass_obj
+def add(
+    ctx: CliContext, name: str, role: str, channels: tuple[str, ...], password: bool, as_json: bool
+) -> None:
+    """Add (or replace) responder NAME."""
+    secret = (
+        click.prompt("Dashboard password", hide_input=True, confirmation_prompt=True, err=True)
+        if password
+        else None
+    )
+    doc = LocalClient(ctx.home).post(
+        "/api/v1/responders", {"name": name, "role": role, "channels": list(channels), "password": secret}
+    )
+    emit(doc, as_json, f"Responder {doc['name']!r} ({doc['role']}, {doc['channels']} channel(s)).")
+
+
+@responder_group.command("list")
+@json_option
+@click.pass_obj
+def list_responders(ctx: CliContext, as_json: bool) -> None:
+    """List responders."""
+    doc = LocalClient(ctx.home).get("/api/v1/responders")
+    lines = [f"{r['name']:<24} {r['role']:<10} {r['channels']} channel(s)" for r in doc["responders"]]
+    emit(doc, as_json, "\n".join(lines) or "No responders yet: amparo responder add NAME --channel URL")
+
+
+@responder_group.command("remove")
+@click.argument("name")
+@json_option
+@click.pass_obj
+def remove(ctx: CliContext, name: str, as_json: bool) -> None:
+    """Remove responder NAME."""
+    doc = LocalClient(ctx.home).delete(f"/api/v1/responders/{name}")
+    emit(doc, as_json, f"Removed {name!r}.")
+
+
+@click.group("oncall")
+def oncall_group() -> None:
+    """The on-call rotation: who answers right now."""
+
+
+@oncall_group.command("show")
+@json_option
+@click.pass_obj
+def show(ctx: CliContext, as_json: bool) -> None:
+    """Who is on call now, the coming shifts, and any gaps in the next week."""
+    doc = LocalClient(ctx.home).get("/api/v1/oncall")
+    now = doc["now"]
+    lines = [
+        f"On call now: {now['responder']} (backup {now['backup'] or 'none'}) until {when(now['end'])}"
+        if now
+        else click.style("NOBODY IS ON CALL NOW", fg="red", bold=True)
+    ]
+    lines += [f"  {when(s['start'])} → {when(s['end'])}  {s['responder']}" for s in doc["shifts"]]
+    lines += [click.style(f"  GAP {when(g['start'])} → {when(g['end'])}", fg="yellow") for g in doc["gaps"]]
+    lines += [
+        f"  hand-over {when(h['at'])}: {h['outgoing']} → {h['incoming']} {h['note']}"
+        for h in doc["handovers"]
+    ]
+    emit(doc, as_json, "\n".join(lines))
+
+
+@oncall_group.command("schedule")
+@click.option("--responder", required=True)
+@click.option("--start", default="now", show_default=True, help="now, or ISO time with offset.")
+@click.option("--hours", default=24.0, show_default=True, type=float, help="At most 24 unless --override.")
+@click.option("--backup", help="Who is paged if the responder does not acknowledge.")
+@click.option("--override", is_flag=True, help="Allow a shift longer than 24 h (shows a warning).")
+@json_option
+@click.pass_obj
+def schedule(
+    ctx: CliContext,
+    responder: str,
+    start: str,
+    hours: float,
+    backup: str | None,
+    override: bool,
+    as_json: bool,
+) -> None:
+    """Add a shift to the rotation."""
+    doc = LocalClient(ctx.home).post(
+        "/api/v1/oncall/shifts",
+        {"responder": responder, "start": start, "hours": hours, "backup": backup, "override": override},
+    )
+    for warning in doc["warnings"]:
+        click.secho(f"WARNING: {warning}", fg="yellow", err=True)
+    emit(doc, as_json, f"Scheduled {responder} from {when(doc['start'])} for {hours:g} h.")
+
+
+@oncall_group.command("handoff")
+@click.option("--to", "to", required=True, help="Who takes over now.")
+@click.option("--note", default="", help="What the next person needs to know.")
+@json_option
+@click.pass_obj
+def handoff(ctx: CliContext, to: str, note: str, as_json: bool) -> None:
+    """Hand over the on-call role now (both people see the record)."""
+    doc = LocalClient(ctx.home).post("/api/v1/oncall/handoff", {"to": to, "note": note})
+    emit(doc, as_json, f"{doc['from']} handed over to {doc['to']} at {when(doc['at'])}.")
+
+
+@click.command("note")
+@click.argument("alert_id")
+@click.argument("text")
+@click.option("--author", default="", help="Who writes the note.")
+@json_option
+@click.pass_obj
+def note_command(ctx: CliContext, alert_id: str, text: str, author: str, as_json: bool) -> None:
+    """Add a debrief note to an alert's incident timeline."""
+    doc = LocalClient(ctx.home).post(f"/api/v1/alerts/{alert_id}/note", {"text": text, "author": author})
+    emit(doc, as_json, "Note added to the timeline.")

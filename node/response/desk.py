@@ -1,0 +1,253 @@
+"""The response desk: where the pure response machines meet the node's I/O.
+
+It keeps responders, the on-call rotation, escalations and the incident
+timeline in the store (``response_records``), starts an escalation when an
+alert for this organization's watch regions (or addressed to it) arrives, pages
+people through Apprise, and stops paging on a local acknowledgement or a
+cancel. Every step goes to the alert's timeline. Deadlines are persisted
+wall-clock instants (``escalation.Escalation``), so a restart resumes an
+escalation without forgetting or repeating a page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import asdict
+from typing import Any
+
+import nacl.pwhash
+
+from node.alerts import open_row, parse_duration
+from node.response import escalation as esc
+from node.response.rotation import HandOver, Rotation, ScheduleError, Shift
+from node.store import StoredEnvelope
+from protocol import Alert, regions
+
+log = logging.getLogger("amparo.response")
+ROLES = ("admin", "responder", "viewer")
+
+
+class DeskError(ValueError):
+    """A request the desk refuses; the message names what is wrong."""
+
+
+class ResponseDesk:
+    def __init__(self, service: Any) -> None:
+        self.s = service
+        config = service.config
+        self.policy = esc.Policy(tuple(config.escalation_chain), parse_duration(config.ack_timeout))
+        self.watch = list(config.watch_regions)
+        self._seq = 0
+
+    # -- responders -----------------------------------------------------------------------
+    def add_responder(
+        self, name: str, role: str, channels: list[str], password: str | None
+    ) -> dict[str, Any]:
+        name = name.strip()
+        if not name or len(name) > 64:
+            raise DeskError("name: 1 to 64 characters")
+        if role not in ROLES:
+            raise DeskError(f"role must be one of {', '.join(ROLES)}")
+        for url in channels:
+            _check_channel(url)
+        doc: dict[str, Any] = {"role": role, "channels": channels}
+        if password:
+            if len(password) < 10:
+                raise DeskError("password: at least 10 characters")
+            doc["password"] = nacl.pwhash.argon2id.str(password.encode()).decode("ascii")
+        self.s.store.put_record("responder", name, doc, self.s.clock())
+        return self.responder_json(name, doc)
+
+    def responders(self) -> list[dict[str, Any]]:
+        return [self.responder_json(k, d) for k, d in self.s.store.list_records("responder")]
+
+    @staticmethod
+    def responder_json(name: str, doc: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "name": name,
+            "role": doc["role"],
+            "channels": len(doc.get("channels", [])),
+            "has_password": "password" in doc,
+        }
+
+    def remove_responder(self, name: str) -> None:
+        if not self.s.store.delete_record("responder", name):
+            raise DeskError(f"no responder called {name!r}")
+
+    # -- rotation -------------------------------------------------------------------------
+    def rotation(self) -> Rotation:
+        rotation = Rotation()
+        for _, doc in self.s.store.list_records("shift"):
+            rotation.add(Shift(**doc))
+        return rotation
+
+    def add_shift(
+        self, responder: str, start: int, hours: float, backup: str | None, override: bool
+    ) -> list[str]:
+        known = {k for k, _ in self.s.store.list_records("responder")}
+        for person in filter(None, (responder, backup)):
+            if person not in known:
+                raise DeskError(f"no responder called {person!r} (amparo responder add)")
+        shift = Shift(responder, start, start + int(hours * 3_600_000), backup, override)
+        try:
+            warnings = self.rotation().add(shift)
+        except ScheduleError as exc:
+            raise DeskError(str(exc)) from None
+        self.s.store.put_record("shift", f"{start:016d}", asdict(shift), self.s.clock())
+        return warnings
+
+    def hand_over(self, incoming: str, note: str) -> HandOver:
+        now = self.s.clock()
+        rotation = self.rotation()
+        try:
+            record = rotation.hand_over(now, incoming, note)
+        except ScheduleError as exc:
+            raise DeskError(str(exc)) from None
+        for key, _ in self.s.store.list_records("shift"):
+            self.s.store.delete_record("shift", key)
+        for shift in rotation.shifts:
+            self.s.store.put_record("shift", f"{shift.start:016d}", asdict(shift), now)
+        self.s.store.put_record("handover", f"{now:016d}", asdict(record), now)
+        return record
+
+    def on_call_json(self, days: int = 7) -> dict[str, Any]:
+        now = self.s.clock()
+        rotation = self.rotation()
+        current = rotation.on_call(now)
+        return {
+            "now": asdict(current) if current else None,
+            "shifts": [asdict(s) for s in rotation.shifts if s.end > now],
+            "gaps": [{"start": a, "end": b} for a, b in rotation.gaps(now, now + days * 86_400_000)],
+            "handovers": [d for _, d in self.s.store.list_records("handover")][-10:],
+            "warnings": rotation.warnings,
+        }
+
+    # -- escalation -----------------------------------------------------------------------
+    def on_delivered(self, row: StoredEnvelope) -> None:
+        """A new alert reached this node: escalate it if it is ours to answer."""
+        if row.type != "alert" or row.author == self.s.key:
+            return
+        item = open_row(row, self.s.identity)
+        alert = item.body
+        if not isinstance(alert, Alert):
+            return
+        if alert.msg_type == "cancel":
+            for ref in alert.references:
+                self._finish(ref.hex(), lambda e: esc.cancel(e, self.s.clock()))
+            return
+        if alert.msg_type != "alert" or not (item.envelope.sealed or self._watched(alert)):
+            return
+        if self.s.store.get_record("escalation", row.id.hex()) is not None:
+            return  # already escalating (or done): never start twice
+        _, actions = esc.start(row.id.hex(), self.s.clock(), self.policy)
+        self._apply(actions)
+
+    def _watched(self, alert: Alert) -> bool:
+        return any(regions.matches(w, a.region) for w in self.watch for a in alert.areas)
+
+    def tick(self) -> None:
+        now = self.s.clock()
+        for _key, doc in self.s.store.list_records("escalation"):
+            state = esc.Escalation(**doc)
+            if state.state == "paging" and state.deadline and state.deadline <= now:
+                _, actions = esc.tick(state, now, self.policy)
+                self._apply(actions)
+
+    def acknowledge(self, alert_hex: str, by: str) -> None:
+        self._finish(alert_hex, lambda e: esc.acknowledge(e, self.s.clock(), by))
+
+    def _finish(self, alert_hex: str, step: Any) -> None:
+        doc = self.s.store.get_record("escalation", alert_hex)
+        if doc is not None:
+            _, actions = step(esc.Escalation(**doc))
+            self._apply(actions)
+
+    def _apply(self, actions: list[esc.Action]) -> None:
+        for action in actions:
+            if isinstance(action, esc.Persist):
+                self.s.store.put_record(
+                    "escalation", action.escalation.alert_id, asdict(action.escalation), self.s.clock()
+                )
+            elif isinstance(action, esc.Timeline):
+                self.note(action.alert_id, action.text, kind="escalation", at=action.at)
+            elif isinstance(action, esc.Page):
+                self.s.spawn(self._page(action))
+
+    # -- timeline -------------------------------------------------------------------------
+    def note(
+        self, alert_hex: str, text: str, *, kind: str = "debrief", author: str = "", at: int = 0
+    ) -> None:
+        if not text.strip() or len(text) > 4000:
+            raise DeskError("note: 1 to 4000 characters")
+        self._seq += 1
+        at = at or self.s.clock()
+        doc = {"alert": alert_hex, "at": at, "kind": kind, "text": text, "author": author}
+        self.s.store.put_record("note", f"{alert_hex}:{at:016d}:{self._seq:06d}", doc, at)
+
+    def timeline(self, alert_hex: str) -> list[dict[str, Any]]:
+        notes = [d for k, d in self.s.store.list_records("note") if k.startswith(alert_hex + ":")]
+        return sorted(notes, key=lambda d: d["at"])
+
+    def escalation_json(self, alert_hex: str) -> dict[str, Any] | None:
+        doc: dict[str, Any] | None = self.s.store.get_record("escalation", alert_hex)
+        return doc
+
+    # -- paging ---------------------------------------------------------------------------
+    def _targets(self, step: str) -> list[str]:
+        shift = self.rotation().on_call(self.s.clock())
+        if step == "on-call":
+            return [shift.responder] if shift else self._everyone()
+        if step == "backup":
+            return [shift.backup] if shift and shift.backup else self._everyone()
+        return self._everyone()
+
+    def _everyone(self) -> list[str]:
+        return [k for k, d in self.s.store.list_records("responder") if d.get("role") != "viewer"]
+
+    async def _page(self, page: esc.Page) -> None:
+        row = self.s.store.get(bytes.fromhex(page.alert_id))
+        alert = open_row(row, self.s.identity).body if row else None
+        if not isinstance(alert, Alert):
+            return
+        title, body = page_text(alert, page.alert_id, self.s.config.local)
+        people = self._targets(page.targets)
+        delivered = []
+        for person in people:
+            doc = self.s.store.get_record("responder", person) or {}
+            urls = doc.get("channels", [])
+            if urls and await asyncio.to_thread(_notify, urls, title, body):
+                delivered.append(person)
+        text = f"page ({page.targets}): {', '.join(delivered) or 'nobody reachable'}"
+        self.note(page.alert_id, text, kind="escalation")
+        if not delivered:
+            log.warning("escalation step %s for alert %s reached nobody", page.targets, page.alert_id[:12])
+
+
+def page_text(alert: Alert, alert_hex: str, local: str) -> tuple[str, str]:
+    """Short enough for a phone lock screen; drills are unmistakable."""
+    label = {"exercise": "[DRILL] ", "test": "[TEST] "}.get(alert.status, "")
+    where = ", ".join(a.region for a in alert.areas)
+    title = f"{label}{alert.severity.upper()} {where}: {alert.headline}"[:120]
+    parts = [
+        f"ACTION: {alert.instruction}" if alert.instruction else "",
+        f"http://{local}/alerts/{alert_hex}",
+        "Acknowledge: amparo alert ack " + alert_hex[:12],
+    ]
+    return title, "\n".join(p for p in parts if p)[:600]
+
+
+def _notify(urls: list[str], title: str, body: str) -> bool:
+    import apprise
+
+    sender = apprise.Apprise()
+    for url in urls:
+        sender.add(url)
+    return bool(sender.notify(title=title, body=body))
+
+
+def _check_channel(url: str) -> None:
+    import apprise
+
+    if not apprise.Apprise().add(url):
+        raise DeskError(f"channel: not an Apprise URL Apprise understands: {url.split('://')[0]}://…")
