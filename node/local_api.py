@@ -24,6 +24,8 @@ from node.alerts import (
     parse_duration,
 )
 from node.response import api as response_api
+from node.response import checkin_api
+from node.response.checkin import CheckinError
 from node.response.desk import DeskError
 from node.service import NodeService
 from node.setup import api_token
@@ -57,6 +59,7 @@ def make_app(service: NodeService) -> web.Application:
     r.add_post("/api/v1/peers/accept", _accept)
     r.add_delete("/api/v1/peers/{peer}", _remove_peer)
     response_api.add_routes(app, SERVICE, _body, _find_alert)
+    checkin_api.add_routes(app, SERVICE, _body)
     return app
 
 
@@ -77,7 +80,7 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return response
     except ApiError as exc:
         return _json_error(exc.status, str(exc))
-    except (AlertInputError, pairing.PairingError, DeskError) as exc:
+    except (AlertInputError, pairing.PairingError, DeskError, CheckinError) as exc:
         return _json_error(400, str(exc))
     except web.HTTPException as exc:
         return _json_error(exc.status, exc.reason or "error")
@@ -88,7 +91,7 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
 
 @web.middleware
 async def _auth(request: web.Request, handler: Any) -> web.StreamResponse:
-    if request.path in PUBLIC_PATHS:
+    if request.path in PUBLIC_PATHS or request.path.startswith("/checkin/"):
         response: web.StreamResponse = await handler(request)
         return response
     expected = "Bearer " + api_token(request.app[SERVICE].home)
@@ -202,7 +205,7 @@ async def _list_alerts(request: web.Request) -> web.Response:
 
 def _state(s: NodeService, alert_id: bytes) -> dict[str, Any]:
     """Current state of an alert from its updates and cancels."""
-    related = [open_row(r, s.identity) for r in s.store.related(alert_id)]
+    related = [open_row(r, s.identity) for r in s.related(alert_id)]
     author = _author(s, alert_id)
     changes = [r.body for r in related if isinstance(r.body, Alert) and r.envelope.author == author]
     return {

@@ -229,7 +229,44 @@ RESPONSE_PATHS: dict[str, Any] = {
     },
 }
 
-EXTRA_PATHS: dict[str, Any] = dict(RESPONSE_PATHS)
+_TOKEN = [{"name": "token", "in": "path", "required": True, "schema": _S}]
+_HTML = {"description": "HTML page", "content": {"text/html": {"schema": _S}}}
+_PLAN = [{"name": "id", "in": "path", "required": True, "schema": _S}]
+CHECKIN_PATHS: dict[str, Any] = {
+    "/api/v1/checkins": {
+        "get": _op("Check-in plans", {"200": _ok()}),
+        "post": _op(
+            "Start a check-in plan; returns the phone link once",
+            {"201": _ok()},
+            requestBody=_obj(
+                who=_S,
+                region=_S,
+                note=_S,
+                grace=_S,
+                to={"type": "array", "items": _S},
+                **{"in": _S, "every": _S},
+            ),
+        ),
+    },
+    "/api/v1/checkins/{id}/ok": {"post": _op("Check in", {"200": _ok()}, parameters=_PLAN)},
+    "/api/v1/checkins/{id}/stop": {"post": _op("End a plan", {"200": _ok()}, parameters=_PLAN)},
+    "/checkin/{token}": {
+        "get": {
+            "summary": "The one-tap phone page",
+            "security": [],
+            "parameters": _TOKEN,
+            "responses": {"200": _HTML, "404": {"description": "unknown link"}},
+        },
+        "post": {
+            "summary": "Check in from the phone page",
+            "security": [],
+            "parameters": _TOKEN,
+            "responses": {"200": _HTML, "404": {"description": "unknown link"}},
+        },
+    },
+}
+
+EXTRA_PATHS: dict[str, Any] = RESPONSE_PATHS | CHECKIN_PATHS
 """Routes registered by other modules (delivery, CAP, feeds) add their descriptions here."""
 
 

@@ -132,3 +132,85 @@ def note_command(ctx: CliContext, alert_id: str, text: str, author: str, as_json
     """Add a debrief note to an alert's incident timeline."""
     doc = LocalClient(ctx.home).post(f"/api/v1/alerts/{alert_id}/note", {"text": text, "author": author})
     emit(doc, as_json, "Note added to the timeline.")
+
+
+@click.group("checkin")
+def checkin_group() -> None:
+    """Check-ins for people travelling or at public events."""
+
+
+@checkin_group.command("start")
+@click.option("--who", required=True, help="The person or team checking in.")
+@click.option("--region", required=True, help="Where they are (ISO 3166, e.g. MX-OAX).")
+@click.option("--in", "within", help="Single deadline from now, e.g. 2h.")
+@click.option("--every", help="Check in at this interval, e.g. 30m.")
+@click.option("--grace", default="10m", show_default=True, help="Extra time before the alarm.")
+@click.option("--note", default="", help="Context for responders (sent encrypted, only to --to).")
+@click.option("--to", multiple=True, help="Peer organization alerted if the check-in is missed (repeatable).")
+@json_option
+@click.pass_obj
+def checkin_start(
+    ctx: CliContext,
+    who: str,
+    region: str,
+    within: str | None,
+    every: str | None,
+    grace: str,
+    note: str,
+    to: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Start a plan; prints the phone link (shown once: send it to the person)."""
+    if bool(within) == bool(every):
+        raise click.UsageError("give either --in or --every")
+    doc = LocalClient(ctx.home).post(
+        "/api/v1/checkins",
+        {
+            "who": who,
+            "region": region,
+            "in": within,
+            "every": every,
+            "grace": grace,
+            "note": note,
+            "to": list(to),
+        },
+    )
+    emit(
+        doc,
+        as_json,
+        f"Check-in {doc['id']} for {who}: next deadline {when(doc['next_deadline'])}.\n"
+        f"Phone link (keep it secret): {doc['link']}",
+    )
+
+
+@checkin_group.command("ok")
+@click.argument("plan_id")
+@json_option
+@click.pass_obj
+def checkin_ok(ctx: CliContext, plan_id: str, as_json: bool) -> None:
+    """Check in for PLAN_ID."""
+    doc = LocalClient(ctx.home).post(f"/api/v1/checkins/{plan_id}/ok")
+    emit(doc, as_json, f"Checked in ({doc['state']}).")
+
+
+@checkin_group.command("stop")
+@click.argument("plan_id")
+@json_option
+@click.pass_obj
+def checkin_stop(ctx: CliContext, plan_id: str, as_json: bool) -> None:
+    """End plan PLAN_ID (explicit: a plan never ends by itself)."""
+    doc = LocalClient(ctx.home).post(f"/api/v1/checkins/{plan_id}/stop")
+    emit(doc, as_json, "Check-in plan stopped.")
+
+
+@checkin_group.command("list")
+@json_option
+@click.pass_obj
+def checkin_list(ctx: CliContext, as_json: bool) -> None:
+    """Active and past check-in plans."""
+    doc = LocalClient(ctx.home).get("/api/v1/checkins")
+    lines = [
+        f"{c['id']:<16} {c['who']:<20} {c['region']:<8} {c['state']:<8} next {when(c['next_deadline'])}"
+        for c in doc["checkins"]
+    ]
+    emit(doc, as_json, "\n".join(lines) or "No check-in plans.")

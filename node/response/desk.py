@@ -39,6 +39,9 @@ class ResponseDesk:
         self.policy = esc.Policy(tuple(config.escalation_chain), parse_duration(config.ack_timeout))
         self.watch = list(config.watch_regions)
         self._seq = 0
+        from node.response.checkins import CheckinDesk
+
+        self.checkins = CheckinDesk(service, self.start_local)
 
     # -- responders -----------------------------------------------------------------------
     def add_responder(
@@ -143,10 +146,20 @@ class ResponseDesk:
         _, actions = esc.start(row.id.hex(), self.s.clock(), self.policy)
         self._apply(actions)
 
+    def start_local(self, alert_hex: str) -> None:
+        """Escalate an alert this node raised itself (a missed check-in)."""
+        if self.s.store.get_record("escalation", alert_hex) is None:
+            _, actions = esc.start(alert_hex, self.s.clock(), self.policy)
+            self._apply(actions)
+
+    def cancel(self, alert_hex: str) -> None:
+        self._finish(alert_hex, lambda e: esc.cancel(e, self.s.clock()))
+
     def _watched(self, alert: Alert) -> bool:
         return any(regions.matches(w, a.region) for w in self.watch for a in alert.areas)
 
     def tick(self) -> None:
+        self.checkins.tick()
         now = self.s.clock()
         for _key, doc in self.s.store.list_records("escalation"):
             state = esc.Escalation(**doc)
