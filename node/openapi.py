@@ -202,10 +202,27 @@ RESPONSE_PATHS: dict[str, Any] = {
                 role={"enum": ["admin", "responder", "viewer"]},
                 channels={"type": "array", "items": _S},
                 password=_S,
+                drills={"type": "boolean"},
             ),
         ),
     },
     "/api/v1/responders/{name}": {"delete": _op("Remove a responder", {"200": _ok()}, parameters=_NAME)},
+    "/api/v1/drills": {
+        "post": _op(
+            "Start a drill: only its participants are paged for exercises",
+            {"201": _ok()},
+            requestBody=_obj(
+                name=_S, participants={"type": "array", "items": _S}, duration_ms={"type": "integer"}
+            ),
+        )
+    },
+    "/api/v1/drills/alerts": {
+        "post": _op(
+            "Send one exercise alert of the running drill",
+            {"201": _ok()},
+            requestBody=_json_body(ALERT_INPUT),
+        )
+    },
     "/api/v1/oncall": {"get": _op("Who is on call now, upcoming shifts, gaps, hand-overs", {"200": _ok()})},
     "/api/v1/oncall/shifts": {
         "post": _op(

@@ -15,7 +15,7 @@ from node.cli.identity import id_command, init_command
 from node.cli.keys import keys_group
 from node.cli.node_commands import run_command, status_command
 from node.cli.peer import peer_group
-from node.cli.response import checkin_group, note_command, oncall_group, responder_group
+from node.cli.response import checkin_group, drill_group, note_command, oncall_group, responder_group
 from node.cli.watch import watch_command
 from node.config import default_home
 
@@ -48,6 +48,7 @@ cli.add_command(keys_group)
 cli.add_command(responder_group)
 cli.add_command(oncall_group)
 cli.add_command(checkin_group)
+cli.add_command(drill_group)
 alert_group.add_command(note_command)
 
 

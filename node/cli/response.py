@@ -21,10 +21,17 @@ def responder_group() -> None:
 )
 @click.option("--channel", "channels", multiple=True, help="Apprise URL to page this person (repeatable).")
 @click.option("--password", is_flag=True, help="Ask for a dashboard password (stored as an Argon2id hash).")
+@click.option("--drills", is_flag=True, help="Also page this person for other organizations' drills.")
 @json_option
 @click.pass_obj
 def add(
-    ctx: CliContext, name: str, role: str, channels: tuple[str, ...], password: bool, as_json: bool
+    ctx: CliContext,
+    name: str,
+    role: str,
+    channels: tuple[str, ...],
+    password: bool,
+    drills: bool,
+    as_json: bool,
 ) -> None:
     """Add (or replace) responder NAME."""
     secret = (
@@ -33,7 +40,8 @@ def add(
         else None
     )
     doc = LocalClient(ctx.home).post(
-        "/api/v1/responders", {"name": name, "role": role, "channels": list(channels), "password": secret}
+        "/api/v1/responders",
+        {"name": name, "role": role, "channels": list(channels), "password": secret, "drills": drills},
     )
     emit(doc, as_json, f"Responder {doc['name']!r} ({doc['role']}, {doc['channels']} channel(s)).")
 
@@ -214,3 +222,65 @@ def checkin_list(ctx: CliContext, as_json: bool) -> None:
         for c in doc["checkins"]
     ]
     emit(doc, as_json, "\n".join(lines) or "No check-in plans.")
+
+
+@click.group("drill")
+def drill_group() -> None:
+    """Rehearse scenarios on the live mesh, labelled DRILL everywhere."""
+
+
+@drill_group.command("run")
+@click.argument("scenario", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Where to write drill-report.md and drill-chart.svg.",
+)
+@click.option("--wait", help="Override the scenario's wait for acknowledgements, e.g. 30s.")
+@json_option
+@click.pass_obj
+def drill_run(ctx: CliContext, scenario: str, out: str, wait: str | None, as_json: bool) -> None:
+    """Run SCENARIO.toml: send its exercise alerts on time, then write the report."""
+    import time
+    from pathlib import Path
+
+    from node.alerts import parse_duration
+    from node.response import drill
+
+    try:
+        plan = drill.load(Path(scenario).read_text("utf-8"))
+        wait_ms = parse_duration(wait, "wait") if wait else plan.wait_ms
+    except (drill.DrillError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    client = LocalClient(ctx.home)
+    total = plan.steps[-1].at_ms + wait_ms
+    client.post(
+        "/api/v1/drills",
+        {"name": plan.name, "participants": list(plan.participants), "duration_ms": total + 60_000},
+    )
+    click.echo(
+        f"DRILL {plan.name!r}: {len(plan.steps)} exercise alert(s); paging only "
+        f"{', '.join(plan.participants) or 'nobody'}",
+        err=True,
+    )
+    start = time.monotonic()
+    ids = []
+    for step in plan.steps:
+        time.sleep(max(0.0, step.at_ms / 1000 - (time.monotonic() - start)))
+        ids.append(client.post("/api/v1/drills/alerts", step.alert)["id"])
+        click.echo(f"  sent DRILL alert {ids[-1][:12]}: {step.alert['headline']}", err=True)
+    click.echo(f"waiting {wait_ms / 1000:g} s for acknowledgements …", err=True)
+    time.sleep(wait_ms / 1000)
+    results = [client.get(f"/api/v1/alerts/{i}") for i in ids]
+    markdown, svg = drill.report(plan, results)
+    target = Path(out)
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "drill-report.md").write_text(markdown, "utf-8")
+    (target / "drill-chart.svg").write_text(svg, "utf-8")
+    emit(
+        {"alerts": ids, "report": str(target / "drill-report.md"), "chart": str(target / "drill-chart.svg")},
+        as_json,
+        markdown,
+    )

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from node.alerts import alert_from_request, make_envelope
 from node.response.desk import DeskError
 
 
@@ -27,6 +28,7 @@ def add_routes(app: web.Application, service_key: Any, body: Any, find_alert: An
             str(doc.get("role", "responder")),
             channels,
             str(doc["password"]) if doc.get("password") else None,
+            bool(doc.get("drills")),
         )
         return web.json_response(made, status=201)
 
@@ -65,7 +67,33 @@ def add_routes(app: web.Application, service_key: Any, body: Any, find_alert: An
         desk(request).note(row.id.hex(), str(doc.get("text", "")), author=str(doc.get("author", "")))
         return web.json_response({"alert": row.id.hex()}, status=201)
 
+    async def start_drill(request: web.Request) -> web.Response:
+        doc = await body(request)
+        participants = doc.get("participants") or []
+        duration = doc.get("duration_ms")
+        if (
+            not isinstance(participants, list)
+            or not isinstance(duration, int)
+            or not 0 < duration <= 86_400_000
+        ):
+            raise DeskError("participants (list) and duration_ms (up to 24 h) are required")
+        until = request.app[service_key].clock() + duration
+        desk(request).start_drill(str(doc.get("name", "drill")), [str(p) for p in participants], until)
+        return web.json_response({"until": until}, status=201)
+
+    async def drill_alert(request: web.Request) -> web.Response:
+        """Send one exercise alert of the running drill and escalate it here too."""
+        service = request.app[service_key]
+        doc = await body(request)
+        alert = alert_from_request(doc | {"exercise": True})
+        env = make_envelope(service.identity, alert, now=service.clock(), ttl_ms=6 * 3_600_000, recipients=[])
+        service.author(env)
+        desk(request).start_local(env.id.hex())
+        return web.json_response({"id": env.id.hex()}, status=201)
+
     r = app.router
+    r.add_post("/api/v1/drills", start_drill)
+    r.add_post("/api/v1/drills/alerts", drill_alert)
     r.add_get("/api/v1/responders", list_responders)
     r.add_post("/api/v1/responders", add_responder)
     r.add_delete("/api/v1/responders/{name}", remove_responder)

@@ -45,7 +45,7 @@ class ResponseDesk:
 
     # -- responders -----------------------------------------------------------------------
     def add_responder(
-        self, name: str, role: str, channels: list[str], password: str | None
+        self, name: str, role: str, channels: list[str], password: str | None, drills: bool = False
     ) -> dict[str, Any]:
         name = name.strip()
         if not name or len(name) > 64:
@@ -54,7 +54,7 @@ class ResponseDesk:
             raise DeskError(f"role must be one of {', '.join(ROLES)}")
         for url in channels:
             _check_channel(url)
-        doc: dict[str, Any] = {"role": role, "channels": channels}
+        doc: dict[str, Any] = {"role": role, "channels": channels, "drills": drills}
         if password:
             if len(password) < 10:
                 raise DeskError("password: at least 10 characters")
@@ -72,6 +72,7 @@ class ResponseDesk:
             "role": doc["role"],
             "channels": len(doc.get("channels", [])),
             "has_password": "password" in doc,
+            "drills": bool(doc.get("drills")),
         }
 
     def remove_responder(self, name: str) -> None:
@@ -215,6 +216,26 @@ class ResponseDesk:
             return [shift.backup] if shift and shift.backup else self._everyone()
         return self._everyone()
 
+    def start_drill(self, name: str, participants: list[str], until: int) -> None:
+        known = {k for k, _ in self.s.store.list_records("responder")}
+        unknown = [p for p in participants if p not in known]
+        if unknown:
+            raise DeskError(f"participants: no responder called {', '.join(unknown)}")
+        doc = {"name": name, "participants": participants, "until": until}
+        self.s.store.put_record("drill", "active", doc, self.s.clock())
+
+    def drill_participants(self) -> set[str]:
+        """Who may be paged for an exercise: the running drill's list, else only
+        responders who opted in to drills from other organizations."""
+        active = self._active_drill()
+        if active is not None:
+            return set(active["participants"])
+        return {k for k, d in self.s.store.list_records("responder") if d.get("drills")}
+
+    def _active_drill(self) -> dict[str, Any] | None:
+        active: dict[str, Any] | None = self.s.store.get_record("drill", "active")
+        return active if active and active["until"] > self.s.clock() else None
+
     def _everyone(self) -> list[str]:
         return [k for k, d in self.s.store.list_records("responder") if d.get("role") != "viewer"]
 
@@ -225,6 +246,12 @@ class ResponseDesk:
             return
         title, body = page_text(alert, page.alert_id, self.s.config.local)
         people = self._targets(page.targets)
+        if alert.is_exercise:  # a drill never pages anyone outside the drill's list
+            active = self._active_drill()
+            if active is not None:  # our own drill: its participants play every step
+                people = list(active["participants"])
+            else:
+                people = [p for p in people if p in self.drill_participants()]
         delivered = []
         for person in people:
             doc = self.s.store.get_record("responder", person) or {}

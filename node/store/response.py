@@ -9,7 +9,7 @@ from sqlalchemy import delete, select
 from node.store.database import Database
 from node.store.models import ResponseRecordModel
 
-KINDS = frozenset({"responder", "shift", "handover", "escalation", "checkin", "note"})
+KINDS = frozenset({"responder", "shift", "handover", "escalation", "checkin", "note", "drill"})
 
 
 class ResponseQueries(Database):
