@@ -118,6 +118,7 @@ def _paths() -> dict[str, Any]:
                         "properties": {
                             "state": {"enum": ["responding", "seen", "unable"]},
                             "note": {"type": "string"},
+                            "by": {"type": "string"},
                         },
                     }
                 ),

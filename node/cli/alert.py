@@ -175,9 +175,10 @@ def cancel(ctx: CliContext, alert_id: str, reason: str | None, as_json: bool) ->
 @click.argument("alert_id")
 @click.option("--state", type=click.Choice(ACK_STATES), default="responding", show_default=True)
 @click.option("--note", help="A short note for the alert's author and allies.")
+@click.option("--by", help="Which responder acknowledges (stops local paging; shown in drill reports).")
 @json_option
 @click.pass_obj
-def ack(ctx: CliContext, alert_id: str, state: str, note: str | None, as_json: bool) -> None:
+def ack(ctx: CliContext, alert_id: str, state: str, note: str | None, by: str | None, as_json: bool) -> None:
     """Acknowledge an alert for your organization: responding, seen or unable."""
-    doc = LocalClient(ctx.home).post(f"/api/v1/alerts/{alert_id}/ack", _payload(state=state, note=note))
+    doc = LocalClient(ctx.home).post(f"/api/v1/alerts/{alert_id}/ack", _payload(state=state, note=note, by=by))
     emit(doc, as_json, f"Acknowledged as {state} ({doc['id'][:12]}…).")

@@ -57,6 +57,7 @@ def test_drill_pages_only_participants_and_reports_acks(tmp_path: Path) -> None:
             first = sorted(b.api.get("/api/v1/alerts")["alerts"], key=lambda x: x["created"])[0]
             assert first["status"] == "exercise"
             b.api.post(f"/api/v1/alerts/{first['id']}/ack", {"state": "responding"})
+            a.amparo("alert", "ack", first["id"], "--state", "responding", "--by", "Ana")
 
         helper = threading.Thread(target=ally_acks)
         helper.start()
@@ -66,6 +67,7 @@ def test_drill_pages_only_participants_and_reports_acks(tmp_path: Path) -> None:
         assert len(summary["alerts"]) == 2
         report = (out / "drill-report.md").read_text()
         assert f"organization **{b.name}**: responding after" in report
+        assert "responder **Ana** acknowledged locally after" in report
         assert "nobody acknowledged" in report  # the second step was missed
         svg = (out / "drill-chart.svg").read_text()
         assert svg.startswith("<svg") and b.name[:20] in svg
