@@ -47,7 +47,7 @@ class MeshClient:
     async def start(self) -> None:
         connector: aiohttp.BaseConnector
         if self._socks_proxy:
-            from aiohttp_socks import ProxyConnector  # type: ignore[import-not-found]  # optional (Tor)
+            from aiohttp_socks import ProxyConnector  # SOCKS5, e.g. Tor
 
             connector = ProxyConnector.from_url(self._socks_proxy, rdns=True)
         else:

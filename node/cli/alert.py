@@ -180,5 +180,7 @@ def cancel(ctx: CliContext, alert_id: str, reason: str | None, as_json: bool) ->
 @click.pass_obj
 def ack(ctx: CliContext, alert_id: str, state: str, note: str | None, by: str | None, as_json: bool) -> None:
     """Acknowledge an alert for your organization: responding, seen or unable."""
-    doc = LocalClient(ctx.home).post(f"/api/v1/alerts/{alert_id}/ack", _payload(state=state, note=note, by=by))
+    doc = LocalClient(ctx.home).post(
+        f"/api/v1/alerts/{alert_id}/ack", _payload(state=state, note=note, by=by)
+    )
     emit(doc, as_json, f"Acknowledged as {state} ({doc['id'][:12]}…).")

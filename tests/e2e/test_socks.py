@@ -1,0 +1,56 @@
+"""Outbound mesh traffic through a real local SOCKS5 proxy (as with Tor): the
+proxy's own log shows every connection, and with the proxy down nothing leaves."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from node.devmesh import LocalMesh, free_port
+from tests.e2e.test_escalation import configure
+from tests.e2e.test_gossip import wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def start_proxy(port: int, log: Path) -> subprocess.Popen[bytes]:
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "pproxy", "-l", f"socks5://127.0.0.1:{port}", "-v"],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    time.sleep(1.0)
+    assert proxy.poll() is None, log.read_text()
+    return proxy
+
+
+def test_node_reaches_its_peer_only_through_the_socks_proxy(tmp_path: Path) -> None:
+    port, log = free_port(), tmp_path / "proxy.log"
+    proxy = start_proxy(port, log)
+    mesh = LocalMesh(tmp_path / "mesh", 2)
+    mesh.init_all()
+    a, b = mesh.nodes
+    configure(b.home, socks_proxy=f"socks5://127.0.0.1:{port}")
+    mesh.start_all()
+    try:
+        mesh.connect([(0, 1)])  # B accepts A's invite: B's pairing call goes through the proxy
+        assert f"127.0.0.1:{a.mesh_port}" in log.read_text()
+        first = b.send(headline="Sent through the proxy")
+        mesh.wait_for(first, [a], timeout=20)
+
+        proxy.terminate()
+        proxy.wait(5)
+        cut_off = b.send(headline="Proxy down: must not leave directly")
+        time.sleep(4)
+        assert cut_off not in a.alert_ids()
+
+        proxy = start_proxy(port, log)
+        wait_until(lambda: cut_off in a.alert_ids(), timeout=60, what="delivery once the proxy is back")
+        assert log.read_text().count(f"127.0.0.1:{a.mesh_port}") >= 2
+    finally:
+        mesh.stop_all()
+        proxy.terminate()
