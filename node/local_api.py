@@ -153,6 +153,13 @@ async def _status(request: web.Request) -> web.Response:
             "rejected": c.rejected,
             "peers": peers,
             "peers_up": sum(1 for p in peers if p["up"]),
+            "escalations_paging": [
+                k for k, d in s.store.list_records("escalation") if d["state"] in ("paging", "exhausted")
+            ],
+            "checkins": {
+                state: sum(1 for c in s.desk.checkins.plans() if c["state"] == state)
+                for state in ("active", "missed")
+            },
         }
     )
 

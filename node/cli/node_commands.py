@@ -58,6 +58,17 @@ def status_command(ctx: CliContext, as_json: bool) -> None:
         if peer["cut_off"]:
             state = f"CUT OFF ({peer['cut_off']})"
         lines.append(f"  - {peer['name']:<24} {state:<6} last contact {when(peer['last_seen'])}")
+    if status.get("escalations_paging"):
+        lines.append(
+            click.style(
+                f"Escalating:  {len(status['escalations_paging'])} alert(s) not yet acknowledged",
+                fg="red",
+                bold=True,
+            )
+        )
+    checkins = status.get("checkins", {})
+    if checkins.get("active") or checkins.get("missed"):
+        lines.append(f"Check-ins:   {checkins.get('active', 0)} active, {checkins.get('missed', 0)} MISSED")
     if status["rejected"]:
         lines.append("Rejected:    " + ", ".join(f"{k}={v}" for k, v in sorted(status["rejected"].items())))
     emit(status, as_json, "\n".join(lines))

@@ -81,11 +81,14 @@ def test_silence_climbs_the_chain_and_an_ack_stops_it(org: Any) -> None:
     title = catcher.pages[0][1]["title"]
     assert "SEVERE MX-OAX" in title and "Juchitán" in title
     wait_until(lambda: catcher.who() == ["Ana", "Bruno"], timeout=20, what="the backup after 3 s of silence")
+    assert b.api.get("/api/v1/status")["escalations_paging"] == [alert_id]
+    assert "Escalating:" in b.amparo("status").stdout
     b.amparo("alert", "ack", alert_id, "--state", "responding")
     time.sleep(5)  # longer than the next deadline: nobody else may be paged
     assert catcher.who() == ["Ana", "Bruno"]
     shown = b.api.get(f"/api/v1/alerts/{alert_id}")
     assert shown["escalation"]["state"] == "acknowledged"
+    assert b.api.get("/api/v1/status")["escalations_paging"] == []
     texts = [n["text"] for n in shown["notes"]]
     assert any("paged backup" in t for t in texts) and any("acknowledged" in t for t in texts)
     assert b.api.get(f"/api/v1/alerts/{ignored}")["escalation"] is None
