@@ -185,8 +185,9 @@ class ResponseDesk:
                 )
             elif isinstance(action, esc.Timeline):
                 self.note(action.alert_id, action.text, kind="escalation", at=action.at)
-            elif isinstance(action, esc.Page):
-                self.s.spawn(self._page(action))
+        pages = [a for a in actions if isinstance(a, esc.Page)]
+        if pages:  # after persisting; in chain order, one after the other: the backup hears first
+            self.s.spawn(self._page_in_order(pages))
 
     # -- timeline -------------------------------------------------------------------------
     def note(
@@ -238,6 +239,10 @@ class ResponseDesk:
 
     def _everyone(self) -> list[str]:
         return [k for k, d in self.s.store.list_records("responder") if d.get("role") != "viewer"]
+
+    async def _page_in_order(self, pages: list[esc.Page]) -> None:
+        for page in pages:
+            await self._page(page)
 
     async def _page(self, page: esc.Page) -> None:
         row = self.s.store.get(bytes.fromhex(page.alert_id))
