@@ -348,17 +348,18 @@ class NodeService:
     async def _push(self, peer: bytes, batch_id: int, raws: list[bytes]) -> None:
         address = self.peer_address(peer)
         ok = False
-        if address is not None:
-            try:
+        try:
+            if address is not None:
                 for frame in wire.batches(raws):
                     await self.client.call(address, "/mesh/v1/push", {"e": frame})
                 ok = True
                 self._seen(peer)
-            except TransportError as exc:
-                self.counters.push_failures += 1
-                log.info("push to %s failed: %s", peer.hex()[:16], exc)
-        self.counters.pushed += len(raws) if ok else 0
-        self.handle(mesh.PushResult(peer, batch_id, ok))
+        except TransportError as exc:
+            self.counters.push_failures += 1
+            log.info("push to %s failed: %s", peer.hex()[:16], exc)
+        finally:  # always answer the outbox, or the peer's queue waits for the push timeout
+            self.counters.pushed += len(raws) if ok else 0
+            self.handle(mesh.PushResult(peer, batch_id, ok))
 
     async def _reconcile(self, peer: bytes) -> None:
         address = self.peer_address(peer)

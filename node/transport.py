@@ -99,6 +99,10 @@ class MeshClient:
             raise TransportError("TLS certificate does not match the pinned fingerprint") from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TransportError(f"{type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # aiohttp_socks.ProxyError is none of the above
+            if type(exc).__module__.split(".")[0] not in ("aiohttp_socks", "python_socks"):
+                raise
+            raise TransportError(f"proxy: {exc}") from None
         try:
             return wire.unpack(data, MAX_RESPONSE_BYTES)
         except wire.FrameError as exc:
