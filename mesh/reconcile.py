@@ -35,6 +35,7 @@ Anything malformed raises `MeshError` and nothing else.
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from itertools import accumulate
 from typing import Any, TypeAlias
@@ -261,7 +262,7 @@ class _Reply:
         return [VERSION, *self.ranges]
 
 
-class _Side:
+class _Side(ABC):
     """What both ends do with one incoming range; only id lists differ by role."""
 
     def __init__(self, index: KeyIndex) -> None:
@@ -285,8 +286,9 @@ class _Side:
         """Out of room: everything from `start` on goes as one fingerprint for the next round."""
         out.fingerprint(_END, self.index.fingerprint(start, len(self.index)))
 
+    @abstractmethod
     def id_list(self, out: _Reply, theirs: list[bytes], upper: Bound, start: int, end: int) -> bool:
-        raise NotImplementedError
+        """Compare the peer's id list for a range with ours (responder and initiator differ)."""
 
     def process(self, message: object) -> _Reply:
         out = _Reply()
