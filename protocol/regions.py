@@ -8,6 +8,9 @@ subdivision matches its parent subdivisions (``FR-75C`` is inside ``FR-IDF``).
 from __future__ import annotations
 
 import difflib
+import gettext
+import os
+import unicodedata
 from functools import lru_cache
 from typing import Any
 
@@ -66,6 +69,69 @@ def name(code: str) -> str:
         return "everywhere"
     found = _country(code) or _subdivision(code)
     return str(found.name) if found is not None else code
+
+
+def search(text: str, limit: int = 10) -> list[tuple[str, str]]:
+    """Regions whose name, in any language pycountry has a translation for,
+    contains ``text`` (accents and case ignored): ``[(code, English name)]``.
+
+    Best first: exact names, then names starting with ``text``, then the rest;
+    countries before subdivisions. So ``Oaxaca``, ``oaxaca`` and a code such as
+    ``mx-oax`` all find ``MX-OAX``, and ``Alemania`` or ``Deutschland`` find ``DE``.
+    """
+    needle = _fold(text)
+    if not needle:
+        return []
+    ranked: dict[str, tuple[int, int, str]] = {}
+    for folded, code in _name_index():
+        if needle not in folded:
+            continue
+        rank = 0 if folded == needle else 1 if folded.startswith(needle) else 2
+        key = (rank, 0 if "-" not in code else 1, code)
+        if code not in ranked or key < ranked[code]:
+            ranked[code] = key
+    best = sorted(ranked.values())[:limit]
+    return [(code, name(code)) for _, _, code in best]
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.strip())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+@lru_cache(maxsize=1)
+def _name_index() -> tuple[tuple[str, str], ...]:
+    """(folded name, code) for every English name, code and translation.
+
+    Built once, on first search, from pycountry's own data and its gettext
+    catalogues (about a second); regions validation never needs it.
+    """
+    english: dict[str, set[str]] = {}
+    for c in pycountry.countries:
+        for label in (c.name, getattr(c, "official_name", None), getattr(c, "common_name", None)):
+            if label:
+                english.setdefault(label, set()).add(c.alpha_2)
+    for s in pycountry.subdivisions:
+        english.setdefault(s.name, set()).add(s.code)
+    pairs = {(_fold(label), code) for label, codes in english.items() for code in codes}
+    pairs |= {(_fold(code), code) for codes in english.values() for code in codes}
+    for translated, codes in _translations(english):
+        pairs |= {(_fold(translated), code) for code in codes}
+    return tuple(sorted(pairs))
+
+
+def _translations(english: dict[str, set[str]]) -> list[tuple[str, set[str]]]:
+    out: list[tuple[str, set[str]]] = []
+    base = pycountry.LOCALES_DIR
+    for language in sorted(os.listdir(base)):
+        for domain in ("iso3166-1", "iso3166-2"):
+            try:
+                catalog = gettext.translation(domain, base, languages=[language])
+            except OSError:
+                continue
+            items = getattr(catalog, "_catalog", {}).items()
+            out += [(str(t), english[str(m)]) for m, t in items if isinstance(m, str) and m in english and t]
+    return out
 
 
 def _country(code: str) -> Any:
