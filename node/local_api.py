@@ -23,6 +23,8 @@ from node.alerts import (
     open_row,
     parse_duration,
 )
+from node.allies import api as allies_api
+from node.allies.subscriptions import SubscriptionError
 from node.response import api as response_api
 from node.response import checkin_api
 from node.response.checkin import CheckinError
@@ -60,6 +62,7 @@ def make_app(service: NodeService) -> web.Application:
     r.add_delete("/api/v1/peers/{peer}", _remove_peer)
     response_api.add_routes(app, SERVICE, _body, _find_alert)
     checkin_api.add_routes(app, SERVICE, _body)
+    allies_api.add_routes(app, SERVICE, _body)
     return app
 
 
@@ -80,7 +83,7 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return response
     except ApiError as exc:
         return _json_error(exc.status, str(exc))
-    except (AlertInputError, pairing.PairingError, DeskError, CheckinError) as exc:
+    except (AlertInputError, pairing.PairingError, DeskError, CheckinError, SubscriptionError) as exc:
         return _json_error(400, str(exc))
     except web.HTTPException as exc:
         return _json_error(exc.status, exc.reason or "error")
@@ -156,6 +159,7 @@ async def _status(request: web.Request) -> web.Response:
             "escalations_paging": [
                 k for k, d in s.store.list_records("escalation") if d["state"] in ("paging", "exhausted")
             ],
+            "deliveries": s.allies.summary(),
             "checkins": {
                 state: sum(1 for c in s.desk.checkins.plans() if c["state"] == state)
                 for state in ("active", "missed")

@@ -284,7 +284,49 @@ CHECKIN_PATHS: dict[str, Any] = {
     },
 }
 
-EXTRA_PATHS: dict[str, Any] = RESPONSE_PATHS | CHECKIN_PATHS
+_CHANNEL = {
+    "type": "object",
+    "properties": {"kind": {"enum": ["webhook", "apprise"]}, "url": {"type": "string", "maxLength": 2000}},
+    "required": ["kind", "url"],
+}
+SUBSCRIPTION_INPUT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "regions": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 64},
+        "channel": _CHANNEL,
+        "min_severity": {"enum": list(SEVERITIES)},
+        "exercises": {"type": "boolean"},
+        "scopes": {"type": "array", "items": {"enum": list(SCOPES)}, "minItems": 1},
+        "label": {"type": "string", "maxLength": 80},
+    },
+    "required": ["regions", "channel"],
+}
+ALLY_PATHS: dict[str, Any] = {
+    "/api/v1/subscriptions": {
+        "get": _op("Subscriptions and their delivery counts", {"200": _ok()}),
+        "post": _op(
+            "Subscribe a webhook or Apprise channel to regions (a webhook's signing secret is returned once)",
+            {"201": _ok(description="Created")},
+            requestBody=_json_body(SUBSCRIPTION_INPUT),
+        ),
+    },
+    "/api/v1/subscriptions/{id}": {
+        "delete": _op(
+            "Remove a subscription and its pending deliveries",
+            {"200": _ok(), "404": _ERROR},
+            parameters=[{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        )
+    },
+    "/api/v1/regions": {
+        "get": _op(
+            "Find region codes by name in any language",
+            {"200": _ok()},
+            parameters=[{"name": "q", "in": "query", "required": True, "schema": {"type": "string"}}],
+        )
+    },
+}
+
+EXTRA_PATHS: dict[str, Any] = RESPONSE_PATHS | CHECKIN_PATHS | ALLY_PATHS
 """Routes registered by other modules (delivery, CAP, feeds) add their descriptions here."""
 
 

@@ -104,6 +104,12 @@ class NodeService:
         from node.response.desk import ResponseDesk
 
         self.desk = ResponseDesk(self)
+        from node.allies.delivery import DeliveryDesk
+
+        self.allies = DeliveryDesk(self)
+        self.gauges.append(
+            ("amparo_delivery_backlog", "Ally deliveries waiting in the outbox", lambda: self.allies.backlog())
+        )
         self.started_at = clock()
 
     # -- start and stop -------------------------------------------------------------------
@@ -133,6 +139,8 @@ class NodeService:
         for peer in self.store.list_peers():
             self.handle(mesh.PeerUp(peer.key))
         self._spawn(self._ticker())
+        self.allies.catch_up()
+        self._spawn(self.allies.run())
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -320,6 +328,10 @@ class NodeService:
             self.desk.on_delivered(row)
         except Exception:
             log.exception("could not start escalation for %s", row.id.hex()[:12])
+        try:
+            self.allies.on_stored(row)
+        except Exception:
+            log.exception("could not queue %s for allies", row.id.hex()[:12])
 
     def peer_is_up(self, peer: bytes) -> bool:
         last_ok = self.peer_state.get(peer, {}).get("last_ok")
@@ -409,6 +421,7 @@ class NodeService:
                 self.handle(mesh.Tick())
                 self.store.prune_nonces(self.clock())
                 self.desk.tick()
+                self.allies.save_mark()
             except Exception:
                 log.exception("tick failed")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from node.cli.alert import alert_group
+from node.cli.allies import regions_group, subscribe_group
 from node.cli.base import AmparoGroup, CliContext
 from node.cli.demo import demo_command
 from node.cli.identity import id_command, init_command
@@ -50,6 +51,8 @@ cli.add_command(oncall_group)
 cli.add_command(checkin_group)
 cli.add_command(drill_group)
 alert_group.add_command(note_command)
+cli.add_command(subscribe_group)
+cli.add_command(regions_group)
 
 
 def main() -> None:

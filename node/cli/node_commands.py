@@ -69,6 +69,17 @@ def status_command(ctx: CliContext, as_json: bool) -> None:
     checkins = status.get("checkins", {})
     if checkins.get("active") or checkins.get("missed"):
         lines.append(f"Check-ins:   {checkins.get('active', 0)} active, {checkins.get('missed', 0)} MISSED")
+    for sub in status.get("deliveries", []):
+        c = sub["deliveries"]
+        colour = "red" if c.get("failed") or c.get("last_error") else None
+        lines.append(
+            click.style(
+                f"Delivery:    {sub['id']} {sub['channel']['kind']} {','.join(sub['regions'])}: "
+                f"{c.get('delivered', 0)} delivered, {c.get('pending', 0)} pending, {c.get('failed', 0)} failed"
+                + (f" (last error: {c['last_error']})" if c.get("last_error") else ""),
+                fg=colour,
+            )
+        )
     if status["rejected"]:
         lines.append("Rejected:    " + ", ".join(f"{k}={v}" for k, v in sorted(status["rejected"].items())))
     emit(status, as_json, "\n".join(lines))

@@ -13,6 +13,7 @@ the rule that nothing decrypted is ever written.
 
 from __future__ import annotations
 
+from node.store.delivery import Delivery, DeliveryQueries
 from node.store.engine import StoreError, head_revision
 from node.store.envelopes import EnvelopeQueries
 from node.store.peers import PeerQueries
@@ -20,7 +21,7 @@ from node.store.response import ResponseQueries
 from node.store.rows import PeerRow, StoredEnvelope
 
 
-class Store(EnvelopeQueries, PeerQueries, ResponseQueries):
+class Store(EnvelopeQueries, PeerQueries, ResponseQueries, DeliveryQueries):
     """Open with a database URL; migrates to the newest schema on open.
 
     >>> with Store("sqlite:///amparo.db") as store:  # doctest: +SKIP
@@ -31,4 +32,4 @@ class Store(EnvelopeQueries, PeerQueries, ResponseQueries):
         return self
 
 
-__all__ = ["PeerRow", "Store", "StoreError", "StoredEnvelope", "head_revision"]
+__all__ = ["Delivery", "PeerRow", "Store", "StoreError", "StoredEnvelope", "head_revision"]

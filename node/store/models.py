@@ -173,3 +173,41 @@ class ResponseRecordModel(Base):
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     doc: Mapped[dict[str, object]] = mapped_column(JSON)
     updated: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class SubscriptionModel(Base):
+    """An ally's subscription (regions, filters, one channel). The document is
+    owned by ``node.allies.subscriptions``; a webhook's HMAC secret is in it,
+    which is why the home and the database stay private to the node's user."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    doc: Mapped[dict[str, object]] = mapped_column(JSON)
+    created: Mapped[int] = mapped_column(BigInteger)
+
+
+class DeliveryModel(Base):
+    """The delivery outbox: one row per (subscription, alert envelope), so an
+    alert is delivered exactly once per subscription however often it arrives.
+    It holds ids only: the text is rendered from the stored envelope at send
+    time, so nothing decrypted is ever written here."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'delivered', 'failed')", name="state"),
+        Index("ix_deliveries_sub_state_seq", "subscription_id", "state", "seq"),
+        Index("ix_deliveries_state_next", "state", "next_attempt"),
+    )
+
+    subscription_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("subscriptions.id", ondelete="CASCADE"), primary_key=True
+    )
+    envelope_id: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt: Mapped[int] = mapped_column(BigInteger)
+    created: Mapped[int] = mapped_column(BigInteger)
+    done_at: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str | None] = mapped_column(String(200))

@@ -1,0 +1,245 @@
+"""The delivery desk: every new alert this node can read goes to each matching
+subscription's channel exactly once, through a persistent outbox.
+
+An alert is queued (subscription, envelope id) in the same moment it is stored,
+so a crash or a restart loses nothing; a row leaves the queue only when the
+receiver said 2xx (``delivered``) or after ``GIVE_UP_MS`` of failures
+(``failed``, visible in ``amparo status``). Failures back off exponentially with
+jitter, per subscription, so one dead receiver never delays the others. The
+text is rendered from the stored envelope at send time and never written down.
+
+Exactly once is exact on our side; a receiver can still see a repeat if the node
+dies between the receiver's 2xx and our commit, which is why every request
+carries an ``Amparo-Delivery`` id to deduplicate on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from node.alerts import alert_json, open_row
+from node.allies import messages
+from node.allies.subscriptions import Subscription, SubscriptionError, parse
+from node.store import Delivery, StoredEnvelope
+from protocol import Alert
+
+if TYPE_CHECKING:
+    from node.service import NodeService
+
+log = logging.getLogger("amparo.allies")
+
+FIRST_RETRY_MS = 2_000
+MAX_RETRY_MS = 10 * 60_000
+GIVE_UP_MS = 24 * 3600_000
+SEND_TIMEOUT_S = 10.0
+PARALLEL = 16
+IDLE_WAKE_S = 5.0
+MARK_KEY = "allies_seq"
+
+
+def retry_at(attempts: int, now: int, rng: random.Random) -> int:
+    """When to try again after ``attempts`` failures: 2 s, 4 s, 8 s … capped at
+    10 min, ±20 % jitter so receivers coming back are not hit all at once."""
+    delay = min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** min(attempts, 20))
+    return now + int(delay * rng.uniform(0.8, 1.2))
+
+
+class DeliveryDesk:
+    def __init__(self, service: NodeService) -> None:
+        self.s = service
+        self.subs: dict[str, Subscription] = {}
+        self.delivered = 0
+        self.failures = 0
+        self.gave_up = 0
+        self._wake = asyncio.Event()
+        self._busy: set[str] = set()
+        self._rng = random.Random(os.urandom(16))  # noqa: S311 - jitter only
+        self._http: aiohttp.ClientSession | None = None
+        self._seen_seq = self._saved_seq = 0
+        self.reload()
+
+    # -- subscriptions --------------------------------------------------------------------
+    def reload(self) -> None:
+        self.subs = {}
+        for doc in self.s.store.list_subscriptions():
+            try:
+                sub = Subscription.from_doc(doc)
+            except (KeyError, TypeError, ValueError):
+                log.warning("ignoring an unreadable subscription record %r", doc.get("id"))
+                continue
+            self.subs[sub.id] = sub
+
+    def subscribe(self, doc: dict[str, Any]) -> Subscription:
+        if not isinstance(doc, dict):
+            raise SubscriptionError("body: a JSON object")
+        sub = parse(doc, sub_id=os.urandom(6).hex(), secret=os.urandom(32).hex(), now=self.s.clock())
+        if sub.channel.kind == "apprise":
+            _check_apprise(sub.channel.url)
+        self.s.store.put_subscription(sub.id, sub.to_doc(), sub.created)
+        self.subs[sub.id] = sub
+        log.info("subscription %s added: %s via %s", sub.id, ",".join(sub.regions), sub.channel.kind)
+        return sub
+
+    def unsubscribe(self, sub_id: str) -> bool:
+        self.subs.pop(sub_id, None)
+        return self.s.store.delete_subscription(sub_id)
+
+    # -- intake ---------------------------------------------------------------------------
+    def on_stored(self, row: StoredEnvelope) -> None:
+        """A new envelope was stored: queue it for every subscription that wants it."""
+        self._seen_seq = max(self._seen_seq, row.seq)
+        if row.type != "alert" or not self.subs:
+            return
+        alert = open_row(row, self.s.identity).body
+        if not isinstance(alert, Alert):
+            return  # sealed and not addressed to this node: nothing to tell anyone
+        wanted = [
+            (sub.id, row.id, row.seq)
+            for sub in self.subs.values()
+            if row.received_at >= sub.created and sub.wants(alert)
+        ]
+        if wanted and self.s.store.enqueue_deliveries(wanted, self.s.clock()):
+            self._wake.set()
+
+    def catch_up(self) -> None:
+        """Queue what arrived after the last saved mark: an alert stored just
+        before a crash, but not yet queued, is queued now (queueing twice is
+        harmless; the outbox keeps one row per pair)."""
+        mark = int(self.s.store.get_meta(MARK_KEY) or 0)
+        while batch := self.s.store.since_seq(mark):
+            for row in batch:
+                self.on_stored(row)
+            mark = batch[-1].seq
+        self.save_mark()
+
+    def save_mark(self) -> None:
+        """Called on the node's tick: one small write, only when something arrived."""
+        if self._seen_seq > self._saved_seq:
+            self.s.store.set_meta(MARK_KEY, str(self._seen_seq))
+            self._saved_seq = self._seen_seq
+
+    # -- the worker -----------------------------------------------------------------------
+    async def run(self) -> None:
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_S))
+        gate = asyncio.Semaphore(PARALLEL)
+        try:
+            while True:
+                self._wake.clear()
+                for d in self.s.store.due_deliveries(self.s.clock()):
+                    if d.subscription_id not in self._busy:
+                        self._busy.add(d.subscription_id)
+                        self.s.spawn(self._attempt(d, gate))
+                await self._sleep()
+        finally:
+            await self._http.close()
+
+    async def _sleep(self) -> None:
+        due = self.s.store.next_delivery_at()
+        wait = IDLE_WAKE_S if due is None else min(IDLE_WAKE_S, max(0.0, (due - self.s.clock()) / 1000))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 0.05))
+
+    async def _attempt(self, d: Delivery, gate: asyncio.Semaphore) -> None:
+        try:
+            async with gate:
+                error = await self._send(d)
+            self._record(d, error)
+        finally:
+            self._busy.discard(d.subscription_id)
+            self._wake.set()
+
+    def _record(self, d: Delivery, error: str | None) -> None:
+        now = self.s.clock()
+        if error is None:
+            self.s.store.finish_delivery(d, "delivered", now)
+            self.delivered += 1
+            return
+        self.failures += 1
+        if now - d.created >= GIVE_UP_MS:
+            self.s.store.finish_delivery(d, "failed", now, error)
+            self.gave_up += 1
+            log.warning("gave up delivering %s to subscription %s: %s", d.envelope_id.hex()[:12], d.subscription_id, error)
+        else:
+            self.s.store.retry_delivery(d, retry_at(d.attempts, now, self._rng), error)
+
+    async def _send(self, d: Delivery) -> str | None:
+        """None when delivered, else a short reason (never alert content)."""
+        sub = self.subs.get(d.subscription_id)
+        row = self.s.store.get(d.envelope_id)
+        if sub is None or row is None:
+            return None  # unsubscribed meanwhile, or the alert was pruned: nothing to send
+        item = open_row(row, self.s.identity)
+        if not isinstance(item.body, Alert):
+            return None
+        link = self.link(row.id)
+        try:
+            if sub.channel.kind == "webhook":
+                return await self._webhook(sub, d, alert_json(item, self._names()), link)
+            title, body = messages.phone_text(item.body, link=link)
+            ok = await asyncio.to_thread(_notify, sub.channel.url, title, body)
+            return None if ok else "the Apprise channel refused or could not be reached"
+        except Exception as exc:  # one receiver's failure must never stop the desk
+            return f"{type(exc).__name__}"
+
+    async def _webhook(self, sub: Subscription, d: Delivery, doc: dict[str, Any], link: str) -> str | None:
+        doc.pop("from_peer", None)  # which peer relayed it is mesh topology, not the ally's business
+        delivery = f"{sub.id}-{d.envelope_id.hex()}"
+        body = messages.webhook_body(doc, delivery=delivery, subscription=sub.id, link=link)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "amparo-webhook/1",
+            messages.DELIVERY_HEADER: delivery,
+            messages.EVENT_HEADER: "alert",
+            messages.SIGNATURE_HEADER: messages.sign(bytes.fromhex(sub.secret), int(time.time()), body),
+        }
+        assert self._http is not None
+        try:
+            async with self._http.post(sub.channel.url, data=body, headers=headers, allow_redirects=False) as resp:
+                return None if 200 <= resp.status < 300 else f"HTTP {resp.status}"
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return f"unreachable ({type(exc).__name__})"
+
+    # -- views ----------------------------------------------------------------------------
+    def link(self, envelope_id: bytes) -> str:
+        return f"http://{self.s.config.local}/ui/alerts/{envelope_id.hex()}"
+
+    def _names(self) -> dict[bytes, str]:
+        names = {p.key: p.name for p in self.s.store.list_peers(include_removed=True)}
+        names[self.s.key] = self.s.config.name
+        return names
+
+    def summary(self) -> list[dict[str, Any]]:
+        counts = self.s.store.delivery_counts()
+        out = []
+        for sub in self.subs.values():
+            doc = sub.public_doc()
+            doc["deliveries"] = counts.get(sub.id, {"pending": 0, "delivered": 0, "failed": 0})
+            out.append(doc)
+        return out
+
+    def backlog(self) -> int:
+        return sum(c.get("pending", 0) for c in self.s.store.delivery_counts().values())
+
+
+def _notify(url: str, title: str, body: str) -> bool:
+    import apprise
+
+    sender = apprise.Apprise()
+    sender.add(url)
+    return bool(sender.notify(title=title, body=body))
+
+
+def _check_apprise(url: str) -> None:
+    import apprise
+
+    if not apprise.Apprise().add(url):
+        scheme = url.split("://", 1)[0]
+        raise SubscriptionError(f"channel.url: Apprise does not understand {scheme}:// URLs")

@@ -1,0 +1,138 @@
+"""Queries for ally subscriptions and the delivery outbox.
+
+The outbox is a FIFO per subscription: only the oldest pending row of each
+subscription is ever due, so a receiver sees an alert before its update and a
+receiver that was down gets the backlog in order once it is back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+
+from node.store.database import Database
+from node.store.models import DeliveryModel, SubscriptionModel
+
+
+@dataclass(frozen=True)
+class Delivery:
+    subscription_id: str
+    envelope_id: bytes
+    seq: int
+    attempts: int
+    next_attempt: int
+    created: int
+
+
+class DeliveryQueries(Database):
+    # -- subscriptions --------------------------------------------------------------------
+    def put_subscription(self, sub_id: str, doc: dict[str, Any], now: int) -> None:
+        with self._write() as session:
+            session.add(SubscriptionModel(id=sub_id, doc=doc, created=now))
+
+    def list_subscriptions(self) -> list[dict[str, Any]]:
+        statement = select(SubscriptionModel).order_by(SubscriptionModel.created, SubscriptionModel.id)
+        with self._read() as session:
+            return [dict(row.doc) for row in session.scalars(statement)]
+
+    def delete_subscription(self, sub_id: str) -> bool:
+        """Remove a subscription and whatever it still had to deliver."""
+        with self._write() as session:
+            connection = session.connection()
+            connection.execute(delete(DeliveryModel).where(DeliveryModel.subscription_id == sub_id))
+            gone = connection.execute(delete(SubscriptionModel).where(SubscriptionModel.id == sub_id))
+            return bool(gone.rowcount)
+
+    # -- outbox ---------------------------------------------------------------------------
+    def enqueue_deliveries(self, pairs: list[tuple[str, bytes, int]], now: int) -> int:
+        """Queue (subscription, envelope id, seq) triples; a pair already queued
+        (or already delivered) is ignored, which is what makes it exactly once."""
+        if not pairs:
+            return 0
+        rows = [
+            {
+                "subscription_id": sub,
+                "envelope_id": env,
+                "seq": seq,
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt": now,
+                "created": now,
+            }
+            for sub, env, seq in pairs
+        ]
+        statement = self._insert(DeliveryModel).values(rows).on_conflict_do_nothing()
+        with self._write() as session:
+            return max(0, self._rowcount(session, statement))
+
+    def due_deliveries(self, now: int, limit: int = 256) -> list[Delivery]:
+        """The head of each subscription's queue, when its time has come."""
+        heads = (
+            select(DeliveryModel.subscription_id, func.min(DeliveryModel.seq).label("seq"))
+            .where(DeliveryModel.state == "pending")
+            .group_by(DeliveryModel.subscription_id)
+            .subquery()
+        )
+        statement = (
+            select(DeliveryModel)
+            .join(
+                heads,
+                (DeliveryModel.subscription_id == heads.c.subscription_id) & (DeliveryModel.seq == heads.c.seq),
+            )
+            .where(DeliveryModel.state == "pending", DeliveryModel.next_attempt <= now)
+            .order_by(DeliveryModel.next_attempt)
+            .limit(limit)
+        )
+        with self._read() as session:
+            return [_delivery(row) for row in session.scalars(statement)]
+
+    def next_delivery_at(self) -> int | None:
+        with self._read() as session:
+            value = session.scalar(
+                select(func.min(DeliveryModel.next_attempt)).where(DeliveryModel.state == "pending")
+            )
+            return int(value) if value is not None else None
+
+    def finish_delivery(self, d: Delivery, state: str, now: int, error: str | None = None) -> None:
+        """``delivered`` or ``failed`` (gave up); the row stays as the record
+        that stops the same alert from going out again."""
+        self._update_delivery(d, state=state, attempts=d.attempts + 1, done_at=now, last_error=error)
+
+    def retry_delivery(self, d: Delivery, at: int, error: str) -> None:
+        self._update_delivery(d, attempts=d.attempts + 1, next_attempt=at, last_error=error[:200])
+
+    def _update_delivery(self, d: Delivery, **values: Any) -> None:
+        statement = (
+            update(DeliveryModel)
+            .where(
+                DeliveryModel.subscription_id == d.subscription_id,
+                DeliveryModel.envelope_id == d.envelope_id,
+            )
+            .values(**values)
+        )
+        with self._write() as session:
+            session.connection().execute(statement)
+
+    def delivery_counts(self) -> dict[str, dict[str, Any]]:
+        """Per subscription: counts by state and the last error, for status."""
+        out: dict[str, dict[str, Any]] = {}
+        statement = select(DeliveryModel.subscription_id, DeliveryModel.state, func.count()).group_by(
+            DeliveryModel.subscription_id, DeliveryModel.state
+        )
+        errors = (
+            select(DeliveryModel.subscription_id, DeliveryModel.last_error)
+            .where(DeliveryModel.last_error.is_not(None), DeliveryModel.state != "delivered")
+            .order_by(DeliveryModel.seq)
+        )
+        with self._read() as session:
+            for sub, state, count in session.execute(statement):
+                out.setdefault(sub, {"pending": 0, "delivered": 0, "failed": 0})[state] = count
+            for sub, error in session.execute(errors):
+                out.setdefault(sub, {"pending": 0, "delivered": 0, "failed": 0})["last_error"] = error
+        return out
+
+
+def _delivery(row: DeliveryModel) -> Delivery:
+    return Delivery(row.subscription_id, row.envelope_id, row.seq, row.attempts, row.next_attempt, row.created)

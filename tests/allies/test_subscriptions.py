@@ -1,0 +1,128 @@
+"""Which alerts a subscription wants, what allies receive, and how retries back off."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from node.allies import messages
+from node.allies.delivery import FIRST_RETRY_MS, MAX_RETRY_MS, retry_at
+from node.allies.subscriptions import Subscription, SubscriptionError, parse
+from protocol import Alert, Area
+from protocol.alert import SEVERITIES
+
+HOOK = {"kind": "webhook", "url": "https://aliados.example.org/amparo"}
+
+
+def sub(**doc: Any) -> Subscription:
+    return parse({"regions": ["MX"], "channel": HOOK} | doc, sub_id="s1", secret="00" * 32, now=0)
+
+
+def alert(region: str = "MX-OAX", **kw: Any) -> Alert:
+    return Alert(areas=(Area(region),), **({"severity": "severe", "headline": "Defensora amenazada"} | kw))
+
+
+def test_region_hierarchy_decides() -> None:
+    assert sub().wants(alert("MX-OAX"))
+    assert not sub(regions=["CO"]).wants(alert("MX-OAX"))
+    assert sub(regions=["*"]).wants(alert("CO-DC"))
+    assert not sub(regions=["MX-OAX"]).wants(alert("MX"))  # a country-wide alert is not inside Oaxaca
+
+
+@pytest.mark.parametrize("minimum", SEVERITIES)
+def test_minimum_severity(minimum: str) -> None:
+    rank = {s: i for i, s in enumerate(reversed(SEVERITIES))}  # unknown=0 … extreme=4
+    s = sub(min_severity=minimum)
+    for severity in SEVERITIES:
+        assert s.wants(alert(severity=severity)) == (rank[severity] >= rank[minimum])
+
+
+def test_updates_and_cancels_follow_the_alert_whatever_their_severity() -> None:
+    s = sub(min_severity="severe")
+    ref = (b"\x01" * 32,)
+    assert s.wants(alert(severity="minor", msg_type="cancel", references=ref))
+    assert not s.wants(alert(severity="minor"))
+
+
+def test_drills_only_when_asked() -> None:
+    assert not sub().wants(alert(status="exercise"))
+    assert not sub().wants(alert(status="test"))
+    assert sub(exercises=True).wants(alert(status="exercise"))
+
+
+def test_restricted_needs_an_explicit_opt_in() -> None:
+    assert not sub().wants(alert(scope="restricted"))
+    assert sub(scopes=["restricted"]).wants(alert(scope="restricted"))
+    assert not sub(scopes=["public"]).wants(alert(scope="members"))
+
+
+@pytest.mark.parametrize(
+    ("doc", "field"),
+    [
+        ({"regions": []}, "regions"),
+        ({"regions": ["MX-OAXX"]}, "MX-OAX"),  # the error suggests the close code
+        ({"min_severity": "huge"}, "min_severity"),
+        ({"scopes": ["everyone"]}, "scopes"),
+        ({"exercises": "yes"}, "exercises"),
+        ({"channel": {"kind": "pigeon", "url": "x"}}, "channel.kind"),
+        ({"channel": {"kind": "webhook", "url": "ftp://x"}}, "channel.url"),
+        ({"channel": {"kind": "webhook", "url": "http://aliados.example.org/"}}, "https"),
+        ({"channel": {"kind": "webhook", "url": "https://h:99999/"}}, "port"),
+        ({"channel": "https://x"}, "channel"),
+        ({"label": "x" * 200}, "label"),
+    ],
+)
+def test_bad_input_names_the_field(doc: dict[str, Any], field: str) -> None:
+    with pytest.raises(SubscriptionError, match=field):
+        sub(**doc)
+
+
+def test_plain_http_only_to_loopback() -> None:
+    assert sub(channel={"kind": "webhook", "url": "http://127.0.0.1:9/x"}).channel.kind == "webhook"
+    assert sub(channel={"kind": "webhook", "url": "http://localhost/x"}).channel.kind == "webhook"
+
+
+def test_listings_hide_credentials_and_the_secret() -> None:
+    s = sub(channel={"kind": "apprise", "url": "mailto://ana:contraseña@correo.example.org"})
+    shown = s.public_doc()
+    assert "contraseña" not in str(shown) and "secret" not in shown
+    hook = sub(channel={"kind": "webhook", "url": "https://h.example.org/p?token=abc"})
+    assert "abc" not in str(hook.public_doc())
+    assert Subscription.from_doc(hook.to_doc()) == hook
+
+
+@given(st.binary(max_size=2000), st.integers(0, 2**40))
+def test_signature_verifies_and_any_change_breaks_it(body: bytes, t: int) -> None:
+    secret = b"k" * 32
+    header = messages.sign(secret, t, body)
+    assert messages.verify(secret, header, body, now=t)
+    assert not messages.verify(secret, header, body + b"x", now=t)
+    assert not messages.verify(b"j" * 32, header, body, now=t)
+    assert not messages.verify(secret, header, body, now=t + 301)  # stale: a replay
+
+
+def test_verify_rejects_garbage_headers() -> None:
+    for header in ("", "t=1", "v1=00", "t=x,v1=00", "nonsense"):
+        assert not messages.verify(b"k", header, b"{}", now=1)
+
+
+def test_phone_text_fits_and_labels_drills() -> None:
+    long = alert(status="exercise", instruction="Acudir " * 200, headline="H" * 160)
+    title, body = messages.phone_text(long, link="http://127.0.0.1:7000/ui/alerts/ab")
+    assert title.startswith("[DRILL] SEVERE · Oaxaca (MX-OAX)")
+    assert len(title) <= messages.TITLE_CHARS and len(body) <= messages.BODY_CHARS
+    assert body.endswith("http://127.0.0.1:7000/ui/alerts/ab")
+    title, _ = messages.phone_text(alert(msg_type="cancel", references=(b"\x01" * 32,)), link="l")
+    assert title.startswith("CANCELLED: ")
+
+
+def test_backoff_doubles_with_jitter_and_is_capped() -> None:
+    rng = random.Random(1)
+    delays = [retry_at(n, 0, rng) for n in range(30)]
+    assert FIRST_RETRY_MS * 0.8 <= delays[0] <= FIRST_RETRY_MS * 1.2
+    assert all(d <= MAX_RETRY_MS * 1.2 for d in delays)
+    assert delays[3] > delays[0] * 4
