@@ -43,6 +43,8 @@ SEND_TIMEOUT_S = 10.0
 PARALLEL = 16
 IDLE_WAKE_S = 5.0
 MARK_KEY = "allies_seq"
+BATCH = 32
+OPENED_CACHE = 256
 
 
 def retry_at(attempts: int, now: int, rng: random.Random) -> int:
@@ -64,6 +66,7 @@ class DeliveryDesk:
         self._rng = random.Random(os.urandom(16))  # noqa: S311 - jitter only
         self._http: aiohttp.ClientSession | None = None
         self._seen_seq = self._saved_seq = 0
+        self._opened: dict[bytes, tuple[Alert, dict[str, Any]]] = {}
         self.reload()
 
     # -- subscriptions --------------------------------------------------------------------
@@ -136,7 +139,7 @@ class DeliveryDesk:
                 for d in self.s.store.due_deliveries(self.s.clock()):
                     if d.subscription_id not in self._busy:
                         self._busy.add(d.subscription_id)
-                        self.s.spawn(self._attempt(d, gate))
+                        self.s.spawn(self._drain(d.subscription_id, gate))
                 await self._sleep()
         finally:
             await self._http.close()
@@ -147,24 +150,35 @@ class DeliveryDesk:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 0.05))
 
-    async def _attempt(self, d: Delivery, gate: asyncio.Semaphore) -> None:
+    async def _drain(self, sub_id: str, gate: asyncio.Semaphore) -> None:
+        """Deliver one subscription's queue in order until it is empty or a
+        delivery fails (the rest then waits for that one's retry). Successes are
+        committed in small batches: one fsync per batch, not per delivery."""
         try:
-            async with gate:
-                error = await self._send(d)
-            self._record(d, error)
+            while batch := self.s.store.pending_for(sub_id, self.s.clock(), BATCH):
+                done: list[Delivery] = []
+                failed: tuple[Delivery, str] | None = None
+                for d in batch:
+                    async with gate:
+                        error = await self._send(d)
+                    if error is not None:
+                        failed = (d, error)
+                        break
+                    done.append(d)
+                self.s.store.finish_deliveries(done, "delivered", self.s.clock())
+                self.delivered += len(done)
+                if failed is not None:
+                    self._failed(*failed)
+                    break
         finally:
-            self._busy.discard(d.subscription_id)
+            self._busy.discard(sub_id)
             self._wake.set()
 
-    def _record(self, d: Delivery, error: str | None) -> None:
+    def _failed(self, d: Delivery, error: str) -> None:
         now = self.s.clock()
-        if error is None:
-            self.s.store.finish_delivery(d, "delivered", now)
-            self.delivered += 1
-            return
         self.failures += 1
         if now - d.created >= GIVE_UP_MS:
-            self.s.store.finish_delivery(d, "failed", now, error)
+            self.s.store.finish_deliveries([d], "failed", now, error)
             self.gave_up += 1
             log.warning("gave up delivering %s to subscription %s: %s", d.envelope_id.hex()[:12], d.subscription_id, error)
         else:
@@ -173,24 +187,39 @@ class DeliveryDesk:
     async def _send(self, d: Delivery) -> str | None:
         """None when delivered, else a short reason (never alert content)."""
         sub = self.subs.get(d.subscription_id)
-        row = self.s.store.get(d.envelope_id)
-        if sub is None or row is None:
-            return None  # unsubscribed meanwhile, or the alert was pruned: nothing to send
-        item = open_row(row, self.s.identity)
-        if not isinstance(item.body, Alert):
-            return None
-        link = self.link(row.id)
+        opened = self._open(d.envelope_id)
+        if sub is None or opened is None:
+            return None  # unsubscribed meanwhile, or the alert is gone: nothing to send
+        alert, doc = opened
+        link = self.link(d.envelope_id)
         try:
             if sub.channel.kind == "webhook":
-                return await self._webhook(sub, d, alert_json(item, self._names()), link)
-            title, body = messages.phone_text(item.body, link=link)
+                return await self._webhook(sub, d, dict(doc), link)
+            title, body = messages.phone_text(alert, link=link)
             ok = await asyncio.to_thread(_notify, sub.channel.url, title, body)
             return None if ok else "the Apprise channel refused or could not be reached"
         except Exception as exc:  # one receiver's failure must never stop the desk
             return f"{type(exc).__name__}"
 
-    async def _webhook(self, sub: Subscription, d: Delivery, doc: dict[str, Any], link: str) -> str | None:
+    def _open(self, envelope_id: bytes) -> tuple[Alert, dict[str, Any]] | None:
+        """The alert and its JSON, decoded once for all the subscriptions that
+        want it (kept in memory only, a few hundred at most)."""
+        if (hit := self._opened.get(envelope_id)) is not None:
+            return hit
+        row = self.s.store.get(envelope_id)
+        if row is None:
+            return None
+        item = open_row(row, self.s.identity)
+        if not isinstance(item.body, Alert):
+            return None
+        doc = alert_json(item, self._names())
         doc.pop("from_peer", None)  # which peer relayed it is mesh topology, not the ally's business
+        if len(self._opened) >= OPENED_CACHE:
+            self._opened.pop(next(iter(self._opened)))
+        self._opened[envelope_id] = (item.body, doc)
+        return item.body, doc
+
+    async def _webhook(self, sub: Subscription, d: Delivery, doc: dict[str, Any], link: str) -> str | None:
         delivery = f"{sub.id}-{d.envelope_id.hex()}"
         body = messages.webhook_body(doc, delivery=delivery, subscription=sub.id, link=link)
         headers = {

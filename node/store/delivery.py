@@ -95,15 +95,35 @@ class DeliveryQueries(Database):
             )
             return int(value) if value is not None else None
 
-    def finish_delivery(self, d: Delivery, state: str, now: int, error: str | None = None) -> None:
-        """``delivered`` or ``failed`` (gave up); the row stays as the record
-        that stops the same alert from going out again."""
-        self._update_delivery(d, state=state, attempts=d.attempts + 1, done_at=now, last_error=error)
+    def pending_for(self, sub_id: str, now: int, limit: int) -> list[Delivery]:
+        """The next rows of one subscription's queue, in order, if its head is due."""
+        statement = (
+            select(DeliveryModel)
+            .where(DeliveryModel.subscription_id == sub_id, DeliveryModel.state == "pending")
+            .order_by(DeliveryModel.seq)
+            .limit(limit)
+        )
+        with self._read() as session:
+            rows = [_delivery(row) for row in session.scalars(statement)]
+        return rows if rows and rows[0].next_attempt <= now else []
+
+    def finish_deliveries(self, done: list[Delivery], state: str, now: int, error: str | None = None) -> None:
+        """``delivered`` or ``failed`` (gave up), in one transaction; the rows
+        stay as the record that stops the same alert from going out again."""
+        if not done:
+            return
+        with self._write() as session:
+            for d in done:
+                self._update_delivery(
+                    session, d, state=state, attempts=d.attempts + 1, done_at=now, last_error=error
+                )
 
     def retry_delivery(self, d: Delivery, at: int, error: str) -> None:
-        self._update_delivery(d, attempts=d.attempts + 1, next_attempt=at, last_error=error[:200])
+        with self._write() as session:
+            self._update_delivery(session, d, attempts=d.attempts + 1, next_attempt=at, last_error=error[:200])
 
-    def _update_delivery(self, d: Delivery, **values: Any) -> None:
+    @staticmethod
+    def _update_delivery(session: Any, d: Delivery, **values: Any) -> None:
         statement = (
             update(DeliveryModel)
             .where(
@@ -112,8 +132,7 @@ class DeliveryQueries(Database):
             )
             .values(**values)
         )
-        with self._write() as session:
-            session.connection().execute(statement)
+        session.connection().execute(statement)
 
     def delivery_counts(self) -> dict[str, dict[str, Any]]:
         """Per subscription: counts by state and the last error, for status."""
