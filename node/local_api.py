@@ -24,6 +24,7 @@ from node.alerts import (
     parse_duration,
 )
 from node.allies import api as allies_api
+from node.allies import cap_api
 from node.allies.subscriptions import SubscriptionError
 from node.response import api as response_api
 from node.response import checkin_api
@@ -63,6 +64,7 @@ def make_app(service: NodeService) -> web.Application:
     response_api.add_routes(app, SERVICE, _body, _find_alert)
     checkin_api.add_routes(app, SERVICE, _body)
     allies_api.add_routes(app, SERVICE, _body)
+    cap_api.add_routes(app, SERVICE, _body, _find_alert)
     return app
 
 
@@ -94,7 +96,7 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
 
 @web.middleware
 async def _auth(request: web.Request, handler: Any) -> web.StreamResponse:
-    if request.path in PUBLIC_PATHS or request.path.startswith("/checkin/"):
+    if request.path in PUBLIC_PATHS or request.path.startswith(("/checkin/", cap_api.PUBLIC_PREFIX)):
         response: web.StreamResponse = await handler(request)
         return response
     expected = "Bearer " + api_token(request.app[SERVICE].home)

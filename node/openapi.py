@@ -326,7 +326,54 @@ ALLY_PATHS: dict[str, Any] = {
     },
 }
 
-EXTRA_PATHS: dict[str, Any] = RESPONSE_PATHS | CHECKIN_PATHS | ALLY_PATHS
+_XML = {"application/cap+xml": {"schema": {"type": "string"}}}
+_ATOM = {"application/atom+xml": {"schema": {"type": "string"}}}
+_NOT_FOUND = {"description": "No such (public) alert or region", "content": _ERROR["content"]}
+CAP_PATHS: dict[str, Any] = {
+    "/api/v1/alerts/{id}/cap": {
+        "get": _op(
+            "The alert as an OASIS CAP 1.2 document",
+            {"200": {"description": "CAP 1.2 XML", "content": _XML}, "404": _ERROR},
+            parameters=[{"name": "id", "in": "path", "required": True, "schema": _HEX_ID}],
+        )
+    },
+    "/api/v1/alerts/import": {
+        "post": _op(
+            "Re-publish a CAP 1.2 alert from an outside source, signed by this node",
+            {"201": _ok(description="Created")},
+            requestBody=_json_body(
+                {
+                    "type": "object",
+                    "properties": {
+                        "cap": {"type": "string", "description": "the CAP XML document"},
+                        "region": {"type": "string"},
+                        "scope": {"enum": ["public", "members"]},
+                        "expires": {"type": "string", "description": "e.g. 6h"},
+                    },
+                    "required": ["cap"],
+                }
+            ),
+        )
+    },
+    "/feeds/{region}.atom": {
+        "get": {
+            "summary": "Atom feed of public alerts for a region (all = everywhere); no token needed",
+            "security": [],
+            "parameters": [{"name": "region", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "Atom 1.0", "content": _ATOM}, "404": _NOT_FOUND},
+        }
+    },
+    "/feeds/cap/{id}.xml": {
+        "get": {
+            "summary": "CAP 1.2 document of a public alert (what feed entries link to); no token needed",
+            "security": [],
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "CAP 1.2 XML", "content": _XML}, "404": _NOT_FOUND},
+        }
+    },
+}
+
+EXTRA_PATHS: dict[str, Any] = RESPONSE_PATHS | CHECKIN_PATHS | ALLY_PATHS | CAP_PATHS
 """Routes registered by other modules (delivery, CAP, feeds) add their descriptions here."""
 
 

@@ -50,6 +50,9 @@ def _payload(**kw: Any) -> dict[str, Any]:
     return doc
 
 
+MAX_IMPORT_BYTES = 256 * 1024
+
+
 @click.group("alert")
 def alert_group() -> None:
     """Send, list, show, update and cancel alerts."""
@@ -109,10 +112,17 @@ def _line(a: dict[str, Any]) -> str:
 
 @alert_group.command("show")
 @click.argument("alert_id")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "cap"]), default="text", show_default=True,
+    help="cap: the alert as an OASIS CAP 1.2 XML document.",
+)
 @json_option
 @click.pass_obj
-def show(ctx: CliContext, alert_id: str, as_json: bool) -> None:
+def show(ctx: CliContext, alert_id: str, fmt: str, as_json: bool) -> None:
     """One alert with its updates, cancels and acknowledgements."""
+    if fmt == "cap":
+        click.echo(LocalClient(ctx.home).get_text(f"/api/v1/alerts/{alert_id}/cap"), nl=False)
+        return
     a = LocalClient(ctx.home).get(f"/api/v1/alerts/{alert_id}")
     lines = [
         _line(a),
@@ -184,3 +194,28 @@ def ack(ctx: CliContext, alert_id: str, state: str, note: str | None, by: str | 
         f"/api/v1/alerts/{alert_id}/ack", _payload(state=state, note=note, by=by)
     )
     emit(doc, as_json, f"Acknowledged as {state} ({doc['id'][:12]}…).")
+
+
+@alert_group.command("import")
+@click.argument("cap_file", type=click.File("rb"))
+@click.option("--region", help="Region for areas without an ISO 3166 geocode (e.g. MX-OAX).")
+@click.option("--scope", type=click.Choice(["public", "members"]), help="Override the document's scope.")
+@click.option("--expires", help="Override the document's expiry, e.g. 6h (default: the CAP expires, else 6h).")
+@json_option
+@click.pass_obj
+def import_cap(
+    ctx: CliContext, cap_file: Any, region: str | None, scope: str | None, expires: str | None, as_json: bool
+) -> None:
+    """Re-publish a CAP 1.2 alert from an outside source (e.g. civil protection)
+    as an alert signed by this node; its original sender and identifier are kept."""
+    data = cap_file.read(MAX_IMPORT_BYTES + 1)
+    if len(data) > MAX_IMPORT_BYTES:
+        raise click.ClickException(f"{cap_file.name}: larger than {MAX_IMPORT_BYTES // 1024} KiB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{cap_file.name}: not UTF-8 text") from None
+    doc = LocalClient(ctx.home).post(
+        "/api/v1/alerts/import", {"cap": text, "region": region, "scope": scope, "expires": expires}
+    )
+    emit(doc, as_json, f"{doc['id']}\nImported from {doc['source']}")

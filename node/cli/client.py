@@ -46,7 +46,12 @@ class LocalClient:
     def delete(self, path: str) -> Any:
         return self._request("DELETE", path, None)
 
-    def _request(self, method: str, path: str, payload: dict[str, Any] | None) -> Any:
+    def get_text(self, path: str) -> str:
+        """A non-JSON document (CAP XML, Atom) as text."""
+        raw: bytes = self._request("GET", path, None, as_json=False)
+        return raw.decode("utf-8")
+
+    def _request(self, method: str, path: str, payload: dict[str, Any] | None, as_json: bool = True) -> Any:
         data = json.dumps(payload).encode("utf-8") if payload is not None else None
         request = urllib.request.Request(  # noqa: S310 - the URL is the node's own http://127.0.0.1 address
             self.base + path,
@@ -56,7 +61,8 @@ class LocalClient:
         )
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT_S) as resp:  # noqa: S310
-                return json.loads(resp.read() or b"null")
+                body = resp.read()
+                return json.loads(body or b"null") if as_json else body
         except urllib.error.HTTPError as exc:
             raise ApiError(_error_text(exc)) from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:

@@ -1,0 +1,140 @@
+"""Routes for CAP documents, CAP import and the public Atom feeds.
+
+``/api/v1/...`` needs the API token like the rest of the local API. ``/feeds/...``
+does not: it only ever serves ``public`` alerts, so a feed reader or a website on
+the organization's network can poll it; the listener still binds 127.0.0.1
+unless the operator chose otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from node.alerts import MAX_TTL_MS, AlertInputError, make_envelope, open_row, parse_duration
+from node.allies import cap, feeds
+from protocol import Alert, ProtocolError, decode, regions
+
+CAP_TYPE = "application/cap+xml"
+PUBLIC_PREFIX = "/feeds/"
+DEFAULT_IMPORT_TTL_MS = 6 * 3600 * 1000
+
+
+def add_routes(app: web.Application, service_key: Any, body: Any, find_alert: Any) -> None:
+    def service(request: web.Request) -> Any:
+        return request.app[service_key]
+
+    async def alert_cap(request: web.Request) -> web.Response:
+        s = service(request)
+        row = find_alert(s, request.match_info["id"])
+        document = _render(s, row)
+        if document is None:
+            return web.json_response({"error": "this node cannot read that alert (sealed to others)"}, status=404)
+        return web.Response(body=document, content_type=CAP_TYPE, charset="utf-8")
+
+    async def import_cap(request: web.Request) -> web.Response:
+        s = service(request)
+        doc = await body(request)
+        xml = doc.get("cap")
+        if not isinstance(xml, str) or not xml.strip():
+            raise AlertInputError("cap: the CAP XML document as a string")
+        try:
+            imported = cap.parse(
+                xml.encode("utf-8"),
+                region=_optional(doc, "region"),
+                scope=_optional(doc, "scope"),
+            )
+        except (cap.CapError, ProtocolError) as exc:
+            raise AlertInputError(f"CAP: {exc}") from None
+        now = s.clock()
+        ttl = _import_ttl(doc, imported.expires, now)
+        env = make_envelope(s.identity, imported.alert, now=now, ttl_ms=ttl, recipients=[])
+        s.author(env)
+        return web.json_response({"id": env.id.hex(), "source": imported.source}, status=201)
+
+    async def feed(request: web.Request) -> web.Response:
+        s = service(request)
+        region = request.match_info["region"]
+        region = regions.EVERYWHERE if region in ("all", "*") else region
+        if not regions.is_valid(region):
+            hint = regions.suggest(region)
+            extra = f"; did you mean {', '.join(hint)}?" if hint else ""
+            return web.json_response({"error": f"unknown region {region!r}{extra}"}, status=404)
+        entries = []
+        names = _names(s)
+        for row in s.store.list_alerts(region=region, limit=FEED_SCAN, include_sealed=False):
+            env = decode(row.raw, now=s.clock(), check_time=False)
+            if isinstance(env.body, Alert) and feeds.wanted(env.body, region):
+                entries.append(feeds.FeedEntry(env.body, env.id.hex(), env.created, names.get(env.author, "")))
+            if len(entries) >= feeds.FEED_LENGTH:
+                break
+        base = f"http://{request.host}"
+        document = feeds.render(region, entries, base=base, node_key=s.key, node_name=s.config.name, now=s.clock())
+        return web.Response(body=document, content_type="application/atom+xml", charset="utf-8")
+
+    async def public_cap(request: web.Request) -> web.Response:
+        s = service(request)
+        ident = request.match_info["id"]
+        row = s.store.get(bytes.fromhex(ident)) if _is_hex64(ident) else None
+        env = decode(row.raw, now=s.clock(), check_time=False) if row is not None and row.type == "alert" else None
+        if env is None or env.sealed or not isinstance(env.body, Alert) or env.body.scope != "public":
+            return web.json_response({"error": "no public alert with that id"}, status=404)
+        document = _render(s, row)
+        return web.Response(body=document, content_type=CAP_TYPE, charset="utf-8")
+
+    r = app.router
+    r.add_get("/api/v1/alerts/{id}/cap", alert_cap)
+    r.add_post("/api/v1/alerts/import", import_cap)
+    r.add_get("/feeds/cap/{id}.xml", public_cap)
+    r.add_get("/feeds/{region}.atom", feed)
+
+
+FEED_SCAN = 500
+
+
+def _render(s: Any, row: Any) -> bytes | None:
+    item = open_row(row, s.identity)
+    if not isinstance(item.body, Alert):
+        return None
+    names = _names(s)
+    env = item.envelope
+
+    def meta_of(ref: bytes) -> cap.CapMeta | None:
+        other = s.store.get(ref)
+        if other is None:
+            return None
+        return cap.CapMeta(ref.hex(), other.author, names.get(other.author, ""), other.created, other.expires)
+
+    meta = cap.CapMeta(env.id.hex(), env.author, names.get(env.author, ""), env.created, env.expires)
+    addresses = cap.SENDER_PREFIX + s.key.hex() if env.sealed else ""
+    return cap.render(item.body, meta, referenced=meta_of, addresses=addresses)
+
+
+def _names(s: Any) -> dict[bytes, str]:
+    names = {p.key: p.name for p in s.store.list_peers(include_removed=True)}
+    names[s.key] = s.config.name
+    return names
+
+
+def _optional(doc: dict[str, Any], name: str) -> str | None:
+    value = doc.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise AlertInputError(f"{name}: text")
+    return value
+
+
+def _import_ttl(doc: dict[str, Any], expires: int, now: int) -> int:
+    if doc.get("expires"):
+        return parse_duration(str(doc["expires"]), "expires")
+    if not expires:
+        return DEFAULT_IMPORT_TTL_MS
+    if expires <= now:
+        raise AlertInputError("CAP: info.expires is already past; nothing to import")
+    return min(expires - now, MAX_TTL_MS)
+
+
+def _is_hex64(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)

@@ -1,0 +1,82 @@
+"""CAP and Atom on real node processes: `alert show --format cap` validates
+against the OASIS schema, `alert import` re-publishes an outside CAP alert that
+then crosses the mesh, and a region's Atom feed carries public alerts only —
+never members or restricted ones — each linking a CAP document that resolves."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import feedparser
+import pytest
+from lxml import etree
+
+from node.devmesh import LocalMesh, LocalNode
+from tests.allies.test_cap import ISO_GEOCODE, OUTSIDE, SCHEMA
+
+pytestmark = pytest.mark.slow
+
+
+def fetch(node: LocalNode, path: str) -> tuple[int, bytes, str]:
+    """A plain GET with no token, as a feed reader does."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{node.local_port}{path}", timeout=10) as resp:  # noqa: S310
+            return resp.status, resp.read(), resp.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), exc.headers.get("Content-Type", "")
+
+
+def test_cap_show_import_and_feeds(mesh_factory: Any, tmp_path: Path) -> None:
+    mesh: LocalMesh = mesh_factory(3)
+    a, b, c = mesh.nodes
+    mesh.connect([(0, 1), (1, 2), (0, 2)])
+    public = a.send(headline="March for the disappeared, Saturday 10:00", scope="public", regions=["MX-OAX"])
+    members = a.send(headline="Members: safe meeting point changed", scope="members", regions=["MX-OAX"])
+    secret = "Witness relocated to the north house"
+    restricted = a.send(headline=secret, scope="restricted", to=[c.name], regions=["MX-OAX"])
+    elsewhere = a.send(headline="Public alert in Colombia", scope="public", regions=["CO-ANT"])
+    mesh.wait_for(public, [b])
+    mesh.wait_for(members, [b])
+    mesh.wait_for(elsewhere, [b])
+
+    document = b.amparo("alert", "show", public[:12], "--format", "cap").stdout.encode()
+    assert SCHEMA.validate(etree.fromstring(document)), SCHEMA.error_log
+    assert b"<scope>Public</scope>" in document and public.encode() in document
+
+    status, atom, kind = fetch(b, "/feeds/MX.atom")
+    assert status == 200 and kind.startswith("application/atom+xml")
+    feed = feedparser.parse(atom)
+    assert not feed.bozo
+    titles = [e.title for e in feed.entries]
+    assert titles == ["SEVERE: March for the disappeared, Saturday 10:00"]
+    assert b"Members:" not in atom and secret.encode() not in atom and b"Colombia" not in atom
+    assert members[:16].encode() not in atom and restricted[:16].encode() not in atom
+    link = next(x.href for x in feed.entries[0].links if x.type == "application/cap+xml")
+    status, linked, kind = fetch(b, link.split(str(b.local_port), 1)[1])
+    assert status == 200 and kind.startswith("application/cap+xml") and SCHEMA.validate(etree.fromstring(linked))
+
+    everywhere = feedparser.parse(fetch(b, "/feeds/all.atom")[1])
+    assert len(everywhere.entries) == 2
+    assert fetch(b, f"/feeds/cap/{members}.xml")[0] == 404
+    assert fetch(b, f"/feeds/cap/{restricted}.xml")[0] == 404
+    status, body, _ = fetch(b, "/feeds/MX-OAXX.atom")
+    assert status == 404 and b"MX-OAX" in body
+    assert fetch(b, "/api/v1/alerts")[0] == 401  # the rest still needs the token
+
+    source = tmp_path / "proteccion-civil.xml"
+    source.write_text(OUTSIDE % ISO_GEOCODE, encoding="utf-8")
+    imported = b.amparo("alert", "import", str(source)).stdout.split()[0]
+    mesh.wait_for(imported, [a, c])
+    shown = a.api.get(f"/api/v1/alerts/{imported}")
+    assert shown["headline"] == "Sismo de magnitud 6.8 en la costa de Oaxaca"
+    assert shown["author_name"] == b.name and "PC-2026-0042" in shown["description"]
+
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<alert>no namespace</alert>")
+    refused = b.amparo("alert", "import", str(bad), check=False)
+    assert refused.returncode != 0 and "root element" in refused.stderr and "Traceback" not in refused.stderr
+    for node in (a, b, c):
+        assert secret.encode() not in (node.home / "node.log").read_bytes()
