@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 def fetch(node: LocalNode, path: str) -> tuple[int, bytes, str]:
     """A plain GET with no token, as a feed reader does."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{node.local_port}{path}", timeout=10) as resp:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{node.local_port}{path}", timeout=10) as resp:
             return resp.status, resp.read(), resp.headers.get("Content-Type", "")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(), exc.headers.get("Content-Type", "")
