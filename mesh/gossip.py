@@ -10,8 +10,10 @@ Admission of an item, in order (first failing rule is the reason):
     duplicate         already stored (the seen-set is the store, durable via `stored`)
     expired           expires != 0 and expires < now
     compromised-author  the author declared its key compromised
+    retired-key       signed by a key after it handed over to a new one (rotation)
     outside-horizon   author beyond `trust_depth` vouch hops (a key's own
-                      compromise declaration is exempt)
+                      compromise declaration, and a rotation record whose old
+                      key is inside the horizon, are exempt)
     peer-throttled / peer-cut-off   the sending peer's standing
     peer-rate-limited / author-rate-limited   token buckets
 
@@ -64,7 +66,7 @@ MAX_FETCHING = 20_000  # ids requested and not yet arrived, per peer
 REFUSED_MEMORY = 65_536
 OFFERED_MEMORY = 16_384  # per peer: ids already pushed because a reconciliation said so
 # Reasons that stay true until the trust graph changes (or forever).
-_STICKY = frozenset({"expired", "compromised-author", "outside-horizon"})
+_STICKY = frozenset({"expired", "compromised-author", "retired-key", "outside-horizon"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +307,11 @@ class MeshNode:
             return None
         if self.trust.is_compromised(item.author):
             return "compromised-author"
+        retired = self.trust.retired_at(item.author)
+        if retired is not None and item.created > retired:
+            return "retired-key"
+        if item.rotates and item.subject is not None and self.trust.in_horizon(item.subject):
+            return None  # the old key, inside the horizon, hands over to the new one
         if not self.trust.in_horizon(item.author):
             return "outside-horizon"
         return None

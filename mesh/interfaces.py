@@ -28,7 +28,7 @@ class Item:
     author: bytes  # 32-byte Ed25519 public key of the author
     kind: str  # "alert" | "ack" | "vouch" | "revoke" | "node"
     raw: bytes
-    subject: bytes | None = None  # vouch/revoke: the key vouched for / revoked
+    subject: bytes | None = None  # vouch/revoke: the key vouched for / revoked; node: the key it rotates from
     compromised: bool = False  # revoke: author declares its own key compromised
 
     @property
@@ -38,6 +38,11 @@ class Item:
     def expired(self, now: int) -> bool:
         """Revocations (expires == 0) never expire: they must outlive what they revoke."""
         return self.expires != 0 and self.expires < now
+
+    @property
+    def rotates(self) -> bool:
+        """A node record by a new key that the old key (``subject``) handed over to."""
+        return self.kind == "node" and self.subject is not None and self.subject != self.author
 
     @property
     def declares_compromise(self) -> bool:

@@ -13,6 +13,13 @@ A key that declares itself compromised is dead everywhere, forever: its vouches
 stop counting, it never re-enters the horizon, and no later vouch revives it.
 Anyone may relay such a declaration because it can only hurt its author.
 
+Key rotation: a ``node`` record by a new key carrying the old key's hand-over
+signature joins the two into one family. Every key of a family has the same
+depth and the vouches of any of them count for all, so peers follow without a
+new pairing. The old key is *retired* at the rotation's ``created``: what it
+signs later is refused (``retired_at``). A compromised key hands over nothing:
+rotations out of it are void, because whoever stole it could rotate too.
+
 Depths are kept incrementally for new vouches (the common case, cheap even
 with thousands of them) and recomputed lazily by one bounded BFS after a
 revocation, which is rare.
@@ -38,6 +45,8 @@ class TrustGraph:
         self._edges: dict[bytes, set[bytes]] = {}
         self._compromised: set[bytes] = set()
         self._depths: dict[bytes, int] | None = None
+        self._rotations: dict[bytes, tuple[int, bytes]] = {}  # old key -> (created, new key)
+        self._aliases: dict[bytes, set[bytes]] = {}  # both directions, for the BFS
 
     # -- queries --------------------------------------------------------------------------
     def in_horizon(self, key: bytes) -> bool:
@@ -57,9 +66,28 @@ class TrustGraph:
     def horizon(self) -> dict[bytes, int]:
         return dict(self._current_depths())
 
+    def retired_at(self, key: bytes) -> int | None:
+        """When ``key`` handed over to a successor (its later signatures are refused)."""
+        rotation = self._rotations.get(key)
+        if rotation is None or key in self._compromised:
+            return None
+        return rotation[0]
+
+    def family(self, key: bytes) -> set[bytes]:
+        """``key`` and every key it rotated from or to."""
+        seen, todo = {key}, [key]
+        while todo:
+            for other in self._aliases.get(todo.pop(), ()):
+                if other not in seen:
+                    seen.add(other)
+                    todo.append(other)
+        return seen
+
     # -- updates --------------------------------------------------------------------------
     def observe(self, item: Item) -> bool:
-        """Take a vouch or revoke into account; True when the horizon may have changed."""
+        """Take a vouch, revoke or rotation into account; True when the horizon may have changed."""
+        if item.rotates:
+            return self._rotate(item)
         if item.kind not in ("vouch", "revoke") or item.subject is None:
             return False
         if item.declares_compromise:
@@ -77,6 +105,21 @@ class TrustGraph:
         if claim[2]:
             return self._add_edge(item.author, item.subject)
         return self._remove_edge(item.author, item.subject)
+
+    def _rotate(self, item: Item) -> bool:
+        old, new = item.subject, item.author
+        assert old is not None
+        known = self._rotations.get(old)
+        if known is not None and known[0] <= item.created:
+            return False  # the first hand-over wins; a key cannot be handed over twice
+        if known is not None:
+            self._aliases.get(known[1], set()).discard(old)
+            self._aliases.get(old, set()).discard(known[1])
+        self._rotations[old] = (item.created, new)
+        self._aliases.setdefault(old, set()).add(new)
+        self._aliases.setdefault(new, set()).add(old)
+        self._depths = None
+        return True
 
     def _compromise(self, key: bytes) -> bool:
         if key in self._compromised:
@@ -126,10 +169,16 @@ class TrustGraph:
         return self._depths
 
     def _spread(self, depths: dict[bytes, int], queue: deque[bytes]) -> None:
-        """Relax depths outward from `queue`, never past `self.depth` hops."""
+        """Relax depths outward from `queue`, never past `self.depth` hops. Keys of
+        one rotation family share a depth (a hand-over is not a hop)."""
         while queue:
             key = queue.popleft()
             here = depths[key]
+            if key not in self._compromised:
+                for alias in self._aliases.get(key, ()):
+                    if alias not in self._compromised and depths.get(alias, here + 1) > here:
+                        depths[alias] = here
+                        queue.appendleft(alias)
             if here >= self.depth:
                 continue
             for subject in self._edges.get(key, ()):

@@ -38,3 +38,9 @@ def revoke(voucher: bytes, subject: bytes, created: int = NOW, compromised: bool
 
 def rng(seed: int = 7) -> random.Random:
     return random.Random(seed)
+
+
+def rotation(old: bytes, new: bytes, created: int = NOW) -> Item:
+    """A node record by ``new`` that ``old`` handed over to (signatures are the protocol's job)."""
+    ident = item_id("rotate", old, new, created)
+    return Item(ident, created, 0, new, "node", b"N" + ident, subject=old)
