@@ -45,6 +45,11 @@ def create(home: Path, passphrase: bytes | None, profile: str) -> Identity:
 
 
 def store(home: Path, identity: Identity, passphrase: bytes | None, profile: str) -> None:
+    store_at(home / KEY_FILE, identity, passphrase, profile)
+
+
+def store_at(path: Path, identity: Identity, passphrase: bytes | None, profile: str) -> None:
+    """Seal ``identity`` into ``path`` (fresh salt and nonce every time)."""
     sealed = keys.seal_key_file(
         identity,
         passphrase,
@@ -52,11 +57,18 @@ def store(home: Path, identity: Identity, passphrase: bytes | None, profile: str
         nonce=nacl.utils.random(keys.NONCE_BYTES),
         profile=profile,
     )
-    write_private(home / KEY_FILE, sealed)
+    write_private(path, sealed)
 
 
 def unlock(home: Path, prompt: Callable[[], bytes] | None = None) -> Identity:
     """Open the key file; the passphrase file wins over the prompt."""
+    return unlock_with_passphrase(home, prompt)[0]
+
+
+def unlock_with_passphrase(
+    home: Path, prompt: Callable[[], bytes] | None = None
+) -> tuple[Identity, bytes | None]:
+    """Like ``unlock``, also returning the passphrase (for re-sealing a new key)."""
     path = home / KEY_FILE
     try:
         data = path.read_bytes()
@@ -64,12 +76,12 @@ def unlock(home: Path, prompt: Callable[[], bytes] | None = None) -> Identity:
         raise ConfigError(f"no key file at {path} (run `amparo init`)") from None
     try:
         if not keys.key_file_needs_passphrase(data):
-            return keys.open_key_file(data, None)
+            return keys.open_key_file(data, None), None
         passphrase = passphrase_from_env()
         if passphrase is None:
             if prompt is None:
                 raise ConfigError(f"the key file is sealed: set {PASSPHRASE_ENV} or run interactively")
             passphrase = prompt()
-        return keys.open_key_file(data, passphrase)
+        return keys.open_key_file(data, passphrase), passphrase
     except ProtocolError as exc:
         raise ConfigError(f"{path}: {exc.message}") from None

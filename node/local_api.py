@@ -32,7 +32,17 @@ from node.response.checkin import CheckinError
 from node.response.desk import DeskError
 from node.service import NodeService
 from node.setup import api_token
-from protocol import Ack, Alert, ProtocolError, Revoke, fingerprint, regions, sign_envelope
+from protocol import (
+    Ack,
+    Alert,
+    NodeRecord,
+    ProtocolError,
+    Revoke,
+    decode,
+    fingerprint,
+    regions,
+    sign_envelope,
+)
 
 log = logging.getLogger("amparo.api")
 SERVICE: web.AppKey[NodeService] = web.AppKey("service", NodeService)
@@ -57,6 +67,7 @@ def make_app(service: NodeService) -> web.Application:
     r.add_post("/api/v1/alerts/{id}/ack", _ack_alert)
     r.add_get("/api/v1/stream", stream.handler(SERVICE, _names))
     r.add_post("/api/v1/keys/compromised", _declare_compromised)
+    r.add_post("/api/v1/keys/rotate", _rotate_key)
     r.add_get("/api/v1/peers", _list_peers)
     r.add_post("/api/v1/peers/invite", _invite)
     r.add_post("/api/v1/peers/accept", _accept)
@@ -148,6 +159,7 @@ async def _status(request: web.Request) -> web.Response:
         {
             "name": s.config.name,
             "fingerprint": fingerprint(s.key),
+            "now": s.clock(),
             "uptime_s": int((s.clock() - s.started_at) / 1000),
             "envelopes_stored": s.store.count(),
             "received": c.received,
@@ -298,6 +310,28 @@ async def _declare_compromised(request: web.Request) -> web.Response:
     )
     s.author(env)
     return web.json_response({"revocation": env.id.hex(), "key": s.key.hex()}, status=201)
+
+
+async def _rotate_key(request: web.Request) -> web.Response:
+    """Publish a rotation record the CLI built (it holds the passphrase, the node
+    does not): the new key's ``node`` record with the current key's hand-over
+    signature. Peers follow it; the node uses the new key after a restart."""
+    s = _service(request)
+    _refuse_if_compromised(s)
+    doc = await _body(request)
+    try:
+        env = decode(bytes.fromhex(str(doc.get("record", ""))), now=s.clock())
+    except ValueError:
+        raise ApiError(400, "record: the rotation record as hex") from None
+    except ProtocolError as exc:
+        raise ApiError(400, f"record: {exc.message}") from None
+    body = env.body
+    if not isinstance(body, NodeRecord) or body.prev != s.key or env.author == s.key:
+        raise ApiError(400, "record: not a hand-over from this node's current key")
+    if s.mesh.trust.retired_at(s.key) is not None:
+        raise ApiError(409, "this key was already handed over; restart the node to use the new one")
+    s.author(env)
+    return web.json_response({"record": env.id.hex(), "key": env.author.hex(), "fingerprint": fingerprint(env.author)}, status=201)
 
 
 def _refuse_if_compromised(s: NodeService) -> None:

@@ -59,19 +59,32 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return _refuse(500, "internal error")
 
 
+def _verify(request: web.Request, body: bytes, service: Any) -> signed_request.RequestAuth:
+    """Requests name this node as receiver; a peer that has not yet heard of a key
+    rotation still names the old key, which stays acceptable as a receiver."""
+    first: ProtocolError | None = None
+    for receiver in service.own_keys():
+        try:
+            return signed_request.verify_request(
+                request.headers.get(signed_request.HEADER),
+                method=request.method,
+                path=request.path,
+                body=body,
+                receiver=receiver,
+                now=service.clock(),
+            )
+        except ProtocolError as exc:
+            first = first or exc
+    assert first is not None
+    raise first
+
+
 async def _authenticated(request: web.Request, *, known_peer: bool = True) -> tuple[bytes, bytes]:
     """Return (sender key, body) or raise an HTTP error response."""
     service = request.app[SERVICE]
     body = await request.read()
     try:
-        auth = signed_request.verify_request(
-            request.headers.get(signed_request.HEADER),
-            method=request.method,
-            path=request.path,
-            body=body,
-            receiver=service.key,
-            now=service.clock(),
-        )
+        auth = _verify(request, body, service)
     except ProtocolError as exc:
         service.counters.reject(f"request-{exc.code}")
         raise web.HTTPUnauthorized(text=f"request refused: {exc.message}") from None

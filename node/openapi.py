@@ -153,6 +153,15 @@ def _paths() -> dict[str, Any]:
                 ),
             )
         },
+        "/api/v1/keys/rotate": {
+            "post": _op(
+                "Publish a key rotation record built by `amparo keys rotate`",
+                {"201": _ok(), "409": _ERROR},
+                requestBody=_json_body(
+                    {"type": "object", "properties": {"record": {"type": "string"}}, "required": ["record"]}
+                ),
+            )
+        },
         "/api/v1/peers": {"get": _op("Peers with fingerprints and state", {"200": _ok()})},
         "/api/v1/peers/invite": {
             "post": _op(

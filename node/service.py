@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,8 @@ def wall_ms() -> int:
 def to_item(env: Envelope) -> Item:
     body = env.body
     subject = body.subject if isinstance(body, Vouch | Revoke) else None
+    if isinstance(body, NodeRecord) and body.prev is not None:
+        subject = body.prev  # a rotation: the mesh joins the old and new key
     compromised = isinstance(body, Revoke) and body.compromised
     return Item(
         id=env.id,
@@ -289,7 +291,28 @@ class NodeService:
         if row.type == "node":
             self._update_peer_from_record(row)
 
+    def own_keys(self) -> list[bytes]:
+        """This node's key first, then the keys it rotated from (or, until the
+        restart that completes a rotation, to)."""
+        return [self.key, *sorted(self.mesh.trust.family(self.key) - {self.key})]
+
+    def _follow_rotation(self, row: StoredEnvelope, body: NodeRecord) -> None:
+        """A peer handed over to a new key: the peering moves to it, no new pairing."""
+        old = self.store.get_peer(body.prev) if body.prev else None
+        if old is None or old.status != "active" or self.store.get_peer(row.author) is not None:
+            return
+        self.store.upsert_peer(replace(old, key=row.author, enc_key=body.enc, node_record_id=row.id))
+        self.store.remove_peer(old.key)
+        self.enc_keys[row.author] = body.enc
+        self.handle(mesh.PeerDown(old.key))
+        self.handle(mesh.PeerAdded(row.author))
+        self.handle(mesh.PeerUp(row.author))
+        log.info("peer %s rotated its key; now %s", old.name, row.author.hex()[:16])
+
     def _update_peer_from_record(self, row: StoredEnvelope) -> None:
+        rotated = self._pending_env.get(row.id) or self._decode_stored(row)
+        if isinstance(rotated.body, NodeRecord) and rotated.body.prev is not None:
+            self._follow_rotation(row, rotated.body)
         peer = self.store.get_peer(row.author)
         if peer is None or peer.status != "active":
             return

@@ -1,6 +1,10 @@
-"""``amparo keys compromised``: the self-revocation every node honours forever."""
+"""``amparo keys rotate`` (new keys, peers follow) and ``amparo keys compromised``
+(the self-revocation every node honours forever)."""
 
 from __future__ import annotations
+
+import os
+from dataclasses import replace
 
 import click
 
@@ -33,4 +37,53 @@ def compromised(ctx: CliContext, reason: str, yes: bool, as_json: bool) -> None:
         as_json,
         "Revocation published; allies will refuse this key from now on.\n"
         "Create a new node with `amparo init` and pair with your allies again.",
+    )
+
+
+@keys_group.command("rotate")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@click.pass_obj
+def rotate(ctx: CliContext, yes: bool, as_json: bool) -> None:
+    """Replace this node's keys with new ones; peers follow without pairing again.
+
+    The running node publishes a record of the new key signed by the old one;
+    then restart the node to use the new key. Anything signed later with the old
+    key is refused everywhere. Use this on a schedule or after a scare; if the old
+    key may be in someone else's hands, use `amparo keys compromised` instead.
+    """
+    import nacl.utils
+
+    from node import keystore, records
+    from node.cli.identity import prompt_passphrase
+    from node.config import KEY_FILE
+    from protocol import Identity, NodeRecord, fingerprint, rotation_payload, sign_envelope
+    from protocol.signing import PURPOSE_ROTATE, sign
+
+    config = load(ctx.home)
+    if not yes:
+        click.confirm("Rotate this node's keys now (then restart the node)?", abort=True, err=True)
+    old, passphrase = keystore.unlock_with_passphrase(ctx.home, prompt_passphrase)
+    new = Identity.from_random(nacl.utils.random(64))
+    now = LocalClient(ctx.home).get("/api/v1/status")["now"]
+    current = records.node_record(ctx.home, config, new, now).body
+    assert isinstance(current, NodeRecord)
+    hand_over = sign(old.signing_key, PURPOSE_ROTATE, rotation_payload(new.sign_public, now))
+    body = replace(current, prev=old.sign_public, prev_sig=hand_over)
+    record = sign_envelope(new, body, created=now, expires=0)
+    pending = ctx.home / (KEY_FILE + ".new")
+    keystore.store_at(pending, new, passphrase, config.kdf_profile)
+    try:
+        doc = LocalClient(ctx.home).post("/api/v1/keys/rotate", {"record": record.raw.hex()})
+    except Exception:
+        pending.unlink(missing_ok=True)
+        raise
+    os.replace(pending, ctx.home / KEY_FILE)
+    doc["old_fingerprint"] = fingerprint(old.sign_public)
+    emit(
+        doc,
+        as_json,
+        f"New key {doc['fingerprint']} (was {doc['old_fingerprint']}).\n"
+        "Peers are following the hand-over. Restart the node now to use the new key "
+        "(systemctl restart amparo, or stop and start `amparo run`).",
     )
