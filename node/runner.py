@@ -10,17 +10,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
+import sqlite3
 import sys
+import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 from aiohttp import web
 
-from node import keystore, local_api, mesh_api, tls
-from node.config import Config, database_url, load, parse_hostport
+from node import backup, keystore, local_api, mesh_api, tls
+from node.config import DB_FILE, Config, database_url, load, parse_hostport
 from node.service import NodeService
-from node.store import Store
+from node.store import Store, head_revision
+from node.wipe import PID_FILE
 
 log = logging.getLogger("amparo.run")
 
@@ -53,7 +58,10 @@ def setup_logging(config: Config, level: int = logging.INFO) -> None:
 async def serve(home: Path, prompt: Callable[[], bytes] | None, ready: Callable[[NodeService], None]) -> None:
     config = load(home)
     identity = keystore.unlock(home, prompt)
+    _backup_before_migrating(home, config)
     store = Store(database_url(home, config))
+    pid_file = home / PID_FILE
+    pid_file.write_text(f"{os.getpid()}\n")
     service = NodeService(home, config, identity, store)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -84,6 +92,24 @@ async def serve(home: Path, prompt: Callable[[], bytes] | None, ready: Callable[
             await runner.cleanup()
         await service.stop()
         store.close()
+        pid_file.unlink(missing_ok=True)
+
+
+def _backup_before_migrating(home: Path, config: Config) -> None:
+    """Alembic migrates on open; an SQLite database behind the newest schema is
+    copied first (home/backups/), so an upgrade can always be undone by hand."""
+    if config.database_url or not (home / DB_FILE).is_file():
+        return
+    try:
+        with closing(sqlite3.connect(f"file:{home / DB_FILE}?mode=ro", uri=True)) as db:
+            row = db.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.Error:
+        return
+    if row is None or row[0] == head_revision():
+        return
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    copy = backup.before_migration(home, config, str(row[0]), stamp)
+    log.info("database at schema %s will be migrated to %s; copy saved at %s", row[0], head_revision(), copy)
 
 
 async def _site(app: web.Application, host: str, port: int, ssl_context: object) -> web.AppRunner:

@@ -14,6 +14,7 @@ from node.cli.base import AmparoGroup, CliContext
 from node.cli.demo import demo_command
 from node.cli.identity import id_command, init_command
 from node.cli.keys import keys_group
+from node.cli.maintenance import backup_command, restore_command, wipe_command
 from node.cli.node_commands import run_command, status_command
 from node.cli.peer import peer_group
 from node.cli.response import checkin_group, drill_group, note_command, oncall_group, responder_group
@@ -53,6 +54,9 @@ cli.add_command(drill_group)
 alert_group.add_command(note_command)
 cli.add_command(subscribe_group)
 cli.add_command(regions_group)
+cli.add_command(backup_command)
+cli.add_command(restore_command)
+cli.add_command(wipe_command)
 
 
 def main() -> None:
