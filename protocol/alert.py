@@ -134,7 +134,8 @@ class Alert:
 
     @classmethod
     def from_wire(cls, value: object, path: str = "alert") -> Alert:
-        doc = fields.require_map(value, path, _ALERT_FIELDS)
+        doc = fields.require_map(value, path, (*_ALERT_FIELDS, fields.EXT))
+        fields.check_extensions(doc, path)
         msg_type = fields.enum(doc, "msg_type", path, MSG_TYPES)
         return fields.build_frozen(
             cls,

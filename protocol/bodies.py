@@ -40,7 +40,8 @@ class Ack:
 
     @classmethod
     def from_wire(cls, value: object, path: str = "ack") -> Ack:
-        doc = fields.require_map(value, path, ("alert", "state", "note"))
+        doc = fields.require_map(value, path, ("alert", "state", "note", fields.EXT))
+        fields.check_extensions(doc, path)
         alert = fields.key32(doc, "alert", path)
         assert alert is not None
         return fields.build_frozen(
@@ -152,7 +153,10 @@ class NodeRecord:
 
     @classmethod
     def from_wire(cls, value: object, path: str = "node") -> NodeRecord:
-        doc = fields.require_map(value, path, ("name", "enc", "tls", "addrs", "minor", "prev", "prev_sig"))
+        doc = fields.require_map(
+            value, path, ("name", "enc", "tls", "addrs", "minor", "prev", "prev_sig", fields.EXT)
+        )
+        fields.check_extensions(doc, path)
         prev = fields.key32(doc, "prev", path, required=False)
         prev_sig = doc.get("prev_sig")
         if (prev is None) != (prev_sig is None):

@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Final
 
-from protocol import codec, sealing, signing
+from protocol import codec, fields, sealing, signing
 from protocol.alert import Alert
 from protocol.bodies import Ack, NodeRecord, Revoke, Vouch
 from protocol.errors import (
@@ -175,7 +175,7 @@ def _body(kind: str, wire: Any) -> Body | Sealed:
             raise BadField(f"a {kind} body cannot be sealed", field="b")
         return Sealed.from_bytes(wire)
     body: Body = BODY_TYPES[kind].from_wire(wire)
-    if body.to_wire() != wire:
+    if body.to_wire() != fields.without_extensions(wire):
         raise BadField("body carries default-valued optional fields (not canonical)", field="b")
     return body
 

@@ -84,3 +84,30 @@ def build_frozen(cls: type[T], **values: Any) -> T:
     for name, val in values.items():
         object.__setattr__(built, name, val)
     return built
+
+
+EXT = "ext"
+MAX_EXT_KEYS = 16
+_EXT_KEY = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+
+
+def check_extensions(doc: Mapping[str, Any], path: str) -> None:
+    """``ext``: fields of later minor protocol versions. A node that does not know
+    a key ignores it, but the bytes are signed and relayed unchanged, so newer
+    nodes can add optional fields without older ones refusing their envelopes.
+    Only the shape is checked here: a map of at most 16 lowercase keys, non-empty."""
+    if EXT not in doc:
+        return
+    value = doc[EXT]
+    if not isinstance(value, dict) or not value or len(value) > MAX_EXT_KEYS:
+        raise BadField(f"must be a non-empty map of at most {MAX_EXT_KEYS} extension fields", field=f"{path}.{EXT}")
+    for key in value:
+        if not isinstance(key, str) or not _EXT_KEY.match(key):
+            raise BadField("extension names are lowercase words with dashes", field=f"{path}.{EXT}")
+
+
+def without_extensions(wire: object) -> object:
+    """The part of a body this version understands (for the canonical check)."""
+    if isinstance(wire, dict) and EXT in wire:
+        return {k: v for k, v in wire.items() if k != EXT}
+    return wire
