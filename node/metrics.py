@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -34,6 +34,19 @@ class NodeCollector(Collector):
             "amparo_push_failures", "Pushes to peers that failed (retried with backoff)", c.push_failures
         )
         yield _counter("amparo_reconcile_rounds", "Completed reconciliations with peers", c.reconciles)
+        allies = s.allies
+        yield _counter("amparo_deliveries", "Alerts delivered to allies' channels", allies.delivered)
+        yield _counter(
+            "amparo_delivery_failures", "Failed delivery attempts to allies' channels (retried)", allies.failures
+        )
+        yield _counter("amparo_deliveries_given_up", "Deliveries abandoned after 24 h of failures", allies.gave_up)
+        ack = SummaryMetricFamily(
+            "amparo_time_to_ack_seconds",
+            "Time from one of this node's alerts to an ally's acknowledgement",
+            count_value=c.acks_for_ours,
+            sum_value=c.ack_seconds,
+        )
+        yield ack
         rejected = CounterMetricFamily(
             "amparo_rejections", "Envelopes and requests refused, by reason code", labels=["reason"]
         )

@@ -74,6 +74,8 @@ class Counters:
     pushed: int = 0
     push_failures: int = 0
     reconciles: int = 0
+    acks_for_ours: int = 0  # acknowledgements of alerts this node authored …
+    ack_seconds: float = 0.0  # … and their summed time-to-acknowledge
 
     def reject(self, code: str) -> None:
         self.rejected[code] = self.rejected.get(code, 0) + 1
@@ -355,6 +357,18 @@ class NodeService:
             self.allies.on_stored(row)
         except Exception:
             log.exception("could not queue %s for allies", row.id.hex()[:12])
+        if row.type == "ack":
+            self._time_to_ack(row)
+
+    def _time_to_ack(self, row: StoredEnvelope) -> None:
+        """Metrics: how fast allies acknowledge this organization's alerts."""
+        from node.alerts import open_row
+
+        ack = open_row(row, self.identity).body
+        alert = self.store.get(ack.alert) if isinstance(ack, Ack) else None
+        if alert is not None and alert.author == self.key and row.author != self.key:
+            self.counters.acks_for_ours += 1
+            self.counters.ack_seconds += max(0, row.created - alert.created) / 1000
 
     def peer_is_up(self, peer: bytes) -> bool:
         last_ok = self.peer_state.get(peer, {}).get("last_ok")

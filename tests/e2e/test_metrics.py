@@ -52,3 +52,25 @@ def test_metrics_parse_and_move(mesh_factory: Any) -> None:
     peer.push(b, [bytes(forged)])
     after = scrape(b.local_port)
     assert after["amparo_rejections_total{reason=bad-signature}"] >= 1
+
+
+def test_time_to_ack_and_delivery_counters_move(mesh_factory: Any, tmp_path: Any) -> None:
+    from tests.e2e.test_allies import Receiver
+    from tests.e2e.test_gossip import wait_until
+
+    mesh = mesh_factory(2)
+    a, b = mesh.nodes
+    mesh.connect([(0, 1)])
+    receiver = Receiver()
+    try:
+        a.amparo("subscribe", "add", "--region", "MX", "--webhook", receiver.url("hook"))
+        assert scrape(a.local_port)["amparo_time_to_ack_seconds_count"] == 0
+        alert_id = a.send(headline="Acknowledge me")
+        mesh.wait_for(alert_id, [b])
+        b.amparo("alert", "ack", alert_id, "--state", "responding")
+        wait_until(lambda: scrape(a.local_port)["amparo_time_to_ack_seconds_count"] == 1, what="A to see B's ack")
+        assert scrape(a.local_port)["amparo_time_to_ack_seconds_sum"] >= 0
+        wait_until(lambda: scrape(a.local_port)["amparo_deliveries_total"] == 1, what="the webhook delivery")
+        assert scrape(a.local_port)["amparo_delivery_backlog"] == 0
+    finally:
+        receiver.down()
