@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from node import metrics, openapi, pairing, stream
+from node import web as dashboard
 from node.alerts import (
     MAX_TTL_MS,
     AlertInputError,
@@ -76,6 +77,7 @@ def make_app(service: NodeService) -> web.Application:
     checkin_api.add_routes(app, SERVICE, _body)
     allies_api.add_routes(app, SERVICE, _body)
     cap_api.add_routes(app, SERVICE, _body, _find_alert)
+    dashboard.add_routes(app, SERVICE)
     return app
 
 
@@ -98,6 +100,8 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return _json_error(exc.status, str(exc))
     except (AlertInputError, pairing.PairingError, DeskError, CheckinError, SubscriptionError) as exc:
         return _json_error(400, str(exc))
+    except web.HTTPRedirection:
+        raise  # the dashboard's redirects (after a form, to sign in)
     except web.HTTPException as exc:
         return _json_error(exc.status, exc.reason or "error")
     except Exception:
@@ -107,7 +111,7 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
 
 @web.middleware
 async def _auth(request: web.Request, handler: Any) -> web.StreamResponse:
-    if request.path in PUBLIC_PATHS or request.path.startswith(("/checkin/", cap_api.PUBLIC_PREFIX)):
+    if request.path in PUBLIC_PATHS or request.path.startswith(("/checkin/", cap_api.PUBLIC_PREFIX)) or _dashboard(request.path):
         response: web.StreamResponse = await handler(request)
         return response
     expected = "Bearer " + api_token(request.app[SERVICE].home)
@@ -116,6 +120,11 @@ async def _auth(request: web.Request, handler: Any) -> web.StreamResponse:
         raise ApiError(401, "missing or wrong API token")
     response = await handler(request)
     return response
+
+
+def _dashboard(path: str) -> bool:
+    """The dashboard checks its own session cookie (node.web), not the API token."""
+    return path == dashboard.PREFIX or path.startswith(dashboard.PREFIX + "/")
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -207,13 +216,18 @@ async def _list_alerts(request: web.Request) -> web.Response:
     s = _service(request)
     q = request.query
     region = q.get("region") or None
+    since = s.clock() - parse_duration(q["since"], "since") if q.get("since") else 0
+    limit = min(int(q.get("limit", "100")) if q.get("limit", "100").isdigit() else 100, 1000)
+    return web.json_response({"alerts": list_alert_docs(s, region=region, since=since, limit=limit)})
+
+
+def list_alert_docs(s: NodeService, *, region: str | None, since: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+    """Alerts (not their updates), newest first, each with its current state."""
     if region:
         try:
             regions.check(region)
         except Exception as exc:
             raise ApiError(400, str(getattr(exc, "message", exc))) from None
-    since = s.clock() - parse_duration(q["since"], "since") if q.get("since") else 0
-    limit = min(int(q.get("limit", "100")) if q.get("limit", "100").isdigit() else 100, 1000)
     names = _names(s)
     out = []
     for row in s.store.list_alerts(since_created=since, region=None, limit=limit * 4):
@@ -225,7 +239,7 @@ async def _list_alerts(request: web.Request) -> web.Response:
         out.append(alert_json(item, names) | _state(s, item.envelope.id))
         if len(out) >= limit:
             break
-    return web.json_response({"alerts": out})
+    return out
 
 
 def _state(s: NodeService, alert_id: bytes) -> dict[str, Any]:
@@ -246,11 +260,15 @@ def _author(s: NodeService, alert_id: bytes) -> bytes | None:
 
 async def _show_alert(request: web.Request) -> web.Response:
     s = _service(request)
-    row = _find_alert(s, request.match_info["id"])
+    return web.json_response(alert_detail(s, _find_alert(s, request.match_info["id"])))
+
+
+def alert_detail(s: NodeService, row: Any) -> dict[str, Any]:
+    """One alert with its timeline, responses per organization, escalation and notes."""
     names = _names(s)
     item = open_row(row, s.identity)
     timeline = [open_row(r, s.identity) for r in s.related(row.id)]
-    return web.json_response(
+    return (
         alert_json(item, names)
         | _state(s, row.id)
         | {
@@ -343,18 +361,20 @@ def _refuse_if_compromised(s: NodeService) -> None:
 
 async def _send_alert(request: web.Request) -> web.Response:
     s = _service(request)
+    return web.json_response(send_alert(s, await _body(request)), status=201)
+
+
+def send_alert(s: NodeService, doc: dict[str, Any]) -> dict[str, Any]:
     _refuse_if_compromised(s)
-    doc = await _body(request)
-    body = alert_from_request(doc)
-    return _publish(s, body, doc)
+    return _publish(s, alert_from_request(doc), doc)
 
 
-def _publish(s: NodeService, body: Alert, doc: dict[str, Any]) -> web.Response:
+def _publish(s: NodeService, body: Alert, doc: dict[str, Any]) -> dict[str, Any]:
     recipients = _recipients(s, doc.get("to") or [])
     ttl = parse_duration(doc["expires"], "expires") if doc.get("expires") else 6 * 3600 * 1000
     env = make_envelope(s.identity, body, now=s.clock(), ttl_ms=ttl, recipients=recipients)
     s.author(env)
-    return web.json_response({"id": env.id.hex(), "created": env.created, "sealed": env.sealed}, status=201)
+    return {"id": env.id.hex(), "created": env.created, "sealed": env.sealed}
 
 
 def _recipients(s: NodeService, names: list[str]) -> list[bytes]:
@@ -368,10 +388,13 @@ def _recipients(s: NodeService, names: list[str]) -> list[bytes]:
 
 
 async def _ack_alert(request: web.Request) -> web.Response:
-    """Acknowledge an alert for this organization; sealed like the alert it answers."""
     s = _service(request)
     row = _find_alert(s, request.match_info["id"])
-    doc = await _body(request)
+    return web.json_response(acknowledge(s, row, await _body(request)), status=201)
+
+
+def acknowledge(s: NodeService, row: Any, doc: dict[str, Any]) -> dict[str, Any]:
+    """Acknowledge an alert for this organization; sealed like the alert it answers."""
     state = str(doc.get("state", "responding"))
     try:
         body = Ack(alert=row.id, state=state, note=str(doc.get("note", "")))
@@ -386,28 +409,33 @@ async def _ack_alert(request: web.Request) -> web.Response:
     env = make_envelope(s.identity, body, now=s.clock(), ttl_ms=min(ttl, MAX_TTL_MS), recipients=recipients)
     s.author(env)
     s.desk.acknowledge(row.id.hex(), by=str(doc.get("by") or "this organization"))
-    return web.json_response({"id": env.id.hex(), "sealed": env.sealed, "state": state}, status=201)
+    return {"id": env.id.hex(), "sealed": env.sealed, "state": state}
 
 
 async def _update_alert(request: web.Request) -> web.Response:
     s = _service(request)
     row = _find_alert(s, request.match_info["id"])
-    original = open_row(row, s.identity)
-    if row.author != s.key or not isinstance(original.body, Alert):
-        raise ApiError(403, "only the node that sent an alert can update it")
-    doc = await _body(request)
-    merged = _merge(original.body, doc)
-    body = alert_from_request(merged, msg_type="update", references=(row.id,))
-    return _publish(s, body, doc)
+    return web.json_response(update_alert(s, row, await _body(request)), status=201)
 
 
 async def _cancel_alert(request: web.Request) -> web.Response:
     s = _service(request)
     row = _find_alert(s, request.match_info["id"])
+    return web.json_response(cancel_alert(s, row, await _body(request)), status=201)
+
+
+def update_alert(s: NodeService, row: Any, doc: dict[str, Any]) -> dict[str, Any]:
+    original = open_row(row, s.identity)
+    if row.author != s.key or not isinstance(original.body, Alert):
+        raise ApiError(403, "only the node that sent an alert can update it")
+    body = alert_from_request(_merge(original.body, doc), msg_type="update", references=(row.id,))
+    return _publish(s, body, doc)
+
+
+def cancel_alert(s: NodeService, row: Any, doc: dict[str, Any]) -> dict[str, Any]:
     original = open_row(row, s.identity)
     if row.author != s.key or not isinstance(original.body, Alert):
         raise ApiError(403, "only the node that sent an alert can cancel it")
-    doc = await _body(request)
     merged = _merge(original.body, {"description": doc.get("reason") or original.body.description})
     body = alert_from_request(merged, msg_type="cancel", references=(row.id,))
     return _publish(s, body, doc)

@@ -1,0 +1,55 @@
+"""Spanish and English for the dashboard through gettext catalogs.
+
+Translators edit ``locale/<lang>/LC_MESSAGES/amparo.po``; the catalogs are
+compiled in memory with Babel when the node starts (no build step, no
+internet). English is the source language.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from functools import lru_cache
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+LOCALE_DIR = Path(__file__).parent / "locale"
+DEFAULT = "en"
+
+
+def available() -> list[str]:
+    return [DEFAULT, *sorted(p.name for p in LOCALE_DIR.iterdir() if (p / "LC_MESSAGES" / "amparo.po").is_file())]
+
+
+@lru_cache(maxsize=16)
+def translations(language: str) -> gettext.NullTranslations:
+    po = LOCALE_DIR / language / "LC_MESSAGES" / "amparo.po"
+    if language == DEFAULT or not po.is_file():
+        return gettext.NullTranslations()
+    with po.open("rb") as handle:
+        catalog = read_po(handle, locale=language)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+def choose(cookie: str | None, accept_language: str) -> str:
+    """The language cookie if set, else the best Accept-Language match."""
+    langs = available()
+    if cookie in langs:
+        return str(cookie)
+    weighted = []
+    for part in accept_language.split(","):
+        tag, _, q = part.strip().partition(";q=")
+        try:
+            weight = float(q) if q else 1.0
+        except ValueError:
+            weight = 0.0
+        weighted.append((weight, tag.split("-")[0].lower()))
+    for _, tag in sorted(weighted, reverse=True):
+        if tag in langs:
+            return tag
+    return DEFAULT

@@ -1,0 +1,111 @@
+// Amparo dashboard: live alerts (SSE) with a visible and audible cue, live responses on an
+// alert page, and the region search in the compose form. No libraries, no network but the node.
+"use strict";
+
+function beep() {
+  try {
+    const ctx = new (window.AudioContext || window.webkitAudioContext)();
+    const osc = ctx.createOscillator();
+    const gain = ctx.createGain();
+    osc.type = "square"; osc.frequency.value = 880; gain.gain.value = 0.08;
+    osc.connect(gain); gain.connect(ctx.destination);
+    osc.start(); osc.stop(ctx.currentTime + 0.35);
+  } catch (e) { /* audio may be blocked until the page is touched */ }
+}
+
+function alertItem(a, list) {
+  const li = document.createElement("li");
+  const drill = a.status !== "actual";
+  li.className = "alert fresh sev-" + (a.severity || "unknown") + (drill ? " drill" : "");
+  li.dataset.id = a.id;
+  const link = document.createElement("a");
+  link.href = "/ui/alerts/" + a.id;
+  if (drill) {
+    const badge = document.createElement("span");
+    badge.className = "drill-badge"; badge.textContent = list.dataset.drillLabel || "DRILL";
+    link.appendChild(badge);
+  }
+  const sev = document.createElement("span");
+  sev.className = "sev"; sev.textContent = a.severity || "";
+  const headline = document.createElement("span");
+  headline.className = "headline"; headline.textContent = a.headline || "(sealed)";
+  link.append(sev, headline);
+  const meta = document.createElement("span");
+  meta.className = "meta";
+  meta.textContent = (a.regions || []).join(", ") + " · " + (a.author_name || a.author_fingerprint || "");
+  li.append(link, meta);
+  return li;
+}
+
+function wanted(a, list) {
+  if (a.msg_type && a.msg_type !== "alert") return false;
+  const severity = list.dataset.severity, status = list.dataset.status, region = list.dataset.region;
+  if (severity && a.severity !== severity) return false;
+  if (status === "actual" && a.status !== "actual") return false;
+  if (status === "exercise" && a.status === "actual") return false;
+  if (region && !(a.regions || []).some(r => r === region || r.startsWith(region + "-"))) return false;
+  return true;
+}
+
+function liveAlerts() {
+  const list = document.getElementById("alerts");
+  if (!list || !window.EventSource) return;
+  const banner = document.getElementById("live");
+  const source = new EventSource("/ui/stream");
+  source.addEventListener("alert", (event) => {
+    const a = JSON.parse(event.data);
+    if (!wanted(a, list) || list.querySelector('[data-id="' + a.id + '"]')) return;
+    const empty = list.querySelector(".empty");
+    if (empty) empty.remove();
+    list.prepend(alertItem(a, list));
+    banner.hidden = false;
+    banner.textContent = (list.dataset.newLabel || "New alert") + ": " + (a.status !== "actual" ? "[DRILL] " : "") + (a.headline || "");
+    beep();
+  });
+}
+
+function liveResponses() {
+  const box = document.getElementById("responses");
+  if (!box) return;
+  setInterval(async () => {
+    try {
+      const resp = await fetch(box.dataset.src, { credentials: "same-origin" });
+      if (!resp.ok) return;
+      const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
+      const fresh = doc.body;
+      if (fresh) box.replaceChildren(...fresh.childNodes);
+    } catch (e) { /* the node may be restarting */ }
+  }, 3000);
+}
+
+function regionSearch() {
+  const input = document.getElementById("region-search");
+  const target = document.getElementById("regions");
+  const results = document.getElementById("region-results");
+  if (!input || !target || !results) return;
+  let timer = null;
+  input.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const q = input.value.trim();
+      results.replaceChildren();
+      if (!q) return;
+      const resp = await fetch("/ui/regions?q=" + encodeURIComponent(q), { credentials: "same-origin" });
+      if (!resp.ok) return;
+      for (const r of await resp.json()) {
+        const li = document.createElement("li");
+        const button = document.createElement("button");
+        button.type = "button"; button.textContent = r.code + " — " + r.name;
+        button.addEventListener("click", () => {
+          const codes = target.value.split(/[\s,]+/).filter(Boolean);
+          if (!codes.includes(r.code)) codes.push(r.code);
+          target.value = codes.join(" ");
+          results.replaceChildren(); input.value = ""; target.focus();
+        });
+        li.appendChild(button); results.appendChild(li);
+      }
+    }, 200);
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => { liveAlerts(); liveResponses(); regionSearch(); });

@@ -1,0 +1,390 @@
+"""The responders' dashboard: server-rendered pages on the local listener.
+
+Every route checks the session cookie; every POST checks the session's CSRF
+token and, except sign-out, that the role may act (viewers only read). The
+pages call the same functions as the JSON API (``node.local_api``,
+``node.response``), never HTTP to themselves. No CDN, no build step: Jinja2
+templates, one stylesheet, one small script, all served by the node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from node import local_api, stream
+from node.alerts import AlertInputError, alert_from_request, make_envelope
+from node.allies import messages
+from node.allies.subscriptions import SubscriptionError
+from node.response import drill
+from node.response.checkin import CheckinError
+from node.response.desk import DeskError
+from node.web import i18n
+from node.web.sessions import COOKIE, Session, Sessions, check_password
+from protocol import CERTAINTIES, EVENTS, SEVERITIES, URGENCIES, ProtocolError, fingerprint, regions
+
+log = logging.getLogger("amparo.web")
+HERE = Path(__file__).parent
+SESSIONS: web.AppKey[Sessions] = web.AppKey("web_sessions", Sessions)
+LOGIN_COOKIE = "amparo_login"
+LANG_COOKIE = "amparo_lang"
+PREFIX = "/ui"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; media-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+}
+USER_ERRORS = (AlertInputError, DeskError, CheckinError, SubscriptionError, ProtocolError, drill.DrillError)
+Handler = Callable[[web.Request, Session], Awaitable[web.StreamResponse]]
+
+_ENVS: dict[str, jinja2.Environment] = {}
+
+
+def _env(language: str) -> jinja2.Environment:
+    if language not in _ENVS:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "templates"),
+            autoescape=True,
+            extensions=["jinja2.ext.i18n"],
+        )
+        env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
+        env.filters["when"] = _when
+        env.filters["region_name"] = regions.name
+        _ENVS[language] = env
+    return _ENVS[language]
+
+
+def _when(ms: int | None) -> str:
+    if not ms:
+        return "—"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def add_routes(app: web.Application, service_key: Any) -> None:
+    app[SESSIONS] = Sessions()
+    views = Views(service_key)
+    r = app.router
+    r.add_get(f"{PREFIX}/login", views.login_form)
+    r.add_post(f"{PREFIX}/login", views.login)
+    r.add_post(f"{PREFIX}/logout", views.wrap(views.logout, act=False))
+    r.add_get(PREFIX, views.home)
+    r.add_get(f"{PREFIX}/", views.home)
+    r.add_get(f"{PREFIX}/alerts", views.wrap(views.alerts))
+    r.add_get(f"{PREFIX}/stream", views.wrap(views.stream))
+    r.add_get(f"{PREFIX}/regions", views.wrap(views.region_search))
+    r.add_get(f"{PREFIX}/alerts/{{id}}", views.wrap(views.alert))
+    r.add_get(f"{PREFIX}/alerts/{{id}}/responses", views.wrap(views.responses))
+    for action in ("ack", "note", "update", "cancel"):
+        r.add_post(f"{PREFIX}/alerts/{{id}}/{action}", views.wrap(getattr(views, f"alert_{action}")))
+    r.add_get(f"{PREFIX}/compose", views.wrap(views.compose_form))
+    r.add_post(f"{PREFIX}/compose", views.wrap(views.compose))
+    r.add_get(f"{PREFIX}/oncall", views.wrap(views.oncall))
+    r.add_post(f"{PREFIX}/oncall/handoff", views.wrap(views.handoff))
+    r.add_get(f"{PREFIX}/checkins", views.wrap(views.checkins))
+    r.add_post(f"{PREFIX}/checkins", views.wrap(views.checkin_start))
+    r.add_post(f"{PREFIX}/checkins/{{id}}/stop", views.wrap(views.checkin_stop))
+    r.add_get(f"{PREFIX}/peers", views.wrap(views.peers))
+    r.add_get(f"{PREFIX}/drills", views.wrap(views.drills))
+    r.add_post(f"{PREFIX}/drills", views.wrap(views.drill_run, admin=True))
+    r.add_static(f"{PREFIX}/static", HERE / "static", append_version=True)
+
+
+class Views:
+    def __init__(self, service_key: Any) -> None:
+        self.key = service_key
+        self._stream = stream.handler(service_key, local_api._names)
+
+    # -- plumbing -------------------------------------------------------------------------
+    def service(self, request: web.Request) -> Any:
+        return request.app[self.key]
+
+    def wrap(self, handler: Handler, *, act: bool = True, admin: bool = False) -> Any:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            sessions = request.app[SESSIONS]
+            session = sessions.get(request.cookies.get(COOKIE))
+            if session is None:
+                if request.method == "GET" and not request.path.endswith(("/stream", "/responses", "/regions")):
+                    raise web.HTTPSeeOther(f"{PREFIX}/login?next={request.path_qs}")
+                return self._refuse(request, 401, "Sign in first.")
+            if request.method == "POST":
+                given = (await request.post()).get("csrf")
+                if not session.csrf_ok(given if isinstance(given, str) else None):
+                    return self._refuse(request, 403, "This form expired or did not come from this dashboard (CSRF).")
+                if (act and not session.can_act) or (admin and session.role != "admin"):
+                    return self._refuse(request, 403, f"The {session.role} role cannot do this.")
+            try:
+                return await handler(request, session)
+            except web.HTTPException:
+                raise
+            except local_api.ApiError as exc:
+                return self._refuse(request, exc.status, str(exc))
+            except USER_ERRORS as exc:
+                return self._refuse(request, 400, getattr(exc, "message", None) or str(exc))
+
+        return guarded
+
+    def _refuse(self, request: web.Request, status: int, message: str) -> web.Response:
+        return self.render(request, None, "error.html", status=status, message=message)
+
+    def language(self, request: web.Request) -> str:
+        return i18n.choose(request.query.get("lang") or request.cookies.get(LANG_COOKIE),
+                           request.headers.get("Accept-Language", ""))
+
+    def render(
+        self, request: web.Request, session: Session | None, template: str, *, status: int = 200, **ctx: Any
+    ) -> web.Response:
+        language = self.language(request)
+        s = self.service(request)
+        html = _env(language).get_template(template).render(
+            session=session, lang=language, languages=i18n.available(), node=s.config.name,
+            health=_health(s) if session else None, path=request.path, static=PREFIX + "/static", **ctx
+        )
+        response = web.Response(text=html, content_type="text/html", status=status, headers=SECURITY_HEADERS)
+        if request.query.get("lang") in i18n.available():
+            response.set_cookie(LANG_COOKIE, request.query["lang"], httponly=True, samesite="Strict", path="/")
+        return response
+
+    async def form(self, request: web.Request) -> dict[str, str]:
+        data = await request.post()
+        return {k: v for k, v in data.items() if isinstance(v, str)}
+
+    # -- sign in and out ------------------------------------------------------------------
+    async def home(self, request: web.Request) -> web.StreamResponse:
+        raise web.HTTPSeeOther(f"{PREFIX}/alerts")
+
+    async def login_form(self, request: web.Request, error: str = "", status: int = 200) -> web.Response:
+        token = secrets.token_urlsafe(24)
+        response = self.render(request, None, "login.html", status=status, login_csrf=token, error=error,
+                               next=_safe_next(request.query.get("next")))
+        response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="Strict", path=f"{PREFIX}/login")
+        return response
+
+    async def login(self, request: web.Request) -> web.StreamResponse:
+        form = await self.form(request)
+        cookie = request.cookies.get(LOGIN_COOKIE, "")
+        if not cookie or not secrets.compare_digest(cookie, form.get("csrf", "")):
+            return await self.login_form(request, "This form expired; please try again.", 403)
+        name, password = form.get("name", "").strip()[:64], form.get("password", "")[:256]
+        sessions = request.app[SESSIONS]
+        address = request.remote or "?"
+        if sessions.blocked(f"ip:{address}", f"name:{name}"):
+            return await self.login_form(request, "Too many failed attempts; wait five minutes.", 429)
+        record = self.service(request).store.get_record("responder", name) if name else None
+        if not check_password((record or {}).get("password"), password):
+            sessions.failed(f"ip:{address}", f"name:{name}")
+            log.warning("dashboard sign-in failed for %r from %s", name, address)
+            return await self.login_form(request, "Wrong name or password.", 401)
+        assert record is not None
+        sid = sessions.open(name, str(record.get("role", "viewer")))
+        response = web.HTTPSeeOther(_safe_next(form.get("next")) or f"{PREFIX}/alerts")
+        response.set_cookie(COOKIE, sid, httponly=True, samesite="Strict", path="/", secure=request.secure)
+        response.del_cookie(LOGIN_COOKIE, path=f"{PREFIX}/login")
+        raise response
+
+    async def logout(self, request: web.Request, session: Session) -> web.StreamResponse:
+        request.app[SESSIONS].close(request.cookies.get(COOKIE))
+        response = web.HTTPSeeOther(f"{PREFIX}/login")
+        response.del_cookie(COOKIE, path="/")
+        raise response
+
+    # -- alerts ---------------------------------------------------------------------------
+    async def alerts(self, request: web.Request, session: Session) -> web.StreamResponse:
+        s = self.service(request)
+        q = request.query
+        region, severity, status = q.get("region", "").strip(), q.get("severity", ""), q.get("status", "")
+        error = ""
+        try:
+            listed = local_api.list_alert_docs(s, region=region or None, limit=200)
+        except local_api.ApiError as exc:
+            listed, error = local_api.list_alert_docs(s, region=None, limit=200), str(exc)
+        if severity in SEVERITIES:
+            listed = [a for a in listed if a.get("severity") == severity]
+        if status in ("actual", "exercise"):
+            listed = [a for a in listed if (a.get("status") == "actual") == (status == "actual")]
+        return self.render(request, session, "alerts.html", alerts=listed, region=region, severity=severity,
+                           status_filter=status, severities=SEVERITIES, error=error)
+
+    async def stream(self, request: web.Request, session: Session) -> web.StreamResponse:
+        response: web.StreamResponse = await self._stream(request)
+        return response
+
+    async def region_search(self, request: web.Request, session: Session) -> web.StreamResponse:
+        text = request.query.get("q", "")[:100]
+        found = regions.search(text, limit=12) if text.strip() else []
+        return web.json_response([{"code": c, "name": n} for c, n in found])
+
+    def _row(self, request: web.Request) -> Any:
+        return local_api._find_alert(self.service(request), request.match_info["id"])
+
+    async def alert(self, request: web.Request, session: Session) -> web.StreamResponse:
+        s = self.service(request)
+        row = self._row(request)
+        detail = local_api.alert_detail(s, row)
+        return self.render(request, session, "alert.html", a=detail, own=row.author == s.key,
+                           severities=SEVERITIES, notice=request.query.get("done", ""))
+
+    async def responses(self, request: web.Request, session: Session) -> web.StreamResponse:
+        detail = local_api.alert_detail(self.service(request), self._row(request))
+        return self.render(request, session, "_responses.html", a=detail)
+
+    async def alert_ack(self, request: web.Request, session: Session) -> web.StreamResponse:
+        form = await self.form(request)
+        row = self._row(request)
+        local_api.acknowledge(self.service(request), row, {"state": form.get("state", "responding"),
+                                                           "note": form.get("note", ""), "by": session.name})
+        raise web.HTTPSeeOther(f"{PREFIX}/alerts/{row.id.hex()}?done=ack")
+
+    async def alert_note(self, request: web.Request, session: Session) -> web.StreamResponse:
+        form = await self.form(request)
+        row = self._row(request)
+        self.service(request).desk.note(row.id.hex(), form.get("text", ""), author=session.name)
+        raise web.HTTPSeeOther(f"{PREFIX}/alerts/{row.id.hex()}?done=note")
+
+    async def alert_update(self, request: web.Request, session: Session) -> web.StreamResponse:
+        form = await self.form(request)
+        row = self._row(request)
+        changes = {k: form.get(k, "") for k in ("headline", "instruction", "description", "severity")}
+        local_api.update_alert(self.service(request), row, changes)
+        raise web.HTTPSeeOther(f"{PREFIX}/alerts/{row.id.hex()}?done=update")
+
+    async def alert_cancel(self, request: web.Request, session: Session) -> web.StreamResponse:
+        form = await self.form(request)
+        row = self._row(request)
+        local_api.cancel_alert(self.service(request), row, {"reason": form.get("reason", "")})
+        raise web.HTTPSeeOther(f"{PREFIX}/alerts/{row.id.hex()}?done=cancel")
+
+    # -- compose --------------------------------------------------------------------------
+    async def compose_form(self, request: web.Request, session: Session) -> web.StreamResponse:
+        if not session.can_act:
+            return self._refuse(request, 403, f"The {session.role} role cannot send alerts.")
+        return self._compose_page(request, session, {}, None, "")
+
+    def _compose_page(
+        self, request: web.Request, session: Session, doc: dict[str, Any], preview: Any, error: str, status: int = 200
+    ) -> web.Response:
+        peers = [p.name for p in self.service(request).store.list_peers()]
+        return self.render(request, session, "compose.html", status=status, doc=doc, preview=preview, error=error,
+                           severities=SEVERITIES, urgencies=URGENCIES, certainties=CERTAINTIES, events=EVENTS,
+                           peers=peers)
+
+    async def compose(self, request: web.Request, session: Session) -> web.StreamResponse:
+        form = await self.form(request)
+        doc: dict[str, Any] = {k: form.get(k, "") for k in (
+            "headline", "severity", "urgency", "certainty", "event", "scope", "description", "instruction",
+            "contact", "expires", "language")}
+        doc["regions"] = [r.strip() for r in form.get("regions", "").replace(",", " ").split() if r.strip()]
+        doc["exercise"] = form.get("exercise") == "on"
+        doc["to"] = [p for p in (await request.post()).getall("to", []) if isinstance(p, str)]
+        doc = {k: v for k, v in doc.items() if v not in ("", None)} | {"exercise": doc["exercise"]}
+        try:
+            alert = alert_from_request(doc)
+        except AlertInputError as exc:
+            return self._compose_page(request, session, doc, None, str(exc), 400)
+        if form.get("action") != "send":
+            title, body = messages.phone_text(alert, link=f"http://{self.service(request).config.local}/ui/alerts/…")
+            return self._compose_page(request, session, doc, {"title": title, "body": body, "alert": alert}, "")
+        sent = local_api.send_alert(self.service(request), doc)
+        raise web.HTTPSeeOther(f"{PREFIX}/alerts/{sent['id']}?done=sent")
+
+    # -- on-call, check-ins, peers, drills ------------------------------------------------
+    async def oncall(self, request: web.Request, session: Session) -> web.StreamResponse:
+        s = self.service(request)
+        return self.render(request, session, "oncall.html", oncall=s.desk.on_call_json(),
+                           responders=s.desk.responders())
+
+    async def handoff(self, request: web.Request, session: Session) -> web.StreamResponse:
+        form = await self.form(request)
+        self.service(request).desk.hand_over(form.get("to", ""), form.get("note", ""))
+        raise web.HTTPSeeOther(f"{PREFIX}/oncall")
+
+    async def checkins(self, request: web.Request, session: Session) -> web.StreamResponse:
+        s = self.service(request)
+        return self.render(request, session, "checkins.html", plans=s.desk.checkins.plans(),
+                           link=request.query.get("link", ""), peers=[p.name for p in s.store.list_peers()])
+
+    async def checkin_start(self, request: web.Request, session: Session) -> web.StreamResponse:
+        from node.alerts import parse_duration
+
+        s = self.service(request)
+        form = await self.form(request)
+        every = parse_duration(form["every"], "every") if form.get("every") else 0
+        deadline = s.clock() + parse_duration(form["in"], "in") if form.get("in") or not every else 0
+        to = [p for p in (await request.post()).getall("to", []) if isinstance(p, str)]
+        _plan, token = s.desk.checkins.start(
+            form.get("who", "").strip() or "someone", form.get("region", "").strip(),
+            deadline=deadline, interval_ms=every, grace_ms=parse_duration(form.get("grace") or "10m", "grace"),
+            note=form.get("note", "")[:2000], to=to,
+        )
+        raise web.HTTPSeeOther(f"{PREFIX}/checkins?link=/checkin/{token}")
+
+    async def checkin_stop(self, request: web.Request, session: Session) -> web.StreamResponse:
+        self.service(request).desk.checkins.stop(request.match_info["id"])
+        raise web.HTTPSeeOther(f"{PREFIX}/checkins")
+
+    async def peers(self, request: web.Request, session: Session) -> web.StreamResponse:
+        s = self.service(request)
+        listed = [local_api._peer_json(s, p) | {"depth": s.mesh.trust.depth_of(p.key)} for p in s.store.list_peers()]
+        return self.render(request, session, "peers.html", peers=listed, own=fingerprint(s.key))
+
+    async def drills(self, request: web.Request, session: Session) -> web.StreamResponse:
+        s = self.service(request)
+        records = s.store.list_records("drill")
+        reports = sorted((d for k, d in records if k.startswith("report-")), key=lambda d: -d["at"])
+        active = next((d for k, d in records if k == "active" and d.get("until", 0) > s.clock()), None)
+        return self.render(request, session, "drills.html", reports=reports, active=active,
+                           example=(HERE.parents[1] / "docs/drills/armed-person-at-march.toml").read_text()
+                           if (HERE.parents[1] / "docs/drills/armed-person-at-march.toml").exists() else "")
+
+    async def drill_run(self, request: web.Request, session: Session) -> web.StreamResponse:
+        form = await self.form(request)
+        plan = drill.load(form.get("scenario", ""))
+        s = self.service(request)
+        total = plan.steps[-1].at_ms + plan.wait_ms
+        s.desk.start_drill(plan.name, list(plan.participants), s.clock() + total + 60_000)
+        s.spawn(_run_drill(s, plan))
+        raise web.HTTPSeeOther(f"{PREFIX}/drills")
+
+
+async def _run_drill(s: Any, plan: drill.Scenario) -> None:
+    """The scenario's timeline inside the node; the report is kept as a record."""
+    started = asyncio.get_running_loop().time()
+    ids = []
+    for step in plan.steps:
+        await asyncio.sleep(max(0.0, step.at_ms / 1000 - (asyncio.get_running_loop().time() - started)))
+        alert = alert_from_request(step.alert | {"exercise": True})
+        env = make_envelope(s.identity, alert, now=s.clock(), ttl_ms=6 * 3_600_000, recipients=[])
+        s.author(env)
+        s.desk.start_local(env.id.hex())
+        ids.append(env.id)
+    await asyncio.sleep(plan.wait_ms / 1000)
+    results = [local_api.alert_detail(s, row) for row in (s.store.get(i) for i in ids) if row is not None]
+    markdown, svg = drill.report(plan, results)
+    s.store.put_record("drill", f"report-{s.clock()}", {"name": plan.name, "at": s.clock(),
+                                                          "markdown": markdown, "svg": svg}, s.clock())
+
+
+def _health(s: Any) -> dict[str, Any]:
+    peers = s.store.list_peers()
+    last = max((p.last_seen or 0 for p in peers), default=0)
+    return {"peers": len(peers), "up": sum(1 for p in peers if s.peer_is_up(p.key)), "last_sync": last,
+            "backlog": s.allies.backlog(), "drill": s.desk.drill_participants() != set()}
+
+
+def _safe_next(value: str | None) -> str:
+    """Only local dashboard paths: never an open redirect."""
+    if value and value.startswith(f"{PREFIX}/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return ""
