@@ -157,3 +157,39 @@ def test_spanish_and_sign_in_rate_limit(browser: Any, orgs: Any, shots: Path) ->
             stranger.click("button[type=submit]")
         statuses.append(response.value.status)
     assert statuses[:5] == [401] * 5 and statuses[-1] == 429
+
+
+SCENARIO = """
+name = "Simulacro: persona armada en la marcha"
+participants = ["Ana"]
+wait = "2s"
+[[step]]
+at = "0s"
+region = "MX-CMX"
+severity = "severe"
+headline = "SIMULACRO: persona armada cerca del templete"
+instruction = "Ubicar al equipo de acompañamiento"
+"""
+
+
+def test_admin_runs_a_drill_and_reads_its_report(browser: Any, orgs: Any, shots: Path) -> None:
+    a, b = orgs
+    ana = sign_in(browser, a, "Ana", viewport={"width": 390, "height": 844})
+    assert ana.evaluate("document.documentElement.scrollWidth") <= 390  # the dashboard fits a phone too
+    ana.goto(url(a, "/ui/drills"))
+    ana.fill("#scenario", SCENARIO)
+    ana.click("form.card button[type=submit]")
+    ana.wait_for_url("**/ui/drills")
+    assert "SIMULACRO en curso" in ana.inner_text("main") or "DRILL in progress" in ana.inner_text("main")
+    for _ in range(60):
+        ana.reload()
+        if ana.locator("article.report").count():
+            break
+        ana.wait_for_timeout(500)
+    report = ana.locator("article.report").first
+    assert "Simulacro: persona armada en la marcha" in report.inner_text()
+    assert report.locator("img").get_attribute("src", timeout=1000).startswith("data:image/svg+xml")
+    drills = [x for x in b.api.get("/api/v1/alerts")["alerts"] if x["status"] == "exercise"]
+    assert drills and drills[0]["headline"].startswith("SIMULACRO")  # it crossed the mesh, labelled
+    ana.set_viewport_size({"width": 1280, "height": 900})
+    ana.screenshot(path=str(shots / "drills.png"), full_page=True)
