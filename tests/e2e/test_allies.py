@@ -198,3 +198,37 @@ def test_subscribe_errors_are_clear(mesh_factory: Any) -> None:
     assert apprise.returncode != 0 and "Apprise" in apprise.stderr
     found = json.loads(a.amparo("regions", "search", "Oaxaca", "--json").stdout)
     assert found[0]["code"] == "MX-OAX"
+
+
+def test_email_through_apprise_to_a_local_smtp_server(mesh_factory: Any) -> None:
+    from email import message_from_bytes
+    from email.header import decode_header, make_header
+
+    from aiosmtpd.controller import Controller
+
+    mails: list[bytes] = []
+
+    class Mailbox:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            mails.append(envelope.content)
+            return "250 OK"
+
+    port = free_port()
+    smtp = Controller(Mailbox(), hostname="127.0.0.1", port=port)
+    smtp.start()
+    try:
+        mesh: LocalMesh = mesh_factory(2)
+        a, b = mesh.nodes
+        mesh.connect([(0, 1)])
+        to = f"mailto://alertas@127.0.0.1:{port}?from=alertas@example.org&to=red-aliada@example.org&mode=insecure"
+        subscribe(b, "--region", "MX", "--apprise", to, "--label", "Red Aliada (correo)")
+        a.send(headline="Journalist detained in Oaxaca", regions=["MX-OAX"], instruction="Call the prosecutor")
+        wait_until(lambda: mails, timeout=30, what="the email")
+        mail = message_from_bytes(mails[0])
+        subject = str(make_header(decode_header(mail["Subject"])))
+        assert "Journalist detained in Oaxaca" in subject and "Oaxaca (MX-OAX)" in subject
+        assert mail["To"] == "red-aliada@example.org"
+        text = mails[0].decode("utf-8", "replace")
+        assert "Call the prosecutor" in text and "/ui/alerts/" in text
+    finally:
+        smtp.stop()
