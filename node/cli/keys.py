@@ -51,6 +51,9 @@ def rotate(ctx: CliContext, yes: bool, as_json: bool) -> None:
     then restart the node to use the new key. Anything signed later with the old
     key is refused everywhere. Use this on a schedule or after a scare; if the old
     key may be in someone else's hands, use `amparo keys compromised` instead.
+
+    The signing key (the node's identity) is replaced; the encryption key is kept,
+    so restricted alerts and sealed notes this node already holds stay readable.
     """
     import nacl.utils
 
@@ -64,7 +67,7 @@ def rotate(ctx: CliContext, yes: bool, as_json: bool) -> None:
     if not yes:
         click.confirm("Rotate this node's keys now (then restart the node)?", abort=True, err=True)
     old, passphrase = keystore.unlock_with_passphrase(ctx.home, prompt_passphrase)
-    new = Identity.from_random(nacl.utils.random(64))
+    new = Identity(sign_seed=nacl.utils.random(32), enc_secret=old.enc_secret)
     now = LocalClient(ctx.home).get("/api/v1/status")["now"]
     current = records.node_record(ctx.home, config, new, now).body
     assert isinstance(current, NodeRecord)

@@ -12,10 +12,13 @@ escalation without forgetting or repeating a page.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import asdict
 from typing import Any
 
+import nacl.exceptions
+import nacl.public
 import nacl.pwhash
 
 from node.alerts import open_row, parse_duration
@@ -197,12 +200,27 @@ class ResponseDesk:
             raise DeskError("note: 1 to 4000 characters")
         self._seq += 1
         at = at or self.s.clock()
-        doc = {"alert": alert_hex, "at": at, "kind": kind, "text": text, "author": author}
+        secret = json.dumps({"text": text, "author": author}, ensure_ascii=False).encode()
+        sealed = nacl.public.SealedBox(nacl.public.PublicKey(self.s.identity.enc_public)).encrypt(secret)
+        doc = {"alert": alert_hex, "at": at, "kind": kind, "sealed": bytes(sealed).hex()}
         self.s.store.put_record("note", f"{alert_hex}:{at:016d}:{self._seq:06d}", doc, at)
 
     def timeline(self, alert_hex: str) -> list[dict[str, Any]]:
-        notes = [d for k, d in self.s.store.list_records("note") if k.startswith(alert_hex + ":")]
+        """Notes of an alert, oldest first. They are sealed to this node's own
+        encryption key at rest: a copied database shows when notes were taken,
+        not what they say (notes written by older versions are plain)."""
+        notes = [self._open_note(d) for k, d in self.s.store.list_records("note") if k.startswith(alert_hex + ":")]
         return sorted(notes, key=lambda d: d["at"])
+
+    def _open_note(self, doc: dict[str, Any]) -> dict[str, Any]:
+        if "sealed" not in doc:
+            return doc
+        box = nacl.public.SealedBox(self.s.identity.enc_private)
+        try:
+            inner = json.loads(box.decrypt(bytes.fromhex(doc["sealed"])))
+        except (nacl.exceptions.CryptoError, ValueError):
+            inner = {"text": "(sealed to another key: unreadable)", "author": ""}
+        return {k: v for k, v in doc.items() if k != "sealed"} | {"text": inner["text"], "author": inner["author"]}
 
     def escalation_json(self, alert_hex: str) -> dict[str, Any] | None:
         doc: dict[str, Any] | None = self.s.store.get_record("escalation", alert_hex)

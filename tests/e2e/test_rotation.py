@@ -31,6 +31,10 @@ def test_rotation_is_followed_and_the_old_key_is_retired(mesh_factory: Any) -> N
     old_identity = open_key_file((b.home / KEY_FILE).read_bytes(), None)
     old_key = old_identity.sign_public.hex()
     mesh.wait_for(b.send(headline="Before the rotation"), [a, c])
+    sealed = a.send(headline="For B only, before its rotation", scope="restricted", to=[b.name])
+    mesh.wait_for(sealed, [b])
+    debrief = "La familia fue trasladada a la casa del norte"
+    b.amparo("alert", "note", sealed, debrief)
 
     rotated = json.loads(b.amparo("keys", "rotate", "--yes", "--json").stdout)
     new_key = rotated["key"]
@@ -41,6 +45,11 @@ def test_rotation_is_followed_and_the_old_key_is_retired(mesh_factory: Any) -> N
     b.stop()
     b.start()
     assert json.loads(b.amparo("id", "--json").stdout)["sign_key"] == new_key
+    kept = b.api.get(f"/api/v1/alerts/{sealed}")  # the encryption key survives the rotation
+    assert kept["readable"] and kept["headline"] == "For B only, before its rotation"
+    assert [n["text"] for n in kept["notes"] if n["kind"] == "debrief"] == [debrief]
+    on_disk = b"".join(p.read_bytes() for p in b.home.glob("amparo.db*"))
+    assert debrief.encode() not in on_disk  # debrief notes are sealed at rest
     after = b.send(headline="After the rotation")
     mesh.wait_for(after, [a, c])
     assert a.api.get(f"/api/v1/alerts/{after}")["author"] == new_key
