@@ -41,6 +41,7 @@ class Config:
     watch_regions: list[str] = field(default_factory=list)
     ack_timeout: str = "5m"
     escalation_chain: list[str] = field(default_factory=lambda: ["on-call", "backup", "all"])
+    retention_days: int = 90  # expired alerts are kept this long for debriefs, then deleted (0 = never)
 
     def with_changes(self, **changes: Any) -> Config:
         return replace(self, **changes)
@@ -100,6 +101,8 @@ def validate(config: Config) -> None:
     unit = config.ack_timeout[-1:]
     if unit not in ("s", "m", "h") or not config.ack_timeout[:-1].isdigit():
         raise ConfigError("ack_timeout must look like 90s, 5m or 1h")
+    if isinstance(config.retention_days, bool) or not 0 <= config.retention_days <= 36_500:
+        raise ConfigError("retention_days must be a number of days from 0 (keep forever) to 36500")
     if not config.escalation_chain or not set(config.escalation_chain) <= {"on-call", "backup", "all"}:
         raise ConfigError("escalation_chain is a list of on-call, backup and all")
 

@@ -39,6 +39,7 @@ from protocol.keys import Identity
 log = logging.getLogger("amparo.node")
 
 TICK_SECONDS = 2.0
+PRUNE_EVERY_MS = 10 * 60_000
 PEER_UP_MS = 5 * 60 * 1000
 
 
@@ -115,6 +116,7 @@ class NodeService:
             ("amparo_delivery_backlog", "Ally deliveries waiting in the outbox", lambda: self.allies.backlog())
         )
         self.started_at = clock()
+        self._pruned_at = 0
 
     # -- start and stop -------------------------------------------------------------------
     def _build_mesh(self) -> mesh.MeshNode:
@@ -459,8 +461,23 @@ class NodeService:
                 self.store.prune_nonces(self.clock())
                 self.desk.tick()
                 self.allies.save_mark()
+                self.prune()
             except Exception:
                 log.exception("tick failed")
+
+    def prune(self, force: bool = False) -> int:
+        """Delete envelopes expired longer than ``retention_days`` ago (tombstones
+        keep replays out), at most every ten minutes: a small office box must not
+        fill its disk with years of expired alerts."""
+        now = self.clock()
+        days = self.config.retention_days
+        if not days or (not force and now - self._pruned_at < PRUNE_EVERY_MS):
+            return 0
+        self._pruned_at = now
+        deleted = self.store.delete_expired(now, keep_ms=days * 86_400_000)
+        if deleted:
+            log.info("deleted %d envelopes expired more than %d days ago", deleted, days)
+        return deleted
 
     def spawn(self, coro: Any) -> None:
         """Run ``coro`` in the background; failures are logged, never fatal."""
