@@ -52,8 +52,11 @@ class Readable:
     body: Alert | Ack | None  # None: sealed and not addressed to us
 
 
-def open_row(row: StoredEnvelope, identity: Identity) -> Readable:
-    env = decode(row.raw, now=int(time.time() * 1000), check_time=False)
+def open_row(row: StoredEnvelope, identity: Identity, envelope: Envelope | None = None) -> Readable:
+    """Decode (or reuse ``envelope``, already decoded from these bytes) and open."""
+    env = envelope if envelope is not None and envelope.id == row.id else decode(
+        row.raw, now=int(time.time() * 1000), check_time=False
+    )
     if not env.sealed:
         body = env.body if isinstance(env.body, Alert | Ack) else None
         return Readable(row, env, body)

@@ -101,7 +101,7 @@ class DeliveryDesk:
         self._seen_seq = max(self._seen_seq, row.seq)
         if row.type != "alert" or not self.subs:
             return
-        alert = open_row(row, self.s.identity).body
+        alert = self.s.open(row).body
         if not isinstance(alert, Alert):
             return  # sealed and not addressed to this node: nothing to tell anyone
         wanted = [

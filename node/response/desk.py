@@ -135,7 +135,7 @@ class ResponseDesk:
         """A new alert reached this node: escalate it if it is ours to answer."""
         if row.type != "alert" or row.author == self.s.key:
             return
-        item = open_row(row, self.s.identity)
+        item = self.s.open(row)
         alert = item.body
         if not isinstance(alert, Alert):
             return
