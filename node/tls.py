@@ -9,6 +9,7 @@ certificate fails before a byte of the request is sent.
 from __future__ import annotations
 
 import ssl
+from functools import lru_cache
 from pathlib import Path
 
 import aiohttp
@@ -23,5 +24,10 @@ def server_context(home: Path) -> ssl.SSLContext:
     return ctx
 
 
+@lru_cache(maxsize=4096)
 def pinned(fingerprint: bytes) -> aiohttp.Fingerprint:
+    """One ``Fingerprint`` object per certificate. aiohttp keys its pool of
+    keep-alive connections by the ``ssl`` argument and ``Fingerprint`` compares
+    by identity: a fresh object per request meant a fresh TCP + TLS handshake
+    for every push. The check itself runs when a connection is made."""
     return aiohttp.Fingerprint(fingerprint)

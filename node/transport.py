@@ -38,10 +38,17 @@ class PeerAddress:
 
 
 class MeshClient:
-    def __init__(self, identity: Identity, clock: Callable[[], int], socks_proxy: str = "") -> None:
+    def __init__(
+        self,
+        identity: Identity,
+        clock: Callable[[], int],
+        socks_proxy: str = "",
+        trace_configs: list[aiohttp.TraceConfig] | None = None,
+    ) -> None:
         self._identity = identity
         self._clock = clock
         self._socks_proxy = socks_proxy
+        self._traces = trace_configs
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -52,7 +59,7 @@ class MeshClient:
             connector = ProxyConnector.from_url(self._socks_proxy, rdns=True)
         else:
             connector = aiohttp.TCPConnector(limit_per_host=2)
-        self._session = aiohttp.ClientSession(connector=connector, timeout=TIMEOUT)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=TIMEOUT, trace_configs=self._traces)
 
     async def close(self) -> None:
         if self._session is not None:

@@ -196,3 +196,30 @@ def test_amparo_keys_compromised_is_honoured_everywhere(mesh_factory: Any) -> No
     wait_until(lambda: _pushed_and_refused(thief, c, forged.raw), timeout=20, what="C to refuse A's key")
     assert forged.id.hex() not in c.alert_ids() | b.alert_ids()
     assert earlier in c.alert_ids()  # what A published before stays
+
+
+def test_pushes_reuse_one_pinned_tls_connection(mesh_factory: Any) -> None:
+    """Keep-alive works with certificate pinning: ten pushes, one TLS handshake."""
+    mesh = mesh_factory(1)
+    (node,) = mesh.nodes
+    peer = ScriptedPeer()
+    peer.pair_with(node)
+    opened: list[str] = []
+
+    async def on_create(session: Any, context: Any, params: Any) -> None:
+        opened.append("tcp")
+
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_create_end.append(on_create)
+
+    async def go() -> list[dict[str, Any]]:
+        client = MeshClient(peer.identity, now_ms, trace_configs=[trace])
+        await client.start()
+        try:
+            return [await client.call(peer.address_of(node), "/mesh/v1/push", {"e": []}) for _ in range(10)]
+        finally:
+            await client.close()
+
+    replies = asyncio.run(go())
+    assert all(r["accepted"] == 0 for r in replies)
+    assert opened == ["tcp"]
