@@ -2,7 +2,10 @@
 
 Every call has explicit timeouts and a cap on the response bytes read, because a
 peer can be slow or hostile. Addresses are tried in the order the peer's node
-record lists them; ``.onion`` addresses need the SOCKS5 proxy (Tor).
+record lists them; ``.onion`` addresses need the SOCKS5 proxy (Tor). Without
+one they are skipped, never dialled: a direct connection would first ask the
+local DNS resolver for the onion name, telling whoever watches it which hidden
+service this node talks to.
 """
 
 from __future__ import annotations
@@ -59,7 +62,9 @@ class MeshClient:
             connector = ProxyConnector.from_url(self._socks_proxy, rdns=True)
         else:
             connector = aiohttp.TCPConnector(limit_per_host=2)
-        self._session = aiohttp.ClientSession(connector=connector, timeout=TIMEOUT, trace_configs=self._traces)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=TIMEOUT, trace_configs=self._traces
+        )
 
     async def close(self) -> None:
         if self._session is not None:
@@ -81,6 +86,10 @@ class MeshClient:
 
     async def _post(self, peer: PeerAddress, address: str, path: str, body: bytes) -> dict[str, Any]:
         assert self._session is not None, "MeshClient.start() first"
+        if is_onion(address) and not self._socks_proxy:
+            raise TransportError(
+                "a .onion address needs socks_proxy (Tor); not dialled, so the name never reaches DNS"
+            )
         header = sign_request(
             self._identity.signing_key,
             method="POST",
@@ -127,6 +136,12 @@ async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:
             raise TransportError("response larger than the cap", 502)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def is_onion(address: str) -> bool:
+    """``HOST:PORT`` whose host is a Tor onion service (any case, trailing dot)."""
+    host = address.rpartition(":")[0] or address
+    return host.strip("[]").rstrip(".").lower().endswith(".onion")
 
 
 def _ordered(addresses: Sequence[str]) -> list[str]:

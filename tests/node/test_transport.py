@@ -1,0 +1,190 @@
+"""The node's mesh client against a hostile fake peer: a local HTTPS server with
+its own self-signed certificate (pinned, as a real peer's would be) that answers
+with too many bytes, hangs, or trickles. Every case ends in ``TransportError``
+within bounded time; ``.onion`` addresses are never dialled without a proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from node import setup, tls, transport, wire
+from node.transport import MAX_RESPONSE_BYTES, MeshClient, PeerAddress, TransportError
+from protocol.keys import Identity
+
+OVER_CAP = MAX_RESPONSE_BYTES + 1
+FAST = aiohttp.ClientTimeout(total=1.5, connect=1, sock_read=0.5)
+
+
+class FakePeer:
+    """What the hostile server saw, and how to reach it."""
+
+    def __init__(self, port: int, fingerprint: bytes) -> None:
+        self.port = port
+        self.fingerprint = fingerprint
+        self.requests: list[str] = []
+
+    def address(self, fingerprint: bytes | None = None) -> PeerAddress:
+        return PeerAddress(b"\x07" * 32, (f"127.0.0.1:{self.port}",), fingerprint or self.fingerprint)
+
+
+def _routes(peer_log: list[str]) -> web.Application:
+    async def ok(request: web.Request) -> web.Response:
+        peer_log.append(request.path)
+        return web.Response(body=wire.pack({"accepted": 0}), content_type="application/x-msgpack")
+
+    async def big(request: web.Request) -> web.Response:
+        peer_log.append(request.path)
+        return web.Response(body=b"\x00" * OVER_CAP)  # honest Content-Length, over the cap
+
+    async def big_chunked(request: web.Request) -> web.StreamResponse:
+        peer_log.append(request.path)
+        resp = web.StreamResponse()
+        resp.enable_chunked_encoding()  # no Content-Length: only counting the bytes read catches it
+        await resp.prepare(request)
+        chunk = b"\x00" * (1024 * 1024)
+        for _ in range(OVER_CAP // len(chunk) + 2):
+            await resp.write(chunk)
+        await resp.write_eof()
+        return resp
+
+    async def hang(request: web.Request) -> web.Response:
+        peer_log.append(request.path)
+        await asyncio.sleep(60)  # never answers
+        return web.Response()
+
+    async def drip(request: web.Request) -> web.StreamResponse:
+        peer_log.append(request.path)
+        resp = web.StreamResponse()
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        for _ in range(600):  # a byte every 0.1 s: the read timeout never fires, the total one must
+            await resp.write(b"\x00")
+            await asyncio.sleep(0.1)
+        return resp
+
+    app = web.Application()
+    for path, handler in {
+        "/mesh/v1/push": ok,
+        "/big": big,
+        "/big-chunked": big_chunked,
+        "/hang": hang,
+        "/drip": drip,
+    }.items():
+        app.router.add_post(path, handler)
+    return app
+
+
+@pytest.fixture
+async def fake_peer(tmp_path: Path) -> AsyncIterator[FakePeer]:
+    setup.make_certificate(tmp_path, "Nodo Hostil Ficticio")
+    fingerprint = setup.tls_fingerprint(tmp_path)
+    assert fingerprint is not None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    peer = FakePeer(port, fingerprint)
+    runner = web.AppRunner(_routes(peer.requests), shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port, ssl_context=tls.server_context(tmp_path))
+    await site.start()
+    try:
+        yield peer
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def client(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[MeshClient]:
+    monkeypatch.setattr(transport, "TIMEOUT", FAST)  # read at start(): seconds, not the production 20 s
+    mesh_client = MeshClient(Identity.from_random(bytes(range(64))), lambda: int(time.time() * 1000))
+    await mesh_client.start()
+    try:
+        yield mesh_client
+    finally:
+        await mesh_client.close()
+
+
+async def test_the_fake_peer_answers_an_honest_call(fake_peer: FakePeer, client: MeshClient) -> None:
+    """The control: the failures below are the peer's doing, not the fixture's."""
+    assert await client.call(fake_peer.address(), "/mesh/v1/push", {"e": []}) == {"accepted": 0}
+
+
+async def test_a_wrong_pinned_certificate_is_refused_before_sending(
+    fake_peer: FakePeer, client: MeshClient
+) -> None:
+    with pytest.raises(TransportError, match="pinned fingerprint"):
+        await client.call(fake_peer.address(b"\x01" * 32), "/mesh/v1/push", {"e": []})
+    assert fake_peer.requests == []
+
+
+@pytest.mark.parametrize("path", ["/big", "/big-chunked"])
+async def test_a_response_over_the_cap_is_refused(fake_peer: FakePeer, client: MeshClient, path: str) -> None:
+    start = time.monotonic()
+    with pytest.raises(TransportError, match="larger than the cap") as raised:
+        await client.call(fake_peer.address(), path, {"e": []})
+    assert raised.value.status == 502
+    assert time.monotonic() - start < 5
+    assert fake_peer.requests == [path]
+
+
+@pytest.mark.parametrize("path", ["/hang", "/drip"])
+async def test_a_peer_that_hangs_or_trickles_times_out(
+    fake_peer: FakePeer, client: MeshClient, path: str
+) -> None:
+    start = time.monotonic()
+    with pytest.raises(TransportError, match="Timeout") as raised:
+        await client.call(fake_peer.address(), path, {"e": []})
+    elapsed = time.monotonic() - start
+    assert raised.value.status == 0  # no answer: the next address would be tried
+    assert elapsed < FAST.total + 2, elapsed  # type: ignore[operator]
+    # The client is still usable afterwards.
+    assert await client.call(fake_peer.address(), "/mesh/v1/push", {"e": []}) == {"accepted": 0}
+
+
+async def test_onion_addresses_are_not_dialled_without_a_proxy(
+    fake_peer: FakePeer, client: MeshClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked_up: list[str] = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def recording_getaddrinfo(host: Any, *args: Any, **kw: Any) -> Any:
+        looked_up.append(str(host))
+        return real_getaddrinfo(host, *args, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", recording_getaddrinfo)
+    onion = "amparoficticioxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.onion:7170"
+    only_onion = PeerAddress(b"\x07" * 32, (onion,), fake_peer.fingerprint)
+    with pytest.raises(TransportError, match=r"\.onion address needs socks_proxy") as raised:
+        await client.call(only_onion, "/mesh/v1/push", {"e": []})
+    assert raised.value.status == 0
+    # Skipped, not fatal: the next address in the record is used.
+    both = PeerAddress(
+        b"\x07" * 32, ("Other.ONION.:7170", onion, f"127.0.0.1:{fake_peer.port}"), fake_peer.fingerprint
+    )
+    assert await client.call(both, "/mesh/v1/push", {"e": []}) == {"accepted": 0}
+    assert not [h for h in looked_up if "onion" in h.lower()], looked_up
+
+
+@pytest.mark.parametrize(
+    ("address", "onion"),
+    [
+        ("abc.onion:7170", True),
+        ("ABC.Onion.:80", True),
+        ("[abc.onion]:80", True),
+        ("abc.onion", True),
+        ("127.0.0.1:7170", False),
+        ("onion.example.org:7170", False),
+        ("[::1]:7170", False),
+    ],
+)
+def test_is_onion(address: str, onion: bool) -> None:
+    assert transport.is_onion(address) is onion
