@@ -23,9 +23,18 @@ def now_ms() -> int:
 
 
 class ScriptedPeer:
-    def __init__(self, name: str = "Nodo Hostil de Prueba") -> None:
+    def __init__(
+        self,
+        name: str = "Nodo Hostil de Prueba",
+        addresses: tuple[str, ...] = ("127.0.0.1:9",),
+        tls_fp: bytes = b"\x00" * 32,
+    ) -> None:
+        """``addresses`` and ``tls_fp`` go into the node record the real node
+        dials back: point them at a fake server to play a hostile listener."""
         self.identity = Identity.from_random(os.urandom(64))
         self.name = name
+        self.addresses = addresses
+        self.tls_fp = tls_fp
 
     @property
     def key(self) -> bytes:
@@ -33,7 +42,7 @@ class ScriptedPeer:
 
     def record(self) -> Envelope:
         body = NodeRecord(
-            name=self.name, enc=self.identity.enc_public, tls=b"\x00" * 32, addresses=("127.0.0.1:9",)
+            name=self.name, enc=self.identity.enc_public, tls=self.tls_fp, addresses=self.addresses
         )
         return sign_envelope(self.identity, body, created=now_ms(), expires=0)
 

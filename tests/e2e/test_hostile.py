@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import ssl
+import threading
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
-from node.transport import MeshClient, TransportError
+from node import setup, tls
+from node.devmesh import free_port
+from node.transport import MAX_RESPONSE_BYTES, MeshClient, PeerAddress, TransportError
 from tests.e2e.harness import ScriptedPeer, frame, now_ms
 from tests.e2e.test_gossip import wait_until
 
@@ -125,21 +132,120 @@ def _pushed_and_refused(peer: ScriptedPeer, node: Any, raw: bytes) -> bool:
         return True  # refused at the door is refused too
 
 
-def test_client_pins_the_certificate() -> None:
-    identity = ScriptedPeer().identity
-    client = MeshClient(identity, now_ms)
+def test_the_mesh_client_pins_a_live_nodes_certificate(mesh_factory: Any) -> None:
+    """The node's own MeshClient against a running node: a wrong pin is refused
+    at the TLS layer and named as such; the right pin gets an answer."""
+    mesh = mesh_factory(1)
+    (node,) = mesh.nodes
+    peer = ScriptedPeer()
+    peer.pair_with(node)
+    right = peer.address_of(node)
+    wrong = PeerAddress(right.key, right.addresses, bytes(b ^ 0xFF for b in right.tls_fp))
 
-    async def go() -> None:
+    async def go(address: PeerAddress) -> dict[str, Any]:
+        client = MeshClient(peer.identity, now_ms)
         await client.start()
         try:
-            from node.transport import PeerAddress
-
-            await client.call(PeerAddress(b"\x00" * 32, ("127.0.0.1:1",), b"\x00" * 32), "/mesh/v1/push", {})
+            return await client.call(address, "/mesh/v1/push", {"e": []})
         finally:
             await client.close()
 
-    with pytest.raises(TransportError):
-        asyncio.run(go())
+    with pytest.raises(TransportError, match="does not match the pinned fingerprint"):
+        asyncio.run(go(wrong))
+    assert asyncio.run(go(right))["accepted"] == 0
+
+
+def _handshake(port: int, maximum: ssl.TLSVersion) -> str:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # pinning is not the point here: the version is
+    ctx.maximum_version = maximum
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw) as conn:
+            return str(conn.version())
+
+
+def test_the_mesh_listener_refuses_tls_1_2(mesh_factory: Any) -> None:
+    mesh = mesh_factory(1)
+    (node,) = mesh.nodes
+    with pytest.raises(ssl.SSLError):
+        _handshake(node.mesh_port, ssl.TLSVersion.TLSv1_2)
+    assert _handshake(node.mesh_port, ssl.TLSVersion.TLSv1_3) == "TLSv1.3"  # the control
+    assert node.api.get("/healthz")["ok"]
+
+
+class HostileListener:
+    """A fake peer's HTTPS listener in a thread of the test process: every
+    answer is over the response cap or never comes."""
+
+    def __init__(self, home: Path) -> None:
+        home.mkdir()
+        setup.make_certificate(home, "Nodo Hostil Ficticio")
+        fingerprint = setup.tls_fingerprint(home)
+        assert fingerprint is not None
+        self.fingerprint = fingerprint
+        self.home = home
+        self.port = free_port()
+        self.seen: list[str] = []
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> HostileListener:
+        self._thread.start()
+        assert self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._answer)
+        self._runner = runner = web.AppRunner(app, shutdown_timeout=0.1)
+        self._loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, "127.0.0.1", self.port, ssl_context=tls.server_context(self.home))
+        self._loop.run_until_complete(site.start())
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
+        self.seen.append(request.path)
+        resp = web.StreamResponse()
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        if len(self.seen) % 2:  # odd requests: more bytes than the cap, without a Content-Length
+            chunk = b"\x00" * (1024 * 1024)
+            for _ in range(MAX_RESPONSE_BYTES // len(chunk) + 2):
+                await resp.write(chunk)
+        else:  # even requests: hang
+            await asyncio.sleep(120)
+        return resp
+
+
+def test_a_node_whose_peer_floods_or_hangs_its_answers_stays_up(mesh_factory: Any, tmp_path: Path) -> None:
+    mesh = mesh_factory(2)
+    a, b = mesh.nodes
+    mesh.connect([(0, 1)])
+    with HostileListener(tmp_path / "hostil") as listener:
+        hostile = ScriptedPeer(
+            "Nodo Hostil Ficticio", addresses=(f"127.0.0.1:{listener.port}",), tls_fp=listener.fingerprint
+        )
+        hostile.pair_with(a)
+        sent = [a.send(headline=f"Alert {i} while a peer misbehaves") for i in range(3)]
+        wait_until(lambda: len(listener.seen) >= 2, timeout=30, what="A to call the hostile peer twice")
+        mesh.wait_for(sent[-1], [b], timeout=20)  # the honest peer is not held up
+        assert set(sent) <= b.alert_ids()
+        assert a.running and a.api.get("/healthz")["ok"]
+        later = a.send(headline="After the hostile answers")
+        mesh.wait_for(later, [b], timeout=20)
+    log = (a.home / "node.log").read_text()
+    assert "larger than the cap" in log  # A read the flood up to its cap and gave up
+    assert "Traceback" not in log
 
 
 def test_flooding_peer_is_cut_off_while_honest_alerts_flow(mesh_factory: Any) -> None:
