@@ -7,11 +7,13 @@ secrets 0600, because the machine may be shared or seized.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import tomli_w
 
@@ -42,6 +44,9 @@ class Config:
     ack_timeout: str = "5m"
     escalation_chain: list[str] = field(default_factory=lambda: ["on-call", "backup", "all"])
     retention_days: int = 90  # expired alerts are kept this long for debriefs, then deleted (0 = never)
+    # Where people reach the local listener from their phones (VPN, reverse proxy,
+    # onion service); links in pages, check-ins and ally messages start with it.
+    public_url: str = ""
 
     def with_changes(self, **changes: Any) -> Config:
         return replace(self, **changes)
@@ -53,6 +58,23 @@ def default_home() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "amparo"
+
+
+def public_base(config: Config) -> str:
+    """The base of every link handed to a person: ``public_url``, else the local listener."""
+    return config.public_url.rstrip("/") or f"http://{config.local}"
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when ``url`` points at this machine only (127.0.0.0/8, ::1, localhost):
+    a link a phone can never open."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_hostport(text: str, what: str) -> tuple[str, int]:
@@ -103,6 +125,12 @@ def validate(config: Config) -> None:
         raise ConfigError("ack_timeout must look like 90s, 5m or 1h")
     if isinstance(config.retention_days, bool) or not 0 <= config.retention_days <= 36_500:
         raise ConfigError("retention_days must be a number of days from 0 (keep forever) to 36500")
+    if config.public_url:
+        parts = urlsplit(config.public_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ConfigError(
+                "public_url must be a base URL such as https://amparo.example.org or http://abc….onion"
+            )
     if not config.escalation_chain or not set(config.escalation_chain) <= {"on-call", "backup", "all"}:
         raise ConfigError("escalation_chain is a list of on-call, backup and all")
 

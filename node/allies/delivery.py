@@ -28,6 +28,7 @@ import aiohttp
 from node.alerts import alert_json, open_row
 from node.allies import messages
 from node.allies.subscriptions import Subscription, SubscriptionError, parse
+from node.config import public_base
 from node.store import Delivery, StoredEnvelope
 from protocol import Alert
 
@@ -238,7 +239,7 @@ class DeliveryDesk:
 
     # -- views ----------------------------------------------------------------------------
     def link(self, envelope_id: bytes) -> str:
-        return f"http://{self.s.config.local}/ui/alerts/{envelope_id.hex()}"
+        return f"{public_base(self.s.config)}/ui/alerts/{envelope_id.hex()}"
 
     def _names(self) -> dict[bytes, str]:
         names = {p.key: p.name for p in self.s.store.list_peers(include_removed=True)}

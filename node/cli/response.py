@@ -189,6 +189,14 @@ def checkin_start(
         f"Check-in {doc['id']} for {who}: next deadline {when(doc['next_deadline'])}.\n"
         f"Phone link (keep it secret): {doc['link']}",
     )
+    if doc.get("loopback"):
+        click.secho(
+            "WARNING: this link points at the node's loopback address, which a phone cannot open. "
+            "Set public_url in config.toml to the address people reach this node at "
+            "(VPN, reverse proxy or onion service; see docs/operators.md) and restart the node.",
+            fg="yellow",
+            err=True,
+        )
 
 
 @checkin_group.command("ok")

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from node.alerts import parse_duration
+from node.config import is_loopback_url, public_base
 from node.response.checkin import CheckinError
 
 PAGE = """<!doctype html>
@@ -57,9 +58,14 @@ def add_routes(app: web.Application, service_key: Any, body: Any) -> None:
             note=str(doc.get("note", ""))[:2000],
             to=[str(t) for t in to],
         )
-        local = request.app[service_key].config.local
+        link = f"{public_base(request.app[service_key].config)}/checkin/{token}"
         return web.json_response(
-            {"id": plan.id, "next_deadline": plan.next_deadline, "link": f"http://{local}/checkin/{token}"},
+            {
+                "id": plan.id,
+                "next_deadline": plan.next_deadline,
+                "link": link,
+                "loopback": is_loopback_url(link),  # a phone cannot open it: set public_url
+            },
             status=201,
         )
 

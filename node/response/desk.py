@@ -22,6 +22,7 @@ import nacl.public
 import nacl.pwhash
 
 from node.alerts import open_row, parse_duration
+from node.config import public_base
 from node.response import escalation as esc
 from node.response.rotation import HandOver, Rotation, ScheduleError, Shift
 from node.store import StoredEnvelope
@@ -267,7 +268,7 @@ class ResponseDesk:
         alert = open_row(row, self.s.identity).body if row else None
         if not isinstance(alert, Alert):
             return
-        title, body = page_text(alert, page.alert_id, self.s.config.local)
+        title, body = page_text(alert, page.alert_id, public_base(self.s.config))
         people = self._targets(page.targets)
         if alert.is_exercise:  # a drill never pages anyone outside the drill's list
             active = self._active_drill()
@@ -287,14 +288,15 @@ class ResponseDesk:
             log.warning("escalation step %s for alert %s reached nobody", page.targets, page.alert_id[:12])
 
 
-def page_text(alert: Alert, alert_hex: str, local: str) -> tuple[str, str]:
-    """Short enough for a phone lock screen; drills are unmistakable."""
+def page_text(alert: Alert, alert_hex: str, base: str) -> tuple[str, str]:
+    """Short enough for a phone lock screen; drills are unmistakable. ``base`` is
+    where the responder reaches the dashboard (``config.public_base``)."""
     label = {"exercise": "[DRILL] ", "test": "[TEST] "}.get(alert.status, "")
     where = ", ".join(a.region for a in alert.areas)
     title = f"{label}{alert.severity.upper()} {where}: {alert.headline}"[:120]
     parts = [
         f"ACTION: {alert.instruction}" if alert.instruction else "",
-        f"http://{local}/alerts/{alert_hex}",
+        f"{base}/ui/alerts/{alert_hex}",
         "Acknowledge: amparo alert ack " + alert_hex[:12],
     ]
     return title, "\n".join(p for p in parts if p)[:600]

@@ -34,26 +34,26 @@ def test_missed_checkin_raises_one_alert_and_the_phone_link_cancels_it(mesh_fact
     catcher = Catcher()
     b.amparo("responder", "add", "Ana", "--channel", catcher.url("Ana"))
     b.amparo("oncall", "schedule", "--responder", "Ana", "--hours", "24")
-    started = json.loads(
-        b.amparo(
-            "checkin",
-            "start",
-            "--who",
-            "Lucía",
-            "--region",
-            "MX-OAX",
-            "--in",
-            "2s",
-            "--grace",
-            "2s",
-            "--note",
-            "At the march, blue jacket",
-            "--to",
-            a.name,
-            "--json",
-        ).stdout
+    run = b.amparo(
+        "checkin",
+        "start",
+        "--who",
+        "Lucía",
+        "--region",
+        "MX-OAX",
+        "--in",
+        "2s",
+        "--grace",
+        "2s",
+        "--note",
+        "At the march, blue jacket",
+        "--to",
+        a.name,
+        "--json",
     )
+    started = json.loads(run.stdout)
     link = started["link"]
+    assert "a phone cannot open" in run.stderr and "public_url" in run.stderr  # no public_url set here
     assert re.search(r"/checkin/[A-Za-z0-9_-]{30,}$", link)
 
     def missed_alerts(node: Any) -> list[dict[str, Any]]:

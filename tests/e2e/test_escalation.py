@@ -4,10 +4,15 @@ neither forgets nor repeats a page."""
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
+import re
 import threading
 import time
 import tomllib
+import urllib.error
+import urllib.parse
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -49,6 +54,41 @@ class Catcher:
         return [path.strip("/") for path, _ in self.pages]
 
 
+PASSWORD = "correct horse battery"  # a test account on a throwaway node
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any) -> None:
+        return None
+
+
+def first_response(url: str) -> tuple[int, str]:
+    """Status and Location of a plain GET, redirects not followed."""
+    try:
+        with urllib.request.build_opener(NoRedirect).open(url, timeout=10) as resp:
+            return resp.status, resp.headers.get("Location", "")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Location", "")
+
+
+def open_signed_in(url: str, name: str, password: str) -> str:
+    """Follow a page's link as the responder does on a phone: sign in, land on it."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    with opener.open(url, timeout=10) as resp:  # redirected to the sign-in form
+        form = resp.read().decode()
+        login = resp.url
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert csrf, form[:500]
+    nxt = urllib.parse.parse_qs(urllib.parse.urlsplit(login).query)["next"][0]
+    data = urllib.parse.urlencode({"name": name, "password": password, "csrf": csrf[1], "next": nxt}).encode()
+    try:
+        with opener.open(urllib.request.Request(login.split("?")[0], data=data), timeout=10) as resp:
+            assert urllib.parse.urlsplit(resp.url).path == urllib.parse.urlsplit(url).path
+            return str(resp.read().decode())
+    except urllib.error.HTTPError as exc:
+        raise AssertionError(f"{exc.url}: HTTP {exc.code}\n{exc.read().decode()[:2000]}") from None
+
+
 def configure(home: Path, **settings: object) -> None:
     path = home / "config.toml"
     doc = tomllib.loads(path.read_text()) | settings
@@ -59,12 +99,14 @@ def configure(home: Path, **settings: object) -> None:
 def org(tmp_path: Path) -> Any:
     mesh = LocalMesh(tmp_path, 2)
     mesh.init_all()
-    configure(mesh.nodes[1].home, watch_regions=["MX"], ack_timeout="3s")
+    b = mesh.nodes[1]
+    # "localhost" rather than the 127.0.0.1 of `local`: the links must come from public_url
+    configure(b.home, watch_regions=["MX"], ack_timeout="3s", public_url=f"http://localhost:{b.local_port}/")
     mesh.start_all()
     mesh.connect([(0, 1)])
     catcher = Catcher()
-    b = mesh.nodes[1]
-    for name in ("Ana", "Bruno", "Carmen"):
+    b.api.post("/api/v1/responders", {"name": "Ana", "channels": [catcher.url("Ana")], "password": PASSWORD})
+    for name in ("Bruno", "Carmen"):
         b.amparo("responder", "add", name, "--channel", catcher.url(name))
     b.amparo("oncall", "schedule", "--responder", "Ana", "--backup", "Bruno", "--hours", "24")
     yield mesh, catcher
@@ -80,6 +122,15 @@ def test_silence_climbs_the_chain_and_an_ack_stops_it(org: Any) -> None:
     wait_until(lambda: catcher.who() == ["Ana"], timeout=20, what="the on-call responder to be paged")
     title = catcher.pages[0][1]["title"]
     assert "SEVERE MX-OAX" in title and "Juchitán" in title
+    link = f"http://localhost:{b.local_port}/ui/alerts/{alert_id}"
+    assert link in catcher.pages[0][1]["message"].splitlines()  # public_url, not `local`
+    status, location = first_response(link)
+    assert status == 303 and location.startswith("/ui/login?next=")  # a real route: sign in, not 404
+    assert "Juchitán" in open_signed_in(link, "Ana", PASSWORD)
+    assert first_response(link.replace("/ui/alerts/", "/alerts/"))[0] in (401, 404)  # the old link: no page
+    plan = b.api.post("/api/v1/checkins", {"who": "Lucía", "region": "MX-OAX", "in": "2h"})
+    assert plan["link"].startswith(f"http://localhost:{b.local_port}/checkin/") and plan["loopback"]
+    b.api.post(f"/api/v1/checkins/{plan['id']}/stop")
     wait_until(lambda: catcher.who() == ["Ana", "Bruno"], timeout=20, what="the backup after 3 s of silence")
     assert b.api.get("/api/v1/status")["escalations_paging"] == [alert_id]
     assert "Escalating:" in b.amparo("status").stdout
