@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import urllib.parse
 
 import click
 
@@ -84,7 +85,8 @@ def list_peers(ctx: CliContext, as_json: bool) -> None:
 @click.pass_obj
 def remove(ctx: CliContext, peer: str, as_json: bool) -> None:
     """Stop peering with PEER (name or key) and withdraw this node's vouch."""
-    doc = LocalClient(ctx.home).delete(f"/api/v1/peers/{peer}")
+    # Peer names are self-chosen text (spaces, slashes): one quoted path segment.
+    doc = LocalClient(ctx.home).delete(f"/api/v1/peers/{urllib.parse.quote(peer, safe='')}")
     emit(doc, as_json, f"Removed peer {doc['name']!r}; the vouch for it is revoked across the mesh.")
 
 
