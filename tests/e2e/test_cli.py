@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from node.devmesh import LocalNode, node_name
+from node.pairing import read_invite
+from protocol import NodeRecord
+from tests.e2e.test_gossip import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -97,3 +107,77 @@ def test_run_shuts_down_cleanly_on_sigterm_and_sigint(mesh_factory: Any) -> None
     assert "Traceback" not in (a.home / "node.log").read_text()
     a.start()  # and it comes back on the same database
     assert a.api.get("/healthz")["ok"]
+
+
+def test_alert_update_and_cancel_from_the_cli_reach_the_peer(mesh_factory: Any) -> None:
+    mesh = mesh_factory(2)
+    a, b = mesh.nodes
+    mesh.connect([(0, 1)])
+    alert_id = a.amparo(
+        "alert", "send", "--region", "MX-OAX", "--severity", "severe", "--headline", "Checkpoint on the road"
+    ).stdout.strip()
+    mesh.wait_for(alert_id, [b], timeout=20)
+
+    update_id = a.amparo(
+        "alert", "update", alert_id, "--headline", "Checkpoint moved north", "--severity", "extreme"
+    ).stdout.strip()
+    assert len(update_id) == 64 and update_id != alert_id
+    wait_until(lambda: b.api.get(f"/api/v1/alerts/{alert_id}")["updates"] == 1, what="the update at B")
+    cancel_id = json.loads(
+        a.amparo("alert", "cancel", alert_id[:12], "--reason", "Road clear again", "--json").stdout
+    )["id"]
+    wait_until(lambda: b.api.get(f"/api/v1/alerts/{alert_id}")["cancelled"], what="the cancel at B")
+
+    shown = json.loads(b.amparo("alert", "show", alert_id, "--json").stdout)
+    assert [(t["id"], t["msg_type"]) for t in shown["timeline"]] == [
+        (update_id, "update"),
+        (cancel_id, "cancel"),
+    ]
+    assert shown["timeline"][0]["headline"] == "Checkpoint moved north"
+
+
+def test_init_advertise_puts_the_address_in_the_signed_node_record(tmp_path: Path) -> None:
+    node = LocalNode("Colectivo Ejemplo", tmp_path / "nodo")
+    advertised = ["203.0.113.7:7170", "amparoficticioxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.onion:7170"]
+    node.amparo(
+        "init", "--name", node.name, "--no-passphrase", "--kdf-profile", "interactive",
+        "--listen", f"127.0.0.1:{node.mesh_port}", "--local", f"127.0.0.1:{node.local_port}",
+        "--advertise", advertised[0], "--advertise", advertised[1],
+    )  # fmt: skip
+    assert json.loads(node.amparo("id", "--json").stdout)["addresses"] == advertised
+    node.start()
+    try:
+        token = node.api.post("/api/v1/peers/invite", {})["token"]
+    finally:
+        node.stop()
+    record, _, _ = read_invite(token, int(time.time() * 1000))  # what a peer receives, signature checked
+    assert isinstance(record.body, NodeRecord)
+    assert list(record.body.addresses) == advertised
+
+
+def test_amparo_demo_with_three_nodes(tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"  # the demo's temporary homes go here, so we can look for leftovers
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch), "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "node.cli", "demo", "--nodes", "3", "--json"],
+        capture_output=True, text=True, env=env, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert sorted(report["arrived_ms"]) == sorted(node_name(i) for i in range(3))
+    assert len(report["alert"]) == 64 and all(ms >= 0 for ms in report["arrived_ms"].values())
+    assert _processes_mentioning(str(scratch)) == []
+    assert list(scratch.iterdir()) == []  # the homes are gone too
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().replace(b"\x00", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue  # exited while we looked
+        if text in args:
+            found.append(f"{cmdline.parent.name}: {args}")
+    return found
