@@ -348,7 +348,8 @@ CAP_PATHS: dict[str, Any] = {
     },
     "/api/v1/alerts/import": {
         "post": _op(
-            "Re-publish a CAP 1.2 alert from an outside source, signed by this node",
+            "Re-publish a CAP 1.2 Alert, Update or Cancel from an outside source, signed by this node"
+            " (an Update or Cancel must reference a CAP message this node imported)",
             {"201": _ok(description="Created")},
             requestBody=_json_body(
                 {

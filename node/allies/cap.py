@@ -10,7 +10,7 @@ cannot expand entities, fetch DTDs or exhaust memory. The mapping:
 | envelope id (hex) | ``identifier`` |
 | author key | ``sender`` = ``amparo:<key hex>``; ``senderName`` = the node's name |
 | status actual/exercise/test | ``status`` Actual/Exercise/Test |
-| msg_type alert/update/cancel | ``msgType`` Alert/Update/Cancel, ``references`` for the latter two |
+| msg_type alert/update/cancel | ``msgType`` Alert/Update/Cancel, ``references`` (``sender,identifier,sent``) for the latter two; on import they resolve to the Amparo alerts published for those CAP messages |
 | scope public/members/restricted | ``scope`` Public / Restricted (``restriction``) / Private (``addresses``) |
 | event | ``event`` and ``eventCode`` ``amparo-event``; ``category`` Security/Safety/Other |
 | urgency, severity, certainty | the same CAP values, capitalized |
@@ -31,7 +31,7 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from protocol import Alert, Area, ProtocolError, regions
-from protocol.alert import CERTAINTIES, EVENTS, SEVERITIES, URGENCIES
+from protocol.alert import CERTAINTIES, EVENTS, MAX_REFERENCES, SEVERITIES, URGENCIES
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
 MAX_CAP_BYTES = 256 * 1024
@@ -66,10 +66,27 @@ class CapMeta:
 
 
 @dataclass(frozen=True)
+class CapReference:
+    """One CAP message named by its extended identifier ``sender,identifier,sent``."""
+
+    sender: str
+    identifier: str
+    sent: int  # Unix ms
+
+    def __str__(self) -> str:
+        return f"{self.sender},{self.identifier},{cap_time(self.sent)}"
+
+
+@dataclass(frozen=True)
 class ImportedCap:
     alert: Alert
     expires: int  # Unix ms, 0 when the document had none
     source: str  # "sender identifier sent" of the original, kept in the description
+    origin: CapReference | None = None  # the imported message itself, for later Updates and Cancels
+
+
+Resolver = Callable[[CapReference], bytes | None]
+_MSG_TYPES = ("Alert", "Update", "Cancel")
 
 
 # -- rendering ----------------------------------------------------------------------------
@@ -167,12 +184,22 @@ def cap_time(ms: int) -> str:
 
 
 # -- importing ----------------------------------------------------------------------------
-def parse(data: bytes, *, region: str | None = None, scope: str | None = None) -> ImportedCap:
-    """A CAP 1.2 alert from outside → the fields of a new Amparo alert.
+def parse(
+    data: bytes,
+    *,
+    region: str | None = None,
+    scope: str | None = None,
+    resolve: Resolver = lambda _: None,
+) -> ImportedCap:
+    """A CAP 1.2 message from outside → the fields of an Amparo alert.
 
     ``region``/``scope`` override what the document says (for feeds whose areas
     use geocodes other than ISO 3166, or to narrow who sees it). Only the first
-    ``info`` block is taken. Raises ``CapError`` naming what is wrong.
+    ``info`` block is taken. A CAP Update or Cancel becomes an Amparo update or
+    cancel of the alerts ``resolve`` maps its ``references`` to (the Amparo
+    alerts this node published for those CAP messages); if any reference does
+    not resolve the document is refused, naming it — a Cancel is never published
+    as a new alert. Raises ``CapError`` naming what is wrong.
     """
     if len(data) > MAX_CAP_BYTES:
         raise CapError(f"document: larger than {MAX_CAP_BYTES // 1024} KiB")
@@ -186,11 +213,16 @@ def parse(data: bytes, *, region: str | None = None, scope: str | None = None) -
     if info is None:
         raise CapError("info: the document has no <info> block")
     source = " ".join(_need(root, n) for n in ("sender", "identifier", "sent"))
+    origin = CapReference(_need(root, "sender"), _need(root, "identifier"), _ms(_need(root, "sent"), "sent"))
+    msg_type = _enum(root, "msgType", _MSG_TYPES)
+    references = _resolved(root, msg_type, resolve)
     fields = _info_fields(info)
     description = "\n\n".join(p for p in (fields.pop("description"), f"[CAP source: {source}]") if p)
     try:
         alert = Alert(
             status=_enum(root, "status", ("Actual", "Exercise", "Test")),
+            msg_type=msg_type,
+            references=references,
             scope=scope or _scope(root),
             areas=_areas(info, region),
             description=description[:8000],
@@ -201,7 +233,41 @@ def parse(data: bytes, *, region: str | None = None, scope: str | None = None) -
     expires = info.findtext(f"{{{NS}}}expires")
     if effective := info.findtext(f"{{{NS}}}effective"):
         alert = replace(alert, effective=_ms(effective, "info.effective"))
-    return ImportedCap(alert, _ms(expires, "info.expires") if expires else 0, source)
+    return ImportedCap(alert, _ms(expires, "info.expires") if expires else 0, source, origin)
+
+
+def references_of(root: ET.Element) -> tuple[CapReference, ...]:
+    """The ``references`` element: space-separated ``sender,identifier,sent`` triples."""
+    text = root.findtext(f"{{{NS}}}references") or ""
+    out = []
+    for triple in text.split():
+        parts = triple.split(",")
+        if len(parts) != 3 or not all(parts):
+            raise CapError(f"references: {triple[:120]!r} is not sender,identifier,sent")
+        out.append(CapReference(parts[0], parts[1], _ms(parts[2], "references")))
+    if len(out) > MAX_REFERENCES:
+        raise CapError(f"references: at most {MAX_REFERENCES}")
+    return tuple(out)
+
+
+def _resolved(root: ET.Element, msg_type: str, resolve: Resolver) -> tuple[bytes, ...]:
+    """Amparo ids for the CAP references. An Update or Cancel needs every one (it
+    changes those alerts and nothing else); an Alert keeps those that resolve
+    (for an Alert, CAP references are informational)."""
+    refs = references_of(root)
+    if msg_type != "alert" and not refs:
+        raise CapError(f"references: a CAP {msg_type.capitalize()} must name the message it changes")
+    ids: list[bytes] = []
+    for ref in refs:
+        found = resolve(ref)
+        if found is None and msg_type != "alert":
+            raise CapError(
+                f"references: {ref} is not a CAP message this node imported, so this "
+                f"{msg_type.capitalize()} has nothing to change; import the original first"
+            )
+        if found is not None and found not in ids:
+            ids.append(found)
+    return tuple(ids)
 
 
 def _info_fields(info: ET.Element) -> dict[str, Any]:

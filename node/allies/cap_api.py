@@ -8,6 +8,7 @@ unless the operator chose otherwise.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from aiohttp import web
@@ -44,14 +45,26 @@ def add_routes(app: web.Application, service_key: Any, body: Any, find_alert: An
                 xml.encode("utf-8"),
                 region=_optional(doc, "region"),
                 scope=_optional(doc, "scope"),
+                resolve=lambda ref: _imported_as(s, ref),
             )
         except (cap.CapError, ProtocolError) as exc:
             raise AlertInputError(f"CAP: {exc}") from None
+        origin = imported.origin
+        if origin is not None and (earlier := _imported_as(s, origin)) is not None:
+            raise AlertInputError(f"CAP: {origin} was already imported as alert {earlier.hex()}")
         now = s.clock()
         ttl = _import_ttl(doc, imported.expires, now)
         env = make_envelope(s.identity, imported.alert, now=now, ttl_ms=ttl, recipients=[])
         s.author(env)
-        return web.json_response({"id": env.id.hex(), "source": imported.source}, status=201)
+        if origin is not None:
+            s.store.put_record("cap-import", _import_key(origin), _import_doc(origin, env.id), now)
+        made = {
+            "id": env.id.hex(),
+            "source": imported.source,
+            "msg_type": imported.alert.msg_type,
+            "references": [r.hex() for r in imported.alert.references],
+        }
+        return web.json_response(made, status=201)
 
     async def feed(request: web.Request) -> web.Response:
         s = service(request)
@@ -109,6 +122,30 @@ def _render(s: Any, row: Any) -> bytes | None:
     meta = cap.CapMeta(env.id.hex(), env.author, names.get(env.author, ""), env.created, env.expires)
     addresses = cap.SENDER_PREFIX + s.key.hex() if env.sealed else ""
     return cap.render(item.body, meta, referenced=meta_of, addresses=addresses)
+
+
+def _import_key(ref: cap.CapReference) -> str:
+    """CAP identifiers are unique per sender; both are free text, so the key is a hash."""
+    return hashlib.sha256(f"{ref.sender}\n{ref.identifier}".encode()).hexdigest()
+
+
+def _import_doc(ref: cap.CapReference, envelope_id: bytes) -> dict[str, Any]:
+    return {"sender": ref.sender, "identifier": ref.identifier, "sent": ref.sent, "id": envelope_id.hex()}
+
+
+def _imported_as(s: Any, ref: cap.CapReference) -> bytes | None:
+    """The alert this node published for the CAP message ``ref`` (matched on all
+    of sender, identifier and sent), if it still has it; or, for a CAP document
+    rendered from one of this node's own alerts, that alert."""
+    doc = s.store.get_record("cap-import", _import_key(ref))
+    if doc is not None and doc.get("sent") == ref.sent and doc.get("sender") == ref.sender:
+        found = bytes.fromhex(doc["id"])
+    elif ref.sender == cap.SENDER_PREFIX + s.key.hex() and _is_hex64(ref.identifier):
+        found = bytes.fromhex(ref.identifier)
+    else:
+        return None
+    row = s.store.get(found)
+    return found if row is not None and row.type == "alert" and row.author == s.key else None
 
 
 def _names(s: Any) -> dict[bytes, str]:

@@ -9,7 +9,9 @@ from sqlalchemy import delete, select
 from node.store.database import Database
 from node.store.models import ResponseRecordModel
 
-KINDS = frozenset({"responder", "shift", "handover", "escalation", "checkin", "note", "drill"})
+KINDS = frozenset(
+    {"responder", "shift", "handover", "escalation", "checkin", "note", "drill", "cap-import"}
+)
 
 
 class ResponseQueries(Database):

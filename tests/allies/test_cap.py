@@ -37,13 +37,23 @@ def test_every_alert_renders_valid_cap(alert: Alert) -> None:
     assert valid(cap.render(alert, META))
 
 
+def own_alerts(ref: cap.CapReference) -> bytes | None:
+    """A resolver that knows every alert of AUTHOR (as the importing node knows its imports)."""
+    return bytes.fromhex(ref.identifier) if ref.sender == f"amparo:{AUTHOR.hex()}" else None
+
+
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
-@given(ps.alerts())
-def test_import_gives_back_the_same_fields(alert: Alert) -> None:
+@given(ps.alerts(), st.integers(0, 2**62))
+def test_import_gives_back_the_same_fields(alert: Alert, expires: int) -> None:
     assume(alert.effective <= cap.LAST_CAP_MS)
-    imported = cap.parse(cap.render(alert, META)).alert
-    for name in ("status", "scope", "event", "urgency", "severity", "certainty", "language"):
+    meta = cap.CapMeta("ab" * 32, AUTHOR, "Colectivo Ejemplo", 1_795_000_000_123, expires)
+    parsed = cap.parse(cap.render(alert, meta), resolve=own_alerts)
+    imported = parsed.alert
+    fields = ("status", "msg_type", "references", "scope", "event", "urgency", "severity", "certainty", "language")
+    for name in fields:
         assert getattr(imported, name) == getattr(alert, name), name
+    assert parsed.expires == min(expires, cap.LAST_CAP_MS) // 1000 * 1000  # 0: the document had none
+    assert parsed.origin == cap.CapReference(f"amparo:{AUTHOR.hex()}", "ab" * 32, 1_795_000_000_000)
     assert imported.effective == alert.effective // 1000 * 1000  # CAP times have whole seconds
     for name in ("headline", "instruction", "contact"):
         assert getattr(imported, name) == cap.xml_safe(getattr(alert, name)), name
@@ -110,6 +120,48 @@ def test_import_of_an_outside_authority_alert() -> None:
     assert "proteccion-civil@example.gob PC-2026-0042 2026-11-25T10:00:00-06:00" in a.description
 
 
+AMENDMENT = (
+    OUTSIDE.replace("<identifier>PC-2026-0042</identifier>", "<identifier>PC-2026-0043</identifier>")
+    .replace("<msgType>Alert</msgType>", "<msgType>%s</msgType>")
+    .replace(
+        "<scope>Public</scope>",
+        "<scope>Public</scope><references>proteccion-civil@example.gob,PC-2026-0042,2026-11-25T10:00:00-06:00"
+        "</references>",
+    )
+    % ("%s", ISO_GEOCODE)
+)
+ORIGINAL_REF = cap.CapReference("proteccion-civil@example.gob", "PC-2026-0042", 1_795_622_400_000)
+
+
+@pytest.mark.parametrize("kind", ["Update", "Cancel"])
+def test_update_and_cancel_resolve_what_they_change(kind: str) -> None:
+    imported_as = b"\x42" * 32
+    seen: list[cap.CapReference] = []
+
+    def resolve(ref: cap.CapReference) -> bytes | None:
+        seen.append(ref)
+        return imported_as if ref == ORIGINAL_REF else None
+
+    parsed = cap.parse((AMENDMENT % kind).encode(), resolve=resolve)
+    assert parsed.alert.msg_type == kind.lower() and parsed.alert.references == (imported_as,)
+    assert seen == [ORIGINAL_REF]  # sender, identifier and the instant it was sent
+    assert parsed.origin is not None and parsed.origin.identifier == "PC-2026-0043"
+
+
+@pytest.mark.parametrize("kind", ["Update", "Cancel"])
+def test_an_unresolvable_update_or_cancel_is_refused_naming_the_reference(kind: str) -> None:
+    with pytest.raises(cap.CapError, match=r"proteccion-civil@example\.gob,PC-2026-0042,2026-11-25T16:00:00"):
+        cap.parse((AMENDMENT % kind).encode())
+    no_refs = OUTSIDE.replace("<msgType>Alert</msgType>", f"<msgType>{kind}</msgType>") % ISO_GEOCODE
+    with pytest.raises(cap.CapError, match="references: a CAP"):
+        cap.parse(no_refs.encode(), resolve=lambda _: b"\x42" * 32)
+
+
+def test_an_alert_keeps_only_the_references_that_resolve() -> None:
+    alert = cap.parse((AMENDMENT % "Alert").encode()).alert
+    assert alert.msg_type == "alert" and alert.references == ()
+
+
 def test_import_without_iso_geocode_needs_a_region() -> None:
     no_iso = (OUTSIDE % "<geocode><valueName>SAME</valueName><value>006037</value></geocode>").encode()
     with pytest.raises(cap.CapError, match="--region"):
@@ -125,6 +177,8 @@ def test_import_without_iso_geocode_needs_a_region() -> None:
         (b"<alert/>", "root element"),
         (OUTSIDE.replace("<status>Actual</status>", "<status>Draft</status>").encode(), "status"),
         (OUTSIDE.replace("<scope>Public</scope>", "<scope>Private</scope>").encode(), "scope"),
+        (OUTSIDE.replace("<msgType>Alert</msgType>", "<msgType>Ack</msgType>").encode(), "msgType"),
+        (OUTSIDE.replace("<scope>Public</scope>", "<scope>Public</scope><references>x</references>").encode(), "references"),
         (OUTSIDE.replace("<severity>Severe</severity>", "").encode(), "severity"),
         (OUTSIDE.replace("2099-11-25T16:00:00-06:00", "mañana").encode(), "expires"),
         (b"<a>" + b"x" * (cap.MAX_CAP_BYTES + 1) + b"</a>", "KiB"),

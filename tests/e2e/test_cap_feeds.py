@@ -15,7 +15,8 @@ import pytest
 from lxml import etree
 
 from node.devmesh import LocalMesh, LocalNode
-from tests.allies.test_cap import ISO_GEOCODE, OUTSIDE, SCHEMA
+from tests.allies.test_cap import AMENDMENT, ISO_GEOCODE, OUTSIDE, SCHEMA
+from tests.e2e.test_gossip import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -80,3 +81,19 @@ def test_cap_show_import_and_feeds(mesh_factory: Any, tmp_path: Path) -> None:
     assert refused.returncode != 0 and "root element" in refused.stderr and "Traceback" not in refused.stderr
     for node in (a, b, c):
         assert secret.encode() not in (node.home / "node.log").read_bytes()
+
+    # the authority cancels its alert: the imported alert is cancelled, everywhere
+    again = b.amparo("alert", "import", str(source), check=False)
+    assert again.returncode != 0 and "already imported" in again.stderr
+    cancel = tmp_path / "proteccion-civil-cancel.xml"
+    cancel.write_text(AMENDMENT % "Cancel", encoding="utf-8")
+    cancelled = b.api.post("/api/v1/alerts/import", {"cap": cancel.read_text(encoding="utf-8")})
+    assert cancelled["msg_type"] == "cancel" and cancelled["references"] == [imported]
+    assert b.api.get(f"/api/v1/alerts/{imported}")["cancelled"]
+    wait_until(lambda: a.api.get(f"/api/v1/alerts/{imported}")["cancelled"], timeout=30, what="the cancel at A")
+    assert cancelled["id"] not in a.alert_ids()  # a cancel of the alert, never a new alert
+
+    orphan = tmp_path / "orphan-cancel.xml"
+    orphan.write_text((AMENDMENT % "Cancel").replace("PC-2026-0042", "PC-2026-0999"), encoding="utf-8")
+    refused = b.amparo("alert", "import", str(orphan), check=False)
+    assert refused.returncode != 0 and "PC-2026-0999" in refused.stderr and "import the original" in refused.stderr
