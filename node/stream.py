@@ -2,8 +2,8 @@
 
 Each event's id is the alert's local sequence number, so a client that lost
 its connection reconnects with ``Last-Event-ID`` and gets exactly what it
-missed (replayed from the store) before live events resume — nothing twice,
-nothing lost. Filters (``region``, ``severity``, ``exercises``) are query
+missed (replayed from the store, page by page until caught up, however long it
+was away) before live events resume — nothing twice, nothing lost. Filters (``region``, ``severity``, ``exercises``) are query
 parameters; ``amparo watch`` and the dashboard use this stream.
 """
 
@@ -22,7 +22,8 @@ from node.store import StoredEnvelope
 from protocol import SEVERITIES, Alert, ProtocolError, regions
 
 KEEPALIVE_S = 15
-REPLAY_LIMIT = 1000
+REPLAY_PAGE = 500  # alerts per read while replaying; each page is one short read transaction
+STREAMED_TYPES = ("alert",)  # the envelope types the stream sends (updates and cancels are alerts)
 SEVERITY_RANK = {s: i for i, s in enumerate(reversed(SEVERITIES))}  # unknown 0 … extreme 4
 
 
@@ -73,8 +74,7 @@ def handler(service_key: Any, names: Callable[[Any], dict[bytes, str]]) -> Any:
             await response.write(b"retry: 2000\n: connected\n\n")
             sent = last_seq or 0
             if last_seq is not None:
-                for row in service.store.since_seq(last_seq, REPLAY_LIMIT):
-                    sent = max(sent, await _send(response, service, row, wanted, names))
+                sent = await _replay(response, service, sent, wanted, names)
             while True:
                 try:
                     row = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_S)
@@ -90,6 +90,18 @@ def handler(service_key: Any, names: Callable[[Any], dict[bytes, str]]) -> Any:
         return response
 
     return stream
+
+
+async def _replay(
+    response: web.StreamResponse, service: Any, after: int, wanted: StreamFilter, names: Any
+) -> int:
+    """Send every stored alert after ``after``, page by page; returns the last seq sent.
+    Alerts that arrive meanwhile are both in the store and in the live queue: the
+    caller skips queued rows at or below the returned seq."""
+    while page := service.store.since_seq(after, REPLAY_PAGE, types=STREAMED_TYPES):
+        for row in page:
+            after = max(after, await _send(response, service, row, wanted, names))
+    return after
 
 
 async def _send(
