@@ -244,7 +244,12 @@ RESPONSE_PATHS: dict[str, Any] = {
         )
     },
     "/api/v1/oncall/handoff": {
-        "post": _op("Hand over the on-call role now", {"201": _ok()}, requestBody=_obj(to=_S, note=_S))
+        "post": _op(
+            "Hand over the on-call role now; both people are notified on their channels"
+            " (the outcome is on the hand-over record in GET /api/v1/oncall)",
+            {"201": _ok()},
+            requestBody=_obj(to=_S, note=_S),
+        )
     },
     "/api/v1/alerts/{id}/note": {
         "post": _op(

@@ -87,9 +87,14 @@ def show(ctx: CliContext, as_json: bool) -> None:
     lines += [click.style(f"  GAP {when(g['start'])} → {when(g['end'])}", fg="yellow") for g in doc["gaps"]]
     lines += [
         f"  hand-over {when(h['at'])}: {h['outgoing']} → {h['incoming']} {h['note']}"
+        + (f" [told: {_told(h['notified'])}]" if h.get("notified") else "")
         for h in doc["handovers"]
     ]
     emit(doc, as_json, "\n".join(lines))
+
+
+def _told(notified: dict[str, str]) -> str:
+    return ", ".join(f"{person} {state}" for person, state in notified.items())
 
 
 @oncall_group.command("schedule")
@@ -125,9 +130,10 @@ def schedule(
 @json_option
 @click.pass_obj
 def handoff(ctx: CliContext, to: str, note: str, as_json: bool) -> None:
-    """Hand over the on-call role now (both people see the record)."""
+    """Hand over the on-call role now; both people are notified on their channels
+    and see the record (amparo oncall show says whom the notice reached)."""
     doc = LocalClient(ctx.home).post("/api/v1/oncall/handoff", {"to": to, "note": note})
-    emit(doc, as_json, f"{doc['from']} handed over to {doc['to']} at {when(doc['at'])}.")
+    emit(doc, as_json, f"{doc['from']} handed over to {doc['to']} at {when(doc['at'])}; notifying both.")
 
 
 @click.command("note")

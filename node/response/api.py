@@ -57,8 +57,10 @@ def add_routes(app: web.Application, service_key: Any, body: Any, find_alert: An
     async def hand_over(request: web.Request) -> web.Response:
         doc = await body(request)
         record = desk(request).hand_over(str(doc.get("to", "")), str(doc.get("note", "")))
+        notified = "notifying both on their channels (see amparo oncall show)"
         return web.json_response(
-            {"at": record.at, "from": record.outgoing, "to": record.incoming, "note": record.note}, status=201
+            {"at": record.at, "from": record.outgoing, "to": record.incoming, "note": record.note, "notified": notified},
+            status=201,
         )
 
     async def add_note(request: web.Request) -> web.Response:

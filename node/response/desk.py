@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 import nacl.exceptions
@@ -106,7 +107,12 @@ class ResponseDesk:
         return warnings
 
     def hand_over(self, incoming: str, note: str) -> HandOver:
+        """Hand the on-call role to ``incoming`` now. Both people are told on their
+        channels (in the background); the record says whom that reached, so a
+        hand-over nobody heard of shows as one."""
         now = self.s.clock()
+        if self.s.store.get_record("responder", incoming) is None:
+            raise DeskError(f"no responder called {incoming!r} (amparo responder add)")
         rotation = self.rotation()
         try:
             record = rotation.hand_over(now, incoming, note)
@@ -116,8 +122,28 @@ class ResponseDesk:
             self.s.store.delete_record("shift", key)
         for shift in rotation.shifts:
             self.s.store.put_record("shift", f"{shift.start:016d}", asdict(shift), now)
-        self.s.store.put_record("handover", f"{now:016d}", asdict(record), now)
+        people = list(dict.fromkeys((record.outgoing, record.incoming)))
+        doc = asdict(record) | {"notified": dict.fromkeys(people, "pending")}
+        self.s.store.put_record("handover", f"{now:016d}", doc, now)
+        backup = rotation.on_call(now)
+        self.s.spawn(self._announce_hand_over(f"{now:016d}", record, backup.backup if backup else None))
         return record
+
+    async def _announce_hand_over(self, key: str, record: HandOver, backup: str | None) -> None:
+        title, body = hand_over_text(record, backup, public_base(self.s.config))
+        outcome = {}
+        for person in dict.fromkeys((record.outgoing, record.incoming)):
+            urls = (self.s.store.get_record("responder", person) or {}).get("channels", [])
+            if not urls:
+                outcome[person] = "no channel"
+            elif await asyncio.to_thread(_notify, urls, title, body):
+                outcome[person] = "sent"
+            else:
+                outcome[person] = "unreachable"
+                log.warning("hand-over notice to %s reached no channel", person)
+        doc = self.s.store.get_record("handover", key)
+        if doc is not None:
+            self.s.store.put_record("handover", key, doc | {"notified": outcome}, self.s.clock())
 
     def on_call_json(self, days: int = 7) -> dict[str, Any]:
         now = self.s.clock()
@@ -298,6 +324,18 @@ def page_text(alert: Alert, alert_hex: str, base: str) -> tuple[str, str]:
         f"ACTION: {alert.instruction}" if alert.instruction else "",
         f"{base}/ui/alerts/{alert_hex}",
         "Acknowledge: amparo alert ack " + alert_hex[:12],
+    ]
+    return title, "\n".join(p for p in parts if p)[:600]
+
+
+def hand_over_text(record: HandOver, backup: str | None, base: str) -> tuple[str, str]:
+    """What both people get: who holds the role from when, and the note."""
+    at = datetime.fromtimestamp(record.at / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    title = f"On-call hand-over: {record.outgoing} → {record.incoming}"[:120]
+    parts = [
+        f"{record.incoming} is on call from {at}" + (f" (backup: {backup})." if backup else "."),
+        f"Note: {record.note}" if record.note else "",
+        f"{base}/ui/oncall",
     ]
     return title, "\n".join(p for p in parts if p)[:600]
 
