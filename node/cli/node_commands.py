@@ -27,6 +27,8 @@ def run_command(ctx: CliContext, verbose: bool) -> None:
     runner.setup_logging(config, logging.DEBUG if verbose else logging.INFO)
 
     def ready(service: Any) -> None:
+        if config.log_format == "json":
+            return  # the "up" log record says it; stderr stays one JSON object per line
         click.echo(
             f"amparo: node {config.name!r} running (mesh {config.listen}, local {config.local})", err=True
         )
