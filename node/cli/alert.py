@@ -9,6 +9,7 @@ import click
 from node.cli.base import CliContext, emit, json_option
 from node.cli.client import LocalClient
 from node.cli.node_commands import when
+from node.timeline import Step, history
 from protocol import ACK_STATES, CERTAINTIES, EVENTS, SEVERITIES, URGENCIES
 
 _SEVERITY_COLOUR = {
@@ -119,7 +120,10 @@ def _line(a: dict[str, Any]) -> str:
 @json_option
 @click.pass_obj
 def show(ctx: CliContext, alert_id: str, fmt: str, as_json: bool) -> None:
-    """One alert with its updates, cancels and acknowledgements."""
+    """One alert and its incident timeline, oldest first.
+
+    The timeline interleaves updates, cancels, acknowledgements, escalation
+    steps and notes in the order they happened (the dashboard shows the same)."""
     if fmt == "cap":
         click.echo(LocalClient(ctx.home).get_text(f"/api/v1/alerts/{alert_id}/cap"), nl=False)
         return
@@ -146,16 +150,15 @@ def show(ctx: CliContext, alert_id: str, fmt: str, as_json: bool) -> None:
         lines.append(
             f"  ESCALATION: {e['state']} (step {e['step'] + 1}){' by ' + e['acked_by'] if e['acked_by'] else ''}"
         )
-    for n in a.get("notes", []):
-        lines.append(
-            f"  {when(n['at'])}  {n['kind']}: {n['text']}{' — ' + n['author'] if n.get('author') else ''}"
-        )
-    for t in a.get("timeline", []):
-        what = t.get("msg_type") or t.get("state") or t["type"]
-        lines.append(
-            f"  {when(t['created'])}  {t['type']}:{what}  {t.get('author_name', '')} {t.get('headline', '')}"
-        )
+    lines.append("  TIMELINE:")
+    lines.extend(f"    {when(step.at)}  {_step_line(step)}" for step in history(a))
     emit(a, as_json, "\n".join(lines))
+
+
+def _step_line(step: Step) -> str:
+    what = f"{step.kind} ({step.state})" if step.state else step.kind
+    who = f" — {step.who}" if step.who else ""
+    return f"{what}: {step.text}{who}" if step.text else f"{what}{who}"
 
 
 @alert_group.command("update")
