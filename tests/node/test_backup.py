@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import tarfile
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,34 @@ def test_a_database_behind_the_schema_is_copied_before_migrating(tmp_path: Path)
     _backup_before_migrating(home, load(home))  # already at head: no second copy
     assert len(list((home / "backups").glob("pre-migrate-*"))) == 1
     assert head_revision() != "0002"
+
+
+@pytest.mark.slow
+def test_amparo_run_copies_an_old_database_before_migrating_it(tmp_path: Path) -> None:
+    """The real start-up path: `amparo run` on a home whose SQLite database is at
+    an older Alembic revision leaves a copy at that revision, then migrates."""
+    from node.devmesh import LocalNode
+
+    node = LocalNode("Nodo Viejo", tmp_path / "old")
+    node.init()
+    url = f"sqlite:///{node.home / DB_FILE}"
+    config = alembic_config()
+    with writer(open_engine(url)).begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+    assert not (node.home / "backups").exists()
+    node.start()
+    try:
+        assert node.api.get("/healthz")["ok"]
+    finally:
+        assert node.stop() == 0
+    copies = list((node.home / "backups").glob("pre-migrate-0002-*.sqlite3"))
+    assert len(copies) == 1, list((node.home / "backups").iterdir())
+    with closing(sqlite3.connect(copies[0])) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchone() == ("0002",)
+    with closing(sqlite3.connect(node.home / DB_FILE)) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchone() == (head_revision(),)
+    assert "will be migrated" in (node.home / "node.log").read_text()
+    node.start()  # at head now: no second copy
+    node.stop()
+    assert len(list((node.home / "backups").glob("pre-migrate-*"))) == 1
