@@ -204,7 +204,7 @@ def _peer_json(service: NodeService, peer: Any) -> dict[str, Any]:
         "fingerprint": fingerprint(peer.key),
         "addresses": list(peer.addresses),
         "tls_fingerprint": peer.tls_fp.hex(),
-        "last_seen": peer.last_seen,
+        "last_seen": service.last_contact(peer.key, peer.last_seen),
         "up": service.peer_is_up(peer.key),
         "cut_off": service.cut_off(peer.key),
         "mark": peer.mark,

@@ -79,8 +79,14 @@ def _verify(request: web.Request, body: bytes, service: Any) -> signed_request.R
     raise first
 
 
-async def _authenticated(request: web.Request, *, known_peer: bool = True) -> tuple[bytes, bytes]:
-    """Return (sender key, body) or raise an HTTP error response."""
+async def _authenticated(
+    request: web.Request, *, known_peer: bool = True, nonce_out: list[tuple[bytes, int]] | None = None
+) -> tuple[bytes, bytes]:
+    """Return (sender key, body) or raise an HTTP error response.
+
+    With ``nonce_out``, the nonce is only checked unused and handed back as
+    (nonce, expires): the caller stores it with the work, in one transaction,
+    before anything is awaited (a push: ``NodeService.ingest``)."""
     service = request.app[SERVICE]
     body = await request.read()
     try:
@@ -96,16 +102,26 @@ async def _authenticated(request: web.Request, *, known_peer: bool = True) -> tu
         if service.cut_off(auth.sender):
             raise web.HTTPTooManyRequests(text="request refused: peer cut off for sending invalid data")
     expires = auth.timestamp + 2 * signed_request.MAX_REQUEST_AGE_MS
-    if not service.store.remember_nonce(auth.sender, auth.nonce, expires):
+    if nonce_out is not None:
+        fresh = not service.store.nonce_used(auth.sender, auth.nonce)
+        nonce_out.append((auth.nonce, expires))
+    else:
+        fresh = service.store.remember_nonce(auth.sender, auth.nonce, expires)
+    if not fresh:
         service.counters.reject("request-replayed")
         raise web.HTTPConflict(text="request refused: nonce already used (replay)")
     return auth.sender, body
 
 
 async def _push(request: web.Request) -> web.Response:
-    sender, body = await _authenticated(request)
-    raws = wire.envelope_list(wire.unpack(body))
-    accepted, invalid = request.app[SERVICE].ingest(raws, sender)
+    nonce: list[tuple[bytes, int]] = []
+    sender, body = await _authenticated(request, nonce_out=nonce)
+    try:
+        raws = wire.envelope_list(wire.unpack(body))
+    except wire.FrameError:
+        request.app[SERVICE].store.remember_nonce(sender, *nonce[0])
+        raise
+    accepted, invalid = request.app[SERVICE].ingest(raws, sender, nonce[0])
     return _reply({"accepted": accepted, "invalid": invalid})
 
 

@@ -41,6 +41,7 @@ log = logging.getLogger("amparo.node")
 TICK_SECONDS = 2.0
 PRUNE_EVERY_MS = 10 * 60_000
 PEER_UP_MS = 5 * 60 * 1000
+TOUCH_EVERY_MS = 15_000  # last contact is kept in memory; the database copy may lag this much
 
 
 def wall_ms() -> int:
@@ -117,6 +118,12 @@ class NodeService:
         )
         self.started_at = clock()
         self._pruned_at = 0
+        # Catch-up marks moved by push results, written with the next batch of
+        # envelopes or on the next tick: a lost mark only means a harmless resend.
+        self._unsaved_marks: dict[bytes, int] = {}
+        # The push being ingested's request nonce, written in the same transaction
+        # as its envelopes (see ``ingest``).
+        self._nonces: list[tuple[bytes, bytes, int]] = []
 
     # -- start and stop -------------------------------------------------------------------
     def _build_mesh(self) -> mesh.MeshNode:
@@ -152,6 +159,7 @@ class NodeService:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.save_marks()
         await self.client.close()
 
     def publish_node_record(self) -> None:
@@ -192,9 +200,25 @@ class NodeService:
         self._pending_env.pop(env.id, None)
         return stored
 
-    def ingest(self, raws: Iterable[bytes], from_peer: bytes | None) -> tuple[int, int]:
-        """Verify envelopes from a peer and hand the valid ones to the mesh."""
+    def ingest(
+        self, raws: Iterable[bytes], from_peer: bytes | None, nonce: tuple[bytes, int] | None = None
+    ) -> tuple[int, int]:
+        """Verify envelopes from a peer and hand the valid ones to the mesh.
+
+        ``nonce`` is the pushing request's (nonce, expiry), already checked unused
+        by the listener: it is stored in the same transaction as the envelopes, so
+        a push costs one fsync. There is no ``await`` between check and write."""
         now = self.clock()
+        if nonce is not None and from_peer is not None:
+            self._nonces.append((from_peer, *nonce))
+        try:
+            return self._ingest(raws, from_peer, now)
+        finally:
+            for peer, value, expires in self._nonces:  # nothing stored: the nonce on its own
+                self.store.remember_nonce(peer, value, expires)
+            self._nonces.clear()
+
+    def _ingest(self, raws: Iterable[bytes], from_peer: bytes | None, now: int) -> tuple[int, int]:
         items: list[Item] = []
         invalid = 0
         for raw in raws:
@@ -226,10 +250,13 @@ class NodeService:
 
     # -- actions --------------------------------------------------------------------------
     def execute(self, actions: list[Any]) -> None:
-        to_store = [a for a in actions if isinstance(a, mesh.Store)]
-        stored = self._store([a.item for a in to_store]) if to_store else {}
+        to_store = [a.item for a in actions if isinstance(a, mesh.Store)]
         for action in actions:
-            if isinstance(action, mesh.Store):
+            if isinstance(action, mesh.SaveMark):
+                self._unsaved_marks[action.peer] = max(action.seq, self._unsaved_marks.get(action.peer, 0))
+        stored = self._store(to_store) if to_store else {}
+        for action in actions:
+            if isinstance(action, mesh.Store | mesh.SaveMark):
                 continue
             if isinstance(action, mesh.Deliver):
                 self._deliver(stored.get(action.item.id) or self.store.get(action.item.id))
@@ -239,8 +266,6 @@ class NodeService:
                 self._spawn(self._reconcile(action.peer))
             elif isinstance(action, mesh.Fetch):
                 self._spawn(self._fetch(action.peer, list(action.ids)))
-            elif isinstance(action, mesh.SaveMark):
-                self.store.set_peer_mark(action.peer, action.seq)
             elif isinstance(action, mesh.Disconnect):
                 log.warning("cutting off peer %s: %s", action.peer.hex()[:16], action.reason)
                 state = self.peer_state.setdefault(action.peer, {})
@@ -249,9 +274,13 @@ class NodeService:
                 self.counters.reject(str(action.reason))
 
     def _store(self, items: list[Item]) -> dict[bytes, StoredEnvelope]:
-        """Write one batch in one transaction; returns the rows newly stored, by id."""
+        """Write one batch, the marks waiting and the push's nonce in one
+        transaction (one fsync); returns the rows newly stored, by id."""
         rows = [self._pending.get(i.id) or self._row_from_raw(i.raw) for i in items]
-        inserted = self.store.add_envelopes(rows)
+        marks, nonces = list(self._unsaved_marks.items()), list(self._nonces)
+        inserted = self.store.add_envelopes(rows, marks, nonces)
+        self._unsaved_marks.clear()
+        self._nonces.clear()
         self.counters.stored += len(inserted)
         for row in inserted:
             self._on_stored(row)
@@ -453,9 +482,26 @@ class NodeService:
             self.ingest(raws, peer)
 
     def _seen(self, peer: bytes) -> None:
+        """Last contact, in memory at once and on disk at most every ``TOUCH_EVERY_MS``
+        (one write per push would be one more fsync per push)."""
         now = self.clock()
-        self.peer_state.setdefault(peer, {})["last_ok"] = now
-        self.store.touch_peer(peer, now)
+        state = self.peer_state.setdefault(peer, {})
+        state["last_ok"] = now
+        if now - state.get("touched", 0) >= TOUCH_EVERY_MS:
+            state["touched"] = now
+            self.store.touch_peer(peer, now)
+
+    def last_contact(self, peer: bytes, stored: int | None) -> int | None:
+        """The newer of the in-memory and the stored last contact with ``peer``."""
+        last_ok = self.peer_state.get(peer, {}).get("last_ok")
+        return max(last_ok or 0, stored or 0) or None
+
+    def save_marks(self) -> None:
+        """Write the catch-up marks that push results moved since the last batch."""
+        if self._unsaved_marks:
+            marks = list(self._unsaved_marks.items())
+            self._unsaved_marks.clear()
+            self.store.add_envelopes([], marks)
 
     async def _ticker(self) -> None:
         while True:
@@ -465,6 +511,7 @@ class NodeService:
                 self.store.prune_nonces(self.clock())
                 self.desk.tick()
                 self.allies.save_mark()
+                self.save_marks()
                 self.prune()
             except Exception:
                 log.exception("tick failed")

@@ -23,11 +23,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, Final
 
-from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy import delete, exists, func, insert, select, union_all, update
 from sqlalchemy.orm import Session
 
 from node.store.database import MAX_IN, Database
 from node.store.models import ENVELOPE_SEQ, CounterModel, EnvelopeModel, RegionModel, SeenModel
+from node.store.peers import advance_mark, nonce_insert
 from node.store.rows import StoredEnvelope
 from protocol import MAX_LIFETIME_MS, MAX_SKEW_MS
 from protocol import envelope_id as id_of
@@ -39,20 +40,37 @@ PAGE: Final = 500
 
 class EnvelopeQueries(Database):
     # -- writing ---------------------------------------------------------------------------
-    def add_envelopes(self, items: Sequence[StoredEnvelope]) -> list[StoredEnvelope]:
+    def add_envelopes(
+        self,
+        items: Sequence[StoredEnvelope],
+        marks: Sequence[tuple[bytes, int]] = (),
+        nonces: Sequence[tuple[bytes, bytes, int]] = (),
+    ) -> list[StoredEnvelope]:
         """Store a batch in one transaction; return only what was new, with its seq.
 
         Duplicates (already stored, tombstoned, or repeated within ``items``) are
         skipped, so replays and retries are harmless. Raises ``ValueError`` for an
         item whose id is not the hash of its raw bytes (it would corrupt the
-        seen-set) or a sealed item carrying derived columns (plaintext leak)."""
+        seen-set) or a sealed item carrying derived columns (plaintext leak).
+
+        ``marks`` are peers' catch-up marks (``set_peer_mark``) and ``nonces``
+        the (peer, nonce, expires) of the request that carried the batch
+        (``remember_nonce``, checked unused by the caller): in the same
+        transaction, a mark is never durable ahead of the items it covers, and a
+        push costs one fsync, not three."""
         batch: dict[bytes, StoredEnvelope] = {}
         for item in items:
             _check(item)
             batch.setdefault(item.id, item)
-        if not batch:
+        if not batch and not marks and not nonces:
             return []
         with self._write() as session:
+            for peer, seq in marks:
+                session.connection().execute(advance_mark(peer, seq))
+            for peer, nonce, expires in nonces:
+                session.connection().execute(nonce_insert(self, peer, nonce, expires))
+            if not batch:
+                return []
             last = _lock_counter(session)
             known = _known_ids(session, list(batch))
             fresh = [item for item in batch.values() if item.id not in known]
@@ -213,11 +231,16 @@ def _lock_counter(session: Session) -> int:
 
 
 def _known_ids(session: Session, ids: list[bytes]) -> set[bytes]:
+    """Ids of ``ids`` stored or tombstoned: one round trip per chunk, both tables."""
     known: set[bytes] = set()
     for chunk in _chunks(ids):
-        known.update(session.scalars(select(EnvelopeModel.id).where(EnvelopeModel.id.in_(chunk))))
-        known.update(session.scalars(select(SeenModel.id).where(SeenModel.id.in_(chunk))))
+        statement = union_all(
+            select(EnvelopeModel.id).where(EnvelopeModel.id.in_(chunk)),
+            select(SeenModel.id).where(SeenModel.id.in_(chunk)),
+        )
+        known.update(session.connection().execute(statement).scalars())
     return known
+
 
 
 def _chunks(ids: list[bytes]) -> Iterator[list[bytes]]:

@@ -8,9 +8,9 @@ concurrent requests cannot both win — on SQLite or on PostgreSQL.
 
 from __future__ import annotations
 
-from sqlalchemy import case, delete, or_, select, update
+from sqlalchemy import Update, case, delete, or_, select, update
 
-from node.store.database import Database
+from node.store.database import Database, Insert
 from node.store.models import InviteModel, NonceModel, PeerModel
 from node.store.rows import PEER_STATUSES, PeerRow
 
@@ -74,9 +74,8 @@ class PeerQueries(Database):
     def set_peer_mark(self, key: bytes, seq: int) -> None:
         """Advance the catch-up mark; never moves it backwards (a late, stale
         acknowledgement must not make us resend or, worse, skip)."""
-        statement = update(PeerModel).where(PeerModel.key == key, PeerModel.mark < seq).values(mark=seq)
         with self._write() as session:
-            session.connection().execute(statement)
+            session.connection().execute(advance_mark(key, seq))
 
     def touch_peer(self, key: bytes, now: int) -> None:
         statement = (
@@ -116,13 +115,15 @@ class PeerQueries(Database):
     # -- request nonces --------------------------------------------------------------------
     def remember_nonce(self, peer: bytes, nonce: bytes, expires: int) -> bool:
         """True the first time ``(peer, nonce)`` is seen; False for a replay."""
-        statement = (
-            self._insert(NonceModel)
-            .values(peer=peer, nonce=nonce, expires=expires)
-            .on_conflict_do_nothing(index_elements=[NonceModel.peer, NonceModel.nonce])
-        )
         with self._write() as session:
-            return self._rowcount(session, statement) == 1
+            return self._rowcount(session, nonce_insert(self, peer, nonce, expires)) == 1
+
+    def nonce_used(self, peer: bytes, nonce: bytes) -> bool:
+        """True if ``(peer, nonce)`` was remembered (the check half of ``remember_nonce``,
+        for a caller that writes the nonce with the work the request carries)."""
+        statement = select(NonceModel.nonce).where(NonceModel.peer == peer, NonceModel.nonce == nonce)
+        with self._read() as session:
+            return session.scalar(statement) is not None
 
     def prune_nonces(self, now: int) -> int:
         """Forget nonces whose requests would now be refused for their age alone."""
@@ -157,4 +158,18 @@ def _peer(row: PeerModel) -> PeerRow:
         last_seen=row.last_seen,
         mark=row.mark,
         status=row.status,
+    )
+
+
+def advance_mark(peer: bytes, seq: int) -> Update:
+    """The one statement that moves a catch-up mark, and only forwards."""
+    return update(PeerModel).where(PeerModel.key == peer, PeerModel.mark < seq).values(mark=seq)
+
+
+def nonce_insert(db: Database, peer: bytes, nonce: bytes, expires: int) -> Insert:
+    """Remember a request nonce; a second insert of the same one changes nothing."""
+    return (
+        db._insert(NonceModel)
+        .values(peer=peer, nonce=nonce, expires=expires)
+        .on_conflict_do_nothing(index_elements=[NonceModel.peer, NonceModel.nonce])
     )

@@ -471,6 +471,21 @@ def test_peer_mark_never_moves_backwards(store: Store) -> None:
     assert store.get_peer(CAROL.sign_public) is None
 
 
+def test_marks_commit_with_the_envelopes_they_cover(store: Store) -> None:
+    """One mesh step's batch and the marks it moved are one transaction: a mark
+    is never durable ahead of its items, and a failed batch moves no mark."""
+    store.upsert_peer(peer(BOB, "bob"))
+    inserted = store.add_envelopes(rows(*alerts_at(3)), [(BOB.sign_public, 3)])
+    assert [s.seq for s in inserted] == [1, 2, 3]
+    assert (p := store.get_peer(BOB.sign_public)) is not None and p.mark == 3
+    assert store.add_envelopes([], [(BOB.sign_public, 2)]) == []  # marks alone; never backwards
+    assert (p := store.get_peer(BOB.sign_public)) is not None and p.mark == 3
+    forged = replace(row(make_alert(created=NOW + 50)), id=b"\x00" * 32)
+    with pytest.raises(ValueError):
+        store.add_envelopes([forged], [(BOB.sign_public, 9)])
+    assert (p := store.get_peer(BOB.sign_public)) is not None and p.mark == 3
+
+
 def test_touch_peer_records_last_seen_monotonically(store: Store) -> None:
     store.upsert_peer(peer(BOB, "bob"))
     store.touch_peer(BOB.sign_public, NOW + 5)
