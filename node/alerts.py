@@ -142,6 +142,7 @@ def alert_json(item: Readable, names: dict[bytes, str]) -> dict[str, Any]:
                 "instruction": body.instruction,
                 "contact": body.contact,
                 "language": body.language,
+                "effective": body.effective,
                 "regions": [a.region for a in body.areas],
                 "areas": [a.to_wire() for a in body.areas],
             }

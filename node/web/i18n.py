@@ -53,3 +53,9 @@ def choose(cookie: str | None, accept_language: str) -> str:
         if tag in langs:
             return tag
     return DEFAULT
+
+
+def N_(message: str) -> str:
+    """Mark a message for extraction without translating it here: the value is
+    translated where it is shown, in the reader's language."""
+    return message

@@ -10,9 +10,11 @@ session's CSRF token, compared in constant time.
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import nacl.exceptions
@@ -20,8 +22,13 @@ import nacl.pwhash
 
 COOKIE = "amparo_session"
 SESSION_SECONDS = 12 * 3600
-MAX_FAILURES = 5
-FAILURE_WINDOW_S = 300.0
+PAIR_FREE_FAILURES = 4  # wrong passwords per (address, account) before any lockout
+PAIR_LOCK_S = 15.0  # the first lockout; it doubles with every further failure …
+PAIR_MAX_LOCK_S = 300.0  # … up to five minutes
+ADDRESS_CEILING = 100  # failures from one address (any accounts) within ADDRESS_WINDOW_S
+ADDRESS_WINDOW_S = 300.0
+FORGET_S = 3600.0  # a pair with no failure for an hour starts afresh
+MAX_TRACKED = 10_000  # entries per table; the oldest is evicted first
 ROLES_THAT_ACT = frozenset({"admin", "responder"})
 
 
@@ -54,9 +61,71 @@ _DUMMY = nacl.pwhash.argon2id.str(secrets.token_bytes(16)).decode("ascii")
 
 
 @dataclass
+class _Pair:
+    failures: int = 0
+    last: float = 0.0
+    locked_until: float = 0.0
+
+
+@dataclass
+class LoginLimiter:
+    """Login rate limiting keyed by the (address, account) pair.
+
+    Behind an SSH tunnel or a reverse proxy every responder arrives from the
+    same address, so neither the address nor the account alone may lock
+    anyone out: wrong passwords for one account from one address lock only
+    that pair, briefly at first and doubling (15 s, 30 s, … 5 min). One address
+    is stopped altogether only past a much higher ceiling of failures across
+    all accounts (password spraying). Both tables are bounded: the entry
+    touched longest ago is evicted first, so a flood of made-up names cannot
+    exhaust memory.
+    """
+
+    clock: Callable[[], float] = time.monotonic
+    pairs: OrderedDict[tuple[str, str], _Pair] = field(default_factory=OrderedDict)
+    addresses: OrderedDict[str, deque[float]] = field(default_factory=OrderedDict)
+
+    def retry_after(self, address: str, name: str) -> float:
+        """Seconds until this address may try this account again; 0 when it may now."""
+        now = self.clock()
+        wait = 0.0
+        pair = self.pairs.get((address, name))
+        if pair is not None:
+            wait = max(wait, pair.locked_until - now)
+        log = self.addresses.get(address)
+        if log is not None and len(log) >= ADDRESS_CEILING:
+            wait = max(wait, log[-ADDRESS_CEILING] + ADDRESS_WINDOW_S - now)
+        return max(0.0, math.ceil(wait))
+
+    def failed(self, address: str, name: str) -> None:
+        now = self.clock()
+        pair = self.pairs.pop((address, name), None)
+        if pair is None or now - pair.last > FORGET_S:
+            pair = _Pair()
+        pair.failures += 1
+        pair.last = now
+        if pair.failures > PAIR_FREE_FAILURES:
+            lock = PAIR_LOCK_S * 2 ** min(pair.failures - PAIR_FREE_FAILURES - 1, 16)
+            pair.locked_until = now + min(lock, PAIR_MAX_LOCK_S)
+        self.pairs[(address, name)] = pair
+        log = self.addresses.pop(address, None) or deque(maxlen=ADDRESS_CEILING)
+        while log and log[0] < now - ADDRESS_WINDOW_S:
+            log.popleft()
+        log.append(now)
+        self.addresses[address] = log
+        for table in (self.pairs, self.addresses):
+            while len(table) > MAX_TRACKED:
+                table.popitem(last=False)
+
+    def succeeded(self, address: str, name: str) -> None:
+        """A correct password clears that pair's failures (not the address's)."""
+        self.pairs.pop((address, name), None)
+
+
+@dataclass
 class Sessions:
     by_id: dict[str, Session] = field(default_factory=dict)
-    failures: dict[str, deque[float]] = field(default_factory=dict)
+    logins: LoginLimiter = field(default_factory=LoginLimiter)
 
     def open(self, name: str, role: str) -> str:
         sid = secrets.token_urlsafe(32)
@@ -72,19 +141,3 @@ class Sessions:
 
     def close(self, sid: str | None) -> None:
         self.by_id.pop(sid or "", None)
-
-    # -- login rate limiting (per address and per account) --------------------------------
-    def blocked(self, *keys: str) -> bool:
-        now = time.monotonic()
-        return any(len(self._recent(k, now)) >= MAX_FAILURES for k in keys)
-
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        for key in keys:
-            self._recent(key, now).append(now)
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        log = self.failures.setdefault(key, deque())
-        while log and log[0] < now - FAILURE_WINDOW_S:
-            log.popleft()
-        return log

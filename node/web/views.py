@@ -23,11 +23,14 @@ from aiohttp import web
 from node import local_api, stream
 from node.alerts import AlertInputError, alert_from_request, make_envelope
 from node.allies import messages
+from node.allies.cap_api import CAP_TYPE
+from node.allies.cap_api import _render as render_cap
 from node.allies.subscriptions import SubscriptionError
 from node.response import drill
 from node.response.checkin import CheckinError
 from node.response.desk import DeskError
-from node.web import i18n
+from node.timeline import history
+from node.web import i18n, labels
 from node.web.sessions import COOKIE, Session, Sessions, check_password
 from protocol import CERTAINTIES, EVENTS, SEVERITIES, URGENCIES, ProtocolError, fingerprint, regions
 
@@ -87,6 +90,7 @@ def add_routes(app: web.Application, service_key: Any) -> None:
     r.add_get(f"{PREFIX}/regions", views.wrap(views.region_search))
     r.add_get(f"{PREFIX}/alerts/{{id}}", views.wrap(views.alert))
     r.add_get(f"{PREFIX}/alerts/{{id}}/responses", views.wrap(views.responses))
+    r.add_get(f"{PREFIX}/alerts/{{id}}/cap", views.wrap(views.alert_cap))
     for action in ("ack", "note", "update", "cancel"):
         r.add_post(f"{PREFIX}/alerts/{{id}}/{action}", views.wrap(getattr(views, f"alert_{action}")))
     r.add_get(f"{PREFIX}/compose", views.wrap(views.compose_form))
@@ -118,13 +122,13 @@ class Views:
             if session is None:
                 if request.method == "GET" and not request.path.endswith(("/stream", "/responses", "/regions")):
                     raise web.HTTPSeeOther(f"{PREFIX}/login?next={request.path_qs}")
-                return self._refuse(request, 401, "Sign in first.")
+                return self._refuse(request, 401, labels.SIGN_IN_FIRST, translate=True)
             if request.method == "POST":
                 given = (await request.post()).get("csrf")
                 if not session.csrf_ok(given if isinstance(given, str) else None):
-                    return self._refuse(request, 403, "This form expired or did not come from this dashboard (CSRF).")
+                    return self._refuse(request, 403, labels.CSRF_REFUSED, translate=True)
                 if (act and not session.can_act) or (admin and session.role != "admin"):
-                    return self._refuse(request, 403, f"The {session.role} role cannot do this.")
+                    return self._refuse(request, 403, labels.ROLE_CANNOT, translate=True, role=session.role)
             try:
                 return await handler(request, session)
             except web.HTTPException:
@@ -136,8 +140,20 @@ class Views:
 
         return guarded
 
-    def _refuse(self, request: web.Request, status: int, message: str) -> web.Response:
-        return self.render(request, None, "error.html", status=status, message=message)
+    def _refuse(
+        self, request: web.Request, status: int, message: str, *, translate: bool = False, **params: str
+    ) -> web.Response:
+        """The "Refused" page. Only the dashboard's own messages (``labels``) are
+        translated; errors raised by the desk or the protocol stay as raised."""
+        text = self.gettext(request, message, **params) if translate else message
+        return self.render(request, None, "error.html", status=status, message=text)
+
+    def gettext(self, request: web.Request, message: str, **params: str) -> str:
+        """``message`` in the reader's language; ``params`` (words such as a role)
+        are translated too, then filled in."""
+        t = i18n.translations(self.language(request))
+        text = t.gettext(message)
+        return text % {k: t.gettext(v) for k, v in params.items()} if params else text
 
     def language(self, request: web.Request) -> str:
         return i18n.choose(request.query.get("lang") or request.cookies.get(LANG_COOKIE),
@@ -176,18 +192,22 @@ class Views:
         form = await self.form(request)
         cookie = request.cookies.get(LOGIN_COOKIE, "")
         if not cookie or not secrets.compare_digest(cookie, form.get("csrf", "")):
-            return await self.login_form(request, "This form expired; please try again.", 403)
+            return await self.login_form(request, self.gettext(request, labels.LOGIN_EXPIRED), 403)
         name, password = form.get("name", "").strip()[:64], form.get("password", "")[:256]
         sessions = request.app[SESSIONS]
         address = request.remote or "?"
-        if sessions.blocked(f"ip:{address}", f"name:{name}"):
-            return await self.login_form(request, "Too many failed attempts; wait five minutes.", 429)
+        if wait := sessions.logins.retry_after(address, name):
+            response = await self.login_form(
+                request, self.gettext(request, labels.LOGIN_WAIT, seconds=str(int(wait))), 429)
+            response.headers["Retry-After"] = str(int(wait))
+            return response
         record = self.service(request).store.get_record("responder", name) if name else None
         if not check_password((record or {}).get("password"), password):
-            sessions.failed(f"ip:{address}", f"name:{name}")
+            sessions.logins.failed(address, name)
             log.warning("dashboard sign-in failed for %r from %s", name, address)
-            return await self.login_form(request, "Wrong name or password.", 401)
+            return await self.login_form(request, self.gettext(request, labels.LOGIN_WRONG), 401)
         assert record is not None
+        sessions.logins.succeeded(address, name)
         sid = sessions.open(name, str(record.get("role", "viewer")))
         response = web.HTTPSeeOther(_safe_next(form.get("next")) or f"{PREFIX}/alerts")
         response.set_cookie(COOKIE, sid, httponly=True, samesite="Strict", path="/", secure=request.secure)
@@ -233,8 +253,17 @@ class Views:
         s = self.service(request)
         row = self._row(request)
         detail = local_api.alert_detail(s, row)
-        return self.render(request, session, "alert.html", a=detail, own=row.author == s.key,
+        return self.render(request, session, "alert.html", a=detail, own=row.author == s.key, history=history(detail),
+                           step_labels=labels.STEP,
                            severities=SEVERITIES, notice=request.query.get("done", ""))
+
+    async def alert_cap(self, request: web.Request, session: Session) -> web.StreamResponse:
+        """The CAP 1.2 document of an alert, for a signed-in browser (the API's
+        copy needs the API token). The same renderer as ``/api/v1/alerts/{id}/cap``."""
+        document = render_cap(self.service(request), self._row(request))
+        if document is None:
+            return self._refuse(request, 404, labels.CAP_SEALED, translate=True)
+        return web.Response(body=document, content_type=CAP_TYPE, charset="utf-8", headers=SECURITY_HEADERS)
 
     async def responses(self, request: web.Request, session: Session) -> web.StreamResponse:
         detail = local_api.alert_detail(self.service(request), self._row(request))
@@ -269,7 +298,7 @@ class Views:
     # -- compose --------------------------------------------------------------------------
     async def compose_form(self, request: web.Request, session: Session) -> web.StreamResponse:
         if not session.can_act:
-            return self._refuse(request, 403, f"The {session.role} role cannot send alerts.")
+            return self._refuse(request, 403, labels.ROLE_CANNOT_SEND, translate=True, role=session.role)
         return self._compose_page(request, session, {}, None, "")
 
     def _compose_page(

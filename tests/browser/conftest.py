@@ -3,7 +3,6 @@ never used), plus the real-node fixtures of the end-to-end suite."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,9 +27,14 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+
+
 @pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    """Where screenshots go: AMPARO_SCREENSHOTS (e.g. docs/screenshots) or the test's tmp dir."""
-    target = Path(os.environ.get("AMPARO_SCREENSHOTS") or tmp_path / "screenshots")
-    target.mkdir(parents=True, exist_ok=True)
-    return target
+def shots() -> Path:
+    """Every run writes its screenshots to artifacts/screenshots/ at the top of
+    the repository (git-ignored: collect them from there as the run's artifacts).
+    docs/screenshots/ is refreshed from there by hand when the pages change;
+    the tests never write into docs/."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS

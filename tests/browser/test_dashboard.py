@@ -1,11 +1,18 @@
 """The dashboard in headless Chromium against real node processes: sign in,
-compose and send at A, see it arrive live at B without reloading, acknowledge at
-B, see B's acknowledgement on A's alert page; a viewer cannot send (neither in
-the page nor by posting); a form without its CSRF token is refused; the phone
-check-in page works on a 390 px wide screen; Spanish by Accept-Language."""
+compose and send at A, see it arrive live at B without reloading (with its
+sound, once the page has been touched), acknowledge at B, see B's
+acknowledgement on A's alert page; a viewer cannot send or acknowledge (neither
+in the page nor by posting); the session cookie is HttpOnly and SameSite=Strict;
+a form without its CSRF token is refused; wrong passwords lock only that
+account from that address; the alert page shows every CAP field, its CAP
+document and one incident timeline in time order; the phone check-in page works
+on a 390 px wide screen; Spanish by Accept-Language.
+
+Screenshots of every page go to artifacts/screenshots/ (see conftest.py)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +38,21 @@ def sign_in(browser: Any, node: LocalNode, name: str, **context: Any) -> Any:
     return page
 
 
+# Headless Chromium lets every page play sound, so the desktop browsers' rule is
+# emulated: an AudioContext starts suspended and only resumes during a user
+# gesture. The page must then offer its "enable sound" control.
+AUTOPLAY_POLICY = """
+(() => {
+  const Real = window.AudioContext;
+  window.__contexts = 0;
+  window.AudioContext = class extends Real {
+    constructor(...args) { super(...args); window.__contexts += 1; this.suspend(); }
+    resume() { return navigator.userActivation.isActive ? super.resume() : Promise.resolve(); }
+  };
+})();
+"""
+
+
 def csrf(page: Any) -> str:
     value: str = page.locator("form.logout input[name=csrf]").get_attribute("value")
     return value
@@ -51,7 +73,15 @@ def test_send_at_a_live_at_b_ack_seen_at_a(browser: Any, orgs: Any, shots: Path)
     a, b = orgs
     ana = sign_in(browser, a, "Ana")
     bruno = sign_in(browser, b, "Bruno")
+    bruno.context.add_init_script(AUTOPLAY_POLICY)
+    bruno.reload()
+    sound = bruno.locator("#sound")
+    sound.wait_for(state="visible")  # the context is suspended: say so
     bruno.screenshot(path=str(shots / "alerts-empty.png"), full_page=True)
+    sound.click()
+    sound.wait_for(state="hidden")
+    assert bruno.evaluate("audio.state") == "running"
+    bruno.evaluate("window.__marker = 1")  # gone if the page reloads
 
     ana.goto(url(a, "/ui/compose"))
     ana.fill("#headline", "Hostigamiento a defensora en Juchitán")
@@ -70,7 +100,12 @@ def test_send_at_a_live_at_b_ack_seen_at_a(browser: Any, orgs: Any, shots: Path)
     item.wait_for(timeout=20_000)
     assert "Hostigamiento a defensora" in item.inner_text()
     assert bruno.locator("#live").is_visible()
+    assert bruno.evaluate("window.__marker") == 1  # the same page, not a reload
+    assert bruno.evaluate("[window.__amparoBeeps, window.__contexts]") == [1, 1]
     bruno.screenshot(path=str(shots / "alerts-live.png"), full_page=True)
+    a.send(headline="Segunda alerta: patrulla frente a la radio comunitaria")
+    bruno.locator("#alerts li").nth(1).wait_for(timeout=20_000)
+    assert bruno.evaluate("[window.__amparoBeeps, window.__contexts]") == [2, 1]  # one context for the page
 
     item.locator("a").click()
     bruno.wait_for_url(f"**/ui/alerts/{alert_id}")
@@ -83,6 +118,11 @@ def test_send_at_a_live_at_b_ack_seen_at_a(browser: Any, orgs: Any, shots: Path)
     text = rows.first.inner_text()
     assert b.name in text and ("responding" in text)
     ana.screenshot(path=str(shots / "alert-acknowledged.png"), full_page=True)
+    ana.goto(url(a, "/ui/peers"))
+    assert b.name in ana.inner_text("main")
+    ana.screenshot(path=str(shots / "peers.png"), full_page=True)
+    ana.goto(url(a, "/ui/oncall"))
+    ana.screenshot(path=str(shots / "oncall.png"), full_page=True)
 
 
 def test_a_viewer_cannot_send(browser: Any, orgs: Any) -> None:
@@ -94,6 +134,36 @@ def test_a_viewer_cannot_send(browser: Any, orgs: Any) -> None:
     form = {"csrf": csrf(vera), "headline": "Should not go out", "regions": "MX-OAX", "action": "send"}
     assert vera.request.post(url(b, "/ui/compose"), form=form).status == 403
     assert "Should not go out" not in str(b.api.get("/api/v1/alerts"))
+
+
+def test_a_viewer_cannot_acknowledge(browser: Any, orgs: Any) -> None:
+    a, b = orgs
+    alert_id = a.send(headline="Allanamiento en la casa de la asamblea")
+    wait_for_alert(b, alert_id)
+    vera = sign_in(browser, b, "Vera")
+    vera.goto(url(b, f"/ui/alerts/{alert_id}"))
+    assert "Allanamiento" in vera.inner_text("h1")
+    assert vera.locator("button[value=responding]").count() == 0  # no buttons for a viewer …
+    refused = vera.request.post(url(b, f"/ui/alerts/{alert_id}/ack"), form={"csrf": csrf(vera), "state": "seen"})
+    assert refused.status == 403  # … and posting the form anyway is refused
+    assert "viewer" in refused.text()
+    assert b.api.get(f"/api/v1/alerts/{alert_id}")["responses"] == []
+
+
+def test_the_session_cookie_is_httponly_and_strict(browser: Any, orgs: Any) -> None:
+    _, b = orgs
+    page = sign_in(browser, b, "Bruno")
+    (cookie,) = [c for c in page.context.cookies() if c["name"] == "amparo_session"]
+    assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
+    assert "amparo_session" not in page.evaluate("document.cookie")  # scripts cannot read it
+
+
+def wait_for_alert(node: LocalNode, alert_id: str) -> None:
+    for _ in range(200):
+        if alert_id in node.alert_ids():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{alert_id[:12]} never reached {node.name}")
 
 
 def test_forms_without_the_csrf_token_are_refused(browser: Any, orgs: Any) -> None:
@@ -148,6 +218,8 @@ def test_spanish_and_sign_in_rate_limit(browser: Any, orgs: Any, shots: Path) ->
     assert page.locator("h1").inner_text() == "Alertas"
     page.screenshot(path=str(shots / "alertas-es.png"), full_page=True)
     stranger = browser.new_context().new_page()
+    stranger.goto(url(b, "/ui/login"))
+    stranger.screenshot(path=str(shots / "sign-in.png"), full_page=True)
     statuses = []
     for _ in range(7):
         stranger.goto(url(b, "/ui/login"))
@@ -156,7 +228,75 @@ def test_spanish_and_sign_in_rate_limit(browser: Any, orgs: Any, shots: Path) ->
         with stranger.expect_response("**/ui/login") as response:
             stranger.click("button[type=submit]")
         statuses.append(response.value.status)
-    assert statuses[:5] == [401] * 5 and statuses[-1] == 429
+    assert statuses == [401] * 5 + [429] * 2  # this address, this account: locked for a short while
+    assert "Too many failed attempts" in stranger.inner_text(".error")
+    stranger.screenshot(path=str(shots / "sign-in-locked.png"), full_page=True)
+    vera = sign_in(browser, b, "Vera")  # the same address (127.0.0.1), another account: signs in
+    assert vera.locator("h1").inner_text() == "Alerts"
+
+
+CAP_DOCUMENT = """<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>PC-OAX-2026-0142</identifier>
+  <sender>proteccion-civil@oaxaca.example</sender>
+  <sent>2026-11-30T22:10:00-06:00</sent>
+  <status>Actual</status><msgType>Alert</msgType><scope>Public</scope>
+  <info>
+    <language>es-MX</language>
+    <category>Safety</category>
+    <event>Bloqueo carretero</event>
+    <urgency>Expected</urgency><severity>Moderate</severity><certainty>Likely</certainty>
+    <effective>2026-11-30T23:00:00-06:00</effective>
+    <headline>Bloqueo en la carretera a Juchitán</headline>
+    <instruction>Evitar el tramo; acompañantes por la ruta de la costa</instruction>
+    <area>
+      <areaDesc>Tramo La Ventosa – Juchitán, km 12</areaDesc>
+      <circle>16.4350,-95.0200 3.5</circle>
+      <geocode><valueName>ISO3166-2</valueName><value>MX-OAX</value></geocode>
+    </area>
+  </info>
+</alert>"""
+
+
+def test_alert_page_shows_cap_fields_and_one_timeline_in_time_order(browser: Any, orgs: Any, shots: Path) -> None:
+    a, b = orgs
+    alert_id = a.api.post("/api/v1/alerts/import", {"cap": CAP_DOCUMENT, "expires": "6h"})["id"]
+    wait_for_alert(b, alert_id)
+    b.api.post(f"/api/v1/alerts/{alert_id}/ack", {"state": "responding", "note": "salimos", "by": "Bruno"})
+    for _ in range(200):
+        if a.api.get(f"/api/v1/alerts/{alert_id}")["responses"]:
+            break
+        time.sleep(0.1)
+    a.api.post(f"/api/v1/alerts/{alert_id}/cancel", {"reason": "Bloqueo levantado"})
+    time.sleep(0.01)  # the debrief comes strictly later, whatever the clock's resolution
+    a.api.post(f"/api/v1/alerts/{alert_id}/note", {"text": "Debrief: nadie quedó varado", "author": "Ana"})
+
+    ana = sign_in(browser, a, "Ana")
+    ana.goto(url(a, f"/ui/alerts/{alert_id}"))
+    fields = ana.inner_text("dl.fields")
+    assert "es-MX" in fields  # language
+    assert "2026-12-01 05:00:00 UTC" in fields  # effective
+    area = ana.inner_text("table.areas tr.area")
+    assert "Tramo La Ventosa – Juchitán, km 12" in area and "16.435000, -95.020000, 3.500 km" in area
+    steps = ana.locator("ol.timeline li.step")
+    kinds = [c.split("step-")[1] for c in steps.evaluate_all("els => els.map(e => e.className)")]
+    kinds = [k for k in kinds if k != "escalation"]  # paging steps, if this node pages anyone
+    assert kinds == ["sent", "ack", "cancel", "debrief"]  # the note after the cancel comes last
+    assert "nadie quedó varado" in steps.last.inner_text()
+    ana.screenshot(path=str(shots / "alert-timeline.png"), full_page=True)
+
+    shown = a.amparo("alert", "show", alert_id).stdout.split("TIMELINE:")[1]  # the CLI prints the same order
+    positions = [shown.index(word) for word in ("sent: Bloqueo", "ack (responding): salimos", "cancel: Bloqueo levantado", "debrief:")]
+    assert positions == sorted(positions)
+
+    href = ana.locator("dl.fields a[href$='/cap']").get_attribute("href")
+    assert href == f"/ui/alerts/{alert_id}/cap"  # under /ui: the session is enough, no API token
+    response = ana.request.get(url(a, href))  # with the page's cookies, as following the link does
+    assert response.status == 200 and response.headers["content-type"].startswith("application/cap+xml")
+    document = response.text()
+    assert f"<identifier>{alert_id}</identifier>" in document and "<areaDesc>Tramo La Ventosa" in document
+    signed_out = browser.new_context().request.get(url(a, f"/ui/alerts/{alert_id}/cap"), max_redirects=0)
+    assert signed_out.status == 303  # to the sign-in page
 
 
 SCENARIO = """

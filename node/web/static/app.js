@@ -2,15 +2,36 @@
 // alert page, and the region search in the compose form. No libraries, no network but the node.
 "use strict";
 
+// One AudioContext for the page. Chromium creates it "suspended" until the person
+// has touched the page, and a suspended context plays nothing: the first click or
+// key press resumes it, and while it is suspended a visible "enable sound" button
+// says so (the visible banner works either way).
+let audio = null;
+
+function soundControl() {
+  const button = document.getElementById("sound");
+  const Context = window.AudioContext || window.webkitAudioContext;
+  if (!button || !Context) return;
+  try { audio = new Context(); } catch (e) { audio = null; return; }
+  const show = () => { button.hidden = audio.state === "running"; };
+  const resume = () => { if (audio.state !== "running") audio.resume().then(show, show); };
+  audio.addEventListener("statechange", show);
+  button.addEventListener("click", resume);
+  document.addEventListener("click", resume, { capture: true });
+  document.addEventListener("keydown", resume, { capture: true });
+  show();
+}
+
 function beep() {
+  if (!audio || audio.state !== "running") return;
   try {
-    const ctx = new (window.AudioContext || window.webkitAudioContext)();
-    const osc = ctx.createOscillator();
-    const gain = ctx.createGain();
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
     osc.type = "square"; osc.frequency.value = 880; gain.gain.value = 0.08;
-    osc.connect(gain); gain.connect(ctx.destination);
-    osc.start(); osc.stop(ctx.currentTime + 0.35);
-  } catch (e) { /* audio may be blocked until the page is touched */ }
+    osc.connect(gain); gain.connect(audio.destination);
+    osc.start(); osc.stop(audio.currentTime + 0.35);
+    window.__amparoBeeps = (window.__amparoBeeps || 0) + 1;  // read by the browser tests
+  } catch (e) { /* no audio device: the banner still shows */ }
 }
 
 function alertItem(a, list) {
@@ -108,4 +129,4 @@ function regionSearch() {
   });
 }
 
-document.addEventListener("DOMContentLoaded", () => { liveAlerts(); liveResponses(); regionSearch(); });
+document.addEventListener("DOMContentLoaded", () => { soundControl(); liveAlerts(); liveResponses(); regionSearch(); });

@@ -1,0 +1,43 @@
+"""Words the dashboard shows that come from data, not from a template literal
+(a severity, a role, an acknowledgement state, a sign-in error): each is marked
+here with ``N_`` so Babel's extraction finds it and translators see it in
+``locale/amparo.pot``. The templates translate the value at render time.
+
+``tests/web/test_catalogs.py`` checks that every value of the protocol's and
+the desk's vocabularies is listed here, so a new severity cannot ship
+untranslated.
+"""
+
+from __future__ import annotations
+
+from node.web.i18n import N_
+
+SEVERITY = (N_("extreme"), N_("severe"), N_("moderate"), N_("minor"), N_("unknown"))
+URGENCY = (N_("immediate"), N_("expected"), N_("future"), N_("past"), N_("unknown"))
+CERTAINTY = (N_("observed"), N_("likely"), N_("possible"), N_("unlikely"), N_("unknown"))
+STATUS = (N_("actual"), N_("exercise"), N_("test"))
+MSG_TYPE = (N_("alert"), N_("update"), N_("cancel"))
+SCOPE = (N_("public"), N_("members"), N_("restricted"))
+ACK_STATE = (N_("responding"), N_("seen"), N_("unable"))
+ROLE = (N_("admin"), N_("responder"), N_("viewer"))
+CHECKIN_STATE = (N_("active"), N_("missed"), N_("stopped"))
+ESCALATION_STATE = (N_("paging"), N_("exhausted"), N_("acknowledged"), N_("cancelled"))
+# The incident timeline (node.timeline.KINDS) as a reader sees it.
+STEP = {
+    "sent": N_("alert sent"),
+    "update": N_("update"),
+    "cancel": N_("cancel"),
+    "ack": N_("acknowledgement"),
+    "escalation": N_("escalation"),
+    "debrief": N_("note"),
+}
+
+# Messages of the sign-in page and of the "Refused" page (views.py).
+LOGIN_EXPIRED = N_("This form expired; please try again.")
+LOGIN_WRONG = N_("Wrong name or password.")
+LOGIN_WAIT = N_("Too many failed attempts; try again in %(seconds)s seconds.")
+SIGN_IN_FIRST = N_("Sign in first.")
+CSRF_REFUSED = N_("This form expired or did not come from this dashboard (CSRF).")
+ROLE_CANNOT = N_("The %(role)s role cannot do this.")
+ROLE_CANNOT_SEND = N_("The %(role)s role cannot send alerts.")
+CAP_SEALED = N_("This node cannot read that alert (it is sealed to other organizations).")
