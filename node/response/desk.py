@@ -7,6 +7,15 @@ people through Apprise, and stops paging on a local acknowledgement or a
 cancel. Every step goes to the alert's timeline. Deadlines are persisted
 wall-clock instants (``escalation.Escalation``), so a restart resumes an
 escalation without forgetting or repeating a page.
+
+Each page also has a record (kind ``page``), written *before* the escalation
+step that announces it: ``pending`` → ``sending`` (with each person's name
+added to ``tried`` just before their channels are called) → ``sent`` or
+``unreachable``. On the first tick after a start, a ``pending`` page is sent
+(the node stopped after deciding to page and before trying), and a ``sending``
+one is finished for the people not yet tried; the person being paged when the
+node stopped is not paged again (they may have been reached: never
+double-page), and the timeline says so.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +54,8 @@ class ResponseDesk:
         self.policy = esc.Policy(tuple(config.escalation_chain), parse_duration(config.ack_timeout))
         self.watch = list(config.watch_regions)
         self._seq = 0
+        self._resumed = False
+        self._mine: set[str] = set()  # page records this process created or is sending
         from node.response.checkins import CheckinDesk
 
         self.checkins = CheckinDesk(service, self.start_local)
@@ -190,6 +202,9 @@ class ResponseDesk:
         return any(regions.matches(w, a.region) for w in self.watch for a in alert.areas)
 
     def tick(self) -> None:
+        if not self._resumed:
+            self._resumed = True
+            self._resume_pages()
         self.checkins.tick()
         now = self.s.clock()
         for _key, doc in self.s.store.list_records("escalation"):
@@ -208,6 +223,9 @@ class ResponseDesk:
             self._apply(actions)
 
     def _apply(self, actions: list[esc.Action]) -> None:
+        # pages are recorded pending before the step that announces them is persisted:
+        # a crash in between leaves a pending page that the next start sends
+        pages = [a for a in actions if isinstance(a, esc.Page) and self._record_page(a)]
         for action in actions:
             if isinstance(action, esc.Persist):
                 self.s.store.put_record(
@@ -215,9 +233,37 @@ class ResponseDesk:
                 )
             elif isinstance(action, esc.Timeline):
                 self.note(action.alert_id, action.text, kind="escalation", at=action.at)
-        pages = [a for a in actions if isinstance(a, esc.Page)]
-        if pages:  # after persisting; in chain order, one after the other: the backup hears first
+        if pages:  # in chain order, one after the other: the backup hears first
             self.s.spawn(self._page_in_order(pages))
+
+    def _record_page(self, page: esc.Page) -> bool:
+        """Write the page's record as pending; False when it already exists (the
+        step was decided before a crash, and that record is resumed instead)."""
+        key = page_key(page.alert_id, page.step)
+        if self.s.store.get_record("page", key) is not None:
+            return False
+        doc = {"alert": page.alert_id, "step": page.step, "targets": page.targets, "state": "pending",
+               "tried": [], "reached": [], "at": self.s.clock()}
+        self.s.store.put_record("page", key, doc, self.s.clock())
+        self._mine.add(key)
+        return True
+
+    def _resume_pages(self) -> None:
+        """Once after a start: send what a previous run decided but did not finish."""
+        resumed: dict[str, list[esc.Page]] = {}
+        for key, doc in sorted(self.s.store.list_records("page")):
+            if key in self._mine or doc.get("state") not in ("pending", "sending"):
+                continue
+            if doc["state"] == "sending" and doc.get("tried"):
+                self.note(
+                    doc["alert"],
+                    f"page ({doc['targets']}): the node stopped while paging {doc['tried'][-1]}; "
+                    "not paged again (they may have been reached)",
+                    kind="escalation",
+                )
+            resumed.setdefault(doc["alert"], []).append(esc.Page(doc["alert"], doc["targets"], doc["step"]))
+        for alert_pages in resumed.values():
+            self.s.spawn(self._page_in_order(alert_pages))
 
     # -- timeline -------------------------------------------------------------------------
     def note(
@@ -230,7 +276,10 @@ class ResponseDesk:
         secret = json.dumps({"text": text, "author": author}, ensure_ascii=False).encode()
         sealed = nacl.public.SealedBox(nacl.public.PublicKey(self.s.identity.enc_public)).encrypt(secret)
         doc = {"alert": alert_hex, "at": at, "kind": kind, "sealed": bytes(sealed).hex()}
-        self.s.store.put_record("note", f"{alert_hex}:{at:016d}:{self._seq:06d}", doc, at)
+        # the random tail keeps a note written after a restart, at the same instant and
+        # counter value as one written before it, from replacing that one
+        key = f"{alert_hex}:{at:016d}:{self._seq:06d}{os.urandom(3).hex()}"
+        self.s.store.put_record("note", key, doc, at)
 
     def timeline(self, alert_hex: str) -> list[dict[str, Any]]:
         """Notes of an alert, oldest first. They are sealed to this node's own
@@ -290,9 +339,17 @@ class ResponseDesk:
             await self._page(page)
 
     async def _page(self, page: esc.Page) -> None:
+        key = page_key(page.alert_id, page.step)
+        record = self.s.store.get_record("page", key)
+        if record is None or record.get("state") not in ("pending", "sending"):
+            return  # already sent (or being sent by another task of this process)
+        if key in self._mine and record["state"] == "sending":
+            return
+        self._mine.add(key)
         row = self.s.store.get(bytes.fromhex(page.alert_id))
         alert = open_row(row, self.s.identity).body if row else None
         if not isinstance(alert, Alert):
+            self._page_state(key, record, state="skipped")
             return
         title, body = page_text(alert, page.alert_id, public_base(self.s.config))
         people = self._targets(page.targets)
@@ -302,16 +359,36 @@ class ResponseDesk:
                 people = list(active["participants"])
             else:
                 people = [p for p in people if p in self.drill_participants()]
-        delivered = []
+        tried, delivered = list(record.get("tried", [])), list(record.get("reached", []))
+        record = self._page_state(key, record, state="sending")
         for person in people:
+            if person in tried:
+                continue  # paged (or being paged) before a restart: never twice
+            tried.append(person)
+            record = self._page_state(key, record, tried=tried)  # before the attempt
             doc = self.s.store.get_record("responder", person) or {}
             urls = doc.get("channels", [])
             if urls and await asyncio.to_thread(_notify, urls, title, body):
                 delivered.append(person)
+                record = self._page_state(key, record, reached=delivered)
+        self._page_state(key, record, state="sent" if delivered else "unreachable")
         text = f"page ({page.targets}): {', '.join(delivered) or 'nobody reachable'}"
         self.note(page.alert_id, text, kind="escalation")
         if not delivered:
             log.warning("escalation step %s for alert %s reached nobody", page.targets, page.alert_id[:12])
+
+    def _page_state(self, key: str, record: dict[str, Any], **changes: Any) -> dict[str, Any]:
+        record = record | changes
+        self.s.store.put_record("page", key, record, self.s.clock())
+        return record
+
+    def pages(self, alert_hex: str) -> list[dict[str, Any]]:
+        """This alert's page records, in chain order (for the API and tests)."""
+        return [d for k, d in sorted(self.s.store.list_records("page")) if k.startswith(alert_hex + ":")]
+
+
+def page_key(alert_hex: str, step: int) -> str:
+    return f"{alert_hex}:{step:02d}"
 
 
 def page_text(alert: Alert, alert_hex: str, base: str) -> tuple[str, str]:

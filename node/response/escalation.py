@@ -6,9 +6,11 @@ comes from the code. Deadlines are wall-clock instants kept in the persisted
 ``Escalation`` record, not timers: after a restart the node loads the record and
 ticks it with the current time; each step fires exactly once because the record
 is persisted (action ``Persist``) *before* the page it announces is sent, and a
-step is never re-entered. A crash between persisting and paging can lose that
-one page but never repeats one — and the next step's deadline still fires, so
-the chain keeps climbing rather than falling silent.
+step is never re-entered. The desk (``node.response.desk``) writes each page
+down as pending before that, and sends a pending page on the next start, so a
+crash between persisting and paging delays that page instead of losing it; a
+page cut off half-way is finished for the people not yet tried, and never
+repeated for anyone.
 """
 
 from __future__ import annotations

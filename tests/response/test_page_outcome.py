@@ -1,0 +1,170 @@
+"""Pages survive a crash at any moment, with a fake clock and a real store.
+
+The desk records each page ``pending`` before the escalation step that
+announces it, then ``sending`` (naming each person just before paging them),
+then ``sent``. A node that stops after deciding to page but before trying
+sends that page on its next start; one that stops in the middle of paging
+finishes with the people not yet tried and never pages anyone twice. The
+notifier is a stand-in for Apprise (real Apprise deliveries are in
+tests/e2e/test_escalation.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from node.alerts import open_row
+from node.config import Config
+from node.response import desk as desk_mod
+from node.response.desk import ResponseDesk
+from node.store import Store
+from protocol import Alert, Area, Identity, sign_envelope
+from tests.node.test_store import row
+
+ALLY = Identity.from_random(bytes(range(64)))
+US = Identity.from_random(bytes(range(64, 128)))
+T0 = 1_795_000_000_000
+TIMEOUT = 60_000
+
+
+class Crash(BaseException):
+    """The process dies here (not an Exception: nothing may catch it)."""
+
+
+class FakeNode:
+    """What the desk needs of a node: a store, a clock it does not own, and a
+    spawn that only collects work, so a test decides whether it ever runs."""
+
+    def __init__(self, store: Store, now: list[int]) -> None:
+        self.store = store
+        self.now = now
+        self.identity = US
+        self.key = US.sign_public
+        self.config = Config(name="Brigada Ejemplo", watch_regions=["MX"], ack_timeout="60s")
+        self.spawned: list[Coroutine[Any, Any, None]] = []
+        self.desk = ResponseDesk(self)
+
+    def clock(self) -> int:
+        return self.now[0]
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        self.spawned.append(coro)
+
+    def open(self, stored: Any) -> Any:
+        return open_row(stored, self.identity)
+
+    def run_spawned(self) -> None:
+        async def drain() -> None:
+            while self.spawned:
+                await self.spawned.pop(0)
+
+        asyncio.run(drain())
+
+    def crash(self) -> None:
+        for coro in self.spawned:
+            coro.close()  # never ran: the process is gone
+        self.spawned.clear()
+
+
+@dataclass
+class World:
+    store: Store
+    now: list[int]
+    paged: list[str] = field(default_factory=list)
+    crash_at: list[str] = field(default_factory=list)  # die when paging this person
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    w = World(Store(f"sqlite:///{tmp_path / 'amparo.db'}"), [T0])
+
+    def notify(urls: list[str], title: str, body: str) -> bool:
+        person = urls[0].rsplit("/", 1)[-1]
+        if person in w.crash_at:
+            w.crash_at.remove(person)
+            raise Crash
+        w.paged.append(person)
+        return True
+
+    monkeypatch.setattr(desk_mod, "_notify", notify)
+    monkeypatch.setattr(desk_mod, "_check_channel", lambda url: None)
+    yield w
+    w.store.close()
+
+
+def setup_org(node: FakeNode) -> str:
+    for name in ("Ana", "Bruno", "Carmen", "Diego"):
+        node.desk.add_responder(name, "responder", [f"json://127.0.0.1:9/{name}"], None)
+    node.desk.add_shift("Ana", T0, 24, "Bruno", False)
+    alert = sign_envelope(
+        ALLY, Alert(headline="Defensora amenazada", areas=(Area("MX-OAX"),)), created=T0, expires=T0 + 3_600_000
+    )
+    (stored,) = node.store.add_envelopes([row(alert)])
+    node.desk.on_delivered(stored)
+    return alert.id.hex()
+
+
+def restart(node: FakeNode) -> FakeNode:
+    node.crash()
+    again = FakeNode(node.store, node.now)
+    again.desk.tick()  # the first tick after a start resumes unfinished pages
+    again.run_spawned()
+    return again
+
+
+def tick(node: FakeNode, at: int) -> None:
+    node.now[0] = at
+    node.desk.tick()
+    node.run_spawned()
+
+
+def states(node: FakeNode, alert: str) -> list[tuple[str, str]]:
+    return [(d["targets"], d["state"]) for d in node.desk.pages(alert)]
+
+
+def test_a_page_decided_but_never_tried_is_sent_after_a_restart(world: World) -> None:
+    node = FakeNode(world.store, world.now)
+    alert = setup_org(node)
+    assert states(node, alert) == [("on-call", "pending")]
+    node = restart(node)  # the node died before paging Ana
+    assert world.paged == ["Ana"] and states(node, alert) == [("on-call", "sent")]
+    tick(node, T0 + 1000)
+    assert world.paged == ["Ana"]  # never twice
+
+    world.now[0] = T0 + TIMEOUT  # silence: the backup's step is decided, then the node dies again
+    node.desk.tick()
+    assert states(node, alert) == [("on-call", "sent"), ("backup", "pending")]
+    node = restart(node)
+    assert world.paged == ["Ana", "Bruno"]
+    tick(node, T0 + 2 * TIMEOUT - 1)
+    assert world.paged == ["Ana", "Bruno"]  # the next step waits for its deadline
+    tick(node, T0 + 2 * TIMEOUT)
+    assert world.paged == ["Ana", "Bruno", "Ana", "Bruno", "Carmen", "Diego"]
+    assert [s for _, s in states(node, alert)] == ["sent", "sent", "sent"]
+    texts = [n["text"] for n in node.desk.timeline(alert)]
+    assert texts.count("page (backup): Bruno") == 1 and texts.count("paged on-call") == 1
+
+
+def test_a_crash_while_paging_finishes_the_rest_and_pages_nobody_twice(world: World) -> None:
+    node = FakeNode(world.store, world.now)
+    alert = setup_org(node)
+    tick(node, T0)
+    world.crash_at.append("Carmen")  # the node dies while paging Carmen in the last step
+    world.now[0] = T0 + 2 * TIMEOUT  # the backup's and everyone's steps fall due together
+    node.desk.tick()
+    with pytest.raises(Crash):
+        node.run_spawned()
+    assert world.paged == ["Ana", "Bruno", "Ana", "Bruno"]
+    assert states(node, alert)[-1] == ("all", "sending")
+    node = restart(node)
+    assert world.paged == ["Ana", "Bruno", "Ana", "Bruno", "Diego"]  # Carmen may have been reached: not again
+    assert [s for _, s in states(node, alert)] == ["sent", "sent", "sent"]
+    texts = [n["text"] for n in node.desk.timeline(alert)]
+    assert any("stopped while paging Carmen" in t and "not paged again" in t for t in texts)
+    tick(node, T0 + 10 * TIMEOUT)
+    assert len(world.paged) == 5
