@@ -8,9 +8,13 @@ receiver said 2xx (``delivered``) or after ``GIVE_UP_MS`` of failures
 jitter, per subscription, so one dead receiver never delays the others. The
 text is rendered from the stored envelope at send time and never written down.
 
-Exactly once is exact on our side; a receiver can still see a repeat if the node
-dies between the receiver's 2xx and our commit, which is why every request
-carries an ``Amparo-Delivery`` id to deduplicate on.
+Exactly once while the node runs; at least once across a stop. Successes are
+committed in batches of ``BATCH`` per subscription, so a node that crashes
+between a receiver's 2xx and that commit sends up to ``BATCH - 1`` answered
+deliveries again after the restart; a clean stop commits what was answered, and
+only the one request in flight then may go again. Every request
+carries an ``Amparo-Delivery`` id, the same on every attempt, for receivers to
+deduplicate on (docs/allies.md tells them they must).
 """
 
 from __future__ import annotations
@@ -159,15 +163,17 @@ class DeliveryDesk:
             while batch := self.s.store.pending_for(sub_id, self.s.clock(), BATCH):
                 done: list[Delivery] = []
                 failed: tuple[Delivery, str] | None = None
-                for d in batch:
-                    async with gate:
-                        error = await self._send(d)
-                    if error is not None:
-                        failed = (d, error)
-                        break
-                    done.append(d)
-                self.s.store.finish_deliveries(done, "delivered", self.s.clock())
-                self.delivered += len(done)
+                try:
+                    for d in batch:
+                        async with gate:
+                            error = await self._send(d)
+                        if error is not None:
+                            failed = (d, error)
+                            break
+                        done.append(d)
+                finally:  # also on a clean stop (cancelled mid-batch): what was answered stays answered
+                    self.s.store.finish_deliveries(done, "delivered", self.s.clock())
+                    self.delivered += len(done)
                 if failed is not None:
                     self._failed(*failed)
                     break
