@@ -121,7 +121,13 @@ def test_send_at_a_live_at_b_ack_seen_at_a(browser: Any, orgs: Any, shots: Path)
     ana.goto(url(a, "/ui/peers"))
     assert b.name in ana.inner_text("main")
     ana.screenshot(path=str(shots / "peers.png"), full_page=True)
+    a.api.post("/api/v1/responders", {"name": "Carla", "role": "responder", "password": PASSWORD})
+    now = int(time.time() * 1000)
+    a.api.post("/api/v1/oncall/shifts", {"responder": "Ana", "backup": "Carla", "start": now, "hours": 12})
+    a.api.post("/api/v1/oncall/shifts", {"responder": "Carla", "backup": "Ana", "start": now + 12 * 3_600_000,
+                                         "hours": 12})
     ana.goto(url(a, "/ui/oncall"))
+    assert "Carla" in ana.inner_text("main")
     ana.screenshot(path=str(shots / "oncall.png"), full_page=True)
 
 
