@@ -32,6 +32,7 @@ def test_peer_remove_revokes_the_vouch_across_the_mesh(mesh_factory: Any) -> Non
     control = relay.alert("Signed by A, relayed while B vouches for A", author=a_key)
     assert relay.push(c, [control.raw])["accepted"] == 1  # inside C's horizon (C → B → A)
 
+    outside_before = _outside_horizon(c)
     removed = b.amparo("peer", "remove", a.name)  # by name, with a space in it
     assert f"Removed peer {a.name!r}" in removed.stdout
     assert a.name not in {p["name"] for p in json.loads(b.amparo("peer", "list", "--json").stdout)["peers"]}
@@ -43,6 +44,7 @@ def test_peer_remove_revokes_the_vouch_across_the_mesh(mesh_factory: Any) -> Non
     wait_until(refused_at_c, timeout=20, what="C to drop A's new alerts once B's revoke arrives")
     after = relay.alert("Signed by A, relayed after the revoke", author=a_key)
     assert relay.push(c, [after.raw])["accepted"] == 0
+    assert _outside_horizon(c) > outside_before  # dropped for the horizon, not for anything else
     # A's own new alert, sent the normal way, goes nowhere either.
     from_a = a.send(headline="A's alert after the peering ended")
     marker = b.send(headline="Marker from B")
@@ -51,3 +53,8 @@ def test_peer_remove_revokes_the_vouch_across_the_mesh(mesh_factory: Any) -> Non
     assert after.id.hex() not in c.alert_ids()
     # What A published while trusted stays.
     assert {earlier, control.id.hex()} <= c.alert_ids()
+
+
+def _outside_horizon(node: Any) -> int:
+    count: int = node.api.get("/api/v1/status")["rejected"].get("outside-horizon", 0)
+    return count
