@@ -53,8 +53,12 @@ class LocalClient:
 
     def _request(self, method: str, path: str, payload: dict[str, Any] | None, as_json: bool = True) -> Any:
         data = json.dumps(payload).encode("utf-8") if payload is not None else None
+        # What people type into a path (names with spaces, accents, pasted ids) is
+        # percent-encoded here once, so no argument can make an invalid URL;
+        # already-encoded text (a quoted segment, a query) passes unchanged.
+        safe_path = urllib.parse.quote(path, safe="/?&=%:+,@")
         request = urllib.request.Request(  # noqa: S310 - the URL is the node's own http://127.0.0.1 address
-            self.base + path,
+            self.base + safe_path,
             data=data,
             method=method,
             headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},

@@ -99,6 +99,24 @@ def test_cli_errors_are_clean(mesh_factory: Any) -> None:
     assert down.returncode != 0 and "is `amparo run` running" in down.stderr
 
 
+def test_names_and_ids_people_type_never_make_a_bad_url(mesh_factory: Any) -> None:
+    """Spaces, accents and slashes in what people type reach the API encoded:
+    a clear answer, never an InvalidURL traceback."""
+    mesh = mesh_factory(1)
+    (a,) = mesh.nodes
+    a.amparo("responder", "add", "Ana María Ruiz", "--role", "viewer")
+    removed = a.amparo("responder", "remove", "Ana María Ruiz")
+    assert "Removed 'Ana María Ruiz'" in removed.stdout
+    names = [r["name"] for r in json.loads(a.amparo("responder", "list", "--json").stdout)["responders"]]
+    assert "Ana María Ruiz" not in names
+    for odd in ("no such alert", "ñandú/../x", "a?b=c#d"):
+        shown = a.amparo("alert", "show", odd, check=False)
+        assert shown.returncode != 0 and shown.stderr.strip(), odd
+        assert "Traceback" not in shown.stderr and "InvalidURL" not in shown.stderr, shown.stderr
+    gone = a.amparo("responder", "remove", "Nadie Conocido", check=False)
+    assert gone.returncode != 0 and "Traceback" not in gone.stderr and gone.stderr.strip()
+
+
 def test_run_shuts_down_cleanly_on_sigterm_and_sigint(mesh_factory: Any) -> None:
     mesh = mesh_factory(2)
     a, b = mesh.nodes
