@@ -102,11 +102,20 @@ def tick(esc: Escalation, now: int, policy: Policy = Policy()) -> tuple[Escalati
         actions += [
             Persist(esc),
             Page(esc.alert_id, target, step),
-            _note(
-                esc, fired_at, f"no acknowledgement in {policy.ack_timeout_ms // 60_000} min: paged {target}"
-            ),
+            _note(esc, fired_at, f"no acknowledgement in {duration_text(policy.ack_timeout_ms)}: paged {target}"),
         ]
     return esc, actions
+
+
+def duration_text(ms: int) -> str:
+    """``90 s``, ``5 min``, ``1 min 30 s``, ``2 h``: an ack timeout as people say it."""
+    seconds = -(-ms // 1000)  # never "0 s" for a positive timeout
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if seconds < 120 and secs:
+        return f"{seconds} s"
+    parts = [f"{hours} h" if hours else "", f"{minutes} min" if minutes else "", f"{secs} s" if secs else ""]
+    return " ".join(p for p in parts if p)
 
 
 def acknowledge(esc: Escalation, now: int, by: str) -> tuple[Escalation, list[Action]]:

@@ -3,6 +3,7 @@ them, and a restart in the middle neither loses nor repeats a step."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -79,3 +80,16 @@ def test_chain_is_configurable() -> None:
     esc, actions = esc_mod.start("a1", T0, policy)
     esc, more = esc_mod.tick(esc, T0 + 2 * MIN, policy)
     assert pages(actions) + pages(more) == ["on-call", "all"]
+
+
+@pytest.mark.parametrize(
+    ("timeout_ms", "said"),
+    [(3_000, "3 s"), (90_000, "90 s"), (60_000, "1 min"), (5 * MIN, "5 min"), (150_000, "2 min 30 s"),
+     (3_600_000, "1 h"), (5_400_000, "1 h 30 min"), (1, "1 s")],
+)
+def test_the_timeline_says_how_long_nobody_answered(timeout_ms: int, said: str) -> None:
+    policy = Policy(ack_timeout_ms=timeout_ms)
+    esc, _ = esc_mod.start("a1", T0, policy)
+    _, actions = esc_mod.tick(esc, T0 + timeout_ms, policy)
+    (note,) = [a for a in actions if isinstance(a, Timeline)]
+    assert note.text == f"no acknowledgement in {said}: paged backup"
