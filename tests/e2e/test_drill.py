@@ -1,17 +1,21 @@
-"""Drills on real nodes: everything is labelled an exercise, only the drill's
-participants are paged, and the report shows time-to-acknowledge per responder
-and per organization, with what was missed."""
+"""Drills on real nodes: everything is labelled an exercise — pages, an ally
+node's webhooks (``drill: true``), Apprise messages and ``amparo watch`` (DRILL)
+— only the drill's participants are paged, and the report shows
+time-to-acknowledge per responder and per organization, with what was missed."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
 from node.response import drill
+from tests.e2e.test_allies import Receiver, subscribe
 from tests.e2e.test_escalation import Catcher, configure
 from tests.e2e.test_gossip import wait_until
+from tests.e2e.test_stream import watch_in_a_terminal
 
 pytestmark = pytest.mark.slow
 
@@ -46,6 +50,10 @@ def test_drill_pages_only_participants_and_reports_acks(tmp_path: Path) -> None:
         catcher = Catcher()
         for name in ("Ana", "Bruno"):
             a.amparo("responder", "add", name, "--channel", catcher.url(name))
+        ally = Receiver()  # B's allies: a webhook and an Apprise channel, both taking drills
+        subscribe(b, "--region", "MX", "--exercises", "--webhook", ally.url("hook"))
+        subscribe(b, "--region", "MX", "--exercises", "--apprise", f"json://127.0.0.1:{ally.port}/phone")
+        ignoring = subscribe(b, "--region", "MX", "--webhook", ally.url("no-drills"))
         a.amparo("oncall", "schedule", "--responder", "Bruno", "--backup", "Ana", "--hours", "24")
         (tmp_path / "scenario.toml").write_text(SCENARIO)
         out = tmp_path / "report"
@@ -76,6 +84,23 @@ def test_drill_pages_only_participants_and_reports_acks(tmp_path: Path) -> None:
         assert "Bruno" not in catcher.who()
         assert all("[DRILL]" in page["title"] for _, page in catcher.pages)
         catcher.server.shutdown()
+
+        # every channel of the ally's node labels it too: webhooks, Apprise, amparo watch
+        wait_until(lambda: len(ally.got) >= 4, timeout=30, what="B's allies to get both drill alerts")
+        time.sleep(1)
+        hooks = ally.alerts("hook")
+        assert len(hooks) == 2 and all(h["drill"] is True and h["alert"]["status"] == "exercise" for h in hooks)
+        phone = ally.alerts("phone")
+        assert len(phone) == 2 and all(m["title"].startswith("[DRILL] ") for m in phone), phone
+        assert ally.alerts("no-drills") == []  # a subscription without --exercises never sees a drill
+        assert ignoring["id"]
+        ally.down()
+        watched = watch_in_a_terminal(b, "--since", "0", "--count", "2")
+        for headline in ("Armed person near the stage", "Two observers not answering"):
+            line = next(x for x in watched.splitlines() if headline in x)
+            assert " DRILL " in line, watched
+        as_json = b.amparo("watch", "--since", "0", "--count", "2", "--json").stdout
+        assert [json.loads(x)["status"] for x in as_json.splitlines()] == ["exercise", "exercise"]
     finally:
         mesh.stop_all()
 

@@ -92,3 +92,21 @@ def test_names() -> None:
 def test_sample_is_broad() -> None:
     assert len(REGION_SAMPLE) > 400
     assert any(regions.ancestors(c)[1:2] and "-" in regions.ancestors(c)[1] for c in REGION_SAMPLE)
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Alemania", "DE"),  # Spanish
+        ("Deutschland", "DE"),  # German
+        ("Allemagne", "DE"),  # French
+        ("alemanha", "DE"),  # Portuguese, lower case
+        ("México", "MX"),
+        ("mexico", "MX"),  # accents ignored
+        ("Oaxaca", "MX-OAX"),
+    ],
+)
+def test_search_finds_a_region_by_its_name_in_another_language(text: str, code: str) -> None:
+    found = regions.search(text)
+    assert found and found[0][0] == code, found
+
