@@ -66,15 +66,17 @@ def public_base(config: Config) -> str:
 
 
 def is_loopback_url(url: str) -> bool:
-    """True when ``url`` points at this machine only (127.0.0.0/8, ::1, localhost):
+    """True when ``url`` points at this machine only (127.0.0.0/8, ::1, localhost)
+    or at no machine (0.0.0.0, ::, when ``local`` listens on every interface):
     a link a phone can never open."""
     host = (urlsplit(url).hostname or "").lower()
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    return address.is_loopback or address.is_unspecified
 
 
 def parse_hostport(text: str, what: str) -> tuple[str, int]:

@@ -197,7 +197,7 @@ def checkin_start(
     )
     if doc.get("loopback"):
         click.secho(
-            "WARNING: this link points at the node's loopback address, which a phone cannot open. "
+            "WARNING: this link points at a loopback (or 0.0.0.0) address, which a phone cannot open. "
             "Set public_url in config.toml to the address people reach this node at "
             "(VPN, reverse proxy or onion service; see docs/operators.md) and restart the node.",
             fg="yellow",

@@ -33,6 +33,7 @@ def test_page_links_to_the_dashboard_route_under_public_url() -> None:
         ("http://127.8.0.1/checkin/x", True),
         ("http://[::1]:7171/checkin/x", True),
         ("http://localhost:7171/checkin/x", True),
+        ("http://0.0.0.0:7171/checkin/x", True),  # `local` on every interface: no address at all
         ("https://amparo.colectivo.example/checkin/x", False),
         ("http://10.8.0.1:7171/checkin/x", False),  # a VPN address a phone on the VPN can open
         ("http://abcdefghijklmnop.onion/checkin/x", False),
