@@ -139,6 +139,7 @@ class NodeService:
             stored=stored,
             marks=marks,
             trust_depth=self.config.trust_depth,
+            pacing=wire.PUSH_PACING,
             random=_system_random(),
             now=self.clock(),
         )

@@ -12,9 +12,19 @@ from typing import Any, Final
 
 import msgpack
 
+from mesh.outbox import Pacing
 from protocol.codec import MAX_ENVELOPE_BYTES
 
 MAX_FRAME_BYTES: Final = MAX_ENVELOPE_BYTES + 1024
+FRAME_SLACK: Final = 64  # the frame's own map and list headers
+ITEM_OVERHEAD: Final = 5  # a bin32 header per envelope
+PUSH_BATCH_ITEMS: Final = 256
+# Outbound batches sized to one frame: each batch in flight is then one request,
+# instead of a full frame and a small remainder (half the round trips per item).
+PUSH_PACING: Final = Pacing(
+    batch_items=PUSH_BATCH_ITEMS,
+    batch_bytes=MAX_FRAME_BYTES - FRAME_SLACK - ITEM_OVERHEAD * PUSH_BATCH_ITEMS,
+)
 
 
 class FrameError(Exception):
@@ -68,13 +78,13 @@ def id_list(frame: dict[str, Any], key: str = "ids", limit: int = 1024) -> list[
     return items
 
 
-def batches(raws: list[bytes], max_bytes: int = MAX_FRAME_BYTES - 64) -> list[list[bytes]]:
+def batches(raws: list[bytes], max_bytes: int = MAX_FRAME_BYTES - FRAME_SLACK) -> list[list[bytes]]:
     """Split envelopes into frames that each fit the listener's body limit."""
     out: list[list[bytes]] = []
     current: list[bytes] = []
     size = 0
     for raw in raws:
-        cost = len(raw) + 5
+        cost = len(raw) + ITEM_OVERHEAD
         if current and size + cost > max_bytes:
             out.append(current)
             current, size = [], 0
