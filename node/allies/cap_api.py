@@ -29,7 +29,7 @@ def add_routes(app: web.Application, service_key: Any, body: Any, find_alert: An
     async def alert_cap(request: web.Request) -> web.Response:
         s = service(request)
         row = find_alert(s, request.match_info["id"])
-        document = _render(s, row)
+        document = render_cap(s, row)
         if document is None:
             return web.json_response({"error": "this node cannot read that alert (sealed to others)"}, status=404)
         return web.Response(body=document, content_type=CAP_TYPE, charset="utf-8")
@@ -93,7 +93,7 @@ def add_routes(app: web.Application, service_key: Any, body: Any, find_alert: An
         env = decode(row.raw, now=s.clock(), check_time=False) if row is not None and row.type == "alert" else None
         if env is None or env.sealed or not isinstance(env.body, Alert) or env.body.scope != "public":
             return web.json_response({"error": "no public alert with that id"}, status=404)
-        document = _render(s, row)
+        document = render_cap(s, row)
         return web.Response(body=document, content_type=CAP_TYPE, charset="utf-8")
 
     r = app.router
@@ -106,7 +106,7 @@ def add_routes(app: web.Application, service_key: Any, body: Any, find_alert: An
 FEED_SCAN = 500
 
 
-def _render(s: Any, row: Any) -> bytes | None:
+def render_cap(s: Any, row: Any) -> bytes | None:
     item = open_row(row, s.identity)
     if not isinstance(item.body, Alert):
         return None

@@ -221,4 +221,6 @@ def import_cap(
     doc = LocalClient(ctx.home).post(
         "/api/v1/alerts/import", {"cap": text, "region": region, "scope": scope, "expires": expires}
     )
-    emit(doc, as_json, f"{doc['id']}\nImported from {doc['source']}")
+    kind = doc.get("msg_type", "alert")
+    answers = f" ({kind} of {', '.join(r[:16] + '…' for r in doc.get('references', []))})" if kind != "alert" else ""
+    emit(doc, as_json, f"{doc['id']}\nImported from {doc['source']}{answers}")

@@ -23,9 +23,9 @@ from aiohttp import web
 from node import local_api, stream
 from node.alerts import AlertInputError, alert_from_request, make_envelope
 from node.allies import messages
-from node.allies.cap_api import CAP_TYPE
-from node.allies.cap_api import _render as render_cap
+from node.allies.cap_api import CAP_TYPE, render_cap
 from node.allies.subscriptions import SubscriptionError
+from node.config import public_base
 from node.response import drill
 from node.response.checkin import CheckinError
 from node.response.desk import DeskError
@@ -323,7 +323,7 @@ class Views:
         except AlertInputError as exc:
             return self._compose_page(request, session, doc, None, str(exc), 400)
         if form.get("action") != "send":
-            title, body = messages.phone_text(alert, link=f"http://{self.service(request).config.local}/ui/alerts/…")
+            title, body = messages.phone_text(alert, link=f"{public_base(self.service(request).config)}/ui/alerts/…")
             return self._compose_page(request, session, doc, {"title": title, "body": body, "alert": alert}, "")
         sent = local_api.send_alert(self.service(request), doc)
         raise web.HTTPSeeOther(f"{PREFIX}/alerts/{sent['id']}?done=sent")

@@ -87,7 +87,9 @@ def test_cap_show_import_and_feeds(mesh_factory: Any, tmp_path: Path) -> None:
     assert again.returncode != 0 and "already imported" in again.stderr
     cancel = tmp_path / "proteccion-civil-cancel.xml"
     cancel.write_text(AMENDMENT % "Cancel", encoding="utf-8")
-    cancelled = b.api.post("/api/v1/alerts/import", {"cap": cancel.read_text(encoding="utf-8")})
+    printed = b.amparo("alert", "import", str(cancel)).stdout
+    assert f"(cancel of {imported[:16]}…)" in printed  # the operator sees what it answers
+    cancelled = b.api.get(f"/api/v1/alerts/{printed.split()[0]}")
     assert cancelled["msg_type"] == "cancel" and cancelled["references"] == [imported]
     assert b.api.get(f"/api/v1/alerts/{imported}")["cancelled"]
     wait_until(lambda: a.api.get(f"/api/v1/alerts/{imported}")["cancelled"], timeout=30, what="the cancel at A")
