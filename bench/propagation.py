@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import sys
@@ -70,15 +71,20 @@ def mesh_run(nodes: int, alerts: int, say: Any) -> list[float]:
         loop = asyncio.new_event_loop()
         readies = [asyncio.Event() for _ in mesh.nodes]
 
+        listening: list[asyncio.Future[Any]] = []
+
         def run_listeners() -> None:
             asyncio.set_event_loop(loop)
             tasks = [
                 _listen(i, f"http://127.0.0.1:{n.local_port}", api_token(n.home), arrivals, readies[i])
                 for i, n in enumerate(mesh.nodes)
             ]
-            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            listening.append(asyncio.gather(*tasks, return_exceptions=True))
+            with contextlib.suppress(asyncio.CancelledError):
+                loop.run_until_complete(listening[0])
 
-        threading.Thread(target=run_listeners, daemon=True).start()
+        listener = threading.Thread(target=run_listeners, daemon=True)
+        listener.start()
         time.sleep(1.5)
         latencies = []
         for k in range(alerts):
@@ -97,7 +103,8 @@ def mesh_run(nodes: int, alerts: int, say: Any) -> list[float]:
                 raise SystemExit(f"alert {k} did not reach every node within 30 s")
             if (k + 1) % 10 == 0:
                 say(f"  {k + 1}/{alerts} alerts, last {latencies[-1] * 1000:.1f} ms")
-        loop.call_soon_threadsafe(loop.stop)
+        loop.call_soon_threadsafe(listening[0].cancel)  # closes the streams before the nodes stop
+        listener.join(10)
         return latencies
 
 

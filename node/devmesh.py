@@ -43,11 +43,20 @@ def _die_with_parent() -> None:
         pass
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A loopback port nothing listens on, never one this process handed out
+    before: the kernel may offer a just-closed port again, and two nodes of one
+    mesh given the same port would leave the second unable to start."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def node_name(i: int) -> str:
@@ -111,12 +120,22 @@ class LocalNode:
         log.close()
         self.wait_ready(wait)
 
+    def _log_tail(self, lines: int = 15) -> str:
+        """The last lines of the node's log (its home may be a temporary folder gone by the time
+        anyone looks)."""
+        try:
+            text = (self.home / "node.log").read_text("utf-8", "replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(
-                    f"node {self.name!r} exited ({self.proc.returncode}); see {self.home}/node.log"
+                    f"node {self.name!r} exited ({self.proc.returncode}); the end of {self.home}/node.log:\n"
+                    + self._log_tail()
                 )
             try:
                 self.api.get("/healthz")

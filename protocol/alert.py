@@ -62,6 +62,10 @@ _ALERT_FIELDS = (
 )
 
 
+_ALERT_KEYS = frozenset((*_ALERT_FIELDS, fields.EXT))
+_AREA_KEYS = frozenset(("region", "desc", "circle"))
+
+
 @dataclass(frozen=True, slots=True)
 class Area:
     region: str
@@ -78,7 +82,7 @@ class Area:
 
     @classmethod
     def from_wire(cls, value: object, path: str) -> Area:
-        doc = fields.require_map(value, path, ("region", "desc", "circle"))
+        doc = fields.require_map(value, path, _AREA_KEYS)
         region = regions.check(doc.get("region"), f"{path}.region")
         desc = fields.text(doc, "desc", path, max_chars=MAX_AREA_DESC)
         return cls(region, desc, _circle(doc.get("circle"), f"{path}.circle"))
@@ -113,7 +117,10 @@ class Alert:
         return self.status != "actual"
 
     def to_wire(self) -> dict[str, Any]:
-        doc = {
+        """The wire map: optional fields at their default are omitted (one encoding
+        per value); ``areas`` is always present. Built in one pass: ``decode``
+        compares it with every alert body it accepts."""
+        doc: dict[str, Any] = {
             "status": self.status,
             "msg_type": self.msg_type,
             "scope": self.scope,
@@ -121,20 +128,21 @@ class Alert:
             "urgency": self.urgency,
             "severity": self.severity,
             "certainty": self.certainty,
-            "headline": self.headline,
-            "description": self.description,
-            "instruction": self.instruction,
-            "contact": self.contact,
-            "language": self.language,
-            "references": list(self.references),
-            "effective": self.effective,
-            "areas": [a.to_wire() for a in self.areas],
         }
-        return fields.drop_defaults(doc) | {"areas": doc["areas"]}
+        for key in ("headline", "description", "instruction", "contact", "language"):
+            value = getattr(self, key)
+            if value:
+                doc[key] = value
+        if self.references:
+            doc["references"] = list(self.references)
+        if self.effective:
+            doc["effective"] = self.effective
+        doc["areas"] = [a.to_wire() for a in self.areas]
+        return doc
 
     @classmethod
     def from_wire(cls, value: object, path: str = "alert") -> Alert:
-        doc = fields.require_map(value, path, (*_ALERT_FIELDS, fields.EXT))
+        doc = fields.require_map(value, path, _ALERT_KEYS)
         fields.check_extensions(doc, path)
         msg_type = fields.enum(doc, "msg_type", path, MSG_TYPES)
         return fields.build_frozen(
@@ -187,14 +195,16 @@ def _areas(value: object, path: str) -> tuple[Area, ...]:
 def _circle(value: object, path: str) -> tuple[int, int, int] | None:
     if value is None:
         return None
-    bounds = ((-90_000_000, 90_000_000), (-180_000_000, 180_000_000), (1, MAX_RADIUS_M))
+    if not isinstance(value, list | tuple) or len(value) != 3:
+        raise BadField("must be [lat µdeg, lon µdeg, radius m] within range", field=path)
+    lat, lon, radius = value
     if (
-        not isinstance(value, list | tuple)
-        or len(value) != 3
-        or not all(
-            isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
-            for v, (lo, hi) in zip(value, bounds, strict=True)
-        )
+        type(lat) is not int  # exactly int: bool is an int subclass
+        or type(lon) is not int
+        or type(radius) is not int
+        or not -90_000_000 <= lat <= 90_000_000
+        or not -180_000_000 <= lon <= 180_000_000
+        or not 1 <= radius <= MAX_RADIUS_M
     ):
         raise BadField("must be [lat µdeg, lon µdeg, radius m] within range", field=path)
-    return (int(value[0]), int(value[1]), int(value[2]))
+    return (lat, lon, radius)
