@@ -22,6 +22,18 @@ ACK_STATE = (N_("responding"), N_("seen"), N_("unable"))
 ROLE = (N_("admin"), N_("responder"), N_("viewer"))
 CHECKIN_STATE = (N_("active"), N_("missed"), N_("stopped"))
 ESCALATION_STATE = (N_("paging"), N_("exhausted"), N_("acknowledged"), N_("cancelled"))
+# What happened (protocol EVENTS), as a responder reads it.
+EVENT = {
+    "threat": N_("threat"),
+    "attack": N_("attack"),
+    "detention": N_("detention"),
+    "disappearance": N_("disappearance"),
+    "raid": N_("raid"),
+    "surveillance": N_("surveillance"),
+    "legal-harassment": N_("legal harassment"),
+    "checkin-missed": N_("missed check-in"),
+    "other": N_("other"),
+}
 # The incident timeline (node.timeline.KINDS) as a reader sees it.
 STEP = {
     "sent": N_("alert sent"),

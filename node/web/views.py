@@ -166,7 +166,8 @@ class Views:
         s = self.service(request)
         html = _env(language).get_template(template).render(
             session=session, lang=language, languages=i18n.available(), node=s.config.name,
-            health=_health(s) if session else None, path=request.path, static=PREFIX + "/static", **ctx
+            health=_health(s) if session else None, path=request.path, static=PREFIX + "/static",
+            event_labels=labels.EVENT, **ctx
         )
         response = web.Response(text=html, content_type="text/html", status=status, headers=SECURITY_HEADERS)
         if request.query.get("lang") in i18n.available():

@@ -19,7 +19,7 @@ from babel.messages.pofile import read_po
 from node.response import checkin, desk, escalation
 from node.timeline import KINDS
 from node.web import i18n, labels
-from protocol import ACK_STATES, CERTAINTIES, MSG_TYPES, SCOPES, SEVERITIES, STATUSES, URGENCIES
+from protocol import ACK_STATES, CERTAINTIES, EVENTS, MSG_TYPES, SCOPES, SEVERITIES, STATUSES, URGENCIES
 
 WEB = Path(labels.__file__).parent
 POT = WEB / "locale" / "amparo.pot"
@@ -67,6 +67,13 @@ def test_every_word_shown_from_data_is_marked_for_translation() -> None:
                   *states(checkin.TRANSITIONS), *states(escalation.TRANSITIONS)}
     assert sorted(vocabulary - marked) == []
     assert set(labels.STEP) == set(KINDS)
+    assert set(labels.EVENT) == set(EVENTS)
+
+
+def test_event_names_read_as_words_in_spanish() -> None:
+    spanish = i18n.translations("es")
+    assert spanish.gettext(labels.EVENT["legal-harassment"]) == "hostigamiento judicial"
+    assert spanish.gettext(labels.EVENT["checkin-missed"]) == "reporte de llegada no recibido"
 
 
 def test_a_refusal_is_translated_with_its_role() -> None:
