@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 
@@ -79,14 +79,20 @@ def _verify(request: web.Request, body: bytes, service: Any) -> signed_request.R
     raise first
 
 
-async def _authenticated(
-    request: web.Request, *, known_peer: bool = True, nonce_out: list[tuple[bytes, int]] | None = None
-) -> tuple[bytes, bytes]:
-    """Return (sender key, body) or raise an HTTP error response.
+class Authenticated(NamedTuple):
+    sender: bytes
+    body: bytes
+    nonce: tuple[bytes, int]  # (nonce, expires), remembered unless the caller defers it
 
-    With ``nonce_out``, the nonce is only checked unused and handed back as
-    (nonce, expires): the caller stores it with the work, in one transaction,
-    before anything is awaited (a push: ``NodeService.ingest``)."""
+
+async def _authenticated(
+    request: web.Request, *, known_peer: bool = True, defer_nonce: bool = False
+) -> Authenticated:
+    """Return the sender, body and nonce of a valid request, or raise an HTTP error.
+
+    With ``defer_nonce`` the nonce is only checked unused: the caller stores it
+    with the work, in one transaction, before anything is awaited (a push:
+    ``NodeService.ingest``)."""
     service = request.app[SERVICE]
     body = await request.read()
     try:
@@ -102,45 +108,44 @@ async def _authenticated(
         if service.cut_off(auth.sender):
             raise web.HTTPTooManyRequests(text="request refused: peer cut off for sending invalid data")
     expires = auth.timestamp + 2 * signed_request.MAX_REQUEST_AGE_MS
-    if nonce_out is not None:
+    if defer_nonce:
         fresh = not service.store.nonce_used(auth.sender, auth.nonce)
-        nonce_out.append((auth.nonce, expires))
     else:
         fresh = service.store.remember_nonce(auth.sender, auth.nonce, expires)
     if not fresh:
         service.counters.reject("request-replayed")
         raise web.HTTPConflict(text="request refused: nonce already used (replay)")
-    return auth.sender, body
+    return Authenticated(auth.sender, body, (auth.nonce, expires))
 
 
 async def _push(request: web.Request) -> web.Response:
-    nonce: list[tuple[bytes, int]] = []
-    sender, body = await _authenticated(request, nonce_out=nonce)
+    service = request.app[SERVICE]
+    sender, body, nonce = await _authenticated(request, defer_nonce=True)
     try:
         raws = wire.envelope_list(wire.unpack(body))
     except wire.FrameError:
-        request.app[SERVICE].store.remember_nonce(sender, *nonce[0])
+        service.store.remember_nonce(sender, *nonce)
         raise
-    accepted, invalid = request.app[SERVICE].ingest(raws, sender, nonce[0])
+    accepted, invalid = service.ingest(raws, sender, nonce)
     return _reply({"accepted": accepted, "invalid": invalid})
 
 
 async def _reconcile(request: web.Request) -> web.Response:
-    _sender, body = await _authenticated(request)
+    body = (await _authenticated(request)).body
     service = request.app[SERVICE]
     reply = mesh.reconcile.respond(service.mesh.keys(), wire.unpack(body).get("m"))
     return _reply({"m": reply})
 
 
 async def _fetch(request: web.Request) -> web.Response:
-    _sender, body = await _authenticated(request)
+    body = (await _authenticated(request)).body
     service = request.app[SERVICE]
     ids = wire.id_list(wire.unpack(body), limit=MAX_FETCH_IDS)
     return _reply({"e": [row.raw for row in service.store.get_many(ids)]})
 
 
 async def _pair(request: web.Request) -> web.Response:
-    sender, body = await _authenticated(request, known_peer=False)
+    sender, body, _nonce = await _authenticated(request, known_peer=False)
     service = request.app[SERVICE]
     try:
         frame = accept_pair_request(service, sender, wire.unpack(body))

@@ -502,7 +502,7 @@ class NodeService:
         if self._unsaved_marks:
             marks = list(self._unsaved_marks.items())
             self._unsaved_marks.clear()
-            self.store.add_envelopes([], marks)
+            self.store.set_peer_marks(marks)
 
     async def _ticker(self) -> None:
         while True:

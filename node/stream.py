@@ -3,8 +3,9 @@
 Each event's id is the alert's local sequence number, so a client that lost
 its connection reconnects with ``Last-Event-ID`` and gets exactly what it
 missed (replayed from the store, page by page until caught up, however long it
-was away) before live events resume — nothing twice, nothing lost. Filters (``region``, ``severity``, ``exercises``) are query
-parameters; ``amparo watch`` and the dashboard use this stream.
+was away) before live events resume — nothing twice, nothing lost. Filters
+(``region``, ``severity``, ``exercises``) are query parameters; ``amparo watch``
+and the dashboard use this stream.
 """
 
 from __future__ import annotations

@@ -242,7 +242,6 @@ def _known_ids(session: Session, ids: list[bytes]) -> set[bytes]:
     return known
 
 
-
 def _chunks(ids: list[bytes]) -> Iterator[list[bytes]]:
     for start in range(0, len(ids), MAX_IN):
         yield ids[start : start + MAX_IN]

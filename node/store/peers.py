@@ -8,6 +8,8 @@ concurrent requests cannot both win — on SQLite or on PostgreSQL.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import Update, case, delete, or_, select, update
 
 from node.store.database import Database, Insert
@@ -74,8 +76,13 @@ class PeerQueries(Database):
     def set_peer_mark(self, key: bytes, seq: int) -> None:
         """Advance the catch-up mark; never moves it backwards (a late, stale
         acknowledgement must not make us resend or, worse, skip)."""
+        self.set_peer_marks([(key, seq)])
+
+    def set_peer_marks(self, marks: Iterable[tuple[bytes, int]]) -> None:
+        """``set_peer_mark`` for several peers in one transaction."""
         with self._write() as session:
-            session.connection().execute(advance_mark(key, seq))
+            for key, seq in marks:
+                session.connection().execute(advance_mark(key, seq))
 
     def touch_peer(self, key: bytes, now: int) -> None:
         statement = (
