@@ -25,6 +25,7 @@ from protocol import (
     unseal,
 )
 from protocol.keys import Identity
+from protocol.regions import check as region_check
 
 DEFAULT_TTL_MS = 6 * 3600 * 1000
 MAX_TTL_MS = 90 * 24 * 3600 * 1000
@@ -67,15 +68,26 @@ def open_row(row: StoredEnvelope, identity: Identity, envelope: Envelope | None 
 
 
 def alert_from_request(
-    doc: dict[str, Any], *, msg_type: str = "alert", references: tuple[bytes, ...] = ()
+    doc: dict[str, Any],
+    *,
+    msg_type: str = "alert",
+    references: tuple[bytes, ...] = (),
+    in_use: tuple[str, ...] = (),
 ) -> Alert:
+    """Build an alert from what a person entered. Regions a person typed must be
+    in the catalogue (a typo gets suggestions); ``in_use`` are the regions of
+    the alert being updated or cancelled, accepted as they are: a catalogue
+    update must never stop an organization from cancelling its own alert."""
     regions = doc.get("regions") or ([doc["region"]] if doc.get("region") else [])
     if not isinstance(regions, list) or not regions:
         raise AlertInputError("regions: give at least one region such as MX-OAX")
     try:
+        typed = [
+            str(r) if str(r) in in_use else region_check(str(r), f"regions[{i}]") for i, r in enumerate(regions)
+        ]
         return Alert(
             headline=str(doc.get("headline", "")),
-            areas=tuple(Area(str(r)) for r in regions),
+            areas=tuple(Area(r) for r in typed),
             severity=str(doc.get("severity", "unknown")),
             status="exercise" if doc.get("exercise") else str(doc.get("status", "actual")),
             msg_type=msg_type,

@@ -428,7 +428,8 @@ def update_alert(s: NodeService, row: Any, doc: dict[str, Any]) -> dict[str, Any
     original = open_row(row, s.identity)
     if row.author != s.key or not isinstance(original.body, Alert):
         raise ApiError(403, "only the node that sent an alert can update it")
-    body = alert_from_request(_merge(original.body, doc), msg_type="update", references=(row.id,))
+    in_use = tuple(a.region for a in original.body.areas)
+    body = alert_from_request(_merge(original.body, doc), msg_type="update", references=(row.id,), in_use=in_use)
     return _publish(s, body, doc)
 
 
@@ -437,7 +438,8 @@ def cancel_alert(s: NodeService, row: Any, doc: dict[str, Any]) -> dict[str, Any
     if row.author != s.key or not isinstance(original.body, Alert):
         raise ApiError(403, "only the node that sent an alert can cancel it")
     merged = _merge(original.body, {"description": doc.get("reason") or original.body.description})
-    body = alert_from_request(merged, msg_type="cancel", references=(row.id,))
+    in_use = tuple(a.region for a in original.body.areas)
+    body = alert_from_request(merged, msg_type="cancel", references=(row.id,), in_use=in_use)
     return _publish(s, body, doc)
 
 

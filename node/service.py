@@ -229,7 +229,7 @@ class NodeService:
             except ProtocolError as exc:
                 invalid += 1
                 self.counters.reject(exc.code)
-                if from_peer is not None:
+                if from_peer is not None and exc.blames_sender:  # never for time or version (errors.py)
                     self.handle(mesh.PeerInvalid(from_peer, exc.code))
                 continue
             self._pending[env.id] = StoredEnvelope.from_envelope(env, received_at=now, from_peer=from_peer)

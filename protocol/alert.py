@@ -83,7 +83,7 @@ class Area:
     @classmethod
     def from_wire(cls, value: object, path: str) -> Area:
         doc = fields.require_map(value, path, _AREA_KEYS)
-        region = regions.check(doc.get("region"), f"{path}.region")
+        region = regions.check_wire(doc.get("region"), f"{path}.region")
         desc = fields.text(doc, "desc", path, max_chars=MAX_AREA_DESC)
         return cls(region, desc, _circle(doc.get("circle"), f"{path}.circle"))
 

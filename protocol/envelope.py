@@ -1,8 +1,8 @@
 """The signed envelope (SPEC §3.1): the only thing nodes exchange.
 
 ``decode`` is the single gate for bytes from the network: size cap, bounded
-unpacking, canonical re-encoding, shape, clock window, signature, then body
-validation. It raises only ``ProtocolError``. The id is BLAKE2b-256 of the exact
+unpacking, canonical re-encoding, shape, signature, type, lifetime, clock
+window, then body validation. It raises only ``ProtocolError``. The id is BLAKE2b-256 of the exact
 bytes, which are canonical, so an id names one envelope and nothing else.
 """
 
@@ -133,20 +133,23 @@ def _decode_doc(doc: Any, raw: bytes, now: int, check_time: bool) -> Envelope:
         raise Malformed(f"envelope keys: missing {sorted(missing)}, unexpected {sorted(extra)}")
     if doc["v"] != VERSION or isinstance(doc["v"], bool):
         raise UnsupportedVersion(f"protocol version {doc['v']!r} is not {VERSION}", field="v")
-    kind = doc["t"]
-    if kind not in BODY_TYPES:
-        raise UnknownType(f"unknown envelope type {kind!r}", field="t")
     author, created, expires = doc["a"], doc["c"], doc["x"]
     if not isinstance(author, bytes) or len(author) != 32:
         raise BadField("must be a 32-byte Ed25519 key", field="a")
     for name, value in (("c", created), ("x", expires)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise BadField("must be a non-negative integer (Unix ms)", field=name)
+    # The signature comes before the refusals that do not blame the sender (an
+    # unknown type, the clock): a forgery is a forgery whatever its type or age,
+    # so a relay can never pass off unverified bytes as merely expired.
+    unsigned = {k: v for k, v in doc.items() if k != "s"}
+    signing.verify(author, signing.PURPOSE_ENVELOPE, codec.encode_decoded(unsigned), doc["s"])
+    kind = doc["t"]
+    if not isinstance(kind, str) or kind not in BODY_TYPES:
+        raise UnknownType(f"unknown envelope type {kind!r}", field="t")
     _check_lifetime(kind, created, expires)
     if check_time:
         _check_clock(created, expires, now)
-    unsigned = {k: v for k, v in doc.items() if k != "s"}
-    signing.verify(author, signing.PURPOSE_ENVELOPE, codec.encode_decoded(unsigned), doc["s"])
     body = _body(kind, doc["b"])
     envelope = Envelope(kind, author, created, expires, body, doc["s"], raw, envelope_id(raw))
     _check_semantics(envelope)

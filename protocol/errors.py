@@ -4,15 +4,33 @@ Every rejection carries a stable machine ``code`` (for metrics, peer scoring and
 other implementations) and a human message that names the offending field.
 Decoders and verifiers raise nothing else, whatever the bytes: a hostile peer
 must never be able to turn malformed input into a crash.
+
+Each error class also says whether it **blames the sender** (SPEC §8, "Blame
+only what a peer did"). A relay must verify what it relays, so bytes that are
+not a canonical envelope, break a fixed rule of this protocol version or carry
+a bad signature prove that the peer who sent them misbehaved: they cost it
+score. Refusals that depend on the receiver's clock (expired, from the future)
+or on the receiver's version (an unknown body type or protocol version), and
+anything a relay cannot check (a sealed body it cannot open), prove nothing
+about the relay: they are counted, and never scored. Otherwise one hostile
+author, or one upgrade, could get honest relays banned. ``BLAMED_CODES`` and
+``SILENT_CODES`` are the same rule as data (docs/protocol.md §9).
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class ProtocolError(Exception):
-    """Base of every protocol rejection; ``code`` is stable across versions."""
+    """Base of every protocol rejection; ``code`` is stable across versions.
+
+    ``blames_sender`` is True when the error proves that whoever handed over the
+    bytes misbehaved (a relay should have refused them too); False when an honest
+    relay could have passed them on in good faith."""
 
     code = "protocol-error"
+    blames_sender: ClassVar[bool] = False
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         self.field = field
@@ -25,76 +43,107 @@ class ProtocolError(Exception):
 
 class TooLarge(ProtocolError):
     code = "too-large"
+    blames_sender = True
 
 
 class Malformed(ProtocolError):
     """Bytes that are not msgpack, or not the shape of an envelope."""
 
     code = "malformed"
+    blames_sender = True
 
 
 class NotCanonical(ProtocolError):
     code = "not-canonical"
+    blames_sender = True
 
 
 class BadField(ProtocolError):
     code = "bad-field"
+    blames_sender = True
 
 
 class BadSignature(ProtocolError):
     code = "bad-signature"
+    blames_sender = True
 
 
 class Expired(ProtocolError):
+    """Past its expiry on the receiver's clock: it may have expired in flight."""
+
     code = "expired"
+    blames_sender = False
 
 
 class FromTheFuture(ProtocolError):
+    """Created too far ahead of the receiver's clock (whose clock is wrong is unknown)."""
+
     code = "from-the-future"
+    blames_sender = False
 
 
 class UnknownType(ProtocolError):
+    """A body type this version does not know (a newer node may)."""
+
     code = "unknown-type"
+    blames_sender = False
 
 
 class UnsupportedVersion(ProtocolError):
+    """A protocol version this node does not speak (a newer node may)."""
+
     code = "unsupported-version"
+    blames_sender = False
 
 
 class NotRecipient(ProtocolError):
     """A sealed body has no slot this key can open."""
 
     code = "not-recipient"
+    blames_sender = False
 
 
 class BadCiphertext(ProtocolError):
+    """A sealed body that does not open: relays carry ciphertext they cannot check."""
+
     code = "bad-ciphertext"
+    blames_sender = False
 
 
 class BadKeyFile(ProtocolError):
     code = "bad-key-file"
+    blames_sender = False
 
 
 class WrongPassphrase(ProtocolError):
     code = "wrong-passphrase"
+    blames_sender = False
 
 
-ERROR_CODES: tuple[str, ...] = tuple(
-    cls.code
-    for cls in (
-        ProtocolError,
-        TooLarge,
-        Malformed,
-        NotCanonical,
-        BadField,
-        BadSignature,
-        Expired,
-        FromTheFuture,
-        UnknownType,
-        UnsupportedVersion,
-        NotRecipient,
-        BadCiphertext,
-        BadKeyFile,
-        WrongPassphrase,
-    )
+ERROR_CLASSES: tuple[type[ProtocolError], ...] = (
+    ProtocolError,
+    TooLarge,
+    Malformed,
+    NotCanonical,
+    BadField,
+    BadSignature,
+    Expired,
+    FromTheFuture,
+    UnknownType,
+    UnsupportedVersion,
+    NotRecipient,
+    BadCiphertext,
+    BadKeyFile,
+    WrongPassphrase,
 )
+ERROR_CODES: tuple[str, ...] = tuple(cls.code for cls in ERROR_CLASSES)
+BLAMED_CODES: frozenset[str] = frozenset(cls.code for cls in ERROR_CLASSES if cls.blames_sender)
+"""Codes that prove the sending peer misbehaved: only these cost it score."""
+SILENT_CODES: frozenset[str] = frozenset(ERROR_CODES) - BLAMED_CODES
+"""Codes refused without blame: time, the receiver's version, or what a relay cannot check."""
+
+
+def blames_sender(code: str) -> bool:
+    """Does a rejection with this code prove the sending peer misbehaved?
+    Unknown codes (from a newer version) never do."""
+    return code in BLAMED_CODES

@@ -1,8 +1,22 @@
 """Regions: ISO 3166-1 alpha-2 countries, ISO 3166-2 subdivisions, or ``*``.
 
-Validated against ``pycountry`` (a maintained copy of the standard). Matching is
+Two checks, for two audiences:
+
+* **The wire** (``check_wire``, used by the alert decoder) accepts any *well
+  formed* code, by syntax alone: ``MX`` (two upper-case letters) or ``MX-OAX``
+  (a country code, a hyphen, one to three upper-case letters or digits, as
+  ISO 3166-2 writes them), or ``*``. Whether the code is in this node's copy of
+  the standard is not asked: ISO adds and renames subdivisions, and a
+  ``pycountry`` update on one node must never make it refuse (and blame the
+  relays of) alerts that the rest of the mesh accepts.
+* **People** (``check``, used where a person types a code: composing an alert,
+  subscriptions, filters, configuration) also require the code to be in the
+  catalogue, and suggest close codes for a typo.
+
+The catalogue (``pycountry``) names codes and helps people search. Matching is
 hierarchical: a subscription to ``MX`` matches an alert for ``MX-OAX``, and a
-subdivision matches its parent subdivisions (``FR-75C`` is inside ``FR-IDF``).
+subdivision matches its parent subdivisions (``FR-75C`` is inside ``FR-IDF``);
+a code the catalogue does not know is still inside its country and ``*``.
 """
 
 from __future__ import annotations
@@ -10,6 +24,7 @@ from __future__ import annotations
 import difflib
 import gettext
 import os
+import re
 import unicodedata
 from functools import lru_cache
 from typing import Any
@@ -20,17 +35,37 @@ from protocol.errors import BadField
 
 EVERYWHERE = "*"
 MAX_REGION_CHARS = 10
+_WELL_FORMED = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,3})?")
 
 
-def is_valid(code: str) -> bool:
+def is_well_formed(code: object) -> bool:
+    """What the wire accepts: ``*``, ``CC`` or ``CC-XXX`` by syntax alone."""
+    return isinstance(code, str) and (code == EVERYWHERE or _WELL_FORMED.fullmatch(code) is not None)
+
+
+def is_known(code: str) -> bool:
+    """Well formed and in this node's catalogue (for people, never for the wire)."""
     return code == EVERYWHERE or _country(code) is not None or _subdivision(code) is not None
 
 
-def check(code: object, field: str = "region") -> str:
-    """Return ``code`` if it is a known region, else ``BadField`` with suggestions."""
+def check_wire(code: object, field: str = "region") -> str:
+    """Return ``code`` if it is well formed, else ``BadField`` (with suggestions
+    from the catalogue when a close code exists: they only help the reader)."""
     if not isinstance(code, str) or not code or len(code) > MAX_REGION_CHARS:
         raise BadField("must be an ISO 3166 code such as MX or MX-OAX, or *", field=field)
-    if is_valid(code):
+    if is_well_formed(code):
+        return code
+    hint = suggest(code)
+    extra = f"; did you mean {', '.join(hint)}?" if hint else ""
+    raise BadField(f"{code!r} is not a well-formed ISO 3166 code (MX, MX-OAX or *){extra}", field=field)
+
+
+def check(code: object, field: str = "region") -> str:
+    """Return ``code`` if it is a region a person may use here: well formed and
+    known to the catalogue; else ``BadField`` naming it, with suggestions."""
+    if not isinstance(code, str) or not code or len(code) > MAX_REGION_CHARS:
+        raise BadField("must be an ISO 3166 code such as MX or MX-OAX, or *", field=field)
+    if is_well_formed(code) and is_known(code):
         return code
     hint = suggest(code)
     extra = f"; did you mean {', '.join(hint)}?" if hint else ""
@@ -40,7 +75,7 @@ def check(code: object, field: str = "region") -> str:
 def suggest(code: str, limit: int = 3) -> list[str]:
     """Close known codes for a mistyped one (``MX-OAXX`` → ``MX-OAX``)."""
     upper = code.upper()
-    if upper != code and is_valid(upper):
+    if upper != code and is_known(upper):
         return [upper]
     return difflib.get_close_matches(upper, _all_codes(), n=limit, cutoff=0.6)
 

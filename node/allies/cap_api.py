@@ -70,7 +70,7 @@ def add_routes(app: web.Application, service_key: Any, body: Any, find_alert: An
         s = service(request)
         region = request.match_info["region"]
         region = regions.EVERYWHERE if region in ("all", "*") else region
-        if not regions.is_valid(region):
+        if not regions.is_known(region):
             hint = regions.suggest(region)
             extra = f"; did you mean {', '.join(hint)}?" if hint else ""
             return web.json_response({"error": f"unknown region {region!r}{extra}"}, status=404)

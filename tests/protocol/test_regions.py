@@ -13,26 +13,52 @@ from tests.strategies import regions as region_codes
 
 @pytest.mark.parametrize("code", ["*", "MX", "MX-OAX", "FR-75C", "FR-IDF", "GB-LND", "US-CA", "CO-ANT"])
 def test_valid_codes(code: str) -> None:
-    assert regions.is_valid(code)
+    assert regions.is_known(code) and regions.is_well_formed(code)
     assert regions.check(code) == code
+    assert regions.check_wire(code) == code
+
+
+@pytest.mark.parametrize("code", ["XZ-QQQ", "XX", "MX-ZZZ", "QM-1", "AA-A1"])
+def test_well_formed_codes_the_catalogue_does_not_know(code: str) -> None:
+    """The wire takes them (a pycountry update must not split the mesh); a
+    person typing one is told it is unknown."""
+    assert regions.is_well_formed(code) and not regions.is_known(code)
+    assert regions.check_wire(code, "alert.areas[0].region") == code
+    with pytest.raises(err.BadField, match="unknown region"):
+        regions.check(code)
+    assert regions.ancestors(code)[-1] == "*"
+    assert regions.matches(code[:2], code) and regions.matches("*", code)
+    assert regions.name(code) == code
 
 
 @pytest.mark.parametrize(
-    "code", ["", "mx", "Mx", "mx-oax", "MX-oax", "XX", "MX-", "MX-OAXX", "MEX", "**", " MX", "M"]
+    "code", ["", "mx", "Mx", "mx-oax", "MX-oax", "MX-", "MX-OAXX", "MEX", "**", " MX", "M", "MX_OAX", "MX-OA-X"]
 )
 def test_invalid_codes(code: str) -> None:
     """One spelling per region: lower case is refused even where pycountry would
     match it, so that matching and ids never depend on case."""
-    assert not regions.is_valid(code)
-    with pytest.raises(err.BadField) as info:
-        regions.check(code, "alert.areas[0].region")
-    assert info.value.field == "alert.areas[0].region"
+    assert not regions.is_well_formed(code) and not regions.is_known(code)
+    for check in (regions.check, regions.check_wire):
+        with pytest.raises(err.BadField) as info:
+            check(code, "alert.areas[0].region")
+        assert info.value.field == "alert.areas[0].region"
 
 
 @pytest.mark.parametrize("value", [None, 5, b"MX", "X" * 11, ["MX"]])
 def test_non_text_or_long_values(value: object) -> None:
-    with pytest.raises(err.BadField, match="ISO 3166"):
-        regions.check(value)
+    for check in (regions.check, regions.check_wire):
+        with pytest.raises(err.BadField, match="ISO 3166"):
+            check(value)
+
+
+def test_every_catalogued_code_is_well_formed() -> None:
+    """Syntax alone accepts everything the catalogue holds (the wire refuses
+    nothing a person can pick)."""
+    import pycountry
+
+    codes = [c.alpha_2 for c in pycountry.countries] + [s.code for s in pycountry.subdivisions]
+    assert len(codes) > 5000
+    assert all(regions.is_well_formed(c) for c in codes)
 
 
 @pytest.mark.parametrize(
@@ -77,7 +103,7 @@ def test_every_region_is_inside_itself_its_country_and_everywhere(code: str) -> 
     chain = regions.ancestors(code)
     assert chain[0] == code and chain[-1] == "*"
     assert len(set(chain)) == len(chain)
-    assert all(regions.is_valid(c) for c in chain)
+    assert all(regions.is_known(c) for c in chain)
     assert regions.matches(code, code) and regions.matches("*", code)
     if code != "*":
         assert regions.matches(code.split("-")[0], code)

@@ -41,6 +41,7 @@ HERE = Path(__file__).resolve().parent
 NOW = 1_767_225_600_000  # 2026-01-01T00:00:00Z, Unix ms
 HOUR = 3_600_000
 INVALID_FILE = "invalid.json"
+UNCATALOGUED_REGION = "XZ-QQQ"  # ISO 3166-2 syntax; XZ is a user-assigned alpha-2 code
 
 
 def identity(name: str) -> Identity:
@@ -185,6 +186,7 @@ def build_vectors() -> dict[str, dict[str, Any]]:
         b"amparo-vector/alert-sealed",
     )
     ack_sealed_body = Ack(bytes.fromhex(sealed_alert["id_hex"]), "seen")
+    uncatalogued = Alert(headline="Alerta en una subdivisión nueva", areas=(Area(UNCATALOGUED_REGION),))
     vectors = [
         describe(alert_env, "alert-plain", "public alert by alice, two areas, one circle", ALICE, alert),
         describe(
@@ -229,8 +231,21 @@ def build_vectors() -> dict[str, dict[str, Any]]:
             [ALICE],
             b"amparo-vector/ack-sealed",
         ),
+        describe(
+            sign_envelope(ALICE, uncatalogued, created=NOW, expires=NOW + HOUR),
+            "alert-uncatalogued-region",
+            f"a well-formed region ({UNCATALOGUED_REGION}) that no copy of ISO 3166 lists: valid on the wire",
+            ALICE,
+            uncatalogued,
+        ),
     ]
     return {v["name"]: v for v in vectors}
+
+
+def forge(author: Identity, doc: dict[str, Any]) -> bytes:
+    """Sign any envelope map (as a hostile or newer implementation could)."""
+    signature = sign(author.signing_key, PURPOSE_ENVELOPE, codec.encode(doc))
+    return codec.encode(doc | {"s": signature})
 
 
 def build_invalid(valid: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -242,6 +257,11 @@ def build_invalid(valid: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     flipped[raw.index(b"\xa1s\xc4\x40") + 4 + 10] ^= 0x01  # a bit of the signature
     wide_v = raw.replace(b"\xa1v\x01", b"\xa1v\xcc\x01")
     bad_ack = bytes.fromhex(valid["ack-plain"]["envelope_hex"])
+    unsigned = {k: v for k, v in doc.items() if k != "s"}
+    bad_region = forge(ALICE, unsigned | {"b": doc["b"] | {"areas": [{"region": "MX_OAX"}]}})
+    proposal = forge(ALICE, unsigned | {"t": "proposal", "b": {"threshold": 2}})
+    forged_proposal = bytearray(proposal)
+    forged_proposal[proposal.index(b"\xa1s\xc4\x40") + 4 + 10] ^= 0x01
     cases = [
         ("bit-flip", "alert-plain with one bit of its signature flipped", bytes(flipped), NOW, ["bad-signature"]),
         ("truncated", "alert-plain without its last byte", raw[:-1], NOW, ["malformed"]),
@@ -252,6 +272,10 @@ def build_invalid(valid: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         ("too-large", "65537 bytes", bytes(65537), NOW, ["too-large"]),
         ("ack-too-early", "ack-plain decoded 10 min + 1 ms before it was created", bad_ack, NOW + 60_000 - 600_001, ["from-the-future"]),
         ("timestamp-ext", "the msgpack Timestamp extension", bytes.fromhex("d6ff00000000"), NOW, ["malformed"]),
+        ("malformed-region", "alert-plain re-signed with region MX_OAX (not ISO 3166 syntax)", bad_region, NOW, ["bad-field"]),
+        ("expired-forgery", "bit-flip decoded after it expired: the signature is checked first", bytes(flipped), doc["x"] + 1, ["bad-signature"]),
+        ("unknown-type", "a signed envelope of type proposal (a newer version's)", proposal, NOW, ["unknown-type"]),
+        ("unknown-type-forgery", "unknown-type with one bit of its signature flipped", bytes(forged_proposal), NOW, ["bad-signature"]),
     ]  # fmt: skip
     return [
         {"name": n, "description": d, "envelope_hex": data.hex(), "now": now, "codes": codes}
