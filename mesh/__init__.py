@@ -23,6 +23,7 @@ from mesh.events import (
     ReconcileDone,
     Rejected,
     SaveMark,
+    SaveStanding,
     StartReconcile,
     Store,
     Tick,
@@ -30,7 +31,7 @@ from mesh.events import (
 from mesh.gossip import DELIVERED_KINDS, MeshNode, Timing
 from mesh.interfaces import Item, Key, MeshError
 from mesh.outbox import Pacing
-from mesh.peers import Limits, Standing
+from mesh.peers import Limits, SavedStanding, Standing
 from mesh.trust import TrustGraph
 
 __all__ = [
@@ -57,6 +58,8 @@ __all__ = [
     "ReconcileDone",
     "Rejected",
     "SaveMark",
+    "SaveStanding",
+    "SavedStanding",
     "Standing",
     "StartReconcile",
     "Store",

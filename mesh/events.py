@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mesh.interfaces import Item
+from mesh.peers import SavedStanding
 
 # -- events -------------------------------------------------------------------------------
 
@@ -144,6 +145,14 @@ class Disconnect:
 
 
 @dataclass(frozen=True, slots=True)
+class SaveStanding:
+    """Persist `peer`'s standing (it just changed), to restore it with `MeshNode(standings=…)`."""
+
+    peer: bytes
+    saved: SavedStanding
+
+
+@dataclass(frozen=True, slots=True)
 class Rejected:
     """An item was not stored (for metrics and logs); `peer` is None for local content."""
 
@@ -152,4 +161,4 @@ class Rejected:
     reason: str
 
 
-Action = Store | Deliver | Push | StartReconcile | Fetch | SaveMark | Disconnect | Rejected
+Action = Store | Deliver | Push | StartReconcile | Fetch | SaveMark | Disconnect | SaveStanding | Rejected

@@ -50,13 +50,14 @@ from mesh.events import (
     ReconcileDone,
     Rejected,
     SaveMark,
+    SaveStanding,
     StartReconcile,
     Store,
     Tick,
 )
 from mesh.interfaces import Item
 from mesh.outbox import Pacing, PeerOutbox, SeqLog
-from mesh.peers import Limits, PeerScore, RateLimits, Standing, Transition
+from mesh.peers import Limits, PeerScore, RateLimits, SavedStanding, Standing, Transition
 from mesh.reconcile import KeyIndex
 from mesh.trust import TrustGraph
 
@@ -80,9 +81,11 @@ class _Link:
 
     __slots__ = ("fetching", "next_reconcile", "offered", "outbox", "score")
 
-    def __init__(self, peer: bytes, mark: int, pacing: Pacing, limits: Limits, now: int) -> None:
+    def __init__(
+        self, peer: bytes, mark: int, pacing: Pacing, limits: Limits, now: int, saved: SavedStanding | None
+    ) -> None:
         self.outbox = PeerOutbox(peer, mark, pacing)
-        self.score = PeerScore(limits, now)
+        self.score = PeerScore(limits, now) if saved is None else PeerScore.restore(limits, now, saved)
         self.next_reconcile = 0
         self.fetching: dict[bytes, int] = {}  # id -> deadline
         self.offered: OrderedDict[bytes, None] = OrderedDict()
@@ -100,6 +103,7 @@ class MeshNode:
         peers: Iterable[bytes] = (),
         stored: Iterable[tuple[Item, int]] = (),
         marks: Mapping[bytes, int] | None = None,
+        standings: Mapping[bytes, SavedStanding] | None = None,
         trust_depth: int = 2,
         limits: Limits | None = None,
         pacing: Pacing | None = None,
@@ -127,9 +131,14 @@ class MeshNode:
             if not item.expired(now) and item.id not in self._items:
                 self._remember(item, seq)
                 self.trust.observe(item)
+        # Standings saved before a restart (`SaveStanding`); a peer without a link
+        # yet gets its saved standing when its link is made.
+        self._saved: dict[bytes, SavedStanding] = dict(standings or {})
         marks = marks or {}
         for peer in {*peers, *marks}:
-            self._links[peer] = _Link(peer, marks.get(peer, 0), self.pacing, self.limits, now)
+            self._links[peer] = _Link(
+                peer, marks.get(peer, 0), self.pacing, self.limits, now, self._saved.pop(peer, None)
+            )
 
     # -- read side for the node layer -----------------------------------------------------
     def keys(self) -> KeyIndex:
@@ -159,6 +168,11 @@ class MeshNode:
     def score(self, peer: bytes) -> float | None:
         link = self._links.get(peer)
         return None if link is None else link.score.score
+
+    def saved_standing(self, peer: bytes) -> SavedStanding | None:
+        """Score, standing and ban deadline of ``peer``, as `SaveStanding` carries them."""
+        link = self._links.get(peer)
+        return None if link is None else link.score.saved()
 
     def peers(self) -> list[bytes]:
         return list(self._links)
@@ -209,7 +223,8 @@ class MeshNode:
     def _link(self, peer: bytes) -> _Link:
         link = self._links.get(peer)
         if link is None:
-            link = _Link(peer, self._log.last_seq, self.pacing, self.limits, self._now)
+            saved = self._saved.pop(peer, None)
+            link = _Link(peer, self._log.last_seq, self.pacing, self.limits, self._now, saved)
             self._links[peer] = link
         return link
 
@@ -234,6 +249,7 @@ class MeshNode:
         if transition is None:
             return
         link = self._links[peer]
+        actions.append(SaveStanding(peer, link.score.saved()))
         if transition.target is Standing.CUT_OFF:
             link.outbox.link_down()
             link.fetching.clear()

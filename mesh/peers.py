@@ -17,6 +17,11 @@ can show it):
     THROTTLED  --score <= cut_off_at-->      CUT_OFF
     THROTTLED  --score >= recover_at-->      GOOD        (hysteresis above the throttle line)
     CUT_OFF    --ban expired-->              THROTTLED   (on probation, score reset)
+
+A standing outlives a restart: every transition is reported with a
+`SavedStanding` (score, standing, ban deadline in wall-clock Unix ms) that the
+node persists, and `PeerScore.restore` starts from it, so a cut-off peer stays
+cut off until its deadline however often the node restarts.
 """
 
 from __future__ import annotations
@@ -98,6 +103,17 @@ TRANSITIONS: tuple[Transition, ...] = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class SavedStanding:
+    """What a node persists of a peer's standing, written at each transition.
+
+    ``banned_until`` is a wall-clock instant (Unix ms), meaningful for CUT_OFF."""
+
+    standing: Standing
+    score: float
+    banned_until: int = 0
+
+
 class PeerScore:
     """One peer's score and standing; every change reports the transition it caused."""
 
@@ -109,6 +125,20 @@ class PeerScore:
         self.standing = Standing.GOOD
         self.banned_until = 0
         self.updated = now
+
+    @classmethod
+    def restore(cls, limits: Limits, now: int, saved: SavedStanding) -> PeerScore:
+        """Start from a persisted standing. Time heals from ``now`` on (the offline
+        time is not credited); an expired ban ends at the next refresh, as usual."""
+        score = cls(limits, now)
+        score.standing = saved.standing
+        score.score = max(limits.cut_off_at - 1.0, min(limits.max_score, saved.score))
+        score.banned_until = saved.banned_until if saved.standing is Standing.CUT_OFF else 0
+        return score
+
+    def saved(self) -> SavedStanding:
+        until = self.banned_until if self.standing is Standing.CUT_OFF else 0
+        return SavedStanding(self.standing, self.score, until)
 
     def _holds(self, cause: Cause, now: int) -> bool:
         limits = self.limits

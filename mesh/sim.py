@@ -3,7 +3,7 @@
 The simulator plays the node layer's part for every node: it carries out
 `Push`, `StartReconcile` and `Fetch` over simulated links with per-link latency
 and message loss, answers with `PushResult`, `ReconcileDone` and `Received`,
-and keeps what `Store` and `SaveMark` persist so a node that goes down can
+and keeps what `Store`, `SaveMark` and `SaveStanding` persist so a node that goes down can
 restart from its "disk" exactly like a real one. Partitions and churn are
 scheduled like any other event. The same `mesh/` code runs here and in
 `node/`: what converges here converges there, given the same events.
@@ -41,6 +41,7 @@ from mesh.events import (
     ReconcileDone,
     Rejected,
     SaveMark,
+    SaveStanding,
     StartReconcile,
     Store,
     Tick,
@@ -48,6 +49,7 @@ from mesh.events import (
 from mesh.gossip import MeshNode, Timing
 from mesh.interfaces import Item
 from mesh.outbox import Pacing
+from mesh.peers import SavedStanding
 from mesh.reconcile import exchange
 
 DAY_MS = 86_400_000
@@ -113,6 +115,7 @@ class SimNode:
     epoch: int = 0
     disk: list[tuple[Item, int]] = field(default_factory=list)
     marks: dict[bytes, int] = field(default_factory=dict)
+    standings: dict[bytes, SavedStanding] = field(default_factory=dict)
     tick_at: int | None = None
 
 
@@ -179,7 +182,13 @@ class Simulation:
         item_id = hashlib.blake2b(b"vouch" + self.keys[voucher] + subject, digest_size=32).digest()
         return Item(item_id, 1, 0, self.keys[voucher], "vouch", b"v" + item_id, subject=subject)
 
-    def _boot(self, i: int, disk: list[tuple[Item, int]], marks: dict[bytes, int]) -> MeshNode:
+    def _boot(
+        self,
+        i: int,
+        disk: list[tuple[Item, int]],
+        marks: dict[bytes, int],
+        standings: dict[bytes, SavedStanding] | None = None,
+    ) -> MeshNode:
         return MeshNode(
             self.keys[i],
             random=random.Random(self.config.seed * 1_000_003 + i),  # noqa: S311
@@ -187,6 +196,7 @@ class Simulation:
             peers=[self.keys[p] for p in self.graph[i]],
             stored=disk,
             marks=marks,
+            standings=standings,
             trust_depth=self.config.trust_depth,
             pacing=self.config.pacing,
             timing=self.config.timing,
@@ -262,6 +272,8 @@ class Simulation:
                 self._fetch(node, self.index_of[action.peer], action.ids)
             elif isinstance(action, SaveMark):
                 node.marks[action.peer] = action.seq
+            elif isinstance(action, SaveStanding):
+                node.standings[action.peer] = action.saved
             elif isinstance(action, Disconnect):
                 self.disconnects.append((node.index, self.index_of.get(action.peer, -1), action.reason))
             elif isinstance(action, Rejected):
@@ -349,7 +361,7 @@ class Simulation:
             return
         node.up = True
         node.epoch += 1
-        node.mesh = self._boot(i, node.disk, dict(node.marks))
+        node.mesh = self._boot(i, node.disk, dict(node.marks), dict(node.standings))
         for peer in node.peers:
             self._feed(i, node.epoch, PeerUp(self.keys[peer]))
 
