@@ -108,3 +108,18 @@ def test_a_plain_tls_key_from_an_older_version_is_sealed_at_the_next_start(tmp_p
         assert _served_fingerprint(node) == pinned
 
 
+
+
+def test_a_restored_backup_serves_the_same_certificate_from_the_sealed_key(tmp_path: Path) -> None:
+    mesh, node = _sealed_node(tmp_path)
+    archive, secret = tmp_path / "copia.amparo", tmp_path / "backup-pass"
+    secret.write_bytes(b"otra frase para la copia\n")
+    pinned = setup.tls_fingerprint(node.home)
+    node.amparo("backup", str(archive), "--passphrase-file", str(secret))
+    restored = LocalNode(node.name, tmp_path / "restored", node.mesh_port, node.local_port, env=node.env)
+    restored.amparo("restore", str(archive), "--passphrase-file", str(secret))
+    _assert_no_plain_private_key(restored.home)
+    with mesh:
+        mesh.nodes[0] = restored
+        restored.start()
+        assert _served_fingerprint(restored) == pinned
