@@ -26,6 +26,7 @@ from node.config import DB_FILE, Config, database_url, load, parse_hostport
 from node.service import NodeService
 from node.store import Store, head_revision
 from node.wipe import PID_FILE
+from protocol.keys import Identity
 
 log = logging.getLogger("amparo.run")
 
@@ -57,7 +58,8 @@ def setup_logging(config: Config, level: int = logging.INFO) -> None:
 
 async def serve(home: Path, prompt: Callable[[], bytes] | None, ready: Callable[[NodeService], None]) -> None:
     config = load(home)
-    identity = keystore.unlock(home, prompt)
+    identity, passphrase = keystore.unlock_with_passphrase(home, prompt)
+    tls_password = _seal_tls_key(home, identity, sealed=passphrase is not None)
     _backup_before_migrating(home, config)
     store = Store(database_url(home, config))
     pid_file = home / PID_FILE
@@ -73,7 +75,7 @@ async def serve(home: Path, prompt: Callable[[], bytes] | None, ready: Callable[
         mesh_host, mesh_port = parse_hostport(config.listen, "listen")
         local_host, local_port = parse_hostport(config.local, "local")
         runners.append(
-            await _site(mesh_api.make_app(service), mesh_host, mesh_port, tls.server_context(home))
+            await _site(mesh_api.make_app(service), mesh_host, mesh_port, tls.server_context(home, tls_password))
         )
         runners.append(await _site(local_api.make_app(service), local_host, local_port, None))
         log.info(
@@ -93,6 +95,15 @@ async def serve(home: Path, prompt: Callable[[], bytes] | None, ready: Callable[
         await service.stop()
         store.close()
         pid_file.unlink(missing_ok=True)
+
+
+def _seal_tls_key(home: Path, identity: Identity, sealed: bool) -> bytes:
+    """The TLS key's password; a plain key on a node with a passphrase (made by an
+    older version) is sealed now, its plain file overwritten."""
+    password = tls.pem_password(identity)
+    if sealed and tls.seal_key(home, password):
+        log.info("the TLS key is now sealed with this node's keys (it was a plain PEM)")
+    return password
 
 
 def _backup_before_migrating(home: Path, config: Config) -> None:

@@ -25,12 +25,17 @@ TLS_KEY = "tls.key"
 TLS_CERT = "tls.crt"
 
 
-def after_init(home: Path, config: Config, identity: Identity) -> None:
-    make_certificate(home, config.name)
+def after_init(home: Path, config: Config, identity: Identity, sealed: bool) -> None:
+    """``sealed``: the node has a passphrase, so its TLS key is sealed too (node/tls.py)."""
+    from node.tls import pem_password
+
+    make_certificate(home, config.name, pem_password(identity) if sealed else None)
     write_private(home / TOKEN_FILE, secrets.token_urlsafe(32).encode("ascii"))
 
 
-def make_certificate(home: Path, common_name: str) -> None:
+def make_certificate(home: Path, common_name: str, password: bytes | None = None) -> None:
+    """A fresh key and self-signed certificate; the key encrypted under ``password``
+    when given (a node with a passphrase), plain otherwise."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "amparo-node")])
     now = datetime.datetime.now(datetime.UTC)
@@ -47,7 +52,9 @@ def make_certificate(home: Path, common_name: str) -> None:
     write_private(
         home / TLS_KEY,
         key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption(),
         ),
     )
     write_private(home / TLS_CERT, cert.public_bytes(serialization.Encoding.PEM))

@@ -5,7 +5,8 @@ identity is gone and restricted content that reached this node cannot be
 opened), then the TLS key, then the database with its WAL/SHM/journal files,
 then everything else and the home itself. Each file is overwritten in place
 with random bytes and flushed to the device before it is unlinked, so the old
-blocks are not simply left behind on a plain disk.
+blocks are not simply left behind on a plain disk. The running node is killed
+(SIGKILL) first, so SQLite cannot delete its WAL unseen on the way out.
 
 Limits (see docs/backup-and-wipe.md): flash storage and journaling or
 copy-on-write filesystems may keep old copies of blocks that no overwrite
@@ -24,11 +25,11 @@ from pathlib import Path
 
 from node.config import DB_FILE, KEY_FILE
 from node.setup import TLS_KEY
+from node.shred import overwrite_and_unlink
 
 PID_FILE = "amparo.pid"
 FIRST = (KEY_FILE, KEY_FILE + ".new", TLS_KEY)
 DATABASE = (DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm", DB_FILE + "-journal")
-CHUNK = 1024 * 1024
 
 
 @dataclass
@@ -38,37 +39,23 @@ class WipeReport:
     seconds: float = 0.0
 
 
-def overwrite_and_unlink(path: Path) -> None:
-    """Random bytes over the whole file, fsync, then unlink."""
-    try:
-        size = path.stat().st_size
-        fd = os.open(path, os.O_WRONLY)
-    except FileNotFoundError:
-        return
-    try:
-        written = 0
-        while written < size:
-            written += os.write(fd, os.urandom(min(CHUNK, size - written)))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    path.unlink()
-
-
 def stop_running_node(home: Path, timeout: float = 10.0) -> int | None:
-    """SIGTERM the node recorded in the pid file (SIGKILL if it lingers)."""
+    """SIGKILL the node recorded in the pid file and wait until it is gone.
+
+    Killed, not terminated: a clean stop would let SQLite merge the WAL into
+    the database and delete ``-wal`` and ``-shm`` before this wipe reaches
+    them, and the node's own overwrite of them (``Database.close``) could be cut
+    short by the wipe. Killed, the files stay where the wipe overwrites them."""
     try:
         pid = int((home / PID_FILE).read_text().strip())
     except (OSError, ValueError):
         return None
     if not _alive(pid):
         return None
-    os.kill(pid, signal.SIGTERM)
+    os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + timeout
     while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.02)
     return pid
 
 

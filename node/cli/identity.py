@@ -108,16 +108,16 @@ def init_command(
     make_home(home)
     identity = keystore.create(home, passphrase, kdf_profile)
     save(home, config)
-    _after_init(home, config, identity)
+    _after_init(home, config, identity, sealed=passphrase is not None)
     summary = describe(home, config, identity)
     emit(summary, as_json, f"Created node {name!r} in {home}\n\n" + human_id(summary))
 
 
-def _after_init(home: Path, config: Config, identity: Identity) -> None:
+def _after_init(home: Path, config: Config, identity: Identity, sealed: bool) -> None:
     """Hook for later setup steps (TLS certificate, database) run at init."""
     from node import setup
 
-    setup.after_init(home, config, identity)
+    setup.after_init(home, config, identity, sealed)
 
 
 @click.command("id")

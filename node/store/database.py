@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from node import shred
 from node.store import engine as engines
 from node.store.models import Base, MetaModel
 
@@ -44,7 +46,16 @@ class Database:
 
     # -- lifetime --------------------------------------------------------------------------
     def close(self) -> None:
+        """Close every connection. With SQLite the last close merges the WAL into
+        the database and deletes ``-wal`` and ``-shm``; their old blocks are
+        overwritten here, or every alert the WAL held would stay on the disk in
+        freed blocks (``node.shred.DeletedByOthers``). Our descriptors are closed
+        only after SQLite's own, so its POSIX locks are never dropped under it."""
+        path = engines.sqlite_path(self._engine)
+        held = shred.DeletedByOthers([Path(f"{path}-wal"), Path(f"{path}-shm")]) if path else None
         self._engine.dispose()
+        if held is not None:
+            held.overwrite_deleted()
 
     def __enter__(self) -> Database:
         return self

@@ -11,7 +11,11 @@ SQLite settings, applied on every new connection (SPEC §8 pitfalls):
 - ``busy_timeout``: another connection holding the write lock makes us wait
   briefly instead of failing at once;
 - ``secure_delete=ON``: deleted envelopes are overwritten, not left in free
-  pages where a seized disk would still hold them.
+  pages where a seized disk would still hold them;
+- ``temp_store=MEMORY``: sorts and temporary tables never go to a file in
+  ``$TMPDIR``, outside the home, where ``amparo wipe`` cannot reach them.
+  (The ``-wal`` and ``-shm`` files SQLite deletes at the last close are
+  overwritten by ``Database.close``.)
 
 Transactions: pysqlite's own implicit BEGIN is switched off and SQLAlchemy's
 ``begin`` event emits ``BEGIN`` itself, ``BEGIN IMMEDIATE`` on the writer engine.
@@ -76,6 +80,14 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
+def sqlite_path(engine: Engine) -> Path | None:
+    """The database file of an SQLite engine (None for PostgreSQL or in memory)."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(str(url.database))
+
+
 def _create_private(path: Path) -> None:
     """Create the database file 0600 before SQLite does (it would use the umask);
     SQLite gives its -wal and -shm files the same mode as the database."""
@@ -92,6 +104,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA secure_delete = ON")
+        cursor.execute("PRAGMA temp_store = MEMORY")
     finally:
         cursor.close()
 

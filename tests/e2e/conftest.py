@@ -24,6 +24,7 @@ from node.config import KEY_FILE, TOKEN_FILE
 from node.devmesh import LocalMesh, LocalNode
 from node.keystore import PASSPHRASE_ENV
 from node.setup import TLS_KEY
+from node.tls import is_sealed, pem_password
 from protocol import ProtocolError
 from protocol.keys import open_key_file
 
@@ -54,15 +55,44 @@ def _passphrase(node: LocalNode) -> bytes | None:
     return Path(path).read_bytes().rstrip(b"\r\n") or None
 
 
-def _tls_secrets(pem: bytes) -> list[tuple[bytes, str]]:
-    lines = [line for line in pem.splitlines() if line and not line.startswith(b"-----")]
-    out = [(line, "TLS private key (PEM body)") for line in lines if len(line) >= 60]
-    out.append((b"".join(lines), "TLS private key (PEM body)"))
-    key = serialization.load_pem_private_key(pem, password=None)
+def _tls_secrets(pem: bytes, password: bytes | None) -> list[tuple[bytes, str]]:
+    """The PEM as stored (sealed or not) and, when it opens, the raw key and its plain PEM."""
+    try:
+        key = serialization.load_pem_private_key(pem, password=password if is_sealed(pem) else None)
+    except (TypeError, ValueError):
+        key = None
+    pems = [pem]
+    if key is not None and is_sealed(pem):
+        pems.append(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    out = []
+    for text in pems:
+        lines = [line for line in text.splitlines() if line and not line.startswith(b"-----")]
+        out += [(line, "TLS private key (PEM body)") for line in lines if len(line) >= 60]
+        out.append((b"".join(lines), "TLS private key (PEM body)"))
     if isinstance(key, ec.EllipticCurvePrivateKey):
         scalar = key.private_numbers().private_value.to_bytes(32, "big")
         out += [(s, "TLS private key (scalar)") for s in _encodings(scalar)]
     return out
+
+
+def _tls_password(home: Path, passphrase: bytes | None) -> bytes | None:
+    try:
+        return _pem_password_of((home / KEY_FILE).read_bytes(), passphrase)
+    except OSError:
+        return None
+
+
+@lru_cache(maxsize=256)
+def _pem_password_of(key_file: bytes, passphrase: bytes | None) -> bytes | None:
+    """Cached: opening a sealed key file runs Argon2id."""
+    try:
+        return pem_password(open_key_file(key_file, passphrase))
+    except ProtocolError:
+        return None
 
 
 def secrets_of(node: LocalNode) -> dict[bytes, str]:
@@ -73,7 +103,7 @@ def secrets_of(node: LocalNode) -> dict[bytes, str]:
     if (home / KEY_FILE).is_file():
         found.update(_identity_secrets((home / KEY_FILE).read_bytes(), passphrase))
     if (home / TLS_KEY).is_file():
-        found.update(_tls_secrets((home / TLS_KEY).read_bytes()))
+        found.update(_tls_secrets((home / TLS_KEY).read_bytes(), _tls_password(home, passphrase)))
     if (home / TOKEN_FILE).is_file():
         found[(home / TOKEN_FILE).read_bytes().strip()] = "local API token"
     if passphrase:

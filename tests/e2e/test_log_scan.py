@@ -71,3 +71,6 @@ def test_a_passphrase_in_the_log_is_caught(tmp_path: Path) -> None:
     assert any(
         kind == "X25519 secret key" for kind in scan.secrets[node.home].values()
     )  # the sealed key opened
+    assert any(
+        kind == "TLS private key (scalar)" for kind in scan.secrets[node.home].values()
+    )  # and so did the TLS key sealed with it
