@@ -47,6 +47,9 @@ class Config:
     # Where people reach the local listener from their phones (VPN, reverse proxy,
     # onion service); links in pages, check-ins and ally messages start with it.
     public_url: str = ""
+    # Further host names the local listener answers to (a reverse proxy's name, a LAN
+    # name); see ``served_hosts``. Any other Host header is refused (DNS rebinding).
+    allowed_hosts: list[str] = field(default_factory=list)
 
     def with_changes(self, **changes: Any) -> Config:
         return replace(self, **changes)
@@ -77,6 +80,52 @@ def is_loopback_url(url: str) -> bool:
     except ValueError:
         return False
     return address.is_loopback or address.is_unspecified
+
+
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def served_hosts(config: Config) -> frozenset[str]:
+    """The host names the local listener serves (lower case, no port).
+
+    A browser sends the name it looked up as ``Host``, so a page on a name the
+    attacker controls, once that name resolves to 127.0.0.1 (DNS rebinding),
+    arrives with the attacker's name and is refused. Served: the ``local``
+    listen host; the loopback names when it listens on loopback or on every
+    interface; the host of ``public_url``; and ``allowed_hosts``."""
+    host = parse_hostport(config.local, "local")[0].lower()
+    names = {host, *(h.lower().strip("[]") for h in config.allowed_hosts)}
+    if host == "localhost" or _is_ip(host, lambda a: a.is_loopback or a.is_unspecified):
+        names |= LOOPBACK_NAMES
+    if config.public_url:
+        names.add((urlsplit(config.public_url).hostname or "").lower())
+    return frozenset(names - {""})
+
+
+def serves_host(config: Config, served: frozenset[str], host_header: str | None) -> bool:
+    """Whether the local listener answers a request whose ``Host`` header is this.
+
+    No header at all (HTTP/1.0 tools) is served: browsers always send one. An IP
+    address is served when ``local`` listens on every interface: a page cannot
+    rebind an address, only a name."""
+    if host_header is None:
+        return True
+    try:
+        name = (urlsplit(f"//{host_header}").hostname or "").lower()
+    except ValueError:
+        return False
+    if name in served:
+        return True
+    return _is_ip(parse_hostport(config.local, "local")[0], lambda a: a.is_unspecified) and _is_ip(
+        name, lambda a: True
+    )
+
+
+def _is_ip(host: str, test: Any) -> bool:
+    try:
+        return bool(test(ipaddress.ip_address(host)))
+    except ValueError:
+        return False
 
 
 def parse_hostport(text: str, what: str) -> tuple[str, int]:
@@ -133,6 +182,9 @@ def validate(config: Config) -> None:
             raise ConfigError(
                 "public_url must be a base URL such as https://amparo.example.org or http://abc….onion"
             )
+    for name in config.allowed_hosts:
+        if not isinstance(name, str) or not name or urlsplit(f"//{name}").hostname != name.lower().strip("[]"):
+            raise ConfigError(f"allowed_hosts: {name!r} is not a host name (no scheme, port or path)")
     if not config.escalation_chain or not set(config.escalation_chain) <= {"on-call", "backup", "all"}:
         raise ConfigError("escalation_chain is a list of on-call, backup and all")
 

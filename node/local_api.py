@@ -27,6 +27,7 @@ from node.alerts import (
 from node.allies import api as allies_api
 from node.allies import cap_api
 from node.allies.subscriptions import SubscriptionError
+from node.config import served_hosts, serves_host
 from node.response import api as response_api
 from node.response import checkin_api
 from node.response.checkin import CheckinError
@@ -48,12 +49,14 @@ from protocol import (
 log = logging.getLogger("amparo.api")
 SERVICE: web.AppKey[NodeService] = web.AppKey("service", NodeService)
 MAX_JSON_BYTES = 256 * 1024
+SERVED_HOSTS: web.AppKey[frozenset[str]] = web.AppKey("served_hosts", frozenset)
 PUBLIC_PATHS = frozenset({"/healthz", "/api/v1/openapi.json", "/metrics"})
 
 
 def make_app(service: NodeService) -> web.Application:
-    app = web.Application(client_max_size=MAX_JSON_BYTES, middlewares=[_errors, _auth])
+    app = web.Application(client_max_size=MAX_JSON_BYTES, middlewares=[_host_check, _errors, _auth])
     app[SERVICE] = service
+    app[SERVED_HOSTS] = served_hosts(service.config)
     r = app.router
     r.add_get("/healthz", _health)
     r.add_get("/api/v1/openapi.json", _openapi)
@@ -89,6 +92,21 @@ class ApiError(Exception):
 
 def _json_error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+@web.middleware
+async def _host_check(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Serve only the configured host names (``config.served_hosts``): a page on
+    another name that resolves here (DNS rebinding) gets 421 and nothing else."""
+    host = request.headers.get("Host")
+    if not serves_host(request.app[SERVICE].config, request.app[SERVED_HOSTS], host):
+        return _json_error(
+            421,
+            f"this node does not serve the host name {host!r}; if people reach it by that name, "
+            "add the name to allowed_hosts in config.toml",
+        )
+    response: web.StreamResponse = await handler(request)
+    return response
 
 
 @web.middleware

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from node.alerts import MAX_TTL_MS, AlertInputError, make_envelope, open_row, parse_duration
 from node.allies import cap, feeds
+from node.config import public_base
 from protocol import Alert, ProtocolError, decode, regions
 
 CAP_TYPE = "application/cap+xml"
@@ -82,7 +83,7 @@ def add_routes(app: web.Application, service_key: Any, body: Any, find_alert: An
                 entries.append(feeds.FeedEntry(env.body, env.id.hex(), env.created, names.get(env.author, "")))
             if len(entries) >= feeds.FEED_LENGTH:
                 break
-        base = f"http://{request.host}"
+        base = public_base(s.config)  # never the request's Host: a spoofed one would end up in readers
         document = feeds.render(region, entries, base=base, node_key=s.key, node_name=s.config.name, now=s.clock())
         return web.Response(body=document, content_type="application/atom+xml", charset="utf-8")
 

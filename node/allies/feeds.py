@@ -29,7 +29,7 @@ class FeedEntry:
 
 
 def render(region: str, entries: list[FeedEntry], *, base: str, node_key: bytes, node_name: str, now: int) -> bytes:
-    """The Atom document; ``base`` is the listener's URL (``http://host:port``)."""
+    """The Atom document; ``base`` is ``config.public_base`` (never a request's Host)."""
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed")
     where = "everywhere" if region == regions.EVERYWHERE else f"{regions.name(region)} ({region})"

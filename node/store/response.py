@@ -10,7 +10,7 @@ from node.store.database import Database
 from node.store.models import ResponseRecordModel
 
 KINDS = frozenset(
-    {"responder", "shift", "handover", "escalation", "checkin", "note", "drill", "cap-import", "page"}
+    {"responder", "shift", "handover", "escalation", "checkin", "note", "drill", "cap-import", "page", "signin"}
 )
 
 

@@ -1,6 +1,11 @@
 """Dashboard sign-in: Argon2id password check, server-side sessions, CSRF tokens
 and login rate limiting.
 
+Each Argon2id check costs ~0.1–0.4 s of CPU, so it runs in a small thread pool
+(``HASH_SLOTS`` at a time, ``HASH_WAITING`` more queued, any further attempt
+refused with 429 at once): failing sign-ins never stall the event loop that
+serves alerts, and a flood costs at most two cores' worth of hashing.
+
 Sessions live in memory only (a restart signs everyone out, which is the safe
 default on a machine that may be seized). The cookie is HttpOnly and
 SameSite=Strict and carries only a random id; every form also carries the
@@ -9,13 +14,16 @@ session's CSRF token, compared in constant time.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import math
 import secrets
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import nacl.exceptions
 import nacl.pwhash
@@ -27,6 +35,9 @@ PAIR_LOCK_S = 15.0  # the first lockout; it doubles with every further failure �
 PAIR_MAX_LOCK_S = 300.0  # … up to five minutes
 ADDRESS_CEILING = 100  # failures from one address (any accounts) within ADDRESS_WINDOW_S
 ADDRESS_WINDOW_S = 300.0
+KNOWN_FOR_MS = 30 * 86_400_000  # a success from an address exempts that account there from the ceiling
+HASH_SLOTS = 2  # Argon2id checks running at once, off the event loop
+HASH_WAITING = 8  # checks queued behind them; beyond that a sign-in is refused with 429
 FORGET_S = 3600.0  # a pair with no failure for an hour starts afresh
 MAX_TRACKED = 10_000  # entries per table; the oldest is evicted first
 ROLES_THAT_ACT = frozenset({"admin", "responder"})
@@ -60,6 +71,41 @@ def check_password(stored_hash: str | None, password: str) -> bool:
 _DUMMY = nacl.pwhash.argon2id.str(secrets.token_bytes(16)).decode("ascii")
 
 
+class PasswordChecks:
+    """Argon2id off the event loop, at most ``HASH_SLOTS`` at a time.
+
+    ``check`` answers None (busy: refuse with 429) rather than queueing without
+    bound, so a flood of sign-ins cannot pile up memory (64 MiB per check) or
+    make an honest sign-in wait minutes."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(HASH_SLOTS, thread_name_prefix="amparo-signin")
+        self._slots = asyncio.Semaphore(HASH_SLOTS)
+        self.pending = 0
+
+    async def check(self, stored_hash: str | None, password: str) -> bool | None:
+        if self.pending >= HASH_SLOTS + HASH_WAITING:
+            return None
+        self.pending += 1
+        try:
+            async with self._slots:
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self._pool, check_password, stored_hash, password)
+        finally:
+            self.pending -= 1
+
+
+def known_key(address: str, name: str) -> str:
+    """Key of the record saying ``name`` signed in from ``address`` (an address has no space)."""
+    return f"{address} {name}"
+
+
+def recently_known(doc: dict[str, Any] | None, now_ms: int) -> bool:
+    """True when that record shows a successful sign-in within ``KNOWN_FOR_MS``."""
+    at = (doc or {}).get("at")
+    return isinstance(at, int) and 0 <= now_ms - at <= KNOWN_FOR_MS
+
+
 @dataclass
 class _Pair:
     failures: int = 0
@@ -76,7 +122,10 @@ class LoginLimiter:
     anyone out: wrong passwords for one account from one address lock only
     that pair, briefly at first and doubling (15 s, 30 s, … 5 min). One address
     is stopped altogether only past a much higher ceiling of failures across
-    all accounts (password spraying). Both tables are bounded: the entry
+    all accounts (password spraying), and not even then for an account that
+    signed in successfully from that address within 30 days (``known``): an
+    attacker behind the same tunnel or NAT could otherwise lock every
+    responder out on purpose. Both tables are bounded: the entry
     touched longest ago is evicted first, so a flood of made-up names cannot
     exhaust memory.
     """
@@ -85,15 +134,17 @@ class LoginLimiter:
     pairs: OrderedDict[tuple[str, str], _Pair] = field(default_factory=OrderedDict)
     addresses: OrderedDict[str, deque[float]] = field(default_factory=OrderedDict)
 
-    def retry_after(self, address: str, name: str) -> float:
-        """Seconds until this address may try this account again; 0 when it may now."""
+    def retry_after(self, address: str, name: str, *, known: bool = False) -> float:
+        """Seconds until this address may try this account again; 0 when it may now.
+        ``known``: the account signed in from this address recently, so only its
+        own (address, account) lockout applies."""
         now = self.clock()
         wait = 0.0
         pair = self.pairs.get((address, name))
         if pair is not None:
             wait = max(wait, pair.locked_until - now)
         log = self.addresses.get(address)
-        if log is not None and len(log) >= ADDRESS_CEILING:
+        if log is not None and len(log) >= ADDRESS_CEILING and not known:
             wait = max(wait, log[-ADDRESS_CEILING] + ADDRESS_WINDOW_S - now)
         return max(0.0, math.ceil(wait))
 
@@ -126,6 +177,7 @@ class LoginLimiter:
 class Sessions:
     by_id: dict[str, Session] = field(default_factory=dict)
     logins: LoginLimiter = field(default_factory=LoginLimiter)
+    passwords: PasswordChecks = field(default_factory=PasswordChecks)
 
     def open(self, name: str, role: str) -> str:
         sid = secrets.token_urlsafe(32)

@@ -31,7 +31,7 @@ from node.response.checkin import CheckinError
 from node.response.desk import DeskError
 from node.timeline import history
 from node.web import i18n, labels
-from node.web.sessions import COOKIE, Session, Sessions, check_password
+from node.web.sessions import COOKIE, Session, Sessions, known_key, recently_known
 from protocol import CERTAINTIES, EVENTS, SEVERITIES, URGENCIES, ProtocolError, fingerprint, regions
 
 log = logging.getLogger("amparo.web")
@@ -197,23 +197,34 @@ class Views:
         name, password = form.get("name", "").strip()[:64], form.get("password", "")[:256]
         sessions = request.app[SESSIONS]
         address = request.remote or "?"
-        if wait := sessions.logins.retry_after(address, name):
-            response = await self.login_form(
-                request, self.gettext(request, labels.LOGIN_WAIT, seconds=str(int(wait))), 429)
-            response.headers["Retry-After"] = str(int(wait))
-            return response
-        record = self.service(request).store.get_record("responder", name) if name else None
-        if not check_password((record or {}).get("password"), password):
+        store, now = self.service(request).store, self.service(request).clock()
+        known = bool(name) and recently_known(store.get_record("signin", known_key(address, name)), now)
+        if wait := sessions.logins.retry_after(address, name, known=known):
+            return await self._login_wait(request, int(wait))
+        record = store.get_record("responder", name) if name else None
+        ok = await sessions.passwords.check((record or {}).get("password"), password)
+        if ok is None:  # every hashing slot busy and the queue full: a flood, not a typo
+            return await self._login_wait(request, 1)
+        if not ok:
             sessions.logins.failed(address, name)
             log.warning("dashboard sign-in failed for %r from %s", name, address)
             return await self.login_form(request, self.gettext(request, labels.LOGIN_WRONG), 401)
         assert record is not None
         sessions.logins.succeeded(address, name)
+        store.put_record("signin", known_key(address, name), {"at": now}, now)
+        for key, doc in store.list_records("signin"):
+            if not recently_known(doc, now):
+                store.delete_record("signin", key)  # nobody keeps an exemption forever
         sid = sessions.open(name, str(record.get("role", "viewer")))
         response = web.HTTPSeeOther(_safe_next(form.get("next")) or f"{PREFIX}/alerts")
         response.set_cookie(COOKIE, sid, httponly=True, samesite="Strict", path="/", secure=request.secure)
         response.del_cookie(LOGIN_COOKIE, path=f"{PREFIX}/login")
         raise response
+
+    async def _login_wait(self, request: web.Request, seconds: int) -> web.Response:
+        response = await self.login_form(request, self.gettext(request, labels.LOGIN_WAIT, seconds=str(seconds)), 429)
+        response.headers["Retry-After"] = str(seconds)
+        return response
 
     async def logout(self, request: web.Request, session: Session) -> web.StreamResponse:
         request.app[SESSIONS].close(request.cookies.get(COOKIE))

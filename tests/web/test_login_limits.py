@@ -1,9 +1,14 @@
 """Dashboard sign-in rate limiting, with a fake clock: wrong passwords lock one
 (address, account) pair briefly and with doubling lockouts; a shared address
 (an SSH tunnel: everyone is 127.0.0.1) never locks other accounts out; spraying
-many accounts from one address meets a ceiling; the tables stay bounded."""
+many accounts from one address meets a ceiling, except for an account that signed
+in from there within 30 days; the tables stay bounded; Argon2id runs two at a
+time off the event loop and a full queue is refused, not grown."""
 
 from __future__ import annotations
+
+import asyncio
+import threading
 
 import pytest
 
@@ -90,3 +95,51 @@ def test_the_tables_are_bounded_and_evict_the_oldest(
     assert len(limiter.pairs) == 50 and len(limiter.addresses) == 50
     assert ("192.0.2.1", "first") not in limiter.pairs  # the oldest went first
     assert ("10.0.0.199", "name-199") in limiter.pairs
+
+
+def test_a_known_account_is_not_locked_out_by_the_address_ceiling(limiter: LoginLimiter) -> None:
+    for i in range(sessions.ADDRESS_CEILING):
+        fail(limiter, 1, name=f"guess-{i}")  # someone behind the same tunnel sprays names
+    assert limiter.retry_after(TUNNEL, "Ana") > 0
+    assert limiter.retry_after(TUNNEL, "Ana", known=True) == 0  # Ana signed in from here before
+    for _ in range(sessions.PAIR_FREE_FAILURES + 1):
+        limiter.failed(TUNNEL, "Ana")  # … but guessing her password still locks that pair
+    assert limiter.retry_after(TUNNEL, "Ana", known=True) > 0
+
+
+def test_a_sign_in_is_known_for_thirty_days_only() -> None:
+    now = 1_800_000_000_000
+    assert sessions.recently_known({"at": now - sessions.KNOWN_FOR_MS}, now)
+    assert not sessions.recently_known({"at": now - sessions.KNOWN_FOR_MS - 1}, now)
+    assert not sessions.recently_known({"at": now + 1}, now)  # from the future: not trusted
+    assert not sessions.recently_known(None, now) and not sessions.recently_known({"at": "x"}, now)
+    assert sessions.known_key("127.0.0.1", "Ana María") == "127.0.0.1 Ana María"
+
+
+def test_password_checks_run_two_at_a_time_and_refuse_past_the_queue(monkeypatch: pytest.MonkeyPatch) -> None:
+    running: list[int] = []
+    peak = [0]
+    release = threading.Event()
+
+    def slow_check(stored: str | None, password: str) -> bool:
+        running.append(1)
+        peak[0] = max(peak[0], len(running))
+        release.wait(10)
+        running.pop()
+        return password == "right"
+
+    async def go() -> list[bool | None]:
+        checks = sessions.PasswordChecks()
+        full = sessions.HASH_SLOTS + sessions.HASH_WAITING
+        tasks = [asyncio.ensure_future(checks.check("h", "right")) for _ in range(full)]
+        while len(running) < sessions.HASH_SLOTS:
+            await asyncio.sleep(0.01)
+        assert checks.pending == sessions.HASH_SLOTS + sessions.HASH_WAITING
+        assert await checks.check("h", "right") is None  # the queue is full: refused, not queued
+        release.set()
+        return list(await asyncio.gather(*tasks))
+
+    monkeypatch.setattr(sessions, "check_password", slow_check)
+    results = asyncio.run(go())
+    assert results == [True] * (sessions.HASH_SLOTS + sessions.HASH_WAITING)
+    assert peak[0] == sessions.HASH_SLOTS
