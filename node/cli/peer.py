@@ -72,6 +72,7 @@ def list_peers(ctx: CliContext, as_json: bool) -> None:
     doc = LocalClient(ctx.home).get("/api/v1/peers")
     lines = [
         f"{p['name']:<24} {p['fingerprint']}  {'up' if p['up'] else 'down':<4} last contact {when(p['last_seen'])}"
+        + (f"  CUT OFF ({p['cut_off']})" if p.get("cut_off") else "")
         for p in doc["peers"]
     ]
     emit(

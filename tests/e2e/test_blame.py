@@ -119,8 +119,11 @@ def test_a_cut_off_peer_stays_cut_off_after_the_node_restarts(mesh_factory: Any)
         forger.push(a, [forger.alert("Let me back in").raw])
     assert refused.value.status == 429, refused.value
     row = _peer_row(a, forger.name)
-    assert row["cut_off"], row
+    assert row["cut_off"] and "refused until" in row["cut_off"], row
     assert not _peer_row(a, honest.name)["cut_off"]
+    for command in (("status",), ("peer", "list")):
+        shown = [line for line in a.amparo(*command).stdout.splitlines() if forger.name in line]
+        assert len(shown) == 1 and "CUT OFF" in shown[0], (command, shown)
     wait_until(
         lambda: honest.push(a, [honest.alert("Honest peer after the restart").raw])["accepted"] == 1,
         timeout=20,
