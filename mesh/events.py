@@ -33,7 +33,11 @@ class Received:
 
 @dataclass(frozen=True, slots=True)
 class PeerInvalid:
-    """`peer` sent bytes that failed verification; `code` is the protocol error code."""
+    """`peer` sent bytes that prove it misbehaved; `code` is the protocol error code.
+
+    Only for codes that blame the sender (`protocol.errors.BLAMED_CODES`): a
+    refusal that depends on time or on this node's version is no fault of the
+    relay and must not be reported here."""
 
     peer: bytes
     code: str

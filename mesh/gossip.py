@@ -124,6 +124,9 @@ class MeshNode:
         self._next_seq = 1
         self._refused: OrderedDict[bytes, str] = OrderedDict()
         self._links: dict[bytes, _Link] = {}
+        # Standings saved before a restart (`SaveStanding`); a peer without a link
+        # yet gets its saved standing when its link is made.
+        self._saved: dict[bytes, SavedStanding] = dict(standings or {})
         self._now = now
         self._swept_minute = -1
         for item, seq in sorted(stored, key=lambda pair: pair[1]):
@@ -131,9 +134,6 @@ class MeshNode:
             if not item.expired(now) and item.id not in self._items:
                 self._remember(item, seq)
                 self.trust.observe(item)
-        # Standings saved before a restart (`SaveStanding`); a peer without a link
-        # yet gets its saved standing when its link is made.
-        self._saved: dict[bytes, SavedStanding] = dict(standings or {})
         marks = marks or {}
         for peer in {*peers, *marks}:
             self._links[peer] = _Link(

@@ -167,8 +167,8 @@ def validate(config: Config) -> None:
     from protocol import ProtocolError, regions
 
     for region in config.watch_regions:
-        try:
-            regions.check(region)
+        try:  # syntax only: a pycountry update must never stop a node from starting
+            regions.check_wire(region)
         except ProtocolError as exc:
             raise ConfigError(f"watch_regions: {exc.message}") from None
     unit = config.ack_timeout[-1:]

@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import mesh
 from mesh.interfaces import Item
 from node import records, wire
 from node.config import Config
-from node.store import PeerRow, Store, StoredEnvelope
+from node.store import PeerRow, PeerStanding, Store, StoredEnvelope
 from node.transport import MeshClient, PeerAddress, TransportError
 from protocol import (
     Ack,
@@ -132,12 +133,14 @@ class NodeService:
             env = self._decode_stored(row)
             self._index(row, env)
             stored.append((to_item(env), row.seq))
-        marks = {p.key: p.mark for p in self.store.list_peers()}
+        peers = self.store.list_peers()
+        marks = {p.key: p.mark for p in peers}
         return mesh.MeshNode(
             self.key,
             peers=list(marks),
             stored=stored,
             marks=marks,
+            standings={p.key: _saved_standing(p.standing) for p in peers if p.standing is not None},
             trust_depth=self.config.trust_depth,
             pacing=wire.PUSH_PACING,
             random=_system_random(),
@@ -269,8 +272,10 @@ class NodeService:
                 self._spawn(self._fetch(action.peer, list(action.ids)))
             elif isinstance(action, mesh.Disconnect):
                 log.warning("cutting off peer %s: %s", action.peer.hex()[:16], action.reason)
-                state = self.peer_state.setdefault(action.peer, {})
-                state["cut_off"], state["cut_off_until"] = action.reason, action.until
+            elif isinstance(action, mesh.SaveStanding):
+                saved = action.saved
+                standing = PeerStanding(saved.standing.value, saved.score, saved.banned_until)
+                self.store.set_peer_standing(action.peer, standing)  # at transitions only, so rare
             elif isinstance(action, mesh.Rejected):
                 self.counters.reject(str(action.reason))
 
@@ -415,13 +420,13 @@ class NodeService:
         return [(name, text, fn()) for name, text, fn in self.gauges]
 
     def cut_off(self, peer: bytes) -> str | None:
-        """Why ``peer`` is refused right now, or None once its ban has run out."""
-        state = self.peer_state.get(peer, {})
-        reason = state.get("cut_off")
-        if reason and state.get("cut_off_until", 0) and state["cut_off_until"] <= self.clock():
-            state.pop("cut_off", None)
+        """Why ``peer`` is refused right now, or None once its ban has run out.
+        The mesh's standing is the one source (restored at start from the store)."""
+        saved = self.mesh.saved_standing(peer)
+        if saved is None or saved.standing is not mesh.Standing.CUT_OFF or saved.banned_until <= self.clock():
             return None
-        return str(reason) if reason else None
+        until = datetime.fromtimestamp(saved.banned_until / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return f"peer score fell to {saved.score:.0f}; refused until {until}"
 
     # -- network tasks --------------------------------------------------------------------
     def peer_address(self, key: bytes) -> PeerAddress | None:
@@ -548,6 +553,10 @@ class NodeService:
             raise
         except Exception:
             log.exception("background task failed")
+
+
+def _saved_standing(row: PeerStanding) -> mesh.SavedStanding:
+    return mesh.SavedStanding(mesh.Standing(row.standing), row.score, row.banned_until)
 
 
 def _system_random() -> Any:

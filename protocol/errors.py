@@ -120,26 +120,40 @@ class WrongPassphrase(ProtocolError):
     blames_sender = False
 
 
-ERROR_CLASSES: tuple[type[ProtocolError], ...] = (
-    ProtocolError,
-    TooLarge,
-    Malformed,
-    NotCanonical,
-    BadField,
-    BadSignature,
-    Expired,
-    FromTheFuture,
-    UnknownType,
-    UnsupportedVersion,
-    NotRecipient,
-    BadCiphertext,
-    BadKeyFile,
-    WrongPassphrase,
+ERROR_CODES: tuple[str, ...] = tuple(
+    cls.code
+    for cls in (
+        ProtocolError,
+        TooLarge,
+        Malformed,
+        NotCanonical,
+        BadField,
+        BadSignature,
+        Expired,
+        FromTheFuture,
+        UnknownType,
+        UnsupportedVersion,
+        NotRecipient,
+        BadCiphertext,
+        BadKeyFile,
+        WrongPassphrase,
+    )
 )
-ERROR_CODES: tuple[str, ...] = tuple(cls.code for cls in ERROR_CLASSES)
+
+
+def _family(root: type[ProtocolError]) -> tuple[type[ProtocolError], ...]:
+    """``root`` and every subclass at any depth (breadth first), so a new error
+    class is classified, blamed or silent, without a second list to keep."""
+    found = [root]
+    for cls in found:
+        found.extend(sub for sub in cls.__subclasses__() if sub not in found)
+    return tuple(found)
+
+
+ERROR_CLASSES: tuple[type[ProtocolError], ...] = _family(ProtocolError)
 BLAMED_CODES: frozenset[str] = frozenset(cls.code for cls in ERROR_CLASSES if cls.blames_sender)
 """Codes that prove the sending peer misbehaved: only these cost it score."""
-SILENT_CODES: frozenset[str] = frozenset(ERROR_CODES) - BLAMED_CODES
+SILENT_CODES: frozenset[str] = frozenset(cls.code for cls in ERROR_CLASSES) - BLAMED_CODES
 """Codes refused without blame: time, the receiver's version, or what a relay cannot check."""
 
 

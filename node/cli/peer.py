@@ -74,6 +74,9 @@ def list_peers(ctx: CliContext, as_json: bool) -> None:
         f"{p['name']:<24} {p['fingerprint']}  {'up' if p['up'] else 'down':<4} last contact {when(p['last_seen'])}"
         for p in doc["peers"]
     ]
+    for i, p in enumerate(doc["peers"]):
+        if p.get("cut_off"):  # the node's own words (score and deadline), nothing a peer chose
+            lines[i] += f"  CUT OFF ({p['cut_off']})"
     emit(
         doc, as_json, "\n".join(lines) or "No peers yet: `amparo peer invite` or `amparo peer accept TOKEN`."
     )

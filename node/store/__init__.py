@@ -18,7 +18,7 @@ from node.store.engine import StoreError, head_revision
 from node.store.envelopes import EnvelopeQueries
 from node.store.peers import PeerQueries
 from node.store.response import ResponseQueries
-from node.store.rows import PeerRow, StoredEnvelope
+from node.store.rows import PeerRow, PeerStanding, StoredEnvelope
 
 
 class Store(EnvelopeQueries, PeerQueries, ResponseQueries, DeliveryQueries):
@@ -32,4 +32,4 @@ class Store(EnvelopeQueries, PeerQueries, ResponseQueries, DeliveryQueries):
         return self
 
 
-__all__ = ["Delivery", "PeerRow", "Store", "StoreError", "StoredEnvelope", "head_revision"]
+__all__ = ["Delivery", "PeerRow", "PeerStanding", "Store", "StoreError", "StoredEnvelope", "head_revision"]

@@ -19,6 +19,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -128,6 +129,11 @@ class PeerModel(Base):
     last_seen: Mapped[int | None] = mapped_column(BigInteger)
     mark: Mapped[int] = mapped_column(BigInteger, default=0)
     status: Mapped[str] = mapped_column(String(8), default="active")
+    # The mesh's judgement of this peer (mesh.SavedStanding), written at each
+    # standing change and restored at start; ``score`` NULL means never judged.
+    standing: Mapped[str] = mapped_column(String(16), default="good", server_default="good")
+    score: Mapped[float | None] = mapped_column(Float)
+    banned_until: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class InviteModel(Base):

@@ -14,7 +14,7 @@ from sqlalchemy import Update, case, delete, or_, select, update
 
 from node.store.database import Database, Insert
 from node.store.models import InviteModel, NonceModel, PeerModel
-from node.store.rows import PEER_STATUSES, PeerRow
+from node.store.rows import PEER_STANDINGS, PEER_STATUSES, PeerRow, PeerStanding
 
 MIN_KEY_PREFIX = 4  # hex digits; shorter prefixes match too easily by accident
 
@@ -83,6 +83,19 @@ class PeerQueries(Database):
         with self._write() as session:
             for key, seq in marks:
                 session.connection().execute(advance_mark(key, seq))
+
+    def set_peer_standing(self, key: bytes, standing: PeerStanding) -> None:
+        """Persist the mesh's judgement of a peer (written at each standing
+        change, so a restart keeps a cut-off peer out until its deadline)."""
+        if standing.standing not in PEER_STANDINGS:
+            raise ValueError(f"peer standing must be one of {PEER_STANDINGS}")
+        statement = (
+            update(PeerModel)
+            .where(PeerModel.key == key)
+            .values(standing=standing.standing, score=standing.score, banned_until=standing.banned_until)
+        )
+        with self._write() as session:
+            session.connection().execute(statement)
 
     def touch_peer(self, key: bytes, now: int) -> None:
         statement = (
@@ -165,6 +178,7 @@ def _peer(row: PeerModel) -> PeerRow:
         last_seen=row.last_seen,
         mark=row.mark,
         status=row.status,
+        standing=None if row.score is None else PeerStanding(row.standing, row.score, row.banned_until),
     )
 
 

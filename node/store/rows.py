@@ -85,6 +85,19 @@ class StoredEnvelope:
         return base  # node records and sealed bodies
 
 
+PEER_STANDINGS = ("good", "throttled", "cut-off")  # the values of mesh.Standing
+
+
+@dataclass(frozen=True, slots=True)
+class PeerStanding:
+    """The mesh's judgement of a peer as persisted (``mesh.SavedStanding`` in
+    storage terms): ``banned_until`` is wall-clock Unix ms, set while cut off."""
+
+    standing: str
+    score: float
+    banned_until: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class PeerRow:
     """A node this node exchanges traffic with directly.
@@ -92,7 +105,9 @@ class PeerRow:
     ``mark`` is the catch-up high-water mark: the highest local ``seq`` this peer
     is known to hold, so a reconnect resumes pushing after it (STYLE principle 6).
     ``status`` is ``removed`` rather than a deleted row so that names of former
-    peers still label their old alerts."""
+    peers still label their old alerts. ``standing`` is None until the mesh
+    first judges the peer; it is written only by ``set_peer_standing`` (never by
+    ``upsert_peer``, so a fresh node record cannot lift a ban)."""
 
     key: bytes
     name: str
@@ -104,3 +119,4 @@ class PeerRow:
     last_seen: int | None = None
     mark: int = 0
     status: str = "active"
+    standing: PeerStanding | None = None

@@ -23,5 +23,5 @@ def test_every_event_and_action_is_documented() -> None:
         assert f"`{name}`" in text
     for name in ("ReconcileDone", "Tick", "Store", "Deliver", "Push", "StartReconcile", "Fetch"):
         assert f"`{name}`" in text
-    for name in ("SaveMark", "Disconnect", "Rejected"):
+    for name in ("SaveMark", "Disconnect", "SaveStanding", "Rejected"):
         assert f"`{name}`" in text and hasattr(events, name)

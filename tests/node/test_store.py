@@ -19,7 +19,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
 
-from node.store import PeerRow, Store, StoredEnvelope, StoreError, head_revision
+from node.store import PeerRow, PeerStanding, Store, StoredEnvelope, StoreError, head_revision
 from node.store.envelopes import TOMBSTONE_MS
 from node.store.models import Base, CounterModel, RegionModel
 from protocol import (
@@ -493,6 +493,63 @@ def test_touch_peer_records_last_seen_monotonically(store: Store) -> None:
     assert (p := store.get_peer(BOB.sign_public)) is not None and p.last_seen == NOW + 5
     with pytest.raises(ValueError):
         store.upsert_peer(peer(CAROL, "carol", status="banned"))
+
+
+def test_peer_standing_is_kept_and_only_set_peer_standing_changes_it(
+    open_store: Callable[[], Store],
+) -> None:
+    """Issue 11 item 5: a ban outlives a restart (close and reopen), and neither
+    a fresh node record (upsert) nor removal and re-pairing lifts it."""
+    store = open_store()
+    store.upsert_peer(peer(BOB, "bob"))
+    assert (p := store.get_peer(BOB.sign_public)) is not None and p.standing is None  # never judged
+    cut = PeerStanding("cut-off", -1.0, NOW + HOUR)
+    store.set_peer_standing(BOB.sign_public, cut)
+    store.close()
+    store = open_store()
+    assert (p := store.get_peer(BOB.sign_public)) is not None and p.standing == cut
+    store.upsert_peer(peer(BOB, "bob renamed", addresses=["10.0.0.9:7170"]))
+    store.remove_peer(BOB.sign_public)
+    store.upsert_peer(peer(BOB, "bob"))
+    assert [p.standing for p in store.list_peers()] == [cut]
+    store.set_peer_standing(BOB.sign_public, PeerStanding("throttled", 25.0))
+    assert (p := store.get_peer(BOB.sign_public)) is not None
+    assert p.standing == PeerStanding("throttled", 25.0, 0)
+    with pytest.raises(ValueError):
+        store.set_peer_standing(BOB.sign_public, PeerStanding("banned", 0.0))
+
+
+def test_peers_paired_before_revision_0004_start_unjudged(store_url: str) -> None:
+    """The standing columns arrive by migration on a database that already has
+    peers (both backends); existing peers read as never judged."""
+    from alembic import command
+    from sqlalchemy import JSON, column, insert, table
+
+    from node.store.engine import alembic_config, open_engine, writer
+
+    names = ("key", "name", "enc_key", "tls_fp", "node_record_id", "added_at", "last_seen", "mark", "status")
+    old_peers = table(  # the peers table as revision 0003 has it
+        "peers", *(column(n) for n in names), column("addresses", JSON)
+    )
+
+    engine = open_engine(store_url)
+    config = alembic_config()
+    with writer(engine).begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0003")
+        connection.execute(
+            insert(old_peers).values(
+                key=BOB.sign_public, name="bob", enc_key=BOB.enc_public, addresses=[], tls_fp=bytes(32),
+                node_record_id=None, added_at=NOW, last_seen=None, mark=4, status="active",
+            )
+        )  # fmt: skip
+    engine.dispose()
+    with Store(store_url) as store:
+        assert (p := store.get_peer(BOB.sign_public)) is not None
+        assert (p.mark, p.standing) == (4, None)
+        store.set_peer_standing(BOB.sign_public, PeerStanding("cut-off", -1.0, NOW))
+        assert (p := store.get_peer(BOB.sign_public)) is not None and p.standing is not None
+        store.close()
 
 
 # -- invites and nonces ---------------------------------------------------------------------

@@ -264,6 +264,10 @@ def build_invalid(valid: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     forged_proposal[proposal.index(b"\xa1s\xc4\x40") + 4 + 10] ^= 0x01
     cases = [
         ("bit-flip", "alert-plain with one bit of its signature flipped", bytes(flipped), NOW, ["bad-signature"]),
+        ("malformed-region", "alert-plain re-signed with region MX_OAX (not ISO 3166 syntax)", bad_region, NOW, ["bad-field"]),
+        ("expired-forgery", "bit-flip decoded after it expired: the signature is checked first", bytes(flipped), doc["x"] + 1, ["bad-signature"]),
+        ("unknown-type", "a signed envelope of type proposal (a newer version's)", proposal, NOW, ["unknown-type"]),
+        ("unknown-type-forgery", "unknown-type with one bit of its signature flipped", bytes(forged_proposal), NOW, ["bad-signature"]),
         ("truncated", "alert-plain without its last byte", raw[:-1], NOW, ["malformed"]),
         ("trailing-byte", "alert-plain followed by 0xc0", raw + b"\xc0", NOW, ["malformed"]),
         ("non-canonical-int", "alert-plain with v = 1 written as uint8 (cc 01)", wide_v, NOW, ["not-canonical"]),
@@ -272,10 +276,6 @@ def build_invalid(valid: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         ("too-large", "65537 bytes", bytes(65537), NOW, ["too-large"]),
         ("ack-too-early", "ack-plain decoded 10 min + 1 ms before it was created", bad_ack, NOW + 60_000 - 600_001, ["from-the-future"]),
         ("timestamp-ext", "the msgpack Timestamp extension", bytes.fromhex("d6ff00000000"), NOW, ["malformed"]),
-        ("malformed-region", "alert-plain re-signed with region MX_OAX (not ISO 3166 syntax)", bad_region, NOW, ["bad-field"]),
-        ("expired-forgery", "bit-flip decoded after it expired: the signature is checked first", bytes(flipped), doc["x"] + 1, ["bad-signature"]),
-        ("unknown-type", "a signed envelope of type proposal (a newer version's)", proposal, NOW, ["unknown-type"]),
-        ("unknown-type-forgery", "unknown-type with one bit of its signature flipped", bytes(forged_proposal), NOW, ["bad-signature"]),
     ]  # fmt: skip
     return [
         {"name": n, "description": d, "envelope_hex": data.hex(), "now": now, "codes": codes}
