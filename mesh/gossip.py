@@ -369,6 +369,9 @@ class MeshNode:
             return "peer-rate-limited"
         if item.author == self.key or item.declares_compromise:
             return None
+        new_vouch = item.kind == "vouch" and item.created > now - self.limits.fresh_vouch_ms
+        if new_vouch and not self.rates.may_vouch(item.author, now):
+            return "vouch-rate-limited"
         holder = self.trust.budget_holder(item.author, now, self.limits.fresh_vouch_ms)
         if solicited:
             assert peer is not None
@@ -379,9 +382,8 @@ class MeshNode:
                 return refused
         elif not self.rates.admit_author(holder, now):
             return "author-rate-limited" if holder == item.author else "voucher-rate-limited"
-        fresh = item.created > now - self.limits.fresh_vouch_ms
-        if item.kind == "vouch" and fresh and not self.rates.admit_vouch(item.author, now):
-            return "vouch-rate-limited"
+        if new_vouch:
+            self.rates.admit_vouch(item.author, now)
         return None
 
     def _reject(self, item: Item, peer: bytes | None, reason: str, actions: list[Action]) -> None:

@@ -242,10 +242,17 @@ class RateLimits:
         by_peer.take(now)
         return None
 
-    def admit_vouch(self, voucher: bytes, now: int) -> bool:
+    def _vouch_bucket(self, voucher: bytes, now: int) -> TokenBucket:
         limits = self.limits
         rate = limits.vouches_per_hour / 3600.0
-        return self._bucket(self._vouchers, voucher, rate, limits.vouch_burst, now).take(now)
+        return self._bucket(self._vouchers, voucher, rate, limits.vouch_burst, now)
+
+    def may_vouch(self, voucher: bytes, now: int) -> bool:
+        """Whether `voucher` may introduce one more new vouch now (nothing is taken)."""
+        return self._vouch_bucket(voucher, now).available(now) >= 1.0
+
+    def admit_vouch(self, voucher: bytes, now: int) -> bool:
+        return self._vouch_bucket(voucher, now).take(now)
 
     def forget_peer(self, peer: bytes) -> None:
         self._peers.pop(peer, None)
