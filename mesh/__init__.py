@@ -13,6 +13,7 @@ from mesh.events import (
     Disconnect,
     Event,
     Fetch,
+    FetchDone,
     PeerAdded,
     PeerDown,
     PeerInvalid,
@@ -28,7 +29,7 @@ from mesh.events import (
     Store,
     Tick,
 )
-from mesh.gossip import DELIVERED_KINDS, MeshNode, Timing
+from mesh.gossip import DELIVERED_KINDS, RETRYABLE, MeshNode, Timing
 from mesh.interfaces import Item, Key, MeshError
 from mesh.outbox import Pacing
 from mesh.peers import Limits, SavedStanding, Standing
@@ -36,12 +37,14 @@ from mesh.trust import TrustGraph
 
 __all__ = [
     "DELIVERED_KINDS",
+    "RETRYABLE",
     "Action",
     "Authored",
     "Deliver",
     "Disconnect",
     "Event",
     "Fetch",
+    "FetchDone",
     "Item",
     "Key",
     "Limits",

@@ -66,11 +66,15 @@ class PeerDown:
 
 @dataclass(frozen=True, slots=True)
 class PushResult:
-    """The outcome of `Push(peer, batch_id, …)`; ok means the peer acknowledged storing it."""
+    """The outcome of `Push(peer, batch_id, …)`; ok means the peer answered it.
+
+    `deferred` names the items of the batch the peer refused for a budget (its
+    push reply's ``deferred``): they were not delivered and will be sent again."""
 
     peer: bytes
     batch_id: int
     ok: bool
+    deferred: Sequence[bytes] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,14 +84,39 @@ class Tick:
 
 @dataclass(frozen=True, slots=True)
 class ReconcileDone:
-    """A finished reconciliation with `peer`: ids it lacks (`have`) and ids we lack (`need`)."""
+    """A finished reconciliation with `peer`: ids it lacks (`have`) and ids we lack (`need`).
+
+    `complete` is False when the session stopped at its round cap before every
+    range settled: what it found is used, and the next session comes soon."""
 
     peer: bytes
     have: Sequence[bytes]
     need: Sequence[bytes]
+    complete: bool = True
 
 
-Event = Authored | Received | PeerInvalid | PeerAdded | PeerUp | PeerDown | PushResult | Tick | ReconcileDone
+@dataclass(frozen=True, slots=True)
+class FetchDone:
+    """The exchange for `Fetch(peer, ids)` is over: ids that did not arrive are no
+    longer on their way (the call failed, or the reply was capped), so the next
+    reconciliation may ask for them again, soon."""
+
+    peer: bytes
+    ids: Sequence[bytes]
+
+
+Event = (
+    Authored
+    | Received
+    | PeerInvalid
+    | PeerAdded
+    | PeerUp
+    | PeerDown
+    | PushResult
+    | Tick
+    | ReconcileDone
+    | FetchDone
+)
 
 # -- actions ------------------------------------------------------------------------------
 

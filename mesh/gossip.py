@@ -15,7 +15,20 @@ Admission of an item, in order (first failing rule is the reason):
                       compromise declaration, and a rotation record whose old
                       key is inside the horizon, are exempt)
     peer-throttled / peer-cut-off   the sending peer's standing
-    peer-rate-limited / author-rate-limited   token buckets
+    budgets           pushed items: peer-rate-limited, then author-rate-limited
+                      (voucher-rate-limited when a fresh key draws on its
+                      voucher's budget); fetched items: peer-catch-up-limited,
+                      author-catch-up-limited; new vouches: vouch-rate-limited
+
+Budgets are backpressure, never loss (`RETRYABLE`, and the rule in
+`mesh.peers`): an item refused for a budget or for the sender's standing is
+not remembered, the node layer names it as deferred in the push reply, and the
+sender's outbox keeps it and resends it after a backoff. What this node asked
+for draws on catch-up budgets, not on the live ones, so a returning node drains
+its peers' backlog at a bounded but fast rate; when a reconciliation leaves
+part of the difference unfetched (the catch-up allowance, `MAX_FETCHING`, or a
+session cut short), the next one runs after `Timing.catch_up_again_ms`, not
+after the periodic timer. Floods stay bounded by the same budgets.
 
 An admitted item is stored (`Store` with the next seq), delivered locally
 (`Deliver`, alerts and acks), fed to the trust graph (vouch/revoke) and pushed
@@ -40,6 +53,7 @@ from mesh.events import (
     Disconnect,
     Event,
     Fetch,
+    FetchDone,
     PeerAdded,
     PeerDown,
     PeerInvalid,
@@ -68,18 +82,32 @@ REFUSED_MEMORY = 65_536
 OFFERED_MEMORY = 16_384  # per peer: ids already pushed because a reconciliation said so
 # Reasons that stay true until the trust graph changes (or forever).
 _STICKY = frozenset({"expired", "compromised-author", "retired-key", "outside-horizon"})
+#: Refusals for a budget or for the sender's standing: deferrals the sender retries.
+RETRYABLE = frozenset(
+    {
+        "peer-cut-off",
+        "peer-throttled",
+        "peer-rate-limited",
+        "author-rate-limited",
+        "voucher-rate-limited",
+        "peer-catch-up-limited",
+        "author-catch-up-limited",
+        "vouch-rate-limited",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Timing:
     reconcile_every_ms: int = 5 * 60_000
     fetch_timeout_ms: int = 2 * 60_000
+    catch_up_again_ms: int = 3_000  # next session while a difference is left unfetched
 
 
 class _Link:
     """Everything the node keeps about one peer."""
 
-    __slots__ = ("fetching", "next_reconcile", "offered", "outbox", "score")
+    __slots__ = ("fetching", "next_reconcile", "offered", "outbox", "score", "starved_until")
 
     def __init__(
         self, peer: bytes, mark: int, pacing: Pacing, limits: Limits, now: int, saved: SavedStanding | None
@@ -89,6 +117,9 @@ class _Link:
         self.next_reconcile = 0
         self.fetching: dict[bytes, int] = {}  # id -> deadline
         self.offered: OrderedDict[bytes, None] = OrderedDict()
+        # Until then, no early reconciliation: what we fetched was refused for an
+        # author's catch-up budget, so fetching again soon would only waste bytes.
+        self.starved_until = 0
 
 
 class MeshNode:
@@ -133,7 +164,7 @@ class MeshNode:
             self._next_seq = max(self._next_seq, seq + 1)
             if not item.expired(now) and item.id not in self._items:
                 self._remember(item, seq)
-                self.trust.observe(item)
+                self.trust.observe(item, seen=min(item.created, now))
         marks = marks or {}
         for peer in {*peers, *marks}:
             self._links[peer] = _Link(
@@ -210,11 +241,13 @@ class MeshNode:
             self._link(event.peer).outbox.link_down()
         elif isinstance(event, PushResult):
             link = self._link(event.peer)
-            mark = link.outbox.result(event.batch_id, event.ok, now, self.random)
+            mark = link.outbox.result(event.batch_id, event.ok, now, self.random, frozenset(event.deferred))
             if mark is not None:
                 actions.append(SaveMark(event.peer, mark))
         elif isinstance(event, ReconcileDone):
             self._reconciled(event, actions)
+        elif isinstance(event, FetchDone):
+            self._fetched(event)
         elif isinstance(event, Tick):
             self._tick(actions)
         self._pump(actions)
@@ -280,6 +313,7 @@ class MeshNode:
 
     def _admit_batch(self, items: list[Item], peer: bytes | None, actions: list[Action]) -> None:
         overran = False
+        deferred = False
         accepted = 0
         waiting: list[Item] = []
         for item in items:
@@ -288,6 +322,7 @@ class MeshNode:
                 waiting.append(item)
             elif reason is not None:
                 overran = overran or reason == "peer-rate-limited"
+                deferred = deferred or reason in RETRYABLE
                 self._reject(item, peer, reason, actions)
             else:
                 accepted += 1
@@ -306,6 +341,8 @@ class MeshNode:
             self._reject(item, peer, "outside-horizon", actions)
         if peer is not None:
             link = self._links[peer]
+            if deferred:
+                self._catch_up_soon(link)  # fetch what it holds for us under the catch-up budget
             if overran:
                 self._scored(peer, link.score.penalize(self.limits.rate_penalty, self._now), actions)
             elif accepted:
@@ -333,18 +370,36 @@ class MeshNode:
         return None
 
     def _admit(self, item: Item, peer: bytes | None, actions: list[Action]) -> str | None:
-        reason = self._verdict(item)
+        reason = self._verdict(item) or self._budget(item, peer)
         if reason is not None:
             return reason
-        if peer is not None:
-            link = self._links[peer]
-            solicited = link.fetching.pop(item.id, None) is not None
-            if not solicited and not self.rates.admit_peer(peer, self._now):
-                return "peer-rate-limited"
-        exempt = item.author == self.key or item.declares_compromise
-        if not exempt and not self.rates.admit_author(item.author, self._now):
-            return "author-rate-limited"
         self._accept(item, peer, actions)
+        return None
+
+    def _budget(self, item: Item, peer: bytes | None) -> str | None:
+        """Rate budgets (`mesh.peers`): catch-up ones for what we fetched, live ones
+        for what was pushed; fresh keys draw on their voucher's budget."""
+        now = self._now
+        solicited = peer is not None and self._links[peer].fetching.pop(item.id, None) is not None
+        if peer is not None and not solicited and not self.rates.admit_peer(peer, now):
+            return "peer-rate-limited"
+        if item.author == self.key or item.declares_compromise:
+            return None
+        new_vouch = item.kind == "vouch" and item.created > now - self.limits.fresh_vouch_ms
+        if new_vouch and not self.rates.may_vouch(item.author, now):
+            return "vouch-rate-limited"
+        holder = self.trust.budget_holder(item.author, now, self.limits.fresh_vouch_ms)
+        if solicited:
+            assert peer is not None
+            refused = self.rates.admit_catch_up(peer, holder, now)
+            if refused == "author-catch-up-limited":
+                self._links[peer].starved_until = now + self.timing.reconcile_every_ms
+            if refused is not None:
+                return refused
+        elif not self.rates.admit_author(holder, now):
+            return "author-rate-limited" if holder == item.author else "voucher-rate-limited"
+        if new_vouch:
+            self.rates.admit_vouch(item.author, now)
         return None
 
     def _reject(self, item: Item, peer: bytes | None, reason: str, actions: list[Action]) -> None:
@@ -365,7 +420,7 @@ class MeshNode:
         actions.append(Store(item, seq))
         if item.kind in DELIVERED_KINDS:
             actions.append(Deliver(item))
-        if self.trust.observe(item):
+        if self.trust.observe(item, seen=self._now):
             self._trust_changed()
         if item.kind == "revoke":
             for other, link in self._links.items():
@@ -404,16 +459,37 @@ class MeshNode:
                 if len(link.offered) > OFFERED_MEMORY:
                     link.offered.popitem(last=False)
         deadline = self._now + self.timing.fetch_timeout_ms
+        # Ask for no more than the peer's catch-up budget can take now (items in
+        # flight will draw on it too); the rest waits for the next session, soon.
+        room = min(
+            MAX_FETCHING - len(link.fetching),
+            self.rates.catch_up_allowance(event.peer, self._now) - len(link.fetching),
+        )
         wanted: list[bytes] = []
+        left_over = not event.complete
         for item_id in event.need:
-            if len(link.fetching) >= MAX_FETCHING:
-                break
             if item_id in self._items or item_id in self._refused or item_id in link.fetching:
                 continue
+            if len(wanted) >= room:
+                left_over = True
+                break
             link.fetching[item_id] = deadline
             wanted.append(item_id)
         for start in range(0, len(wanted), MAX_FETCH_IDS):
             actions.append(Fetch(event.peer, tuple(wanted[start : start + MAX_FETCH_IDS])))
+        if left_over:
+            self._catch_up_soon(link)
+
+    def _fetched(self, event: FetchDone) -> None:
+        link = self._link(event.peer)
+        missing = [item_id for item_id in event.ids if link.fetching.pop(item_id, None) is not None]
+        if missing:
+            self._catch_up_soon(link)
+
+    def _catch_up_soon(self, link: _Link) -> None:
+        """Reconcile again shortly: the peer holds items for us that are not on their way."""
+        if self._now >= link.starved_until:
+            link.next_reconcile = min(link.next_reconcile, self._now + self.timing.catch_up_again_ms)
 
     # -- time -----------------------------------------------------------------------------
     def _tick(self, actions: list[Action]) -> None:
@@ -451,9 +527,7 @@ class MeshNode:
                 continue
             if not outbox.pending(self._log):
                 continue
-            batch, skipped = outbox.next_batch(self._log, now, self._came_from(peer))
-            if skipped:
-                link.next_reconcile = now
+            batch = outbox.next_batch(self._log, now, self._came_from(peer))
             if batch is not None:
                 actions.append(Push(peer, batch.id, batch.items))
             else:

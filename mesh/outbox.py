@@ -17,10 +17,14 @@ Modelled on Synapse's per-destination federation queue:
   (`backoff_base_ms * 2**(failures-1)`, capped at `backoff_cap_ms`, then
   scaled by a factor in [0.5, 1)), so peers that come back are not hammered
   in lock-step by everyone at once.
-* A peer far behind (more than `catch_up_limit` items) is not sent the whole
-  backlog: the cursor jumps to the newest `catch_up_limit` items and
-  reconciliation fetches the rest. Like Synapse's catch-up, this keeps a long
-  outage from turning into a burst that the receiver's rate limit would drop.
+* A push may come back *partly deferred*: the receiver names the items it
+  refused for a budget (rate limits, see `mesh.peers`). They are not
+  delivered: they go back to the front of the queue, and the mark stops just
+  before the oldest of them until a later push gets them through, so neither
+  a counter nor a restart can treat them as delivered. A batch with deferrals
+  backs off like a failure (`deferrals` grows the delay, a clean batch resets
+  it): the receiver's budgets are backpressure, and the whole backlog is sent
+  in order at the pace the receiver accepts, however long the outage was.
 * Some items jump the queue (`offer`): revocations, which must take effect
   before the alerts of the key they revoke, and items a reconciliation found
   the peer lacking. They do not move the mark.
@@ -29,7 +33,7 @@ Modelled on Synapse's per-destination federation queue:
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 
 from sortedcontainers import SortedDict
@@ -46,7 +50,6 @@ class Pacing:
     backoff_base_ms: int = 1_000
     backoff_cap_ms: int = 5 * 60_000
     push_timeout_ms: int = 60_000
-    catch_up_limit: int = 500
     priority_limit: int = 10_000
 
 
@@ -72,11 +75,6 @@ class SeqLog:
     def count_after(self, seq: int) -> int:
         return len(self._items) - int(self._items.bisect_right(seq))
 
-    def seq_before_last(self, count: int) -> int:
-        """The seq just before the newest `count` entries (0 when there are fewer)."""
-        index = len(self._items) - count - 1
-        return int(self._items.keys()[index]) if index >= 0 else 0
-
     def after(self, seq: int) -> Iterator[tuple[int, Item]]:
         for key in self._items.irange(minimum=seq, inclusive=(False, True)):
             yield key, self._items[key]
@@ -86,6 +84,7 @@ class SeqLog:
 class Batch:
     id: int
     items: tuple[Item, ...]
+    seqs: tuple[int, ...]  # each item's local seq
     upto: int  # the mark once acknowledged
     resume: int  # where the cursor goes back to if it fails
     early: tuple[tuple[int, Item], ...]  # queue-jumpers in it, re-offered on failure
@@ -98,15 +97,18 @@ class PeerOutbox:
     def __init__(self, peer: bytes, mark: int, pacing: Pacing) -> None:
         self.peer = peer
         self.mark = mark
+        self.acked = mark  # every log item up to here was answered (delivered, or held below)
         self.cursor = mark
         self.pacing = pacing
         self.up = False
         self.in_flight: Batch | None = None
         self.failures = 0
+        self.deferrals = 0
         self.retry_at = 0
         self._next_id = 1
         self._early: dict[bytes, tuple[int, Item]] = {}
         self._sent_early: set[bytes] = set()
+        self._held: dict[bytes, int] = {}  # deferred by the peer, not yet delivered: id -> seq
 
     # -- queue ----------------------------------------------------------------------------
     def offer(self, item: Item, seq: int) -> bool:
@@ -116,82 +118,110 @@ class PeerOutbox:
         self._early[item.id] = (seq, item)
         return True
 
+    @property
+    def held(self) -> int:
+        """Items the peer deferred and has not taken yet."""
+        return len(self._held)
+
     def pending(self, log: SeqLog) -> bool:
         return bool(self._early) or log.last_seq > self.cursor
 
     def ready(self, now: int) -> bool:
         return self.up and self.in_flight is None and now >= self.retry_at
 
-    def next_batch(self, log: SeqLog, now: int, skip: Callable[[Item], bool]) -> tuple[Batch | None, bool]:
-        """The next batch to push, if allowed now; and whether backlog was left to reconciliation."""
+    def _fits(self, count: int, size: int, item: Item) -> bool:
+        return count < self.pacing.batch_items and not (count and size + len(item.raw) > self.pacing.batch_bytes)
+
+    def next_batch(self, log: SeqLog, now: int, skip: Callable[[Item], bool]) -> Batch | None:
+        """The next batch to push, if allowed now: queue-jumpers first, then the log in order."""
         if not self.ready(now):
-            return None, False
+            return None
         items: list[Item] = []
+        seqs: list[int] = []
         size = 0
         early: list[tuple[int, Item]] = []
         for item_id, (seq, item) in list(self._early.items()):
-            if len(items) >= self.pacing.batch_items or (
-                items and size + len(item.raw) > self.pacing.batch_bytes
-            ):
+            if not self._fits(len(items), size, item):
                 break
             del self._early[item_id]
             early.append((seq, item))
             items.append(item)
+            seqs.append(seq)
             size += len(item.raw)
-        skipped_backlog = False
-        if log.count_after(self.cursor) > self.pacing.catch_up_limit:
-            self.cursor = log.seq_before_last(self.pacing.catch_up_limit)
-            skipped_backlog = True
         start = walk = self.cursor
         for seq, item in log.after(self.cursor):
-            if len(items) >= self.pacing.batch_items or (
-                items and size + len(item.raw) > self.pacing.batch_bytes
-            ):
+            if not self._fits(len(items), size, item):
                 break
             walk = seq
             if item.id in self._sent_early:
                 self._sent_early.discard(item.id)
                 continue
-            if skip(item):
-                continue
+            if skip(item) or item.id in self._early or item.id in self._held:
+                continue  # not for this peer, or already queued ahead of the log
             items.append(item)
+            seqs.append(seq)
             size += len(item.raw)
         self.cursor = walk
         if not items:
-            return None, skipped_backlog
-        batch = Batch(self._next_id, tuple(items), walk, start, tuple(early), now)
+            return None
+        batch = Batch(self._next_id, tuple(items), tuple(seqs), walk, start, tuple(early), now)
         self._next_id += 1
         self.in_flight = batch
-        return batch, skipped_backlog
+        return batch
 
     def settle(self) -> int | None:
         """Advance the mark over items skipped without a push; the new mark, if it moved."""
-        if self.in_flight is None and self.cursor > self.mark:
-            self.mark = self.cursor
+        if self.in_flight is None and self.cursor > self.acked:
+            self.acked = self.cursor
+        return self._advance()
+
+    def _advance(self) -> int | None:
+        """Move the mark up to `acked`, but never past an item the peer deferred."""
+        candidate = self.acked
+        if self._held:
+            candidate = min(candidate, min(self._held.values()) - 1)
+        if candidate > self.mark:
+            self.mark = candidate
             return self.mark
         return None
 
     # -- outcomes -------------------------------------------------------------------------
-    def result(self, batch_id: int, ok: bool, now: int, rng: random.Random) -> int | None:
-        """Apply a push outcome; the new mark when it advanced. Stale results are ignored."""
+    def result(
+        self, batch_id: int, ok: bool, now: int, rng: random.Random, deferred: Collection[bytes] = ()
+    ) -> int | None:
+        """Apply a push outcome; the new mark when it advanced. Stale results are ignored.
+
+        `deferred`: ids of the batch the peer refused for a budget; they are kept
+        (front of the queue, mark held below them) and the queue backs off."""
         batch = self.in_flight
         if batch is None or batch.id != batch_id:
             return None
         self.in_flight = None
-        if ok:
-            self.failures = 0
-            self.retry_at = now
-            for seq, item in batch.early:
-                if seq > self.cursor:
-                    self._sent_early.add(item.id)
-            if batch.upto > self.mark:
-                self.mark = batch.upto
-                return self.mark
+        if not ok:
+            self.failures += 1
+            self.retry_at = now + self.backoff_ms(rng, self.failures)
+            self._rewind(batch)
             return None
-        self.failures += 1
-        self.retry_at = now + self.backoff_ms(rng)
-        self._rewind(batch)
-        return None
+        self.failures = 0
+        pairs = zip(batch.seqs, batch.items, strict=True)
+        later = {item.id: (seq, item) for seq, item in pairs if item.id in deferred}
+        for item_id in [i.id for i in batch.items if i.id not in later]:
+            self._held.pop(item_id, None)
+        for seq, item in batch.early:
+            if seq > self.cursor and item.id not in later:
+                self._sent_early.add(item.id)
+        if later:
+            # Held below the mark only if not already under it (a reconciliation's offer).
+            self._held.update((item_id, seq) for item_id, (seq, _) in later.items() if seq > self.mark)
+            later.update(self._early)
+            self._early = later
+            self.deferrals += 1
+            self.retry_at = now + self.backoff_ms(rng, self.deferrals)
+        else:
+            self.deferrals = 0
+            self.retry_at = now
+        self.acked = max(self.acked, batch.upto)
+        return self._advance()
 
     def expire(self, now: int, rng: random.Random) -> bool:
         """A push nobody answered is a failed push; True when one timed out."""
@@ -201,8 +231,9 @@ class PeerOutbox:
         self.result(batch.id, False, now, rng)
         return True
 
-    def backoff_ms(self, rng: random.Random) -> int:
-        exponent = min(self.failures - 1, 32)
+    def backoff_ms(self, rng: random.Random, attempts: int) -> int:
+        """The one backoff policy: exponential in `attempts`, capped, with jitter."""
+        exponent = min(attempts - 1, 32)
         delay = min(self.pacing.backoff_cap_ms, self.pacing.backoff_base_ms * 2**exponent)
         return int(delay * (0.5 + 0.5 * rng.random()))
 
@@ -216,6 +247,7 @@ class PeerOutbox:
     def link_up(self, now: int) -> None:
         self.up = True
         self.failures = 0
+        self.deferrals = 0
         self.retry_at = now
 
     def link_down(self) -> None:

@@ -2,17 +2,41 @@
 
 Every peer and every author gets its own token bucket, so a flooding peer only
 exhausts its own budget: honest peers' items keep flowing (SPEC §4, §8
-"Availability"). Items we asked for (fetched after reconciliation) skip the
-peer bucket, because the amount is bounded by what we requested, but still
-count against their author.
+"Availability").
+
+The rule for budgets (docs/mesh.md, "Budgets: backpressure, never loss"):
+
+* A refusal for a budget is a *deferral*, never a loss. The item is not
+  stored and not remembered; the push reply names it (`deferred`), and the
+  sender keeps it queued and resends it after a backoff. Only refusals that
+  prove something about the item (expired, outside the horizon, …) are final.
+* **Live** budgets apply to what a peer pushes unasked: the peer's bucket
+  (`peer_rate_per_s`, `peer_burst`) and the bucket of the author's *budget
+  holder* (`author_rate_per_s`, `author_burst`).
+* **Catch-up** budgets apply to what this node asked for (fetched after a
+  reconciliation): the peer's catch-up bucket (`catch_up_peer_*`, deep and
+  fast: it only paces bandwidth) and the holder's catch-up bucket
+  (`catch_up_author_*`: as deep as a busy author's backlog after a long
+  outage, refilled at a live-like rate). A peer's legitimate backlog drains at
+  hundreds of items a second; a flood can gain at most one catch-up burst plus
+  a few items a second per holder, however it is delivered.
+* The budget holder of an author is the author itself, unless every vouch
+  bringing it into the horizon is *fresh* (known here for less than
+  `fresh_vouch_ms`, by a key other than this node): then its items count
+  against the voucher's budget (`TrustGraph.budget_holder`), so forty fresh
+  keys share one budget instead of having forty.
+* New vouches (created within `fresh_vouch_ms`) by one author are capped at
+  `vouch_burst`, refilled at `vouches_per_hour`; beyond it they are deferred.
+  No refusal for a budget scores the relay, except an overrun of the live
+  peer bucket, which the peer controls.
 
 A peer's score starts at `Limits.max_score`. Invalid data costs
-`invalid_penalty`, overrunning its rate limit costs `rate_penalty` per batch,
-and time (plus accepted items) slowly earns it back. The standing follows the
-score through the transition table `TRANSITIONS` below (data, so docs/mesh.md
-can show it):
+`invalid_penalty`, overrunning its live rate limit costs `rate_penalty` per
+batch, and time (plus accepted items) slowly earns it back. The standing
+follows the score through the transition table `TRANSITIONS` below (data, so
+docs/mesh.md can show it):
 
-    GOOD       --score < throttle_below-->   THROTTLED   (its traffic is dropped)
+    GOOD       --score < throttle_below-->   THROTTLED   (its traffic is deferred)
     GOOD       --score <= cut_off_at-->      CUT_OFF     (Disconnect, ban for ban_ms)
     THROTTLED  --score <= cut_off_at-->      CUT_OFF
     THROTTLED  --score >= recover_at-->      GOOD        (hysteresis above the throttle line)
@@ -30,6 +54,7 @@ import enum
 from dataclasses import dataclass
 
 MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +65,13 @@ class Limits:
     peer_burst: float = 2000.0
     author_rate_per_s: float = 1.0
     author_burst: float = 300.0
+    catch_up_peer_rate_per_s: float = 250.0
+    catch_up_peer_burst: float = 5_000.0
+    catch_up_author_rate_per_s: float = 2.0
+    catch_up_author_burst: float = 10_000.0
+    fresh_vouch_ms: int = 24 * HOUR_MS
+    vouches_per_hour: float = 20.0
+    vouch_burst: float = 20.0
     max_score: float = 100.0
     invalid_penalty: float = 10.0
     rate_penalty: float = 1.0
@@ -63,11 +95,15 @@ class TokenBucket:
         self.tokens = burst
         self.updated = now
 
-    def take(self, now: int, amount: float = 1.0) -> bool:
+    def available(self, now: int) -> float:
+        """Tokens there are now (refilled for the time passed)."""
         if now > self.updated:
             self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate_per_ms)
             self.updated = now
-        if self.tokens >= amount:
+        return self.tokens
+
+    def take(self, now: int, amount: float = 1.0) -> bool:
+        if self.available(now) >= amount:
             self.tokens -= amount
             return True
         return False
@@ -187,25 +223,67 @@ class PeerScore:
 
 
 class RateLimits:
-    """Token buckets per peer and per author; authors are bounded by the trust horizon."""
+    """Token buckets: live per peer and per budget holder, catch-up per peer and per
+    holder, and new vouches per voucher (see the module docstring for the rule)."""
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self._peers: dict[bytes, TokenBucket] = {}
         self._authors: dict[bytes, TokenBucket] = {}
+        self._catch_up_peers: dict[bytes, TokenBucket] = {}
+        self._catch_up_authors: dict[bytes, TokenBucket] = {}
+        self._vouchers: dict[bytes, TokenBucket] = {}
+
+    @staticmethod
+    def _bucket(buckets: dict[bytes, TokenBucket], key: bytes, rate: float, burst: float, now: int) -> TokenBucket:
+        bucket = buckets.get(key)
+        if bucket is None:
+            bucket = buckets[key] = TokenBucket(rate, burst, now)
+        return bucket
 
     def admit_peer(self, peer: bytes, now: int) -> bool:
-        bucket = self._peers.get(peer)
-        if bucket is None:
-            bucket = self._peers[peer] = TokenBucket(self.limits.peer_rate_per_s, self.limits.peer_burst, now)
-        return bucket.take(now)
+        limits = self.limits
+        return self._bucket(self._peers, peer, limits.peer_rate_per_s, limits.peer_burst, now).take(now)
 
     def admit_author(self, author: bytes, now: int) -> bool:
-        bucket = self._authors.get(author)
-        if bucket is None:
-            bucket = TokenBucket(self.limits.author_rate_per_s, self.limits.author_burst, now)
-            self._authors[author] = bucket
+        limits = self.limits
+        bucket = self._bucket(self._authors, author, limits.author_rate_per_s, limits.author_burst, now)
         return bucket.take(now)
+
+    def _catch_up_peer(self, peer: bytes, now: int) -> TokenBucket:
+        limits = self.limits
+        rate, burst = limits.catch_up_peer_rate_per_s, limits.catch_up_peer_burst
+        return self._bucket(self._catch_up_peers, peer, rate, burst, now)
+
+    def catch_up_allowance(self, peer: bytes, now: int) -> int:
+        """How many solicited items `peer` could deliver right now: what to fetch at most."""
+        return int(self._catch_up_peer(peer, now).available(now))
+
+    def admit_catch_up(self, peer: bytes, holder: bytes, now: int) -> str | None:
+        """A solicited item: None when admitted, else which catch-up bucket is empty."""
+        limits = self.limits
+        by_peer = self._catch_up_peer(peer, now)
+        rate, burst = limits.catch_up_author_rate_per_s, limits.catch_up_author_burst
+        by_holder = self._bucket(self._catch_up_authors, holder, rate, burst, now)
+        if by_peer.available(now) < 1.0:
+            return "peer-catch-up-limited"
+        if not by_holder.take(now):
+            return "author-catch-up-limited"
+        by_peer.take(now)
+        return None
+
+    def _vouch_bucket(self, voucher: bytes, now: int) -> TokenBucket:
+        limits = self.limits
+        rate = limits.vouches_per_hour / 3600.0
+        return self._bucket(self._vouchers, voucher, rate, limits.vouch_burst, now)
+
+    def may_vouch(self, voucher: bytes, now: int) -> bool:
+        """Whether `voucher` may introduce one more new vouch now (nothing is taken)."""
+        return self._vouch_bucket(voucher, now).available(now) >= 1.0
+
+    def admit_vouch(self, voucher: bytes, now: int) -> bool:
+        return self._vouch_bucket(voucher, now).take(now)
 
     def forget_peer(self, peer: bytes) -> None:
         self._peers.pop(peer, None)
+        self._catch_up_peers.pop(peer, None)

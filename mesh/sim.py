@@ -34,6 +34,7 @@ from mesh.events import (
     Disconnect,
     Event,
     Fetch,
+    FetchDone,
     PeerUp,
     Push,
     PushResult,
@@ -46,7 +47,7 @@ from mesh.events import (
     Store,
     Tick,
 )
-from mesh.gossip import MeshNode, Timing
+from mesh.gossip import RETRYABLE, MeshNode, Timing
 from mesh.interfaces import Item
 from mesh.outbox import Pacing
 from mesh.peers import SavedStanding
@@ -151,7 +152,7 @@ class Simulation:
         self.config = config
         self.rng = random.Random(config.seed)  # noqa: S311 - a simulation, not secrets
         self.now = 0
-        self._heap: list[tuple[int, int, Callable[..., None], tuple[Any, ...]]] = []
+        self._heap: list[tuple[int, int, Callable[..., object], tuple[Any, ...]]] = []
         self._counter = 0
         self.graph = random_graph(config.nodes, config.degree, self.rng)
         self.keys = [synthetic_key("node", i) for i in range(config.nodes)]
@@ -211,7 +212,7 @@ class Simulation:
         return value
 
     # -- the clock ------------------------------------------------------------------------
-    def _at(self, when: int, fn: Callable[..., None], *args: Any) -> None:
+    def _at(self, when: int, fn: Callable[..., object], *args: Any) -> None:
         self._counter += 1
         heapq.heappush(self._heap, (max(when, self.now), self._counter, fn, args))
 
@@ -226,14 +227,16 @@ class Simulation:
         self.now = max(self.now, when)
 
     # -- feeding nodes --------------------------------------------------------------------
-    def _feed(self, i: int, epoch: int, event: Event) -> None:
+    def _feed(self, i: int, epoch: int, event: Event) -> list[Action] | None:
+        """Hand `event` to node `i` if it is still the same run; its actions, or None."""
         node = self.nodes[i]
         if not node.up or node.epoch != epoch:
-            return
+            return None
         actions = node.mesh.handle(event, self.now)
         sender = self.index_of.get(event.peer) if isinstance(event, Received) else None
         self._carry_out(node, actions, sender)
         self._schedule_tick(node)
+        return actions
 
     def _tick(self, i: int, epoch: int, when: int) -> None:
         node = self.nodes[i]
@@ -289,14 +292,27 @@ class Simulation:
     def _push(self, node: SimNode, action: Push) -> None:
         j = self.index_of[action.peer]
         self.messages["push"] += 1
-        lat = self.latency(node.index, j)
-        ok = self.reachable(node.index, j) and not self._lost()
+        if self.reachable(node.index, j) and not self._lost():
+            arrive = self.now + self.latency(node.index, j)
+            self._at(arrive, self._arrive, node.index, node.epoch, j, self.nodes[j].epoch, action)
+            return
+        failed = PushResult(action.peer, action.batch_id, False)
+        self._at(self.now + self.config.request_timeout_ms, self._feed, node.index, node.epoch, failed)
+
+    def _arrive(self, i: int, epoch: int, j: int, epoch_j: int, action: Push) -> None:
+        """A push reaches node `j`; the reply names what `j` deferred, as the real one does."""
+        actions = self._feed(j, epoch_j, Received(self.keys[i], action.items))
+        ok = actions is not None
         if ok:
-            self._at(self.now + lat, self._feed, j, self.nodes[j].epoch, Received(node.key, action.items))
             self.messages["push-reply"] += 1
             ok = not self._lost()
-        answer_at = self.now + 2 * lat if ok else self.now + self.config.request_timeout_ms
-        self._at(answer_at, self._feed, node.index, node.epoch, PushResult(action.peer, action.batch_id, ok))
+        if not ok:
+            failed = PushResult(action.peer, action.batch_id, False)
+            self._at(self.now + self.config.request_timeout_ms, self._feed, i, epoch, failed)
+            return
+        deferred = tuple(a.item_id for a in actions or () if isinstance(a, Rejected) and a.reason in RETRYABLE)
+        result = PushResult(action.peer, action.batch_id, True, deferred)
+        self._at(self.now + self.latency(i, j), self._feed, i, epoch, result)
 
     def _reconcile(self, node: SimNode, j: int) -> None:
         if not self.reachable(node.index, j):
@@ -312,16 +328,21 @@ class Simulation:
         self._at(self.now + count * lat, self._feed, node.index, node.epoch, done)
 
     def _fetch(self, node: SimNode, j: int, ids: tuple[bytes, ...]) -> None:
+        """Ask `j`; what comes back is `Received`, and `FetchDone` closes the exchange."""
         self.messages["fetch"] += 1
+        done = FetchDone(self.keys[j], ids)
         if not self.reachable(node.index, j) or self._lost():
+            self._at(self.now + self.config.request_timeout_ms, self._feed, node.index, node.epoch, done)
             return
         self.messages["fetch-reply"] += 1
         if self._lost():
+            self._at(self.now + self.config.request_timeout_ms, self._feed, node.index, node.epoch, done)
             return
         items = tuple(self.nodes[j].mesh.items_for(ids))
+        answer_at = self.now + 2 * self.latency(node.index, j)
         if items:
-            lat = self.latency(node.index, j)
-            self._at(self.now + 2 * lat, self._feed, node.index, node.epoch, Received(self.keys[j], items))
+            self._at(answer_at, self._feed, node.index, node.epoch, Received(self.keys[j], items))
+        self._at(answer_at, self._feed, node.index, node.epoch, done)
 
     # -- scenario controls ----------------------------------------------------------------
     def send_alert(self, author: int, at: int | None = None, expires_in_ms: int = DAY_MS) -> Item:

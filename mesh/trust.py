@@ -20,6 +20,15 @@ new pairing. The old key is *retired* at the rotation's ``created``: what it
 signs later is refused (``retired_at``). A compromised key hands over nothing:
 rotations out of it are void, because whoever stole it could rotate too.
 
+Fresh vouches and budgets: every edge remembers when this node first saw it
+(`observe(item, seen=now)`; after a restart, stored vouches count from their
+``created``). A key whose every vouch into the horizon is *fresh* (seen less
+than ``fresh_ms`` ago) and comes from someone other than this node has no
+budget of its own yet: `budget_holder` names the voucher whose rate limits its
+items draw on (recursively, up to the trust depth). Forty keys vouched for by
+one peer yesterday therefore share that peer's budget until they have stood
+for a day; keys this node vouched for itself (depth 1) are always their own.
+
 Depths are kept incrementally for new vouches (the common case, cheap even
 with thousands of them) and recomputed lazily by one bounded BFS after a
 revocation, which is rare.
@@ -47,6 +56,8 @@ class TrustGraph:
         self._depths: dict[bytes, int] | None = None
         self._rotations: dict[bytes, tuple[int, bytes]] = {}  # old key -> (created, new key)
         self._aliases: dict[bytes, set[bytes]] = {}  # both directions, for the BFS
+        self._vouchers: dict[bytes, set[bytes]] = {}  # subject -> current vouchers (reverse edges)
+        self._since: dict[tuple[bytes, bytes], int] = {}  # current edge -> first seen here (ms)
 
     # -- queries --------------------------------------------------------------------------
     def in_horizon(self, key: bytes) -> bool:
@@ -83,9 +94,42 @@ class TrustGraph:
                     todo.append(other)
         return seen
 
+    def budget_holder(self, key: bytes, now: int, fresh_ms: int) -> bytes:
+        """Whose rate budget `key`'s items draw on: `key` itself once it stands on an
+        established vouch (or this node's own), else the voucher of its oldest fresh
+        vouch, followed up the chain at most `depth` times."""
+        holder = key
+        for _ in range(self.depth):
+            voucher = self._fresh_voucher(holder, now, fresh_ms)
+            if voucher is None:
+                return holder
+            holder = voucher
+        return holder
+
+    def _fresh_voucher(self, key: bytes, now: int, fresh_ms: int) -> bytes | None:
+        depths = self._current_depths()
+        depth = depths.get(key)
+        if depth is None or depth <= 1:
+            return None  # this node, keys it vouched for itself, or outside (refused anyway)
+        oldest: tuple[int, bytes] | None = None
+        for member in self.family(key):
+            for voucher in self._vouchers.get(member, ()):
+                voucher_depth = depths.get(voucher)
+                if voucher_depth is None or voucher_depth >= self.depth:
+                    continue  # this edge does not bring `key` into the horizon
+                since = self._since.get((voucher, member), now)
+                if since <= now - fresh_ms:
+                    return None  # an established vouch: its own budget
+                if oldest is None or (since, voucher) < oldest:
+                    oldest = (since, voucher)
+        return None if oldest is None else oldest[1]
+
     # -- updates --------------------------------------------------------------------------
-    def observe(self, item: Item) -> bool:
-        """Take a vouch, revoke or rotation into account; True when the horizon may have changed."""
+    def observe(self, item: Item, seen: int | None = None) -> bool:
+        """Take a vouch, revoke or rotation into account; True when the horizon may have changed.
+
+        `seen` is when this node got `item` (default: its ``created``); a vouch's
+        freshness counts from it, so a backdated vouch is still fresh here."""
         if item.rotates:
             return self._rotate(item)
         if item.kind not in ("vouch", "revoke") or item.subject is None:
@@ -103,7 +147,7 @@ class TrustGraph:
         if item.author in self._compromised:
             return False
         if claim[2]:
-            return self._add_edge(item.author, item.subject)
+            return self._add_edge(item.author, item.subject, item.created if seen is None else seen)
         return self._remove_edge(item.author, item.subject)
 
     def _rotate(self, item: Item) -> bool:
@@ -125,15 +169,22 @@ class TrustGraph:
         if key in self._compromised:
             return False
         self._compromised.add(key)
-        self._edges.pop(key, None)
+        for subject in self._edges.pop(key, set()):
+            self._unlink(key, subject)
         self._depths = None
         return True
 
-    def _add_edge(self, voucher: bytes, subject: bytes) -> bool:
+    def _unlink(self, voucher: bytes, subject: bytes) -> None:
+        self._vouchers.get(subject, set()).discard(voucher)
+        self._since.pop((voucher, subject), None)
+
+    def _add_edge(self, voucher: bytes, subject: bytes, seen: int) -> bool:
         targets = self._edges.setdefault(voucher, set())
         if subject in targets:
             return False
         targets.add(subject)
+        self._vouchers.setdefault(subject, set()).add(voucher)
+        self._since[(voucher, subject)] = seen
         if self._depths is None:
             return True
         start = self._depths.get(voucher)
@@ -151,6 +202,7 @@ class TrustGraph:
         if not targets or subject not in targets:
             return False
         targets.discard(subject)
+        self._unlink(voucher, subject)
         if self._depths is None:
             return True
         if voucher in self._depths and subject in self._depths:

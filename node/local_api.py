@@ -193,6 +193,7 @@ async def _status(request: web.Request) -> web.Response:
             "stored": c.stored,
             "pushed": c.pushed,
             "push_failures": c.push_failures,
+            "push_deferred": c.push_deferred,
             "reconciles": c.reconciles,
             "rejected": c.rejected,
             "peers": peers,

@@ -126,8 +126,9 @@ async def _push(request: web.Request) -> web.Response:
     except wire.FrameError:
         service.store.remember_nonce(sender, *nonce)
         raise
-    accepted, invalid = service.ingest(raws, sender, nonce)
-    return _reply({"accepted": accepted, "invalid": invalid})
+    outcome = service.ingest_push(raws, sender, nonce)
+    # ``deferred``: ids refused for a budget, which the sender keeps and sends again.
+    return _reply({"accepted": outcome.accepted, "invalid": outcome.invalid, "deferred": list(outcome.deferred)})
 
 
 async def _reconcile(request: web.Request) -> web.Response:

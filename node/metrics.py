@@ -33,6 +33,9 @@ class NodeCollector(Collector):
         yield _counter(
             "amparo_push_failures", "Pushes to peers that failed (retried with backoff)", c.push_failures
         )
+        yield _counter(
+            "amparo_push_deferred", "Envelopes peers deferred for a rate budget (sent again later)", c.push_deferred
+        )
         yield _counter("amparo_reconcile_rounds", "Completed reconciliations with peers", c.reconciles)
         allies = s.allies
         yield _counter("amparo_deliveries", "Alerts delivered to allies' channels", allies.delivered)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import mesh
 from mesh.interfaces import Item
@@ -67,6 +67,14 @@ def to_item(env: Envelope) -> Item:
     )
 
 
+class PushOutcome(NamedTuple):
+    """What a push reply reports: stored, invalid, and deferred ids (sent again later)."""
+
+    accepted: int
+    invalid: int
+    deferred: tuple[bytes, ...]
+
+
 @dataclass
 class Counters:
     """Figures for ``amparo status`` and metrics."""
@@ -76,6 +84,7 @@ class Counters:
     rejected: dict[str, int] = field(default_factory=dict)
     pushed: int = 0
     push_failures: int = 0
+    push_deferred: int = 0  # items a peer deferred for a budget (resent later, not delivered)
     reconciles: int = 0
     acks_for_ours: int = 0  # acknowledgements of alerts this node authored …
     ack_seconds: float = 0.0  # … and their summed time-to-acknowledge
@@ -125,6 +134,8 @@ class NodeService:
         # The push being ingested's request nonce, written in the same transaction
         # as its envelopes (see ``ingest``).
         self._nonces: list[tuple[bytes, bytes, int]] = []
+        # While ``ingest_push`` runs: ids refused for a budget, named in the push reply.
+        self._deferring: list[bytes] | None = None
 
     # -- start and stop -------------------------------------------------------------------
     def _build_mesh(self) -> mesh.MeshNode:
@@ -222,6 +233,19 @@ class NodeService:
                 self.store.remember_nonce(peer, value, expires)
             self._nonces.clear()
 
+    def ingest_push(
+        self, raws: Iterable[bytes], from_peer: bytes, nonce: tuple[bytes, int] | None = None
+    ) -> PushOutcome:
+        """``ingest`` for a push: also which items were deferred (refused for a budget
+        or the sender's standing, ``mesh.RETRYABLE``), so the reply can tell the
+        sender to keep them and send them again later instead of counting them delivered."""
+        self._deferring = []
+        try:
+            accepted, invalid = self.ingest(raws, from_peer, nonce)
+            return PushOutcome(accepted, invalid, tuple(self._deferring))
+        finally:
+            self._deferring = None
+
     def _ingest(self, raws: Iterable[bytes], from_peer: bytes | None, now: int) -> tuple[int, int]:
         items: list[Item] = []
         invalid = 0
@@ -278,6 +302,8 @@ class NodeService:
                 self.store.set_peer_standing(action.peer, standing)  # at transitions only, so rare
             elif isinstance(action, mesh.Rejected):
                 self.counters.reject(str(action.reason))
+                if self._deferring is not None and action.reason in mesh.RETRYABLE:
+                    self._deferring.append(action.item_id)
 
     def _store(self, items: list[Item]) -> dict[bytes, StoredEnvelope]:
         """Write one batch, the marks waiting and the push's nonce in one
@@ -438,25 +464,33 @@ class NodeService:
     async def _push(self, peer: bytes, batch_id: int, raws: list[bytes]) -> None:
         address = self.peer_address(peer)
         ok = False
+        deferred: list[bytes] = []
         try:
             if address is not None:
                 for frame in wire.batches(raws):
-                    await self.client.call(address, "/mesh/v1/push", {"e": frame})
+                    reply = await self.client.call(address, "/mesh/v1/push", {"e": frame})
+                    deferred += wire.deferred_ids(reply, len(frame))
                 ok = True
                 self._seen(peer)
-        except TransportError as exc:
+        except (TransportError, wire.FrameError) as exc:
             self.counters.push_failures += 1
             log.info("push to %s failed: %s", peer.hex()[:16], exc)
         finally:  # always answer the outbox, or the peer's queue waits for the push timeout
-            self.counters.pushed += len(raws) if ok else 0
-            self.handle(mesh.PushResult(peer, batch_id, ok))
+            if ok:  # deferred items are not delivered: the outbox keeps them and sends them again
+                self.counters.pushed += len(raws) - len(deferred)
+                self.counters.push_deferred += len(deferred)
+            self.handle(mesh.PushResult(peer, batch_id, ok, tuple(deferred)))
 
     async def _reconcile(self, peer: bytes) -> None:
+        """One session in at most ``MAX_ROUNDS`` messages of at most 48 KiB each. A
+        session cut short still reports what it found (``complete=False``), and the
+        mesh starts the next one soon to continue."""
         address = self.peer_address(peer)
         if address is None:
             return
         have: list[bytes] = []
         need: list[bytes] = []
+        complete = False
         try:
             session = mesh.reconcile.Initiator(self.mesh.keys())
             message = session.initiate()
@@ -464,6 +498,7 @@ class NodeService:
                 reply = await self.client.call(address, "/mesh/v1/reconcile", {"m": message})
                 next_message = session.reconcile(reply.get("m"))
                 if next_message is None:
+                    complete = True
                     break
                 message = next_message
             have, need = list(session.have), list(session.need)
@@ -472,12 +507,19 @@ class NodeService:
         except (TransportError, mesh.MeshError) as exc:
             log.info("reconcile with %s failed: %s", peer.hex()[:16], exc)
             return
-        self.handle(mesh.ReconcileDone(peer, tuple(have), tuple(need)))
+        self.handle(mesh.ReconcileDone(peer, tuple(have), tuple(need), complete))
 
     async def _fetch(self, peer: bytes, ids: list[bytes]) -> None:
-        address = self.peer_address(peer)
-        if address is None:
-            return
+        """Ask for ``ids`` a page at a time; whatever did not come (a failed call, a
+        reply capped in bytes) is released with ``FetchDone`` for the next session."""
+        try:
+            address = self.peer_address(peer)
+            if address is not None:
+                await self._fetch_pages(address, peer, ids)
+        finally:
+            self.handle(mesh.FetchDone(peer, tuple(ids)))
+
+    async def _fetch_pages(self, address: PeerAddress, peer: bytes, ids: list[bytes]) -> None:
         for start in range(0, len(ids), 256):
             try:
                 reply = await self.client.call(address, "/mesh/v1/fetch", {"ids": ids[start : start + 256]})

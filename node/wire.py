@@ -93,3 +93,15 @@ def batches(raws: list[bytes], max_bytes: int = MAX_FRAME_BYTES - FRAME_SLACK) -
     if current:
         out.append(current)
     return out
+
+
+def deferred_ids(reply: dict[str, Any], sent: int) -> list[bytes]:
+    """The push reply's ``deferred``: ids the receiver refused for a budget, to send
+    again later. Absent (a node before this field) means none; anything but a list
+    of at most ``sent`` 32-byte ids is a malformed reply."""
+    items = reply.get("deferred", [])
+    if not isinstance(items, list) or len(items) > sent:
+        raise FrameError(f"push reply field 'deferred' must be a list of at most {sent} ids")
+    if not all(isinstance(x, bytes) and len(x) == 32 for x in items):
+        raise FrameError("push reply field 'deferred' must hold 32-byte ids")
+    return items

@@ -8,9 +8,7 @@ from mesh.outbox import Pacing, PeerOutbox, SeqLog
 from .builders import NOW, alert, key, rng
 
 PEER = key("peer")
-PACING = Pacing(
-    batch_items=3, backoff_base_ms=1_000, backoff_cap_ms=8_000, push_timeout_ms=5_000, catch_up_limit=50
-)
+PACING = Pacing(batch_items=3, backoff_base_ms=1_000, backoff_cap_ms=8_000, push_timeout_ms=5_000)
 
 
 def never(_: Item) -> bool:
@@ -28,11 +26,11 @@ def test_one_batch_in_flight_and_mark_advances_on_ack() -> None:
     log = filled(5)
     box = PeerOutbox(PEER, 0, PACING)
     box.link_up(NOW)
-    first, _ = box.next_batch(log, NOW, never)
+    first = box.next_batch(log, NOW, never)
     assert first is not None and [i.id for i in first.items] == [alert(key("a"), n).id for n in (1, 2, 3)]
-    assert box.next_batch(log, NOW, never) == (None, False)  # one in flight
+    assert box.next_batch(log, NOW, never) is None  # one in flight
     assert box.result(first.id, True, NOW + 10, rng()) == 3
-    second, _ = box.next_batch(log, NOW + 10, never)
+    second = box.next_batch(log, NOW + 10, never)
     assert second is not None and len(second.items) == 2
     assert box.result(second.id, True, NOW + 20, rng()) == 5
     assert not box.pending(log)
@@ -45,16 +43,16 @@ def test_backoff_grows_and_caps_and_the_batch_is_resent() -> None:
     now = NOW
     delays = []
     for _ in range(7):
-        batch, _ = box.next_batch(log, now, never)
+        batch = box.next_batch(log, now, never)
         assert batch is not None and len(batch.items) == 2  # the same items again
         assert box.result(batch.id, False, now, rng()) is None
         delays.append(box.retry_at - now)
-        assert box.next_batch(log, box.retry_at - 1, never) == (None, False)  # backing off
+        assert box.next_batch(log, box.retry_at - 1, never) is None  # backing off
         now = box.retry_at
     for delay, nominal in zip(delays, [1000, 2000, 4000, 8000, 8000, 8000, 8000], strict=True):
         assert nominal // 2 <= delay <= nominal
     assert box.mark == 0
-    batch, _ = box.next_batch(log, now, never)
+    batch = box.next_batch(log, now, never)
     assert batch is not None and box.result(batch.id, True, now, rng()) == 2
     assert box.failures == 0
 
@@ -63,7 +61,7 @@ def test_unanswered_push_times_out_and_stale_results_are_ignored() -> None:
     log = filled(1)
     box = PeerOutbox(PEER, 0, PACING)
     box.link_up(NOW)
-    batch, _ = box.next_batch(log, NOW, never)
+    batch = box.next_batch(log, NOW, never)
     assert batch is not None
     assert not box.expire(NOW + 4_999, rng())
     assert box.expire(NOW + 5_000, rng())
@@ -75,13 +73,13 @@ def test_rebuild_after_restart_starts_from_the_persisted_mark() -> None:
     log = filled(6)
     before = PeerOutbox(PEER, 0, PACING)
     before.link_up(NOW)
-    batch, _ = before.next_batch(log, NOW, never)
+    batch = before.next_batch(log, NOW, never)
     assert batch is not None
     saved = before.result(batch.id, True, NOW, rng())
     assert saved == 3
     after = PeerOutbox(PEER, saved, PACING)  # a restart: only the mark survived
     after.link_up(NOW)
-    resumed, _ = after.next_batch(log, NOW, never)
+    resumed = after.next_batch(log, NOW, never)
     assert resumed is not None and [i.id for i in resumed.items] == [alert(key("a"), n).id for n in (4, 5, 6)]
 
 
@@ -89,17 +87,57 @@ def test_skipped_items_advance_the_mark_without_a_push() -> None:
     log = filled(3)
     box = PeerOutbox(PEER, 0, PACING)
     box.link_up(NOW)
-    assert box.next_batch(log, NOW, lambda _: True) == (None, False)
+    assert box.next_batch(log, NOW, lambda _: True) is None
     assert box.settle() == 3
 
 
-def test_far_behind_peer_gets_only_the_newest_and_the_rest_by_reconciliation() -> None:
+def test_a_far_behind_peer_gets_the_whole_backlog_in_order() -> None:
     log = filled(500)
     box = PeerOutbox(PEER, 0, PACING)
     box.link_up(NOW)
-    batch, skipped = box.next_batch(log, NOW, never)
-    assert skipped and batch is not None
-    assert batch.items[0].id == alert(key("a"), 451).id
+    sent: list[bytes] = []
+    while (batch := box.next_batch(log, NOW, never)) is not None:
+        sent += [i.id for i in batch.items]
+        box.result(batch.id, True, NOW, rng())
+    assert sent == [alert(key("a"), n).id for n in range(1, 501)]
+    assert box.mark == 500
+
+
+def test_deferred_items_are_resent_first_and_hold_the_mark_below_them() -> None:
+    log = filled(6)
+    box = PeerOutbox(PEER, 0, PACING)
+    box.link_up(NOW)
+    first = box.next_batch(log, NOW, never)
+    assert first is not None
+    two = alert(key("a"), 2).id
+    # The peer took 1 and 3 and deferred 2 for a budget: the mark may only pass 1.
+    assert box.result(first.id, True, NOW, rng(), deferred={two}) == 1
+    assert box.held == 1 and box.deferrals == 1
+    assert box.next_batch(log, box.retry_at - 1, never) is None  # backpressure: backing off
+    second = box.next_batch(log, box.retry_at, never)
+    assert second is not None and [i.id for i in second.items] == [two, *(alert(key("a"), n).id for n in (4, 5))]
+    # Deferred again with more behind it: still held, the backoff grows.
+    delay_before = box.retry_at
+    assert box.result(second.id, True, delay_before, rng(), deferred={two}) is None
+    assert box.mark == 1 and box.deferrals == 2
+    third = box.next_batch(log, box.retry_at, never)
+    assert third is not None and third.items[0].id == two
+    assert box.result(third.id, True, box.retry_at, rng()) == 6
+    assert box.held == 0 and box.deferrals == 0 and not box.pending(log)
+
+
+def test_a_restart_resends_what_the_peer_deferred() -> None:
+    log = filled(3)
+    box = PeerOutbox(PEER, 0, PACING)
+    box.link_up(NOW)
+    batch = box.next_batch(log, NOW, never)
+    assert batch is not None
+    saved = box.result(batch.id, True, NOW, rng(), deferred={alert(key("a"), 3).id})
+    assert saved == 2
+    after = PeerOutbox(PEER, saved, PACING)  # only the mark survives a restart
+    after.link_up(NOW)
+    resumed = after.next_batch(log, NOW, never)
+    assert resumed is not None and [i.id for i in resumed.items] == [alert(key("a"), 3).id]
 
 
 def test_queue_jumpers_go_first_and_return_after_failure() -> None:
@@ -108,10 +146,10 @@ def test_queue_jumpers_go_first_and_return_after_failure() -> None:
     box.link_up(NOW)
     urgent = alert(key("b"), 99)
     assert box.offer(urgent, 100)
-    batch, _ = box.next_batch(log, NOW, never)
+    batch = box.next_batch(log, NOW, never)
     assert batch is not None and batch.items[0] == urgent
     box.result(batch.id, False, NOW, rng())
-    again, _ = box.next_batch(log, box.retry_at, never)
+    again = box.next_batch(log, box.retry_at, never)
     assert again is not None and again.items[0] == urgent
 
 
@@ -119,10 +157,10 @@ def test_link_down_drops_the_batch_in_flight() -> None:
     log = filled(2)
     box = PeerOutbox(PEER, 0, PACING)
     box.link_up(NOW)
-    batch, _ = box.next_batch(log, NOW, never)
+    batch = box.next_batch(log, NOW, never)
     assert batch is not None
     box.link_down()
-    assert box.next_batch(log, NOW, never) == (None, False)
+    assert box.next_batch(log, NOW, never) is None
     box.link_up(NOW + 1)
-    again, _ = box.next_batch(log, NOW + 1, never)
+    again = box.next_batch(log, NOW + 1, never)
     assert again is not None and again.items == batch.items and again.id != batch.id

@@ -117,3 +117,31 @@ def test_thousands_of_vouches_stay_cheap() -> None:
         assert graph.in_horizon(k) == (graph.depth_of(k) is not None)
     assert time.perf_counter() - started < 2.0
     assert len(graph.horizon()) > 1000
+
+
+DAY_MS = 24 * 3_600_000
+
+
+def test_freshly_vouched_keys_draw_on_their_vouchers_budget_for_a_day() -> None:
+    graph = TrustGraph(ME, depth=3)
+    graph.observe(vouch(ME, ALLY), seen=NOW - 10 * DAY_MS)
+    graph.observe(vouch(ALLY, ALLY2), seen=NOW)
+    graph.observe(vouch(ALLY2, FAR), seen=NOW)
+    # My own vouch makes ALLY its own holder at once; ALLY2 is fresh (ALLY pays),
+    # and FAR, fresh under a fresh key, is followed up the chain to ALLY too.
+    assert [graph.budget_holder(k, NOW, DAY_MS) for k in (ME, ALLY, ALLY2, FAR)] == [ME, ALLY, ALLY, ALLY]
+    assert graph.budget_holder(ALLY2, NOW + DAY_MS, DAY_MS) == ALLY2  # established after a day
+    # One established vouch is enough, whatever fresh ones come on top.
+    graph.observe(vouch(ME, STRANGER), seen=NOW)
+    graph.observe(vouch(STRANGER, FAR), seen=NOW - 2 * DAY_MS)
+    assert graph.budget_holder(FAR, NOW, DAY_MS) == FAR
+
+
+def test_a_backdated_vouch_is_fresh_from_when_this_node_saw_it() -> None:
+    graph = TrustGraph(ME, depth=2)
+    graph.observe(vouch(ME, ALLY))
+    graph.observe(vouch(ALLY, ALLY2, created=NOW - 30 * DAY_MS), seen=NOW)
+    assert graph.budget_holder(ALLY2, NOW + 1, DAY_MS) == ALLY
+    graph.observe(revoke(ALLY, ALLY2, created=NOW + 5))
+    graph.observe(vouch(ALLY, ALLY2, created=NOW + 6), seen=NOW + 2 * DAY_MS)
+    assert graph.budget_holder(ALLY2, NOW + 2 * DAY_MS, DAY_MS) == ALLY  # a new edge is fresh again

@@ -1,0 +1,90 @@
+"""Catch-up after an outage, against real node processes: a node that was down
+while its peer authored a large backlog ends up holding all of it, and the peer
+never counts an item as delivered before the returning node holds it."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from node.config import DB_FILE
+from node.devmesh import LocalNode
+from tests.e2e.test_gossip import wait_until
+
+pytestmark = pytest.mark.slow
+
+#: Large enough to overrun every live bucket many times over (peer burst 2,000,
+#: author burst 300), small enough for a test. The issue's 10,000 is measured by
+#: hand with the same code path: see the report of issue 11.
+BACKLOG = 3_000
+
+
+def author_backlog(node: LocalNode, count: int, workers: int = 8) -> list[str]:
+    """Author ``count`` alerts through the node's local API, a few requests at a time."""
+
+    def send(i: int) -> str:
+        return node.send(headline=f"Backlog alert {i}", severity="minor")
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(send, range(count)))
+
+
+def held_ids(node: LocalNode) -> set[bytes]:
+    """Every envelope id in the node's database (read-only; the node keeps running)."""
+    db = sqlite3.connect(f"file:{node.home / DB_FILE}?mode=ro", uri=True, timeout=30)
+    try:
+        return {row[0] for row in db.execute("SELECT id FROM envelopes")}
+    finally:
+        db.close()
+
+
+def stored(node: LocalNode) -> int:
+    count: int = node.api.get("/api/v1/status")["envelopes_stored"]
+    return count
+
+
+def mark_for(node: LocalNode, peer: LocalNode) -> int:
+    peers = node.api.get("/api/v1/peers")["peers"]
+    (row,) = [p for p in peers if p["name"] == peer.name]
+    mark: int = row["mark"]
+    return mark
+
+
+def test_a_node_back_from_an_outage_holds_the_whole_backlog(mesh_factory: Any) -> None:
+    mesh = mesh_factory(2)
+    a, c = mesh.nodes
+    mesh.connect([(0, 1)])
+    c.stop()
+    started = time.monotonic()
+    sent = author_backlog(a, BACKLOG)
+    authored_s = time.monotonic() - started
+    assert len(set(sent)) == BACKLOG
+    c.start()
+    back = time.monotonic()
+    honest_marks: list[tuple[int, int]] = []
+
+    def caught_up() -> bool:
+        # Read A's mark for C first, then what C holds: C only ever gains, so every
+        # item A counts as delivered (seq <= mark; seqs are dense) must be there.
+        mark = mark_for(a, c)
+        held = stored(c)
+        honest_marks.append((mark, held))
+        assert held >= mark, f"A counts {mark} items delivered to C, which holds {held}"
+        return held >= stored(a)
+
+    wait_until(caught_up, timeout=240, what=f"C to hold A's backlog of {BACKLOG}")
+    caught_up_s = time.monotonic() - back
+    missing = held_ids(a) - held_ids(c)
+    assert not missing, f"C lacks {len(missing)} of A's envelopes"
+    assert {bytes.fromhex(i) for i in sent} <= held_ids(c)
+    status = c.api.get("/api/v1/status")
+    print(
+        f"\nauthored {BACKLOG} in {authored_s:.1f} s; C caught up in {caught_up_s:.1f} s; "
+        f"C refused {status['rejected']}"
+    )
+    # And the mark does reach the end once C holds everything (nothing is stuck).
+    wait_until(lambda: mark_for(a, c) >= stored(a), timeout=120, what="A's mark for C to catch up")

@@ -1,0 +1,149 @@
+"""Catch-up in the simulator and through `MeshNode` events: budgets defer, never lose.
+
+The end-to-end test with real processes is tests/e2e/test_catchup.py."""
+
+from __future__ import annotations
+
+from mesh import (
+    Authored,
+    Fetch,
+    FetchDone,
+    Limits,
+    MeshNode,
+    PeerUp,
+    Push,
+    PushResult,
+    Received,
+    ReconcileDone,
+    Rejected,
+    SaveMark,
+    StartReconcile,
+    Tick,
+    Timing,
+)
+from mesh.events import Action
+from mesh.sim import SimConfig, Simulation
+
+from .builders import NOW, alert, key, rng, vouch
+
+ME, ALLY, PEER = key("me"), key("ally"), key("peer")
+BACKLOG = 3_000
+
+
+def delivered_but_missing(sim: Simulation, sender: int, receiver: int) -> int:
+    """Items the sender counts as delivered (seq <= its saved mark) that the receiver lacks."""
+    mark = sim.nodes[sender].marks.get(sim.keys[receiver], 0)
+    held = sim.nodes[receiver].mesh
+    return sum(1 for item, seq in sim.nodes[sender].disk if seq <= mark and item.id not in held)
+
+
+def test_a_node_back_from_an_outage_gets_a_backlog_far_over_every_live_budget() -> None:
+    sim = Simulation(SimConfig(nodes=2, degree=2, seed=3))
+    sim.run_until(5_000)
+    sim.take_down([1], at=5_500)
+    sent = [sim.send_alert(0, at=6_000 + 10 * n) for n in range(BACKLOG)]  # 100 a second
+    sim.bring_up([1], at=40_000)
+    sim.run_until(40_000)
+    now = 40_000
+    while not all(item.id in sim.nodes[1].mesh for item in sent) and now < 40_000 + 120_000:
+        now += 1_000
+        sim.run_until(now)
+        assert delivered_but_missing(sim, 0, 1) == 0  # never counted delivered before it is there
+    missing = [item for item in sent if item.id not in sim.nodes[1].mesh]
+    assert not missing, f"{len(missing)} of {BACKLOG} still missing after 2 minutes"
+    # Far more than the author's live budget allows in that time: drained at the catch-up rate.
+    limits = Limits()
+    live_budget = limits.author_burst + limits.author_rate_per_s * (now - 40_000) / 1000
+    assert live_budget < BACKLOG
+
+
+def node(limits: Limits, peers: tuple[bytes, ...] = (PEER,)) -> MeshNode:
+    mesh = MeshNode(
+        ME,
+        random=rng(),
+        now=NOW,
+        peers=peers,
+        stored=[(vouch(ME, ALLY), 1), (vouch(ME, PEER), 2)],
+        marks=dict.fromkeys(peers, 2),
+        limits=limits,
+    )
+    for peer in peers:
+        mesh.handle(PeerUp(peer), NOW)
+    return mesh
+
+
+def reasons(actions: list[Action]) -> list[str]:
+    return [a.reason for a in actions if isinstance(a, Rejected)]
+
+
+def test_pushed_items_over_a_budget_are_deferred_not_remembered_and_fetched_soon() -> None:
+    mesh = node(Limits(author_burst=2, author_rate_per_s=0.001))
+    backlog = [alert(ALLY, n) for n in range(5)]
+    actions = mesh.handle(Received(PEER, backlog), NOW)
+    assert reasons(actions) == ["author-rate-limited"] * 3
+    # Not remembered as refused: the next reconciliation fetches them, and soon.
+    wake = mesh.wakeup_at()
+    assert wake is not None and wake <= NOW + Timing().catch_up_again_ms
+    assert StartReconcile(PEER) in mesh.handle(Tick(), wake)
+    done = mesh.handle(ReconcileDone(PEER, have=[], need=[i.id for i in backlog]), wake)
+    fetches = [a for a in done if isinstance(a, Fetch)]
+    assert [i for f in fetches for i in f.ids] == [i.id for i in backlog[2:]]
+    # What we asked for draws on the catch-up budget, not on the exhausted live one.
+    fetched = mesh.handle(Received(PEER, backlog[2:]), wake)
+    assert reasons(fetched) == [] and all(i.id in mesh for i in backlog)
+
+
+def test_fetches_are_paced_by_the_catch_up_allowance_and_the_rest_comes_next_session() -> None:
+    limits = Limits(catch_up_peer_burst=100, catch_up_peer_rate_per_s=10)
+    mesh = node(limits)
+    need = [alert(ALLY, n) for n in range(250)]
+    actions = mesh.handle(ReconcileDone(PEER, have=[], need=[i.id for i in need]), NOW)
+    asked = [i for a in actions if isinstance(a, Fetch) for i in a.ids]
+    assert len(asked) == 100
+    mesh.handle(Received(PEER, need[:90]), NOW + 10)
+    mesh.handle(FetchDone(PEER, tuple(asked)), NOW + 10)  # ten never came (a capped reply)
+    wake = mesh.wakeup_at()
+    assert wake is not None and wake <= NOW + Timing().catch_up_again_ms
+    later = wake + 20_000  # the allowance refilled, up to its burst
+    assert StartReconcile(PEER) in mesh.handle(Tick(), later)
+    again = mesh.handle(ReconcileDone(PEER, have=[], need=[i.id for i in need[90:]]), later)
+    asked_again = [i for a in again if isinstance(a, Fetch) for i in a.ids]
+    assert asked_again == [i.id for i in need[90:190]]  # the ten that never came are asked again
+
+
+def test_a_deferred_push_keeps_the_mark_below_it_until_the_peer_takes_it() -> None:
+    mesh = node(Limits())
+    first, second = alert(ME, 1), alert(ME, 2)
+    push = next(a for a in mesh.handle(Authored(first), NOW) if isinstance(a, Push))
+    mesh.handle(PushResult(PEER, push.batch_id, True), NOW)
+    actions = mesh.handle(Authored(second), NOW + 1)
+    (push,) = [a for a in actions if isinstance(a, Push)]
+    result = mesh.handle(PushResult(PEER, push.batch_id, True, (second.id,)), NOW + 2)
+    assert not [a for a in result if isinstance(a, SaveMark) and a.seq >= 4]
+    assert mesh.mark(PEER) == 3
+    retry = mesh.handle(Tick(), NOW + 10_000)
+    (push,) = [a for a in retry if isinstance(a, Push)]
+    assert push.items == (second,)
+    done = mesh.handle(PushResult(PEER, push.batch_id, True), NOW + 10_001)
+    assert SaveMark(PEER, 4) in done
+
+
+def test_forty_fresh_keys_share_their_vouchers_budget_and_new_vouches_are_capped() -> None:
+    limits = Limits(author_burst=50, author_rate_per_s=0.001, peer_burst=10_000, vouch_burst=20)
+    mesh = node(limits)
+    fresh = [key(f"fresh-{n}") for n in range(40)]
+    vouches = [vouch(ALLY, k) for k in fresh]
+    first = mesh.handle(Received(PEER, vouches), NOW)
+    assert reasons(first) == ["vouch-rate-limited"] * 20  # deferred, so not scored
+    assert mesh.score(PEER) == limits.max_score
+    vouched = fresh[:20]
+    flood = [alert(k, n) for k in vouched for n in range(10)]
+    actions = mesh.handle(Received(PEER, flood), NOW + 1)
+    stored = sum(1 for item in flood if item.id in mesh)
+    assert stored == limits.author_burst - 20  # 200 alerts, one budget: ALLY's (its 20 vouches took 20)
+    assert set(reasons(actions)) == {"voucher-rate-limited"}
+    # ALLY's own budget is spent by its vouchees; an established author is untouched.
+    assert reasons(mesh.handle(Received(PEER, [alert(ALLY, 999)]), NOW + 2)) == ["author-rate-limited"]
+    day = limits.fresh_vouch_ms
+    later = mesh.handle(Received(PEER, [alert(vouched[0], 1_000, created=NOW + day)]), NOW + day)
+    assert reasons(later) == []  # a day later the key stands on its own budget
