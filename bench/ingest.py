@@ -43,9 +43,10 @@ class SinkPeer(ScriptedPeer):
     """The sink's identity as a peer of the node: its record names the sink's
     address and certificate, so the node's pushes really go there."""
 
-    def __init__(self, port: int, tls_fp: bytes) -> None:
+    def __init__(self, port: int, tls_fp: bytes, seed: bytes) -> None:
         super().__init__("Nodo Sumidero")
         self.port, self.tls_fp = port, tls_fp
+        self.identity = Identity.from_random(seed)  # the sink signs its answers with it
 
     def record(self) -> Envelope:
         body = NodeRecord(
@@ -58,6 +59,10 @@ class Sink:
     """The sink process and the running total it reports after every push."""
 
     def __init__(self, home: Path) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        seed = os.urandom(64)
+        (home / "sink.seed").write_bytes(seed)
+        (home / "sink.seed").chmod(0o600)
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "bench" / "mesh_sink.py"), str(home)],
             stdout=subprocess.PIPE,
@@ -65,7 +70,7 @@ class Sink:
         )
         assert self.proc.stdout is not None
         port, fingerprint = self.proc.stdout.readline().split()
-        self.peer = SinkPeer(int(port), bytes.fromhex(fingerprint))
+        self.peer = SinkPeer(int(port), bytes.fromhex(fingerprint), seed)
         self.received = 0
         self.changed = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()

@@ -9,6 +9,10 @@ anything, so the forward costs the node exactly what a push costs it.
 
     python bench/mesh_sink.py DIR     # prints "PORT FINGERPRINT_HEX" once listening,
                                       # then the running total of envelopes after each push
+
+Its answers are signed (docs/protocol.md §12.5) with the identity whose 64 random
+bytes the benchmark wrote to ``DIR/sink.seed``, as a real node's are: the node
+accepts no unsigned answer.
 """
 
 from __future__ import annotations
@@ -26,6 +30,27 @@ sys.path.insert(0, str(ROOT))
 import mesh  # noqa: E402
 from node import tls, wire  # noqa: E402
 from node.setup import make_certificate, tls_fingerprint  # noqa: E402
+from protocol import reply, request  # noqa: E402
+from protocol.keys import Identity  # noqa: E402
+
+SEED_FILE = "sink.seed"
+IDENTITY: web.AppKey[Identity] = web.AppKey("identity", Identity)
+
+
+@web.middleware
+async def _signed(req: web.Request, handler: object) -> web.StreamResponse:
+    response: web.Response = await handler(req)  # type: ignore[operator]
+    auth, _ = request.parse_header(req.headers.get(request.HEADER))
+    assert isinstance(response.body, bytes)
+    response.headers[reply.HEADER] = reply.sign_reply(
+        req.app[IDENTITY].signing_key,
+        status=response.status,
+        path=req.path,
+        body=response.body,
+        nonce=auth.nonce,
+        requester=auth.sender,
+    )
+    return response
 
 
 async def _push(request: web.Request) -> web.Response:
@@ -49,7 +74,8 @@ async def _empty(request: web.Request) -> web.Response:
 async def main(home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
     make_certificate(home, "amparo-bench-sink")
-    app = web.Application(client_max_size=wire.MAX_FRAME_BYTES)
+    app = web.Application(client_max_size=wire.MAX_FRAME_BYTES, middlewares=[_signed])
+    app[IDENTITY] = Identity.from_random((home / SEED_FILE).read_bytes())
     app["received"] = 0
     app.router.add_post("/mesh/v1/push", _push)
     app.router.add_post("/mesh/v1/reconcile", _reconcile)

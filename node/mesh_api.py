@@ -1,35 +1,59 @@
 """The mesh listener (SPEC §5.1): ``/mesh/v1/`` over HTTPS with TLS 1.3.
 
-Every request must carry a valid ``Amparo-Auth`` signature addressed to this
-node, from a known active peer, with a fresh timestamp and an unused nonce — all
-checked before the body is parsed. The one exception is ``/mesh/v1/pair``, which
-an unknown node may call with a valid one-time invite secret. The body limit is
-the protocol's (one maximum envelope plus framing); aiohttp enforces it.
+What a request meets, in order (docs/protocol.md §12.3):
+
+1. the door, before one byte of the body is read: exactly one of the four paths
+   with no query string (400); no ``Content-Encoding`` and no transfer coding but
+   ``chunked`` (415): bodies are never inflated, so a gzip bomb costs nothing; a
+   ``Content-Length`` over the limit (413); then the request budget (``node.door``,
+   429). A refusal here closes the connection without reading the body;
+2. the body, read up to the protocol's limit and no further (413, connection
+   closed): the runner's ``RUNNER_OPTIONS`` turn off aiohttp's decompression and
+   its "lingering" read of whatever a refused client still sends;
+3. the ``Amparo-Auth`` signature addressed to this node, from a known active peer
+   with budget left, a fresh timestamp and an unused nonce, all checked before
+   the body is parsed and before anything is written. The one exception is
+   ``/mesh/v1/pair``, which an unknown node may call with a valid one-time invite
+   secret; it writes nothing, not even its nonce, unless the secret is valid.
+
+A frame that does not parse counts against its sender like an invalid envelope.
+Every answer to a request whose ``Amparo-Auth`` header parses is signed with this
+node's identity key (``Amparo-Reply``, ``protocol.reply``), binding the request's
+nonce, so a listener holding only a copy of the TLS key cannot answer in its place.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any, Final, NamedTuple, TypeVar
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 import mesh
 from node import wire
+from node.door import RequestBudget
 from node.pairing import PairingError, accept_pair_request
 from node.service import NodeService
+from protocol import reply as signed_reply
 from protocol import request as signed_request
 from protocol.errors import ProtocolError
 
 log = logging.getLogger("amparo.mesh")
 SERVICE: web.AppKey[NodeService] = web.AppKey("service", NodeService)
+BUDGET: web.AppKey[RequestBudget] = web.AppKey("budget", RequestBudget)
 MAX_FETCH_IDS = 256
+PATHS: Final = frozenset({"/mesh/v1/push", "/mesh/v1/reconcile", "/mesh/v1/fetch", "/mesh/v1/pair"})
+# For the AppRunner: never inflate a body, never drain one after answering.
+RUNNER_OPTIONS: Final[dict[str, Any]] = {"auto_decompress": False, "lingering_time": 0}
+T = TypeVar("T")
 
 
-def make_app(service: NodeService) -> web.Application:
-    app = web.Application(client_max_size=wire.MAX_FRAME_BYTES, middlewares=[_errors])
+def make_app(service: NodeService, budget: RequestBudget | None = None) -> web.Application:
+    app = web.Application(client_max_size=wire.MAX_FRAME_BYTES, middlewares=[_signed, _door, _errors])
     app[SERVICE] = service
+    app[BUDGET] = budget or RequestBudget()
     app.router.add_post("/mesh/v1/push", _push)
     app.router.add_post("/mesh/v1/reconcile", _reconcile)
     app.router.add_post("/mesh/v1/fetch", _fetch)
@@ -45,18 +69,116 @@ def _refuse(status: int, reason: str) -> web.Response:
     return web.Response(status=status, text=reason)
 
 
+class Refused(Exception):
+    """A refusal at the door: answered at once, and the connection is closed
+    without reading what the client may still be sending."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+# -- middlewares, outermost first -------------------------------------------------------
+@web.middleware
+async def _signed(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every answer as a plain response, signed when the request named its nonce."""
+    try:
+        response: web.StreamResponse = await handler(request)
+    except Refused as exc:
+        response = _refuse(exc.status, exc.reason)
+        response.force_close()
+    except web.HTTPException as exc:
+        response = _refuse(exc.status, exc.text or exc.reason)
+    if isinstance(response, web.Response):
+        _sign(request, response)
+    return response
+
+
+def _sign(request: web.Request, response: web.Response) -> None:
+    try:
+        auth, _sig = signed_request.parse_header(request.headers.get(signed_request.HEADER))
+    except ProtocolError:
+        return  # no nonce to bind: the client treats an unsigned answer as none
+    body = response.body
+    if not isinstance(body, bytes):
+        return
+    response.headers[signed_reply.HEADER] = signed_reply.sign_reply(
+        request.app[SERVICE].identity.signing_key,
+        status=response.status,
+        path=request.path,
+        body=body,
+        nonce=auth.nonce,
+        requester=auth.sender,
+    )
+
+
+@web.middleware
+async def _door(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Checks that need no body: shape of the request, then its budget."""
+    if "?" in request.raw_path or "#" in request.raw_path:
+        raise Refused(400, "request refused: mesh requests carry no query string")
+    if request.raw_path not in PATHS:
+        raise Refused(404, "request refused: not a mesh path")
+    if hdrs.CONTENT_ENCODING in request.headers:
+        raise Refused(415, "request refused: Content-Encoding is not accepted (bodies are never compressed)")
+    coding = request.headers.get(hdrs.TRANSFER_ENCODING)
+    if coding is not None and coding.strip().lower() != "chunked":
+        raise Refused(415, "request refused: the only transfer coding accepted is chunked")
+    if (request.content_length or 0) > wire.MAX_FRAME_BYTES:
+        raise Refused(413, f"request refused: body over {wire.MAX_FRAME_BYTES} bytes")
+    _check_budget(request)
+    return await handler(request)  # type: ignore[no-any-return]
+
+
+def _check_budget(request: web.Request) -> None:
+    service, budget = request.app[SERVICE], request.app[BUDGET]
+    if request.path == "/mesh/v1/pair":
+        if not budget.spend_pair(request.remote):
+            service.counters.reject("request-pair-budget")
+            raise Refused(429, "request refused: too many pair requests from this address; wait a minute")
+        return
+    claimed = _claimed_sender(request)
+    peer = service.store.get_peer(claimed) if claimed else None
+    if claimed and peer is not None and peer.status == "active":
+        if not budget.peer_has_budget(claimed):
+            service.counters.reject("request-budget")
+            raise Refused(429, "request refused: request budget spent; slow down")
+    elif not budget.spend_address(request.remote):
+        service.counters.reject("request-address-budget")
+        raise Refused(429, "request refused: too many requests from this address")
+
+
+def _claimed_sender(request: web.Request) -> bytes | None:
+    try:
+        return signed_request.parse_header(request.headers.get(signed_request.HEADER))[0].sender
+    except ProtocolError:
+        return None
+
+
 @web.middleware
 async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         response: web.StreamResponse = await handler(request)
         return response
-    except web.HTTPException:
+    except (web.HTTPException, Refused):
         raise
     except (wire.FrameError, mesh.MeshError) as exc:
         return _refuse(400, f"bad frame: {exc}")
     except Exception:
         log.exception("mesh request failed")
         return _refuse(500, "internal error")
+
+
+# -- authentication ----------------------------------------------------------------------
+async def _read_body(request: web.Request) -> bytes:
+    """The body, never read past the limit: a chunked body is cut there."""
+    body = bytearray()
+    async for chunk in request.content.iter_any():
+        body += chunk
+        if len(body) > wire.MAX_FRAME_BYTES:
+            raise Refused(413, f"request refused: body over {wire.MAX_FRAME_BYTES} bytes")
+    return bytes(body)
 
 
 def _verify(request: web.Request, body: bytes, service: Any) -> signed_request.RequestAuth:
@@ -92,13 +214,14 @@ async def _authenticated(
 
     With ``defer_nonce`` the nonce is only checked unused: the caller stores it
     with the work, in one transaction, before anything is awaited (a push:
-    ``NodeService.ingest``)."""
-    service = request.app[SERVICE]
-    body = await request.read()
+    ``NodeService.ingest``), or not at all (a refused pair request)."""
+    service, budget = request.app[SERVICE], request.app[BUDGET]
+    body = await _read_body(request)
     try:
         auth = _verify(request, body, service)
     except ProtocolError as exc:
         service.counters.reject(f"request-{exc.code}")
+        budget.spend_address(request.remote)  # a failed signature costs its address
         raise web.HTTPUnauthorized(text=f"request refused: {exc.message}") from None
     if known_peer:
         peer = service.store.get_peer(auth.sender)
@@ -107,6 +230,9 @@ async def _authenticated(
             raise web.HTTPForbidden(text="request refused: not a peer of this node")
         if service.cut_off(auth.sender):
             raise web.HTTPTooManyRequests(text="request refused: peer cut off for sending invalid data")
+        if not budget.spend_peer(auth.sender):
+            service.counters.reject("request-budget")
+            raise web.HTTPTooManyRequests(text="request refused: request budget spent; slow down")
     expires = auth.timestamp + 2 * signed_request.MAX_REQUEST_AGE_MS
     if defer_nonce:
         fresh = not service.store.nonce_used(auth.sender, auth.nonce)
@@ -118,11 +244,23 @@ async def _authenticated(
     return Authenticated(auth.sender, body, (auth.nonce, expires))
 
 
+def _parsed(service: NodeService, sender: bytes, parse: Callable[[], T]) -> T:
+    """A frame that does not parse is invalid data from its sender, scored like
+    an invalid envelope (the mesh may cut the sender off)."""
+    try:
+        return parse()
+    except (wire.FrameError, mesh.MeshError):
+        service.counters.reject("bad-frame")
+        service.handle(mesh.PeerInvalid(sender, "malformed"))
+        raise
+
+
+# -- the four endpoints ------------------------------------------------------------------
 async def _push(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     sender, body, nonce = await _authenticated(request, defer_nonce=True)
     try:
-        raws = wire.envelope_list(wire.unpack(body))
+        raws = _parsed(service, sender, lambda: wire.envelope_list(wire.unpack(body)))
     except wire.FrameError:
         service.store.remember_nonce(sender, *nonce)
         raise
@@ -132,21 +270,37 @@ async def _push(request: web.Request) -> web.Response:
 
 
 async def _reconcile(request: web.Request) -> web.Response:
-    body = (await _authenticated(request)).body
+    sender, body, _nonce = await _authenticated(request)
     service = request.app[SERVICE]
-    reply = mesh.reconcile.respond(service.mesh.keys(), wire.unpack(body).get("m"))
+    reply = _parsed(
+        service, sender, lambda: mesh.reconcile.respond(service.mesh.keys(), wire.unpack(body).get("m"))
+    )
     return _reply({"m": reply})
 
 
 async def _fetch(request: web.Request) -> web.Response:
-    body = (await _authenticated(request)).body
+    sender, body, _nonce = await _authenticated(request)
     service = request.app[SERVICE]
-    ids = wire.id_list(wire.unpack(body), limit=MAX_FETCH_IDS)
-    return _reply({"e": [row.raw for row in service.store.get_many(ids)]})
+    ids = _parsed(service, sender, lambda: wire.id_list(wire.unpack(body), limit=MAX_FETCH_IDS))
+    return _reply({"e": _one_frame(service, ids)})
+
+
+def _one_frame(service: NodeService, ids: list[bytes]) -> list[bytes]:
+    """The stored envelopes among ``ids``, in the order asked, as many as fit in
+    one frame: the requester asks again for the ids it did not get."""
+    room = wire.MAX_FRAME_BYTES - wire.FRAME_SLACK
+    out: list[bytes] = []
+    for start in range(0, len(ids), 32):
+        for row in service.store.get_many(ids[start : start + 32]):
+            room -= len(row.raw) + wire.ITEM_OVERHEAD
+            if room < 0:
+                return out
+            out.append(row.raw)
+    return out
 
 
 async def _pair(request: web.Request) -> web.Response:
-    sender, body, _nonce = await _authenticated(request, known_peer=False)
+    sender, body, nonce = await _authenticated(request, known_peer=False, defer_nonce=True)
     service = request.app[SERVICE]
     try:
         frame = accept_pair_request(service, sender, wire.unpack(body))
@@ -154,4 +308,5 @@ async def _pair(request: web.Request) -> web.Response:
         digest = hashlib.blake2b(sender, digest_size=4).hexdigest()
         log.warning("pairing request from %s refused: %s", digest, exc)
         raise web.HTTPForbidden(text=f"pairing refused: {exc}") from None
+    service.store.remember_nonce(sender, *nonce)  # only now: the invite secret was valid
     return _reply(frame)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -75,7 +76,13 @@ async def serve(home: Path, prompt: Callable[[], bytes] | None, ready: Callable[
         mesh_host, mesh_port = parse_hostport(config.listen, "listen")
         local_host, local_port = parse_hostport(config.local, "local")
         runners.append(
-            await _site(mesh_api.make_app(service), mesh_host, mesh_port, tls.server_context(home, tls_password))
+            await _site(
+                mesh_api.make_app(service),
+                mesh_host,
+                mesh_port,
+                tls.server_context(home, tls_password),
+                **mesh_api.RUNNER_OPTIONS,
+            )
         )
         runners.append(await _site(local_api.make_app(service), local_host, local_port, None))
         log.info(
@@ -123,8 +130,12 @@ def _backup_before_migrating(home: Path, config: Config) -> None:
     log.info("database at schema %s will be migrated to %s; copy saved at %s", row[0], head_revision(), copy)
 
 
-async def _site(app: web.Application, host: str, port: int, ssl_context: object) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+async def _site(
+    app: web.Application, host: str, port: int, ssl_context: object, **options: Any
+) -> web.AppRunner:
+    """``options`` go to aiohttp's request handler (the mesh listener turns off
+    decompression and lingering reads with them)."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0, **options)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context, backlog=128)  # type: ignore[arg-type]
     await site.start()

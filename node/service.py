@@ -32,6 +32,7 @@ from protocol import (
     Sealed,
     Vouch,
     decode,
+    envelope_id,
     recipient_hint,
     unseal,
 )
@@ -459,7 +460,8 @@ class NodeService:
         peer = self.store.get_peer(key)
         if peer is None or peer.status != "active":
             return None
-        return PeerAddress(peer.key, tuple(peer.addresses), peer.tls_fp)
+        family = frozenset(self.mesh.trust.family(peer.key))  # replies may be signed by any of them
+        return PeerAddress(peer.key, tuple(peer.addresses), peer.tls_fp, family)
 
     async def _push(self, peer: bytes, batch_id: int, raws: list[bytes]) -> None:
         address = self.peer_address(peer)
@@ -520,13 +522,22 @@ class NodeService:
             self.handle(mesh.FetchDone(peer, tuple(ids)))
 
     async def _fetch_pages(self, address: PeerAddress, peer: bytes, ids: list[bytes]) -> None:
-        for start in range(0, len(ids), 256):
+        """A reply holds at most one frame of what was asked, so the ids not
+        returned are asked again, until a reply brings none of them."""
+        wanted = list(ids)
+        while wanted:
+            asked = wanted[:256]
             try:
-                reply = await self.client.call(address, "/mesh/v1/fetch", {"ids": ids[start : start + 256]})
+                reply = await self.client.call(address, "/mesh/v1/fetch", {"ids": asked})
                 raws = wire.envelope_list(reply)
             except (TransportError, wire.FrameError) as exc:
                 log.info("fetch from %s failed: %s", peer.hex()[:16], exc)
                 return
+            got = {envelope_id(raw) for raw in raws}
+            rest = [i for i in asked if i not in got]
+            if len(rest) == len(asked):
+                return  # the peer no longer holds them
+            wanted = rest + wanted[len(asked) :]
             self.ingest(raws, peer)
 
     def _seen(self, peer: bytes) -> None:

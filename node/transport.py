@@ -18,7 +18,10 @@ from typing import Any, Final
 import aiohttp
 
 from node import tls, wire
+from protocol.errors import ProtocolError
 from protocol.keys import Identity
+from protocol.reply import HEADER as REPLY_HEADER
+from protocol.reply import verify_reply
 from protocol.request import HEADER, NONCE_BYTES, sign_request
 
 MAX_RESPONSE_BYTES: Final = 8 * 1024 * 1024
@@ -35,9 +38,16 @@ class TransportError(Exception):
 
 @dataclass(frozen=True)
 class PeerAddress:
+    """How to reach a peer. ``family``: the other keys of its rotation family,
+    which may sign its replies while a key rotation is under way."""
+
     key: bytes
     addresses: tuple[str, ...]
     tls_fp: bytes
+    family: frozenset[bytes] = frozenset()
+
+    def reply_keys(self) -> frozenset[bytes]:
+        return self.family | {self.key}
 
 
 class MeshClient:
@@ -90,6 +100,7 @@ class MeshClient:
             raise TransportError(
                 "a .onion address needs socks_proxy (Tor); not dialled, so the name never reaches DNS"
             )
+        nonce = os.urandom(NONCE_BYTES)
         header = sign_request(
             self._identity.signing_key,
             method="POST",
@@ -97,7 +108,7 @@ class MeshClient:
             body=body,
             receiver=peer.key,
             now=self._clock(),
-            nonce=os.urandom(NONCE_BYTES),
+            nonce=nonce,
         )
         url = f"https://{address}{path}"
         try:
@@ -108,9 +119,14 @@ class MeshClient:
                 ssl=tls.pinned(peer.tls_fp),
             ) as resp:
                 data = await _read_capped(resp)
+                signed = self._signed_by_peer(resp, peer, path, data, nonce)
                 if resp.status != 200:
                     reason = data[:200].decode("utf-8", "replace")
+                    if signed is not None:  # not from the peer: as if there was no answer
+                        raise TransportError(f"HTTP {resp.status} ({signed}): {reason!r}")
                     raise TransportError(f"HTTP {resp.status}: {reason}", resp.status)
+                if signed is not None:
+                    raise TransportError(f"reply refused: {signed}")
         except aiohttp.ServerFingerprintMismatch:
             raise TransportError("TLS certificate does not match the pinned fingerprint") from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -123,6 +139,27 @@ class MeshClient:
             return wire.unpack(data, MAX_RESPONSE_BYTES)
         except wire.FrameError as exc:
             raise TransportError(f"bad response frame: {exc}", 502) from None
+
+    def _signed_by_peer(
+        self, resp: aiohttp.ClientResponse, peer: PeerAddress, path: str, data: bytes, nonce: bytes
+    ) -> str | None:
+        """None if the reply is signed by the peer's identity key (or one of its
+        rotation family) for this very request; else why not. A listener that
+        only holds a copy of the peer's TLS key cannot sign: whatever it answers
+        is treated as no answer, so nothing it acknowledges counts as delivered."""
+        try:
+            verify_reply(
+                resp.headers.get(REPLY_HEADER),
+                status=resp.status,
+                path=path,
+                body=data,
+                nonce=nonce,
+                requester=self._identity.sign_public,
+                keys=peer.reply_keys(),
+            )
+        except ProtocolError as exc:
+            return f"reply signature: {exc.message}"
+        return None
 
 
 async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:

@@ -1,4 +1,4 @@
-"""The push reply's ``deferred`` field as the sender reads it (docs/protocol.md §12.5)."""
+"""The push reply's ``deferred`` field as the sender reads it (docs/protocol.md §12.6)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,13 @@ from aiohttp import web
 from node import setup, tls, transport, wire
 from node.transport import MAX_RESPONSE_BYTES, MeshClient, PeerAddress, TransportError
 from protocol.keys import Identity
+from protocol.reply import HEADER as REPLY_HEADER
+from protocol.reply import sign_reply
+from protocol.request import HEADER, parse_header
 
+PEER = Identity.from_random(bytes(range(100, 164)))  # the fake peer's identity
+ROTATED = Identity.from_random(bytes(range(164, 228)))  # a key it rotated to
+STRANGER = Identity.from_random(bytes(range(1, 65)))
 OVER_CAP = MAX_RESPONSE_BYTES + 1
 FAST = aiohttp.ClientTimeout(total=1.5, connect=1, sock_read=0.5)
 
@@ -32,14 +38,61 @@ class FakePeer:
         self.fingerprint = fingerprint
         self.requests: list[str] = []
 
-    def address(self, fingerprint: bytes | None = None) -> PeerAddress:
-        return PeerAddress(b"\x07" * 32, (f"127.0.0.1:{self.port}",), fingerprint or self.fingerprint)
+    def address(
+        self, fingerprint: bytes | None = None, family: frozenset[bytes] = frozenset()
+    ) -> PeerAddress:
+        return PeerAddress(
+            PEER.sign_public, (f"127.0.0.1:{self.port}",), fingerprint or self.fingerprint, family
+        )
+
+
+def _signed(request: web.Request, body: bytes, *, signer: Identity = PEER, **over: Any) -> web.Response:
+    """An answer signed as a real node signs it; ``over`` alters what is signed."""
+    auth, _ = parse_header(request.headers.get(HEADER))
+    fields: dict[str, Any] = {
+        "status": 200,
+        "path": request.path,
+        "body": body,
+        "nonce": auth.nonce,
+        "requester": auth.sender,
+    } | over
+    header = sign_reply(signer.signing_key, **fields)
+    return web.Response(body=body, content_type="application/x-msgpack", headers={REPLY_HEADER: header})
 
 
 def _routes(peer_log: list[str]) -> web.Application:
     async def ok(request: web.Request) -> web.Response:
         peer_log.append(request.path)
+        return _signed(request, wire.pack({"accepted": 0}))
+
+    async def unsigned(request: web.Request) -> web.Response:
+        peer_log.append(request.path)
         return web.Response(body=wire.pack({"accepted": 0}), content_type="application/x-msgpack")
+
+    async def other_key(request: web.Request) -> web.Response:
+        peer_log.append(request.path)
+        return _signed(request, wire.pack({"accepted": 0}), signer=STRANGER)
+
+    async def rotated(request: web.Request) -> web.Response:
+        peer_log.append(request.path)
+        return _signed(request, wire.pack({"accepted": 0}), signer=ROTATED)
+
+    async def other_nonce(request: web.Request) -> web.Response:
+        peer_log.append(request.path)
+        return _signed(request, wire.pack({"accepted": 0}), nonce=bytes(16))
+
+    async def other_body(request: web.Request) -> web.Response:
+        peer_log.append(request.path)
+        response = _signed(request, wire.pack({"accepted": 0}))
+        response.body = wire.pack({"accepted": 1})
+        return response
+
+    async def refusal(request: web.Request) -> web.Response:
+        peer_log.append(request.path)
+        text = b"request refused: request budget spent"
+        response = _signed(request, text, status=429)
+        response.set_status(429)
+        return response
 
     async def big(request: web.Request) -> web.Response:
         peer_log.append(request.path)
@@ -74,6 +127,12 @@ def _routes(peer_log: list[str]) -> web.Application:
     app = web.Application()
     for path, handler in {
         "/mesh/v1/push": ok,
+        "/unsigned": unsigned,
+        "/other-key": other_key,
+        "/rotated": rotated,
+        "/other-nonce": other_nonce,
+        "/other-body": other_body,
+        "/refusal": refusal,
         "/big": big,
         "/big-chunked": big_chunked,
         "/hang": hang,
@@ -162,13 +221,13 @@ async def test_onion_addresses_are_not_dialled_without_a_proxy(
 
     monkeypatch.setattr(socket, "getaddrinfo", recording_getaddrinfo)
     onion = "amparoficticioxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.onion:7170"
-    only_onion = PeerAddress(b"\x07" * 32, (onion,), fake_peer.fingerprint)
+    only_onion = PeerAddress(PEER.sign_public, (onion,), fake_peer.fingerprint)
     with pytest.raises(TransportError, match=r"\.onion address needs socks_proxy") as raised:
         await client.call(only_onion, "/mesh/v1/push", {"e": []})
     assert raised.value.status == 0
     # Skipped, not fatal: the next address in the record is used.
     both = PeerAddress(
-        b"\x07" * 32, ("Other.ONION.:7170", onion, f"127.0.0.1:{fake_peer.port}"), fake_peer.fingerprint
+        PEER.sign_public, ("Other.ONION.:7170", onion, f"127.0.0.1:{fake_peer.port}"), fake_peer.fingerprint
     )
     assert await client.call(both, "/mesh/v1/push", {"e": []}) == {"accepted": 0}
     assert not [h for h in looked_up if "onion" in h.lower()], looked_up
@@ -188,3 +247,27 @@ async def test_onion_addresses_are_not_dialled_without_a_proxy(
 )
 def test_is_onion(address: str, onion: bool) -> None:
     assert transport.is_onion(address) is onion
+
+
+@pytest.mark.parametrize("path", ["/unsigned", "/other-key", "/other-nonce", "/other-body"])
+async def test_a_reply_not_signed_by_the_peer_for_this_request_is_no_answer(
+    fake_peer: FakePeer, client: MeshClient, path: str
+) -> None:
+    """What a listener holding only a copy of the TLS key can send: a 200 with no
+    signature, or one by another key, for another request, or over other bytes."""
+    with pytest.raises(TransportError, match="reply signature") as raised:
+        await client.call(fake_peer.address(), path, {"e": []})
+    assert raised.value.status == 0  # as if unreachable: the next address is tried, nothing delivered
+
+
+async def test_a_key_of_the_peers_rotation_family_may_sign(fake_peer: FakePeer, client: MeshClient) -> None:
+    with pytest.raises(TransportError, match="not the peer's"):
+        await client.call(fake_peer.address(), "/rotated", {"e": []})
+    family = frozenset({ROTATED.sign_public})
+    assert await client.call(fake_peer.address(family=family), "/rotated", {"e": []}) == {"accepted": 0}
+
+
+async def test_a_signed_refusal_keeps_its_status(fake_peer: FakePeer, client: MeshClient) -> None:
+    with pytest.raises(TransportError, match="budget spent") as raised:
+        await client.call(fake_peer.address(), "/refusal", {"e": []})
+    assert raised.value.status == 429
