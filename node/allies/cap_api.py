@@ -145,7 +145,7 @@ def _imported_as(s: Any, ref: cap.CapReference) -> bytes | None:
     else:
         return None
     row = s.store.get(found)
-    return found if row is not None and row.type == "alert" and row.author == s.key else None
+    return found if row is not None and row.type == "alert" and row.author in s.own_keys() else None
 
 
 def _names(s: Any) -> dict[bytes, str]:
