@@ -146,14 +146,7 @@ def _service(request: web.Request) -> NodeService:
 
 
 def _names(service: NodeService) -> dict[bytes, str]:
-    """Organization names by key; every key of a rotation family gets the name
-    its newest key goes by (a peer that rotated is one organization)."""
-    names = {p.key: p.name for p in service.store.list_peers(include_removed=True)}
-    for key in service.own_keys():
-        names[key] = service.config.name
-    for key in list(names):
-        names.setdefault(service.author_of(key), names[key])
-    return names
+    return service.author_names()
 
 
 async def _metrics(request: web.Request) -> web.Response:

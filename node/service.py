@@ -344,6 +344,17 @@ class NodeService:
         """The key an author is shown under: the newest of its rotation family."""
         return self.mesh.trust.newest(key)
 
+    def author_names(self) -> dict[bytes, str]:
+        """Organization names by key: peers (removed ones too) and this node. Every
+        key of a rotation family gets its organization's name: one author."""
+        names = {p.key: p.name for p in self.store.list_peers(include_removed=True)}
+        for key in self.own_keys():
+            names[key] = self.config.name
+        for key in list(names):
+            for other in self.mesh.trust.family(key):
+                names.setdefault(other, names[key])
+        return names
+
     def switch_identity(self, identity: Identity) -> None:
         """Sign with the key this node just rotated to, without a restart.
 

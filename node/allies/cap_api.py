@@ -149,8 +149,7 @@ def _imported_as(s: Any, ref: cap.CapReference) -> bytes | None:
 
 
 def _names(s: Any) -> dict[bytes, str]:
-    names = {p.key: p.name for p in s.store.list_peers(include_removed=True)}
-    names[s.key] = s.config.name
+    names: dict[bytes, str] = s.author_names()
     return names
 
 

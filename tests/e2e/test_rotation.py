@@ -6,14 +6,20 @@ signed later with B's old key is refused."""
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import replace
 from typing import Any
 
+import nacl.public
 import pytest
 
-from node.config import KEY_FILE
+from node import records
+from node.cli.client import ApiError
+from node.config import KEY_FILE, load
 from node.devmesh import LocalMesh, LocalNode
-from protocol import Alert, Area, sign_envelope
+from protocol import Alert, Area, Identity, NodeRecord, rotation_payload, sign_envelope
 from protocol.keys import open_key_file
+from protocol.signing import PURPOSE_ROTATE, sign
 from tests.e2e.harness import ScriptedPeer, now_ms
 from tests.e2e.test_gossip import wait_until
 
@@ -144,3 +150,40 @@ def test_a_rotation_cut_short_before_the_key_file_was_renamed_is_finished_at_sta
     assert not (b.home / (KEY_FILE + ".new")).exists()
     assert open_key_file((b.home / KEY_FILE).read_bytes(), None).sign_public.hex() == new_key
     mesh.wait_for(b.send(headline="Después de una rotación interrumpida"), [a, b])
+
+
+def _hand_over(node: LocalNode, old: Identity, new: Identity, created: int) -> str:
+    """A genuine rotation record, as ``amparo keys rotate`` builds it."""
+    body = records.node_record(node.home, load(node.home), new, created).body
+    assert isinstance(body, NodeRecord)
+    hand_over = sign(old.signing_key, PURPOSE_ROTATE, rotation_payload(new.sign_public, created))
+    return sign_envelope(new, replace(body, prev=old.sign_public, prev_sig=hand_over), created=created, expires=0).raw.hex()
+
+
+def test_the_rotation_endpoint_switches_only_to_the_records_own_key(mesh_factory: Any) -> None:
+    """The local API switches the node's key only for a seed that is the record's
+    key, sealed to the node; and never under an envelope the old key already
+    signed later than the record (it would be refused everywhere as retired)."""
+    mesh: LocalMesh = mesh_factory(1)
+    (b,) = mesh.nodes
+    old = open_key_file((b.home / KEY_FILE).read_bytes(), None)
+    new = Identity(sign_seed=os.urandom(32), enc_secret=old.enc_secret)
+    record = _hand_over(b, old, new, b.api.get("/api/v1/status")["now"])
+    to_node = nacl.public.SealedBox(nacl.public.PublicKey(old.enc_public))
+    refused = {
+        "seed: does not match": to_node.encrypt(os.urandom(32)).hex(),  # another key than the record's
+        "seed: the new signing key": new.sign_seed.hex(),  # in clear, not sealed to the node
+    }
+    for message, seed in refused.items():
+        with pytest.raises(ApiError, match=message):
+            b.api.post("/api/v1/keys/rotate", {"record": record, "seed": seed})
+    with pytest.raises(ApiError, match="seed"):
+        b.api.post("/api/v1/keys/rotate", {"record": record})
+    b.send(headline="Firmada después del registro de rotación")
+    with pytest.raises(ApiError, match="rotate again"):
+        b.api.post("/api/v1/keys/rotate", {"record": record, "seed": to_node.encrypt(new.sign_seed).hex()})
+    assert b.api.get("/api/v1/id")["key"] == old.sign_public.hex()  # nothing changed
+    fresh = _hand_over(b, old, new, b.api.get("/api/v1/status")["now"] + 1)
+    b.api.post("/api/v1/keys/rotate", {"record": fresh, "seed": to_node.encrypt(new.sign_seed).hex()})
+    assert b.api.get("/api/v1/id")["key"] == new.sign_public.hex()
+    mesh.wait_for(b.send(headline="Firmada con la llave nueva"), [b])
