@@ -84,6 +84,15 @@ class TrustGraph:
             return None
         return rotation[0]
 
+    def newest(self, key: bytes) -> bytes:
+        """The key ``key`` was last handed over to (``key`` itself when it never
+        rotated): the one name a family of keys is shown under."""
+        seen = {key}
+        while (rotation := self._rotations.get(key)) is not None and rotation[1] not in seen:
+            key = rotation[1]
+            seen.add(key)
+        return key
+
     def family(self, key: bytes) -> set[bytes]:
         """``key`` and every key it rotated from or to."""
         seen, todo = {key}, [key]

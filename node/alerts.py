@@ -6,6 +6,7 @@ answer. Used by the local API; the mesh never needs any of this.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,14 +124,20 @@ def make_envelope(
     return sign_envelope(identity, body, created=now, expires=now + ttl_ms)
 
 
-def alert_json(item: Readable, names: dict[bytes, str]) -> dict[str, Any]:
+def alert_json(
+    item: Readable, names: dict[bytes, str], author_of: Callable[[bytes], bytes] | None = None
+) -> dict[str, Any]:
+    """``author_of`` maps the signing key to the key its organization is shown
+    under (the newest of a rotation family); ``signed_by`` keeps the signer."""
     env, body = item.envelope, item.body
+    author = author_of(env.author) if author_of is not None else env.author
     doc: dict[str, Any] = {
         "id": env.id.hex(),
         "type": env.type,
-        "author": env.author.hex(),
-        "author_name": names.get(env.author, ""),
-        "author_fingerprint": fingerprint(env.author),
+        "author": author.hex(),
+        "author_name": names.get(author) or names.get(env.author, ""),
+        "author_fingerprint": fingerprint(author),
+        "signed_by": env.author.hex(),
         "created": env.created,
         "expires": env.expires,
         "received_at": item.row.received_at,

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable
 from typing import Any
 
+import nacl.exceptions
+import nacl.public
 from aiohttp import web
 
 from node import metrics, openapi, pairing, stream
@@ -45,6 +48,7 @@ from protocol import (
     regions,
     sign_envelope,
 )
+from protocol.keys import Identity
 
 log = logging.getLogger("amparo.api")
 SERVICE: web.AppKey[NodeService] = web.AppKey("service", NodeService)
@@ -160,9 +164,7 @@ def _service(request: web.Request) -> NodeService:
 
 
 def _names(service: NodeService) -> dict[bytes, str]:
-    names = {p.key: p.name for p in service.store.list_peers(include_removed=True)}
-    names[service.key] = service.config.name
-    return names
+    return service.author_names()
 
 
 async def _metrics(request: web.Request) -> web.Response:
@@ -255,7 +257,7 @@ def list_alert_docs(s: NodeService, *, region: str | None, since: int = 0, limit
             continue  # updates and cancels are shown in their alert's timeline
         if region and not any(regions.matches(region, a.region) for a in item.body.areas):
             continue
-        out.append(alert_json(item, names) | _state(s, item.envelope.id))
+        out.append(alert_json(item, names, s.author_of) | _state(s, item.envelope.id))
         if len(out) >= limit:
             break
     return out
@@ -265,7 +267,8 @@ def _state(s: NodeService, alert_id: bytes) -> dict[str, Any]:
     """Current state of an alert from its updates and cancels."""
     related = [open_row(r, s.identity) for r in s.related(alert_id)]
     author = _author(s, alert_id)
-    changes = [r.body for r in related if isinstance(r.body, Alert) and r.envelope.author == author]
+    family = s.mesh.trust.family(author) if author is not None else set()
+    changes = [r.body for r in related if isinstance(r.body, Alert) and r.envelope.author in family]
     return {
         "cancelled": any(c.msg_type == "cancel" for c in changes),
         "updates": sum(1 for c in changes if c.msg_type == "update"),
@@ -288,25 +291,27 @@ def alert_detail(s: NodeService, row: Any) -> dict[str, Any]:
     item = open_row(row, s.identity)
     timeline = [open_row(r, s.identity) for r in s.related(row.id)]
     return (
-        alert_json(item, names)
+        alert_json(item, names, s.author_of)
         | _state(s, row.id)
         | {
-            "timeline": [alert_json(t, names) for t in timeline],
-            "responses": _responses(item, timeline, names),
+            "timeline": [alert_json(t, names, s.author_of) for t in timeline],
+            "responses": _responses(item, timeline, names, s.author_of),
             "escalation": s.desk.escalation_json(row.id.hex()),
             "notes": s.desk.timeline(row.id.hex()),
         }
     )
 
 
-def _responses(alert: Any, timeline: list[Any], names: dict[bytes, str]) -> list[dict[str, Any]]:
+def _responses(
+    alert: Any, timeline: list[Any], names: dict[bytes, str], author_of: Callable[[bytes], bytes]
+) -> list[dict[str, Any]]:
     """Per organization: its latest acknowledgement and its time to acknowledge
     (first ack after the alert was created)."""
     by_org: dict[bytes, dict[str, Any]] = {}
     for t in timeline:
         if not isinstance(t.body, Ack):
             continue
-        org = t.envelope.author
+        org = author_of(t.envelope.author)
         entry = by_org.setdefault(
             org,
             {
@@ -350,9 +355,12 @@ async def _declare_compromised(request: web.Request) -> web.Response:
 
 
 async def _rotate_key(request: web.Request) -> web.Response:
-    """Publish a rotation record the CLI built (it holds the passphrase, the node
-    does not): the new key's ``node`` record with the current key's hand-over
-    signature. Peers follow it; the node uses the new key after a restart."""
+    """Publish a rotation the CLI built (it holds the passphrase, the node does
+    not) and switch to the new key at once, with no restart: the new key's
+    ``node`` record with the current key's hand-over signature, and the new
+    signing seed sealed to this node's own X25519 key (so it never crosses the
+    loopback in clear). Only someone holding the current key can make the
+    hand-over, so the API token alone cannot plant a key."""
     s = _service(request)
     _refuse_if_compromised(s)
     doc = await _body(request)
@@ -366,9 +374,29 @@ async def _rotate_key(request: web.Request) -> web.Response:
     if not isinstance(body, NodeRecord) or body.prev != s.key or env.author == s.key:
         raise ApiError(400, "record: not a hand-over from this node's current key")
     if s.mesh.trust.retired_at(s.key) is not None:
-        raise ApiError(409, "this key was already handed over; restart the node to use the new one")
+        raise ApiError(409, "this key was already handed over")
+    if s.last_authored > env.created:
+        raise ApiError(409, "this node signed something after the rotation record was made: rotate again")
+    new = _rotated_identity(s, str(doc.get("seed", "")), env.author)
     s.author(env)
+    if s.store.get(env.id) is None:
+        raise ApiError(409, "the rotation record was refused; the node keeps its current key")
+    s.switch_identity(new)
+    s.store.set_meta("node_record_id", env.id.hex())
+    log.info("rotated to key %s", env.author.hex()[:16])
     return web.json_response({"record": env.id.hex(), "key": env.author.hex(), "fingerprint": fingerprint(env.author)}, status=201)
+
+
+def _rotated_identity(s: NodeService, sealed_hex: str, new_key: bytes) -> Identity:
+    """Open the new signing seed (sealed to this node) and check it is the record's key."""
+    try:
+        seed = nacl.public.SealedBox(s.identity.enc_private).decrypt(bytes.fromhex(sealed_hex))
+        new = Identity(sign_seed=seed, enc_secret=s.identity.enc_secret)
+    except (ValueError, TypeError, nacl.exceptions.CryptoError):
+        raise ApiError(400, "seed: the new signing key, sealed to this node's encryption key") from None
+    if new.sign_public != new_key:
+        raise ApiError(400, "seed: does not match the rotation record's key")
+    return new
 
 
 def _refuse_if_compromised(s: NodeService) -> None:
@@ -445,7 +473,7 @@ async def _cancel_alert(request: web.Request) -> web.Response:
 
 def update_alert(s: NodeService, row: Any, doc: dict[str, Any]) -> dict[str, Any]:
     original = open_row(row, s.identity)
-    if row.author != s.key or not isinstance(original.body, Alert):
+    if row.author not in s.own_keys() or not isinstance(original.body, Alert):
         raise ApiError(403, "only the node that sent an alert can update it")
     in_use = tuple(a.region for a in original.body.areas)
     body = alert_from_request(_merge(original.body, doc), msg_type="update", references=(row.id,), in_use=in_use)
@@ -454,7 +482,7 @@ def update_alert(s: NodeService, row: Any, doc: dict[str, Any]) -> dict[str, Any
 
 def cancel_alert(s: NodeService, row: Any, doc: dict[str, Any]) -> dict[str, Any]:
     original = open_row(row, s.identity)
-    if row.author != s.key or not isinstance(original.body, Alert):
+    if row.author not in s.own_keys() or not isinstance(original.body, Alert):
         raise ApiError(403, "only the node that sent an alert can cancel it")
     merged = _merge(original.body, {"description": doc.get("reason") or original.body.description})
     in_use = tuple(a.region for a in original.body.areas)

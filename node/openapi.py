@@ -155,10 +155,16 @@ def _paths() -> dict[str, Any]:
         },
         "/api/v1/keys/rotate": {
             "post": _op(
-                "Publish a key rotation record built by `amparo keys rotate`",
-                {"201": _ok(), "409": _ERROR},
+                "Publish a key rotation built by `amparo keys rotate` and sign with the new key at once: "
+                "`record` is the new key's node record with the old key's hand-over (hex), `seed` the "
+                "new signing seed sealed (SealedBox) to this node's X25519 key (hex)",
+                {"201": _ok(), "400": _ERROR, "409": _ERROR},
                 requestBody=_json_body(
-                    {"type": "object", "properties": {"record": {"type": "string"}}, "required": ["record"]}
+                    {
+                        "type": "object",
+                        "properties": {"record": {"type": "string"}, "seed": {"type": "string"}},
+                        "required": ["record", "seed"],
+                    }
                 ),
             )
         },

@@ -23,10 +23,11 @@ from typing import Any
 from aiohttp import web
 
 from node import backup, keystore, local_api, mesh_api, tls
-from node.config import DB_FILE, Config, database_url, load, parse_hostport
+from node.config import DB_FILE, KEY_FILE, Config, database_url, load, parse_hostport
 from node.service import NodeService
 from node.store import Store, head_revision
 from node.wipe import PID_FILE
+from protocol import ProtocolError, keys
 from protocol.keys import Identity
 
 log = logging.getLogger("amparo.run")
@@ -66,6 +67,7 @@ async def serve(home: Path, prompt: Callable[[], bytes] | None, ready: Callable[
     pid_file = home / PID_FILE
     pid_file.write_text(f"{os.getpid()}\n")
     service = NodeService(home, config, identity, store)
+    _finish_rotation(home, service, passphrase)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -102,6 +104,26 @@ async def serve(home: Path, prompt: Callable[[], bytes] | None, ready: Callable[
         await service.stop()
         store.close()
         pid_file.unlink(missing_ok=True)
+
+
+def _finish_rotation(home: Path, service: NodeService, passphrase: bytes | None) -> None:
+    """A rotation cut short between the node's switch and the CLI's rename leaves
+    the new key in ``identity.key.new`` and the retired one in place: finish it
+    when the stored rotation record names that key as this key's successor."""
+    pending = home / (KEY_FILE + ".new")
+    if not pending.is_file():
+        return
+    try:
+        new = keys.open_key_file(pending.read_bytes(), passphrase)
+    except ProtocolError as exc:
+        log.warning("%s cannot be opened (%s); left alone", pending, exc.message)
+        return
+    if new.sign_public == service.key or service.author_of(service.key) != new.sign_public:
+        log.warning("%s is not the key this node handed over to; left alone", pending)
+        return
+    os.replace(pending, home / KEY_FILE)
+    service.switch_identity(new)
+    log.info("finished an interrupted key rotation: now signing as %s", new.sign_public.hex()[:16])
 
 
 def _seal_tls_key(home: Path, identity: Identity, sealed: bool) -> bytes:

@@ -137,6 +137,9 @@ class NodeService:
         self._nonces: list[tuple[bytes, bytes, int]] = []
         # While ``ingest_push`` runs: ids refused for a budget, named in the push reply.
         self._deferring: list[bytes] | None = None
+        # The newest ``created`` this node signed since it started: a rotation
+        # record older than that would retire the key under an envelope already made.
+        self.last_authored = 0
 
     # -- start and stop -------------------------------------------------------------------
     def _build_mesh(self) -> mesh.MeshNode:
@@ -208,6 +211,7 @@ class NodeService:
     # -- inputs ---------------------------------------------------------------------------
     def author(self, env: Envelope) -> StoredEnvelope | None:
         """A new envelope made here: store, deliver locally, push to every peer."""
+        self.last_authored = max(self.last_authored, env.created)
         self._pending[env.id] = StoredEnvelope.from_envelope(env, received_at=self.clock(), from_peer=None)
         self._pending_env[env.id] = env
         self.handle(mesh.Authored(to_item(env)))
@@ -364,9 +368,39 @@ class NodeService:
         return open_row(row, self.identity, self._pending_env.get(row.id))
 
     def own_keys(self) -> list[bytes]:
-        """This node's key first, then the keys it rotated from (or, until the
-        restart that completes a rotation, to)."""
+        """This node's key first, then the keys it rotated from: one author for
+        updates, cancels and display (what an earlier key signed is still ours)."""
         return [self.key, *sorted(self.mesh.trust.family(self.key) - {self.key})]
+
+    def author_of(self, key: bytes) -> bytes:
+        """The key an author is shown under: the newest of its rotation family."""
+        return self.mesh.trust.newest(key)
+
+    def author_names(self) -> dict[bytes, str]:
+        """Organization names by key: peers (removed ones too) and this node. Every
+        key of a rotation family gets its organization's name: one author."""
+        names = {p.key: p.name for p in self.store.list_peers(include_removed=True)}
+        for key in self.own_keys():
+            names[key] = self.config.name
+        for key in list(names):
+            for other in self.mesh.trust.family(key):
+                names.setdefault(other, names[key])
+        return names
+
+    def switch_identity(self, identity: Identity) -> None:
+        """Sign with the key this node just rotated to, without a restart.
+
+        Called once the rotation record (new key, the old key's hand-over) is
+        stored: from then on the old key is retired and anything it signed would
+        be refused, by this node first. Everything that signs reads
+        ``self.identity`` when it signs; the mesh client keeps the old key for
+        peers that have not yet heard of the rotation."""
+        if identity.enc_secret != self.identity.enc_secret:
+            raise ValueError("a rotation keeps the encryption key")
+        self.identity, self.key = identity, identity.sign_public
+        self.mesh.key = self.key  # own content is exempt from the author rate limit
+        self.enc_keys[self.key] = identity.enc_public
+        self.client.use_identity(identity)
 
     def _follow_rotation(self, row: StoredEnvelope, body: NodeRecord) -> None:
         """A peer handed over to a new key: the peering moves to it, no new pairing."""
@@ -434,7 +468,8 @@ class NodeService:
         """Metrics: how fast allies acknowledge this organization's alerts."""
         ack = self.open(row).body
         alert = self.store.get(ack.alert) if isinstance(ack, Ack) else None
-        if alert is not None and alert.author == self.key and row.author != self.key:
+        own = self.own_keys()
+        if alert is not None and alert.author in own and row.author not in own:
             self.counters.acks_for_ours += 1
             self.counters.ack_seconds += max(0, row.created - alert.created) / 1000
 

@@ -113,6 +113,6 @@ async def _send(
         return row.seq
     item = open_row(row, service.identity)
     if isinstance(item.body, Alert) and wanted.accepts(item.body):
-        data = json.dumps(alert_json(item, names(service)), ensure_ascii=False)
+        data = json.dumps(alert_json(item, names(service), service.author_of), ensure_ascii=False)
         await response.write(f"id: {row.seq}\nevent: alert\ndata: {data}\n\n".encode())
     return row.seq

@@ -59,6 +59,7 @@ class MeshClient:
         trace_configs: list[aiohttp.TraceConfig] | None = None,
     ) -> None:
         self._identity = identity
+        self._previous: Identity | None = None  # the key before a live rotation (``use_identity``)
         self._clock = clock
         self._socks_proxy = socks_proxy
         self._traces = trace_configs
@@ -81,20 +82,39 @@ class MeshClient:
             await self._session.close()
             self._session = None
 
+    def use_identity(self, identity: Identity) -> None:
+        """Sign requests with ``identity`` from now on (a key rotation, live).
+
+        A peer that has not yet received the rotation record does not know the
+        new key and answers 403; such a call is repeated once signed with the
+        previous key, which that peer still knows. The first push it accepts
+        carries the rotation record, and from then on it knows the new key."""
+        self._previous, self._identity = self._identity, identity
+
     async def call(self, peer: PeerAddress, path: str, frame: dict[str, Any]) -> dict[str, Any]:
         """POST ``frame`` to ``path`` on the first reachable address of ``peer``."""
         body = wire.pack(frame)
+        try:
+            return await self._call(peer, path, body, self._identity)
+        except TransportError as exc:
+            if exc.status != 403 or self._previous is None:
+                raise
+        return await self._call(peer, path, body, self._previous)
+
+    async def _call(self, peer: PeerAddress, path: str, body: bytes, identity: Identity) -> dict[str, Any]:
         errors: list[str] = []
         for address in _ordered(peer.addresses):
             try:
-                return await self._post(peer, address, path, body)
+                return await self._post(peer, address, path, body, identity)
             except TransportError as exc:
                 if exc.status:  # the peer answered: do not try other addresses
                     raise
                 errors.append(f"{address}: {exc}")
         raise TransportError("; ".join(errors) or "peer has no address")
 
-    async def _post(self, peer: PeerAddress, address: str, path: str, body: bytes) -> dict[str, Any]:
+    async def _post(
+        self, peer: PeerAddress, address: str, path: str, body: bytes, identity: Identity
+    ) -> dict[str, Any]:
         assert self._session is not None, "MeshClient.start() first"
         if is_onion(address) and not self._socks_proxy:
             raise TransportError(
@@ -102,7 +122,7 @@ class MeshClient:
             )
         nonce = os.urandom(NONCE_BYTES)
         header = sign_request(
-            self._identity.signing_key,
+            identity.signing_key,
             method="POST",
             path=path,
             body=body,

@@ -146,12 +146,11 @@ def _imported_as(s: Any, ref: cap.CapReference) -> bytes | None:
     else:
         return None
     row = s.store.get(found)
-    return found if row is not None and row.type == "alert" and row.author == s.key else None
+    return found if row is not None and row.type == "alert" and row.author in s.own_keys() else None
 
 
 def _names(s: Any) -> dict[bytes, str]:
-    names = {p.key: p.name for p in s.store.list_peers(include_removed=True)}
-    names[s.key] = s.config.name
+    names: dict[bytes, str] = s.author_names()
     return names
 
 

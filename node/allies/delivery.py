@@ -219,7 +219,7 @@ class DeliveryDesk:
         item = open_row(row, self.s.identity)
         if not isinstance(item.body, Alert):
             return None
-        doc = alert_json(item, self._names())
+        doc = alert_json(item, self._names(), self.s.author_of)
         doc.pop("from_peer", None)  # which peer relayed it is mesh topology, not the ally's business
         if len(self._opened) >= OPENED_CACHE:
             self._opened.pop(next(iter(self._opened)))
@@ -248,9 +248,7 @@ class DeliveryDesk:
         return f"{public_base(self.s.config)}/ui/alerts/{envelope_id.hex()}"
 
     def _names(self) -> dict[bytes, str]:
-        names = {p.key: p.name for p in self.s.store.list_peers(include_removed=True)}
-        names[self.s.key] = self.s.config.name
-        return names
+        return self.s.author_names()
 
     def summary(self) -> list[dict[str, Any]]:
         counts = self.s.store.delivery_counts()

@@ -47,14 +47,15 @@ def compromised(ctx: CliContext, reason: str, yes: bool, as_json: bool) -> None:
 def rotate(ctx: CliContext, yes: bool, as_json: bool) -> None:
     """Replace this node's keys with new ones; peers follow without pairing again.
 
-    The running node publishes a record of the new key signed by the old one;
-    then restart the node to use the new key. Anything signed later with the old
-    key is refused everywhere. Use this on a schedule or after a scare; if the old
-    key may be in someone else's hands, use `amparo keys compromised` instead.
+    The running node publishes a record of the new key signed by the old one and
+    signs with the new key at once: no restart. Anything signed later with the
+    old key is refused everywhere. Use this on a schedule or after a scare; if the
+    old key may be in someone else's hands, use `amparo keys compromised` instead.
 
     The signing key (the node's identity) is replaced; the encryption key is kept,
     so restricted alerts and sealed notes this node already holds stay readable.
     """
+    import nacl.public
     import nacl.utils
 
     from node import keystore, records
@@ -65,20 +66,27 @@ def rotate(ctx: CliContext, yes: bool, as_json: bool) -> None:
 
     config = load(ctx.home)
     if not yes:
-        click.confirm("Rotate this node's keys now (then restart the node)?", abort=True, err=True)
+        click.confirm("Rotate this node's keys now?", abort=True, err=True)
     old, passphrase = keystore.unlock_with_passphrase(ctx.home, prompt_passphrase)
     new = Identity(sign_seed=nacl.utils.random(32), enc_secret=old.enc_secret)
-    now = LocalClient(ctx.home).get("/api/v1/status")["now"]
-    current = records.node_record(ctx.home, config, new, now).body
-    assert isinstance(current, NodeRecord)
-    hand_over = sign(old.signing_key, PURPOSE_ROTATE, rotation_payload(new.sign_public, now))
-    body = replace(current, prev=old.sign_public, prev_sig=hand_over)
-    record = sign_envelope(new, body, created=now, expires=0)
+    client = LocalClient(ctx.home)
+    client.get("/api/v1/status")  # the running node publishes the hand-over: it must be up
     pending = ctx.home / (KEY_FILE + ".new")
-    keystore.store_at(pending, new, passphrase, config.kdf_profile)
+    keystore.store_at(pending, new, passphrase, config.kdf_profile)  # Argon2id: seconds
     try:
-        doc = LocalClient(ctx.home).post("/api/v1/keys/rotate", {"record": record.raw.hex()})
-    except Exception:
+        # The record's time is taken after the slow sealing, so the node hardly
+        # signs anything with the old key after it (the node refuses the record
+        # if it did: that envelope would be refused as signed by a retired key).
+        now = client.get("/api/v1/status")["now"]
+        current = records.node_record(ctx.home, config, new, now).body
+        assert isinstance(current, NodeRecord)
+        hand_over = sign(old.signing_key, PURPOSE_ROTATE, rotation_payload(new.sign_public, now))
+        record = sign_envelope(new, replace(current, prev=old.sign_public, prev_sig=hand_over), created=now, expires=0)
+        # The node switches to the new key live; the seed travels sealed to the
+        # node's own X25519 key, which only the running node (and this process) holds.
+        seed = nacl.public.SealedBox(nacl.public.PublicKey(old.enc_public)).encrypt(new.sign_seed)
+        doc = client.post("/api/v1/keys/rotate", {"record": record.raw.hex(), "seed": seed.hex()})
+    except BaseException:
         pending.unlink(missing_ok=True)
         raise
     os.replace(pending, ctx.home / KEY_FILE)
@@ -87,6 +95,6 @@ def rotate(ctx: CliContext, yes: bool, as_json: bool) -> None:
         doc,
         as_json,
         f"New key {doc['fingerprint']} (was {doc['old_fingerprint']}).\n"
-        "Peers are following the hand-over. Restart the node now to use the new key "
-        "(systemctl restart amparo, or stop and start `amparo run`).",
+        "The node signs with the new key from now on (no restart needed); "
+        "peers are following the hand-over.",
     )

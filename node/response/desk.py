@@ -172,7 +172,7 @@ class ResponseDesk:
     # -- escalation -----------------------------------------------------------------------
     def on_delivered(self, row: StoredEnvelope) -> None:
         """A new alert reached this node: escalate it if it is ours to answer."""
-        if row.type != "alert" or row.author == self.s.key:
+        if row.type != "alert" or row.author in self.s.own_keys():
             return
         item = self.s.open(row)
         alert = item.body

@@ -265,7 +265,7 @@ class Views:
         s = self.service(request)
         row = self._row(request)
         detail = local_api.alert_detail(s, row)
-        return self.render(request, session, "alert.html", a=detail, own=row.author == s.key, history=history(detail),
+        return self.render(request, session, "alert.html", a=detail, own=row.author in s.own_keys(), history=history(detail),
                            step_labels=labels.STEP,
                            severities=SEVERITIES, notice=request.query.get("done", ""))
 

@@ -6,14 +6,20 @@ signed later with B's old key is refused."""
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import replace
 from typing import Any
 
+import nacl.public
 import pytest
 
-from node.config import KEY_FILE
+from node import records
+from node.cli.client import ApiError
+from node.config import KEY_FILE, load
 from node.devmesh import LocalMesh, LocalNode
-from protocol import Alert, Area, sign_envelope
+from protocol import Alert, Area, Identity, NodeRecord, rotation_payload, sign_envelope
 from protocol.keys import open_key_file
+from protocol.signing import PURPOSE_ROTATE, sign
 from tests.e2e.harness import ScriptedPeer, now_ms
 from tests.e2e.test_gossip import wait_until
 
@@ -68,3 +74,116 @@ def test_rotation_is_followed_and_the_old_key_is_retired(mesh_factory: Any) -> N
     assert forged.id.hex() not in a.alert_ids()
     assert 'amparo_rejections_total{reason="retired-key"}' in a.api.get_text("/metrics")
     assert not (b.home / (KEY_FILE + ".new")).exists()
+
+
+def _send(node: LocalNode, headline: str) -> str:
+    """As a new user would: through the CLI, which prints the id and exits 0."""
+    sent = json.loads(
+        node.amparo(
+            "alert", "send", "--region", "MX-OAX", "--severity", "severe", "--headline", headline, "--json"
+        ).stdout
+    )
+    return str(sent["id"])
+
+
+def test_rotation_loses_nothing_and_the_key_family_is_one_author(mesh_factory: Any) -> None:
+    """Issue 11 item 13, tried as a new user would on A–B–C: B rotates while running.
+    (a) an alert sent right after the rotation, with no restart, is stored and
+    reaches everyone; (b) B can still update and cancel its earlier alert, before
+    and after a restart, and both peers accept it; (c) the earlier alert shows the
+    organization's current key and name as its author everywhere."""
+    mesh: LocalMesh = mesh_factory(3)
+    a, b, c = mesh.nodes
+    mesh.connect(mesh.line_edges())
+    old_key = b.api.get("/api/v1/id")["key"]
+    earlier = _send(b, "Retén ficticio antes de la rotación")
+    mesh.wait_for(earlier, [a, c])
+
+    new_key = json.loads(b.amparo("keys", "rotate", "--yes", "--json").stdout)["key"]
+    assert new_key != old_key
+    between = _send(b, "Enviada justo después de la rotación, sin reiniciar")  # (a)
+    mesh.wait_for(between, [a, b, c])
+    assert b.api.get("/api/v1/id")["key"] == new_key  # switched live
+    assert a.api.get(f"/api/v1/alerts/{between}")["author"] == new_key
+    answer = a.send(headline="De A para todos, después de la rotación de B")  # and the other way
+    mesh.wait_for(answer, [b, c])
+
+    b.amparo("alert", "update", earlier, "--headline", "Retén ficticio, ahora más al norte")  # (b)
+    wait_until(
+        lambda: all(n.api.get(f"/api/v1/alerts/{earlier}")["updates"] == 1 for n in (a, b, c)),
+        timeout=30,
+        what="the update of an alert authored under the old key",
+    )
+    b.stop()
+    b.start()
+    assert b.api.get("/api/v1/id")["key"] == new_key
+    b.amparo("alert", "cancel", earlier, "--reason", "Camino libre")
+    wait_until(
+        lambda: all(n.api.get(f"/api/v1/alerts/{earlier}")["cancelled"] for n in (a, b, c)),
+        timeout=30,
+        what="the cancel of an alert authored under the old key",
+    )
+    for node in (a, b, c):  # (c) one author: the family's current key and the organization's name
+        shown = node.api.get(f"/api/v1/alerts/{earlier}")
+        assert shown["author"] == new_key and shown["signed_by"] == old_key, node.name
+        assert shown["author_name"] == b.name, node.name
+        assert {t["author"] for t in shown["timeline"]} == {new_key}, node.name
+        listed = {x["id"]: x for x in node.api.get("/api/v1/alerts", limit=100)["alerts"]}
+        assert listed[earlier]["author"] == new_key and listed[earlier]["cancelled"], node.name
+
+
+def test_a_rotation_cut_short_before_the_key_file_was_renamed_is_finished_at_start(mesh_factory: Any) -> None:
+    """The node switched to the new key, but the CLI died before renaming
+    ``identity.key.new``: the next start must not come back with the retired key
+    (everything it signed would be refused)."""
+    mesh: LocalMesh = mesh_factory(2)
+    a, b = mesh.nodes
+    mesh.connect([(0, 1)])
+    old_file = (b.home / KEY_FILE).read_bytes()
+    new_key = json.loads(b.amparo("keys", "rotate", "--yes", "--json").stdout)["key"]
+    new_file = (b.home / KEY_FILE).read_bytes()
+    b.stop()
+    (b.home / KEY_FILE).write_bytes(old_file)  # as if the rename never happened
+    (b.home / (KEY_FILE + ".new")).write_bytes(new_file)
+    b.start()
+    assert b.api.get("/api/v1/id")["key"] == new_key
+    assert not (b.home / (KEY_FILE + ".new")).exists()
+    assert open_key_file((b.home / KEY_FILE).read_bytes(), None).sign_public.hex() == new_key
+    mesh.wait_for(b.send(headline="Después de una rotación interrumpida"), [a, b])
+
+
+def _hand_over(node: LocalNode, old: Identity, new: Identity, created: int) -> str:
+    """A genuine rotation record, as ``amparo keys rotate`` builds it."""
+    body = records.node_record(node.home, load(node.home), new, created).body
+    assert isinstance(body, NodeRecord)
+    hand_over = sign(old.signing_key, PURPOSE_ROTATE, rotation_payload(new.sign_public, created))
+    return sign_envelope(new, replace(body, prev=old.sign_public, prev_sig=hand_over), created=created, expires=0).raw.hex()
+
+
+def test_the_rotation_endpoint_switches_only_to_the_records_own_key(mesh_factory: Any) -> None:
+    """The local API switches the node's key only for a seed that is the record's
+    key, sealed to the node; and never under an envelope the old key already
+    signed later than the record (it would be refused everywhere as retired)."""
+    mesh: LocalMesh = mesh_factory(1)
+    (b,) = mesh.nodes
+    old = open_key_file((b.home / KEY_FILE).read_bytes(), None)
+    new = Identity(sign_seed=os.urandom(32), enc_secret=old.enc_secret)
+    record = _hand_over(b, old, new, b.api.get("/api/v1/status")["now"])
+    to_node = nacl.public.SealedBox(nacl.public.PublicKey(old.enc_public))
+    refused = {
+        "seed: does not match": to_node.encrypt(os.urandom(32)).hex(),  # another key than the record's
+        "seed: the new signing key": new.sign_seed.hex(),  # in clear, not sealed to the node
+    }
+    for message, seed in refused.items():
+        with pytest.raises(ApiError, match=message):
+            b.api.post("/api/v1/keys/rotate", {"record": record, "seed": seed})
+    with pytest.raises(ApiError, match="seed"):
+        b.api.post("/api/v1/keys/rotate", {"record": record})
+    b.send(headline="Firmada después del registro de rotación")
+    with pytest.raises(ApiError, match="rotate again"):
+        b.api.post("/api/v1/keys/rotate", {"record": record, "seed": to_node.encrypt(new.sign_seed).hex()})
+    assert b.api.get("/api/v1/id")["key"] == old.sign_public.hex()  # nothing changed
+    fresh = _hand_over(b, old, new, b.api.get("/api/v1/status")["now"] + 1)
+    b.api.post("/api/v1/keys/rotate", {"record": fresh, "seed": to_node.encrypt(new.sign_seed).hex()})
+    assert b.api.get("/api/v1/id")["key"] == new.sign_public.hex()
+    mesh.wait_for(b.send(headline="Firmada con la llave nueva"), [b])

@@ -88,3 +88,20 @@ def test_a_stranger_cannot_rotate_into_the_horizon() -> None:
     mesh = node()
     assert outcome(mesh, [rotation(STRANGER, THIEF)]) == ["outside-horizon"]
     assert outcome(mesh, [alert(THIEF, 1)]) == ["outside-horizon"]
+
+
+def test_a_family_is_shown_under_its_newest_key() -> None:
+    g = graph()
+    assert g.newest(ALLY) == ALLY and g.newest(STRANGER) == STRANGER
+    g.observe(rotation(ALLY, NEW))
+    newer = key("ally-newer")
+    g.observe(rotation(NEW, newer, created=NOW + 1))
+    assert g.newest(ALLY) == g.newest(NEW) == g.newest(newer) == newer
+    assert g.family(ALLY) == {ALLY, NEW, newer}
+
+
+def test_newest_ends_even_on_a_hand_over_cycle() -> None:
+    g = graph()
+    g.observe(rotation(ALLY, NEW))
+    g.observe(rotation(NEW, ALLY, created=NOW + 1))  # nonsense, but must not loop
+    assert g.newest(ALLY) in {ALLY, NEW} and g.newest(NEW) in {ALLY, NEW}

@@ -36,7 +36,7 @@ def stored_alerts_and_acks(store: Store, alerts: int, acks_per_alert: int) -> li
 
 
 async def serve(store: Store) -> tuple[web.AppRunner, str, Any]:
-    service = SimpleNamespace(store=store, identity=ALICE, subscribers=set())
+    service = SimpleNamespace(store=store, identity=ALICE, subscribers=set(), author_of=lambda key: key)
     app = web.Application()
     app[SERVICE] = service
     app.router.add_get("/stream", stream.handler(SERVICE, lambda _: {}))

@@ -55,6 +55,9 @@ class FakeNode:
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         self.spawned.append(coro)
 
+    def own_keys(self) -> list[bytes]:
+        return [self.key]
+
     def open(self, stored: Any) -> Any:
         return open_row(stored, self.identity)
 
