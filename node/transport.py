@@ -18,6 +18,7 @@ from typing import Any, Final
 import aiohttp
 
 from node import tls, wire
+from node.printable import printable
 from protocol.keys import Identity
 from protocol.request import HEADER, NONCE_BYTES, sign_request
 
@@ -109,7 +110,7 @@ class MeshClient:
             ) as resp:
                 data = await _read_capped(resp)
                 if resp.status != 200:
-                    reason = data[:200].decode("utf-8", "replace")
+                    reason = printable(data[:200].decode("utf-8", "replace"))  # the peer's words: one line
                     raise TransportError(f"HTTP {resp.status}: {reason}", resp.status)
         except aiohttp.ServerFingerprintMismatch:
             raise TransportError("TLS certificate does not match the pinned fingerprint") from None

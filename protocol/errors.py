@@ -41,6 +41,15 @@ class BadField(ProtocolError):
     code = "bad-field"
 
 
+class BadText(BadField):
+    """Text with a control character, line separator or bidi override where the
+    protocol forbids it (see ``fields.text``): it could forge rows in a terminal
+    or a log. Older nodes accepted some of these, so a relay may pass them on in
+    good faith."""
+
+    code = "bad-text"
+
+
 class BadSignature(ProtocolError):
     code = "bad-signature"
 
@@ -96,5 +105,6 @@ ERROR_CODES: tuple[str, ...] = tuple(
         BadCiphertext,
         BadKeyFile,
         WrongPassphrase,
+        BadText,
     )
 )
