@@ -24,6 +24,7 @@ from aiohttp import web
 
 from node import backup, keystore, local_api, mesh_api, tls
 from node.config import DB_FILE, KEY_FILE, Config, database_url, load, parse_hostport
+from node.printable import printable
 from node.service import NodeService
 from node.store import Store, head_revision
 from node.wipe import PID_FILE
@@ -39,11 +40,20 @@ class JsonFormatter(logging.Formatter):
             "t": self.formatTime(record),
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": printable(record.getMessage()),
         }
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
         return json.dumps(doc, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """One record, one line: whatever a message quotes (a peer's name or error
+    body) is escaped, so it cannot start a forged log line or move the cursor.
+    Only a traceback, which the node itself writes, spans lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
 
 
 def setup_logging(config: Config, level: int = logging.INFO) -> None:
@@ -51,7 +61,7 @@ def setup_logging(config: Config, level: int = logging.INFO) -> None:
     if config.log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

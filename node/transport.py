@@ -18,6 +18,7 @@ from typing import Any, Final
 import aiohttp
 
 from node import tls, wire
+from node.printable import printable
 from protocol.errors import ProtocolError
 from protocol.keys import Identity
 from protocol.reply import HEADER as REPLY_HEADER
@@ -141,9 +142,9 @@ class MeshClient:
                 data = await _read_capped(resp)
                 signed = self._signed_by_peer(resp, peer, path, data, nonce)
                 if resp.status != 200:
-                    reason = data[:200].decode("utf-8", "replace")
+                    reason = printable(data[:200].decode("utf-8", "replace"))  # the peer's words: one line
                     if signed is not None:  # not from the peer: as if there was no answer
-                        raise TransportError(f"HTTP {resp.status} ({signed}): {reason!r}")
+                        raise TransportError(f"HTTP {resp.status} ({signed}): {reason}")
                     raise TransportError(f"HTTP {resp.status}: {reason}", resp.status)
                 if signed is not None:
                     raise TransportError(f"reply refused: {signed}")

@@ -48,7 +48,7 @@ class Ack:
             cls,
             alert=alert,
             state=fields.enum(doc, "state", path, ACK_STATES),
-            note=fields.text(doc, "note", path, max_chars=MAX_NOTE),
+            note=fields.text(doc, "note", path, max_chars=MAX_NOTE, multiline=True),
             kind="ack",
         )
 
@@ -113,7 +113,7 @@ class Revoke:
             cls,
             subject=fields.key32(doc, "subject", path),
             compromised=compromised,
-            reason=fields.text(doc, "reason", path, max_chars=MAX_REASON),
+            reason=fields.text(doc, "reason", path, max_chars=MAX_REASON, multiline=True),
             kind="revoke",
         )
 

@@ -63,6 +63,16 @@ class BadField(ProtocolError):
     blames_sender = True
 
 
+class BadText(BadField):
+    """Text with a control character, line separator or bidi override where the
+    protocol forbids it (see ``fields.text``): it could forge rows in a terminal
+    or a log. Older nodes accepted some of these, so a relay may pass them on in
+    good faith."""
+
+    code = "bad-text"
+    blames_sender = False
+
+
 class BadSignature(ProtocolError):
     code = "bad-signature"
     blames_sender = True
@@ -137,6 +147,7 @@ ERROR_CODES: tuple[str, ...] = tuple(
         BadCiphertext,
         BadKeyFile,
         WrongPassphrase,
+        BadText,
     )
 )
 

@@ -12,12 +12,19 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-from protocol.errors import BadField
+from protocol.errors import BadField, BadText
 
 T = TypeVar("T")
 KEY_BYTES = 32
 ID_BYTES = 32
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f]")  # C0 controls except tab and newline
+# Characters that let text from others forge what a terminal, log or list shows:
+# C0 and C1 controls and DEL (ANSI escapes, carriage return), the line and paragraph
+# separators U+2028/U+2029, and the bidi overrides and isolates U+202A–U+202E,
+# U+2066–U+2069 (which reorder the rest of a row). Single-line fields refuse them
+# all, newline and tab included; multi-line fields keep newline and tab.
+_BIDI = "\u202a-\u202e\u2066-\u2069"
+_SINGLE_LINE_BAD = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI}]")
+_MULTI_LINE_BAD = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029{_BIDI}]")
 
 
 def require_map(value: object, path: str, allowed: Iterable[str]) -> Mapping[str, Any]:
@@ -31,7 +38,18 @@ def require_map(value: object, path: str, allowed: Iterable[str]) -> Mapping[str
     return value
 
 
-def text(doc: Mapping[str, Any], key: str, path: str, *, max_chars: int, required: bool = False) -> str:
+def text(
+    doc: Mapping[str, Any],
+    key: str,
+    path: str,
+    *,
+    max_chars: int,
+    required: bool = False,
+    multiline: bool = False,
+) -> str:
+    """A text field. Single-line (the default: names, headline, contact, area
+    descriptions) refuses every control character, line separator and bidi
+    override; ``multiline`` (description, instruction, notes) allows newline and tab."""
     value = doc.get(key, "")
     if not isinstance(value, str):
         raise BadField("must be text", field=f"{path}.{key}")
@@ -39,8 +57,14 @@ def text(doc: Mapping[str, Any], key: str, path: str, *, max_chars: int, require
         raise BadField("must not be empty", field=f"{path}.{key}")
     if len(value) > max_chars:
         raise BadField(f"longer than {max_chars} characters", field=f"{path}.{key}")
-    if _CONTROL.search(value):
-        raise BadField("contains control characters", field=f"{path}.{key}")
+    bad = (_MULTI_LINE_BAD if multiline else _SINGLE_LINE_BAD).search(value)
+    if bad:
+        kind = "a line break" if bad.group() in "\n\r\u2028\u2029" else "a control or bidi-override character"
+        raise BadText(
+            f"contains {kind} (U+{ord(bad.group()):04X}) at position {bad.start()}"
+            + ("" if multiline else "; this field is one line"),
+            field=f"{path}.{key}",
+        )
     return value
 
 

@@ -60,12 +60,17 @@ keys32 = st.binary(min_size=32, max_size=32)
 ids32 = st.binary(min_size=32, max_size=32)
 regions = st.sampled_from(REGION_SAMPLE)
 
-_CHARS = st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from("\n\t")
+# Never controls, line/paragraph separators or bidi overrides (protocol.fields.text).
+_LINE = st.characters(
+    blacklist_categories=("Cs", "Cc", "Zl", "Zp"),
+    blacklist_characters="\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069",
+)
+_CHARS = _LINE | st.sampled_from("\n\t")
 
 
 def text(max_chars: int, *, required: bool = False, single_line: bool = False) -> st.SearchStrategy[str]:
     """NFC text without control characters (tab and newline allowed unless single-line)."""
-    chars = st.characters(blacklist_categories=("Cs", "Cc")) if single_line else _CHARS
+    chars = _LINE if single_line else _CHARS
     strategy = (
         st.text(chars, min_size=1 if required else 0, max_size=max_chars)
         .map(lambda s: unicodedata.normalize("NFC", s))
@@ -113,7 +118,7 @@ def alerts(draw: st.DrawFn, scope: st.SearchStrategy[str] | None = None) -> Aler
         certainty=draw(st.sampled_from(CERTAINTIES)),
         description=draw(text(300)),
         instruction=draw(text(200)),
-        contact=draw(text(80)),
+        contact=draw(text(80, single_line=True)),
         language=draw(st.sampled_from(LANGUAGES)),
         effective=draw(st.integers(0, 2**62) | st.just(0)),
     )

@@ -9,6 +9,7 @@ import click
 from node.cli.base import CliContext, emit, json_option
 from node.cli.client import LocalClient
 from node.cli.node_commands import when
+from node.printable import printable, printable_block
 from node.timeline import Step, history
 from protocol import ACK_STATES, CERTAINTIES, EVENTS, SEVERITIES, URGENCIES
 
@@ -107,7 +108,7 @@ def _line(a: dict[str, Any]) -> str:
     )
     return (
         f"{a['id'][:12]}  {when(a['created'])}  {severity} {','.join(a.get('regions', [])):<12} "
-        f"{tag}{a.get('headline', '')}  — {a.get('author_name') or a['author'][:12]}"
+        f"{tag}{printable(a.get('headline', ''))}  — {printable(a.get('author_name') or a['author'][:12])}"
     )
 
 
@@ -131,7 +132,7 @@ def show(ctx: CliContext, alert_id: str, fmt: str, as_json: bool) -> None:
     lines = [
         _line(a),
         f"  id:          {a['id']}",
-        f"  from:        {a.get('author_name') or '?'} ({a['author_fingerprint']})",
+        f"  from:        {printable(a.get('author_name') or '?')} ({a['author_fingerprint']})",
         f"  status:      {a['status']}  scope: {a['scope']}  event: {a['event']}",
         f"  urgency:     {a['urgency']}  severity: {a['severity']}  certainty: {a['certainty']}",
         f"  regions:     {', '.join(a['regions'])}",
@@ -139,16 +140,16 @@ def show(ctx: CliContext, alert_id: str, fmt: str, as_json: bool) -> None:
     ]
     for label, key in (("description", "description"), ("ACTION", "instruction"), ("contact", "contact")):
         if a.get(key):
-            lines.append(f"  {label + ':':<12} {a[key]}")
+            lines.append(f"  {label + ':':<12} {printable_block(a[key], ' ' * 15)}")
     for r in a.get("responses", []):
         lines.append(
-            f"  RESPONSE {r['organization'] or r['key'][:12]}: {r['state']} "
-            f"(first ack after {r['time_to_ack_s']} s){' — ' + r['note'] if r.get('note') else ''}"
+            f"  RESPONSE {printable(r['organization'] or r['key'][:12])}: {r['state']} "
+            f"(first ack after {r['time_to_ack_s']} s){' — ' + printable(r['note']) if r.get('note') else ''}"
         )
     if a.get("escalation"):
         e = a["escalation"]
         lines.append(
-            f"  ESCALATION: {e['state']} (step {e['step'] + 1}){' by ' + e['acked_by'] if e['acked_by'] else ''}"
+            f"  ESCALATION: {e['state']} (step {e['step'] + 1}){' by ' + printable(e['acked_by']) if e['acked_by'] else ''}"
         )
     lines.append("  TIMELINE:")
     lines.extend(f"    {when(step.at)}  {_step_line(step)}" for step in history(a))
@@ -157,8 +158,8 @@ def show(ctx: CliContext, alert_id: str, fmt: str, as_json: bool) -> None:
 
 def _step_line(step: Step) -> str:
     what = f"{step.kind} ({step.state})" if step.state else step.kind
-    who = f" — {step.who}" if step.who else ""
-    return f"{what}: {step.text}{who}" if step.text else f"{what}{who}"
+    who = f" — {printable(step.who)}" if step.who else ""
+    return f"{what}: {printable(step.text)}{who}" if step.text else f"{what}{who}"
 
 
 @alert_group.command("update")
@@ -223,4 +224,4 @@ def import_cap(
     )
     kind = doc.get("msg_type", "alert")
     answers = f" ({kind} of {', '.join(r[:16] + '…' for r in doc.get('references', []))})" if kind != "alert" else ""
-    emit(doc, as_json, f"{doc['id']}\nImported from {doc['source']}{answers}")
+    emit(doc, as_json, f"{doc['id']}\nImported from {printable(doc['source'])}{answers}")

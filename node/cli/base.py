@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from node.config import ConfigError
+from node.printable import json_text
 from protocol.errors import ProtocolError
 
 EX_SOFTWARE = 70
@@ -42,7 +43,7 @@ class AmparoGroup(click.Group):
 def emit(data: Any, as_json: bool, human: str) -> None:
     """Print ``human`` text, or ``data`` as JSON when the caller asked for it."""
     if as_json:
-        click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+        click.echo(json_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)))
     else:
         click.echo(human)
 

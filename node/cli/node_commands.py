@@ -12,6 +12,7 @@ from node.cli.base import CliContext, emit, json_option
 from node.cli.client import LocalClient
 from node.cli.identity import prompt_passphrase
 from node.config import load
+from node.printable import printable
 
 
 @click.command("run")
@@ -59,7 +60,7 @@ def status_command(ctx: CliContext, as_json: bool) -> None:
         state = "up" if peer["up"] else "down"
         if peer["cut_off"]:
             state = f"CUT OFF ({peer['cut_off']})"
-        lines.append(f"  - {peer['name']:<24} {state:<6} last contact {when(peer['last_seen'])}")
+        lines.append(f"  - {printable(peer['name']):<24} {state:<6} last contact {when(peer['last_seen'])}")
     if status.get("escalations_paging"):
         lines.append(
             click.style(
@@ -78,7 +79,7 @@ def status_command(ctx: CliContext, as_json: bool) -> None:
             click.style(
                 f"Delivery:    {sub['id']} {sub['channel']['kind']} {','.join(sub['regions'])}: "
                 f"{c.get('delivered', 0)} delivered, {c.get('pending', 0)} pending, {c.get('failed', 0)} failed"
-                + (f" (last error: {c['last_error']})" if c.get("last_error") else ""),
+                + (f" (last error: {printable(c['last_error'])})" if c.get("last_error") else ""),
                 fg=colour,
             )
         )

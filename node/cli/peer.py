@@ -11,6 +11,7 @@ from node.cli.base import CliContext, emit, fail, json_option
 from node.cli.client import LocalClient
 from node.cli.node_commands import when
 from node.pairing import PairingError, describe_record, read_invite
+from node.printable import printable
 
 
 @click.group("peer")
@@ -71,7 +72,8 @@ def list_peers(ctx: CliContext, as_json: bool) -> None:
     """List peers with their fingerprints and last contact."""
     doc = LocalClient(ctx.home).get("/api/v1/peers")
     lines = [
-        f"{p['name']:<24} {p['fingerprint']}  {'up' if p['up'] else 'down':<4} last contact {when(p['last_seen'])}"
+        f"{printable(p['name']):<24} {p['fingerprint']}  {'up' if p['up'] else 'down':<4} "
+        f"last contact {when(p['last_seen'])}"
         for p in doc["peers"]
     ]
     for i, p in enumerate(doc["peers"]):
@@ -107,6 +109,6 @@ def verify(ctx: CliContext, peer: str, as_json: bool) -> None:
     emit(
         p,
         as_json,
-        f"{p['name']}\n  fingerprint: {p['fingerprint']}\n  key:         {p['key']}\n"
+        f"{printable(p['name'])}\n  fingerprint: {p['fingerprint']}\n  key:         {p['key']}\n"
         "Ask their operator to read their `amparo id` fingerprint; it must match exactly.",
     )

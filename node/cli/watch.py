@@ -18,6 +18,7 @@ import click
 from node.cli.base import CliContext
 from node.cli.client import LocalClient
 from node.cli.node_commands import when
+from node.printable import json_text, printable, printable_block
 from protocol import SEVERITIES
 
 COLOURS = {"extreme": "red", "severe": "red", "moderate": "yellow", "minor": "cyan", "unknown": "white"}
@@ -33,14 +34,15 @@ def render(alert: dict[str, Any]) -> str:
         parts.append(click.style(f" {label} ", fg="white", bg="blue", bold=True))
     if kind != "alert":
         parts.append(click.style(kind.upper(), bold=True))
-    parts.append(click.style(alert.get("headline", "(restricted: not readable here)"), bold=True))
+    parts.append(click.style(printable(alert.get("headline", "(restricted: not readable here)")), bold=True))
     lines = [" ".join(parts)]
     lines.append(
         f"  {when(alert.get('created'))} · {', '.join(alert.get('regions', []))} · "
-        f"from {alert.get('author_name') or alert.get('author', '')[:12]} · id {alert.get('id', '')[:12]}"
+        f"from {printable(alert.get('author_name') or alert.get('author', '')[:12])} · id {alert.get('id', '')[:12]}"
     )
     if alert.get("instruction"):
-        lines.append(click.style(f"  ACTION: {alert['instruction']}", fg=COLOURS.get(severity, "white")))
+        action = printable_block(alert["instruction"], " " * 10)
+        lines.append(click.style(f"  ACTION: {action}", fg=COLOURS.get(severity, "white")))
     return "\n".join(lines)
 
 
@@ -68,7 +70,7 @@ async def _follow(client: LocalClient, params: dict[str, str], as_json: bool, on
                         event_id = line[4:]
                     elif line.startswith("data: "):
                         alert = json.loads(line[6:])
-                        click.echo(json.dumps(alert, ensure_ascii=False) if as_json else render(alert) + "\n")
+                        click.echo(json_text(json.dumps(alert, ensure_ascii=False)) if as_json else render(alert) + "\n")
                         last_id = event_id or last_id
                         shown += 1
                         if once is not None and shown >= once:

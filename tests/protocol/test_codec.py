@@ -183,6 +183,7 @@ EXPECTED_CODES = (
     "bad-ciphertext",
     "bad-key-file",
     "wrong-passphrase",
+    "bad-text",
 )
 
 

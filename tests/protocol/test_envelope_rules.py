@@ -241,7 +241,6 @@ def test_required_enumerations_must_be_present() -> None:
         ({"areas": []}, "alert.areas", "1 to 32"),
         ({"headline": " "}, "alert.headline", "empty"),
         ({"headline": "x" * 161}, "alert.headline", "160"),
-        ({"headline": "a\x07b"}, "alert.headline", "control"),
         ({"severity": "catastrophic"}, "alert.severity", "extreme"),
         ({"language": "english!"}, "alert.language", "BCP 47"),
         ({"msg_type": "update"}, "alert.references", "reference"),
@@ -257,6 +256,65 @@ def test_messages_name_the_field(change: dict[str, Any], field: str, words: str)
     assert error.field == field
     assert error.message.startswith(f"{field}: ")
     assert words in error.message
+
+
+FORGING = {
+    "newline": "\n",
+    "carriage return": "\r",
+    "tab": "\t",
+    "escape (ANSI)": "\x1b",
+    "bell": "\x07",
+    "DEL": "\x7f",
+    "C1 NEL": "\x85",
+    "C1 CSI": "\x9b",
+    "line separator": "\u2028",
+    "paragraph separator": "\u2029",
+    "LRE": "\u202a",
+    "RLO": "\u202e",
+    "LRI": "\u2066",
+    "PDI": "\u2069",
+}
+MULTI_LINE_KEEPS = {"newline", "tab"}
+
+
+@pytest.mark.parametrize("char", FORGING.values(), ids=FORGING.keys())
+@pytest.mark.parametrize(
+    ("kind", "field", "build"),
+    [
+        ("alert", "alert.headline", lambda t: ALERT.to_wire() | {"headline": f"Raid{t}ok"}),
+        ("alert", "alert.contact", lambda t: ALERT.to_wire() | {"contact": f"+52{t}55"}),
+        ("alert", "alert.areas[0].desc", lambda t: ALERT.to_wire() | {"areas": [{"region": "MX", "desc": f"a{t}b"}]}),
+        ("vouch", "vouch.name", lambda t: Vouch(BOB.sign_public, BOB.enc_public, "Bob").to_wire() | {"name": f"B{t}"}),
+        ("node", "node.name", lambda t: NodeRecord("n", bytes(32), bytes(32), ()).to_wire() | {"name": f"N{t}x"}),
+    ],
+)
+def test_single_line_fields_refuse_controls_separators_and_bidi_overrides(
+    char: str, kind: str, field: str, build: Any
+) -> None:
+    """These would forge rows in ``alert list``, ``watch`` or a log: a newline starts
+    a fake row, CR or ANSI rewrite the current one, RLO shows text backwards."""
+    error = _raises("bad-text", forge(ALICE, plain_map(ALICE, kind, build(char), expires=0 if kind != "alert" else NOW + HOUR)))
+    assert error.field == field and "U+" in error.message
+    assert isinstance(error, err.BadField)  # still a bad field, with its own code
+
+
+@pytest.mark.parametrize("char", FORGING.values(), ids=FORGING.keys())
+@pytest.mark.parametrize("key", ["description", "instruction"])
+def test_multi_line_fields_keep_newline_and_tab_only(char: str, key: str) -> None:
+    data = forge(ALICE, plain_map(ALICE, "alert", ALERT.to_wire() | {key: f"Line one{char}line two"}))
+    name = next(k for k, v in FORGING.items() if v == char)
+    if name in MULTI_LINE_KEEPS:
+        assert getattr(decode(data, now=NOW).body, key) == f"Line one{char}line two"
+    else:
+        assert _raises("bad-text", data).field == f"alert.{key}"
+
+
+def test_right_to_left_text_and_marks_are_still_welcome() -> None:
+    """Arabic, Hebrew and the plain direction marks (LRM, RLM, ALM) are ordinary text."""
+    headline = "مداهمة في الحي \u200f — פשיטה \u200e — \u061c"
+    data = forge(ALICE, plain_map(ALICE, "alert", ALERT.to_wire() | {"headline": headline}))
+    body = decode(data, now=NOW).body
+    assert isinstance(body, Alert) and body.headline == headline
 
 
 def test_constructors_validate_with_the_same_messages() -> None:

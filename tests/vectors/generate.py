@@ -276,11 +276,23 @@ def build_invalid(valid: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         ("too-large", "65537 bytes", bytes(65537), NOW, ["too-large"]),
         ("ack-too-early", "ack-plain decoded 10 min + 1 ms before it was created", bad_ack, NOW + 60_000 - 600_001, ["from-the-future"]),
         ("timestamp-ext", "the msgpack Timestamp extension", bytes.fromhex("d6ff00000000"), NOW, ["malformed"]),
+        ("headline-newline", "alert-plain re-signed with a newline in its headline", resigned(doc, headline="Defensora\ndetenida"), NOW, ["bad-text"]),
+        ("headline-line-separator", "alert-plain re-signed with U+2028 in its headline", resigned(doc, headline="Defensora\u2028detenida"), NOW, ["bad-text"]),
+        ("headline-bidi-override", "alert-plain re-signed with U+202E (RLO) in its headline", resigned(doc, headline="Defensora \u202eadinetedad"), NOW, ["bad-text"]),
+        ("headline-c1-control", "alert-plain re-signed with U+009B (C1 CSI) in its headline", resigned(doc, headline="Defensora \x9b2J"), NOW, ["bad-text"]),
+        ("description-escape", "alert-plain re-signed with ESC (an ANSI escape) in its description (newlines are fine there)", resigned(doc, description="Detenida\x1b[2K"), NOW, ["bad-text"]),
     ]  # fmt: skip
     return [
         {"name": n, "description": d, "envelope_hex": data.hex(), "now": now, "codes": codes}
         for n, d, data, now, codes in cases
     ]
+
+
+def resigned(doc: dict[str, Any], **body: str) -> bytes:
+    """``doc`` (alert-plain, by ALICE) with body fields replaced, canonical and signed
+    again: only the text rule can refuse it."""
+    changed = {k: v for k, v in doc.items() if k != "s"} | {"b": doc["b"] | body}
+    return codec.encode(changed | {"s": sign(ALICE.signing_key, PURPOSE_ENVELOPE, codec.encode(changed))})
 
 
 def render(value: Any) -> str:
