@@ -19,6 +19,8 @@ Admission of an item, in order (first failing rule is the reason):
                       (voucher-rate-limited when a fresh key draws on its
                       voucher's budget); fetched items: peer-catch-up-limited,
                       author-catch-up-limited; new vouches: vouch-rate-limited
+                      (and items outside the horizon in a batch whose vouch or
+                      rotation record was deferred: vouch-deferred)
 
 Budgets are backpressure, never loss (`RETRYABLE`, and the rule in
 `mesh.peers`): an item refused for a budget or for the sender's standing is
@@ -92,6 +94,7 @@ RETRYABLE = frozenset(
         "peer-catch-up-limited",
         "author-catch-up-limited",
         "vouch-rate-limited",
+        "vouch-deferred",
     }
 )
 
@@ -297,7 +300,7 @@ class MeshNode:
 
     def _admit_batch(self, items: list[Item], peer: bytes | None, actions: list[Action]) -> None:
         overran = False
-        deferred = False
+        deferred: list[Item] = []
         accepted = 0
         waiting: list[Item] = []
         for item in items:
@@ -306,7 +309,8 @@ class MeshNode:
                 waiting.append(item)
             elif reason is not None:
                 overran = overran or reason == "peer-rate-limited"
-                deferred = deferred or reason in RETRYABLE
+                if reason in RETRYABLE:
+                    deferred.append(item)
                 self._reject(item, peer, reason, actions)
             else:
                 accepted += 1
@@ -318,11 +322,16 @@ class MeshNode:
                 if reason == "outside-horizon":
                     waiting.append(item)
                 elif reason is not None:
+                    if reason in RETRYABLE:
+                        deferred.append(item)
                     self._reject(item, peer, reason, actions)
                 else:
                     accepted += 1
+        # A deferred trust record (vouch or rotation) may be what these items wait
+        # for: then they are deferred with it, not refused for good.
+        outside = "vouch-deferred" if any(i.kind in ("vouch", "node") for i in deferred) else "outside-horizon"
         for item in waiting:
-            self._reject(item, peer, "outside-horizon", actions)
+            self._reject(item, peer, outside, actions)
         if peer is not None:
             link = self._links[peer]
             if deferred:

@@ -147,3 +147,13 @@ def test_forty_fresh_keys_share_their_vouchers_budget_and_new_vouches_are_capped
     day = limits.fresh_vouch_ms
     later = mesh.handle(Received(PEER, [alert(vouched[0], 1_000, created=NOW + day)]), NOW + day)
     assert reasons(later) == []  # a day later the key stands on its own budget
+
+
+def test_items_waiting_for_a_deferred_vouch_are_deferred_with_it() -> None:
+    mesh = node(Limits(vouch_burst=1))
+    first, second = key("first"), key("second")
+    actions = mesh.handle(Received(PEER, [vouch(ALLY, first), vouch(ALLY, second), alert(second)]), NOW)
+    assert reasons(actions) == ["vouch-rate-limited", "vouch-deferred"]
+    # Without a deferred vouch in the batch, an outsider is refused for good (and remembered).
+    later = mesh.handle(Received(PEER, [alert(key("stranger"))]), NOW + 1)
+    assert reasons(later) == ["outside-horizon"]
