@@ -17,7 +17,8 @@ Admission of an item, in order (first failing rule is the reason):
     peer-throttled / peer-cut-off   the sending peer's standing
     budgets           pushed items: peer-rate-limited, then author-rate-limited
                       (voucher-rate-limited when a fresh key draws on its
-                      voucher's budget); fetched items: peer-catch-up-limited,
+                      voucher's budget, pushed or fetched); fetched items of
+                      established authors: peer-catch-up-limited,
                       author-catch-up-limited; new vouches: vouch-rate-limited
                       (and items outside the horizon in a batch whose vouch or
                       rotation record was deferred: vouch-deferred)
@@ -382,15 +383,19 @@ class MeshNode:
         if new_vouch and not self.rates.may_vouch(item.author, now):
             return "vouch-rate-limited"
         holder = self.trust.budget_holder(item.author, now, self.limits.fresh_vouch_ms)
-        if solicited:
+        refused: str | None = None
+        if solicited and holder == item.author:
             assert peer is not None
             refused = self.rates.admit_catch_up(peer, holder, now)
-            if refused == "author-catch-up-limited":
-                self._links[peer].starved_until = now + self.timing.reconcile_every_ms
-            if refused is not None:
-                return refused
         elif not self.rates.admit_author(holder, now):
-            return "author-rate-limited" if holder == item.author else "voucher-rate-limited"
+            # Fresh keys draw on their voucher's live budget even when fetched: a key
+            # vouched for today has no backlog that would earn it a catch-up burst.
+            refused = "author-rate-limited" if holder == item.author else "voucher-rate-limited"
+        if refused is not None and solicited and refused != "peer-catch-up-limited":
+            assert peer is not None
+            self._links[peer].starved_until = now + self.timing.reconcile_every_ms
+        if refused is not None:
+            return refused
         if new_vouch:
             self.rates.admit_vouch(item.author, now)
         return None
