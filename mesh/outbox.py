@@ -200,8 +200,9 @@ class PeerOutbox:
     ) -> int | None:
         """Apply a push outcome; the new mark when it advanced. Stale results are ignored.
 
-        `deferred`: ids of the batch the peer refused for a budget; they are kept
-        (front of the queue, mark held below them) and the queue backs off."""
+        `deferred`: ids of the batch the peer refused for a budget. They wait in the
+        retry set (backing off), the mark stays below them, and the rest of the
+        queue goes on unless the peer deferred the whole batch."""
         batch = self.in_flight
         if batch is None or batch.id != batch_id:
             return None
@@ -221,7 +222,7 @@ class PeerOutbox:
                 self._sent_early.add(item.id)
         self.retry_at = now
         if later:
-            # Held below the mark only if not already under it (a reconciliation's offer).
+            # Items already under the mark (a reconciliation's offers) do not hold it back.
             self._held.update((item_id, seq) for item_id, (seq, _) in later.items() if seq > self.mark)
             self._retry.update(later)
             self.deferrals += 1

@@ -69,6 +69,7 @@ def test_fresh_vouched_keys_share_the_vouchers_budget(mesh_factory: Any) -> None
         f"{flood_stored} of {FRESH_KEYS * ALERTS_EACH} flood alerts stored in {elapsed:.0f} s; "
         f"the voucher's budget allows {bound:.0f}"
     )
+    print(f"\n{flood_stored} of {FRESH_KEYS * ALERTS_EACH} flood alerts stored in {elapsed:.1f} s (bound {bound:.0f})")
     # Nothing is refused silently: every flood alert not stored was named as deferred,
     # so an honest sender would keep it and send it again later.
     assert pushed - held_ids(a) <= deferred
