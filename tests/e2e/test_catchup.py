@@ -24,8 +24,8 @@ from tests.e2e.test_hostile import HostileListener
 pytestmark = pytest.mark.slow
 
 #: Large enough to overrun every live bucket many times over (peer burst 2,000,
-#: author burst 300), small enough for a test. The issue's 10,000 is measured by
-#: hand with the same code path: see the report of issue 11.
+#: author burst 300), small enough for a test. The issue's 10,000 is measured with
+#: the same code path by ``bench/catchup.py`` (docs/mesh.md, "Budgets").
 BACKLOG = 3_000
 
 
