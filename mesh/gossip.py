@@ -17,8 +17,11 @@ Admission of an item, in order (first failing rule is the reason):
     peer-throttled / peer-cut-off   the sending peer's standing
     budgets           pushed items: peer-rate-limited, then author-rate-limited
                       (voucher-rate-limited when a fresh key draws on its
-                      voucher's budget); fetched items: peer-catch-up-limited,
+                      voucher's budget, pushed or fetched); fetched items of
+                      established authors: peer-catch-up-limited,
                       author-catch-up-limited; new vouches: vouch-rate-limited
+                      (and items outside the horizon in a batch whose vouch or
+                      rotation record was deferred: vouch-deferred)
 
 Budgets are backpressure, never loss (`RETRYABLE`, and the rule in
 `mesh.peers`): an item refused for a budget or for the sender's standing is
@@ -93,6 +96,7 @@ RETRYABLE = frozenset(
         "peer-catch-up-limited",
         "author-catch-up-limited",
         "vouch-rate-limited",
+        "vouch-deferred",
     }
 )
 
@@ -313,7 +317,7 @@ class MeshNode:
 
     def _admit_batch(self, items: list[Item], peer: bytes | None, actions: list[Action]) -> None:
         overran = False
-        deferred = False
+        deferred: list[Item] = []
         accepted = 0
         waiting: list[Item] = []
         for item in items:
@@ -322,7 +326,8 @@ class MeshNode:
                 waiting.append(item)
             elif reason is not None:
                 overran = overran or reason == "peer-rate-limited"
-                deferred = deferred or reason in RETRYABLE
+                if reason in RETRYABLE:
+                    deferred.append(item)
                 self._reject(item, peer, reason, actions)
             else:
                 accepted += 1
@@ -334,11 +339,16 @@ class MeshNode:
                 if reason == "outside-horizon":
                     waiting.append(item)
                 elif reason is not None:
+                    if reason in RETRYABLE:
+                        deferred.append(item)
                     self._reject(item, peer, reason, actions)
                 else:
                     accepted += 1
+        # A deferred trust record (vouch or rotation) may be what these items wait
+        # for: then they are deferred with it, not refused for good.
+        outside = "vouch-deferred" if any(i.kind in ("vouch", "node") for i in deferred) else "outside-horizon"
         for item in waiting:
-            self._reject(item, peer, "outside-horizon", actions)
+            self._reject(item, peer, outside, actions)
         if peer is not None:
             link = self._links[peer]
             if deferred:
@@ -389,15 +399,19 @@ class MeshNode:
         if new_vouch and not self.rates.may_vouch(item.author, now):
             return "vouch-rate-limited"
         holder = self.trust.budget_holder(item.author, now, self.limits.fresh_vouch_ms)
-        if solicited:
+        refused: str | None = None
+        if solicited and holder == item.author:
             assert peer is not None
             refused = self.rates.admit_catch_up(peer, holder, now)
-            if refused == "author-catch-up-limited":
-                self._links[peer].starved_until = now + self.timing.reconcile_every_ms
-            if refused is not None:
-                return refused
         elif not self.rates.admit_author(holder, now):
-            return "author-rate-limited" if holder == item.author else "voucher-rate-limited"
+            # Fresh keys draw on their voucher's live budget even when fetched: a key
+            # vouched for today has no backlog that would earn it a catch-up burst.
+            refused = "author-rate-limited" if holder == item.author else "voucher-rate-limited"
+        if refused is not None and solicited and refused != "peer-catch-up-limited":
+            assert peer is not None
+            self._links[peer].starved_until = now + self.timing.reconcile_every_ms
+        if refused is not None:
+            return refused
         if new_vouch:
             self.rates.admit_vouch(item.author, now)
         return None

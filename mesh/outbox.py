@@ -19,12 +19,15 @@ Modelled on Synapse's per-destination federation queue:
   in lock-step by everyone at once.
 * A push may come back *partly deferred*: the receiver names the items it
   refused for a budget (rate limits, see `mesh.peers`). They are not
-  delivered: they go back to the front of the queue, and the mark stops just
-  before the oldest of them until a later push gets them through, so neither
-  a counter nor a restart can treat them as delivered. A batch with deferrals
-  backs off like a failure (`deferrals` grows the delay, a clean batch resets
-  it): the receiver's budgets are backpressure, and the whole backlog is sent
-  in order at the pace the receiver accepts, however long the outage was.
+  delivered: they wait in a retry set, and the mark stops just before the
+  oldest of them until a later push gets them through, so neither a counter
+  nor a restart can treat them as delivered. The retry set backs off with the
+  one backoff policy, counted in consecutive deferrals (reset when retried
+  items go through). If the receiver took part of the batch, the rest of the
+  queue keeps flowing meanwhile: one author's spent budget must not hold up
+  everybody else's alerts. If it deferred the whole batch, the whole queue
+  backs off: that is backpressure from the receiver, and the backlog is sent
+  in order at the pace it accepts, however long the outage was.
 * Some items jump the queue (`offer`): revocations, which must take effect
   before the alerts of the key they revoke, and items a reconciliation found
   the peer lacking. They do not move the mark.
@@ -88,6 +91,7 @@ class Batch:
     upto: int  # the mark once acknowledged
     resume: int  # where the cursor goes back to if it fails
     early: tuple[tuple[int, Item], ...]  # queue-jumpers in it, re-offered on failure
+    retried: tuple[tuple[int, Item], ...]  # deferred items sent again, back to the retry set on failure
     sent_at: int
 
 
@@ -109,6 +113,8 @@ class PeerOutbox:
         self._early: dict[bytes, tuple[int, Item]] = {}
         self._sent_early: set[bytes] = set()
         self._held: dict[bytes, int] = {}  # deferred by the peer, not yet delivered: id -> seq
+        self._retry: dict[bytes, tuple[int, Item]] = {}  # deferred items waiting to be sent again
+        self._retry_due = 0
 
     # -- queue ----------------------------------------------------------------------------
     def offer(self, item: Item, seq: int) -> bool:
@@ -124,7 +130,7 @@ class PeerOutbox:
         return len(self._held)
 
     def pending(self, log: SeqLog) -> bool:
-        return bool(self._early) or log.last_seq > self.cursor
+        return bool(self._early) or bool(self._retry) or log.last_seq > self.cursor
 
     def ready(self, now: int) -> bool:
         return self.up and self.in_flight is None and now >= self.retry_at
@@ -139,15 +145,17 @@ class PeerOutbox:
         items: list[Item] = []
         seqs: list[int] = []
         size = 0
-        early: list[tuple[int, Item]] = []
-        for item_id, (seq, item) in list(self._early.items()):
-            if not self._fits(len(items), size, item):
-                break
-            del self._early[item_id]
-            early.append((seq, item))
-            items.append(item)
-            seqs.append(seq)
-            size += len(item.raw)
+        taken: dict[str, list[tuple[int, Item]]] = {"early": [], "retried": []}
+        queues = [("early", self._early)] + ([("retried", self._retry)] if now >= self._retry_due else [])
+        for name, queue in queues:
+            for item_id, (seq, item) in list(queue.items()):
+                if not self._fits(len(items), size, item):
+                    break
+                del queue[item_id]
+                taken[name].append((seq, item))
+                items.append(item)
+                seqs.append(seq)
+                size += len(item.raw)
         start = walk = self.cursor
         for seq, item in log.after(self.cursor):
             if not self._fits(len(items), size, item):
@@ -156,7 +164,7 @@ class PeerOutbox:
             if item.id in self._sent_early:
                 self._sent_early.discard(item.id)
                 continue
-            if skip(item) or item.id in self._early or item.id in self._held:
+            if skip(item) or item.id in self._early or item.id in self._held or item.id in self._retry:
                 continue  # not for this peer, or already queued ahead of the log
             items.append(item)
             seqs.append(seq)
@@ -164,7 +172,8 @@ class PeerOutbox:
         self.cursor = walk
         if not items:
             return None
-        batch = Batch(self._next_id, tuple(items), tuple(seqs), walk, start, tuple(early), now)
+        early, retried = tuple(taken["early"]), tuple(taken["retried"])
+        batch = Batch(self._next_id, tuple(items), tuple(seqs), walk, start, early, retried, now)
         self._next_id += 1
         self.in_flight = batch
         return batch
@@ -191,8 +200,9 @@ class PeerOutbox:
     ) -> int | None:
         """Apply a push outcome; the new mark when it advanced. Stale results are ignored.
 
-        `deferred`: ids of the batch the peer refused for a budget; they are kept
-        (front of the queue, mark held below them) and the queue backs off."""
+        `deferred`: ids of the batch the peer refused for a budget. They wait in the
+        retry set (backing off), the mark stays below them, and the rest of the
+        queue goes on unless the peer deferred the whole batch."""
         batch = self.in_flight
         if batch is None or batch.id != batch_id:
             return None
@@ -210,16 +220,17 @@ class PeerOutbox:
         for seq, item in batch.early:
             if seq > self.cursor and item.id not in later:
                 self._sent_early.add(item.id)
+        self.retry_at = now
         if later:
-            # Held below the mark only if not already under it (a reconciliation's offer).
+            # Items already under the mark (a reconciliation's offers) do not hold it back.
             self._held.update((item_id, seq) for item_id, (seq, _) in later.items() if seq > self.mark)
-            later.update(self._early)
-            self._early = later
+            self._retry.update(later)
             self.deferrals += 1
-            self.retry_at = now + self.backoff_ms(rng, self.deferrals)
-        else:
-            self.deferrals = 0
-            self.retry_at = now
+            self._retry_due = now + self.backoff_ms(rng, self.deferrals)
+            if len(later) == len(batch.items):  # nothing taken: the whole queue backs off
+                self.retry_at = self._retry_due
+        elif batch.retried:
+            self.deferrals = 0  # what was deferred went through
         self.acked = max(self.acked, batch.upto)
         return self._advance()
 
@@ -242,6 +253,7 @@ class PeerOutbox:
         requeued = {item.id: (seq, item) for seq, item in batch.early}
         requeued.update(self._early)
         self._early = requeued
+        self._retry.update((item.id, (seq, item)) for seq, item in batch.retried)
 
     # -- link -----------------------------------------------------------------------------
     def link_up(self, now: int) -> None:
@@ -260,6 +272,10 @@ class PeerOutbox:
     def wakeup_at(self, log: SeqLog) -> int | None:
         if self.in_flight is not None:
             return self.in_flight.sent_at + self.pacing.push_timeout_ms
-        if self.up and self.pending(log):
+        if not self.up:
+            return None
+        if self._early or log.last_seq > self.cursor:
             return self.retry_at
+        if self._retry:
+            return max(self.retry_at, self._retry_due)
         return None

@@ -14,17 +14,19 @@ The rule for budgets (docs/mesh.md, "Budgets: backpressure, never loss"):
   (`peer_rate_per_s`, `peer_burst`) and the bucket of the author's *budget
   holder* (`author_rate_per_s`, `author_burst`).
 * **Catch-up** budgets apply to what this node asked for (fetched after a
-  reconciliation): the peer's catch-up bucket (`catch_up_peer_*`, deep and
-  fast: it only paces bandwidth) and the holder's catch-up bucket
-  (`catch_up_author_*`: as deep as a busy author's backlog after a long
-  outage, refilled at a live-like rate). A peer's legitimate backlog drains at
-  hundreds of items a second; a flood can gain at most one catch-up burst plus
-  a few items a second per holder, however it is delivered.
+  reconciliation) from an established author: the peer's catch-up bucket
+  (`catch_up_peer_*`, deep and fast: it only paces bandwidth) and the
+  author's catch-up bucket (`catch_up_author_*`: as deep as a busy author's
+  backlog after a long outage, refilled at a live-like rate). A peer's
+  legitimate backlog drains at hundreds of items a second; a flooding author
+  gains at most one catch-up burst plus a few items a second, however it is
+  delivered.
 * The budget holder of an author is the author itself, unless every vouch
   bringing it into the horizon is *fresh* (known here for less than
   `fresh_vouch_ms`, by a key other than this node): then its items count
-  against the voucher's budget (`TrustGraph.budget_holder`), so forty fresh
-  keys share one budget instead of having forty.
+  against the voucher's *live* budget, pushed or fetched
+  (`TrustGraph.budget_holder`), so forty fresh keys share one small budget
+  instead of having forty, and none of them has a catch-up burst.
 * New vouches (created within `fresh_vouch_ms`) by one author are capped at
   `vouch_burst`, refilled at `vouches_per_hour`; beyond it they are deferred.
   No refusal for a budget scores the relay, except an overrun of the live

@@ -147,3 +147,29 @@ def test_forty_fresh_keys_share_their_vouchers_budget_and_new_vouches_are_capped
     day = limits.fresh_vouch_ms
     later = mesh.handle(Received(PEER, [alert(vouched[0], 1_000, created=NOW + day)]), NOW + day)
     assert reasons(later) == []  # a day later the key stands on its own budget
+
+
+def test_items_waiting_for_a_deferred_vouch_are_deferred_with_it() -> None:
+    mesh = node(Limits(vouch_burst=1))
+    first, second = key("first"), key("second")
+    actions = mesh.handle(Received(PEER, [vouch(ALLY, first), vouch(ALLY, second), alert(second)]), NOW)
+    assert reasons(actions) == ["vouch-rate-limited", "vouch-deferred"]
+    # Without a deferred vouch in the batch, an outsider is refused for good (and remembered).
+    later = mesh.handle(Received(PEER, [alert(key("stranger"))]), NOW + 1)
+    assert reasons(later) == ["outside-horizon"]
+
+
+def test_fresh_keys_get_no_catch_up_burst_when_fetched() -> None:
+    limits = Limits(author_burst=30, author_rate_per_s=0.001)
+    mesh = node(limits)
+    fresh = [key(f"fetched-{n}") for n in range(10)]
+    mesh.handle(Received(PEER, [vouch(ALLY, k) for k in fresh]), NOW)  # ALLY's budget: 30 - 10
+    flood = [alert(k, n) for k in fresh for n in range(20)]
+    actions = mesh.handle(ReconcileDone(PEER, have=[], need=[i.id for i in flood]), NOW + 1)
+    assert sum(len(a.ids) for a in actions if isinstance(a, Fetch)) == 200
+    fetched = mesh.handle(Received(PEER, flood), NOW + 2)
+    assert sum(1 for item in flood if item.id in mesh) == 20  # what is left of ALLY's live budget
+    assert set(reasons(fetched)) == {"voucher-rate-limited"}
+    # Refused for a holder's budget: no early session that would fetch them again at once.
+    wake = mesh.wakeup_at()
+    assert wake is None or wake >= NOW + Timing().reconcile_every_ms // 2

@@ -103,8 +103,8 @@ def test_a_far_behind_peer_gets_the_whole_backlog_in_order() -> None:
     assert box.mark == 500
 
 
-def test_deferred_items_are_resent_first_and_hold_the_mark_below_them() -> None:
-    log = filled(6)
+def test_a_partly_deferred_batch_lets_the_queue_flow_and_retries_the_rest_later() -> None:
+    log = filled(9)
     box = PeerOutbox(PEER, 0, PACING)
     box.link_up(NOW)
     first = box.next_batch(log, NOW, never)
@@ -113,17 +113,42 @@ def test_deferred_items_are_resent_first_and_hold_the_mark_below_them() -> None:
     # The peer took 1 and 3 and deferred 2 for a budget: the mark may only pass 1.
     assert box.result(first.id, True, NOW, rng(), deferred={two}) == 1
     assert box.held == 1 and box.deferrals == 1
-    assert box.next_batch(log, box.retry_at - 1, never) is None  # backpressure: backing off
-    second = box.next_batch(log, box.retry_at, never)
-    assert second is not None and [i.id for i in second.items] == [two, *(alert(key("a"), n).id for n in (4, 5))]
-    # Deferred again with more behind it: still held, the backoff grows.
-    delay_before = box.retry_at
-    assert box.result(second.id, True, delay_before, rng(), deferred={two}) is None
-    assert box.mark == 1 and box.deferrals == 2
-    third = box.next_batch(log, box.retry_at, never)
-    assert third is not None and third.items[0].id == two
-    assert box.result(third.id, True, box.retry_at, rng()) == 6
+    # The rest of the queue does not wait for one author's budget.
+    second = box.next_batch(log, NOW, never)
+    assert second is not None and [i.id for i in second.items] == [alert(key("a"), n).id for n in (4, 5, 6)]
+    assert box.result(second.id, True, NOW, rng()) is None  # 2 still holds the mark at 1
+    due = box.wakeup_at(log)
+    assert due == NOW  # 7..9 are waiting
+    third = box.next_batch(log, NOW, never)
+    assert third is not None and two not in [i.id for i in third.items]  # not due yet
+    box.result(third.id, True, NOW, rng())
+    retry_at = box.wakeup_at(log)
+    assert retry_at is not None and NOW + 500 <= retry_at <= NOW + 1_000
+    again = box.next_batch(log, retry_at, never)
+    assert again is not None and [i.id for i in again.items] == [two]
+    assert box.result(again.id, True, retry_at, rng()) == 9
     assert box.held == 0 and box.deferrals == 0 and not box.pending(log)
+
+
+def test_a_wholly_deferred_batch_backs_the_queue_off_and_comes_first_again() -> None:
+    log = filled(6)
+    box = PeerOutbox(PEER, 0, PACING)
+    box.link_up(NOW)
+    now = NOW
+    delays = []
+    for _ in range(3):
+        batch = box.next_batch(log, now, never)
+        assert batch is not None and [i.id for i in batch.items] == [alert(key("a"), n).id for n in (1, 2, 3)]
+        assert box.result(batch.id, True, now, rng(), deferred={i.id for i in batch.items}) is None
+        assert box.next_batch(log, box.retry_at - 1, never) is None  # backpressure: the queue waits
+        delays.append(box.retry_at - now)
+        now = box.retry_at
+    for delay, nominal in zip(delays, [1000, 2000, 4000], strict=True):
+        assert nominal // 2 <= delay <= nominal
+    assert box.mark == 0
+    batch = box.next_batch(log, now, never)
+    assert batch is not None and box.result(batch.id, True, now, rng()) == 3
+    assert box.deferrals == 0
 
 
 def test_a_restart_resends_what_the_peer_deferred() -> None:
