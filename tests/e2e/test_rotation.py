@@ -187,3 +187,14 @@ def test_the_rotation_endpoint_switches_only_to_the_records_own_key(mesh_factory
     b.api.post("/api/v1/keys/rotate", {"record": fresh, "seed": to_node.encrypt(new.sign_seed).hex()})
     assert b.api.get("/api/v1/id")["key"] == new.sign_public.hex()
     mesh.wait_for(b.send(headline="Firmada con la llave nueva"), [b])
+
+
+def test_a_refused_rotation_leaves_the_key_file_alone(mesh_factory: Any) -> None:
+    mesh: LocalMesh = mesh_factory(1)
+    (b,) = mesh.nodes
+    before = (b.home / KEY_FILE).read_bytes()
+    b.amparo("keys", "compromised", "--yes")
+    refused = b.amparo("keys", "rotate", "--yes", check=False)
+    assert refused.returncode != 0 and "compromised" in refused.stderr and "Traceback" not in refused.stderr
+    assert (b.home / KEY_FILE).read_bytes() == before
+    assert not (b.home / (KEY_FILE + ".new")).exists()
