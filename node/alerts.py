@@ -37,6 +37,28 @@ class AlertInputError(ValueError):
     """A person's input that cannot become an alert; the message names the field."""
 
 
+class NotAuthored(AlertInputError):
+    """This node refused an envelope it signed itself: it was neither stored nor
+    sent, so no id may be handed out for it."""
+
+
+def author_or_refuse(s: Any, env: Envelope) -> None:
+    """Store and send what this node signed, or raise ``NotAuthored`` saying why."""
+    if s.author(env) is not None:
+        return
+    trust = s.mesh.trust
+    if trust.is_compromised(env.author):
+        why = "this node's key is declared compromised: create a new node (amparo init) and pair again"
+    elif trust.retired_at(env.author) is not None:
+        why = (
+            "this node's key was handed over to a newer key (`amparo keys rotate` on another copy "
+            "of this node?): run this node with that copy's key file"
+        )
+    else:
+        why = "the node refused it (see `amparo status` for rejections)"
+    raise NotAuthored(f"not sent: {why}")
+
+
 def parse_duration(text: str, what: str = "duration") -> int:
     """``90s``, ``15m``, ``6h``, ``7d`` → milliseconds."""
     text = str(text).strip()

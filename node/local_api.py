@@ -21,8 +21,10 @@ from node import web as dashboard
 from node.alerts import (
     MAX_TTL_MS,
     AlertInputError,
+    NotAuthored,
     alert_from_request,
     alert_json,
+    author_or_refuse,
     make_envelope,
     open_row,
     parse_duration,
@@ -120,6 +122,8 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return response
     except ApiError as exc:
         return _json_error(exc.status, str(exc))
+    except NotAuthored as exc:
+        return _json_error(409, str(exc))
     except (AlertInputError, pairing.PairingError, DeskError, CheckinError, SubscriptionError) as exc:
         return _json_error(400, str(exc))
     except web.HTTPRedirection:
@@ -420,7 +424,7 @@ def _publish(s: NodeService, body: Alert, doc: dict[str, Any]) -> dict[str, Any]
     recipients = _recipients(s, doc.get("to") or [])
     ttl = parse_duration(doc["expires"], "expires") if doc.get("expires") else 6 * 3600 * 1000
     env = make_envelope(s.identity, body, now=s.clock(), ttl_ms=ttl, recipients=recipients)
-    s.author(env)
+    author_or_refuse(s, env)
     return {"id": env.id.hex(), "created": env.created, "sealed": env.sealed}
 
 
@@ -454,7 +458,7 @@ def acknowledge(s: NodeService, row: Any, doc: dict[str, Any]) -> dict[str, Any]
         recipients = list(dict.fromkeys([*s.recipients_of(original), *([author_key] if author_key else [])]))
     ttl = max(row.expires - s.clock(), 3600_000) if row.expires else 24 * 3600_000
     env = make_envelope(s.identity, body, now=s.clock(), ttl_ms=min(ttl, MAX_TTL_MS), recipients=recipients)
-    s.author(env)
+    author_or_refuse(s, env)
     s.desk.acknowledge(row.id.hex(), by=str(doc.get("by") or "this organization"))
     return {"id": env.id.hex(), "sealed": env.sealed, "state": state}
 

@@ -376,6 +376,10 @@ class NodeService:
         """The key an author is shown under: the newest of its rotation family."""
         return self.mesh.trust.newest(key)
 
+    def same_author(self, first: bytes, second: bytes) -> bool:
+        """Whether two keys are one author: equal, or one rotation family."""
+        return first == second or second in self.mesh.trust.family(first)
+
     def author_names(self) -> dict[bytes, str]:
         """Organization names by key: peers (removed ones too) and this node. Every
         key of a rotation family gets its organization's name: one author."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node.alerts import MAX_TTL_MS, AlertInputError, make_envelope, open_row, parse_duration
+from node.alerts import MAX_TTL_MS, AlertInputError, author_or_refuse, make_envelope, open_row, parse_duration
 from node.allies import cap, feeds
 from node.config import public_base
 from protocol import Alert, ProtocolError, decode, regions
@@ -56,7 +56,7 @@ def add_routes(app: web.Application, service_key: Any, body: Any, find_alert: An
         now = s.clock()
         ttl = _import_ttl(doc, imported.expires, now)
         env = make_envelope(s.identity, imported.alert, now=now, ttl_ms=ttl, recipients=[])
-        s.author(env)
+        author_or_refuse(s, env)
         if origin is not None:
             s.store.put_record("cap-import", _import_key(origin), _import_doc(origin, env.id), now)
         made = {

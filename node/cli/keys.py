@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from pathlib import Path
 
 import click
 
@@ -73,6 +74,7 @@ def rotate(ctx: CliContext, yes: bool, as_json: bool) -> None:
     client.get("/api/v1/status")  # the running node publishes the hand-over: it must be up
     pending = ctx.home / (KEY_FILE + ".new")
     keystore.store_at(pending, new, passphrase, config.kdf_profile)  # Argon2id: seconds
+    posted = False
     try:
         # The record's time is taken after the slow sealing, so the node hardly
         # signs anything with the old key after it (the node refuses the record
@@ -85,10 +87,15 @@ def rotate(ctx: CliContext, yes: bool, as_json: bool) -> None:
         # The node switches to the new key live; the seed travels sealed to the
         # node's own X25519 key, which only the running node (and this process) holds.
         seed = nacl.public.SealedBox(nacl.public.PublicKey(old.enc_public)).encrypt(new.sign_seed)
+        posted = True
         doc = client.post("/api/v1/keys/rotate", {"record": record.raw.hex(), "seed": seed.hex()})
-    except BaseException:
-        pending.unlink(missing_ok=True)
-        raise
+    except Exception:
+        if not posted:
+            pending.unlink(missing_ok=True)
+            raise
+        if not _node_switched(client, pending, new.sign_public):
+            raise
+        doc = {"record": record.id.hex(), "key": new.sign_public.hex(), "fingerprint": fingerprint(new.sign_public)}
     os.replace(pending, ctx.home / KEY_FILE)
     doc["old_fingerprint"] = fingerprint(old.sign_public)
     emit(
@@ -98,3 +105,19 @@ def rotate(ctx: CliContext, yes: bool, as_json: bool) -> None:
         "The node signs with the new key from now on (no restart needed); "
         "peers are following the hand-over.",
     )
+
+
+def _node_switched(client: LocalClient, pending: Path, new_key: bytes) -> bool:
+    """The rotate request failed; did the node switch anyway (an answer lost)?
+    The pending key file is dropped only when the node certainly still uses its
+    old key: a node that switched needs it, and one that cannot be asked may have
+    (its next start finishes the rotation from the file, ``runner._finish_rotation``)."""
+    try:
+        in_use = bytes.fromhex(client.get("/api/v1/id")["key"])
+    except Exception:
+        click.echo(f"The node did not answer: {pending} is kept for its next start.", err=True)
+        return False
+    if in_use != new_key:
+        pending.unlink(missing_ok=True)
+        return False
+    return True

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node.alerts import alert_from_request, make_envelope
+from node.alerts import alert_from_request, author_or_refuse, make_envelope
 from node.response.desk import DeskError
 
 
@@ -89,7 +89,7 @@ def add_routes(app: web.Application, service_key: Any, body: Any, find_alert: An
         doc = await body(request)
         alert = alert_from_request(doc | {"exercise": True})
         env = make_envelope(service.identity, alert, now=service.clock(), ttl_ms=6 * 3_600_000, recipients=[])
-        service.author(env)
+        author_or_refuse(service, env)
         desk(request).start_local(env.id.hex())
         return web.json_response({"id": env.id.hex()}, status=201)
 

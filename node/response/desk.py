@@ -179,8 +179,10 @@ class ResponseDesk:
         if not isinstance(alert, Alert):
             return
         if alert.msg_type == "cancel":
-            for ref in alert.references:
-                self._finish(ref.hex(), lambda e: esc.cancel(e, self.s.clock()))
+            for ref in alert.references:  # only the alert's own author (any key of it) cancels it
+                original = self.s.store.get(ref)
+                if original is not None and self.s.same_author(original.author, row.author):
+                    self._finish(ref.hex(), lambda e: esc.cancel(e, self.s.clock()))
             return
         if alert.msg_type != "alert" or not (item.envelope.sealed or self._watched(alert)):
             return

@@ -187,3 +187,35 @@ def test_the_rotation_endpoint_switches_only_to_the_records_own_key(mesh_factory
     b.api.post("/api/v1/keys/rotate", {"record": fresh, "seed": to_node.encrypt(new.sign_seed).hex()})
     assert b.api.get("/api/v1/id")["key"] == new.sign_public.hex()
     mesh.wait_for(b.send(headline="Firmada con la llave nueva"), [b])
+
+
+def test_a_refused_rotation_leaves_the_key_file_alone(mesh_factory: Any) -> None:
+    mesh: LocalMesh = mesh_factory(1)
+    (b,) = mesh.nodes
+    before = (b.home / KEY_FILE).read_bytes()
+    b.amparo("keys", "compromised", "--yes")
+    refused = b.amparo("keys", "rotate", "--yes", check=False)
+    assert refused.returncode != 0 and "compromised" in refused.stderr and "Traceback" not in refused.stderr
+    assert (b.home / KEY_FILE).read_bytes() == before
+    assert not (b.home / (KEY_FILE + ".new")).exists()
+
+
+def test_a_node_whose_key_was_rotated_elsewhere_refuses_to_send(mesh_factory: Any) -> None:
+    """Another copy of this node (a restored backup on another machine) rotated the
+    key, and the hand-over reached this node through a peer: what this node would
+    sign now is refused by everyone, itself first. The CLI must say so and fail,
+    never print an id for an alert that exists nowhere."""
+    mesh: LocalMesh = mesh_factory(1)
+    (b,) = mesh.nodes
+    old = open_key_file((b.home / KEY_FILE).read_bytes(), None)
+    elsewhere = Identity(sign_seed=os.urandom(32), enc_secret=old.enc_secret)
+    record = bytes.fromhex(_hand_over(b, old, elsewhere, b.api.get("/api/v1/status")["now"]))
+    peer = ScriptedPeer()
+    peer.pair_with(b)
+    assert peer.push(b, [record])["accepted"] == 1
+    before = b.alert_ids()
+    sent = b.amparo(
+        "alert", "send", "--region", "MX-OAX", "--severity", "severe", "--headline", "¿Llega?", check=False
+    )
+    assert sent.returncode != 0 and "handed over" in sent.stderr and "Traceback" not in sent.stderr
+    assert b.alert_ids() == before

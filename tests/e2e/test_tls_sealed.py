@@ -16,8 +16,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from node import setup
+from node.config import KEY_FILE
 from node.devmesh import LocalMesh, LocalNode
 from node.setup import TLS_CERT, TLS_KEY
+from node.tls import pem_password
+from protocol.keys import open_key_file
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +78,10 @@ def test_tls_key_is_sealed_with_the_passphrase_and_survives_a_restart(tmp_path: 
         node.stop()
         node.start()
         assert _served_fingerprint(node) == pinned  # same pinned certificate after a restart
-        _assert_no_plain_private_key(node.home)
+        identity = open_key_file((node.home / KEY_FILE).read_bytes(), PASSPHRASE)  # with the passphrase …
+        key = serialization.load_pem_private_key((node.home / TLS_KEY).read_bytes(), pem_password(identity))
+        scalar = key.private_numbers().private_value.to_bytes(32, "big")  # type: ignore[union-attr]
+        _assert_no_plain_private_key(node.home, scalar)  # … the key opens, and is nowhere in clear
         copy = tmp_path / "seized-copy"
         shutil.copytree(node.home, copy)
     with pytest.raises((TypeError, ValueError)):  # a copied home without the passphrase: no key

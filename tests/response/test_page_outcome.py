@@ -47,6 +47,7 @@ class FakeNode:
         self.key = US.sign_public
         self.config = Config(name="Brigada Ejemplo", watch_regions=["MX"], ack_timeout="60s")
         self.spawned: list[Coroutine[Any, Any, None]] = []
+        self.family: set[bytes] = set()  # a rotation family, when a test sets one
         self.desk = ResponseDesk(self)
 
     def clock(self) -> int:
@@ -57,6 +58,9 @@ class FakeNode:
 
     def own_keys(self) -> list[bytes]:
         return [self.key]
+
+    def same_author(self, first: bytes, second: bytes) -> bool:
+        return first == second or {first, second} <= self.family
 
     def open(self, stored: Any) -> Any:
         return open_row(stored, self.identity)
@@ -171,3 +175,45 @@ def test_a_crash_while_paging_finishes_the_rest_and_pages_nobody_twice(world: Wo
     assert any("stopped while paging Carmen" in t and "not paged again" in t for t in texts)
     tick(node, T0 + 10 * TIMEOUT)
     assert len(world.paged) == 5
+
+
+# -- who may stop an escalation with a cancel -------------------------------------------------
+# Only the alert's author: any key of its rotation family may, another author in the
+# horizon may not (it would silence an organization's response to someone else's emergency).
+ALLY_ROTATED = Identity(sign_seed=bytes(range(200, 232)), enc_secret=ALLY.enc_secret)
+STRANGER = Identity.from_random(bytes(range(128, 192)))
+
+
+def _cancel(node: FakeNode, author: Identity, alert_hex: str, at: int) -> None:
+    body = Alert(
+        headline="Falsa alarma", areas=(Area("MX-OAX"),), msg_type="cancel", references=(bytes.fromhex(alert_hex),)
+    )
+    (stored,) = node.store.add_envelopes([row(sign_envelope(author, body, created=at, expires=at + 3_600_000))])
+    node.desk.on_delivered(stored)
+
+
+def _state(node: FakeNode, alert_hex: str) -> str:
+    doc = node.desk.escalation_json(alert_hex)
+    assert doc is not None
+    return str(doc["state"])
+
+
+def test_a_cancel_by_another_author_does_not_stop_the_escalation(world: World) -> None:
+    node = FakeNode(world.store, world.now)
+    alert = setup_org(node)
+    running = _state(node, alert)
+    _cancel(node, STRANGER, alert, T0 + 1_000)
+    assert _state(node, alert) == running
+    _cancel(node, ALLY, alert, T0 + 2_000)
+    assert _state(node, alert) != running
+    node.crash()  # close the pages it queued, never run here
+
+
+def test_the_authors_rotated_key_stops_it(world: World) -> None:
+    node = FakeNode(world.store, world.now)
+    node.family = {ALLY.sign_public, ALLY_ROTATED.sign_public}
+    alert = setup_org(node)
+    running = _state(node, alert)
+    _cancel(node, ALLY_ROTATED, alert, T0 + 1_000)
+    assert _state(node, alert) != running
+    node.crash()
