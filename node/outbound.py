@@ -96,18 +96,19 @@ class OutboundPolicy:
         )
 
     def check_url(self, url: str, *, plaintext: bool) -> None:
-        """At the time a channel is added: a plaintext channel (``http://``,
-        ``json://``, ``mailto://`` …) only to a range the operator opened, and an
-        address written in the URL (or ``localhost``) must pass ``check_address``."""
+        """At the time a channel is added (and before each webhook request): an
+        address written in the URL (or ``localhost``) must pass ``check_address``,
+        and a plaintext channel (``http://``, ``json://``, ``mailto://`` …) goes
+        only to an address in a range the operator opened."""
         host = (urlsplit(url).hostname or "").lower()
         address = _literal(host)
+        if address is not None:
+            self.check_address(address, host)  # first: the most telling reason
         if plaintext and (address is None or not self.opened(address)):
             raise OutboundRefused(
                 f"{urlsplit(url).scheme}:// is not encrypted: use its TLS variant (https://, jsons://, ntfys://, "
                 f"mailtos:// …); plain text is allowed only to an address in {SETTING}"
             )
-        if address is not None:
-            self.check_address(address, host)
 
     @contextmanager
     def guarding(self) -> Iterator[None]:
