@@ -57,14 +57,17 @@ def _kind(address: Address) -> str | None:
         return "a loopback address"
     if address.is_link_local:
         return "a link-local address (where cloud metadata services live)"
-    if address.is_private or (isinstance(address, ipaddress.IPv4Address) and address in _SHARED):
+    if any(address in net for net in _PRIVATE if net.version == address.version):
         return "a private address (RFC 1918, 100.64.0.0/10 or a ULA)"
     if address.is_multicast or address.is_reserved or not address.is_global:
-        return "not a public address"
+        return "not a public address (multicast, reserved or documentation range)"
     return None
 
 
-_SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT; Alibaba's metadata is 100.100.100.200
+_PRIVATE = tuple(
+    ipaddress.ip_network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)  # 100.64/10: carrier-grade NAT, where Alibaba's metadata service (100.100.100.200) lives
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ def test_private_and_plain_text_targets_are_refused_unless_the_operator_opens_th
     assert "169.254.169.254" in metadata and "link-local" in metadata and "allow_private_targets" in metadata
     lan = refused(node, "subscribe", "add", "--region", "MX", "--apprise", "jsons://192.168.1.10/hook")
     assert "private address" in lan and "allow_private_targets" in lan
-    assert "not encrypted" in refused(node, "subscribe", "add", "--region", "MX", "--apprise", "json://203.0.113.7/x")
+    assert "not encrypted" in refused(node, "subscribe", "add", "--region", "MX", "--apprise", "json://93.184.215.14/x")
     loopback = refused(node, "subscribe", "add", "--region", "MX", "--webhook", "https://[::ffff:127.0.0.1]:9/x")
     assert "loopback" in loopback
     assert "loopback" in refused(node, "subscribe", "add", "--region", "MX", "--webhook", "https://127.1:9/x")
@@ -46,7 +46,7 @@ def test_private_and_plain_text_targets_are_refused_unless_the_operator_opens_th
     subscribe(node, "--region", "MX", "--apprise", "json://192.168.1.10/hook")  # plain text, inside an opened range
     node.amparo("responder", "add", "Ana", "--channel", "jsons://10.0.0.5/page")
     assert len(node.api.get("/api/v1/subscriptions")["subscriptions"]) == 2
-    assert "not encrypted" in refused(node, "subscribe", "add", "--region", "MX", "--apprise", "json://203.0.113.7/x")
+    assert "not encrypted" in refused(node, "subscribe", "add", "--region", "MX", "--apprise", "json://93.184.215.14/x")
 
 
 def test_deliveries_are_checked_again_when_they_are_sent(mesh_factory: Any, receiver: Receiver) -> None:  # noqa: F811
