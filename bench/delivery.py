@@ -106,7 +106,7 @@ async def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
         )
         for i in range(args.alerts)
     ]
-    with tempfile.TemporaryDirectory(prefix="amparo-delivery-") as tmp, LocalMesh(Path(tmp), 1) as mesh:
+    with tempfile.TemporaryDirectory(prefix="amparo-delivery-") as tmp, LocalMesh(Path(tmp), 1, settings={"allow_private_targets": ["127.0.0.0/8"]}) as mesh:
         mesh.init_all()
         mesh.start_all()
         node = mesh.nodes[0]

@@ -50,6 +50,10 @@ class Config:
     # Further host names the local listener answers to (a reverse proxy's name, a LAN
     # name); see ``served_hosts``. Any other Host header is refused (DNS rebinding).
     allowed_hosts: list[str] = field(default_factory=list)
+    # Address ranges (CIDR) that webhooks and Apprise channels may reach although
+    # they are not public: loopback, LAN, link-local. Plain-text channels
+    # (http://, json://, mailto:// …) are allowed only to these (node/outbound.py).
+    allow_private_targets: list[str] = field(default_factory=list)
 
     def with_changes(self, **changes: Any) -> Config:
         return replace(self, **changes)
@@ -185,6 +189,13 @@ def validate(config: Config) -> None:
     for name in config.allowed_hosts:
         if not isinstance(name, str) or not name or urlsplit(f"//{name}").hostname != name.lower().strip("[]"):
             raise ConfigError(f"allowed_hosts: {name!r} is not a host name (no scheme, port or path)")
+    for cidr in config.allow_private_targets:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"allow_private_targets: {cidr!r} is not an address range such as 192.168.1.0/24 or 127.0.0.1/32"
+            ) from None
     if not config.escalation_chain or not set(config.escalation_chain) <= {"on-call", "backup", "all"}:
         raise ConfigError("escalation_chain is a list of on-call, backup and all")
 

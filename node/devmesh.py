@@ -13,12 +13,16 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from node.cli.client import LocalClient, NodeUnavailable
+from node.config import CONFIG_FILE
 
 NAMES = (
     "Colectivo Ejemplo",
@@ -73,6 +77,9 @@ class LocalNode:
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
     trust_depth: int = 2
+    # config.toml settings written after `amparo init`, e.g. allow_private_targets
+    # for webhook receivers on loopback (the outbound policy refuses them otherwise)
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def amparo(
         self, *args: str, check: bool = True, input_text: str | None = None
@@ -106,6 +113,13 @@ class LocalNode:
             "--local",
             f"127.0.0.1:{self.local_port}",
         )
+        if self.settings:
+            self.configure(**self.settings)
+
+    def configure(self, **settings: Any) -> None:
+        """Change settings in config.toml (they take effect at the next start)."""
+        path = self.home / CONFIG_FILE
+        path.write_text(tomli_w.dumps(tomllib.loads(path.read_text("utf-8")) | settings), "utf-8")
 
     def start(self, wait: float = 30.0) -> None:
         log = open(self.home / "node.log", "ab")  # noqa: SIM115 - the process owns it until it exits
@@ -180,11 +194,19 @@ class LocalNode:
 
 class LocalMesh:
     def __init__(
-        self, root: Path, count: int, env: dict[str, str] | None = None, trust_depth: int = 2
+        self,
+        root: Path,
+        count: int,
+        env: dict[str, str] | None = None,
+        trust_depth: int = 2,
+        settings: dict[str, Any] | None = None,
     ) -> None:
         self.root = root
         self.nodes = [
-            LocalNode(node_name(i), root / f"node{i}", env=dict(env or {}), trust_depth=trust_depth)
+            LocalNode(
+                node_name(i), root / f"node{i}", env=dict(env or {}), trust_depth=trust_depth,
+                settings=dict(settings or {}),
+            )
             for i in range(count)
         ]
 

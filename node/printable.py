@@ -43,6 +43,10 @@ def printable_block(value: object, indent: str) -> str:
 def json_text(dumped: str) -> str:
     """A JSON document (``json.dumps(..., ensure_ascii=False)``) with the unsafe
     characters left raw by that call written as ``\\uXXXX`` escapes instead: the
-    same JSON value, safe on a terminal. Outside strings JSON is plain ASCII, so
-    every match is inside a string."""
-    return UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", dumped)
+    same JSON value, safe on a terminal. ``json.dumps`` already escapes C0
+    controls inside strings, so a raw newline or tab is indentation and stays;
+    what is left raw (DEL, C1, separators, bidi) can only be inside a string."""
+    return _LEFT_RAW_BY_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", dumped)
+
+
+_LEFT_RAW_BY_JSON = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")

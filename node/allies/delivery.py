@@ -33,6 +33,7 @@ from node.alerts import alert_json, open_row
 from node.allies import messages
 from node.allies.subscriptions import Subscription, SubscriptionError, parse
 from node.config import public_base
+from node.outbound import OutboundPolicy, OutboundRefused
 from node.store import Delivery, StoredEnvelope
 from protocol import Alert
 
@@ -74,6 +75,10 @@ class DeliveryDesk:
         self._opened: dict[bytes, tuple[Alert, dict[str, Any]]] = {}
         self.reload()
 
+    @property
+    def policy(self) -> OutboundPolicy:
+        return OutboundPolicy.from_setting(self.s.config.allow_private_targets)
+
     # -- subscriptions --------------------------------------------------------------------
     def reload(self) -> None:
         self.subs = {}
@@ -88,7 +93,9 @@ class DeliveryDesk:
     def subscribe(self, doc: dict[str, Any]) -> Subscription:
         if not isinstance(doc, dict):
             raise SubscriptionError("body: a JSON object")
-        sub = parse(doc, sub_id=os.urandom(6).hex(), secret=os.urandom(32).hex(), now=self.s.clock())
+        sub = parse(
+            doc, sub_id=os.urandom(6).hex(), secret=os.urandom(32).hex(), now=self.s.clock(), policy=self.policy
+        )
         if sub.channel.kind == "apprise":
             _check_apprise(sub.channel.url)
         self.s.store.put_subscription(sub.id, sub.to_doc(), sub.created)
@@ -136,7 +143,10 @@ class DeliveryDesk:
 
     # -- the worker -----------------------------------------------------------------------
     async def run(self) -> None:
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_S))
+        self._http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_S),
+            connector=aiohttp.TCPConnector(resolver=self.policy.resolver()),  # checks every resolved address
+        )
         gate = asyncio.Semaphore(PARALLEL)
         try:
             while True:
@@ -203,8 +213,10 @@ class DeliveryDesk:
             if sub.channel.kind == "webhook":
                 return await self._webhook(sub, d, dict(doc), link)
             title, body = messages.phone_text(alert, link=link)
-            ok = await asyncio.to_thread(_notify, sub.channel.url, title, body)
-            return None if ok else "the Apprise channel refused or could not be reached"
+            ok = await asyncio.to_thread(_notify, sub.channel.url, title, body, self.policy)
+            return None if ok else "the Apprise channel refused or could not be reached (or the outbound policy)"
+        except OutboundRefused as exc:
+            return f"refused by the outbound policy: {exc}"
         except Exception as exc:  # one receiver's failure must never stop the desk
             return f"{type(exc).__name__}"
 
@@ -237,9 +249,14 @@ class DeliveryDesk:
             messages.SIGNATURE_HEADER: messages.sign(bytes.fromhex(sub.secret), int(time.time()), body),
         }
         assert self._http is not None
+        self.policy.check_url(sub.channel.url, plaintext=sub.channel.url.startswith("http:"))  # a literal address
         try:
             async with self._http.post(sub.channel.url, data=body, headers=headers, allow_redirects=False) as resp:
                 return None if 200 <= resp.status < 300 else f"HTTP {resp.status}"
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, OutboundRefused):
+                raise exc.os_error from None  # the resolved address is forbidden (DNS rebinding)
+            return f"unreachable ({type(exc).__name__})"
         except (aiohttp.ClientError, TimeoutError) as exc:
             return f"unreachable ({type(exc).__name__})"
 
@@ -263,12 +280,15 @@ class DeliveryDesk:
         return sum(c.get("pending", 0) for c in self.s.store.delivery_counts().values())
 
 
-def _notify(url: str, title: str, body: str) -> bool:
+def _notify(url: str, title: str, body: str, policy: OutboundPolicy) -> bool:
+    """In a worker thread: Apprise connects by itself, so the policy guards every
+    name this thread resolves while it sends."""
     import apprise
 
     sender = apprise.Apprise()
     sender.add(url)
-    return bool(sender.notify(title=title, body=body))
+    with policy.guarding():
+        return bool(sender.notify(title=title, body=body))
 
 
 def _check_apprise(url: str) -> None:

@@ -6,17 +6,18 @@ alert so the rule that decides who hears about an attack is testable on its own.
 
 Security defaults chosen here (SPEC §8): ``restricted`` alerts are delivered
 only when a subscription opts in explicitly, because a webhook or an Apprise
-channel carries the text off this machine; and webhooks leave the machine only
-over HTTPS (plain HTTP is accepted for loopback receivers only).
+channel carries the text off this machine; and every channel passes the
+outbound policy (node/outbound.py): public addresses only, over TLS, unless
+the operator opened a range in ``allow_private_targets``.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from node.outbound import OutboundPolicy, OutboundRefused, is_plaintext_apprise
 from protocol import Alert, ProtocolError, regions
 from protocol.alert import SCOPES, SEVERITIES
 
@@ -106,9 +107,11 @@ class Subscription:
         )
 
 
-def parse(doc: dict[str, Any], *, sub_id: str, secret: str, now: int) -> Subscription:
+def parse(
+    doc: dict[str, Any], *, sub_id: str, secret: str, now: int, policy: OutboundPolicy
+) -> Subscription:
     """Validate a request to subscribe; every error names the field at fault."""
-    channel = parse_channel(doc.get("channel"))
+    channel = parse_channel(doc.get("channel"), policy)
     return Subscription(
         id=sub_id,
         label=_label(doc.get("label", "")),
@@ -122,7 +125,7 @@ def parse(doc: dict[str, Any], *, sub_id: str, secret: str, now: int) -> Subscri
     )
 
 
-def parse_channel(value: object) -> Channel:
+def parse_channel(value: object, policy: OutboundPolicy) -> Channel:
     if not isinstance(value, dict):
         raise SubscriptionError('channel: give {"kind": "webhook" | "apprise", "url": ...}')
     kind, url = value.get("kind"), value.get("url")
@@ -132,6 +135,10 @@ def parse_channel(value: object) -> Channel:
         raise SubscriptionError("channel.url: a URL without spaces, at most 2000 characters")
     if kind == "webhook":
         _check_webhook(url)
+    try:
+        policy.check_url(url, plaintext=urlsplit(url).scheme == "http" if kind == "webhook" else is_plaintext_apprise(url))
+    except OutboundRefused as exc:
+        raise SubscriptionError(f"channel.url: {exc}") from None
     return Channel(kind, url)
 
 
@@ -143,24 +150,11 @@ def _check_webhook(url: str) -> None:
         parts.port  # noqa: B018 - urllib validates the port when it is read
     except ValueError:
         raise SubscriptionError("channel.url: the port is not a number between 1 and 65535") from None
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise SubscriptionError(
-            "channel.url: webhooks leave this machine only over https:// (http:// is for loopback receivers)"
-        )
 
 
 def _safe_port(parts: Any) -> bool:
     try:
         return parts.port is not None
-    except ValueError:
-        return False
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
 

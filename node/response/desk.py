@@ -34,6 +34,7 @@ import nacl.pwhash
 
 from node.alerts import open_row, parse_duration
 from node.config import public_base
+from node.outbound import OutboundPolicy, OutboundRefused, is_plaintext_apprise
 from node.response import escalation as esc
 from node.response.rotation import HandOver, Rotation, ScheduleError, Shift
 from node.store import StoredEnvelope
@@ -53,6 +54,7 @@ class ResponseDesk:
         config = service.config
         self.policy = esc.Policy(tuple(config.escalation_chain), parse_duration(config.ack_timeout))
         self.watch = list(config.watch_regions)
+        self.outbound = OutboundPolicy.from_setting(config.allow_private_targets)
         self._seq = 0
         self._resumed = False
         self._mine: set[str] = set()  # page records this process created or is sending
@@ -70,7 +72,7 @@ class ResponseDesk:
         if role not in ROLES:
             raise DeskError(f"role must be one of {', '.join(ROLES)}")
         for url in channels:
-            _check_channel(url)
+            _check_channel(url, self.outbound)
         doc: dict[str, Any] = {"role": role, "channels": channels, "drills": drills}
         if password:
             if len(password) < 10:
@@ -148,7 +150,7 @@ class ResponseDesk:
             urls = (self.s.store.get_record("responder", person) or {}).get("channels", [])
             if not urls:
                 outcome[person] = "no channel"
-            elif await asyncio.to_thread(_notify, urls, title, body):
+            elif await asyncio.to_thread(_notify, urls, title, body, self.outbound):
                 outcome[person] = "sent"
             else:
                 outcome[person] = "unreachable"
@@ -370,7 +372,7 @@ class ResponseDesk:
             record = self._page_state(key, record, tried=tried)  # before the attempt
             doc = self.s.store.get_record("responder", person) or {}
             urls = doc.get("channels", [])
-            if urls and await asyncio.to_thread(_notify, urls, title, body):
+            if urls and await asyncio.to_thread(_notify, urls, title, body, self.outbound):
                 delivered.append(person)
                 record = self._page_state(key, record, reached=delivered)
         self._page_state(key, record, state="sent" if delivered else "unreachable")
@@ -419,17 +421,27 @@ def hand_over_text(record: HandOver, backup: str | None, base: str) -> tuple[str
     return title, "\n".join(p for p in parts if p)[:600]
 
 
-def _notify(urls: list[str], title: str, body: str) -> bool:
+def _notify(urls: list[str], title: str, body: str, policy: OutboundPolicy) -> bool:
+    """In a worker thread, with every name it resolves checked (node/outbound.py)."""
     import apprise
 
     sender = apprise.Apprise()
     for url in urls:
         sender.add(url)
-    return bool(sender.notify(title=title, body=body))
+    try:
+        with policy.guarding():
+            return bool(sender.notify(title=title, body=body))
+    except OutboundRefused as exc:
+        log.warning("a responder channel was refused by the outbound policy: %s", exc)
+        return False
 
 
-def _check_channel(url: str) -> None:
+def _check_channel(url: str, policy: OutboundPolicy) -> None:
     import apprise
 
     if not apprise.Apprise().add(url):
         raise DeskError(f"channel: not an Apprise URL Apprise understands: {url.split('://')[0]}://…")
+    try:
+        policy.check_url(url, plaintext=is_plaintext_apprise(url))
+    except OutboundRefused as exc:
+        raise DeskError(f"channel: {exc}") from None

@@ -12,14 +12,18 @@ from hypothesis import strategies as st
 from node.allies import messages
 from node.allies.delivery import FIRST_RETRY_MS, MAX_RETRY_MS, retry_at
 from node.allies.subscriptions import Subscription, SubscriptionError, parse
+from node.outbound import OutboundPolicy
 from protocol import Alert, Area
 from protocol.alert import SEVERITIES
 
 HOOK = {"kind": "webhook", "url": "https://aliados.example.org/amparo"}
 
 
-def sub(**doc: Any) -> Subscription:
-    return parse({"regions": ["MX"], "channel": HOOK} | doc, sub_id="s1", secret="00" * 32, now=0)
+CLOSED = OutboundPolicy()
+
+
+def sub(policy: OutboundPolicy = CLOSED, **doc: Any) -> Subscription:
+    return parse({"regions": ["MX"], "channel": HOOK} | doc, sub_id="s1", secret="00" * 32, now=0, policy=policy)
 
 
 def alert(region: str = "MX-OAX", **kw: Any) -> Alert:
@@ -81,13 +85,17 @@ def test_bad_input_names_the_field(doc: dict[str, Any], field: str) -> None:
         sub(**doc)
 
 
-def test_plain_http_only_to_loopback() -> None:
-    assert sub(channel={"kind": "webhook", "url": "http://127.0.0.1:9/x"}).channel.kind == "webhook"
-    assert sub(channel={"kind": "webhook", "url": "http://localhost/x"}).channel.kind == "webhook"
+def test_plain_http_and_loopback_only_when_the_operator_opens_the_range() -> None:
+    for url in ("http://127.0.0.1:9/x", "http://localhost/x", "https://127.0.0.1:9/x"):
+        with pytest.raises(SubscriptionError, match="allow_private_targets"):
+            sub(channel={"kind": "webhook", "url": url})
+    opened = OutboundPolicy.from_setting(["127.0.0.0/8"])
+    assert sub(opened, channel={"kind": "webhook", "url": "http://127.0.0.1:9/x"}).channel.kind == "webhook"
+    assert sub(opened, channel={"kind": "webhook", "url": "http://localhost/x"}).channel.kind == "webhook"
 
 
 def test_listings_hide_credentials_and_the_secret() -> None:
-    s = sub(channel={"kind": "apprise", "url": "mailto://ana:contraseña@correo.example.org"})
+    s = sub(channel={"kind": "apprise", "url": "mailtos://ana:contraseña@correo.example.org"})
     shown = s.public_doc()
     assert "contraseña" not in str(shown) and "secret" not in shown
     hook = sub(channel={"kind": "webhook", "url": "https://h.example.org/p?token=abc"})

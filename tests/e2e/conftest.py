@@ -15,6 +15,7 @@ import base64
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -170,8 +171,9 @@ def mesh_factory(tmp_path: Path) -> Iterator[object]:
     # suites that import this fixture (tests/browser) get a scan of their own.
     own_scan = None if _active else LogScan()
 
-    def make(count: int) -> LocalMesh:
-        mesh = LocalMesh(tmp_path / f"mesh{len(meshes)}", count)
+    def make(count: int, **settings: Any) -> LocalMesh:
+        """``settings``: config.toml settings for every node (e.g. allow_private_targets)."""
+        mesh = LocalMesh(tmp_path / f"mesh{len(meshes)}", count, settings=settings)
         meshes.append(mesh)
         mesh.init_all()
         if own_scan is not None:

@@ -17,6 +17,10 @@ from node.transport import MeshClient, PeerAddress
 from protocol import Alert, Area, Envelope, Identity, NodeRecord, Revoke, Vouch, sign_envelope
 from protocol.request import HEADER, sign_request
 
+# Test receivers listen on 127.0.0.1: nodes that deliver to them opt in, as an
+# operator would, instead of the outbound policy being weakened for tests.
+LOOPBACK_TARGETS: dict[str, Any] = {"allow_private_targets": ["127.0.0.0/8"]}
+
 
 def now_ms() -> int:
     return int(time.time() * 1000)

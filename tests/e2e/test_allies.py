@@ -15,6 +15,7 @@ import pytest
 
 from node.allies import messages
 from node.devmesh import LocalMesh, LocalNode, free_port
+from tests.e2e.harness import LOOPBACK_TARGETS
 from tests.e2e.test_gossip import wait_until
 
 pytestmark = pytest.mark.slow
@@ -77,7 +78,7 @@ def subscribe(node: LocalNode, *args: str) -> dict[str, Any]:
 
 
 def test_region_severity_and_drill_filters(mesh_factory: Any, receiver: Receiver) -> None:
-    mesh: LocalMesh = mesh_factory(2)
+    mesh: LocalMesh = mesh_factory(2, **LOOPBACK_TARGETS)
     a, b = mesh.nodes
     mesh.connect([(0, 1)])
     mx = subscribe(b, "--region", "MX", "--min-severity", "severe", "--webhook", receiver.url("mx"))
@@ -110,7 +111,7 @@ def test_region_severity_and_drill_filters(mesh_factory: Any, receiver: Receiver
 def test_a_receiver_that_was_down_gets_everything_once_across_a_restart(
     mesh_factory: Any, receiver: Receiver
 ) -> None:
-    mesh: LocalMesh = mesh_factory(2)
+    mesh: LocalMesh = mesh_factory(2, **LOOPBACK_TARGETS)
     a, b = mesh.nodes
     mesh.connect([(0, 1)])
     sub = subscribe(b, "--region", "MX", "--webhook", receiver.url("hook"))
@@ -141,7 +142,7 @@ def test_a_receiver_that_was_down_gets_everything_once_across_a_restart(
 
 
 def test_real_apprise_delivery_to_a_local_catcher(mesh_factory: Any, receiver: Receiver) -> None:
-    mesh: LocalMesh = mesh_factory(2)
+    mesh: LocalMesh = mesh_factory(2, **LOOPBACK_TARGETS)
     a, b = mesh.nodes
     mesh.connect([(0, 1)])
     subscribe(b, "--region", "MX", "--apprise", f"json://127.0.0.1:{receiver.port}/phone")
@@ -154,7 +155,7 @@ def test_real_apprise_delivery_to_a_local_catcher(mesh_factory: Any, receiver: R
 
 
 def test_restricted_alert_only_reaches_recipients_who_opted_in(mesh_factory: Any, receiver: Receiver) -> None:
-    mesh: LocalMesh = mesh_factory(3)
+    mesh: LocalMesh = mesh_factory(3, **LOOPBACK_TARGETS)
     a, b, c = mesh.nodes
     mesh.connect([(0, 1), (1, 2), (0, 2)])  # restricted goes to peers; B holds only ciphertext
     everything = ("--region", "*", "--scope", "public,members,restricted", "--exercises")
@@ -217,7 +218,7 @@ def test_email_through_apprise_to_a_local_smtp_server(mesh_factory: Any) -> None
     smtp = Controller(Mailbox(), hostname="127.0.0.1", port=port)
     smtp.start()
     try:
-        mesh: LocalMesh = mesh_factory(2)
+        mesh: LocalMesh = mesh_factory(2, **LOOPBACK_TARGETS)
         a, b = mesh.nodes
         mesh.connect([(0, 1)])
         to = f"mailto://alertas@127.0.0.1:{port}?from=alertas@example.org&to=red-aliada@example.org&mode=insecure"

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.harness import LOOPBACK_TARGETS
 from tests.e2e.test_escalation import Catcher
 from tests.e2e.test_gossip import wait_until
 
@@ -28,7 +29,7 @@ def tap(link: str) -> str:
 
 
 def test_missed_checkin_raises_one_alert_and_the_phone_link_cancels_it(mesh_factory: Any) -> None:
-    mesh = mesh_factory(3)
+    mesh = mesh_factory(3, **LOOPBACK_TARGETS)
     a, b, c = mesh.nodes
     mesh.connect([(0, 1), (1, 2)])
     catcher = Catcher()

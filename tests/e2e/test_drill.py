@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from node.response import drill
+from tests.e2e.harness import LOOPBACK_TARGETS
 from tests.e2e.test_allies import Receiver, subscribe
 from tests.e2e.test_escalation import Catcher, configure
 from tests.e2e.test_gossip import wait_until
@@ -40,7 +41,7 @@ headline = "Two observers not answering"
 def test_drill_pages_only_participants_and_reports_acks(tmp_path: Path) -> None:
     from node.devmesh import LocalMesh
 
-    mesh = LocalMesh(tmp_path / "mesh", 2)
+    mesh = LocalMesh(tmp_path / "mesh", 2, settings=LOOPBACK_TARGETS)
     mesh.init_all()
     configure(mesh.nodes[0].home, ack_timeout="60s")
     mesh.start_all()

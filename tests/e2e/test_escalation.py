@@ -21,6 +21,7 @@ import pytest
 import tomli_w
 
 from node.devmesh import LocalMesh, free_port
+from tests.e2e.harness import LOOPBACK_TARGETS
 from tests.e2e.test_gossip import wait_until
 
 pytestmark = pytest.mark.slow
@@ -97,7 +98,7 @@ def configure(home: Path, **settings: object) -> None:
 
 @pytest.fixture
 def org(tmp_path: Path) -> Any:
-    mesh = LocalMesh(tmp_path, 2)
+    mesh = LocalMesh(tmp_path, 2, settings=LOOPBACK_TARGETS)
     mesh.init_all()
     b = mesh.nodes[1]
     # "localhost" rather than the 127.0.0.1 of `local`: the links must come from public_url

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.e2e.harness import LOOPBACK_TARGETS
+
 pytestmark = pytest.mark.slow
 
 
@@ -58,7 +60,7 @@ def test_time_to_ack_and_delivery_counters_move(mesh_factory: Any, tmp_path: Any
     from tests.e2e.test_allies import Receiver
     from tests.e2e.test_gossip import wait_until
 
-    mesh = mesh_factory(2)
+    mesh = mesh_factory(2, **LOOPBACK_TARGETS)
     a, b = mesh.nodes
     mesh.connect([(0, 1)])
     receiver = Receiver()

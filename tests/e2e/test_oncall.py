@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.harness import LOOPBACK_TARGETS
 from tests.e2e.test_escalation import Catcher
 from tests.e2e.test_gossip import wait_until
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_hand_over_notifies_both_people_and_is_recorded(mesh_factory: Any) -> None:
-    mesh = mesh_factory(1)
+    mesh = mesh_factory(1, **LOOPBACK_TARGETS)
     (b,) = mesh.nodes
     catcher = Catcher()
     try:

@@ -42,6 +42,8 @@ def test_json_output_stays_the_same_value_without_raw_controls() -> None:
     dumped = json_text(json.dumps(doc, ensure_ascii=False))
     assert json.loads(dumped) == doc
     assert not any(c in dumped for c in UNSAFE)
+    indented = json_text(json.dumps(doc, ensure_ascii=False, indent=2))  # as `--json` prints it
+    assert json.loads(indented) == doc and indented.count("\n") == 2
 
 
 def test_alert_list_and_watch_keep_one_row_per_alert() -> None:

@@ -90,7 +90,7 @@ class World:
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     w = World(Store(f"sqlite:///{tmp_path / 'amparo.db'}"), [T0])
 
-    def notify(urls: list[str], title: str, body: str) -> bool:
+    def notify(urls: list[str], title: str, body: str, policy: object) -> bool:
         person = urls[0].rsplit("/", 1)[-1]
         if person in w.crash_at:
             w.crash_at.remove(person)
@@ -99,7 +99,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         return True
 
     monkeypatch.setattr(desk_mod, "_notify", notify)
-    monkeypatch.setattr(desk_mod, "_check_channel", lambda url: None)
+    monkeypatch.setattr(desk_mod, "_check_channel", lambda url, policy: None)
     yield w
     w.store.close()
 
