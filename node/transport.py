@@ -140,7 +140,7 @@ class MeshClient:
                 ssl=tls.pinned(peer.tls_fp),
             ) as resp:
                 data = await _read_capped(resp)
-                signed = self._signed_by_peer(resp, peer, path, data, nonce)
+                signed = _signed_by_peer(resp, peer, path, data, nonce, identity.sign_public)
                 if resp.status != 200:
                     reason = printable(data[:200].decode("utf-8", "replace"))  # the peer's words: one line
                     if signed is not None:  # not from the peer: as if there was no answer
@@ -161,26 +161,30 @@ class MeshClient:
         except wire.FrameError as exc:
             raise TransportError(f"bad response frame: {exc}", 502) from None
 
-    def _signed_by_peer(
-        self, resp: aiohttp.ClientResponse, peer: PeerAddress, path: str, data: bytes, nonce: bytes
-    ) -> str | None:
-        """None if the reply is signed by the peer's identity key (or one of its
-        rotation family) for this very request; else why not. A listener that
-        only holds a copy of the peer's TLS key cannot sign: whatever it answers
-        is treated as no answer, so nothing it acknowledges counts as delivered."""
-        try:
-            verify_reply(
-                resp.headers.get(REPLY_HEADER),
-                status=resp.status,
-                path=path,
-                body=data,
-                nonce=nonce,
-                requester=self._identity.sign_public,
-                keys=peer.reply_keys(),
-            )
-        except ProtocolError as exc:
-            return f"reply signature: {exc.message}"
-        return None
+
+
+def _signed_by_peer(
+    resp: aiohttp.ClientResponse, peer: PeerAddress, path: str, data: bytes, nonce: bytes, requester: bytes
+) -> str | None:
+    """None if the reply is signed by the peer's identity key (or one of its
+    rotation family) for this very request, sent by ``requester`` (the key that
+    signed it: after a rotation, a retry goes out under the previous key); else
+    why not. A listener that only holds a copy of the peer's TLS key cannot
+    sign: whatever it answers is treated as no answer, so nothing it
+    acknowledges counts as delivered."""
+    try:
+        verify_reply(
+            resp.headers.get(REPLY_HEADER),
+            status=resp.status,
+            path=path,
+            body=data,
+            nonce=nonce,
+            requester=requester,
+            keys=peer.reply_keys(),
+        )
+    except ProtocolError as exc:
+        return f"reply signature: {exc.message}"
+    return None
 
 
 async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:
