@@ -22,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import aiohttp
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from node.config import ConfigError, write_private
@@ -50,7 +51,10 @@ def seal_key(home: Path, password: bytes) -> bool:
     pem = path.read_bytes()
     if is_sealed(pem):
         return False
-    key = serialization.load_pem_private_key(pem, password=None)
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ConfigError(f"{path}: not a PEM private key; restore it from a backup of this node") from None
     sealed = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,

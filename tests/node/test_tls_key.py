@@ -55,3 +55,10 @@ def test_sealing_a_plain_key_overwrites_the_old_file(tmp_path: Path) -> None:
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert tls.seal_key(tmp_path, password) is False  # already sealed: untouched
     tls.server_context(tmp_path, password)
+
+
+def test_a_damaged_plain_key_is_a_clear_error(tmp_path: Path) -> None:
+    setup.make_certificate(tmp_path, "Nodo Ficticio")
+    (tmp_path / setup.TLS_KEY).write_bytes(b"-----BEGIN PRIVATE KEY-----\nnada\n-----END PRIVATE KEY-----\n")
+    with pytest.raises(ConfigError, match="not a PEM private key"):
+        tls.seal_key(tmp_path, tls.pem_password(_identity(4)))
