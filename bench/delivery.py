@@ -33,10 +33,9 @@ sys.path.insert(0, str(ROOT))
 
 from aiohttp import ClientSession, web  # noqa: E402
 
-from node import wire  # noqa: E402
 from node.devmesh import LocalMesh, free_port  # noqa: E402
 from node.transport import MeshClient  # noqa: E402
-from protocol import Alert, Area, Identity, sign_envelope  # noqa: E402
+from protocol import Alert, Area, Identity, framing, sign_envelope  # noqa: E402
 from tests.e2e.harness import ScriptedPeer, now_ms  # noqa: E402
 
 # Where alerts happen, and what allies subscribe to (parents match children).
@@ -131,7 +130,7 @@ async def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
         start = time.monotonic()
         try:
             address = peer.address_of(node)
-            for frame in wire.batches([e.raw for e in envelopes], max_bytes=64 * 1024):
+            for frame in framing.batches([e.raw for e in envelopes], max_bytes=64 * 1024):
                 await client.call(address, "/mesh/v1/push", {"e": frame})
                 now = time.monotonic()
                 for raw in frame:

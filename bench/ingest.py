@@ -32,10 +32,9 @@ sys.path.insert(0, str(ROOT))
 
 import nacl.signing  # noqa: E402
 
-from node import wire  # noqa: E402
 from node.devmesh import LocalMesh, LocalNode  # noqa: E402
 from node.transport import MeshClient  # noqa: E402
-from protocol import Envelope, Identity, NodeRecord, codec, sign_envelope, signing  # noqa: E402
+from protocol import Envelope, Identity, NodeRecord, codec, framing, sign_envelope, signing  # noqa: E402
 from tests.e2e.harness import ScriptedPeer, now_ms  # noqa: E402
 
 
@@ -165,7 +164,7 @@ def one_round(target: LocalNode, sink: Sink, alerts: int, say: Any) -> dict[str,
     peer.pair_with(target)
     peer.push(target, vouches)
     before = sink.settle()  # the pairing's records and vouches reach the sink first
-    frames = wire.batches([e.raw for e in envelopes])
+    frames = framing.batches([e.raw for e in envelopes])
     say(f"pushing {len(frames)} frames of ≈{len(envelopes[0].raw)}-byte alerts over one connection …")
     assert target.proc is not None
     cpu_before = cpu_seconds(target.proc.pid)

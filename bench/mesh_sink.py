@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import mesh  # noqa: E402
-from node import tls, wire  # noqa: E402
+from node import tls  # noqa: E402
 from node.setup import make_certificate, tls_fingerprint  # noqa: E402
-from protocol import reply, request  # noqa: E402
+from protocol import framing, reply, request  # noqa: E402
 from protocol.keys import Identity  # noqa: E402
 
 SEED_FILE = "sink.seed"
@@ -54,27 +54,27 @@ async def _signed(req: web.Request, handler: object) -> web.StreamResponse:
 
 
 async def _push(request: web.Request) -> web.Response:
-    frame = wire.unpack(await request.read())
+    frame = framing.unpack(await request.read())
     request.app["received"] += len(frame.get("e", []))
     print(request.app["received"], flush=True)  # the benchmark's clock, without polling the node
-    return web.Response(body=wire.pack({"accepted": len(frame.get("e", [])), "invalid": 0}))
+    return web.Response(body=framing.pack({"accepted": len(frame.get("e", [])), "invalid": 0}))
 
 
 async def _reconcile(request: web.Request) -> web.Response:
     """An empty set: the node has nothing to fetch from the sink."""
-    frame = wire.unpack(await request.read())
-    return web.Response(body=wire.pack({"m": mesh.reconcile.respond([], frame.get("m"))}))
+    frame = framing.unpack(await request.read())
+    return web.Response(body=framing.pack({"m": mesh.reconcile.respond([], frame.get("m"))}))
 
 
 async def _empty(request: web.Request) -> web.Response:
     await request.read()
-    return web.Response(body=wire.pack({"e": []}))
+    return web.Response(body=framing.pack({"e": []}))
 
 
 async def main(home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
     make_certificate(home, "amparo-bench-sink")
-    app = web.Application(client_max_size=wire.MAX_FRAME_BYTES, middlewares=[_signed])
+    app = web.Application(client_max_size=framing.MAX_FRAME_BYTES, middlewares=[_signed])
     app[IDENTITY] = Identity.from_random((home / SEED_FILE).read_bytes())
     app["received"] = 0
     app.router.add_post("/mesh/v1/push", _push)

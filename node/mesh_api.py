@@ -32,18 +32,17 @@ from typing import Any, Final, NamedTuple, TypeVar
 from aiohttp import hdrs, web
 
 import mesh
-from node import wire
 from node.door import RequestBudget
 from node.pairing import PairingError, accept_pair_request
 from node.service import NodeService
+from protocol import framing
 from protocol import reply as signed_reply
 from protocol import request as signed_request
-from protocol.errors import ProtocolError
+from protocol.errors import BadFrame, ProtocolError
 
 log = logging.getLogger("amparo.mesh")
 SERVICE: web.AppKey[NodeService] = web.AppKey("service", NodeService)
 BUDGET: web.AppKey[RequestBudget] = web.AppKey("budget", RequestBudget)
-MAX_FETCH_IDS = 256
 PATHS: Final = frozenset({"/mesh/v1/push", "/mesh/v1/reconcile", "/mesh/v1/fetch", "/mesh/v1/pair"})
 # For the AppRunner: never inflate a body, never drain one after answering.
 RUNNER_OPTIONS: Final[dict[str, Any]] = {"auto_decompress": False, "lingering_time": 0}
@@ -51,7 +50,7 @@ T = TypeVar("T")
 
 
 def make_app(service: NodeService, budget: RequestBudget | None = None) -> web.Application:
-    app = web.Application(client_max_size=wire.MAX_FRAME_BYTES, middlewares=[_signed, _door, _errors])
+    app = web.Application(client_max_size=framing.MAX_FRAME_BYTES, middlewares=[_signed, _door, _errors])
     app[SERVICE] = service
     app[BUDGET] = budget or RequestBudget()
     app.router.add_post("/mesh/v1/push", _push)
@@ -62,7 +61,7 @@ def make_app(service: NodeService, budget: RequestBudget | None = None) -> web.A
 
 
 def _reply(frame: dict[str, Any]) -> web.Response:
-    return web.Response(body=wire.pack(frame), content_type="application/x-msgpack")
+    return web.Response(body=framing.pack(frame), content_type="application/x-msgpack")
 
 
 def _refuse(status: int, reason: str) -> web.Response:
@@ -125,8 +124,8 @@ async def _door(request: web.Request, handler: Any) -> web.StreamResponse:
     coding = request.headers.get(hdrs.TRANSFER_ENCODING)
     if coding is not None and coding.strip().lower() != "chunked":
         raise Refused(415, "request refused: the only transfer coding accepted is chunked")
-    if (request.content_length or 0) > wire.MAX_FRAME_BYTES:
-        raise Refused(413, f"request refused: body over {wire.MAX_FRAME_BYTES} bytes")
+    if (request.content_length or 0) > framing.MAX_FRAME_BYTES:
+        raise Refused(413, f"request refused: body over {framing.MAX_FRAME_BYTES} bytes")
     _check_budget(request)
     return await handler(request)  # type: ignore[no-any-return]
 
@@ -163,7 +162,9 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return response
     except (web.HTTPException, Refused):
         raise
-    except (wire.FrameError, mesh.MeshError) as exc:
+    except BadFrame as exc:
+        return _refuse(400, f"bad frame: {exc.message}")
+    except mesh.MeshError as exc:
         return _refuse(400, f"bad frame: {exc}")
     except Exception:
         log.exception("mesh request failed")
@@ -176,8 +177,8 @@ async def _read_body(request: web.Request) -> bytes:
     body = bytearray()
     async for chunk in request.content.iter_any():
         body += chunk
-        if len(body) > wire.MAX_FRAME_BYTES:
-            raise Refused(413, f"request refused: body over {wire.MAX_FRAME_BYTES} bytes")
+        if len(body) > framing.MAX_FRAME_BYTES:
+            raise Refused(413, f"request refused: body over {framing.MAX_FRAME_BYTES} bytes")
     return bytes(body)
 
 
@@ -249,7 +250,7 @@ def _parsed(service: NodeService, sender: bytes, parse: Callable[[], T]) -> T:
     an invalid envelope (the mesh may cut the sender off)."""
     try:
         return parse()
-    except (wire.FrameError, mesh.MeshError):
+    except (BadFrame, mesh.MeshError):
         service.counters.reject("bad-frame")
         service.handle(mesh.PeerInvalid(sender, "malformed"))
         raise
@@ -260,8 +261,8 @@ async def _push(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     sender, body, nonce = await _authenticated(request, defer_nonce=True)
     try:
-        raws = _parsed(service, sender, lambda: wire.envelope_list(wire.unpack(body)))
-    except wire.FrameError:
+        raws = _parsed(service, sender, lambda: framing.envelope_list(framing.unpack(body)))
+    except BadFrame:
         service.store.remember_nonce(sender, *nonce)
         raise
     outcome = service.ingest_push(raws, sender, nonce)
@@ -273,7 +274,7 @@ async def _reconcile(request: web.Request) -> web.Response:
     sender, body, _nonce = await _authenticated(request)
     service = request.app[SERVICE]
     reply = _parsed(
-        service, sender, lambda: mesh.reconcile.respond(service.mesh.keys(), wire.unpack(body).get("m"))
+        service, sender, lambda: mesh.reconcile.respond(service.mesh.keys(), framing.unpack(body).get("m"))
     )
     return _reply({"m": reply})
 
@@ -281,18 +282,18 @@ async def _reconcile(request: web.Request) -> web.Response:
 async def _fetch(request: web.Request) -> web.Response:
     sender, body, _nonce = await _authenticated(request)
     service = request.app[SERVICE]
-    ids = _parsed(service, sender, lambda: wire.id_list(wire.unpack(body), limit=MAX_FETCH_IDS))
+    ids = _parsed(service, sender, lambda: framing.id_list(framing.unpack(body), limit=framing.MAX_FETCH_IDS))
     return _reply({"e": _one_frame(service, ids)})
 
 
 def _one_frame(service: NodeService, ids: list[bytes]) -> list[bytes]:
     """The stored envelopes among ``ids``, in the order asked, as many as fit in
     one frame: the requester asks again for the ids it did not get."""
-    room = wire.MAX_FRAME_BYTES - wire.FRAME_SLACK
+    room = framing.MAX_FRAME_BYTES - framing.FRAME_SLACK
     out: list[bytes] = []
     for start in range(0, len(ids), 32):
         for row in service.store.get_many(ids[start : start + 32]):
-            room -= len(row.raw) + wire.ITEM_OVERHEAD
+            room -= len(row.raw) + framing.ITEM_OVERHEAD
             if room < 0:
                 return out
             out.append(row.raw)
@@ -303,7 +304,7 @@ async def _pair(request: web.Request) -> web.Response:
     sender, body, nonce = await _authenticated(request, known_peer=False, defer_nonce=True)
     service = request.app[SERVICE]
     try:
-        frame = accept_pair_request(service, sender, wire.unpack(body))
+        frame = accept_pair_request(service, sender, framing.unpack(body))
     except PairingError as exc:
         digest = hashlib.blake2b(sender, digest_size=4).hexdigest()
         log.warning("pairing request from %s refused: %s", digest, exc)

@@ -17,11 +17,11 @@ import hashlib
 import os
 from typing import Any
 
-from node import records, wire
+from node import records
 from node.service import NodeService
 from node.store import PeerRow
 from node.transport import PeerAddress, TransportError
-from protocol import Envelope, NodeRecord, ProtocolError, Vouch, decode, fingerprint
+from protocol import Envelope, NodeRecord, ProtocolError, Vouch, decode, fingerprint, framing
 
 INVITE_TTL_MS = 24 * 3600 * 1000
 SECRET_BYTES = 32
@@ -42,7 +42,7 @@ def create_invite(service: NodeService, ttl_ms: int = INVITE_TTL_MS) -> tuple[st
     expires = now + ttl_ms
     service.store.add_invite(_secret_hash(secret), now, expires)
     frame = {"r": service.own_record().raw, "s": secret, "x": expires}
-    token = base64.urlsafe_b64encode(wire.pack(frame)).decode("ascii").rstrip("=")
+    token = base64.urlsafe_b64encode(framing.pack(frame)).decode("ascii").rstrip("=")
     return TOKEN_PREFIX + token, expires
 
 
@@ -53,9 +53,9 @@ def read_invite(token: str, now: int) -> tuple[Envelope, bytes, int]:
         raise PairingError("not an Amparo invite token (it starts with amparo1-)")
     try:
         data = base64.urlsafe_b64decode(token[len(TOKEN_PREFIX) :] + "=" * (-len(token) % 4))
-        frame = wire.unpack(data)
+        frame = framing.unpack(data)
         record = decode(frame["r"], now=now)
-    except (ValueError, wire.FrameError, ProtocolError, KeyError, TypeError) as exc:
+    except (ValueError, ProtocolError, KeyError, TypeError) as exc:
         raise PairingError(f"the invite token is damaged ({exc})") from None
     secret, expires = frame.get("s"), frame.get("x")
     if (

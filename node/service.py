@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import mesh
 from mesh.interfaces import Item
-from node import records, wire
+from node import records
 from node.config import Config
 from node.store import PeerRow, PeerStanding, Store, StoredEnvelope
 from node.transport import MeshClient, PeerAddress, TransportError
@@ -33,9 +33,11 @@ from protocol import (
     Vouch,
     decode,
     envelope_id,
+    framing,
     recipient_hint,
     unseal,
 )
+from protocol.errors import BadFrame
 from protocol.keys import Identity
 
 log = logging.getLogger("amparo.node")
@@ -44,6 +46,8 @@ TICK_SECONDS = 2.0
 PRUNE_EVERY_MS = 10 * 60_000
 PEER_UP_MS = 5 * 60 * 1000
 TOUCH_EVERY_MS = 15_000  # last contact is kept in memory; the database copy may lag this much
+# Outbound batches sized to one frame: each batch in flight is then one request.
+PUSH_PACING = mesh.Pacing(batch_items=framing.PUSH_BATCH_ITEMS, batch_bytes=framing.PUSH_BATCH_BYTES)
 
 
 def wall_ms() -> int:
@@ -157,7 +161,7 @@ class NodeService:
             marks=marks,
             standings={p.key: _saved_standing(p.standing) for p in peers if p.standing is not None},
             trust_depth=self.config.trust_depth,
-            pacing=wire.PUSH_PACING,
+            pacing=PUSH_PACING,
             random=_system_random(),
             now=self.clock(),
         )
@@ -185,7 +189,7 @@ class NodeService:
         """Issue a fresh signed ``node`` record when addresses or TLS changed."""
         record = records.node_record(self.home, self.config, self.identity, self.clock())
         current = self.store.get_meta("node_record_body")
-        body_hex = wire.pack(record.body.to_wire()).hex()  # type: ignore[union-attr]
+        body_hex = framing.pack(record.body.to_wire()).hex()  # type: ignore[union-attr]
         if current == body_hex:
             return
         self.author(record)
@@ -508,12 +512,12 @@ class NodeService:
         deferred: list[bytes] = []
         try:
             if address is not None:
-                for frame in wire.batches(raws):
+                for frame in framing.batches(raws):
                     reply = await self.client.call(address, "/mesh/v1/push", {"e": frame})
-                    deferred += wire.deferred_ids(reply, len(frame))
+                    deferred += framing.deferred_ids(reply, len(frame))
                 ok = True
                 self._seen(peer)
-        except (TransportError, wire.FrameError) as exc:
+        except (TransportError, BadFrame) as exc:
             self.counters.push_failures += 1
             log.info("push to %s failed: %s", peer.hex()[:16], exc)
         finally:  # always answer the outbox, or the peer's queue waits for the push timeout
@@ -568,8 +572,8 @@ class NodeService:
             asked = wanted[:256]
             try:
                 reply = await self.client.call(address, "/mesh/v1/fetch", {"ids": asked})
-                raws = wire.envelope_list(reply)
-            except (TransportError, wire.FrameError) as exc:
+                raws = framing.envelope_list(reply)
+            except (TransportError, BadFrame) as exc:
                 log.info("fetch from %s failed: %s", peer.hex()[:16], exc)
                 return
             got = {envelope_id(raw) for raw in raws}

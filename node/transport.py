@@ -17,9 +17,10 @@ from typing import Any, Final
 
 import aiohttp
 
-from node import tls, wire
+from node import tls
 from node.printable import printable
-from protocol.errors import ProtocolError
+from protocol import framing
+from protocol.errors import BadFrame, ProtocolError
 from protocol.keys import Identity
 from protocol.reply import HEADER as REPLY_HEADER
 from protocol.reply import verify_reply
@@ -94,7 +95,7 @@ class MeshClient:
 
     async def call(self, peer: PeerAddress, path: str, frame: dict[str, Any]) -> dict[str, Any]:
         """POST ``frame`` to ``path`` on the first reachable address of ``peer``."""
-        body = wire.pack(frame)
+        body = framing.pack(frame)
         try:
             return await self._call(peer, path, body, self._identity)
         except TransportError as exc:
@@ -157,9 +158,9 @@ class MeshClient:
                 raise
             raise TransportError(f"proxy: {exc}") from None
         try:
-            return wire.unpack(data, MAX_RESPONSE_BYTES)
-        except wire.FrameError as exc:
-            raise TransportError(f"bad response frame: {exc}", 502) from None
+            return framing.unpack(data, MAX_RESPONSE_BYTES)
+        except BadFrame as exc:
+            raise TransportError(f"bad response frame: {exc.message}", 502) from None
 
 
 

@@ -15,11 +15,21 @@ anything a relay cannot check (a sealed body it cannot open), prove nothing
 about the relay: they are counted, and never scored. Otherwise one hostile
 author, or one upgrade, could get honest relays banned. ``BLAMED_CODES`` and
 ``SILENT_CODES`` are the same rule as data (docs/protocol.md §9).
+
+Errors of the frame codec (``protocol.framing``) also say which side of an
+exchange failed, as h11's ``LocalProtocolError`` and ``RemoteProtocolError`` do:
+``BadFrame`` is the remote side's (a peer sent bytes that are not a frame),
+``CannotEncode`` the local side's (this node tried to send what no frame can
+carry: a bug here, never a peer's).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
+
+Side = Literal["local", "remote"]
+"""Which side of an exchange failed: this node (``local``) or the peer and the path
+to it (``remote``)."""
 
 
 class ProtocolError(Exception):
@@ -51,6 +61,24 @@ class Malformed(ProtocolError):
 
     code = "malformed"
     blames_sender = True
+
+
+class BadFrame(Malformed):
+    """A mesh frame (docs/protocol.md §12) that is not msgpack within its limits or
+    not the shape its path expects: whoever sent it is at fault."""
+
+    code = "bad-frame"
+    blames_sender = True
+    side: ClassVar[Side] = "remote"
+
+
+class CannotEncode(ProtocolError):
+    """A value this node tried to put in a frame that msgpack cannot carry: a bug on
+    this side, which no peer caused and no peer is blamed for."""
+
+    code = "cannot-encode"
+    blames_sender = False
+    side: ClassVar[Side] = "local"
 
 
 class NotCanonical(ProtocolError):
@@ -148,6 +176,8 @@ ERROR_CODES: tuple[str, ...] = tuple(
         BadKeyFile,
         WrongPassphrase,
         BadText,
+        BadFrame,
+        CannotEncode,
     )
 )
 

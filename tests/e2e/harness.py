@@ -10,11 +10,10 @@ from typing import Any
 
 import aiohttp
 
-from node import wire
 from node.devmesh import LocalNode
 from node.pairing import read_invite
 from node.transport import MeshClient, PeerAddress
-from protocol import Alert, Area, Envelope, Identity, NodeRecord, Revoke, Vouch, sign_envelope
+from protocol import Alert, Area, Envelope, Identity, NodeRecord, Revoke, Vouch, framing, sign_envelope
 from protocol.request import HEADER, sign_request
 
 # Test receivers listen on 127.0.0.1: nodes that deliver to them opt in, as an
@@ -139,4 +138,4 @@ class ScriptedPeer:
 
 
 def frame(raws: list[bytes]) -> bytes:
-    return wire.pack({"e": raws})
+    return framing.pack({"e": raws})

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from node import wire
 from node.config import DB_FILE
 from node.devmesh import LocalNode
+from protocol import framing
 from protocol.envelope import envelope_id
 from tests.e2e.harness import ScriptedPeer
 from tests.e2e.test_gossip import wait_until
@@ -112,12 +112,12 @@ class DeferringPeer(HostileListener):
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         if request.path != "/mesh/v1/push":
             return web.Response(status=503, text="only pushes here")
-        raws = wire.envelope_list(wire.unpack(await request.read()))
+        raws = framing.envelope_list(framing.unpack(await request.read()))
         ids = [envelope_id(raw) for raw in raws]
         self.pushes.append(ids)
         deferred = ids if len(self.pushes) <= self.refusals else []
         reply = {"accepted": len(ids) - len(deferred), "invalid": 0, "deferred": deferred}
-        return web.Response(body=wire.pack(reply), content_type="application/x-msgpack")
+        return web.Response(body=framing.pack(reply), content_type="application/x-msgpack")
 
     def times_pushed(self, item_id: bytes) -> int:
         return sum(ids.count(item_id) for ids in self.pushes)

@@ -23,11 +23,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from node import wire
 from node.config import DB_FILE
 from node.devmesh import LocalNode
 from node.transport import MeshClient, TransportError
-from protocol import Alert, Area, Vouch, sign_envelope
+from protocol import Alert, Area, Vouch, framing, sign_envelope
 from protocol.request import HEADER, sign_request
 from tests.e2e.harness import ScriptedPeer, frame, now_ms
 from tests.e2e.test_gossip import wait_until
@@ -303,7 +302,7 @@ def test_invalid_frames_count_as_invalid_data(mesh_factory: Any) -> None:
     peer = ScriptedPeer("Nodo de Tramas Rotas")
     peer.pair_with(node)
     statuses = []
-    garbage = [b"\xc1", wire.pack([1, 2, 3]), wire.pack({"e": "not a list"}), wire.pack({"ids": [b"x"]})]
+    garbage = [b"\xc1", framing.pack([1, 2, 3]), framing.pack({"e": "not a list"}), framing.pack({"ids": [b"x"]})]
     for i in range(20):
         path = ("/mesh/v1/push", "/mesh/v1/fetch", "/mesh/v1/reconcile")[i % 3]
         statuses.append(peer.raw_post(node, path, garbage[i % len(garbage)])[0])
@@ -333,13 +332,13 @@ def test_fetch_replies_are_capped_in_bytes_and_the_rest_is_fetched_again(mesh_fa
     peer = ScriptedPeer()
     peer.pair_with(a)
     alerts = [_big_alert(peer, i) for i in range(40)]
-    assert sum(len(e.raw) for e in alerts) > 2 * wire.MAX_FRAME_BYTES
-    for chunk in wire.batches([e.raw for e in alerts]):
+    assert sum(len(e.raw) for e in alerts) > 2 * framing.MAX_FRAME_BYTES
+    for chunk in framing.batches([e.raw for e in alerts]):
         assert peer.push(a, chunk)["accepted"] == len(chunk)
     wanted = [e.id for e in alerts]
     reply = peer.call(a, "/mesh/v1/fetch", {"ids": wanted})
     got = reply["e"]
-    assert len(wire.pack(reply)) <= wire.MAX_FRAME_BYTES
+    assert len(framing.pack(reply)) <= framing.MAX_FRAME_BYTES
     assert 0 < len(got) < len(wanted)
     assert got == [e.raw for e in alerts[: len(got)]]  # in the order asked
     rest = peer.call(a, "/mesh/v1/fetch", {"ids": wanted[len(got) :]})["e"]
@@ -366,7 +365,7 @@ def test_pair_requests_are_limited_per_address_and_store_nothing_without_a_valid
             created=now_ms(),
             expires=0,
         )
-        body = wire.pack({"s": os.urandom(32), "r": stranger.record().raw, "v": vouch.raw})
+        body = framing.pack({"s": os.urandom(32), "r": stranger.record().raw, "v": vouch.raw})
         status, text, _ = stranger.raw_post(node, "/mesh/v1/pair", body)
         statuses.append(status)
         if status == 429:

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from node import tls, wire
+from node import tls
 from node.devmesh import LocalNode
 from node.setup import TLS_CERT, TLS_KEY
+from protocol import framing
 from tests.e2e.test_gossip import wait_until
 
 pytestmark = pytest.mark.slow
@@ -48,7 +49,7 @@ class Impersonator:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        app = web.Application(client_max_size=wire.MAX_FRAME_BYTES)
+        app = web.Application(client_max_size=framing.MAX_FRAME_BYTES)
         app.router.add_post("/mesh/v1/push", self._push)
         app.router.add_post("/mesh/v1/{other}", self._other)
         self._runner = runner = web.AppRunner(app, shutdown_timeout=0.1)
@@ -59,7 +60,7 @@ class Impersonator:
         self._loop.run_forever()
 
     async def _push(self, request: web.Request) -> web.Response:
-        raws = wire.envelope_list(wire.unpack(await request.read()))
+        raws = framing.envelope_list(framing.unpack(await request.read()))
         self.pushed += raws
         return _msgpack({"accepted": len(raws), "invalid": 0})
 
@@ -72,7 +73,7 @@ class Impersonator:
 
 
 def _msgpack(doc: dict[str, Any]) -> web.Response:
-    return web.Response(body=wire.pack(doc), content_type="application/x-msgpack")
+    return web.Response(body=framing.pack(doc), content_type="application/x-msgpack")
 
 
 def _mark(node: LocalNode, peer_name: str) -> int:

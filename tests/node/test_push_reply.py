@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from node import wire
+from protocol import framing
+from protocol.errors import BadFrame
 
 ID = b"\x01" * 32
 
 
 def test_a_reply_without_deferred_means_nothing_was_deferred() -> None:
-    assert wire.deferred_ids({"accepted": 3, "invalid": 0}, sent=3) == []  # a node before the field
+    assert framing.deferred_ids({"accepted": 3, "invalid": 0}, sent=3) == []  # a node before the field
 
 
 def test_deferred_ids_are_read_as_sent() -> None:
-    assert wire.deferred_ids({"accepted": 1, "invalid": 0, "deferred": [ID, b"\x02" * 32]}, sent=3) == [
+    assert framing.deferred_ids({"accepted": 1, "invalid": 0, "deferred": [ID, b"\x02" * 32]}, sent=3) == [
         ID,
         b"\x02" * 32,
     ]
@@ -31,5 +32,5 @@ def test_deferred_ids_are_read_as_sent() -> None:
     ],
 )
 def test_a_malformed_deferred_field_is_a_frame_error(value: object) -> None:
-    with pytest.raises(wire.FrameError, match="deferred"):
-        wire.deferred_ids({"deferred": value}, sent=3)
+    with pytest.raises(BadFrame, match="deferred"):
+        framing.deferred_ids({"deferred": value}, sent=3)

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from node import setup, tls, wire
+from node import setup, tls
 from node.transport import MeshClient, PeerAddress, TransportError
+from protocol import framing
 from protocol import reply as signed_reply
 from protocol import request as signed_request
 from protocol.keys import Identity
@@ -39,7 +40,7 @@ class Peer:
         if auth.sender not in self.known:
             refusal = web.Response(status=self.status_for_strangers, text="request refused: not a peer of this node")
             return _signed(request, refusal, auth)
-        answer = web.Response(body=wire.pack({"accepted": 1}), content_type="application/x-msgpack")
+        answer = web.Response(body=framing.pack({"accepted": 1}), content_type="application/x-msgpack")
         return _signed(request, answer, auth)
 
 

@@ -16,8 +16,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from node import setup, tls, transport, wire
+from node import setup, tls, transport
 from node.transport import MAX_RESPONSE_BYTES, MeshClient, PeerAddress, TransportError
+from protocol import framing
 from protocol.keys import Identity
 from protocol.reply import HEADER as REPLY_HEADER
 from protocol.reply import sign_reply
@@ -63,28 +64,28 @@ def _signed(request: web.Request, body: bytes, *, signer: Identity = PEER, **ove
 def _routes(peer_log: list[str]) -> web.Application:
     async def ok(request: web.Request) -> web.Response:
         peer_log.append(request.path)
-        return _signed(request, wire.pack({"accepted": 0}))
+        return _signed(request, framing.pack({"accepted": 0}))
 
     async def unsigned(request: web.Request) -> web.Response:
         peer_log.append(request.path)
-        return web.Response(body=wire.pack({"accepted": 0}), content_type="application/x-msgpack")
+        return web.Response(body=framing.pack({"accepted": 0}), content_type="application/x-msgpack")
 
     async def other_key(request: web.Request) -> web.Response:
         peer_log.append(request.path)
-        return _signed(request, wire.pack({"accepted": 0}), signer=STRANGER)
+        return _signed(request, framing.pack({"accepted": 0}), signer=STRANGER)
 
     async def rotated(request: web.Request) -> web.Response:
         peer_log.append(request.path)
-        return _signed(request, wire.pack({"accepted": 0}), signer=ROTATED)
+        return _signed(request, framing.pack({"accepted": 0}), signer=ROTATED)
 
     async def other_nonce(request: web.Request) -> web.Response:
         peer_log.append(request.path)
-        return _signed(request, wire.pack({"accepted": 0}), nonce=bytes(16))
+        return _signed(request, framing.pack({"accepted": 0}), nonce=bytes(16))
 
     async def other_body(request: web.Request) -> web.Response:
         peer_log.append(request.path)
-        response = _signed(request, wire.pack({"accepted": 0}))
-        response.body = wire.pack({"accepted": 1})
+        response = _signed(request, framing.pack({"accepted": 0}))
+        response.body = framing.pack({"accepted": 1})
         return response
 
     async def refusal(request: web.Request) -> web.Response:

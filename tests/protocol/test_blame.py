@@ -29,7 +29,7 @@ def _flip_signature(raw: bytes) -> bytes:
 def test_the_rule_as_data() -> None:
     # Exact on purpose: a new code that blames (or a subclass that inherits
     # blame from BadField) must be a decision, made here and in the docs.
-    assert {"too-large", "malformed", "not-canonical", "bad-field", "bad-signature"} == errors.BLAMED_CODES
+    assert {"too-large", "malformed", "not-canonical", "bad-field", "bad-signature", "bad-frame"} == errors.BLAMED_CODES
     assert {"expired", "from-the-future", "unknown-type", "unsupported-version"} <= errors.SILENT_CODES
     assert {cls.code for cls in errors.ERROR_CLASSES} == set(errors.ERROR_CODES)  # none left out
     assert set(errors.ERROR_CODES) == errors.BLAMED_CODES | errors.SILENT_CODES

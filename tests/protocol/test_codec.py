@@ -184,6 +184,8 @@ EXPECTED_CODES = (
     "bad-key-file",
     "wrong-passphrase",
     "bad-text",
+    "bad-frame",
+    "cannot-encode",
 )
 
 

@@ -1,0 +1,181 @@
+"""Frames (docs/protocol.md §12): known answers, round trips, every limit refused
+with its code, and nothing but ``ProtocolError`` out of the readers, whatever the
+bytes. A frame a peer sent wrong is ``bad-frame`` (remote, blamed); a value this
+node cannot put in a frame is ``cannot-encode`` (local, never blamed)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from protocol import framing
+from protocol.errors import BadFrame, CannotEncode, ProtocolError, blames_sender
+
+ID = b"\x01" * 32
+_ids = st.lists(st.binary(min_size=32, max_size=32), max_size=framing.MAX_FETCH_IDS)
+_envelopes = st.lists(st.binary(max_size=300), max_size=40)
+_leaves = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.binary(max_size=40) | st.text(max_size=20)
+_values = st.recursive(
+    _leaves,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def _code(call: Any) -> tuple[str, str | None]:
+    with pytest.raises(ProtocolError) as info:
+        call()
+    return info.value.code, info.value.field
+
+
+# -- known answers (the same bytes as the request and reply known answers of §12.2 and §12.5)
+def test_known_answers() -> None:
+    assert framing.pack({"e": []}).hex() == "81a16590"
+    assert framing.pack({"accepted": 0, "invalid": 0}).hex() == "82a8616363657074656400a7696e76616c696400"
+    assert framing.pack({"ids": [ID]}).hex() == "81a3696473" + "91c420" + "01" * 32
+    assert framing.unpack(bytes.fromhex("81a16590")) == {"e": []}
+
+
+def test_the_sizes_agree() -> None:
+    assert framing.MAX_FRAME_BYTES == 65_536 + 1_024  # docs/protocol.md §12: 66 560
+    full = [b"x" * (framing.PUSH_BATCH_BYTES // framing.PUSH_BATCH_ITEMS)] * framing.PUSH_BATCH_ITEMS
+    assert len(framing.batches(full)) == 1  # one push batch of the outbox is one frame
+    assert len(framing.pack({"e": full})) <= framing.MAX_FRAME_BYTES
+    asked = framing.pack({"ids": [ID] * framing.MAX_FETCH_IDS})
+    assert len(asked) < 9 * 1024
+
+
+# -- round trips -----------------------------------------------------------------------
+@given(_envelopes)
+def test_envelope_frames_round_trip(raws: list[bytes]) -> None:
+    assert framing.envelope_list(framing.unpack(framing.pack({"e": raws}))) == raws
+
+
+@given(_ids)
+def test_id_frames_round_trip(ids: list[bytes]) -> None:
+    assert framing.id_list(framing.unpack(framing.pack({"ids": ids}))) == ids
+
+
+@given(_ids, st.integers(0, 300))
+def test_deferred_ids_round_trip_up_to_what_was_sent(ids: list[bytes], sent: int) -> None:
+    reply = framing.unpack(framing.pack({"accepted": 0, "invalid": 0, "deferred": ids}))
+    if len(ids) <= sent:
+        assert framing.deferred_ids(reply, sent) == ids
+    else:
+        assert _code(lambda: framing.deferred_ids(reply, sent)) == ("bad-frame", "deferred")
+
+
+@given(st.lists(st.binary(max_size=9_000), max_size=30), st.integers(9_100, framing.MAX_FRAME_BYTES))
+def test_batches_keep_order_and_fit(raws: list[bytes], room: int) -> None:
+    out = framing.batches(raws, max_bytes=room)
+    assert [raw for frame in out for raw in frame] == raws
+    assert all(frame for frame in out)
+    for frame in out:
+        assert len(framing.pack({"e": frame})) <= room + framing.FRAME_SLACK
+
+
+# -- every limit, refused with its code ------------------------------------------------
+def _packed(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("data", "max_bytes"),
+    [
+        (_packed({"e": [b"x" * framing.MAX_FRAME_BYTES]}), framing.MAX_FRAME_BYTES),  # over the body limit
+        (_packed({"e": []}), 3),  # over a smaller limit (the caller's)
+        (_packed({"e": [b""] * (framing.MAX_FRAME_ITEMS + 1)}), framing.MAX_FRAME_BYTES),  # list too long
+        (_packed({str(i): 0 for i in range(framing.MAX_FRAME_KEYS + 1)}), framing.MAX_FRAME_BYTES),  # map too big
+        (_packed({1: 0}), framing.MAX_FRAME_BYTES),  # a key that is not text
+        (_packed({"e": []}) + b"\xc0", framing.MAX_FRAME_BYTES),  # trailing bytes
+        (_packed({"e": []})[:-1], framing.MAX_FRAME_BYTES),  # truncated
+        (b"", framing.MAX_FRAME_BYTES),
+        (b"\xc1", framing.MAX_FRAME_BYTES),  # a reserved byte
+        (b"\xd6\xff\x00\x00\x00\x00", framing.MAX_FRAME_BYTES),  # an ext type (Timestamp)
+        (b"\xdd\xff\xff\xff\xff", framing.MAX_FRAME_BYTES),  # array32 claiming 4G entries
+        (b"\xc6\xff\xff\xff\xff", framing.MAX_FRAME_BYTES),  # bin32 claiming 4 GiB
+        (_packed([1, 2, 3]), framing.MAX_FRAME_BYTES),  # not a map
+        (_packed(b"\x00"), framing.MAX_FRAME_BYTES),
+    ],
+)
+def test_a_frame_outside_the_limits_is_a_bad_frame(data: bytes, max_bytes: int) -> None:
+    assert _code(lambda: framing.unpack(data, max_bytes)) == ("bad-frame", "frame")
+
+
+@pytest.mark.parametrize(
+    ("frame", "field"),
+    [
+        ({}, "e"),
+        ({"e": "not a list"}, "e"),
+        ({"e": [b"x", "text"]}, "e"),
+        ({"e": [1]}, "e"),
+    ],
+)
+def test_an_envelope_list_of_the_wrong_shape_is_a_bad_frame(frame: dict[str, Any], field: str) -> None:
+    assert _code(lambda: framing.envelope_list(frame)) == ("bad-frame", field)
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        [ID] * (framing.MAX_FETCH_IDS + 1),  # more than one fetch may ask for
+        [b"\x01" * 31],
+        [b"\x01" * 33],
+        ["01" * 32],
+        ID,
+        None,
+    ],
+)
+def test_an_id_list_outside_its_limits_is_a_bad_frame(ids: Any) -> None:
+    assert _code(lambda: framing.id_list({"ids": ids})) == ("bad-frame", "ids")
+
+
+def test_an_id_list_takes_the_callers_limit() -> None:
+    assert framing.id_list({"ids": [ID] * 3}, limit=3) == [ID] * 3
+    assert _code(lambda: framing.id_list({"ids": [ID] * 4}, limit=3)) == ("bad-frame", "ids")
+
+
+def test_a_bad_frame_is_the_remote_sides_fault_and_blames_it() -> None:
+    error = BadFrame("a frame is a map", field="frame")
+    assert error.side == "remote" and error.blames_sender and blames_sender("bad-frame")
+    assert str(error) == "[bad-frame] frame: a frame is a map"
+
+
+@pytest.mark.parametrize("value", [{"e": object()}, {"n": 2**64}, {"n": 1.5j}])
+def test_what_no_frame_can_carry_is_a_local_error(value: dict[str, Any]) -> None:
+    with pytest.raises(CannotEncode) as info:
+        framing.pack(value)
+    assert info.value.side == "local" and not info.value.blames_sender
+    assert info.value.code == "cannot-encode"
+
+
+# -- nothing but ProtocolError escapes --------------------------------------------------
+@given(st.binary(max_size=300))
+def test_unpack_raises_only_bad_frame_for_any_bytes(data: bytes) -> None:
+    try:
+        frame = framing.unpack(data)
+    except BadFrame:
+        return
+    assert isinstance(frame, dict)
+
+
+@given(_values)
+def test_unpack_of_any_msgpack_value_is_a_map_or_a_bad_frame(value: Any) -> None:
+    with contextlib.suppress(BadFrame):
+        assert isinstance(framing.unpack(_packed(value)), dict)
+
+
+@given(_values, st.sampled_from(["e", "ids", "deferred"]), st.integers(0, 10))
+def test_the_field_readers_raise_only_bad_frame(value: Any, key: str, sent: int) -> None:
+    for frame in ({key: value}, value):
+        with contextlib.suppress(BadFrame):
+            assert isinstance(framing.envelope_list(frame, key), list)
+        with contextlib.suppress(BadFrame):
+            assert isinstance(framing.id_list(frame, key), list)
+        with contextlib.suppress(BadFrame):
+            assert isinstance(framing.deferred_ids(frame, sent), list)
