@@ -43,6 +43,7 @@ from typing import Any, TypeAlias
 from sortedcontainers import SortedList
 
 from mesh.interfaces import ID_BYTES, Key, MeshError
+from protocol.signing import PERSON_RECONCILE
 
 Bound: TypeAlias = tuple[int, bytes]
 
@@ -61,7 +62,6 @@ MAX_ROUNDS = 256
 _START: Bound = (0, b"")
 _END: Bound = (INFINITY, b"")
 _MOD = 2**256
-_PERSON = b"amparo/v1/recon"
 # Room kept free before handling one more range: a split or a small id list.
 _RESERVE = BUCKETS * 64 + ID_LIST_MAX * (ID_BYTES + 2) + 64
 
@@ -78,7 +78,7 @@ def fingerprint(ids: Iterable[bytes]) -> bytes:
 
 def _digest(total: int, count: int) -> bytes:
     data = (total % _MOD).to_bytes(32, "little") + count.to_bytes(8, "little")
-    return hashlib.blake2b(data, digest_size=FINGERPRINT_BYTES, person=_PERSON).digest()
+    return hashlib.blake2b(data, digest_size=FINGERPRINT_BYTES, person=PERSON_RECONCILE).digest()
 
 
 class KeyIndex:

@@ -22,6 +22,7 @@ from node.service import NodeService
 from node.store import PeerRow
 from node.transport import PeerAddress, TransportError
 from protocol import Envelope, NodeRecord, ProtocolError, Vouch, decode, fingerprint, framing
+from protocol.signing import PERSON_INVITE
 
 INVITE_TTL_MS = 24 * 3600 * 1000
 SECRET_BYTES = 32
@@ -33,7 +34,7 @@ class PairingError(Exception):
 
 
 def _secret_hash(secret: bytes) -> bytes:
-    return hashlib.blake2b(secret, digest_size=32, person=b"amparo-invite").digest()
+    return hashlib.blake2b(secret, digest_size=32, person=PERSON_INVITE).digest()
 
 
 def create_invite(service: NodeService, ttl_ms: int = INVITE_TTL_MS) -> tuple[str, int]:

@@ -29,14 +29,13 @@ from node.config import ConfigError, write_private
 from node.setup import TLS_CERT, TLS_KEY
 from node.shred import replace_overwriting
 from protocol.keys import Identity
-
-PEM_PURPOSE = b"amparo-tls-pem1"  # BLAKE2b personalization: at most 16 bytes
+from protocol.signing import PERSON_TLS_PEM
 
 
 def pem_password(identity: Identity) -> bytes:
     """The TLS key's PEM password: 256 bits derived from the X25519 secret for this
     one purpose (hex, so OpenSSL never meets a NUL byte in it)."""
-    digest = hashlib.blake2b(identity.enc_secret, digest_size=32, person=PEM_PURPOSE).hexdigest()
+    digest = hashlib.blake2b(identity.enc_secret, digest_size=32, person=PERSON_TLS_PEM).hexdigest()
     return digest.encode("ascii")
 
 

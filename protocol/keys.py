@@ -23,7 +23,7 @@ import nacl.pwhash
 import nacl.secret
 import nacl.signing
 
-from protocol import codec
+from protocol import codec, signing
 from protocol.errors import BadKeyFile, ProtocolError, WrongPassphrase
 
 SEED_BYTES: Final = 32
@@ -83,7 +83,7 @@ class Identity:
 def fingerprint(sign_public: bytes) -> str:
     """A 160-bit, human-comparable rendering of a signing key, read aloud or
     compared side by side like a safety number: 8 groups of 4 base32 characters."""
-    digest = hashlib.blake2b(sign_public, digest_size=20, person=b"amparo-fpr-v1").digest()
+    digest = hashlib.blake2b(sign_public, digest_size=20, person=signing.PERSON_FINGERPRINT).digest()
     text = base64.b32encode(digest).decode("ascii")
     return " ".join(text[i : i + 4] for i in range(0, len(text), 4))
 

@@ -86,7 +86,7 @@ class Sealed:
 
 
 def recipient_hint(enc_public: bytes) -> bytes:
-    return hashlib.blake2b(enc_public, digest_size=HINT_BYTES, person=b"amparo-hint-v1").digest()
+    return hashlib.blake2b(enc_public, digest_size=HINT_BYTES, person=signing.PERSON_HINT).digest()
 
 
 def header_map(kind: str, author: bytes, created: int, expires: int) -> dict[str, Any]:

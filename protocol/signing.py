@@ -1,23 +1,49 @@
-"""Ed25519 signatures bound to a purpose string (domain separation).
+"""Ed25519 signatures bound to a purpose string (domain separation), and every
+other purpose string of Amparo.
 
 A signature made for one purpose can never be replayed as another: the signed
-message is ``purpose || 0x00 || payload``. Every purpose in use is listed here and
-in docs/protocol.md §5.
+message is ``purpose || 0x00 || payload``, and every purpose is
+``amparo/v1/<what>``, built by ``purpose``. Hashes and derived keys are bound the
+same way, by a BLAKE2b personalization (``person``, at most 16 bytes). Every
+string in use is here and in docs/protocol.md §5; nowhere else in the code
+(``tests/protocol/test_purposes.py`` scans for strays).
 """
 
 from __future__ import annotations
+
+from typing import Final
 
 import nacl.exceptions
 import nacl.signing
 
 from protocol.errors import BadField, BadSignature
 
-PURPOSE_ENVELOPE = "amparo/v1/envelope"
-PURPOSE_SEALED = "amparo/v1/sealed-body"
-PURPOSE_ROTATE = "amparo/v1/rotate"
-PURPOSE_REQUEST = "amparo/v1/request"
-PURPOSE_INVITE = "amparo/v1/invite"
-PURPOSE_REPLY = "amparo/v1/reply"
+SCHEME: Final = "amparo/v1/"
+MAX_PERSON_BYTES: Final = 16  # BLAKE2b's personalization
+
+
+def purpose(what: str) -> str:
+    """The purpose string for ``what``: ``amparo/v1/<what>``. The version is the
+    protocol's, so a later version's signatures never verify as this one's."""
+    if not what or not what.isascii() or "/" in what or "\x00" in what:
+        raise ValueError(f"not a purpose name: {what!r}")
+    return SCHEME + what
+
+
+def person(what: str) -> bytes:
+    """A BLAKE2b personalization in the same scheme (for new hashes and derived keys)."""
+    value = purpose(what).encode("ascii")
+    if len(value) > MAX_PERSON_BYTES:
+        raise ValueError(f"{value!r} is longer than BLAKE2b's {MAX_PERSON_BYTES}-byte personalization")
+    return value
+
+
+PURPOSE_ENVELOPE = purpose("envelope")
+PURPOSE_SEALED = purpose("sealed-body")
+PURPOSE_ROTATE = purpose("rotate")
+PURPOSE_REQUEST = purpose("request")
+PURPOSE_INVITE = purpose("invite")
+PURPOSE_REPLY = purpose("reply")
 
 PURPOSES = (
     PURPOSE_ENVELOPE,
@@ -27,6 +53,17 @@ PURPOSES = (
     PURPOSE_INVITE,
     PURPOSE_REPLY,
 )
+
+# BLAKE2b personalizations. The scheme came after version 1 had fixed four of
+# them; those four are part of bytes already on the wire (hints), on screens
+# (fingerprints) and on disks (invite hashes, the TLS key's password), so they
+# keep their spelling. A new one is ``person(what)``.
+PERSON_RECONCILE: Final = person("recon")  # range fingerprints (docs/mesh.md)
+PERSON_HINT: Final = b"amparo-hint-v1"  # recipient hints of sealed bodies (§7)
+PERSON_FINGERPRINT: Final = b"amparo-fpr-v1"  # the human-comparable key fingerprint (§8)
+PERSON_INVITE: Final = b"amparo-invite"  # the stored hash of an invite secret (§12.4)
+PERSON_TLS_PEM: Final = b"amparo-tls-pem1"  # the sealed TLS key's password, from the X25519 secret
+PERSONS = (PERSON_RECONCILE, PERSON_HINT, PERSON_FINGERPRINT, PERSON_INVITE, PERSON_TLS_PEM)
 
 KEY_BYTES = 32
 SIGNATURE_BYTES = 64
