@@ -77,9 +77,13 @@ from mesh.outbox import Pacing, PeerOutbox, SeqLog
 from mesh.peers import Limits, PeerScore, RateLimits, SavedStanding, Standing, Transition
 from mesh.reconcile import KeyIndex
 from mesh.trust import TrustGraph
+from protocol.framing import MAX_FETCH_IDS
 
 DELIVERED_KINDS = frozenset({"alert", "ack"})
-MAX_FETCH_IDS = 1024  # per Fetch action
+# Ids per Fetch action: four fetch requests (``protocol.framing.MAX_FETCH_IDS`` each,
+# the wire's limit), which the node asks one after another in one task. A full
+# catch-up (``MAX_FETCHING``) is then about twenty tasks per peer, not eighty.
+FETCH_ACTION_IDS = 4 * MAX_FETCH_IDS
 MAX_FETCHING = 20_000  # ids requested and not yet arrived, per peer
 REFUSED_MEMORY = 65_536
 OFFERED_MEMORY = 16_384  # per peer: ids already pushed because a reconciliation said so
@@ -489,8 +493,8 @@ class MeshNode:
                 break
             link.fetching[item_id] = deadline
             wanted.append(item_id)
-        for start in range(0, len(wanted), MAX_FETCH_IDS):
-            actions.append(Fetch(event.peer, tuple(wanted[start : start + MAX_FETCH_IDS])))
+        for start in range(0, len(wanted), FETCH_ACTION_IDS):
+            actions.append(Fetch(event.peer, tuple(wanted[start : start + FETCH_ACTION_IDS])))
         if left_over:
             self._catch_up_soon(link)
 

@@ -14,6 +14,7 @@ import nacl.utils
 
 from node.store import StoredEnvelope
 from protocol import (
+    MAX_LIFETIME_MS,
     Ack,
     Alert,
     Area,
@@ -28,8 +29,10 @@ from protocol import (
 from protocol.keys import Identity
 from protocol.regions import check as region_check
 
+# How long an alert lives when whoever sends it does not say: this node's choice,
+# not a protocol rule (so not in protocol/). The longest is the protocol's rule.
 DEFAULT_TTL_MS = 6 * 3600 * 1000
-MAX_TTL_MS = 90 * 24 * 3600 * 1000
+MAX_TTL_MS = MAX_LIFETIME_MS
 _UNITS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 

@@ -569,7 +569,7 @@ class NodeService:
         returned are asked again, until a reply brings none of them."""
         wanted = list(ids)
         while wanted:
-            asked = wanted[:256]
+            asked = wanted[: framing.MAX_FETCH_IDS]
             try:
                 reply = await self.client.call(address, "/mesh/v1/fetch", {"ids": asked})
                 raws = framing.envelope_list(reply)

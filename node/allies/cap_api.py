@@ -13,14 +13,21 @@ from typing import Any
 
 from aiohttp import web
 
-from node.alerts import MAX_TTL_MS, AlertInputError, author_or_refuse, make_envelope, open_row, parse_duration
+from node.alerts import (
+    DEFAULT_TTL_MS,
+    MAX_TTL_MS,
+    AlertInputError,
+    author_or_refuse,
+    make_envelope,
+    open_row,
+    parse_duration,
+)
 from node.allies import cap, feeds
 from node.config import public_base
 from protocol import Alert, ProtocolError, decode, regions
 
 CAP_TYPE = "application/cap+xml"
 PUBLIC_PREFIX = "/feeds/"
-DEFAULT_IMPORT_TTL_MS = 6 * 3600 * 1000
 
 
 def add_routes(app: web.Application, service_key: Any, body: Any, find_alert: Any) -> None:
@@ -167,7 +174,7 @@ def _import_ttl(doc: dict[str, Any], expires: int, now: int) -> int:
     if doc.get("expires"):
         return parse_duration(str(doc["expires"]), "expires")
     if not expires:
-        return DEFAULT_IMPORT_TTL_MS
+        return DEFAULT_TTL_MS
     if expires <= now:
         raise AlertInputError("CAP: info.expires is already past; nothing to import")
     return min(expires - now, MAX_TTL_MS)

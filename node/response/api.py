@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node.alerts import alert_from_request, author_or_refuse, make_envelope
+from node.alerts import DEFAULT_TTL_MS, alert_from_request, author_or_refuse, make_envelope
 from node.response.desk import DeskError
 
 
@@ -88,7 +88,7 @@ def add_routes(app: web.Application, service_key: Any, body: Any, find_alert: An
         service = request.app[service_key]
         doc = await body(request)
         alert = alert_from_request(doc | {"exercise": True})
-        env = make_envelope(service.identity, alert, now=service.clock(), ttl_ms=6 * 3_600_000, recipients=[])
+        env = make_envelope(service.identity, alert, now=service.clock(), ttl_ms=DEFAULT_TTL_MS, recipients=[])
         author_or_refuse(service, env)
         desk(request).start_local(env.id.hex())
         return web.json_response({"id": env.id.hex()}, status=201)

@@ -23,6 +23,9 @@ from node.response.checkin import CheckinError, Plan
 from protocol import Alert, Area, ProtocolError, regions
 
 TOKEN_BYTES = 24
+# A missed check-in's alert (and the cancel when they check in) lives a day, not
+# the default six hours (node.alerts.DEFAULT_TTL_MS): a search can last that long.
+MISSED_CHECKIN_TTL_MS = 24 * 3600 * 1000
 
 
 def token_hash(token: str) -> str:
@@ -163,7 +166,7 @@ class CheckinDesk:
             instruction="Try to reach them now; follow your protocol for a missed check-in.",
         )
         env = make_envelope(
-            self.s.identity, alert, now=self.s.clock(), ttl_ms=24 * 3_600_000, recipients=recipients
+            self.s.identity, alert, now=self.s.clock(), ttl_ms=MISSED_CHECKIN_TTL_MS, recipients=recipients
         )
         self.s.author(env)
         self._save(plan, {"alert": env.id.hex()})
@@ -183,7 +186,7 @@ class CheckinDesk:
         )
         recipients = self.s.recipients_of(original.envelope)
         env = make_envelope(
-            self.s.identity, cancel, now=self.s.clock(), ttl_ms=24 * 3_600_000, recipients=recipients
+            self.s.identity, cancel, now=self.s.clock(), ttl_ms=MISSED_CHECKIN_TTL_MS, recipients=recipients
         )
         self.s.author(env)
         self.s.desk.cancel(alert_hex)
