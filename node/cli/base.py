@@ -1,8 +1,8 @@
 """What every command shares: the home, output in human or JSON form, and errors.
 
 Known failures (bad configuration, a protocol rejection, an unreachable node)
-become a one-line message on stderr and exit code 1; anything unexpected still
-gets a message instead of a traceback, with exit code 70 (EX_SOFTWARE).
+become a one-line message on stderr and exit code 1. Anything unexpected is
+left to click, which ends in a traceback and exit code 1.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ import click
 from node.config import ConfigError
 from node.printable import json_text
 from protocol.errors import ProtocolError
-
-EX_SOFTWARE = 70
 
 
 @dataclass

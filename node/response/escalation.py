@@ -29,7 +29,6 @@ TRANSITIONS: Final[dict[tuple[str, str], str]] = {
     ("exhausted", "ack"): "acknowledged",
     ("exhausted", "cancel"): "cancelled",
 }
-FINAL: Final = frozenset({"acknowledged", "cancelled"})
 
 
 @dataclass(frozen=True, slots=True)
