@@ -115,7 +115,7 @@ async def accept_invite(service: NodeService, token: str, *, verified: bool) -> 
         their_vouch = decode(reply["v"], now=now)
         their_record = decode(reply["r"], now=now)
     except TransportError as exc:
-        raise PairingError(f"could not reach {body.name}: {exc}") from None
+        raise PairingError(f"could not reach {body.name}: {exc} ({exc.side} side)") from None
     except (KeyError, TypeError, ProtocolError) as exc:
         raise PairingError(f"{body.name} answered with an invalid pairing reply ({exc})") from None
     _check_vouch(their_vouch, author=record.author, subject=service.key)

@@ -519,7 +519,7 @@ class NodeService:
                 self._seen(peer)
         except (TransportError, BadFrame) as exc:
             self.counters.push_failures += 1
-            log.info("push to %s failed: %s", peer.hex()[:16], exc)
+            self._failed(peer, "push to", exc)
         finally:  # always answer the outbox, or the peer's queue waits for the push timeout
             if ok:  # deferred items are not delivered: the outbox keeps them and sends them again
                 self.counters.pushed += len(raws) - len(deferred)
@@ -550,7 +550,7 @@ class NodeService:
             self.counters.reconciles += 1
             self._seen(peer)
         except (TransportError, mesh.MeshError) as exc:
-            log.info("reconcile with %s failed: %s", peer.hex()[:16], exc)
+            self._failed(peer, "reconcile with", exc)
             return
         self.handle(mesh.ReconcileDone(peer, tuple(have), tuple(need), complete))
 
@@ -574,7 +574,7 @@ class NodeService:
                 reply = await self.client.call(address, "/mesh/v1/fetch", {"ids": asked})
                 raws = framing.envelope_list(reply)
             except (TransportError, BadFrame) as exc:
-                log.info("fetch from %s failed: %s", peer.hex()[:16], exc)
+                self._failed(peer, "fetch from", exc)
                 return
             got = {envelope_id(raw) for raw in raws}
             rest = [i for i in asked if i not in got]
@@ -582,6 +582,19 @@ class NodeService:
                 return  # the peer no longer holds them
             wanted = rest + wanted[len(asked) :]
             self.ingest(raws, peer)
+
+    def _failed(self, peer: bytes, call: str, exc: TransportError | BadFrame | mesh.MeshError) -> None:
+        """Log a failed call to ``peer`` and keep it for ``last_failure``, saying which
+        side failed: a reconciliation message that does not parse is the peer's."""
+        side = "remote" if isinstance(exc, mesh.MeshError) else exc.side
+        log.info("%s %s failed: %s (%s side)", call, peer.hex()[:16], exc, side)
+        self.peer_state.setdefault(peer, {})["failure"] = (self.clock(), f"{call} peer failed ({side} side): {exc}")
+
+    def last_failure(self, peer: bytes) -> tuple[int, str] | None:
+        """When the last call to ``peer`` failed and why, saying which side failed
+        (for ``amparo status``); None if none failed since this node started."""
+        failure: tuple[int, str] | None = self.peer_state.get(peer, {}).get("failure")
+        return failure
 
     def _seen(self, peer: bytes) -> None:
         """Last contact, in memory at once and on disk at most every ``TOUCH_EVERY_MS``

@@ -20,7 +20,7 @@ import aiohttp
 from node import tls
 from node.printable import printable
 from protocol import framing
-from protocol.errors import BadFrame, ProtocolError
+from protocol.errors import BadFrame, CannotEncode, ProtocolError, Side
 from protocol.keys import Identity
 from protocol.reply import HEADER as REPLY_HEADER
 from protocol.reply import verify_reply
@@ -31,11 +31,19 @@ TIMEOUT: Final = aiohttp.ClientTimeout(total=20, connect=5, sock_read=10)
 
 
 class TransportError(Exception):
-    """A call to a peer failed; ``status`` is the HTTP status or 0 for no answer."""
+    """A call to a peer failed; ``status`` is the HTTP status or 0 for no answer.
 
-    def __init__(self, message: str, status: int = 0) -> None:
+    ``side`` says where (h11's local and remote protocol errors): ``local`` when
+    this node could not make the call (no usable address, no proxy for an onion
+    address or a proxy that does not answer, a frame it cannot encode), which no
+    peer caused and only this node's operator can fix; ``remote`` when the peer
+    or the path to it failed (no answer, a refusal, a reply that is not the
+    peer's or not a frame)."""
+
+    def __init__(self, message: str, status: int = 0, *, side: Side = "remote") -> None:
         super().__init__(message)
         self.status = status
+        self.side: Side = side
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,10 @@ class MeshClient:
 
     async def call(self, peer: PeerAddress, path: str, frame: dict[str, Any]) -> dict[str, Any]:
         """POST ``frame`` to ``path`` on the first reachable address of ``peer``."""
-        body = framing.pack(frame)
+        try:
+            body = framing.pack(frame)
+        except CannotEncode as exc:
+            raise TransportError(f"request not sent: {exc.message}", side=exc.side) from None
         try:
             return await self._call(peer, path, body, self._identity)
         except TransportError as exc:
@@ -104,15 +115,21 @@ class MeshClient:
         return await self._call(peer, path, body, self._previous)
 
     async def _call(self, peer: PeerAddress, path: str, body: bytes, identity: Identity) -> dict[str, Any]:
-        errors: list[str] = []
+        errors: list[TransportError] = []
+        texts: list[str] = []
         for address in _ordered(peer.addresses):
             try:
                 return await self._post(peer, address, path, body, identity)
             except TransportError as exc:
                 if exc.status:  # the peer answered: do not try other addresses
                     raise
-                errors.append(f"{address}: {exc}")
-        raise TransportError("; ".join(errors) or "peer has no address")
+                errors.append(exc)
+                texts.append(f"{address}: {exc}")
+        if not errors:
+            raise TransportError("peer has no address", side="local")
+        # Remote if any address was tried and failed there; local if none could be.
+        side: Side = "remote" if any(e.side == "remote" for e in errors) else "local"
+        raise TransportError("; ".join(texts), side=side)
 
     async def _post(
         self, peer: PeerAddress, address: str, path: str, body: bytes, identity: Identity
@@ -120,7 +137,8 @@ class MeshClient:
         assert self._session is not None, "MeshClient.start() first"
         if is_onion(address) and not self._socks_proxy:
             raise TransportError(
-                "a .onion address needs socks_proxy (Tor); not dialled, so the name never reaches DNS"
+                "a .onion address needs socks_proxy (Tor); not dialled, so the name never reaches DNS",
+                side="local",
             )
         nonce = os.urandom(NONCE_BYTES)
         header = sign_request(
@@ -152,11 +170,11 @@ class MeshClient:
         except aiohttp.ServerFingerprintMismatch:
             raise TransportError("TLS certificate does not match the pinned fingerprint") from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc}") from None
+            raise TransportError(f"{type(exc).__name__}: {exc}", side=_network_side(exc)) from None
         except Exception as exc:  # aiohttp_socks.ProxyError is none of the above
             if type(exc).__module__.split(".")[0] not in ("aiohttp_socks", "python_socks"):
                 raise
-            raise TransportError(f"proxy: {exc}") from None
+            raise TransportError(f"proxy: {exc}", side=_network_side(exc)) from None
         try:
             return framing.unpack(data, MAX_RESPONSE_BYTES)
         except BadFrame as exc:
@@ -186,6 +204,14 @@ def _signed_by_peer(
     except ProtocolError as exc:
         return f"reply signature: {exc.message}"
     return None
+
+
+def _network_side(exc: BaseException) -> Side:
+    """A network failure is the remote side's (the peer or the path to it), except
+    when this node's own SOCKS proxy (Tor) does not answer: only its operator can
+    fix that. (aiohttp_socks and python_socks each have a ``ProxyConnectionError``,
+    one of them an ``OSError``.)"""
+    return "local" if type(exc).__name__ == "ProxyConnectionError" else "remote"
 
 
 async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:

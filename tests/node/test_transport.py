@@ -95,6 +95,10 @@ def _routes(peer_log: list[str]) -> web.Application:
         response.set_status(429)
         return response
 
+    async def not_a_frame(request: web.Request) -> web.Response:
+        peer_log.append(request.path)
+        return _signed(request, framing.pack([1, 2, 3]))  # signed, but a list, not a frame
+
     async def big(request: web.Request) -> web.Response:
         peer_log.append(request.path)
         return web.Response(body=b"\x00" * OVER_CAP)  # honest Content-Length, over the cap
@@ -134,6 +138,7 @@ def _routes(peer_log: list[str]) -> web.Application:
         "/other-nonce": other_nonce,
         "/other-body": other_body,
         "/refusal": refusal,
+        "/not-a-frame": not_a_frame,
         "/big": big,
         "/big-chunked": big_chunked,
         "/hang": hang,
@@ -272,3 +277,63 @@ async def test_a_signed_refusal_keeps_its_status(fake_peer: FakePeer, client: Me
     with pytest.raises(TransportError, match="budget spent") as raised:
         await client.call(fake_peer.address(), "/refusal", {"e": []})
     assert raised.value.status == 429
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/refusal", 429), ("/unsigned", 0), ("/other-key", 0), ("/not-a-frame", 502), ("/big", 502)],
+)
+async def test_what_the_peer_got_wrong_is_the_remote_sides_failure(
+    fake_peer: FakePeer, client: MeshClient, path: str, status: int
+) -> None:
+    with pytest.raises(TransportError) as raised:
+        await client.call(fake_peer.address(), path, {"e": []})
+    assert (raised.value.side, raised.value.status) == ("remote", status)
+
+
+async def test_a_wrong_pin_or_no_answer_is_the_remote_sides_failure(
+    fake_peer: FakePeer, client: MeshClient
+) -> None:
+    with pytest.raises(TransportError, match="pinned fingerprint") as raised:
+        await client.call(fake_peer.address(b"\x01" * 32), "/mesh/v1/push", {"e": []})
+    assert raised.value.side == "remote"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    nobody = PeerAddress(PEER.sign_public, (f"127.0.0.1:{closed}",), fake_peer.fingerprint)
+    with pytest.raises(TransportError) as raised:
+        await client.call(nobody, "/mesh/v1/push", {"e": []})
+    assert raised.value.side == "remote"
+
+
+async def test_what_this_node_cannot_do_is_the_local_sides_failure(
+    fake_peer: FakePeer, client: MeshClient
+) -> None:
+    cases = [
+        (PeerAddress(PEER.sign_public, (), fake_peer.fingerprint), {"e": []}, "no address"),
+        (PeerAddress(PEER.sign_public, ("abc.onion:7170",), fake_peer.fingerprint), {"e": []}, "socks_proxy"),
+        (fake_peer.address(), {"e": [object()]}, "request not sent"),  # an encoding bug here
+    ]
+    for address, frame, words in cases:
+        with pytest.raises(TransportError, match=words) as raised:
+            await client.call(address, "/mesh/v1/push", frame)
+        assert (raised.value.side, raised.value.status) == ("local", 0)
+    assert fake_peer.requests == []  # nothing reached the peer
+
+
+async def test_a_proxy_that_does_not_answer_is_the_local_sides_failure(fake_peer: FakePeer) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    proxied = MeshClient(
+        Identity.from_random(bytes(range(64))),
+        lambda: int(time.time() * 1000),
+        f"socks5://127.0.0.1:{closed}",
+    )
+    await proxied.start()
+    try:
+        with pytest.raises(TransportError) as raised:
+            await proxied.call(fake_peer.address(), "/mesh/v1/push", {"e": []})
+    finally:
+        await proxied.close()
+    assert raised.value.side == "local", raised.value
