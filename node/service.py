@@ -585,9 +585,11 @@ class NodeService:
 
     def _failed(self, peer: bytes, call: str, exc: TransportError | BadFrame | mesh.MeshError) -> None:
         """Log a failed call to ``peer`` and keep it for ``last_failure``, saying which
-        side failed: a reconciliation message that does not parse is the peer's."""
+        side failed: a reconciliation message that does not parse is the peer's. A
+        local failure is a warning: only this node's operator can fix it."""
         side = "remote" if isinstance(exc, mesh.MeshError) else exc.side
-        log.info("%s %s failed: %s (%s side)", call, peer.hex()[:16], exc, side)
+        level = logging.WARNING if side == "local" else logging.INFO
+        log.log(level, "%s %s failed: %s (%s side)", call, peer.hex()[:16], exc, side)
         self.peer_state.setdefault(peer, {})["failure"] = (self.clock(), f"{call} peer failed ({side} side): {exc}")
 
     def last_failure(self, peer: bytes) -> tuple[int, str] | None:
