@@ -17,6 +17,10 @@ from node.config import DB_FILE
 from node.devmesh import LocalNode
 from protocol import framing
 from protocol.envelope import envelope_id
+from protocol.keys import Identity
+from protocol.reply import HEADER as REPLY_HEADER
+from protocol.reply import sign_reply
+from protocol.request import HEADER, parse_header
 from tests.e2e.harness import ScriptedPeer
 from tests.e2e.test_gossip import wait_until
 from tests.e2e.test_hostile import HostileListener
@@ -102,12 +106,15 @@ def test_a_node_back_from_an_outage_holds_the_whole_backlog(mesh_factory: Any) -
 
 class DeferringPeer(HostileListener):
     """A peer's listener that answers its first ``refusals`` pushes with every item
-    deferred (as a receiver whose budgets are spent does), then takes everything."""
+    deferred (as a receiver whose budgets are spent does), then takes everything.
+    It signs its answers with ``signer``, the peer's key, as a real listener does
+    (docs/protocol.md §12.5): an unsigned answer counts as none."""
 
     def __init__(self, home: Path, refusals: int) -> None:
         super().__init__(home)
         self.pushes: list[list[bytes]] = []  # the ids of each push, in order
         self.refusals = refusals
+        self.signer: Identity | None = None
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         if request.path != "/mesh/v1/push":
@@ -117,7 +124,13 @@ class DeferringPeer(HostileListener):
         self.pushes.append(ids)
         deferred = ids if len(self.pushes) <= self.refusals else []
         reply = {"accepted": len(ids) - len(deferred), "invalid": 0, "deferred": deferred}
-        return web.Response(body=framing.pack(reply), content_type="application/x-msgpack")
+        body = framing.pack(reply)
+        assert self.signer is not None
+        auth, _sig = parse_header(request.headers.get(HEADER))
+        header = sign_reply(
+            self.signer.signing_key, status=200, path=request.path, body=body, nonce=auth.nonce, requester=auth.sender
+        )
+        return web.Response(body=body, content_type="application/x-msgpack", headers={REPLY_HEADER: header})
 
     def times_pushed(self, item_id: bytes) -> int:
         return sum(ids.count(item_id) for ids in self.pushes)
@@ -133,6 +146,7 @@ def test_a_sender_resends_what_its_peer_deferred_and_never_counts_it_delivered(
         peer = ScriptedPeer(
             "Nodo Aplazador", addresses=(f"127.0.0.1:{listener.port}",), tls_fp=listener.fingerprint
         )
+        listener.signer = peer.identity
         peer.pair_with(a)
         alert_id = bytes.fromhex(a.send(headline="Deferred three times, then delivered"))
         seq = stored(a)  # seqs are dense: the alert is A's newest envelope
