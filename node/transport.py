@@ -140,7 +140,7 @@ class MeshClient:
                 ssl=tls.pinned(peer.tls_fp),
             ) as resp:
                 data = await _read_capped(resp)
-                signed = self._signed_by_peer(resp, peer, path, data, nonce)
+                signed = self._signed_by_peer(resp, peer, path, data, nonce, identity.sign_public)
                 if resp.status != 200:
                     reason = printable(data[:200].decode("utf-8", "replace"))  # the peer's words: one line
                     if signed is not None:  # not from the peer: as if there was no answer
@@ -162,12 +162,20 @@ class MeshClient:
             raise TransportError(f"bad response frame: {exc}", 502) from None
 
     def _signed_by_peer(
-        self, resp: aiohttp.ClientResponse, peer: PeerAddress, path: str, data: bytes, nonce: bytes
+        self,
+        resp: aiohttp.ClientResponse,
+        peer: PeerAddress,
+        path: str,
+        data: bytes,
+        nonce: bytes,
+        requester: bytes,
     ) -> str | None:
         """None if the reply is signed by the peer's identity key (or one of its
         rotation family) for this very request; else why not. A listener that
         only holds a copy of the peer's TLS key cannot sign: whatever it answers
-        is treated as no answer, so nothing it acknowledges counts as delivered."""
+        is treated as no answer, so nothing it acknowledges counts as delivered.
+        ``requester``: the key that signed the request (after a live rotation, the
+        retry of a 403 is signed with the previous key, and the reply names it)."""
         try:
             verify_reply(
                 resp.headers.get(REPLY_HEADER),
@@ -175,7 +183,7 @@ class MeshClient:
                 path=path,
                 body=data,
                 nonce=nonce,
-                requester=self._identity.sign_public,
+                requester=requester,
                 keys=peer.reply_keys(),
             )
         except ProtocolError as exc:

@@ -15,11 +15,13 @@ from aiohttp import web
 
 from node import setup, tls, wire
 from node.transport import MeshClient, PeerAddress, TransportError
+from protocol import reply as signed_reply
 from protocol import request as signed_request
 from protocol.keys import Identity
 
 OLD = Identity.from_random(bytes(range(64)))
 NEW = Identity(sign_seed=bytes(range(100, 132)), enc_secret=OLD.enc_secret)
+PEER = Identity.from_random(bytes(range(64, 128)))
 
 
 class Peer:
@@ -35,8 +37,21 @@ class Peer:
         auth, _ = signed_request.parse_header(request.headers.get(signed_request.HEADER))
         self.senders.append(auth.sender)
         if auth.sender not in self.known:
-            return web.Response(status=self.status_for_strangers, text="request refused: not a peer of this node")
-        return web.Response(body=wire.pack({"accepted": 1}), content_type="application/x-msgpack")
+            response = web.Response(status=self.status_for_strangers, text="request refused: not a peer of this node")
+        else:
+            response = web.Response(body=wire.pack({"accepted": 1}), content_type="application/x-msgpack")
+        # Signed as the mesh listener signs, naming the key that signed the request:
+        # the client must check it against that key, not the one it uses now.
+        assert isinstance(response.body, bytes)
+        response.headers[signed_reply.HEADER] = signed_reply.sign_reply(
+            PEER.signing_key,
+            status=response.status,
+            path=request.path,
+            body=response.body,
+            nonce=auth.nonce,
+            requester=auth.sender,
+        )
+        return response
 
 
 @pytest.fixture
@@ -48,7 +63,7 @@ async def peer(tmp_path: Path) -> AsyncIterator[Peer]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     found = Peer()
-    found.address = PeerAddress(b"\x07" * 32, (f"127.0.0.1:{port}",), fingerprint)
+    found.address = PeerAddress(PEER.sign_public, (f"127.0.0.1:{port}",), fingerprint)
     app = web.Application()
     app.router.add_post("/mesh/v1/push", found.push)
     runner = web.AppRunner(app, shutdown_timeout=0.1)
