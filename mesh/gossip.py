@@ -137,6 +137,7 @@ class MeshNode:
         now: int,
         peers: Iterable[bytes] = (),
         stored: Iterable[tuple[Item, int]] = (),
+        received: Mapping[bytes, int] | None = None,
         marks: Mapping[bytes, int] | None = None,
         standings: Mapping[bytes, SavedStanding] | None = None,
         trust_depth: int = 2,
@@ -168,7 +169,11 @@ class MeshNode:
             self._next_seq = max(self._next_seq, seq + 1)
             if not item.expired(now) and item.id not in self._items:
                 self._remember(item, seq)
-                self.trust.observe(item, seen=min(item.created, now))
+                # When this node first received it (``received``: id -> ms), not the
+                # author's ``created``, which a voucher may backdate to skip the fresh
+                # period after the next restart; ``created`` only for stores without it.
+                first_seen = (received or {}).get(item.id, item.created)
+                self.trust.observe(item, seen=min(first_seen, now))
         marks = marks or {}
         for peer in {*peers, *marks}:
             self._links[peer] = _Link(

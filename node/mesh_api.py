@@ -43,6 +43,7 @@ from protocol.errors import ProtocolError
 log = logging.getLogger("amparo.mesh")
 SERVICE: web.AppKey[NodeService] = web.AppKey("service", NodeService)
 BUDGET: web.AppKey[RequestBudget] = web.AppKey("budget", RequestBudget)
+CLAIMED = "amparo.claimed_peer"  # request item: the active peer a request's header names
 MAX_FETCH_IDS = 256
 PATHS: Final = frozenset({"/mesh/v1/push", "/mesh/v1/reconcile", "/mesh/v1/fetch", "/mesh/v1/pair"})
 # For the AppRunner: never inflate a body, never drain one after answering.
@@ -144,6 +145,10 @@ def _check_budget(request: web.Request) -> None:
         if not budget.peer_has_budget(claimed):
             service.counters.reject("request-budget")
             raise Refused(429, "request refused: request budget spent; slow down")
+        if not budget.address_has_budget(request.remote, claimed):
+            service.counters.reject("request-address-budget")
+            raise Refused(429, "request refused: too many failed signatures from this address")
+        request[CLAIMED] = claimed
     elif not budget.spend_address(request.remote):
         service.counters.reject("request-address-budget")
         raise Refused(429, "request refused: too many requests from this address")
@@ -221,18 +226,18 @@ async def _authenticated(
         auth = _verify(request, body, service)
     except ProtocolError as exc:
         service.counters.reject(f"request-{exc.code}")
-        budget.spend_address(request.remote)  # a failed signature costs its address
+        budget.spend_address(request.remote, request.get(CLAIMED))  # a failed signature costs its address
         raise web.HTTPUnauthorized(text=f"request refused: {exc.message}") from None
     if known_peer:
         peer = service.store.get_peer(auth.sender)
         if peer is None or peer.status != "active":
             service.counters.reject("request-unknown-peer")
             raise web.HTTPForbidden(text="request refused: not a peer of this node")
-        if service.cut_off(auth.sender):
-            raise web.HTTPTooManyRequests(text="request refused: peer cut off for sending invalid data")
-        if not budget.spend_peer(auth.sender):
+        if not budget.spend_peer(auth.sender):  # before the ban: a cut-off peer's requests cost it too
             service.counters.reject("request-budget")
             raise web.HTTPTooManyRequests(text="request refused: request budget spent; slow down")
+        if service.cut_off(auth.sender):
+            raise web.HTTPTooManyRequests(text="request refused: peer cut off for sending invalid data")
     expires = auth.timestamp + 2 * signed_request.MAX_REQUEST_AGE_MS
     if defer_nonce:
         fresh = not service.store.nonce_used(auth.sender, auth.nonce)

@@ -144,16 +144,19 @@ class NodeService:
     # -- start and stop -------------------------------------------------------------------
     def _build_mesh(self) -> mesh.MeshNode:
         stored = []
+        received: dict[bytes, int] = {}
         for row in self.store.iter_all():
             env = self._decode_stored(row)
             self._index(row, env)
             stored.append((to_item(env), row.seq))
+            received[env.id] = row.received_at
         peers = self.store.list_peers()
         marks = {p.key: p.mark for p in peers}
         return mesh.MeshNode(
             self.key,
             peers=list(marks),
             stored=stored,
+            received=received,
             marks=marks,
             standings={p.key: _saved_standing(p.standing) for p in peers if p.standing is not None},
             trust_depth=self.config.trust_depth,
