@@ -95,6 +95,7 @@ RETRYABLE = frozenset(
         "voucher-rate-limited",
         "peer-catch-up-limited",
         "author-catch-up-limited",
+        "voucher-catch-up-limited",
         "vouch-rate-limited",
         "vouch-deferred",
     }
@@ -400,17 +401,20 @@ class MeshNode:
             return "peer-rate-limited"
         if item.author == self.key or item.declares_compromise:
             return None
-        new_vouch = item.kind == "vouch" and item.created > now - self.limits.fresh_vouch_ms
+        new_vouch = self._introduces_key(item)
         if new_vouch and not self.rates.may_vouch(item.author, now):
             return "vouch-rate-limited"
         holder = self.trust.budget_holder(item.author, now, self.limits.fresh_vouch_ms)
         refused: str | None = None
-        if solicited and holder == item.author:
+        if solicited:
+            # Fetched backlog draws on the holder's catch-up budget: a fresh key's
+            # backlog shares its voucher's one catch-up burst, so vouching for many
+            # keys buys no more than the voucher's own backlog would.
             assert peer is not None
             refused = self.rates.admit_catch_up(peer, holder, now)
+            if refused == "author-catch-up-limited" and holder != item.author:
+                refused = "voucher-catch-up-limited"
         elif not self.rates.admit_author(holder, now):
-            # Fresh keys draw on their voucher's live budget even when fetched: a key
-            # vouched for today has no backlog that would earn it a catch-up burst.
             refused = "author-rate-limited" if holder == item.author else "voucher-rate-limited"
         if refused is not None and solicited and refused != "peer-catch-up-limited":
             assert peer is not None
@@ -420,6 +424,13 @@ class MeshNode:
         if new_vouch:
             self.rates.admit_vouch(item.author, now)
         return None
+
+    def _introduces_key(self, item: Item) -> bool:
+        """A vouch that would bring a key into the horizon, whatever its signed
+        ``created`` says: the cap on new vouches counts keys new to this node, so a
+        backdated vouch meets it too (history a returning node catches up on is
+        paced by it as well, deferred, never lost)."""
+        return item.kind == "vouch" and item.subject is not None and not self.trust.in_horizon(item.subject)
 
     def _reject(self, item: Item, peer: bytes | None, reason: str, actions: list[Action]) -> None:
         if reason in _STICKY:

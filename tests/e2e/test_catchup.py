@@ -17,7 +17,9 @@ from node import wire
 from node.config import DB_FILE
 from node.devmesh import LocalNode
 from protocol.envelope import envelope_id
-from tests.e2e.harness import ScriptedPeer
+from protocol.keys import Identity
+from protocol.request import HEADER
+from tests.e2e.harness import ScriptedPeer, sign_answer
 from tests.e2e.test_gossip import wait_until
 from tests.e2e.test_hostile import HostileListener
 
@@ -108,6 +110,7 @@ class DeferringPeer(HostileListener):
         super().__init__(home)
         self.pushes: list[list[bytes]] = []  # the ids of each push, in order
         self.refusals = refusals
+        self.identity: Identity | None = None  # the peer's key, which signs its answers
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         if request.path != "/mesh/v1/push":
@@ -117,7 +120,10 @@ class DeferringPeer(HostileListener):
         self.pushes.append(ids)
         deferred = ids if len(self.pushes) <= self.refusals else []
         reply = {"accepted": len(ids) - len(deferred), "invalid": 0, "deferred": deferred}
-        return web.Response(body=wire.pack(reply), content_type="application/x-msgpack")
+        body = wire.pack(reply)
+        assert self.identity is not None
+        signature = sign_answer(self.identity, request.path, request.headers.get(HEADER), 200, body)
+        return web.Response(body=body, content_type="application/x-msgpack", headers=signature)
 
     def times_pushed(self, item_id: bytes) -> int:
         return sum(ids.count(item_id) for ids in self.pushes)
@@ -133,6 +139,7 @@ def test_a_sender_resends_what_its_peer_deferred_and_never_counts_it_delivered(
         peer = ScriptedPeer(
             "Nodo Aplazador", addresses=(f"127.0.0.1:{listener.port}",), tls_fp=listener.fingerprint
         )
+        listener.identity = peer.identity
         peer.pair_with(a)
         alert_id = bytes.fromhex(a.send(headline="Deferred three times, then delivered"))
         seq = stored(a)  # seqs are dense: the alert is A's newest envelope

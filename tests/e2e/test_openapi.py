@@ -25,7 +25,12 @@ def test_every_route_is_described(mesh_factory: Any) -> None:
     served = a.api.get("/api/v1/openapi.json")
     assert served == document()
     described = set(served["paths"])
-    app = make_app(None)  # type: ignore[arg-type] - only the route table is read
+    from types import SimpleNamespace
+
+    from node.config import Config
+
+    # Only the route table is read; the Host check needs a config to build its list.
+    app = make_app(SimpleNamespace(config=Config(name="Nodo de Prueba")))  # type: ignore[arg-type]
     routes = {
         (r.resource.canonical, r.method.lower())
         for r in app.router.routes()
