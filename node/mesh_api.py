@@ -2,13 +2,15 @@
 
 What a request meets, in order (docs/protocol.md §12.3):
 
+0. the connection's caps and deadlines (``node.listener``): 16 connections per
+   address, 512 in all, the TLS handshake and the request head within 10 s each;
 1. the door, before one byte of the body is read: exactly one of the four paths
    with no query string (400); no ``Content-Encoding`` and no transfer coding but
    ``chunked`` (415): bodies are never inflated, so a gzip bomb costs nothing; a
    ``Content-Length`` over the limit (413); then the request budget (``node.door``,
    429). A refusal here closes the connection without reading the body;
 2. the body, read up to the protocol's limit and no further (413, connection
-   closed): the runner's ``RUNNER_OPTIONS`` turn off aiohttp's decompression and
+   closed) and within ``listener.BODY_S`` (408, connection closed): the runner's ``RUNNER_OPTIONS`` turn off aiohttp's decompression and
    its "lingering" read of whatever a refused client still sends;
 3. the ``Amparo-Auth`` signature addressed to this node, from a known active peer
    with budget left, a fresh timestamp and an unused nonce, all checked before
