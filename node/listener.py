@@ -15,7 +15,7 @@ out of descriptors and neither listener could accept anything. So, at accept:
 and each admitted connection has deadlines:
 
 - the TLS handshake within ``HANDSHAKE_S``;
-- a request head complete within ``HEAD_S`` of the connection's start, or of
+- a request head complete within ``HEAD_S`` of the TLS handshake, or of
   its first byte on a kept-alive connection (checked here);
 - the whole body within ``BODY_S`` (checked where the body is read,
   ``node.mesh_api``);
@@ -52,6 +52,12 @@ TOTAL: Final = 512
 process gets by default, so the local listener, the database, the outgoing
 connections and the logs always have the rest (the node also raises its soft
 limit at start, ``raise_descriptor_limit``). A mesh node has tens of peers."""
+
+def total_for(descriptor_limit: int) -> int:
+    """``TOTAL``, or half the process's open-file limit if that is lower, so the
+    mesh listener never holds more than half the node's descriptors."""
+    return max(PER_ADDRESS, min(TOTAL, descriptor_limit // 2))
+
 
 HANDSHAKE_S: Final = 10.0
 """The TLS handshake: one round trip and an X25519/Ed25519 computation;

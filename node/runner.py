@@ -88,7 +88,7 @@ async def serve(home: Path, prompt: Callable[[], bytes] | None, ready: Callable[
         await service.start()
         mesh_host, mesh_port = parse_hostport(config.listen, "listen")
         local_host, local_port = parse_hostport(config.local, "local")
-        raise_descriptor_limit()
+        descriptors = raise_descriptor_limit()
         runners.append(
             await _mesh_site(
                 mesh_api.make_app(service),
@@ -96,6 +96,7 @@ async def serve(home: Path, prompt: Callable[[], bytes] | None, ready: Callable[
                 mesh_port,
                 tls.server_context(home, tls_password),
                 service.counters.reject,
+                listener.ConnectionCount(total=listener.total_for(descriptors)),
             )
         )
         runners.append(await _site(local_api.make_app(service), local_host, local_port, None))
@@ -164,20 +165,28 @@ def _backup_before_migrating(home: Path, config: Config) -> None:
     log.info("database at schema %s will be migrated to %s; copy saved at %s", row[0], head_revision(), copy)
 
 
-def raise_descriptor_limit() -> None:
-    """Raise the soft limit on open files to the hard one: every connection holds a
-    descriptor, and the default soft limit (1024) is what a flood of connections
-    used to exhaust. The mesh listener's own caps (``node.listener``) still keep
-    it to a share of whatever limit there is."""
+def raise_descriptor_limit() -> int:
+    """Raise the soft limit on open files to the hard one, and return it: every
+    connection holds a descriptor, and the default soft limit (1024) is what a
+    flood of connections used to exhaust. The mesh listener's own caps
+    (``node.listener``) keep it to at most half of whatever limit there is."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if hard != resource.RLIM_INFINITY and soft < hard:
+        if hard != resource.RLIM_INFINITY and soft != resource.RLIM_INFINITY and soft < hard:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
             log.info("open-file limit raised from %d to %d", soft, hard)
-        else:
-            log.info("open-file limit: %s", "unlimited" if soft == resource.RLIM_INFINITY else soft)
+            soft = hard
     except (OSError, ValueError) as exc:
-        log.warning("could not raise the open-file limit: %s", exc)
+        log.warning("could not raise the open-file limit from %d: %s", soft, exc)
+    if soft == resource.RLIM_INFINITY:
+        return listener.TOTAL * 2
+    if soft < 2 * listener.TOTAL:
+        log.warning(
+            "open-file limit is %d: the mesh listener will hold at most %d connections (raise LimitNOFILE)",
+            soft,
+            listener.total_for(soft),
+        )
+    return soft
 
 
 async def _mesh_site(
@@ -186,13 +195,14 @@ async def _mesh_site(
     port: int,
     ssl_context: ssl.SSLContext,
     refused: Callable[[str], None],
+    count: listener.ConnectionCount,
 ) -> web.AppRunner:
     """The mesh listener: aiohttp behind ``node.listener``'s connection caps and
     deadlines; ``RUNNER_OPTIONS`` turn off decompression and lingering reads and
     shorten the idle keep-alive."""
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0, **mesh_api.RUNNER_OPTIONS)
     await runner.setup()
-    site = listener.GatedSite(runner, host, port, ssl_context, refused)
+    site = listener.GatedSite(runner, host, port, ssl_context, refused, count)
     await site.start()
     return runner
 

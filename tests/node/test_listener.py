@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from node.door import address_key
-from node.listener import PER_ADDRESS, TOTAL, ConnectionCount
+from node.listener import PER_ADDRESS, TOTAL, ConnectionCount, total_for
 
 
 def test_an_address_gets_its_cap_and_not_one_more() -> None:
@@ -39,3 +39,9 @@ def test_one_ipv6_host_is_counted_by_its_slash_64() -> None:
 
 def test_the_caps_leave_most_descriptors_to_the_rest_of_the_node() -> None:
     assert PER_ADDRESS * 8 <= TOTAL <= 1024 // 2
+
+
+def test_the_listener_never_holds_more_than_half_the_descriptors() -> None:
+    assert total_for(1_048_576) == TOTAL
+    assert total_for(256) == 128
+    assert total_for(10) == PER_ADDRESS  # absurdly low limits still let one peer in
