@@ -38,6 +38,7 @@ pytestmark = pytest.mark.slow
 FD_LIMIT = 256  # lowered for the test; the default of a systemd service is 1024
 ATTACKER = "127.0.0.2"
 PER_ADDRESS_CAP = 16  # node/listener.py PER_ADDRESS: what one address may hold at a time
+TOTAL_CAP = 512  # node/listener.py TOTAL: what the mesh listener holds at a time
 HEAD_DEADLINE_S = 10.0  # node/listener.py HEAD_S
 BODY_DEADLINE_S = 30.0  # node/listener.py BODY_S
 MARGIN_S = 15.0  # a loaded 2-core machine; the old code held them for an hour
@@ -102,13 +103,59 @@ def test_unfinished_requests_from_one_address_cannot_take_every_descriptor(mesh_
         started = time.monotonic()
         healthy = _healthz_ok(node.local_port, timeout=5)
         healthz_s = time.monotonic() - started
-        print(f"unfinished requests held open by one address: {opened}; /healthz answered in {healthz_s:.3f} s")
+        print(
+            f"unfinished requests held open by one address: {opened}; /healthz answered in {healthz_s:.3f} s"
+        )
         assert opened <= PER_ADDRESS_CAP, f"one address held {opened} connections at once"
         assert healthy, f"{opened} unfinished requests from one address stalled the node's local listener"
         started = time.monotonic()
         pushed = honest.push(node, [honest.alert("Honest alert while the door is crowded").raw])
         print(f"an honest push during the attack took {time.monotonic() - started:.3f} s")
         assert pushed["accepted"] == 1
+
+
+def test_unfinished_requests_from_many_addresses_meet_the_total_cap(mesh_factory: Any) -> None:
+    """70 addresses, 17 connections each: more than the 1024 descriptors a systemd
+    service gets by default. The listener holds at most its total, the local
+    listener keeps answering, and an honest peer gets in once the head deadline
+    has closed the flood's first connections."""
+    mesh = mesh_factory(1)
+    (node,) = mesh.nodes
+    assert node.proc is not None
+    resource.prlimit(node.proc.pid, resource.RLIMIT_NOFILE, (1024, 1024))
+    honest = ScriptedPeer("Nodo Honesto")
+    honest.pair_with(node)
+    ctx = _tls_client()
+    opened = 0
+    with ExitStack() as held:
+        for host in range(2, 72):
+            for _ in range(PER_ADDRESS_CAP + 1):
+                try:
+                    raw = socket.create_connection(
+                        ("127.0.0.1", node.mesh_port), timeout=3, source_address=(f"127.0.0.{host}", 0)
+                    )
+                    conn = held.enter_context(ctx.wrap_socket(raw))
+                    conn.sendall(b"POST /mesh/v1/push HTTP/1.1\r\n")  # and nothing more
+                    opened += 1
+                except OSError:
+                    continue
+        started = time.monotonic()
+        healthy = _healthz_ok(node.local_port, timeout=5)
+        print(
+            f"unfinished requests held open by 70 addresses: {opened}; /healthz answered in "
+            f"{time.monotonic() - started:.3f} s"
+        )
+        assert opened <= TOTAL_CAP, f"the mesh listener held {opened} connections at once"
+        assert healthy, "a flood from many addresses stalled the node's local listener"
+        started = time.monotonic()
+        pushed: dict[str, Any] = {}
+        while not pushed and time.monotonic() - started < HEAD_DEADLINE_S + MARGIN_S:
+            try:
+                pushed = honest.push(node, [honest.alert("Honest alert through a full door").raw])
+            except Exception:  # refused at accept while the flood fills the listener
+                time.sleep(0.5)
+        print(f"an honest push got through after {time.monotonic() - started:.1f} s")
+        assert pushed.get("accepted") == 1, "an honest peer stayed locked out past the head deadline"
 
 
 def test_a_request_head_that_does_not_arrive_is_closed(mesh_factory: Any) -> None:
