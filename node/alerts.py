@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import nacl.utils
@@ -123,6 +123,42 @@ def alert_from_request(
             instruction=str(doc.get("instruction", "")),
             contact=str(doc.get("contact", "")),
             language=str(doc.get("language", "en")),
+        )
+    except ProtocolError as exc:
+        raise AlertInputError(exc.message) from None
+
+
+REVISABLE = (
+    "headline", "severity", "status", "scope", "event", "urgency", "certainty",
+    "description", "instruction", "contact", "language",
+)  # what a person may change in an update; everything else stays as the alert had it
+
+
+def revise(original: Alert, changes: dict[str, Any], *, msg_type: str, references: tuple[bytes, ...]) -> Alert:
+    """An update or cancel of ``original``: its body as it was, with only the
+    fields a person changed (empty values change nothing). Area descriptions,
+    circles and the ``effective`` time are never retyped, so they are kept: an
+    alert imported from CAP keeps them in every update and cancel."""
+    fields: dict[str, Any] = {k: str(v) for k, v in changes.items() if k in REVISABLE and v not in (None, "")}
+    areas = _revised_areas(original.areas, changes.get("regions"))
+    try:
+        return replace(original, msg_type=msg_type, references=references, areas=areas, **fields)
+    except ProtocolError as exc:
+        raise AlertInputError(exc.message) from None
+
+
+def _revised_areas(areas: tuple[Area, ...], regions: object) -> tuple[Area, ...]:
+    """The regions a person gave, keeping the areas (with their descriptions and
+    circles) of those the alert already names; new ones must be in the catalogue,
+    the alert's own are accepted as they are (see ``alert_from_request``)."""
+    if regions in (None, "", []):
+        return areas
+    if not isinstance(regions, list):
+        raise AlertInputError("regions: a list of regions such as MX-OAX")
+    kept = {a.region: a for a in reversed(areas)}
+    try:
+        return tuple(
+            kept.get(str(r)) or Area(region_check(str(r), f"regions[{i}]")) for i, r in enumerate(regions)
         )
     except ProtocolError as exc:
         raise AlertInputError(exc.message) from None

@@ -28,6 +28,7 @@ from node.alerts import (
     make_envelope,
     open_row,
     parse_duration,
+    revise,
 )
 from node.allies import api as allies_api
 from node.allies import cap_api
@@ -488,37 +489,15 @@ def update_alert(s: NodeService, row: Any, doc: dict[str, Any]) -> dict[str, Any
     original = open_row(row, s.identity)
     if row.author not in s.own_keys() or not isinstance(original.body, Alert):
         raise ApiError(403, "only the node that sent an alert can update it")
-    in_use = tuple(a.region for a in original.body.areas)
-    body = alert_from_request(_merge(original.body, doc), msg_type="update", references=(row.id,), in_use=in_use)
-    return _publish(s, body, doc)
+    return _publish(s, revise(original.body, doc, msg_type="update", references=(row.id,)), doc)
 
 
 def cancel_alert(s: NodeService, row: Any, doc: dict[str, Any]) -> dict[str, Any]:
     original = open_row(row, s.identity)
     if row.author not in s.own_keys() or not isinstance(original.body, Alert):
         raise ApiError(403, "only the node that sent an alert can cancel it")
-    merged = _merge(original.body, {"description": doc.get("reason") or original.body.description})
-    in_use = tuple(a.region for a in original.body.areas)
-    body = alert_from_request(merged, msg_type="cancel", references=(row.id,), in_use=in_use)
-    return _publish(s, body, doc)
-
-
-def _merge(alert: Alert, changes: dict[str, Any]) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "headline": alert.headline,
-        "regions": [a.region for a in alert.areas],
-        "severity": alert.severity,
-        "status": alert.status,
-        "scope": alert.scope,
-        "event": alert.event,
-        "urgency": alert.urgency,
-        "certainty": alert.certainty,
-        "description": alert.description,
-        "instruction": alert.instruction,
-        "contact": alert.contact,
-        "language": alert.language,
-    }
-    return base | {k: v for k, v in changes.items() if v not in (None, "", []) and k in base | {"regions": 1}}
+    reason = {"description": doc.get("reason")}
+    return _publish(s, revise(original.body, reason, msg_type="cancel", references=(row.id,)), doc)
 
 
 async def _list_peers(request: web.Request) -> web.Response:
