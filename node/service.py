@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +20,10 @@ from typing import Any, NamedTuple
 import mesh
 from mesh.interfaces import Item
 from node import records, wire
+from node.alerts import Readable, open_row
+from node.allies.delivery import DeliveryDesk
 from node.config import Config
+from node.response.desk import ResponseDesk
 from node.store import PeerRow, PeerStanding, Store, StoredEnvelope
 from node.transport import MeshClient, PeerAddress, TransportError
 from protocol import (
@@ -118,11 +121,7 @@ class NodeService:
         self.sealed_refs: dict[bytes, list[bytes]] = {}
         self.enc_keys: dict[bytes, bytes] = {identity.sign_public: identity.enc_public}
         self.mesh = self._build_mesh()
-        from node.response.desk import ResponseDesk
-
         self.desk = ResponseDesk(self)
-        from node.allies.delivery import DeliveryDesk
-
         self.allies = DeliveryDesk(self)
         self.gauges.append(
             ("amparo_delivery_backlog", "Ally deliveries waiting in the outbox", lambda: self.allies.backlog())
@@ -361,10 +360,8 @@ class NodeService:
         if row.type == "node":
             self._update_peer_from_record(row)
 
-    def open(self, row: StoredEnvelope) -> Any:
+    def open(self, row: StoredEnvelope) -> Readable:
         """``open_row`` without verifying again what this batch just verified."""
-        from node.alerts import open_row
-
         return open_row(row, self.identity, self._pending_env.get(row.id))
 
     def own_keys(self) -> list[bytes]:
@@ -628,17 +625,17 @@ class NodeService:
             log.info("deleted %d envelopes expired more than %d days ago", deleted, days)
         return deleted
 
-    def spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` in the background; failures are logged, never fatal."""
         self._spawn(coro)
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(self._guarded(coro))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     @staticmethod
-    async def _guarded(coro: Any) -> None:
+    async def _guarded(coro: Coroutine[Any, Any, None]) -> None:
         try:
             await coro
         except asyncio.CancelledError:
