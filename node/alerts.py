@@ -1,6 +1,7 @@
-"""Reading and composing alerts for people: the node decrypts sealed envelopes in
-memory (never on disk) and joins updates, cancels and acks to the alert they
-answer. Used by the local API; the mesh never needs any of this.
+"""Reading and composing alert bodies for people: the node decrypts sealed
+envelopes in memory (never on disk), builds alerts from what a person entered,
+revises them for updates and cancels, and renders them as JSON. Used by the
+alert use cases (``node.incidents``) and the desks; the mesh never needs any of this.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import nacl.utils
 
+from node.errors import Refused
 from node.store import StoredEnvelope
 from protocol import (
     Ack,
@@ -33,30 +35,8 @@ MAX_TTL_MS = 90 * 24 * 3600 * 1000
 _UNITS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
-class AlertInputError(ValueError):
+class AlertInputError(Refused, ValueError):
     """A person's input that cannot become an alert; the message names the field."""
-
-
-class NotAuthored(AlertInputError):
-    """This node refused an envelope it signed itself: it was neither stored nor
-    sent, so no id may be handed out for it."""
-
-
-def author_or_refuse(s: Any, env: Envelope) -> None:
-    """Store and send what this node signed, or raise ``NotAuthored`` saying why."""
-    if s.author(env) is not None:
-        return
-    trust = s.mesh.trust
-    if trust.is_compromised(env.author):
-        why = "this node's key is declared compromised: create a new node (amparo init) and pair again"
-    elif trust.retired_at(env.author) is not None:
-        why = (
-            "this node's key was handed over to a newer key (`amparo keys rotate` on another copy "
-            "of this node?): run this node with that copy's key file"
-        )
-    else:
-        why = "the node refused it (see `amparo status` for rejections)"
-    raise NotAuthored(f"not sent: {why}")
 
 
 def parse_duration(text: str, what: str = "duration") -> int:

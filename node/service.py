@@ -36,6 +36,7 @@ from protocol import (
     Vouch,
     decode,
     envelope_id,
+    fingerprint,
     recipient_hint,
     unseal,
 )
@@ -364,6 +365,11 @@ class NodeService:
         """``open_row`` without verifying again what this batch just verified."""
         return open_row(row, self.identity, self._pending_env.get(row.id))
 
+    @property
+    def trust(self) -> mesh.TrustGraph:
+        """Who vouched for whom, which keys rotated and which are compromised."""
+        return self.mesh.trust
+
     def own_keys(self) -> list[bytes]:
         """This node's key first, then the keys it rotated from: one author for
         updates, cancels and display (what an earlier key signed is still ours)."""
@@ -490,6 +496,21 @@ class NodeService:
             return None
         until = datetime.fromtimestamp(saved.banned_until / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
         return f"peer score fell to {saved.score:.0f}; refused until {until}"
+
+    def peer_json(self, peer: PeerRow) -> dict[str, Any]:
+        """A peer as ``amparo peer list``, ``amparo status`` and the dashboard show it."""
+        return {
+            "name": peer.name,
+            "key": peer.key.hex(),
+            "fingerprint": fingerprint(peer.key),
+            "addresses": list(peer.addresses),
+            "tls_fingerprint": peer.tls_fp.hex(),
+            "last_seen": self.last_contact(peer.key, peer.last_seen),
+            "up": self.peer_is_up(peer.key),
+            "cut_off": self.cut_off(peer.key),
+            "mark": peer.mark,
+            "status": peer.status,
+        }
 
     # -- network tasks --------------------------------------------------------------------
     def peer_address(self, key: bytes) -> PeerAddress | None:

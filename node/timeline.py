@@ -1,6 +1,6 @@
 """The incident timeline: one history of an alert, oldest first.
 
-An alert's detail (``local_api.alert_detail``) keeps its parts apart: the
+An alert's detail (``incidents.alert_detail``) keeps its parts apart: the
 envelopes that answer it (updates, cancels, acknowledgements, from any node)
 and this node's own notes (escalation steps, debriefs). People need them
 interleaved by time, so that a debrief written after the cancel reads after the

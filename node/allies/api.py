@@ -7,14 +7,16 @@ from typing import Any
 
 from aiohttp import web
 
+from node.allies.delivery import DeliveryDesk
 from node.allies.subscriptions import SubscriptionError
+from node.service import NodeService
 from protocol import regions
 
 MAX_SEARCH_CHARS = 100
 
 
-def add_routes(app: web.Application, service_key: Any, body: Any) -> None:
-    def allies(request: web.Request) -> Any:
+def add_routes(app: web.Application, service_key: web.AppKey[NodeService], body: Any) -> None:
+    def allies(request: web.Request) -> DeliveryDesk:
         return request.app[service_key].allies
 
     async def list_subscriptions(request: web.Request) -> web.Response:

@@ -34,6 +34,7 @@ import nacl.pwhash
 
 from node.alerts import open_row, parse_duration
 from node.config import public_base
+from node.errors import Refused
 from node.host import Host
 from node.outbound import OutboundPolicy, OutboundRefused, is_plaintext_apprise
 from node.response import escalation as esc
@@ -46,7 +47,7 @@ log = logging.getLogger("amparo.response")
 ROLES = ("admin", "responder", "viewer")
 
 
-class DeskError(ValueError):
+class DeskError(Refused, ValueError):
     """A request the desk refuses; the message names what is wrong."""
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from node.alerts import open_row
 from node.config import Config
-from node.local_api import cancel_alert, update_alert
+from node.incidents import cancel_alert, update_alert
 from node.service import NodeService
 from node.store import Store
 from protocol import Alert, Area, Identity, sign_envelope
