@@ -11,6 +11,25 @@ place that turns them into an answer.
 
 from __future__ import annotations
 
+CODES = {  # every code the local API answers with; docs/operators.md shows the same table
+    "invalid-input": "what was sent cannot be used; the message names the field",
+    "bad-json": "the request body is not a JSON object",
+    "unauthorized": "missing or wrong API token",
+    "wrong-host": "the Host header names a host this node does not serve",
+    "not-found": "no such alert, peer, subscription, region or route",
+    "not-author": "only the node that sent an alert can update or cancel it",
+    "not-sent": "the node refused what it signed itself; no id was handed out",
+    "sealed": "the alert is sealed to other nodes; this node cannot read it",
+    "key-compromised": "this node's key is declared compromised; it signs nothing more",
+    "key-handed-over": "this node's key was already handed over to a newer key",
+    "rotation-stale": "the node signed something after the rotation record was made",
+    "rotation-refused": "the node refused the rotation record; it keeps its current key",
+    "forbidden": "not allowed",
+    "method-not-allowed": "the route does not take that method",
+    "too-large": "the request body is larger than the local API accepts",
+    "internal": "a fault in the node (its log has the details)",
+}
+
 
 class Refused(Exception):
     """A request the node refuses for a reason the person can act on."""

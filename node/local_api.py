@@ -4,8 +4,9 @@ dashboard (``node.web``) is served on the same listener.
 Bound to 127.0.0.1 by default and protected by a bearer token stored mode 0600
 in the home, so only the node's operator account can use it. Handlers only
 translate between HTTP and the use cases (``node.incidents`` for alerts, the
-desks for the rest). Errors are JSON ``{"error": ...}`` with a 4xx status and
-never a traceback: every ``node.errors.Refused`` is answered the same way.
+desks for the rest). Errors are JSON ``{"error": {"code": ..., "message": ...}}``
+with a 4xx status and never a traceback: every ``node.errors.Refused`` is
+answered the same way, with its stable code (docs/operators.md lists them).
 """
 
 from __future__ import annotations
@@ -70,8 +71,13 @@ def make_app(service: NodeService) -> web.Application:
     return app
 
 
-def _json_error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+HTTP_CODES = {400: "invalid-input", 401: "unauthorized", 403: "forbidden", 404: "not-found",
+              405: "method-not-allowed", 413: "too-large"}  # aiohttp's own refusals, by status
+
+
+def _json_error(status: int, code: str, message: str) -> web.Response:
+    """The one shape of every refusal: a stable machine code and a message for a person."""
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
 @web.middleware
@@ -82,6 +88,7 @@ async def _host_check(request: web.Request, handler: Any) -> web.StreamResponse:
     if not serves_host(request.app[SERVICE].config, request.app[SERVED_HOSTS], host):
         return _json_error(
             421,
+            "wrong-host",
             f"this node does not serve the host name {host!r}; if people reach it by that name, "
             "add the name to allowed_hosts in config.toml",
         )
@@ -95,14 +102,14 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         response: web.StreamResponse = await handler(request)
         return response
     except Refused as exc:
-        return _json_error(exc.status, exc.message)
+        return _json_error(exc.status, exc.code, exc.message)
     except web.HTTPRedirection:
         raise  # the dashboard's redirects (after a form, to sign in)
     except web.HTTPException as exc:
-        return _json_error(exc.status, exc.reason or "error")
+        return _json_error(exc.status, HTTP_CODES.get(exc.status, f"http-{exc.status}"), exc.reason or "error")
     except Exception:
         log.exception("local API request failed")
-        return _json_error(500, "internal error (see the node's log)")
+        return _json_error(500, "internal", "internal error (see the node's log)")
 
 
 @web.middleware

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from node.alerts import alert_json, open_row
+from node.errors import Refused
 from node.service import NodeService
 from node.store import StoredEnvelope
 from protocol import SEVERITIES, Alert, ProtocolError, regions
@@ -42,10 +43,10 @@ class StreamFilter:
             try:
                 regions.check(region)
             except ProtocolError as exc:  # the message carries suggestions
-                raise web.HTTPBadRequest(reason=exc.message) from None
+                raise Refused(exc.message) from None
         severity = query.get("severity") or None
         if severity and severity not in SEVERITIES:
-            raise web.HTTPBadRequest(reason=f"severity must be one of {', '.join(SEVERITIES)}")
+            raise Refused(f"severity must be one of {', '.join(SEVERITIES)}")
         return cls(region, severity, query.get("exercises", "1") not in ("0", "false", "no"))
 
     def accepts(self, alert: Alert) -> bool:

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from node.allies.delivery import DeliveryDesk
 from node.allies.subscriptions import SubscriptionError
+from node.errors import Refused
 from node.service import NodeService
 from protocol import regions
 
@@ -32,7 +33,7 @@ def add_routes(app: web.Application, service_key: web.AppKey[NodeService], body:
     async def remove_subscription(request: web.Request) -> web.Response:
         sub_id = request.match_info["id"]
         if not allies(request).unsubscribe(sub_id):
-            return web.json_response({"error": f"no subscription {sub_id!r}"}, status=404)
+            raise Refused(f"no subscription {sub_id!r}", code="not-found", status=404)
         return web.json_response({"removed": sub_id})
 
     async def search_regions(request: web.Request) -> web.Response:

@@ -17,6 +17,7 @@ from node import incidents
 from node.alerts import MAX_TTL_MS, AlertInputError, make_envelope, open_row, parse_duration
 from node.allies import cap, feeds
 from node.config import public_base
+from node.errors import Refused
 from node.host import Host
 from node.service import NodeService
 from node.store import StoredEnvelope
@@ -36,7 +37,7 @@ def add_routes(app: web.Application, service_key: web.AppKey[NodeService], body:
         row = incidents.find_alert(s, request.match_info["id"])
         document = render_cap(s, row)
         if document is None:
-            return web.json_response({"error": "this node cannot read that alert (sealed to others)"}, status=404)
+            raise Refused("this node cannot read that alert (sealed to others)", code="sealed", status=404)
         return web.Response(body=document, content_type=CAP_TYPE, charset="utf-8")
 
     async def import_cap(request: web.Request) -> web.Response:
@@ -78,7 +79,7 @@ def add_routes(app: web.Application, service_key: web.AppKey[NodeService], body:
         if not regions.is_known(region):
             hint = regions.suggest(region)
             extra = f"; did you mean {', '.join(hint)}?" if hint else ""
-            return web.json_response({"error": f"unknown region {region!r}{extra}"}, status=404)
+            raise Refused(f"unknown region {region!r}{extra}", code="not-found", status=404)
         entries = []
         names = _names(s)
         for row in s.store.list_alerts(region=region, limit=FEED_SCAN, include_sealed=False):
@@ -97,7 +98,7 @@ def add_routes(app: web.Application, service_key: web.AppKey[NodeService], body:
         row = s.store.get(bytes.fromhex(ident)) if _is_hex64(ident) else None
         env = decode(row.raw, now=s.clock(), check_time=False) if row is not None and row.type == "alert" else None
         if row is None or env is None or env.sealed or not isinstance(env.body, Alert) or env.body.scope != "public":
-            return web.json_response({"error": "no public alert with that id"}, status=404)
+            raise Refused("no public alert with that id", code="not-found", status=404)
         document = render_cap(s, row)
         return web.Response(body=document, content_type=CAP_TYPE, charset="utf-8")
 
