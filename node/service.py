@@ -112,7 +112,7 @@ class NodeService:
         self.client = MeshClient(identity, clock, config.socks_proxy)
         self.counters = Counters()
         self.subscribers: set[asyncio.Queue[StoredEnvelope]] = set()
-        self.peer_state: dict[bytes, dict[str, Any]] = {}
+        self._touched: dict[bytes, int] = {}  # when each peer's last contact was last written to the store
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending: dict[bytes, StoredEnvelope] = {}
         self._pending_env: dict[bytes, Envelope] = {}  # decoded once, reused when stored
@@ -481,8 +481,10 @@ class NodeService:
             self.counters.ack_seconds += max(0, row.created - alert.created) / 1000
 
     def peer_is_up(self, peer: bytes) -> bool:
-        last_ok = self.peer_state.get(peer, {}).get("last_ok")
-        return bool(last_ok and self.clock() - last_ok < PEER_UP_MS)
+        """Up: it answered a push or finished a reconciliation in the last five
+        minutes (the mesh keeps the contact: ``MeshNode.last_contact``)."""
+        last = self.mesh.last_contact(peer)
+        return last is not None and self.clock() - last < PEER_UP_MS
 
     def extra_metrics(self) -> list[tuple[str, str, float]]:
         """Gauges from parts wired in later (delivery outbox backlog, …)."""
@@ -598,19 +600,17 @@ class NodeService:
             self.ingest(raws, peer)
 
     def _seen(self, peer: bytes) -> None:
-        """Last contact, in memory at once and on disk at most every ``TOUCH_EVERY_MS``
-        (one write per push would be one more fsync per push)."""
+        """Last contact on disk, at most every ``TOUCH_EVERY_MS`` (one write per push
+        would be one more fsync per push); the mesh records it at once from the
+        push result or the finished reconciliation."""
         now = self.clock()
-        state = self.peer_state.setdefault(peer, {})
-        state["last_ok"] = now
-        if now - state.get("touched", 0) >= TOUCH_EVERY_MS:
-            state["touched"] = now
+        if now - self._touched.get(peer, 0) >= TOUCH_EVERY_MS:
+            self._touched[peer] = now
             self.store.touch_peer(peer, now)
 
     def last_contact(self, peer: bytes, stored: int | None) -> int | None:
-        """The newer of the in-memory and the stored last contact with ``peer``."""
-        last_ok = self.peer_state.get(peer, {}).get("last_ok")
-        return max(last_ok or 0, stored or 0) or None
+        """The newer of the mesh's and the stored last contact with ``peer``."""
+        return max(self.mesh.last_contact(peer) or 0, stored or 0) or None
 
     def save_marks(self) -> None:
         """Write the catch-up marks that push results moved since the last batch."""
