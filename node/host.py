@@ -47,7 +47,7 @@ class Host(Protocol):
 
     def author(self, env: Envelope) -> StoredEnvelope | None:
         """Publish an envelope this node signed: store, deliver locally, push to
-        peers. None when the node refused it (see ``alerts.author_or_refuse``)."""
+        peers. None when the node refused it (see ``incidents.author_or_refuse``)."""
         ...
 
     def open(self, row: StoredEnvelope) -> Readable:

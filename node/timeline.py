@@ -47,7 +47,7 @@ def history(detail: dict[str, Any]) -> list[Step]:
 
 
 def _reason(cancel: dict[str, Any], alert: dict[str, Any]) -> str:
-    """A cancel carries its reason as its description (``local_api.cancel_alert``);
+    """A cancel carries its reason as its description (``incidents.cancel_alert``);
     without one it repeats the alert's, and the headline says more."""
     reason = str(cancel.get("description") or "")
     return reason if reason and reason != alert.get("description") else str(cancel.get("headline") or "")

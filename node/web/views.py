@@ -2,7 +2,7 @@
 
 Every route checks the session cookie; every POST checks the session's CSRF
 token and, except sign-out, that the role may act (viewers only read). The
-pages call the same functions as the JSON API (``node.local_api``,
+pages call the same use cases as the JSON API (``node.incidents``,
 ``node.response``), never HTTP to themselves. No CDN, no build step: Jinja2
 templates, one stylesheet, one small script, all served by the node.
 """
