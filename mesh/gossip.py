@@ -112,7 +112,7 @@ class Timing:
 class _Link:
     """Everything the node keeps about one peer."""
 
-    __slots__ = ("fetching", "next_reconcile", "offered", "outbox", "score", "starved_until")
+    __slots__ = ("fetching", "last_contact", "next_reconcile", "offered", "outbox", "score", "starved_until")
 
     def __init__(
         self, peer: bytes, mark: int, pacing: Pacing, limits: Limits, now: int, saved: SavedStanding | None
@@ -125,6 +125,7 @@ class _Link:
         # Until then, no early reconciliation: what we fetched was refused for an
         # author's catch-up budget, so fetching again soon would only waste bytes.
         self.starved_until = 0
+        self.last_contact = 0  # the last push it answered or reconciliation it finished (0: none yet)
 
 
 class MeshNode:
@@ -215,6 +216,13 @@ class MeshNode:
         link = self._links.get(peer)
         return None if link is None else link.score.saved()
 
+    def last_contact(self, peer: bytes) -> int | None:
+        """When ``peer`` last answered a push or finished a reconciliation with us
+        (None: not since this node started). The one record of contact: the node
+        shows a peer as up from it."""
+        link = self._links.get(peer)
+        return link.last_contact or None if link is not None else None
+
     def peers(self) -> list[bytes]:
         return list(self._links)
 
@@ -251,6 +259,8 @@ class MeshNode:
             self._link(event.peer).outbox.link_down()
         elif isinstance(event, PushResult):
             link = self._link(event.peer)
+            if event.ok:
+                link.last_contact = now
             mark = link.outbox.result(event.batch_id, event.ok, now, self.random, frozenset(event.deferred))
             if mark is not None:
                 actions.append(SaveMark(event.peer, mark))
@@ -478,6 +488,7 @@ class MeshNode:
     # -- anti-entropy ---------------------------------------------------------------------
     def _reconciled(self, event: ReconcileDone, actions: list[Action]) -> None:
         link = self._link(event.peer)
+        link.last_contact = self._now
         if link.score.standing is not Standing.GOOD:
             return
         for item_id in event.have:
