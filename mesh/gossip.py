@@ -99,6 +99,7 @@ RETRYABLE = frozenset(
         "voucher-rate-limited",
         "peer-catch-up-limited",
         "author-catch-up-limited",
+        "voucher-catch-up-limited",
         "vouch-rate-limited",
         "vouch-deferred",
     }
@@ -115,7 +116,7 @@ class Timing:
 class _Link:
     """Everything the node keeps about one peer."""
 
-    __slots__ = ("fetching", "next_reconcile", "offered", "outbox", "score", "starved_until")
+    __slots__ = ("fetching", "last_contact", "next_reconcile", "offered", "outbox", "score", "starved_until")
 
     def __init__(
         self, peer: bytes, mark: int, pacing: Pacing, limits: Limits, now: int, saved: SavedStanding | None
@@ -128,6 +129,7 @@ class _Link:
         # Until then, no early reconciliation: what we fetched was refused for an
         # author's catch-up budget, so fetching again soon would only waste bytes.
         self.starved_until = 0
+        self.last_contact = 0  # the last push it answered or reconciliation it finished (0: none yet)
 
 
 class MeshNode:
@@ -141,6 +143,7 @@ class MeshNode:
         now: int,
         peers: Iterable[bytes] = (),
         stored: Iterable[tuple[Item, int]] = (),
+        received: Mapping[bytes, int] | None = None,
         marks: Mapping[bytes, int] | None = None,
         standings: Mapping[bytes, SavedStanding] | None = None,
         trust_depth: int = 2,
@@ -172,7 +175,11 @@ class MeshNode:
             self._next_seq = max(self._next_seq, seq + 1)
             if not item.expired(now) and item.id not in self._items:
                 self._remember(item, seq)
-                self.trust.observe(item, seen=min(item.created, now))
+                # When this node first received it (``received``: id -> ms), not the
+                # author's ``created``, which a voucher may backdate to skip the fresh
+                # period after the next restart; ``created`` only for stores without it.
+                first_seen = (received or {}).get(item.id, item.created)
+                self.trust.observe(item, seen=min(first_seen, now))
         marks = marks or {}
         for peer in {*peers, *marks}:
             self._links[peer] = _Link(
@@ -213,6 +220,13 @@ class MeshNode:
         link = self._links.get(peer)
         return None if link is None else link.score.saved()
 
+    def last_contact(self, peer: bytes) -> int | None:
+        """When ``peer`` last answered a push or finished a reconciliation with us
+        (None: not since this node started). The one record of contact: the node
+        shows a peer as up from it."""
+        link = self._links.get(peer)
+        return link.last_contact or None if link is not None else None
+
     def peers(self) -> list[bytes]:
         return list(self._links)
 
@@ -249,6 +263,8 @@ class MeshNode:
             self._link(event.peer).outbox.link_down()
         elif isinstance(event, PushResult):
             link = self._link(event.peer)
+            if event.ok:
+                link.last_contact = now
             mark = link.outbox.result(event.batch_id, event.ok, now, self.random, frozenset(event.deferred))
             if mark is not None:
                 actions.append(SaveMark(event.peer, mark))
@@ -399,17 +415,20 @@ class MeshNode:
             return "peer-rate-limited"
         if item.author == self.key or item.declares_compromise:
             return None
-        new_vouch = item.kind == "vouch" and item.created > now - self.limits.fresh_vouch_ms
+        new_vouch = self._introduces_key(item)
         if new_vouch and not self.rates.may_vouch(item.author, now):
             return "vouch-rate-limited"
         holder = self.trust.budget_holder(item.author, now, self.limits.fresh_vouch_ms)
         refused: str | None = None
-        if solicited and holder == item.author:
+        if solicited:
+            # Fetched backlog draws on the holder's catch-up budget: a fresh key's
+            # backlog shares its voucher's one catch-up burst, so vouching for many
+            # keys buys no more than the voucher's own backlog would.
             assert peer is not None
             refused = self.rates.admit_catch_up(peer, holder, now)
+            if refused == "author-catch-up-limited" and holder != item.author:
+                refused = "voucher-catch-up-limited"
         elif not self.rates.admit_author(holder, now):
-            # Fresh keys draw on their voucher's live budget even when fetched: a key
-            # vouched for today has no backlog that would earn it a catch-up burst.
             refused = "author-rate-limited" if holder == item.author else "voucher-rate-limited"
         if refused is not None and solicited and refused != "peer-catch-up-limited":
             assert peer is not None
@@ -419,6 +438,13 @@ class MeshNode:
         if new_vouch:
             self.rates.admit_vouch(item.author, now)
         return None
+
+    def _introduces_key(self, item: Item) -> bool:
+        """A vouch that would bring a key into the horizon, whatever its signed
+        ``created`` says: the cap on new vouches counts keys new to this node, so a
+        backdated vouch meets it too (history a returning node catches up on is
+        paced by it as well, deferred, never lost)."""
+        return item.kind == "vouch" and item.subject is not None and not self.trust.in_horizon(item.subject)
 
     def _reject(self, item: Item, peer: bytes | None, reason: str, actions: list[Action]) -> None:
         if reason in _STICKY:
@@ -466,6 +492,7 @@ class MeshNode:
     # -- anti-entropy ---------------------------------------------------------------------
     def _reconciled(self, event: ReconcileDone, actions: list[Action]) -> None:
         link = self._link(event.peer)
+        link.last_contact = self._now
         if link.score.standing is not Standing.GOOD:
             return
         for item_id in event.have:

@@ -21,8 +21,9 @@ signs later is refused (``retired_at``). A compromised key hands over nothing:
 rotations out of it are void, because whoever stole it could rotate too.
 
 Fresh vouches and budgets: every edge remembers when this node first saw it
-(`observe(item, seen=now)`; after a restart, stored vouches count from their
-``created``). A key whose every vouch into the horizon is *fresh* (seen less
+(`observe(item, seen=now)`; after a restart, stored vouches count from when
+this node received them, never from their ``created``, which the voucher signs
+and may backdate). A key whose every vouch into the horizon is *fresh* (seen less
 than ``fresh_ms`` ago) and comes from someone other than this node has no
 budget of its own yet: `budget_holder` names the voucher whose rate limits its
 items draw on (recursively, up to the trust depth). Forty keys vouched for by

@@ -1,17 +1,19 @@
-"""Reading and composing alerts for people: the node decrypts sealed envelopes in
-memory (never on disk) and joins updates, cancels and acks to the alert they
-answer. Used by the local API; the mesh never needs any of this.
+"""Reading and composing alert bodies for people: the node decrypts sealed
+envelopes in memory (never on disk), builds alerts from what a person entered,
+revises them for updates and cancels, and renders them as JSON. Used by the
+alert use cases (``node.incidents``) and the desks; the mesh never needs any of this.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import nacl.utils
 
+from node.errors import Refused
 from node.store import StoredEnvelope
 from protocol import (
     MAX_LIFETIME_MS,
@@ -36,30 +38,8 @@ MAX_TTL_MS = MAX_LIFETIME_MS
 _UNITS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
-class AlertInputError(ValueError):
+class AlertInputError(Refused, ValueError):
     """A person's input that cannot become an alert; the message names the field."""
-
-
-class NotAuthored(AlertInputError):
-    """This node refused an envelope it signed itself: it was neither stored nor
-    sent, so no id may be handed out for it."""
-
-
-def author_or_refuse(s: Any, env: Envelope) -> None:
-    """Store and send what this node signed, or raise ``NotAuthored`` saying why."""
-    if s.author(env) is not None:
-        return
-    trust = s.mesh.trust
-    if trust.is_compromised(env.author):
-        why = "this node's key is declared compromised: create a new node (amparo init) and pair again"
-    elif trust.retired_at(env.author) is not None:
-        why = (
-            "this node's key was handed over to a newer key (`amparo keys rotate` on another copy "
-            "of this node?): run this node with that copy's key file"
-        )
-    else:
-        why = "the node refused it (see `amparo status` for rejections)"
-    raise NotAuthored(f"not sent: {why}")
 
 
 def parse_duration(text: str, what: str = "duration") -> int:
@@ -126,6 +106,42 @@ def alert_from_request(
             instruction=str(doc.get("instruction", "")),
             contact=str(doc.get("contact", "")),
             language=str(doc.get("language", "en")),
+        )
+    except ProtocolError as exc:
+        raise AlertInputError(exc.message) from None
+
+
+REVISABLE = (
+    "headline", "severity", "status", "scope", "event", "urgency", "certainty",
+    "description", "instruction", "contact", "language",
+)  # what a person may change in an update; everything else stays as the alert had it
+
+
+def revise(original: Alert, changes: dict[str, Any], *, msg_type: str, references: tuple[bytes, ...]) -> Alert:
+    """An update or cancel of ``original``: its body as it was, with only the
+    fields a person changed (empty values change nothing). Area descriptions,
+    circles and the ``effective`` time are never retyped, so they are kept: an
+    alert imported from CAP keeps them in every update and cancel."""
+    fields: dict[str, Any] = {k: str(v) for k, v in changes.items() if k in REVISABLE and v not in (None, "")}
+    areas = _revised_areas(original.areas, changes.get("regions"))
+    try:
+        return replace(original, msg_type=msg_type, references=references, areas=areas, **fields)
+    except ProtocolError as exc:
+        raise AlertInputError(exc.message) from None
+
+
+def _revised_areas(areas: tuple[Area, ...], regions: object) -> tuple[Area, ...]:
+    """The regions a person gave, keeping the areas (with their descriptions and
+    circles) of those the alert already names; new ones must be in the catalogue,
+    the alert's own are accepted as they are (see ``alert_from_request``)."""
+    if regions in (None, "", []):
+        return areas
+    if not isinstance(regions, list):
+        raise AlertInputError("regions: a list of regions such as MX-OAX")
+    kept = {a.region: a for a in reversed(areas)}
+    try:
+        return tuple(
+            kept.get(str(r)) or Area(region_check(str(r), f"regions[{i}]")) for i, r in enumerate(regions)
         )
     except ProtocolError as exc:
         raise AlertInputError(exc.message) from None

@@ -36,8 +36,17 @@ import nacl.pwhash
 import nacl.secret
 import nacl.utils
 
-from node.config import CONFIG_FILE, DB_FILE, KEY_FILE, TOKEN_FILE, Config, make_home, write_private
-from node.setup import TLS_CERT, TLS_KEY
+from node.config import (
+    CONFIG_FILE,
+    DB_FILE,
+    KEY_FILE,
+    TLS_CERT,
+    TLS_KEY,
+    TOKEN_FILE,
+    Config,
+    make_home,
+    write_private,
+)
 
 MAGIC = b"AMPBAK01"
 HEADER = struct.Struct(">8sIQ16s")

@@ -21,6 +21,8 @@ CONFIG_FILE = "config.toml"
 KEY_FILE = "identity.key"
 TOKEN_FILE = "api.token"
 DB_FILE = "amparo.db"
+TLS_KEY = "tls.key"  # the mesh listener's key and self-signed certificate (node/tls.py)
+TLS_CERT = "tls.crt"
 DEFAULT_MESH = "0.0.0.0:7170"
 DEFAULT_LOCAL = "127.0.0.1:7171"
 

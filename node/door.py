@@ -10,7 +10,11 @@ carries none. So each request also spends a token, from one of three buckets:
 - the bucket of the address it comes from, for everything that is not (yet) an
   active peer's signed request: unsigned or unknown senders, and failed
   signatures. Such a request can never write, but costs a body read and a
-  signature check;
+  signature check. A request that claims an active peer's key (which is
+  public) is let in on that peer's budget, so its failed signatures spend a
+  bucket of their own, for that address claiming that key, looked at before
+  the body is read: a forger is refused at the door, and the peer it names
+  (elsewhere) is not;
 - a small per-address bucket for ``/mesh/v1/pair``, which an operator uses a few
   times a year: it stops strangers hammering invite secrets.
 
@@ -63,6 +67,11 @@ def address_key(remote: str | None) -> str:
         return str(ipaddress.IPv6Network((ip, 64), strict=False))
     return str(ip)
 
+def _address(remote: str | None, claimed: bytes | None) -> str:
+    key = address_key(remote)
+    return key if claimed is None else f"{key} as {claimed.hex()}"
+
+
 class RequestBudget:
     def __init__(
         self,
@@ -107,8 +116,15 @@ class RequestBudget:
     def spend_peer(self, key: bytes) -> bool:
         return self._bucket("peer", key, self._clock()).take(self._clock())
 
-    def spend_address(self, remote: str | None) -> bool:
-        return self._bucket("address", address_key(remote), self._clock()).take(self._clock())
+    def address_has_budget(self, remote: str | None, claimed: bytes | None = None) -> bool:
+        """Look without spending (``claimed``: the active peer a request names)."""
+        now = self._clock()
+        bucket = self._bucket("address", _address(remote, claimed), now)
+        bucket.take(now, 0.0)
+        return bucket.tokens >= 1.0
+
+    def spend_address(self, remote: str | None, claimed: bytes | None = None) -> bool:
+        return self._bucket("address", _address(remote, claimed), self._clock()).take(self._clock())
 
     def spend_pair(self, remote: str | None) -> bool:
         return self._bucket("pair", address_key(remote), self._clock()).take(self._clock())

@@ -2,13 +2,15 @@
 
 What a request meets, in order (docs/protocol.md §12.3):
 
+0. the connection's caps and deadlines (``node.listener``): 16 connections per
+   address, 512 in all, the TLS handshake and the request head within 10 s each;
 1. the door, before one byte of the body is read: exactly one of the four paths
    with no query string (400); no ``Content-Encoding`` and no transfer coding but
    ``chunked`` (415): bodies are never inflated, so a gzip bomb costs nothing; a
    ``Content-Length`` over the limit (413); then the request budget (``node.door``,
    429). A refusal here closes the connection without reading the body;
 2. the body, read up to the protocol's limit and no further (413, connection
-   closed): the runner's ``RUNNER_OPTIONS`` turn off aiohttp's decompression and
+   closed) and within ``listener.BODY_S`` (408, connection closed): the runner's ``RUNNER_OPTIONS`` turn off aiohttp's decompression and
    its "lingering" read of whatever a refused client still sends;
 3. the ``Amparo-Auth`` signature addressed to this node, from a known active peer
    with budget left, a fresh timestamp and an unused nonce, all checked before
@@ -24,6 +26,7 @@ nonce, so a listener holding only a copy of the TLS key cannot answer in its pla
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
@@ -32,6 +35,7 @@ from typing import Any, Final, NamedTuple, TypeVar
 from aiohttp import hdrs, web
 
 import mesh
+from node import listener
 from node.door import RequestBudget
 from node.pairing import PairingError, accept_pair_request
 from node.service import NodeService
@@ -43,9 +47,15 @@ from protocol.errors import BadFrame, ProtocolError
 log = logging.getLogger("amparo.mesh")
 SERVICE: web.AppKey[NodeService] = web.AppKey("service", NodeService)
 BUDGET: web.AppKey[RequestBudget] = web.AppKey("budget", RequestBudget)
+CLAIMED = "amparo.claimed_peer"  # request item: the active peer a request's header names
 PATHS: Final = frozenset({"/mesh/v1/push", "/mesh/v1/reconcile", "/mesh/v1/fetch", "/mesh/v1/pair"})
-# For the AppRunner: never inflate a body, never drain one after answering.
-RUNNER_OPTIONS: Final[dict[str, Any]] = {"auto_decompress": False, "lingering_time": 0}
+# For the AppRunner: never inflate a body, never drain one after answering, and
+# close an idle kept-alive connection after listener.KEEPALIVE_S (aiohttp: an hour).
+RUNNER_OPTIONS: Final[dict[str, Any]] = {
+    "auto_decompress": False,
+    "lingering_time": 0,
+    "keepalive_timeout": listener.KEEPALIVE_S,
+}
 T = TypeVar("T")
 
 
@@ -143,6 +153,10 @@ def _check_budget(request: web.Request) -> None:
         if not budget.peer_has_budget(claimed):
             service.counters.reject("request-budget")
             raise Refused(429, "request refused: request budget spent; slow down")
+        if not budget.address_has_budget(request.remote, claimed):
+            service.counters.reject("request-address-budget")
+            raise Refused(429, "request refused: too many failed signatures from this address")
+        request[CLAIMED] = claimed
     elif not budget.spend_address(request.remote):
         service.counters.reject("request-address-budget")
         raise Refused(429, "request refused: too many requests from this address")
@@ -173,12 +187,19 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
 
 # -- authentication ----------------------------------------------------------------------
 async def _read_body(request: web.Request) -> bytes:
-    """The body, never read past the limit: a chunked body is cut there."""
+    """The body, never read past the limit (a chunked body is cut there) nor
+    for longer than ``listener.BODY_S``: a body that trickles is refused (408)
+    and its connection closed."""
     body = bytearray()
-    async for chunk in request.content.iter_any():
-        body += chunk
-        if len(body) > framing.MAX_FRAME_BYTES:
-            raise Refused(413, f"request refused: body over {framing.MAX_FRAME_BYTES} bytes")
+    try:
+        async with asyncio.timeout(listener.BODY_S):
+            async for chunk in request.content.iter_any():
+                body += chunk
+                if len(body) > framing.MAX_FRAME_BYTES:
+                    raise Refused(413, f"request refused: body over {framing.MAX_FRAME_BYTES} bytes")
+    except TimeoutError:
+        request.app[SERVICE].counters.reject("request-body-timeout")
+        raise Refused(408, f"request refused: body not complete within {listener.BODY_S:.0f} s") from None
     return bytes(body)
 
 
@@ -222,18 +243,18 @@ async def _authenticated(
         auth = _verify(request, body, service)
     except ProtocolError as exc:
         service.counters.reject(f"request-{exc.code}")
-        budget.spend_address(request.remote)  # a failed signature costs its address
+        budget.spend_address(request.remote, request.get(CLAIMED))  # a failed signature costs its address
         raise web.HTTPUnauthorized(text=f"request refused: {exc.message}") from None
     if known_peer:
         peer = service.store.get_peer(auth.sender)
         if peer is None or peer.status != "active":
             service.counters.reject("request-unknown-peer")
             raise web.HTTPForbidden(text="request refused: not a peer of this node")
-        if service.cut_off(auth.sender):
-            raise web.HTTPTooManyRequests(text="request refused: peer cut off for sending invalid data")
-        if not budget.spend_peer(auth.sender):
+        if not budget.spend_peer(auth.sender):  # before the ban: a cut-off peer's requests cost it too
             service.counters.reject("request-budget")
             raise web.HTTPTooManyRequests(text="request refused: request budget spent; slow down")
+        if service.cut_off(auth.sender):
+            raise web.HTTPTooManyRequests(text="request refused: peer cut off for sending invalid data")
     expires = auth.timestamp + 2 * signed_request.MAX_REQUEST_AGE_MS
     if defer_nonce:
         fresh = not service.store.nonce_used(auth.sender, auth.nonce)

@@ -15,11 +15,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
+from node.service import NodeService
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class NodeCollector(Collector):
-    def __init__(self, service: Any) -> None:
+    def __init__(self, service: NodeService) -> None:
         self.service = service
 
     def collect(self) -> Iterator[Any]:
@@ -73,7 +75,7 @@ def _gauge(name: str, help_text: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, help_text, value=value)
 
 
-def render(service: Any) -> bytes:
+def render(service: NodeService) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(NodeCollector(service))
     return generate_latest(registry)

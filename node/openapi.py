@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from node.errors import CODES
 from protocol import CERTAINTIES, EVENTS, SCOPES, SEVERITIES, STATUSES, URGENCIES
 
 _ERROR = {
-    "description": "Refused; `error` says why",
+    "description": "Refused; `error.code` says why for a program, `error.message` for a person",
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
 }
 _HEX_ID = {"type": "string", "pattern": "^[0-9a-f]{8,64}$"}
@@ -413,7 +414,19 @@ def document() -> dict[str, Any]:
             "schemas": {
                 "Error": {
                     "type": "object",
-                    "properties": {"error": {"type": "string"}},
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "properties": {
+                                "code": {
+                                    "type": "string",
+                                    "description": "; ".join(f"`{c}`: {why}" for c, why in CODES.items()),
+                                },
+                                "message": {"type": "string"},
+                            },
+                            "required": ["code", "message"],
+                        }
+                    },
                     "required": ["error"],
                 }
             },

@@ -18,6 +18,7 @@ import os
 from typing import Any
 
 from node import records
+from node.errors import Refused
 from node.service import NodeService
 from node.store import PeerRow
 from node.transport import PeerAddress, TransportError
@@ -29,7 +30,7 @@ SECRET_BYTES = 32
 TOKEN_PREFIX = "amparo1-"
 
 
-class PairingError(Exception):
+class PairingError(Refused):
     """Pairing could not complete; the message says why in an operator's words."""
 
 

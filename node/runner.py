@@ -11,18 +11,19 @@ import asyncio
 import json
 import logging
 import os
+import resource
 import signal
 import sqlite3
+import ssl
 import sys
 import time
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
-from node import backup, keystore, local_api, mesh_api, tls
+from node import backup, keystore, listener, local_api, mesh_api, tls
 from node.config import DB_FILE, KEY_FILE, Config, database_url, load, parse_hostport
 from node.printable import printable
 from node.service import NodeService
@@ -87,13 +88,15 @@ async def serve(home: Path, prompt: Callable[[], bytes] | None, ready: Callable[
         await service.start()
         mesh_host, mesh_port = parse_hostport(config.listen, "listen")
         local_host, local_port = parse_hostport(config.local, "local")
+        descriptors = raise_descriptor_limit()
         runners.append(
-            await _site(
+            await _mesh_site(
                 mesh_api.make_app(service),
                 mesh_host,
                 mesh_port,
                 tls.server_context(home, tls_password),
-                **mesh_api.RUNNER_OPTIONS,
+                service.counters.reject,
+                listener.ConnectionCount(total=listener.total_for(descriptors)),
             )
         )
         runners.append(await _site(local_api.make_app(service), local_host, local_port, None))
@@ -162,12 +165,50 @@ def _backup_before_migrating(home: Path, config: Config) -> None:
     log.info("database at schema %s will be migrated to %s; copy saved at %s", row[0], head_revision(), copy)
 
 
-async def _site(
-    app: web.Application, host: str, port: int, ssl_context: object, **options: Any
+def raise_descriptor_limit() -> int:
+    """Raise the soft limit on open files to the hard one, and return it: every
+    connection holds a descriptor, and the default soft limit (1024) is what a
+    flood of connections used to exhaust. The mesh listener's own caps
+    (``node.listener``) keep it to at most half of whatever limit there is."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        if hard != resource.RLIM_INFINITY and soft != resource.RLIM_INFINITY and soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            log.info("open-file limit raised from %d to %d", soft, hard)
+            soft = hard
+    except (OSError, ValueError) as exc:
+        log.warning("could not raise the open-file limit from %d: %s", soft, exc)
+    if soft == resource.RLIM_INFINITY:
+        return listener.TOTAL * 2
+    if soft < 2 * listener.TOTAL:
+        log.warning(
+            "open-file limit is %d: the mesh listener will hold at most %d connections (raise LimitNOFILE)",
+            soft,
+            listener.total_for(soft),
+        )
+    return soft
+
+
+async def _mesh_site(
+    app: web.Application,
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext,
+    refused: Callable[[str], None],
+    count: listener.ConnectionCount,
 ) -> web.AppRunner:
-    """``options`` go to aiohttp's request handler (the mesh listener turns off
-    decompression and lingering reads with them)."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0, **options)
+    """The mesh listener: aiohttp behind ``node.listener``'s connection caps and
+    deadlines; ``RUNNER_OPTIONS`` turn off decompression and lingering reads and
+    shorten the idle keep-alive."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0, **mesh_api.RUNNER_OPTIONS)
+    await runner.setup()
+    site = listener.GatedSite(runner, host, port, ssl_context, refused, count)
+    await site.start()
+    return runner
+
+
+async def _site(app: web.Application, host: str, port: int, ssl_context: object) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context, backlog=128)  # type: ignore[arg-type]
     await site.start()

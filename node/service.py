@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +20,10 @@ from typing import Any, NamedTuple
 import mesh
 from mesh.interfaces import Item
 from node import records
+from node.alerts import Readable, open_row
+from node.allies.delivery import DeliveryDesk
 from node.config import Config
+from node.response.desk import ResponseDesk
 from node.store import PeerRow, PeerStanding, Store, StoredEnvelope
 from node.transport import MeshClient, PeerAddress, TransportError
 from protocol import (
@@ -33,6 +36,7 @@ from protocol import (
     Vouch,
     decode,
     envelope_id,
+    fingerprint,
     framing,
     recipient_hint,
     unseal,
@@ -112,7 +116,8 @@ class NodeService:
         self.client = MeshClient(identity, clock, config.socks_proxy)
         self.counters = Counters()
         self.subscribers: set[asyncio.Queue[StoredEnvelope]] = set()
-        self.peer_state: dict[bytes, dict[str, Any]] = {}
+        self._touched: dict[bytes, int] = {}  # when each peer's last contact was last written to the store
+        self._failures: dict[bytes, tuple[int, str]] = {}  # the last failed call per peer, since start
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending: dict[bytes, StoredEnvelope] = {}
         self._pending_env: dict[bytes, Envelope] = {}  # decoded once, reused when stored
@@ -122,11 +127,7 @@ class NodeService:
         self.sealed_refs: dict[bytes, list[bytes]] = {}
         self.enc_keys: dict[bytes, bytes] = {identity.sign_public: identity.enc_public}
         self.mesh = self._build_mesh()
-        from node.response.desk import ResponseDesk
-
         self.desk = ResponseDesk(self)
-        from node.allies.delivery import DeliveryDesk
-
         self.allies = DeliveryDesk(self)
         self.gauges.append(
             ("amparo_delivery_backlog", "Ally deliveries waiting in the outbox", lambda: self.allies.backlog())
@@ -148,16 +149,19 @@ class NodeService:
     # -- start and stop -------------------------------------------------------------------
     def _build_mesh(self) -> mesh.MeshNode:
         stored = []
+        received: dict[bytes, int] = {}
         for row in self.store.iter_all():
             env = self._decode_stored(row)
             self._index(row, env)
             stored.append((to_item(env), row.seq))
+            received[env.id] = row.received_at
         peers = self.store.list_peers()
         marks = {p.key: p.mark for p in peers}
         return mesh.MeshNode(
             self.key,
             peers=list(marks),
             stored=stored,
+            received=received,
             marks=marks,
             standings={p.key: _saved_standing(p.standing) for p in peers if p.standing is not None},
             trust_depth=self.config.trust_depth,
@@ -365,11 +369,14 @@ class NodeService:
         if row.type == "node":
             self._update_peer_from_record(row)
 
-    def open(self, row: StoredEnvelope) -> Any:
+    def open(self, row: StoredEnvelope) -> Readable:
         """``open_row`` without verifying again what this batch just verified."""
-        from node.alerts import open_row
-
         return open_row(row, self.identity, self._pending_env.get(row.id))
+
+    @property
+    def trust(self) -> mesh.TrustGraph:
+        """Who vouched for whom, which keys rotated and which are compromised."""
+        return self.mesh.trust
 
     def own_keys(self) -> list[bytes]:
         """This node's key first, then the keys it rotated from: one author for
@@ -482,8 +489,10 @@ class NodeService:
             self.counters.ack_seconds += max(0, row.created - alert.created) / 1000
 
     def peer_is_up(self, peer: bytes) -> bool:
-        last_ok = self.peer_state.get(peer, {}).get("last_ok")
-        return bool(last_ok and self.clock() - last_ok < PEER_UP_MS)
+        """Up: it answered a push or finished a reconciliation in the last five
+        minutes (the mesh keeps the contact: ``MeshNode.last_contact``)."""
+        last = self.mesh.last_contact(peer)
+        return last is not None and self.clock() - last < PEER_UP_MS
 
     def extra_metrics(self) -> list[tuple[str, str, float]]:
         """Gauges from parts wired in later (delivery outbox backlog, …)."""
@@ -497,6 +506,21 @@ class NodeService:
             return None
         until = datetime.fromtimestamp(saved.banned_until / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
         return f"peer score fell to {saved.score:.0f}; refused until {until}"
+
+    def peer_json(self, peer: PeerRow) -> dict[str, Any]:
+        """A peer as ``amparo peer list``, ``amparo status`` and the dashboard show it."""
+        return {
+            "name": peer.name,
+            "key": peer.key.hex(),
+            "fingerprint": fingerprint(peer.key),
+            "addresses": list(peer.addresses),
+            "tls_fingerprint": peer.tls_fp.hex(),
+            "last_seen": self.last_contact(peer.key, peer.last_seen),
+            "up": self.peer_is_up(peer.key),
+            "cut_off": self.cut_off(peer.key),
+            "mark": peer.mark,
+            "status": peer.status,
+        }
 
     # -- network tasks --------------------------------------------------------------------
     def peer_address(self, key: bytes) -> PeerAddress | None:
@@ -590,28 +614,25 @@ class NodeService:
         side = "remote" if isinstance(exc, mesh.MeshError) else exc.side
         level = logging.WARNING if side == "local" else logging.INFO
         log.log(level, "%s %s failed: %s (%s side)", call, peer.hex()[:16], exc, side)
-        self.peer_state.setdefault(peer, {})["failure"] = (self.clock(), f"{call} peer failed ({side} side): {exc}")
+        self._failures[peer] = (self.clock(), f"{call} peer failed ({side} side): {exc}")
 
     def last_failure(self, peer: bytes) -> tuple[int, str] | None:
         """When the last call to ``peer`` failed and why, saying which side failed
         (for ``amparo status``); None if none failed since this node started."""
-        failure: tuple[int, str] | None = self.peer_state.get(peer, {}).get("failure")
-        return failure
+        return self._failures.get(peer)
 
     def _seen(self, peer: bytes) -> None:
-        """Last contact, in memory at once and on disk at most every ``TOUCH_EVERY_MS``
-        (one write per push would be one more fsync per push)."""
+        """Last contact on disk, at most every ``TOUCH_EVERY_MS`` (one write per push
+        would be one more fsync per push); the mesh records it at once from the
+        push result or the finished reconciliation."""
         now = self.clock()
-        state = self.peer_state.setdefault(peer, {})
-        state["last_ok"] = now
-        if now - state.get("touched", 0) >= TOUCH_EVERY_MS:
-            state["touched"] = now
+        if now - self._touched.get(peer, 0) >= TOUCH_EVERY_MS:
+            self._touched[peer] = now
             self.store.touch_peer(peer, now)
 
     def last_contact(self, peer: bytes, stored: int | None) -> int | None:
-        """The newer of the in-memory and the stored last contact with ``peer``."""
-        last_ok = self.peer_state.get(peer, {}).get("last_ok")
-        return max(last_ok or 0, stored or 0) or None
+        """The newer of the mesh's and the stored last contact with ``peer``."""
+        return max(self.mesh.last_contact(peer) or 0, stored or 0) or None
 
     def save_marks(self) -> None:
         """Write the catch-up marks that push results moved since the last batch."""
@@ -647,17 +668,17 @@ class NodeService:
             log.info("deleted %d envelopes expired more than %d days ago", deleted, days)
         return deleted
 
-    def spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` in the background; failures are logged, never fatal."""
         self._spawn(coro)
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(self._guarded(coro))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     @staticmethod
-    async def _guarded(coro: Any) -> None:
+    async def _guarded(coro: Coroutine[Any, Any, None]) -> None:
         try:
             await coro
         except asyncio.CancelledError:

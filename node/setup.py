@@ -18,17 +18,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from node.config import TOKEN_FILE, Config, parse_hostport, write_private
+from node.config import TLS_CERT, TLS_KEY, TOKEN_FILE, Config, parse_hostport, write_private
+from node.tls import pem_password
 from protocol.keys import Identity
-
-TLS_KEY = "tls.key"
-TLS_CERT = "tls.crt"
 
 
 def after_init(home: Path, config: Config, identity: Identity, sealed: bool) -> None:
     """``sealed``: the node has a passphrase, so its TLS key is sealed too (node/tls.py)."""
-    from node.tls import pem_password
-
     make_certificate(home, config.name, pem_password(identity) if sealed else None)
     write_private(home / TOKEN_FILE, secrets.token_urlsafe(32).encode("ascii"))
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from node.alerts import alert_json, open_row
+from node.errors import Refused
+from node.service import NodeService
 from node.store import StoredEnvelope
 from protocol import SEVERITIES, Alert, ProtocolError, regions
 
@@ -41,10 +43,10 @@ class StreamFilter:
             try:
                 regions.check(region)
             except ProtocolError as exc:  # the message carries suggestions
-                raise web.HTTPBadRequest(reason=exc.message) from None
+                raise Refused(exc.message) from None
         severity = query.get("severity") or None
         if severity and severity not in SEVERITIES:
-            raise web.HTTPBadRequest(reason=f"severity must be one of {', '.join(SEVERITIES)}")
+            raise Refused(f"severity must be one of {', '.join(SEVERITIES)}")
         return cls(region, severity, query.get("exercises", "1") not in ("0", "false", "no"))
 
     def accepts(self, alert: Alert) -> bool:
@@ -55,7 +57,7 @@ class StreamFilter:
         return self.exercises or not alert.is_exercise
 
 
-def handler(service_key: Any, names: Callable[[Any], dict[bytes, str]]) -> Any:
+def handler(service_key: web.AppKey[NodeService]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def stream(request: web.Request) -> web.StreamResponse:
         service = request.app[service_key]
         wanted = StreamFilter.from_query(request.query)
@@ -75,7 +77,7 @@ def handler(service_key: Any, names: Callable[[Any], dict[bytes, str]]) -> Any:
             await response.write(b"retry: 2000\n: connected\n\n")
             sent = last_seq or 0
             if last_seq is not None:
-                sent = await _replay(response, service, sent, wanted, names)
+                sent = await _replay(response, service, sent, wanted)
             while True:
                 try:
                     row = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_S)
@@ -83,7 +85,7 @@ def handler(service_key: Any, names: Callable[[Any], dict[bytes, str]]) -> Any:
                     await response.write(b": keep-alive\n\n")
                     continue
                 if row.seq > sent:
-                    sent = max(sent, await _send(response, service, row, wanted, names))
+                    sent = max(sent, await _send(response, service, row, wanted))
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -94,25 +96,25 @@ def handler(service_key: Any, names: Callable[[Any], dict[bytes, str]]) -> Any:
 
 
 async def _replay(
-    response: web.StreamResponse, service: Any, after: int, wanted: StreamFilter, names: Any
+    response: web.StreamResponse, service: NodeService, after: int, wanted: StreamFilter
 ) -> int:
     """Send every stored alert after ``after``, page by page; returns the last seq sent.
     Alerts that arrive meanwhile are both in the store and in the live queue: the
     caller skips queued rows at or below the returned seq."""
     while page := service.store.since_seq(after, REPLAY_PAGE, types=STREAMED_TYPES):
         for row in page:
-            after = max(after, await _send(response, service, row, wanted, names))
+            after = max(after, await _send(response, service, row, wanted))
     return after
 
 
 async def _send(
-    response: web.StreamResponse, service: Any, row: StoredEnvelope, wanted: StreamFilter, names: Any
+    response: web.StreamResponse, service: NodeService, row: StoredEnvelope, wanted: StreamFilter
 ) -> int:
     """Write one event if it passes the filter; returns the row's seq either way."""
     if row.type != "alert":
         return row.seq
     item = open_row(row, service.identity)
     if isinstance(item.body, Alert) and wanted.accepts(item.body):
-        data = json.dumps(alert_json(item, names(service), service.author_of), ensure_ascii=False)
+        data = json.dumps(alert_json(item, service.author_names(), service.author_of), ensure_ascii=False)
         await response.write(f"id: {row.seq}\nevent: alert\ndata: {data}\n\n".encode())
     return row.seq

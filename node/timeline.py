@@ -1,6 +1,6 @@
 """The incident timeline: one history of an alert, oldest first.
 
-An alert's detail (``local_api.alert_detail``) keeps its parts apart: the
+An alert's detail (``incidents.alert_detail``) keeps its parts apart: the
 envelopes that answer it (updates, cancels, acknowledgements, from any node)
 and this node's own notes (escalation steps, debriefs). People need them
 interleaved by time, so that a debrief written after the cancel reads after the
@@ -47,7 +47,7 @@ def history(detail: dict[str, Any]) -> list[Step]:
 
 
 def _reason(cancel: dict[str, Any], alert: dict[str, Any]) -> str:
-    """A cancel carries its reason as its description (``local_api.cancel_alert``);
+    """A cancel carries its reason as its description (``incidents.cancel_alert``);
     without one it repeats the alert's, and the headline says more."""
     reason = str(cancel.get("description") or "")
     return reason if reason and reason != alert.get("description") else str(cancel.get("headline") or "")

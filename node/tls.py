@@ -25,8 +25,7 @@ import aiohttp
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-from node.config import ConfigError, write_private
-from node.setup import TLS_CERT, TLS_KEY
+from node.config import TLS_CERT, TLS_KEY, ConfigError, write_private
 from node.shred import replace_overwriting
 from protocol.keys import Identity
 from protocol.signing import PERSON_TLS_PEM

@@ -23,8 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from node.config import DB_FILE, KEY_FILE
-from node.setup import TLS_KEY
+from node.config import DB_FILE, KEY_FILE, TLS_KEY
 from node.shred import overwrite_and_unlink
 
 PID_FILE = "amparo.pid"

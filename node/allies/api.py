@@ -7,14 +7,17 @@ from typing import Any
 
 from aiohttp import web
 
+from node.allies.delivery import DeliveryDesk
 from node.allies.subscriptions import SubscriptionError
+from node.errors import Refused
+from node.service import NodeService
 from protocol import regions
 
 MAX_SEARCH_CHARS = 100
 
 
-def add_routes(app: web.Application, service_key: Any, body: Any) -> None:
-    def allies(request: web.Request) -> Any:
+def add_routes(app: web.Application, service_key: web.AppKey[NodeService], body: Any) -> None:
+    def allies(request: web.Request) -> DeliveryDesk:
         return request.app[service_key].allies
 
     async def list_subscriptions(request: web.Request) -> web.Response:
@@ -30,7 +33,7 @@ def add_routes(app: web.Application, service_key: Any, body: Any) -> None:
     async def remove_subscription(request: web.Request) -> web.Response:
         sub_id = request.match_info["id"]
         if not allies(request).unsubscribe(sub_id):
-            return web.json_response({"error": f"no subscription {sub_id!r}"}, status=404)
+            raise Refused(f"no subscription {sub_id!r}", code="not-found", status=404)
         return web.json_response({"removed": sub_id})
 
     async def search_regions(request: web.Request) -> web.Response:

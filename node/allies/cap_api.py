@@ -13,33 +13,30 @@ from typing import Any
 
 from aiohttp import web
 
-from node.alerts import (
-    DEFAULT_TTL_MS,
-    MAX_TTL_MS,
-    AlertInputError,
-    author_or_refuse,
-    make_envelope,
-    open_row,
-    parse_duration,
-)
+from node import incidents
+from node.alerts import DEFAULT_TTL_MS, MAX_TTL_MS, AlertInputError, make_envelope, open_row, parse_duration
 from node.allies import cap, feeds
 from node.config import public_base
+from node.errors import Refused
+from node.host import Host
+from node.service import NodeService
+from node.store import StoredEnvelope
 from protocol import Alert, ProtocolError, decode, regions
 
 CAP_TYPE = "application/cap+xml"
 PUBLIC_PREFIX = "/feeds/"
 
 
-def add_routes(app: web.Application, service_key: Any, body: Any, find_alert: Any) -> None:
-    def service(request: web.Request) -> Any:
+def add_routes(app: web.Application, service_key: web.AppKey[NodeService], body: Any) -> None:
+    def service(request: web.Request) -> NodeService:
         return request.app[service_key]
 
     async def alert_cap(request: web.Request) -> web.Response:
         s = service(request)
-        row = find_alert(s, request.match_info["id"])
+        row = incidents.find_alert(s, request.match_info["id"])
         document = render_cap(s, row)
         if document is None:
-            return web.json_response({"error": "this node cannot read that alert (sealed to others)"}, status=404)
+            raise Refused("this node cannot read that alert (sealed to others)", code="sealed", status=404)
         return web.Response(body=document, content_type=CAP_TYPE, charset="utf-8")
 
     async def import_cap(request: web.Request) -> web.Response:
@@ -63,7 +60,7 @@ def add_routes(app: web.Application, service_key: Any, body: Any, find_alert: An
         now = s.clock()
         ttl = _import_ttl(doc, imported.expires, now)
         env = make_envelope(s.identity, imported.alert, now=now, ttl_ms=ttl, recipients=[])
-        author_or_refuse(s, env)
+        incidents.author_or_refuse(s, env)
         if origin is not None:
             s.store.put_record("cap-import", _import_key(origin), _import_doc(origin, env.id), now)
         made = {
@@ -81,7 +78,7 @@ def add_routes(app: web.Application, service_key: Any, body: Any, find_alert: An
         if not regions.is_known(region):
             hint = regions.suggest(region)
             extra = f"; did you mean {', '.join(hint)}?" if hint else ""
-            return web.json_response({"error": f"unknown region {region!r}{extra}"}, status=404)
+            raise Refused(f"unknown region {region!r}{extra}", code="not-found", status=404)
         entries = []
         names = _names(s)
         for row in s.store.list_alerts(region=region, limit=FEED_SCAN, include_sealed=False):
@@ -99,8 +96,8 @@ def add_routes(app: web.Application, service_key: Any, body: Any, find_alert: An
         ident = request.match_info["id"]
         row = s.store.get(bytes.fromhex(ident)) if _is_hex64(ident) else None
         env = decode(row.raw, now=s.clock(), check_time=False) if row is not None and row.type == "alert" else None
-        if env is None or env.sealed or not isinstance(env.body, Alert) or env.body.scope != "public":
-            return web.json_response({"error": "no public alert with that id"}, status=404)
+        if row is None or env is None or env.sealed or not isinstance(env.body, Alert) or env.body.scope != "public":
+            raise Refused("no public alert with that id", code="not-found", status=404)
         document = render_cap(s, row)
         return web.Response(body=document, content_type=CAP_TYPE, charset="utf-8")
 
@@ -114,7 +111,7 @@ def add_routes(app: web.Application, service_key: Any, body: Any, find_alert: An
 FEED_SCAN = 500
 
 
-def render_cap(s: Any, row: Any) -> bytes | None:
+def render_cap(s: Host, row: StoredEnvelope) -> bytes | None:
     item = open_row(row, s.identity)
     if not isinstance(item.body, Alert):
         return None
@@ -128,7 +125,7 @@ def render_cap(s: Any, row: Any) -> bytes | None:
         return cap.CapMeta(ref.hex(), other.author, names.get(other.author, ""), other.created, other.expires)
 
     meta = cap.CapMeta(env.id.hex(), env.author, names.get(env.author, ""), env.created, env.expires)
-    addresses = cap.SENDER_PREFIX + s.key.hex() if env.sealed else ""
+    addresses = cap.SENDER_PREFIX + s.identity.sign_public.hex() if env.sealed else ""
     return cap.render(item.body, meta, referenced=meta_of, addresses=addresses)
 
 
@@ -141,14 +138,14 @@ def _import_doc(ref: cap.CapReference, envelope_id: bytes) -> dict[str, Any]:
     return {"sender": ref.sender, "identifier": ref.identifier, "sent": ref.sent, "id": envelope_id.hex()}
 
 
-def _imported_as(s: Any, ref: cap.CapReference) -> bytes | None:
+def _imported_as(s: Host, ref: cap.CapReference) -> bytes | None:
     """The alert this node published for the CAP message ``ref`` (matched on all
     of sender, identifier and sent), if it still has it; or, for a CAP document
     rendered from one of this node's own alerts, that alert."""
     doc = s.store.get_record("cap-import", _import_key(ref))
     if doc is not None and doc.get("sent") == ref.sent and doc.get("sender") == ref.sender:
         found = bytes.fromhex(doc["id"])
-    elif ref.sender == cap.SENDER_PREFIX + s.key.hex() and _is_hex64(ref.identifier):
+    elif ref.sender == cap.SENDER_PREFIX + s.identity.sign_public.hex() and _is_hex64(ref.identifier):
         found = bytes.fromhex(ref.identifier)
     else:
         return None
@@ -156,7 +153,7 @@ def _imported_as(s: Any, ref: cap.CapReference) -> bytes | None:
     return found if row is not None and row.type == "alert" and row.author in s.own_keys() else None
 
 
-def _names(s: Any) -> dict[bytes, str]:
+def _names(s: Host) -> dict[bytes, str]:
     names: dict[bytes, str] = s.author_names()
     return names
 

@@ -25,7 +25,7 @@ import logging
 import os
 import random
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 
@@ -33,12 +33,10 @@ from node.alerts import alert_json, open_row
 from node.allies import messages
 from node.allies.subscriptions import Subscription, SubscriptionError, parse
 from node.config import public_base
+from node.host import Host
 from node.outbound import OutboundPolicy, OutboundRefused
 from node.store import Delivery, StoredEnvelope
 from protocol import Alert
-
-if TYPE_CHECKING:
-    from node.service import NodeService
 
 log = logging.getLogger("amparo.allies")
 
@@ -61,8 +59,8 @@ def retry_at(attempts: int, now: int, rng: random.Random) -> int:
 
 
 class DeliveryDesk:
-    def __init__(self, service: NodeService) -> None:
-        self.s = service
+    def __init__(self, host: Host) -> None:
+        self.s = host
         self.subs: dict[str, Subscription] = {}
         self.delivered = 0
         self.failures = 0

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from node.errors import Refused
 from node.outbound import OutboundPolicy, OutboundRefused, is_plaintext_apprise
 from protocol import Alert, ProtocolError, regions
 from protocol.alert import SCOPES, SEVERITIES
@@ -32,7 +33,7 @@ _RANK = {name: len(SEVERITIES) - i for i, name in enumerate(SEVERITIES)}
 _RANK["unknown"] = 0
 
 
-class SubscriptionError(ValueError):
+class SubscriptionError(Refused, ValueError):
     """Bad subscription input; the message names the field."""
 
 

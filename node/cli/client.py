@@ -24,7 +24,13 @@ class NodeUnavailable(ConfigError):
 
 
 class ApiError(ConfigError):
-    """The node refused the request; the message is the node's explanation."""
+    """The node refused the request; the message is the node's explanation and
+    ``code`` its stable machine code (``not-found``, ``not-author``, …; see
+    docs/operators.md), for scripts and tests that branch on the reason."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class LocalClient:
@@ -68,16 +74,17 @@ class LocalClient:
                 body = resp.read()
                 return json.loads(body or b"null") if as_json else body
         except urllib.error.HTTPError as exc:
-            raise ApiError(_error_text(exc)) from None
+            raise ApiError(*_refusal(exc)) from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
             raise NodeUnavailable(
                 f"cannot reach the node at {self.base} ({getattr(exc, 'reason', exc)}); is `amparo run` running?"
             ) from None
 
 
-def _error_text(exc: urllib.error.HTTPError) -> str:
+def _refusal(exc: urllib.error.HTTPError) -> tuple[str, str]:
+    """(message, code) from the node's ``{"error": {"code", "message"}}``."""
     try:
-        doc = json.loads(exc.read())
-        return str(doc.get("error", doc))
-    except (ValueError, AttributeError):
-        return f"HTTP {exc.code}"
+        error = json.loads(exc.read())["error"]
+        return str(error["message"]), str(error["code"])
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {exc.code}", f"http-{exc.code}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,6 +13,9 @@ from node.cli.client import LocalClient
 from node.cli.identity import prompt_passphrase
 from node.config import load
 from node.printable import printable
+
+if TYPE_CHECKING:  # the CLI imports the node itself only when it runs one
+    from node.service import NodeService
 
 
 @click.command("run")
@@ -27,7 +30,7 @@ def run_command(ctx: CliContext, verbose: bool) -> None:
     config = load(ctx.home)
     runner.setup_logging(config, logging.DEBUG if verbose else logging.INFO)
 
-    def ready(service: Any) -> None:
+    def ready(service: NodeService) -> None:
         if config.log_format == "json":
             return  # the "up" log record says it; stderr stays one JSON object per line
         click.echo(

@@ -7,12 +7,13 @@ from typing import Any
 
 from aiohttp import web
 
-from node.alerts import DEFAULT_TTL_MS, alert_from_request, author_or_refuse, make_envelope
-from node.response.desk import DeskError
+from node import incidents
+from node.response.desk import DeskError, ResponseDesk
+from node.service import NodeService
 
 
-def add_routes(app: web.Application, service_key: Any, body: Any, find_alert: Any) -> None:
-    def desk(request: web.Request) -> Any:
+def add_routes(app: web.Application, service_key: web.AppKey[NodeService], body: Any) -> None:
+    def desk(request: web.Request) -> ResponseDesk:
         return request.app[service_key].desk
 
     async def list_responders(request: web.Request) -> web.Response:
@@ -64,7 +65,7 @@ def add_routes(app: web.Application, service_key: Any, body: Any, find_alert: An
         )
 
     async def add_note(request: web.Request) -> web.Response:
-        row = find_alert(request.app[service_key], request.match_info["id"])
+        row = incidents.find_alert(request.app[service_key], request.match_info["id"])
         doc = await body(request)
         desk(request).note(row.id.hex(), str(doc.get("text", "")), author=str(doc.get("author", "")))
         return web.json_response({"alert": row.id.hex()}, status=201)
@@ -85,13 +86,8 @@ def add_routes(app: web.Application, service_key: Any, body: Any, find_alert: An
 
     async def drill_alert(request: web.Request) -> web.Response:
         """Send one exercise alert of the running drill and escalate it here too."""
-        service = request.app[service_key]
-        doc = await body(request)
-        alert = alert_from_request(doc | {"exercise": True})
-        env = make_envelope(service.identity, alert, now=service.clock(), ttl_ms=DEFAULT_TTL_MS, recipients=[])
-        author_or_refuse(service, env)
-        desk(request).start_local(env.id.hex())
-        return web.json_response({"id": env.id.hex()}, status=201)
+        sent = incidents.send_drill_alert(request.app[service_key], await body(request))
+        return web.json_response({"id": sent}, status=201)
 
     r = app.router
     r.add_post("/api/v1/drills", start_drill)

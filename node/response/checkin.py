@@ -15,6 +15,8 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Final
 
+from node.errors import Refused
+
 DEFAULT_GRACE_MS: Final = 10 * 60_000
 
 # (state, event) -> next state
@@ -27,7 +29,7 @@ TRANSITIONS: Final[dict[tuple[str, str], str]] = {
 }
 
 
-class CheckinError(ValueError):
+class CheckinError(Refused, ValueError):
     """A plan that cannot work; the message says why."""
 
 

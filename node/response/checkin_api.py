@@ -15,6 +15,8 @@ from aiohttp import web
 from node.alerts import parse_duration
 from node.config import is_loopback_url, public_base
 from node.response.checkin import CheckinError
+from node.response.checkins import CheckinDesk
+from node.service import NodeService
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -36,8 +38,8 @@ p.state {{ font-size: 1.1rem; }}
 FORM = '<form method="post"><button type="submit">I am safe — check in</button></form>'
 
 
-def add_routes(app: web.Application, service_key: Any, body: Any) -> None:
-    def desk(request: web.Request) -> Any:
+def add_routes(app: web.Application, service_key: web.AppKey[NodeService], body: Any) -> None:
+    def desk(request: web.Request) -> CheckinDesk:
         return request.app[service_key].desk.checkins
 
     async def start(request: web.Request) -> web.Response:

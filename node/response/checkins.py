@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import Any
 
 import nacl.public
 
-from node.alerts import make_envelope
+from node.alerts import make_envelope, open_row
+from node.host import Host
 from node.response import checkin
 from node.response.checkin import CheckinError, Plan
 from protocol import Alert, Area, ProtocolError, regions
@@ -33,9 +35,10 @@ def token_hash(token: str) -> str:
 
 
 class CheckinDesk:
-    def __init__(self, service: Any, escalate: Any) -> None:
-        self.s = service
-        self.escalate = escalate  # callable(alert_hex) starting local escalation
+    def __init__(self, host: Host, *, escalate: Callable[[str], None], stand_down: Callable[[str], None]) -> None:
+        self.s = host
+        self.escalate = escalate  # starts the local escalation of an alert (hex id) …
+        self.stand_down = stand_down  # … and stops it once the person checked in
 
     def _seal_note(self, note: str) -> str:
         box = nacl.public.SealedBox(nacl.public.PublicKey(self.s.identity.enc_public))
@@ -176,8 +179,6 @@ class CheckinDesk:
         row = self.s.store.get(bytes.fromhex(alert_hex))
         if row is None:
             return
-        from node.alerts import open_row
-
         original = open_row(row, self.s.identity)
         if not isinstance(original.body, Alert):
             return
@@ -189,4 +190,4 @@ class CheckinDesk:
             self.s.identity, cancel, now=self.s.clock(), ttl_ms=MISSED_CHECKIN_TTL_MS, recipients=recipients
         )
         self.s.author(env)
-        self.s.desk.cancel(alert_hex)
+        self.stand_down(alert_hex)

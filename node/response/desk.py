@@ -34,8 +34,11 @@ import nacl.pwhash
 
 from node.alerts import open_row, parse_duration
 from node.config import public_base
+from node.errors import Refused
+from node.host import Host
 from node.outbound import OutboundPolicy, OutboundRefused, is_plaintext_apprise
 from node.response import escalation as esc
+from node.response.checkins import CheckinDesk
 from node.response.rotation import HandOver, Rotation, ScheduleError, Shift
 from node.store import StoredEnvelope
 from protocol import Alert, regions
@@ -44,23 +47,21 @@ log = logging.getLogger("amparo.response")
 ROLES = ("admin", "responder", "viewer")
 
 
-class DeskError(ValueError):
+class DeskError(Refused, ValueError):
     """A request the desk refuses; the message names what is wrong."""
 
 
 class ResponseDesk:
-    def __init__(self, service: Any) -> None:
-        self.s = service
-        config = service.config
+    def __init__(self, host: Host) -> None:
+        self.s = host
+        config = host.config
         self.policy = esc.Policy(tuple(config.escalation_chain), parse_duration(config.ack_timeout))
         self.watch = list(config.watch_regions)
         self.outbound = OutboundPolicy.from_setting(config.allow_private_targets)
         self._seq = 0
         self._resumed = False
         self._mine: set[str] = set()  # page records this process created or is sending
-        from node.response.checkins import CheckinDesk
-
-        self.checkins = CheckinDesk(service, self.start_local)
+        self.checkins = CheckinDesk(host, escalate=self.start_local, stand_down=self.cancel)
 
     # -- responders -----------------------------------------------------------------------
     def add_responder(

@@ -28,9 +28,10 @@ from html import escape
 from typing import Any
 
 from node.alerts import AlertInputError, parse_duration
+from node.errors import Refused
 
 
-class DrillError(ValueError):
+class DrillError(Refused, ValueError):
     """A scenario that cannot run; the message names the field."""
 
 

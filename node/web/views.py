@@ -2,7 +2,7 @@
 
 Every route checks the session cookie; every POST checks the session's CSRF
 token and, except sign-out, that the role may act (viewers only read). The
-pages call the same functions as the JSON API (``node.local_api``,
+pages call the same use cases as the JSON API (``node.incidents``,
 ``node.response``), never HTTP to themselves. No CDN, no build step: Jinja2
 templates, one stylesheet, one small script, all served by the node.
 """
@@ -20,15 +20,18 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from node import local_api, stream
-from node.alerts import AlertInputError, alert_from_request, make_envelope
+from node import incidents, stream
+from node.alerts import AlertInputError, alert_from_request
 from node.allies import messages
 from node.allies.cap_api import CAP_TYPE, render_cap
 from node.allies.subscriptions import SubscriptionError
 from node.config import public_base
+from node.errors import Refused
 from node.response import drill
 from node.response.checkin import CheckinError
 from node.response.desk import DeskError
+from node.service import NodeService
+from node.store import StoredEnvelope
 from node.timeline import history
 from node.web import i18n, labels
 from node.web.sessions import COOKIE, Session, Sessions, known_key, recently_known
@@ -76,7 +79,7 @@ def _when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def add_routes(app: web.Application, service_key: Any) -> None:
+def add_routes(app: web.Application, service_key: web.AppKey[NodeService]) -> None:
     app[SESSIONS] = Sessions()
     views = Views(service_key)
     r = app.router
@@ -107,12 +110,12 @@ def add_routes(app: web.Application, service_key: Any) -> None:
 
 
 class Views:
-    def __init__(self, service_key: Any) -> None:
+    def __init__(self, service_key: web.AppKey[NodeService]) -> None:
         self.key = service_key
-        self._stream = stream.handler(service_key, local_api._names)
+        self._stream = stream.handler(service_key)
 
     # -- plumbing -------------------------------------------------------------------------
-    def service(self, request: web.Request) -> Any:
+    def service(self, request: web.Request) -> NodeService:
         return request.app[self.key]
 
     def wrap(self, handler: Handler, *, act: bool = True, admin: bool = False) -> Any:
@@ -133,8 +136,8 @@ class Views:
                 return await handler(request, session)
             except web.HTTPException:
                 raise
-            except local_api.ApiError as exc:
-                return self._refuse(request, exc.status, str(exc))
+            except Refused as exc:
+                return self._refuse(request, exc.status, exc.message)
             except USER_ERRORS as exc:
                 return self._refuse(request, 400, getattr(exc, "message", None) or str(exc))
 
@@ -239,9 +242,9 @@ class Views:
         region, severity, status = q.get("region", "").strip(), q.get("severity", ""), q.get("status", "")
         error = ""
         try:
-            listed = local_api.list_alert_docs(s, region=region or None, limit=200)
-        except local_api.ApiError as exc:
-            listed, error = local_api.list_alert_docs(s, region=None, limit=200), str(exc)
+            listed = incidents.list_alerts(s, region=region or None, limit=200)
+        except Refused as exc:
+            listed, error = incidents.list_alerts(s, region=None, limit=200), exc.message
         if severity in SEVERITIES:
             listed = [a for a in listed if a.get("severity") == severity]
         if status in ("actual", "exercise"):
@@ -258,13 +261,13 @@ class Views:
         found = regions.search(text, limit=12) if text.strip() else []
         return web.json_response([{"code": c, "name": n} for c, n in found])
 
-    def _row(self, request: web.Request) -> Any:
-        return local_api._find_alert(self.service(request), request.match_info["id"])
+    def _row(self, request: web.Request) -> StoredEnvelope:
+        return incidents.find_alert(self.service(request), request.match_info["id"])
 
     async def alert(self, request: web.Request, session: Session) -> web.StreamResponse:
         s = self.service(request)
         row = self._row(request)
-        detail = local_api.alert_detail(s, row)
+        detail = incidents.alert_detail(s, row)
         return self.render(request, session, "alert.html", a=detail, own=row.author in s.own_keys(), history=history(detail),
                            step_labels=labels.STEP,
                            severities=SEVERITIES, notice=request.query.get("done", ""))
@@ -278,13 +281,13 @@ class Views:
         return web.Response(body=document, content_type=CAP_TYPE, charset="utf-8", headers=SECURITY_HEADERS)
 
     async def responses(self, request: web.Request, session: Session) -> web.StreamResponse:
-        detail = local_api.alert_detail(self.service(request), self._row(request))
+        detail = incidents.alert_detail(self.service(request), self._row(request))
         return self.render(request, session, "_responses.html", a=detail)
 
     async def alert_ack(self, request: web.Request, session: Session) -> web.StreamResponse:
         form = await self.form(request)
         row = self._row(request)
-        local_api.acknowledge(self.service(request), row, {"state": form.get("state", "responding"),
+        incidents.acknowledge(self.service(request), row, {"state": form.get("state", "responding"),
                                                            "note": form.get("note", ""), "by": session.name})
         raise web.HTTPSeeOther(f"{PREFIX}/alerts/{row.id.hex()}?done=ack")
 
@@ -298,13 +301,13 @@ class Views:
         form = await self.form(request)
         row = self._row(request)
         changes = {k: form.get(k, "") for k in ("headline", "instruction", "description", "severity")}
-        local_api.update_alert(self.service(request), row, changes)
+        incidents.update_alert(self.service(request), row, changes)
         raise web.HTTPSeeOther(f"{PREFIX}/alerts/{row.id.hex()}?done=update")
 
     async def alert_cancel(self, request: web.Request, session: Session) -> web.StreamResponse:
         form = await self.form(request)
         row = self._row(request)
-        local_api.cancel_alert(self.service(request), row, {"reason": form.get("reason", "")})
+        incidents.cancel_alert(self.service(request), row, {"reason": form.get("reason", "")})
         raise web.HTTPSeeOther(f"{PREFIX}/alerts/{row.id.hex()}?done=cancel")
 
     # -- compose --------------------------------------------------------------------------
@@ -337,7 +340,7 @@ class Views:
         if form.get("action") != "send":
             title, body = messages.phone_text(alert, link=f"{public_base(self.service(request).config)}/ui/alerts/…")
             return self._compose_page(request, session, doc, {"title": title, "body": body, "alert": alert}, "")
-        sent = local_api.send_alert(self.service(request), doc)
+        sent = incidents.send_alert(self.service(request), doc)
         raise web.HTTPSeeOther(f"{PREFIX}/alerts/{sent['id']}?done=sent")
 
     # -- on-call, check-ins, peers, drills ------------------------------------------------
@@ -377,7 +380,7 @@ class Views:
 
     async def peers(self, request: web.Request, session: Session) -> web.StreamResponse:
         s = self.service(request)
-        listed = [local_api._peer_json(s, p) | {"depth": s.mesh.trust.depth_of(p.key)} for p in s.store.list_peers()]
+        listed = [s.peer_json(p) | {"depth": s.mesh.trust.depth_of(p.key)} for p in s.store.list_peers()]
         return self.render(request, session, "peers.html", peers=listed, own=fingerprint(s.key))
 
     async def drills(self, request: web.Request, session: Session) -> web.StreamResponse:
@@ -399,25 +402,21 @@ class Views:
         raise web.HTTPSeeOther(f"{PREFIX}/drills")
 
 
-async def _run_drill(s: Any, plan: drill.Scenario) -> None:
+async def _run_drill(s: NodeService, plan: drill.Scenario) -> None:
     """The scenario's timeline inside the node; the report is kept as a record."""
     started = asyncio.get_running_loop().time()
     ids = []
     for step in plan.steps:
         await asyncio.sleep(max(0.0, step.at_ms / 1000 - (asyncio.get_running_loop().time() - started)))
-        alert = alert_from_request(step.alert | {"exercise": True})
-        env = make_envelope(s.identity, alert, now=s.clock(), ttl_ms=6 * 3_600_000, recipients=[])
-        s.author(env)
-        s.desk.start_local(env.id.hex())
-        ids.append(env.id)
+        ids.append(bytes.fromhex(incidents.send_drill_alert(s, step.alert)))
     await asyncio.sleep(plan.wait_ms / 1000)
-    results = [local_api.alert_detail(s, row) for row in (s.store.get(i) for i in ids) if row is not None]
+    results = [incidents.alert_detail(s, row) for row in (s.store.get(i) for i in ids) if row is not None]
     markdown, svg = drill.report(plan, results)
     s.store.put_record("drill", f"report-{s.clock()}", {"name": plan.name, "at": s.clock(),
                                                           "markdown": markdown, "svg": svg}, s.clock())
 
 
-def _health(s: Any) -> dict[str, Any]:
+def _health(s: NodeService) -> dict[str, Any]:
     peers = s.store.list_peers()
     last = max((p.last_seen or 0 for p in peers), default=0)
     return {"peers": len(peers), "up": sum(1 for p in peers if s.peer_is_up(p.key)), "last_sync": last,

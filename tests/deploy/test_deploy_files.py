@@ -75,7 +75,7 @@ def test_unit_hardening_directives() -> None:
         "User": "amparo", "NoNewPrivileges": "yes", "ProtectSystem": "strict", "PrivateTmp": "yes",
         "ProtectHome": "yes", "PrivateDevices": "yes", "CapabilityBoundingSet": "", "UMask": "0077",
         "ReadWritePaths": "/var/lib/amparo", "LoadCredential": "passphrase:/etc/amparo/passphrase",
-        "Environment": "PYTHONUNBUFFERED=1", "KillSignal": "SIGTERM",
+        "Environment": "PYTHONUNBUFFERED=1", "KillSignal": "SIGTERM", "LimitNOFILE": "65536",
     }
     for key, value in expected.items():
         assert service.get(key) == value, key
@@ -103,6 +103,7 @@ def test_compose_is_a_hardened_three_node_mesh() -> None:
         assert svc["read_only"] is True and "/tmp" in svc["tmpfs"], name
         assert svc["cap_drop"] == ["ALL"] and "no-new-privileges:true" in svc["security_opt"], name
         assert svc["environment"]["AMPARO_PASSPHRASE_FILE"].startswith("/run/secrets/"), name
+        assert svc["ulimits"]["nofile"]["soft"] >= 4096, name  # room beyond the mesh listener's 512
         (volume,) = svc["volumes"]
         assert volume.endswith(":/data")
         volumes.add(volume.split(":")[0])

@@ -14,7 +14,8 @@ from node.devmesh import LocalNode
 from node.pairing import read_invite
 from node.transport import MeshClient, PeerAddress
 from protocol import Alert, Area, Envelope, Identity, NodeRecord, Revoke, Vouch, framing, sign_envelope
-from protocol.request import HEADER, sign_request
+from protocol import reply as signed_reply
+from protocol.request import HEADER, parse_header, sign_request
 
 # Test receivers listen on 127.0.0.1: nodes that deliver to them opt in, as an
 # operator would, instead of the outbound policy being weakened for tests.
@@ -139,3 +140,14 @@ class ScriptedPeer:
 
 def frame(raws: list[bytes]) -> bytes:
     return framing.pack({"e": raws})
+
+
+def sign_answer(identity: Identity, path: str, request_header: str | None, status: int, body: bytes) -> dict[str, str]:
+    """The ``Amparo-Reply`` header a real mesh listener with ``identity`` puts on
+    its answer (docs/protocol.md §12.5): fake peers need it, or the node treats
+    their answers as none."""
+    auth, _ = parse_header(request_header)
+    value = signed_reply.sign_reply(
+        identity.signing_key, status=status, path=path, body=body, nonce=auth.nonce, requester=auth.sender
+    )
+    return {signed_reply.HEADER: value}

@@ -99,3 +99,38 @@ def test_cap_show_import_and_feeds(mesh_factory: Any, tmp_path: Path) -> None:
     orphan.write_text((AMENDMENT % "Cancel").replace("PC-2026-0042", "PC-2026-0999"), encoding="utf-8")
     refused = b.amparo("alert", "import", str(orphan), check=False)
     assert refused.returncode != 0 and "PC-2026-0999" in refused.stderr and "import the original" in refused.stderr
+
+
+IMPORTED_AREA = (
+    "<circle>16.433000,-95.019000 25.000</circle>" + ISO_GEOCODE
+)
+WITH_EFFECTIVE = OUTSIDE.replace(
+    "<expires>", "<effective>2026-11-25T10:05:00-06:00</effective><expires>"
+).replace("PC-2026-0042", "PC-2026-0077")
+
+
+def test_update_and_cancel_keep_the_imported_areas(mesh_factory: Any, tmp_path: Path) -> None:
+    """`alert update` and `alert cancel` of an alert imported from CAP keep its area
+    description, circle and effective time at every node (they were dropped: the
+    update was rebuilt from the region codes alone)."""
+    mesh: LocalMesh = mesh_factory(2)
+    a, b = mesh.nodes
+    mesh.connect([(0, 1)])
+    source = tmp_path / "sismo.xml"
+    source.write_text(WITH_EFFECTIVE % IMPORTED_AREA, encoding="utf-8")
+    imported = b.amparo("alert", "import", str(source)).stdout.split()[0]
+    mesh.wait_for(imported, [a])
+    original = a.api.get(f"/api/v1/alerts/{imported}")
+    area = {"region": "MX-OAX", "desc": "Istmo de Tehuantepec", "circle": [16_433_000, -95_019_000, 25_000]}
+    assert original["areas"] == [area] and original["effective"] > 0
+
+    update = b.amparo("alert", "update", imported[:12], "--instruction", "Evacuar la costa.").stdout.split()[0]
+    cancel = b.amparo("alert", "cancel", imported[:12], "--reason", "Sin daños mayores.").stdout.split()[0]
+    wait_until(lambda: a.api.get(f"/api/v1/alerts/{imported}")["cancelled"], timeout=30, what="the cancel at A")
+    changed = a.api.get(f"/api/v1/alerts/{update}")
+    assert changed["msg_type"] == "update" and changed["instruction"] == "Evacuar la costa."
+    assert changed["areas"] == [area] and changed["effective"] == original["effective"]
+    assert changed["headline"] == original["headline"] and changed["description"] == original["description"]
+    ended = a.api.get(f"/api/v1/alerts/{cancel}")
+    assert ended["msg_type"] == "cancel" and ended["description"] == "Sin daños mayores."
+    assert ended["areas"] == [area] and ended["effective"] == original["effective"]

@@ -18,10 +18,8 @@ from node.devmesh import LocalNode
 from protocol import framing
 from protocol.envelope import envelope_id
 from protocol.keys import Identity
-from protocol.reply import HEADER as REPLY_HEADER
-from protocol.reply import sign_reply
-from protocol.request import HEADER, parse_header
-from tests.e2e.harness import ScriptedPeer
+from protocol.request import HEADER
+from tests.e2e.harness import ScriptedPeer, sign_answer
 from tests.e2e.test_gossip import wait_until
 from tests.e2e.test_hostile import HostileListener
 
@@ -114,7 +112,7 @@ class DeferringPeer(HostileListener):
         super().__init__(home)
         self.pushes: list[list[bytes]] = []  # the ids of each push, in order
         self.refusals = refusals
-        self.signer: Identity | None = None
+        self.identity: Identity | None = None  # the peer's key, which signs its answers
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         if request.path != "/mesh/v1/push":
@@ -125,12 +123,9 @@ class DeferringPeer(HostileListener):
         deferred = ids if len(self.pushes) <= self.refusals else []
         reply = {"accepted": len(ids) - len(deferred), "invalid": 0, "deferred": deferred}
         body = framing.pack(reply)
-        assert self.signer is not None
-        auth, _sig = parse_header(request.headers.get(HEADER))
-        header = sign_reply(
-            self.signer.signing_key, status=200, path=request.path, body=body, nonce=auth.nonce, requester=auth.sender
-        )
-        return web.Response(body=body, content_type="application/x-msgpack", headers={REPLY_HEADER: header})
+        assert self.identity is not None
+        signature = sign_answer(self.identity, request.path, request.headers.get(HEADER), 200, body)
+        return web.Response(body=body, content_type="application/x-msgpack", headers=signature)
 
     def times_pushed(self, item_id: bytes) -> int:
         return sum(ids.count(item_id) for ids in self.pushes)
@@ -146,7 +141,7 @@ def test_a_sender_resends_what_its_peer_deferred_and_never_counts_it_delivered(
         peer = ScriptedPeer(
             "Nodo Aplazador", addresses=(f"127.0.0.1:{listener.port}",), tls_fp=listener.fingerprint
         )
-        listener.signer = peer.identity
+        listener.identity = peer.identity
         peer.pair_with(a)
         alert_id = bytes.fromhex(a.send(headline="Deferred three times, then delivered"))
         seq = stored(a)  # seqs are dense: the alert is A's newest envelope
@@ -159,3 +154,32 @@ def test_a_sender_resends_what_its_peer_deferred_and_never_counts_it_delivered(
         wait_until(resent_enough, timeout=90, what=f"A to push the deferred alert {refusals + 1} times")
         wait_until(lambda: mark_for(a, peer.name) >= seq, timeout=30, what="A's mark once it was taken")
         assert listener.times_pushed(alert_id) == refusals + 1  # taken once, then never sent again
+
+
+def test_a_returning_node_catches_up_on_a_newly_vouched_authors_backlog(mesh_factory: Any) -> None:
+    """Audit finding, KNOWN FAILING, not fixed: items 4 and 14 pull against each other.
+
+    C is paired with A only; B paired with A today, so at C, B is a *fresh* key
+    (depth 2, vouched for by A less than ``fresh_vouch_ms`` ago) and its items draw
+    on A's *live* author budget (300, then 1 a second), even when C fetches them
+    in catch-up (``MeshNode._budget``: "fresh keys draw on their voucher's live
+    budget even when fetched"). Measured with 800 alerts from A and 800 from B
+    while C was down (A also restarted with SIGKILL meanwhile): 400 s after C
+    returned it still lacked 220 envelopes and had refused B's backlog 2,192 times
+    as ``voucher-rate-limited``; A's mark for C was stuck at 987 of 1,657. With
+    C also paired with B, the same backlog was complete in 4 s. Nothing was
+    counted delivered that C did not hold (checked by id every 2 s, 199 samples).
+    Item 14 says the backlog a peer legitimately holds is not refused as a flood,
+    and a returning node holds everything within the catch-up figure (21-24 s
+    for 10,000); a new member organization's first busy day breaks both, and its
+    backlog also spends its voucher's own live budget at every node beyond."""
+    mesh = mesh_factory(3)
+    a, b, c = mesh.nodes
+    mesh.connect([(0, 1), (0, 2)])
+    c.stop()
+    sent = {bytes.fromhex(i) for i in author_backlog(b, 600)}
+    wait_until(lambda: sent <= held_ids(a), timeout=120, what="A to hold B's backlog")
+    c.start()
+    back = time.monotonic()
+    wait_until(lambda: sent <= held_ids(c), timeout=90, what="C to hold B's backlog, which A holds")
+    print(f"\nC caught up on a newly vouched author's 600 alerts in {time.monotonic() - back:.1f} s")

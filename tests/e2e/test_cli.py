@@ -8,11 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from node.cli.client import ApiError
 from node.devmesh import LocalNode, node_name
 from node.pairing import read_invite
 from protocol import NodeRecord
@@ -94,6 +97,20 @@ def test_cli_errors_are_clean(mesh_factory: Any) -> None:
     assert bad_token.returncode != 0 and "damaged" in bad_token.stderr and "Traceback" not in bad_token.stderr
     missing = a.amparo("alert", "show", "0" * 64, check=False)
     assert missing.returncode != 0 and "no alert" in missing.stderr
+    try:  # every refusal has one shape, {"error": {"code", "message"}}: here, without the token
+        urllib.request.urlopen(f"http://127.0.0.1:{a.local_port}/api/v1/status", timeout=10)
+        raise AssertionError("the local API answered without its token")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 401
+        assert json.loads(exc.read()) == {"error": {"code": "unauthorized", "message": "missing or wrong API token"}}
+    for path, params, code, words in [
+        (f"/api/v1/alerts/{'0' * 64}", {}, "not-found", "no alert"),  # a use case's refusal
+        ("/api/v1/nowhere", {}, "not-found", "Not Found"),  # the HTTP layer's own
+        ("/api/v1/alerts", {"region": "MX-OAXX"}, "invalid-input", "MX-OAX"),
+    ]:
+        with pytest.raises(ApiError) as refused:
+            a.api.get(path, **params)
+        assert refused.value.code == code and words in str(refused.value), path
     a.stop()
     down = a.amparo("status", check=False)
     assert down.returncode != 0 and "is `amparo run` running" in down.stderr

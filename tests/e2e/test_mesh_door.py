@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from node import door
 from node.config import DB_FILE
 from node.devmesh import LocalNode
 from node.transport import MeshClient, TransportError
@@ -313,6 +314,15 @@ def test_invalid_frames_count_as_invalid_data(mesh_factory: Any) -> None:
     assert 400 in statuses
     peers = {p["name"]: p for p in node.api.get("/api/v1/peers")["peers"]}
     assert peers[peer.name]["cut_off"], peers[peer.name]
+    # Audit finding: a cut-off peer's requests were refused after their body was read
+    # and their signature checked, without spending its request budget, so it could
+    # go on sending them without limit (the door never refused it). They cost it now.
+    texts: list[str] = []
+    while len(texts) < 5 * door.PEER.burst and not any("budget" in t for t in texts[-1:]):
+        texts.append(peer.raw_post(node, "/mesh/v1/push", frame([]))[1])
+    print(f"requests from the cut-off peer before its budget ran out: {len(texts) - 1}")
+    assert "cut off" in texts[0], texts[0]
+    assert "budget" in texts[-1], texts[-3:]
 
 
 def _big_alert(peer: ScriptedPeer, i: int) -> Any:
@@ -394,3 +404,79 @@ def test_requests_that_are_not_an_active_peers_meet_the_address_budget(mesh_fact
     assert statuses[-1] == 429, statuses[-5:]
     assert set(statuses[:-1]) == {401, 403}
     assert nonce_rows(node) == before
+
+
+def _forged(attacker: ScriptedPeer, node: LocalNode, claimed: bytes, body: bytes) -> str:
+    """An ``Amparo-Auth`` header that names ``claimed`` (any active peer's key, which
+    is public) as sender but is signed by ``attacker``: it parses, it never verifies."""
+    header = sign_request(
+        attacker.identity.signing_key,
+        method="POST",
+        path="/mesh/v1/push",
+        body=body,
+        receiver=attacker.address_of(node).key,
+        now=now_ms(),
+        nonce=os.urandom(16),
+    )
+    parts = header.split(".")
+    parts[1] = claimed.hex()
+    return ".".join(parts)
+
+
+def test_forged_signatures_claiming_an_active_peer_meet_the_address_budget(mesh_factory: Any) -> None:
+    """Audit finding (issue 11, item 3). The door looked only at the *claimed*
+    sender: a header naming an active peer's key (public: it is in every vouch and
+    node record) was let through on that peer's budget, merely peeked at, and the
+    address budget a failed signature spends was never checked. So anyone could
+    send such requests without limit, each costing a full body read (up to
+    ``MAX_FRAME_BYTES``), its hash and an Ed25519 check: 300 of 300 were answered
+    401, never 429, while a stranger naming its own key met 429 after about 100.
+    A failed signature must spend its address's budget, and an address whose
+    budget is spent is refused at the door whatever key its requests claim."""
+    mesh = mesh_factory(1)
+    (node,) = mesh.nodes
+    honest, attacker = ScriptedPeer("Nodo Honesto"), ScriptedPeer("Falsificador")
+    honest.pair_with(node)
+    body = frame([attacker.alert("Forged in the name of an honest peer").raw])
+    before = nonce_rows(node)
+    statuses = []
+    for _ in range(300):
+        header = _forged(attacker, node, honest.key, body)
+        statuses.append(attacker.raw_post(node, "/mesh/v1/push", body, header=header)[0])
+        if statuses[-1] == 429:
+            break
+    print(f"forged requests claiming an active peer before 429: {len(statuses) - 1}")
+    assert statuses[-1] == 429, f"{len(statuses)} forged requests, none refused 429: {set(statuses)}"
+    assert set(statuses[:-1]) == {401}
+    assert nonce_rows(node) == before
+    # The peer whose key was claimed, calling from another address, is served at once.
+    assert _push_from(honest, node, "127.0.0.2", [honest.alert("Still served").raw]) == 200
+
+
+def _push_from(peer: ScriptedPeer, node: LocalNode, source: str, raws: list[bytes]) -> int:
+    """One signed push from the loopback address ``source``; its HTTP status."""
+    body = frame(raws)
+    address = peer.address_of(node)
+    header = sign_request(
+        peer.identity.signing_key,
+        method="POST",
+        path="/mesh/v1/push",
+        body=body,
+        receiver=address.key,
+        now=now_ms(),
+        nonce=os.urandom(16),
+    )
+
+    async def go() -> int:
+        connector = aiohttp.TCPConnector(local_addr=(source, 0))
+        async with aiohttp.ClientSession(connector=connector) as session:
+            async with session.post(
+                f"https://127.0.0.1:{node.mesh_port}/mesh/v1/push",
+                data=body,
+                headers={HEADER: header},
+                ssl=aiohttp.Fingerprint(address.tls_fp),
+            ) as resp:
+                await resp.read()
+                return resp.status
+
+    return asyncio.run(go())

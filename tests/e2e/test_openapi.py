@@ -7,10 +7,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from node.config import Config
 from node.setup import api_token
 
 pytestmark = pytest.mark.slow
@@ -25,7 +27,7 @@ def test_every_route_is_described(mesh_factory: Any) -> None:
     served = a.api.get("/api/v1/openapi.json")
     assert served == document()
     described = set(served["paths"])
-    app = make_app(None)  # type: ignore[arg-type] - only the route table is read
+    app = make_app(SimpleNamespace(config=Config(name="routes")))  # type: ignore[arg-type] - only the route table is read
     routes = {
         (r.resource.canonical, r.method.lower())
         for r in app.router.routes()

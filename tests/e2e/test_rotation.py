@@ -180,8 +180,9 @@ def test_the_rotation_endpoint_switches_only_to_the_records_own_key(mesh_factory
     with pytest.raises(ApiError, match="seed"):
         b.api.post("/api/v1/keys/rotate", {"record": record})
     b.send(headline="Firmada después del registro de rotación")
-    with pytest.raises(ApiError, match="rotate again"):
+    with pytest.raises(ApiError, match="rotate again") as stale:
         b.api.post("/api/v1/keys/rotate", {"record": record, "seed": to_node.encrypt(new.sign_seed).hex()})
+    assert stale.value.code == "rotation-stale"
     assert b.api.get("/api/v1/id")["key"] == old.sign_public.hex()  # nothing changed
     fresh = _hand_over(b, old, new, b.api.get("/api/v1/status")["now"] + 1)
     b.api.post("/api/v1/keys/rotate", {"record": fresh, "seed": to_node.encrypt(new.sign_seed).hex()})

@@ -149,6 +149,20 @@ def test_forty_fresh_keys_share_their_vouchers_budget_and_new_vouches_are_capped
     assert reasons(later) == []  # a day later the key stands on its own budget
 
 
+def test_backdated_vouches_meet_the_cap_on_new_vouches() -> None:
+    """A vouch counts as new when it brings a key new to this node into the
+    horizon, whatever its signed ``created`` says (a voucher can backdate)."""
+    mesh = node(Limits(vouch_burst=20))
+    two_days_ago = NOW - 2 * Limits().fresh_vouch_ms
+    old = [vouch(ALLY, key(f"backdated-{n}"), created=two_days_ago) for n in range(40)]
+    actions = mesh.handle(Received(PEER, old), NOW)
+    assert sum(1 for item in old if item.id in mesh) == 20
+    assert reasons(actions) == ["vouch-rate-limited"] * 20
+    # A vouch for a key already inside the horizon introduces nobody: not capped.
+    again = vouch(ALLY, PEER, created=two_days_ago)
+    assert reasons(mesh.handle(Received(PEER, [again]), NOW + 1)) == []
+
+
 def test_items_waiting_for_a_deferred_vouch_are_deferred_with_it() -> None:
     mesh = node(Limits(vouch_burst=1))
     first, second = key("first"), key("second")
@@ -159,17 +173,20 @@ def test_items_waiting_for_a_deferred_vouch_are_deferred_with_it() -> None:
     assert reasons(later) == ["outside-horizon"]
 
 
-def test_fresh_keys_get_no_catch_up_burst_when_fetched() -> None:
-    limits = Limits(author_burst=30, author_rate_per_s=0.001)
+def test_fresh_keys_share_their_vouchers_one_catch_up_burst_when_fetched() -> None:
+    """A fresh key's backlog is fetched on its voucher's catch-up budget: forty keys
+    vouched for today buy no more backlog than the voucher's own would, and an
+    honest new ally's backlog still drains at catch-up speed (not 1/s)."""
+    limits = Limits(catch_up_author_burst=30, catch_up_author_rate_per_s=0.001)
     mesh = node(limits)
     fresh = [key(f"fetched-{n}") for n in range(10)]
-    mesh.handle(Received(PEER, [vouch(ALLY, k) for k in fresh]), NOW)  # ALLY's budget: 30 - 10
+    mesh.handle(Received(PEER, [vouch(ALLY, k) for k in fresh]), NOW)  # pushed: ALLY's live budget
     flood = [alert(k, n) for k in fresh for n in range(20)]
     actions = mesh.handle(ReconcileDone(PEER, have=[], need=[i.id for i in flood]), NOW + 1)
     assert sum(len(a.ids) for a in actions if isinstance(a, Fetch)) == 200
     fetched = mesh.handle(Received(PEER, flood), NOW + 2)
-    assert sum(1 for item in flood if item.id in mesh) == 20  # what is left of ALLY's live budget
-    assert set(reasons(fetched)) == {"voucher-rate-limited"}
+    assert sum(1 for item in flood if item.id in mesh) == 30  # ALLY's one catch-up burst, shared
+    assert set(reasons(fetched)) == {"voucher-catch-up-limited"}
     # Refused for a holder's budget: no early session that would fetch them again at once.
     wake = mesh.wakeup_at()
     assert wake is None or wake >= NOW + Timing().reconcile_every_ms // 2

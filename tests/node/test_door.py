@@ -63,3 +63,20 @@ def test_the_address_table_is_bounded() -> None:
     for i in range(MAX_ADDRESSES + 10):
         door.spend_address(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}")
     assert door.tracked("address") <= MAX_ADDRESSES
+
+
+def test_failed_signatures_naming_a_peer_spend_that_addresss_bucket_for_that_peer() -> None:
+    """A forger naming an active peer's key is refused at its address; the same
+    address naming another key, and the named peer elsewhere, still have budget."""
+    clock = Clock()
+    door = budget(clock)
+    named, other = b"\x01" * 32, b"\x02" * 32
+    for _ in range(3):
+        assert door.address_has_budget("192.0.2.7", named)
+        door.spend_address("192.0.2.7", named)
+    assert not door.address_has_budget("192.0.2.7", named)
+    assert door.address_has_budget("192.0.2.8", named)
+    assert door.address_has_budget("192.0.2.7", other)
+    assert door.address_has_budget("192.0.2.7")  # its unsigned budget is its own
+    clock.now += 1_000
+    assert door.address_has_budget("192.0.2.7", named)

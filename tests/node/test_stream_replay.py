@@ -36,10 +36,12 @@ def stored_alerts_and_acks(store: Store, alerts: int, acks_per_alert: int) -> li
 
 
 async def serve(store: Store) -> tuple[web.AppRunner, str, Any]:
-    service = SimpleNamespace(store=store, identity=ALICE, subscribers=set(), author_of=lambda key: key)
+    service = SimpleNamespace(
+        store=store, identity=ALICE, subscribers=set(), author_of=lambda key: key, author_names=lambda: {}
+    )
     app = web.Application()
     app[SERVICE] = service
-    app.router.add_get("/stream", stream.handler(SERVICE, lambda _: {}))
+    app.router.add_get("/stream", stream.handler(SERVICE))
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

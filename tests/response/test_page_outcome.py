@@ -18,12 +18,13 @@ from typing import Any
 
 import pytest
 
-from node.alerts import open_row
+from node.alerts import Readable, open_row
 from node.config import Config
+from node.host import Host
 from node.response import desk as desk_mod
 from node.response.desk import ResponseDesk
-from node.store import Store
-from protocol import Alert, Area, Identity, sign_envelope
+from node.store import Store, StoredEnvelope
+from protocol import Alert, Area, Envelope, Identity, sign_envelope
 from tests.node.test_store import row
 
 ALLY = Identity.from_random(bytes(range(64)))
@@ -62,8 +63,23 @@ class FakeNode:
     def same_author(self, first: bytes, second: bytes) -> bool:
         return first == second or {first, second} <= self.family
 
-    def open(self, stored: Any) -> Any:
+    def open(self, stored: StoredEnvelope) -> Readable:
         return open_row(stored, self.identity)
+
+    def author(self, env: Envelope) -> StoredEnvelope | None:
+        """What this node signs is stored, nothing more (no mesh to push to)."""
+        row = StoredEnvelope.from_envelope(env, received_at=self.clock(), from_peer=None)
+        self.store.add_envelopes([row], [], [])
+        return self.store.get(env.id)
+
+    def author_of(self, key: bytes) -> bytes:
+        return key
+
+    def author_names(self) -> dict[bytes, str]:
+        return {self.key: self.config.name}
+
+    def recipients_of(self, env: Envelope) -> list[bytes]:
+        return []
 
     def run_spawned(self) -> None:
         async def drain() -> None:
@@ -102,6 +118,11 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.setattr(desk_mod, "_check_channel", lambda url, policy: None)
     yield w
     w.store.close()
+
+
+def as_host(node: FakeNode) -> Host:
+    """mypy checks the fake against the desks' interface (pyproject.toml [tool.mypy] files)."""
+    return node
 
 
 def setup_org(node: FakeNode) -> str:

@@ -11,7 +11,7 @@ T0 = 1_800_000_000_000
 
 
 def detail() -> dict[str, Any]:
-    """The shape ``local_api.alert_detail`` returns, trimmed to what matters."""
+    """The shape ``incidents.alert_detail`` returns, trimmed to what matters."""
     return {
         "created": T0, "headline": "Detención arbitraria en Tlaxiaco", "author_name": "Colectivo Sierra",
         "timeline": [

@@ -1,0 +1,275 @@
+"""What a person does with an alert: send, update, cancel, acknowledge, find,
+list and follow one. The JSON API (``node.local_api``), the dashboard
+(``node.web``) and the drill routes call these functions; none of them reaches
+into another's handlers.
+
+Each use case signs with the node's current key and publishes through
+``author_or_refuse``: an id is handed out only for an envelope the node
+stored, never for one it refused. Composing and reading alert bodies (sealing,
+opening, the JSON shape) is ``node.alerts``; this module decides what to sign.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from mesh.trust import TrustGraph
+from node.alerts import (
+    DEFAULT_TTL_MS,
+    MAX_TTL_MS,
+    Readable,
+    alert_from_request,
+    alert_json,
+    make_envelope,
+    open_row,
+    parse_duration,
+    revise,
+)
+from node.errors import Refused
+from node.host import Host
+from node.response.desk import ResponseDesk
+from node.store import StoredEnvelope
+from protocol import Ack, Alert, Envelope, ProtocolError, fingerprint, regions
+
+log = logging.getLogger("amparo.alerts")
+
+
+class AlertHost(Host, Protocol):
+    """The node as the alert use cases see it: a desk's host, the trust graph
+    (who rotated, who is compromised), the alert's answers and the response desk."""
+
+    @property
+    def trust(self) -> TrustGraph: ...
+
+    @property
+    def desk(self) -> ResponseDesk: ...
+
+    @property
+    def enc_keys(self) -> dict[bytes, bytes]:
+        """X25519 keys of the nodes this node has heard of, by signing key."""
+        ...
+
+    def related(self, alert_id: bytes) -> list[StoredEnvelope]:
+        """Updates, cancels and acks answering ``alert_id``, plain and sealed, by time."""
+        ...
+
+
+class AlertNotFound(Refused):
+    code, status = "not-found", 404
+
+
+class NotTheAuthor(Refused):
+    """Only the node that sent an alert (any key of its rotation family) may change it."""
+
+    code, status = "not-author", 403
+
+
+class NotAuthored(Refused):
+    """This node refused an envelope it signed itself: it was neither stored nor
+    sent, so no id may be handed out for it."""
+
+    code, status = "not-sent", 409
+
+
+class KeyCompromised(Refused):
+    code, status = "key-compromised", 409
+
+
+# -- publishing ------------------------------------------------------------------------------
+def author_or_refuse(host: AlertHost, env: Envelope) -> None:
+    """Store and send what this node signed, or raise ``NotAuthored`` saying why."""
+    if host.author(env) is not None:
+        return
+    trust = host.trust
+    if trust.is_compromised(env.author):
+        why = "this node's key is declared compromised: create a new node (amparo init) and pair again"
+    elif trust.retired_at(env.author) is not None:
+        why = (
+            "this node's key was handed over to a newer key (`amparo keys rotate` on another copy "
+            "of this node?): run this node with that copy's key file"
+        )
+    else:
+        why = "the node refused it (see `amparo status` for rejections)"
+    raise NotAuthored(f"not sent: {why}")
+
+
+def refuse_if_compromised(host: AlertHost) -> None:
+    """A node whose key is declared compromised signs nothing more."""
+    if host.trust.is_compromised(host.identity.sign_public):
+        raise KeyCompromised(
+            "this node's key is declared compromised: create a new node (amparo init) and pair again"
+        )
+
+
+# -- send, update, cancel, acknowledge -------------------------------------------------------
+def send_alert(host: AlertHost, doc: dict[str, Any]) -> dict[str, Any]:
+    """A new alert from what a person entered; returns its id."""
+    refuse_if_compromised(host)
+    return _publish(host, alert_from_request(doc), doc)
+
+
+def update_alert(host: AlertHost, row: StoredEnvelope, doc: dict[str, Any]) -> dict[str, Any]:
+    """An update: the original body with only what the person changed."""
+    original = _own_alert(host, row, "update")
+    return _publish(host, revise(original, doc, msg_type="update", references=(row.id,)), doc)
+
+
+def cancel_alert(host: AlertHost, row: StoredEnvelope, doc: dict[str, Any]) -> dict[str, Any]:
+    """A cancel: the original body, its description replaced by the reason given."""
+    original = _own_alert(host, row, "cancel")
+    reason = {"description": doc.get("reason")}
+    return _publish(host, revise(original, reason, msg_type="cancel", references=(row.id,)), doc)
+
+
+def acknowledge(host: AlertHost, row: StoredEnvelope, doc: dict[str, Any]) -> dict[str, Any]:
+    """Acknowledge an alert for this organization (sealed like the alert it
+    answers) and stop paging for it here."""
+    state = str(doc.get("state", "responding"))
+    try:
+        body = Ack(alert=row.id, state=state, note=str(doc.get("note", "")))
+    except ProtocolError as exc:
+        raise Refused(exc.message) from None
+    original = open_row(row, host.identity).envelope
+    recipients: list[bytes] = []
+    if original.sealed:  # the ack goes to the alert's author and the recipients we can name
+        author_key = host.enc_keys.get(row.author)
+        recipients = list(dict.fromkeys([*host.recipients_of(original), *([author_key] if author_key else [])]))
+    now = host.clock()
+    ttl = max(row.expires - now, 3600_000) if row.expires else 24 * 3600_000
+    env = make_envelope(host.identity, body, now=now, ttl_ms=min(ttl, MAX_TTL_MS), recipients=recipients)
+    author_or_refuse(host, env)
+    host.desk.acknowledge(row.id.hex(), by=str(doc.get("by") or "this organization"))
+    return {"id": env.id.hex(), "sealed": env.sealed, "state": state}
+
+
+def send_drill_alert(host: AlertHost, doc: dict[str, Any]) -> str:
+    """One exercise alert of a running drill, escalated here too; returns its id."""
+    alert = alert_from_request(doc | {"exercise": True})
+    env = make_envelope(host.identity, alert, now=host.clock(), ttl_ms=DEFAULT_TTL_MS, recipients=[])
+    author_or_refuse(host, env)
+    host.desk.start_local(env.id.hex())
+    return env.id.hex()
+
+
+def _own_alert(host: AlertHost, row: StoredEnvelope, what: str) -> Alert:
+    body = open_row(row, host.identity).body
+    if row.author not in host.own_keys() or not isinstance(body, Alert):
+        raise NotTheAuthor(f"only the node that sent an alert can {what} it")
+    return body
+
+
+def _publish(host: AlertHost, body: Alert, doc: dict[str, Any]) -> dict[str, Any]:
+    recipients = _recipients(host, doc.get("to") or [])
+    ttl = parse_duration(doc["expires"], "expires") if doc.get("expires") else DEFAULT_TTL_MS
+    env = make_envelope(host.identity, body, now=host.clock(), ttl_ms=ttl, recipients=recipients)
+    author_or_refuse(host, env)
+    return {"id": env.id.hex(), "created": env.created, "sealed": env.sealed}
+
+
+def _recipients(host: AlertHost, names: list[str]) -> list[bytes]:
+    keys = []
+    for name in names:
+        peer = host.store.find_peer(str(name))
+        if peer is None:
+            raise Refused(f"to: no peer called {name!r} (see `amparo peer list`)")
+        keys.append(peer.enc_key)
+    return keys
+
+
+# -- find, list, follow ----------------------------------------------------------------------
+def find_alert(host: AlertHost, ident: str) -> StoredEnvelope:
+    """An alert (or update, or cancel) by its full id or a prefix of 8+ hex digits."""
+    ident = ident.strip().lower()
+    try:
+        raw_id = bytes.fromhex(ident) if len(ident) == 64 else None
+    except ValueError:
+        raw_id = None
+    row = host.store.get(raw_id) if raw_id else host.store.find_by_prefix(ident) if len(ident) >= 8 else None
+    if row is None or row.type != "alert":
+        raise AlertNotFound(f"no alert with id {ident!r}")
+    return row
+
+
+_UNLISTED: set[bytes] = set()  # warned about once each
+
+
+def list_alerts(host: AlertHost, *, region: str | None, since: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+    """Alerts (not their updates), newest first, each with its current state."""
+    if region:
+        try:
+            regions.check(region)
+        except ProtocolError as exc:
+            raise Refused(exc.message) from None
+    names = host.author_names()
+    out = []
+    for row in host.store.list_alerts(since_created=since, region=None, limit=limit * 4):
+        try:
+            item = open_row(row, host.identity)
+        except ProtocolError as exc:  # stored by an earlier version, refused by today's rules (bad-text)
+            if row.id not in _UNLISTED:
+                _UNLISTED.add(row.id)
+                log.warning("not listing stored envelope %s: %s", row.id.hex()[:12], exc)
+            continue
+        if not isinstance(item.body, Alert) or item.body.msg_type != "alert":
+            continue  # updates and cancels are shown in their alert's timeline
+        if region and not any(regions.matches(region, a.region) for a in item.body.areas):
+            continue
+        out.append(alert_json(item, names, host.author_of) | _state(host, item.envelope.id))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def alert_detail(host: AlertHost, row: StoredEnvelope) -> dict[str, Any]:
+    """One alert with its timeline, responses per organization, escalation and notes."""
+    names = host.author_names()
+    item = open_row(row, host.identity)
+    timeline = [open_row(r, host.identity) for r in host.related(row.id)]
+    return (
+        alert_json(item, names, host.author_of)
+        | _state(host, row.id)
+        | {
+            "timeline": [alert_json(t, names, host.author_of) for t in timeline],
+            "responses": _responses(item, timeline, names, host.author_of),
+            "escalation": host.desk.escalation_json(row.id.hex()),
+            "notes": host.desk.timeline(row.id.hex()),
+        }
+    )
+
+
+def _state(host: AlertHost, alert_id: bytes) -> dict[str, Any]:
+    """Current state of an alert from its updates and cancels (by its author only)."""
+    related = [open_row(r, host.identity) for r in host.related(alert_id)]
+    stored = host.store.get(alert_id)
+    family = host.trust.family(stored.author) if stored is not None else set()
+    changes = [r.body for r in related if isinstance(r.body, Alert) and r.envelope.author in family]
+    return {
+        "cancelled": any(c.msg_type == "cancel" for c in changes),
+        "updates": sum(1 for c in changes if c.msg_type == "update"),
+    }
+
+
+def _responses(
+    alert: Readable, timeline: list[Readable], names: dict[bytes, str], author_of: Callable[[bytes], bytes]
+) -> list[dict[str, Any]]:
+    """Per organization: its latest acknowledgement and its time to acknowledge
+    (first ack after the alert was created)."""
+    by_org: dict[bytes, dict[str, Any]] = {}
+    for t in timeline:
+        if not isinstance(t.body, Ack):
+            continue
+        org = author_of(t.envelope.author)
+        entry = by_org.setdefault(
+            org,
+            {
+                "organization": names.get(org, ""),
+                "key": org.hex(),
+                "fingerprint": fingerprint(org),
+                "first_ack": t.envelope.created,
+                "time_to_ack_s": round((t.envelope.created - alert.envelope.created) / 1000, 1),
+            },
+        )
+        entry.update({"state": t.body.state, "note": t.body.note, "at": t.envelope.created})
+    return sorted(by_org.values(), key=lambda e: e["first_ack"])
