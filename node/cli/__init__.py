@@ -1,7 +1,8 @@
 """The ``amparo`` command line (SPEC §5.3): click groups by noun.
 
 Human output by default, ``--json`` for scripts; errors go to stderr with a
-non-zero exit code and never as a traceback.
+non-zero exit code (1 for known errors, 70 for unexpected ones, whose traceback
+goes to a file: node/cli/base.py) and never as a traceback.
 """
 
 from __future__ import annotations

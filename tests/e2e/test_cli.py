@@ -216,3 +216,28 @@ def _processes_mentioning(text: str) -> list[str]:
         if text in args:
             found.append(f"{cmdline.parent.name}: {args}")
     return found
+
+
+def test_an_unexpected_error_exits_70_with_one_line_and_the_traceback_in_the_home(tmp_path: Path) -> None:
+    """A corrupted database is not an error the CLI knows: no traceback on the terminal,
+    exit code 70 (EX_SOFTWARE), and one line saying what failed and where the traceback is."""
+    home = tmp_path / "nodo"
+    amparo = [sys.executable, "-m", "node.cli", "--home", str(home)]
+    init = [*amparo, "init", "--name", "Colectivo Ejemplo", "--no-passphrase", "--kdf-profile", "interactive"]
+    subprocess.run(init, capture_output=True, text=True, check=True, timeout=120)
+    (home / "amparo.db").write_bytes(b"this is not a SQLite database " * 100)
+    passphrase = tmp_path / "backup-passphrase"
+    passphrase.write_text("a long enough backup passphrase 7\n")
+    done = subprocess.run(
+        [*amparo, "backup", "--passphrase-file", str(passphrase), str(tmp_path / "out.amparo")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 70, done.stderr
+    assert "Traceback" not in done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith("Error: unexpected DatabaseError at node/") and "`amparo backup`" in line, line
+    logs = list((home / "logs").iterdir())
+    assert len(logs) == 1 and str(logs[0]) in line
+    assert logs[0].stat().st_mode & 0o777 == 0o600
+    written = logs[0].read_text("utf-8")
+    assert written.startswith("Traceback") and "sqlite3.DatabaseError" in written
