@@ -30,13 +30,14 @@ from protocol.errors import ProtocolError
 EX_SOFTWARE = 70  # sysexits.h: an internal software error
 LOGS_DIR = "logs"
 
+
 @dataclass
 class CliContext:
     home: Path
 
 
 class AmparoGroup(click.Group):
-    """Turns expected errors into clean stderr messages."""
+    """Turns expected errors into clean stderr messages, unexpected ones into exit 70."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -69,7 +70,7 @@ def _short_path(filename: str) -> str:
     parts = Path(filename).parts
     for package in ("node", "protocol", "mesh"):
         if package in parts:
-            return "/".join(parts[len(parts) - 1 - parts[::-1].index(package):])
+            return "/".join(parts[len(parts) - 1 - parts[::-1].index(package) :])
     return Path(filename).name
 
 

@@ -43,7 +43,10 @@ def test_without_a_home_the_traceback_goes_to_a_private_temp_file(
     [log] = scratch.iterdir()
     assert log.stat().st_mode & 0o777 == 0o600 and secret in log.read_text("utf-8")
     assert result.output.count("\n") == 1 and str(log) in result.output
-    assert "unexpected KeyError at " in result.output and "test_cli_unexpected.py:28 in `cli boom`" in result.output
+    assert (
+        "unexpected KeyError at " in result.output
+        and "test_cli_unexpected.py:28 in `cli boom`" in result.output
+    )
     assert not (tmp_path / "no-home").exists()  # a crash does not create a home
 
 

@@ -85,8 +85,12 @@ def violations(source: str, filename: str) -> list[str]:
                     found.append(f"{filename}:{node.lineno}: imports nacl.{alias.name}")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "__import__":
             found.append(f"{filename}:{node.lineno}: calls __import__")
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FORBIDDEN_CALLS:
-            found.append(f"{filename}:{node.lineno}: calls {node.func.id}() ({FORBIDDEN_CALLS[node.func.id]})")
+        elif (
+            isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FORBIDDEN_CALLS
+        ):
+            found.append(
+                f"{filename}:{node.lineno}: calls {node.func.id}() ({FORBIDDEN_CALLS[node.func.id]})"
+            )
     for node in ast.walk(tree):
         if (
             isinstance(node, ast.Attribute)
