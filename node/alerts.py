@@ -35,6 +35,13 @@ from protocol.regions import check as region_check
 # not a protocol rule (so not in protocol/). The longest is the protocol's rule.
 DEFAULT_TTL_MS = 6 * 3600 * 1000
 MAX_TTL_MS = MAX_LIFETIME_MS
+# An acknowledgement lives as long as the alert it answers: after that no node
+# shows the alert, so no one needs to know it was answered. At least an hour,
+# though, so an ack of an alert about to expire still has time to cross the mesh
+# (catch-up reconciles on every reconnection). An alert without an expiry gets
+# acks for a day: the operational period a response is worth showing for.
+ACK_MIN_TTL_MS = 3_600_000
+ACK_TTL_WITHOUT_EXPIRY_MS = 24 * 3_600_000
 _UNITS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 

@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 from mesh.trust import TrustGraph
 from node.alerts import (
+    ACK_MIN_TTL_MS,
+    ACK_TTL_WITHOUT_EXPIRY_MS,
     DEFAULT_TTL_MS,
     MAX_TTL_MS,
     Readable,
@@ -137,7 +139,7 @@ def acknowledge(host: AlertHost, row: StoredEnvelope, doc: dict[str, Any]) -> di
         author_key = host.enc_keys.get(row.author)
         recipients = list(dict.fromkeys([*host.recipients_of(original), *([author_key] if author_key else [])]))
     now = host.clock()
-    ttl = max(row.expires - now, 3600_000) if row.expires else 24 * 3600_000
+    ttl = max(row.expires - now, ACK_MIN_TTL_MS) if row.expires else ACK_TTL_WITHOUT_EXPIRY_MS
     env = make_envelope(host.identity, body, now=now, ttl_ms=min(ttl, MAX_TTL_MS), recipients=recipients)
     author_or_refuse(host, env)
     host.desk.acknowledge(row.id.hex(), by=str(doc.get("by") or "this organization"))

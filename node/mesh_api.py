@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import Any, Final, NamedTuple, TypeVar
 
 from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler
 
 import mesh
 from node import listener
@@ -90,7 +91,7 @@ class Refused(Exception):
 
 # -- middlewares, outermost first -------------------------------------------------------
 @web.middleware
-async def _signed(request: web.Request, handler: Any) -> web.StreamResponse:
+async def _signed(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every answer as a plain response, signed when the request named its nonce."""
     try:
         response: web.StreamResponse = await handler(request)
@@ -123,7 +124,7 @@ def _sign(request: web.Request, response: web.Response) -> None:
 
 
 @web.middleware
-async def _door(request: web.Request, handler: Any) -> web.StreamResponse:
+async def _door(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Checks that need no body: shape of the request, then its budget."""
     if "?" in request.raw_path or "#" in request.raw_path:
         raise Refused(400, "request refused: mesh requests carry no query string")
@@ -137,7 +138,7 @@ async def _door(request: web.Request, handler: Any) -> web.StreamResponse:
     if (request.content_length or 0) > framing.MAX_FRAME_BYTES:
         raise Refused(413, f"request refused: body over {framing.MAX_FRAME_BYTES} bytes")
     _check_budget(request)
-    return await handler(request)  # type: ignore[no-any-return]
+    return await handler(request)
 
 
 def _check_budget(request: web.Request) -> None:
@@ -170,7 +171,7 @@ def _claimed_sender(request: web.Request) -> bytes | None:
 
 
 @web.middleware
-async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         response: web.StreamResponse = await handler(request)
         return response
@@ -203,7 +204,7 @@ async def _read_body(request: web.Request) -> bytes:
     return bytes(body)
 
 
-def _verify(request: web.Request, body: bytes, service: Any) -> signed_request.RequestAuth:
+def _verify(request: web.Request, body: bytes, service: NodeService) -> signed_request.RequestAuth:
     """Requests name this node as receiver; a peer that has not yet heard of a key
     rotation still names the old key, which stays acceptable as a receiver."""
     first: ProtocolError | None = None

@@ -54,6 +54,45 @@ ALERT_INPUT: dict[str, Any] = {
 }
 
 
+# A peer as `NodeService.peer_json` writes it; `name` and the addresses are the peer's own words.
+PEER: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "description": "self-chosen by the peer"},
+        "key": {"type": "string"},
+        "fingerprint": {"type": "string"},
+        "addresses": {"type": "array", "items": {"type": "string"}},
+        "tls_fingerprint": {"type": "string"},
+        "last_seen": {"type": ["integer", "null"], "description": "ms since the epoch"},
+        "up": {"type": "boolean"},
+        "cut_off": {"type": ["string", "null"], "description": "why this node refuses the peer now"},
+        "mark": {"type": "integer"},
+        "status": {"type": "string"},
+        "last_failure": {
+            "description": "the last failed call to the peer since this node started, or null; "
+            "`text` ends by saying whose side failed: `(local side)` or `(remote side)`",
+            "oneOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "properties": {"at": {"type": "integer"}, "text": {"type": "string"}},
+                    "required": ["at", "text"],
+                },
+            ],
+        },
+    },
+    "required": ["name", "key", "fingerprint", "up", "last_failure"],
+}
+
+
+# The ``peers`` list that ``/api/v1/peers`` and ``/api/v1/status`` share (one peer_json).
+_WITH_PEERS = {
+    "type": "object",
+    "properties": {"peers": {"type": "array", "items": {"$ref": "#/components/schemas/Peer"}}},
+    "required": ["peers"],
+}
+
+
 def _paths() -> dict[str, Any]:
     alert_id = [{"name": "id", "in": "path", "required": True, "schema": _HEX_ID}]
     return {
@@ -73,7 +112,7 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
-        "/api/v1/status": {"get": _op("Node health for humans and monitors", {"200": _ok()})},
+        "/api/v1/status": {"get": _op("Node health for humans and monitors", {"200": _ok(_WITH_PEERS)})},
         "/api/v1/id": {"get": _op("This node's name, keys and fingerprints", {"200": _ok()})},
         "/api/v1/alerts": {
             "get": _op(
@@ -169,7 +208,7 @@ def _paths() -> dict[str, Any]:
                 ),
             )
         },
-        "/api/v1/peers": {"get": _op("Peers with fingerprints and state", {"200": _ok()})},
+        "/api/v1/peers": {"get": _op("Peers with fingerprints and state", {"200": _ok(_WITH_PEERS)})},
         "/api/v1/peers/invite": {
             "post": _op(
                 "Make a one-time invite token",
@@ -428,7 +467,8 @@ def document() -> dict[str, Any]:
                         }
                     },
                     "required": ["error"],
-                }
+                },
+                "Peer": PEER,
             },
         },
         "paths": _paths() | EXTRA_PATHS,

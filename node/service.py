@@ -520,7 +520,14 @@ class NodeService:
             "cut_off": self.cut_off(peer.key),
             "mark": peer.mark,
             "status": peer.status,
+            "last_failure": self._failure_json(peer.key),
         }
+
+    def _failure_json(self, peer: bytes) -> dict[str, Any] | None:
+        """The last failed call to ``peer`` (its text says which side failed), so an
+        operator sees from ``amparo status`` whether to look here or ask the ally."""
+        failure = self.last_failure(peer)
+        return None if failure is None else {"at": failure[0], "text": failure[1]}
 
     # -- network tasks --------------------------------------------------------------------
     def peer_address(self, key: bytes) -> PeerAddress | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -46,6 +46,15 @@ def when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def failure_line(peer: dict[str, Any], indent: str) -> list[str]:
+    """The peer's last failed call as a line of its own (empty if none): its text says
+    which side failed and carries the peer's own error body, so it is escaped."""
+    failure = peer.get("last_failure")
+    if not failure:
+        return []
+    return [f"{indent}last failure {when(failure['at'])}: {printable(failure['text'])}"]
+
+
 @click.command("status")
 @json_option
 @click.pass_obj
@@ -64,6 +73,7 @@ def status_command(ctx: CliContext, as_json: bool) -> None:
         if peer["cut_off"]:
             state = f"CUT OFF ({peer['cut_off']})"
         lines.append(f"  - {printable(peer['name']):<24} {state:<6} last contact {when(peer['last_seen'])}")
+        lines += failure_line(peer, "      ")
     if status.get("escalations_paging"):
         lines.append(
             click.style(

@@ -9,7 +9,7 @@ import click
 
 from node.cli.base import CliContext, emit, fail, json_option
 from node.cli.client import LocalClient
-from node.cli.node_commands import when
+from node.cli.node_commands import failure_line, when
 from node.pairing import PairingError, describe_record, read_invite
 from node.printable import printable
 
@@ -71,14 +71,15 @@ def accept(ctx: CliContext, token: str, yes: bool, as_json: bool) -> None:
 def list_peers(ctx: CliContext, as_json: bool) -> None:
     """List peers with their fingerprints and last contact."""
     doc = LocalClient(ctx.home).get("/api/v1/peers")
-    lines = [
-        f"{printable(p['name']):<24} {p['fingerprint']}  {'up' if p['up'] else 'down':<4} "
-        f"last contact {when(p['last_seen'])}"
-        for p in doc["peers"]
-    ]
-    for i, p in enumerate(doc["peers"]):
+    lines: list[str] = []
+    for p in doc["peers"]:
+        line = (
+            f"{printable(p['name']):<24} {p['fingerprint']}  {'up' if p['up'] else 'down':<4} "
+            f"last contact {when(p['last_seen'])}"
+        )
         if p.get("cut_off"):  # the node's own words (score and deadline), nothing a peer chose
-            lines[i] += f"  CUT OFF ({p['cut_off']})"
+            line += f"  CUT OFF ({p['cut_off']})"
+        lines += [line, *failure_line(p, "    ")]
     emit(
         doc, as_json, "\n".join(lines) or "No peers yet: `amparo peer invite` or `amparo peer accept TOKEN`."
     )
