@@ -21,7 +21,7 @@ import nacl.signing
 
 from protocol import codec, signing
 from protocol.errors import BadField, BadSignature, Malformed
-from protocol.request import NONCE_BYTES, body_hash
+from protocol.request import NONCE_BYTES, body_hash, split_header
 
 HEADER: Final = "Amparo-Reply"
 MAX_HEADER_CHARS: Final = 200
@@ -69,13 +69,7 @@ def verify_reply(
 
 
 def parse_header(header: str | None) -> tuple[bytes, bytes]:
-    if not header:
-        raise Malformed(f"missing {HEADER} header", field=HEADER)
-    if len(header) > MAX_HEADER_CHARS:
-        raise Malformed("header too long", field=HEADER)
-    parts = header.split(".")
-    if len(parts) != 3 or parts[0] != "v1":
-        raise Malformed("expected v1.<replier>.<signature>", field=HEADER)
+    parts = split_header(header, HEADER, MAX_HEADER_CHARS, "v1.<replier>.<signature>")
     try:
         replier, sig = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
     except ValueError:

@@ -78,14 +78,22 @@ def verify_request(
     return auth
 
 
-def parse_header(header: str | None) -> tuple[RequestAuth, bytes]:
+def split_header(header: str | None, name: str, max_chars: int, shape: str) -> list[str]:
+    """The dot-separated fields of a ``v1.…`` authentication header (``Amparo-Auth``
+    and ``Amparo-Reply`` share the form), after ``v1``; ``shape`` names them,
+    e.g. ``v1.<replier>.<signature>``, and sets how many there must be."""
     if not header:
-        raise Malformed(f"missing {HEADER} header", field=HEADER)
-    if len(header) > MAX_HEADER_CHARS:
-        raise Malformed("header too long", field=HEADER)
+        raise Malformed(f"missing {name} header", field=name)
+    if len(header) > max_chars:
+        raise Malformed("header too long", field=name)
     parts = header.split(".")
-    if len(parts) != 5 or parts[0] != "v1":
-        raise Malformed("expected v1.<sender>.<timestamp>.<nonce>.<signature>", field=HEADER)
+    if len(parts) != shape.count(".") + 1 or parts[0] != "v1":
+        raise Malformed(f"expected {shape}", field=name)
+    return parts
+
+
+def parse_header(header: str | None) -> tuple[RequestAuth, bytes]:
+    parts = split_header(header, HEADER, MAX_HEADER_CHARS, "v1.<sender>.<timestamp>.<nonce>.<signature>")
     try:
         sender, nonce, sig = bytes.fromhex(parts[1]), bytes.fromhex(parts[3]), bytes.fromhex(parts[4])
         timestamp = int(parts[2]) if parts[2].isdigit() else -1
