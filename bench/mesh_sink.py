@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import mesh  # noqa: E402
 from node import tls  # noqa: E402
-from node.setup import make_certificate, tls_fingerprint  # noqa: E402
+from node.provision import make_certificate, tls_fingerprint  # noqa: E402
 from protocol import framing, reply, request  # noqa: E402
 from protocol.keys import Identity  # noqa: E402
 

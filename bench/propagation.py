@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from node.devmesh import LocalMesh  # noqa: E402
-from node.setup import api_token  # noqa: E402
+from node.provision import api_token  # noqa: E402
 
 
 def percentile(values: list[float], p: float) -> float:

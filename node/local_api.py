@@ -26,10 +26,10 @@ from node.allies import api as allies_api
 from node.allies import cap_api
 from node.config import served_hosts, serves_host
 from node.errors import Refused
+from node.provision import api_token
 from node.response import api as response_api
-from node.response import checkin_api
+from node.response import checkin_routes
 from node.service import NodeService
-from node.setup import api_token
 from protocol import NodeRecord, ProtocolError, Revoke, decode, fingerprint, sign_envelope
 from protocol.keys import Identity
 
@@ -64,7 +64,7 @@ def make_app(service: NodeService) -> web.Application:
     r.add_post("/api/v1/peers/accept", _accept)
     r.add_delete("/api/v1/peers/{peer}", _remove_peer)
     response_api.add_routes(app, SERVICE, _body)
-    checkin_api.add_routes(app, SERVICE, _body)
+    checkin_routes.add_routes(app, SERVICE, _body)
     allies_api.add_routes(app, SERVICE, _body)
     cap_api.add_routes(app, SERVICE, _body)
     dashboard.add_routes(app, SERVICE)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from node import setup
+from node import provision
 from node.config import Config
 from protocol import Envelope, NodeRecord, Revoke, Vouch, sign_envelope
 from protocol.keys import Identity
@@ -18,13 +18,13 @@ PROTOCOL_MINOR = 0
 
 
 def node_record(home: Path, config: Config, identity: Identity, now: int) -> Envelope:
-    tls_fp = setup.tls_fingerprint(home)
+    tls_fp = provision.tls_fingerprint(home)
     assert tls_fp is not None, "TLS certificate missing (created at init)"
     body = NodeRecord(
         name=config.name,
         enc=identity.enc_public,
         tls=tls_fp,
-        addresses=tuple(setup.advertised_addresses(config)),
+        addresses=tuple(provision.advertised_addresses(config)),
         minor=PROTOCOL_MINOR,
     )
     return sign_envelope(identity, body, created=now, expires=0)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from node.config import ConfigError, load, parse_hostport
-from node.setup import api_token
+from node.provision import api_token
 
 TIMEOUT_S = 30
 

@@ -115,9 +115,9 @@ def init_command(
 
 def _after_init(home: Path, config: Config, identity: Identity, sealed: bool) -> None:
     """Hook for later setup steps (TLS certificate, database) run at init."""
-    from node import setup
+    from node import provision
 
-    setup.after_init(home, config, identity, sealed)
+    provision.after_init(home, config, identity, sealed)
 
 
 @click.command("id")
@@ -132,7 +132,7 @@ def id_command(ctx: CliContext, as_json: bool) -> None:
 
 
 def describe(home: Path, config: Config, identity: Identity) -> dict[str, object]:
-    from node import setup
+    from node import provision
 
     return {
         "name": config.name,
@@ -142,8 +142,8 @@ def describe(home: Path, config: Config, identity: Identity) -> dict[str, object
         "fingerprint": fingerprint(identity.sign_public),
         "listen": config.listen,
         "local": config.local,
-        "addresses": setup.advertised_addresses(config),
-        "tls_fingerprint": setup.tls_fingerprint_hex(home),
+        "addresses": provision.advertised_addresses(config),
+        "tls_fingerprint": provision.tls_fingerprint_hex(home),
     }
 
 

@@ -38,7 +38,7 @@ from node.errors import Refused
 from node.host import Host
 from node.outbound import OutboundPolicy, OutboundRefused, is_plaintext_apprise
 from node.response import escalation as esc
-from node.response.checkins import CheckinDesk
+from node.response.checkin_desk import CheckinDesk
 from node.response.rotation import HandOver, Rotation, ScheduleError, Shift
 from node.store import StoredEnvelope
 from protocol import Alert, regions

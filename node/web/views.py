@@ -28,7 +28,7 @@ from node.allies.subscriptions import SubscriptionError
 from node.config import public_base
 from node.errors import Refused
 from node.response import drill
-from node.response.checkin import CheckinError
+from node.response.checkin_plan import CheckinError
 from node.response.desk import DeskError
 from node.service import NodeService
 from node.store import StoredEnvelope

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from node.config import KEY_FILE, TOKEN_FILE
 from node.devmesh import LocalMesh, LocalNode
 from node.keystore import PASSPHRASE_ENV
-from node.setup import TLS_KEY
+from node.provision import TLS_KEY
 from node.tls import is_sealed, pem_password
 from protocol import ProtocolError
 from protocol.keys import open_key_file

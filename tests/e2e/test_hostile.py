@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from node import setup, tls
+from node import provision, tls
 from node.devmesh import free_port
 from node.transport import MAX_RESPONSE_BYTES, MeshClient, PeerAddress, TransportError
 from tests.e2e.harness import ScriptedPeer, frame, now_ms
@@ -180,8 +180,8 @@ class HostileListener:
 
     def __init__(self, home: Path) -> None:
         home.mkdir()
-        setup.make_certificate(home, "Nodo Hostil Ficticio")
-        fingerprint = setup.tls_fingerprint(home)
+        provision.make_certificate(home, "Nodo Hostil Ficticio")
+        fingerprint = provision.tls_fingerprint(home)
         assert fingerprint is not None
         self.fingerprint = fingerprint
         self.home = home

@@ -9,7 +9,7 @@ import pytest
 
 from node.config import KEY_FILE, TOKEN_FILE
 from node.devmesh import LocalMesh
-from node.setup import TLS_KEY
+from node.provision import TLS_KEY
 from protocol.keys import open_key_file
 from tests.e2e.conftest import LogScan
 

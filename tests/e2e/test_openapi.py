@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from node.config import Config
-from node.setup import api_token
+from node.provision import api_token
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from node import tls
 from node.devmesh import LocalNode
-from node.setup import TLS_CERT, TLS_KEY
+from node.provision import TLS_CERT, TLS_KEY
 from protocol import framing
 from tests.e2e.test_gossip import wait_until
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from node.devmesh import LocalNode
-from node.setup import api_token
+from node.provision import api_token
 
 pytestmark = pytest.mark.slow
 

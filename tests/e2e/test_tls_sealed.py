@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from node import setup
+from node import provision
 from node.config import KEY_FILE
 from node.devmesh import LocalMesh, LocalNode
-from node.setup import TLS_CERT, TLS_KEY
+from node.provision import TLS_CERT, TLS_KEY
 from node.tls import pem_password
 from protocol.keys import open_key_file
 
@@ -69,7 +69,7 @@ def _assert_no_plain_private_key(home: Path, scalar: bytes | None = None) -> Non
 def test_tls_key_is_sealed_with_the_passphrase_and_survives_a_restart(tmp_path: Path) -> None:
     mesh, node = _sealed_node(tmp_path)
     with mesh:
-        pinned = setup.tls_fingerprint(node.home)
+        pinned = provision.tls_fingerprint(node.home)
         assert pinned is not None
         _assert_no_plain_private_key(node.home)
         node.start()
@@ -92,7 +92,7 @@ def test_a_plain_tls_key_from_an_older_version_is_sealed_at_the_next_start(tmp_p
     mesh, node = _sealed_node(tmp_path)
     older = tmp_path / "older"  # what an older Amparo wrote: a plain PEM key
     older.mkdir()
-    setup.make_certificate(older, "amparo-node")
+    provision.make_certificate(older, "amparo-node")
     plain = (older / TLS_KEY).read_bytes()
     assert b"BEGIN PRIVATE KEY" in plain
     key = serialization.load_pem_private_key(plain, password=None)
@@ -102,7 +102,7 @@ def test_a_plain_tls_key_from_an_older_version_is_sealed_at_the_next_start(tmp_p
     kept = tmp_path / "inodes"
     kept.mkdir()
     os.link(node.home / TLS_KEY, kept / TLS_KEY)  # the plain file's inode, after any unlink
-    pinned = setup.tls_fingerprint(node.home)
+    pinned = provision.tls_fingerprint(node.home)
     with mesh:
         node.start()
         assert _served_fingerprint(node) == pinned
@@ -120,7 +120,7 @@ def test_a_restored_backup_serves_the_same_certificate_from_the_sealed_key(tmp_p
     mesh, node = _sealed_node(tmp_path)
     archive, secret = tmp_path / "copia.amparo", tmp_path / "backup-pass"
     secret.write_bytes(b"otra frase para la copia\n")
-    pinned = setup.tls_fingerprint(node.home)
+    pinned = provision.tls_fingerprint(node.home)
     node.amparo("backup", str(archive), "--passphrase-file", str(secret))
     restored = LocalNode(node.name, tmp_path / "restored", node.mesh_port, node.local_port, env=node.env)
     restored.amparo("restore", str(archive), "--passphrase-file", str(secret))

@@ -15,7 +15,7 @@ import pytest
 
 from node.config import DB_FILE, KEY_FILE
 from node.devmesh import LocalMesh
-from node.setup import TLS_KEY
+from node.provision import TLS_KEY
 from tests.e2e.test_gossip import wait_until
 
 pytestmark = pytest.mark.slow

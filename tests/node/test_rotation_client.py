@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from node import setup, tls
+from node import provision, tls
 from node.transport import MeshClient, PeerAddress, TransportError
 from protocol import framing
 from protocol import reply as signed_reply
@@ -60,8 +60,8 @@ def _signed(request: web.Request, response: web.Response, auth: signed_request.R
 
 @pytest.fixture
 async def peer(tmp_path: Path) -> AsyncIterator[Peer]:
-    setup.make_certificate(tmp_path, "Nodo Ficticio")
-    fingerprint = setup.tls_fingerprint(tmp_path)
+    provision.make_certificate(tmp_path, "Nodo Ficticio")
+    fingerprint = provision.tls_fingerprint(tmp_path)
     assert fingerprint is not None
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from node import setup, tls
+from node import provision, tls
 from node.config import ConfigError
 from protocol.keys import Identity
 
@@ -21,8 +21,8 @@ def _identity(byte: int) -> Identity:
 
 def test_a_sealed_key_opens_only_with_its_identity(tmp_path: Path) -> None:
     me = _identity(1)
-    setup.make_certificate(tmp_path, "Nodo Ficticio", tls.pem_password(me))
-    pem = (tmp_path / setup.TLS_KEY).read_bytes()
+    provision.make_certificate(tmp_path, "Nodo Ficticio", tls.pem_password(me))
+    pem = (tmp_path / provision.TLS_KEY).read_bytes()
     assert tls.is_sealed(pem) and b"BEGIN PRIVATE KEY" not in pem
     with pytest.raises(TypeError):
         serialization.load_pem_private_key(pem, password=None)
@@ -43,8 +43,8 @@ def test_the_password_is_bound_to_the_encryption_key_and_a_purpose() -> None:
 
 
 def test_sealing_a_plain_key_overwrites_the_old_file(tmp_path: Path) -> None:
-    setup.make_certificate(tmp_path, "Nodo Ficticio")  # as an older version wrote it
-    path = tmp_path / setup.TLS_KEY
+    provision.make_certificate(tmp_path, "Nodo Ficticio")  # as an older version wrote it
+    path = tmp_path / provision.TLS_KEY
     plain = path.read_bytes()
     os.link(path, tmp_path / "old-inode")
     password = tls.pem_password(_identity(3))
@@ -58,7 +58,7 @@ def test_sealing_a_plain_key_overwrites_the_old_file(tmp_path: Path) -> None:
 
 
 def test_a_damaged_plain_key_is_a_clear_error(tmp_path: Path) -> None:
-    setup.make_certificate(tmp_path, "Nodo Ficticio")
-    (tmp_path / setup.TLS_KEY).write_bytes(b"-----BEGIN PRIVATE KEY-----\nnada\n-----END PRIVATE KEY-----\n")
+    provision.make_certificate(tmp_path, "Nodo Ficticio")
+    (tmp_path / provision.TLS_KEY).write_bytes(b"-----BEGIN PRIVATE KEY-----\nnada\n-----END PRIVATE KEY-----\n")
     with pytest.raises(ConfigError, match="not a PEM private key"):
         tls.seal_key(tmp_path, tls.pem_password(_identity(4)))

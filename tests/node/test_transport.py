@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from node import setup, tls, transport
+from node import provision, tls, transport
 from node.transport import MAX_RESPONSE_BYTES, MeshClient, PeerAddress, TransportError
 from protocol import framing
 from protocol.keys import Identity
@@ -150,8 +150,8 @@ def _routes(peer_log: list[str]) -> web.Application:
 
 @pytest.fixture
 async def fake_peer(tmp_path: Path) -> AsyncIterator[FakePeer]:
-    setup.make_certificate(tmp_path, "Nodo Hostil Ficticio")
-    fingerprint = setup.tls_fingerprint(tmp_path)
+    provision.make_certificate(tmp_path, "Nodo Hostil Ficticio")
+    fingerprint = provision.tls_fingerprint(tmp_path)
     assert fingerprint is not None
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -16,7 +16,7 @@ import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
-from node.response import checkin, desk, escalation
+from node.response import checkin_plan, desk, escalation
 from node.timeline import KINDS
 from node.web import i18n, labels
 from protocol import ACK_STATES, CERTAINTIES, EVENTS, MSG_TYPES, SCOPES, SEVERITIES, STATUSES, URGENCIES
@@ -64,7 +64,7 @@ def test_every_word_shown_from_data_is_marked_for_translation() -> None:
                               labels.SCOPE, labels.ACK_STATE, labels.ROLE, labels.CHECKIN_STATE,
                               labels.ESCALATION_STATE) for m in group}
     vocabulary = {*SEVERITIES, *URGENCIES, *CERTAINTIES, *STATUSES, *MSG_TYPES, *SCOPES, *ACK_STATES, *desk.ROLES,
-                  *states(checkin.TRANSITIONS), *states(escalation.TRANSITIONS)}
+                  *states(checkin_plan.TRANSITIONS), *states(escalation.TRANSITIONS)}
     assert sorted(vocabulary - marked) == []
     assert set(labels.STEP) == set(KINDS)
     assert set(labels.EVENT) == set(EVENTS)

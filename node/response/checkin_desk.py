@@ -20,8 +20,8 @@ import nacl.public
 
 from node.alerts import make_envelope, open_row
 from node.host import Host
-from node.response import checkin
-from node.response.checkin import CheckinError, Plan
+from node.response import checkin_plan
+from node.response.checkin_plan import CheckinError, Plan
 from protocol import Alert, Area, ProtocolError, regions
 
 TOKEN_BYTES = 24
@@ -74,7 +74,7 @@ class CheckinDesk:
             recipients.append(peer.key.hex())
         token = secrets.token_urlsafe(TOKEN_BYTES)
         now = self.s.clock()
-        plan = checkin.new_plan(
+        plan = checkin_plan.new_plan(
             f"c{now:x}{secrets.token_hex(2)}",
             who,
             region,
@@ -109,7 +109,7 @@ class CheckinDesk:
     def ok(self, plan_id: str) -> Plan:
         plan, doc = self._load(plan_id)
         was_missed = plan.state == "missed"
-        plan, _ = checkin.ok(plan, self.s.clock())
+        plan, _ = checkin_plan.ok(plan, self.s.clock())
         self._save(plan)
         if was_missed and doc.get("alert"):
             self._cancel_alert(doc["alert"], plan)
@@ -117,7 +117,7 @@ class CheckinDesk:
 
     def stop(self, plan_id: str) -> Plan:
         plan, _ = self._load(plan_id)
-        plan, _ = checkin.stop(plan)
+        plan, _ = checkin_plan.stop(plan)
         self._save(plan)
         return plan
 
@@ -146,11 +146,11 @@ class CheckinDesk:
     def tick(self) -> None:
         for _, doc in self.s.store.list_records("checkin"):
             plan = Plan(**doc["plan"])
-            plan, actions = checkin.tick(plan, self.s.clock())
+            plan, actions = checkin_plan.tick(plan, self.s.clock())
             for action in actions:
-                if isinstance(action, checkin.Persist):
+                if isinstance(action, checkin_plan.Persist):
                     self._save(action.plan)
-                elif isinstance(action, checkin.RaiseAlert):
+                elif isinstance(action, checkin_plan.RaiseAlert):
                     self._raise(action.plan, doc)
 
     def _raise(self, plan: Plan, doc: dict[str, Any]) -> None:

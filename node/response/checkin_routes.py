@@ -14,8 +14,8 @@ from aiohttp import web
 
 from node.alerts import parse_duration
 from node.config import is_loopback_url, public_base
-from node.response.checkin import CheckinError
-from node.response.checkins import CheckinDesk
+from node.response.checkin_desk import CheckinDesk
+from node.response.checkin_plan import CheckinError
 from node.service import NodeService
 
 PAGE = """<!doctype html>
