@@ -36,20 +36,6 @@ def percentile(values: list[int], fraction: float) -> int:
     return ordered[max(0, -(-int(fraction * len(ordered) * 1000) // 1000) - 1)]
 
 
-def bfs_depths(sim: Simulation, source: int) -> list[int]:
-    depth = {source: 0}
-    frontier = [source]
-    while frontier:
-        following = []
-        for a in frontier:
-            for b in sim.graph[a]:
-                if b not in depth:
-                    depth[b] = depth[a] + 1
-                    following.append(b)
-        frontier = following
-    return list(depth.values())
-
-
 def run_alert(sim: Simulation, author: int, started: float) -> tuple[Spread, dict[str, int]]:
     n = sim.config.nodes
     before = dict(sim.messages)
@@ -95,7 +81,7 @@ def measure(nodes: int, args: argparse.Namespace) -> None:
         ideal = sim.ideal_arrivals(author)
         ideal_ms = percentile([ms for ms, _ in ideal.values()], TARGET)
         ideal_hops = percentile([hops for _, hops in ideal.values()], TARGET)
-        depths = bfs_depths(sim, author)
+        depths = list(sim.hop_depths(author).values())
         pushes = sent.get("push", 0)
         total = sum(sent.values())
         rows.append((ms, ideal_ms, hops, ideal_hops, max(depths), pushes, total, ideal_messages))

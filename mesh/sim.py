@@ -420,8 +420,8 @@ class Simulation:
         self.run_until(deadline, covered)
         return self.spreads[item.id]
 
-    def eccentricity(self, source: int) -> int:
-        """Hops from `source` to the farthest node: the rounds an ideal flood needs."""
+    def hop_depths(self, source: int) -> dict[int, int]:
+        """Per reachable node, its fewest hops from ``source`` (breadth-first search)."""
         depth = {source: 0}
         frontier = [source]
         while frontier:
@@ -432,7 +432,11 @@ class Simulation:
                         depth[b] = depth[a] + 1
                         following.append(b)
             frontier = following
-        return max(depth.values())
+        return depth
+
+    def eccentricity(self, source: int) -> int:
+        """Hops from `source` to the farthest node: the rounds an ideal flood needs."""
+        return max(self.hop_depths(source).values())
 
     def ideal_arrivals(self, source: int) -> dict[int, tuple[int, int]]:
         """Per node, the earliest possible arrival (ms) and its hops: Dijkstra over link latency."""

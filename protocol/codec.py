@@ -79,12 +79,27 @@ def encode_decoded(value: Value) -> bytes:
 
 
 def _unpack(data: bytes, max_size: int) -> Value:
+    return read_one(
+        data,
+        max_bytes=max_size,
+        max_str=min(MAX_STR_BYTES, max_size),
+        max_bin=min(MAX_BIN_BYTES, max_size),
+        max_array=MAX_ARRAY_LEN,
+        max_map=MAX_MAP_LEN,
+    )
+
+
+def read_one(data: bytes, *, max_bytes: int, max_str: int, max_bin: int, max_array: int, max_map: int) -> Value:
+    """Exactly one msgpack value from ``data`` within the given limits, or ``Malformed``
+    naming what is wrong. The one place hostile msgpack is unpacked: envelopes (``decode``)
+    and mesh frames (``protocol.framing``) both read through it, so a limit or a refusal
+    (ext types, non-text map keys, trailing bytes) cannot be forgotten in one of them."""
     unpacker = msgpack.Unpacker(
-        max_buffer_size=max(max_size, 1),
-        max_str_len=min(MAX_STR_BYTES, max_size),
-        max_bin_len=min(MAX_BIN_BYTES, max_size),
-        max_array_len=MAX_ARRAY_LEN,
-        max_map_len=MAX_MAP_LEN,
+        max_buffer_size=max(max_bytes, 1),
+        max_str_len=max_str,
+        max_bin_len=max_bin,
+        max_array_len=max_array,
+        max_map_len=max_map,
         max_ext_len=0,
         ext_hook=_refuse_ext,
         strict_map_key=True,

@@ -25,8 +25,8 @@ from typing import Any, Final
 
 import msgpack
 
-from protocol.codec import MAX_ENVELOPE_BYTES
-from protocol.errors import BadFrame, CannotEncode
+from protocol.codec import MAX_ENVELOPE_BYTES, read_one
+from protocol.errors import BadFrame, CannotEncode, Malformed
 
 ID_BYTES: Final = 32
 MAX_FRAME_BYTES: Final = MAX_ENVELOPE_BYTES + 1024
@@ -68,24 +68,17 @@ def unpack(data: bytes, max_bytes: int = MAX_FRAME_BYTES) -> dict[str, Any]:
         raise BadFrame("a frame is bytes", field="frame")
     if len(data) > max_bytes:
         raise BadFrame(f"{len(data)} bytes exceeds the limit of {max_bytes}", field="frame")
-    unpacker = msgpack.Unpacker(
-        max_buffer_size=max(max_bytes, 1),
-        max_str_len=max_bytes,
-        max_bin_len=max_bytes,
-        max_array_len=MAX_FRAME_ITEMS,
-        max_map_len=MAX_FRAME_KEYS,
-        max_ext_len=0,
-        strict_map_key=True,
-        raw=False,
-    )
     try:
-        unpacker.feed(data)
-        value = unpacker.unpack()
-        trailing = unpacker.tell() != len(data)
-    except Exception as exc:  # msgpack raises many types for hostile input
-        raise BadFrame(f"not msgpack within the limits ({type(exc).__name__})", field="frame") from None
-    if trailing:
-        raise BadFrame("trailing bytes after the frame", field="frame")
+        value = read_one(
+            bytes(data),
+            max_bytes=max_bytes,
+            max_str=max_bytes,
+            max_bin=max_bytes,
+            max_array=MAX_FRAME_ITEMS,
+            max_map=MAX_FRAME_KEYS,
+        )
+    except Malformed as exc:
+        raise BadFrame(f"not msgpack within the limits: {exc}", field="frame") from None
     if not isinstance(value, dict):
         raise BadFrame("a frame is a map", field="frame")
     return value
