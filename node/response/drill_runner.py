@@ -99,13 +99,19 @@ class DrillRunner:
         if self.running is not None:
             raise DrillError(f"a drill is already running ({self.running.plan.name!r}); run one at a time")
         now = self.host.clock()
-        run = DrillRun(str(now), plan, plan.wait_ms if wait_ms is None else wait_ms, now)
+        run = DrillRun(self._new_id(now), plan, plan.wait_ms if wait_ms is None else wait_ms, now)
         if run.ends - now > drill.MAX_DRILL_MS:
             raise DrillError("a drill lasts at most 24 h, its steps and the wait for acknowledgements together")
         self.host.desk.start_drill(plan.name, list(plan.participants), run.ends + LATE_ACKS_MS)
         self.running = run
         self.host.spawn(self._run(run))
         return run
+
+    def _new_id(self, now: int) -> str:
+        """The start's Unix ms, moved on past any report already kept under it."""
+        while self.host.store.get_record("drill", f"report-{now}") is not None:
+            now += 1
+        return str(now)
 
     def finish(self, run_id: str) -> dict[str, Any]:
         """End the wait for acknowledgements: the report is written as soon as

@@ -120,8 +120,10 @@ async def test_progress_is_readable_while_it_runs_and_one_drill_runs_at_a_time(
     await asyncio.wait_for(run.ended.wait(), timeout=10)
     assert [(s["state"], len(s["sent"])) for s in seen] == [("running", 0), ("running", 1), ("running", 2)]  # type: ignore[arg-type]
     assert seen[0]["ends"] == T0 + 150_000  # the run's own wait replaced the scenario's
-    again = runner.start(drill.load(SCENARIO))  # the first one over, another may start
+    time.now = T0  # the first one over, another may start, even in the same millisecond
+    again = runner.start(drill.load(SCENARIO))
     await asyncio.wait_for(again.ended.wait(), timeout=10)
+    assert again.id == str(T0 + 1) and runner.find(run.id)["id"] == run.id  # both reports kept
     with pytest.raises(DrillNotFound):
         runner.find("12345")
 
