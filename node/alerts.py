@@ -6,7 +6,6 @@ alert use cases (``node.incidents``) and the desks; the mesh never needs any of 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -67,9 +66,11 @@ class Readable:
 
 
 def open_row(row: StoredEnvelope, identity: Identity, envelope: Envelope | None = None) -> Readable:
-    """Decode (or reuse ``envelope``, already decoded from these bytes) and open."""
+    """Decode (or reuse ``envelope``, already decoded from these bytes) and open.
+    A stored envelope passed its time checks when it was received, so it is
+    re-read as of then (no clock read here)."""
     env = envelope if envelope is not None and envelope.id == row.id else decode(
-        row.raw, now=int(time.time() * 1000), check_time=False
+        row.raw, now=row.received_at, check_time=False
     )
     if not env.sealed:
         body = env.body if isinstance(env.body, Alert | Ack) else None

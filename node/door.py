@@ -18,6 +18,11 @@ carries none. So each request also spends a token, from one of three buckets:
 - a small per-address bucket for ``/mesh/v1/pair``, which an operator uses a few
   times a year: it stops strangers hammering invite secrets.
 
+Budgets are durations, so they run on a monotonic clock in ms, never the wall
+clock: a clock step must neither refill nor drain them. That clock is an
+argument (``RequestBudget(clock)``, ``mesh_api.make_app(service, budget)``), so
+tests/node/test_door.py moves it by hand; ``monotonic_ms`` is the real one.
+
 A sender over budget is answered 429 at once. Budgets are in memory: a restart
 refills them, which costs an attacker a restart of the node it attacks. IPv6
 addresses are counted by /64, since one host commonly holds a whole /64; the
@@ -52,6 +57,7 @@ PAIR: Final = Rate(per_s=1 / 60, burst=10.0)
 
 
 def monotonic_ms() -> int:
+    """The real clock of the budgets (see the module docstring)."""
     return int(time.monotonic() * 1000)
 
 

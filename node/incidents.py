@@ -1,7 +1,7 @@
 """What a person does with an alert: send, update, cancel, acknowledge, find,
 list and follow one. The JSON API (``node.local_api``), the dashboard
-(``node.web``) and the drill routes call these functions; none of them reaches
-into another's handlers.
+(``node.web``) and the drill runner (``node.response.drill_runner``) call these
+functions; none of them reaches into another's handlers.
 
 Each use case signs with the node's current key and publishes through
 ``author_or_refuse``: an id is handed out only for an envelope the node

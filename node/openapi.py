@@ -245,6 +245,7 @@ def _obj(**props: Any) -> dict[str, Any]:
 
 _NAME = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
 _ID = [{"name": "id", "in": "path", "required": True, "schema": _HEX_ID}]
+_DRILL = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
 _S = {"type": "string"}
 
 RESPONSE_PATHS: dict[str, Any] = {
@@ -264,19 +265,34 @@ RESPONSE_PATHS: dict[str, Any] = {
     },
     "/api/v1/responders/{name}": {"delete": _op("Remove a responder", {"200": _ok()}, parameters=_NAME)},
     "/api/v1/drills": {
+        "get": _op("The running drill (or null) and the reports kept, newest first", {"200": _ok()}),
         "post": _op(
-            "Start a drill: only its participants are paged for exercises",
-            {"201": _ok()},
-            requestBody=_obj(
-                name=_S, participants={"type": "array", "items": _S}, duration_ms={"type": "integer"}
+            "Run a drill scenario inside the node: its exercise alerts on time, then the report",
+            {"202": _ok(description="Running; `id` names it for GET /api/v1/drills/{id}")},
+            requestBody=_json_body(
+                {
+                    "type": "object",
+                    "required": ["scenario"],
+                    "properties": {
+                        "scenario": {"type": "string", "description": "the scenario's TOML text"},
+                        "wait": {"type": "string", "description": "replaces the scenario's wait, e.g. 30s"},
+                    },
+                }
             ),
         )
     },
-    "/api/v1/drills/alerts": {
+    "/api/v1/drills/{id}": {
+        "get": _op(
+            "A drill's progress while it runs (`state` running), then its report (done or failed)",
+            {"200": _ok(), "404": _ERROR},
+            parameters=_DRILL,
+        )
+    },
+    "/api/v1/drills/{id}/finish": {
         "post": _op(
-            "Send one exercise alert of the running drill",
-            {"201": _ok()},
-            requestBody=_json_body(ALERT_INPUT),
+            "Stop waiting for acknowledgements: the report is written once the last step is sent",
+            {"202": _ok(), "404": _ERROR},
+            parameters=_DRILL,
         )
     },
     "/api/v1/oncall": {"get": _op("Who is on call now, upcoming shifts, gaps, hand-overs", {"200": _ok()})},
@@ -374,7 +390,14 @@ ALLY_PATHS: dict[str, Any] = {
         "delete": _op(
             "Remove a subscription and its pending deliveries",
             {"200": _ok(), "404": _ERROR},
-            parameters=[{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            parameters=_DRILL,
+        )
+    },
+    "/api/v1/drills/{id}/finish": {
+        "post": _op(
+            "Stop waiting for acknowledgements: the report is written once the last step is sent",
+            {"202": _ok(), "404": _ERROR},
+            parameters=_DRILL,
         )
     },
     "/api/v1/regions": {

@@ -24,6 +24,7 @@ from node.alerts import Readable, open_row
 from node.allies.delivery import DeliveryDesk
 from node.config import Config
 from node.response.desk import ResponseDesk
+from node.response.drill_runner import DrillRunner
 from node.store import PeerRow, PeerStanding, Store, StoredEnvelope
 from node.transport import MeshClient, PeerAddress, TransportError
 from protocol import (
@@ -128,6 +129,7 @@ class NodeService:
         self.enc_keys: dict[bytes, bytes] = {identity.sign_public: identity.enc_public}
         self.mesh = self._build_mesh()
         self.desk = ResponseDesk(self)
+        self.drills = DrillRunner(self)
         self.allies = DeliveryDesk(self)
         self.gauges.append(
             ("amparo_delivery_backlog", "Ally deliveries waiting in the outbox", lambda: self.allies.backlog())

@@ -24,7 +24,6 @@ import contextlib
 import logging
 import os
 import random
-import time
 from typing import Any
 
 import aiohttp
@@ -244,7 +243,7 @@ class DeliveryDesk:
             "User-Agent": "amparo-webhook/1",
             messages.DELIVERY_HEADER: delivery,
             messages.EVENT_HEADER: "alert",
-            messages.SIGNATURE_HEADER: messages.sign(bytes.fromhex(sub.secret), int(time.time()), body),
+            messages.SIGNATURE_HEADER: messages.sign(bytes.fromhex(sub.secret), self.s.clock() // 1000, body),
         }
         assert self._http is not None
         self.policy.check_url(sub.channel.url, plaintext=sub.channel.url.startswith("http:"))  # a literal address

@@ -1,6 +1,9 @@
-"""``amparo responder``, ``amparo oncall`` and ``amparo alert note``."""
+"""``amparo responder``, ``amparo oncall``, ``amparo alert note``, ``amparo
+checkin`` and ``amparo drill``: thin clients of the node's local API."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
@@ -243,8 +246,11 @@ def drill_group() -> None:
     """Rehearse scenarios on the live mesh, labelled DRILL everywhere."""
 
 
+POLL_S = 0.5  # how often `drill run` asks the node how its drill is going
+
+
 @drill_group.command("run")
-@click.argument("scenario", type=click.Path(exists=True, dir_okay=False))
+@click.argument("scenario")
 @click.option(
     "--out",
     type=click.Path(file_okay=False),
@@ -256,45 +262,88 @@ def drill_group() -> None:
 @json_option
 @click.pass_obj
 def drill_run(ctx: CliContext, scenario: str, out: str, wait: str | None, as_json: bool) -> None:
-    """Run SCENARIO.toml: send its exercise alerts on time, then write the report."""
-    import time
+    """Run SCENARIO on this node, then write the report.
+
+    SCENARIO is a TOML file, or the name of an example shipped with Amparo
+    (see `amparo drill examples`). The node sends its exercise alerts on time
+    (the dashboard's "Run drill" does the same); this command follows along."""
     from pathlib import Path
 
-    from node.alerts import parse_duration
-    from node.response import drill
-
-    try:
-        plan = drill.load(Path(scenario).read_text("utf-8"))
-        wait_ms = parse_duration(wait, "wait") if wait else plan.wait_ms
-    except (drill.DrillError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+    text = _scenario_text(scenario)
     client = LocalClient(ctx.home)
-    total = plan.steps[-1].at_ms + wait_ms
-    client.post(
-        "/api/v1/drills",
-        {"name": plan.name, "participants": list(plan.participants), "duration_ms": total + 60_000},
-    )
+    run = client.post("/api/v1/drills", {"scenario": text, "wait": wait})
     click.echo(
-        f"DRILL {plan.name!r}: {len(plan.steps)} exercise alert(s); paging only "
-        f"{', '.join(plan.participants) or 'nobody'}",
+        f"DRILL {run['name']!r} ({run['id']}): {run['steps']} exercise alert(s); paging only "
+        f"{', '.join(run['participants']) or 'nobody'}",
         err=True,
     )
-    start = time.monotonic()
-    ids = []
-    for step in plan.steps:
-        time.sleep(max(0.0, step.at_ms / 1000 - (time.monotonic() - start)))
-        ids.append(client.post("/api/v1/drills/alerts", step.alert)["id"])
-        click.echo(f"  sent DRILL alert {ids[-1][:12]}: {step.alert['headline']}", err=True)
-    click.echo(f"waiting {wait_ms / 1000:g} s for acknowledgements …", err=True)
-    time.sleep(wait_ms / 1000)
-    results = [client.get(f"/api/v1/alerts/{i}") for i in ids]
-    markdown, svg = drill.report(plan, results)
+    done = _follow(client, run["id"])
+    if done["state"] != "done":
+        raise click.ClickException(done["markdown"].strip().splitlines()[-1])
     target = Path(out)
     target.mkdir(parents=True, exist_ok=True)
-    (target / "drill-report.md").write_text(markdown, "utf-8")
-    (target / "drill-chart.svg").write_text(svg, "utf-8")
+    (target / "drill-report.md").write_text(done["markdown"], "utf-8")
+    (target / "drill-chart.svg").write_text(done["svg"], "utf-8")
     emit(
-        {"alerts": ids, "report": str(target / "drill-report.md"), "chart": str(target / "drill-chart.svg")},
+        {"id": done["id"], "alerts": [s["id"] for s in done["sent"]], "report": str(target / "drill-report.md"),
+         "chart": str(target / "drill-chart.svg")},
         as_json,
-        markdown,
+        done["markdown"],
     )
+
+
+@drill_group.command("finish")
+@click.argument("drill_id")
+@json_option
+@click.pass_obj
+def drill_finish(ctx: CliContext, drill_id: str, as_json: bool) -> None:
+    """Stop waiting for acknowledgements of drill DRILL_ID: every answer is in.
+
+    The report is written as soon as the last step is sent; `amparo drill run`
+    then writes it out."""
+    doc = LocalClient(ctx.home).post(f"/api/v1/drills/{drill_id}/finish")
+    emit(doc, as_json, f"DRILL {doc['name']!r}: the report follows the last step.")
+
+
+@drill_group.command("examples")
+def drill_examples() -> None:
+    """Scenarios shipped with Amparo, to run by name or copy and edit."""
+    from node.response import drill
+
+    for name in drill.examples():
+        click.echo(name)
+
+
+def _scenario_text(scenario: str) -> str:
+    """A file's text, else a shipped example's; the node checks what it says."""
+    from pathlib import Path
+
+    from node.response import drill
+
+    path = Path(scenario)
+    try:
+        return path.read_text("utf-8") if path.is_file() else drill.example(scenario)
+    except (OSError, UnicodeDecodeError, drill.DrillError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _follow(client: LocalClient, run_id: str) -> dict[str, Any]:
+    """Tell each step as the node sends it; answer the finished drill."""
+    import time
+
+    told, waiting = 0, False
+    while True:
+        run = client.get(f"/api/v1/drills/{run_id}")
+        for step in run["sent"][told:]:
+            click.echo(f"  sent DRILL alert {step['id'][:12]}: {step['headline']}", err=True)
+        told = len(run["sent"])
+        if run["state"] != "running":
+            return dict(run)
+        if told == run["steps"] and not waiting:
+            waiting = True
+            click.echo(
+                f"waiting until {when(run['ends'])} for acknowledgements "
+                f"(`amparo drill finish {run_id}` ends the wait) …",
+                err=True,
+            )
+        time.sleep(POLL_S)

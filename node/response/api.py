@@ -1,4 +1,4 @@
-"""Local API routes for responders, the on-call rotation and debrief notes."""
+"""Local API routes for responders, the on-call rotation, debrief notes and drills."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from node import incidents
+from node.response import drill
 from node.response.desk import DeskError, ResponseDesk
 from node.service import NodeService
 
@@ -70,28 +71,32 @@ def add_routes(app: web.Application, service_key: web.AppKey[NodeService], body:
         desk(request).note(row.id.hex(), str(doc.get("text", "")), author=str(doc.get("author", "")))
         return web.json_response({"alert": row.id.hex()}, status=201)
 
-    async def start_drill(request: web.Request) -> web.Response:
+    async def run_drill(request: web.Request) -> web.Response:
+        """Run a scenario inside the node: ``amparo drill run`` sends its TOML
+        here; the dashboard's button calls the same runner."""
         doc = await body(request)
-        participants = doc.get("participants") or []
-        duration = doc.get("duration_ms")
-        if (
-            not isinstance(participants, list)
-            or not isinstance(duration, int)
-            or not 0 < duration <= 86_400_000
-        ):
-            raise DeskError("participants (list) and duration_ms (up to 24 h) are required")
-        until = request.app[service_key].clock() + duration
-        desk(request).start_drill(str(doc.get("name", "drill")), [str(p) for p in participants], until)
-        return web.json_response({"until": until}, status=201)
+        scenario = doc.get("scenario")
+        if not isinstance(scenario, str):
+            raise drill.DrillError("scenario: the scenario's TOML text")
+        run = request.app[service_key].drills.start(drill.load(scenario), drill.wait_override(doc.get("wait")))
+        return web.json_response(run.json(), status=202)
 
-    async def drill_alert(request: web.Request) -> web.Response:
-        """Send one exercise alert of the running drill and escalate it here too."""
-        sent = incidents.send_drill_alert(request.app[service_key], await body(request))
-        return web.json_response({"id": sent}, status=201)
+    async def drill_state(request: web.Request) -> web.Response:
+        """A drill's progress while it runs, then its report."""
+        return web.json_response(request.app[service_key].drills.find(request.match_info["id"]))
+
+    async def drill_overview(request: web.Request) -> web.Response:
+        return web.json_response(request.app[service_key].drills.overview())
+
+    async def finish_drill(request: web.Request) -> web.Response:
+        """Stop waiting for acknowledgements: every answer is in."""
+        return web.json_response(request.app[service_key].drills.finish(request.match_info["id"]), status=202)
 
     r = app.router
-    r.add_post("/api/v1/drills", start_drill)
-    r.add_post("/api/v1/drills/alerts", drill_alert)
+    r.add_post("/api/v1/drills", run_drill)
+    r.add_get("/api/v1/drills", drill_overview)
+    r.add_get("/api/v1/drills/{id}", drill_state)
+    r.add_post("/api/v1/drills/{id}/finish", finish_drill)
     r.add_get("/api/v1/responders", list_responders)
     r.add_post("/api/v1/responders", add_responder)
     r.add_delete("/api/v1/responders/{name}", remove_responder)

@@ -7,6 +7,11 @@ drill runs this node pages only the responders the scenario lists. The report
 shows time-to-acknowledge per responder and per organization, and what nobody
 acknowledged, in Markdown with an SVG bar chart.
 
+This module is the scenario format and the report, with no clock and no I/O
+beyond reading the examples shipped with Amparo (``scenarios/``, package data:
+a container has no ``docs/``). The node runs a scenario with
+``node.response.drill_runner``.
+
 ```toml
 name = "Armed person at the Saturday march"
 participants = ["Ana", "Bruno"]        # only they are paged during the drill
@@ -25,10 +30,14 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from html import escape
+from importlib import resources
 from typing import Any
 
 from node.alerts import AlertInputError, parse_duration
 from node.errors import Refused
+
+EXAMPLE = "armed-person-at-march"  # the scenario the dashboard's form starts from
+MAX_DRILL_MS = 24 * 3600_000  # steps and the wait for acknowledgements together
 
 
 class DrillError(Refused, ValueError):
@@ -47,6 +56,29 @@ class Scenario:
     participants: tuple[str, ...]
     wait_ms: int
     steps: tuple[Step, ...] = field(default_factory=tuple)
+
+
+def examples() -> list[str]:
+    """Names of the scenarios shipped with Amparo, for ``amparo drill run NAME``."""
+    folder = resources.files("node.response").joinpath("scenarios")
+    return sorted(f.name.removesuffix(".toml") for f in folder.iterdir() if f.name.endswith(".toml"))
+
+
+def example(name: str) -> str:
+    """The text of a shipped scenario, read from the installed package."""
+    if name not in examples():
+        raise DrillError(f"scenario {name!r}: not a file, nor one of the examples ({', '.join(examples())})")
+    return resources.files("node.response").joinpath("scenarios", f"{name}.toml").read_text("utf-8")
+
+
+def wait_override(value: object) -> int | None:
+    """A run's own wait for acknowledgements (``--wait``), in ms; None keeps the scenario's."""
+    if value in (None, ""):
+        return None
+    try:
+        return parse_duration(str(value), "wait")
+    except AlertInputError as exc:
+        raise DrillError(str(exc)) from None
 
 
 def load(text: str) -> Scenario:

@@ -10,6 +10,11 @@ Sessions live in memory only (a restart signs everyone out, which is the safe
 default on a machine that may be seized). The cookie is HttpOnly and
 SameSite=Strict and carries only a random id; every form also carries the
 session's CSRF token, compared in constant time.
+
+Session lifetimes and lockouts are durations, so they are measured on a
+monotonic clock (a wall-clock step must neither extend a lockout nor revive a
+session), in seconds. That clock is injected: ``Sessions(clock=...)`` hands
+the same one to its ``LoginLimiter``, so a test moves both by hand.
 """
 
 from __future__ import annotations
@@ -173,20 +178,23 @@ class LoginLimiter:
         self.pairs.pop((address, name), None)
 
 
-@dataclass
 class Sessions:
-    by_id: dict[str, Session] = field(default_factory=dict)
-    logins: LoginLimiter = field(default_factory=LoginLimiter)
-    passwords: PasswordChecks = field(default_factory=PasswordChecks)
+    """The signed-in sessions and the sign-in guards, all on one injected clock."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.by_id: dict[str, Session] = {}
+        self.logins = LoginLimiter(clock=clock)
+        self.passwords = PasswordChecks()
 
     def open(self, name: str, role: str) -> str:
         sid = secrets.token_urlsafe(32)
-        self.by_id[sid] = Session(name, role, secrets.token_urlsafe(32), time.monotonic() + SESSION_SECONDS)
+        self.by_id[sid] = Session(name, role, secrets.token_urlsafe(32), self.clock() + SESSION_SECONDS)
         return sid
 
     def get(self, sid: str | None) -> Session | None:
         session = self.by_id.get(sid or "")
-        if session is None or session.expires < time.monotonic():
+        if session is None or session.expires < self.clock():
             self.by_id.pop(sid or "", None)
             return None
         return session

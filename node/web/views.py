@@ -9,7 +9,6 @@ templates, one stylesheet, one small script, all served by the node.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -389,31 +388,13 @@ class Views:
         reports = sorted((d for k, d in records if k.startswith("report-")), key=lambda d: -d["at"])
         active = next((d for k, d in records if k == "active" and d.get("until", 0) > s.clock()), None)
         return self.render(request, session, "drills.html", reports=reports, active=active,
-                           example=(HERE.parents[1] / "docs/drills/armed-person-at-march.toml").read_text()
-                           if (HERE.parents[1] / "docs/drills/armed-person-at-march.toml").exists() else "")
+                           example=drill.example(drill.EXAMPLE))
 
     async def drill_run(self, request: web.Request, session: Session) -> web.StreamResponse:
+        """The node's one drill runner, as ``amparo drill run`` uses it."""
         form = await self.form(request)
-        plan = drill.load(form.get("scenario", ""))
-        s = self.service(request)
-        total = plan.steps[-1].at_ms + plan.wait_ms
-        s.desk.start_drill(plan.name, list(plan.participants), s.clock() + total + 60_000)
-        s.spawn(_run_drill(s, plan))
+        self.service(request).drills.start(drill.load(form.get("scenario", "")))
         raise web.HTTPSeeOther(f"{PREFIX}/drills")
-
-
-async def _run_drill(s: NodeService, plan: drill.Scenario) -> None:
-    """The scenario's timeline inside the node; the report is kept as a record."""
-    started = asyncio.get_running_loop().time()
-    ids = []
-    for step in plan.steps:
-        await asyncio.sleep(max(0.0, step.at_ms / 1000 - (asyncio.get_running_loop().time() - started)))
-        ids.append(bytes.fromhex(incidents.send_drill_alert(s, step.alert)))
-    await asyncio.sleep(plan.wait_ms / 1000)
-    results = [incidents.alert_detail(s, row) for row in (s.store.get(i) for i in ids) if row is not None]
-    markdown, svg = drill.report(plan, results)
-    s.store.put_record("drill", f"report-{s.clock()}", {"name": plan.name, "at": s.clock(),
-                                                          "markdown": markdown, "svg": svg}, s.clock())
 
 
 def _health(s: NodeService) -> dict[str, Any]:

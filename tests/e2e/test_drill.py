@@ -6,7 +6,6 @@ time-to-acknowledge per responder and per organization, with what was missed."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ pytestmark = pytest.mark.slow
 SCENARIO = """
 name = "Armed person at the Saturday march"
 participants = ["Ana"]
-wait = "6s"
+wait = "2m"
 [[step]]
 at = "0s"
 region = "MX-CMX"
@@ -58,20 +57,35 @@ def test_drill_pages_only_participants_and_reports_acks(tmp_path: Path) -> None:
         a.amparo("oncall", "schedule", "--responder", "Bruno", "--backup", "Ana", "--hours", "24")
         (tmp_path / "scenario.toml").write_text(SCENARIO)
         out = tmp_path / "report"
-        # B (another organization) acknowledges the first drill alert as soon as it arrives.
+        # B (another organization) acknowledges the first drill alert as soon as it arrives,
+        # and so does Ana here; once A holds both answers, the wait for more is ended.
         import threading
 
-        def ally_acks() -> None:
-            wait_until(lambda: bool(b.alert_ids()), timeout=30, what="the drill at B")
-            first = sorted(b.api.get("/api/v1/alerts")["alerts"], key=lambda x: x["created"])[0]
-            assert first["status"] == "exercise"
-            b.api.post(f"/api/v1/alerts/{first['id']}/ack", {"state": "responding"})
-            a.amparo("alert", "ack", first["id"], "--state", "responding", "--by", "Ana")
+        failed: list[BaseException] = []
 
-        helper = threading.Thread(target=ally_acks)
+        def acknowledge_then_finish() -> None:
+            try:
+                wait_until(lambda: bool(b.alert_ids()), timeout=30, what="the drill at B")
+                first = sorted(b.api.get("/api/v1/alerts")["alerts"], key=lambda x: x["created"])[0]
+                assert first["status"] == "exercise"
+                b.api.post(f"/api/v1/alerts/{first['id']}/ack", {"state": "responding"})
+                a.amparo("alert", "ack", first["id"], "--state", "responding", "--by", "Ana")
+
+                def both_answers() -> bool:
+                    detail = a.api.get(f"/api/v1/alerts/{first['id']}")
+                    return bool(detail["responses"]) and (detail["escalation"] or {}).get("acked_by") == "Ana"
+
+                wait_until(both_answers, timeout=30, what="both acknowledgements at A")
+                running = a.api.get("/api/v1/drills")["running"]
+                a.amparo("drill", "finish", running["id"])
+            except BaseException as exc:
+                failed.append(exc)
+
+        helper = threading.Thread(target=acknowledge_then_finish)
         helper.start()
         result = a.amparo("drill", "run", str(tmp_path / "scenario.toml"), "--out", str(out), "--json")
         helper.join(timeout=30)
+        assert not failed, failed
         summary = json.loads(result.stdout)
         assert len(summary["alerts"]) == 2
         report = (out / "drill-report.md").read_text()
@@ -86,9 +100,18 @@ def test_drill_pages_only_participants_and_reports_acks(tmp_path: Path) -> None:
         assert all("[DRILL]" in page["title"] for _, page in catcher.pages)
         catcher.server.shutdown()
 
-        # every channel of the ally's node labels it too: webhooks, Apprise, amparo watch
-        wait_until(lambda: len(ally.got) >= 4, timeout=30, what="B's allies to get both drill alerts")
-        time.sleep(1)
+        # every channel of the ally's node labels it too: webhooks, Apprise, amparo watch.
+        # B queues every delivery the moment it stores an alert, so once both alerts are
+        # stored there and its outbox is empty, nothing more is on its way.
+        def outbox() -> list[tuple[int, int]]:
+            subs = b.api.get("/api/v1/status")["deliveries"]
+            return sorted((s["deliveries"]["delivered"], s["deliveries"]["pending"]) for s in subs)
+
+        wait_until(
+            lambda: len(b.alert_ids()) == 2 and outbox() == [(0, 0), (2, 0), (2, 0)] and len(ally.got) == 4,
+            timeout=30,
+            what="B's allies to get both drill alerts and B's outbox to empty",
+        )
         hooks = ally.alerts("hook")
         assert len(hooks) == 2 and all(h["drill"] is True and h["alert"]["status"] == "exercise" for h in hooks)
         phone = ally.alerts("phone")
@@ -113,7 +136,7 @@ def test_scenario_errors_name_the_field() -> None:
         drill.load('name = "x"\n[[step]]\nregion = "MX"\n')
     with pytest.raises(drill.DrillError, match="TOML"):
         drill.load("name = ")
-    plan = drill.load(
-        Path(__file__).resolve().parents[2].joinpath("docs/drills/armed-person-at-march.toml").read_text()
-    )
+    plan = drill.load(drill.example("armed-person-at-march"))  # shipped with the package
     assert plan.participants == ("Ana", "Bruno") and all(s.alert["exercise"] for s in plan.steps)
+    with pytest.raises(drill.DrillError, match="armed-person-at-march"):
+        drill.example("no-such-scenario")  # the error lists the examples there are

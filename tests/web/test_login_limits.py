@@ -107,6 +107,19 @@ def test_a_known_account_is_not_locked_out_by_the_address_ceiling(limiter: Login
     assert limiter.retry_after(TUNNEL, "Ana", known=True) > 0
 
 
+def test_sessions_and_their_lockouts_keep_one_injected_clock(clock: Clock) -> None:
+    signed_in = sessions.Sessions(clock=clock)
+    sid = signed_in.open("Ana", "responder")
+    clock.now += sessions.SESSION_SECONDS - 1
+    assert signed_in.get(sid) is not None and signed_in.get(sid).name == "Ana"  # type: ignore[union-attr]
+    fail(signed_in.logins, sessions.PAIR_FREE_FAILURES + 1)
+    assert signed_in.logins.retry_after(TUNNEL, "Bruno") == sessions.PAIR_LOCK_S  # on the same clock
+    clock.now += 2
+    assert signed_in.get(sid) is None  # twelve hours on that clock: signed out, and forgotten
+    assert sid not in signed_in.by_id
+    assert signed_in.logins.retry_after(TUNNEL, "Bruno") == sessions.PAIR_LOCK_S - 2
+
+
 def test_a_sign_in_is_known_for_thirty_days_only() -> None:
     now = 1_800_000_000_000
     assert sessions.recently_known({"at": now - sessions.KNOWN_FOR_MS}, now)
