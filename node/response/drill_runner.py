@@ -169,6 +169,8 @@ class DrillRunner:
         finally:
             waiting.cancel()
             finishing.cancel()
+        if waiting.done() and not waiting.cancelled() and (fault := waiting.exception()) is not None:
+            raise fault
 
     def _results(self, run: DrillRun) -> list[dict[str, Any]]:
         rows = (self.host.store.get(bytes.fromhex(s["id"])) for s in run.sent)
