@@ -204,8 +204,8 @@ class Views:
         known = bool(name) and recently_known(store.get_record("signin", known_key(address, name)), now)
         if wait := sessions.logins.retry_after(address, name, known=known):
             return await self._login_wait(request, int(wait))
-        record = store.get_record("responder", name) if name else None
-        ok = await sessions.passwords.check((record or {}).get("password"), password)
+        record = store.get_responder(name) if name else None
+        ok = await sessions.passwords.check(record.password if record else None, password)
         if ok is None:  # every hashing slot busy and the queue full: a flood, not a typo
             return await self._login_wait(request, 1)
         if not ok:
@@ -218,7 +218,7 @@ class Views:
         for key, doc in store.list_records("signin"):
             if not recently_known(doc, now):
                 store.delete_record("signin", key)  # nobody keeps an exemption forever
-        sid = sessions.open(name, str(record.get("role", "viewer")))
+        sid = sessions.open(name, record.role)
         response = web.HTTPSeeOther(_safe_next(form.get("next")) or f"{PREFIX}/alerts")
         response.set_cookie(COOKIE, sid, httponly=True, samesite="Strict", path="/", secure=request.secure)
         response.del_cookie(LOGIN_COOKIE, path=f"{PREFIX}/login")
