@@ -32,11 +32,17 @@ import nacl.exceptions
 import nacl.public
 import nacl.pwhash
 
-from node.alerts import open_row, parse_duration
+from node.alerts import open_row, parse_duration, phone_text
 from node.config import public_base
 from node.errors import Refused
 from node.host import Host
-from node.outbound import OutboundPolicy, OutboundRefused, is_plaintext_apprise
+from node.outbound import (
+    OutboundPolicy,
+    OutboundRefused,
+    apprise_understands,
+    is_plaintext_apprise,
+    send_apprise,
+)
 from node.response import escalation as esc
 from node.response.checkin_desk import CheckinDesk
 from node.response.rotation import HandOver, Rotation, ScheduleError, Shift
@@ -383,17 +389,11 @@ class ResponseDesk:
 
 
 def page_text(alert: Alert, alert_hex: str, base: str) -> tuple[str, str]:
-    """Short enough for a phone lock screen; drills are unmistakable. ``base`` is
-    where the responder reaches the dashboard (``config.public_base``)."""
-    label = {"exercise": "[DRILL] ", "test": "[TEST] "}.get(alert.status, "")
-    where = ", ".join(a.region for a in alert.areas)
-    title = f"{label}{alert.severity.upper()} {where}: {alert.headline}"[:120]
-    parts = [
-        f"ACTION: {alert.instruction}" if alert.instruction else "",
-        f"{base}/ui/alerts/{alert_hex}",
-        "Acknowledge: amparo alert ack " + alert_hex[:12],
-    ]
-    return title, "\n".join(p for p in parts if p)[:600]
+    """The phone text every channel gets (``node.alerts.phone_text``), with how to
+    acknowledge the page. ``base`` is where the responder reaches the dashboard
+    (``config.public_base``)."""
+    link = f"{base}/ui/alerts/{alert_hex}"
+    return phone_text(alert, link=link, footer=("Acknowledge: amparo alert ack " + alert_hex[:12],))
 
 
 def hand_over_text(record: HandOver, backup: str | None, base: str) -> tuple[str, str]:
@@ -409,24 +409,17 @@ def hand_over_text(record: HandOver, backup: str | None, base: str) -> tuple[str
 
 
 def _notify(urls: list[str], title: str, body: str, policy: OutboundPolicy) -> bool:
-    """In a worker thread, with every name it resolves checked (node/outbound.py)."""
-    import apprise
-
-    sender = apprise.Apprise()
-    for url in urls:
-        sender.add(url)
+    """In a worker thread: whether a person's channels took the message; a channel
+    the outbound policy refuses counts as not reached, and is logged."""
     try:
-        with policy.guarding():
-            return bool(sender.notify(title=title, body=body))
+        return send_apprise(urls, title, body, policy)
     except OutboundRefused as exc:
         log.warning("a responder channel was refused by the outbound policy: %s", exc)
         return False
 
 
 def _check_channel(url: str, policy: OutboundPolicy) -> None:
-    import apprise
-
-    if not apprise.Apprise().add(url):
+    if not apprise_understands(url):
         raise DeskError(f"channel: not an Apprise URL Apprise understands: {url.split('://')[0]}://…")
     try:
         policy.check_url(url, plaintext=is_plaintext_apprise(url))

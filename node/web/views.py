@@ -21,8 +21,7 @@ import jinja2
 from aiohttp import web
 
 from node import incidents, stream
-from node.alerts import AlertInputError, alert_from_request
-from node.allies import messages
+from node.alerts import AlertInputError, alert_from_request, phone_text
 from node.allies.cap_api import CAP_TYPE, render_cap
 from node.allies.subscriptions import SubscriptionError
 from node.config import public_base
@@ -338,7 +337,7 @@ class Views:
         except AlertInputError as exc:
             return self._compose_page(request, session, doc, None, str(exc), 400)
         if form.get("action") != "send":
-            title, body = messages.phone_text(alert, link=f"{public_base(self.service(request).config)}/ui/alerts/…")
+            title, body = phone_text(alert, link=f"{public_base(self.service(request).config)}/ui/alerts/…")
             return self._compose_page(request, session, doc, {"title": title, "body": body, "alert": alert}, "")
         sent = incidents.send_alert(self.service(request), doc)
         raise web.HTTPSeeOther(f"{PREFIX}/alerts/{sent['id']}?done=sent")
