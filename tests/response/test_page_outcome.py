@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -103,8 +102,10 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    w = World(Store(f"sqlite:///{tmp_path / 'amparo.db'}"), [T0])
+def world(store_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """On both backends (the store fixtures of tests/node): the desk's storage
+    calls must keep these promises on PostgreSQL as on SQLite."""
+    w = World(Store(store_url), [T0])
 
     def notify(urls: list[str], title: str, body: str, policy: object) -> bool:
         person = urls[0].rsplit("/", 1)[-1]
