@@ -13,10 +13,10 @@ Modelled on Synapse's per-destination federation queue:
   mark", so nothing stored is ever forgotten for a peer.
 * At most one batch is in flight per peer. Its outcome (`PushResult`, or a
   timeout) either advances the mark or rewinds the cursor to the batch start.
-* Failures back off exponentially with jitter from an injected `Random`
-  (`backoff_base_ms * 2**(failures-1)`, capped at `backoff_cap_ms`, then
-  scaled by a factor in [0.5, 1)), so peers that come back are not hammered
-  in lock-step by everyone at once.
+* Failures back off with the one backoff policy (`mesh.backoff`: from
+  `backoff_base_ms`, doubling, capped at `backoff_cap_ms`, jittered from an
+  injected `Random`), so peers that come back are not hammered in lock-step
+  by everyone at once.
 * A push may come back *partly deferred*: the receiver names the items it
   refused for a budget (rate limits, see `mesh.peers`). They are not
   delivered: they wait in a retry set, and the mark stops just before the
@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 from sortedcontainers import SortedDict
 
+from mesh.backoff import Backoff
 from mesh.interfaces import Item
 
 
@@ -243,10 +244,8 @@ class PeerOutbox:
         return True
 
     def backoff_ms(self, rng: random.Random, attempts: int) -> int:
-        """The one backoff policy: exponential in `attempts`, capped, with jitter."""
-        exponent = min(attempts - 1, 32)
-        delay = min(self.pacing.backoff_cap_ms, self.pacing.backoff_base_ms * 2**exponent)
-        return int(delay * (0.5 + 0.5 * rng.random()))
+        """The one backoff policy (`mesh.backoff`) with this queue's pacing."""
+        return Backoff(self.pacing.backoff_base_ms, self.pacing.backoff_cap_ms).delay_ms(attempts, rng)
 
     def _rewind(self, batch: Batch) -> None:
         self.cursor = batch.resume

@@ -6,7 +6,7 @@ alert use cases (``node.incidents``) and the desks; the mesh never needs any of 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,6 +29,7 @@ from protocol import (
 )
 from protocol.keys import Identity
 from protocol.regions import check as region_check
+from protocol.regions import name as region_name
 
 # How long an alert lives when whoever sends it does not say: this node's choice,
 # not a protocol rule (so not in protocol/). The longest is the protocol's rule.
@@ -218,3 +219,35 @@ def alert_json(
     elif isinstance(body, Ack):
         doc.update({"alert": body.alert.hex(), "state": body.state, "note": body.note})
     return doc
+
+
+# -- the short text for phones ------------------------------------------------------------
+TITLE_CHARS = 120
+BODY_CHARS = 480  # three SMS segments; a phone lock screen shows the start
+_LABEL = {"exercise": "[DRILL] ", "test": "[TEST] "}
+_VERB = {"update": "UPDATE: ", "cancel": "CANCELLED: "}
+
+
+def phone_text(alert: Alert, *, link: str, footer: Sequence[str] = ()) -> tuple[str, str]:
+    """(title, body) that fit a phone screen, for every Apprise channel (a
+    responder's page, an ally's SMS or Signal): drill or test label, severity,
+    places, headline; the requested action, the contact, the dashboard link and
+    ``footer`` lines (how to acknowledge a page). Only the action and contact
+    are shortened, so the link always arrives whole."""
+    label = _LABEL.get(alert.status, "") + _VERB.get(alert.msg_type, "")
+    where = ", ".join(_place(a.region) for a in alert.areas)
+    title = f"{label}{alert.severity.upper()} · {where}: {alert.headline}"
+    action = f"ACTION: {alert.instruction}" if alert.instruction else ""
+    tail = "\n" + "\n".join((link, *footer))
+    head = "\n".join(p for p in (action, alert.contact and f"Contact: {alert.contact}") if p)
+    body = (_clip(head, BODY_CHARS - len(tail)) if head else "") + tail
+    return _clip(title, TITLE_CHARS), body.strip()
+
+
+def _place(code: str) -> str:
+    named = region_name(code)
+    return code if named == code else f"{named} ({code})"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(limit - 1, 0)].rstrip() + "…"

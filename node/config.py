@@ -45,7 +45,7 @@ class Config:
     watch_regions: list[str] = field(default_factory=list)
     ack_timeout: str = "5m"
     escalation_chain: list[str] = field(default_factory=lambda: ["on-call", "backup", "all"])
-    retention_days: int = 90  # expired alerts are kept this long for debriefs, then deleted (0 = never)
+    retention_days: int = 90  # expired alerts and finished response records are kept this long, then deleted (0 = never)
     # Where people reach the local listener from their phones (VPN, reverse proxy,
     # onion service); links in pages, check-ins and ally messages start with it.
     public_url: str = ""

@@ -177,9 +177,7 @@ async def _status(request: web.Request) -> web.Response:
             "rejected": c.rejected,
             "peers": peers,
             "peers_up": sum(1 for p in peers if p["up"]),
-            "escalations_paging": [
-                k for k, d in s.store.list_records("escalation") if d["state"] in ("paging", "exhausted")
-            ],
+            "escalations_paging": s.store.open_escalations(),
             "deliveries": s.allies.summary(),
             "checkins": {
                 state: sum(1 for c in s.desk.checkins.plans() if c["state"] == state)

@@ -1,5 +1,6 @@
 """One policy for every URL the node sends alerts or pages to (webhooks, ally
-Apprise channels, responders' Apprise channels).
+Apprise channels, responders' Apprise channels), and the one Apprise sender
+(``send_apprise``) that applies it.
 
 Whoever may add a subscription must not be able to turn the node into a
 proxy into its own network: the cloud metadata service (169.254.169.254,
@@ -161,6 +162,28 @@ def is_plaintext_apprise(url: str) -> bool:
     insecure = getattr(plugin, "protocol", None) or ()
     insecure = (insecure,) if isinstance(insecure, str) else tuple(insecure)
     return urlsplit(url).scheme.lower() in insecure and bool(getattr(plugin, "secure_protocol", None))
+
+
+def apprise_understands(url: str) -> bool:
+    """Whether Apprise knows the service of ``url`` (asked when a channel is added)."""
+    import apprise
+
+    return bool(apprise.Apprise().add(url))
+
+
+def send_apprise(urls: Sequence[str], title: str, body: str, policy: OutboundPolicy) -> bool:
+    """The one place the node sends through Apprise (responders' pages and
+    hand-over notices, allies' phone channels). Blocking: call it in a worker
+    thread. True when Apprise says every channel took it; raises
+    ``OutboundRefused`` when a name resolved while sending was forbidden
+    (Apprise connects by itself, so ``policy.guarding`` watches this thread)."""
+    import apprise
+
+    sender = apprise.Apprise()
+    for url in urls:
+        sender.add(url)
+    with policy.guarding():
+        return bool(sender.notify(title=title, body=body))
 
 
 class _PolicyResolver(AbstractResolver):

@@ -665,16 +665,21 @@ class NodeService:
 
     def prune(self, force: bool = False) -> int:
         """Delete envelopes expired longer than ``retention_days`` ago (tombstones
-        keep replays out), at most every ten minutes: a small office box must not
-        fill its disk with years of expired alerts."""
+        keep replays out), and response records finished that long ago (ended
+        escalations, sent pages, stopped check-in plans, past shifts, old notes),
+        at most every ten minutes: a small office box must not fill its disk
+        with years of them. Returns the envelopes deleted."""
         now = self.clock()
         days = self.config.retention_days
         if not days or (not force and now - self._pruned_at < PRUNE_EVERY_MS):
             return 0
         self._pruned_at = now
-        deleted = self.store.delete_expired(now, keep_ms=days * 86_400_000)
+        keep_ms = days * 86_400_000
+        deleted = self.store.delete_expired(now, keep_ms=keep_ms)
         if deleted:
             log.info("deleted %d envelopes expired more than %d days ago", deleted, days)
+        if finished := self.store.prune_response(now - keep_ms):
+            log.info("deleted %d response records finished more than %d days ago", finished, days)
         return deleted
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:

@@ -4,8 +4,8 @@ subscription's channel exactly once, through a persistent outbox.
 An alert is queued (subscription, envelope id) in the same moment it is stored,
 so a crash or a restart loses nothing; a row leaves the queue only when the
 receiver said 2xx (``delivered``) or after ``GIVE_UP_MS`` of failures
-(``failed``, visible in ``amparo status``). Failures back off exponentially with
-jitter, per subscription, so one dead receiver never delays the others. The
+(``failed``, visible in ``amparo status``). Failures back off (``RETRY``, the
+one policy of ``mesh.backoff``) per subscription, so one dead receiver never delays the others. The
 text is rendered from the stored envelope at send time and never written down.
 
 Exactly once while the node runs; at least once across a stop. Successes are
@@ -28,12 +28,13 @@ from typing import Any
 
 import aiohttp
 
-from node.alerts import alert_json, open_row
+from mesh.backoff import Backoff
+from node.alerts import alert_json, open_row, phone_text
 from node.allies import messages
 from node.allies.subscriptions import Subscription, SubscriptionError, parse
 from node.config import public_base
 from node.host import Host
-from node.outbound import OutboundPolicy, OutboundRefused
+from node.outbound import OutboundPolicy, OutboundRefused, apprise_understands, send_apprise
 from node.store import Delivery, StoredEnvelope
 from protocol import Alert
 
@@ -50,11 +51,8 @@ BATCH = 32
 OPENED_CACHE = 256
 
 
-def retry_at(attempts: int, now: int, rng: random.Random) -> int:
-    """When to try again after ``attempts`` failures: 2 s, 4 s, 8 s … capped at
-    10 min, ±20 % jitter so receivers coming back are not hit all at once."""
-    delay = min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** min(attempts, 20))
-    return now + int(delay * rng.uniform(0.8, 1.2))
+# The one backoff policy (mesh.backoff): 2 s, 4 s, 8 s … capped at 10 min, jittered.
+RETRY = Backoff(FIRST_RETRY_MS, MAX_RETRY_MS)
 
 
 class DeliveryDesk:
@@ -196,7 +194,7 @@ class DeliveryDesk:
             self.gave_up += 1
             log.warning("gave up delivering %s to subscription %s: %s", d.envelope_id.hex()[:12], d.subscription_id, error)
         else:
-            self.s.store.retry_delivery(d, retry_at(d.attempts, now, self._rng), error)
+            self.s.store.retry_delivery(d, now + RETRY.delay_ms(d.attempts + 1, self._rng), error)
 
     async def _send(self, d: Delivery) -> str | None:
         """None when delivered, else a short reason (never alert content)."""
@@ -209,8 +207,8 @@ class DeliveryDesk:
         try:
             if sub.channel.kind == "webhook":
                 return await self._webhook(sub, d, dict(doc), link)
-            title, body = messages.phone_text(alert, link=link)
-            ok = await asyncio.to_thread(_notify, sub.channel.url, title, body, self.policy)
+            title, body = phone_text(alert, link=link)
+            ok = await asyncio.to_thread(send_apprise, [sub.channel.url], title, body, self.policy)
             return None if ok else "the Apprise channel refused or could not be reached (or the outbound policy)"
         except OutboundRefused as exc:
             return f"refused by the outbound policy: {exc}"
@@ -277,20 +275,7 @@ class DeliveryDesk:
         return sum(c.get("pending", 0) for c in self.s.store.delivery_counts().values())
 
 
-def _notify(url: str, title: str, body: str, policy: OutboundPolicy) -> bool:
-    """In a worker thread: Apprise connects by itself, so the policy guards every
-    name this thread resolves while it sends."""
-    import apprise
-
-    sender = apprise.Apprise()
-    sender.add(url)
-    with policy.guarding():
-        return bool(sender.notify(title=title, body=body))
-
-
 def _check_apprise(url: str) -> None:
-    import apprise
-
-    if not apprise.Apprise().add(url):
+    if not apprise_understands(url):
         scheme = url.split("://", 1)[0]
         raise SubscriptionError(f"channel.url: Apprise does not understand {scheme}:// URLs")

@@ -1,8 +1,8 @@
-"""What allies receive: the webhook JSON and its signature, and the short text
-for phone channels (email, Signal, SMS…) sent through Apprise.
+"""What allies' webhooks receive: the JSON and its signature.
 
 Pure functions of the alert; the delivery desk does the sending. Drills are
-labelled DRILL in every channel so nobody mistakes one for an attack.
+marked (``"drill": true``) so nobody mistakes one for an attack; the short text
+for phone channels is ``node.alerts.phone_text``, shared with responders' pages.
 """
 
 from __future__ import annotations
@@ -12,15 +12,9 @@ import hmac
 import json
 from typing import Any
 
-from protocol import Alert, regions
-
 SIGNATURE_HEADER = "Amparo-Signature"
 DELIVERY_HEADER = "Amparo-Delivery"
 EVENT_HEADER = "Amparo-Event"
-TITLE_CHARS = 120
-BODY_CHARS = 480  # three SMS segments; a phone lock screen shows the start
-_LABEL = {"exercise": "[DRILL] ", "test": "[TEST] "}
-_VERB = {"update": "UPDATE: ", "cancel": "CANCELLED: "}
 
 
 def webhook_body(alert_doc: dict[str, Any], *, delivery: str, subscription: str, link: str) -> bytes:
@@ -58,26 +52,3 @@ def verify(secret: bytes, header: str, body: bytes, *, now: int, tolerance: int 
         return False
     expected = sign(secret, timestamp, body).split("v1=", 1)[1]
     return hmac.compare_digest(expected, fields.get("v1", ""))
-
-
-def phone_text(alert: Alert, *, link: str) -> tuple[str, str]:
-    """(title, body) that fit a phone screen: headline, region, severity,
-    the requested action and the dashboard link."""
-    label = _LABEL.get(alert.status, "") + _VERB.get(alert.msg_type, "")
-    where = ", ".join(_place(a.region) for a in alert.areas)
-    title = f"{label}{alert.severity.upper()} · {where}: {alert.headline}"
-    action = f"ACTION: {alert.instruction}" if alert.instruction else ""
-    tail = f"\n{link}"
-    room = BODY_CHARS - len(tail)
-    head = "\n".join(p for p in (action, alert.contact and f"Contact: {alert.contact}") if p)
-    body = (_clip(head, room) if head else "") + tail
-    return _clip(title, TITLE_CHARS), body.strip()
-
-
-def _place(code: str) -> str:
-    named = regions.name(code)
-    return code if named == code else f"{named} ({code})"
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

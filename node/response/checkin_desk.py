@@ -10,10 +10,9 @@ to the recipients chosen at ``start`` (and this node), never in the clear.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
 
 import nacl.public
@@ -22,6 +21,7 @@ from node.alerts import make_envelope, open_row
 from node.host import Host
 from node.response import checkin_plan
 from node.response.checkin_plan import CheckinError, Plan
+from node.store import PlanRow
 from protocol import Alert, Area, ProtocolError, regions
 
 TOKEN_BYTES = 24
@@ -85,34 +85,38 @@ class CheckinDesk:
             note="",
             token=token_hash(token),
         )
-        self._save(plan, {"note": self._seal_note(note), "to": recipients, "alert": ""})
+        self.s.store.put_plan(
+            _row(plan, PlanRow("", "", "", 0, 0, 0, "", "", note=self._seal_note(note), recipients=recipients)),
+            now,
+        )
         return plan, token
 
-    def _save(self, plan: Plan, extra: dict[str, Any] | None = None) -> None:
-        old = self.s.store.get_record("checkin", plan.id) or {}
-        doc = {k: old[k] for k in ("note", "to", "alert") if k in old} | (extra or {})
-        self.s.store.put_record("checkin", plan.id, {"plan": asdict(plan), **doc}, self.s.clock())
+    def _save(self, plan: Plan, **changes: Any) -> None:
+        """Write the plan's new state, keeping what the desk holds beside it."""
+        row = self.s.store.get_plan(plan.id)
+        if row is None:
+            raise CheckinError(f"no check-in plan {plan.id!r}")
+        self.s.store.put_plan(replace(_row(plan, row), **changes), self.s.clock())
 
-    def _load(self, plan_id: str) -> tuple[Plan, dict[str, Any]]:
-        doc = self.s.store.get_record("checkin", plan_id)
-        if doc is None:
+    def _load(self, plan_id: str) -> tuple[Plan, PlanRow]:
+        row = self.s.store.get_plan(plan_id)
+        if row is None:
             raise CheckinError(f"no check-in plan {plan_id!r}")
-        return Plan(**doc["plan"]), doc
+        return _plan(row), row
 
     def by_token(self, token: str) -> Plan | None:
-        wanted = token_hash(token)
-        for _, doc in self.s.store.list_records("checkin"):
-            if hmac.compare_digest(doc["plan"]["link_token"], wanted):
-                return Plan(**doc["plan"])
-        return None
+        """The plan of a phone link: looked up by the token's hash, so the lookup
+        learns nothing about the token itself."""
+        row = self.s.store.plan_by_token(token_hash(token))
+        return None if row is None else _plan(row)
 
     def ok(self, plan_id: str) -> Plan:
-        plan, doc = self._load(plan_id)
+        plan, row = self._load(plan_id)
         was_missed = plan.state == "missed"
         plan, _ = checkin_plan.ok(plan, self.s.clock())
         self._save(plan)
-        if was_missed and doc.get("alert"):
-            self._cancel_alert(doc["alert"], plan)
+        if was_missed and row.alert:
+            self._cancel_alert(row.alert, plan)
         return plan
 
     def stop(self, plan_id: str) -> Plan:
@@ -122,40 +126,23 @@ class CheckinDesk:
         return plan
 
     def plans(self) -> list[dict[str, Any]]:
-        out = []
-        for _key, doc in self.s.store.list_records("checkin"):
-            plan = doc["plan"]
-            out.append(
-                {
-                    k: plan[k]
-                    for k in (
-                        "id",
-                        "who",
-                        "region",
-                        "next_deadline",
-                        "interval_ms",
-                        "grace_ms",
-                        "state",
-                        "last_ok",
-                    )
-                }
-                | {"alert": doc.get("alert", "")}
-            )
-        return out
+        shown = ("id", "who", "region", "next_deadline", "interval_ms", "grace_ms", "state", "last_ok", "alert")
+        return [{k: getattr(row, k) for k in shown} for row in self.s.store.list_plans()]
 
     def tick(self) -> None:
-        for _, doc in self.s.store.list_records("checkin"):
-            plan = Plan(**doc["plan"])
-            plan, actions = checkin_plan.tick(plan, self.s.clock())
+        """Only the plans whose deadline and grace have passed (an index range)."""
+        now = self.s.clock()
+        for row in self.s.store.overdue_plans(now):
+            _, actions = checkin_plan.tick(_plan(row), now)
             for action in actions:
                 if isinstance(action, checkin_plan.Persist):
                     self._save(action.plan)
                 elif isinstance(action, checkin_plan.RaiseAlert):
-                    self._raise(action.plan, doc)
+                    self._raise(action.plan, row)
 
-    def _raise(self, plan: Plan, doc: dict[str, Any]) -> None:
-        note = self._open_note(doc.get("note", ""))
-        peers = [self.s.store.get_peer(bytes.fromhex(k)) for k in doc.get("to", [])]
+    def _raise(self, plan: Plan, row: PlanRow) -> None:
+        note = self._open_note(row.note)
+        peers = [self.s.store.get_peer(bytes.fromhex(k)) for k in row.recipients]
         recipients = [p.enc_key for p in peers if p is not None]
         alert = Alert(
             headline=f"Missed check-in: {plan.who}"[:160],
@@ -172,7 +159,7 @@ class CheckinDesk:
             self.s.identity, alert, now=self.s.clock(), ttl_ms=MISSED_CHECKIN_TTL_MS, recipients=recipients
         )
         self.s.author(env)
-        self._save(plan, {"alert": env.id.hex()})
+        self._save(plan, alert=env.id.hex())
         self.escalate(env.id.hex())
 
     def _cancel_alert(self, alert_hex: str, plan: Plan) -> None:
@@ -191,3 +178,19 @@ class CheckinDesk:
         )
         self.s.author(env)
         self.stand_down(alert_hex)
+
+
+def _plan(row: PlanRow) -> Plan:
+    return Plan(
+        row.id, row.who, row.region, row.next_deadline, row.interval_ms, row.grace_ms, "", row.state,
+        row.link_token, row.last_ok,
+    )
+
+
+def _row(plan: Plan, kept: PlanRow) -> PlanRow:
+    """The plan's fields over ``kept``'s sealed note, recipients and alert."""
+    return replace(
+        kept, id=plan.id, who=plan.who, region=plan.region, next_deadline=plan.next_deadline,
+        interval_ms=plan.interval_ms, grace_ms=plan.grace_ms, state=plan.state, link_token=plan.link_token,
+        last_ok=plan.last_ok,
+    )

@@ -1,14 +1,15 @@
 """The response desk: where the pure response machines meet the node's I/O.
 
-It keeps responders, the on-call rotation, escalations and the incident
-timeline in the store (``response_records``), starts an escalation when an
+It keeps responders, the on-call rotation, escalations, pages and the incident
+timeline in the store (their own tables: ``node.store.oncall`` and
+``node.store.escalations``), starts an escalation when an
 alert for this organization's watch regions (or addressed to it) arrives, pages
 people through Apprise, and stops paging on a local acknowledgement or a
 cancel. Every step goes to the alert's timeline. Deadlines are persisted
 wall-clock instants (``escalation.Escalation``), so a restart resumes an
 escalation without forgetting or repeating a page.
 
-Each page also has a record (kind ``page``), written *before* the escalation
+Each page also has a record (``pages``), written *before* the escalation
 step that announces it: ``pending`` → ``sending`` (with each person's name
 added to ``tried`` just before their channels are called) → ``sent`` or
 ``unreachable``. On the first tick after a start, a ``pending`` page is sent
@@ -23,8 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,15 +32,21 @@ import nacl.exceptions
 import nacl.public
 import nacl.pwhash
 
-from node.alerts import open_row, parse_duration
+from node.alerts import open_row, parse_duration, phone_text
 from node.config import public_base
 from node.errors import Refused
 from node.host import Host
-from node.outbound import OutboundPolicy, OutboundRefused, is_plaintext_apprise
+from node.outbound import (
+    OutboundPolicy,
+    OutboundRefused,
+    apprise_understands,
+    is_plaintext_apprise,
+    send_apprise,
+)
 from node.response import escalation as esc
 from node.response.checkin_desk import CheckinDesk
 from node.response.rotation import HandOver, Rotation, ScheduleError, Shift
-from node.store import StoredEnvelope
+from node.store import EscalationRow, HandoverRow, NoteRow, PageRow, ResponderRow, ShiftRow, StoredEnvelope
 from protocol import Alert, regions
 
 log = logging.getLogger("amparo.response")
@@ -58,9 +64,8 @@ class ResponseDesk:
         self.policy = esc.Policy(tuple(config.escalation_chain), parse_duration(config.ack_timeout))
         self.watch = list(config.watch_regions)
         self.outbound = OutboundPolicy.from_setting(config.allow_private_targets)
-        self._seq = 0
         self._resumed = False
-        self._mine: set[str] = set()  # page records this process created or is sending
+        self._mine: set[tuple[str, int]] = set()  # pages (alert, step) this process created or is sending
         self.checkins = CheckinDesk(host, escalate=self.start_local, stand_down=self.cancel)
 
     # -- responders -----------------------------------------------------------------------
@@ -74,42 +79,43 @@ class ResponseDesk:
             raise DeskError(f"role must be one of {', '.join(ROLES)}")
         for url in channels:
             _check_channel(url, self.outbound)
-        doc: dict[str, Any] = {"role": role, "channels": channels, "drills": drills}
+        hashed = None
         if password:
             if len(password) < 10:
                 raise DeskError("password: at least 10 characters")
-            doc["password"] = nacl.pwhash.argon2id.str(password.encode()).decode("ascii")
-        self.s.store.put_record("responder", name, doc, self.s.clock())
-        return self.responder_json(name, doc)
+            hashed = nacl.pwhash.argon2id.str(password.encode()).decode("ascii")
+        row = ResponderRow(name, role, list(channels), hashed, drills)
+        self.s.store.put_responder(row, self.s.clock())
+        return self.responder_json(row)
 
     def responders(self) -> list[dict[str, Any]]:
-        return [self.responder_json(k, d) for k, d in self.s.store.list_records("responder")]
+        return [self.responder_json(r) for r in self.s.store.list_responders()]
 
     @staticmethod
-    def responder_json(name: str, doc: dict[str, Any]) -> dict[str, Any]:
+    def responder_json(row: ResponderRow) -> dict[str, Any]:
         return {
-            "name": name,
-            "role": doc["role"],
-            "channels": len(doc.get("channels", [])),
-            "has_password": "password" in doc,
-            "drills": bool(doc.get("drills")),
+            "name": row.name,
+            "role": row.role,
+            "channels": len(row.channels),
+            "has_password": row.password is not None,
+            "drills": row.drills,
         }
 
     def remove_responder(self, name: str) -> None:
-        if not self.s.store.delete_record("responder", name):
+        if not self.s.store.delete_responder(name):
             raise DeskError(f"no responder called {name!r}")
 
     # -- rotation -------------------------------------------------------------------------
     def rotation(self) -> Rotation:
         rotation = Rotation()
-        for _, doc in self.s.store.list_records("shift"):
-            rotation.add(Shift(**doc))
+        for row in self.s.store.list_shifts():
+            rotation.add(Shift(**asdict(row)))
         return rotation
 
     def add_shift(
         self, responder: str, start: int, hours: float, backup: str | None, override: bool
     ) -> list[str]:
-        known = {k for k, _ in self.s.store.list_records("responder")}
+        known = self._names()
         for person in filter(None, (responder, backup)):
             if person not in known:
                 raise DeskError(f"no responder called {person!r} (amparo responder add)")
@@ -118,7 +124,7 @@ class ResponseDesk:
             warnings = self.rotation().add(shift)
         except ScheduleError as exc:
             raise DeskError(str(exc)) from None
-        self.s.store.put_record("shift", f"{start:016d}", asdict(shift), self.s.clock())
+        self.s.store.add_shift(ShiftRow(**asdict(shift)))
         return warnings
 
     def hand_over(self, incoming: str, note: str) -> HandOver:
@@ -126,29 +132,25 @@ class ResponseDesk:
         channels (in the background); the record says whom that reached, so a
         hand-over nobody heard of shows as one."""
         now = self.s.clock()
-        if self.s.store.get_record("responder", incoming) is None:
+        if self.s.store.get_responder(incoming) is None:
             raise DeskError(f"no responder called {incoming!r} (amparo responder add)")
         rotation = self.rotation()
         try:
             record = rotation.hand_over(now, incoming, note)
         except ScheduleError as exc:
             raise DeskError(str(exc)) from None
-        for key, _ in self.s.store.list_records("shift"):
-            self.s.store.delete_record("shift", key)
-        for shift in rotation.shifts:
-            self.s.store.put_record("shift", f"{shift.start:016d}", asdict(shift), now)
+        self.s.store.replace_shifts([ShiftRow(**asdict(s)) for s in rotation.shifts])
         people = list(dict.fromkeys((record.outgoing, record.incoming)))
-        doc = asdict(record) | {"notified": dict.fromkeys(people, "pending")}
-        self.s.store.put_record("handover", f"{now:016d}", doc, now)
+        self.s.store.add_handover(HandoverRow(**asdict(record), notified=dict.fromkeys(people, "pending")))
         backup = rotation.on_call(now)
-        self.s.spawn(self._announce_hand_over(f"{now:016d}", record, backup.backup if backup else None))
+        self.s.spawn(self._announce_hand_over(record, backup.backup if backup else None))
         return record
 
-    async def _announce_hand_over(self, key: str, record: HandOver, backup: str | None) -> None:
+    async def _announce_hand_over(self, record: HandOver, backup: str | None) -> None:
         title, body = hand_over_text(record, backup, public_base(self.s.config))
         outcome = {}
         for person in dict.fromkeys((record.outgoing, record.incoming)):
-            urls = (self.s.store.get_record("responder", person) or {}).get("channels", [])
+            urls = self._channels(person)
             if not urls:
                 outcome[person] = "no channel"
             elif await asyncio.to_thread(_notify, urls, title, body, self.outbound):
@@ -156,9 +158,7 @@ class ResponseDesk:
             else:
                 outcome[person] = "unreachable"
                 log.warning("hand-over notice to %s reached no channel", person)
-        doc = self.s.store.get_record("handover", key)
-        if doc is not None:
-            self.s.store.put_record("handover", key, doc | {"notified": outcome}, self.s.clock())
+        self.s.store.set_handover_notified(record.at, outcome)
 
     def on_call_json(self, days: int = 7) -> dict[str, Any]:
         now = self.s.clock()
@@ -168,7 +168,7 @@ class ResponseDesk:
             "now": asdict(current) if current else None,
             "shifts": [asdict(s) for s in rotation.shifts if s.end > now],
             "gaps": [{"start": a, "end": b} for a, b in rotation.gaps(now, now + days * 86_400_000)],
-            "handovers": [d for _, d in self.s.store.list_records("handover")][-10:],
+            "handovers": [asdict(h) for h in self.s.store.recent_handovers(10)],
             "warnings": rotation.warnings,
         }
 
@@ -189,14 +189,14 @@ class ResponseDesk:
             return
         if alert.msg_type != "alert" or not (item.envelope.sealed or self._watched(alert)):
             return
-        if self.s.store.get_record("escalation", row.id.hex()) is not None:
+        if self.s.store.get_escalation(row.id.hex()) is not None:
             return  # already escalating (or done): never start twice
         _, actions = esc.start(row.id.hex(), self.s.clock(), self.policy)
         self._apply(actions)
 
     def start_local(self, alert_hex: str) -> None:
         """Escalate an alert this node raised itself (a missed check-in)."""
-        if self.s.store.get_record("escalation", alert_hex) is None:
+        if self.s.store.get_escalation(alert_hex) is None:
             _, actions = esc.start(alert_hex, self.s.clock(), self.policy)
             self._apply(actions)
 
@@ -212,19 +212,17 @@ class ResponseDesk:
             self._resume_pages()
         self.checkins.tick()
         now = self.s.clock()
-        for _key, doc in self.s.store.list_records("escalation"):
-            state = esc.Escalation(**doc)
-            if state.state == "paging" and state.deadline and state.deadline <= now:
-                _, actions = esc.tick(state, now, self.policy)
-                self._apply(actions)
+        for row in self.s.store.due_escalations(now):  # only the deadlines that are due
+            _, actions = esc.tick(esc.Escalation(**asdict(row)), now, self.policy)
+            self._apply(actions)
 
     def acknowledge(self, alert_hex: str, by: str) -> None:
         self._finish(alert_hex, lambda e: esc.acknowledge(e, self.s.clock(), by))
 
     def _finish(self, alert_hex: str, step: Any) -> None:
-        doc = self.s.store.get_record("escalation", alert_hex)
-        if doc is not None:
-            _, actions = step(esc.Escalation(**doc))
+        row = self.s.store.get_escalation(alert_hex)
+        if row is not None:
+            _, actions = step(esc.Escalation(**asdict(row)))
             self._apply(actions)
 
     def _apply(self, actions: list[esc.Action]) -> None:
@@ -233,9 +231,7 @@ class ResponseDesk:
         pages = [a for a in actions if isinstance(a, esc.Page) and self._record_page(a)]
         for action in actions:
             if isinstance(action, esc.Persist):
-                self.s.store.put_record(
-                    "escalation", action.escalation.alert_id, asdict(action.escalation), self.s.clock()
-                )
+                self.s.store.put_escalation(EscalationRow(**asdict(action.escalation)), self.s.clock())
             elif isinstance(action, esc.Timeline):
                 self.note(action.alert_id, action.text, kind="escalation", at=action.at)
         if pages:  # in chain order, one after the other: the backup hears first
@@ -244,29 +240,26 @@ class ResponseDesk:
     def _record_page(self, page: esc.Page) -> bool:
         """Write the page's record as pending; False when it already exists (the
         step was decided before a crash, and that record is resumed instead)."""
-        key = page_key(page.alert_id, page.step)
-        if self.s.store.get_record("page", key) is not None:
+        now = self.s.clock()
+        if not self.s.store.add_page(PageRow(page.alert_id, page.step, page.targets, at=now), now):
             return False
-        doc = {"alert": page.alert_id, "step": page.step, "targets": page.targets, "state": "pending",
-               "tried": [], "reached": [], "at": self.s.clock()}
-        self.s.store.put_record("page", key, doc, self.s.clock())
-        self._mine.add(key)
+        self._mine.add((page.alert_id, page.step))
         return True
 
     def _resume_pages(self) -> None:
         """Once after a start: send what a previous run decided but did not finish."""
         resumed: dict[str, list[esc.Page]] = {}
-        for key, doc in sorted(self.s.store.list_records("page")):
-            if key in self._mine or doc.get("state") not in ("pending", "sending"):
+        for row in self.s.store.unfinished_pages():
+            if (row.alert_id, row.step) in self._mine:
                 continue
-            if doc["state"] == "sending" and doc.get("tried"):
+            if row.state == "sending" and row.tried:
                 self.note(
-                    doc["alert"],
-                    f"page ({doc['targets']}): the node stopped while paging {doc['tried'][-1]}; "
+                    row.alert_id,
+                    f"page ({row.targets}): the node stopped while paging {row.tried[-1]}; "
                     "not paged again (they may have been reached)",
                     kind="escalation",
                 )
-            resumed.setdefault(doc["alert"], []).append(esc.Page(doc["alert"], doc["targets"], doc["step"]))
+            resumed.setdefault(row.alert_id, []).append(esc.Page(row.alert_id, row.targets, row.step))
         for alert_pages in resumed.values():
             self.s.spawn(self._page_in_order(alert_pages))
 
@@ -276,36 +269,31 @@ class ResponseDesk:
     ) -> None:
         if not text.strip() or len(text) > 4000:
             raise DeskError("note: 1 to 4000 characters")
-        self._seq += 1
         at = at or self.s.clock()
         secret = json.dumps({"text": text, "author": author}, ensure_ascii=False).encode()
         sealed = nacl.public.SealedBox(nacl.public.PublicKey(self.s.identity.enc_public)).encrypt(secret)
-        doc = {"alert": alert_hex, "at": at, "kind": kind, "sealed": bytes(sealed).hex()}
-        # the random tail keeps a note written after a restart, at the same instant and
-        # counter value as one written before it, from replacing that one
-        key = f"{alert_hex}:{at:016d}:{self._seq:06d}{os.urandom(3).hex()}"
-        self.s.store.put_record("note", key, doc, at)
+        self.s.store.add_note(NoteRow(alert_hex, at, kind, sealed=bytes(sealed)))
 
     def timeline(self, alert_hex: str) -> list[dict[str, Any]]:
         """Notes of an alert, oldest first. They are sealed to this node's own
         encryption key at rest: a copied database shows when notes were taken,
         not what they say (notes written by older versions are plain)."""
-        notes = [self._open_note(d) for k, d in self.s.store.list_records("note") if k.startswith(alert_hex + ":")]
-        return sorted(notes, key=lambda d: d["at"])
+        return [self._open_note(row) for row in self.s.store.notes_of(alert_hex)]
 
-    def _open_note(self, doc: dict[str, Any]) -> dict[str, Any]:
-        if "sealed" not in doc:
-            return doc
+    def _open_note(self, row: NoteRow) -> dict[str, Any]:
+        shown = {"alert": row.alert_id, "at": row.at, "kind": row.kind}
+        if row.sealed is None:
+            return shown | {"text": row.text or "", "author": row.author or ""}
         box = nacl.public.SealedBox(self.s.identity.enc_private)
         try:
-            inner = json.loads(box.decrypt(bytes.fromhex(doc["sealed"])))
+            inner = json.loads(box.decrypt(row.sealed))
         except (nacl.exceptions.CryptoError, ValueError):
             inner = {"text": "(sealed to another key: unreadable)", "author": ""}
-        return {k: v for k, v in doc.items() if k != "sealed"} | {"text": inner["text"], "author": inner["author"]}
+        return shown | {"text": inner["text"], "author": inner["author"]}
 
     def escalation_json(self, alert_hex: str) -> dict[str, Any] | None:
-        doc: dict[str, Any] | None = self.s.store.get_record("escalation", alert_hex)
-        return doc
+        row = self.s.store.get_escalation(alert_hex)
+        return None if row is None else asdict(row)
 
     # -- paging ---------------------------------------------------------------------------
     def _targets(self, step: str) -> list[str]:
@@ -317,7 +305,7 @@ class ResponseDesk:
         return self._everyone()
 
     def start_drill(self, name: str, participants: list[str], until: int) -> None:
-        known = {k for k, _ in self.s.store.list_records("responder")}
+        known = self._names()
         unknown = [p for p in participants if p not in known]
         if unknown:
             raise DeskError(f"participants: no responder called {', '.join(unknown)}")
@@ -330,31 +318,38 @@ class ResponseDesk:
         active = self._active_drill()
         if active is not None:
             return set(active["participants"])
-        return {k for k, d in self.s.store.list_records("responder") if d.get("drills")}
+        return {r.name for r in self.s.store.list_responders() if r.drills}
 
     def _active_drill(self) -> dict[str, Any] | None:
         active: dict[str, Any] | None = self.s.store.get_record("drill", "active")
         return active if active and active["until"] > self.s.clock() else None
 
     def _everyone(self) -> list[str]:
-        return [k for k, d in self.s.store.list_records("responder") if d.get("role") != "viewer"]
+        return [r.name for r in self.s.store.list_responders() if r.role != "viewer"]
+
+    def _names(self) -> set[str]:
+        return {r.name for r in self.s.store.list_responders()}
+
+    def _channels(self, person: str) -> list[str]:
+        row = self.s.store.get_responder(person)
+        return [] if row is None else list(row.channels)
 
     async def _page_in_order(self, pages: list[esc.Page]) -> None:
         for page in pages:
             await self._page(page)
 
     async def _page(self, page: esc.Page) -> None:
-        key = page_key(page.alert_id, page.step)
-        record = self.s.store.get_record("page", key)
-        if record is None or record.get("state") not in ("pending", "sending"):
+        key = (page.alert_id, page.step)
+        record = self.s.store.get_page(*key)
+        if record is None or record.state not in ("pending", "sending"):
             return  # already sent (or being sent by another task of this process)
-        if key in self._mine and record["state"] == "sending":
+        if key in self._mine and record.state == "sending":
             return
         self._mine.add(key)
         row = self.s.store.get(bytes.fromhex(page.alert_id))
         alert = open_row(row, self.s.identity).body if row else None
         if not isinstance(alert, Alert):
-            self._page_state(key, record, state="skipped")
+            self._page_state(record, state="skipped")
             return
         title, body = page_text(alert, page.alert_id, public_base(self.s.config))
         people = self._targets(page.targets)
@@ -364,50 +359,41 @@ class ResponseDesk:
                 people = list(active["participants"])
             else:
                 people = [p for p in people if p in self.drill_participants()]
-        tried, delivered = list(record.get("tried", [])), list(record.get("reached", []))
-        record = self._page_state(key, record, state="sending")
+        tried, delivered = list(record.tried), list(record.reached)
+        record = self._page_state(record, state="sending")
         for person in people:
             if person in tried:
                 continue  # paged (or being paged) before a restart: never twice
             tried.append(person)
-            record = self._page_state(key, record, tried=tried)  # before the attempt
-            doc = self.s.store.get_record("responder", person) or {}
-            urls = doc.get("channels", [])
-            if urls and await asyncio.to_thread(_notify, urls, title, body, self.outbound):
+            record = self._page_state(record, tried=list(tried))  # before the attempt
+            urls = self._channels(person)
+            if not urls:
+                continue
+            if await asyncio.to_thread(_notify, urls, title, body, self.outbound):
                 delivered.append(person)
-                record = self._page_state(key, record, reached=delivered)
-        self._page_state(key, record, state="sent" if delivered else "unreachable")
+                record = self._page_state(record, reached=list(delivered))
+        self._page_state(record, state="sent" if delivered else "unreachable")
         text = f"page ({page.targets}): {', '.join(delivered) or 'nobody reachable'}"
         self.note(page.alert_id, text, kind="escalation")
         if not delivered:
             log.warning("escalation step %s for alert %s reached nobody", page.targets, page.alert_id[:12])
 
-    def _page_state(self, key: str, record: dict[str, Any], **changes: Any) -> dict[str, Any]:
-        record = record | changes
-        self.s.store.put_record("page", key, record, self.s.clock())
+    def _page_state(self, record: PageRow, **changes: Any) -> PageRow:
+        record = replace(record, **changes)
+        self.s.store.put_page(record, self.s.clock())
         return record
 
     def pages(self, alert_hex: str) -> list[dict[str, Any]]:
         """This alert's page records, in chain order (for the API and tests)."""
-        return [d for k, d in sorted(self.s.store.list_records("page")) if k.startswith(alert_hex + ":")]
-
-
-def page_key(alert_hex: str, step: int) -> str:
-    return f"{alert_hex}:{step:02d}"
+        return [asdict(row) for row in self.s.store.pages_of(alert_hex)]
 
 
 def page_text(alert: Alert, alert_hex: str, base: str) -> tuple[str, str]:
-    """Short enough for a phone lock screen; drills are unmistakable. ``base`` is
-    where the responder reaches the dashboard (``config.public_base``)."""
-    label = {"exercise": "[DRILL] ", "test": "[TEST] "}.get(alert.status, "")
-    where = ", ".join(a.region for a in alert.areas)
-    title = f"{label}{alert.severity.upper()} {where}: {alert.headline}"[:120]
-    parts = [
-        f"ACTION: {alert.instruction}" if alert.instruction else "",
-        f"{base}/ui/alerts/{alert_hex}",
-        "Acknowledge: amparo alert ack " + alert_hex[:12],
-    ]
-    return title, "\n".join(p for p in parts if p)[:600]
+    """The phone text every channel gets (``node.alerts.phone_text``), with how to
+    acknowledge the page. ``base`` is where the responder reaches the dashboard
+    (``config.public_base``)."""
+    link = f"{base}/ui/alerts/{alert_hex}"
+    return phone_text(alert, link=link, footer=("Acknowledge: amparo alert ack " + alert_hex[:12],))
 
 
 def hand_over_text(record: HandOver, backup: str | None, base: str) -> tuple[str, str]:
@@ -423,24 +409,17 @@ def hand_over_text(record: HandOver, backup: str | None, base: str) -> tuple[str
 
 
 def _notify(urls: list[str], title: str, body: str, policy: OutboundPolicy) -> bool:
-    """In a worker thread, with every name it resolves checked (node/outbound.py)."""
-    import apprise
-
-    sender = apprise.Apprise()
-    for url in urls:
-        sender.add(url)
+    """In a worker thread: whether a person's channels took the message; a channel
+    the outbound policy refuses counts as not reached, and is logged."""
     try:
-        with policy.guarding():
-            return bool(sender.notify(title=title, body=body))
+        return send_apprise(urls, title, body, policy)
     except OutboundRefused as exc:
         log.warning("a responder channel was refused by the outbound policy: %s", exc)
         return False
 
 
 def _check_channel(url: str, policy: OutboundPolicy) -> None:
-    import apprise
-
-    if not apprise.Apprise().add(url):
+    if not apprise_understands(url):
         raise DeskError(f"channel: not an Apprise URL Apprise understands: {url.split('://')[0]}://…")
     try:
         policy.check_url(url, plaintext=is_plaintext_apprise(url))

@@ -1,5 +1,6 @@
 """The node's storage (SPEC §5.2): envelopes byte for byte, peers, invites,
-request nonces and settings, in SQLite (default) or PostgreSQL.
+request nonces, settings and the response desks' state (``oncall``,
+``escalations``, ``checkins``, ``response``), in SQLite (default) or PostgreSQL.
 
 ``Store`` is synchronous on purpose: the node calls it from its asyncio loop,
 each call is one short transaction, and an SQLite commit with
@@ -13,15 +14,26 @@ the rule that nothing decrypted is ever written.
 
 from __future__ import annotations
 
+from node.store.checkins import CheckinQueries, PlanRow
 from node.store.delivery import Delivery, DeliveryQueries
 from node.store.engine import StoreError, head_revision
 from node.store.envelopes import EnvelopeQueries
+from node.store.escalations import EscalationQueries, EscalationRow, NoteRow, PageRow
+from node.store.oncall import HandoverRow, OncallQueries, ResponderRow, ShiftRow
 from node.store.peers import PeerQueries
 from node.store.response import ResponseQueries
 from node.store.rows import PeerRow, PeerStanding, StoredEnvelope
 
 
-class Store(EnvelopeQueries, PeerQueries, ResponseQueries, DeliveryQueries):
+class Store(
+    EnvelopeQueries,
+    PeerQueries,
+    OncallQueries,
+    EscalationQueries,
+    CheckinQueries,
+    ResponseQueries,
+    DeliveryQueries,
+):
     """Open with a database URL; migrates to the newest schema on open.
 
     >>> with Store("sqlite:///amparo.db") as store:  # doctest: +SKIP
@@ -32,4 +44,19 @@ class Store(EnvelopeQueries, PeerQueries, ResponseQueries, DeliveryQueries):
         return self
 
 
-__all__ = ["Delivery", "PeerRow", "PeerStanding", "Store", "StoreError", "StoredEnvelope", "head_revision"]
+__all__ = [
+    "Delivery",
+    "EscalationRow",
+    "HandoverRow",
+    "NoteRow",
+    "PageRow",
+    "PeerRow",
+    "PeerStanding",
+    "PlanRow",
+    "ResponderRow",
+    "ShiftRow",
+    "Store",
+    "StoreError",
+    "StoredEnvelope",
+    "head_revision",
+]

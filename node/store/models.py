@@ -166,12 +166,11 @@ class MetaModel(Base):
 
 
 class ResponseRecordModel(Base):
-    """Emergency-response state (responders, shifts, hand-overs, escalations,
-    check-in plans, debrief notes): small records owned by the pure state
-    machines in ``node/response``, which serialize themselves. One document
-    table keeps them versionable without a migration per field; ``kind`` says
-    which machine a record belongs to. Secrets inside (check-in notes) are
-    sealed to the node's own key before they get here."""
+    """Small keyed documents of the response side that have no lifecycle of
+    their own: dashboard sign-in exemptions (``signin``), CAP imports
+    (``cap-import``) and drills (``drill``). Everything with a lifecycle
+    (responders, shifts, escalations, pages, notes, check-in plans) has its own
+    table below, with typed columns and indexes on what the desks ask for."""
 
     __tablename__ = "response_records"
 
@@ -179,6 +178,124 @@ class ResponseRecordModel(Base):
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     doc: Mapped[dict[str, object]] = mapped_column(JSON)
     updated: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class ResponderModel(Base):
+    """A person who can be paged: Apprise channel URLs (secrets: the home stays
+    private to the node's user) and, for the dashboard, an argon2id hash."""
+
+    __tablename__ = "responders"
+    __table_args__ = (CheckConstraint("role IN ('admin', 'responder', 'viewer')", name="role"),)
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    channels: Mapped[list[str]] = mapped_column(JSON)
+    password: Mapped[str | None] = mapped_column(Text)
+    drills: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated: Mapped[int] = mapped_column(BigInteger)
+
+
+class ShiftModel(Base):
+    """One on-call shift; shifts never overlap, so the start is the key. Past
+    shifts are pruned by ``end``."""
+
+    __tablename__ = "shifts"
+
+    start: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    end: Mapped[int] = mapped_column(BigInteger, index=True)
+    responder: Mapped[str] = mapped_column(String(64))
+    backup: Mapped[str | None] = mapped_column(String(64))
+    override: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class HandoverModel(Base):
+    """A hand-over of the on-call role, and whom its notice reached."""
+
+    __tablename__ = "handovers"
+
+    at: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    outgoing: Mapped[str] = mapped_column(String(64))
+    incoming: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text)
+    notified: Mapped[dict[str, str]] = mapped_column(JSON)
+
+
+class EscalationModel(Base):
+    """One alert's escalation (``node.response.escalation.Escalation``).
+    ``deadline`` is NULL once nothing is pending, so the tick's question "which
+    deadlines are due" is one range scan of its index."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (Index("ix_escalations_state_updated", "state", "updated"),)
+
+    alert_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started: Mapped[int] = mapped_column(BigInteger)
+    step: Mapped[int] = mapped_column(Integer)
+    deadline: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    acked_by: Mapped[str] = mapped_column(Text, default="")
+    updated: Mapped[int] = mapped_column(BigInteger)
+
+
+class PageModel(Base):
+    """One step's page of an escalation: ``pending`` → ``sending`` (with each
+    person added to ``tried`` before their channels are called) → ``sent``,
+    ``unreachable`` or ``skipped``. See ``node.response.desk``."""
+
+    __tablename__ = "pages"
+    __table_args__ = (Index("ix_pages_state_updated", "state", "updated"),)
+
+    alert_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    step: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    targets: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    tried: Mapped[list[str]] = mapped_column(JSON)
+    reached: Mapped[list[str]] = mapped_column(JSON)
+    at: Mapped[int] = mapped_column(BigInteger)
+    updated: Mapped[int] = mapped_column(BigInteger)
+
+
+class NoteModel(Base):
+    """A line of an alert's timeline. ``sealed`` is the text and author sealed to
+    the node's own key; ``text``/``author`` are only set for notes written in the
+    clear by versions before sealing."""
+
+    __tablename__ = "notes"
+    __table_args__ = (Index("ix_notes_alert_id_at", "alert_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    alert_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[int] = mapped_column(BigInteger, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    text: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(Text)
+
+
+class CheckinPlanModel(Base):
+    """A check-in plan (``node.response.checkin_plan.Plan``) with what the desk
+    keeps beside it: the note sealed to the node's own key, the recipients'
+    keys and the alert a miss raised. ``alarm_at`` is when a miss raises the
+    alarm (next deadline plus grace) while the plan is active, else NULL: the
+    tick asks for ``alarm_at <= now`` on its index. ``link_token`` is a hash."""
+
+    __tablename__ = "checkin_plans"
+    __table_args__ = (Index("ix_checkin_plans_state_updated", "state", "updated"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    who: Mapped[str] = mapped_column(Text)
+    region: Mapped[str] = mapped_column(String(64))
+    next_deadline: Mapped[int] = mapped_column(BigInteger)
+    interval_ms: Mapped[int] = mapped_column(BigInteger)
+    grace_ms: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16))
+    link_token: Mapped[str] = mapped_column(String(128), unique=True)
+    last_ok: Mapped[int] = mapped_column(BigInteger)
+    alarm_at: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    alert: Mapped[str] = mapped_column(String(64), default="")
+    updated: Mapped[int] = mapped_column(BigInteger)
 
 
 class SubscriptionModel(Base):

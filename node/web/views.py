@@ -20,8 +20,7 @@ import jinja2
 from aiohttp import web
 
 from node import incidents, stream
-from node.alerts import AlertInputError, alert_from_request
-from node.allies import messages
+from node.alerts import AlertInputError, alert_from_request, phone_text
 from node.allies.cap_api import CAP_TYPE, render_cap
 from node.allies.subscriptions import SubscriptionError
 from node.config import public_base
@@ -203,8 +202,8 @@ class Views:
         known = bool(name) and recently_known(store.get_record("signin", known_key(address, name)), now)
         if wait := sessions.logins.retry_after(address, name, known=known):
             return await self._login_wait(request, int(wait))
-        record = store.get_record("responder", name) if name else None
-        ok = await sessions.passwords.check((record or {}).get("password"), password)
+        record = store.get_responder(name) if name else None
+        ok = await sessions.passwords.check(record.password if record else None, password)
         if ok is None:  # every hashing slot busy and the queue full: a flood, not a typo
             return await self._login_wait(request, 1)
         if not ok:
@@ -217,7 +216,7 @@ class Views:
         for key, doc in store.list_records("signin"):
             if not recently_known(doc, now):
                 store.delete_record("signin", key)  # nobody keeps an exemption forever
-        sid = sessions.open(name, str(record.get("role", "viewer")))
+        sid = sessions.open(name, record.role)
         response = web.HTTPSeeOther(_safe_next(form.get("next")) or f"{PREFIX}/alerts")
         response.set_cookie(COOKIE, sid, httponly=True, samesite="Strict", path="/", secure=request.secure)
         response.del_cookie(LOGIN_COOKIE, path=f"{PREFIX}/login")
@@ -337,7 +336,7 @@ class Views:
         except AlertInputError as exc:
             return self._compose_page(request, session, doc, None, str(exc), 400)
         if form.get("action") != "send":
-            title, body = messages.phone_text(alert, link=f"{public_base(self.service(request).config)}/ui/alerts/…")
+            title, body = phone_text(alert, link=f"{public_base(self.service(request).config)}/ui/alerts/…")
             return self._compose_page(request, session, doc, {"title": title, "body": body, "alert": alert}, "")
         sent = incidents.send_alert(self.service(request), doc)
         raise web.HTTPSeeOther(f"{PREFIX}/alerts/{sent['id']}?done=sent")

@@ -122,7 +122,5 @@ def test_the_apprise_guard_checks_every_name_resolved_while_delivering(monkeypat
         with pytest.raises(OutboundRefused):
             socket.getaddrinfo("rebind.example", 80)  # Apprise would swallow this …
     # … so the refusal is raised again when the delivery ends, for the desk to report.
-    from node.allies.delivery import _notify
-
     with pytest.raises(OutboundRefused, match=re.escape("rebind.example resolves to 169.254.169.254")):
-        _notify("jsons://rebind.example/hook", "t", "b", CLOSED)
+        outbound.send_apprise(["jsons://rebind.example/hook"], "t", "b", CLOSED)

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from node.alerts import BODY_CHARS, TITLE_CHARS, phone_text
 from node.allies import messages
-from node.allies.delivery import FIRST_RETRY_MS, MAX_RETRY_MS, retry_at
+from node.allies.delivery import FIRST_RETRY_MS, MAX_RETRY_MS, RETRY
 from node.allies.subscriptions import Subscription, SubscriptionError, parse
 from node.outbound import OutboundPolicy
 from protocol import Alert, Area
@@ -120,17 +121,18 @@ def test_verify_rejects_garbage_headers() -> None:
 
 def test_phone_text_fits_and_labels_drills() -> None:
     long = alert(status="exercise", instruction="Acudir " * 200, headline="H" * 160)
-    title, body = messages.phone_text(long, link="http://127.0.0.1:7000/ui/alerts/ab")
+    title, body = phone_text(long, link="http://127.0.0.1:7000/ui/alerts/ab")
     assert title.startswith("[DRILL] SEVERE · Oaxaca (MX-OAX)")
-    assert len(title) <= messages.TITLE_CHARS and len(body) <= messages.BODY_CHARS
+    assert len(title) <= TITLE_CHARS and len(body) <= BODY_CHARS
     assert body.endswith("http://127.0.0.1:7000/ui/alerts/ab")
-    title, _ = messages.phone_text(alert(msg_type="cancel", references=(b"\x01" * 32,)), link="l")
+    title, _ = phone_text(alert(msg_type="cancel", references=(b"\x01" * 32,)), link="l")
     assert title.startswith("CANCELLED: ")
 
 
 def test_backoff_doubles_with_jitter_and_is_capped() -> None:
     rng = random.Random(1)
-    delays = [retry_at(n, 0, rng) for n in range(30)]
-    assert FIRST_RETRY_MS * 0.8 <= delays[0] <= FIRST_RETRY_MS * 1.2
-    assert all(d <= MAX_RETRY_MS * 1.2 for d in delays)
-    assert delays[3] > delays[0] * 4
+    delays = [RETRY.delay_ms(n, rng) for n in range(1, 31)]
+    assert FIRST_RETRY_MS // 2 <= delays[0] < FIRST_RETRY_MS
+    assert all(MAX_RETRY_MS // 2 <= d < MAX_RETRY_MS for d in delays[9:])
+    for n, delay in enumerate(delays[:9]):
+        assert FIRST_RETRY_MS * 2**n // 2 <= delay < FIRST_RETRY_MS * 2**n

@@ -122,7 +122,7 @@ def test_silence_climbs_the_chain_and_an_ack_stops_it(org: Any) -> None:
     alert_id = a.send(headline="Defender threatened in Juchitán", regions=["MX-OAX"], instruction="Call her")
     wait_until(lambda: catcher.who() == ["Ana"], timeout=20, what="the on-call responder to be paged")
     title = catcher.pages[0][1]["title"]
-    assert "SEVERE MX-OAX" in title and "Juchitán" in title
+    assert "SEVERE · Oaxaca (MX-OAX)" in title and "Juchitán" in title  # the one phone text (node.alerts)
     link = f"http://localhost:{b.local_port}/ui/alerts/{alert_id}"
     assert link in catcher.pages[0][1]["message"].splitlines()  # public_url, not `local`
     status, location = first_response(link)

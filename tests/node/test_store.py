@@ -651,14 +651,3 @@ def test_unsupported_url_is_refused() -> None:
     with pytest.raises(StoreError, match="unsupported"):
         Store("mysql://localhost/amparo")
 
-
-def test_response_records_round_trip(store: Store) -> None:
-    store.put_record("responder", "Ana", {"role": "admin", "channels": ["json://127.0.0.1:1/x"]}, 1)
-    store.put_record("responder", "Bruno", {"role": "viewer", "channels": []}, 2)
-    store.put_record("responder", "Ana", {"role": "responder", "channels": []}, 3)
-    assert store.get_record("responder", "Ana") == {"role": "responder", "channels": []}
-    assert [k for k, _ in store.list_records("responder")] == ["Bruno", "Ana"]
-    assert store.delete_record("responder", "Bruno") and not store.delete_record("responder", "Bruno")
-    assert store.get_record("shift", "Ana") is None
-    with pytest.raises(ValueError):
-        store.put_record("unknown", "x", {}, 1)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -103,8 +102,10 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    w = World(Store(f"sqlite:///{tmp_path / 'amparo.db'}"), [T0])
+def world(store_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """On both backends (the store fixtures of tests/node): the desk's storage
+    calls must keep these promises on PostgreSQL as on SQLite."""
+    w = World(Store(store_url), [T0])
 
     def notify(urls: list[str], title: str, body: str, policy: object) -> bool:
         person = urls[0].rsplit("/", 1)[-1]
@@ -238,3 +239,20 @@ def test_the_authors_rotated_key_stops_it(world: World) -> None:
     _cancel(node, ALLY_ROTATED, alert, T0 + 1_000)
     assert _state(node, alert) != running
     node.crash()
+
+
+def test_an_acknowledged_escalation_is_never_due_again(world: World) -> None:
+    """The tick asks the store only for due deadlines: once acknowledged, the
+    escalation has none, so no later tick (or restart) pages anyone."""
+    node = FakeNode(world.store, world.now)
+    alert = setup_org(node)
+    tick(node, T0)
+    tick(node, T0 + TIMEOUT)
+    assert world.paged == ["Ana", "Bruno"]
+    node.desk.acknowledge(alert, by="Ana")
+    assert world.store.due_escalations(T0 + 100 * TIMEOUT) == []
+    tick(node, T0 + 3 * TIMEOUT)
+    node = restart(node)
+    tick(node, T0 + 10 * TIMEOUT)
+    assert world.paged == ["Ana", "Bruno"] and _state(node, alert) == "acknowledged"
+    assert world.store.open_escalations() == []
