@@ -222,28 +222,33 @@ class RegionsQuery(Model):
 
 
 # -- answers -----------------------------------------------------------------------------------
-class ErrorDetail(Model):
+class Answer(Model, forbid_unknown_fields=True):
+    """The base of what the node answers: every field it sends is described
+    (`additionalProperties: false`, checked by schemathesis in tests/e2e/test_openapi.py)."""
+
+
+class ErrorDetail(Answer):
     code: Annotated[str, Meta(description="; ".join(f"`{c}`: {why}" for c, why in CODES.items()))]
     message: str
 
 
-class Error(Model):
+class Error(Answer):
     """Refused; `error.code` says why for a program, `error.message` for a person."""
 
     error: ErrorDetail
 
 
-class Health(Model):
+class Health(Answer):
     ok: bool
     name: str
 
 
-class Failure(Model):
+class Failure(Answer):
     at: Millis
     text: Annotated[str, Meta(description="ends by saying whose side failed: (local side) or (remote side)")]
 
 
-class Peer(Model, omit_defaults=False):
+class Peer(Answer):
     """A peer as `NodeService.peer_json` writes it; `name` and the addresses are the peer's own words."""
 
     name: Annotated[str, Meta(description="self-chosen by the peer")]
@@ -259,11 +264,11 @@ class Peer(Model, omit_defaults=False):
     status: str = ""
 
 
-class Peers(Model):
+class Peers(Answer):
     peers: list[Peer]
 
 
-class NodeDescription(Model):
+class NodeDescription(Answer):
     name: str
     key: str
     fingerprint: str
@@ -275,7 +280,7 @@ class NodeId(NodeDescription):
     enc_key: str
 
 
-class Status(Model):
+class Status(Answer):
     name: str
     fingerprint: str
     now: Millis
@@ -295,71 +300,141 @@ class Status(Model):
     checkins: dict[str, int]
 
 
-class Sent(Model):
+class Area(Answer):
+    region: str
+    desc: str | None = None
+    circle: list[int] | None = None
+
+
+class Entry(Answer):
+    """An alert, update, cancel or acknowledgement as `node.alerts.alert_json`
+    writes it: the envelope's facts always, the body's fields when this node can
+    read it (`readable`), an alert's or an ack's fields as the case may be."""
+
+    id: str
+    type: str
+    author: Annotated[str, Meta(description="the key its organization is shown under (newest of a rotation)")]
+    author_name: str
+    author_fingerprint: str
+    signed_by: str
+    created: Millis
+    expires: Millis
+    received_at: Millis
+    from_peer: str | None
+    sealed: bool
+    readable: bool
+    status: AlertStatus | None = None
+    msg_type: str | None = None
+    references: list[str] | None = None
+    scope: Scope | None = None
+    event: Event | None = None
+    urgency: Urgency | None = None
+    severity: Severity | None = None
+    certainty: Certainty | None = None
+    headline: str | None = None
+    description: str | None = None
+    instruction: str | None = None
+    contact: str | None = None
+    language: str | None = None
+    effective: Millis | None = None
+    regions: list[str] | None = None
+    areas: list[Area] | None = None
+    alert: Annotated[str, Meta(description="an ack: the alert it answers")] | None = None
+    state: AckState | None = None
+    note: str | None = None
+
+
+class ListedAlert(Entry):
+    """An alert with its state from its author's updates and cancels (always sent;
+    the defaults only keep the type checker's field order)."""
+
+    cancelled: bool = False
+    updates: int = 0
+
+
+class OrgResponse(Answer):
+    organization: str
+    key: str
+    fingerprint: str
+    first_ack: Millis
+    time_to_ack_s: float
+    state: AckState
+    note: str
+    at: Millis
+
+
+class AlertDetail(ListedAlert):
+    timeline: Annotated[list[Entry], Meta(description="updates, cancels and acks, by time")] = []
+    responses: Annotated[list[OrgResponse], Meta(description="per organization, its latest ack")] = []
+    escalation: dict[str, Any] | None = None
+    notes: list[dict[str, Any]] = []
+
+
+class Sent(Answer):
     id: str
     created: Millis
     sealed: bool
 
 
-class Acked(Model):
+class Acked(Answer):
     id: str
     sealed: bool
     state: AckState
 
 
-class Alerts(Model):
-    alerts: list[dict[str, Any]]
+class Alerts(Answer):
+    alerts: list[ListedAlert]
 
 
-class Revocation(Model):
+class Revocation(Answer):
     revocation: str
     key: str
 
 
-class Rotated(Model):
+class Rotated(Answer):
     record: str
     key: str
     fingerprint: str
 
 
-class Invite(Model):
+class Invite(Answer):
     token: str
     expires: Millis
     fingerprint: str
 
 
-class Paired(Model):
+class Paired(Answer):
     peer: NodeDescription
 
 
-class PeerRemoved(Model):
+class PeerRemoved(Answer):
     removed: str
     name: str
 
 
-class Removed(Model):
+class Removed(Answer):
     removed: str
 
 
-class Responders(Model):
+class Responders(Answer):
     responders: list[dict[str, Any]]
 
 
-class DrillStarted(Model):
+class DrillStarted(Answer):
     until: Millis
 
 
-class DrillAlertSent(Model):
+class DrillAlertSent(Answer):
     id: str
 
 
-class ShiftAdded(Model):
+class ShiftAdded(Answer):
     start: Millis
     hours: float
     warnings: list[str]
 
 
-class HandedOver(Model):
+class HandedOver(Answer):
     at: Millis
     from_: str = field(name="from")
     to: str
@@ -367,41 +442,41 @@ class HandedOver(Model):
     notified: str
 
 
-class NoteAdded(Model):
+class NoteAdded(Answer):
     alert: str
 
 
-class CheckinStarted(Model):
+class CheckinStarted(Answer):
     id: str
     next_deadline: Millis
     link: str
     loopback: Annotated[bool, Meta(description="true when a phone cannot open the link: set public_url")]
 
 
-class CheckinState(Model):
+class CheckinState(Answer):
     id: str
     state: str
     next_deadline: Millis | None = None
 
 
-class Checkins(Model):
+class Checkins(Answer):
     checkins: list[dict[str, Any]]
 
 
-class Subscriptions(Model):
+class Subscriptions(Answer):
     subscriptions: list[dict[str, Any]]
 
 
-class RegionName(Model):
+class RegionName(Answer):
     code: str
     name: str
 
 
-class Regions(Model):
+class Regions(Answer):
     regions: list[RegionName]
 
 
-class CapImported(Model):
+class CapImported(Answer):
     id: str
     source: str
     msg_type: str

@@ -314,7 +314,7 @@ ROUTES = (
     ),
     Route(
         "GET", "/api/v1/alerts/{id}", _show_alert, "One alert with its timeline",
-        answer=dict[str, Any], refusals=(404,), path_params=c.AlertPath,
+        answer=c.AlertDetail, refusals=(404,), path_params=c.AlertPath,
     ),
     Route(
         "POST", "/api/v1/alerts/{id}/update", _update_alert, "Update an alert this node sent",
