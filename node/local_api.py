@@ -4,7 +4,9 @@ dashboard (``node.web``) is served on the same listener.
 Bound to 127.0.0.1 by default and protected by a bearer token stored mode 0600
 in the home, so only the node's operator account can use it. Handlers only
 translate between HTTP and the use cases (``node.incidents`` for alerts, the
-desks for the rest). Errors are JSON ``{"error": {"code": ..., "message": ...}}``
+desks for the rest). The routes come from the route modules' tables
+(``api_routes``; each row a ``node.routes.Route``), the same tables
+``/api/v1/openapi.json`` is generated from. Errors are JSON ``{"error": {"code": ..., "message": ...}}``
 with a 4xx status and never a traceback: every ``node.errors.Refused`` is
 answered the same way, with its stable code (docs/operators.md lists them).
 """
@@ -125,8 +127,8 @@ async def _auth(request: web.Request, handler: Any) -> web.StreamResponse:
         response: web.StreamResponse = await handler(request)
         return response
     expected = "Bearer " + api_token(request.app[SERVICE].home)
-    given = request.headers.get("Authorization", "")
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+    presented = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(presented.encode(), expected.encode()):
         raise Refused("missing or wrong API token", code="unauthorized", status=401)
     response = await handler(request)
     return response

@@ -149,6 +149,25 @@ async def test_a_body_that_is_not_a_json_object_is_bad_json(client: TestClient[w
     assert (await response.json())["error"] == {"code": "bad-json", "message": "the request body must be JSON"}
 
 
+async def test_public_rows_need_no_token_and_the_rest_do(client: TestClient[web.Request, web.Application]) -> None:
+    """A row marked public in its table is served without the token; every other API route wants it."""
+    health = await client.get("/healthz")
+    assert (health.status, await health.json()) == (200, {"ok": True, "name": "contract"})
+    refused = await client.get("/api/v1/peers")
+    assert refused.status == 401
+    assert (await refused.json())["error"]["code"] == "unauthorized"
+    public = {(r.method, r.path) for r in api_routes() if r.public}
+    assert public == {
+        ("GET", "/healthz"),
+        ("GET", "/api/v1/openapi.json"),
+        ("GET", "/metrics"),
+        ("GET", "/checkin/{token}"),
+        ("POST", "/checkin/{token}"),
+        ("GET", "/feeds/cap/{id}.xml"),
+        ("GET", "/feeds/{region}.atom"),
+    }
+
+
 def test_limits_come_from_protocol() -> None:
     _, components = contract.schemas([contract.AlertInput])
     props = components["AlertInput"]["properties"]
