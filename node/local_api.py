@@ -4,14 +4,18 @@ dashboard (``node.web``) is served on the same listener.
 Bound to 127.0.0.1 by default and protected by a bearer token stored mode 0600
 in the home, so only the node's operator account can use it. Handlers only
 translate between HTTP and the use cases (``node.incidents`` for alerts, the
-desks for the rest). Errors are JSON ``{"error": {"code": ..., "message": ...}}``
+desks for the rest). The routes come from the route modules' tables
+(``api_routes``; each row a ``node.routes.Route``), the same tables
+``/api/v1/openapi.json`` is generated from. Errors are JSON ``{"error": {"code": ..., "message": ...}}``
 with a 4xx status and never a traceback: every ``node.errors.Refused`` is
 answered the same way, with its stable code (docs/operators.md lists them).
 """
 
 from __future__ import annotations
 
+import functools
 import hmac
+import json
 import logging
 from typing import Any
 
@@ -19,6 +23,7 @@ import nacl.exceptions
 import nacl.public
 from aiohttp import web
 
+from node import contract as c
 from node import incidents, metrics, openapi, pairing, stream
 from node import web as dashboard
 from node.alerts import parse_duration
@@ -29,46 +34,50 @@ from node.errors import Refused
 from node.provision import api_token
 from node.response import api as response_api
 from node.response import checkin_routes
+from node.routes import SERVICE, Route, given, read_body, service
 from node.service import NodeService
 from protocol import NodeRecord, ProtocolError, Revoke, decode, fingerprint, sign_envelope
+from protocol.bodies import MAX_REASON
 from protocol.keys import Identity
 
 log = logging.getLogger("amparo.api")
-SERVICE: web.AppKey[NodeService] = web.AppKey("service", NodeService)
 MAX_JSON_BYTES = 256 * 1024
 SERVED_HOSTS: web.AppKey[frozenset[str]] = web.AppKey("served_hosts", frozenset)
-PUBLIC_PATHS = frozenset({"/healthz", "/api/v1/openapi.json", "/metrics"})
+PUBLIC: web.AppKey[frozenset[tuple[str, str]]] = web.AppKey("public", frozenset)
 
 
 def make_app(service: NodeService) -> web.Application:
     app = web.Application(client_max_size=MAX_JSON_BYTES, middlewares=[_host_check, _errors, _auth])
     app[SERVICE] = service
     app[SERVED_HOSTS] = served_hosts(service.config)
-    r = app.router
-    r.add_get("/healthz", _health)
-    r.add_get("/api/v1/openapi.json", _openapi)
-    r.add_get("/metrics", _metrics)
-    r.add_get("/api/v1/status", _status)
-    r.add_get("/api/v1/id", _id)
-    r.add_get("/api/v1/alerts", _list_alerts)
-    r.add_post("/api/v1/alerts", _send_alert)
-    r.add_get("/api/v1/alerts/{id}", _show_alert)
-    r.add_post("/api/v1/alerts/{id}/update", _update_alert)
-    r.add_post("/api/v1/alerts/{id}/cancel", _cancel_alert)
-    r.add_post("/api/v1/alerts/{id}/ack", _ack_alert)
-    r.add_get("/api/v1/stream", stream.handler(SERVICE))
-    r.add_post("/api/v1/keys/compromised", _declare_compromised)
-    r.add_post("/api/v1/keys/rotate", _rotate_key)
-    r.add_get("/api/v1/peers", _list_peers)
-    r.add_post("/api/v1/peers/invite", _invite)
-    r.add_post("/api/v1/peers/accept", _accept)
-    r.add_delete("/api/v1/peers/{peer}", _remove_peer)
-    response_api.add_routes(app, SERVICE, _body)
-    checkin_routes.add_routes(app, SERVICE, _body)
-    allies_api.add_routes(app, SERVICE, _body)
-    cap_api.add_routes(app, SERVICE, _body)
-    dashboard.add_routes(app, SERVICE)
+    app[PUBLIC] = frozenset((r.method, r.path) for r in api_routes() if r.public)
+    for route in api_routes():
+        if route.method == "GET":
+            app.router.add_get(route.path, route.handler)  # and HEAD
+        else:
+            app.router.add_route(route.method, route.path, route.handler)
+    dashboard.add_routes(app, SERVICE)  # HTML pages for people, not part of the JSON API's description
     return app
+
+
+def api_routes() -> tuple[Route, ...]:
+    """Every route of the JSON API, from the route modules' tables: what is
+    registered and what ``/api/v1/openapi.json`` describes."""
+    return (
+        *ROUTES,
+        *pairing.ROUTES,
+        *stream.ROUTES,
+        *metrics.ROUTES,
+        *response_api.ROUTES,
+        *checkin_routes.ROUTES,
+        *allies_api.ROUTES,
+        *cap_api.ROUTES,
+    )
+
+
+@functools.cache
+def _document() -> bytes:
+    return json.dumps(openapi.document(api_routes())).encode()
 
 
 HTTP_CODES = {400: "invalid-input", 401: "unauthorized", 403: "forbidden", 404: "not-found",
@@ -114,15 +123,23 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
 
 @web.middleware
 async def _auth(request: web.Request, handler: Any) -> web.StreamResponse:
-    if request.path in PUBLIC_PATHS or request.path.startswith(("/checkin/", cap_api.PUBLIC_PREFIX)) or _dashboard(request.path):
+    if _public(request) or _dashboard(request.path):
         response: web.StreamResponse = await handler(request)
         return response
     expected = "Bearer " + api_token(request.app[SERVICE].home)
-    given = request.headers.get("Authorization", "")
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+    presented = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(presented.encode(), expected.encode()):
         raise Refused("missing or wrong API token", code="unauthorized", status=401)
     response = await handler(request)
     return response
+
+
+def _public(request: web.Request) -> bool:
+    """Routes their table marks public (health, this description, metrics, the
+    check-in phone page, public feeds) need no token."""
+    resource = request.match_info.route.resource
+    method = "GET" if request.method == "HEAD" else request.method
+    return resource is not None and (method, resource.canonical) in request.app[PUBLIC]
 
 
 def _dashboard(path: str) -> bool:
@@ -130,35 +147,16 @@ def _dashboard(path: str) -> bool:
     return path == dashboard.PREFIX or path.startswith(dashboard.PREFIX + "/")
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        doc = await request.json()
-    except ValueError:
-        raise Refused("the request body must be JSON", code="bad-json") from None
-    if not isinstance(doc, dict):
-        raise Refused("the request body must be a JSON object", code="bad-json")
-    return doc
-
-
-def _service(request: web.Request) -> NodeService:
-    return request.app[SERVICE]
-
-
-async def _metrics(request: web.Request) -> web.Response:
-    body = metrics.render(_service(request))
-    return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
-
-
 async def _openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi.document())
+    return web.Response(body=_document(), content_type="application/json")
 
 
 async def _health(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True, "name": _service(request).config.name})
+    return web.json_response({"ok": True, "name": service(request).config.name})
 
 
 async def _status(request: web.Request) -> web.Response:
-    s = _service(request)
+    s = service(request)
     c = s.counters
     peers = [s.peer_json(p) for p in s.store.list_peers()]
     return web.json_response(
@@ -188,13 +186,13 @@ async def _status(request: web.Request) -> web.Response:
 
 
 async def _id(request: web.Request) -> web.Response:
-    s = _service(request)
+    s = service(request)
     record = s.own_record()
     return web.json_response(pairing.describe_record(record) | {"enc_key": s.identity.enc_public.hex()})
 
 
 async def _list_alerts(request: web.Request) -> web.Response:
-    s = _service(request)
+    s = service(request)
     q = request.query
     region = q.get("region") or None
     since = s.clock() - parse_duration(q["since"], "since") if q.get("since") else 0
@@ -203,19 +201,19 @@ async def _list_alerts(request: web.Request) -> web.Response:
 
 
 async def _show_alert(request: web.Request) -> web.Response:
-    s = _service(request)
+    s = service(request)
     return web.json_response(incidents.alert_detail(s, incidents.find_alert(s, request.match_info["id"])))
 
 
 async def _declare_compromised(request: web.Request) -> web.Response:
     """Publish this node's self-revocation: every node refuses this key forever."""
-    s = _service(request)
-    doc = await _body(request)
-    if doc.get("confirm") != s.config.name:
+    s = service(request)
+    doc = await read_body(request, c.CompromisedInput)
+    if doc.confirm != s.config.name:
         raise Refused("confirm: give this node's exact name to confirm")
     env = sign_envelope(
         s.identity,
-        Revoke(subject=s.key, compromised=True, reason=str(doc.get("reason", ""))[:500]),
+        Revoke(subject=s.key, compromised=True, reason=(doc.reason or "")[:MAX_REASON]),
         created=s.clock(),
         expires=0,
     )
@@ -230,11 +228,11 @@ async def _rotate_key(request: web.Request) -> web.Response:
     signing seed sealed to this node's own X25519 key (so it never crosses the
     loopback in clear). Only someone holding the current key can make the
     hand-over, so the API token alone cannot plant a key."""
-    s = _service(request)
+    s = service(request)
     incidents.refuse_if_compromised(s)
-    doc = await _body(request)
+    doc = await read_body(request, c.RotateInput)
     try:
-        env = decode(bytes.fromhex(str(doc.get("record", ""))), now=s.clock())
+        env = decode(bytes.fromhex(doc.record), now=s.clock())
     except ValueError:
         raise Refused("record: the rotation record as hex") from None
     except ProtocolError as exc:
@@ -250,7 +248,7 @@ async def _rotate_key(request: web.Request) -> web.Response:
             code="rotation-stale",
             status=409,
         )
-    new = _rotated_identity(s, str(doc.get("seed", "")), env.author)
+    new = _rotated_identity(s, doc.seed, env.author)
     s.author(env)
     if s.store.get(env.id) is None:
         raise Refused(
@@ -275,52 +273,72 @@ def _rotated_identity(s: NodeService, sealed_hex: str, new_key: bytes) -> Identi
 
 
 async def _send_alert(request: web.Request) -> web.Response:
-    s = _service(request)
-    return web.json_response(incidents.send_alert(s, await _body(request)), status=201)
+    s = service(request)
+    doc = await read_body(request, c.AlertInput)
+    return web.json_response(incidents.send_alert(s, given(doc)), status=201)
 
 
 async def _ack_alert(request: web.Request) -> web.Response:
-    s = _service(request)
+    s = service(request)
     row = incidents.find_alert(s, request.match_info["id"])
-    return web.json_response(incidents.acknowledge(s, row, await _body(request)), status=201)
+    doc = await read_body(request, c.AckInput)
+    return web.json_response(incidents.acknowledge(s, row, given(doc)), status=201)
 
 
 async def _update_alert(request: web.Request) -> web.Response:
-    s = _service(request)
+    s = service(request)
     row = incidents.find_alert(s, request.match_info["id"])
-    return web.json_response(incidents.update_alert(s, row, await _body(request)), status=201)
+    doc = await read_body(request, c.AlertInput)
+    return web.json_response(incidents.update_alert(s, row, given(doc)), status=201)
 
 
 async def _cancel_alert(request: web.Request) -> web.Response:
-    s = _service(request)
+    s = service(request)
     row = incidents.find_alert(s, request.match_info["id"])
-    return web.json_response(incidents.cancel_alert(s, row, await _body(request)), status=201)
+    doc = await read_body(request, c.CancelInput)
+    return web.json_response(incidents.cancel_alert(s, row, given(doc)), status=201)
 
 
-async def _list_peers(request: web.Request) -> web.Response:
-    s = _service(request)
-    return web.json_response({"peers": [s.peer_json(p) for p in s.store.list_peers()]})
-
-
-async def _invite(request: web.Request) -> web.Response:
-    s = _service(request)
-    doc = await _body(request)
-    ttl = parse_duration(doc["expires"], "expires") if doc.get("expires") else pairing.INVITE_TTL_MS
-    token, expires = pairing.create_invite(s, ttl)
-    return web.json_response({"token": token, "expires": expires, "fingerprint": fingerprint(s.key)})
-
-
-async def _accept(request: web.Request) -> web.Response:
-    s = _service(request)
-    doc = await _body(request)
-    peer = await pairing.accept_invite(s, str(doc.get("token", "")), verified=bool(doc.get("verified")))
-    return web.json_response({"peer": peer}, status=201)
-
-
-async def _remove_peer(request: web.Request) -> web.Response:
-    s = _service(request)
-    peer = s.store.find_peer(request.match_info["peer"])
-    if peer is None:
-        raise Refused(f"no peer {request.match_info['peer']!r}", code="not-found", status=404)
-    s.remove_peer(peer.key)
-    return web.json_response({"removed": peer.key.hex(), "name": peer.name})
+ROUTES = (
+    Route("GET", "/healthz", _health, "Liveness", answer=c.Health, public=True),
+    Route("GET", "/api/v1/openapi.json", _openapi, "This description", answer=dict[str, Any], public=True),
+    Route("GET", "/api/v1/status", _status, "Node health for humans and monitors", answer=c.Status),
+    Route("GET", "/api/v1/id", _id, "This node's name, keys and fingerprints", answer=c.NodeId),
+    Route(
+        "GET", "/api/v1/alerts", _list_alerts, "Alerts held by this node, newest first",
+        answer=c.Alerts, query=c.AlertsQuery,
+    ),
+    Route(
+        "POST", "/api/v1/alerts", _send_alert, "Sign and broadcast a new alert",
+        body=c.AlertInput, answer=c.Sent, status=201, refusals=(409,),
+    ),
+    Route(
+        "GET", "/api/v1/alerts/{id}", _show_alert, "One alert with its timeline",
+        answer=c.AlertDetail, refusals=(404,), path_params=c.AlertPath,
+    ),
+    Route(
+        "POST", "/api/v1/alerts/{id}/update", _update_alert, "Update an alert this node sent",
+        body=c.AlertInput, answer=c.Sent, status=201, refusals=(403, 404, 409), path_params=c.AlertPath,
+    ),
+    Route(
+        "POST", "/api/v1/alerts/{id}/cancel", _cancel_alert, "Cancel an alert this node sent",
+        body=c.CancelInput, answer=c.Sent, status=201, refusals=(403, 404, 409), path_params=c.AlertPath,
+    ),
+    Route(
+        "POST", "/api/v1/alerts/{id}/ack", _ack_alert,
+        "Acknowledge an alert for this organization (sealed like the alert)",
+        body=c.AckInput, answer=c.Acked, status=201, refusals=(404, 409), path_params=c.AlertPath,
+    ),
+    Route(
+        "POST", "/api/v1/keys/compromised", _declare_compromised,
+        "Declare this node's key compromised (irreversible)",
+        body=c.CompromisedInput, answer=c.Revocation, status=201, refusals=(409,),
+    ),
+    Route(
+        "POST", "/api/v1/keys/rotate", _rotate_key,
+        "Publish a key rotation built by `amparo keys rotate` and sign with the new key at once: "
+        "`record` is the new key's node record with the old key's hand-over (hex), `seed` the "
+        "new signing seed sealed (SealedBox) to this node's X25519 key (hex)",
+        body=c.RotateInput, answer=c.Rotated, status=201, refusals=(409,),
+    ),
+)

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
+from node.routes import Route, service
 from node.service import NodeService
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -79,3 +81,10 @@ def render(service: NodeService) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(NodeCollector(service))
     return generate_latest(registry)
+
+
+async def serve(request: web.Request) -> web.Response:
+    return web.Response(body=render(service(request)), headers={"Content-Type": CONTENT_TYPE})
+
+
+ROUTES = (Route("GET", "/metrics", serve, "Prometheus metrics (text format)", media="text/plain", public=True),)

@@ -17,8 +17,13 @@ import hashlib
 import os
 from typing import Any
 
+from aiohttp import web
+
+from node import contract as c
 from node import records
+from node.alerts import parse_duration
 from node.errors import Refused
+from node.routes import Route, read_body, service
 from node.service import NodeService
 from node.store import PeerRow
 from node.transport import PeerAddress, TransportError
@@ -161,3 +166,47 @@ def _complete(service: NodeService, record: Envelope, my_vouch: Envelope, theirs
     service.handle(mesh.PeerAdded(record.author))
     service.ingest(theirs, record.author)
     service.handle(mesh.PeerUp(record.author))
+
+
+# -- the local API's peer routes -------------------------------------------------------------
+async def list_peers(request: web.Request) -> web.Response:
+    s = service(request)
+    return web.json_response({"peers": [s.peer_json(p) for p in s.store.list_peers()]})
+
+
+async def invite(request: web.Request) -> web.Response:
+    s = service(request)
+    doc = await read_body(request, c.InviteInput)
+    ttl = parse_duration(doc.expires, "expires") if doc.expires else INVITE_TTL_MS
+    token, expires = create_invite(s, ttl)
+    return web.json_response({"token": token, "expires": expires, "fingerprint": fingerprint(s.key)})
+
+
+async def accept(request: web.Request) -> web.Response:
+    s = service(request)
+    doc = await read_body(request, c.AcceptInput)
+    peer = await accept_invite(s, doc.token, verified=doc.verified)
+    return web.json_response({"peer": peer}, status=201)
+
+
+async def remove_peer(request: web.Request) -> web.Response:
+    s = service(request)
+    peer = s.store.find_peer(request.match_info["peer"])
+    if peer is None:
+        raise Refused(f"no peer {request.match_info['peer']!r}", code="not-found", status=404)
+    s.remove_peer(peer.key)
+    return web.json_response({"removed": peer.key.hex(), "name": peer.name})
+
+
+ROUTES = (
+    Route("GET", "/api/v1/peers", list_peers, "Peers with fingerprints and state", answer=c.Peers),
+    Route("POST", "/api/v1/peers/invite", invite, "Make a one-time invite token", body=c.InviteInput, answer=c.Invite),
+    Route(
+        "POST", "/api/v1/peers/accept", accept, "Pair using another node's invite token",
+        body=c.AcceptInput, answer=c.Paired, status=201,
+    ),
+    Route(
+        "DELETE", "/api/v1/peers/{peer}", remove_peer, "Stop peering and revoke this node's vouch",
+        answer=c.PeerRemoved, path_params=c.PeerPath, refusals=(404,),
+    ),
+)

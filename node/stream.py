@@ -18,8 +18,10 @@ from typing import Any
 
 from aiohttp import web
 
+from node import contract as c
 from node.alerts import alert_json, open_row
 from node.errors import Refused
+from node.routes import SERVICE, Route
 from node.service import NodeService
 from node.store import StoredEnvelope
 from protocol import SEVERITIES, Alert, ProtocolError, regions
@@ -93,6 +95,14 @@ def handler(service_key: web.AppKey[NodeService]) -> Callable[[web.Request], Awa
         return response
 
     return stream
+
+
+ROUTES = (
+    Route(
+        "GET", "/api/v1/stream", handler(SERVICE), "Server-sent events, one per alert; resume with Last-Event-ID",
+        media="text/event-stream", query=c.StreamQuery, headers=c.StreamHeaders,
+    ),
+)
 
 
 async def _replay(

@@ -13,99 +13,115 @@ from typing import Any
 
 from aiohttp import web
 
+from node import contract as c
 from node import incidents
 from node.alerts import DEFAULT_TTL_MS, MAX_TTL_MS, AlertInputError, make_envelope, open_row, parse_duration
 from node.allies import cap, feeds
 from node.config import public_base
 from node.errors import Refused
 from node.host import Host
-from node.service import NodeService
+from node.routes import Route, read_body, service
 from node.store import StoredEnvelope
 from protocol import Alert, ProtocolError, decode, regions
 
 CAP_TYPE = "application/cap+xml"
-PUBLIC_PREFIX = "/feeds/"
 
 
-def add_routes(app: web.Application, service_key: web.AppKey[NodeService], body: Any) -> None:
-    def service(request: web.Request) -> NodeService:
-        return request.app[service_key]
+async def alert_cap(request: web.Request) -> web.Response:
+    s = service(request)
+    row = incidents.find_alert(s, request.match_info["id"])
+    document = render_cap(s, row)
+    if document is None:
+        raise Refused("this node cannot read that alert (sealed to others)", code="sealed", status=404)
+    return web.Response(body=document, content_type=CAP_TYPE, charset="utf-8")
 
-    async def alert_cap(request: web.Request) -> web.Response:
-        s = service(request)
-        row = incidents.find_alert(s, request.match_info["id"])
-        document = render_cap(s, row)
-        if document is None:
-            raise Refused("this node cannot read that alert (sealed to others)", code="sealed", status=404)
-        return web.Response(body=document, content_type=CAP_TYPE, charset="utf-8")
 
-    async def import_cap(request: web.Request) -> web.Response:
-        s = service(request)
-        doc = await body(request)
-        xml = doc.get("cap")
-        if not isinstance(xml, str) or not xml.strip():
-            raise AlertInputError("cap: the CAP XML document as a string")
-        try:
-            imported = cap.parse(
-                xml.encode("utf-8"),
-                region=_optional(doc, "region"),
-                scope=_optional(doc, "scope"),
-                resolve=lambda ref: _imported_as(s, ref),
-            )
-        except (cap.CapError, ProtocolError) as exc:
-            raise AlertInputError(f"CAP: {exc}") from None
-        origin = imported.origin
-        if origin is not None and (earlier := _imported_as(s, origin)) is not None:
-            raise AlertInputError(f"CAP: {origin} was already imported as alert {earlier.hex()}")
-        now = s.clock()
-        ttl = _import_ttl(doc, imported.expires, now)
-        env = make_envelope(s.identity, imported.alert, now=now, ttl_ms=ttl, recipients=[])
-        incidents.author_or_refuse(s, env)
-        if origin is not None:
-            s.store.put_record("cap-import", _import_key(origin), _import_doc(origin, env.id), now)
-        made = {
-            "id": env.id.hex(),
-            "source": imported.source,
-            "msg_type": imported.alert.msg_type,
-            "references": [r.hex() for r in imported.alert.references],
-        }
-        return web.json_response(made, status=201)
+async def import_cap(request: web.Request) -> web.Response:
+    s = service(request)
+    doc = await read_body(request, c.CapImportInput)
+    if not doc.cap.strip():
+        raise AlertInputError("cap: the CAP XML document as a string")
+    try:
+        imported = cap.parse(
+            doc.cap.encode("utf-8"),
+            region=doc.region or None,
+            scope=doc.scope or None,
+            resolve=lambda ref: _imported_as(s, ref),
+        )
+    except (cap.CapError, ProtocolError) as exc:
+        raise AlertInputError(f"CAP: {exc}") from None
+    origin = imported.origin
+    if origin is not None and (earlier := _imported_as(s, origin)) is not None:
+        raise AlertInputError(f"CAP: {origin} was already imported as alert {earlier.hex()}")
+    now = s.clock()
+    ttl = _import_ttl(doc.expires, imported.expires, now)
+    env = make_envelope(s.identity, imported.alert, now=now, ttl_ms=ttl, recipients=[])
+    incidents.author_or_refuse(s, env)
+    if origin is not None:
+        s.store.put_record("cap-import", _import_key(origin), _import_doc(origin, env.id), now)
+    made = {
+        "id": env.id.hex(),
+        "source": imported.source,
+        "msg_type": imported.alert.msg_type,
+        "references": [r.hex() for r in imported.alert.references],
+    }
+    return web.json_response(made, status=201)
 
-    async def feed(request: web.Request) -> web.Response:
-        s = service(request)
-        region = request.match_info["region"]
-        region = regions.EVERYWHERE if region in ("all", "*") else region
-        if not regions.is_known(region):
-            hint = regions.suggest(region)
-            extra = f"; did you mean {', '.join(hint)}?" if hint else ""
-            raise Refused(f"unknown region {region!r}{extra}", code="not-found", status=404)
-        entries = []
-        names = _names(s)
-        for row in s.store.list_alerts(region=region, limit=FEED_SCAN, include_sealed=False):
-            env = decode(row.raw, now=s.clock(), check_time=False)
-            if isinstance(env.body, Alert) and feeds.wanted(env.body, region):
-                entries.append(feeds.FeedEntry(env.body, env.id.hex(), env.created, names.get(env.author, "")))
-            if len(entries) >= feeds.FEED_LENGTH:
-                break
-        base = public_base(s.config)  # never the request's Host: a spoofed one would end up in readers
-        document = feeds.render(region, entries, base=base, node_key=s.key, node_name=s.config.name, now=s.clock())
-        return web.Response(body=document, content_type="application/atom+xml", charset="utf-8")
 
-    async def public_cap(request: web.Request) -> web.Response:
-        s = service(request)
-        ident = request.match_info["id"]
-        row = s.store.get(bytes.fromhex(ident)) if _is_hex64(ident) else None
-        env = decode(row.raw, now=s.clock(), check_time=False) if row is not None and row.type == "alert" else None
-        if row is None or env is None or env.sealed or not isinstance(env.body, Alert) or env.body.scope != "public":
-            raise Refused("no public alert with that id", code="not-found", status=404)
-        document = render_cap(s, row)
-        return web.Response(body=document, content_type=CAP_TYPE, charset="utf-8")
+async def feed(request: web.Request) -> web.Response:
+    s = service(request)
+    region = request.match_info["region"]
+    region = regions.EVERYWHERE if region in ("all", "*") else region
+    if not regions.is_known(region):
+        hint = regions.suggest(region)
+        extra = f"; did you mean {', '.join(hint)}?" if hint else ""
+        raise Refused(f"unknown region {region!r}{extra}", code="not-found", status=404)
+    entries = []
+    names = _names(s)
+    for row in s.store.list_alerts(region=region, limit=FEED_SCAN, include_sealed=False):
+        env = decode(row.raw, now=s.clock(), check_time=False)
+        if isinstance(env.body, Alert) and feeds.wanted(env.body, region):
+            entries.append(feeds.FeedEntry(env.body, env.id.hex(), env.created, names.get(env.author, "")))
+        if len(entries) >= feeds.FEED_LENGTH:
+            break
+    base = public_base(s.config)  # never the request's Host: a spoofed one would end up in readers
+    document = feeds.render(region, entries, base=base, node_key=s.key, node_name=s.config.name, now=s.clock())
+    return web.Response(body=document, content_type="application/atom+xml", charset="utf-8")
 
-    r = app.router
-    r.add_get("/api/v1/alerts/{id}/cap", alert_cap)
-    r.add_post("/api/v1/alerts/import", import_cap)
-    r.add_get("/feeds/cap/{id}.xml", public_cap)
-    r.add_get("/feeds/{region}.atom", feed)
+
+async def public_cap(request: web.Request) -> web.Response:
+    s = service(request)
+    ident = request.match_info["id"]
+    row = s.store.get(bytes.fromhex(ident)) if _is_hex64(ident) else None
+    env = decode(row.raw, now=s.clock(), check_time=False) if row is not None and row.type == "alert" else None
+    if row is None or env is None or env.sealed or not isinstance(env.body, Alert) or env.body.scope != "public":
+        raise Refused("no public alert with that id", code="not-found", status=404)
+    document = render_cap(s, row)
+    return web.Response(body=document, content_type=CAP_TYPE, charset="utf-8")
+
+
+ROUTES = (
+    Route(
+        "GET", "/api/v1/alerts/{id}/cap", alert_cap, "The alert as an OASIS CAP 1.2 document",
+        media=CAP_TYPE, path_params=c.AlertPath, refusals=(404,),
+    ),
+    Route(
+        "POST", "/api/v1/alerts/import", import_cap,
+        "Re-publish a CAP 1.2 Alert, Update or Cancel from an outside source, signed by this node"
+        " (an Update or Cancel must reference a CAP message this node imported)",
+        body=c.CapImportInput, answer=c.CapImported, status=201, refusals=(409,),
+    ),
+    Route(
+        "GET", "/feeds/cap/{id}.xml", public_cap,
+        "CAP 1.2 document of a public alert (what feed entries link to); no token needed",
+        media=CAP_TYPE, path_params=c.PlainIdPath, public=True, refusals=(404,),
+    ),
+    Route(
+        "GET", "/feeds/{region}.atom", feed,
+        "Atom feed of public alerts for a region (all = everywhere); no token needed",
+        media="application/atom+xml", path_params=c.FeedPath, public=True, refusals=(404,),
+    ),
+)
 
 
 FEED_SCAN = 500
@@ -158,18 +174,10 @@ def _names(s: Host) -> dict[bytes, str]:
     return names
 
 
-def _optional(doc: dict[str, Any], name: str) -> str | None:
-    value = doc.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise AlertInputError(f"{name}: text")
-    return value
-
-
-def _import_ttl(doc: dict[str, Any], expires: int, now: int) -> int:
-    if doc.get("expires"):
-        return parse_duration(str(doc["expires"]), "expires")
+def _import_ttl(given: str | None, expires: int, now: int) -> int:
+    """The TTL the person gave, else the CAP document's expiry, else the default."""
+    if given:
+        return parse_duration(given, "expires")
     if not expires:
         return DEFAULT_TTL_MS
     if expires <= now:
