@@ -35,7 +35,9 @@ after the periodic timer. Floods stay bounded by the same budgets.
 
 An admitted item is stored (`Store` with the next seq), delivered locally
 (`Deliver`, alerts and acks), fed to the trust graph (vouch/revoke) and pushed
-eagerly to every peer but the one it came from. Within one batch, items
+eagerly to every peer but the one it came from (flooding); with
+`Timing.tree_push` it is pushed along the tree's eager links only and announced
+by id on the lazy ones, and pushed duplicates prune links (`mesh.tree`). Within one batch, items
 refused for the horizon are retried when the batch itself widened the horizon,
 so a vouch and the alert it enables may arrive together in any order.
 Ids refused for reasons that cannot change until trust does are remembered, so

@@ -4,6 +4,7 @@ Small meshes so this stays fast; bench/simulate.py runs 1,000 and 10,000 nodes."
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 
@@ -35,6 +36,8 @@ def test_the_tree_forms_after_the_first_alert_and_then_about_one_full_copy_per_n
     flood_cost = full_per_node(sim, alerts[0])
     assert flood_cost > 5  # the first one floods: every link starts eager
     assert all(full_per_node(sim, a) <= 1.02 for a in alerts[2:])  # a spanning tree: N - 1 pushes
+    hop_target = math.ceil(math.log2(200)) + 2  # issue 14's bound, here for every node
+    assert all((sim.spreads[a.id].hops_to(1.0, 200) or hop_target + 1) <= hop_target for a in alerts)
     assert sim.messages["prune"] > 0 and sim.messages["graft"] == 0
 
 
