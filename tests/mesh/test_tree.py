@@ -183,3 +183,11 @@ def test_flooding_is_the_default_and_never_prunes() -> None:
     later = alert(ALLY, 2)
     assert pushed_to(feed(mesh, Received(P1, [later]), NOW + 2)) == {P2: [later.id], P3: [later.id]}
     assert of(Announce, feed(mesh, Tick(), NOW + 10_000)) == []
+
+
+def test_a_flooding_node_also_fetches_what_a_tree_peer_announced_and_did_not_bring() -> None:
+    mesh = node(Timing())
+    item = alert(ALLY, 1)
+    feed(mesh, Announced(P2, [item.id]))
+    repair = feed(mesh, Tick(), NOW + Timing().graft_timeout_ms)
+    assert of(Graft, repair) == [Graft(P2)] and of(Fetch, repair) == [Fetch(P2, (item.id,))]
