@@ -1,4 +1,4 @@
-"""Amparo's mesh: gossip, anti-entropy, trust horizon, protection, outbound queues.
+"""Amparo's mesh: gossip (flooding or tree push), anti-entropy, trust horizon, protection, outbound queues.
 
 Deterministic, sans-I/O state machines: the node layer (or the simulator)
 feeds events with the current time and carries out the returned actions.
@@ -8,16 +8,22 @@ See docs/mesh.md.
 from mesh import reconcile
 from mesh.events import (
     Action,
+    Announce,
+    Announced,
     Authored,
     Deliver,
     Disconnect,
     Event,
     Fetch,
     FetchDone,
+    Graft,
+    Grafted,
     PeerAdded,
     PeerDown,
     PeerInvalid,
     PeerUp,
+    Prune,
+    Pruned,
     Push,
     PushResult,
     Received,
@@ -33,18 +39,23 @@ from mesh.gossip import DELIVERED_KINDS, RETRYABLE, MeshNode, Timing
 from mesh.interfaces import Item, Key, MeshError
 from mesh.outbox import Pacing
 from mesh.peers import Limits, SavedStanding, Standing
+from mesh.tree import PushTree
 from mesh.trust import TrustGraph
 
 __all__ = [
     "DELIVERED_KINDS",
     "RETRYABLE",
     "Action",
+    "Announce",
+    "Announced",
     "Authored",
     "Deliver",
     "Disconnect",
     "Event",
     "Fetch",
     "FetchDone",
+    "Graft",
+    "Grafted",
     "Item",
     "Key",
     "Limits",
@@ -55,8 +66,11 @@ __all__ = [
     "PeerDown",
     "PeerInvalid",
     "PeerUp",
+    "Prune",
+    "Pruned",
     "Push",
     "PushResult",
+    "PushTree",
     "Received",
     "ReconcileDone",
     "Rejected",

@@ -105,6 +105,32 @@ class FetchDone:
     ids: Sequence[bytes]
 
 
+@dataclass(frozen=True, slots=True)
+class Announced:
+    """`peer` announced that it holds `ids` (tree push: its link to us is lazy).
+
+    Ids we lack are waited for; if one has not come along the tree within
+    `Timing.graft_timeout_ms`, it is fetched from `peer` and the link grafted."""
+
+    peer: bytes
+    ids: Sequence[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Grafted:
+    """`peer` grafted its link to us into the tree: push it full items again."""
+
+    peer: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """`peer` pruned its link to us from the tree (it got a duplicate from us):
+    announce items to it from now on instead of pushing them."""
+
+    peer: bytes
+
+
 Event = (
     Authored
     | Received
@@ -116,6 +142,9 @@ Event = (
     | Tick
     | ReconcileDone
     | FetchDone
+    | Announced
+    | Grafted
+    | Pruned
 )
 
 # -- actions ------------------------------------------------------------------------------
@@ -194,4 +223,46 @@ class Rejected:
     reason: str
 
 
-Action = Store | Deliver | Push | StartReconcile | Fetch | SaveMark | Disconnect | SaveStanding | Rejected
+@dataclass(frozen=True, slots=True)
+class Announce:
+    """Tell `peer` we hold `ids` (tree push, lazy link); answer with nothing.
+
+    Fire and forget: a lost announcement costs only time, since the peer's
+    reconciliation finds the items anyway. At most `Timing.announce_ids` ids."""
+
+    peer: bytes
+    ids: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Graft:
+    """Ask `peer` to push us full items again (deliver as `Grafted` there).
+
+    Comes with a `Fetch` from the same peer for the announced ids that did not
+    arrive in time: the fetch repairs this item, the graft repairs the tree."""
+
+    peer: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Prune:
+    """Ask `peer` to stop pushing us full items (deliver as `Pruned` there): it
+    sent one we already held, so the link is redundant; ids keep coming lazily."""
+
+    peer: bytes
+
+
+Action = (
+    Store
+    | Deliver
+    | Push
+    | StartReconcile
+    | Fetch
+    | SaveMark
+    | Disconnect
+    | SaveStanding
+    | Rejected
+    | Announce
+    | Graft
+    | Prune
+)

@@ -35,7 +35,9 @@ after the periodic timer. Floods stay bounded by the same budgets.
 
 An admitted item is stored (`Store` with the next seq), delivered locally
 (`Deliver`, alerts and acks), fed to the trust graph (vouch/revoke) and pushed
-eagerly to every peer but the one it came from. Within one batch, items
+eagerly to every peer but the one it came from (flooding); with
+`Timing.tree_push` it is pushed along the tree's eager links only and announced
+by id on the lazy ones, and pushed duplicates prune links (`mesh.tree`). Within one batch, items
 refused for the horizon are retried when the batch itself widened the horizon,
 so a vouch and the alert it enables may arrive together in any order.
 Ids refused for reasons that cannot change until trust does are remembered, so
@@ -51,16 +53,22 @@ from dataclasses import dataclass
 
 from mesh.events import (
     Action,
+    Announce,
+    Announced,
     Authored,
     Deliver,
     Disconnect,
     Event,
     Fetch,
     FetchDone,
+    Graft,
+    Grafted,
     PeerAdded,
     PeerDown,
     PeerInvalid,
     PeerUp,
+    Prune,
+    Pruned,
     Push,
     PushResult,
     Received,
@@ -76,6 +84,7 @@ from mesh.interfaces import Item
 from mesh.outbox import Pacing, PeerOutbox, SeqLog
 from mesh.peers import Limits, PeerScore, RateLimits, SavedStanding, Standing, Transition
 from mesh.reconcile import KeyIndex
+from mesh.tree import Cause, PushTree, always_eager
 from mesh.trust import TrustGraph
 from protocol.framing import MAX_FETCH_IDS
 
@@ -87,6 +96,7 @@ FETCH_ACTION_IDS = 4 * MAX_FETCH_IDS
 MAX_FETCHING = 20_000  # ids requested and not yet arrived, per peer
 REFUSED_MEMORY = 65_536
 OFFERED_MEMORY = 16_384  # per peer: ids already pushed because a reconciliation said so
+REPAIRED_MEMORY = 16_384  # ids whose first copy was fetched, not pushed (tree push)
 # Reasons that stay true until the trust graph changes (or forever).
 _STICKY = frozenset({"expired", "compromised-author", "retired-key", "outside-horizon"})
 #: Refusals for a budget or for the sender's standing: deferrals the sender retries.
@@ -108,9 +118,20 @@ RETRYABLE = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Timing:
+    """The mesh's clocks, and how items spread: flooding, or the tree (`mesh.tree`).
+
+    `tree_push` is off by default until the node layer carries `Announce`,
+    `Graft` and `Prune`; the simulator runs both. `announce_ids` matches the
+    wire's id-list limit (`protocol.framing.MAX_FETCH_IDS`)."""
+
     reconcile_every_ms: int = 5 * 60_000
     fetch_timeout_ms: int = 2 * 60_000
     catch_up_again_ms: int = 3_000  # next session while a difference is left unfetched
+    tree_push: bool = False  # False: every item to every peer (flooding)
+    announce_delay_ms: int = 100  # an announcement waits this long for more ids to batch
+    announce_ids: int = MAX_FETCH_IDS  # ids in one announcement; a full batch goes at once
+    graft_timeout_ms: int = 1_000  # an announced id not here by then is fetched and grafted
+    graft_retry_ms: int = 500  # then the next announcer, if it still has not come
 
 
 class _Link:
@@ -158,9 +179,17 @@ class MeshNode:
         self.timing = timing or Timing()
         self.trust = TrustGraph(self_key, trust_depth)
         self.rates = RateLimits(self.limits)
+        timing = self.timing
+        self.tree = PushTree(
+            announce_delay_ms=timing.announce_delay_ms,
+            announce_ids=timing.announce_ids,
+            graft_timeout_ms=timing.graft_timeout_ms,
+            graft_retry_ms=timing.graft_retry_ms,
+        )
         self._items: dict[bytes, Item] = {}
         self._seqs: dict[bytes, int] = {}
         self._origin: dict[bytes, bytes] = {}
+        self._repaired: OrderedDict[bytes, None] = OrderedDict()
         self._index = KeyIndex()
         self._log = SeqLog()
         self._next_seq = 1
@@ -242,6 +271,10 @@ class MeshNode:
                 times.append(at)
             if link.outbox.up:
                 times.append(link.next_reconcile)
+        links = self._links
+        tree = self.tree.wakeup_at(lambda peer: peer in links and links[peer].outbox.up)
+        if tree is not None:
+            times.append(tree)
         return min(times) if times else None
 
     # -- events ---------------------------------------------------------------------------
@@ -274,6 +307,10 @@ class MeshNode:
             self._fetched(event)
         elif isinstance(event, Tick):
             self._tick(actions)
+        elif isinstance(event, Announced):
+            self._announced(event)
+        elif isinstance(event, Grafted | Pruned) and event.peer in self._links:
+            self.tree.move(event.peer, Cause.GRAFTED if isinstance(event, Grafted) else Cause.PRUNED)
         self._pump(actions)
         return actions
 
@@ -295,6 +332,7 @@ class MeshNode:
         if link.score.standing is Standing.CUT_OFF:
             return
         link.outbox.link_up(self._now)
+        self.tree.move(peer, Cause.PEER_UP)
         self._start_reconcile(peer, link, actions)
 
     def _start_reconcile(self, peer: bytes, link: _Link, actions: list[Action]) -> None:
@@ -339,8 +377,11 @@ class MeshNode:
         overran = False
         deferred: list[Item] = []
         accepted = 0
+        first_copies = 0  # pushed to us unasked and new here: the link is a useful tree link
+        redundant = False  # a pushed duplicate: the link is not needed in the tree
         waiting: list[Item] = []
         for item in items:
+            pushed = peer is not None and item.id not in self._links[peer].fetching
             reason = self._admit(item, peer, actions)
             if reason == "outside-horizon":
                 waiting.append(item)
@@ -348,9 +389,16 @@ class MeshNode:
                 overran = overran or reason == "peer-rate-limited"
                 if reason in RETRYABLE:
                     deferred.append(item)
+                if reason == "duplicate" and peer is not None:
+                    redundant = self._redundant(item, peer) or redundant
                 self._reject(item, peer, reason, actions)
             else:
                 accepted += 1
+                first_copies += pushed and not always_eager(item)
+                if not pushed:
+                    self._repaired[item.id] = None
+                    if len(self._repaired) > REPAIRED_MEMORY:
+                        self._repaired.popitem(last=False)
         while waiting and accepted:
             # This batch may have widened the horizon (a vouch next to the alert it enables).
             retry, waiting, accepted = waiting, [], 0
@@ -379,6 +427,29 @@ class MeshNode:
                 self._scored(
                     peer, link.score.reward(self.limits.good_item_reward * accepted, self._now), actions
                 )
+            if self.timing.tree_push:
+                self._shape_tree(peer, first_copies, redundant, actions)
+
+    def _redundant(self, item: Item, peer: bytes) -> bool:
+        """A duplicate that shows the link from ``peer`` is not needed in the tree:
+        pushed unasked (not fetched), not a revocation (those go to everyone), not a
+        resend by the peer we first got it from (its reply to us was lost), and not
+        a late push of an item we had to fetch: then the push was lost or slow this
+        once, and the next item, pushed along both links, shows which one to prune."""
+        if self._links[peer].fetching.pop(item.id, None) is not None:
+            return False
+        if always_eager(item) or item.id in self._repaired:
+            return False
+        return self._origin.get(item.id) != peer
+
+    def _shape_tree(self, peer: bytes, first_copies: int, redundant: bool, actions: list[Action]) -> None:
+        """Plumtree's rule per batch: a link that brought something first stays in
+        (or comes back into) the tree; one that brought only duplicates is pruned."""
+        if first_copies:
+            self.tree.move(peer, Cause.FIRST_COPY)
+        elif redundant:
+            self.tree.move(peer, Cause.DUPLICATE)
+            actions.append(Prune(peer))  # also when already lazy here: the peer still pushes
 
     def _verdict(self, item: Item) -> str | None:
         """Rules that depend on the item alone, not on who sent it."""
@@ -462,6 +533,9 @@ class MeshNode:
         if peer is not None:
             self._origin[item.id] = peer
         actions.append(Store(item, seq))
+        self.tree.arrived(item.id)
+        if self.timing.tree_push:
+            self.tree.route(item, (other for other in self._links if other != peer), self._now)
         if item.kind in DELIVERED_KINDS:
             actions.append(Deliver(item))
         if self.trust.observe(item, seen=self._now):
@@ -550,7 +624,42 @@ class MeshNode:
                     del link.fetching[item_id]
             if link.outbox.up and now >= link.next_reconcile:
                 self._start_reconcile(peer, link, actions)
+        self._graft_due(actions)
         self._expire()
+
+    # -- tree repair ----------------------------------------------------------------------
+    def _announced(self, event: Announced) -> None:
+        link = self._links.get(event.peer)
+        if link is None or link.score.standing is not Standing.GOOD:
+            return  # what it holds could not be admitted from it anyway
+        items, refused = self._items, self._refused
+        self.tree.heard(event.peer, event.ids, lambda i: i not in items and i not in refused, self._now)
+
+    def _graft_due(self, actions: list[Action]) -> None:
+        """Announced ids the tree did not bring in time: fetch each from an announcer
+        and graft that link, so the next items come along it (around a quiet dropper)."""
+        links = self._links
+
+        def usable(peer: bytes) -> bool:
+            link = links.get(peer)
+            return link is not None and link.outbox.up and link.score.standing is Standing.GOOD
+
+        def fetching(item_id: bytes) -> bool:
+            return any(item_id in link.fetching for link in links.values())
+
+        plan = self.tree.due_grafts(
+            self._now, usable, lambda i: i in self._items or i in self._refused, fetching
+        )
+        deadline = self._now + self.timing.fetch_timeout_ms
+        for peer, ids in plan.items():
+            link = links[peer]
+            ids = ids[: max(0, MAX_FETCHING - len(link.fetching))]
+            self.tree.move(peer, Cause.GRAFT_TIMEOUT)
+            actions.append(Graft(peer))
+            for item_id in ids:
+                link.fetching[item_id] = deadline
+            for start in range(0, len(ids), FETCH_ACTION_IDS):
+                actions.append(Fetch(peer, tuple(ids[start : start + FETCH_ACTION_IDS])))
 
     def _expire(self) -> None:
         """Drop expired items: they leave the reconciled set; replays are refused as expired."""
@@ -568,11 +677,14 @@ class MeshNode:
         now = self._now
         for peer, link in self._links.items():
             outbox = link.outbox
+            if outbox.up and link.score.standing is not Standing.CUT_OFF:
+                while ids := self.tree.announcements(peer, now):
+                    actions.append(Announce(peer, ids))
             if not outbox.ready(now) or link.score.standing is Standing.CUT_OFF:
                 continue
             if not outbox.pending(self._log):
                 continue
-            batch = outbox.next_batch(self._log, now, self._came_from(peer))
+            batch = outbox.next_batch(self._log, now, self._skip(peer))
             if batch is not None:
                 actions.append(Push(peer, batch.id, batch.items))
             else:
@@ -580,10 +692,14 @@ class MeshNode:
                 if mark is not None:
                     actions.append(SaveMark(peer, mark))
 
-    def _came_from(self, peer: bytes) -> Callable[[Item], bool]:
-        """No echo: never push an item back to the peer it came from."""
+    def _skip(self, peer: bytes) -> Callable[[Item], bool]:
+        """Items the outbox does not push to ``peer``: no echo to the peer an item
+        came from, and none of those announced to it instead (a lazy tree link)."""
         origin = self._origin
-        return lambda item: origin.get(item.id) == peer
+        if not self.timing.tree_push:
+            return lambda item: origin.get(item.id) == peer
+        tree = self.tree
+        return lambda item: origin.get(item.id) == peer or tree.announced_to(peer, item.id)
 
     def items_for(self, ids: Sequence[bytes]) -> list[Item]:
         """Items to answer a peer's fetch with (unknown ids are skipped)."""

@@ -3,7 +3,8 @@
 The simulator plays the node layer's part for every node: it carries out
 `Push`, `StartReconcile` and `Fetch` over simulated links with per-link latency
 and message loss, answers with `PushResult`, `ReconcileDone` and `Received`,
-and keeps what `Store`, `SaveMark` and `SaveStanding` persist so a node that goes down can
+carries tree push's `Announce`, `Graft` and `Prune` as one-way messages
+(`Announced`, `Grafted`, `Pruned` at the other end, lost like any other), and keeps what `Store`, `SaveMark` and `SaveStanding` persist so a node that goes down can
 restart from its "disk" exactly like a real one. Partitions and churn are
 scheduled like any other event. The same `mesh/` code runs here and in
 `node/`: what converges here converges there, given the same events.
@@ -12,6 +13,13 @@ Trust: every simulated node vouches for the alert authors (nodes
 `0..authors-1`), so authors are inside everyone's horizon and nothing else
 needs to travel; a node's own vouch shows up in reconciliation, is refused by
 peers as outside their horizon, and is remembered so it is not fetched again.
+
+Quiet droppers (`go_quiet`) accept and acknowledge everything and send
+nothing on: no pushes, no announcements, no prunes or grafts, empty answers to
+fetches. They still fetch and reconcile for themselves. A node quiet from the
+start never becomes a tree link (the first item floods, and the tree is where
+the first copies went), so scenarios silence nodes after the tree has formed:
+then the tree must route around them (`mesh.tree`).
 
 Items are synthetic (ids are BLAKE2b of counters, no signatures): the node
 layer verifies signatures before the mesh ever sees an item.
@@ -23,19 +31,25 @@ import hashlib
 import heapq
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mesh.events import (
     Action,
+    Announce,
+    Announced,
     Authored,
     Deliver,
     Disconnect,
     Event,
     Fetch,
     FetchDone,
+    Graft,
+    Grafted,
     PeerUp,
+    Prune,
+    Pruned,
     Push,
     PushResult,
     Received,
@@ -57,6 +71,8 @@ DAY_MS = 86_400_000
 # Shorter than a real node's defaults so scenarios settle in minutes of virtual time.
 SIM_PACING = Pacing(backoff_base_ms=1_000, backoff_cap_ms=30_000, push_timeout_ms=10_000)
 SIM_TIMING = Timing(reconcile_every_ms=60_000, fetch_timeout_ms=10_000)
+#: The same with tree push on (`mesh.tree`): the simulator's default stays flooding, like the node's.
+TREE_TIMING = replace(SIM_TIMING, tree_push=True)
 
 
 def synthetic_key(label: str, number: int) -> bytes:
@@ -122,14 +138,17 @@ class SimNode:
 
 @dataclass(slots=True)
 class Spread:
-    """How one alert travelled: first arrival time and hop count per node."""
+    """How one alert travelled: first arrival time, hop count and sender per node."""
 
     item: Item
     sent_at: int
     arrived: dict[int, int] = field(default_factory=dict)
     hops: dict[int, int] = field(default_factory=dict)
+    came_from: dict[int, int] = field(default_factory=dict)
     messages_at_send: int = 0
     pushes_at_send: int = 0
+    full: int = 0  # full copies sent (pushed or in a fetch answer), lost ones included
+    announced: int = 0  # times its id was announced
 
     def _nth(self, values: Iterable[int], fraction: float, population: int) -> int | None:
         ordered = sorted(values)
@@ -164,6 +183,7 @@ class Simulation:
         self.disconnects: list[tuple[int, int, str]] = []
         self.spreads: dict[bytes, Spread] = {}
         self._alerts_sent = 0
+        self.quiet: set[int] = set()  # quiet droppers (`go_quiet`)
         author_keys = [self.keys[a] for a in range(min(config.authors, config.nodes))]
         self.nodes: list[SimNode] = []
         for i in range(config.nodes):
@@ -262,13 +282,25 @@ class Simulation:
         return self.config.loss > 0 and self.rng.random() < self.config.loss
 
     def _carry_out(self, node: SimNode, actions: list[Action], sender: int | None) -> None:
+        quiet = node.index in self.quiet
         for action in actions:
             if isinstance(action, Store):
                 node.disk.append((action.item, action.seq))
             elif isinstance(action, Deliver):
                 self._delivered(node.index, action.item, sender)
+            elif quiet and isinstance(action, Push | Announce | Graft | Prune):
+                if isinstance(action, Push):  # "sent": its outbox moves on, nothing leaves
+                    done = PushResult(action.peer, action.batch_id, True)
+                    self._at(self.now + 1, self._feed, node.index, node.epoch, done)
             elif isinstance(action, Push):
                 self._push(node, action)
+            elif isinstance(action, Announce):
+                self._signal(node, action.peer, "announce", Announced(node.key, action.ids))
+                self._count(action.ids, "announced")
+            elif isinstance(action, Graft):
+                self._signal(node, action.peer, "graft", Grafted(node.key))
+            elif isinstance(action, Prune):
+                self._signal(node, action.peer, "prune", Pruned(node.key))
             elif isinstance(action, StartReconcile):
                 self._reconcile(node, self.index_of[action.peer])
             elif isinstance(action, Fetch):
@@ -288,10 +320,27 @@ class Simulation:
             return
         spread.arrived[i] = self.now
         spread.hops[i] = 0 if sender is None else spread.hops.get(sender, 0) + 1
+        if sender is not None:
+            spread.came_from[i] = sender
+
+    def _count(self, ids: Iterable[bytes], figure: str) -> None:
+        for item_id in ids:
+            spread = self.spreads.get(item_id)
+            if spread is not None:
+                setattr(spread, figure, getattr(spread, figure) + 1)
+
+    def _signal(self, node: SimNode, peer: bytes, kind: str, event: Event) -> None:
+        """A one-way message (announcement, graft, prune): it arrives or it is lost."""
+        j = self.index_of[peer]
+        self.messages[kind] += 1
+        if self.reachable(node.index, j) and not self._lost():
+            self._at(self.now + self.latency(node.index, j), self._feed, j, self.nodes[j].epoch, event)
 
     def _push(self, node: SimNode, action: Push) -> None:
         j = self.index_of[action.peer]
         self.messages["push"] += 1
+        if self.reachable(node.index, j):
+            self._count((item.id for item in action.items), "full")
         if self.reachable(node.index, j) and not self._lost():
             arrive = self.now + self.latency(node.index, j)
             self._at(arrive, self._arrive, node.index, node.epoch, j, self.nodes[j].epoch, action)
@@ -338,7 +387,8 @@ class Simulation:
         if self._lost():
             self._at(self.now + self.config.request_timeout_ms, self._feed, node.index, node.epoch, done)
             return
-        items = tuple(self.nodes[j].mesh.items_for(ids))
+        items = () if j in self.quiet else tuple(self.nodes[j].mesh.items_for(ids))
+        self._count((item.id for item in items), "full")
         answer_at = self.now + 2 * self.latency(node.index, j)
         if items:
             self._at(answer_at, self._feed, node.index, node.epoch, Received(self.keys[j], items))
@@ -386,6 +436,10 @@ class Simulation:
         for peer in node.peers:
             self._feed(i, node.epoch, PeerUp(self.keys[peer]))
 
+    def go_quiet(self, nodes: Iterable[int], at: int | None = None) -> None:
+        """From ``at`` on, these nodes accept everything and forward nothing."""
+        self._at(self.now if at is None else at, self.quiet.update, list(nodes))
+
     def partition(self, groups: Iterable[Iterable[int]], at: int | None = None) -> None:
         """Nodes in different groups cannot talk; nodes in no group form group 0."""
         assignment = [0] * self.config.nodes
@@ -420,15 +474,16 @@ class Simulation:
         self.run_until(deadline, covered)
         return self.spreads[item.id]
 
-    def hop_depths(self, source: int) -> dict[int, int]:
-        """Per reachable node, its fewest hops from ``source`` (breadth-first search)."""
+    def hop_depths(self, source: int, among: Collection[int] | None = None) -> dict[int, int]:
+        """Per reachable node, its fewest hops from ``source`` (breadth-first search),
+        through the nodes ``among`` only when given (the live ones, say)."""
         depth = {source: 0}
         frontier = [source]
         while frontier:
             following = []
             for a in frontier:
                 for b in self.graph[a]:
-                    if b not in depth:
+                    if b not in depth and (among is None or b in among):
                         depth[b] = depth[a] + 1
                         following.append(b)
             frontier = following
@@ -438,8 +493,9 @@ class Simulation:
         """Hops from `source` to the farthest node: the rounds an ideal flood needs."""
         return max(self.hop_depths(source).values())
 
-    def ideal_arrivals(self, source: int) -> dict[int, tuple[int, int]]:
-        """Per node, the earliest possible arrival (ms) and its hops: Dijkstra over link latency."""
+    def ideal_arrivals(self, source: int, among: Collection[int] | None = None) -> dict[int, tuple[int, int]]:
+        """Per node, the earliest possible arrival (ms) and its hops: Dijkstra over link
+        latency, through the nodes ``among`` only when given."""
         best: dict[int, tuple[int, int]] = {source: (0, 0)}
         heap = [(0, 0, source)]
         while heap:
@@ -447,6 +503,8 @@ class Simulation:
             if (at, hops) > best[a]:
                 continue
             for b in self.graph[a]:
+                if among is not None and b not in among:
+                    continue
                 candidate = (at + self.latency(a, b), hops + 1)
                 if b not in best or candidate < best[b]:
                     best[b] = candidate

@@ -1,0 +1,252 @@
+"""Tree push: full items along a spanning tree, ids to everyone else (Plumtree).
+
+After Leitão, Pereira and Rodrigues, "Epidemic Broadcast Trees" (SRDS 2007).
+Flooding sends every item over every link, about `degree - 1` full copies per
+node; almost all of them are duplicates. The tree keeps every link but gives
+each one a *mode*, seen from this end:
+
+* **eager** links carry the full item, pushed by the outbox as before;
+* **lazy** links carry only its id, in an announcement batched per peer
+  (flushed after `announce_delay_ms`, or at once when `announce_ids` are
+  waiting).
+
+Every link starts eager, so the first item floods. A node that receives a
+pushed item it already holds (a *duplicate*) tells the sender `Prune`: both
+ends turn that link lazy. What is left eager is the tree the first copies
+travelled along, and later items cross each link of it once.
+
+The tree must never cost reliability: when an announced id has not arrived
+`graft_timeout_ms` after its first announcement (the tree link above us is
+lossy, down, or a *quiet dropper* that accepts items but never forwards them),
+it is fetched from the first announcer and that link is grafted back into the
+tree (`Graft`); if that fails too, the next announcer is tried every
+`graft_retry_ms`. Revocations (and so compromise declarations) never go lazy:
+they must overtake the alerts of the key they revoke, so they go to every peer
+in full, and their duplicates prune nothing. Reconciliation stays the safety
+net for whatever announcements cannot repair.
+
+This module holds the per-link modes, the announcement queues, and the ids
+announced to us that we still lack; `MeshNode` (`mesh.gossip`) wires it in when
+`Timing.tree_push` is set. Link modes follow the table `TRANSITIONS` (data, so
+docs/mesh.md can show it). The state is soft: it is not persisted, and a
+restart begins with every link eager again.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from mesh.interfaces import Item
+
+ANNOUNCED_MEMORY = 16_384  # per peer: ids announced instead of pushed (its outbox skips them)
+HEARD_MEMORY = 4_096  # per peer: ids it announced to us (it holds them: no need to announce back)
+MISSING_MEMORY = 16_384  # ids announced to us that we lack, waiting for the tree or a graft
+QUEUE_MEMORY = 4 * 4_096  # per peer: ids waiting to be announced (a peer long down loses the oldest)
+
+
+def always_eager(item: Item) -> bool:
+    """Revocations, compromise declarations among them, go in full to every peer."""
+    return item.kind == "revoke"
+
+
+class Mode(enum.Enum):
+    EAGER = "eager"
+    LAZY = "lazy"
+
+
+class Cause(enum.Enum):
+    DUPLICATE = "a pushed duplicate came on it (we send Prune)"
+    PRUNED = "the peer pruned it (Pruned)"
+    FIRST_COPY = "the peer pushed an item to us first"
+    GRAFT_TIMEOUT = "an id it announced did not come in time (we send Graft and Fetch)"
+    GRAFTED = "the peer grafted it (Grafted)"
+    PEER_UP = "the peer is up again (PeerUp)"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    source: Mode
+    cause: Cause
+    target: Mode
+
+
+#: How a link's mode moves; a cause not listed for a mode leaves it where it is.
+TRANSITIONS: tuple[Transition, ...] = (
+    Transition(Mode.EAGER, Cause.DUPLICATE, Mode.LAZY),
+    Transition(Mode.EAGER, Cause.PRUNED, Mode.LAZY),
+    Transition(Mode.LAZY, Cause.FIRST_COPY, Mode.EAGER),
+    Transition(Mode.LAZY, Cause.GRAFT_TIMEOUT, Mode.EAGER),
+    Transition(Mode.LAZY, Cause.GRAFTED, Mode.EAGER),
+    Transition(Mode.LAZY, Cause.PEER_UP, Mode.EAGER),
+)
+_NEXT = {(t.source, t.cause): t.target for t in TRANSITIONS}
+
+
+def _remember(memory: OrderedDict[bytes, None], item_id: bytes, limit: int) -> None:
+    memory[item_id] = None
+    memory.move_to_end(item_id)
+    if len(memory) > limit:
+        memory.popitem(last=False)
+
+
+class _Branch:
+    """One link as the tree sees it."""
+
+    __slots__ = ("announced", "due", "heard", "mode", "queue")
+
+    def __init__(self) -> None:
+        self.mode = Mode.EAGER
+        self.queue: dict[bytes, None] = {}  # ids to announce, in order
+        self.due = 0  # when the queue is flushed (set by its first id)
+        self.announced: OrderedDict[bytes, None] = OrderedDict()
+        self.heard: OrderedDict[bytes, None] = OrderedDict()
+
+
+class _Wanted:
+    """An id announced to us that we lack: who announced it and when to act."""
+
+    __slots__ = ("announcers", "deadline", "tried")
+
+    def __init__(self, deadline: int) -> None:
+        self.announcers: list[bytes] = []
+        self.tried = 0
+        self.deadline = deadline
+
+
+class PushTree:
+    """Link modes, outgoing announcements and missing ids of one node."""
+
+    def __init__(
+        self, *, announce_delay_ms: int, announce_ids: int, graft_timeout_ms: int, graft_retry_ms: int
+    ) -> None:
+        self.announce_delay_ms = announce_delay_ms
+        self.announce_ids = announce_ids
+        self.graft_timeout_ms = graft_timeout_ms
+        self.graft_retry_ms = graft_retry_ms
+        self._branches: dict[bytes, _Branch] = {}
+        self._missing: OrderedDict[bytes, _Wanted] = OrderedDict()
+
+    def _branch(self, peer: bytes) -> _Branch:
+        branch = self._branches.get(peer)
+        if branch is None:
+            branch = self._branches[peer] = _Branch()
+        return branch
+
+    # -- link modes -----------------------------------------------------------------------
+    def mode(self, peer: bytes) -> Mode:
+        return self._branch(peer).mode
+
+    def move(self, peer: bytes, cause: Cause) -> bool:
+        """Apply ``cause`` to the link with ``peer`` (see `TRANSITIONS`); True when it moved."""
+        branch = self._branch(peer)
+        target = _NEXT.get((branch.mode, cause))
+        if target is None:
+            return False
+        branch.mode = target
+        return True
+
+    # -- outgoing -------------------------------------------------------------------------
+    def route(self, item: Item, peers: Iterable[bytes], now: int) -> None:
+        """A new item: queue its id for every lazy peer in ``peers``; eager ones get it pushed."""
+        if always_eager(item):
+            return
+        for peer in peers:
+            branch = self._branch(peer)
+            if branch.mode is Mode.EAGER:
+                continue
+            _remember(branch.announced, item.id, ANNOUNCED_MEMORY)
+            if item.id in branch.heard:
+                continue  # it announced the id to us: it holds the item
+            if not branch.queue:
+                branch.due = now + self.announce_delay_ms
+            branch.queue[item.id] = None
+            if len(branch.queue) > QUEUE_MEMORY:
+                del branch.queue[next(iter(branch.queue))]
+
+    def announced_to(self, peer: bytes, item_id: bytes) -> bool:
+        """The item went to ``peer`` as an announcement: its outbox must not push it."""
+        branch = self._branches.get(peer)
+        return branch is not None and item_id in branch.announced
+
+    def announcements(self, peer: bytes, now: int) -> tuple[bytes, ...]:
+        """Ids to announce to ``peer`` now (at most `announce_ids`): the queue is due or full."""
+        branch = self._branches.get(peer)
+        if branch is None or not branch.queue:
+            return ()
+        if now < branch.due and len(branch.queue) < self.announce_ids:
+            return ()
+        ids: list[bytes] = []
+        for item_id in list(branch.queue):
+            del branch.queue[item_id]
+            if item_id not in branch.heard:
+                ids.append(item_id)
+                if len(ids) == self.announce_ids:
+                    break
+        branch.due = now
+        return tuple(ids)
+
+    # -- incoming -------------------------------------------------------------------------
+    def heard(self, peer: bytes, ids: Sequence[bytes], lacking: Callable[[bytes], bool], now: int) -> None:
+        """``peer`` announced ``ids``: it holds them; wait for the ones we lack."""
+        branch = self._branch(peer)
+        for item_id in ids[: self.announce_ids]:
+            _remember(branch.heard, item_id, HEARD_MEMORY)
+            branch.queue.pop(item_id, None)
+            if not lacking(item_id):
+                continue
+            wanted = self._missing.get(item_id)
+            if wanted is None:
+                wanted = self._missing[item_id] = _Wanted(now + self.graft_timeout_ms)
+                if len(self._missing) > MISSING_MEMORY:
+                    self._missing.popitem(last=False)
+            if peer not in wanted.announcers:
+                wanted.announcers.append(peer)
+
+    def arrived(self, item_id: bytes) -> None:
+        """The item is here (by any path): stop waiting for it."""
+        self._missing.pop(item_id, None)
+
+    def due_grafts(
+        self,
+        now: int,
+        usable: Callable[[bytes], bool],
+        settled: Callable[[bytes], bool],
+        fetching: Callable[[bytes], bool],
+    ) -> dict[bytes, list[bytes]]:
+        """Missing ids whose time is up, by the announcer to fetch them from (and graft).
+
+        ``settled``: held or refused meanwhile (forget it); ``fetching``: already
+        on its way from somewhere (wait a retry period). An id whose announcers
+        are all tried, or unusable, is left to reconciliation."""
+        plan: dict[bytes, list[bytes]] = {}
+        for item_id, wanted in list(self._missing.items()):
+            if wanted.deadline > now:
+                continue
+            if settled(item_id):
+                del self._missing[item_id]
+                continue
+            wanted.deadline = now + self.graft_retry_ms
+            if not wanted.tried and fetching(item_id):
+                continue  # a reconciliation asked for it already; once we asked, go on
+            while wanted.tried < len(wanted.announcers) and not usable(wanted.announcers[wanted.tried]):
+                wanted.tried += 1
+            if wanted.tried >= len(wanted.announcers):
+                del self._missing[item_id]
+                continue
+            plan.setdefault(wanted.announcers[wanted.tried], []).append(item_id)
+            wanted.tried += 1
+        return plan
+
+    def wakeup_at(self, up: Callable[[bytes], bool]) -> int | None:
+        """When the next announcement is due or the next missing id times out."""
+        times = [b.due for peer, b in self._branches.items() if b.queue and up(peer)]
+        if self._missing:
+            times.append(min(w.deadline for w in self._missing.values()))
+        return min(times) if times else None
+
+    def missing(self) -> list[bytes]:
+        """Ids announced to us that we still wait for (tests, status)."""
+        return list(self._missing)

@@ -1,0 +1,90 @@
+"""Tree push in the simulator: the tree forms, routes around quiet droppers, and loses nothing.
+
+Small meshes so this stays fast; bench/simulate.py runs 1,000 and 10,000 nodes."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+
+from mesh.interfaces import Item
+from mesh.sim import SIM_TIMING, TREE_TIMING, SimConfig, Simulation
+
+
+def warmed(nodes: int, tree: bool, loss: float = 0.0, seed: int = 4) -> Simulation:
+    timing = TREE_TIMING if tree else SIM_TIMING
+    sim = Simulation(SimConfig(nodes=nodes, degree=8, loss=loss, seed=seed, timing=timing))
+    sim.run_until(10_000)
+    return sim
+
+
+def one_alert(sim: Simulation, settle_ms: int = 6_000) -> Item:
+    alert = sim.send_alert(0, at=sim.now + 1_000)
+    sim.run_until(sim.now + 1_000 + settle_ms)
+    return alert
+
+
+def full_per_node(sim: Simulation, alert: Item) -> float:
+    return sim.spreads[alert.id].full / sim.config.nodes
+
+
+def test_the_tree_forms_after_the_first_alert_and_then_about_one_full_copy_per_node_goes_out() -> None:
+    sim = warmed(200, tree=True)
+    alerts = [one_alert(sim) for _ in range(4)]
+    assert all(len(sim.spreads[a.id].arrived) == 200 for a in alerts)
+    flood_cost = full_per_node(sim, alerts[0])
+    assert flood_cost > 5  # the first one floods: every link starts eager
+    assert all(full_per_node(sim, a) <= 1.02 for a in alerts[2:])  # a spanning tree: N - 1 pushes
+    hop_target = math.ceil(math.log2(200)) + 2  # issue 14's bound, here for every node
+    assert all((sim.spreads[a.id].hops_to(1.0, 200) or hop_target + 1) <= hop_target for a in alerts)
+    assert sim.messages["prune"] > 0 and sim.messages["graft"] == 0
+
+
+def test_a_quiet_tree_link_is_routed_around_through_the_announcements() -> None:
+    sim = warmed(200, tree=True)
+    one_alert(sim)
+    steady = one_alert(sim)
+    children = Counter(sim.spreads[steady.id].came_from.values())
+    quiet, orphans = next((n, count) for n, count in children.most_common() if n != 0)
+    assert orphans >= 2
+    sim.go_quiet([quiet])
+    grafts = sim.messages["graft"]
+    around = one_alert(sim)
+    spread = sim.spreads[around.id]
+    assert len(spread.arrived) == 200  # the quiet node's subtree too
+    assert quiet not in spread.came_from.values()
+    assert sim.messages["graft"] > grafts  # its former children grafted links to announcers
+    grafts = sim.messages["graft"]
+    after = one_alert(sim)
+    assert len(sim.spreads[after.id].arrived) == 200
+    assert sim.messages["graft"] == grafts  # repaired: the next alert needs no repair
+    # Only the copies pushed into the quiet node (it never prunes) come on top of the tree.
+    assert full_per_node(sim, after) <= 1 + len(sim.graph[quiet]) / 200 + 0.02
+
+
+def run_hostile(tree: bool) -> tuple[Simulation, set[int], list[Item]]:
+    """The tree forms, then 20 % go down and 5 % go quiet, with 10 % of messages lost."""
+    sim = warmed(200, tree=tree, loss=0.10, seed=9)
+    first = one_alert(sim)
+    picked = random.Random(9).sample(range(1, 200), 50)  # the same nodes in both runs
+    down, quiet = picked[:40], picked[40:]
+    sim.take_down(down)
+    sim.go_quiet(quiet)
+    second = one_alert(sim, settle_ms=15_000)
+    reached = set(sim.holders(second))
+    sim.bring_up(down)
+    sim.run_until(sim.now + 90_000)
+    return sim, reached, [first, second]
+
+
+def test_under_loss_churn_and_quiet_droppers_the_tree_reaches_whom_flooding_reaches_and_then_everyone() -> None:
+    flood, flood_reached, _ = run_hostile(tree=False)
+    tree, tree_reached, alerts = run_hostile(tree=True)
+    live = set(range(200)) - set(random.Random(9).sample(range(1, 200), 50)[:40])
+    assert tree_reached == flood_reached == set(tree.hop_depths(0, among=live))  # every reachable live node
+    for sim in (flood, tree):
+        for alert in alerts:
+            assert set(sim.holders(alert)) == set(range(200))  # 100 % once the churned nodes are back
+            assert len(sim.spreads[alert.id].arrived) == 200  # delivered once each
+        assert not sim.disconnects
