@@ -75,13 +75,17 @@ class Link:
 
 @dataclass
 class GridNode:
+    """One node of the grid; ``store``, ``service`` and ``app`` are new after a restart."""
+
     name: str
     address: str
     home: Path
+    config: Config
     identity: Identity
-    store: Store
-    service: NodeService
-    app: web.Application = field(repr=False)
+    store: Store = field(init=False, repr=False)
+    service: NodeService = field(init=False, repr=False)
+    app: web.Application = field(init=False, repr=False)
+    up: bool = False
 
     @property
     def key(self) -> bytes:
@@ -104,7 +108,7 @@ class GridWire:
         self, peer: PeerAddress, address: str, path: str, body: bytes, headers: Mapping[str, str]
     ) -> Answer:
         target = self.grid.by_address.get(address)
-        if target is None:
+        if target is None or not target.up:
             raise TransportError(f"ConnectionRefused: nothing listens on {address} (grid)")
         link = self.grid.link(self.source, target.name)
         link.calls += 1
@@ -172,19 +176,36 @@ class Grid:
         home.mkdir(parents=True)
         provision.make_certificate(home, name)
         seed = hashlib.blake2b(name.encode(), digest_size=64).digest()
-        identity = Identity.from_random(seed)
         config = Config(name=name, advertise=[address], **settings)
-        store = Store(f"sqlite:///{home / 'amparo.db'}")
-        service = NodeService(
-            home, config, identity, store, self.clock, wire=GridWire(self, name), random=Random(index)
-        )
-        app = mesh_api.make_app(service)
-        app.freeze()
-        node = GridNode(name, address, home, identity, store, service, app)
+        node = GridNode(name, address, home, config, Identity.from_random(seed))
         self.nodes[name] = node
         self.by_address[address] = node
-        await service.start(ticking=False)
+        await self.start(name)
         return node
+
+    async def start(self, name: str) -> None:
+        """Start (or start again) a node on its home: a new service on the same
+        SQLite file, as ``amparo run`` after a restart."""
+        node = self.nodes[name]
+        node.store = Store(f"sqlite:///{node.home / 'amparo.db'}")
+        index = list(self.nodes).index(name) + 1
+        node.service = NodeService(
+            node.home, node.config, node.identity, node.store, self.clock,
+            wire=GridWire(self, name), random=Random(index),
+        )
+        node.app = mesh_api.make_app(node.service)
+        node.app.freeze()
+        await node.service.start(ticking=False)
+        node.up = True
+
+    async def stop(self, name: str) -> None:
+        """Stop a node as SIGTERM does: its tasks cancelled, its store closed.
+        Calls to it find nothing listening until ``start``."""
+        node = self.nodes[name]
+        if node.up:
+            node.up = False
+            await node.service.stop()
+            node.store.close()
 
     async def pair(self, a: str, b: str) -> None:
         """``a`` invites, ``b`` accepts: the real pairing over the grid."""
@@ -193,9 +214,8 @@ class Grid:
         await self.settle()
 
     async def close(self) -> None:
-        for node in self.nodes.values():
-            await node.service.stop()
-            node.store.close()
+        for name in self.nodes:
+            await self.stop(name)
 
     def __getitem__(self, name: str) -> GridNode:
         return self.nodes[name]
@@ -251,7 +271,7 @@ class Grid:
         idle_rounds = 0
         while idle_rounds < 3:  # quiet three times in a row: nothing is about to start
             await asyncio.sleep(0)
-            pending = sum(n.service.running() for n in self.nodes.values())
+            pending = sum(n.service.running() for n in self.nodes.values() if n.up)
             idle_rounds = idle_rounds + 1 if pending <= self.parked else 0
             if pending > self.parked and time.monotonic() > deadline:
                 raise AssertionError(f"the grid did not settle: {pending} tasks still running")
@@ -265,7 +285,8 @@ class Grid:
         while self.clock.now < target:
             self.clock.advance(min(step_ms, target - self.clock.now))
             for node in self.nodes.values():
-                node.service.tick()
+                if node.up:
+                    node.service.tick()
             await self.settle()
 
 
