@@ -6,14 +6,13 @@ time-to-acknowledge per responder and per organization, with what was missed."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 
 from node.response import drill
 from tests.e2e.harness import LOOPBACK_TARGETS
-from tests.e2e.test_allies import Receiver, subscribe
+from tests.e2e.test_allies import Receiver, drained, subscribe
 from tests.e2e.test_escalation import Catcher, configure
 from tests.e2e.test_gossip import wait_until
 from tests.e2e.test_stream import watch_in_a_terminal
@@ -88,7 +87,7 @@ def test_drill_pages_only_participants_and_reports_acks(tmp_path: Path) -> None:
 
         # every channel of the ally's node labels it too: webhooks, Apprise, amparo watch
         wait_until(lambda: len(ally.got) >= 4, timeout=30, what="B's allies to get both drill alerts")
-        time.sleep(1)
+        drained(mesh, b, [])  # everything B will ever send has been sent
         hooks = ally.alerts("hook")
         assert len(hooks) == 2 and all(h["drill"] is True and h["alert"]["status"] == "exercise" for h in hooks)
         phone = ally.alerts("phone")

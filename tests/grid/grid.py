@@ -131,8 +131,13 @@ class GridWire:
         auth, _sig = signed_request.parse_header(headers[signed_request.HEADER])
         sender = self.grid.nodes[self.source].service.identity
         return signed_request.sign_request(
-            sender.signing_key, method="POST", path=path, body=body, receiver=peer.key,
-            now=auth.timestamp, nonce=auth.nonce,
+            sender.signing_key,
+            method="POST",
+            path=path,
+            body=body,
+            receiver=peer.key,
+            now=auth.timestamp,
+            nonce=auth.nonce,
         )
 
 
@@ -148,7 +153,12 @@ async def _dispatch(target: GridNode, remote: str, path: str, body: bytes, heade
     )
     headers["Content-Length"] = str(len(body))
     request = make_mocked_request(
-        "POST", path, headers=headers, app=target.app, payload=payload, transport=transport,
+        "POST",
+        path,
+        headers=headers,
+        app=target.app,
+        payload=payload,
+        transport=transport,
     )
     response = await target.app._handle(request)  # aiohttp's own entry: routing, middlewares, handler
     assert isinstance(response, web.Response), "the mesh listener answers plain responses"
@@ -190,8 +200,13 @@ class Grid:
         node.store = Store(f"sqlite:///{node.home / 'amparo.db'}")
         index = list(self.nodes).index(name) + 1
         node.service = NodeService(
-            node.home, node.config, node.identity, node.store, self.clock,
-            wire=GridWire(self, name), random=Random(index),
+            node.home,
+            node.config,
+            node.identity,
+            node.store,
+            self.clock,
+            wire=GridWire(self, name),
+            random=Random(index),
         )
         node.app = mesh_api.make_app(node.service)
         node.app.freeze()
@@ -254,7 +269,9 @@ class Grid:
                 link.held.set()
                 link.held = None
 
-    def corrupt(self, a: str, b: str, how: Callable[[bytes], bytes] | None = None, *, signed: bool = False) -> None:
+    def corrupt(
+        self, a: str, b: str, how: Callable[[bytes], bytes] | None = None, *, signed: bool = False
+    ) -> None:
         """Damage the bodies of the calls ``a`` makes to ``b`` (one byte flipped
         in the middle, unless ``how`` says otherwise). ``signed``: ``a`` signs the
         damaged body, as a buggy or hostile peer would; otherwise the damage

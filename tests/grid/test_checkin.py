@@ -27,7 +27,11 @@ async def test_a_missed_checkin_raises_one_alert_and_checking_in_cancels_it(grid
     desk.add_responder("Ana", "responder", [], None)
     desk.add_shift("Ana", grid.clock.now, 24, None, False)
     plan, _token = desk.checkins.start(
-        "Lucía", "MX-OAX", deadline=grid.clock.now + 2_000, grace_ms=2_000, note="At the march, blue jacket",
+        "Lucía",
+        "MX-OAX",
+        deadline=grid.clock.now + 2_000,
+        grace_ms=2_000,
+        note="At the march, blue jacket",
         to=["c"],
     )
     await grid.advance(4_000 - 1)
@@ -51,9 +55,7 @@ async def test_a_missed_checkin_raises_one_alert_and_checking_in_cancels_it(grid
 async def test_checking_in_on_time_raises_nothing(grid: Grid) -> None:
     b = await grid.add("b")
     desk = b.service.desk
-    plan, _token = desk.checkins.start(
-        "Equipo Sur", "GT", interval_ms=3_000, grace_ms=2_000, note="", to=[]
-    )
+    plan, _token = desk.checkins.start("Equipo Sur", "GT", interval_ms=3_000, grace_ms=2_000, note="", to=[])
     for _ in range(3):
         await grid.advance(2_000)
         desk.checkins.ok(plan.id)
