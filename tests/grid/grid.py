@@ -18,6 +18,11 @@ about a quiet grid, not a guess about how long to wait.
 Links are directional (the calls ``a`` makes to ``b``) and can be ``cut`` (no
 answer), ``hang`` (the call waits until ``release``), or ``corrupt`` (the
 request's bytes are damaged on the way, or the sender signs a broken frame).
+
+``Grid(root, https=True)`` runs the same nodes with their listeners on loopback
+HTTPS (pinned TLS 1.3, ``HttpWire``), faults and clock unchanged: the gossip
+tests run on both, so the in-memory wire is checked against the real one
+(STYLE principle 8).
 """
 
 from __future__ import annotations
@@ -36,11 +41,12 @@ from aiohttp import web
 from aiohttp.streams import StreamReader
 from aiohttp.test_utils import make_mocked_request
 
-from node import mesh_api, pairing, provision
+from node import mesh_api, pairing, provision, tls
 from node.config import Config
+from node.devmesh import free_port
 from node.service import TICK_SECONDS, NodeService
 from node.store import Store
-from node.transport import Answer, PeerAddress, TransportError
+from node.transport import Answer, HttpWire, PeerAddress, TransportError, Wire
 from protocol import request as signed_request
 from protocol.keys import Identity
 
@@ -85,6 +91,7 @@ class GridNode:
     store: Store = field(init=False, repr=False)
     service: NodeService = field(init=False, repr=False)
     app: web.Application = field(init=False, repr=False)
+    runner: web.AppRunner | None = field(default=None, repr=False)  # the HTTPS listener (https grids)
     up: bool = False
 
     @property
@@ -93,16 +100,19 @@ class GridNode:
 
 
 class GridWire:
-    """The ``Wire`` of one grid node: requests go to another node's listener app."""
+    """The ``Wire`` of one grid node: the link's faults, then the request goes to
+    the other node's listener app, in process or (``inner``) over real HTTPS."""
 
-    def __init__(self, grid: Grid, source: str) -> None:
-        self.grid, self.source = grid, source
+    def __init__(self, grid: Grid, source: str, inner: Wire | None = None) -> None:
+        self.grid, self.source, self.inner = grid, source, inner
 
     async def start(self) -> None:
-        pass
+        if self.inner is not None:
+            await self.inner.start()
 
     async def close(self) -> None:
-        pass
+        if self.inner is not None:
+            await self.inner.close()
 
     async def post(
         self, peer: PeerAddress, address: str, path: str, body: bytes, headers: Mapping[str, str]
@@ -125,6 +135,8 @@ class GridWire:
             body = link.corrupt(body)
             if link.resign:
                 headers[signed_request.HEADER] = self._resigned(headers, peer, path, body)
+        if self.inner is not None:
+            return await self.inner.post(peer, address, path, body, headers)
         return await _dispatch(target, self.grid.remote_of(self.source), path, body, headers)
 
     def _resigned(self, headers: dict[str, str], peer: PeerAddress, path: str, body: bytes) -> str:
@@ -166,12 +178,22 @@ async def _dispatch(target: GridNode, remote: str, path: str, body: bytes, heade
     return Answer(response.status, dict(response.headers), data if isinstance(data, bytes) else b"")
 
 
+async def _listen(node: GridNode) -> web.AppRunner:
+    """The node's mesh listener on loopback HTTPS, with the runner options of ``amparo run``."""
+    runner = web.AppRunner(node.app, access_log=None, shutdown_timeout=0.5, **mesh_api.RUNNER_OPTIONS)
+    await runner.setup()
+    host, port = node.address.rsplit(":", 1)
+    await web.TCPSite(runner, host, int(port), ssl_context=tls.server_context(node.home)).start()
+    return runner
+
+
 class Grid:
     """Real nodes in one process; see the module docstring."""
 
-    def __init__(self, root: Path, clock: FakeClock | None = None) -> None:
+    def __init__(self, root: Path, clock: FakeClock | None = None, *, https: bool = False) -> None:
         self.root = root
         self.clock = clock or FakeClock()
+        self.https = https
         self.nodes: dict[str, GridNode] = {}
         self.by_address: dict[str, GridNode] = {}
         self.links: dict[tuple[str, str], Link] = {}
@@ -181,7 +203,7 @@ class Grid:
     async def add(self, name: str, **settings: Any) -> GridNode:
         """A new node, started without its ticker: the grid ticks it."""
         index = len(self.nodes) + 1
-        address = f"10.77.0.{index}:7170"
+        address = f"127.0.0.1:{free_port()}" if self.https else f"10.77.0.{index}:7170"
         home = self.root / name
         home.mkdir(parents=True)
         provision.make_certificate(home, name)
@@ -199,17 +221,15 @@ class Grid:
         node = self.nodes[name]
         node.store = Store(f"sqlite:///{node.home / 'amparo.db'}")
         index = list(self.nodes).index(name) + 1
+        wire = GridWire(self, name, HttpWire() if self.https else None)
         node.service = NodeService(
-            node.home,
-            node.config,
-            node.identity,
-            node.store,
-            self.clock,
-            wire=GridWire(self, name),
-            random=Random(index),
+            node.home, node.config, node.identity, node.store, self.clock, wire=wire, random=Random(index)
         )
         node.app = mesh_api.make_app(node.service)
-        node.app.freeze()
+        if self.https:
+            node.runner = await _listen(node)
+        else:
+            node.app.freeze()
         await node.service.start(ticking=False)
         node.up = True
 
@@ -219,6 +239,9 @@ class Grid:
         node = self.nodes[name]
         if node.up:
             node.up = False
+            if node.runner is not None:
+                await node.runner.cleanup()
+                node.runner = None
             await node.service.stop()
             node.store.close()
 

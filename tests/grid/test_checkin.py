@@ -47,7 +47,8 @@ async def test_a_missed_checkin_raises_one_alert_and_checking_in_cancels_it(grid
 
     desk.checkins.ok(plan.id)  # what the phone link does
     await grid.settle()
-    assert desk.escalation_json(alert["id"])["state"] == "cancelled"
+    escalation = desk.escalation_json(alert["id"])
+    assert escalation is not None and escalation["state"] == "cancelled"
     row = c.store.get(bytes.fromhex(alert["id"]))
     assert row is not None and alert_detail(c.service, row)["cancelled"]  # the cancel reached the ally
 
