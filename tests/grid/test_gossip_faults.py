@@ -111,3 +111,16 @@ async def test_a_broken_frame_the_sender_signed_is_refused_and_blamed(any_grid: 
     grid.heal("b", "c")
     await grid.advance(6 * MINUTE_MS, step_ms=STEP_MS)
     assert holders(grid, alert) == ["a", "b", "c"]
+
+
+async def test_a_node_that_was_down_catches_up_after_its_restart(any_grid: Grid) -> None:
+    grid = any_grid
+    await line_of_three(grid)
+    await grid.stop("c")
+    alerts = [send(grid, "a", f"Bloqueo en el puente {i}") for i in range(5)]
+    await grid.advance(2 * MINUTE_MS, step_ms=STEP_MS)  # B's pushes to C fail meanwhile
+    assert grid["b"].service.counters.push_failures >= 1
+    await grid.start("c")  # the same SQLite file, a new process
+    await grid.advance(6 * MINUTE_MS, step_ms=STEP_MS)
+    assert all(holders(grid, alert) == ["a", "b", "c"] for alert in alerts)
+    assert grid["c"].service.counters.stored == len(alerts)  # each once, since the restart
