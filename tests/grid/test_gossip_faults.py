@@ -124,3 +124,21 @@ async def test_a_node_that_was_down_catches_up_after_its_restart(any_grid: Grid)
     await grid.advance(6 * MINUTE_MS, step_ms=STEP_MS)
     assert all(holders(grid, alert) == ["a", "b", "c"] for alert in alerts)
     assert grid["c"].service.counters.stored == len(alerts)  # each once, since the restart
+
+
+async def test_a_push_that_hangs_past_its_timeout_is_sent_again(any_grid: Grid) -> None:
+    grid = any_grid
+    await line_of_three(grid)
+    calls = grid.link("b", "c").calls
+    grid.hang("b", "c", both=False)
+    alert = send(grid, "b", "Desaparición en la sierra")
+    await grid.settle()
+    first = grid.link("b", "c").calls - calls
+    await grid.advance(5 * MINUTE_MS, step_ms=STEP_MS)  # the push timeout is one minute
+    assert grid.link("b", "c").calls - calls > first  # the outbox gave up waiting and tried again
+    grid.release("b", "c")  # every parked call arrives now
+    await grid.settle()
+    # held past the request signature's window, the first ones are refused as stale;
+    # a recent retry is in time
+    assert grid["c"].service.counters.rejected.get("request-expired", 0) >= 1
+    assert holders(grid, alert) == ["a", "b", "c"]
