@@ -15,6 +15,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from random import Random
 from typing import Any, NamedTuple
 
 import mesh
@@ -26,7 +27,7 @@ from node.config import Config
 from node.response.desk import ResponseDesk
 from node.response.drill_runner import DrillRunner
 from node.store import PeerRow, PeerStanding, Store, StoredEnvelope
-from node.transport import MeshClient, PeerAddress, TransportError
+from node.transport import MeshClient, PeerAddress, TransportError, Wire
 from protocol import (
     Ack,
     Envelope,
@@ -111,10 +112,16 @@ class NodeService:
         identity: Identity,
         store: Store,
         clock: Callable[[], int] = wall_ms,
+        *,
+        wire: Wire | None = None,
+        random: Random | None = None,
     ) -> None:
+        """``wire`` and ``random`` are for the in-process test grid (tests/grid/):
+        peers reached without sockets, jitter from a seed."""
         self.home, self.config, self.identity, self.store, self.clock = home, config, identity, store, clock
         self.key = identity.sign_public
-        self.client = MeshClient(identity, clock, config.socks_proxy)
+        self.client = MeshClient(identity, clock, config.socks_proxy, wire=wire)
+        self._random = random or _system_random()
         self.counters = Counters()
         self.subscribers: set[asyncio.Queue[StoredEnvelope]] = set()
         self._touched: dict[bytes, int] = {}  # when each peer's last contact was last written to the store
@@ -168,21 +175,25 @@ class NodeService:
             standings={p.key: _saved_standing(p.standing) for p in peers if p.standing is not None},
             trust_depth=self.config.trust_depth,
             pacing=PUSH_PACING,
-            random=_system_random(),
+            random=self._random,
             now=self.clock(),
         )
 
     def _decode_stored(self, stored: StoredEnvelope) -> Envelope:
         return decode(stored.raw, now=self.clock(), check_time=False)
 
-    async def start(self) -> None:
+    async def start(self, *, ticking: bool = True) -> None:
+        """Bring the node up. Without ``ticking`` nothing runs on its own: no
+        ticker, no delivery worker; the test grid calls ``tick`` after moving its
+        fake clock, and waits for the tasks the ticks start."""
         await self.client.start()
         self.publish_node_record()
         for peer in self.store.list_peers():
             self.handle(mesh.PeerUp(peer.key))
-        self._spawn(self._ticker())
         self.allies.catch_up()
-        self._spawn(self.allies.run())
+        if ticking:
+            self._spawn(self._ticker())
+            self._spawn(self.allies.run())
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -654,14 +665,26 @@ class NodeService:
         while True:
             await asyncio.sleep(TICK_SECONDS)
             try:
-                self.handle(mesh.Tick())
-                self.store.prune_nonces(self.clock())
-                self.desk.tick()
-                self.allies.save_mark()
-                self.save_marks()
-                self.prune()
+                self.tick()
             except Exception:
                 log.exception("tick failed")
+
+    def tick(self) -> None:
+        """One round of the node's timers at ``clock()``: the mesh's deadlines
+        (reconciliations, retries, fetch timeouts), spent nonces, the desks'
+        deadlines (escalations, check-ins), the marks, retention. The ticker calls
+        it every ``TICK_SECONDS``; the test grid after moving its fake clock."""
+        self.handle(mesh.Tick())
+        self.store.prune_nonces(self.clock())
+        self.desk.tick()
+        self.allies.save_mark()
+        self.save_marks()
+        self.prune()
+
+    def running(self) -> int:
+        """How many background tasks are under way (pushes, fetches, pages): the
+        test grid runs the loop until none is left."""
+        return sum(1 for task in self._tasks if not task.done())
 
     def prune(self, force: bool = False) -> int:
         """Delete envelopes expired longer than ``retention_days`` ago (tombstones
@@ -705,7 +728,5 @@ def _saved_standing(row: PeerStanding) -> mesh.SavedStanding:
     return mesh.SavedStanding(mesh.Standing(row.standing), row.score, row.banned_until)
 
 
-def _system_random() -> Any:
-    import random
-
-    return random.Random(os.urandom(16))  # noqa: S311 - jitter only, not for secrets
+def _system_random() -> Random:
+    return Random(os.urandom(16))  # noqa: S311 - jitter only, not for secrets

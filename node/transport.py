@@ -6,14 +6,18 @@ record lists them; ``.onion`` addresses need the SOCKS5 proxy (Tor). Without
 one they are skipped, never dialled: a direct connection would first ask the
 local DNS resolver for the onion name, telling whoever watches it which hidden
 service this node talks to.
+
+The bytes travel on a ``Wire``: HTTPS in production, another node's listener
+in the same process in the test grid (tests/grid/), with everything above it
+(signatures, replies, retries) the same code.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple, Protocol
 
 import aiohttp
 
@@ -60,17 +64,38 @@ class PeerAddress:
         return self.family | {self.key}
 
 
-class MeshClient:
-    def __init__(
-        self,
-        identity: Identity,
-        clock: Callable[[], int],
-        socks_proxy: str = "",
-        trace_configs: list[aiohttp.TraceConfig] | None = None,
-    ) -> None:
-        self._identity = identity
-        self._previous: Identity | None = None  # the key before a live rotation (``use_identity``)
-        self._clock = clock
+class Answer(NamedTuple):
+    """A listener's answer as it came off the wire, not yet checked."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class Wire(Protocol):
+    """How a request reaches a peer's listener and its answer comes back.
+
+    Everything above the wire (signing requests, checking signed replies, the
+    address order, the retry with the previous key) is ``MeshClient``'s, the
+    same for every wire. ``HttpWire`` is the real one (pinned TLS 1.3); the
+    in-process test grid (tests/grid/) hands the bytes to another node's mesh
+    listener without a socket. A failure to reach the peer raises
+    ``TransportError`` with status 0."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def post(
+        self, peer: PeerAddress, address: str, path: str, body: bytes, headers: Mapping[str, str]
+    ) -> Answer: ...
+
+
+class HttpWire:
+    """HTTPS to ``address``, the TLS certificate pinned to the peer's fingerprint,
+    with explicit timeouts and at most ``MAX_RESPONSE_BYTES`` read."""
+
+    def __init__(self, socks_proxy: str = "", trace_configs: list[aiohttp.TraceConfig] | None = None) -> None:
         self._socks_proxy = socks_proxy
         self._traces = trace_configs
         self._session: aiohttp.ClientSession | None = None
@@ -91,6 +116,46 @@ class MeshClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    async def post(
+        self, peer: PeerAddress, address: str, path: str, body: bytes, headers: Mapping[str, str]
+    ) -> Answer:
+        assert self._session is not None, "MeshClient.start() first"
+        try:
+            async with self._session.post(
+                f"https://{address}{path}", data=body, headers=dict(headers), ssl=tls.pinned(peer.tls_fp)
+            ) as resp:
+                return Answer(resp.status, resp.headers, await _read_capped(resp))
+        except aiohttp.ServerFingerprintMismatch:
+            raise TransportError("TLS certificate does not match the pinned fingerprint") from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise TransportError(f"{type(exc).__name__}: {exc}", side=_network_side(exc)) from None
+        except Exception as exc:  # aiohttp_socks.ProxyError is none of the above
+            if type(exc).__module__.split(".")[0] not in ("aiohttp_socks", "python_socks"):
+                raise
+            raise TransportError(f"proxy: {exc}", side=_network_side(exc)) from None
+
+
+class MeshClient:
+    def __init__(
+        self,
+        identity: Identity,
+        clock: Callable[[], int],
+        socks_proxy: str = "",
+        trace_configs: list[aiohttp.TraceConfig] | None = None,
+        wire: Wire | None = None,
+    ) -> None:
+        self._identity = identity
+        self._previous: Identity | None = None  # the key before a live rotation (``use_identity``)
+        self._clock = clock
+        self._socks_proxy = socks_proxy
+        self._wire: Wire = wire or HttpWire(socks_proxy, trace_configs)
+
+    async def start(self) -> None:
+        await self._wire.start()
+
+    async def close(self) -> None:
+        await self._wire.close()
 
     def use_identity(self, identity: Identity) -> None:
         """Sign requests with ``identity`` from now on (a key rotation, live).
@@ -134,7 +199,6 @@ class MeshClient:
     async def _post(
         self, peer: PeerAddress, address: str, path: str, body: bytes, identity: Identity
     ) -> dict[str, Any]:
-        assert self._session is not None, "MeshClient.start() first"
         if is_onion(address) and not self._socks_proxy:
             raise TransportError(
                 "a .onion address needs socks_proxy (Tor); not dialled, so the name never reaches DNS",
@@ -150,41 +214,23 @@ class MeshClient:
             now=self._clock(),
             nonce=nonce,
         )
-        url = f"https://{address}{path}"
+        headers = {HEADER: header, "Content-Type": "application/x-msgpack"}
+        answer = await self._wire.post(peer, address, path, body, headers)
+        signed = _signed_by_peer(answer, peer, path, nonce, identity.sign_public)
+        if answer.status != 200:
+            reason = printable(answer.body[:200].decode("utf-8", "replace"))  # the peer's words: one line
+            if signed is not None:  # not from the peer: as if there was no answer
+                raise TransportError(f"HTTP {answer.status} ({signed}): {reason}")
+            raise TransportError(f"HTTP {answer.status}: {reason}", answer.status)
+        if signed is not None:
+            raise TransportError(f"reply refused: {signed}")
         try:
-            async with self._session.post(
-                url,
-                data=body,
-                headers={HEADER: header, "Content-Type": "application/x-msgpack"},
-                ssl=tls.pinned(peer.tls_fp),
-            ) as resp:
-                data = await _read_capped(resp)
-                signed = _signed_by_peer(resp, peer, path, data, nonce, identity.sign_public)
-                if resp.status != 200:
-                    reason = printable(data[:200].decode("utf-8", "replace"))  # the peer's words: one line
-                    if signed is not None:  # not from the peer: as if there was no answer
-                        raise TransportError(f"HTTP {resp.status} ({signed}): {reason}")
-                    raise TransportError(f"HTTP {resp.status}: {reason}", resp.status)
-                if signed is not None:
-                    raise TransportError(f"reply refused: {signed}")
-        except aiohttp.ServerFingerprintMismatch:
-            raise TransportError("TLS certificate does not match the pinned fingerprint") from None
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc}", side=_network_side(exc)) from None
-        except Exception as exc:  # aiohttp_socks.ProxyError is none of the above
-            if type(exc).__module__.split(".")[0] not in ("aiohttp_socks", "python_socks"):
-                raise
-            raise TransportError(f"proxy: {exc}", side=_network_side(exc)) from None
-        try:
-            return framing.unpack(data, MAX_RESPONSE_BYTES)
+            return framing.unpack(answer.body, MAX_RESPONSE_BYTES)
         except BadFrame as exc:
             raise TransportError(f"bad response frame: {exc.message}", 502) from None
 
 
-
-def _signed_by_peer(
-    resp: aiohttp.ClientResponse, peer: PeerAddress, path: str, data: bytes, nonce: bytes, requester: bytes
-) -> str | None:
+def _signed_by_peer(answer: Answer, peer: PeerAddress, path: str, nonce: bytes, requester: bytes) -> str | None:
     """None if the reply is signed by the peer's identity key (or one of its
     rotation family) for this very request, sent by ``requester`` (the key that
     signed it: after a rotation, a retry goes out under the previous key); else
@@ -193,10 +239,10 @@ def _signed_by_peer(
     acknowledges counts as delivered."""
     try:
         verify_reply(
-            resp.headers.get(REPLY_HEADER),
-            status=resp.status,
+            answer.headers.get(REPLY_HEADER),
+            status=answer.status,
             path=path,
-            body=data,
+            body=answer.body,
             nonce=nonce,
             requester=requester,
             keys=peer.reply_keys(),

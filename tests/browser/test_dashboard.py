@@ -176,11 +176,7 @@ def test_forms_without_the_csrf_token_are_refused(browser: Any, orgs: Any) -> No
     a, b = orgs
     alert_id = a.send(headline="Marcha del sábado")
     bruno = sign_in(browser, b, "Bruno")
-    bruno.wait_for_timeout(100)
-    for _ in range(100):
-        if alert_id in b.alert_ids():
-            break
-        bruno.wait_for_timeout(100)
+    wait_for_alert(b, alert_id)
     refused = bruno.request.post(url(b, f"/ui/alerts/{alert_id}/note"), form={"text": "sin token"})
     assert refused.status == 403
     forged = bruno.request.post(url(b, f"/ui/alerts/{alert_id}/note"), form={"text": "x", "csrf": "adivinado"})

@@ -71,6 +71,23 @@ def receiver() -> Any:
         r.down()
 
 
+def drained(mesh: LocalMesh, node: LocalNode, alerts: list[str]) -> None:
+    """Wait until ``node`` holds ``alerts`` and its outbox has nothing pending.
+
+    A stored alert is queued for every subscription that wants it before it is
+    visible, and a delivery is marked done only after the receiver answered: so
+    once nothing is pending, everything that will ever be sent has been, and a
+    negative ("nothing else arrived") holds without a sleep."""
+    for alert_id in alerts:
+        mesh.wait_for(alert_id, [node])
+
+    def nothing_pending() -> bool:
+        subs = node.api.get("/api/v1/status")["deliveries"]
+        return all(s["deliveries"].get("pending", 0) == 0 for s in subs)
+
+    wait_until(nothing_pending, timeout=30, what=f"{node.name}'s deliveries to drain")
+
+
 def subscribe(node: LocalNode, *args: str) -> dict[str, Any]:
     out = node.amparo("subscribe", "add", *args, "--json")
     doc: dict[str, Any] = json.loads(out.stdout)
@@ -85,11 +102,12 @@ def test_region_severity_and_drill_filters(mesh_factory: Any, receiver: Receiver
     subscribe(b, "--region", "CO", "--webhook", receiver.url("co"))
     drills = subscribe(b, "--region", "MX-OAX", "--exercises", "--webhook", receiver.url("drills"))
 
-    a.send(headline="Minor: a flyer with threats", severity="minor")
-    a.send(headline="Drill: armed person at the march", exercise=True)
-    a.send(headline="Defender detained in Juchitán", severity="extreme", instruction="Call the prosecutor")
-    wait_until(lambda: len(receiver.got) >= 4, timeout=30, what="deliveries")
-    time.sleep(1.5)  # anything wrongly queued would arrive by now
+    sent = [
+        a.send(headline="Minor: a flyer with threats", severity="minor"),
+        a.send(headline="Drill: armed person at the march", exercise=True),
+        a.send(headline="Defender detained in Juchitán", severity="extreme", instruction="Call the prosecutor"),
+    ]
+    drained(mesh, b, sent)
 
     assert receiver.headlines("mx") == ["Defender detained in Juchitán"]
     assert receiver.headlines("co") == []
@@ -129,7 +147,7 @@ def test_a_receiver_that_was_down_gets_everything_once_across_a_restart(
     receiver.up()
     wanted = {*before, *after}
     wait_until(lambda: len(receiver.got) >= len(wanted), timeout=60, what="the backlog to drain")
-    time.sleep(3)  # a duplicate would show up here
+    drained(mesh, b, [])  # nothing left to send: a duplicate would be here by now
 
     ids = [doc["alert"]["id"] for doc in receiver.alerts("hook")]
     assert sorted(ids) == sorted(wanted), "every alert exactly once"
@@ -164,11 +182,11 @@ def test_restricted_alert_only_reaches_recipients_who_opted_in(mesh_factory: Any
     subscribe(c, *everything, "--webhook", receiver.url("recipient"))
     secret_headline = "Safe house address for the family of the witness"
     alert_id = a.send(headline=secret_headline, scope="restricted", to=[c.name])
-    a.send(headline="Public march tomorrow", scope="public")
+    public = a.send(headline="Public march tomorrow", scope="public")
     mesh.wait_for(alert_id, [c])
     wait_until(lambda: holds_ciphertext(b, alert_id), timeout=30, what="the relay to hold the ciphertext")
-    wait_until(lambda: len(receiver.headlines("recipient")) == 2, timeout=30, what="the recipient's deliveries")
-    time.sleep(1.5)
+    drained(mesh, b, [public])
+    drained(mesh, c, [public])
 
     assert receiver.headlines("relay") == ["Public march tomorrow"]
     assert receiver.headlines("default-scopes") == ["Public march tomorrow"]

@@ -1,12 +1,15 @@
-"""Check-ins on real nodes: a missed check-in raises exactly one (restricted)
-alert after the grace period, escalated locally; the phone link — a real HTTP
-request — checks in, and after a miss it cancels the alert."""
+"""Check-ins on real nodes: a missed check-in raises a (restricted) alert after
+the grace period, escalated locally; the phone link — a real HTTP request —
+checks in, and after a miss it cancels the alert.
+
+That it stays exactly one alert, and that checking in on time raises nothing
+however long the plan runs, is asserted on the in-process grid with a fake
+clock (tests/grid/test_checkin.py): no sleep stands in for "nothing more"."""
 
 from __future__ import annotations
 
 import json
 import re
-import time
 import urllib.request
 from typing import Any
 
@@ -61,7 +64,6 @@ def test_missed_checkin_raises_one_alert_and_the_phone_link_cancels_it(mesh_fact
         return [x for x in node.api.get("/api/v1/alerts")["alerts"] if x.get("event") == "checkin-missed"]
 
     wait_until(lambda: missed_alerts(a), timeout=30, what="the missed check-in alert at the chosen ally")
-    time.sleep(5)  # several more ticks: still exactly one
     (alert,) = missed_alerts(a)
     assert alert["headline"] == "Missed check-in: Lucía" and "blue jacket" in alert["description"]
     assert alert["sealed"] and missed_alerts(b) and not missed_alerts(c)  # C relays ciphertext only
@@ -73,19 +75,5 @@ def test_missed_checkin_raises_one_alert_and_the_phone_link_cancels_it(mesh_fact
     )
     assert b.api.get(f"/api/v1/alerts/{alert['id']}")["escalation"]["state"] == "cancelled"
     assert "blue jacket" not in (b.home / "node.log").read_text()
-
-
-def test_checking_in_by_phone_in_time_raises_nothing(mesh_factory: Any) -> None:
-    mesh = mesh_factory(1)
-    (b,) = mesh.nodes
-    started = b.api.post(
-        "/api/v1/checkins", {"who": "Equipo Sur", "region": "GT", "every": "3s", "grace": "2s"}
-    )
-    for _ in range(3):
-        assert "Checked in" in tap(started["link"])
-        time.sleep(2)
-    b.api.post(f"/api/v1/checkins/{started['id']}/stop")
-    time.sleep(6)
-    assert not [x for x in b.api.get("/api/v1/alerts")["alerts"] if x.get("event") == "checkin-missed"]
-    with pytest.raises(urllib.error.HTTPError):
-        urllib.request.urlopen(started["link"][:-4] + "xxxx", timeout=10)
+    with pytest.raises(urllib.error.HTTPError):  # a link with a wrong token opens nothing
+        urllib.request.urlopen(link[:-4] + "xxxx", timeout=10)

@@ -1,6 +1,9 @@
 """Escalation on a real node: pages go out through real Apprise to a local HTTP
-catcher; silence climbs the chain; an ack stops it; a restart mid-escalation
-neither forgets nor repeats a page."""
+catcher; silence climbs the chain; an ack stops it.
+
+What needs time to pass with nothing happening ("nobody else is paged after the
+ack", "the deadline passes while the node is down", a restart mid-escalation)
+is asserted on the in-process grid with a fake clock: tests/grid/test_escalation.py."""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ import http.cookiejar
 import json
 import re
 import threading
-import time
 import tomllib
 import urllib.error
 import urllib.parse
@@ -102,7 +104,9 @@ def org(tmp_path: Path) -> Any:
     mesh.init_all()
     b = mesh.nodes[1]
     # "localhost" rather than the 127.0.0.1 of `local`: the links must come from public_url
-    configure(b.home, watch_regions=["MX"], ack_timeout="3s", public_url=f"http://localhost:{b.local_port}/")
+    # 8 s: room for the checks and the ack between the backup's page and the next step
+    # on a loaded machine; the chain's timing itself is tested on the grid's clock
+    configure(b.home, watch_regions=["MX"], ack_timeout="8s", public_url=f"http://localhost:{b.local_port}/")
     mesh.start_all()
     mesh.connect([(0, 1)])
     catcher = Catcher()
@@ -132,12 +136,11 @@ def test_silence_climbs_the_chain_and_an_ack_stops_it(org: Any) -> None:
     plan = b.api.post("/api/v1/checkins", {"who": "Lucía", "region": "MX-OAX", "in": "2h"})
     assert plan["link"].startswith(f"http://localhost:{b.local_port}/checkin/") and plan["loopback"]
     b.api.post(f"/api/v1/checkins/{plan['id']}/stop")
-    wait_until(lambda: catcher.who() == ["Ana", "Bruno"], timeout=20, what="the backup after 3 s of silence")
+    wait_until(lambda: catcher.who() == ["Ana", "Bruno"], timeout=30, what="the backup after 8 s of silence")
     assert b.api.get("/api/v1/status")["escalations_paging"] == [alert_id]
     assert "Escalating:" in b.amparo("status").stdout
-    b.amparo("alert", "ack", alert_id, "--state", "responding")
-    time.sleep(5)  # longer than the next deadline: nobody else may be paged
-    assert catcher.who() == ["Ana", "Bruno"]
+    b.amparo("alert", "ack", alert_id, "--state", "responding")  # the escalation stops before this returns
+    assert catcher.who() == ["Ana", "Bruno"]  # that nobody is paged later: tests/grid/test_escalation.py
     shown = b.api.get(f"/api/v1/alerts/{alert_id}")
     assert shown["escalation"]["state"] == "acknowledged"
     assert b.api.get("/api/v1/status")["escalations_paging"] == []
@@ -146,17 +149,3 @@ def test_silence_climbs_the_chain_and_an_ack_stops_it(org: Any) -> None:
     assert b.api.get(f"/api/v1/alerts/{ignored}")["escalation"] is None
     b.amparo("alert", "note", alert_id, "Debrief: the prosecutor answered within 40 minutes")
     assert "Debrief" in b.amparo("alert", "show", alert_id).stdout
-
-
-def test_restart_mid_escalation_neither_forgets_nor_repeats(org: Any) -> None:
-    mesh, catcher = org
-    a, b = mesh.nodes
-    a.send(headline="Community radio raided", regions=["MX-CHP"])
-    wait_until(lambda: catcher.who() == ["Ana"], timeout=20, what="the first page")
-    b.stop()
-    time.sleep(4)  # the backup's deadline passes while the node is down
-    b.start()
-    wait_until(lambda: len(catcher.who()) >= 5, timeout=30, what="the rest of the chain after the restart")
-    time.sleep(4)  # nothing more may come: the chain is exhausted
-    # on-call, backup (fired once although its deadline passed during the downtime), then everyone
-    assert catcher.who() == ["Ana", "Bruno", "Ana", "Bruno", "Carmen"]

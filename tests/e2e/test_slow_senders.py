@@ -156,7 +156,7 @@ def test_unfinished_requests_from_many_addresses_meet_the_total_cap(mesh_factory
             try:
                 pushed = honest.push(node, [honest.alert("Honest alert through a full door").raw])
             except Exception:  # refused at accept while the flood fills the listener
-                time.sleep(0.5)
+                time.sleep(0.5)  # the pace of retries; what is measured is when one gets through
         print(f"an honest push got through after {time.monotonic() - started:.1f} s")
         assert pushed.get("accepted") == 1, "an honest peer stayed locked out past the head deadline"
 

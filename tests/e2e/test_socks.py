@@ -3,6 +3,8 @@ proxy's own log shows every connection, and with the proxy down nothing leaves."
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import subprocess
 import sys
 import time
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from node.devmesh import LocalMesh, free_port
+from node.devmesh import LocalMesh, LocalNode, free_port
 from tests.e2e.test_escalation import configure
 from tests.e2e.test_gossip import wait_until
 
@@ -23,9 +25,23 @@ def start_proxy(port: int, log: Path) -> subprocess.Popen[bytes]:
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
-    time.sleep(1.0)
-    assert proxy.poll() is None, log.read_text()
+    def listening() -> bool:
+        assert proxy.poll() is None, log.read_text()
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+        return False
+
+    wait_until(listening, timeout=20, what="the SOCKS proxy to listen")
     return proxy
+
+
+def failed_since(node: LocalNode, peer: LocalNode, since_ms: int) -> bool:
+    """Whether ``node`` saw a call to ``peer`` fail at or after ``since_ms``."""
+    for shown in node.api.get("/api/v1/peers")["peers"]:
+        failure = shown.get("last_failure")
+        if shown["name"] == peer.name and failure is not None and failure["at"] >= since_ms:
+            return True
+    return False
 
 
 def test_node_reaches_its_peer_only_through_the_socks_proxy(tmp_path: Path) -> None:
@@ -44,8 +60,10 @@ def test_node_reaches_its_peer_only_through_the_socks_proxy(tmp_path: Path) -> N
 
         proxy.terminate()
         proxy.wait(5)
+        sent_at = int(time.time() * 1000)
         cut_off = b.send(headline="Proxy down: must not leave directly")
-        time.sleep(2)  # short, so the retry backoff stays short too
+        # B tried (its push failed at the proxy) and A still has nothing: it did not go direct
+        wait_until(lambda: failed_since(b, a, sent_at), timeout=20, what="B's push to fail at the proxy")
         assert cut_off not in a.alert_ids()
 
         # The restarted proxy logs to a file of its own: only connections made

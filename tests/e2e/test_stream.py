@@ -83,15 +83,16 @@ def test_watch_filters_and_labels_drills(mesh_factory: Any) -> None:
             "--count",
             "2",
             "--json",
+            # from the stream's start: whether the watcher connects before or after
+            # the alerts arrive, it shows each once (replayed, then live; no sleep)
+            "--since",
+            "0",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        import time
-
-        time.sleep(1.5)  # let the watcher connect
         a.send(headline="Colombia only", regions=["CO-ANT"])
         first = a.send(headline="Oaxaca raid", regions=["MX-OAX"])
         drill = a.send(headline="Drill: armed person at the march", regions=["MX-CMX"], exercise=True)

@@ -95,7 +95,9 @@ async def test_resume_replays_more_than_a_page_then_goes_live(tmp_path: Any) -> 
             return await read(url, everything[-2][0], 2)
 
         reader = asyncio.create_task(resume_then_live())
-        await asyncio.sleep(0.3)
+        async with asyncio.timeout(10):  # the reader is subscribed: what comes next is live
+            while not service.subscribers:
+                await asyncio.sleep(0.01)
         live = make_alert(created=NOW + 10 * total, headline="en vivo")
         (stored,) = store.add_envelopes([row(live)])
         for queue in list(service.subscribers):

@@ -1,0 +1,144 @@
+"""Gossip under faults on the in-process grid: a cut link catches up once healed,
+a hung call holds nothing else back and finishes when released, a frame damaged
+on the way is refused without blaming the sender, and a broken frame the sender
+signed is refused and blamed on it. Real nodes (store, signatures, listener)
+and fake time; each test runs twice: on the in-memory wire and over loopback
+HTTPS, which must agree."""
+
+from __future__ import annotations
+
+from node.incidents import send_alert
+from tests.grid.grid import Grid
+
+MINUTE_MS = 60_000
+STEP_MS = 10_000  # ticks 10 s apart: the mesh's deadlines are minutes (reconciliation, backoff)
+
+
+async def line_of_three(any_grid: Grid) -> None:
+    grid = any_grid
+    """A — B — C: C hears A only through B."""
+    for name in ("a", "b", "c"):
+        await grid.add(name)
+    await grid.pair("a", "b")
+    await grid.pair("b", "c")
+
+
+def send(grid: Grid, name: str, headline: str) -> bytes:
+    made = send_alert(grid[name].service, {"headline": headline, "regions": ["MX-OAX"]})
+    return bytes.fromhex(made["id"])
+
+
+def holders(grid: Grid, alert: bytes) -> list[str]:
+    return [name for name, node in grid.nodes.items() if node.store.get(alert) is not None]
+
+
+def score(grid: Grid, judge: str, peer: str) -> float:
+    saved = grid[judge].service.mesh.saved_standing(grid[peer].key)
+    assert saved is not None
+    return saved.score
+
+
+async def test_an_alert_crosses_the_line_once_the_grid_settles(any_grid: Grid) -> None:
+    grid = any_grid
+    await line_of_three(grid)
+    alert = send(grid, "a", "Allanamiento en la radio comunitaria")
+    await grid.settle()
+    assert holders(grid, alert) == ["a", "b", "c"]
+    stored = [node.service.counters.stored for node in grid.nodes.values()]
+    await grid.advance(10 * MINUTE_MS, step_ms=STEP_MS)  # two reconciliations later: nothing new, nothing lost
+    assert [node.service.counters.stored for node in grid.nodes.values()] == stored
+    assert all(node.service.counters.reconciles >= 2 for node in grid.nodes.values())
+
+
+async def test_a_cut_link_catches_up_after_it_heals(any_grid: Grid) -> None:
+    grid = any_grid
+    await line_of_three(grid)
+    grid.cut("b", "c")
+    alerts = [send(grid, "a", f"Retén en la carretera {i}") for i in range(5)]
+    await grid.advance(3 * MINUTE_MS, step_ms=STEP_MS)
+    assert all(holders(grid, alert) == ["a", "b"] for alert in alerts)
+    failure = grid["b"].service.last_failure(grid["c"].key)
+    assert failure is not None and "remote side" in failure[1] and "cut" in failure[1]
+    assert not grid["b"].service.peer_is_up(grid["c"].key) or grid["b"].service.counters.push_failures
+    grid.heal("b", "c")
+    await grid.advance(6 * MINUTE_MS, step_ms=STEP_MS)  # past the backoff and the next reconciliation
+    assert all(holders(grid, alert) == ["a", "b", "c"] for alert in alerts)
+    assert grid["b"].service.peer_is_up(grid["c"].key)
+
+
+async def test_a_hung_call_waits_without_holding_back_the_other_peer(any_grid: Grid) -> None:
+    grid = any_grid
+    await line_of_three(grid)
+    calls = grid.link("b", "c").calls
+    grid.hang("b", "c", both=False)  # B's calls to C wait in flight
+    alert = send(grid, "b", "Defensora detenida en Juchitán")
+    await grid.settle()  # quiet apart from the parked push
+    assert holders(grid, alert) == ["a", "b"]
+    assert grid.parked == grid.link("b", "c").calls - calls >= 1  # every call to C waits, none failed
+    assert grid["b"].service.counters.push_failures == 0
+    grid.release("b", "c")
+    await grid.settle()
+    assert holders(grid, alert) == ["a", "b", "c"]
+
+
+async def test_a_frame_damaged_on_the_way_is_refused_and_the_sender_not_blamed(any_grid: Grid) -> None:
+    grid = any_grid
+    await line_of_three(grid)
+    before = score(grid, "c", "b")
+    grid.corrupt("b", "c")
+    alert = send(grid, "b", "Desalojo en San Mateo del Mar")
+    await grid.settle()
+    assert holders(grid, alert) == ["a", "b"]
+    assert grid["c"].service.counters.rejected.get("request-bad-signature", 0) >= 1
+    assert score(grid, "c", "b") == before  # anyone on the path could have done it
+    failure = grid["b"].service.last_failure(grid["c"].key)
+    assert failure is not None and "HTTP 401" in failure[1]
+    grid.heal("b", "c")
+    await grid.advance(6 * MINUTE_MS, step_ms=STEP_MS)
+    assert holders(grid, alert) == ["a", "b", "c"]
+
+
+async def test_a_broken_frame_the_sender_signed_is_refused_and_blamed(any_grid: Grid) -> None:
+    grid = any_grid
+    await line_of_three(grid)
+    before = score(grid, "c", "b")
+    grid.corrupt("b", "c", lambda body: body[: len(body) // 2], signed=True)
+    alert = send(grid, "b", "Amenaza a periodistas en Tuxtla")
+    await grid.settle()
+    assert holders(grid, alert) == ["a", "b"]
+    assert grid["c"].service.counters.rejected.get("bad-frame", 0) >= 1
+    assert score(grid, "c", "b") < before  # the signature says who sent it
+    grid.heal("b", "c")
+    await grid.advance(6 * MINUTE_MS, step_ms=STEP_MS)
+    assert holders(grid, alert) == ["a", "b", "c"]
+
+
+async def test_a_node_that_was_down_catches_up_after_its_restart(any_grid: Grid) -> None:
+    grid = any_grid
+    await line_of_three(grid)
+    await grid.stop("c")
+    alerts = [send(grid, "a", f"Bloqueo en el puente {i}") for i in range(5)]
+    await grid.advance(2 * MINUTE_MS, step_ms=STEP_MS)  # B's pushes to C fail meanwhile
+    assert grid["b"].service.counters.push_failures >= 1
+    await grid.start("c")  # the same SQLite file, a new process
+    await grid.advance(6 * MINUTE_MS, step_ms=STEP_MS)
+    assert all(holders(grid, alert) == ["a", "b", "c"] for alert in alerts)
+    assert grid["c"].service.counters.stored == len(alerts)  # each once, since the restart
+
+
+async def test_a_push_that_hangs_past_its_timeout_is_sent_again(any_grid: Grid) -> None:
+    grid = any_grid
+    await line_of_three(grid)
+    calls = grid.link("b", "c").calls
+    grid.hang("b", "c", both=False)
+    alert = send(grid, "b", "Desaparición en la sierra")
+    await grid.settle()
+    first = grid.link("b", "c").calls - calls
+    await grid.advance(5 * MINUTE_MS, step_ms=STEP_MS)  # the push timeout is one minute
+    assert grid.link("b", "c").calls - calls > first  # the outbox gave up waiting and tried again
+    grid.release("b", "c")  # every parked call arrives now
+    await grid.settle()
+    # held past the request signature's window, the first ones are refused as stale;
+    # a recent retry is in time
+    assert grid["c"].service.counters.rejected.get("request-expired", 0) >= 1
+    assert holders(grid, alert) == ["a", "b", "c"]
