@@ -82,7 +82,7 @@ from mesh.events import (
 )
 from mesh.interfaces import Item
 from mesh.outbox import Pacing, PeerOutbox, SeqLog
-from mesh.peers import Limits, PeerScore, RateLimits, SavedStanding, Standing, Transition
+from mesh.peers import Limits, PeerScore, RateLimits, SavedStanding, Standing, StandingTransition
 from mesh.reconcile import KeyIndex
 from mesh.tree import Cause, PushTree, always_eager
 from mesh.trust import TrustGraph
@@ -340,7 +340,7 @@ class MeshNode:
         link.next_reconcile = self._now + self.timing.reconcile_every_ms - jitter
         actions.append(StartReconcile(peer))
 
-    def _scored(self, peer: bytes, transition: Transition | None, actions: list[Action]) -> None:
+    def _scored(self, peer: bytes, transition: StandingTransition | None, actions: list[Action]) -> None:
         if transition is None:
             return
         link = self._links[peer]

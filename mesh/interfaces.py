@@ -8,7 +8,7 @@ first and hands over this abstract `Item`. Keeping `mesh/` free of
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Generic, TypeAlias, TypeVar
 
 ID_BYTES = 32
 
@@ -61,3 +61,18 @@ class MeshError(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+StateT = TypeVar("StateT")
+CauseT = TypeVar("CauseT")
+
+
+@dataclass(frozen=True, slots=True)
+class Transition(Generic[StateT, CauseT]):
+    """One row of a state machine's transition table: in ``source``, ``cause``
+    moves to ``target``. The tables are data so the docs' tables are checked
+    against them (tests/mesh/test_docs.py)."""
+
+    source: StateT
+    cause: CauseT
+    target: StateT

@@ -54,6 +54,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TypeAlias
+
+from mesh.interfaces import Transition
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
@@ -124,15 +127,10 @@ class Cause(enum.Enum):
     BAN_EXPIRED = "ban expired"
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
-    source: Standing
-    cause: Cause
-    target: Standing
-
+StandingTransition: TypeAlias = Transition[Standing, Cause]
 
 #: Checked in order; the first transition whose source and cause hold fires.
-TRANSITIONS: tuple[Transition, ...] = (
+TRANSITIONS: tuple[StandingTransition, ...] = (
     Transition(Standing.GOOD, Cause.SANK_TO_CUT_OFF, Standing.CUT_OFF),
     Transition(Standing.GOOD, Cause.SANK_BELOW_THROTTLE, Standing.THROTTLED),
     Transition(Standing.THROTTLED, Cause.SANK_TO_CUT_OFF, Standing.CUT_OFF),
@@ -195,7 +193,7 @@ class PeerScore:
                 self.score = min(self.limits.max_score, self.score + gained)
             self.updated = now
 
-    def _settle(self, now: int) -> Transition | None:
+    def _settle(self, now: int) -> StandingTransition | None:
         for transition in TRANSITIONS:
             if transition.source is self.standing and self._holds(transition.cause, now):
                 self.standing = transition.target
@@ -206,18 +204,18 @@ class PeerScore:
                 return transition
         return None
 
-    def refresh(self, now: int) -> Transition | None:
+    def refresh(self, now: int) -> StandingTransition | None:
         """Let time heal (and bans expire)."""
         self._recover(now)
         return self._settle(now)
 
-    def penalize(self, points: float, now: int) -> Transition | None:
+    def penalize(self, points: float, now: int) -> StandingTransition | None:
         self._recover(now)
         if self.standing is not Standing.CUT_OFF:
             self.score = max(self.limits.cut_off_at - 1.0, self.score - points)
         return self._settle(now)
 
-    def reward(self, points: float, now: int) -> Transition | None:
+    def reward(self, points: float, now: int) -> StandingTransition | None:
         self._recover(now)
         if self.standing is not Standing.CUT_OFF:
             self.score = min(self.limits.max_score, self.score + points)

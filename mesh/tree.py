@@ -37,9 +37,8 @@ from __future__ import annotations
 import enum
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
-from mesh.interfaces import Item
+from mesh.interfaces import Item, Transition
 
 ANNOUNCED_MEMORY = 16_384  # per peer: ids announced instead of pushed (its outbox skips them)
 HEARD_MEMORY = 4_096  # per peer: ids it announced to us (it holds them: no need to announce back)
@@ -66,15 +65,8 @@ class Cause(enum.Enum):
     PEER_UP = "the peer is up again (PeerUp)"
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
-    source: Mode
-    cause: Cause
-    target: Mode
-
-
 #: How a link's mode moves; a cause not listed for a mode leaves it where it is.
-TRANSITIONS: tuple[Transition, ...] = (
+TRANSITIONS: tuple[Transition[Mode, Cause], ...] = (
     Transition(Mode.EAGER, Cause.DUPLICATE, Mode.LAZY),
     Transition(Mode.EAGER, Cause.PRUNED, Mode.LAZY),
     Transition(Mode.LAZY, Cause.FIRST_COPY, Mode.EAGER),
