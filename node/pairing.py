@@ -89,20 +89,7 @@ def describe_record(record: Envelope) -> dict[str, Any]:
 
 
 def _peer_row(record: Envelope, now: int) -> PeerRow:
-    body = record.body
-    assert isinstance(body, NodeRecord)
-    return PeerRow(
-        key=record.author,
-        name=body.name,
-        enc_key=body.enc,
-        addresses=list(body.addresses),
-        tls_fp=body.tls,
-        node_record_id=record.id,
-        added_at=now,
-        last_seen=now,
-        mark=0,
-        status="active",
-    )
+    return PeerRow.from_record(record, added_at=now, last_seen=now)
 
 
 async def accept_invite(service: NodeService, token: str, *, verified: bool) -> dict[str, Any]:

@@ -451,8 +451,7 @@ class NodeService:
         if peer is None or peer.status != "active":
             return
         env = self._decode_stored(row)
-        body = env.body
-        if not isinstance(body, NodeRecord):
+        if not isinstance(env.body, NodeRecord):
             return
         if (
             peer.node_record_id
@@ -461,17 +460,8 @@ class NodeService:
         ):
             return
         self.store.upsert_peer(
-            PeerRow(
-                key=peer.key,
-                name=body.name,
-                enc_key=body.enc,
-                addresses=list(body.addresses),
-                tls_fp=body.tls,
-                node_record_id=row.id,
-                added_at=peer.added_at,
-                last_seen=peer.last_seen,
-                mark=peer.mark,
-                status=peer.status,
+            PeerRow.from_record(
+                env, added_at=peer.added_at, last_seen=peer.last_seen, mark=peer.mark, status=peer.status
             )
         )
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Final
 
-from protocol import Ack, Alert, Envelope, Revoke, Vouch
+from protocol import Ack, Alert, Envelope, NodeRecord, Revoke, Vouch
 
 PEER_STATUSES: Final = ("active", "removed")
 
@@ -120,3 +120,25 @@ class PeerRow:
     mark: int = 0
     status: str = "active"
     standing: PeerStanding | None = None
+
+    @classmethod
+    def from_record(
+        cls, record: Envelope, *, added_at: int, last_seen: int | None, mark: int = 0, status: str = "active"
+    ) -> PeerRow:
+        """The peer as its signed ``node`` record describes it: name, keys, addresses
+        and TLS pin come from the record and nowhere else (pairing, and every newer
+        record the peer publishes)."""
+        body = record.body
+        assert isinstance(body, NodeRecord)
+        return cls(
+            key=record.author,
+            name=body.name,
+            enc_key=body.enc,
+            addresses=list(body.addresses),
+            tls_fp=body.tls,
+            node_record_id=record.id,
+            added_at=added_at,
+            last_seen=last_seen,
+            mark=mark,
+            status=status,
+        )
