@@ -44,6 +44,7 @@ class Config:
     log_format: str = "text"
     watch_regions: list[str] = field(default_factory=list)
     ack_timeout: str = "5m"
+    repage_every: str = "10m"  # once the chain is exhausted, it is paged again this often until an ack
     escalation_chain: list[str] = field(default_factory=lambda: ["on-call", "backup", "all"])
     retention_days: int = 90  # expired alerts and finished response records are kept this long, then deleted (0 = never)
     # Where people reach the local listener from their phones (VPN, reverse proxy,
@@ -177,9 +178,10 @@ def validate(config: Config) -> None:
             regions.check_wire(region)
         except ProtocolError as exc:
             raise ConfigError(f"watch_regions: {exc.message}") from None
-    unit = config.ack_timeout[-1:]
-    if unit not in ("s", "m", "h") or not config.ack_timeout[:-1].isdigit():
-        raise ConfigError("ack_timeout must look like 90s, 5m or 1h")
+    for key in ("ack_timeout", "repage_every"):
+        value = getattr(config, key)
+        if value[-1:] not in ("s", "m", "h") or not value[:-1].isdigit() or not int(value[:-1]):
+            raise ConfigError(f"{key} must look like 90s, 5m or 1h")
     if isinstance(config.retention_days, bool) or not 0 <= config.retention_days <= 36_500:
         raise ConfigError("retention_days must be a number of days from 0 (keep forever) to 36500")
     if config.public_url:

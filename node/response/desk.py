@@ -61,7 +61,9 @@ class ResponseDesk:
     def __init__(self, host: Host) -> None:
         self.s = host
         config = host.config
-        self.policy = esc.Policy(tuple(config.escalation_chain), parse_duration(config.ack_timeout))
+        self.policy = esc.Policy(
+            tuple(config.escalation_chain), parse_duration(config.ack_timeout), parse_duration(config.repage_every)
+        )
         self.watch = list(config.watch_regions)
         self.outbound = OutboundPolicy.from_setting(config.allow_private_targets)
         self._resumed = False
@@ -191,13 +193,15 @@ class ResponseDesk:
             return
         if self.s.store.get_escalation(row.id.hex()) is not None:
             return  # already escalating (or done): never start twice
-        _, actions = esc.start(row.id.hex(), self.s.clock(), self.policy)
+        _, actions = esc.start(row.id.hex(), self.s.clock(), self.policy, expires=row.expires)
         self._apply(actions)
 
     def start_local(self, alert_hex: str) -> None:
         """Escalate an alert this node raised itself (a missed check-in)."""
         if self.s.store.get_escalation(alert_hex) is None:
-            _, actions = esc.start(alert_hex, self.s.clock(), self.policy)
+            row = self.s.store.get(bytes.fromhex(alert_hex))
+            expires = row.expires if row is not None else 0
+            _, actions = esc.start(alert_hex, self.s.clock(), self.policy, expires=expires)
             self._apply(actions)
 
     def cancel(self, alert_hex: str) -> None:
@@ -302,6 +306,8 @@ class ResponseDesk:
             return [shift.responder] if shift else self._everyone()
         if step == "backup":
             return [shift.backup] if shift and shift.backup else self._everyone()
+        if step == esc.ROUND:  # a re-paging round: everyone in the chain, each once
+            return list(dict.fromkeys(p for s in self.policy.chain for p in self._targets(s)))
         return self._everyone()
 
     def start_drill(self, name: str, participants: list[str], until: int) -> None:
@@ -373,10 +379,18 @@ class ResponseDesk:
                 delivered.append(person)
                 record = self._page_state(record, reached=list(delivered))
         self._page_state(record, state="sent" if delivered else "unreachable")
-        text = f"page ({page.targets}): {', '.join(delivered) or 'nobody reachable'}"
+        text = f"page ({self._page_label(page)}): {', '.join(delivered) or 'nobody reachable'}"
         self.note(page.alert_id, text, kind="escalation")
         if not delivered:
             log.warning("escalation step %s for alert %s reached nobody", page.targets, page.alert_id[:12])
+
+    def _page_label(self, page: esc.Page) -> str:
+        """``backup`` for a chain step; ``whole chain, round 2`` for a re-paging
+        round (its page is numbered the chain's last step plus the round)."""
+        row = self.s.store.get_escalation(page.alert_id)
+        if page.targets != esc.ROUND or row is None:
+            return page.targets
+        return f"whole chain, round {page.step - row.step}"
 
     def _page_state(self, record: PageRow, **changes: Any) -> PageRow:
         record = replace(record, **changes)

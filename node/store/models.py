@@ -192,6 +192,7 @@ class ResponderModel(Base):
     channels: Mapped[list[str]] = mapped_column(JSON)
     password: Mapped[str | None] = mapped_column(Text)
     drills: Mapped[bool] = mapped_column(Boolean, default=False)
+    lang: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     updated: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -234,6 +235,8 @@ class EscalationModel(Base):
     deadline: Mapped[int | None] = mapped_column(BigInteger, index=True)
     state: Mapped[str] = mapped_column(String(16))
     acked_by: Mapped[str] = mapped_column(Text, default="")
+    round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    expires: Mapped[int | None] = mapped_column(BigInteger)
     updated: Mapped[int] = mapped_column(BigInteger)
 
 

@@ -21,7 +21,7 @@ SCOPE = (N_("public"), N_("members"), N_("restricted"))
 ACK_STATE = (N_("responding"), N_("seen"), N_("unable"))
 ROLE = (N_("admin"), N_("responder"), N_("viewer"))
 CHECKIN_STATE = (N_("active"), N_("missed"), N_("stopped"))
-ESCALATION_STATE = (N_("paging"), N_("exhausted"), N_("acknowledged"), N_("cancelled"))
+ESCALATION_STATE = (N_("paging"), N_("exhausted"), N_("acknowledged"), N_("cancelled"), N_("expired"))
 # What happened (protocol EVENTS), as a responder reads it.
 EVENT = {
     "threat": N_("threat"),
