@@ -260,6 +260,7 @@ RESPONSE_PATHS: dict[str, Any] = {
                 channels={"type": "array", "items": _S},
                 password=_S,
                 drills={"type": "boolean"},
+                lang={"enum": ["en", "es"], "description": "the language of this person's pages"},
             ),
         ),
     },

@@ -31,6 +31,7 @@ def add_routes(app: web.Application, service_key: web.AppKey[NodeService], body:
             channels,
             str(doc["password"]) if doc.get("password") else None,
             bool(doc.get("drills")),
+            str(doc.get("lang") or "en"),
         )
         return web.json_response(made, status=201)
 

@@ -32,6 +32,7 @@ import nacl.exceptions
 import nacl.public
 import nacl.pwhash
 
+from node import catalogs
 from node.alerts import open_row, parse_duration, phone_text
 from node.config import public_base
 from node.errors import Refused
@@ -47,7 +48,7 @@ from node.response import escalation as esc
 from node.response.checkin_desk import CheckinDesk
 from node.response.rotation import HandOver, Rotation, ScheduleError, Shift
 from node.store import EscalationRow, HandoverRow, NoteRow, PageRow, ResponderRow, ShiftRow, StoredEnvelope
-from protocol import Alert, regions
+from protocol import Alert, fingerprint, regions
 
 log = logging.getLogger("amparo.response")
 ROLES = ("admin", "responder", "viewer")
@@ -72,13 +73,16 @@ class ResponseDesk:
 
     # -- responders -----------------------------------------------------------------------
     def add_responder(
-        self, name: str, role: str, channels: list[str], password: str | None, drills: bool = False
+        self, name: str, role: str, channels: list[str], password: str | None, drills: bool = False,
+        lang: str = "en",
     ) -> dict[str, Any]:
         name = name.strip()
         if not name or len(name) > 64:
             raise DeskError("name: 1 to 64 characters")
         if role not in ROLES:
             raise DeskError(f"role must be one of {', '.join(ROLES)}")
+        if lang not in catalogs.available():
+            raise DeskError(f"lang: pages are written in {' or '.join(catalogs.available())}, not {lang!r}")
         for url in channels:
             _check_channel(url, self.outbound)
         hashed = None
@@ -86,7 +90,7 @@ class ResponseDesk:
             if len(password) < 10:
                 raise DeskError("password: at least 10 characters")
             hashed = nacl.pwhash.argon2id.str(password.encode()).decode("ascii")
-        row = ResponderRow(name, role, list(channels), hashed, drills)
+        row = ResponderRow(name, role, list(channels), hashed, drills, lang)
         self.s.store.put_responder(row, self.s.clock())
         return self.responder_json(row)
 
@@ -101,6 +105,7 @@ class ResponseDesk:
             "channels": len(row.channels),
             "has_password": row.password is not None,
             "drills": row.drills,
+            "lang": row.lang,
         }
 
     def remove_responder(self, name: str) -> None:
@@ -357,7 +362,8 @@ class ResponseDesk:
         if not isinstance(alert, Alert):
             self._page_state(record, state="skipped")
             return
-        title, body = page_text(alert, page.alert_id, public_base(self.s.config))
+        sender = self._sender(row.author) if row else ""
+        texts = _PageTexts(alert, page.alert_id, public_base(self.s.config), sender)
         people = self._targets(page.targets)
         if alert.is_exercise:  # a drill never pages anyone outside the drill's list
             active = self._active_drill()
@@ -372,10 +378,11 @@ class ResponseDesk:
                 continue  # paged (or being paged) before a restart: never twice
             tried.append(person)
             record = self._page_state(record, tried=list(tried))  # before the attempt
-            urls = self._channels(person)
-            if not urls:
+            responder = self.s.store.get_responder(person)
+            if responder is None or not responder.channels:
                 continue
-            if await asyncio.to_thread(_notify, urls, title, body, self.outbound):
+            title, body = texts.get(responder.lang)
+            if await asyncio.to_thread(_notify, list(responder.channels), title, body, self.outbound):
                 delivered.append(person)
                 record = self._page_state(record, reached=list(delivered))
         self._page_state(record, state="sent" if delivered else "unreachable")
@@ -383,6 +390,13 @@ class ResponseDesk:
         self.note(page.alert_id, text, kind="escalation")
         if not delivered:
             log.warning("escalation step %s for alert %s reached nobody", page.targets, page.alert_id[:12])
+
+    def _sender(self, author: bytes) -> str:
+        """The sending organization as a responder knows it: its name when this
+        node knows one, else its key's fingerprint (what allies compare)."""
+        key = self.s.author_of(author)
+        names = self.s.author_names()
+        return names.get(key) or names.get(author) or fingerprint(key)
 
     def _page_label(self, page: esc.Page) -> str:
         """``backup`` for a chain step; ``whole chain, round 2`` for a re-paging
@@ -402,12 +416,36 @@ class ResponseDesk:
         return [asdict(row) for row in self.s.store.pages_of(alert_hex)]
 
 
-def page_text(alert: Alert, alert_hex: str, base: str) -> tuple[str, str]:
-    """The phone text every channel gets (``node.alerts.phone_text``), with how to
-    acknowledge the page. ``base`` is where the responder reaches the dashboard
+ACK_HOW = "To acknowledge: open the link and press “%(button)s”, or run: %(command)s"
+
+
+def page_text(
+    alert: Alert, alert_hex: str, base: str, *, lang: str = "en", sender: str = ""
+) -> tuple[str, str]:
+    """A responder's page: the phone text every channel gets
+    (``node.alerts.phone_text``) in the responder's language, naming the sending
+    organization, with how to acknowledge. No channel carries replies back yet,
+    so every page offers the dashboard link (its Acknowledge button) and the
+    command. ``base`` is where the responder reaches the dashboard
     (``config.public_base``)."""
+    t = catalogs.translations(lang).gettext
     link = f"{base}/ui/alerts/{alert_hex}"
-    return phone_text(alert, link=link, footer=("Acknowledge: amparo alert ack " + alert_hex[:12],))
+    how = t(ACK_HOW) % {"button": t("Acknowledge"), "command": "amparo alert ack " + alert_hex[:12]}
+    return phone_text(alert, link=link, footer=(how,), lang=lang, sender=sender)
+
+
+class _PageTexts:
+    """One page's text per language, rendered once for everyone who reads it."""
+
+    def __init__(self, alert: Alert, alert_hex: str, base: str, sender: str) -> None:
+        self._args = (alert, alert_hex, base)
+        self._sender = sender
+        self._by_lang: dict[str, tuple[str, str]] = {}
+
+    def get(self, lang: str) -> tuple[str, str]:
+        if lang not in self._by_lang:
+            self._by_lang[lang] = page_text(*self._args, lang=lang, sender=self._sender)
+        return self._by_lang[lang]
 
 
 def hand_over_text(record: HandOver, backup: str | None, base: str) -> tuple[str, str]:
