@@ -45,6 +45,7 @@ class Config:
     watch_regions: list[str] = field(default_factory=list)
     ack_timeout: str = "5m"
     repage_every: str = "10m"  # once the chain is exhausted, it is paged again this often until an ack
+    quiet_hours: str = ""  # "22:00-07:00" (UTC): re-paging of alerts below severe waits for the end
     escalation_chain: list[str] = field(default_factory=lambda: ["on-call", "backup", "all"])
     retention_days: int = 90  # expired alerts and finished response records are kept this long, then deleted (0 = never)
     # Where people reach the local listener from their phones (VPN, reverse proxy,
@@ -60,6 +61,22 @@ class Config:
 
     def with_changes(self, **changes: Any) -> Config:
         return replace(self, **changes)
+
+
+def quiet_window(text: str) -> tuple[int, int] | None:
+    """``22:00-07:00`` as minutes after midnight (start, end); None when malformed."""
+    try:
+        start, end = (_minutes(part) for part in text.split("-"))
+    except ValueError:
+        return None
+    return (start, end) if start != end else None
+
+
+def _minutes(clock: str) -> int:
+    hours, minutes = clock.strip().split(":")
+    if not (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60):
+        raise ValueError(clock)
+    return int(hours) * 60 + int(minutes)
 
 
 def default_home() -> Path:
@@ -178,6 +195,8 @@ def validate(config: Config) -> None:
             regions.check_wire(region)
         except ProtocolError as exc:
             raise ConfigError(f"watch_regions: {exc.message}") from None
+    if config.quiet_hours and quiet_window(config.quiet_hours) is None:
+        raise ConfigError("quiet_hours must look like 22:00-07:00 (UTC), or be empty")
     for key in ("ack_timeout", "repage_every"):
         value = getattr(config, key)
         if value[-1:] not in ("s", "m", "h") or not value[:-1].isdigit() or not int(value[:-1]):

@@ -34,7 +34,7 @@ import nacl.pwhash
 
 from node import catalogs
 from node.alerts import open_row, parse_duration, phone_text
-from node.config import public_base
+from node.config import public_base, quiet_window
 from node.errors import Refused
 from node.host import Host
 from node.outbound import (
@@ -63,7 +63,10 @@ class ResponseDesk:
         self.s = host
         config = host.config
         self.policy = esc.Policy(
-            tuple(config.escalation_chain), parse_duration(config.ack_timeout), parse_duration(config.repage_every)
+            tuple(config.escalation_chain),
+            parse_duration(config.ack_timeout),
+            parse_duration(config.repage_every),
+            quiet_window(config.quiet_hours) if config.quiet_hours else None,
         )
         self.watch = list(config.watch_regions)
         self.outbound = OutboundPolicy.from_setting(config.allow_private_targets)
@@ -198,15 +201,16 @@ class ResponseDesk:
             return
         if self.s.store.get_escalation(row.id.hex()) is not None:
             return  # already escalating (or done): never start twice
-        _, actions = esc.start(row.id.hex(), self.s.clock(), self.policy, expires=row.expires)
+        _, actions = esc.start(row.id.hex(), self.s.clock(), self.policy, row.expires, _urgent(alert))
         self._apply(actions)
 
     def start_local(self, alert_hex: str) -> None:
         """Escalate an alert this node raised itself (a missed check-in)."""
         if self.s.store.get_escalation(alert_hex) is None:
             row = self.s.store.get(bytes.fromhex(alert_hex))
-            expires = row.expires if row is not None else 0
-            _, actions = esc.start(alert_hex, self.s.clock(), self.policy, expires=expires)
+            body = self.s.open(row).body if row is not None else None
+            expires, urgent = (row.expires, _urgent(body)) if row and isinstance(body, Alert) else (0, True)
+            _, actions = esc.start(alert_hex, self.s.clock(), self.policy, expires, urgent)
             self._apply(actions)
 
     def cancel(self, alert_hex: str) -> None:
@@ -432,6 +436,11 @@ def page_text(
     link = f"{base}/ui/alerts/{alert_hex}"
     how = t(ACK_HOW) % {"button": t("Acknowledge"), "command": "amparo alert ack " + alert_hex[:12]}
     return phone_text(alert, link=link, footer=(how,), lang=lang, sender=sender)
+
+
+def _urgent(alert: Alert) -> bool:
+    """Severe and extreme alerts are re-paged through quiet hours."""
+    return alert.severity in ("severe", "extreme")
 
 
 class _PageTexts:

@@ -59,6 +59,7 @@ class Escalation:
     acked_by: str = ""
     round: int = 0  # re-paging rounds fired after the chain was exhausted
     expires: int = 0  # the alert's expiry (Unix ms): nothing is paged from then on; 0: never
+    urgent: bool = True  # severe or extreme: quiet hours never hold its re-paging
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,9 @@ class Policy:
     chain: tuple[str, ...] = DEFAULT_CHAIN
     ack_timeout_ms: int = DEFAULT_ACK_TIMEOUT_MS
     repage_every_ms: int = DEFAULT_REPAGE_EVERY_MS
+    # (start, end) in minutes after midnight UTC: re-paging rounds of alerts that
+    # are not urgent wait for the end; the chain's own steps always page.
+    quiet_hours: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if not self.chain or any(step not in DEFAULT_CHAIN for step in self.chain):
@@ -99,10 +103,12 @@ class Policy:
 
 
 def start(
-    alert_id: str, now: int, policy: Policy = Policy(), expires: int = 0
+    alert_id: str, now: int, policy: Policy = Policy(), expires: int = 0, urgent: bool = True
 ) -> tuple[Escalation, list[Action]]:
-    """Page the chain's first step; ``expires`` is the alert's (0: never)."""
-    esc = Escalation(alert_id, now, 0, _due(now + policy.ack_timeout_ms, expires), expires=expires)
+    """Page the chain's first step; ``expires`` is the alert's (0: never);
+    ``urgent``: a severe or extreme alert, re-paged through quiet hours."""
+    deadline = _due(now + policy.ack_timeout_ms, expires)
+    esc = Escalation(alert_id, now, 0, deadline, expires=expires, urgent=urgent)
     return esc, [
         Persist(esc),
         Page(alert_id, policy.chain[0], 0),
@@ -153,10 +159,36 @@ def _round(
     if skip:
         esc = replace(esc, deadline=following)
         return esc, [Persist(esc)]
+    quiet_end = _quiet_end(fired_at, policy.quiet_hours)
+    if quiet_end and not esc.urgent:
+        esc = replace(esc, deadline=_due(quiet_end, esc.expires))
+        text = f"quiet hours: re-paging waits until {_clock_text(quiet_end)} (not severe or extreme)"
+        return esc, [Persist(esc), _note(esc, fired_at, text)]
     number = esc.round + 1
     esc = replace(esc, round=number, deadline=following)
     text = f"re-paging round {number}: no acknowledgement yet, paged the whole chain again"
     return esc, [Persist(esc), Page(esc.alert_id, ROUND, esc.step + number), _note(esc, fired_at, text)]
+
+
+def _quiet_end(at: int, quiet: tuple[int, int] | None) -> int:
+    """When the quiet hours ``at`` falls in end (Unix ms); 0 when it falls in none.
+    A window may wrap midnight (22:00-07:00)."""
+    if quiet is None:
+        return 0
+    day_ms, minute = 86_400_000, 60_000
+    midnight = at - at % day_ms
+    start, end = quiet
+    now_min = (at - midnight) // minute
+    if start <= end:
+        return midnight + end * minute if start <= now_min < end else 0
+    if now_min >= start:
+        return midnight + day_ms + end * minute
+    return midnight + end * minute if now_min < end else 0
+
+
+def _clock_text(at: int) -> str:
+    minutes = at % 86_400_000 // 60_000
+    return f"{minutes // 60:02d}:{minutes % 60:02d} UTC"
 
 
 def _due(deadline: int, expires: int) -> int:

@@ -31,6 +31,7 @@ class EscalationRow:
     acked_by: str = ""
     round: int = 0
     expires: int = 0  # stored as NULL when the alert never expires
+    urgent: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,8 @@ class EscalationQueries(Database):
         with self._write() as session:
             session.merge(EscalationModel(
                 alert_id=row.alert_id, started=row.started, step=row.step, deadline=row.deadline or None,
-                state=row.state, acked_by=row.acked_by, round=row.round, expires=row.expires or None, updated=now,
+                state=row.state, acked_by=row.acked_by, round=row.round, expires=row.expires or None,
+                urgent=row.urgent, updated=now,
             ))
 
     def get_escalation(self, alert_id: str) -> EscalationRow | None:
@@ -143,7 +145,8 @@ class EscalationQueries(Database):
 
 def _escalation(m: EscalationModel) -> EscalationRow:
     return EscalationRow(
-        m.alert_id, m.started, m.step, m.deadline or 0, m.state, m.acked_by, m.round or 0, m.expires or 0
+        m.alert_id, m.started, m.step, m.deadline or 0, m.state, m.acked_by, m.round or 0, m.expires or 0,
+        bool(m.urgent),
     )
 
 

@@ -174,3 +174,41 @@ def test_repage_every_is_a_policy_setting() -> None:
     assert esc.state == "exhausted" and esc.deadline == T0 + 4 * MIN
     with pytest.raises(ValueError, match="repage_every"):
         Policy(repage_every_ms=0)
+
+
+# -- quiet hours hold re-paging of alerts below severe ------------------------------------------
+DAY = 86_400_000
+MIDNIGHT = T0 - T0 % DAY  # T0 is 11:06:40 UTC
+QUIET = Policy(quiet_hours=(11 * 60 + 20, 12 * 60))  # 11:20-12:00 UTC: round 1 (11:31:40) falls inside
+
+
+def _exhausted_under(policy: Policy, urgent: bool) -> Escalation:
+    esc, _ = esc_mod.start("a1", T0, policy, urgent=urgent)
+    for minute in (5, 10, 15):
+        esc, _ = esc_mod.tick(esc, T0 + minute * MIN, policy)
+    return esc
+
+
+def test_quiet_hours_hold_the_rounds_of_an_alert_below_severe() -> None:
+    esc = _exhausted_under(QUIET, urgent=False)
+    esc, actions = esc_mod.tick(esc, T0 + 25 * MIN, QUIET)
+    assert pages(actions) == [] and esc.deadline == MIDNIGHT + 12 * 60 * MIN
+    assert any("quiet hours: re-paging waits until 12:00 UTC" in a.text for a in actions if isinstance(a, Timeline))
+    esc, actions = esc_mod.tick(esc, MIDNIGHT + 12 * 60 * MIN - 1, QUIET)
+    assert actions == []
+    esc, actions = esc_mod.tick(esc, MIDNIGHT + 12 * 60 * MIN, QUIET)
+    assert pages(actions) == ["chain"] and esc.round == 1
+
+
+def test_quiet_hours_do_not_apply_to_severe_or_extreme_alerts() -> None:
+    esc = _exhausted_under(QUIET, urgent=True)
+    esc, actions = esc_mod.tick(esc, T0 + 25 * MIN, QUIET)
+    assert pages(actions) == ["chain"] and esc.round == 1
+
+
+def test_quiet_hours_may_wrap_midnight() -> None:
+    night = (22 * 60, 7 * 60)
+    assert esc_mod._quiet_end(MIDNIGHT + 23 * 60 * MIN, night) == MIDNIGHT + DAY + 7 * 60 * MIN
+    assert esc_mod._quiet_end(MIDNIGHT + 3 * 60 * MIN, night) == MIDNIGHT + 7 * 60 * MIN
+    assert esc_mod._quiet_end(MIDNIGHT + 12 * 60 * MIN, night) == 0
+    assert esc_mod._quiet_end(MIDNIGHT + 7 * 60 * MIN, night) == 0  # the end itself is awake

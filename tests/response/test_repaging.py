@@ -7,7 +7,11 @@ at 3 min; rounds at 8, 13, 18 … min; the alert expires at 60 min."""
 
 from __future__ import annotations
 
-from node.config import Config
+import pytest
+
+from node.config import Config, ConfigError, quiet_window, validate
+from protocol import Alert, Area, sign_envelope
+from tests.node.test_store import row
 from tests.response.test_page_outcome import (
     ALLY,
     T0,
@@ -95,3 +99,46 @@ def test_the_alerts_expiry_stops_the_rounds(world: World) -> None:
     assert world.store.due_escalations(T0 + 1000 * MIN) == []
     assert "alert expired: escalation stopped" in timeline(node, alert)
 
+
+
+def test_quiet_hours_hold_the_rounds_of_an_alert_below_severe(world: World) -> None:
+    """Quiet hours 11:10-12:00 UTC (T0 is 11:06:40): round 1 (due 11:14:40) waits
+    until 12:00 for an alert that is neither severe nor extreme."""
+    config = Config(
+        name="Brigada Ejemplo", watch_regions=["MX"], ack_timeout="60s", repage_every="5m", quiet_hours="11:10-12:00"
+    )
+    moderate = FakeNode(world.store, world.now, config)
+    alert = setup_org(moderate)  # setup_org's alert has the protocol's default severity, "unknown"
+    fired = paged_by_minute(moderate, world, range(0, 15))
+    assert 8 not in fired and 13 not in fired
+    assert any(t.startswith("quiet hours: re-paging waits until 12:00 UTC") for t in timeline(moderate, alert))
+    assert paged_by_minute(moderate, world, range(15, 55)) == {54: EVERYONE}  # 12:00 UTC is T0 + 53:20
+
+
+def test_quiet_hours_do_not_hold_a_severe_alert(world: World) -> None:
+    config = Config(
+        name="Brigada Ejemplo", watch_regions=["MX"], ack_timeout="60s", repage_every="5m", quiet_hours="11:10-12:00"
+    )
+    node = FakeNode(world.store, world.now, config)
+    for name in EVERYONE:
+        node.desk.add_responder(name, "responder", [f"json://127.0.0.1:9/{name}"], None)
+    body = Alert(headline="Detención arbitraria", areas=(Area("MX-OAX"),), severity="severe")
+    env = sign_envelope(ALLY, body, created=T0, expires=T0 + 3_600_000)
+    (stored,) = node.store.add_envelopes([row(env)])
+    node.desk.on_delivered(stored)
+    fired = paged_by_minute(node, world, range(0, 14))
+    assert fired[8] == EVERYONE and fired[13] == EVERYONE
+
+
+def test_settings_that_cannot_work_are_refused_by_name() -> None:
+    base = Config(name="Brigada Ejemplo")
+    for changes, message in [
+        ({"quiet_hours": "22h-7h"}, "quiet_hours must look like 22:00-07:00"),
+        ({"quiet_hours": "25:00-07:00"}, "quiet_hours must look like 22:00-07:00"),
+        ({"repage_every": "0m"}, "repage_every must look like 90s, 5m or 1h"),
+        ({"repage_every": "ten"}, "repage_every must look like 90s, 5m or 1h"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            validate(base.with_changes(**changes))
+    validate(base.with_changes(quiet_hours="22:00-07:00", repage_every="90s"))
+    assert quiet_window("22:00-07:00") == (22 * 60, 7 * 60)

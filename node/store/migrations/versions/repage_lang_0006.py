@@ -1,5 +1,6 @@
 """Re-paging and pages in the responder's language: an escalation keeps its
-re-paging round and the alert's expiry; a responder has a language.
+re-paging round, the alert's expiry and whether it is urgent (severe or
+extreme: quiet hours never hold it); a responder has a language.
 
 Revision ID: 0006
 Revises: 0005
@@ -24,6 +25,7 @@ def upgrade() -> None:
     # revision has no deadline: it stays finished (re-paging starts with new ones).
     op.add_column("escalations", sa.Column("round", sa.Integer(), nullable=False, server_default="0"))
     op.add_column("escalations", sa.Column("expires", sa.BigInteger(), nullable=True))
+    op.add_column("escalations", sa.Column("urgent", sa.Boolean(), nullable=False, server_default=sa.true()))
     op.add_column("responders", sa.Column("lang", sa.String(length=8), nullable=False, server_default="en"))
 
 
@@ -31,5 +33,6 @@ def downgrade() -> None:
     with op.batch_alter_table("responders") as batch:
         batch.drop_column("lang")
     with op.batch_alter_table("escalations") as batch:
+        batch.drop_column("urgent")
         batch.drop_column("expires")
         batch.drop_column("round")
