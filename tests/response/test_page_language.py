@@ -7,7 +7,9 @@ Who acknowledged travels with the organization's ack, in its note."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -15,6 +17,7 @@ import pytest
 from node import incidents
 from node.alerts import PAGE_WORDS
 from node.config import Config
+from node.devmesh import LocalMesh
 from node.response.desk import DeskError
 from node.store import Store
 from node.web import labels
@@ -111,3 +114,23 @@ def test_the_person_who_acknowledged_travels_in_the_acks_note(node: FakeNode, ca
     assert isinstance(ack, Ack) and ack.note == "Lucía: voy en camino"
     assert (node.desk.escalation_json(alert) or {})["acked_by"] == "Lucía"
     assert incidents.ack_note("Lucía", "") == "Lucía" and incidents.ack_note("", "visto") == "visto"
+
+
+@pytest.mark.slow
+def test_responder_add_takes_a_language_through_the_cli_and_the_api(tmp_path: Path) -> None:
+    """A real node: `amparo responder add --lang es` and the API's ``lang`` store it;
+    a language without a catalog is refused with a message naming it."""
+    mesh = LocalMesh(tmp_path, 1)
+    mesh.init_all()
+    mesh.start_all()
+    try:
+        (b,) = mesh.nodes
+        made = json.loads(b.amparo("responder", "add", "Lucía", "--lang", "es", "--json").stdout)
+        assert made["lang"] == "es"
+        refused = b.amparo("responder", "add", "Lucía", "--lang", "fr", check=False)
+        assert refused.returncode != 0 and "'fr' is not one of 'es', 'en'" in refused.stderr
+        b.api.post("/api/v1/responders", {"name": "Sam", "lang": "en"})
+        langs = {r["name"]: r["lang"] for r in b.api.get("/api/v1/responders")["responders"]}
+        assert langs == {"Lucía": "es", "Sam": "en"}
+    finally:
+        mesh.stop_all()
