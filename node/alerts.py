@@ -12,6 +12,7 @@ from typing import Any
 
 import nacl.utils
 
+from node.catalogs import translations
 from node.errors import Refused
 from node.store import StoredEnvelope
 from protocol import (
@@ -224,22 +225,34 @@ def alert_json(
 # -- the short text for phones ------------------------------------------------------------
 TITLE_CHARS = 120
 BODY_CHARS = 480  # three SMS segments; a phone lock screen shows the start
-_LABEL = {"exercise": "[DRILL] ", "test": "[TEST] "}
-_VERB = {"update": "UPDATE: ", "cancel": "CANCELLED: "}
+_LABEL = {"exercise": "DRILL", "test": "TEST"}
+_VERB = {"update": "UPDATE", "cancel": "CANCELLED"}
+# Catalog words phone_text uses besides severities (marked in node.web.labels.PAGE).
+PAGE_WORDS = (*_LABEL.values(), *_VERB.values(), "ACTION", "Contact", "From")
 
 
-def phone_text(alert: Alert, *, link: str, footer: Sequence[str] = ()) -> tuple[str, str]:
+def phone_text(
+    alert: Alert, *, link: str, footer: Sequence[str] = (), lang: str = "en", sender: str = ""
+) -> tuple[str, str]:
     """(title, body) that fit a phone screen, for every Apprise channel (a
     responder's page, an ally's SMS or Signal): drill or test label, severity,
-    places, headline; the requested action, the contact, the dashboard link and
-    ``footer`` lines (how to acknowledge a page). Only the action and contact
-    are shortened, so the link always arrives whole."""
-    label = _LABEL.get(alert.status, "") + _VERB.get(alert.msg_type, "")
+    places by name, headline; who sent it (``sender``, when given), the requested
+    action, the contact, the dashboard link and ``footer`` lines (how to
+    acknowledge a page). Words come from the dashboard's catalogs in ``lang``;
+    the alert's own text stays as its author wrote it. Only the action and
+    contact are shortened, so the link always arrives whole."""
+    t = translations(lang).gettext
+    label = f"[{t(_LABEL[alert.status])}] " if alert.status in _LABEL else ""
+    label += f"{t(_VERB[alert.msg_type])}: " if alert.msg_type in _VERB else ""
     where = ", ".join(_place(a.region) for a in alert.areas)
-    title = f"{label}{alert.severity.upper()} · {where}: {alert.headline}"
-    action = f"ACTION: {alert.instruction}" if alert.instruction else ""
+    title = f"{label}{t(alert.severity).upper()} · {where}: {alert.headline}"
+    lines = (
+        sender and f"{t('From')}: {sender}",
+        alert.instruction and f"{t('ACTION')}: {alert.instruction}",
+        alert.contact and f"{t('Contact')}: {alert.contact}",
+    )
     tail = "\n" + "\n".join((link, *footer))
-    head = "\n".join(p for p in (action, alert.contact and f"Contact: {alert.contact}") if p)
+    head = "\n".join(p for p in lines if p)
     body = (_clip(head, BODY_CHARS - len(tail)) if head else "") + tail
     return _clip(title, TITLE_CHARS), body.strip()
 

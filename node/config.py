@@ -44,6 +44,8 @@ class Config:
     log_format: str = "text"
     watch_regions: list[str] = field(default_factory=list)
     ack_timeout: str = "5m"
+    repage_every: str = "10m"  # once the chain is exhausted, it is paged again this often until an ack
+    quiet_hours: str = ""  # "22:00-07:00" (UTC): re-paging of alerts below severe waits for the end
     escalation_chain: list[str] = field(default_factory=lambda: ["on-call", "backup", "all"])
     retention_days: int = 90  # expired alerts and finished response records are kept this long, then deleted (0 = never)
     # Where people reach the local listener from their phones (VPN, reverse proxy,
@@ -59,6 +61,22 @@ class Config:
 
     def with_changes(self, **changes: Any) -> Config:
         return replace(self, **changes)
+
+
+def quiet_window(text: str) -> tuple[int, int] | None:
+    """``22:00-07:00`` as minutes after midnight (start, end); None when malformed."""
+    try:
+        start, end = (_minutes(part) for part in text.split("-"))
+    except ValueError:
+        return None
+    return (start, end) if start != end else None
+
+
+def _minutes(clock: str) -> int:
+    hours, minutes = clock.strip().split(":")
+    if not (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60):
+        raise ValueError(clock)
+    return int(hours) * 60 + int(minutes)
 
 
 def default_home() -> Path:
@@ -177,9 +195,12 @@ def validate(config: Config) -> None:
             regions.check_wire(region)
         except ProtocolError as exc:
             raise ConfigError(f"watch_regions: {exc.message}") from None
-    unit = config.ack_timeout[-1:]
-    if unit not in ("s", "m", "h") or not config.ack_timeout[:-1].isdigit():
-        raise ConfigError("ack_timeout must look like 90s, 5m or 1h")
+    if config.quiet_hours and quiet_window(config.quiet_hours) is None:
+        raise ConfigError("quiet_hours must look like 22:00-07:00 (UTC), or be empty")
+    for key in ("ack_timeout", "repage_every"):
+        value = getattr(config, key)
+        if value[-1:] not in ("s", "m", "h") or not value[:-1].isdigit() or not int(value[:-1]):
+            raise ConfigError(f"{key} must look like 90s, 5m or 1h")
     if isinstance(config.retention_days, bool) or not 0 <= config.retention_days <= 36_500:
         raise ConfigError("retention_days must be a number of days from 0 (keep forever) to 36500")
     if config.public_url:

@@ -118,6 +118,7 @@ class ResponderInput(Model):
     channels: Annotated[list[str], Meta(description="Apprise URLs")] | None = None
     password: str | None = None
     drills: bool | None = None
+    lang: Annotated[str, Meta(max_length=8, description="the language of this person's pages: en or es")] = "en"
 
 
 class DrillRunInput(Model):

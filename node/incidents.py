@@ -34,6 +34,7 @@ from node.host import Host
 from node.response.desk import ResponseDesk
 from node.store import StoredEnvelope
 from protocol import Ack, Alert, Envelope, ProtocolError, fingerprint, regions
+from protocol.bodies import MAX_NOTE
 
 log = logging.getLogger("amparo.alerts")
 
@@ -129,8 +130,9 @@ def acknowledge(host: AlertHost, row: StoredEnvelope, doc: dict[str, Any]) -> di
     """Acknowledge an alert for this organization (sealed like the alert it
     answers) and stop paging for it here."""
     state = str(doc.get("state", "responding"))
+    person = str(doc.get("by") or "").strip()
     try:
-        body = Ack(alert=row.id, state=state, note=str(doc.get("note", "")))
+        body = Ack(alert=row.id, state=state, note=ack_note(person, str(doc.get("note", ""))))
     except ProtocolError as exc:
         raise Refused(exc.message) from None
     original = open_row(row, host.identity).envelope
@@ -142,8 +144,18 @@ def acknowledge(host: AlertHost, row: StoredEnvelope, doc: dict[str, Any]) -> di
     ttl = max(row.expires - now, ACK_MIN_TTL_MS) if row.expires else ACK_TTL_WITHOUT_EXPIRY_MS
     env = make_envelope(host.identity, body, now=now, ttl_ms=min(ttl, MAX_TTL_MS), recipients=recipients)
     author_or_refuse(host, env)
-    host.desk.acknowledge(row.id.hex(), by=str(doc.get("by") or "this organization"))
+    host.desk.acknowledge(row.id.hex(), by=person or "this organization")
     return {"id": env.id.hex(), "sealed": env.sealed, "state": state}
+
+
+def ack_note(person: str, note: str) -> str:
+    """The ack's note, naming who acknowledged: ``Ana: on my way``. The wire ack
+    has no field for a person (protocol/bodies.Ack: alert, state, note), so the
+    person travels in the signed note, where every organization reads it."""
+    if not person:
+        return note
+    text = f"{person}: {note}" if note.strip() else person
+    return text if len(text) <= MAX_NOTE else text[: MAX_NOTE - 1] + "…"
 
 
 def send_drill_alert(host: AlertHost, doc: dict[str, Any]) -> str:

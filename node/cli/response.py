@@ -25,6 +25,9 @@ def responder_group() -> None:
 @click.option("--channel", "channels", multiple=True, help="Apprise URL to page this person (repeatable).")
 @click.option("--password", is_flag=True, help="Ask for a dashboard password (stored as an Argon2id hash).")
 @click.option("--drills", is_flag=True, help="Also page this person for other organizations' drills.")
+@click.option(
+    "--lang", type=click.Choice(["es", "en"]), default="en", show_default=True, help="Language of this person's pages."
+)
 @json_option
 @click.pass_obj
 def add(
@@ -34,6 +37,7 @@ def add(
     channels: tuple[str, ...],
     password: bool,
     drills: bool,
+    lang: str,
     as_json: bool,
 ) -> None:
     """Add (or replace) responder NAME."""
@@ -44,7 +48,7 @@ def add(
     )
     doc = LocalClient(ctx.home).post(
         "/api/v1/responders",
-        {"name": name, "role": role, "channels": list(channels), "password": secret, "drills": drills},
+        {"name": name, "role": role, "channels": list(channels), "password": secret, "drills": drills, "lang": lang},
     )
     emit(doc, as_json, f"Responder {doc['name']!r} ({doc['role']}, {doc['channels']} channel(s)).")
 

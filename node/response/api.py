@@ -24,7 +24,9 @@ async def list_responders(request: web.Request) -> web.Response:
 
 async def add_responder(request: web.Request) -> web.Response:
     doc = await read_body(request, c.ResponderInput)
-    made = desk(request).add_responder(doc.name, doc.role, doc.channels or [], doc.password or None, bool(doc.drills))
+    made = desk(request).add_responder(
+        doc.name, doc.role, doc.channels or [], doc.password or None, bool(doc.drills), doc.lang
+    )
     return web.json_response(made, status=201)
 
 

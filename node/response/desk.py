@@ -32,8 +32,9 @@ import nacl.exceptions
 import nacl.public
 import nacl.pwhash
 
+from node import catalogs
 from node.alerts import open_row, parse_duration, phone_text
-from node.config import public_base
+from node.config import public_base, quiet_window
 from node.errors import Refused
 from node.host import Host
 from node.outbound import (
@@ -47,7 +48,7 @@ from node.response import escalation as esc
 from node.response.checkin_desk import CheckinDesk
 from node.response.rotation import HandOver, Rotation, ScheduleError, Shift
 from node.store import EscalationRow, HandoverRow, NoteRow, PageRow, ResponderRow, ShiftRow, StoredEnvelope
-from protocol import Alert, regions
+from protocol import Alert, fingerprint, regions
 
 log = logging.getLogger("amparo.response")
 ROLES = ("admin", "responder", "viewer")
@@ -61,7 +62,12 @@ class ResponseDesk:
     def __init__(self, host: Host) -> None:
         self.s = host
         config = host.config
-        self.policy = esc.Policy(tuple(config.escalation_chain), parse_duration(config.ack_timeout))
+        self.policy = esc.Policy(
+            tuple(config.escalation_chain),
+            parse_duration(config.ack_timeout),
+            parse_duration(config.repage_every),
+            quiet_window(config.quiet_hours) if config.quiet_hours else None,
+        )
         self.watch = list(config.watch_regions)
         self.outbound = OutboundPolicy.from_setting(config.allow_private_targets)
         self._resumed = False
@@ -70,13 +76,16 @@ class ResponseDesk:
 
     # -- responders -----------------------------------------------------------------------
     def add_responder(
-        self, name: str, role: str, channels: list[str], password: str | None, drills: bool = False
+        self, name: str, role: str, channels: list[str], password: str | None, drills: bool = False,
+        lang: str = "en",
     ) -> dict[str, Any]:
         name = name.strip()
         if not name or len(name) > 64:
             raise DeskError("name: 1 to 64 characters")
         if role not in ROLES:
             raise DeskError(f"role must be one of {', '.join(ROLES)}")
+        if lang not in catalogs.available():
+            raise DeskError(f"lang: pages are written in {' or '.join(catalogs.available())}, not {lang!r}")
         for url in channels:
             _check_channel(url, self.outbound)
         hashed = None
@@ -84,7 +93,7 @@ class ResponseDesk:
             if len(password) < 10:
                 raise DeskError("password: at least 10 characters")
             hashed = nacl.pwhash.argon2id.str(password.encode()).decode("ascii")
-        row = ResponderRow(name, role, list(channels), hashed, drills)
+        row = ResponderRow(name, role, list(channels), hashed, drills, lang)
         self.s.store.put_responder(row, self.s.clock())
         return self.responder_json(row)
 
@@ -99,6 +108,7 @@ class ResponseDesk:
             "channels": len(row.channels),
             "has_password": row.password is not None,
             "drills": row.drills,
+            "lang": row.lang,
         }
 
     def remove_responder(self, name: str) -> None:
@@ -191,13 +201,16 @@ class ResponseDesk:
             return
         if self.s.store.get_escalation(row.id.hex()) is not None:
             return  # already escalating (or done): never start twice
-        _, actions = esc.start(row.id.hex(), self.s.clock(), self.policy)
+        _, actions = esc.start(row.id.hex(), self.s.clock(), self.policy, row.expires, _urgent(alert))
         self._apply(actions)
 
     def start_local(self, alert_hex: str) -> None:
         """Escalate an alert this node raised itself (a missed check-in)."""
         if self.s.store.get_escalation(alert_hex) is None:
-            _, actions = esc.start(alert_hex, self.s.clock(), self.policy)
+            row = self.s.store.get(bytes.fromhex(alert_hex))
+            body = self.s.open(row).body if row is not None else None
+            expires, urgent = (row.expires, _urgent(body)) if row and isinstance(body, Alert) else (0, True)
+            _, actions = esc.start(alert_hex, self.s.clock(), self.policy, expires, urgent)
             self._apply(actions)
 
     def cancel(self, alert_hex: str) -> None:
@@ -302,6 +315,8 @@ class ResponseDesk:
             return [shift.responder] if shift else self._everyone()
         if step == "backup":
             return [shift.backup] if shift and shift.backup else self._everyone()
+        if step == esc.ROUND:  # a re-paging round: everyone in the chain, each once
+            return list(dict.fromkeys(p for s in self.policy.chain for p in self._targets(s)))
         return self._everyone()
 
     def start_drill(self, name: str, participants: list[str], until: int) -> None:
@@ -351,7 +366,8 @@ class ResponseDesk:
         if not isinstance(alert, Alert):
             self._page_state(record, state="skipped")
             return
-        title, body = page_text(alert, page.alert_id, public_base(self.s.config))
+        sender = self._sender(row.author) if row else ""
+        texts = _PageTexts(alert, page.alert_id, public_base(self.s.config), sender)
         people = self._targets(page.targets)
         if alert.is_exercise:  # a drill never pages anyone outside the drill's list
             active = self._active_drill()
@@ -366,17 +382,33 @@ class ResponseDesk:
                 continue  # paged (or being paged) before a restart: never twice
             tried.append(person)
             record = self._page_state(record, tried=list(tried))  # before the attempt
-            urls = self._channels(person)
-            if not urls:
+            responder = self.s.store.get_responder(person)
+            if responder is None or not responder.channels:
                 continue
-            if await asyncio.to_thread(_notify, urls, title, body, self.outbound):
+            title, body = texts.get(responder.lang)
+            if await asyncio.to_thread(_notify, list(responder.channels), title, body, self.outbound):
                 delivered.append(person)
                 record = self._page_state(record, reached=list(delivered))
         self._page_state(record, state="sent" if delivered else "unreachable")
-        text = f"page ({page.targets}): {', '.join(delivered) or 'nobody reachable'}"
+        text = f"page ({self._page_label(page)}): {', '.join(delivered) or 'nobody reachable'}"
         self.note(page.alert_id, text, kind="escalation")
         if not delivered:
             log.warning("escalation step %s for alert %s reached nobody", page.targets, page.alert_id[:12])
+
+    def _sender(self, author: bytes) -> str:
+        """The sending organization as a responder knows it: its name when this
+        node knows one, else its key's fingerprint (what allies compare)."""
+        key = self.s.author_of(author)
+        names = self.s.author_names()
+        return names.get(key) or names.get(author) or fingerprint(key)
+
+    def _page_label(self, page: esc.Page) -> str:
+        """``backup`` for a chain step; ``whole chain, round 2`` for a re-paging
+        round (its page is numbered the chain's last step plus the round)."""
+        row = self.s.store.get_escalation(page.alert_id)
+        if page.targets != esc.ROUND or row is None:
+            return page.targets
+        return f"whole chain, round {page.step - row.step}"
 
     def _page_state(self, record: PageRow, **changes: Any) -> PageRow:
         record = replace(record, **changes)
@@ -388,12 +420,41 @@ class ResponseDesk:
         return [asdict(row) for row in self.s.store.pages_of(alert_hex)]
 
 
-def page_text(alert: Alert, alert_hex: str, base: str) -> tuple[str, str]:
-    """The phone text every channel gets (``node.alerts.phone_text``), with how to
-    acknowledge the page. ``base`` is where the responder reaches the dashboard
+ACK_HOW = "To acknowledge: open the link and press “%(button)s”, or run: %(command)s"
+
+
+def page_text(
+    alert: Alert, alert_hex: str, base: str, *, lang: str = "en", sender: str = ""
+) -> tuple[str, str]:
+    """A responder's page: the phone text every channel gets
+    (``node.alerts.phone_text``) in the responder's language, naming the sending
+    organization, with how to acknowledge. No channel carries replies back yet,
+    so every page offers the dashboard link (its Acknowledge button) and the
+    command. ``base`` is where the responder reaches the dashboard
     (``config.public_base``)."""
+    t = catalogs.translations(lang).gettext
     link = f"{base}/ui/alerts/{alert_hex}"
-    return phone_text(alert, link=link, footer=("Acknowledge: amparo alert ack " + alert_hex[:12],))
+    how = t(ACK_HOW) % {"button": t("Acknowledge"), "command": "amparo alert ack " + alert_hex[:12]}
+    return phone_text(alert, link=link, footer=(how,), lang=lang, sender=sender)
+
+
+def _urgent(alert: Alert) -> bool:
+    """Severe and extreme alerts are re-paged through quiet hours."""
+    return alert.severity in ("severe", "extreme")
+
+
+class _PageTexts:
+    """One page's text per language, rendered once for everyone who reads it."""
+
+    def __init__(self, alert: Alert, alert_hex: str, base: str, sender: str) -> None:
+        self._args = (alert, alert_hex, base)
+        self._sender = sender
+        self._by_lang: dict[str, tuple[str, str]] = {}
+
+    def get(self, lang: str) -> tuple[str, str]:
+        if lang not in self._by_lang:
+            self._by_lang[lang] = page_text(*self._args, lang=lang, sender=self._sender)
+        return self._by_lang[lang]
 
 
 def hand_over_text(record: HandOver, backup: str | None, base: str) -> tuple[str, str]:

@@ -11,6 +11,16 @@ down as pending before that, and sends a pending page on the next start, so a
 crash between persisting and paging delays that page instead of losing it; a
 page cut off half-way is finished for the people not yet tried, and never
 repeated for anyone.
+
+Once the chain is exhausted (nobody acknowledged within ``ack_timeout`` of its
+last step), the whole chain is paged again every ``repage_every``, one page per
+round (each person once), until an acknowledgement, a cancel or the alert's
+expiry. The escalation keeps a deadline while it re-pages (the next round, or
+the expiry if that comes first), so the tick, which asks only for due deadlines,
+still finds it. A node that slept through several rounds pages one round, not
+one per missed interval, and stays on the same grid of instants. Each round's
+page is numbered ``step + round`` (``step`` stays the chain's last index), so a
+restart resumes a round's page instead of repeating or forgetting it.
 """
 
 from __future__ import annotations
@@ -19,16 +29,22 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 DEFAULT_ACK_TIMEOUT_MS: Final = 5 * 60_000
+DEFAULT_REPAGE_EVERY_MS: Final = 10 * 60_000
 DEFAULT_CHAIN: Final = ("on-call", "backup", "all")
+ROUND: Final = "chain"  # a re-paging round's targets: everyone in the chain, once each
 
-# (state, event) -> next state. Events: "timeout", "ack", "cancel".
+# (state, event) -> next state. Events: "timeout", "ack", "cancel", "expire".
 TRANSITIONS: Final[dict[tuple[str, str], str]] = {
     ("paging", "timeout"): "paging",  # next step of the chain; "exhausted" after the last
     ("paging", "ack"): "acknowledged",
     ("paging", "cancel"): "cancelled",
+    ("paging", "expire"): "expired",
+    ("exhausted", "timeout"): "exhausted",  # a re-paging round of the whole chain
     ("exhausted", "ack"): "acknowledged",
     ("exhausted", "cancel"): "cancelled",
+    ("exhausted", "expire"): "expired",
 }
+OPEN: Final = frozenset(state for state, _ in TRANSITIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +54,12 @@ class Escalation:
     alert_id: str
     started: int
     step: int  # index into the chain of the last step paged
-    deadline: int  # when the next step fires (Unix ms); 0 once nothing is pending
+    deadline: int  # when the next step, round or the expiry is due (Unix ms); 0: none
     state: str = "paging"
     acked_by: str = ""
+    round: int = 0  # re-paging rounds fired after the chain was exhausted
+    expires: int = 0  # the alert's expiry (Unix ms): nothing is paged from then on; 0: never
+    urgent: bool = True  # severe or extreme: quiet hours never hold its re-paging
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,16 +88,27 @@ Action = Page | Persist | Timeline
 class Policy:
     chain: tuple[str, ...] = DEFAULT_CHAIN
     ack_timeout_ms: int = DEFAULT_ACK_TIMEOUT_MS
+    repage_every_ms: int = DEFAULT_REPAGE_EVERY_MS
+    # (start, end) in minutes after midnight UTC: re-paging rounds of alerts that
+    # are not urgent wait for the end; the chain's own steps always page.
+    quiet_hours: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if not self.chain or any(step not in DEFAULT_CHAIN for step in self.chain):
             raise ValueError(f"an escalation chain is made of {', '.join(DEFAULT_CHAIN)}")
         if self.ack_timeout_ms <= 0:
             raise ValueError("ack_timeout must be positive")
+        if self.repage_every_ms <= 0:
+            raise ValueError("repage_every must be positive")
 
 
-def start(alert_id: str, now: int, policy: Policy = Policy()) -> tuple[Escalation, list[Action]]:
-    esc = Escalation(alert_id, now, 0, now + policy.ack_timeout_ms)
+def start(
+    alert_id: str, now: int, policy: Policy = Policy(), expires: int = 0, urgent: bool = True
+) -> tuple[Escalation, list[Action]]:
+    """Page the chain's first step; ``expires`` is the alert's (0: never);
+    ``urgent``: a severe or extreme alert, re-paged through quiet hours."""
+    deadline = _due(now + policy.ack_timeout_ms, expires)
+    esc = Escalation(alert_id, now, 0, deadline, expires=expires, urgent=urgent)
     return esc, [
         Persist(esc),
         Page(alert_id, policy.chain[0], 0),
@@ -87,16 +117,27 @@ def start(alert_id: str, now: int, policy: Policy = Policy()) -> tuple[Escalatio
 
 
 def tick(esc: Escalation, now: int, policy: Policy = Policy()) -> tuple[Escalation, list[Action]]:
-    """Fire every step whose deadline has passed, each exactly once."""
+    """Fire every chain step whose deadline has passed, each exactly once; once
+    the chain is exhausted, at most one re-paging round per tick."""
     actions: list[Action] = []
-    while esc.state == "paging" and esc.deadline and esc.deadline <= now:
+    while esc.state in OPEN and esc.deadline and esc.deadline <= now:
         fired_at = esc.deadline
-        if esc.step + 1 >= len(policy.chain):
-            esc = replace(esc, state="exhausted", deadline=0)
-            actions += [Persist(esc), _note(esc, fired_at, "nobody acknowledged after the whole chain")]
+        if esc.expires and fired_at >= esc.expires:
+            esc = replace(esc, state=TRANSITIONS[(esc.state, "expire")], deadline=0)
+            actions += [Persist(esc), _note(esc, fired_at, "alert expired: escalation stopped")]
             break
+        if esc.state == "exhausted":
+            paged_now = any(isinstance(a, Page) for a in actions)
+            esc, more = _round(esc, fired_at, now, policy, skip=paged_now)
+            actions += more
+            break
+        if esc.step + 1 >= len(policy.chain):
+            esc = replace(esc, state="exhausted", deadline=_due(fired_at + policy.repage_every_ms, esc.expires))
+            text = f"nobody acknowledged after the whole chain: paging it again every {duration_text(policy.repage_every_ms)}"
+            actions += [Persist(esc), _note(esc, fired_at, text)]
+            continue
         step = esc.step + 1
-        esc = replace(esc, step=step, deadline=fired_at + policy.ack_timeout_ms)
+        esc = replace(esc, step=step, deadline=_due(fired_at + policy.ack_timeout_ms, esc.expires))
         target = policy.chain[step]
         actions += [
             Persist(esc),
@@ -104,6 +145,55 @@ def tick(esc: Escalation, now: int, policy: Policy = Policy()) -> tuple[Escalati
             _note(esc, fired_at, f"no acknowledgement in {duration_text(policy.ack_timeout_ms)}: paged {target}"),
         ]
     return esc, actions
+
+
+def _round(
+    esc: Escalation, fired_at: int, now: int, policy: Policy, skip: bool = False
+) -> tuple[Escalation, list[Action]]:
+    """One re-paging round of the whole chain. Rounds missed while the node slept
+    collapse into this one; the next stays on the grid ``fired_at + k * repage_every``.
+    ``skip``: the chain's own steps were paged in this same tick (a long sleep),
+    so the round would page the same people twice at once; only the grid moves."""
+    every = policy.repage_every_ms
+    following = _due(fired_at + every * ((now - fired_at) // every + 1), esc.expires)
+    if skip:
+        esc = replace(esc, deadline=following)
+        return esc, [Persist(esc)]
+    quiet_end = _quiet_end(fired_at, policy.quiet_hours)
+    if quiet_end and not esc.urgent:
+        esc = replace(esc, deadline=_due(quiet_end, esc.expires))
+        text = f"quiet hours: re-paging waits until {_clock_text(quiet_end)} (not severe or extreme)"
+        return esc, [Persist(esc), _note(esc, fired_at, text)]
+    number = esc.round + 1
+    esc = replace(esc, round=number, deadline=following)
+    text = f"re-paging round {number}: no acknowledgement yet, paged the whole chain again"
+    return esc, [Persist(esc), Page(esc.alert_id, ROUND, esc.step + number), _note(esc, fired_at, text)]
+
+
+def _quiet_end(at: int, quiet: tuple[int, int] | None) -> int:
+    """When the quiet hours ``at`` falls in end (Unix ms); 0 when it falls in none.
+    A window may wrap midnight (22:00-07:00)."""
+    if quiet is None:
+        return 0
+    day_ms, minute = 86_400_000, 60_000
+    midnight = at - at % day_ms
+    start, end = quiet
+    now_min = (at - midnight) // minute
+    if start <= end:
+        return midnight + end * minute if start <= now_min < end else 0
+    if now_min >= start:
+        return midnight + day_ms + end * minute
+    return midnight + end * minute if now_min < end else 0
+
+
+def _clock_text(at: int) -> str:
+    minutes = at % 86_400_000 // 60_000
+    return f"{minutes // 60:02d}:{minutes % 60:02d} UTC"
+
+
+def _due(deadline: int, expires: int) -> int:
+    """The next deadline, or the expiry if that comes first (so the tick finds it)."""
+    return min(deadline, expires) if expires else deadline
 
 
 def duration_text(ms: int) -> str:

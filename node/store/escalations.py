@@ -14,7 +14,7 @@ from sqlalchemy import select
 from node.store.database import Database
 from node.store.models import EscalationModel, NoteModel, PageModel
 
-OPEN_ESCALATION = ("paging", "exhausted")  # not yet acknowledged or cancelled
+OPEN_ESCALATION = ("paging", "exhausted")  # not yet acknowledged, cancelled or expired
 UNFINISHED_PAGE = ("pending", "sending")
 
 
@@ -29,13 +29,16 @@ class EscalationRow:
     deadline: int
     state: str = "paging"
     acked_by: str = ""
+    round: int = 0
+    expires: int = 0  # stored as NULL when the alert never expires
+    urgent: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class PageRow:
     alert_id: str
     step: int
-    targets: str  # the chain step: on-call, backup, all
+    targets: str  # the chain step: on-call, backup, all; or "chain" for a re-paging round
     state: str = "pending"
     tried: list[str] = field(default_factory=list)
     reached: list[str] = field(default_factory=list)
@@ -61,7 +64,8 @@ class EscalationQueries(Database):
         with self._write() as session:
             session.merge(EscalationModel(
                 alert_id=row.alert_id, started=row.started, step=row.step, deadline=row.deadline or None,
-                state=row.state, acked_by=row.acked_by, updated=now,
+                state=row.state, acked_by=row.acked_by, round=row.round, expires=row.expires or None,
+                urgent=row.urgent, updated=now,
             ))
 
     def get_escalation(self, alert_id: str) -> EscalationRow | None:
@@ -140,7 +144,10 @@ class EscalationQueries(Database):
 
 
 def _escalation(m: EscalationModel) -> EscalationRow:
-    return EscalationRow(m.alert_id, m.started, m.step, m.deadline or 0, m.state, m.acked_by)
+    return EscalationRow(
+        m.alert_id, m.started, m.step, m.deadline or 0, m.state, m.acked_by, m.round or 0, m.expires or 0,
+        bool(m.urgent),
+    )
 
 
 def _page(m: PageModel) -> PageRow:

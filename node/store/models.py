@@ -27,6 +27,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -192,6 +193,7 @@ class ResponderModel(Base):
     channels: Mapped[list[str]] = mapped_column(JSON)
     password: Mapped[str | None] = mapped_column(Text)
     drills: Mapped[bool] = mapped_column(Boolean, default=False)
+    lang: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     updated: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -234,6 +236,9 @@ class EscalationModel(Base):
     deadline: Mapped[int | None] = mapped_column(BigInteger, index=True)
     state: Mapped[str] = mapped_column(String(16))
     acked_by: Mapped[str] = mapped_column(Text, default="")
+    round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    expires: Mapped[int | None] = mapped_column(BigInteger)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     updated: Mapped[int] = mapped_column(BigInteger)
 
 

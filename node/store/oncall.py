@@ -17,6 +17,7 @@ class ResponderRow:
     channels: list[str] = field(default_factory=list)
     password: str | None = None  # argon2id hash, for the dashboard
     drills: bool = False  # may be paged for other organizations' drills
+    lang: str = "en"  # the language their pages are written in (a catalog of node/web/locale)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +45,7 @@ class OncallQueries(Database):
     def put_responder(self, row: ResponderRow, now: int) -> None:
         values = {
             "name": row.name, "role": row.role, "channels": list(row.channels),
-            "password": row.password, "drills": row.drills, "updated": now,
+            "password": row.password, "drills": row.drills, "lang": row.lang, "updated": now,
         }
         statement = self._insert(ResponderModel).values(**values)
         statement = statement.on_conflict_do_update(
@@ -109,7 +110,7 @@ class OncallQueries(Database):
 
 
 def _responder(m: ResponderModel) -> ResponderRow:
-    return ResponderRow(m.name, m.role, list(m.channels), m.password, m.drills)
+    return ResponderRow(m.name, m.role, list(m.channels), m.password, m.drills, m.lang or "en")
 
 
 def _shift(m: ShiftModel) -> ShiftRow:

@@ -25,7 +25,7 @@ from node.store.models import (
 )
 
 KINDS = frozenset({"signin", "cap-import", "drill"})
-FINISHED_ESCALATION: Final = ("acknowledged", "cancelled", "exhausted")
+FINISHED_ESCALATION: Final = ("acknowledged", "cancelled", "expired")
 FINISHED_PAGE: Final = ("sent", "unreachable", "skipped")
 FINISHED_PLAN: Final = ("stopped",)
 
@@ -67,12 +67,13 @@ class ResponseQueries(Database):
 
     def prune_response(self, before: int) -> int:
         """Delete finished response records last changed before ``before`` (Unix ms):
-        acknowledged, cancelled or exhausted escalations, sent pages, stopped
+        acknowledged, cancelled or expired escalations (and exhausted ones with
+        nothing pending: written before re-paging existed), sent pages, stopped
         plans, past shifts and hand-overs, old notes and documents. Open work
         (a paging escalation, a pending page, an active or missed plan) stays
         however old it is. Returns how many rows went."""
         finished: list[tuple[type[Base], ColumnElement[bool]]] = [
-            (EscalationModel, EscalationModel.state.in_(FINISHED_ESCALATION) & (EscalationModel.updated < before)),
+            (EscalationModel, _finished_escalation() & (EscalationModel.updated < before)),
             (PageModel, PageModel.state.in_(FINISHED_PAGE) & (PageModel.updated < before)),
             (CheckinPlanModel, CheckinPlanModel.state.in_(FINISHED_PLAN) & (CheckinPlanModel.updated < before)),
             (NoteModel, NoteModel.at < before),
@@ -82,6 +83,12 @@ class ResponseQueries(Database):
         ]
         with self._write() as session:
             return sum(session.connection().execute(delete(model).where(where)).rowcount for model, where in finished)
+
+
+def _finished_escalation() -> ColumnElement[bool]:
+    """An exhausted escalation re-pages (it keeps a deadline) until it ends."""
+    done = EscalationModel.state.in_(FINISHED_ESCALATION)
+    return done | ((EscalationModel.state == "exhausted") & EscalationModel.deadline.is_(None))
 
 
 def _check_kind(kind: str) -> None:

@@ -1,39 +1,13 @@
-"""Spanish and English for the dashboard through gettext catalogs.
-
-Translators edit ``locale/<lang>/LC_MESSAGES/amparo.po``; the catalogs are
-compiled in memory with Babel when the node starts (no build step, no
-internet). English is the source language.
+"""Spanish and English for the dashboard through gettext catalogs: which
+language a request reads in. The catalogs themselves are ``node.catalogs``,
+shared with the texts sent to people (pages).
 """
 
 from __future__ import annotations
 
-import gettext
-import io
-from functools import lru_cache
-from pathlib import Path
+from node.catalogs import DEFAULT, LOCALE_DIR, available, translations
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-
-LOCALE_DIR = Path(__file__).parent / "locale"
-DEFAULT = "en"
-
-
-def available() -> list[str]:
-    return [DEFAULT, *sorted(p.name for p in LOCALE_DIR.iterdir() if (p / "LC_MESSAGES" / "amparo.po").is_file())]
-
-
-@lru_cache(maxsize=16)
-def translations(language: str) -> gettext.NullTranslations:
-    po = LOCALE_DIR / language / "LC_MESSAGES" / "amparo.po"
-    if language == DEFAULT or not po.is_file():
-        return gettext.NullTranslations()
-    with po.open("rb") as handle:
-        catalog = read_po(handle, locale=language)
-    buffer = io.BytesIO()
-    write_mo(buffer, catalog)
-    buffer.seek(0)
-    return gettext.GNUTranslations(buffer)
+__all__ = ["DEFAULT", "LOCALE_DIR", "N_", "available", "choose", "translations"]
 
 
 def choose(cookie: str | None, accept_language: str) -> str:

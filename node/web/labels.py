@@ -21,7 +21,7 @@ SCOPE = (N_("public"), N_("members"), N_("restricted"))
 ACK_STATE = (N_("responding"), N_("seen"), N_("unable"))
 ROLE = (N_("admin"), N_("responder"), N_("viewer"))
 CHECKIN_STATE = (N_("active"), N_("missed"), N_("stopped"))
-ESCALATION_STATE = (N_("paging"), N_("exhausted"), N_("acknowledged"), N_("cancelled"))
+ESCALATION_STATE = (N_("paging"), N_("exhausted"), N_("acknowledged"), N_("cancelled"), N_("expired"))
 # What happened (protocol EVENTS), as a responder reads it.
 EVENT = {
     "threat": N_("threat"),
@@ -53,3 +53,10 @@ CSRF_REFUSED = N_("This form expired or did not come from this dashboard (CSRF).
 ROLE_CANNOT = N_("The %(role)s role cannot do this.")
 ROLE_CANNOT_SEND = N_("The %(role)s role cannot send alerts.")
 CAP_SEALED = N_("This node cannot read that alert (it is sealed to other organizations).")
+# The words of a responder's page (``node.alerts.phone_text``, ``node.response.desk.page_text``):
+# sent in the responder's language from this same catalog.
+PAGE = (
+    N_("DRILL"), N_("TEST"), N_("UPDATE"), N_("CANCELLED"), N_("ACTION"), N_("Contact"), N_("From"),
+    N_("Acknowledge"),
+    N_("To acknowledge: open the link and press “%(button)s”, or run: %(command)s"),
+)

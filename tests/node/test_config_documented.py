@@ -41,9 +41,9 @@ def test_every_config_setting_is_in_the_settings_table() -> None:
 
 def test_the_check_catches_a_planted_undocumented_setting() -> None:
     planted = dataclasses.make_dataclass(
-        "Planted", [("quiet_hours", str, dataclasses.field(default=""))], bases=(Config,), frozen=True
+        "Planted", [("dawn_chorus", str, dataclasses.field(default=""))], bases=(Config,), frozen=True
     )
-    assert undocumented(planted, OPERATORS.read_text("utf-8")) == ["quiet_hours"]
+    assert undocumented(planted, OPERATORS.read_text("utf-8")) == ["dawn_chorus"]
 
 
 def test_only_the_settings_table_counts() -> None:

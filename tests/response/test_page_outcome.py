@@ -40,12 +40,12 @@ class FakeNode:
     """What the desk needs of a node: a store, a clock it does not own, and a
     spawn that only collects work, so a test decides whether it ever runs."""
 
-    def __init__(self, store: Store, now: list[int]) -> None:
+    def __init__(self, store: Store, now: list[int], config: Config | None = None) -> None:
         self.store = store
         self.now = now
         self.identity = US
         self.key = US.sign_public
-        self.config = Config(name="Brigada Ejemplo", watch_regions=["MX"], ack_timeout="60s")
+        self.config = config or Config(name="Brigada Ejemplo", watch_regions=["MX"], ack_timeout="60s")
         self.spawned: list[Coroutine[Any, Any, None]] = []
         self.family: set[bytes] = set()  # a rotation family, when a test sets one
         self.desk = ResponseDesk(self)
@@ -140,7 +140,7 @@ def setup_org(node: FakeNode) -> str:
 
 def restart(node: FakeNode) -> FakeNode:
     node.crash()
-    again = FakeNode(node.store, node.now)
+    again = FakeNode(node.store, node.now, node.config)
     again.desk.tick()  # the first tick after a start resumes unfinished pages
     again.run_spawned()
     return again
