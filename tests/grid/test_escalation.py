@@ -78,7 +78,15 @@ async def test_restart_mid_escalation_neither_forgets_nor_repeats(grid: Grid) ->
     assert paged(b, alert) == ["Ana"]  # nothing happens before B's first tick
     await grid.advance(1)  # the first tick after the restart fires the overdue step, once
     assert paged(b, alert) == ["Ana", "Bruno"]
-    await grid.advance(HOUR_MS, step_ms=60_000)  # the chain runs out; nothing after it
+    await grid.advance(2 * ACK_TIMEOUT_MS, step_ms=1_000)  # the chain runs out (re-paging is 10 min away)
     # on call, backup (paged once although its deadline passed while B was down), then everyone
     assert paged(b, alert) == ["Ana", "Bruno", "Ana", "Bruno", "Carmen"]
     assert detail(b, alert)["escalation"]["state"] == "exhausted"
+    await grid.stop("b")
+    await grid.advance(10 * 60_000)  # the first re-paging round falls due while B is down
+    await grid.start("b")
+    await grid.settle()
+    await grid.advance(1)
+    assert paged(b, alert)[5:] == ["Ana", "Bruno", "Carmen"]  # the round, after the restart
+    await grid.advance(9 * 60_000, step_ms=60_000)
+    assert len(paged(b, alert)) == 8  # once: the next round is 10 min after this one
