@@ -11,7 +11,8 @@ from node.cli.client import LocalClient
 from node.cli.node_commands import when
 from node.printable import printable, printable_block
 from node.timeline import Step, history
-from protocol import ACK_STATES, CERTAINTIES, EVENTS, SEVERITIES, URGENCIES
+from protocol.alert import CERTAINTIES, EVENTS, SEVERITIES, URGENCIES
+from protocol.bodies import ACK_STATES
 
 _SEVERITY_COLOUR = {
     "extreme": "red",
@@ -225,3 +226,13 @@ def import_cap(
     kind = doc.get("msg_type", "alert")
     answers = f" ({kind} of {', '.join(r[:16] + '…' for r in doc.get('references', []))})" if kind != "alert" else ""
     emit(doc, as_json, f"{doc['id']}\nImported from {printable(doc['source'])}{answers}")
+
+
+def _add_note() -> None:
+    """``amparo alert note`` lives with the response desk's commands."""
+    from node.cli.response import note_command
+
+    alert_group.add_command(note_command)
+
+
+_add_note()
