@@ -28,7 +28,7 @@ from protocol import (
     unseal,
 )
 from protocol.keys import Identity
-from protocol.regions import UnknownRegion, resolve
+from protocol.regions import UnknownRegion, is_well_formed, resolve
 
 # How long an alert lives when whoever sends it does not say: this node's choice,
 # not a protocol rule (so not in protocol/). The longest is the protocol's rule.
@@ -52,6 +52,17 @@ class AlertInputError(Refused, ValueError):
     def __init__(self, message: str, *, region: UnknownRegion | None = None) -> None:
         super().__init__(message)
         self.region = region
+
+
+def split_regions(text: str) -> list[str]:
+    """Regions typed in one box: separated by commas, or by spaces when every
+    word is a code ("MX-OAX mx-chp"), so a name with spaces ("Estado de México")
+    stays whole."""
+    out: list[str] = []
+    for part in (p.strip() for p in text.split(",")):
+        words = part.split()
+        out += words if all(is_well_formed(w.upper()) for w in words) else [part] if part else []
+    return out
 
 
 def typed_regions(typed: list[object], near: tuple[str, ...] = ()) -> list[str]:

@@ -158,7 +158,7 @@ def checkin_group() -> None:
 
 @checkin_group.command("start")
 @click.option("--who", required=True, help="The person or team checking in.")
-@click.option("--region", required=True, help="Where they are (ISO 3166, e.g. MX-OAX).")
+@click.option("--region", required=True, help="Where they are: an ISO 3166 code or a name (MX-OAX, Oaxaca).")
 @click.option("--in", "within", help="Single deadline from now, e.g. 2h.")
 @click.option("--every", help="Check in at this interval, e.g. 30m.")
 @click.option("--grace", default="10m", show_default=True, help="Extra time before the alarm.")
@@ -180,6 +180,9 @@ def checkin_start(
     """Start a plan; prints the phone link (shown once: send it to the person)."""
     if bool(within) == bool(every):
         raise click.UsageError("give either --in or --every")
+    from node.cli.region_input import resolve_one
+
+    region = resolve_one(ctx.home, region, as_json=as_json)[0] or region
     doc = LocalClient(ctx.home).post(
         "/api/v1/checkins",
         {

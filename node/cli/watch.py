@@ -102,6 +102,9 @@ def watch_command(
     """Show alerts live as they reach this node (Ctrl-C to stop)."""
     import asyncio
 
+    from node.cli.region_input import resolve_one
+
+    region, _resolved = resolve_one(ctx.home, region, as_json=as_json)
     client = LocalClient(ctx.home)
     params = {k: v for k, v in {"region": region, "severity": severity, "since": since_seq}.items() if v}
     if no_drills:

@@ -11,9 +11,10 @@ import gettext
 import io
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
+if TYPE_CHECKING:
+    from protocol.regions import Resolved, UnknownRegion
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DEFAULT = "en"
@@ -28,6 +29,9 @@ def translations(language: str) -> gettext.NullTranslations:
     po = LOCALE_DIR / language / "LC_MESSAGES" / "amparo.po"
     if language == DEFAULT or not po.is_file():
         return gettext.NullTranslations()
+    from babel.messages.mofile import write_mo  # only for a language other than English
+    from babel.messages.pofile import read_po
+
     with po.open("rb") as handle:
         catalog = read_po(handle, locale=language)
     buffer = io.BytesIO()
@@ -59,3 +63,41 @@ def N_(message: str) -> str:
     """Mark a message for extraction without translating it here: the value is
     translated where it is shown, in the reader's language."""
     return message
+
+
+def region_refusal(error: UnknownRegion, language: str) -> str:
+    """Why a region a person typed was refused, in their language and words:
+    "unknown region 'Oaxka': did you mean MX-OAX (Oaxaca, México)?"."""
+    from node.web import labels
+    from protocol.regions import label
+
+    t = translations(language)
+    listed = ", ".join(f"{code} ({label(code, language)})" for code, _ in error.candidates)
+    if error.ambiguous:
+        return t.gettext(labels.REGION_AMBIGUOUS) % {"typed": repr(error.typed), "candidates": listed}
+    if listed:
+        return t.gettext(labels.REGION_UNKNOWN_HINT) % {"typed": repr(error.typed), "candidates": listed}
+    return t.gettext(labels.REGION_UNKNOWN) % {"typed": repr(error.typed)}
+
+
+def region_resolved(resolved: Resolved, language: str) -> str:
+    """What a name a person typed was taken to mean: "region Oaxaca → MX-OAX (Oaxaca, México)"."""
+    from node.web import labels
+    from protocol.regions import label
+
+    text = translations(language).gettext(labels.REGION_RESOLVED)
+    return text % {"typed": resolved.typed, "code": resolved.code, "name": label(resolved.code, language)}
+
+
+def from_environment(environ: dict[str, str]) -> str:
+    """The language of a terminal (``LANGUAGE``, ``LC_ALL``, ``LC_MESSAGES``, ``LANG``), if we have it."""
+    for variable in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        for tag in environ.get(variable, "").split(":"):
+            code = tag.split("_")[0].split(".")[0].lower()
+            if code in ("c", "posix"):
+                return DEFAULT
+            if code and (LOCALE_DIR / code / "LC_MESSAGES" / "amparo.po").is_file():
+                return code
+            if code == DEFAULT:
+                return DEFAULT
+    return DEFAULT

@@ -53,3 +53,10 @@ CSRF_REFUSED = N_("This form expired or did not come from this dashboard (CSRF).
 ROLE_CANNOT = N_("The %(role)s role cannot do this.")
 ROLE_CANNOT_SEND = N_("The %(role)s role cannot send alerts.")
 CAP_SEALED = N_("This node cannot read that alert (it is sealed to other organizations).")
+
+# Regions as people type them (protocol.regions.resolve; node.web.i18n.region_refusal):
+# the dashboard's compose page and the command line say these.
+REGION_UNKNOWN = N_("unknown region %(typed)s: give an ISO 3166 code such as MX or MX-OAX, or a region's name")
+REGION_UNKNOWN_HINT = N_("unknown region %(typed)s: did you mean %(candidates)s?")
+REGION_AMBIGUOUS = N_("%(typed)s names more than one region: %(candidates)s. Give the code of the one you mean.")
+REGION_RESOLVED = N_("region %(typed)s → %(code)s (%(name)s)")

@@ -20,7 +20,7 @@ import jinja2
 from aiohttp import web
 
 from node import incidents, stream
-from node.alerts import AlertInputError, alert_from_request
+from node.alerts import AlertInputError, alert_from_request, split_regions
 from node.allies import messages
 from node.allies.cap_api import CAP_TYPE, render_cap
 from node.allies.subscriptions import SubscriptionError
@@ -328,14 +328,16 @@ class Views:
         doc: dict[str, Any] = {k: form.get(k, "") for k in (
             "headline", "severity", "urgency", "certainty", "event", "scope", "description", "instruction",
             "contact", "expires", "language")}
-        doc["regions"] = [r.strip() for r in form.get("regions", "").replace(",", " ").split() if r.strip()]
+        doc["regions"] = split_regions(form.get("regions", ""))
         doc["exercise"] = form.get("exercise") == "on"
         doc["to"] = [p for p in (await request.post()).getall("to", []) if isinstance(p, str)]
         doc = {k: v for k, v in doc.items() if v not in ("", None)} | {"exercise": doc["exercise"]}
         try:
-            alert = alert_from_request(doc)
+            alert = alert_from_request(doc, near=tuple(self.service(request).desk.watch))
+            doc["regions"] = [a.region for a in alert.areas]  # as resolved: "Oaxaca" is sent as MX-OAX
         except AlertInputError as exc:
-            return self._compose_page(request, session, doc, None, str(exc), 400)
+            said = i18n.region_refusal(exc.region, self.language(request)) if exc.region else str(exc)
+            return self._compose_page(request, session, doc, None, said, 400)
         if form.get("action") != "send":
             title, body = messages.phone_text(alert, link=f"{public_base(self.service(request).config)}/ui/alerts/…")
             return self._compose_page(request, session, doc, {"title": title, "body": body, "alert": alert}, "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -46,3 +47,13 @@ def test_the_lazy_table_says_what_each_command_says_of_itself() -> None:
 def test_an_unknown_command_is_refused_as_before() -> None:
     result = subprocess.run([sys.executable, "-m", "node.cli", "alrt"], capture_output=True, text=True)
     assert result.returncode == 2 and "No such command 'alrt'" in result.stderr
+
+
+def test_alert_list_against_a_stopped_node_imports_no_heavy_library(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    init = [sys.executable, "-m", "node.cli", "--home", str(home), "init", "--name", "Colectivo Lento",
+            "--no-passphrase", "--kdf-profile", "interactive"]
+    subprocess.run(init, capture_output=True, check=True)
+    run = (f"from node.cli import cli\ntry:\n    cli.main(['--home', {str(home)!r}, 'alert', 'list'], "
+           "standalone_mode=False)\nexcept Exception as exc:\n    assert 'cannot reach the node' in str(exc), exc")
+    assert loaded_after(run) == []
