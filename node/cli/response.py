@@ -3,6 +3,7 @@ checkin`` and ``amparo drill``: thin clients of the node's local API."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -24,6 +25,10 @@ def responder_group() -> None:
 )
 @click.option("--channel", "channels", multiple=True, help="Apprise URL to page this person (repeatable).")
 @click.option("--password", is_flag=True, help="Ask for a dashboard password (stored as an Argon2id hash).")
+@click.option(
+    "--password-file", type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the dashboard password from this file (its first line), never from the command line.",
+)
 @click.option("--drills", is_flag=True, help="Also page this person for other organizations' drills.")
 @json_option
 @click.pass_obj
@@ -33,12 +38,17 @@ def add(
     role: str,
     channels: tuple[str, ...],
     password: bool,
+    password_file: Path | None,
     drills: bool,
     as_json: bool,
 ) -> None:
     """Add (or replace) responder NAME."""
+    if password and password_file:
+        raise click.UsageError("give --password (to be asked) or --password-file, not both")
     secret = (
-        click.prompt("Dashboard password", hide_input=True, confirmation_prompt=True, err=True)
+        _password_from(password_file)
+        if password_file
+        else click.prompt("Dashboard password", hide_input=True, confirmation_prompt=True, err=True)
         if password
         else None
     )
@@ -47,6 +57,23 @@ def add(
         {"name": name, "role": role, "channels": list(channels), "password": secret, "drills": drills},
     )
     emit(doc, as_json, f"Responder {doc['name']!r} ({doc['role']}, {doc['channels']} channel(s)).")
+
+
+def _password_from(path: Path) -> str:
+    """The first line of ``path``: a password never goes in argv, where every
+    user of the machine can read it in the process list and shell history."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise click.ClickException(f"cannot read the password file {path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise click.ClickException(f"the password file {path} is not UTF-8 text") from None
+    line = text.split("\n", 1)[0].rstrip("\r")
+    if not line.strip():
+        raise click.ClickException(f"the password file {path} is empty: write the password on its first line")
+    return line
 
 
 @responder_group.command("list")
