@@ -68,10 +68,14 @@ def resolve_one(home: Path, typed: str | None, *, as_json: bool) -> tuple[str | 
 
 
 def _watched(home: Path) -> list[str]:
-    """The node's watched regions (its own country), if its configuration can be read."""
+    """The node's watched regions (its own country), if its configuration can be
+    read; else the country of the terminal's locale (``LANG=es_MX.UTF-8``)."""
     from node.config import ConfigError, load
+    from node.web.i18n import countries_of
 
     try:
-        return list(load(home).watch_regions)
+        watched = list(load(home).watch_regions)
     except (ConfigError, OSError):
-        return []
+        watched = []
+    locale = ",".join(os.environ.get(v, "") for v in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"))
+    return watched or list(countries_of(locale))

@@ -101,3 +101,16 @@ def from_environment(environ: dict[str, str]) -> str:
             if code == DEFAULT:
                 return DEFAULT
     return DEFAULT
+
+
+def countries_of(tags: str) -> tuple[str, ...]:
+    """The countries named in language tags (``es-MX,es;q=0.9`` or ``es_MX.UTF-8``):
+    where a person most likely is, when nothing better says which country a
+    region name means (``protocol.regions.resolve``'s ``near``)."""
+    out = []
+    for part in tags.replace(":", ",").split(","):
+        tag = part.split(";")[0].split(".")[0].strip().replace("_", "-")
+        pieces = tag.split("-")
+        if len(pieces) > 1 and len(pieces[1]) == 2 and pieces[1].isalpha():
+            out.append(pieces[1].upper())
+    return tuple(dict.fromkeys(out))

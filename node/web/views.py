@@ -333,7 +333,9 @@ class Views:
         doc["to"] = [p for p in (await request.post()).getall("to", []) if isinstance(p, str)]
         doc = {k: v for k, v in doc.items() if v not in ("", None)} | {"exercise": doc["exercise"]}
         try:
-            alert = alert_from_request(doc, near=tuple(self.service(request).desk.watch))
+            watched = tuple(self.service(request).desk.watch)  # else the reader's locale (es-MX) hints the country
+            near = watched or i18n.countries_of(request.headers.get("Accept-Language", ""))
+            alert = alert_from_request(doc, near=near)
             doc["regions"] = [a.region for a in alert.areas]  # as resolved: "Oaxaca" is sent as MX-OAX
         except AlertInputError as exc:
             said = i18n.region_refusal(exc.region, self.language(request)) if exc.region else str(exc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from node.web.i18n import from_environment, region_refusal, region_resolved
+from node.web.i18n import countries_of, from_environment, region_refusal, region_resolved
 from protocol.regions import UnknownRegion, resolve
 
 
@@ -44,3 +44,10 @@ def test_a_resolved_name_is_told_in_the_readers_language() -> None:
 )
 def test_the_terminal_language_comes_from_the_environment(environ: dict[str, str], language: str) -> None:
     assert from_environment(environ) == language
+
+
+def test_a_locale_names_the_likely_country() -> None:
+    assert countries_of("es-MX,es;q=0.9,en;q=0.8") == ("MX",)
+    assert countries_of("es_CO.UTF-8") == ("CO",)
+    assert countries_of("en, fr;q=0.5") == ()
+    assert countries_of("") == ()
