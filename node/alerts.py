@@ -47,7 +47,7 @@ _UNITS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 class AlertInputError(Refused, ValueError):
     """A person's input that cannot become an alert; the message names the field.
     ``region`` is set when the fault is a region, so the dashboard can say it in
-    the reader's language (node/web/labels.py ``region_refusal``)."""
+    the reader's language (node/web/region_words.py)."""
 
     def __init__(self, message: str, *, region: UnknownRegion | None = None) -> None:
         super().__init__(message)

@@ -48,13 +48,13 @@ def resolve_all(home: Path, typed: Iterable[str], *, as_json: bool) -> tuple[lis
         try:
             resolved = resolve(text, near)
         except UnknownRegion as exc:
-            from node.web.i18n import region_refusal
+            from node.web.region_words import region_refusal
 
             raise click.ClickException(region_refusal(exc, language())) from None
         out.append(resolved.code)
         told.append(resolved.to_doc())
         if not as_json:
-            from node.web.i18n import region_resolved
+            from node.web.region_words import region_resolved
 
             click.echo(region_resolved(resolved, language()), err=True)
     return out, told

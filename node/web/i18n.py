@@ -11,10 +11,6 @@ import gettext
 import io
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from protocol.regions import Resolved, UnknownRegion
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DEFAULT = "en"
@@ -63,30 +59,6 @@ def N_(message: str) -> str:
     """Mark a message for extraction without translating it here: the value is
     translated where it is shown, in the reader's language."""
     return message
-
-
-def region_refusal(error: UnknownRegion, language: str) -> str:
-    """Why a region a person typed was refused, in their language and words:
-    "unknown region 'Oaxka': did you mean MX-OAX (Oaxaca, México)?"."""
-    from node.web import labels
-    from protocol.regions import label
-
-    t = translations(language)
-    listed = ", ".join(f"{code} ({label(code, language)})" for code, _ in error.candidates)
-    if error.ambiguous:
-        return t.gettext(labels.REGION_AMBIGUOUS) % {"typed": repr(error.typed), "candidates": listed}
-    if listed:
-        return t.gettext(labels.REGION_UNKNOWN_HINT) % {"typed": repr(error.typed), "candidates": listed}
-    return t.gettext(labels.REGION_UNKNOWN) % {"typed": repr(error.typed)}
-
-
-def region_resolved(resolved: Resolved, language: str) -> str:
-    """What a name a person typed was taken to mean: "region Oaxaca → MX-OAX (Oaxaca, México)"."""
-    from node.web import labels
-    from protocol.regions import label
-
-    text = translations(language).gettext(labels.REGION_RESOLVED)
-    return text % {"typed": resolved.typed, "code": resolved.code, "name": label(resolved.code, language)}
 
 
 def from_environment(environ: dict[str, str]) -> str:

@@ -54,7 +54,7 @@ ROLE_CANNOT = N_("The %(role)s role cannot do this.")
 ROLE_CANNOT_SEND = N_("The %(role)s role cannot send alerts.")
 CAP_SEALED = N_("This node cannot read that alert (it is sealed to other organizations).")
 
-# Regions as people type them (protocol.regions.resolve; node.web.i18n.region_refusal):
+# Regions as people type them (protocol.regions.resolve; node.web.region_words):
 # the dashboard's compose page and the command line say these.
 REGION_UNKNOWN = N_("unknown region %(typed)s: give an ISO 3166 code such as MX or MX-OAX, or a region's name")
 REGION_UNKNOWN_HINT = N_("unknown region %(typed)s: did you mean %(candidates)s?")

@@ -32,7 +32,7 @@ from node.response.desk import DeskError
 from node.service import NodeService
 from node.store import StoredEnvelope
 from node.timeline import history
-from node.web import i18n, labels
+from node.web import i18n, labels, region_words
 from node.web.sessions import COOKIE, Session, Sessions, known_key, recently_known
 from protocol import CERTAINTIES, EVENTS, SEVERITIES, URGENCIES, ProtocolError, fingerprint, regions
 
@@ -338,7 +338,7 @@ class Views:
             alert = alert_from_request(doc, near=near)
             doc["regions"] = [a.region for a in alert.areas]  # as resolved: "Oaxaca" is sent as MX-OAX
         except AlertInputError as exc:
-            said = i18n.region_refusal(exc.region, self.language(request)) if exc.region else str(exc)
+            said = region_words.region_refusal(exc.region, self.language(request)) if exc.region else str(exc)
             return self._compose_page(request, session, doc, None, said, 400)
         if form.get("action") != "send":
             title, body = messages.phone_text(alert, link=f"{public_base(self.service(request).config)}/ui/alerts/…")

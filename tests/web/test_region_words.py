@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from node.web.i18n import countries_of, from_environment, region_refusal, region_resolved
+from node.web.i18n import countries_of, from_environment
+from node.web.region_words import region_refusal, region_resolved
 from protocol.regions import UnknownRegion, resolve
 
 
