@@ -178,7 +178,8 @@ def _revised_areas(areas: tuple[Area, ...], regions: object) -> tuple[Area, ...]
         raise AlertInputError("regions: a list of regions such as MX-OAX")
     kept = {a.region: a for a in reversed(areas)}
     fresh = typed_regions([r for r in regions if str(r) not in kept], tuple(kept))
-    return tuple(kept.get(str(r)) or Area(fresh.pop(0)) for r in regions)
+    codes = [str(r) if str(r) in kept else fresh.pop(0) for r in regions]
+    return tuple(kept.get(code) or Area(code) for code in codes)  # "mx-oax" keeps MX-OAX's area too
 
 
 def make_envelope(
