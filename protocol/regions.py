@@ -217,7 +217,7 @@ ALIASES = {
 }
 # "Estado de Oaxaca", "State of Oaxaca": a word for a subdivision before its name.
 _SUBDIVISION_WORDS = re.compile(
-    r"^(estado|departamento|provincia|region|municipio|state|province|department|region) (de |del |of )?"
+    r"^(estado|departamento|provincia|region|municipio|state|province|department) (de |del |of )?"
 )
 
 
