@@ -29,7 +29,7 @@ from protocol import (
     unseal,
 )
 from protocol.keys import Identity
-from protocol.regions import check as region_check
+from protocol.regions import UnknownRegion, is_well_formed, resolve
 from protocol.regions import name as region_name
 
 # How long an alert lives when whoever sends it does not say: this node's choice,
@@ -47,7 +47,35 @@ _UNITS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
 class AlertInputError(Refused, ValueError):
-    """A person's input that cannot become an alert; the message names the field."""
+    """A person's input that cannot become an alert; the message names the field.
+    ``region`` is set when the fault is a region, so the dashboard can say it in
+    the reader's language (node/web/region_words.py)."""
+
+    def __init__(self, message: str, *, region: UnknownRegion | None = None) -> None:
+        super().__init__(message)
+        self.region = region
+
+
+def split_regions(text: str) -> list[str]:
+    """Regions typed in one box: separated by commas, or by spaces when every
+    word is a code ("MX-OAX mx-chp"), so a name with spaces ("Estado de México")
+    stays whole."""
+    out: list[str] = []
+    for part in (p.strip() for p in text.split(",")):
+        words = part.split()
+        out += words if all(is_well_formed(w.upper()) for w in words) else [part] if part else []
+    return out
+
+
+def typed_regions(typed: list[object], near: tuple[str, ...] = ()) -> list[str]:
+    """The codes for regions as a person typed them (``mx-oax``, ``Oaxaca``):
+    the codes among them, and ``near`` (the node's watched regions), settle
+    which country a name most likely means. Raises ``AlertInputError``."""
+    codes = tuple(str(r).strip().upper() for r in typed)
+    try:
+        return [resolve(r, near=(*codes, *near)).code for r in typed]
+    except UnknownRegion as exc:
+        raise AlertInputError(exc.message, region=exc) from None
 
 
 def parse_duration(text: str, what: str = "duration") -> int:
@@ -89,18 +117,20 @@ def alert_from_request(
     msg_type: str = "alert",
     references: tuple[bytes, ...] = (),
     in_use: tuple[str, ...] = (),
+    near: tuple[str, ...] = (),
 ) -> Alert:
-    """Build an alert from what a person entered. Regions a person typed must be
-    in the catalogue (a typo gets suggestions); ``in_use`` are the regions of
-    the alert being updated or cancelled, accepted as they are: a catalogue
-    update must never stop an organization from cancelling its own alert."""
+    """Build an alert from what a person entered. Regions a person typed are
+    resolved (``mx-oax``, ``Oaxaca`` → MX-OAX) and must be in the catalogue (a
+    typo gets suggestions, ranked within ``near``: the node's watched regions);
+    ``in_use`` are the regions of the alert being updated or cancelled, accepted
+    as they are: a catalogue update must never stop an organization from
+    cancelling its own alert."""
     regions = doc.get("regions") or ([doc["region"]] if doc.get("region") else [])
     if not isinstance(regions, list) or not regions:
         raise AlertInputError("regions: give at least one region such as MX-OAX")
+    fresh = typed_regions([r for r in regions if str(r) not in in_use], (*in_use, *near))
+    typed = [str(r) if str(r) in in_use else fresh.pop(0) for r in regions]
     try:
-        typed = [
-            str(r) if str(r) in in_use else region_check(str(r), f"regions[{i}]") for i, r in enumerate(regions)
-        ]
         return Alert(
             headline=str(doc.get("headline", "")),
             areas=tuple(Area(r) for r in typed),
@@ -149,12 +179,9 @@ def _revised_areas(areas: tuple[Area, ...], regions: object) -> tuple[Area, ...]
     if not isinstance(regions, list):
         raise AlertInputError("regions: a list of regions such as MX-OAX")
     kept = {a.region: a for a in reversed(areas)}
-    try:
-        return tuple(
-            kept.get(str(r)) or Area(region_check(str(r), f"regions[{i}]")) for i, r in enumerate(regions)
-        )
-    except ProtocolError as exc:
-        raise AlertInputError(exc.message) from None
+    fresh = typed_regions([r for r in regions if str(r) not in kept], tuple(kept))
+    codes = [str(r) if str(r) in kept else fresh.pop(0) for r in regions]
+    return tuple(kept.get(code) or Area(code) for code in codes)  # "mx-oax" keeps MX-OAX's area too
 
 
 def make_envelope(

@@ -16,9 +16,6 @@ import io
 from functools import lru_cache
 from pathlib import Path
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-
 LOCALE_DIR = Path(__file__).parent / "web" / "locale"
 DEFAULT = "en"
 
@@ -32,6 +29,9 @@ def translations(language: str) -> gettext.NullTranslations:
     po = LOCALE_DIR / language / "LC_MESSAGES" / "amparo.po"
     if language == DEFAULT or not po.is_file():
         return gettext.NullTranslations()
+    from babel.messages.mofile import write_mo  # only for a language other than English (CLI start time)
+    from babel.messages.pofile import read_po
+
     with po.open("rb") as handle:
         catalog = read_po(handle, locale=language)
     buffer = io.BytesIO()

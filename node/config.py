@@ -188,7 +188,8 @@ def validate(config: Config) -> None:
         raise ConfigError("kdf_profile must be interactive, moderate or sensitive")
     if config.log_format not in ("text", "json"):
         raise ConfigError("log_format must be text or json")
-    from protocol import ProtocolError, regions
+    from protocol import regions  # the module alone: `amparo` starts without the whole protocol
+    from protocol.errors import ProtocolError
 
     for region in config.watch_regions:
         try:  # syntax only: a pycountry update must never stop a node from starting

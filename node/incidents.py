@@ -212,8 +212,8 @@ _UNLISTED: set[bytes] = set()  # warned about once each
 def list_alerts(host: AlertHost, *, region: str | None, since: int = 0, limit: int = 100) -> list[dict[str, Any]]:
     """Alerts (not their updates), newest first, each with its current state."""
     if region:
-        try:
-            regions.check(region)
+        try:  # as people type it: mx-oax, Oaxaca
+            region = regions.resolve(region, host.desk.watch).code
         except ProtocolError as exc:
             raise Refused(exc.message) from None
     names = host.author_names()

@@ -39,6 +39,16 @@ class PairingError(Refused):
     """Pairing could not complete; the message says why in an operator's words."""
 
 
+# Why an inviter refuses a pair request, as the operator who accepted reads it:
+# a refusal is never "could not reach" (the inviter answered).
+REFUSALS = {
+    "used": "this invite was already used; ask your ally for a new one",
+    "expired": "this invite has expired; ask your ally for a new one",
+    "unknown": "this invite is not one the inviting node knows (it may have been wiped); ask for a new one",
+}
+REFUSED_PREFIX = "pairing refused: "  # how the mesh listener answers a PairingError (node/mesh_api.py)
+
+
 def _secret_hash(secret: bytes) -> bytes:
     return hashlib.blake2b(secret, digest_size=32, person=PERSON_INVITE).digest()
 
@@ -57,22 +67,24 @@ def read_invite(token: str, now: int) -> tuple[Envelope, bytes, int]:
     """Parse a token: (inviter's node record, secret, expiry)."""
     token = token.strip()
     if not token.startswith(TOKEN_PREFIX):
-        raise PairingError("not an Amparo invite token (it starts with amparo1-)")
+        raise PairingError("this is not an Amparo invite (an invite starts with amparo1-)")
     try:
         data = base64.urlsafe_b64decode(token[len(TOKEN_PREFIX) :] + "=" * (-len(token) % 4))
         frame = framing.unpack(data)
         record = decode(frame["r"], now=now)
-    except (ValueError, ProtocolError, KeyError, TypeError) as exc:
-        raise PairingError(f"the invite token is damaged ({exc})") from None
+    except (ValueError, ProtocolError, KeyError, TypeError):
+        raise PairingError(
+            "this is not an Amparo invite, or it was cut short when copied: copy the whole token again"
+        ) from None
     secret, expires = frame.get("s"), frame.get("x")
     if (
         not isinstance(record.body, NodeRecord)
         or not isinstance(secret, bytes)
         or not isinstance(expires, int)
     ):
-        raise PairingError("the invite token is damaged (missing record or secret)")
+        raise PairingError("this is not an Amparo invite (it carries no node record or secret)")
     if expires < now:
-        raise PairingError("the invite token has expired; ask for a new one")
+        raise PairingError(REFUSALS["expired"])
     return record, secret, expires
 
 
@@ -99,7 +111,7 @@ async def accept_invite(service: NodeService, token: str, *, verified: bool) -> 
     body = record.body
     assert isinstance(body, NodeRecord)
     if record.author == service.key:
-        raise PairingError("this invite was made by this very node")
+        raise PairingError("this invite was made by this node itself: give it to the ally you want to pair with")
     my_vouch = records.vouch(service.identity, record.author, body.enc, body.name, now, verified=verified)
     frame = {"s": secret, "r": service.own_record().raw, "v": my_vouch.raw}
     address = PeerAddress(record.author, body.addresses, body.tls)
@@ -108,7 +120,7 @@ async def accept_invite(service: NodeService, token: str, *, verified: bool) -> 
         their_vouch = decode(reply["v"], now=now)
         their_record = decode(reply["r"], now=now)
     except TransportError as exc:
-        raise PairingError(f"could not reach {body.name}: {exc} ({exc.side} side)") from None
+        raise PairingError(_why_not(body.name, exc)) from None
     except (KeyError, TypeError, ProtocolError) as exc:
         raise PairingError(f"{body.name} answered with an invalid pairing reply ({exc})") from None
     _check_vouch(their_vouch, author=record.author, subject=service.key)
@@ -133,11 +145,23 @@ def accept_pair_request(service: NodeService, sender: bytes, frame: dict[str, An
         raise PairingError("the node record is not the requester's")
     _check_vouch(vouch, author=sender, subject=service.key)
     if not service.store.use_invite(_secret_hash(secret), now):
-        raise PairingError("unknown, used or expired invite")
+        raise PairingError(REFUSALS.get(service.store.invite_state(_secret_hash(secret), now), REFUSALS["unknown"]))
     body = record.body
     my_vouch = records.vouch(service.identity, sender, body.enc, body.name, now, verified=False)
     _complete(service, record, my_vouch, [record.raw, vouch.raw])
     return {"r": service.own_record().raw, "v": my_vouch.raw}
+
+
+def _why_not(name: str, exc: TransportError) -> str:
+    """A refusal in the inviter's words; only a call that got no answer is "could not reach"."""
+    text = str(exc)
+    if exc.status == 403 and REFUSED_PREFIX in text:
+        return f"{name} refused the invite: {text.split(REFUSED_PREFIX, 1)[1]}"
+    if exc.status == 429:
+        return f"{name} refused: too many pairing attempts from this address; wait a minute and try again"
+    if exc.status:
+        return f"{name} refused the pairing ({text})"
+    return f"could not reach {name}: {text} ({exc.side} side)"
 
 
 def _check_vouch(vouch: Envelope, *, author: bytes, subject: bytes) -> None:

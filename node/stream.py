@@ -42,9 +42,9 @@ class StreamFilter:
     def from_query(cls, query: Any) -> StreamFilter:
         region = query.get("region") or None
         if region:
-            try:
-                regions.check(region)
-            except ProtocolError as exc:  # the message carries suggestions
+            try:  # as people type it (mx-oax, Oaxaca); the message carries suggestions
+                region = regions.resolve(region).code
+            except ProtocolError as exc:
                 raise Refused(exc.message) from None
         severity = query.get("severity") or None
         if severity and severity not in SEVERITIES:

@@ -41,8 +41,14 @@ def sign(secret: bytes, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-def verify(secret: bytes, header: str, body: bytes, *, now: int, tolerance: int = 300) -> bool:
-    """The receiver's check, shipped so receivers written in Python can reuse it."""
+def verify(secret: bytes | str, header: str, body: bytes, *, now: int, tolerance: int = 300) -> bool:
+    """The receiver's check, shipped so receivers written in Python can reuse it.
+    ``secret`` as ``amparo subscribe add`` prints it (hex text) or as bytes."""
+    if isinstance(secret, str):
+        try:
+            secret = bytes.fromhex(secret.strip())
+        except ValueError:
+            return False
     try:
         fields = dict(part.split("=", 1) for part in header.split(","))
         timestamp = int(fields["t"])

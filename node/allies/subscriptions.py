@@ -167,12 +167,13 @@ def _regions(value: object) -> tuple[str, ...]:
         raise SubscriptionError("regions: give at least one region such as MX or MX-OAX (or * for everywhere)")
     if len(value) > MAX_REGIONS:
         raise SubscriptionError(f"regions: at most {MAX_REGIONS}")
+    near = tuple(str(code).strip().upper() for code in value)
     out = []
-    for code in value:
+    for code in value:  # as people type them: mx-oax, Oaxaca (protocol.regions.resolve)
         try:
-            out.append(regions.check(code, "regions"))
+            out.append(regions.resolve(code, near).code)
         except ProtocolError as exc:
-            raise SubscriptionError(exc.message) from None
+            raise SubscriptionError(f"regions: {exc.message}") from None
     return tuple(dict.fromkeys(out))
 
 

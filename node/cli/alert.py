@@ -9,9 +9,11 @@ import click
 from node.cli.base import CliContext, emit, json_option
 from node.cli.client import LocalClient
 from node.cli.node_commands import when
+from node.cli.region_input import resolve_all, resolve_one
 from node.printable import printable, printable_block
 from node.timeline import Step, history
-from protocol import ACK_STATES, CERTAINTIES, EVENTS, SEVERITIES, URGENCIES
+from protocol.alert import CERTAINTIES, EVENTS, SEVERITIES, URGENCIES
+from protocol.bodies import ACK_STATES
 
 _SEVERITY_COLOUR = {
     "extreme": "red",
@@ -26,7 +28,8 @@ def _fields(f: Any) -> Any:
     for option in reversed(
         [
             click.option(
-                "--region", "regions", multiple=True, help="ISO 3166 code, e.g. MX or MX-OAX (repeatable)."
+                "--region", "regions", multiple=True,
+                help="ISO 3166 code or a region's name, e.g. MX, mx-oax or Oaxaca (repeatable).",
             ),
             click.option("--headline", help="One line, at most 160 characters."),
             click.option("--description", help="What happened."),
@@ -78,20 +81,22 @@ def send(ctx: CliContext, /, as_json: bool, **kw: Any) -> None:
         raise click.UsageError("give at least one --region")
     if not kw.get("headline"):
         raise click.UsageError("give a --headline")
+    kw["regions"], resolved = resolve_all(ctx.home, kw["regions"], as_json=as_json)
     doc = LocalClient(ctx.home).post("/api/v1/alerts", _payload(**kw))
-    emit(doc, as_json, doc["id"])
+    emit(doc | {"resolved": resolved}, as_json, doc["id"])
 
 
 @alert_group.command("list")
-@click.option("--region", help="Only alerts inside this region (MX matches MX-OAX).")
+@click.option("--region", help="Only alerts inside this region (MX matches MX-OAX); a code or a name.")
 @click.option("--since", help="Only alerts created in this window, e.g. 1h or 7d.")
 @click.option("--limit", default=100, show_default=True)
 @json_option
 @click.pass_obj
 def list_alerts(ctx: CliContext, region: str | None, since: str | None, limit: int, as_json: bool) -> None:
     """Alerts this node holds, newest first."""
+    region, resolved = resolve_one(ctx.home, region, as_json=as_json)
     doc = LocalClient(ctx.home).get("/api/v1/alerts", region=region, since=since, limit=limit)
-    emit(doc, as_json, "\n".join(_line(a) for a in doc["alerts"]) or "No alerts.")
+    emit(doc | {"resolved": resolved}, as_json, "\n".join(_line(a) for a in doc["alerts"]) or "No alerts.")
 
 
 def _line(a: dict[str, Any]) -> str:
@@ -170,8 +175,9 @@ def _step_line(step: Step) -> str:
 @click.pass_obj
 def update(ctx: CliContext, /, alert_id: str, as_json: bool, **kw: Any) -> None:
     """Publish an update to an alert this node sent."""
+    kw["regions"], resolved = resolve_all(ctx.home, kw.get("regions") or (), as_json=as_json)
     doc = LocalClient(ctx.home).post(f"/api/v1/alerts/{alert_id}/update", _payload(**kw))
-    emit(doc, as_json, doc["id"])
+    emit(doc | {"resolved": resolved}, as_json, doc["id"])
 
 
 @alert_group.command("cancel")
@@ -212,6 +218,7 @@ def import_cap(
 ) -> None:
     """Re-publish a CAP 1.2 alert from an outside source (e.g. civil protection)
     as an alert signed by this node; its original sender and identifier are kept."""
+    region, _resolved = resolve_one(ctx.home, region, as_json=as_json)
     data = cap_file.read(MAX_IMPORT_BYTES + 1)
     if len(data) > MAX_IMPORT_BYTES:
         raise click.ClickException(f"{cap_file.name}: larger than {MAX_IMPORT_BYTES // 1024} KiB")
@@ -225,3 +232,13 @@ def import_cap(
     kind = doc.get("msg_type", "alert")
     answers = f" ({kind} of {', '.join(r[:16] + '…' for r in doc.get('references', []))})" if kind != "alert" else ""
     emit(doc, as_json, f"{doc['id']}\nImported from {printable(doc['source'])}{answers}")
+
+
+def _add_note() -> None:
+    """``amparo alert note`` lives with the response desk's commands."""
+    from node.cli.response import note_command
+
+    alert_group.add_command(note_command)
+
+
+_add_note()

@@ -8,6 +8,7 @@ import click
 
 from node.cli.base import CliContext, emit, fail, json_option
 from node.cli.client import LocalClient
+from node.cli.region_input import resolve_all
 from protocol import regions
 from protocol.alert import SEVERITIES
 
@@ -18,7 +19,7 @@ def subscribe_group() -> None:
 
 
 @subscribe_group.command("add")
-@click.option("--region", "region_codes", multiple=True, required=True, help="MX, MX-OAX or * (repeatable).")
+@click.option("--region", "region_codes", multiple=True, required=True, help="MX, MX-OAX, a name such as Oaxaca, or * (repeatable).")
 @click.option("--webhook", help="POST each alert as signed JSON to this https:// URL.")
 @click.option("--apprise", "apprise_url", help="Send each alert through this Apprise URL (mailto://, signal://, ntfy://…).")
 @click.option(
@@ -48,10 +49,11 @@ def add(
     if bool(webhook) == bool(apprise_url):
         fail("give exactly one channel: --webhook URL or --apprise URL")
     channel = {"kind": "webhook", "url": webhook} if webhook else {"kind": "apprise", "url": apprise_url}
+    codes, resolved = resolve_all(ctx.home, region_codes, as_json=as_json)
     doc = LocalClient(ctx.home).post(
         "/api/v1/subscriptions",
         {
-            "regions": list(region_codes),
+            "regions": codes,
             "channel": channel,
             "min_severity": min_severity,
             "exercises": exercises,
@@ -59,6 +61,7 @@ def add(
             "label": label,
         },
     )
+    doc = doc | {"resolved": resolved}
     human = f"Subscription {doc['id']}: {_describe(doc)}"
     if doc.get("secret"):
         human += (

@@ -25,7 +25,6 @@ import click
 
 from node.config import ConfigError
 from node.printable import json_text
-from protocol.errors import ProtocolError
 
 EX_SOFTWARE = 70  # sysexits.h: an internal software error
 LOGS_DIR = "logs"
@@ -40,6 +39,8 @@ class AmparoGroup(click.Group):
     """Turns expected errors into clean stderr messages, unexpected ones into exit 70."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from protocol.errors import ProtocolError  # light: protocol/errors.py imports nothing
+
         try:
             return super().invoke(ctx)
         except (ConfigError, ProtocolError) as exc:

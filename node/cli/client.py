@@ -13,8 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from node.config import ConfigError, load, parse_hostport
-from node.provision import api_token
+from node.config import TOKEN_FILE, ConfigError, load, parse_hostport
 
 TIMEOUT_S = 30
 
@@ -38,7 +37,7 @@ class LocalClient:
         config = load(home)
         host, port = parse_hostport(config.local, "local")
         self.base = f"http://{host}:{port}"
-        self.token = api_token(home)
+        self.token = (home / TOKEN_FILE).read_text("ascii").strip()  # as node.provision.api_token, without its TLS imports
 
     def get(self, path: str, **params: Any) -> Any:
         query = "&".join(

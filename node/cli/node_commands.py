@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +9,6 @@ import click
 
 from node.cli.base import CliContext, emit, json_option
 from node.cli.client import LocalClient
-from node.cli.identity import prompt_passphrase
 from node.config import load
 from node.printable import printable
 
@@ -23,9 +21,11 @@ if TYPE_CHECKING:  # the CLI imports the node itself only when it runs one
 @click.pass_obj
 def run_command(ctx: CliContext, verbose: bool) -> None:
     """Run the node in the foreground (mesh and local listeners) until SIGTERM/SIGINT."""
+    import asyncio
     import logging
 
     from node import runner
+    from node.cli.identity import prompt_passphrase
 
     config = load(ctx.home)
     runner.setup_logging(config, logging.DEBUG if verbose else logging.INFO)

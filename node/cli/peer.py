@@ -10,7 +10,6 @@ import click
 from node.cli.base import CliContext, emit, fail, json_option
 from node.cli.client import LocalClient
 from node.cli.node_commands import failure_line, when
-from node.pairing import PairingError, describe_record, read_invite
 from node.printable import printable
 
 
@@ -49,6 +48,8 @@ def invite(ctx: CliContext, expires: str, qr: bool, as_json: bool) -> None:
 @click.pass_obj
 def accept(ctx: CliContext, token: str, yes: bool, as_json: bool) -> None:
     """Pair with the node that made TOKEN; both sides vouch for each other."""
+    from node.pairing import PairingError, describe_record, read_invite
+
     try:
         record, _secret, _expires = read_invite(token, int(time.time() * 1000))
     except PairingError as exc:

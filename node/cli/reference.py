@@ -15,8 +15,11 @@ from node.cli import cli
 def _walk(command: click.Command, path: list[str]) -> list[tuple[list[str], click.Command]]:
     found = [(path, command)]
     if isinstance(command, click.Group):
-        for name in sorted(command.commands):
-            found += _walk(command.commands[name], [*path, name])
+        ctx = click.Context(command)
+        for name in sorted(command.list_commands(ctx)):  # the root group loads its commands on demand
+            sub = command.get_command(ctx, name)
+            assert sub is not None
+            found += _walk(sub, [*path, name])
     return found
 
 

@@ -3,6 +3,7 @@ checkin`` and ``amparo drill``: thin clients of the node's local API."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -24,6 +25,10 @@ def responder_group() -> None:
 )
 @click.option("--channel", "channels", multiple=True, help="Apprise URL to page this person (repeatable).")
 @click.option("--password", is_flag=True, help="Ask for a dashboard password (stored as an Argon2id hash).")
+@click.option(
+    "--password-file", type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the dashboard password from this file (its first line), never from the command line.",
+)
 @click.option("--drills", is_flag=True, help="Also page this person for other organizations' drills.")
 @click.option(
     "--lang", type=click.Choice(["es", "en"]), default="en", show_default=True, help="Language of this person's pages."
@@ -36,13 +41,18 @@ def add(
     role: str,
     channels: tuple[str, ...],
     password: bool,
+    password_file: Path | None,
     drills: bool,
     lang: str,
     as_json: bool,
 ) -> None:
     """Add (or replace) responder NAME."""
+    if password and password_file:
+        raise click.UsageError("give --password (to be asked) or --password-file, not both")
     secret = (
-        click.prompt("Dashboard password", hide_input=True, confirmation_prompt=True, err=True)
+        _password_from(password_file)
+        if password_file
+        else click.prompt("Dashboard password", hide_input=True, confirmation_prompt=True, err=True)
         if password
         else None
     )
@@ -51,6 +61,23 @@ def add(
         {"name": name, "role": role, "channels": list(channels), "password": secret, "drills": drills, "lang": lang},
     )
     emit(doc, as_json, f"Responder {doc['name']!r} ({doc['role']}, {doc['channels']} channel(s)).")
+
+
+def _password_from(path: Path) -> str:
+    """The first line of ``path``: a password never goes in argv, where every
+    user of the machine can read it in the process list and shell history."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise click.ClickException(f"cannot read the password file {path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise click.ClickException(f"the password file {path} is not UTF-8 text") from None
+    line = text.split("\n", 1)[0].rstrip("\r")
+    if not line.strip():
+        raise click.ClickException(f"the password file {path} is empty: write the password on its first line")
+    return line
 
 
 @responder_group.command("list")
@@ -162,7 +189,7 @@ def checkin_group() -> None:
 
 @checkin_group.command("start")
 @click.option("--who", required=True, help="The person or team checking in.")
-@click.option("--region", required=True, help="Where they are (ISO 3166, e.g. MX-OAX).")
+@click.option("--region", required=True, help="Where they are: an ISO 3166 code or a name (MX-OAX, Oaxaca).")
 @click.option("--in", "within", help="Single deadline from now, e.g. 2h.")
 @click.option("--every", help="Check in at this interval, e.g. 30m.")
 @click.option("--grace", default="10m", show_default=True, help="Extra time before the alarm.")
@@ -184,6 +211,9 @@ def checkin_start(
     """Start a plan; prints the phone link (shown once: send it to the person)."""
     if bool(within) == bool(every):
         raise click.UsageError("give either --in or --every")
+    from node.cli.region_input import resolve_one
+
+    region = resolve_one(ctx.home, region, as_json=as_json)[0] or region
     doc = LocalClient(ctx.home).post(
         "/api/v1/checkins",
         {

@@ -7,19 +7,17 @@ JSON object per line. Reconnects after a dropped connection with
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from typing import Any
 
-import aiohttp
 import click
 
 from node.cli.base import CliContext
 from node.cli.client import LocalClient
 from node.cli.node_commands import when
 from node.printable import json_text, printable, printable_block
-from protocol import SEVERITIES
+from protocol.alert import SEVERITIES
 
 COLOURS = {"extreme": "red", "severe": "red", "moderate": "yellow", "minor": "cyan", "unknown": "white"}
 
@@ -47,6 +45,10 @@ def render(alert: dict[str, Any]) -> str:
 
 
 async def _follow(client: LocalClient, params: dict[str, str], as_json: bool, once: int | None) -> None:
+    import asyncio
+
+    import aiohttp  # only once the command runs: `amparo --help` must not load it
+
     last_id = ""
     shown = 0
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=60)
@@ -98,6 +100,11 @@ def watch_command(
     as_json: bool,
 ) -> None:
     """Show alerts live as they reach this node (Ctrl-C to stop)."""
+    import asyncio
+
+    from node.cli.region_input import resolve_one
+
+    region, _resolved = resolve_one(ctx.home, region, as_json=as_json)
     client = LocalClient(ctx.home)
     params = {k: v for k, v in {"region": region, "severity": severity, "since": since_seq}.items() if v}
     if no_drills:

@@ -73,6 +73,15 @@ class PeerQueries(Database):
         with self._write() as session:
             return self._rowcount(session, statement) == 1
 
+    def invite_state(self, secret_hash: bytes, now: int) -> str:
+        """Why ``use_invite`` said no, in one word: ``used``, ``expired`` or
+        ``unknown`` (never made here, or made before a wipe); ``open`` if it can be used."""
+        with self._read() as session:
+            row = session.get(InviteModel, secret_hash)
+        if row is None:
+            return "unknown"
+        return "used" if row.used_at is not None else "expired" if row.expires <= now else "open"
+
     def set_peer_mark(self, key: bytes, seq: int) -> None:
         """Advance the catch-up mark; never moves it backwards (a late, stale
         acknowledgement must not make us resend or, worse, skip)."""

@@ -60,3 +60,10 @@ PAGE = (
     N_("Acknowledge"),
     N_("To acknowledge: open the link and press “%(button)s”, or run: %(command)s"),
 )
+
+# Regions as people type them (protocol.regions.resolve; node.web.region_words):
+# the dashboard's compose page and the command line say these.
+REGION_UNKNOWN = N_("unknown region %(typed)s: give an ISO 3166 code such as MX or MX-OAX, or a region's name")
+REGION_UNKNOWN_HINT = N_("unknown region %(typed)s: did you mean %(candidates)s?")
+REGION_AMBIGUOUS = N_("%(typed)s names more than one region: %(candidates)s. Give the code of the one you mean.")
+REGION_RESOLVED = N_("region %(typed)s → %(code)s (%(name)s)")

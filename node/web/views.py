@@ -20,7 +20,7 @@ import jinja2
 from aiohttp import web
 
 from node import incidents, stream
-from node.alerts import AlertInputError, alert_from_request, phone_text
+from node.alerts import AlertInputError, alert_from_request, phone_text, split_regions
 from node.allies.cap_api import CAP_TYPE, render_cap
 from node.allies.subscriptions import SubscriptionError
 from node.config import public_base
@@ -31,7 +31,7 @@ from node.response.desk import DeskError
 from node.service import NodeService
 from node.store import StoredEnvelope
 from node.timeline import history
-from node.web import i18n, labels
+from node.web import i18n, labels, region_words
 from node.web.sessions import COOKIE, Session, Sessions, known_key, recently_known
 from protocol import CERTAINTIES, EVENTS, SEVERITIES, URGENCIES, ProtocolError, fingerprint, regions
 
@@ -327,14 +327,18 @@ class Views:
         doc: dict[str, Any] = {k: form.get(k, "") for k in (
             "headline", "severity", "urgency", "certainty", "event", "scope", "description", "instruction",
             "contact", "expires", "language")}
-        doc["regions"] = [r.strip() for r in form.get("regions", "").replace(",", " ").split() if r.strip()]
+        doc["regions"] = split_regions(form.get("regions", ""))
         doc["exercise"] = form.get("exercise") == "on"
         doc["to"] = [p for p in (await request.post()).getall("to", []) if isinstance(p, str)]
         doc = {k: v for k, v in doc.items() if v not in ("", None)} | {"exercise": doc["exercise"]}
         try:
-            alert = alert_from_request(doc)
+            watched = tuple(self.service(request).desk.watch)  # else the reader's locale (es-MX) hints the country
+            near = watched or i18n.countries_of(request.headers.get("Accept-Language", ""))
+            alert = alert_from_request(doc, near=near)
+            doc["regions"] = [a.region for a in alert.areas]  # as resolved: "Oaxaca" is sent as MX-OAX
         except AlertInputError as exc:
-            return self._compose_page(request, session, doc, None, str(exc), 400)
+            said = region_words.region_refusal(exc.region, self.language(request)) if exc.region else str(exc)
+            return self._compose_page(request, session, doc, None, said, 400)
         if form.get("action") != "send":
             title, body = phone_text(alert, link=f"{public_base(self.service(request).config)}/ui/alerts/…")
             return self._compose_page(request, session, doc, {"title": title, "body": body, "alert": alert}, "")

@@ -237,6 +237,25 @@ def test_spanish_and_sign_in_rate_limit(browser: Any, orgs: Any, shots: Path) ->
     assert vera.locator("h1").inner_text() == "Alerts"
 
 
+
+def test_compose_takes_regions_as_people_type_them_and_refuses_in_spanish(browser: Any, orgs: Any) -> None:
+    _, b = orgs
+    page = sign_in(browser, b, "Bruno", locale="es-MX", extra_http_headers={"Accept-Language": "es-MX,es;q=0.9"})
+    page.goto(url(b, "/ui/compose"))
+    page.fill("#headline", "Amenazas a periodistas comunitarias")
+    page.fill("#regions", "Oaxka")
+    with page.expect_response("**/ui/compose") as refused:
+        page.click("button[value=preview]")
+    assert refused.value.status == 400
+    said = page.inner_text(".error")
+    assert said == "región desconocida 'Oaxka': ¿quisiste decir MX-OAX (Oaxaca, México)?"
+    page.fill("#regions", "Estado de México, oaxaca")
+    page.click("button[value=preview]")
+    preview = page.inner_text(".preview")
+    assert "MX-MEX" in preview and "MX-OAX" in preview
+    assert page.input_value("#regions") == "MX-MEX MX-OAX"  # shown as they will be sent
+
+
 CAP_DOCUMENT = """<?xml version="1.0" encoding="UTF-8"?>
 <alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
   <identifier>PC-OAX-2026-0142</identifier>

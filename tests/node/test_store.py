@@ -562,6 +562,12 @@ def test_invite_is_used_exactly_once_and_only_before_expiry(store: Store) -> Non
     assert not store.use_invite(b"c" * 32, NOW)  # unknown
     store.add_invite(b"a" * 32, NOW, NOW + 2 * HOUR)  # re-adding cannot revive a used invite
     assert not store.use_invite(b"a" * 32, NOW + 3)
+    # why not, for the operator who accepted (node/pairing.py REFUSALS)
+    assert store.invite_state(b"a" * 32, NOW + 3) == "used"
+    assert store.invite_state(b"b" * 32, NOW + HOUR) == "expired"
+    assert store.invite_state(b"c" * 32, NOW) == "unknown"
+    store.add_invite(b"d" * 32, NOW, NOW + HOUR)
+    assert store.invite_state(b"d" * 32, NOW) == "open"
 
 
 def test_invite_race_has_one_winner(store: Store) -> None:
