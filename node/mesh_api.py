@@ -48,7 +48,7 @@ from protocol.errors import BadFrame, ProtocolError
 log = logging.getLogger("amparo.mesh")
 SERVICE: web.AppKey[NodeService] = web.AppKey("service", NodeService)
 BUDGET: web.AppKey[RequestBudget] = web.AppKey("budget", RequestBudget)
-CLAIMED = "amparo.claimed_peer"  # request item: the active peer a request's header names
+CLAIMED = web.RequestKey("amparo.claimed_peer", bytes)  # the active peer a request's header names
 PATHS: Final = frozenset({"/mesh/v1/push", "/mesh/v1/reconcile", "/mesh/v1/fetch", "/mesh/v1/pair"})
 # For the AppRunner: never inflate a body, never drain one after answering, and
 # close an idle kept-alive connection after listener.KEEPALIVE_S (aiohttp: an hour).
