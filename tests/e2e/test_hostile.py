@@ -7,7 +7,6 @@ import asyncio
 import os
 import socket
 import ssl
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from node import provision, tls
+from node import provision
 from node.devmesh import free_port
 from node.transport import MAX_RESPONSE_BYTES, MeshClient, PeerAddress, TransportError
 from tests.e2e.harness import ScriptedPeer, frame, now_ms
+from tests.e2e.listeners import ThreadedListener
 from tests.e2e.test_gossip import wait_until
 
 pytestmark = pytest.mark.slow
@@ -174,9 +174,8 @@ def test_the_mesh_listener_refuses_tls_1_2(mesh_factory: Any) -> None:
     assert node.api.get("/healthz")["ok"]
 
 
-class HostileListener:
-    """A fake peer's HTTPS listener in a thread of the test process: every
-    answer is over the response cap or never comes."""
+class HostileListener(ThreadedListener):
+    """A fake peer's HTTPS listener: every answer is over the response cap or never comes."""
 
     def __init__(self, home: Path) -> None:
         home.mkdir()
@@ -184,34 +183,13 @@ class HostileListener:
         fingerprint = provision.tls_fingerprint(home)
         assert fingerprint is not None
         self.fingerprint = fingerprint
-        self.home = home
-        self.port = free_port()
         self.seen: list[str] = []
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__(home, free_port())
 
-    def __enter__(self) -> HostileListener:
-        self._thread.start()
-        assert self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
+    def app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._answer)
-        self._runner = runner = web.AppRunner(app, shutdown_timeout=0.1)
-        self._loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", self.port, ssl_context=tls.server_context(self.home))
-        self._loop.run_until_complete(site.start())
-        self._ready.set()
-        self._loop.run_forever()
+        return app
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         self.seen.append(request.path)

@@ -5,59 +5,36 @@ as delivered. The real node gets the alert once it is back."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from node import tls
 from node.devmesh import LocalNode
 from node.provision import TLS_CERT, TLS_KEY
 from protocol import framing
+from tests.e2e.listeners import ThreadedListener
 from tests.e2e.test_gossip import wait_until
 
 pytestmark = pytest.mark.slow
 
 
-class Impersonator:
+class Impersonator(ThreadedListener):
     """An HTTPS listener on the real node's port, with the real node's TLS key and
     certificate (so the pin matches) and no identity key. It answers every push
     with 200 and "all accepted", as the real node would."""
 
     def __init__(self, seized: Path, port: int) -> None:
-        self.home = seized
-        self.port = port
         self.pushed: list[bytes] = []  # every envelope it was sent
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__(seized, port)
 
-    def __enter__(self) -> Impersonator:
-        self._thread.start()
-        assert self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
+    def app(self) -> web.Application:
         app = web.Application(client_max_size=framing.MAX_FRAME_BYTES)
         app.router.add_post("/mesh/v1/push", self._push)
         app.router.add_post("/mesh/v1/{other}", self._other)
-        self._runner = runner = web.AppRunner(app, shutdown_timeout=0.1)
-        self._loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", self.port, ssl_context=tls.server_context(self.home))
-        self._loop.run_until_complete(site.start())
-        self._ready.set()
-        self._loop.run_forever()
+        return app
 
     async def _push(self, request: web.Request) -> web.Response:
         raws = framing.envelope_list(framing.unpack(await request.read()))

@@ -16,6 +16,7 @@ from node.config import DB_FILE
 from node.devmesh import LocalNode
 from protocol import Identity
 from tests.e2e.harness import ScriptedPeer
+from tests.e2e.test_catchup import held_ids
 
 pytestmark = pytest.mark.slow
 
@@ -32,14 +33,6 @@ def count_by(node: LocalNode, kind: str, authors: list[bytes]) -> int:
             (kind, *authors),
         ).fetchone()
         return int(row[0])
-    finally:
-        db.close()
-
-
-def held_ids(node: LocalNode) -> set[bytes]:
-    db = sqlite3.connect(f"file:{node.home / DB_FILE}?mode=ro", uri=True, timeout=30)
-    try:
-        return {row[0] for row in db.execute("SELECT id FROM envelopes")}
     finally:
         db.close()
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from node.config import DB_FILE, KEY_FILE
-from node.devmesh import LocalMesh
+from node.devmesh import LocalMesh, LocalNode
 from node.provision import TLS_KEY
 from tests.e2e.test_gossip import wait_until
 
@@ -40,13 +40,19 @@ def _plaintext_in(folder: Path) -> list[str]:
     return found
 
 
-def test_wipe_of_a_running_node_leaves_no_alert_in_old_inodes(mesh_factory: Any, tmp_path: Path) -> None:
+def _node_holding_alerts(mesh_factory: Any) -> LocalNode:
+    """One running node with the alerts in its database, its WAL and SHM files present."""
     mesh: LocalMesh = mesh_factory(1)
     (node,) = mesh.nodes
     for headline in HEADLINES:
         node.send(headline=headline)
+    wait_until(lambda: all((node.home / n).exists() for n in DATABASE), what="the WAL and SHM files")
+    return node
+
+
+def test_wipe_of_a_running_node_leaves_no_alert_in_old_inodes(mesh_factory: Any, tmp_path: Path) -> None:
+    node = _node_holding_alerts(mesh_factory)
     home = node.home
-    wait_until(lambda: all((home / n).exists() for n in DATABASE), what="the WAL and SHM files")
     kept = tmp_path / "inodes"
     _link_database(home, kept, (*DATABASE, KEY_FILE, TLS_KEY))
     keys_before = {n: (kept / n).read_bytes() for n in (KEY_FILE, TLS_KEY)}
@@ -64,12 +70,8 @@ def test_wipe_of_a_running_node_leaves_no_alert_in_old_inodes(mesh_factory: Any,
 def test_a_clean_stop_overwrites_the_wal_it_deletes(mesh_factory: Any, tmp_path: Path) -> None:
     """A wipe cannot reach a WAL that a clean stop earlier in the node's life
     deleted: the node overwrites it itself when SQLite removes it."""
-    mesh: LocalMesh = mesh_factory(1)
-    (node,) = mesh.nodes
-    for headline in HEADLINES:
-        node.send(headline=headline)
+    node = _node_holding_alerts(mesh_factory)
     home = node.home
-    wait_until(lambda: all((home / n).exists() for n in DATABASE), what="the WAL and SHM files")
     kept = tmp_path / "inodes"
     _link_database(home, kept, (DB_FILE + "-wal",))
     assert _plaintext_in(kept), "precondition: the alerts are in the WAL"
