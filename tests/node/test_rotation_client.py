@@ -5,7 +5,6 @@ Any other refusal is not retried, and without a rotation nothing is retried."""
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,12 +12,12 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from node import provision, tls
 from node.transport import MeshClient, PeerAddress, TransportError
 from protocol import framing
 from protocol import reply as signed_reply
 from protocol import request as signed_request
 from protocol.keys import Identity
+from tests.node.tls_listener import tls_listener
 
 OLD = Identity.from_random(bytes(range(64)))
 NEW = Identity(sign_seed=bytes(range(100, 132)), enc_secret=OLD.enc_secret)
@@ -60,23 +59,12 @@ def _signed(request: web.Request, response: web.Response, auth: signed_request.R
 
 @pytest.fixture
 async def peer(tmp_path: Path) -> AsyncIterator[Peer]:
-    provision.make_certificate(tmp_path, "Nodo Ficticio")
-    fingerprint = provision.tls_fingerprint(tmp_path)
-    assert fingerprint is not None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     found = Peer()
-    found.address = PeerAddress(PEER.sign_public, (f"127.0.0.1:{port}",), fingerprint)
     app = web.Application()
     app.router.add_post("/mesh/v1/push", found.push)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=tls.server_context(tmp_path)).start()
-    try:
+    async with tls_listener(app, tmp_path, "Nodo Ficticio") as (port, fingerprint):
+        found.address = PeerAddress(PEER.sign_public, (f"127.0.0.1:{port}",), fingerprint)
         yield found
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture

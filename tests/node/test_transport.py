@@ -16,13 +16,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from node import provision, tls, transport
+from node import transport
 from node.transport import MAX_RESPONSE_BYTES, MeshClient, PeerAddress, TransportError
 from protocol import framing
 from protocol.keys import Identity
 from protocol.reply import HEADER as REPLY_HEADER
 from protocol.reply import sign_reply
 from protocol.request import HEADER, parse_header
+from tests.node.tls_listener import tls_listener
 
 PEER = Identity.from_random(bytes(range(100, 164)))  # the fake peer's identity
 ROTATED = Identity.from_random(bytes(range(164, 228)))  # a key it rotated to
@@ -150,21 +151,11 @@ def _routes(peer_log: list[str]) -> web.Application:
 
 @pytest.fixture
 async def fake_peer(tmp_path: Path) -> AsyncIterator[FakePeer]:
-    provision.make_certificate(tmp_path, "Nodo Hostil Ficticio")
-    fingerprint = provision.tls_fingerprint(tmp_path)
-    assert fingerprint is not None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    peer = FakePeer(port, fingerprint)
-    runner = web.AppRunner(_routes(peer.requests), shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port, ssl_context=tls.server_context(tmp_path))
-    await site.start()
-    try:
+    requests: list[str] = []
+    async with tls_listener(_routes(requests), tmp_path, "Nodo Hostil Ficticio") as (port, fingerprint):
+        peer = FakePeer(port, fingerprint)
+        peer.requests = requests
         yield peer
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture
