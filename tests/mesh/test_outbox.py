@@ -22,10 +22,28 @@ def filled(count: int) -> SeqLog:
     return log
 
 
-def test_one_batch_in_flight_and_mark_advances_on_ack() -> None:
-    log = filled(5)
+def linked_up(count: int) -> tuple[SeqLog, PeerOutbox]:
+    """A log of ``count`` alerts and a fresh outbox whose peer just came up."""
     box = PeerOutbox(PEER, 0, PACING)
     box.link_up(NOW)
+    return filled(count), box
+
+
+def assert_backed_off(delays: list[int], nominals: list[int]) -> None:
+    """Each wait lies between half and all of its nominal delay (mesh.backoff's jitter)."""
+    for delay, nominal in zip(delays, nominals, strict=True):
+        assert nominal // 2 <= delay <= nominal
+
+
+def accepted_next(box: PeerOutbox, log: SeqLog, now: int) -> int | None:
+    """Send the next batch and have the peer accept all of it; the new mark."""
+    batch = box.next_batch(log, now, never)
+    assert batch is not None
+    return box.result(batch.id, True, now, rng())
+
+
+def test_one_batch_in_flight_and_mark_advances_on_ack() -> None:
+    log, box = linked_up(5)
     first = box.next_batch(log, NOW, never)
     assert first is not None and [i.id for i in first.items] == [alert(key("a"), n).id for n in (1, 2, 3)]
     assert box.next_batch(log, NOW, never) is None  # one in flight
@@ -37,9 +55,7 @@ def test_one_batch_in_flight_and_mark_advances_on_ack() -> None:
 
 
 def test_backoff_grows_and_caps_and_the_batch_is_resent() -> None:
-    log = filled(2)
-    box = PeerOutbox(PEER, 0, PACING)
-    box.link_up(NOW)
+    log, box = linked_up(2)
     now = NOW
     delays = []
     for _ in range(7):
@@ -49,18 +65,14 @@ def test_backoff_grows_and_caps_and_the_batch_is_resent() -> None:
         delays.append(box.retry_at - now)
         assert box.next_batch(log, box.retry_at - 1, never) is None  # backing off
         now = box.retry_at
-    for delay, nominal in zip(delays, [1000, 2000, 4000, 8000, 8000, 8000, 8000], strict=True):
-        assert nominal // 2 <= delay <= nominal
+    assert_backed_off(delays, [1000, 2000, 4000, 8000, 8000, 8000, 8000])
     assert box.mark == 0
-    batch = box.next_batch(log, now, never)
-    assert batch is not None and box.result(batch.id, True, now, rng()) == 2
+    assert accepted_next(box, log, now) == 2
     assert box.failures == 0
 
 
 def test_unanswered_push_times_out_and_stale_results_are_ignored() -> None:
-    log = filled(1)
-    box = PeerOutbox(PEER, 0, PACING)
-    box.link_up(NOW)
+    log, box = linked_up(1)
     batch = box.next_batch(log, NOW, never)
     assert batch is not None
     assert not box.expire(NOW + 4_999, rng())
@@ -84,17 +96,13 @@ def test_rebuild_after_restart_starts_from_the_persisted_mark() -> None:
 
 
 def test_skipped_items_advance_the_mark_without_a_push() -> None:
-    log = filled(3)
-    box = PeerOutbox(PEER, 0, PACING)
-    box.link_up(NOW)
+    log, box = linked_up(3)
     assert box.next_batch(log, NOW, lambda _: True) is None
     assert box.settle() == 3
 
 
 def test_a_far_behind_peer_gets_the_whole_backlog_in_order() -> None:
-    log = filled(500)
-    box = PeerOutbox(PEER, 0, PACING)
-    box.link_up(NOW)
+    log, box = linked_up(500)
     sent: list[bytes] = []
     while (batch := box.next_batch(log, NOW, never)) is not None:
         sent += [i.id for i in batch.items]
@@ -104,9 +112,7 @@ def test_a_far_behind_peer_gets_the_whole_backlog_in_order() -> None:
 
 
 def test_a_partly_deferred_batch_lets_the_queue_flow_and_retries_the_rest_later() -> None:
-    log = filled(9)
-    box = PeerOutbox(PEER, 0, PACING)
-    box.link_up(NOW)
+    log, box = linked_up(9)
     first = box.next_batch(log, NOW, never)
     assert first is not None
     two = alert(key("a"), 2).id
@@ -131,9 +137,7 @@ def test_a_partly_deferred_batch_lets_the_queue_flow_and_retries_the_rest_later(
 
 
 def test_a_wholly_deferred_batch_backs_the_queue_off_and_comes_first_again() -> None:
-    log = filled(6)
-    box = PeerOutbox(PEER, 0, PACING)
-    box.link_up(NOW)
+    log, box = linked_up(6)
     now = NOW
     delays = []
     for _ in range(3):
@@ -143,18 +147,14 @@ def test_a_wholly_deferred_batch_backs_the_queue_off_and_comes_first_again() -> 
         assert box.next_batch(log, box.retry_at - 1, never) is None  # backpressure: the queue waits
         delays.append(box.retry_at - now)
         now = box.retry_at
-    for delay, nominal in zip(delays, [1000, 2000, 4000], strict=True):
-        assert nominal // 2 <= delay <= nominal
+    assert_backed_off(delays, [1000, 2000, 4000])
     assert box.mark == 0
-    batch = box.next_batch(log, now, never)
-    assert batch is not None and box.result(batch.id, True, now, rng()) == 3
+    assert accepted_next(box, log, now) == 3
     assert box.deferrals == 0
 
 
 def test_a_restart_resends_what_the_peer_deferred() -> None:
-    log = filled(3)
-    box = PeerOutbox(PEER, 0, PACING)
-    box.link_up(NOW)
+    log, box = linked_up(3)
     batch = box.next_batch(log, NOW, never)
     assert batch is not None
     saved = box.result(batch.id, True, NOW, rng(), deferred={alert(key("a"), 3).id})
@@ -166,9 +166,7 @@ def test_a_restart_resends_what_the_peer_deferred() -> None:
 
 
 def test_queue_jumpers_go_first_and_return_after_failure() -> None:
-    log = filled(3)
-    box = PeerOutbox(PEER, 0, PACING)
-    box.link_up(NOW)
+    log, box = linked_up(3)
     urgent = alert(key("b"), 99)
     assert box.offer(urgent, 100)
     batch = box.next_batch(log, NOW, never)
@@ -179,9 +177,7 @@ def test_queue_jumpers_go_first_and_return_after_failure() -> None:
 
 
 def test_link_down_drops_the_batch_in_flight() -> None:
-    log = filled(2)
-    box = PeerOutbox(PEER, 0, PACING)
-    box.link_up(NOW)
+    log, box = linked_up(2)
     batch = box.next_batch(log, NOW, never)
     assert batch is not None
     box.link_down()
