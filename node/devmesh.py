@@ -7,13 +7,16 @@ addresses are 127.0.0.1. Fictional organization names only.
 
 from __future__ import annotations
 
+import errno
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
 import tomllib
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,20 +50,117 @@ def _die_with_parent() -> None:
         pass
 
 
-_HANDED_OUT: set[int] = set()
+class PortPool:
+    """Loopback ports for listeners that another process binds later (a node's
+    ``amparo run``, a test's fake server), so "nothing listens there now" is not
+    enough: between the choice and the bind, someone else must not take it.
+
+    - The ports lie outside the kernel's ephemeral range (``ip_local_port_range``),
+      so no outgoing connection of any process lands on one in the meantime.
+    - Each port handed out stays claimed while the next ``HOLD`` ports are handed
+      out, so parallel test workers, and parallel runs on one machine, never pick
+      the same one. The claim is a Linux abstract socket named after the port: no
+      file is left anywhere, and the kernel drops a dead process's claims.
+    - This process never hands out a port twice within that window either: a
+      node stopped and started again keeps its port, no other node gets it.
+    """
+
+    HOLD = 128  # far more ports than one test, demo or benchmark holds at once
+
+    def __init__(self, ports: range | None, claim_prefix: str = "amparo-port-") -> None:
+        self.ports = ports
+        self.cursor = secrets.randbelow(len(ports)) if ports else 0  # workers start far apart
+        self.held: deque[tuple[int, socket.socket | None]] = deque()
+        self.claim_prefix = claim_prefix
+
+    def take(self) -> int:
+        if self.ports is None:
+            return self._from_kernel()
+        for _ in range(len(self.ports)):
+            port = self.ports[self.cursor]
+            self.cursor = (self.cursor + 1) % len(self.ports)
+            if any(port == held for held, _ in self.held):
+                continue
+            try:
+                claim = self._claim(port)
+            except FileExistsError:  # another process holds it
+                continue
+            if _bindable(port):
+                self._hold(port, claim)
+                return port
+            if claim is not None:
+                claim.close()
+        raise RuntimeError(f"no free loopback port in {self.ports.start}-{self.ports.stop - 1}")
+
+    def release(self) -> None:
+        """Let go of every claim (the process's exit does the same)."""
+        while self.held:
+            _, claim = self.held.popleft()
+            if claim is not None:
+                claim.close()
+
+    def _from_kernel(self) -> int:
+        """Where no range lies outside the ephemeral one: whatever the kernel offers."""
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", 0))
+                port: int = s.getsockname()[1]
+            if all(port != held for held, _ in self.held):
+                self._hold(port, None)
+                return port
+
+    def _claim(self, port: int) -> socket.socket | None:
+        """The claim, or ``None`` where abstract sockets do not exist (not Linux:
+        then only the bind check guards). Raises ``FileExistsError`` when another
+        process holds the port."""
+        claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            claim.bind(f"\0{self.claim_prefix}{port}")
+        except OSError as exc:
+            claim.close()
+            if exc.errno == errno.EADDRINUSE:
+                raise FileExistsError(port) from None
+            return None
+        return claim
+
+    def _hold(self, port: int, claim: socket.socket | None) -> None:
+        self.held.append((port, claim))
+        while len(self.held) > self.HOLD:
+            _, old = self.held.popleft()
+            if old is not None:
+                old.close()
+
+
+def _bindable(port: int) -> bool:
+    """Nothing is bound there, not even a connection lingering in TIME_WAIT."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _outside_ephemeral() -> range | None:
+    """At least 1,000 ports below (else above) the kernel's ephemeral range."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999  # Linux's default; other systems start theirs higher
+    if low - 10000 >= 1000:
+        return range(max(10000, low - 12000), low)
+    if 65535 - high >= 1000:
+        return range(high + 1, 65536)
+    return None
+
+
+_POOL = PortPool(_outside_ephemeral())
 
 
 def free_port() -> int:
-    """A loopback port nothing listens on, never one this process handed out
-    before: the kernel may offer a just-closed port again, and two nodes of one
-    mesh given the same port would leave the second unable to start."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port: int = s.getsockname()[1]
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
+    """A loopback port for a listener to bind later, never one another process or
+    another live node was given (see ``PortPool``)."""
+    return _POOL.take()
 
 
 def node_name(i: int) -> str:

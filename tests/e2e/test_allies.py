@@ -219,6 +219,7 @@ def test_subscribe_errors_are_clear(mesh_factory: Any) -> None:
     assert found[0]["code"] == "MX-OAX"
 
 
+@pytest.mark.smoke  # in the fast lane
 def test_email_through_apprise_to_a_local_smtp_server(mesh_factory: Any) -> None:
     from email import message_from_bytes
     from email.header import decode_header, make_header

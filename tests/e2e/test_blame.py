@@ -91,6 +91,7 @@ def test_time_and_version_refusals_never_cost_an_honest_relay_its_standing(mesh_
         assert rejected.get(code, 0) >= 10, rejected  # counted, never penalized
 
 
+@pytest.mark.smoke  # in the fast lane
 def test_bad_signatures_still_cut_the_relay_off_even_on_expired_envelopes(mesh_factory: Any) -> None:
     """An expired or newer-type envelope with a forged signature proves the relay
     did not verify what it relayed: that is blamed."""

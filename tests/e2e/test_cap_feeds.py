@@ -109,6 +109,7 @@ WITH_EFFECTIVE = OUTSIDE.replace(
 ).replace("PC-2026-0042", "PC-2026-0077")
 
 
+@pytest.mark.smoke  # in the fast lane
 def test_update_and_cancel_keep_the_imported_areas(mesh_factory: Any, tmp_path: Path) -> None:
     """`alert update` and `alert cancel` of an alert imported from CAP keep its area
     description, circle and effective time at every node (they were dropped: the

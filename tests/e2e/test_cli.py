@@ -218,6 +218,7 @@ def _processes_mentioning(text: str) -> list[str]:
     return found
 
 
+@pytest.mark.smoke  # in the fast lane
 def test_an_unexpected_error_exits_70_with_one_line_and_the_traceback_in_the_home(tmp_path: Path) -> None:
     """A corrupted database is not an error the CLI knows: no traceback on the terminal,
     exit code 70 (EX_SOFTWARE), and one line saying what failed and where the traceback is."""

@@ -165,6 +165,7 @@ def _handshake(port: int, maximum: ssl.TLSVersion) -> str:
             return str(conn.version())
 
 
+@pytest.mark.smoke  # in the fast lane
 def test_the_mesh_listener_refuses_tls_1_2(mesh_factory: Any) -> None:
     mesh = mesh_factory(1)
     (node,) = mesh.nodes

@@ -127,6 +127,7 @@ msgpack_values = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=400)
 @given(garbage=msgpack_values)
 def test_fuzzed_messages_raise_only_mesh_error(garbage: object) -> None:

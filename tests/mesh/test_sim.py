@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from mesh.sim import SimConfig, Simulation
 
 
@@ -11,6 +13,7 @@ def warmed(config: SimConfig) -> Simulation:
     return sim
 
 
+@pytest.mark.slow
 def test_thousand_nodes_with_loss_and_churn_all_end_with_the_alert() -> None:
     sim = warmed(SimConfig(nodes=1_000, degree=8, loss=0.10, seed=11))
     down = sim.rng.sample(range(1, 1_000), 200)  # 20 %, never the author

@@ -108,6 +108,7 @@ def test_hostile_archive_entries_are_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_cli_backup_and_restore(home: Path, tmp_path: Path) -> None:
     secret = tmp_path / "pass"
     secret.write_bytes(PASS + b"\n")

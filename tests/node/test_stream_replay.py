@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from node import stream
@@ -79,6 +80,7 @@ def test_since_seq_pages_one_type(store: Store) -> None:
     assert len(store.since_seq(0, 100)) == 15  # every type when none is named
 
 
+@pytest.mark.slow
 async def test_resume_replays_more_than_a_page_then_goes_live(tmp_path: Any) -> None:
     store = Store(f"sqlite:///{tmp_path / 'amparo.db'}")
     total = 2 * stream.REPLAY_PAGE + 150  # and two acks per alert: 3,450 rows in all

@@ -55,6 +55,7 @@ def test_wipe_erases_keys_then_data_then_the_home(tmp_path: Path) -> None:
     shutil.rmtree(inodes)
 
 
+@pytest.mark.slow
 def test_wipe_asks_for_the_name(tmp_path: Path) -> None:
     home = tmp_path / "nodo"
     assert amparo(home, "init", "--name", "Nodo Ficticio", "--no-passphrase", "--kdf-profile", "interactive").returncode == 0

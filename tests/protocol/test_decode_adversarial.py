@@ -79,6 +79,7 @@ _wire_values = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300)
 @given(st.dictionaries(st.sampled_from(["v", "t", "a", "c", "x", "b", "s", "z"]), _wire_values, max_size=8))
 def test_structured_garbage_raises_only_protocol_error(doc: dict[str, Any]) -> None:

@@ -47,6 +47,7 @@ def test_every_truncation_and_extension_is_rejected(name: str) -> None:
         _rejected(raw + extra, NOW + 2)
 
 
+@pytest.mark.slow
 @settings(max_examples=max(2000, settings.default.max_examples))  # more under HYPOTHESIS_PROFILE=thorough
 @given(signable(), st.data())
 def test_bit_flip_property(args: Signable, data: st.DataObject) -> None:
@@ -57,6 +58,7 @@ def test_bit_flip_property(args: Signable, data: st.DataObject) -> None:
     _rejected(raw[:cut], args.created)
 
 
+@pytest.mark.slow
 @settings(max_examples=max(300, settings.default.max_examples // 5))
 @given(sealable(), st.data())
 def test_sealed_bit_flip_property(case: tuple[Signable, list[Identity]], data: st.DataObject) -> None:
