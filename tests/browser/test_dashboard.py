@@ -307,7 +307,7 @@ def test_alert_page_shows_cap_fields_and_one_timeline_in_time_order(browser: Any
     ana.screenshot(path=str(shots / "alert-timeline.png"), full_page=True)
 
     shown = a.amparo("alert", "show", alert_id).stdout.split("TIMELINE:")[1]  # the CLI prints the same order
-    positions = [shown.index(word) for word in ("sent: Bloqueo", "ack (responding): salimos", "cancel: Bloqueo levantado", "debrief:")]
+    positions = [shown.index(word) for word in ("sent: Bloqueo", "ack (responding): Bruno: salimos", "cancel: Bloqueo levantado", "debrief:")]
     assert positions == sorted(positions)
 
     href = ana.locator("dl.fields a[href$='/cap']").get_attribute("href")
