@@ -257,8 +257,13 @@ class Peer(Answer):
     name: Annotated[str, Meta(description="self-chosen by the peer")]
     key: str
     fingerprint: str
-    up: bool
+    up: Annotated[bool, Meta(description="heard from within the liveness window and no call failed since")]
     last_failure: Failure | None
+    state: Annotated[
+        Literal["up", "failing", "down"],
+        Meta(description="failing: the last call failed (until the next success); down: silent too long"),
+    ] = "down"
+    verified: Annotated[bool, Meta(description="the fingerprint was confirmed by voice at pairing")] = False
     addresses: list[str] = []
     tls_fingerprint: str = ""
     last_seen: Millis | None = None

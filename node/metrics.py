@@ -63,7 +63,7 @@ class NodeCollector(Collector):
         peers = s.store.list_peers()
         up = sum(1 for p in peers if s.peer_is_up(p.key))
         yield _gauge("amparo_peers", "Active peers", len(peers))
-        yield _gauge("amparo_peers_up", "Peers reached in the last five minutes", up)
+        yield _gauge("amparo_peers_up", "Peers heard from within the liveness window, with no failed call since", up)
         yield _gauge("amparo_envelopes_held", "Envelopes in the store", s.store.count())
         for name, help_text, value in s.extra_metrics():
             yield _gauge(name, help_text, value)

@@ -100,8 +100,8 @@ def describe_record(record: Envelope) -> dict[str, Any]:
     }
 
 
-def _peer_row(record: Envelope, now: int) -> PeerRow:
-    return PeerRow.from_record(record, added_at=now, last_seen=now)
+def _peer_row(record: Envelope, now: int, *, verified: bool) -> PeerRow:
+    return PeerRow.from_record(record, added_at=now, last_seen=now, verified=verified)
 
 
 async def accept_invite(service: NodeService, token: str, *, verified: bool) -> dict[str, Any]:
@@ -172,7 +172,10 @@ def _check_vouch(vouch: Envelope, *, author: bytes, subject: bytes) -> None:
 def _complete(service: NodeService, record: Envelope, my_vouch: Envelope, theirs: list[bytes]) -> None:
     import mesh
 
-    service.store.upsert_peer(_peer_row(record, service.clock()))
+    # Verified: our own vouch says so, i.e. the invitee's operator confirmed the
+    # fingerprint read aloud (`peer accept` without --yes). The inviter's side never is.
+    verified = isinstance(my_vouch.body, Vouch) and my_vouch.body.level == "verified"
+    service.store.upsert_peer(_peer_row(record, service.clock(), verified=verified))
     service.author(my_vouch)  # our vouch first: it puts the peer inside our trust horizon
     service.handle(mesh.PeerAdded(record.author))
     service.ingest(theirs, record.author)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from random import Random
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import mesh
 from mesh.interfaces import Item
@@ -50,10 +50,31 @@ log = logging.getLogger("amparo.node")
 
 TICK_SECONDS = 2.0
 PRUNE_EVERY_MS = 10 * 60_000
-PEER_UP_MS = 5 * 60 * 1000
+# How long after its last contact a peer still counts as up. An idle live peer is
+# heard from at least once per reconciliation (`mesh.Timing.reconcile_every_ms`,
+# five minutes less up to 20 % jitter; pushes in between only when there is
+# traffic), so one interval is the longest silence of a healthy link. Half an
+# interval more covers the session's own calls and the tick, without letting a
+# missed reconciliation pass for up. A call that fails shows at once ("failing",
+# `peer_state`), so this window only decides when silence alone means down.
+PEER_UP_MS = mesh.Timing().reconcile_every_ms * 3 // 2
 TOUCH_EVERY_MS = 15_000  # last contact is kept in memory; the database copy may lag this much
 # Outbound batches sized to one frame: each batch in flight is then one request.
 PUSH_PACING = mesh.Pacing(batch_items=framing.PUSH_BATCH_ITEMS, batch_bytes=framing.PUSH_BATCH_BYTES)
+
+
+PeerState = Literal["up", "failing", "down"]
+
+
+def peer_state(now: int, last_contact: int | None, failed_at: int | None) -> PeerState:
+    """``failing`` from a failed call until the next success, so a peer that refuses
+    or is gone shows at once rather than after the window; else ``up`` if heard from
+    within ``PEER_UP_MS``; else ``down`` (silent, or never heard since start)."""
+    if failed_at is not None and (last_contact is None or failed_at >= last_contact):
+        return "failing"
+    if last_contact is not None and now - last_contact < PEER_UP_MS:
+        return "up"
+    return "down"
 
 
 def wall_ms() -> int:
@@ -461,7 +482,12 @@ class NodeService:
             return
         self.store.upsert_peer(
             PeerRow.from_record(
-                env, added_at=peer.added_at, last_seen=peer.last_seen, mark=peer.mark, status=peer.status
+                env,
+                added_at=peer.added_at,
+                last_seen=peer.last_seen,
+                mark=peer.mark,
+                status=peer.status,
+                verified=peer.verified,
             )
         )
 
@@ -492,10 +518,14 @@ class NodeService:
             self.counters.ack_seconds += max(0, row.created - alert.created) / 1000
 
     def peer_is_up(self, peer: bytes) -> bool:
-        """Up: it answered a push or finished a reconciliation in the last five
-        minutes (the mesh keeps the contact: ``MeshNode.last_contact``)."""
-        last = self.mesh.last_contact(peer)
-        return last is not None and self.clock() - last < PEER_UP_MS
+        """Up: heard from within ``PEER_UP_MS`` and no call failed since (the mesh
+        keeps the contact: ``MeshNode.last_contact``)."""
+        return self.peer_state(peer) == "up"
+
+    def peer_state(self, peer: bytes) -> PeerState:
+        """``up``, ``failing`` or ``down`` (see `peer_state`)."""
+        failure = self._failures.get(peer)
+        return peer_state(self.clock(), self.mesh.last_contact(peer), None if failure is None else failure[0])
 
     def extra_metrics(self) -> list[tuple[str, str, float]]:
         """Gauges from parts wired in later (delivery outbox backlog, …)."""
@@ -519,7 +549,9 @@ class NodeService:
             "addresses": list(peer.addresses),
             "tls_fingerprint": peer.tls_fp.hex(),
             "last_seen": self.last_contact(peer.key, peer.last_seen),
-            "up": self.peer_is_up(peer.key),
+            "up": (state := self.peer_state(peer.key)) == "up",
+            "state": state,
+            "verified": peer.verified,
             "cut_off": self.cut_off(peer.key),
             "mark": peer.mark,
             "status": peer.status,

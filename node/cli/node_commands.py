@@ -55,6 +55,14 @@ def failure_line(peer: dict[str, Any], indent: str) -> list[str]:
     return [f"{indent}last failure {when(failure['at'])}: {printable(failure['text'])}"]
 
 
+def peer_state_word(peer: dict[str, Any]) -> str:
+    """up, failing (a call failed and none succeeded since) or down (silent longer
+    than the liveness window); a cut-off peer says why, in this node's own words."""
+    if peer.get("cut_off"):
+        return f"CUT OFF ({peer['cut_off']})"
+    return str(peer.get("state") or ("up" if peer["up"] else "down"))
+
+
 @click.command("status")
 @json_option
 @click.pass_obj
@@ -69,10 +77,8 @@ def status_command(ctx: CliContext, as_json: bool) -> None:
         f"Peers:       {status['peers_up']} of {len(status['peers'])} up",
     ]
     for peer in status["peers"]:
-        state = "up" if peer["up"] else "down"
-        if peer["cut_off"]:
-            state = f"CUT OFF ({peer['cut_off']})"
-        lines.append(f"  - {printable(peer['name']):<24} {state:<6} last contact {when(peer['last_seen'])}")
+        state = peer_state_word(peer)
+        lines.append(f"  - {printable(peer['name']):<24} {state:<7} last contact {when(peer['last_seen'])}")
         lines += failure_line(peer, "      ")
     if status.get("escalations_paging"):
         lines.append(

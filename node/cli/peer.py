@@ -75,8 +75,8 @@ def list_peers(ctx: CliContext, as_json: bool) -> None:
     lines: list[str] = []
     for p in doc["peers"]:
         line = (
-            f"{printable(p['name']):<24} {p['fingerprint']}  {'up' if p['up'] else 'down':<4} "
-            f"last contact {when(p['last_seen'])}"
+            f"{printable(p['name']):<24} {p['fingerprint']}  verified {'yes' if p.get('verified') else 'no ':<3}  "
+            f"{p.get('state') or ('up' if p['up'] else 'down'):<7} last contact {when(p['last_seen'])}"
         )
         if p.get("cut_off"):  # the node's own words (score and deadline), nothing a peer chose
             line += f"  CUT OFF ({p['cut_off']})"

@@ -27,6 +27,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    false,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -130,6 +131,9 @@ class PeerModel(Base):
     last_seen: Mapped[int | None] = mapped_column(BigInteger)
     mark: Mapped[int] = mapped_column(BigInteger, default=0)
     status: Mapped[str] = mapped_column(String(8), default="active")
+    # Whether the operator confirmed the fingerprint by voice when pairing (the
+    # vouch records it as level "verified"); peers paired before revision 0007: false.
+    verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The mesh's judgement of this peer (mesh.SavedStanding), written at each
     # standing change and restored at start; ``score`` NULL means never judged.
     standing: Mapped[str] = mapped_column(String(16), default="good", server_default="good")

@@ -172,6 +172,7 @@ def _peer_columns(peer: PeerRow) -> dict[str, object]:
         "last_seen": peer.last_seen,
         "mark": peer.mark,
         "status": peer.status,
+        "verified": peer.verified,
     }
 
 
@@ -187,6 +188,7 @@ def _peer(row: PeerModel) -> PeerRow:
         last_seen=row.last_seen,
         mark=row.mark,
         status=row.status,
+        verified=row.verified,
         standing=None if row.score is None else PeerStanding(row.standing, row.score, row.banned_until),
     )
 

@@ -120,10 +120,18 @@ class PeerRow:
     mark: int = 0
     status: str = "active"
     standing: PeerStanding | None = None
+    verified: bool = False  # the operator confirmed the fingerprint when pairing
 
     @classmethod
     def from_record(
-        cls, record: Envelope, *, added_at: int, last_seen: int | None, mark: int = 0, status: str = "active"
+        cls,
+        record: Envelope,
+        *,
+        added_at: int,
+        last_seen: int | None,
+        mark: int = 0,
+        status: str = "active",
+        verified: bool = False,
     ) -> PeerRow:
         """The peer as its signed ``node`` record describes it: name, keys, addresses
         and TLS pin come from the record and nowhere else (pairing, and every newer
@@ -141,4 +149,5 @@ class PeerRow:
             last_seen=last_seen,
             mark=mark,
             status=status,
+            verified=verified,
         )

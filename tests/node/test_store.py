@@ -441,6 +441,12 @@ def test_peers_crud(store: Store) -> None:
     assert [p.name for p in store.list_peers()] == ["bob", "carol"]
 
 
+def test_a_peer_keeps_whether_its_fingerprint_was_verified(store: Store) -> None:
+    store.upsert_peer(peer(BOB, "bob", verified=True))
+    store.upsert_peer(peer(CAROL, "carol"))
+    assert {p.name: p.verified for p in store.list_peers()} == {"bob": True, "carol": False}
+
+
 def test_find_peer_by_name_or_key_prefix_never_guesses(store: Store) -> None:
     store.upsert_peer(peer(BOB, "bob"))
     store.upsert_peer(peer(CAROL, "carol"))
@@ -547,6 +553,7 @@ def test_peers_paired_before_revision_0004_start_unjudged(store_url: str) -> Non
     with Store(store_url) as store:
         assert (p := store.get_peer(BOB.sign_public)) is not None
         assert (p.mark, p.standing) == (4, None)
+        assert p.verified is False  # revision 0007: never confirmed as far as this node knows
         store.set_peer_standing(BOB.sign_public, PeerStanding("cut-off", -1.0, NOW))
         assert (p := store.get_peer(BOB.sign_public)) is not None and p.standing is not None
         store.close()
