@@ -170,6 +170,30 @@ def revise(original: Alert, changes: dict[str, Any], *, msg_type: str, reference
         raise AlertInputError(exc.message) from None
 
 
+CURRENT = (
+    "headline", "severity", "event", "urgency", "certainty",
+    "description", "instruction", "contact", "language", "areas",
+)  # what an incident shows as its latest update says; its status and scope stay the original's
+
+
+def current_state(original: Alert, changes: Sequence[Alert]) -> Alert:
+    """The incident as people should see it now: ``original`` with the fields of
+    its latest update (``changes`` oldest first, by its author only). A cancel
+    changes nothing shown here: its description is the reason, which belongs in
+    the timeline, and whether it was cancelled is told apart (``is_cancelled``).
+    The list, ``show``, the dashboard, feeds, CAP and webhooks all use this, so
+    no two of them can disagree about an incident."""
+    updates = [c for c in changes if c.msg_type == "update"]
+    if not updates:
+        return original
+    latest = updates[-1]
+    return replace(original, **{f: getattr(latest, f) for f in CURRENT})
+
+
+def is_cancelled(changes: Sequence[Alert]) -> bool:
+    return any(c.msg_type == "cancel" for c in changes)
+
+
 def _revised_areas(areas: tuple[Area, ...], regions: object) -> tuple[Area, ...]:
     """The regions a person gave, keeping the areas (with their descriptions and
     circles) of those the alert already names; new ones must be in the catalogue,
@@ -229,6 +253,7 @@ def alert_json(
                 "status": body.status,
                 "msg_type": body.msg_type,
                 "references": [r.hex() for r in body.references],
+                "incident": (body.references[0] if body.msg_type != "alert" and body.references else env.id).hex(),
                 "scope": body.scope,
                 "event": body.event,
                 "urgency": body.urgency,

@@ -334,6 +334,7 @@ class Entry(Answer):
     status: AlertStatus | None = None
     msg_type: str | None = None
     references: list[str] | None = None
+    incident: Annotated[str, Meta(description="the original alert's id (an update's or cancel's links use it)")] | None = None
     scope: Scope | None = None
     event: Event | None = None
     urgency: Urgency | None = None
@@ -353,11 +354,13 @@ class Entry(Answer):
 
 
 class ListedAlert(Entry):
-    """An alert with its state from its author's updates and cancels (always sent;
-    the defaults only keep the type checker's field order)."""
+    """An alert in its current state: its fields as its author's latest update
+    gives them (`node.alerts.current_state`), whether it was cancelled, how many
+    updates (always sent; the defaults only keep the type checker's field order)."""
 
     cancelled: bool = False
     updates: int = 0
+    sent_headline: Annotated[str, Meta(description="the headline first sent; the others show the latest update")] = ""
 
 
 class OrgResponse(Answer):
@@ -382,6 +385,19 @@ class Sent(Answer):
     id: str
     created: Millis
     sealed: bool
+
+
+class Updated(Sent):
+    incident: Annotated[str, Meta(description="the original alert's id, which every link uses")]
+    changed: Annotated[
+        dict[str, list[Any]], Meta(description="what the update changed: field → [before, after]")
+    ]
+
+
+class Cancelled(Sent):
+    incident: Annotated[str, Meta(description="the original alert's id, which every link uses")]
+    headline: Annotated[str, Meta(description="the incident's headline as it stood")]
+    reason: str
 
 
 class Acked(Answer):

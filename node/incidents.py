@@ -19,11 +19,14 @@ from mesh.trust import TrustGraph
 from node.alerts import (
     ACK_MIN_TTL_MS,
     ACK_TTL_WITHOUT_EXPIRY_MS,
+    CURRENT,
     DEFAULT_TTL_MS,
     MAX_TTL_MS,
     Readable,
     alert_from_request,
     alert_json,
+    current_state,
+    is_cancelled,
     make_envelope,
     open_row,
     parse_duration,
@@ -115,15 +118,61 @@ def send_alert(host: AlertHost, doc: dict[str, Any]) -> dict[str, Any]:
 
 def update_alert(host: AlertHost, row: StoredEnvelope, doc: dict[str, Any]) -> dict[str, Any]:
     """An update: the original body with only what the person changed."""
-    original = _own_alert(host, row, "update")
-    return _publish(host, revise(original, doc, msg_type="update", references=(row.id,)), doc)
+    row = incident_of(host, row)
+    before = current_state(_own_alert(host, row, "update"), changes_of(host, row.id))
+    body = revise(before, doc, msg_type="update", references=(row.id,))
+    done = _publish(host, body, doc)
+    return done | {"incident": row.id.hex(), "changed": _changed(before, body)}
 
 
 def cancel_alert(host: AlertHost, row: StoredEnvelope, doc: dict[str, Any]) -> dict[str, Any]:
     """A cancel: the original body, its description replaced by the reason given."""
-    original = _own_alert(host, row, "cancel")
+    row = incident_of(host, row)
+    original = current_state(_own_alert(host, row, "cancel"), changes_of(host, row.id))
     reason = {"description": doc.get("reason")}
-    return _publish(host, revise(original, reason, msg_type="cancel", references=(row.id,)), doc)
+    done = _publish(host, revise(original, reason, msg_type="cancel", references=(row.id,)), doc)
+    return done | {"incident": row.id.hex(), "headline": original.headline, "reason": str(doc.get("reason") or "")}
+
+
+def _changed(before: Alert, after: Alert) -> dict[str, list[Any]]:
+    """What an update changed, as ``{field: [before, after]}``, for the person who sent it."""
+    out: dict[str, list[Any]] = {}
+    for f in CURRENT:
+        old, new = getattr(before, f), getattr(after, f)
+        if old != new:
+            out[f] = [[a.region for a in old], [a.region for a in new]] if f == "areas" else [old, new]
+    return out
+
+
+# -- the current state of an incident --------------------------------------------------------
+def incident_of(host: AlertHost, row: StoredEnvelope) -> StoredEnvelope:
+    """The original alert an update or cancel belongs to (the row itself for an
+    original): every link and every new update points at the incident, never at
+    an update's own id."""
+    body = open_row(row, host.identity).body
+    if isinstance(body, Alert) and body.msg_type != "alert" and body.references:
+        root = host.store.get(body.references[0])
+        if root is not None and root.type == "alert":
+            return root
+    return row
+
+
+def changes_of(host: AlertHost, alert_id: bytes) -> list[Alert]:
+    """The updates and cancels of an incident, oldest first, cancels last, by
+    its author (or a later key of its author) only."""
+    stored = host.store.get(alert_id)
+    family = host.trust.family(stored.author) if stored is not None else set()
+    related = [open_row(r, host.identity) for r in host.related(alert_id)]
+    changes = [r.body for r in related if isinstance(r.body, Alert) and r.envelope.author in family]
+    return sorted(changes, key=lambda c: c.msg_type == "cancel")  # stable: updates keep their order
+
+
+def current_of(host: AlertHost, row: StoredEnvelope) -> Alert | None:
+    """The incident's current state (``alerts.current_state``), None when this node cannot read it."""
+    body = open_row(row, host.identity).body
+    if not isinstance(body, Alert):
+        return None
+    return current_state(body, changes_of(host, row.id))
 
 
 def acknowledge(host: AlertHost, row: StoredEnvelope, doc: dict[str, Any]) -> dict[str, Any]:
@@ -230,7 +279,7 @@ def list_alerts(host: AlertHost, *, region: str | None, since: int = 0, limit: i
             continue  # updates and cancels are shown in their alert's timeline
         if region and not any(regions.matches(region, a.region) for a in item.body.areas):
             continue
-        out.append(alert_json(item, names, host.author_of) | _state(host, item.envelope.id))
+        out.append(alert_json(item, names, host.author_of) | _state(host, item))
         if len(out) >= limit:
             break
     return out
@@ -243,7 +292,7 @@ def alert_detail(host: AlertHost, row: StoredEnvelope) -> dict[str, Any]:
     timeline = [open_row(r, host.identity) for r in host.related(row.id)]
     return (
         alert_json(item, names, host.author_of)
-        | _state(host, row.id)
+        | _state(host, item)
         | {
             "timeline": [alert_json(t, names, host.author_of) for t in timeline],
             "responses": _responses(item, timeline, names, host.author_of),
@@ -253,16 +302,21 @@ def alert_detail(host: AlertHost, row: StoredEnvelope) -> dict[str, Any]:
     )
 
 
-def _state(host: AlertHost, alert_id: bytes) -> dict[str, Any]:
-    """Current state of an alert from its updates and cancels (by its author only)."""
-    related = [open_row(r, host.identity) for r in host.related(alert_id)]
-    stored = host.store.get(alert_id)
-    family = host.trust.family(stored.author) if stored is not None else set()
-    changes = [r.body for r in related if isinstance(r.body, Alert) and r.envelope.author in family]
-    return {
-        "cancelled": any(c.msg_type == "cancel" for c in changes),
+def _state(host: AlertHost, item: Readable) -> dict[str, Any]:
+    """Current state of an alert from its updates and cancels (by its author
+    only): the fields its latest update shows, whether it was cancelled, how many
+    updates it had. The original's own text stays in the timeline."""
+    changes = changes_of(host, item.envelope.id)
+    state: dict[str, Any] = {
+        "cancelled": is_cancelled(changes),
         "updates": sum(1 for c in changes if c.msg_type == "update"),
     }
+    if isinstance(item.body, Alert):
+        now = current_state(item.body, changes)
+        state |= {f: getattr(now, f) for f in CURRENT if f != "areas"}
+        state |= {"regions": [a.region for a in now.areas], "areas": [a.to_wire() for a in now.areas]}
+        state["sent_headline"] = item.body.headline  # the timeline's first step says what was sent
+    return state
 
 
 def _responses(

@@ -318,11 +318,11 @@ ROUTES = (
     ),
     Route(
         "POST", "/api/v1/alerts/{id}/update", _update_alert, "Update an alert this node sent",
-        body=c.AlertInput, answer=c.Sent, status=201, refusals=(403, 404, 409), path_params=c.AlertPath,
+        body=c.AlertInput, answer=c.Updated, status=201, refusals=(403, 404, 409), path_params=c.AlertPath,
     ),
     Route(
         "POST", "/api/v1/alerts/{id}/cancel", _cancel_alert, "Cancel an alert this node sent",
-        body=c.CancelInput, answer=c.Sent, status=201, refusals=(403, 404, 409), path_params=c.AlertPath,
+        body=c.CancelInput, answer=c.Cancelled, status=201, refusals=(403, 404, 409), path_params=c.AlertPath,
     ),
     Route(
         "POST", "/api/v1/alerts/{id}/ack", _ack_alert,

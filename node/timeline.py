@@ -32,7 +32,8 @@ class Step:
 def history(detail: dict[str, Any]) -> list[Step]:
     """Every step of one alert's incident, ordered by time (ties: KINDS order,
     then the order the node holds them in)."""
-    steps = [Step(int(detail.get("created") or 0), "sent", _who(detail), str(detail.get("headline") or ""))]
+    sent = detail.get("sent_headline") or detail.get("headline") or ""  # the detail shows the current state
+    steps = [Step(int(detail.get("created") or 0), "sent", _who(detail), str(sent))]
     for t in detail.get("timeline", []):
         if t.get("type") == "ack":
             steps.append(Step(int(t["created"]), "ack", _who(t), str(t.get("note") or ""), str(t.get("state") or "")))

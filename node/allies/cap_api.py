@@ -15,7 +15,15 @@ from aiohttp import web
 
 from node import contract as c
 from node import incidents
-from node.alerts import DEFAULT_TTL_MS, MAX_TTL_MS, AlertInputError, make_envelope, open_row, parse_duration
+from node.alerts import (
+    DEFAULT_TTL_MS,
+    MAX_TTL_MS,
+    AlertInputError,
+    current_state,
+    make_envelope,
+    open_row,
+    parse_duration,
+)
 from node.allies import cap, feeds
 from node.config import public_base
 from node.errors import Refused
@@ -80,13 +88,25 @@ async def feed(request: web.Request) -> web.Response:
     names = _names(s)
     for row in s.store.list_alerts(region=region, limit=FEED_SCAN, include_sealed=False):
         env = decode(row.raw, now=s.clock(), check_time=False)
-        if isinstance(env.body, Alert) and feeds.wanted(env.body, region):
-            entries.append(feeds.FeedEntry(env.body, env.id.hex(), env.created, names.get(env.author, "")))
+        if not isinstance(env.body, Alert) or env.body.msg_type != "alert":
+            continue  # an update or cancel shows as its incident's current state
+        now = current_state(env.body, incidents.changes_of(s, env.id))
+        if feeds.wanted(now, region):
+            entries.append(_feed_entry(s, now, row, names.get(env.author, "")))
         if len(entries) >= feeds.FEED_LENGTH:
             break
     base = public_base(s.config)  # never the request's Host: a spoofed one would end up in readers
     document = feeds.render(region, entries, base=base, node_key=s.key, node_name=s.config.name, now=s.clock())
     return web.Response(body=document, content_type="application/atom+xml", charset="utf-8")
+
+
+def _feed_entry(s: incidents.AlertHost, now: Alert, row: StoredEnvelope, author_name: str) -> feeds.FeedEntry:
+    """One incident in a feed: its current state under the original's id, dated
+    by its latest update or cancel (so feed readers see that it changed)."""
+    changes = [r for r in s.related(row.id) if r.type == "alert" and r.author in s.trust.family(row.author)]
+    phase = "cancel" if any(r.msg_type == "cancel" for r in changes) else "update" if changes else ""
+    updated = max((r.created for r in changes), default=row.created)
+    return feeds.FeedEntry(now, row.id.hex(), row.created, author_name, updated=updated, phase=phase)
 
 
 async def public_cap(request: web.Request) -> web.Response:
@@ -127,7 +147,7 @@ ROUTES = (
 FEED_SCAN = 500
 
 
-def render_cap(s: Host, row: StoredEnvelope) -> bytes | None:
+def render_cap(s: incidents.AlertHost, row: StoredEnvelope) -> bytes | None:
     item = open_row(row, s.identity)
     if not isinstance(item.body, Alert):
         return None
@@ -142,7 +162,10 @@ def render_cap(s: Host, row: StoredEnvelope) -> bytes | None:
 
     meta = cap.CapMeta(env.id.hex(), env.author, names.get(env.author, ""), env.created, env.expires)
     addresses = cap.SENDER_PREFIX + s.identity.sign_public.hex() if env.sealed else ""
-    return cap.render(item.body, meta, referenced=meta_of, addresses=addresses)
+    body = item.body
+    if body.msg_type == "alert":  # the incident's link: its current state
+        body = current_state(body, incidents.changes_of(s, row.id))
+    return cap.render(body, meta, referenced=meta_of, addresses=addresses)
 
 
 def _import_key(ref: cap.CapReference) -> str:

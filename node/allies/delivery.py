@@ -203,7 +203,7 @@ class DeliveryDesk:
         if sub is None or opened is None:
             return None  # unsubscribed meanwhile, or the alert is gone: nothing to send
         alert, doc = opened
-        link = self.link(d.envelope_id)
+        link = self.link(bytes.fromhex(str(doc.get("incident") or d.envelope_id.hex())))  # an update's: its incident
         try:
             if sub.channel.kind == "webhook":
                 return await self._webhook(sub, d, dict(doc), link)

@@ -3,7 +3,8 @@ other alerting systems.
 
 Only plain envelopes whose alert says ``scope = public`` ever enter a feed:
 ``members`` alerts are for the federation, and ``restricted`` ones are sealed
-(a relay cannot even read them). Each entry links its CAP 1.2 document.
+(a relay cannot even read them). Each entry is one incident as its latest
+update shows it, under the original alert's id, and links its CAP 1.2 document.
 """
 
 from __future__ import annotations
@@ -22,10 +23,16 @@ _VERB = {"update": "UPDATE: ", "cancel": "CANCELLED: "}
 
 @dataclass(frozen=True)
 class FeedEntry:
+    """One incident: ``alert`` is its current state (``alerts.current_state``),
+    ``id_hex`` the original's id, which every link uses; ``phase`` says whether
+    it was updated or cancelled since."""
+
     alert: Alert
     id_hex: str
     created: int
     author_name: str
+    updated: int = 0  # its latest update or cancel; 0: never changed
+    phase: str = ""  # "", "update", "cancel"
 
 
 def render(region: str, entries: list[FeedEntry], *, base: str, node_key: bytes, node_name: str, now: int) -> bytes:
@@ -36,7 +43,7 @@ def render(region: str, entries: list[FeedEntry], *, base: str, node_key: bytes,
     _text(feed, "id", f"urn:amparo:feed:{node_key.hex()}:{region}")
     _text(feed, "title", f"Amparo public alerts — {where}")
     _text(feed, "subtitle", f"Public alerts held by the node {node_name}")
-    _text(feed, "updated", _atom_time(max((e.created for e in entries), default=now)))
+    _text(feed, "updated", _atom_time(max((max(e.updated, e.created) for e in entries), default=now)))
     _link(feed, f"{base}/feeds/{'all' if region == regions.EVERYWHERE else region}.atom", "self", "application/atom+xml")
     author = ET.SubElement(feed, f"{{{ATOM}}}author")
     _text(author, "name", node_name)
@@ -50,8 +57,9 @@ def _entry(feed: ET.Element, e: FeedEntry, base: str) -> None:
     a = e.alert
     node = ET.SubElement(feed, f"{{{ATOM}}}entry")
     _text(node, "id", f"urn:amparo:alert:{e.id_hex}")
-    _text(node, "title", f"{_LABEL.get(a.status, '')}{_VERB.get(a.msg_type, '')}{a.severity.upper()}: {a.headline}")
-    _text(node, "updated", _atom_time(e.created))
+    verb = _VERB.get(e.phase or a.msg_type, "")
+    _text(node, "title", f"{_LABEL.get(a.status, '')}{verb}{a.severity.upper()}: {a.headline}")
+    _text(node, "updated", _atom_time(max(e.updated, e.created)))
     _text(node, "published", _atom_time(e.created))
     author = ET.SubElement(node, f"{{{ATOM}}}author")
     _text(author, "name", e.author_name or "unknown organization")

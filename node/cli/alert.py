@@ -177,7 +177,7 @@ def update(ctx: CliContext, /, alert_id: str, as_json: bool, **kw: Any) -> None:
     """Publish an update to an alert this node sent."""
     kw["regions"], resolved = resolve_all(ctx.home, kw.get("regions") or (), as_json=as_json)
     doc = LocalClient(ctx.home).post(f"/api/v1/alerts/{alert_id}/update", _payload(**kw))
-    emit(doc | {"resolved": resolved}, as_json, doc["id"])
+    emit(doc | {"resolved": resolved}, as_json, updated_line(doc))
 
 
 @alert_group.command("cancel")
@@ -188,7 +188,29 @@ def update(ctx: CliContext, /, alert_id: str, as_json: bool, **kw: Any) -> None:
 def cancel(ctx: CliContext, alert_id: str, reason: str | None, as_json: bool) -> None:
     """Cancel an alert this node sent."""
     doc = LocalClient(ctx.home).post(f"/api/v1/alerts/{alert_id}/cancel", _payload(reason=reason))
-    emit(doc, as_json, doc["id"])
+    emit(doc, as_json, cancelled_line(doc))
+
+
+def updated_line(doc: dict[str, Any]) -> str:
+    """What an update did, in one line per change: ``updated <incident>: headline 'a' → 'b'``
+    (the incident's id, which every link uses; the update's own id is in --json)."""
+    incident = str(doc.get("incident") or doc["id"])
+    changed = doc.get("changed") or {}
+    if not changed:
+        return f"updated {incident}: nothing changed (the update repeats the current state)"
+    parts = [f"{field} {_shown(old)} → {_shown(new)}" for field, (old, new) in changed.items()]
+    return f"updated {incident}: " + "; ".join(parts)
+
+
+def cancelled_line(doc: dict[str, Any]) -> str:
+    """What a cancel did: ``cancelled <incident>: <reason>``."""
+    incident = str(doc.get("incident") or doc["id"])
+    reason = str(doc.get("reason") or "") or "no reason given"
+    return f"cancelled {incident} ({printable(str(doc.get('headline') or ''))}): {printable(reason)}"
+
+
+def _shown(value: Any) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, list) else repr(printable(str(value)))
 
 
 @alert_group.command("ack")

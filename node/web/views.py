@@ -299,14 +299,14 @@ class Views:
         form = await self.form(request)
         row = self._row(request)
         changes = {k: form.get(k, "") for k in ("headline", "instruction", "description", "severity")}
-        incidents.update_alert(self.service(request), row, changes)
-        raise web.HTTPSeeOther(f"{PREFIX}/alerts/{row.id.hex()}?done=update")
+        done = incidents.update_alert(self.service(request), row, changes)
+        raise web.HTTPSeeOther(f"{PREFIX}/alerts/{done['incident']}?done=update")  # the incident, in its current state
 
     async def alert_cancel(self, request: web.Request, session: Session) -> web.StreamResponse:
         form = await self.form(request)
         row = self._row(request)
-        incidents.cancel_alert(self.service(request), row, {"reason": form.get("reason", "")})
-        raise web.HTTPSeeOther(f"{PREFIX}/alerts/{row.id.hex()}?done=cancel")
+        done = incidents.cancel_alert(self.service(request), row, {"reason": form.get("reason", "")})
+        raise web.HTTPSeeOther(f"{PREFIX}/alerts/{done['incident']}?done=cancel")
 
     # -- compose --------------------------------------------------------------------------
     async def compose_form(self, request: web.Request, session: Session) -> web.StreamResponse:

@@ -354,3 +354,29 @@ def test_admin_runs_a_drill_and_reads_its_report(browser: Any, orgs: Any, shots:
     assert drills and drills[0]["headline"].startswith("SIMULACRO")  # it crossed the mesh, labelled
     ana.set_viewport_size({"width": 1280, "height": 900})
     ana.screenshot(path=str(shots / "drills.png"), full_page=True)
+
+
+def test_an_update_from_the_dashboard_shows_the_current_state_everywhere(browser: Any, orgs: Any) -> None:
+    """Issue 13 item 2 on the dashboard: after an update the alert page and the
+    list show the new headline, at the sender and at the ally; the page the
+    form lands on is the incident's; the first headline stays in the timeline."""
+    a, b = orgs
+    alert_id = a.send(headline="Retén ficticio en la carretera a Tlaxiaco", severity="moderate")
+    wait_for_alert(b, alert_id)
+    ana = sign_in(browser, a, "Ana")
+    ana.goto(url(a, f"/ui/alerts/{alert_id}"))
+    ana.fill("#u-headline", "Retén retirado")
+    ana.click("form[action$='/update'] button[type=submit]")
+    ana.wait_for_url(f"**/ui/alerts/{alert_id}?done=update")
+    assert ana.inner_text("h1") == "Retén retirado"
+    assert "Retén ficticio" in ana.inner_text("ol.timeline li.step-sent")
+    assert "Retén retirado" in ana.inner_text("ol.timeline li.step-update")
+    ana.goto(url(a, "/ui/alerts"))
+    assert "Retén retirado" in ana.inner_text("main") and "Retén ficticio" not in ana.inner_text("main")
+
+    for _ in range(200):  # the update travels to B
+        if b.api.get(f"/api/v1/alerts/{alert_id}")["updates"] == 1:
+            break
+        time.sleep(0.1)
+    bruno = sign_in(browser, b, "Bruno")
+    assert "Retén retirado" in bruno.inner_text("main") and "Retén ficticio" not in bruno.inner_text("main")

@@ -252,3 +252,28 @@ def test_email_through_apprise_to_a_local_smtp_server(mesh_factory: Any) -> None
         assert "Call the prosecutor" in text and "/ui/alerts/" in text
     finally:
         smtp.stop()
+
+
+def test_an_update_reaches_a_webhook_as_the_current_state_linking_the_incident(
+    mesh_factory: Any, receiver: Receiver
+) -> None:
+    """Issue 13 item 2: the update's webhook carries the incident's current state
+    (a second update keeps what the first changed) and links the incident, not
+    the update's own id."""
+    mesh: LocalMesh = mesh_factory(2, **LOOPBACK_TARGETS)
+    a, b = mesh.nodes
+    mesh.connect([(0, 1)])
+    subscribe(b, "--region", "MX", "--webhook", receiver.url("mx"))
+    alert_id = a.send(headline="Retén ficticio en Tlaxiaco", severity="moderate")
+    drained(mesh, b, [alert_id])
+    first = json.loads(a.amparo("alert", "update", alert_id, "--headline", "Retén retirado", "--json").stdout)
+    second = json.loads(a.amparo("alert", "update", first["id"][:12], "--severity", "minor", "--json").stdout)
+    assert second["incident"] == alert_id and second["changed"] == {"severity": ["moderate", "minor"]}
+    wait_until(lambda: b.api.get(f"/api/v1/alerts/{alert_id}")["updates"] == 2, timeout=30, what="both updates at B")
+    drained(mesh, b, [alert_id])
+
+    got = {doc["alert"]["id"]: doc for doc in receiver.alerts("mx")}
+    latest = got[second["id"]]
+    assert (latest["alert"]["headline"], latest["alert"]["severity"]) == ("Retén retirado", "minor")
+    assert latest["alert"]["incident"] == alert_id
+    assert {doc["link"].rsplit("/", 1)[1] for doc in got.values()} == {alert_id}

@@ -5,6 +5,7 @@ never members or restricted ones — each linking a CAP document that resolves."
 
 from __future__ import annotations
 
+import json
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -125,8 +126,8 @@ def test_update_and_cancel_keep_the_imported_areas(mesh_factory: Any, tmp_path: 
     area = {"region": "MX-OAX", "desc": "Istmo de Tehuantepec", "circle": [16_433_000, -95_019_000, 25_000]}
     assert original["areas"] == [area] and original["effective"] > 0
 
-    update = b.amparo("alert", "update", imported[:12], "--instruction", "Evacuar la costa.").stdout.split()[0]
-    cancel = b.amparo("alert", "cancel", imported[:12], "--reason", "Sin daños mayores.").stdout.split()[0]
+    update = json.loads(b.amparo("alert", "update", imported[:12], "--instruction", "Evacuar la costa.", "--json").stdout)["id"]
+    cancel = json.loads(b.amparo("alert", "cancel", imported[:12], "--reason", "Sin daños mayores.", "--json").stdout)["id"]
     wait_until(lambda: a.api.get(f"/api/v1/alerts/{imported}")["cancelled"], timeout=30, what="the cancel at A")
     changed = a.api.get(f"/api/v1/alerts/{update}")
     assert changed["msg_type"] == "update" and changed["instruction"] == "Evacuar la costa."
@@ -135,3 +136,35 @@ def test_update_and_cancel_keep_the_imported_areas(mesh_factory: Any, tmp_path: 
     ended = a.api.get(f"/api/v1/alerts/{cancel}")
     assert ended["msg_type"] == "cancel" and ended["description"] == "Sin daños mayores."
     assert ended["areas"] == [area] and ended["effective"] == original["effective"]
+
+
+def test_after_an_update_the_list_and_the_feed_show_the_new_headline(mesh_factory: Any) -> None:
+    """An incident shows as its latest update (issue 13 item 2) at the node that
+    received it: in `alert list`, the Atom feed and the CAP document the feed
+    links, all under the original alert's id; the old headline stays in the timeline."""
+    mesh: LocalMesh = mesh_factory(2)
+    a, b = mesh.nodes
+    mesh.connect([(0, 1)])
+    first = "Retén ficticio en la carretera a Tlaxiaco"
+    alert_id = a.send(headline=first, scope="public", severity="moderate", regions=["MX-OAX"])
+    mesh.wait_for(alert_id, [b])
+    printed = a.amparo("alert", "update", alert_id[:12], "--headline", "Retén retirado", "--severity", "minor").stdout
+    assert printed.strip() == f"updated {alert_id}: headline '{first}' → 'Retén retirado'; severity 'moderate' → 'minor'"
+    wait_until(lambda: b.api.get(f"/api/v1/alerts/{alert_id}")["updates"] == 1, timeout=30, what="the update at B")
+
+    listed = json.loads(b.amparo("alert", "list", "--json").stdout)["alerts"]
+    assert [(x["id"], x["headline"], x["severity"]) for x in listed] == [(alert_id, "Retén retirado", "minor")]
+    assert "Retén retirado" in b.amparo("alert", "list").stdout
+
+    feed = feedparser.parse(fetch(b, "/feeds/MX-OAX.atom")[1])
+    assert not feed.bozo
+    assert [(e.id, e.title) for e in feed.entries] == [(f"urn:amparo:alert:{alert_id}", "UPDATE: MINOR: Retén retirado")]
+    link = next(x.href for x in feed.entries[0].links if x.type == "application/cap+xml")
+    assert link.endswith(f"/feeds/cap/{alert_id}.xml")  # the incident, not the update's own id
+    status, linked, _ = fetch(b, link.split(str(b.local_port), 1)[1])
+    assert status == 200 and SCHEMA.validate(etree.fromstring(linked)), SCHEMA.error_log
+    cap_ns = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
+    assert etree.fromstring(linked).xpath("//cap:info/cap:headline/text()", namespaces=cap_ns) == ["Retén retirado"]
+
+    shown = b.api.get(f"/api/v1/alerts/{alert_id}")
+    assert [t["headline"] for t in shown["timeline"]] == ["Retén retirado"] and shown["timeline"][0]["incident"] == alert_id

@@ -153,14 +153,21 @@ def test_alert_update_and_cancel_from_the_cli_reach_the_peer(mesh_factory: Any) 
     ).stdout.strip()
     mesh.wait_for(alert_id, [b], timeout=20)
 
-    update_id = a.amparo(
+    printed = a.amparo(
         "alert", "update", alert_id, "--headline", "Checkpoint moved north", "--severity", "extreme"
     ).stdout.strip()
+    assert printed == (
+        f"updated {alert_id}: headline 'Checkpoint on the road' → 'Checkpoint moved north'; "
+        "severity 'severe' → 'extreme'"
+    )  # what it did, under the incident's id
+    update_id = a.api.get(f"/api/v1/alerts/{alert_id}")["timeline"][0]["id"]
     assert len(update_id) == 64 and update_id != alert_id
     wait_until(lambda: b.api.get(f"/api/v1/alerts/{alert_id}")["updates"] == 1, what="the update at B")
-    cancel_id = json.loads(
-        a.amparo("alert", "cancel", alert_id[:12], "--reason", "Road clear again", "--json").stdout
-    )["id"]
+    cancelled = json.loads(
+        a.amparo("alert", "cancel", update_id[:12], "--reason", "Road clear again", "--json").stdout
+    )  # given the update's id, it cancels the incident
+    assert cancelled["incident"] == alert_id and cancelled["reason"] == "Road clear again"
+    cancel_id = cancelled["id"]
     wait_until(lambda: b.api.get(f"/api/v1/alerts/{alert_id}")["cancelled"], what="the cancel at B")
 
     shown = json.loads(b.amparo("alert", "show", alert_id, "--json").stdout)
@@ -169,6 +176,8 @@ def test_alert_update_and_cancel_from_the_cli_reach_the_peer(mesh_factory: Any) 
         (cancel_id, "cancel"),
     ]
     assert shown["timeline"][0]["headline"] == "Checkpoint moved north"
+    assert (shown["headline"], shown["severity"]) == ("Checkpoint moved north", "extreme")  # the current state
+    assert [t["incident"] for t in shown["timeline"]] == [alert_id, alert_id]
 
 
 def test_init_advertise_puts_the_address_in_the_signed_node_record(tmp_path: Path) -> None:
