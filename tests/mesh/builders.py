@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import random
 
-from mesh import Item
+from mesh import Action, Item, Push
 
 HOUR_MS = 3_600_000
 NOW = 1_700_000_000_000
@@ -44,3 +44,12 @@ def rotation(old: bytes, new: bytes, created: int = NOW) -> Item:
     """A node record by ``new`` that ``old`` handed over to (signatures are the protocol's job)."""
     ident = item_id("rotate", old, new, created)
     return Item(ident, created, 0, new, "node", b"N" + ident, subject=old)
+
+
+def pushed_to(actions: list[Action]) -> dict[bytes, list[bytes]]:
+    """Per peer, the ids of the items pushed to it in ``actions``."""
+    out: dict[bytes, list[bytes]] = {}
+    for action in actions:
+        if isinstance(action, Push):
+            out.setdefault(action.peer, []).extend(i.id for i in action.items)
+    return out

@@ -28,7 +28,7 @@ from mesh import (
 )
 from mesh.events import Action, PeerAdded
 
-from .builders import HOUR_MS, NOW, alert, key, revoke, rng, vouch
+from .builders import HOUR_MS, NOW, alert, key, pushed_to, revoke, rng, vouch
 
 ME, ALLY, ALLY2, STRANGER = key("me"), key("ally"), key("ally2"), key("stranger")
 P1, P2, P3 = key("p1"), key("p2"), key("p3")
@@ -43,14 +43,6 @@ def node(peers: Sequence[bytes] = (P1, P2, P3), **kwargs: object) -> MeshNode:
     for peer in peers:
         mesh.handle(PeerUp(peer), NOW)
     return mesh
-
-
-def pushed_to(actions: list[Action]) -> dict[bytes, list[bytes]]:
-    out: dict[bytes, list[bytes]] = {}
-    for action in actions:
-        if isinstance(action, Push):
-            out.setdefault(action.peer, []).extend(i.id for i in action.items)
-    return out
 
 
 def stored(actions: list[Action]) -> list[Item]:

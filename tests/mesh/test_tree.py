@@ -25,7 +25,7 @@ from mesh import (
 from mesh.events import Action
 from mesh.tree import Mode
 
-from .builders import NOW, alert, key, revoke, rng, vouch
+from .builders import NOW, alert, key, pushed_to, revoke, rng, vouch
 
 ME, ALLY = key("me"), key("ally")
 P1, P2, P3 = key("p1"), key("p2"), key("p3")
@@ -47,14 +47,6 @@ def feed(mesh: MeshNode, event: object, now: int = NOW) -> list[Action]:
         if isinstance(action, Push):
             actions += mesh.handle(PushResult(action.peer, action.batch_id, True), now)
     return actions
-
-
-def pushed_to(actions: list[Action]) -> dict[bytes, list[bytes]]:
-    out: dict[bytes, list[bytes]] = {}
-    for action in actions:
-        if isinstance(action, Push):
-            out.setdefault(action.peer, []).extend(i.id for i in action.items)
-    return out
 
 
 def of(kind: type, actions: list[Action]) -> list[Action]:
