@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Self
 
@@ -14,7 +15,7 @@ from aiohttp import web
 from node import tls
 
 
-class ThreadedListener:
+class ThreadedListener(ABC):
     """Serves ``app()`` over TLS with the certificate in ``home`` on ``port``
     while the ``with`` block runs."""
 
@@ -25,8 +26,9 @@ class ThreadedListener:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    @abstractmethod
     def app(self) -> web.Application:
-        raise NotImplementedError
+        """The routes this fake peer answers, and how."""
 
     def __enter__(self) -> Self:
         self._thread.start()
