@@ -148,8 +148,7 @@ class _Link:
         self.fetching: dict[bytes, int] = {}  # id -> deadline
         self.offered: OrderedDict[bytes, None] = OrderedDict()
         # Until then, no early reconciliation: what we fetched was refused for an
-        # author's catch-up budget, or a fetch brought nothing, so fetching again
-        # soon would only waste bytes.
+        # author's catch-up budget, so fetching again soon would only waste bytes.
         self.starved_until = 0
         self.last_contact = 0  # the last push it answered or reconciliation it finished (0: none yet)
 
@@ -601,15 +600,9 @@ class MeshNode:
             self._catch_up_soon(link)
 
     def _fetched(self, event: FetchDone) -> None:
-        """Ids that did not come are asked for again soon if the fetch made progress
-        (a reply capped in bytes). A fetch that brought nothing (a failed call, or a
-        peer that lists ids it never hands over) waits for the regular session:
-        otherwise such a peer would have us reconcile with it every few seconds."""
         link = self._link(event.peer)
         missing = [item_id for item_id in event.ids if link.fetching.pop(item_id, None) is not None]
-        if missing and len(missing) == len(event.ids):
-            link.starved_until = self._now + self.timing.reconcile_every_ms
-        elif missing:
+        if missing:
             self._catch_up_soon(link)
 
     def _catch_up_soon(self, link: _Link) -> None:

@@ -190,18 +190,3 @@ def test_fresh_keys_share_their_vouchers_one_catch_up_burst_when_fetched() -> No
     # Refused for a holder's budget: no early session that would fetch them again at once.
     wake = mesh.wakeup_at()
     assert wake is None or wake >= NOW + Timing().reconcile_every_ms // 2
-
-
-def test_a_peer_that_lists_ids_but_never_hands_them_over_waits_for_the_regular_session() -> None:
-    """Found with quiet droppers in the simulator: every fetch came back empty and
-    each neighbour reconciled with the peer again every few seconds."""
-    mesh = node(Limits())
-    need = [alert(ALLY, n) for n in range(10)]
-    actions = mesh.handle(ReconcileDone(PEER, have=[], need=[i.id for i in need]), NOW)
-    asked = [i for a in actions if isinstance(a, Fetch) for i in a.ids]
-    assert len(asked) == 10
-    mesh.handle(FetchDone(PEER, tuple(asked)), NOW + 10)  # nothing came
-    soon = NOW + 10 + Timing().catch_up_again_ms
-    assert StartReconcile(PEER) not in mesh.handle(Tick(), soon)
-    wake = mesh.wakeup_at()
-    assert wake is not None and wake >= NOW + Timing().reconcile_every_ms // 2  # the regular, jittered session
