@@ -75,6 +75,11 @@ class TrustGraph:
         """Keys `voucher` currently vouches for (compromised vouchers vouch for nobody)."""
         return frozenset(self._edges.get(voucher, ()))
 
+    def vouchers(self, key: bytes) -> frozenset[bytes]:
+        """Keys currently vouching for `key` (the reverse of `vouches`): who to name
+        when saying how an author is trusted."""
+        return frozenset(self._vouchers.get(key, ()))
+
     def horizon(self) -> dict[bytes, int]:
         return dict(self._current_depths())
 

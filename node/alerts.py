@@ -6,13 +6,14 @@ alert use cases (``node.incidents``) and the desks; the mesh never needs any of 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import nacl.utils
 
 from node.catalogs import translations
+from node.directory import Names
 from node.errors import Refused
 from node.store import StoredEnvelope
 from protocol import (
@@ -227,10 +228,12 @@ def make_envelope(
 
 
 def alert_json(
-    item: Readable, names: dict[bytes, str], author_of: Callable[[bytes], bytes] | None = None
+    item: Readable, names: Mapping[bytes, str], author_of: Callable[[bytes], bytes] | None = None
 ) -> dict[str, Any]:
     """``author_of`` maps the signing key to the key its organization is shown
-    under (the newest of a rotation family); ``signed_by`` keeps the signer."""
+    under (the newest of a rotation family); ``signed_by`` keeps the signer.
+    ``names`` from the node (``node.directory.Names``) also say how the author is
+    trusted (``author_trust``: "vouched by Brigada Solidaria Norte")."""
     env, body = item.envelope, item.body
     author = author_of(env.author) if author_of is not None else env.author
     doc: dict[str, Any] = {
@@ -239,6 +242,7 @@ def alert_json(
         "author": author.hex(),
         "author_name": names.get(author) or names.get(env.author, ""),
         "author_fingerprint": fingerprint(author),
+        "author_trust": names.trust(author).to_json() if isinstance(names, Names) else None,
         "signed_by": env.author.hex(),
         "created": env.created,
         "expires": env.expires,

@@ -314,6 +314,14 @@ class Area(Answer):
     circle: list[int] | None = None
 
 
+class AuthorTrust(Answer):
+    """How this node trusts an entry's author (`node.directory.Trust`)."""
+
+    depth: Annotated[int | None, Meta(description="vouch hops from this node: 0 itself, 1 a peer; null outside the horizon")]
+    vouched_by: Annotated[list[str], Meta(description="the vouchers one hop closer to this node, by name")]
+    text: Annotated[str, Meta(description='in words: "vouched by Brigada Solidaria Norte"')]
+
+
 class Entry(Answer):
     """An alert, update, cancel or acknowledgement as `node.alerts.alert_json`
     writes it: the envelope's facts always, the body's fields when this node can
@@ -324,6 +332,7 @@ class Entry(Answer):
     author: Annotated[str, Meta(description="the key its organization is shown under (newest of a rotation)")]
     author_name: str
     author_fingerprint: str
+    author_trust: AuthorTrust | None
     signed_by: str
     created: Millis
     expires: Millis

@@ -13,7 +13,7 @@ Read-only members are properties, so a plain attribute satisfies them.
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any, Protocol
 
 from node.alerts import Readable
@@ -66,7 +66,7 @@ class Host(Protocol):
         """The key an author is shown under (the newest of its rotation family)."""
         ...
 
-    def author_names(self) -> dict[bytes, str]:
+    def author_names(self) -> Mapping[bytes, str]:
         """Organization names by key, this node's own included."""
         ...
 

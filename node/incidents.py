@@ -12,7 +12,7 @@ opening, the JSON shape) is ``node.alerts``; this module decides what to sign.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from mesh.trust import TrustGraph
@@ -320,7 +320,7 @@ def _state(host: AlertHost, item: Readable) -> dict[str, Any]:
 
 
 def _responses(
-    alert: Readable, timeline: list[Readable], names: dict[bytes, str], author_of: Callable[[bytes], bytes]
+    alert: Readable, timeline: list[Readable], names: Mapping[bytes, str], author_of: Callable[[bytes], bytes]
 ) -> list[dict[str, Any]]:
     """Per organization: its latest acknowledgement and its time to acknowledge
     (first ack after the alert was created)."""

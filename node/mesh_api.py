@@ -304,8 +304,10 @@ async def _reconcile(request: web.Request) -> web.Response:
 async def _fetch(request: web.Request) -> web.Response:
     sender, body, _nonce = await _authenticated(request)
     service = request.app[SERVICE]
-    ids = _parsed(service, sender, lambda: framing.id_list(framing.unpack(body), limit=framing.MAX_FETCH_IDS))
-    return _reply({"e": _one_frame(service, ids)})
+    frame = _parsed(service, sender, lambda: framing.unpack(body))
+    ids = _parsed(service, sender, lambda: framing.id_list(frame, limit=framing.MAX_FETCH_IDS))
+    authors = _parsed(service, sender, lambda: framing.author_list(frame))  # their node records, after the ids
+    return _reply({"e": _one_frame(service, ids + service.record_ids(authors))})
 
 
 def _one_frame(service: NodeService, ids: list[bytes]) -> list[bytes]:

@@ -24,6 +24,7 @@ from node import records
 from node.alerts import Readable, open_row
 from node.allies.delivery import DeliveryDesk
 from node.config import Config
+from node.directory import Directory, Names
 from node.response.desk import ResponseDesk
 from node.response.drill_runner import DrillRunner
 from node.store import PeerRow, PeerStanding, Store, StoredEnvelope
@@ -58,6 +59,9 @@ PRUNE_EVERY_MS = 10 * 60_000
 # missed reconciliation pass for up. A call that fails shows at once ("failing",
 # `peer_state`), so this window only decides when silence alone means down.
 PEER_UP_MS = mesh.Timing().reconcile_every_ms * 3 // 2
+# An author whose node record is missing is asked for from the peer that delivered
+# its alert at most this often (node.directory; the record usually comes by gossip).
+RECORD_ASK_EVERY_MS = 10 * 60_000
 TOUCH_EVERY_MS = 15_000  # last contact is kept in memory; the database copy may lag this much
 # Outbound batches sized to one frame: each batch in flight is then one request.
 PUSH_PACING = mesh.Pacing(batch_items=framing.PUSH_BATCH_ITEMS, batch_bytes=framing.PUSH_BATCH_BYTES)
@@ -155,6 +159,9 @@ class NodeService:
         # envelopes answer which alert, and the X25519 keys of nodes we have heard of.
         self.sealed_refs: dict[bytes, list[bytes]] = {}
         self.enc_keys: dict[bytes, bytes] = {identity.sign_public: identity.enc_public}
+        # Names of authors, from the node records and vouches in the store (node.directory).
+        self.directory = Directory()
+        self._records_asked: dict[bytes, int] = {}  # author -> when its node record was last asked for
         self.mesh = self._build_mesh()
         self.desk = ResponseDesk(self)
         self.drills = DrillRunner(self)
@@ -370,8 +377,10 @@ class NodeService:
         return StoredEnvelope.from_envelope(env, received_at=self.clock(), from_peer=None)
 
     def _index(self, row: StoredEnvelope, env: Envelope) -> None:
-        """Derived in-memory state: sealed answers by alert, encryption keys by node."""
+        """Derived in-memory state: sealed answers by alert, encryption keys and
+        names by node."""
         body = env.body
+        self.directory.observe(env)
         if isinstance(body, NodeRecord):
             self.enc_keys[env.author] = body.enc
         elif isinstance(body, Vouch):
@@ -425,16 +434,14 @@ class NodeService:
         """Whether two keys are one author: equal, or one rotation family."""
         return first == second or second in self.mesh.trust.family(first)
 
-    def author_names(self) -> dict[bytes, str]:
-        """Organization names by key: peers (removed ones too) and this node. Every
-        key of a rotation family gets its organization's name: one author."""
-        names = {p.key: p.name for p in self.store.list_peers(include_removed=True)}
-        for key in self.own_keys():
-            names[key] = self.config.name
-        for key in list(names):
-            for other in self.mesh.trust.family(key):
-                names.setdefault(other, names[key])
-        return names
+    def author_names(self) -> Names:
+        """Organization names by key, for every author this node accepts (node
+        records and vouches travel with the horizon; ``node.directory``), with how
+        each is trusted (``Names.trust``). Every key of a rotation family gets its
+        organization's name: one author."""
+        peers = {p.key: p.name for p in self.store.list_peers(include_removed=True)}
+        own = dict.fromkeys(self.own_keys(), self.config.name)
+        return Names(self.directory, self.mesh.trust, own=own, peers=peers)
 
     def switch_identity(self, identity: Identity) -> None:
         """Sign with the key this node just rotated to, without a restart.
@@ -507,6 +514,46 @@ class NodeService:
             log.exception("could not queue %s for allies", row.id.hex()[:12])
         if row.type == "ack":
             self._time_to_ack(row)
+        if row.from_peer is not None:
+            self._ask_for_record(row.author, row.from_peer)
+
+    def _ask_for_record(self, author: bytes, peer: bytes) -> None:
+        """An author's ``node`` record may lag its alert (refused while its vouch was
+        on the way, and not reconciled yet): ask the peer that delivered the alert
+        for it, at most every ``RECORD_ASK_EVERY_MS`` per author. Until it comes,
+        the author is named by its vouch."""
+        if self.directory.has_record(self.mesh.trust.family(author)):
+            return
+        now = self.clock()
+        asked = self._records_asked.get(author)
+        if asked is not None and now - asked < RECORD_ASK_EVERY_MS:
+            return
+        self._records_asked[author] = now
+        self._spawn(self._fetch_records(peer, [author]))
+
+    async def _fetch_records(self, peer: bytes, authors: list[bytes]) -> None:
+        """A fetch that names ``authors`` instead of ids: the peer answers the newest
+        ``node`` records it holds of their rotation families (docs/protocol.md §12)."""
+        address = self.peer_address(peer)
+        if address is None:
+            return
+        try:
+            reply = await self.client.call(address, "/mesh/v1/fetch", {"ids": [], "authors": authors})
+            raws = framing.envelope_list(reply)
+        except (TransportError, BadFrame) as exc:
+            self._failed(peer, "fetch records from", exc)
+            return
+        self.ingest(raws, peer)
+
+    def record_ids(self, authors: Iterable[bytes]) -> list[bytes]:
+        """Ids of the newest ``node`` record of each key of each author's rotation
+        family that this node holds: the answer to a fetch that names authors."""
+        ids: dict[bytes, None] = {}
+        for author in authors:
+            for key in sorted(self.mesh.trust.family(author)):
+                if (record := self.directory.record_id(key)) is not None:
+                    ids[record] = None
+        return list(ids)
 
     def _time_to_ack(self, row: StoredEnvelope) -> None:
         """Metrics: how fast allies acknowledge this organization's alerts."""

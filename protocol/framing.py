@@ -45,6 +45,9 @@ MAX_FETCH_IDS: Final = 256
 as one push frame carries, so a fetch answer (one frame at most, in the order
 asked) can usually hold everything asked for; the requester asks again for the
 rest."""
+MAX_FETCH_AUTHORS: Final = 16
+"""Author keys in one fetch request's ``authors``: the ``node`` records of authors
+whose alerts arrived before their records (docs/protocol.md §12)."""
 PUSH_BATCH_ITEMS: Final = 256
 """Envelopes in one push frame."""
 PUSH_BATCH_BYTES: Final = MAX_FRAME_BYTES - FRAME_SLACK - ITEM_OVERHEAD * PUSH_BATCH_ITEMS
@@ -95,6 +98,13 @@ def envelope_list(frame: dict[str, Any], key: str = "e") -> list[bytes]:
 def id_list(frame: dict[str, Any], key: str = "ids", limit: int = MAX_FETCH_IDS) -> list[bytes]:
     """The frame's list of at most ``limit`` 32-byte ids."""
     return _ids(_field(frame, key), key, limit)
+
+
+def author_list(frame: dict[str, Any]) -> list[bytes]:
+    """A fetch's optional ``authors``: at most ``MAX_FETCH_AUTHORS`` 32-byte keys
+    whose newest ``node`` records are wanted. Absent (a node before this field) means none."""
+    value = _field(frame, "authors")
+    return [] if value is None else _ids(value, "authors", MAX_FETCH_AUTHORS)
 
 
 def deferred_ids(reply: dict[str, Any], sent: int) -> list[bytes]:

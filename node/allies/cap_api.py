@@ -9,6 +9,7 @@ unless the operator chose otherwise.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -192,8 +193,8 @@ def _imported_as(s: Host, ref: cap.CapReference) -> bytes | None:
     return found if row is not None and row.type == "alert" and row.author in s.own_keys() else None
 
 
-def _names(s: Host) -> dict[bytes, str]:
-    names: dict[bytes, str] = s.author_names()
+def _names(s: Host) -> Mapping[bytes, str]:
+    names: Mapping[bytes, str] = s.author_names()
     return names
 
 

@@ -24,6 +24,7 @@ import contextlib
 import logging
 import os
 import random
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -259,7 +260,7 @@ class DeliveryDesk:
     def link(self, envelope_id: bytes) -> str:
         return f"{public_base(self.s.config)}/ui/alerts/{envelope_id.hex()}"
 
-    def _names(self) -> dict[bytes, str]:
+    def _names(self) -> Mapping[bytes, str]:
         return self.s.author_names()
 
     def summary(self) -> list[dict[str, Any]]:

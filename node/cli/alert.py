@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from node.cli.base import CliContext, emit, json_option
+from node.cli.base import CliContext, author_words, emit, json_option
 from node.cli.client import LocalClient
 from node.cli.node_commands import when
 from node.cli.region_input import resolve_all, resolve_one
@@ -113,7 +113,7 @@ def _line(a: dict[str, Any]) -> str:
     )
     return (
         f"{a['id'][:12]}  {when(a['created'])}  {severity} {','.join(a.get('regions', [])):<12} "
-        f"{tag}{printable(a.get('headline', ''))}  — {printable(a.get('author_name') or a['author'][:12])}"
+        f"{tag}{printable(a.get('headline', ''))}  — {author_words(a)}"
     )
 
 
@@ -137,7 +137,7 @@ def show(ctx: CliContext, alert_id: str, fmt: str, as_json: bool) -> None:
     lines = [
         _line(a),
         f"  id:          {a['id']}",
-        f"  from:        {printable(a.get('author_name') or '?')} ({a['author_fingerprint']})",
+        f"  from:        {author_words(a)}, key {a['author_fingerprint']}",
         f"  status:      {a['status']}  scope: {a['scope']}  event: {a['event']}",
         f"  urgency:     {a['urgency']}  severity: {a['severity']}  certainty: {a['certainty']}",
         f"  regions:     {', '.join(a['regions'])}",

@@ -24,7 +24,7 @@ from typing import Any
 import click
 
 from node.config import ConfigError
-from node.printable import json_text
+from node.printable import json_text, printable
 
 EX_SOFTWARE = 70  # sysexits.h: an internal software error
 LOGS_DIR = "logs"
@@ -121,3 +121,12 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON f
 
 def stderr_is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+def author_words(entry: dict[str, Any]) -> str:
+    """Who sent an alert, as a person reads it: the organization's name (else its
+    key's start) and how this node trusts it (``author_trust``), e.g. "Colectivo
+    Sur (vouched by Brigada Solidaria Norte)". The list, ``show`` and ``watch`` use it."""
+    name = printable(entry.get("author_name") or entry.get("author", "")[:12])
+    trust = (entry.get("author_trust") or {}).get("text")
+    return f"{name} ({printable(trust)})" if trust else name

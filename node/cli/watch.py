@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from node.cli.base import CliContext
+from node.cli.base import CliContext, author_words
 from node.cli.client import LocalClient
 from node.cli.node_commands import when
 from node.printable import json_text, printable, printable_block
@@ -36,7 +36,7 @@ def render(alert: dict[str, Any]) -> str:
     lines = [" ".join(parts)]
     lines.append(
         f"  {when(alert.get('created'))} · {', '.join(alert.get('regions', []))} · "
-        f"from {printable(alert.get('author_name') or alert.get('author', '')[:12])} · id {alert.get('id', '')[:12]}"
+        f"from {author_words(alert)} · id {alert.get('id', '')[:12]}"
     )
     if alert.get("instruction"):
         action = printable_block(alert["instruction"], " " * 10)
