@@ -140,6 +140,14 @@ def test_an_id_list_takes_the_callers_limit() -> None:
     assert _code(lambda: framing.id_list({"ids": [ID] * 4}, limit=3)) == ("bad-frame", "ids")
 
 
+def test_a_fetchs_authors_are_optional_keys_within_their_limit() -> None:
+    assert framing.author_list({"ids": []}) == []  # a fetch from a node before this field
+    assert framing.author_list({"ids": [], "authors": [ID, ID]}) == [ID, ID]
+    too_many = [ID] * (framing.MAX_FETCH_AUTHORS + 1)
+    for authors in (too_many, [b"\x01" * 31], ID):
+        assert _code(lambda a=authors: framing.author_list({"authors": a})) == ("bad-frame", "authors")
+
+
 def test_a_bad_frame_is_the_remote_sides_fault_and_blames_it() -> None:
     error = BadFrame("a frame is a map", field="frame")
     assert error.side == "remote" and error.blames_sender and blames_sender("bad-frame")
