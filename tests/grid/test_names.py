@@ -6,8 +6,10 @@ the grid's fake clock."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 from node import records
+from node.directory import Trust
 from node.service import RECORD_ASK_EVERY_MS
 from protocol import Alert, Area, Envelope, NodeRecord, framing, sign_envelope
 from protocol.keys import Identity
@@ -82,3 +84,22 @@ async def test_a_fetch_naming_authors_answers_their_newest_records(grid: Grid) -
     assert framing.envelope_list(reply) == [b.own_record().raw]  # B's newest record; nothing for a stranger
     reply = await c.client.call(address, "/mesh/v1/fetch", {"ids": []})  # a fetch as before: ids only
     assert framing.envelope_list(reply) == []
+
+
+async def test_node_records_travel_with_the_horizon_and_a_new_name_reaches_an_ally_of_an_ally(grid: Grid) -> None:
+    for name in ("a", "b", "c"):
+        await grid.add(name)
+    await grid.pair("a", "b")
+    await grid.pair("b", "c")  # A — B — C: C accepts A through B's vouch
+    a, c = grid["a"].service, grid["c"].service
+    assert c.store.get(a.own_record().id) is not None  # A's record reached C, two hops away
+    assert c.author_names()[a.key] == "a"
+    assert c.author_names().trust(a.key) == Trust(2, ("b",))
+
+    a.config = replace(a.config, name="Colectivo Ejemplo")  # A renames itself: a new signed record
+    a.publish_node_record()
+    await grid.settle()
+    assert c.author_names()[a.key] == "Colectivo Ejemplo"  # B's vouch still says "a"; A's own record wins
+    await grid.stop("c")
+    await grid.start("c")
+    assert grid["c"].service.author_names()[a.key] == "Colectivo Ejemplo"  # rebuilt from the store
