@@ -50,10 +50,11 @@ def test_alert_list_and_watch_keep_one_row_per_alert() -> None:
     alert = {
         "id": "ab" * 32, "created": 1_800_000_000_000, "severity": "severe", "regions": ["MX-OAX"],
         "headline": HOSTILE, "author": "cd" * 32, "author_name": "Colectivo\nfalso\u202e", "status": "actual",
-        "instruction": "Call\nthe lawyer\x1b[31m",
+        "instruction": "Call\nthe lawyer\x1b[31m", "author_trust": {"text": "vouched by Brigada\nfalsa"},
     }  # fmt: skip
     row = click.unstyle(_line(alert))
     assert "\n" not in row and "\\n3f2a9c1e0b7d" in row and "\\u202eenalp" in row and "Colectivo\\nfalso" in row
+    assert "(vouched by Brigada\\nfalsa)" in row
     shown = click.unstyle(render(alert))
     assert len(shown.splitlines()) == 4  # head, meta, ACTION and its indented second line
     assert shown.splitlines()[3] == "          the lawyer\\x1b[31m"
