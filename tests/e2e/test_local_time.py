@@ -1,0 +1,66 @@
+"""Time zones through the real CLI and a running node: times print in the node's
+``timezone`` with its abbreviation, ``amparo --utc`` prints UTC, JSON stays Unix
+ms, a responder's own zone is stored and an unknown one refused, a time typed
+without an offset is on the node's clock, a shift that would already have
+ended and a check-in deadline in the past are refused with plain messages, and
+an unknown ``timezone`` in config.toml is a one-line configuration error."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from node import clock_text
+
+pytestmark = pytest.mark.slow
+
+ZONE = "America/Mexico_City"  # UTC-6 all year (no daylight saving since 2022)
+
+
+def test_times_in_the_cli_follow_the_node_time_zone(mesh_factory: Any) -> None:
+    (node,) = mesh_factory(1, timezone=ZONE).nodes
+    mexico = clock_text.zone(ZONE)
+
+    made = json.loads(node.amparo("responder", "add", "Ana", "--tz", "Europe/Madrid", "--json").stdout)
+    assert made["tz"] == "Europe/Madrid"
+    node.amparo("responder", "add", "Bruno")
+    listed = node.amparo("responder", "list").stdout
+    assert "Europe/Madrid" in listed and "node time zone" in listed
+    refused = node.amparo("responder", "add", "Carla", "--tz", "Mars/Olympus_Mons", check=False)
+    assert refused.returncode == 1
+    assert "tz: unknown time zone 'Mars/Olympus_Mons'" in refused.stderr and "Traceback" not in refused.stderr
+
+    yesterday = datetime.fromtimestamp(time.time() - 86_400, mexico).strftime("%Y-%m-%dT08:00")
+    past = node.amparo("oncall", "schedule", "--responder", "Ana", "--start", yesterday, "--hours", "8", check=False)
+    assert past.returncode == 1
+    assert f"start: this shift would end at {yesterday.replace('T08:00', ' 16:00')} CST, which is already past" in (
+        past.stderr
+    )
+
+    scheduled = json.loads(
+        node.amparo("oncall", "schedule", "--responder", "Ana", "--backup", "Bruno", "--hours", "8", "--json").stdout
+    )
+    start = scheduled["start"]  # JSON stays Unix ms
+    assert isinstance(start, int)
+    local, utc = clock_text.when(start, mexico, seconds=True), clock_text.when(start, UTC, seconds=True)
+    assert local.endswith(" CST") and utc.endswith(" UTC")
+    shown = node.amparo("oncall", "show").stdout
+    assert f"{local} → " in shown and utc not in shown
+    assert f"{utc} → " in node.amparo("--utc", "oncall", "show").stdout
+
+    tomorrow = datetime.fromtimestamp(time.time() + 86_400, mexico).strftime("%Y-%m-%dT18:00")
+    started = node.amparo("checkin", "start", "--who", "Lucía", "--region", "MX-OAX", "--at", tomorrow).stdout
+    assert f"next deadline {tomorrow.replace('T', ' ')}:00 CST." in started
+    late = node.amparo(
+        "checkin", "start", "--who", "Lucía", "--region", "MX-OAX", "--at", "2026-01-05T18:00", check=False
+    )
+    assert late.returncode == 1 and "at: the deadline 2026-01-05 18:00 CST is already past (it is " in late.stderr
+
+    node.configure(timezone="Mars/Olympus_Mons")  # read again by the next command
+    broken = node.amparo("oncall", "show", check=False)
+    assert broken.returncode == 1 and "Traceback" not in broken.stderr
+    assert "timezone: unknown time zone 'Mars/Olympus_Mons': use an IANA name" in broken.stderr
