@@ -92,3 +92,22 @@ def test_the_node_time_zone_is_read_from_config_toml(tmp_path: Path) -> None:
         load(home)
     (home / CONFIG_FILE).write_text('name = "Brigada Ejemplo"\ntimezone = "America/Bogota"\n', "utf-8")
     assert load(home).timezone == "America/Bogota"
+
+
+def test_init_takes_the_node_time_zone_and_refuses_an_unknown_one(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from node.cli import cli
+
+    refused = CliRunner().invoke(
+        cli, ["--home", str(tmp_path / "a"), "init", "--name", "Brigada Ejemplo", "--no-passphrase",
+              "--kdf-profile", "interactive", "--timezone", "Atlantis/Capital"],
+    )
+    assert refused.exit_code == 1 and "timezone: unknown time zone 'Atlantis/Capital'" in refused.output
+    assert not (tmp_path / "a").exists()  # nothing half-made
+    made = CliRunner().invoke(
+        cli, ["--home", str(tmp_path / "b"), "init", "--name", "Brigada Ejemplo", "--no-passphrase",
+              "--kdf-profile", "interactive", "--timezone", "America/Lima"],
+    )
+    assert made.exit_code == 0, made.output
+    assert load(tmp_path / "b").timezone == "America/Lima"
