@@ -107,8 +107,9 @@ async def phone(request: web.Request) -> web.Response:
     plan = desk(request).by_token(request.match_info["token"])
     if plan is None:
         return web.Response(status=404, text="This check-in link is not valid.", content_type="text/plain")
+    deadline = clock_text.when(plan.next_deadline, service(request).desk.zone)
     message = {
-        "active": "Tap the button before your deadline.",
+        "active": f"Tap the button before your deadline: {deadline}.",
         "missed": "Your check-in is overdue!",
         "stopped": "This check-in has ended. Thank you.",
     }.get(plan.state, "")

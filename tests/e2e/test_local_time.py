@@ -1,7 +1,8 @@
 """Time zones through the real CLI and a running node: times print in the node's
 ``timezone`` with its abbreviation, ``amparo --utc`` prints UTC, JSON stays Unix
 ms, a responder's own zone is stored and an unknown one refused, a time typed
-without an offset is on the node's clock, a shift that would already have
+without an offset is on the node's clock (the phone check-in page says the
+deadline in it), a shift that would already have
 ended and a check-in deadline in the past are refused with plain messages, and
 an unknown ``timezone`` in config.toml is a one-line configuration error."""
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,6 +57,9 @@ def test_times_in_the_cli_follow_the_node_time_zone(mesh_factory: Any) -> None:
     tomorrow = datetime.fromtimestamp(time.time() + 86_400, mexico).strftime("%Y-%m-%dT18:00")
     started = node.amparo("checkin", "start", "--who", "Lucía", "--region", "MX-OAX", "--at", tomorrow).stdout
     assert f"next deadline {tomorrow.replace('T', ' ')}:00 CST." in started
+    link = started.split("Phone link (keep it secret): ")[1].strip()
+    with urllib.request.urlopen(link, timeout=30) as resp:  # the person's one-tap page
+        assert f"before your deadline: {tomorrow.replace('T', ' ')} CST." in resp.read().decode()
     late = node.amparo(
         "checkin", "start", "--who", "Lucía", "--region", "MX-OAX", "--at", "2026-01-05T18:00", check=False
     )
