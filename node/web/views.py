@@ -73,7 +73,8 @@ def _env(language: str) -> jinja2.Environment:
 
 @jinja2.pass_context
 def _when(context: jinja2.runtime.Context, ms: int | None) -> str:
-    """An instant in the node's time zone (``zone`` of the page), with its abbreviation."""
+    """An instant in the reader's time zone (``zone`` of the page: the signed-in
+    responder's own, else the node's), with its abbreviation."""
     return clock_text.when(ms, context.get("zone") or UTC, seconds=True)
 
 
@@ -168,7 +169,7 @@ class Views:
         html = _env(language).get_template(template).render(
             session=session, lang=language, languages=i18n.available(), node=s.config.name,
             health=_health(s) if session else None, path=request.path, static=PREFIX + "/static",
-            event_labels=labels.EVENT, zone=clock_text.zone(s.config.timezone), **ctx
+            event_labels=labels.EVENT, zone=s.desk.zone_of(session.name) if session else s.desk.zone, **ctx
         )
         response = web.Response(text=html, content_type="text/html", status=status, headers=SECURITY_HEADERS)
         if request.query.get("lang") in i18n.available():
