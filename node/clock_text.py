@@ -33,6 +33,15 @@ def zone(name: str) -> tzinfo:
         ) from None
 
 
+def zone_or(name: str, fallback: tzinfo) -> tzinfo:
+    """``name``'s zone, or ``fallback`` when it is empty or no longer known (a
+    stored name the installed zone data dropped): a page is never lost to it."""
+    try:
+        return zone(name) if name else fallback
+    except ZoneError:
+        return fallback
+
+
 def when(ms: int | None, tz: tzinfo = UTC, *, seconds: bool = False, never: str = "—") -> str:
     """``2026-12-06 18:30 CST``: the instant ``ms`` (Unix ms) in ``tz``; ``never`` for 0/None."""
     if not ms:

@@ -360,7 +360,7 @@ class ResponseDesk:
     def zone_of(self, person: str) -> tzinfo:
         """The zone a person reads times in: their own, else the node's."""
         row = self.s.store.get_responder(person)
-        return clock_text.zone(row.tz) if row is not None and row.tz else self.zone
+        return clock_text.zone_or(row.tz, self.zone) if row is not None else self.zone
 
     def _channels(self, person: str) -> list[str]:
         row = self.s.store.get_responder(person)
@@ -473,7 +473,7 @@ class _PageTexts:
 
     def get(self, lang: str, tz: str = "") -> tuple[str, str]:
         if (lang, tz) not in self._texts:
-            zone = clock_text.zone(tz) if tz else self._zone
+            zone = clock_text.zone_or(tz, self._zone)
             self._texts[lang, tz] = page_text(
                 *self._args, lang=lang, sender=self._sender, zone=zone, expires=self._expires
             )

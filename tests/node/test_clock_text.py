@@ -111,3 +111,12 @@ def test_init_takes_the_node_time_zone_and_refuses_an_unknown_one(tmp_path: Path
     )
     assert made.exit_code == 0, made.output
     assert load(tmp_path / "b").timezone == "America/Lima"
+
+
+def test_a_stored_zone_the_zone_data_no_longer_knows_falls_back() -> None:
+    """A responder's page is never lost to a zone name that an update of the
+    zone data dropped: the node's zone is used instead."""
+    mexico = clock_text.zone("America/Mexico_City")
+    assert clock_text.zone_or("Gone/Zone", mexico) is mexico
+    assert clock_text.zone_or("", mexico) is mexico
+    assert clock_text.zone_or("Europe/Madrid", mexico) == clock_text.zone("Europe/Madrid")

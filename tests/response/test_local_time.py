@@ -19,7 +19,7 @@ from node.response.api import _instant
 from node.response.checkin_plan import CheckinError
 from node.response.checkin_routes import _deadline_at
 from node.response.desk import DeskError
-from node.store import Store
+from node.store import ResponderRow, Store
 from node.web import views
 from protocol import Alert, Area, sign_envelope
 from tests.node.test_store import row
@@ -76,6 +76,18 @@ def test_a_page_shows_its_times_in_the_readers_zone_else_the_nodes(node: FakeNod
     (bruno,) = sent.bodies("Bruno")
     assert "Effective: 2026-11-18 05:36 CST\nExpires: 2026-11-18 06:06 CST" in ana
     assert "Effective: 2026-11-18 12:36 CET\nExpires: 2026-11-18 13:06 CET" in bruno
+
+
+def test_a_zone_the_zone_data_dropped_still_gets_the_page(node: FakeNode, sent: Sent) -> None:
+    """A stored zone name the installed zone data no longer knows: the page
+    goes out anyway, in the node's zone."""
+    node.store.put_responder(ResponderRow("Ana", "responder", ["json://127.0.0.1:9/Ana"], tz="Gone/Zone"), T0)
+    env = sign_envelope(ALLY, Alert(headline="Defensora amenazada", areas=(Area("MX-OAX"),)), created=T0, expires=T0 + HOUR)
+    (stored,) = node.store.add_envelopes([row(env)])
+    node.desk.on_delivered(stored)
+    tick(node, T0)
+    (ana,) = sent.bodies("Ana")
+    assert "Expires: 2026-11-18 06:06 CST" in ana
 
 
 def test_a_hand_over_notice_is_in_each_persons_zone(node: FakeNode, sent: Sent) -> None:
