@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import tzinfo
 from typing import Any
 
 import nacl.utils
 
+from node import clock_text
 from node.catalogs import translations
 from node.directory import Names
 from node.errors import Refused
@@ -284,11 +286,18 @@ BODY_CHARS = 480  # three SMS segments; a phone lock screen shows the start
 _LABEL = {"exercise": "DRILL", "test": "TEST"}
 _VERB = {"update": "UPDATE", "cancel": "CANCELLED"}
 # Catalog words phone_text uses besides severities (marked in node.web.labels.PAGE).
-PAGE_WORDS = (*_LABEL.values(), *_VERB.values(), "ACTION", "Contact", "From")
+PAGE_WORDS = (*_LABEL.values(), *_VERB.values(), "ACTION", "Contact", "From", "Effective", "Expires")
 
 
 def phone_text(
-    alert: Alert, *, link: str, footer: Sequence[str] = (), lang: str = "en", sender: str = ""
+    alert: Alert,
+    *,
+    link: str,
+    footer: Sequence[str] = (),
+    lang: str = "en",
+    sender: str = "",
+    zone: tzinfo | None = None,
+    expires: int = 0,
 ) -> tuple[str, str]:
     """(title, body) that fit a phone screen, for every Apprise channel (a
     responder's page, an ally's SMS or Signal): drill or test label, severity,
@@ -296,7 +305,10 @@ def phone_text(
     action, the contact, the dashboard link and ``footer`` lines (how to
     acknowledge a page). Words come from the dashboard's catalogs in ``lang``;
     the alert's own text stays as its author wrote it. Only the action and
-    contact are shortened, so the link always arrives whole."""
+    contact are shortened, so the link always arrives whole. With a ``zone``
+    (the reader's, else the node's), the times the alert takes effect (when
+    set) and expires (``expires``, Unix ms) are given in it, with the zone's
+    abbreviation."""
     t = translations(lang).gettext
     label = f"[{t(_LABEL[alert.status])}] " if alert.status in _LABEL else ""
     label += f"{t(_VERB[alert.msg_type])}: " if alert.msg_type in _VERB else ""
@@ -304,6 +316,8 @@ def phone_text(
     title = f"{label}{t(alert.severity).upper()} · {where}: {alert.headline}"
     lines = (
         sender and f"{t('From')}: {sender}",
+        zone is not None and alert.effective and f"{t('Effective')}: {clock_text.when(alert.effective, zone)}",
+        zone is not None and expires and f"{t('Expires')}: {clock_text.when(expires, zone)}",
         alert.instruction and f"{t('ACTION')}: {alert.instruction}",
         alert.contact and f"{t('Contact')}: {alert.contact}",
     )

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 import tomli_w
 
+from node import clock_text
+
 CONFIG_FILE = "config.toml"
 KEY_FILE = "identity.key"
 TOKEN_FILE = "api.token"
@@ -45,7 +47,9 @@ class Config:
     watch_regions: list[str] = field(default_factory=list)
     ack_timeout: str = "5m"
     repage_every: str = "10m"  # once the chain is exhausted, it is paged again this often until an ack
-    quiet_hours: str = ""  # "22:00-07:00" (UTC): re-paging of alerts below severe waits for the end
+    # IANA name (America/Mexico_City): times shown to people, and quiet hours, are in this zone
+    timezone: str = "UTC"
+    quiet_hours: str = ""  # "22:00-07:00" (in `timezone`): re-paging of alerts below severe waits for the end
     escalation_chain: list[str] = field(default_factory=lambda: ["on-call", "backup", "all"])
     retention_days: int = 90  # expired alerts and finished response records are kept this long, then deleted (0 = never)
     # Where people reach the local listener from their phones (VPN, reverse proxy,
@@ -196,8 +200,14 @@ def validate(config: Config) -> None:
             regions.check_wire(region)
         except ProtocolError as exc:
             raise ConfigError(f"watch_regions: {exc.message}") from None
+    try:
+        if not isinstance(config.timezone, str):
+            raise clock_text.ZoneError("an IANA name in quotes, such as \"America/Mexico_City\"")
+        clock_text.zone(config.timezone)
+    except clock_text.ZoneError as exc:
+        raise ConfigError(f"timezone: {exc}") from None
     if config.quiet_hours and quiet_window(config.quiet_hours) is None:
-        raise ConfigError("quiet_hours must look like 22:00-07:00 (UTC), or be empty")
+        raise ConfigError("quiet_hours must look like 22:00-07:00 (local time in `timezone`), or be empty")
     for key in ("ack_timeout", "repage_every"):
         value = getattr(config, key)
         if value[-1:] not in ("s", "m", "h") or not value[:-1].isdigit() or not int(value[:-1]):

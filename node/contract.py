@@ -119,6 +119,9 @@ class ResponderInput(Model):
     password: str | None = None
     drills: bool | None = None
     lang: Annotated[str, Meta(max_length=8, description="the language of this person's pages: en or es")] = "en"
+    tz: Annotated[
+        str, Meta(max_length=64, description="the IANA time zone of this person's pages; empty: the node's timezone")
+    ] = ""
 
 
 class DrillRunInput(Model):
@@ -128,7 +131,9 @@ class DrillRunInput(Model):
 
 class ShiftInput(Model):
     responder: str = ""
-    start: Annotated[str | int, Meta(description="now, Unix ms, or an ISO time with offset")] | None = None
+    start: Annotated[
+        str | int, Meta(description="now, Unix ms, or an ISO time (without an offset: the node's timezone)")
+    ] | None = None
     hours: Hours | Annotated[float, _HOURS] = 24
     backup: str | None = None
     override: bool | None = None
@@ -149,6 +154,9 @@ class CheckinInput(Model):
     region: Region | None = None
     note: str | None = None
     within: Duration | None = field(default=None, name="in")
+    at: Annotated[
+        str, Meta(max_length=40, description="a single deadline at this ISO time (without an offset: the node's timezone)")
+    ] | None = None
     every: Duration | None = None
     grace: Duration | None = None
     to: list[PeerName] | None = None

@@ -13,14 +13,13 @@ import os
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from random import Random
 from typing import Any, Literal, NamedTuple
 
 import mesh
 from mesh.interfaces import Item
-from node import records
+from node import clock_text, records
 from node.alerts import Readable, open_row
 from node.allies.delivery import DeliveryDesk
 from node.config import Config
@@ -584,7 +583,7 @@ class NodeService:
         saved = self.mesh.saved_standing(peer)
         if saved is None or saved.standing is not mesh.Standing.CUT_OFF or saved.banned_until <= self.clock():
             return None
-        until = datetime.fromtimestamp(saved.banned_until / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        until = clock_text.when(saved.banned_until, clock_text.zone(self.config.timezone))
         return f"peer score fell to {saved.score:.0f}; refused until {until}"
 
     def peer_json(self, peer: PeerRow) -> dict[str, Any]:

@@ -77,15 +77,18 @@ class LazyGroup(AmparoGroup):
     default=None,
     help="Node home directory (default: $AMPARO_HOME or ~/.local/share/amparo).",
 )
+@click.option(
+    "--utc", is_flag=True, help="Show times in UTC instead of the node's time zone (`timezone` setting)."
+)
 @click.version_option(package_name="amparo")
 @click.pass_context
-def cli(ctx: click.Context, home: str | None) -> None:
+def cli(ctx: click.Context, home: str | None, utc: bool) -> None:
     """Amparo: a federated alert mesh for allied human-rights organizations."""
     from pathlib import Path
 
     from node.config import default_home
 
-    ctx.obj = CliContext(Path(home).expanduser() if home else default_home())
+    ctx.obj = CliContext(Path(home).expanduser() if home else default_home(), utc)
 
 
 def main() -> None:

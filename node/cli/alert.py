@@ -6,9 +6,8 @@ from typing import Any
 
 import click
 
-from node.cli.base import CliContext, author_words, emit, json_option
+from node.cli.base import CliContext, author_words, emit, json_option, when
 from node.cli.client import LocalClient
-from node.cli.node_commands import when
 from node.cli.region_input import resolve_all, resolve_one
 from node.printable import printable, printable_block
 from node.timeline import Step, history
@@ -142,6 +141,7 @@ def show(ctx: CliContext, alert_id: str, fmt: str, as_json: bool) -> None:
         f"  urgency:     {a['urgency']}  severity: {a['severity']}  certainty: {a['certainty']}",
         f"  regions:     {', '.join(a['regions'])}",
         f"  expires:     {when(a['expires'])}",
+        *([f"  effective:   {when(a['effective'])}"] if a.get("effective") else []),
     ]
     for label, key in (("description", "description"), ("ACTION", "instruction"), ("contact", "contact")):
         if a.get(key):

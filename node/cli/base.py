@@ -16,8 +16,8 @@ import os
 import sys
 import tempfile
 import traceback
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,29 @@ LOGS_DIR = "logs"
 @dataclass
 class CliContext:
     home: Path
+    utc: bool = False  # --utc: show times in UTC instead of the node's time zone
+    _zone: tzinfo | None = field(default=None, repr=False)
+
+    def zone(self) -> tzinfo:
+        """The zone times are shown in: UTC with ``--utc``, else the node's
+        ``timezone`` setting (UTC for a home that has no configuration yet)."""
+        if self._zone is None:
+            from node.clock_text import zone
+            from node.config import CONFIG_FILE, load
+
+            use_node = not self.utc and (self.home / CONFIG_FILE).exists()
+            self._zone = zone(load(self.home).timezone) if use_node else UTC
+        return self._zone
+
+
+def when(ms: int | None) -> str:
+    """An instant for people: local time in the node's time zone with its
+    abbreviation, or UTC with ``--utc`` (JSON output stays Unix ms)."""
+    from node import clock_text
+
+    context = click.get_current_context(silent=True)
+    obj = context.find_object(CliContext) if context is not None else None
+    return clock_text.when(ms, obj.zone() if obj else UTC, seconds=True, never="never")
 
 
 class AmparoGroup(click.Group):

@@ -59,6 +59,10 @@ def prompt_passphrase() -> bytes:
     multiple=True,
     help="Region this organization responds in: its alerts page the on-call responder (repeatable).",
 )
+@click.option(
+    "--timezone", default="UTC", show_default=True, metavar="ZONE",
+    help="The node's time zone, an IANA name such as America/Mexico_City: times shown and quiet hours use it.",
+)
 @click.option("--no-passphrase", is_flag=True, help="Store the keys unencrypted (demos only).")
 @click.option(
     "--kdf-profile",
@@ -78,6 +82,7 @@ def init_command(
     database_url: str,
     trust_depth: int,
     watch_regions: tuple[str, ...],
+    timezone: str,
     no_passphrase: bool,
     kdf_profile: str,
     as_json: bool,
@@ -98,6 +103,7 @@ def init_command(
         trust_depth=trust_depth,
         watch_regions=list(watch_regions),
         kdf_profile=kdf_profile,
+        timezone=timezone,
     )
     validate(config)
     if no_passphrase:

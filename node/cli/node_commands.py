@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from node.cli.base import CliContext, emit, json_option
+from node.cli.base import CliContext, emit, json_option, when
 from node.cli.client import LocalClient
 from node.config import load
 from node.printable import printable
@@ -38,12 +37,6 @@ def run_command(ctx: CliContext, verbose: bool) -> None:
         )
 
     asyncio.run(runner.serve(ctx.home, prompt_passphrase, ready))
-
-
-def when(ms: int | None) -> str:
-    if not ms:
-        return "never"
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def failure_line(peer: dict[str, Any], indent: str) -> list[str]:

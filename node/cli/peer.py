@@ -7,9 +7,9 @@ import urllib.parse
 
 import click
 
-from node.cli.base import CliContext, emit, fail, json_option
+from node.cli.base import CliContext, emit, fail, json_option, when
 from node.cli.client import LocalClient
-from node.cli.node_commands import failure_line, when
+from node.cli.node_commands import failure_line
 from node.printable import printable
 
 

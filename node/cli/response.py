@@ -8,9 +8,8 @@ from typing import Any
 
 import click
 
-from node.cli.base import CliContext, emit, json_option
+from node.cli.base import CliContext, emit, json_option, when
 from node.cli.client import LocalClient
-from node.cli.node_commands import when
 
 
 @click.group("responder")
@@ -33,6 +32,10 @@ def responder_group() -> None:
 @click.option(
     "--lang", type=click.Choice(["es", "en"]), default="en", show_default=True, help="Language of this person's pages."
 )
+@click.option(
+    "--tz", default="", metavar="ZONE",
+    help="IANA time zone of this person's pages, e.g. America/Mexico_City (default: the node's timezone).",
+)
 @json_option
 @click.pass_obj
 def add(
@@ -44,6 +47,7 @@ def add(
     password_file: Path | None,
     drills: bool,
     lang: str,
+    tz: str,
     as_json: bool,
 ) -> None:
     """Add (or replace) responder NAME."""
@@ -58,9 +62,11 @@ def add(
     )
     doc = LocalClient(ctx.home).post(
         "/api/v1/responders",
-        {"name": name, "role": role, "channels": list(channels), "password": secret, "drills": drills, "lang": lang},
+        {"name": name, "role": role, "channels": list(channels), "password": secret, "drills": drills, "lang": lang,
+         "tz": tz},
     )
-    emit(doc, as_json, f"Responder {doc['name']!r} ({doc['role']}, {doc['channels']} channel(s)).")
+    zone = f", times in {doc['tz']}" if doc.get("tz") else ""
+    emit(doc, as_json, f"Responder {doc['name']!r} ({doc['role']}, {doc['channels']} channel(s){zone}).")
 
 
 def _password_from(path: Path) -> str:
@@ -86,7 +92,10 @@ def _password_from(path: Path) -> str:
 def list_responders(ctx: CliContext, as_json: bool) -> None:
     """List responders."""
     doc = LocalClient(ctx.home).get("/api/v1/responders")
-    lines = [f"{r['name']:<24} {r['role']:<10} {r['channels']} channel(s)" for r in doc["responders"]]
+    lines = [
+        f"{r['name']:<24} {r['role']:<10} {r['channels']} channel(s)  {r.get('lang', 'en')}  {r.get('tz') or 'node time zone'}"
+        for r in doc["responders"]
+    ]
     emit(doc, as_json, "\n".join(lines) or "No responders yet: amparo responder add NAME --channel URL")
 
 
@@ -133,7 +142,10 @@ def _told(notified: dict[str, str]) -> str:
 
 @oncall_group.command("schedule")
 @click.option("--responder", required=True)
-@click.option("--start", default="now", show_default=True, help="now, or ISO time with offset.")
+@click.option(
+    "--start", default="now", show_default=True,
+    help="now, or an ISO time: 2026-12-01T08:00 is in the node's time zone; add an offset (-06:00) for another.",
+)
 @click.option("--hours", default=24.0, show_default=True, type=float, help="At most 24 unless --override.")
 @click.option("--backup", help="Who is paged if the responder does not acknowledge.")
 @click.option("--override", is_flag=True, help="Allow a shift longer than 24 h (shows a warning).")
@@ -191,6 +203,10 @@ def checkin_group() -> None:
 @click.option("--who", required=True, help="The person or team checking in.")
 @click.option("--region", required=True, help="Where they are: an ISO 3166 code or a name (MX-OAX, Oaxaca).")
 @click.option("--in", "within", help="Single deadline from now, e.g. 2h.")
+@click.option(
+    "--at", "at", metavar="TIME",
+    help="Single deadline at this time, e.g. 2026-12-06T18:00 (the node's time zone; or with an offset).",
+)
 @click.option("--every", help="Check in at this interval, e.g. 30m.")
 @click.option("--grace", default="10m", show_default=True, help="Extra time before the alarm.")
 @click.option("--note", default="", help="Context for responders (sent encrypted, only to --to).")
@@ -202,6 +218,7 @@ def checkin_start(
     who: str,
     region: str,
     within: str | None,
+    at: str | None,
     every: str | None,
     grace: str,
     note: str,
@@ -209,8 +226,8 @@ def checkin_start(
     as_json: bool,
 ) -> None:
     """Start a plan; prints the phone link (shown once: send it to the person)."""
-    if bool(within) == bool(every):
-        raise click.UsageError("give either --in or --every")
+    if sum(map(bool, (within, at, every))) != 1:
+        raise click.UsageError("give one of --in, --at or --every")
     from node.cli.region_input import resolve_one
 
     region = resolve_one(ctx.home, region, as_json=as_json)[0] or region
@@ -220,6 +237,7 @@ def checkin_start(
             "who": who,
             "region": region,
             "in": within,
+            "at": at,
             "every": every,
             "grace": grace,
             "note": note,

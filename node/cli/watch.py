@@ -13,9 +13,8 @@ from typing import Any
 
 import click
 
-from node.cli.base import CliContext, author_words
+from node.cli.base import CliContext, author_words, when
 from node.cli.client import LocalClient
-from node.cli.node_commands import when
 from node.printable import json_text, printable, printable_block
 from protocol.alert import SEVERITIES
 

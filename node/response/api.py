@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import tzinfo
 from typing import Any
 
 from aiohttp import web
 
+from node import clock_text, incidents
 from node import contract as c
-from node import incidents
 from node.response import drill
 from node.response.desk import DeskError, ResponseDesk
 from node.routes import Route, read_body, service
@@ -25,7 +25,7 @@ async def list_responders(request: web.Request) -> web.Response:
 async def add_responder(request: web.Request) -> web.Response:
     doc = await read_body(request, c.ResponderInput)
     made = desk(request).add_responder(
-        doc.name, doc.role, doc.channels or [], doc.password or None, bool(doc.drills), doc.lang
+        doc.name, doc.role, doc.channels or [], doc.password or None, bool(doc.drills), doc.lang, doc.tz
     )
     return web.json_response(made, status=201)
 
@@ -41,7 +41,7 @@ async def oncall(request: web.Request) -> web.Response:
 
 async def add_shift(request: web.Request) -> web.Response:
     doc = await read_body(request, c.ShiftInput)
-    start = _instant(doc.start, service(request).clock())
+    start = _instant(doc.start, service(request).clock(), desk(request).zone)
     warnings = desk(request).add_shift(doc.responder, start, float(doc.hours), doc.backup or None, bool(doc.override))
     return web.json_response({"start": start, "hours": doc.hours, "warnings": warnings}, status=201)
 
@@ -126,17 +126,17 @@ ROUTES = (
 )
 
 
-def _instant(value: object, now: int) -> int:
-    """``now``, Unix ms, or an ISO 8601 time with an offset."""
+def _instant(value: object, now: int, zone: tzinfo) -> int:
+    """``now``, Unix ms, or an ISO 8601 time; one without an offset is a local
+    time in the node's ``zone`` (what the people scheduling read on the wall)."""
     if value in (None, "", "now"):
         return now
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            parsed = None
-        if parsed is not None and parsed.tzinfo is not None:
-            return int(parsed.timestamp() * 1000)
-    raise DeskError("start: now, Unix ms, or an ISO time with offset such as 2026-12-01T08:00:00-06:00")
+    parsed = clock_text.parse(value, zone) if isinstance(value, str) else None
+    if parsed is None:
+        raise DeskError(
+            "start: now, Unix ms, or an ISO time such as 2026-12-01T08:00 (the node's time zone) "
+            "or 2026-12-01T08:00-06:00"
+        )
+    return parsed

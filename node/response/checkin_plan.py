@@ -74,7 +74,7 @@ def new_plan(
         raise CheckinError("give either a deadline or an interval")
     first = deadline or now + interval_ms
     if first <= now:
-        raise CheckinError("the deadline is already past")
+        raise CheckinError("deadline: the deadline is already past")
     if grace_ms < 0 or interval_ms < 0:
         raise CheckinError("grace and interval cannot be negative")
     return Plan(

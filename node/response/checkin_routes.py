@@ -8,13 +8,16 @@ phone browser without JavaScript, with one big button.
 from __future__ import annotations
 
 import html
+from datetime import tzinfo
 
 from aiohttp import web
 
+from node import clock_text
 from node import contract as c
 from node.alerts import parse_duration
 from node.config import is_loopback_url, public_base
 from node.response.checkin_desk import CheckinDesk
+from node.response.checkin_plan import CheckinError
 from node.routes import Route, read_body, service
 
 PAGE = """<!doctype html>
@@ -46,6 +49,10 @@ async def start(request: web.Request) -> web.Response:
     doc = await read_body(request, c.CheckinInput)
     clock = service(request).clock
     deadline = clock() + parse_duration(doc.within, "in") if doc.within else 0
+    if doc.at:
+        if doc.within:
+            raise CheckinError("give either in (a duration) or at (a time), not both")
+        deadline = _deadline_at(doc.at, clock(), service(request).desk.zone)
     interval = parse_duration(doc.every, "every") if doc.every else 0
     grace = parse_duration(doc.grace or "10m", "grace")
     plan, token = desk(request).start(
@@ -69,6 +76,19 @@ async def start(request: web.Request) -> web.Response:
     )
 
 
+def _deadline_at(text: str, now: int, zone: tzinfo) -> int:
+    """A single deadline typed as a time; refused when it is not a time or already past."""
+    deadline = clock_text.parse(text, zone)
+    if deadline is None:
+        raise CheckinError(f"at: not a time: {text!r} (use 2026-12-06T18:00, in the node's time zone)")
+    if deadline <= now:
+        raise CheckinError(
+            f"at: the deadline {clock_text.when(deadline, zone)} is already past "
+            f"(it is {clock_text.when(now, zone)})"
+        )
+    return deadline
+
+
 async def listing(request: web.Request) -> web.Response:
     return web.json_response({"checkins": desk(request).plans()})
 
@@ -87,8 +107,9 @@ async def phone(request: web.Request) -> web.Response:
     plan = desk(request).by_token(request.match_info["token"])
     if plan is None:
         return web.Response(status=404, text="This check-in link is not valid.", content_type="text/plain")
+    deadline = clock_text.when(plan.next_deadline, service(request).desk.zone)
     message = {
-        "active": "Tap the button before your deadline.",
+        "active": f"Tap the button before your deadline: {deadline}.",
         "missed": "Your check-in is overdue!",
         "stopped": "This check-in has ended. Thank you.",
     }.get(plan.state, "")

@@ -25,14 +25,14 @@ import asyncio
 import json
 import logging
 from dataclasses import asdict, replace
-from datetime import UTC, datetime
+from datetime import tzinfo
 from typing import Any
 
 import nacl.exceptions
 import nacl.public
 import nacl.pwhash
 
-from node import catalogs
+from node import catalogs, clock_text
 from node.alerts import open_row, parse_duration, phone_text
 from node.config import public_base, quiet_window
 from node.errors import Refused
@@ -62,11 +62,13 @@ class ResponseDesk:
     def __init__(self, host: Host) -> None:
         self.s = host
         config = host.config
+        self.zone = clock_text.zone(config.timezone)  # times in pages, unless the responder has a zone
         self.policy = esc.Policy(
             tuple(config.escalation_chain),
             parse_duration(config.ack_timeout),
             parse_duration(config.repage_every),
             quiet_window(config.quiet_hours) if config.quiet_hours else None,
+            self.zone,
         )
         self.watch = list(config.watch_regions)
         self.outbound = OutboundPolicy.from_setting(config.allow_private_targets)
@@ -77,7 +79,7 @@ class ResponseDesk:
     # -- responders -----------------------------------------------------------------------
     def add_responder(
         self, name: str, role: str, channels: list[str], password: str | None, drills: bool = False,
-        lang: str = "en",
+        lang: str = "en", tz: str = "",
     ) -> dict[str, Any]:
         name = name.strip()
         if not name or len(name) > 64:
@@ -86,6 +88,10 @@ class ResponseDesk:
             raise DeskError(f"role must be one of {', '.join(ROLES)}")
         if lang not in catalogs.available():
             raise DeskError(f"lang: pages are written in {' or '.join(catalogs.available())}, not {lang!r}")
+        try:
+            clock_text.zone(tz)
+        except clock_text.ZoneError as exc:
+            raise DeskError(f"tz: {exc}") from None
         for url in channels:
             _check_channel(url, self.outbound)
         hashed = None
@@ -93,7 +99,7 @@ class ResponseDesk:
             if len(password) < 10:
                 raise DeskError("password: at least 10 characters")
             hashed = nacl.pwhash.argon2id.str(password.encode()).decode("ascii")
-        row = ResponderRow(name, role, list(channels), hashed, drills, lang)
+        row = ResponderRow(name, role, list(channels), hashed, drills, lang, tz)
         self.s.store.put_responder(row, self.s.clock())
         return self.responder_json(row)
 
@@ -109,6 +115,7 @@ class ResponseDesk:
             "has_password": row.password is not None,
             "drills": row.drills,
             "lang": row.lang,
+            "tz": row.tz,
         }
 
     def remove_responder(self, name: str) -> None:
@@ -130,6 +137,11 @@ class ResponseDesk:
             if person not in known:
                 raise DeskError(f"no responder called {person!r} (amparo responder add)")
         shift = Shift(responder, start, start + int(hours * 3_600_000), backup, override)
+        if shift.end <= self.s.clock():
+            raise DeskError(
+                f"start: this shift would end at {clock_text.when(shift.end, self.zone)}, "
+                "which is already past; schedule shifts that are still to come"
+            )
         try:
             warnings = self.rotation().add(shift)
         except ScheduleError as exc:
@@ -157,10 +169,10 @@ class ResponseDesk:
         return record
 
     async def _announce_hand_over(self, record: HandOver, backup: str | None) -> None:
-        title, body = hand_over_text(record, backup, public_base(self.s.config))
         outcome = {}
         for person in dict.fromkeys((record.outgoing, record.incoming)):
             urls = self._channels(person)
+            title, body = hand_over_text(record, backup, public_base(self.s.config), self.zone_of(person))
             if not urls:
                 outcome[person] = "no channel"
             elif await asyncio.to_thread(_notify, urls, title, body, self.outbound):
@@ -345,6 +357,11 @@ class ResponseDesk:
     def _names(self) -> set[str]:
         return {r.name for r in self.s.store.list_responders()}
 
+    def zone_of(self, person: str) -> tzinfo:
+        """The zone a person reads times in: their own, else the node's."""
+        row = self.s.store.get_responder(person)
+        return clock_text.zone_or(row.tz, self.zone) if row is not None else self.zone
+
     def _channels(self, person: str) -> list[str]:
         row = self.s.store.get_responder(person)
         return [] if row is None else list(row.channels)
@@ -367,7 +384,7 @@ class ResponseDesk:
             self._page_state(record, state="skipped")
             return
         sender = self._sender(row.author) if row else ""
-        texts = _PageTexts(alert, page.alert_id, public_base(self.s.config), sender)
+        texts = _PageTexts(alert, page.alert_id, public_base(self.s.config), sender, self.zone, row.expires if row else 0)
         people = self._targets(page.targets)
         if alert.is_exercise:  # a drill never pages anyone outside the drill's list
             active = self._active_drill()
@@ -385,7 +402,7 @@ class ResponseDesk:
             responder = self.s.store.get_responder(person)
             if responder is None or not responder.channels:
                 continue
-            title, body = texts.get(responder.lang)
+            title, body = texts.get(responder.lang, responder.tz)
             if await asyncio.to_thread(_notify, list(responder.channels), title, body, self.outbound):
                 delivered.append(person)
                 record = self._page_state(record, reached=list(delivered))
@@ -424,18 +441,20 @@ ACK_HOW = "To acknowledge: open the link and press “%(button)s”, or run: %(c
 
 
 def page_text(
-    alert: Alert, alert_hex: str, base: str, *, lang: str = "en", sender: str = ""
+    alert: Alert, alert_hex: str, base: str, *, lang: str = "en", sender: str = "",
+    zone: tzinfo | None = None, expires: int = 0,
 ) -> tuple[str, str]:
     """A responder's page: the phone text every channel gets
     (``node.alerts.phone_text``) in the responder's language, naming the sending
-    organization, with how to acknowledge. No channel carries replies back yet,
+    organization, with how to acknowledge and its times (effective, ``expires``)
+    in ``zone`` (the responder's, else the node's). No channel carries replies back yet,
     so every page offers the dashboard link (its Acknowledge button) and the
     command. ``base`` is where the responder reaches the dashboard
     (``config.public_base``)."""
     t = catalogs.translations(lang).gettext
     link = f"{base}/ui/alerts/{alert_hex}"
     how = t(ACK_HOW) % {"button": t("Acknowledge"), "command": "amparo alert ack " + alert_hex[:12]}
-    return phone_text(alert, link=link, footer=(how,), lang=lang, sender=sender)
+    return phone_text(alert, link=link, footer=(how,), lang=lang, sender=sender, zone=zone, expires=expires)
 
 
 def _urgent(alert: Alert) -> bool:
@@ -444,22 +463,27 @@ def _urgent(alert: Alert) -> bool:
 
 
 class _PageTexts:
-    """One page's text per language, rendered once for everyone who reads it."""
+    """One page's text per language and time zone, rendered once for everyone
+    who reads it; ``zone`` is the node's, for responders without one."""
 
-    def __init__(self, alert: Alert, alert_hex: str, base: str, sender: str) -> None:
+    def __init__(self, alert: Alert, alert_hex: str, base: str, sender: str, zone: tzinfo, expires: int) -> None:
         self._args = (alert, alert_hex, base)
-        self._sender = sender
-        self._by_lang: dict[str, tuple[str, str]] = {}
+        self._sender, self._zone, self._expires = sender, zone, expires
+        self._texts: dict[tuple[str, str], tuple[str, str]] = {}
 
-    def get(self, lang: str) -> tuple[str, str]:
-        if lang not in self._by_lang:
-            self._by_lang[lang] = page_text(*self._args, lang=lang, sender=self._sender)
-        return self._by_lang[lang]
+    def get(self, lang: str, tz: str = "") -> tuple[str, str]:
+        if (lang, tz) not in self._texts:
+            zone = clock_text.zone_or(tz, self._zone)
+            self._texts[lang, tz] = page_text(
+                *self._args, lang=lang, sender=self._sender, zone=zone, expires=self._expires
+            )
+        return self._texts[lang, tz]
 
 
-def hand_over_text(record: HandOver, backup: str | None, base: str) -> tuple[str, str]:
-    """What both people get: who holds the role from when, and the note."""
-    at = datetime.fromtimestamp(record.at / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+def hand_over_text(record: HandOver, backup: str | None, base: str, zone: tzinfo) -> tuple[str, str]:
+    """What both people get: who holds the role from when (in the reader's
+    ``zone``), and the note."""
+    at = clock_text.when(record.at, zone)
     title = f"On-call hand-over: {record.outgoing} → {record.incoming}"[:120]
     parts = [
         f"{record.incoming} is on call from {at}" + (f" (backup: {backup})." if backup else "."),

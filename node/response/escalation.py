@@ -26,7 +26,10 @@ restart resumes a round's page instead of repeating or forgetting it.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import UTC, tzinfo
 from typing import Final
+
+from node import clock_text
 
 DEFAULT_ACK_TIMEOUT_MS: Final = 5 * 60_000
 DEFAULT_REPAGE_EVERY_MS: Final = 10 * 60_000
@@ -89,9 +92,11 @@ class Policy:
     chain: tuple[str, ...] = DEFAULT_CHAIN
     ack_timeout_ms: int = DEFAULT_ACK_TIMEOUT_MS
     repage_every_ms: int = DEFAULT_REPAGE_EVERY_MS
-    # (start, end) in minutes after midnight UTC: re-paging rounds of alerts that
-    # are not urgent wait for the end; the chain's own steps always page.
+    # (start, end) in minutes after midnight in ``zone`` (the node's time zone):
+    # re-paging rounds of alerts that are not urgent wait for the end; the
+    # chain's own steps always page.
     quiet_hours: tuple[int, int] | None = None
+    zone: tzinfo = UTC
 
     def __post_init__(self) -> None:
         if not self.chain or any(step not in DEFAULT_CHAIN for step in self.chain):
@@ -159,36 +164,15 @@ def _round(
     if skip:
         esc = replace(esc, deadline=following)
         return esc, [Persist(esc)]
-    quiet_end = _quiet_end(fired_at, policy.quiet_hours)
+    quiet_end = clock_text.local_minutes_end(fired_at, policy.quiet_hours, policy.zone) if policy.quiet_hours else 0
     if quiet_end and not esc.urgent:
         esc = replace(esc, deadline=_due(quiet_end, esc.expires))
-        text = f"quiet hours: re-paging waits until {_clock_text(quiet_end)} (not severe or extreme)"
+        text = f"quiet hours: re-paging waits until {clock_text.clock(quiet_end, policy.zone)} (not severe or extreme)"
         return esc, [Persist(esc), _note(esc, fired_at, text)]
     number = esc.round + 1
     esc = replace(esc, round=number, deadline=following)
     text = f"re-paging round {number}: no acknowledgement yet, paged the whole chain again"
     return esc, [Persist(esc), Page(esc.alert_id, ROUND, esc.step + number), _note(esc, fired_at, text)]
-
-
-def _quiet_end(at: int, quiet: tuple[int, int] | None) -> int:
-    """When the quiet hours ``at`` falls in end (Unix ms); 0 when it falls in none.
-    A window may wrap midnight (22:00-07:00)."""
-    if quiet is None:
-        return 0
-    day_ms, minute = 86_400_000, 60_000
-    midnight = at - at % day_ms
-    start, end = quiet
-    now_min = (at - midnight) // minute
-    if start <= end:
-        return midnight + end * minute if start <= now_min < end else 0
-    if now_min >= start:
-        return midnight + day_ms + end * minute
-    return midnight + end * minute if now_min < end else 0
-
-
-def _clock_text(at: int) -> str:
-    minutes = at % 86_400_000 // 60_000
-    return f"{minutes // 60:02d}:{minutes % 60:02d} UTC"
 
 
 def _due(deadline: int, expires: int) -> int:

@@ -198,6 +198,7 @@ class ResponderModel(Base):
     password: Mapped[str | None] = mapped_column(Text)
     drills: Mapped[bool] = mapped_column(Boolean, default=False)
     lang: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+    tz: Mapped[str] = mapped_column(String(64), default="", server_default="")
     updated: Mapped[int] = mapped_column(BigInteger)
 
 

@@ -18,6 +18,7 @@ class ResponderRow:
     password: str | None = None  # argon2id hash, for the dashboard
     drills: bool = False  # may be paged for other organizations' drills
     lang: str = "en"  # the language their pages are written in (a catalog of node/web/locale)
+    tz: str = ""  # the IANA time zone their pages show times in; "": the node's `timezone`
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,8 @@ class OncallQueries(Database):
     def put_responder(self, row: ResponderRow, now: int) -> None:
         values = {
             "name": row.name, "role": row.role, "channels": list(row.channels),
-            "password": row.password, "drills": row.drills, "lang": row.lang, "updated": now,
+            "password": row.password, "drills": row.drills, "lang": row.lang, "tz": row.tz,
+            "updated": now,
         }
         statement = self._insert(ResponderModel).values(**values)
         statement = statement.on_conflict_do_update(
@@ -110,7 +112,7 @@ class OncallQueries(Database):
 
 
 def _responder(m: ResponderModel) -> ResponderRow:
-    return ResponderRow(m.name, m.role, list(m.channels), m.password, m.drills, m.lang or "en")
+    return ResponderRow(m.name, m.role, list(m.channels), m.password, m.drills, m.lang or "en", m.tz or "")
 
 
 def _shift(m: ShiftModel) -> ShiftRow:

@@ -57,7 +57,7 @@ CAP_SEALED = N_("This node cannot read that alert (it is sealed to other organiz
 # sent in the responder's language from this same catalog.
 PAGE = (
     N_("DRILL"), N_("TEST"), N_("UPDATE"), N_("CANCELLED"), N_("ACTION"), N_("Contact"), N_("From"),
-    N_("Acknowledge"),
+    N_("Acknowledge"), N_("Effective"), N_("Expires"),
     N_("To acknowledge: open the link and press “%(button)s”, or run: %(command)s"),
 )
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from aiohttp import web
 
-from node import incidents, stream
+from node import clock_text, incidents, stream
 from node.alerts import AlertInputError, alert_from_request, phone_text, split_regions
 from node.allies.cap_api import CAP_TYPE, render_cap
 from node.allies.subscriptions import SubscriptionError
@@ -71,10 +71,11 @@ def _env(language: str) -> jinja2.Environment:
     return _ENVS[language]
 
 
-def _when(ms: int | None) -> str:
-    if not ms:
-        return "—"
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+@jinja2.pass_context
+def _when(context: jinja2.runtime.Context, ms: int | None) -> str:
+    """An instant in the reader's time zone (``zone`` of the page: the signed-in
+    responder's own, else the node's), with its abbreviation."""
+    return clock_text.when(ms, context.get("zone") or UTC, seconds=True)
 
 
 def add_routes(app: web.Application, service_key: web.AppKey[NodeService]) -> None:
@@ -168,7 +169,7 @@ class Views:
         html = _env(language).get_template(template).render(
             session=session, lang=language, languages=i18n.available(), node=s.config.name,
             health=_health(s) if session else None, path=request.path, static=PREFIX + "/static",
-            event_labels=labels.EVENT, **ctx
+            event_labels=labels.EVENT, zone=s.desk.zone_of(session.name) if session else s.desk.zone, **ctx
         )
         response = web.Response(text=html, content_type="text/html", status=status, headers=SECURITY_HEADERS)
         if request.query.get("lang") in i18n.available():

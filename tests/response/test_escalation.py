@@ -3,10 +3,14 @@ them, and a restart in the middle neither loses nor repeats a step."""
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from node.clock_text import local_minutes_end as quiet_end
+from node.clock_text import zone
 from node.response import escalation as esc_mod
 from node.response.escalation import Escalation, Page, Persist, Policy, Timeline
 
@@ -208,7 +212,22 @@ def test_quiet_hours_do_not_apply_to_severe_or_extreme_alerts() -> None:
 
 def test_quiet_hours_may_wrap_midnight() -> None:
     night = (22 * 60, 7 * 60)
-    assert esc_mod._quiet_end(MIDNIGHT + 23 * 60 * MIN, night) == MIDNIGHT + DAY + 7 * 60 * MIN
-    assert esc_mod._quiet_end(MIDNIGHT + 3 * 60 * MIN, night) == MIDNIGHT + 7 * 60 * MIN
-    assert esc_mod._quiet_end(MIDNIGHT + 12 * 60 * MIN, night) == 0
-    assert esc_mod._quiet_end(MIDNIGHT + 7 * 60 * MIN, night) == 0  # the end itself is awake
+    assert quiet_end(MIDNIGHT + 23 * 60 * MIN, night, UTC) == MIDNIGHT + DAY + 7 * 60 * MIN
+    assert quiet_end(MIDNIGHT + 3 * 60 * MIN, night, UTC) == MIDNIGHT + 7 * 60 * MIN
+    assert quiet_end(MIDNIGHT + 12 * 60 * MIN, night, UTC) == 0
+    assert quiet_end(MIDNIGHT + 7 * 60 * MIN, night, UTC) == 0  # the end itself is awake
+
+
+def test_quiet_hours_are_local_to_the_node_time_zone() -> None:
+    """11:20-12:00 in Mexico City (UTC-6, no daylight saving) is 17:20-18:00 UTC:
+    the same round that the UTC window holds pages here, and the round that
+    falls in the local window waits for 12:00 on the wall, said as 12:00 CST."""
+    local = Policy(quiet_hours=QUIET.quiet_hours, zone=zone("America/Mexico_City"))
+    esc = _exhausted_under(local, urgent=False)
+    esc, actions = esc_mod.tick(esc, T0 + 25 * MIN, local)  # 05:31 in Mexico City: awake
+    assert pages(actions) == ["chain"]
+    esc, _ = esc_mod.tick(esc, MIDNIGHT + (17 * 60 + 20) * MIN, local)  # slept: rounds collapse into one
+    assert esc.deadline == MIDNIGHT + (17 * 60 + 21) * MIN + 40_000  # the grid's next round: 11:21:40 CST
+    esc, actions = esc_mod.tick(esc, esc.deadline, local)
+    assert pages(actions) == [] and esc.deadline == MIDNIGHT + 18 * 60 * MIN
+    assert any("re-paging waits until 12:00 CST" in a.text for a in actions if isinstance(a, Timeline))

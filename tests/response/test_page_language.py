@@ -70,9 +70,10 @@ def test_a_spanish_responder_gets_a_spanish_page(node: FakeNode, catcher: Catche
     assert page["title"] == "[SIMULACRO] GRAVE · Oaxaca (MX-OAX): Defensora amenazada en su casa"
     lines = page["message"].splitlines()
     assert lines[0] == f"De: {SENDER}"
-    assert lines[1] == "ACCIÓN: Acompañar a la defensora y documentar"
-    assert lines[2].endswith(f"/ui/alerts/{alert}")
-    assert lines[3] == f"Para confirmar: abra el enlace y pulse «Responder», o ejecute: amparo alert ack {alert[:12]}"
+    assert lines[1] == "Caduca: 2026-11-18 12:06 UTC"  # the node's time zone (UTC by default)
+    assert lines[2] == "ACCIÓN: Acompañar a la defensora y documentar"
+    assert lines[3].endswith(f"/ui/alerts/{alert}")
+    assert lines[4] == f"Para confirmar: abra el enlace y pulse «Responder», o ejecute: amparo alert ack {alert[:12]}"
 
 
 def test_each_responder_reads_the_same_page_in_their_language(node: FakeNode, catcher: Catcher) -> None:
@@ -84,7 +85,9 @@ def test_each_responder_reads_the_same_page_in_their_language(node: FakeNode, ca
     assert es["title"].startswith("GRAVE · Oaxaca") and en["title"].startswith("SEVERE · Oaxaca")
     unknown = fingerprint(ALLY.sign_public)  # no name known for the author: its fingerprint
     assert es["message"].splitlines()[0] == f"De: {unknown}"
-    assert en["message"].splitlines()[:2] == [f"From: {unknown}", "ACTION: Acompañar a la defensora y documentar"]
+    assert en["message"].splitlines()[:3] == [
+        f"From: {unknown}", "Expires: 2026-11-18 12:06 UTC", "ACTION: Acompañar a la defensora y documentar"
+    ]
     assert en["message"].endswith(
         f"To acknowledge: open the link and press “Acknowledge”, or run: amparo alert ack {alert[:12]}"
     )
