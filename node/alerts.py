@@ -284,13 +284,20 @@ PAGE_WORDS = (*_LABEL.values(), *_VERB.values(), "ACTION", "Contact", "From")
 
 
 def phone_text(
-    alert: Alert, *, link: str, footer: Sequence[str] = (), lang: str = "en", sender: str = ""
+    alert: Alert,
+    *,
+    link: str,
+    footer: Sequence[str] = (),
+    lang: str = "en",
+    sender: str = "",
+    lead: Sequence[str] = (),
 ) -> tuple[str, str]:
     """(title, body) that fit a phone screen, for every Apprise channel (a
     responder's page, an ally's SMS or Signal): drill or test label, severity,
     places by name, headline; who sent it (``sender``, when given), the requested
     action, the contact, the dashboard link and ``footer`` lines (how to
-    acknowledge a page). Words come from the dashboard's catalogs in ``lang``;
+    acknowledge a page). ``lead`` lines come first (who cancelled an alert and
+    why: ``node.all_clear``). Words come from the dashboard's catalogs in ``lang``;
     the alert's own text stays as its author wrote it. Only the action and
     contact are shortened, so the link always arrives whole."""
     t = translations(lang).gettext
@@ -299,6 +306,7 @@ def phone_text(
     where = ", ".join(_place(a.region) for a in alert.areas)
     title = f"{label}{t(alert.severity).upper()} · {where}: {alert.headline}"
     lines = (
+        *lead,
         sender and f"{t('From')}: {sender}",
         alert.instruction and f"{t('ACTION')}: {alert.instruction}",
         alert.contact and f"{t('Contact')}: {alert.contact}",
