@@ -148,7 +148,8 @@ def notice_text(
 
 
 def change_json(follow: FollowUp, sender: str) -> dict[str, Any]:
-    """What a webhook and the stream carry beside the follow-up's own fields."""
+    """What a webhook and the stream carry beside the follow-up's own fields:
+    who, why, what changed, in words, and the incident as it is now."""
     return {
         "kind": follow.kind,
         "incident": follow.incident_hex,
@@ -156,5 +157,8 @@ def change_json(follow: FollowUp, sender: str) -> dict[str, Any]:
         "reason": follow.reason,
         "changed": follow.changed,
         "text": lead(follow, sender),
+        "headline": follow.after.headline,
+        "severity": follow.after.severity,
+        "regions": [a.region for a in follow.after.areas],
     }
 

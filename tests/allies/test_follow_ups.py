@@ -106,6 +106,7 @@ def test_the_phone_text_and_the_webhook_say_who_cancelled_and_why(
     assert change == {
         "kind": "cancel", "incident": incident.id.hex(), "by": "Colectivo Ejemplo", "reason": "Retirado",
         "changed": {}, "text": "Cancelled by Colectivo Ejemplo: Retirado",
+        "headline": "Retén con militares", "severity": "moderate", "regions": ["MX-OAX"],
     }
     doc = json.loads(messages.webhook_body({"status": "actual"}, delivery="d", subscription="s", link=link, change=change))
     assert doc["change"] == change
