@@ -70,7 +70,7 @@ class AllClear:
             self.s.spawn(self._tell(key))
 
     def told(self, alert_hex: str) -> list[dict[str, Any]]:
-        """Who heard of each follow-up of ``alert_hex`` (for the API and tests)."""
+        """Who heard of each follow-up of ``alert_hex`` (the timeline says it in words)."""
         return [{"id": k} | d for k, d in self.s.store.list_records(KIND) if d["alert"] == alert_hex]
 
     async def _tell(self, key: str) -> None:

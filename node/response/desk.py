@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import weakref
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -75,7 +76,8 @@ class ResponseDesk:
         self._resumed = False
         self._mine: set[tuple[str, int]] = set()  # pages (alert, step) this process created or is sending
         self.checkins = CheckinDesk(host, escalate=self.start_local, stand_down=self.cancel)
-        self._locks: dict[str, asyncio.Lock] = {}  # per alert: its pages, then its all-clears
+        # per alert: its pages, then its all-clears; a lock lives while someone holds or awaits it
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.all_clear = AllClear(
             host,
             notify=lambda urls, title, body: _notify(urls, title, body, self.outbound),
@@ -215,8 +217,17 @@ class ResponseDesk:
             return
         if self.s.store.get_escalation(row.id.hex()) is not None:
             return  # already escalating (or done): never start twice
+        if self._cancelled_before(row):
+            return
         _, actions = esc.start(row.id.hex(), self.s.clock(), self.policy, row.expires, _urgent(alert))
         self._apply(actions)
+
+    def _cancelled_before(self, row: StoredEnvelope) -> bool:
+        """Its author's cancel arrived first (gossip keeps no order): nobody to page."""
+        return any(
+            (follow := describe(self.s, other)) is not None and follow.kind == "cancel"
+            for other in self.s.related(row.id)
+        )
 
     def start_local(self, alert_hex: str) -> None:
         """Escalate an alert this node raised itself (a missed check-in)."""
@@ -365,7 +376,10 @@ class ResponseDesk:
         return [] if row is None else list(row.channels)
 
     def _lock(self, alert_hex: str) -> asyncio.Lock:
-        return self._locks.setdefault(alert_hex, asyncio.Lock())
+        lock = self._locks.get(alert_hex)
+        if lock is None:
+            lock = self._locks[alert_hex] = asyncio.Lock()
+        return lock
 
     async def _page_in_order(self, pages: list[esc.Page]) -> None:
         """One alert's pages (``_apply`` and ``_resume_pages`` group them by alert)."""

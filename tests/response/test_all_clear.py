@@ -164,3 +164,13 @@ def test_an_alert_nobody_was_paged_about_tells_nobody(node: FakeNode, phones: Ph
     outside = deliver(node, sign_envelope(ALLY, Alert(headline="Lejos", areas=(Area("CO"),)), created=T0, expires=T0 + 60_000))
     deliver(node, follow_up(ALLY, outside.id.hex(), T0 + 1_000, msg_type="cancel", areas=(Area("CO"),)))
     assert phones.got == [] and node.desk.all_clear.told(outside.id.hex()) == []
+
+
+def test_a_cancel_that_arrives_before_its_alert_pages_nobody(node: FakeNode, phones: Phones) -> None:
+    org(node)
+    late = sign_envelope(ALLY, Alert(headline="Retén", areas=(Area("MX-CHP"),)), created=T0, expires=T0 + 3_600_000)
+    (cancel,) = node.store.add_envelopes([row(follow_up(ALLY, late.id.hex(), T0 + 1_000, msg_type="cancel"))])
+    node.desk.on_delivered(cancel)  # gossip has no order: the cancel first …
+    deliver(node, late)  # … then its alert
+    tick(node, T0 + 10 * TIMEOUT)
+    assert node.desk.pages(late.id.hex()) == [] and node.desk.escalation_json(late.id.hex()) is None
