@@ -58,7 +58,7 @@ class FollowUp:
 def describe(host: Host, row: StoredEnvelope) -> FollowUp | None:
     """The follow-up ``row`` is, or None: not an update or cancel, not readable
     here, its incident unknown here, or not signed by the incident's author."""
-    if row.type != "alert":
+    if row.type != "alert" or row.msg_type == "alert":  # an original (a sealed row's type is unknown here)
         return None
     body = host.open(row).body
     if not isinstance(body, Alert) or body.msg_type not in FOLLOW_UPS or not body.references:

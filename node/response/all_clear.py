@@ -106,7 +106,7 @@ class AllClear:
                 doc = self._save(key, doc | {"reached": [*doc["reached"], person]})
         self._save(key, doc | {"state": "sent" if doc["reached"] else "unreachable"})
         told = ", ".join(doc["reached"]) or "nobody reachable"
-        self.note(follow.incident_hex, f"{_LABEL[follow.kind]}: {lead(follow, sender)} Told: {told}")
+        self.note(follow.incident_hex, f"{_LABEL[follow.kind]}: {lead(follow, sender)} — told: {told}")
         if not doc["reached"]:
             log.warning("the %s of alert %s reached no paged responder", follow.kind, follow.incident_hex[:12])
 

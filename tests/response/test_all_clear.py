@@ -106,7 +106,7 @@ def test_a_cancel_tells_everyone_paged_once_in_their_language(node: FakeNode, ph
     tick(node, T0 + 100 * TIMEOUT)  # and no step pages anyone after the cancel
     assert phones.who(2) == ["Ana", "Bruno"]
     notes = [n["text"] for n in node.desk.timeline(alert)]
-    assert sum("all-clear" in t and "Told: Ana, Bruno" in t for t in notes) == 1
+    assert sum("all-clear" in t and "— told: Ana, Bruno" in t for t in notes) == 1
     assert [(d["kind"], d["state"], d["reached"]) for d in node.desk.all_clear.told(alert)] == [
         ("cancel", "sent", ["Ana", "Bruno"])
     ]
@@ -157,7 +157,7 @@ def test_a_crash_while_telling_finishes_the_rest_after_a_restart(node: FakeNode,
     assert phones.who(4) == ["Bruno"]
     notes = [n["text"] for n in again.desk.timeline(alert)]
     assert any("stopped while telling Ana" in t for t in notes)
-    assert any(f"Cancelled by {fingerprint(ALLY.sign_public)}." in t and "Told: Bruno" in t for t in notes)
+    assert any(f"Cancelled by {fingerprint(ALLY.sign_public)}." in t and "— told: Bruno" in t for t in notes)
 
 
 def test_an_alert_nobody_was_paged_about_tells_nobody(node: FakeNode, phones: Phones) -> None:
