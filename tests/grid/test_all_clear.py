@@ -7,13 +7,17 @@ told what (real Apprise and webhooks: tests/e2e/test_all_clear.py)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from node import stream
+from node.alerts import make_envelope
 from node.incidents import cancel_alert, send_alert, update_alert
 from node.response import desk as desk_mod
 from node.response.checkin_plan import CheckinError
+from protocol import Alert, Area
 from tests.grid.grid import Grid, GridNode
 
 ACK_TIMEOUT_MS = 3_000
@@ -106,3 +110,42 @@ async def test_a_late_checkin_tells_each_paged_person_exactly_once(
     assert len(told) == 8
     notes: list[dict[str, Any]] = b.service.desk.timeline(alert_id)
     assert sum(n["text"].startswith("all-clear: Cancelled by Brigada Ejemplo") for n in notes) == 1
+
+
+class Written:
+    """A stream response that keeps what the handler writes."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    async def write(self, data: bytes) -> None:
+        self.events.append(json.loads(data.decode().split("data: ", 1)[1]))
+
+
+async def test_the_stream_says_who_cancelled_and_drops_a_strangers_cancel(grid: Grid) -> None:
+    a = await grid.add("Colectivo Tierra Libre")
+    b = await grid.add("b")
+    c = await grid.add("c")
+    await grid.pair(a.name, "b")
+    await grid.pair("c", "b")
+    sent = send_alert(a.service, {"headline": "Retén militar", "regions": ["MX-OAX"], "severity": "moderate"})
+    await grid.settle()
+    incident = bytes.fromhex(sent["id"])
+    fake = Alert(
+        headline="Retén militar", areas=(Area("MX-OAX"),), severity="extreme", msg_type="cancel", references=(incident,)
+    )
+    c.service.author(make_envelope(c.service.identity, fake, now=grid.clock.now, ttl_ms=HOUR_MS, recipients=[]))
+    row = a.store.get(incident)
+    assert row is not None
+    update_alert(a.service, row, {"severity": "extreme"})
+    cancel_alert(a.service, row, {"reason": "Se retiraron"})
+    await grid.settle()
+    written = Written()
+    chosen = stream.StreamFilter(region="MX-OAX", min_severity="severe")  # the alert itself was moderate
+    for stored in b.store.since_seq(0, 100, types=("alert",)):
+        await stream._send(written, b.service, stored, chosen)  # type: ignore[arg-type]
+    assert [(e["msg_type"], e["change"]["by"]) for e in written.events] == [
+        ("update", a.name), ("cancel", a.name)  # not the stranger's; the moderate original is filtered out
+    ]
+    assert written.events[0]["change"]["changed"] == {"severity": ["moderate", "extreme"]}
+    assert written.events[1]["change"]["text"] == f"Cancelled by {a.name}: Se retiraron"
