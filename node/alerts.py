@@ -298,12 +298,14 @@ def phone_text(
     sender: str = "",
     zone: tzinfo | None = None,
     expires: int = 0,
+    lead: Sequence[str] = (),
 ) -> tuple[str, str]:
     """(title, body) that fit a phone screen, for every Apprise channel (a
     responder's page, an ally's SMS or Signal): drill or test label, severity,
     places by name, headline; who sent it (``sender``, when given), the requested
     action, the contact, the dashboard link and ``footer`` lines (how to
-    acknowledge a page). Words come from the dashboard's catalogs in ``lang``;
+    acknowledge a page). ``lead`` lines come first (who cancelled an alert and
+    why: ``node.all_clear``). Words come from the dashboard's catalogs in ``lang``;
     the alert's own text stays as its author wrote it. Only the action and
     contact are shortened, so the link always arrives whole. With a ``zone``
     (the reader's, else the node's), the times the alert takes effect (when
@@ -315,6 +317,7 @@ def phone_text(
     where = ", ".join(_place(a.region) for a in alert.areas)
     title = f"{label}{t(alert.severity).upper()} · {where}: {alert.headline}"
     lines = (
+        *lead,
         sender and f"{t('From')}: {sender}",
         zone is not None and alert.effective and f"{t('Effective')}: {clock_text.when(alert.effective, zone)}",
         zone is not None and expires and f"{t('Expires')}: {clock_text.when(expires, zone)}",

@@ -70,6 +70,10 @@ class Host(Protocol):
         """Organization names by key, this node's own included."""
         ...
 
+    def related(self, alert_id: bytes) -> list[StoredEnvelope]:
+        """Updates, cancels and acks answering ``alert_id``, plain and sealed, by time."""
+        ...
+
     def recipients_of(self, env: Envelope) -> list[bytes]:
         """X25519 keys of a sealed envelope's recipients this node can name."""
         ...

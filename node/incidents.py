@@ -32,6 +32,7 @@ from node.alerts import (
     parse_duration,
     revise,
 )
+from node.all_clear import changed_fields
 from node.errors import Refused
 from node.host import Host
 from node.response.desk import ResponseDesk
@@ -55,10 +56,6 @@ class AlertHost(Host, Protocol):
     @property
     def enc_keys(self) -> dict[bytes, bytes]:
         """X25519 keys of the nodes this node has heard of, by signing key."""
-        ...
-
-    def related(self, alert_id: bytes) -> list[StoredEnvelope]:
-        """Updates, cancels and acks answering ``alert_id``, plain and sealed, by time."""
         ...
 
 
@@ -122,7 +119,7 @@ def update_alert(host: AlertHost, row: StoredEnvelope, doc: dict[str, Any]) -> d
     before = current_state(_own_alert(host, row, "update"), changes_of(host, row.id))
     body = revise(before, doc, msg_type="update", references=(row.id,))
     done = _publish(host, body, doc)
-    return done | {"incident": row.id.hex(), "changed": _changed(before, body)}
+    return done | {"incident": row.id.hex(), "changed": changed_fields(before, body)}
 
 
 def cancel_alert(host: AlertHost, row: StoredEnvelope, doc: dict[str, Any]) -> dict[str, Any]:
@@ -132,16 +129,6 @@ def cancel_alert(host: AlertHost, row: StoredEnvelope, doc: dict[str, Any]) -> d
     reason = {"description": doc.get("reason")}
     done = _publish(host, revise(original, reason, msg_type="cancel", references=(row.id,)), doc)
     return done | {"incident": row.id.hex(), "headline": original.headline, "reason": str(doc.get("reason") or "")}
-
-
-def _changed(before: Alert, after: Alert) -> dict[str, list[Any]]:
-    """What an update changed, as ``{field: [before, after]}``, for the person who sent it."""
-    out: dict[str, list[Any]] = {}
-    for f in CURRENT:
-        old, new = getattr(before, f), getattr(after, f)
-        if old != new:
-            out[f] = [[a.region for a in old], [a.region for a in new]] if f == "areas" else [old, new]
-    return out
 
 
 # -- the current state of an incident --------------------------------------------------------

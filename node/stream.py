@@ -5,7 +5,11 @@ its connection reconnects with ``Last-Event-ID`` and gets exactly what it
 missed (replayed from the store, page by page until caught up, however long it
 was away) before live events resume — nothing twice, nothing lost. Filters
 (``region``, ``severity``, ``exercises``) are query parameters; ``amparo watch``
-and the dashboard use this stream.
+and the dashboard use this stream. An update or cancel passes the filters when
+its alert did, before or after it (one by another author than the alert's is
+not sent), and carries ``change``
+(``node.all_clear.change_json``): who made it, why, what changed, and the
+incident's current headline, severity and regions.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from aiohttp import web
 
 from node import contract as c
 from node.alerts import alert_json, open_row
+from node.all_clear import FOLLOW_UPS, change_json, describe, sender_name
 from node.errors import Refused
 from node.routes import SERVICE, Route
 from node.service import NodeService
@@ -124,7 +129,20 @@ async def _send(
     if row.type != "alert":
         return row.seq
     item = open_row(row, service.identity)
-    if isinstance(item.body, Alert) and wanted.accepts(item.body):
-        data = json.dumps(alert_json(item, service.author_names(), service.author_of), ensure_ascii=False)
+    if not isinstance(item.body, Alert):
+        return row.seq
+    follow = describe(service, row) if item.body.msg_type in FOLLOW_UPS else None
+    if follow is None and item.body.msg_type in FOLLOW_UPS and _known(service, item.body):
+        return row.seq  # another author's "cancel" of an alert we hold: shown nowhere
+    shown = (item.body,) if follow is None else (item.body, follow.before, follow.after)
+    if any(wanted.accepts(a) for a in shown):  # whoever saw the alert sees its update and cancel
+        doc = alert_json(item, service.author_names(), service.author_of)
+        if follow is not None:  # who cancelled and why, what changed, the incident as it is now
+            doc["change"] = change_json(follow, sender_name(service, row.author))
+        data = json.dumps(doc, ensure_ascii=False)
         await response.write(f"id: {row.seq}\nevent: alert\ndata: {data}\n\n".encode())
     return row.seq
+
+
+def _known(service: NodeService, follow_up: Alert) -> bool:
+    return bool(follow_up.references) and service.store.get(follow_up.references[0]) is not None

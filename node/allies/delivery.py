@@ -31,6 +31,7 @@ import aiohttp
 
 from mesh.backoff import Backoff
 from node.alerts import alert_json, open_row, phone_text
+from node.all_clear import FOLLOW_UPS, FollowUp, change_json, describe, notice_text, sender_name
 from node.allies import messages
 from node.allies.subscriptions import Subscription, SubscriptionError, parse
 from node.config import public_base
@@ -52,6 +53,8 @@ BATCH = 32
 OPENED_CACHE = 256
 
 
+Opened = tuple[Alert, dict[str, Any], FollowUp | None]  # an alert, its JSON, what a follow-up says
+
 # The one backoff policy (mesh.backoff): 2 s, 4 s, 8 s … capped at 10 min, jittered.
 RETRY = Backoff(FIRST_RETRY_MS, MAX_RETRY_MS)
 
@@ -68,7 +71,7 @@ class DeliveryDesk:
         self._rng = random.Random(os.urandom(16))  # noqa: S311 - jitter only
         self._http: aiohttp.ClientSession | None = None
         self._seen_seq = self._saved_seq = 0
-        self._opened: dict[bytes, tuple[Alert, dict[str, Any]]] = {}
+        self._opened: dict[bytes, Opened] = {}
         self.reload()
 
     @property
@@ -112,13 +115,26 @@ class DeliveryDesk:
         alert = self.s.open(row).body
         if not isinstance(alert, Alert):
             return  # sealed and not addressed to this node: nothing to tell anyone
-        wanted = [
-            (sub.id, row.id, row.seq)
-            for sub in self.subs.values()
-            if row.received_at >= sub.created and sub.wants(alert)
-        ]
+        subs = [sub.id for sub in self.subs.values() if row.received_at >= sub.created and sub.wants(alert)]
+        if alert.msg_type in FOLLOW_UPS and alert.references:
+            subs = self._follow_up_subs(row, alert.references[0], subs)
+        wanted = [(sub_id, row.id, row.seq) for sub_id in subs]
         if wanted and self.s.store.enqueue_deliveries(wanted, self.s.clock()):
             self._wake.set()
+
+    def _follow_up_subs(self, row: StoredEnvelope, incident_id: bytes, matching: list[str]) -> list[str]:
+        """An update or cancel goes to every subscription that got its alert, even
+        when its regions or severity no longer match, and to those the incident
+        matches now (an update that raises the severity reaches a ``severe`` one).
+        Only the alert's author may change it: another author's goes to nobody."""
+        if self.s.store.get(incident_id) is None:
+            return matching  # its alert never reached this node: judged on its own
+        follow = describe(self.s, row)
+        if follow is None:
+            return []
+        got = self.s.store.queued_for(incident_id, list(self.subs))
+        now = {s.id for s in self.subs.values() if row.received_at >= s.created and s.wants(follow.after)}
+        return [sub_id for sub_id in self.subs if sub_id in got or sub_id in now]
 
     def catch_up(self) -> None:
         """Queue what arrived after the last saved mark: an alert stored just
@@ -203,12 +219,15 @@ class DeliveryDesk:
         opened = self._open(d.envelope_id)
         if sub is None or opened is None:
             return None  # unsubscribed meanwhile, or the alert is gone: nothing to send
-        alert, doc = opened
+        alert, doc, follow = opened
         link = self.link(bytes.fromhex(str(doc.get("incident") or d.envelope_id.hex())))  # an update's: its incident
         try:
             if sub.channel.kind == "webhook":
-                return await self._webhook(sub, d, dict(doc), link)
-            title, body = phone_text(alert, link=link)
+                return await self._webhook(sub, d, dict(doc), link, follow)
+            if follow is not None:  # who cancelled and why, or what changed
+                title, body = notice_text(follow, link, sender=sender_name(self.s, follow.row.author))
+            else:
+                title, body = phone_text(alert, link=link)
             ok = await asyncio.to_thread(send_apprise, [sub.channel.url], title, body, self.policy)
             return None if ok else "the Apprise channel refused or could not be reached (or the outbound policy)"
         except OutboundRefused as exc:
@@ -216,9 +235,10 @@ class DeliveryDesk:
         except Exception as exc:  # one receiver's failure must never stop the desk
             return f"{type(exc).__name__}"
 
-    def _open(self, envelope_id: bytes) -> tuple[Alert, dict[str, Any]] | None:
-        """The alert and its JSON, decoded once for all the subscriptions that
-        want it (kept in memory only, a few hundred at most)."""
+    def _open(self, envelope_id: bytes) -> Opened | None:
+        """The alert, its JSON and, for an update or cancel, what it says
+        (``node.all_clear``), decoded once for all the subscriptions that want it
+        (kept in memory only, a few hundred at most)."""
         if (hit := self._opened.get(envelope_id)) is not None:
             return hit
         row = self.s.store.get(envelope_id)
@@ -231,12 +251,15 @@ class DeliveryDesk:
         doc.pop("from_peer", None)  # which peer relayed it is mesh topology, not the ally's business
         if len(self._opened) >= OPENED_CACHE:
             self._opened.pop(next(iter(self._opened)))
-        self._opened[envelope_id] = (item.body, doc)
-        return item.body, doc
+        self._opened[envelope_id] = (item.body, doc, describe(self.s, row))
+        return self._opened[envelope_id]
 
-    async def _webhook(self, sub: Subscription, d: Delivery, doc: dict[str, Any], link: str) -> str | None:
+    async def _webhook(
+        self, sub: Subscription, d: Delivery, doc: dict[str, Any], link: str, follow: FollowUp | None = None
+    ) -> str | None:
         delivery = f"{sub.id}-{d.envelope_id.hex()}"
-        body = messages.webhook_body(doc, delivery=delivery, subscription=sub.id, link=link)
+        change = None if follow is None else change_json(follow, sender_name(self.s, follow.row.author))
+        body = messages.webhook_body(doc, delivery=delivery, subscription=sub.id, link=link, change=change)
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "amparo-webhook/1",

@@ -17,10 +17,14 @@ DELIVERY_HEADER = "Amparo-Delivery"
 EVENT_HEADER = "Amparo-Event"
 
 
-def webhook_body(alert_doc: dict[str, Any], *, delivery: str, subscription: str, link: str) -> bytes:
+def webhook_body(
+    alert_doc: dict[str, Any], *, delivery: str, subscription: str, link: str, change: dict[str, Any] | None = None
+) -> bytes:
     """The JSON a webhook receives: the alert as the local API shows it, plus
-    the delivery id (receivers deduplicate on it) and a dashboard link."""
-    doc = {
+    the delivery id (receivers deduplicate on it) and a dashboard link. An
+    update or cancel also carries ``change`` (``node.all_clear.change_json``):
+    who made it, a cancel's reason, what an update changed, and that in words."""
+    doc: dict[str, Any] = {
         "event": "alert",
         "delivery": delivery,
         "subscription": subscription,
@@ -28,6 +32,8 @@ def webhook_body(alert_doc: dict[str, Any], *, delivery: str, subscription: str,
         "link": link,
         "alert": alert_doc,
     }
+    if change is not None:
+        doc["change"] = change
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
 
 

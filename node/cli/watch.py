@@ -18,6 +18,7 @@ from node.cli.client import LocalClient
 from node.printable import json_text, printable, printable_block
 from protocol.alert import SEVERITIES
 
+_KINDS = {"update": "UPDATE", "cancel": "CANCELLED"}
 COLOURS = {"extreme": "red", "severe": "red", "moderate": "yellow", "minor": "cyan", "unknown": "white"}
 
 
@@ -30,14 +31,18 @@ def render(alert: dict[str, Any]) -> str:
     if label:
         parts.append(click.style(f" {label} ", fg="white", bg="blue", bold=True))
     if kind != "alert":
-        parts.append(click.style(kind.upper(), bold=True))
+        parts.append(click.style(_KINDS.get(kind, kind.upper()), bold=True))
     parts.append(click.style(printable(alert.get("headline", "(restricted: not readable here)")), bold=True))
     lines = [" ".join(parts)]
+    change = alert.get("change") or {}
+    ident = f"incident {change['incident'][:12]}" if change.get("incident") else f"id {alert.get('id', '')[:12]}"
     lines.append(
         f"  {when(alert.get('created'))} · {', '.join(alert.get('regions', []))} · "
-        f"from {author_words(alert)} · id {alert.get('id', '')[:12]}"
+        f"from {author_words(alert)} · {ident}"
     )
-    if alert.get("instruction"):
+    if change.get("text"):  # who cancelled and why, or what an update changed
+        lines.append(click.style(f"  {printable_block(change['text'], '  ')}", bold=True))
+    if alert.get("instruction") and kind != "cancel":
         action = printable_block(alert["instruction"], " " * 10)
         lines.append(click.style(f"  ACTION: {action}", fg=COLOURS.get(severity, "white")))
     return "\n".join(lines)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import weakref
 from dataclasses import asdict, replace
 from datetime import tzinfo
 from typing import Any
@@ -34,6 +35,7 @@ import nacl.pwhash
 
 from node import catalogs, clock_text
 from node.alerts import open_row, parse_duration, phone_text
+from node.all_clear import describe
 from node.config import public_base, quiet_window
 from node.errors import Refused
 from node.host import Host
@@ -45,6 +47,7 @@ from node.outbound import (
     send_apprise,
 )
 from node.response import escalation as esc
+from node.response.all_clear import AllClear
 from node.response.checkin_desk import CheckinDesk
 from node.response.rotation import HandOver, Rotation, ScheduleError, Shift
 from node.store import EscalationRow, HandoverRow, NoteRow, PageRow, ResponderRow, ShiftRow, StoredEnvelope
@@ -75,6 +78,14 @@ class ResponseDesk:
         self._resumed = False
         self._mine: set[tuple[str, int]] = set()  # pages (alert, step) this process created or is sending
         self.checkins = CheckinDesk(host, escalate=self.start_local, stand_down=self.cancel)
+        # per alert: its pages, then its all-clears; a lock lives while someone holds or awaits it
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.all_clear = AllClear(
+            host,
+            notify=lambda urls, title, body: _notify(urls, title, body, self.outbound),
+            note=lambda alert_hex, text: self.note(alert_hex, text, kind="escalation"),
+            lock=self._lock,
+        )
 
     # -- responders -----------------------------------------------------------------------
     def add_responder(
@@ -196,25 +207,39 @@ class ResponseDesk:
 
     # -- escalation -----------------------------------------------------------------------
     def on_delivered(self, row: StoredEnvelope) -> None:
-        """A new alert reached this node: escalate it if it is ours to answer."""
-        if row.type != "alert" or row.author in self.s.own_keys():
+        """A new alert reached this node: escalate it if it is ours to answer. A
+        cancel or update by the alert's author (any key of it; this node's own
+        too, as when a missed check-in is answered) stops the paging for a cancel,
+        and the people the pages reached are told (``node.response.all_clear``)."""
+        if row.type != "alert":
+            return
+        follow = describe(self.s, row)
+        if follow is not None:
+            if follow.kind == "cancel":
+                self._finish(follow.incident_hex, lambda e: esc.cancel(e, self.s.clock()))
+            self.all_clear.on_follow_up(follow)
+            return
+        if row.author in self.s.own_keys():
             return
         item = self.s.open(row)
         alert = item.body
-        if not isinstance(alert, Alert):
+        if not isinstance(alert, Alert) or alert.msg_type != "alert":
             return
-        if alert.msg_type == "cancel":
-            for ref in alert.references:  # only the alert's own author (any key of it) cancels it
-                original = self.s.store.get(ref)
-                if original is not None and self.s.same_author(original.author, row.author):
-                    self._finish(ref.hex(), lambda e: esc.cancel(e, self.s.clock()))
-            return
-        if alert.msg_type != "alert" or not (item.envelope.sealed or self._watched(alert)):
+        if not (item.envelope.sealed or self._watched(alert)):
             return
         if self.s.store.get_escalation(row.id.hex()) is not None:
             return  # already escalating (or done): never start twice
+        if self._cancelled_before(row):
+            return
         _, actions = esc.start(row.id.hex(), self.s.clock(), self.policy, row.expires, _urgent(alert))
         self._apply(actions)
+
+    def _cancelled_before(self, row: StoredEnvelope) -> bool:
+        """Its author's cancel arrived first (gossip keeps no order): nobody to page."""
+        return any(
+            (follow := describe(self.s, other)) is not None and follow.kind == "cancel"
+            for other in self.s.related(row.id)
+        )
 
     def start_local(self, alert_hex: str) -> None:
         """Escalate an alert this node raised itself (a missed check-in)."""
@@ -235,6 +260,7 @@ class ResponseDesk:
         if not self._resumed:
             self._resumed = True
             self._resume_pages()
+            self.all_clear.resume()
         self.checkins.tick()
         now = self.s.clock()
         for row in self.s.store.due_escalations(now):  # only the deadlines that are due
@@ -366,9 +392,17 @@ class ResponseDesk:
         row = self.s.store.get_responder(person)
         return [] if row is None else list(row.channels)
 
+    def _lock(self, alert_hex: str) -> asyncio.Lock:
+        lock = self._locks.get(alert_hex)
+        if lock is None:
+            lock = self._locks[alert_hex] = asyncio.Lock()
+        return lock
+
     async def _page_in_order(self, pages: list[esc.Page]) -> None:
-        for page in pages:
-            await self._page(page)
+        """One alert's pages (``_apply`` and ``_resume_pages`` group them by alert)."""
+        async with self._lock(pages[0].alert_id):
+            for page in pages:
+                await self._page(page)
 
     async def _page(self, page: esc.Page) -> None:
         key = (page.alert_id, page.step)
@@ -380,8 +414,9 @@ class ResponseDesk:
         self._mine.add(key)
         row = self.s.store.get(bytes.fromhex(page.alert_id))
         alert = open_row(row, self.s.identity).body if row else None
-        if not isinstance(alert, Alert):
-            self._page_state(record, state="skipped")
+        escalation = self.s.store.get_escalation(page.alert_id)
+        if not isinstance(alert, Alert) or (escalation is not None and escalation.state == "cancelled"):
+            self._page_state(record, state="skipped")  # unreadable, or cancelled before it went out
             return
         sender = self._sender(row.author) if row else ""
         texts = _PageTexts(alert, page.alert_id, public_base(self.s.config), sender, self.zone, row.expires if row else 0)
@@ -452,6 +487,8 @@ def page_text(
     command. ``base`` is where the responder reaches the dashboard
     (``config.public_base``)."""
     t = catalogs.translations(lang).gettext
+    if alert.msg_type != "alert" and alert.references:  # every link names the incident
+        alert_hex = alert.references[0].hex()
     link = f"{base}/ui/alerts/{alert_hex}"
     how = t(ACK_HOW) % {"button": t("Acknowledge"), "command": "amparo alert ack " + alert_hex[:12]}
     return phone_text(alert, link=link, footer=(how,), lang=lang, sender=sender, zone=zone, expires=expires)

@@ -67,6 +67,18 @@ class DeliveryQueries(Database):
         with self._write() as session:
             return max(0, self._rowcount(session, statement))
 
+    def queued_for(self, envelope_id: bytes, subscriptions: list[str]) -> set[str]:
+        """Which of ``subscriptions`` queued ``envelope_id`` (delivered, pending or
+        given up): an alert's updates and cancel follow it to each of them. One
+        primary-key range per subscription, however long the outbox."""
+        if not subscriptions:
+            return set()
+        statement = select(DeliveryModel.subscription_id).where(
+            DeliveryModel.subscription_id.in_(subscriptions), DeliveryModel.envelope_id == envelope_id
+        )
+        with self._read() as session:
+            return set(session.scalars(statement))
+
     def due_deliveries(self, now: int, limit: int = 256) -> list[Delivery]:
         """The head of each subscription's queue, when its time has come."""
         heads = (

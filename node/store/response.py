@@ -3,7 +3,8 @@
 Responders, shifts and hand-overs are in ``oncall``, escalations, pages and
 notes in ``escalations``, check-in plans in ``checkins``: each a table with
 typed columns. What is left here are documents without a lifecycle of their
-own (sign-in exemptions, CAP imports, drills), kept by kind and key.
+own (sign-in exemptions, CAP imports, drills, who heard an all-clear), kept by
+kind and key.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from node.store.models import (
     ShiftModel,
 )
 
-KINDS = frozenset({"signin", "cap-import", "drill"})
+KINDS = frozenset({"signin", "cap-import", "drill", "all-clear"})
 FINISHED_ESCALATION: Final = ("acknowledged", "cancelled", "expired")
 FINISHED_PAGE: Final = ("sent", "unreachable", "skipped")
 FINISHED_PLAN: Final = ("stopped",)

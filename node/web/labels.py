@@ -61,6 +61,15 @@ PAGE = (
     N_("To acknowledge: open the link and press “%(button)s”, or run: %(command)s"),
 )
 
+# What a cancel or an update says to everyone who heard the alert (``node.all_clear``):
+# who did it and why, or what changed, with the changed fields' names.
+ALL_CLEAR = (
+    N_("Cancelled by %(sender)s: %(reason)s"), N_("Cancelled by %(sender)s."),
+    N_("Updated by %(sender)s: %(changes)s"), N_("Updated by %(sender)s."), N_("%(field)s changed"),
+    N_("headline"), N_("severity"), N_("event"), N_("urgency"), N_("certainty"), N_("description"),
+    N_("instruction"), N_("contact"), N_("language"), N_("regions"),
+)
+
 # Regions as people type them (protocol.regions.resolve; node.web.region_words):
 # the dashboard's compose page and the command line say these.
 REGION_UNKNOWN = N_("unknown region %(typed)s: give an ISO 3166 code such as MX or MX-OAX, or a region's name")

@@ -96,6 +96,7 @@ async def test_node_records_travel_with_the_horizon_and_a_new_name_reaches_an_al
     assert c.author_names()[a.key] == "a"
     assert c.author_names().trust(a.key) == Trust(2, ("b",))
 
+    grid.clock.advance(1_000)  # a later record: one of the same millisecond is ordered by id, not by age
     a.config = replace(a.config, name="Colectivo Ejemplo")  # A renames itself: a new signed record
     a.publish_node_record()
     await grid.settle()

@@ -80,6 +80,9 @@ class FakeNode:
     def recipients_of(self, env: Envelope) -> list[bytes]:
         return []
 
+    def related(self, alert_id: bytes) -> list[StoredEnvelope]:
+        return self.store.related(alert_id)
+
     def run_spawned(self) -> None:
         async def drain() -> None:
             while self.spawned:

@@ -88,7 +88,9 @@ def test_a_cancel_stops_the_rounds(world: World) -> None:
     alert = setup_org(node)
     paged_by_minute(node, world, range(0, 9))
     _cancel(node, ALLY, alert, T0 + 9 * MIN)
-    assert paged_by_minute(node, world, range(9, 40)) == {} and _state(node, alert) == "cancelled"
+    fired = paged_by_minute(node, world, range(9, 40))
+    assert fired == {9: EVERYONE} and _state(node, alert) == "cancelled"  # the all-clear, then nothing
+    assert [s for t, s in ((p["targets"], p["state"]) for p in node.desk.pages(alert)) if t == "chain"] == ["sent"]
 
 
 def test_the_alerts_expiry_stops_the_rounds(world: World) -> None:

@@ -59,13 +59,54 @@ function alertItem(a, list) {
 }
 
 function wanted(a, list) {
-  if (a.msg_type && a.msg_type !== "alert") return false;
   const severity = list.dataset.severity, status = list.dataset.status, region = list.dataset.region;
   if (severity && a.severity !== severity) return false;
   if (status === "actual" && a.status !== "actual") return false;
   if (status === "exercise" && a.status === "actual") return false;
   if (region && !(a.regions || []).some(r => r === region || r.startsWith(region + "-"))) return false;
   return true;
+}
+
+// An update or cancel (its "change" says who, why and the incident as it is now) changes
+// the incident's row in place: its current headline and severity, struck through once
+// cancelled. An incident not listed yet is added when it now matches the filters.
+function followUp(a, list, banner) {
+  const c = a.change;
+  const now = Object.assign({}, a, { id: c.incident, headline: c.headline, severity: c.severity, regions: c.regions });
+  let li = list.querySelector('[data-id="' + c.incident + '"]');
+  if (!li) {
+    if (!wanted(now, list)) return;
+    const empty = list.querySelector(".empty");
+    if (empty) empty.remove();
+    li = alertItem(now, list);
+    list.prepend(li);
+  }
+  li.querySelector(".headline").textContent = c.headline || "";
+  const sev = li.querySelector(".sev");
+  sev.textContent = c.severity || "";
+  li.className = li.className.replace(/\bsev-\S+/, "sev-" + (c.severity || "unknown"));
+  const meta = li.querySelector(".meta");
+  if (c.kind === "cancel" && !li.classList.contains("cancelled")) {
+    li.classList.add("cancelled");
+    const mark = document.createElement("strong");
+    mark.textContent = list.dataset.cancelledLabel || "cancelled";
+    meta.append(" · ", mark);
+  }
+  const said = changeText(c, list);
+  li.title = said;
+  banner.hidden = false;
+  const label = c.kind === "cancel" ? list.dataset.cancelledLabel || "cancelled" : list.dataset.updatedLabel || "update";
+  banner.textContent = label + ": " + (c.headline || "") + " — " + said;
+}
+
+// Who cancelled and why, or who updated, in the page's language (the catalog's
+// sentences are in the list's data attributes, with {sender} and {reason} to fill).
+function changeText(c, list) {
+  const template = c.kind !== "cancel" ? list.dataset.updatedBy
+    : (c.reason || "").trim() ? list.dataset.cancelledBy : list.dataset.cancelledByPlain;
+  if (!template) return c.text || "";
+  const values = { sender: c.by || "", reason: c.reason || "" };
+  return template.replace(/\{(sender|reason)\}/g, (m, key) => values[key]);
 }
 
 function liveAlerts() {
@@ -75,6 +116,10 @@ function liveAlerts() {
   const source = new EventSource("/ui/stream");
   source.addEventListener("alert", (event) => {
     const a = JSON.parse(event.data);
+    if (a.msg_type && a.msg_type !== "alert") {
+      if (a.change) followUp(a, list, banner);
+      return;
+    }
     if (!wanted(a, list) || list.querySelector('[data-id="' + a.id + '"]')) return;
     const empty = list.querySelector(".empty");
     if (empty) empty.remove();
