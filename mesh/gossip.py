@@ -210,7 +210,9 @@ class MeshNode:
                 first_seen = (received or {}).get(item.id, item.created)
                 self.trust.observe(item, seen=min(first_seen, now))
         marks = marks or {}
-        for peer in {*peers, *marks}:
+        # In the order given, not a set's: iteration over a set of bytes follows
+        # PYTHONHASHSEED, and the order of links is the order of actions.
+        for peer in dict.fromkeys([*peers, *marks]):
             self._links[peer] = _Link(
                 peer, marks.get(peer, 0), self.pacing, self.limits, now, self._saved.pop(peer, None)
             )
