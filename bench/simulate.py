@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from mesh.sim import SIM_TIMING, TREE_TIMING, SimConfig, Simulation  # noqa: E402
 
 TARGET = 0.999
+FATES = ("push new", "push duplicate", "push into quiet", "push lost", "fetched")
 AUTHOR = 0
 
 
@@ -59,6 +60,7 @@ class Alert:
     ms: int | None
     ideal_ms: int
     reached: float
+    copies: dict[str, float]
 
 
 def log(message: str, started: float) -> None:
@@ -104,13 +106,19 @@ def measure_alert(sim: Simulation) -> Alert:
         ms=spread.time_to(TARGET, population),
         ideal_ms=percentile([ms for ms, _ in ideal], TARGET, population) or 0,
         reached=len(spread.arrived) / population,
+        copies={fate: count / n for fate, count in spread.copies.items()},
     )
 
 
 def run(nodes: int, scenario: str, tree: bool, args: argparse.Namespace) -> tuple[Alert, list[Alert], float | None]:
     started = time.perf_counter()
     hostile = scenario == "hostile"
-    tuned = {"graft_timeout_ms": args.graft_timeout, "graft_retry_ms": max(1, args.graft_timeout // 2)}
+    tuned = {
+        "graft_timeout_ms": args.graft_timeout,
+        "graft_retry_ms": max(1, args.graft_timeout // 2),
+        "graft_jitter_ms": args.graft_jitter,
+        "swap_after_ms": None if args.swap_after < 0 else args.swap_after,
+    }
     timing = replace(TREE_TIMING, announce_delay_ms=args.announce_delay, **tuned) if tree else SIM_TIMING
     config = SimConfig(nodes=nodes, degree=args.degree, loss=0.10 if hostile else 0.0, seed=args.seed, timing=timing)
     sim = Simulation(config)
@@ -162,6 +170,10 @@ def report(nodes: int, rows: list[tuple[str, str, str, Alert]], recoveries: list
             f"  {scenario:9} {push:6} {which:9} {a.full:>9.2f} {a.announce:>13.2f} {a.messages:>13.1f}"
             f" {hops:>18} {ms:>17} {a.reached:>8.1%}"
         )
+    print("\n  full copies per node by what became of them:")
+    for scenario, push, which, a in rows:
+        parts = ", ".join(f"{fate} {a.copies.get(fate, 0):.2f}" for fate in FATES)
+        print(f"  {scenario:9} {push:6} {which:9} {parts}")
     for line in recoveries:
         print(f"  {line}")
     sys.stdout.flush()
@@ -177,6 +189,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--graft-timeout", type=int, default=TREE_TIMING.graft_timeout_ms, help="ms (retry: half)")
     parser.add_argument("--announce-delay", type=int, default=TREE_TIMING.announce_delay_ms, help="ms")
+    parser.add_argument("--graft-jitter", type=int, default=TREE_TIMING.graft_jitter_ms, help="ms")
+    swap = TREE_TIMING.swap_after_ms
+    parser.add_argument("--swap-after", type=int, default=-1 if swap is None else swap, help="ms (-1: never)")
     args = parser.parse_args()
     sizes = [1_000, 10_000] if args.nodes == "both" else [int(args.nodes)]
     scenarios = ["clean", "hostile"] if args.scenario == "both" else [args.scenario]
