@@ -14,18 +14,28 @@ can be reached at all had it (churn and quiet droppers leave a few with no live,
 forwarding neighbour).
 "Ideal" is the flood over the fastest paths of the same live graph.
 
+Below the table, the full copies per node by what became of them: pushed and
+new to the receiver, pushed to a node that held it (duplicate), pushed into a
+quiet dropper, lost on the way, fetched (a repair, or reconciliation).
+
 Scenarios: `clean` (no loss, everyone honest); `hostile`: 10 % of all messages
 lost, and after the first alert 20 % of the nodes go down (churn) and 5 % go
 quiet (quiet droppers: accept, acknowledge, forward nothing); after the
 measured alerts the 20 % come back, and the run reports when every node holds
-every alert.
+every alert. The live nodes whose first copy of alert 1 came from a node that
+later went quiet (their tree parent, with tree push) are followed: how many of
+them each later alert reached, around the dropper.
+
+Every run is a pure function of its arguments (the same figures whatever
+PYTHONHASHSEED says; tests/mesh/test_sim_determinism.py).
 
 Targets (issue 14): at 10,000 nodes at most 1.2 full alerts sent per node per
 alert, with 99.9 % reached within ceil(log2 N) + 2 hops.
 
     python bench/simulate.py [--nodes 1000|10000|both] [--scenario clean|hostile|both]
                              [--push flood|tree|both] [--alerts 3] [--degree 8] [--seed 1]
-                             [--graft-timeout 1000] [--announce-delay 100]
+                             [--graft-timeout 500] [--graft-jitter 1500] [--swap-after 0]
+                             [--announce-delay 100]
 """
 
 from __future__ import annotations
@@ -110,7 +120,22 @@ def measure_alert(sim: Simulation) -> Alert:
     )
 
 
-def run(nodes: int, scenario: str, tree: bool, args: argparse.Namespace) -> tuple[Alert, list[Alert], float | None]:
+def routed_around(sim: Simulation, parents: dict[int, int], quiet: list[int], live: set[int]) -> str:
+    """Live nodes whose first copy of alert 1 came from a node that later went quiet,
+    and how many of them each measured alert reached anyway (and from whom)."""
+    silent = set(quiet)
+    orphans = {i for i, parent in parents.items() if parent in silent and i in live}
+    measured = list(sim.spreads.values())[1:]
+    reached = [sum(1 for i in orphans if i in spread.arrived) for spread in measured]
+    return (
+        f"{len(orphans)} live nodes had a quiet dropper as their parent in alert 1;"
+        f" alerts 2-{len(measured) + 1} reached {', '.join(map(str, reached))} of them"
+    )
+
+
+def run(
+    nodes: int, scenario: str, tree: bool, args: argparse.Namespace
+) -> tuple[Alert, list[Alert], float | None, str | None]:
     started = time.perf_counter()
     hostile = scenario == "hostile"
     tuned = {
@@ -128,6 +153,8 @@ def run(nodes: int, scenario: str, tree: bool, args: argparse.Namespace) -> tupl
     log(f"{label}: warmed up ({sim.edges()} links)", started)
     first = measure_alert(sim)
     churned: list[int] = []
+    quiet: list[int] = []
+    parents = dict(next(iter(sim.spreads.values())).came_from)
     if hostile:
         picked = random.Random(args.seed).sample(range(1, nodes), nodes // 4)
         churned, quiet = picked[: nodes // 5], picked[nodes // 5 :]
@@ -139,6 +166,7 @@ def run(nodes: int, scenario: str, tree: bool, args: argparse.Namespace) -> tupl
         measured.append(measure_alert(sim))
         log(f"{label}: alert {number + 2} measured", started)
     back_after = None
+    around = routed_around(sim, parents, quiet, set(sim.live())) if hostile else None
     if hostile:
         sim.bring_up(churned)
         back = sim.now
@@ -149,7 +177,7 @@ def run(nodes: int, scenario: str, tree: bool, args: argparse.Namespace) -> tupl
                 back_after = (sim.now - back) / 1000
                 break
         log(f"{label}: everyone holds every alert {back_after} s after the churned nodes came back", started)
-    return first, measured, back_after
+    return first, measured, back_after, around
 
 
 def show(value: float | int | None, digits: int = 0) -> str:
@@ -202,7 +230,7 @@ def main() -> None:
         for scenario in scenarios:
             for tree in modes:
                 push = "tree" if tree else "flood"
-                first, measured, back_after = run(nodes, scenario, tree, args)
+                first, measured, back_after, around = run(nodes, scenario, tree, args)
                 rows.append((scenario, push, "1 (first)", first))
                 for number, alert in enumerate(measured, 2):
                     which = f"{number} (churn)" if scenario == "hostile" and number == 2 else f"{number}"
@@ -212,6 +240,7 @@ def main() -> None:
                         f"hostile, {push}: every node holds every alert {show(back_after, 1)} s"
                         " (virtual) after the churned 20 % came back"
                     )
+                    recoveries.append(f"hostile, {push}, quiet droppers routed around: {around}")
         report(nodes, rows, recoveries)
     print(
         "\n  Alert 1 floods either way (with tree push it forms the tree). Hostile: 10 % loss throughout;"

@@ -501,9 +501,9 @@ class MeshNode:
     def _swap(self, slow: bytes, fast: bytes, actions: list[Action]) -> None:
         """Plumtree's optimisation: the tree brought an item well after ``fast``
         announced it, so ``fast`` becomes our tree link and ``slow`` goes lazy."""
-        if self.tree.move(fast, Cause.GRAFT_TIMEOUT):
+        if self.tree.move(fast, Cause.OVERTAKEN):
             actions.append(Graft(fast))
-        if self.tree.move(slow, Cause.DUPLICATE):
+        if self.tree.move(slow, Cause.REPLACED):
             actions.append(Prune(slow))
         self._parent = fast
 
@@ -734,7 +734,7 @@ class MeshNode:
             self._now, usable, lambda i: i in self._items or i in self._refused, fetching
         )
         for peer in failed if self.timing.tree_push else ():  # a flooding node shapes no tree
-            if self.tree.move(peer, Cause.DUPLICATE):
+            if self.tree.move(peer, Cause.REPLACED):
                 actions.append(Prune(peer))
         deadline = self._now + self.timing.fetch_timeout_ms
         parent = self._parent
@@ -742,7 +742,7 @@ class MeshNode:
             # The tree did not bring these through it: the grafted link replaces it
             # (otherwise both push the next item, and its duplicate prunes one of them).
             self._parent = None
-            if self.tree.move(parent, Cause.DUPLICATE):
+            if self.tree.move(parent, Cause.REPLACED):
                 actions.append(Prune(parent))
         for peer, ids in plan.items():
             link = links[peer]

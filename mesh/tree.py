@@ -63,6 +63,8 @@ class Cause(enum.Enum):
     FIRST_COPY = "the peer pushed an item to us first"
     GRAFT_TIMEOUT = "an id it announced did not come in time (we send Graft and Fetch)"
     GRAFTED = "the peer grafted it (Grafted)"
+    REPLACED = "a graft replaced it, or its graft did not deliver in time (we send Prune)"
+    OVERTAKEN = "the tree's copy came after its announcement (we send Graft; the tree's link: REPLACED)"
     PEER_UP = "the peer is up again (PeerUp)"
 
 
@@ -70,9 +72,11 @@ class Cause(enum.Enum):
 TRANSITIONS: tuple[Transition[Mode, Cause], ...] = (
     Transition(Mode.EAGER, Cause.DUPLICATE, Mode.LAZY),
     Transition(Mode.EAGER, Cause.PRUNED, Mode.LAZY),
+    Transition(Mode.EAGER, Cause.REPLACED, Mode.LAZY),
     Transition(Mode.LAZY, Cause.FIRST_COPY, Mode.EAGER),
     Transition(Mode.LAZY, Cause.GRAFT_TIMEOUT, Mode.EAGER),
     Transition(Mode.LAZY, Cause.GRAFTED, Mode.EAGER),
+    Transition(Mode.LAZY, Cause.OVERTAKEN, Mode.EAGER),
     Transition(Mode.LAZY, Cause.PEER_UP, Mode.EAGER),
 )
 _NEXT = {(t.source, t.cause): t.target for t in TRANSITIONS}
