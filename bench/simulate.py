@@ -71,6 +71,7 @@ class Alert:
     ideal_ms: int
     reached: float
     copies: dict[str, float]
+    sent: dict[str, float]  # messages by kind, per node
 
 
 def log(message: str, started: float) -> None:
@@ -117,6 +118,7 @@ def measure_alert(sim: Simulation) -> Alert:
         ideal_ms=percentile([ms for ms, _ in ideal], TARGET, population) or 0,
         reached=len(spread.arrived) / population,
         copies={fate: count / n for fate, count in spread.copies.items()},
+        sent={kind: count / n for kind, count in sorted(sent.items()) if count},
     )
 
 
@@ -201,6 +203,10 @@ def report(nodes: int, rows: list[tuple[str, str, str, Alert]], recoveries: list
     print("\n  full copies per node by what became of them:")
     for scenario, push, which, a in rows:
         parts = ", ".join(f"{fate} {a.copies.get(fate, 0):.2f}" for fate in FATES)
+        print(f"  {scenario:9} {push:6} {which:9} {parts}")
+    print("\n  all messages per node by kind:")
+    for scenario, push, which, a in rows:
+        parts = ", ".join(f"{kind} {count:.2f}" for kind, count in a.sent.items())
         print(f"  {scenario:9} {push:6} {which:9} {parts}")
     for line in recoveries:
         print(f"  {line}")
