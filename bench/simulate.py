@@ -14,18 +14,28 @@ can be reached at all had it (churn and quiet droppers leave a few with no live,
 forwarding neighbour).
 "Ideal" is the flood over the fastest paths of the same live graph.
 
+Below the table, the full copies per node by what became of them: pushed and
+new to the receiver, pushed to a node that held it (duplicate), pushed into a
+quiet dropper, lost on the way, fetched (a repair, or reconciliation).
+
 Scenarios: `clean` (no loss, everyone honest); `hostile`: 10 % of all messages
 lost, and after the first alert 20 % of the nodes go down (churn) and 5 % go
 quiet (quiet droppers: accept, acknowledge, forward nothing); after the
 measured alerts the 20 % come back, and the run reports when every node holds
-every alert.
+every alert. The live nodes whose first copy of alert 1 came from a node that
+later went quiet (their tree parent, with tree push) are followed: how many of
+them each later alert reached, around the dropper.
+
+Every run is a pure function of its arguments (the same figures whatever
+PYTHONHASHSEED says; tests/mesh/test_sim_determinism.py).
 
 Targets (issue 14): at 10,000 nodes at most 1.2 full alerts sent per node per
 alert, with 99.9 % reached within ceil(log2 N) + 2 hops.
 
     python bench/simulate.py [--nodes 1000|10000|both] [--scenario clean|hostile|both]
                              [--push flood|tree|both] [--alerts 3] [--degree 8] [--seed 1]
-                             [--graft-timeout 1000] [--announce-delay 100]
+                             [--graft-timeout 500] [--graft-jitter 1500] [--swap-after 0]
+                             [--announce-delay 100]
 """
 
 from __future__ import annotations
@@ -44,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 from mesh.sim import SIM_TIMING, TREE_TIMING, SimConfig, Simulation  # noqa: E402
 
 TARGET = 0.999
+FATES = ("push new", "push duplicate", "push into quiet", "push lost", "fetched")
 AUTHOR = 0
 
 
@@ -59,6 +70,8 @@ class Alert:
     ms: int | None
     ideal_ms: int
     reached: float
+    copies: dict[str, float]
+    sent: dict[str, float]  # messages by kind, per node
 
 
 def log(message: str, started: float) -> None:
@@ -104,13 +117,35 @@ def measure_alert(sim: Simulation) -> Alert:
         ms=spread.time_to(TARGET, population),
         ideal_ms=percentile([ms for ms, _ in ideal], TARGET, population) or 0,
         reached=len(spread.arrived) / population,
+        copies={fate: count / n for fate, count in spread.copies.items()},
+        sent={kind: count / n for kind, count in sorted(sent.items()) if count},
     )
 
 
-def run(nodes: int, scenario: str, tree: bool, args: argparse.Namespace) -> tuple[Alert, list[Alert], float | None]:
+def routed_around(sim: Simulation, parents: dict[int, int], quiet: list[int], live: set[int]) -> str:
+    """Live nodes whose first copy of alert 1 came from a node that later went quiet,
+    and how many of them each measured alert reached anyway (and from whom)."""
+    silent = set(quiet)
+    orphans = {i for i, parent in parents.items() if parent in silent and i in live}
+    measured = list(sim.spreads.values())[1:]
+    reached = [sum(1 for i in orphans if i in spread.arrived) for spread in measured]
+    return (
+        f"{len(orphans)} live nodes had a quiet dropper as their parent in alert 1;"
+        f" alerts 2-{len(measured) + 1} reached {', '.join(map(str, reached))} of them"
+    )
+
+
+def run(
+    nodes: int, scenario: str, tree: bool, args: argparse.Namespace
+) -> tuple[Alert, list[Alert], float | None, str | None]:
     started = time.perf_counter()
     hostile = scenario == "hostile"
-    tuned = {"graft_timeout_ms": args.graft_timeout, "graft_retry_ms": max(1, args.graft_timeout // 2)}
+    tuned = {
+        "graft_timeout_ms": args.graft_timeout,
+        "graft_retry_ms": max(1, args.graft_timeout // 2),
+        "graft_jitter_ms": args.graft_jitter,
+        "swap_after_ms": None if args.swap_after < 0 else args.swap_after,
+    }
     timing = replace(TREE_TIMING, announce_delay_ms=args.announce_delay, **tuned) if tree else SIM_TIMING
     config = SimConfig(nodes=nodes, degree=args.degree, loss=0.10 if hostile else 0.0, seed=args.seed, timing=timing)
     sim = Simulation(config)
@@ -120,6 +155,8 @@ def run(nodes: int, scenario: str, tree: bool, args: argparse.Namespace) -> tupl
     log(f"{label}: warmed up ({sim.edges()} links)", started)
     first = measure_alert(sim)
     churned: list[int] = []
+    quiet: list[int] = []
+    parents = dict(next(iter(sim.spreads.values())).came_from)
     if hostile:
         picked = random.Random(args.seed).sample(range(1, nodes), nodes // 4)
         churned, quiet = picked[: nodes // 5], picked[nodes // 5 :]
@@ -131,6 +168,7 @@ def run(nodes: int, scenario: str, tree: bool, args: argparse.Namespace) -> tupl
         measured.append(measure_alert(sim))
         log(f"{label}: alert {number + 2} measured", started)
     back_after = None
+    around = routed_around(sim, parents, quiet, set(sim.live())) if hostile else None
     if hostile:
         sim.bring_up(churned)
         back = sim.now
@@ -141,7 +179,7 @@ def run(nodes: int, scenario: str, tree: bool, args: argparse.Namespace) -> tupl
                 back_after = (sim.now - back) / 1000
                 break
         log(f"{label}: everyone holds every alert {back_after} s after the churned nodes came back", started)
-    return first, measured, back_after
+    return first, measured, back_after, around
 
 
 def show(value: float | int | None, digits: int = 0) -> str:
@@ -162,6 +200,14 @@ def report(nodes: int, rows: list[tuple[str, str, str, Alert]], recoveries: list
             f"  {scenario:9} {push:6} {which:9} {a.full:>9.2f} {a.announce:>13.2f} {a.messages:>13.1f}"
             f" {hops:>18} {ms:>17} {a.reached:>8.1%}"
         )
+    print("\n  full copies per node by what became of them:")
+    for scenario, push, which, a in rows:
+        parts = ", ".join(f"{fate} {a.copies.get(fate, 0):.2f}" for fate in FATES)
+        print(f"  {scenario:9} {push:6} {which:9} {parts}")
+    print("\n  all messages per node by kind:")
+    for scenario, push, which, a in rows:
+        parts = ", ".join(f"{kind} {count:.2f}" for kind, count in a.sent.items())
+        print(f"  {scenario:9} {push:6} {which:9} {parts}")
     for line in recoveries:
         print(f"  {line}")
     sys.stdout.flush()
@@ -177,6 +223,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--graft-timeout", type=int, default=TREE_TIMING.graft_timeout_ms, help="ms (retry: half)")
     parser.add_argument("--announce-delay", type=int, default=TREE_TIMING.announce_delay_ms, help="ms")
+    parser.add_argument("--graft-jitter", type=int, default=TREE_TIMING.graft_jitter_ms, help="ms")
+    swap = TREE_TIMING.swap_after_ms
+    parser.add_argument("--swap-after", type=int, default=-1 if swap is None else swap, help="ms (-1: never)")
     args = parser.parse_args()
     sizes = [1_000, 10_000] if args.nodes == "both" else [int(args.nodes)]
     scenarios = ["clean", "hostile"] if args.scenario == "both" else [args.scenario]
@@ -187,7 +236,7 @@ def main() -> None:
         for scenario in scenarios:
             for tree in modes:
                 push = "tree" if tree else "flood"
-                first, measured, back_after = run(nodes, scenario, tree, args)
+                first, measured, back_after, around = run(nodes, scenario, tree, args)
                 rows.append((scenario, push, "1 (first)", first))
                 for number, alert in enumerate(measured, 2):
                     which = f"{number} (churn)" if scenario == "hostile" and number == 2 else f"{number}"
@@ -197,6 +246,7 @@ def main() -> None:
                         f"hostile, {push}: every node holds every alert {show(back_after, 1)} s"
                         " (virtual) after the churned 20 % came back"
                     )
+                    recoveries.append(f"hostile, {push}, quiet droppers routed around: {around}")
         report(nodes, rows, recoveries)
     print(
         "\n  Alert 1 floods either way (with tree push it forms the tree). Hostile: 10 % loss throughout;"

@@ -117,6 +117,16 @@ class Announced:
 
 
 @dataclass(frozen=True, slots=True)
+class AnnounceFailed:
+    """`Announce(peer, ids)` got no answer (the request or its reply was lost, or the
+    peer is down): the ids are announced to it once more. A peer whose only live
+    link to the mesh is lazy would otherwise wait for reconciliation."""
+
+    peer: bytes
+    ids: Sequence[bytes]
+
+
+@dataclass(frozen=True, slots=True)
 class Grafted:
     """`peer` grafted its link to us into the tree: push it full items again."""
 
@@ -143,6 +153,7 @@ Event = (
     | ReconcileDone
     | FetchDone
     | Announced
+    | AnnounceFailed
     | Grafted
     | Pruned
 )
@@ -225,10 +236,11 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True)
 class Announce:
-    """Tell `peer` we hold `ids` (tree push, lazy link); answer with nothing.
+    """Tell `peer` we hold `ids` (tree push, lazy link); the peer's answer carries
+    nothing; if none comes, answer with `AnnounceFailed(peer, ids)`.
 
-    Fire and forget: a lost announcement costs only time, since the peer's
-    reconciliation finds the items anyway. At most `Timing.announce_ids` ids."""
+    A lost announcement is sent once more; after that it costs only time, since
+    the peer's reconciliation finds the items anyway. At most `Timing.announce_ids` ids."""
 
     peer: bytes
     ids: tuple[bytes, ...]

@@ -55,6 +55,7 @@ from mesh.events import (
     Action,
     Announce,
     Announced,
+    AnnounceFailed,
     Authored,
     Deliver,
     Disconnect,
@@ -97,6 +98,10 @@ MAX_FETCHING = 20_000  # ids requested and not yet arrived, per peer
 REFUSED_MEMORY = 65_536
 OFFERED_MEMORY = 16_384  # per peer: ids already pushed because a reconciliation said so
 REPAIRED_MEMORY = 16_384  # ids whose first copy was fetched, not pushed (tree push)
+#: Fetches in a row from one peer that brought nothing before we stop asking it again
+#: soon: one empty fetch is a lost request or reply (10 % loss: 1 in 5), three in a row
+#: (1 in 140 then) is a peer that names ids it withholds.
+WITHHELD_FETCHES = 3
 # Reasons that stay true until the trust graph changes (or forever).
 _STICKY = frozenset({"expired", "compromised-author", "retired-key", "outside-horizon"})
 #: Refusals for a budget or for the sender's standing: deferrals the sender retries.
@@ -130,14 +135,30 @@ class Timing:
     tree_push: bool = False  # False: every item to every peer (flooding)
     announce_delay_ms: int = 100  # an announcement waits this long for more ids to batch
     announce_ids: int = MAX_FETCH_IDS  # ids in one announcement; a full batch goes at once
-    graft_timeout_ms: int = 1_000  # an announced id not here by then is fetched and grafted
-    graft_retry_ms: int = 500  # then the next announcer, if it still has not come
+    # Repair (`mesh.tree`): an announced id not here by `graft_timeout_ms` plus up to
+    # `graft_jitter_ms` (at random, per id) is fetched from its announcer and grafted;
+    # then the next announcer every `graft_retry_ms`. Tuned in bench/simulate.py.
+    graft_timeout_ms: int = 500
+    graft_retry_ms: int = 250
+    graft_jitter_ms: int = 1_500
+    #: Plumtree's optimisation, by time: a pushed first copy whose id was announced to
+    #: us at least this much earlier swaps its link for the announcer's (None: never).
+    swap_after_ms: int | None = 0
 
 
 class _Link:
     """Everything the node keeps about one peer."""
 
-    __slots__ = ("fetching", "last_contact", "next_reconcile", "offered", "outbox", "score", "starved_until")
+    __slots__ = (
+        "empty_fetches",
+        "fetching",
+        "last_contact",
+        "next_reconcile",
+        "offered",
+        "outbox",
+        "score",
+        "starved_until",
+    )
 
     def __init__(
         self, peer: bytes, mark: int, pacing: Pacing, limits: Limits, now: int, saved: SavedStanding | None
@@ -148,8 +169,10 @@ class _Link:
         self.fetching: dict[bytes, int] = {}  # id -> deadline
         self.offered: OrderedDict[bytes, None] = OrderedDict()
         # Until then, no early reconciliation: what we fetched was refused for an
-        # author's catch-up budget, so fetching again soon would only waste bytes.
+        # author's catch-up budget, or the peer keeps naming ids it never hands
+        # over, so fetching again soon would only waste bytes.
         self.starved_until = 0
+        self.empty_fetches = 0  # fetches in a row that brought nothing (`WITHHELD_FETCHES`)
         self.last_contact = 0  # the last push it answered or reconciliation it finished (0: none yet)
 
 
@@ -185,11 +208,17 @@ class MeshNode:
             announce_ids=timing.announce_ids,
             graft_timeout_ms=timing.graft_timeout_ms,
             graft_retry_ms=timing.graft_retry_ms,
+            graft_jitter_ms=timing.graft_jitter_ms,
+            random=random,
         )
         self._items: dict[bytes, Item] = {}
         self._seqs: dict[bytes, int] = {}
         self._origin: dict[bytes, bytes] = {}
         self._repaired: OrderedDict[bytes, None] = OrderedDict()
+        self._parent: bytes | None = None  # the peer the last pushed first copy came from
+        # Repaired items (fetched, not pushed): the tree parent that should have pushed
+        # them. It most likely holds them (its push was lost): not pushed back to it.
+        self._bypassed: OrderedDict[bytes, bytes] = OrderedDict()
         self._index = KeyIndex()
         self._log = SeqLog()
         self._next_seq = 1
@@ -210,7 +239,9 @@ class MeshNode:
                 first_seen = (received or {}).get(item.id, item.created)
                 self.trust.observe(item, seen=min(first_seen, now))
         marks = marks or {}
-        for peer in {*peers, *marks}:
+        # In the order given, not a set's: iteration over a set of bytes follows
+        # PYTHONHASHSEED, and the order of links is the order of actions.
+        for peer in dict.fromkeys([*peers, *marks]):
             self._links[peer] = _Link(
                 peer, marks.get(peer, 0), self.pacing, self.limits, now, self._saved.pop(peer, None)
             )
@@ -298,6 +329,8 @@ class MeshNode:
             link = self._link(event.peer)
             if event.ok:
                 link.last_contact = now
+            else:
+                self._push_failed(event.peer, link, event.batch_id)
             mark = link.outbox.result(event.batch_id, event.ok, now, self.random, frozenset(event.deferred))
             if mark is not None:
                 actions.append(SaveMark(event.peer, mark))
@@ -309,6 +342,8 @@ class MeshNode:
             self._tick(actions)
         elif isinstance(event, Announced):
             self._announced(event)
+        elif isinstance(event, AnnounceFailed):
+            self.tree.unanswered(event.peer, event.ids, now)
         elif isinstance(event, Grafted | Pruned) and event.peer in self._links:
             self.tree.move(event.peer, Cause.GRAFTED if isinstance(event, Grafted) else Cause.PRUNED)
         self._pump(actions)
@@ -380,8 +415,10 @@ class MeshNode:
         first_copies = 0  # pushed to us unasked and new here: the link is a useful tree link
         redundant = False  # a pushed duplicate: the link is not needed in the tree
         waiting: list[Item] = []
+        swap: bytes | None = None  # an announcer whose path is faster than this link
         for item in items:
             pushed = peer is not None and item.id not in self._links[peer].fetching
+            first = self.tree.announced_first(item.id) if pushed else None
             reason = self._admit(item, peer, actions)
             if reason == "outside-horizon":
                 waiting.append(item)
@@ -395,10 +432,17 @@ class MeshNode:
             else:
                 accepted += 1
                 first_copies += pushed and not always_eager(item)
+                limit = self.timing.swap_after_ms
+                if first is not None and limit is not None and self._now - first[1] >= limit:
+                    swap = first[0]
                 if not pushed:
                     self._repaired[item.id] = None
                     if len(self._repaired) > REPAIRED_MEMORY:
                         self._repaired.popitem(last=False)
+                    if self._parent is not None and self._parent != peer:
+                        self._bypassed[item.id] = self._parent
+                        if len(self._bypassed) > REPAIRED_MEMORY:
+                            self._bypassed.popitem(last=False)
         while waiting and accepted:
             # This batch may have widened the horizon (a vouch next to the alert it enables).
             retry, waiting, accepted = waiting, [], 0
@@ -429,6 +473,8 @@ class MeshNode:
                 )
             if self.timing.tree_push:
                 self._shape_tree(peer, first_copies, redundant, actions)
+                if swap is not None and swap != peer and swap in self._links:
+                    self._swap(peer, swap, actions)
 
     def _redundant(self, item: Item, peer: bytes) -> bool:
         """A duplicate that shows the link from ``peer`` is not needed in the tree:
@@ -446,10 +492,20 @@ class MeshNode:
         """Plumtree's rule per batch: a link that brought something first stays in
         (or comes back into) the tree; one that brought only duplicates is pruned."""
         if first_copies:
+            self._parent = peer
             self.tree.move(peer, Cause.FIRST_COPY)
         elif redundant:
             self.tree.move(peer, Cause.DUPLICATE)
             actions.append(Prune(peer))  # also when already lazy here: the peer still pushes
+
+    def _swap(self, slow: bytes, fast: bytes, actions: list[Action]) -> None:
+        """Plumtree's optimisation: the tree brought an item well after ``fast``
+        announced it, so ``fast`` becomes our tree link and ``slow`` goes lazy."""
+        if self.tree.move(fast, Cause.OVERTAKEN):
+            actions.append(Graft(fast))
+        if self.tree.move(slow, Cause.REPLACED):
+            actions.append(Prune(slow))
+        self._parent = fast
 
     def _verdict(self, item: Item) -> str | None:
         """Rules that depend on the item alone, not on who sent it."""
@@ -600,8 +656,20 @@ class MeshNode:
             self._catch_up_soon(link)
 
     def _fetched(self, event: FetchDone) -> None:
+        """Ids that did not come are asked for again soon. But a peer whose fetches
+        bring nothing `WITHHELD_FETCHES` times in a row withholds what it names (a
+        quiet dropper does): it waits for the regular session, or every neighbour
+        would reconcile with it every `catch_up_again_ms`. Fewer empty fetches in
+        a row are loss, and are asked again soon as before."""
         link = self._link(event.peer)
         missing = [item_id for item_id in event.ids if link.fetching.pop(item_id, None) is not None]
+        if not missing or len(missing) < len(event.ids):
+            link.empty_fetches = 0  # it handed over something: not withholding
+        else:
+            link.empty_fetches += 1
+            if link.empty_fetches >= WITHHELD_FETCHES:
+                link.starved_until = self._now + self.timing.reconcile_every_ms
+                return
         if missing:
             self._catch_up_soon(link)
 
@@ -617,6 +685,9 @@ class MeshNode:
             self._scored(peer, link.score.refresh(now), actions)
             if link.score.standing is Standing.CUT_OFF:
                 continue
+            batch = link.outbox.in_flight
+            if batch is not None and now >= batch.sent_at + self.pacing.push_timeout_ms:
+                self._push_failed(peer, link, batch.id)
             link.outbox.expire(now, self.random)
             if link.fetching:
                 late = [item_id for item_id, deadline in link.fetching.items() if deadline <= now]
@@ -628,6 +699,18 @@ class MeshNode:
         self._expire()
 
     # -- tree repair ----------------------------------------------------------------------
+    def _push_failed(self, peer: bytes, link: _Link, batch_id: int) -> None:
+        """Tree push: the items of a push that failed on a link that worked until now
+        (a lost request or reply, not a peer that is down) are announced to the peer
+        rather than pushed again in full; the outbox skips them. Most got there, or
+        reached the peer by a repair meanwhile; one it lacks it fetches. Once a push
+        has failed, later ones wait in the outbox for the peer to come back."""
+        batch = link.outbox.in_flight
+        if not self.timing.tree_push or batch is None or batch.id != batch_id or link.outbox.failures:
+            return
+        ahead = {item.id for _, item in (*batch.early, *batch.retried)}
+        self.tree.demote(peer, (item for item in batch.items if item.id not in ahead), self._now)
+
     def _announced(self, event: Announced) -> None:
         link = self._links.get(event.peer)
         if link is None or link.score.standing is not Standing.GOOD:
@@ -647,10 +730,20 @@ class MeshNode:
         def fetching(item_id: bytes) -> bool:
             return any(item_id in link.fetching for link in links.values())
 
-        plan = self.tree.due_grafts(
+        plan, failed = self.tree.due_grafts(
             self._now, usable, lambda i: i in self._items or i in self._refused, fetching
         )
+        for peer in failed if self.timing.tree_push else ():  # a flooding node shapes no tree
+            if self.tree.move(peer, Cause.REPLACED):
+                actions.append(Prune(peer))
         deadline = self._now + self.timing.fetch_timeout_ms
+        parent = self._parent
+        if plan and parent is not None and parent not in plan:
+            # The tree did not bring these through it: the grafted link replaces it
+            # (otherwise both push the next item, and its duplicate prunes one of them).
+            self._parent = None
+            if self.tree.move(parent, Cause.REPLACED):
+                actions.append(Prune(parent))
         for peer, ids in plan.items():
             link = links[peer]
             ids = ids[: max(0, MAX_FETCHING - len(link.fetching))]
@@ -698,8 +791,13 @@ class MeshNode:
         origin = self._origin
         if not self.timing.tree_push:
             return lambda item: origin.get(item.id) == peer
-        tree = self.tree
-        return lambda item: origin.get(item.id) == peer or tree.announced_to(peer, item.id)
+        tree, bypassed = self.tree, self._bypassed
+        return lambda item: (
+            origin.get(item.id) == peer
+            or tree.announced_to(peer, item.id)
+            or tree.heard_from(peer, item.id)
+            or bypassed.get(item.id) == peer
+        )
 
     def items_for(self, ids: Sequence[bytes]) -> list[Item]:
         """Items to answer a peer's fetch with (unknown ids are skipped)."""

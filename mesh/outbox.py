@@ -158,12 +158,15 @@ class PeerOutbox:
                 seqs.append(seq)
                 size += len(item.raw)
         start = walk = self.cursor
+        chosen = {item.id for item in items}  # a queue-jumper is in the log too: once per batch
         for seq, item in log.after(self.cursor):
             if not self._fits(len(items), size, item):
                 break
             walk = seq
             if item.id in self._sent_early:
                 self._sent_early.discard(item.id)
+                continue
+            if item.id in chosen:
                 continue
             if skip(item) or item.id in self._early or item.id in self._held or item.id in self._retry:
                 continue  # not for this peer, or already queued ahead of the log

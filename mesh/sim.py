@@ -3,8 +3,10 @@
 The simulator plays the node layer's part for every node: it carries out
 `Push`, `StartReconcile` and `Fetch` over simulated links with per-link latency
 and message loss, answers with `PushResult`, `ReconcileDone` and `Received`,
-carries tree push's `Announce`, `Graft` and `Prune` as one-way messages
-(`Announced`, `Grafted`, `Pruned` at the other end, lost like any other), and keeps what `Store`, `SaveMark` and `SaveStanding` persist so a node that goes down can
+carries tree push's `Announce` (answered, or `AnnounceFailed` after the request
+timeout), `Graft` and `Prune` (one-way: `Announced`, `Grafted`, `Pruned` at the
+other end, lost like any other message), and keeps what `Store`, `SaveMark`
+and `SaveStanding` persist so a node that goes down can
 restart from its "disk" exactly like a real one. Partitions and churn are
 scheduled like any other event. The same `mesh/` code runs here and in
 `node/`: what converges here converges there, given the same events.
@@ -39,6 +41,7 @@ from mesh.events import (
     Action,
     Announce,
     Announced,
+    AnnounceFailed,
     Authored,
     Deliver,
     Disconnect,
@@ -149,6 +152,9 @@ class Spread:
     pushes_at_send: int = 0
     full: int = 0  # full copies sent (pushed or in a fetch answer), lost ones included
     announced: int = 0  # times its id was announced
+    #: The full copies by what became of them: pushed and new to the receiver, pushed
+    #: to a holder (duplicate), pushed into a quiet dropper, lost, fetched.
+    copies: Counter[str] = field(default_factory=Counter)
 
     def _nth(self, values: Iterable[int], fraction: float, population: int) -> int | None:
         ordered = sorted(values)
@@ -295,8 +301,7 @@ class Simulation:
             elif isinstance(action, Push):
                 self._push(node, action)
             elif isinstance(action, Announce):
-                self._signal(node, action.peer, "announce", Announced(node.key, action.ids))
-                self._count(action.ids, "announced")
+                self._announce(node, action)
             elif isinstance(action, Graft):
                 self._signal(node, action.peer, "graft", Grafted(node.key))
             elif isinstance(action, Prune):
@@ -336,20 +341,48 @@ class Simulation:
         if self.reachable(node.index, j) and not self._lost():
             self._at(self.now + self.latency(node.index, j), self._feed, j, self.nodes[j].epoch, event)
 
+    def _announce(self, node: SimNode, action: Announce) -> None:
+        """An announcement and its empty answer; with no answer, `AnnounceFailed`."""
+        j = self.index_of[action.peer]
+        self.messages["announce"] += 1
+        self._count(action.ids, "announced")
+        if self.reachable(node.index, j) and not self._lost():
+            lat = self.latency(node.index, j)
+            self._at(self.now + lat, self._feed, j, self.nodes[j].epoch, Announced(node.key, action.ids))
+            self.messages["announce-reply"] += 1
+            if not self._lost():
+                return
+        failed = AnnounceFailed(action.peer, action.ids)
+        self._at(self.now + self.config.request_timeout_ms, self._feed, node.index, node.epoch, failed)
+
     def _push(self, node: SimNode, action: Push) -> None:
         j = self.index_of[action.peer]
         self.messages["push"] += 1
         if self.reachable(node.index, j):
             self._count((item.id for item in action.items), "full")
-        if self.reachable(node.index, j) and not self._lost():
-            arrive = self.now + self.latency(node.index, j)
-            self._at(arrive, self._arrive, node.index, node.epoch, j, self.nodes[j].epoch, action)
-            return
+            if self._lost():
+                self._copies(action.items, "push lost")
+            else:
+                arrive = self.now + self.latency(node.index, j)
+                self._at(arrive, self._arrive, node.index, node.epoch, j, self.nodes[j].epoch, action)
+                return
         failed = PushResult(action.peer, action.batch_id, False)
         self._at(self.now + self.config.request_timeout_ms, self._feed, node.index, node.epoch, failed)
 
+    def _copies(self, items: Iterable[Item], fate: str) -> None:
+        for item in items:
+            spread = self.spreads.get(item.id)
+            if spread is not None:
+                spread.copies[fate] += 1
+
     def _arrive(self, i: int, epoch: int, j: int, epoch_j: int, action: Push) -> None:
         """A push reaches node `j`; the reply names what `j` deferred, as the real one does."""
+        receiver = self.nodes[j]
+        for item in action.items:
+            fate = "push duplicate" if item.id in receiver.mesh else "push new"
+            if not receiver.up or receiver.epoch != epoch_j:
+                fate = "push lost"
+            self._copies((item,), "push into quiet" if j in self.quiet else fate)
         actions = self._feed(j, epoch_j, Received(self.keys[i], action.items))
         ok = actions is not None
         if ok:
@@ -389,6 +422,7 @@ class Simulation:
             return
         items = () if j in self.quiet else tuple(self.nodes[j].mesh.items_for(ids))
         self._count((item.id for item in items), "full")
+        self._copies(items, "fetched")
         answer_at = self.now + 2 * self.latency(node.index, j)
         if items:
             self._at(answer_at, self._feed, node.index, node.epoch, Received(self.keys[j], items))

@@ -35,6 +35,7 @@ restart begins with every link eager again.
 from __future__ import annotations
 
 import enum
+import random as _random
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 
@@ -62,6 +63,8 @@ class Cause(enum.Enum):
     FIRST_COPY = "the peer pushed an item to us first"
     GRAFT_TIMEOUT = "an id it announced did not come in time (we send Graft and Fetch)"
     GRAFTED = "the peer grafted it (Grafted)"
+    REPLACED = "a graft replaced it, or its graft did not deliver in time (we send Prune)"
+    OVERTAKEN = "the tree's copy came after its announcement (we send Graft; the tree's link: REPLACED)"
     PEER_UP = "the peer is up again (PeerUp)"
 
 
@@ -69,9 +72,11 @@ class Cause(enum.Enum):
 TRANSITIONS: tuple[Transition[Mode, Cause], ...] = (
     Transition(Mode.EAGER, Cause.DUPLICATE, Mode.LAZY),
     Transition(Mode.EAGER, Cause.PRUNED, Mode.LAZY),
+    Transition(Mode.EAGER, Cause.REPLACED, Mode.LAZY),
     Transition(Mode.LAZY, Cause.FIRST_COPY, Mode.EAGER),
     Transition(Mode.LAZY, Cause.GRAFT_TIMEOUT, Mode.EAGER),
     Transition(Mode.LAZY, Cause.GRAFTED, Mode.EAGER),
+    Transition(Mode.LAZY, Cause.OVERTAKEN, Mode.EAGER),
     Transition(Mode.LAZY, Cause.PEER_UP, Mode.EAGER),
 )
 _NEXT = {(t.source, t.cause): t.target for t in TRANSITIONS}
@@ -87,7 +92,7 @@ def _remember(memory: OrderedDict[bytes, None], item_id: bytes, limit: int) -> N
 class _Branch:
     """One link as the tree sees it."""
 
-    __slots__ = ("announced", "due", "heard", "mode", "queue")
+    __slots__ = ("announced", "due", "heard", "mode", "queue", "repeated")
 
     def __init__(self) -> None:
         self.mode = Mode.EAGER
@@ -95,16 +100,18 @@ class _Branch:
         self.due = 0  # when the queue is flushed (set by its first id)
         self.announced: OrderedDict[bytes, None] = OrderedDict()
         self.heard: OrderedDict[bytes, None] = OrderedDict()
+        self.repeated: OrderedDict[bytes, None] = OrderedDict()  # announced twice already
 
 
 class _Wanted:
     """An id announced to us that we lack: who announced it and when to act."""
 
-    __slots__ = ("announcers", "deadline", "tried")
+    __slots__ = ("announcers", "deadline", "heard_at", "tried")
 
-    def __init__(self, deadline: int) -> None:
+    def __init__(self, heard_at: int, deadline: int) -> None:
         self.announcers: list[bytes] = []
         self.tried = 0
+        self.heard_at = heard_at
         self.deadline = deadline
 
 
@@ -112,12 +119,21 @@ class PushTree:
     """Link modes, outgoing announcements and missing ids of one node."""
 
     def __init__(
-        self, *, announce_delay_ms: int, announce_ids: int, graft_timeout_ms: int, graft_retry_ms: int
+        self,
+        *,
+        announce_delay_ms: int,
+        announce_ids: int,
+        graft_timeout_ms: int,
+        graft_retry_ms: int,
+        graft_jitter_ms: int = 0,
+        random: _random.Random | None = None,
     ) -> None:
         self.announce_delay_ms = announce_delay_ms
         self.announce_ids = announce_ids
         self.graft_timeout_ms = graft_timeout_ms
         self.graft_retry_ms = graft_retry_ms
+        self.graft_jitter_ms = graft_jitter_ms
+        self.random = random or _random.Random(0)  # noqa: S311 - spreads timers, not secrets
         self._branches: dict[bytes, _Branch] = {}
         self._missing: OrderedDict[bytes, _Wanted] = OrderedDict()
 
@@ -158,6 +174,11 @@ class PushTree:
             if len(branch.queue) > QUEUE_MEMORY:
                 del branch.queue[next(iter(branch.queue))]
 
+    def heard_from(self, peer: bytes, item_id: bytes) -> bool:
+        """``peer`` announced the item to us: it holds it, pushing it there is waste."""
+        branch = self._branches.get(peer)
+        return branch is not None and item_id in branch.heard
+
     def announced_to(self, peer: bytes, item_id: bytes) -> bool:
         """The item went to ``peer`` as an announcement: its outbox must not push it."""
         branch = self._branches.get(peer)
@@ -191,15 +212,59 @@ class PushTree:
                 continue
             wanted = self._missing.get(item_id)
             if wanted is None:
-                wanted = self._missing[item_id] = _Wanted(now + self.graft_timeout_ms)
+                wanted = self._missing[item_id] = _Wanted(now, now + self._graft_wait())
                 if len(self._missing) > MISSING_MEMORY:
                     self._missing.popitem(last=False)
             if peer not in wanted.announcers:
                 wanted.announcers.append(peer)
 
+    def _graft_wait(self) -> int:
+        """How long a newly announced id may take to come along the tree.
+
+        Jittered: a lost push orphans a whole subtree, whose nodes all hear the
+        id announced at about the same time. With equal timers every one of them
+        fetches it; spread over `graft_jitter_ms`, the first to fetch pushes it
+        down its own subtree before most of those below time out."""
+        if not self.graft_jitter_ms:
+            return self.graft_timeout_ms
+        return self.graft_timeout_ms + self.random.randrange(self.graft_jitter_ms)
+
+    def demote(self, peer: bytes, items: Iterable[Item], now: int) -> None:
+        """A push of ``items`` to ``peer`` failed: announce them instead of pushing
+        them again. Most got there (the reply was lost) or came to the peer by
+        another path meanwhile; one it still lacks it fetches from the announcement."""
+        branch = self._branch(peer)
+        for item in items:
+            if always_eager(item):
+                continue
+            _remember(branch.announced, item.id, ANNOUNCED_MEMORY)
+            if item.id in branch.heard:
+                continue
+            if not branch.queue:
+                branch.due = now + self.announce_delay_ms
+            branch.queue[item.id] = None
+
+    def unanswered(self, peer: bytes, ids: Sequence[bytes], now: int) -> None:
+        """An announcement to ``peer`` got no answer: queue its ids once more (once)."""
+        branch = self._branch(peer)
+        for item_id in ids:
+            if item_id in branch.heard or item_id in branch.repeated:
+                continue
+            _remember(branch.repeated, item_id, ANNOUNCED_MEMORY)
+            if not branch.queue:
+                branch.due = now + self.announce_delay_ms
+            branch.queue[item_id] = None
+
     def arrived(self, item_id: bytes) -> None:
         """The item is here (by any path): stop waiting for it."""
         self._missing.pop(item_id, None)
+
+    def announced_first(self, item_id: bytes) -> tuple[bytes, int] | None:
+        """Who announced a still missing id to us first, and when (None: nobody yet)."""
+        wanted = self._missing.get(item_id)
+        if wanted is None or not wanted.announcers:
+            return None
+        return wanted.announcers[0], wanted.heard_at
 
     def due_grafts(
         self,
@@ -207,13 +272,16 @@ class PushTree:
         usable: Callable[[bytes], bool],
         settled: Callable[[bytes], bool],
         fetching: Callable[[bytes], bool],
-    ) -> dict[bytes, list[bytes]]:
-        """Missing ids whose time is up, by the announcer to fetch them from (and graft).
+    ) -> tuple[dict[bytes, list[bytes]], list[bytes]]:
+        """Missing ids whose time is up, by the announcer to fetch them from (and
+        graft); and the announcers grafted before for them that did not deliver in
+        time (the caller prunes them again: else two grafted links push every item).
 
         ``settled``: held or refused meanwhile (forget it); ``fetching``: already
         on its way from somewhere (wait a retry period). An id whose announcers
         are all tried, or unusable, is left to reconciliation."""
         plan: dict[bytes, list[bytes]] = {}
+        failed: dict[bytes, None] = {}
         for item_id, wanted in list(self._missing.items()):
             if wanted.deadline > now:
                 continue
@@ -228,9 +296,11 @@ class PushTree:
             if wanted.tried >= len(wanted.announcers):
                 del self._missing[item_id]
                 continue
+            if wanted.tried:
+                failed[wanted.announcers[wanted.tried - 1]] = None
             plan.setdefault(wanted.announcers[wanted.tried], []).append(item_id)
             wanted.tried += 1
-        return plan
+        return plan, [peer for peer in failed if peer not in plan]
 
     def wakeup_at(self, up: Callable[[bytes], bool]) -> int | None:
         """When the next announcement is due or the next missing id times out."""

@@ -190,3 +190,41 @@ def test_fresh_keys_share_their_vouchers_one_catch_up_burst_when_fetched() -> No
     # Refused for a holder's budget: no early session that would fetch them again at once.
     wake = mesh.wakeup_at()
     assert wake is None or wake >= NOW + Timing().reconcile_every_ms // 2
+
+
+def fetch_nothing(mesh: MeshNode, ids: list[bytes], at: int) -> list[Action]:
+    """A reconciliation names ``ids``; the fetch for them comes back empty; then a tick later."""
+    actions = mesh.handle(ReconcileDone(PEER, have=[], need=ids), at)
+    asked = [i for a in actions if isinstance(a, Fetch) for i in a.ids]
+    assert asked == ids
+    mesh.handle(FetchDone(PEER, tuple(asked)), at + 10)
+    return mesh.handle(Tick(), at + 10 + Timing().catch_up_again_ms)
+
+
+def test_an_empty_fetch_is_taken_for_loss_and_asked_again_soon() -> None:
+    """Under loss a fetch request or its reply is lost now and then: ask again in seconds."""
+    mesh = node(Limits())
+    ids = [alert(ALLY, n).id for n in range(10)]
+    assert StartReconcile(PEER) in fetch_nothing(mesh, ids, NOW)
+    # Something came in between: the count of empty fetches starts again.
+    arrived = alert(ALLY, 0)
+    later = NOW + 10_000
+    mesh.handle(ReconcileDone(PEER, have=[], need=ids), later)
+    mesh.handle(Received(PEER, [arrived]), later + 5)
+    mesh.handle(FetchDone(PEER, tuple(ids)), later + 10)
+    for round_ in range(2):
+        assert StartReconcile(PEER) in fetch_nothing(mesh, ids[1:], later + 10_000 * (round_ + 1))
+
+
+def test_a_peer_that_names_ids_but_never_hands_them_over_waits_for_the_regular_session() -> None:
+    """Found with quiet droppers in the simulator: every fetch came back empty and each
+    neighbour reconciled with the peer again every few seconds."""
+    mesh = node(Limits())
+    ids = [alert(ALLY, n).id for n in range(10)]
+    at = NOW
+    for _ in range(2):  # one or two empty fetches in a row: maybe loss, asked again soon
+        assert StartReconcile(PEER) in fetch_nothing(mesh, ids, at)
+        at += 10_000
+    assert StartReconcile(PEER) not in fetch_nothing(mesh, ids, at)  # the third: withheld
+    wake = mesh.wakeup_at()
+    assert wake is not None and wake >= at + Timing().reconcile_every_ms // 2  # the regular, jittered session

@@ -30,7 +30,7 @@ from .builders import NOW, alert, key, pushed_to, revoke, rng, vouch
 ME, ALLY = key("me"), key("ally")
 P1, P2, P3 = key("p1"), key("p2"), key("p3")
 TRUST = [(vouch(ME, ALLY), 1)]
-TREE = Timing(tree_push=True)
+TREE = Timing(tree_push=True, graft_jitter_ms=0)  # exact repair times; jitter has its own test
 
 
 def node(timing: Timing = TREE, peers: Sequence[bytes] = (P1, P2, P3)) -> MeshNode:
@@ -137,18 +137,20 @@ def test_an_announced_id_that_does_not_come_is_fetched_from_the_announcer_and_gr
     repair = feed(mesh, Tick(), deadline)
     assert of(Graft, repair) == [Graft(P2)] and of(Fetch, repair) == [Fetch(P2, (missing.id,))]
     assert mesh.tree.mode(P2) is Mode.EAGER
-    # P2 did not answer in time: the next announcer is asked.
+    # P2 did not answer in time: the next announcer is asked, and P2's graft undone
+    # (else both grafted links would push every later item).
     retry = feed(mesh, Tick(), deadline + TREE.graft_retry_ms)
     assert of(Graft, retry) == [Graft(P3)] and of(Fetch, retry) == [Fetch(P3, (missing.id,))]
+    assert of(Prune, retry) == [Prune(P2)] and mesh.tree.mode(P2) is Mode.LAZY
     arrived = feed(mesh, Received(P3, [missing]), deadline + TREE.graft_retry_ms + 50)
     assert missing.id in mesh and of(Prune, arrived) == []
     assert mesh.tree.missing() == []
-    # On along the eager links (P1 never pruned, P2 grafted), never back to P3.
-    assert pushed_to(arrived) == {P1: [missing.id], P2: [missing.id]}
+    # On along the eager links (P1 never pruned), never back to P3 nor to P2, which announced it.
+    assert pushed_to(arrived) == {P1: [missing.id]}
 
 
 def test_an_announced_id_the_tree_brings_in_time_is_not_fetched() -> None:
-    mesh = node()
+    mesh = node(replace(TREE, swap_after_ms=None))  # the optimisation has its own test
     feed(mesh, Pruned(P2))
     item = alert(ALLY, 1)
     feed(mesh, Announced(P2, [item.id]))
@@ -181,5 +183,88 @@ def test_a_flooding_node_also_fetches_what_a_tree_peer_announced_and_did_not_bri
     mesh = node(Timing())
     item = alert(ALLY, 1)
     feed(mesh, Announced(P2, [item.id]))
-    repair = feed(mesh, Tick(), NOW + Timing().graft_timeout_ms)
+    due = mesh.wakeup_at()
+    assert due is not None and NOW + Timing().graft_timeout_ms <= due
+    repair = feed(mesh, Tick(), due)
     assert of(Graft, repair) == [Graft(P2)] and of(Fetch, repair) == [Fetch(P2, (item.id,))]
+
+
+def test_a_graft_replaces_the_tree_link_that_did_not_bring_the_item() -> None:
+    """The parent's push did not come (lost, or the parent went quiet): the grafted
+    link takes its place, and the repaired item is not pushed back to it."""
+    mesh = node()
+    feed(mesh, Pruned(P2))
+    feed(mesh, Pruned(P3))
+    feed(mesh, Received(P1, [alert(ALLY, 1)]))  # P1 is our tree parent
+    missing = alert(ALLY, 2)
+    feed(mesh, Announced(P2, [missing.id]), NOW + 10)
+    repair = feed(mesh, Tick(), NOW + 10 + TREE.graft_timeout_ms)
+    assert of(Graft, repair) == [Graft(P2)] and of(Prune, repair) == [Prune(P1)]
+    assert mesh.tree.mode(P1) is Mode.LAZY and mesh.tree.mode(P2) is Mode.EAGER
+    arrived = feed(mesh, Received(P2, [missing]), NOW + 700)
+    assert pushed_to(arrived) == {}  # P1 most likely holds it, P2 sent it, P3 is lazy
+    announced = of(Announce, feed(mesh, Tick(), NOW + 5_000))
+    assert sorted(announced, key=repr) == sorted([Announce(P1, (missing.id,)), Announce(P3, (missing.id,))], key=repr)
+
+
+def test_repair_timers_are_spread_so_an_orphaned_subtree_is_not_fetched_node_by_node() -> None:
+    jittered = replace(TREE, graft_jitter_ms=1_000)
+    deadlines = set()
+    for seed in range(20):
+        mesh = MeshNode(ME, random=rng(seed), now=NOW, peers=[P1], stored=TRUST, timing=jittered)
+        mesh.handle(Announced(P1, [alert(ALLY, 1).id]), NOW)
+        deadlines.add(mesh.wakeup_at())
+    lowest = NOW + jittered.graft_timeout_ms
+    assert all(lowest <= d < lowest + jittered.graft_jitter_ms for d in deadlines if d is not None)
+    assert len(deadlines) > 10
+
+
+def test_a_failed_push_is_announced_instead_of_pushed_again() -> None:
+    """Mostly the reply was lost, or the peer got it by another path meanwhile: an id
+    costs 32 bytes, and a peer that still lacks it fetches it from the announcement."""
+    mesh = node()
+    item = alert(ALLY, 1)
+    actions = mesh.handle(Received(P1, [item]), NOW)
+    for push in of(Push, actions):
+        assert isinstance(push, Push)
+        mesh.handle(PushResult(push.peer, push.batch_id, push.peer != P2), NOW + 3_000)
+    later = feed(mesh, Tick(), NOW + 60_000)
+    assert P2 not in pushed_to(later)
+    announced = [a for a in of(Announce, later + feed(mesh, Tick(), NOW + 60_200)) if isinstance(a, Announce)]
+    assert [(a.peer, a.ids) for a in announced] == [(P2, (item.id,))]
+    assert mesh.tree.mode(P2) is Mode.EAGER  # the link stays in the tree
+
+
+def test_a_failed_revocation_is_pushed_again_in_full() -> None:
+    mesh = node()
+    revocation = revoke(ME, key("gone"), created=NOW + 1)
+    actions = mesh.handle(Received(P1, [revocation]), NOW)
+    assert pushed_to(actions) == {P2: [revocation.id], P3: [revocation.id]}  # once per batch
+    for push in of(Push, actions):
+        assert isinstance(push, Push)
+        mesh.handle(PushResult(push.peer, push.batch_id, push.peer != P2), NOW + 3_000)
+    assert pushed_to(feed(mesh, Tick(), NOW + 60_000)) == {P2: [revocation.id]}
+
+
+def test_an_announcement_well_ahead_of_the_tree_swaps_the_parent_for_the_announcer() -> None:
+    """Plumtree's optimisation: the announcer's path is faster than the tree's."""
+    mesh = node()
+    feed(mesh, Pruned(P2))
+    feed(mesh, Pruned(P3))
+    feed(mesh, Received(P1, [alert(ALLY, 1)]))
+    item = alert(ALLY, 2)
+    feed(mesh, Announced(P2, [item.id]), NOW + 10)
+    late = feed(mesh, Received(P1, [item]), NOW + 300)  # before the repair, after the announcement
+    assert of(Graft, late) == [Graft(P2)] and of(Prune, late) == [Prune(P1)]
+    assert mesh.tree.mode(P2) is Mode.EAGER and mesh.tree.mode(P1) is Mode.LAZY
+    assert of(Fetch, feed(mesh, Tick(), NOW + 10_000)) == []
+
+
+def test_without_the_optimisation_a_late_tree_copy_keeps_its_link() -> None:
+    mesh = node(replace(TREE, swap_after_ms=None))
+    feed(mesh, Pruned(P2))
+    item = alert(ALLY, 2)
+    feed(mesh, Announced(P2, [item.id]), NOW + 10)
+    late = feed(mesh, Received(P1, [item]), NOW + 300)
+    assert of(Graft, late) == [] and of(Prune, late) == []
+    assert mesh.tree.mode(P1) is Mode.EAGER
