@@ -28,6 +28,13 @@ TOKEN_BYTES = 24
 # A missed check-in's alert (and the cancel when they check in) lives a day, not
 # the default six hours (node.alerts.DEFAULT_TTL_MS): a search can last that long.
 MISSED_CHECKIN_TTL_MS = 24 * 3600 * 1000
+# The texts of the alert a missed check-in raises, and of its cancel. They are signed
+# in English; the dashboard shows them from the catalog in its reader's language
+# (node.web.wording recognises them; node.web.labels marks them for translation).
+MISSED_HEADLINE = "Missed check-in: %(who)s"
+MISSED_INSTRUCTION = "Try to reach them now; follow your protocol for a missed check-in."
+CHECKED_IN = "%(who)s checked in."
+GENERATED = (MISSED_HEADLINE, MISSED_INSTRUCTION, CHECKED_IN)
 
 
 def token_hash(token: str) -> str:
@@ -143,9 +150,10 @@ class CheckinDesk:
     def _raise(self, plan: Plan, row: PlanRow) -> None:
         note = self._open_note(row.note)
         peers = [self.s.store.get_peer(bytes.fromhex(k)) for k in row.recipients]
-        recipients = [p.enc_key for p in peers if p is not None]
+        # no peers chosen ("only this organization will be alerted"): sealed to this node alone
+        recipients = [p.enc_key for p in peers if p is not None] or [self.s.identity.enc_public]
         alert = Alert(
-            headline=f"Missed check-in: {plan.who}"[:160],
+            headline=(MISSED_HEADLINE % {"who": plan.who})[:160],
             areas=(Area(plan.region),),
             severity="severe",
             event="checkin-missed",
@@ -153,7 +161,7 @@ class CheckinDesk:
             certainty="possible",
             scope="restricted",
             description=note[:8000],
-            instruction="Try to reach them now; follow your protocol for a missed check-in.",
+            instruction=MISSED_INSTRUCTION,
         )
         env = make_envelope(
             self.s.identity, alert, now=self.s.clock(), ttl_ms=MISSED_CHECKIN_TTL_MS, recipients=recipients
@@ -170,7 +178,7 @@ class CheckinDesk:
         if not isinstance(original.body, Alert):
             return
         cancel = replace(
-            original.body, msg_type="cancel", references=(row.id,), description=f"{plan.who} checked in."
+            original.body, msg_type="cancel", references=(row.id,), description=CHECKED_IN % {"who": plan.who}
         )
         recipients = self.s.recipients_of(original.envelope)
         env = make_envelope(

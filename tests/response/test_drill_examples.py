@@ -117,6 +117,8 @@ def test_drill_run_follows_the_node_and_writes_its_report(tmp_path: Path, monkey
     assert ran.output.count("waiting until") == 1
     assert (out / "drill-report.md").read_text() == "# Drill report: Marcha\n"
     assert (out / "drill-chart.svg").read_text() == "<svg/>"
+    said = f"report written to {(out / 'drill-report.md').resolve()} (chart: {(out / 'drill-chart.svg').resolve()})"
+    assert said in ran.output  # where to find it, not only its text
 
 
 def test_a_drill_that_stopped_is_an_error_that_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
