@@ -37,7 +37,8 @@ from node.alerts import AlertInputError, parse_duration
 from node.catalogs import translations
 from node.errors import Refused
 
-EXAMPLE = "armed-person-at-march"  # the scenario the dashboard's form starts from
+# The scenario the dashboard's form starts from, in the reader's language.
+EXAMPLE = {"en": "armed-person-at-march", "es": "persona-armada-en-la-marcha"}
 MAX_DRILL_MS = 24 * 3600_000  # steps and the wait for acknowledgements together
 
 
@@ -161,9 +162,11 @@ def outcome(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return steps
 
 
-def told(name: str, steps: list[dict[str, Any]], lang: str = "en") -> tuple[str, str]:
+def told(name: str, steps: list[dict[str, Any]], lang: str = "en", *, linked: bool = True) -> tuple[str, str]:
     """The Markdown report and its chart, in ``lang``, from ``outcome``'s steps.
-    A step nobody acknowledged is listed under "Missed" and drawn as such."""
+    A step nobody acknowledged is listed under "Missed" and drawn as such.
+    ``linked``: the report links its chart's file (``drill-chart.svg`` beside
+    it, as ``amparo drill run`` writes them); the dashboard shows the chart itself."""
     t = translations(lang).gettext
     lines = [f"# {t(TITLE) % {'name': name}}", "", t(ALL_EXERCISES), ""]
     rows: list[tuple[str, float | None]] = []
@@ -185,7 +188,7 @@ def told(name: str, steps: list[dict[str, Any]], lang: str = "en") -> tuple[str,
     lines += (
         [f"## {t(MISSED)}", ""]
         + ([f"- {m}" for m in missed] or [f"- {t(NOTHING)}"])
-        + ["", "![chart](drill-chart.svg)", ""]
+        + (["", "![chart](drill-chart.svg)", ""] if linked else [""])
     )
     return "\n".join(lines), chart(rows, lang)
 

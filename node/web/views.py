@@ -418,7 +418,7 @@ class Views:
         reports = [_told(d, language) for k, d in s.store.list_records("drill") if k.startswith("report-")]
         running = s.drills.running.json() if s.drills.running is not None else None
         return self.render(request, session, "drills.html", reports=sorted(reports, key=lambda d: -d["at"]),
-                           active=running, example=drill.example(drill.EXAMPLE))
+                           active=running, example=drill.example(drill.EXAMPLE.get(language, drill.EXAMPLE["en"])))
 
     async def drill_run(self, request: web.Request, session: Session) -> web.StreamResponse:
         """The node's one drill runner, as ``amparo drill run`` uses it."""
@@ -432,7 +432,7 @@ def _told(report: dict[str, Any], language: str) -> dict[str, Any]:
     them (reports of drills that ran to their end); else its text as kept."""
     if "outcome" not in report:
         return report
-    markdown, svg = drill.told(str(report.get("name", "")), report["outcome"], language)
+    markdown, svg = drill.told(str(report.get("name", "")), report["outcome"], language, linked=False)
     return report | {"markdown": markdown, "svg": svg}
 
 
