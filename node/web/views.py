@@ -73,12 +73,18 @@ def _env(language: str) -> jinja2.Environment:
         )
         env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
         env.filters["when"] = _when
-        env.filters["region_name"] = regions.name
+        env.filters["region_name"] = lambda code: _region_name(code, language)
         t = i18n.translations(language)
         env.filters["step_text"] = lambda step: wording.step_text(step, t)
         env.filters["generated"] = lambda text: wording.generated(str(text or ""), t)
         _ENVS[language] = env
     return _ENVS[language]
+
+
+def _region_name(code: str, language: str) -> str:
+    """A region's name for a reader: a country in their language (México), a
+    state by its own name (Oaxaca)."""
+    return regions.label(code, language) if "-" not in code else regions.name(code)
 
 
 def _when(ms: int | None) -> str:

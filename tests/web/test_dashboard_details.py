@@ -182,3 +182,9 @@ async def test_compose_starts_from_the_command_lines_defaults(dashboard: Dashboa
     fields = ("severity", "urgency", "certainty", "event", "scope", "language", "status")
     assert {k: sent[k] for k in fields} == {k: as_cli[k] for k in fields}
     assert sent["expires"] - sent["created"] == as_cli["expires"] - as_cli["created"]
+
+
+async def test_a_country_is_named_in_the_readers_language(dashboard: Dashboard) -> None:
+    alert_id = send(dashboard, "Alerta nacional de prueba", regions=["MX", "MX-OAX"])
+    assert "México (MX), Oaxaca (MX-OAX)" in text_of(await dashboard.page(f"/ui/alerts/{alert_id}", lang="es"))
+    assert "Mexico (MX), Oaxaca (MX-OAX)" in text_of(await dashboard.page(f"/ui/alerts/{alert_id}", lang="en"))
