@@ -10,6 +10,7 @@ to the recipients chosen at ``start`` (and this node), never in the clear.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import replace
@@ -35,6 +36,29 @@ MISSED_HEADLINE = "Missed check-in: %(who)s"
 MISSED_INSTRUCTION = "Try to reach them now; follow your protocol for a missed check-in."
 CHECKED_IN = "%(who)s checked in."
 GENERATED = (MISSED_HEADLINE, MISSED_INSTRUCTION, CHECKED_IN)
+
+
+def localized(text: str, gettext: Callable[[str], str]) -> str:
+    """``text`` in a reader's language (``gettext``) when it is exactly one of
+    GENERATED filled in ("Missed check-in: Lucía"); anything else as written.
+    The dashboard (``node.web.wording``) and pages (``desk.page_text``) say it so."""
+    for template, pattern in _PATTERNS:
+        found = pattern.fullmatch(text)
+        if found:
+            try:
+                return gettext(template) % found.groupdict()
+            except (KeyError, TypeError, ValueError):  # a translation that lost its field
+                return text
+    return text
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    """A template as a pattern: its ``%(name)s`` fields match any text."""
+    pieces = re.split(r"%\((\w+)\)s", template)  # literal, name, literal, …, literal
+    return re.compile("".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+)" for i, p in enumerate(pieces)), re.DOTALL)
+
+
+_PATTERNS = tuple((template, _pattern(template)) for template in GENERATED)
 
 
 def token_hash(token: str) -> str:

@@ -45,10 +45,11 @@ from node.outbound import (
     send_apprise,
 )
 from node.response import escalation as esc
-from node.response.checkin_desk import CheckinDesk
+from node.response.checkin_desk import CheckinDesk, localized
 from node.response.rotation import HandOver, Rotation, ScheduleError, Shift
 from node.store import EscalationRow, HandoverRow, NoteRow, PageRow, ResponderRow, ShiftRow, StoredEnvelope
 from protocol import Alert, fingerprint, regions
+from protocol.alert import MAX_HEADLINE
 
 log = logging.getLogger("amparo.response")
 ROLES = ("admin", "responder", "viewer")
@@ -449,7 +450,10 @@ def page_text(
     t = catalogs.translations(lang).gettext
     link = f"{base}/ui/alerts/{alert_hex}"
     how = t(ACK_HOW) % {"button": t("Acknowledge"), "command": "amparo alert ack " + alert_hex[:12]}
-    return phone_text(alert, link=link, footer=(how,), lang=lang, sender=sender)
+    said = replace(  # a missed check-in's alert is signed in English: told in the responder's language
+        alert, headline=localized(alert.headline, t)[:MAX_HEADLINE], instruction=localized(alert.instruction, t)
+    )
+    return phone_text(said, link=link, footer=(how,), lang=lang, sender=sender)
 
 
 def _urgent(alert: Alert) -> bool:

@@ -15,12 +15,10 @@ Two kinds, two ways:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from functools import lru_cache
 from gettext import NullTranslations
 
-from node.response.checkin_desk import GENERATED
+from node.response.checkin_desk import localized
 from node.timeline import Step
 from node.web.labels import CHAIN_STEP
 
@@ -47,21 +45,4 @@ def said(message: str, params: Mapping[str, str], t: NullTranslations) -> str:
 def generated(text: str, t: NullTranslations) -> str:
     """``text`` in the reader's language when the node generated it from a
     template (``Missed check-in: Lucía``), else as written."""
-    if not text:
-        return text
-    for template, pattern in _patterns():
-        found = pattern.fullmatch(text)
-        if found:
-            return said(template, found.groupdict(), t)
-    return text
-
-
-@lru_cache(maxsize=1)
-def _patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
-    """Each template as a pattern: its ``%(name)s`` fields match any text."""
-    out = []
-    for template in GENERATED:
-        pieces = re.split(r"%\((\w+)\)s", template)  # literal, name, literal, name, …, literal
-        regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+)" for i, p in enumerate(pieces))
-        out.append((template, re.compile(regex, re.DOTALL)))
-    return tuple(out)
+    return localized(text, t.gettext) if text else text
