@@ -195,6 +195,7 @@ def test_the_spanish_dashboard_has_no_english_left(browser: Any, orgs: Any, tmp_
         english["/ui/compose (preview)"] = found
 
     ana.goto(url(a, "/ui/alerts"))  # a row that arrives live, and its banner
+    ana.locator('#alerts[data-live="open"]').wait_for(state="attached")  # the page listens before B sends
     live = b.send(headline="Hostigamiento a la radio comunitaria", severity="extreme")
     row = ana.locator(f'#alerts li.fresh[data-id="{live}"]')
     row.wait_for(timeout=20_000)

@@ -104,6 +104,7 @@ function liveAlerts() {
   if (!list || !window.EventSource) return;
   const banner = document.getElementById("live");
   const source = new EventSource("/ui/stream");
+  source.addEventListener("open", () => { list.dataset.live = "open"; });  // subscribed: what comes next shows up
   source.addEventListener("alert", (event) => {
     const a = JSON.parse(event.data);
     if (!wanted(a, list) || list.querySelector('[data-id="' + a.id + '"]')) return;
