@@ -30,8 +30,8 @@ TOKEN_BYTES = 24
 # the default six hours (node.alerts.DEFAULT_TTL_MS): a search can last that long.
 MISSED_CHECKIN_TTL_MS = 24 * 3600 * 1000
 # The texts of the alert a missed check-in raises, and of its cancel. They are signed
-# in English; the dashboard shows them from the catalog in its reader's language
-# (node.web.wording recognises them; node.web.labels marks them for translation).
+# in English; the dashboard and pages say them from the catalog in the reader's
+# language (``localized``; node.web.labels marks them for translation).
 MISSED_HEADLINE = "Missed check-in: %(who)s"
 MISSED_INSTRUCTION = "Try to reach them now; follow your protocol for a missed check-in."
 CHECKED_IN = "%(who)s checked in."
@@ -55,7 +55,8 @@ def localized(text: str, gettext: Callable[[str], str]) -> str:
 def _pattern(template: str) -> re.Pattern[str]:
     """A template as a pattern: its ``%(name)s`` fields match any text."""
     pieces = re.split(r"%\((\w+)\)s", template)  # literal, name, literal, …, literal
-    return re.compile("".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+)" for i, p in enumerate(pieces)), re.DOTALL)
+    regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+)" for i, p in enumerate(pieces))
+    return re.compile(regex, re.DOTALL)
 
 
 _PATTERNS = tuple((template, _pattern(template)) for template in GENERATED)

@@ -177,7 +177,9 @@ class DrillRunner:
         rows = (self.host.store.get(bytes.fromhex(s["id"])) for s in run.sent)
         return [incidents.alert_detail(self.host, row) for row in rows if row is not None]
 
-    def _keep(self, run: DrillRun, state: str, markdown: str, svg: str, steps: list[dict[str, Any]] | None = None) -> None:
+    def _keep(
+        self, run: DrillRun, state: str, markdown: str, svg: str, steps: list[dict[str, Any]] | None = None
+    ) -> None:
         """The report, kept: its English text and chart (what ``amparo drill
         run`` writes out) and, for a drill that ran to its end, each step's
         answers (``outcome``), from which the dashboard tells it in its reader's

@@ -138,7 +138,8 @@ class Views:
             sessions = request.app[SESSIONS]
             session = sessions.get(request.cookies.get(COOKIE))
             if session is None:
-                if request.method == "GET" and not request.path.endswith(("/stream", "/responses", "/regions", "/item")):
+                fetched = request.path.endswith(("/stream", "/responses", "/regions", "/item"))  # by app.js
+                if request.method == "GET" and not fetched:
                     raise web.HTTPSeeOther(f"{PREFIX}/login?next={request.path_qs}")
                 return self._refuse(request, 401, labels.SIGN_IN_FIRST, translate=True)
             if request.method == "POST":
@@ -359,7 +360,8 @@ class Views:
         doc["to"] = [p for p in (await request.post()).getall("to", []) if isinstance(p, str)]
         doc = {k: v for k, v in doc.items() if v not in ("", None)} | {"exercise": doc["exercise"]}
         if doc.get("severity") not in SEVERITIES:  # the command line asks for one too (--severity)
-            return self._compose_page(request, session, doc, None, self.gettext(request, labels.CHOOSE_SEVERITY), 400)
+            said = self.gettext(request, labels.CHOOSE_SEVERITY)
+            return self._compose_page(request, session, doc, None, said, 400)
         try:
             watched = tuple(self.service(request).desk.watch)  # else the reader's locale (es-MX) hints the country
             near = watched or i18n.countries_of(request.headers.get("Accept-Language", ""))
