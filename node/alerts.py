@@ -114,6 +114,15 @@ def open_row(row: StoredEnvelope, identity: Identity, envelope: Envelope | None 
         return Readable(row, env, None)
 
 
+# What an alert says when the person did not say it: the API's defaults, so
+# `amparo alert send` (which sends only the options given) and the dashboard's
+# compose form (which starts from these) make the same alert of the same input.
+# Neither has a default severity: the person always chooses one.
+DEFAULTS: dict[str, str] = {
+    "scope": "members", "event": "other", "urgency": "unknown", "certainty": "unknown", "language": "en",
+}
+
+
 def alert_from_request(
     doc: dict[str, Any],
     *,
@@ -141,14 +150,14 @@ def alert_from_request(
             status="exercise" if doc.get("exercise") else str(doc.get("status", "actual")),
             msg_type=msg_type,
             references=references,
-            scope=str(doc.get("scope", "members")),
-            event=str(doc.get("event", "other")),
-            urgency=str(doc.get("urgency", "unknown")),
-            certainty=str(doc.get("certainty", "unknown")),
+            scope=str(doc.get("scope", DEFAULTS["scope"])),
+            event=str(doc.get("event", DEFAULTS["event"])),
+            urgency=str(doc.get("urgency", DEFAULTS["urgency"])),
+            certainty=str(doc.get("certainty", DEFAULTS["certainty"])),
             description=str(doc.get("description", "")),
             instruction=str(doc.get("instruction", "")),
             contact=str(doc.get("contact", "")),
-            language=str(doc.get("language", "en")),
+            language=str(doc.get("language", DEFAULTS["language"])),
         )
     except ProtocolError as exc:
         raise AlertInputError(exc.message) from None

@@ -370,16 +370,6 @@ class Entry(Answer):
     note: str | None = None
 
 
-class ListedAlert(Entry):
-    """An alert in its current state: its fields as its author's latest update
-    gives them (`node.alerts.current_state`), whether it was cancelled, how many
-    updates (always sent; the defaults only keep the type checker's field order)."""
-
-    cancelled: bool = False
-    updates: int = 0
-    sent_headline: Annotated[str, Meta(description="the headline first sent; the others show the latest update")] = ""
-
-
 class OrgResponse(Answer):
     organization: str
     key: str
@@ -391,9 +381,19 @@ class OrgResponse(Answer):
     at: Millis
 
 
+class ListedAlert(Entry):
+    """An alert in its current state: its fields as its author's latest update
+    gives them (`node.alerts.current_state`), whether it was cancelled, how many
+    updates (always sent; the defaults only keep the type checker's field order)."""
+
+    cancelled: bool = False
+    updates: int = 0
+    sent_headline: Annotated[str, Meta(description="the headline first sent; the others show the latest update")] = ""
+    responses: Annotated[list[OrgResponse], Meta(description="per organization, its latest ack")] = []
+
+
 class AlertDetail(ListedAlert):
     timeline: Annotated[list[Entry], Meta(description="updates, cancels and acks, by time")] = []
-    responses: Annotated[list[OrgResponse], Meta(description="per organization, its latest ack")] = []
     escalation: dict[str, Any] | None = None
     notes: list[dict[str, Any]] = []
 

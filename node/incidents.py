@@ -266,7 +266,7 @@ def list_alerts(host: AlertHost, *, region: str | None, since: int = 0, limit: i
             continue  # updates and cancels are shown in their alert's timeline
         if region and not any(regions.matches(region, a.region) for a in item.body.areas):
             continue
-        out.append(alert_json(item, names, host.author_of) | _state(host, item))
+        out.append(alert_json(item, names, host.author_of) | _state(host, item) | _acks(host, item, names))
         if len(out) >= limit:
             break
     return out
@@ -304,6 +304,13 @@ def _state(host: AlertHost, item: Readable) -> dict[str, Any]:
         state |= {"regions": [a.region for a in now.areas], "areas": [a.to_wire() for a in now.areas]}
         state["sent_headline"] = item.body.headline  # the timeline's first step says what was sent
     return state
+
+
+def _acks(host: AlertHost, item: Readable, names: Mapping[bytes, str]) -> dict[str, Any]:
+    """Who acknowledged an alert, per organization: the list shows which alerts
+    somebody answered (the detail has the same ``responses``)."""
+    related = [open_row(r, host.identity) for r in host.related(item.envelope.id)]
+    return {"responses": _responses(item, related, names, host.author_of)}
 
 
 def _responses(

@@ -10,7 +10,7 @@ list; neither orders anything itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # The kinds of step, in the order they sort when two share a millisecond.
@@ -24,9 +24,12 @@ class Step:
     who: str  # organization or responder, "" when unknown
     text: str  # headline of an update, reason, note text
     state: str = ""  # acknowledgement state: responding, seen, unable
+    message: str = ""  # a step the node wrote itself: the catalog message ``text`` was made from …
+    params: dict[str, str] = field(default_factory=dict)  # … and its fields (node.web.wording)
 
     def to_json(self) -> dict[str, Any]:
-        return {"at": self.at, "kind": self.kind, "who": self.who, "text": self.text, "state": self.state}
+        said = {"message": self.message, "params": self.params} if self.message else {}
+        return {"at": self.at, "kind": self.kind, "who": self.who, "text": self.text, "state": self.state} | said
 
 
 def history(detail: dict[str, Any]) -> list[Step]:
@@ -42,7 +45,9 @@ def history(detail: dict[str, Any]) -> list[Step]:
         else:
             steps.append(Step(int(t["created"]), "update", _who(t), str(t.get("headline") or "")))
     for n in detail.get("notes", []):
-        steps.append(Step(int(n["at"]), str(n.get("kind") or "debrief"), str(n.get("author") or ""), str(n["text"])))
+        message, params = str(n.get("message") or ""), n.get("params") or {}
+        kind, author = str(n.get("kind") or "debrief"), str(n.get("author") or "")
+        steps.append(Step(int(n["at"]), kind, author, str(n["text"]), message=message, params=dict(params)))
     rank = {k: i for i, k in enumerate(KINDS)}
     return sorted(steps, key=lambda s: (s.at, rank.get(s.kind, len(KINDS))))
 

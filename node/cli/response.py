@@ -334,14 +334,16 @@ def drill_run(ctx: CliContext, scenario: str, out: str, wait: str | None, as_jso
         raise click.ClickException(done["markdown"].strip().splitlines()[-1])
     target = Path(out)
     target.mkdir(parents=True, exist_ok=True)
-    (target / "drill-report.md").write_text(done["markdown"], "utf-8")
-    (target / "drill-chart.svg").write_text(done["svg"], "utf-8")
+    report, chart = (target / "drill-report.md").resolve(), (target / "drill-chart.svg").resolve()
+    report.write_text(done["markdown"], "utf-8")
+    chart.write_text(done["svg"], "utf-8")
     emit(
-        {"id": done["id"], "alerts": [s["id"] for s in done["sent"]], "report": str(target / "drill-report.md"),
-         "chart": str(target / "drill-chart.svg")},
+        {"id": done["id"], "alerts": [s["id"] for s in done["sent"]], "report": str(report), "chart": str(chart)},
         as_json,
         done["markdown"],
     )
+    if not as_json:
+        click.echo(f"report written to {report} (chart: {chart}); the dashboard's Drills page shows it too", err=True)
 
 
 @drill_group.command("finish")

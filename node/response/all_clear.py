@@ -22,19 +22,30 @@ import asyncio
 import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, Final
 
-from node.all_clear import FollowUp, describe, lead, notice_text, sender_name
+from node.all_clear import FollowUp, describe, notice_text, sender_name
 from node.config import public_base
 from node.host import Host
 
 log = logging.getLogger("amparo.response")
 KIND = "all-clear"
 UNFINISHED = ("pending", "sending")
-_LABEL = {"cancel": "all-clear", "update": "update"}
+# The timeline's words for a follow-up, as catalog messages and their fields
+# (``ResponseDesk.note``): the dashboard shows them in the reader's language.
+# ``fields`` is a list of field names joined by ", " (catalog words), ``reason``
+# a cancel's own text (shown translated when the node generated it), ``people``
+# names or ``NOBODY``.
+CANCEL_TOLD: Final = "all-clear: cancelled by %(sender)s: %(reason)s — told: %(people)s"
+CANCEL_TOLD_NO_REASON: Final = "all-clear: cancelled by %(sender)s — told: %(people)s"
+UPDATE_TOLD: Final = "update by %(sender)s (%(fields)s changed) — told: %(people)s"
+UPDATE_TOLD_NOTHING: Final = "update by %(sender)s — told: %(people)s"
+STOPPED_TELLING: Final = "%(kind)s: the node stopped while telling %(person)s; not told again (they may have been reached)"
+NOBODY: Final = "nobody reachable"
+MESSAGES: Final = (CANCEL_TOLD, CANCEL_TOLD_NO_REASON, UPDATE_TOLD, UPDATE_TOLD_NOTHING, STOPPED_TELLING)
 
 Notify = Callable[[list[str], str, str], bool]  # a person's channels, title, body → reached
-Note = Callable[[str, str], None]  # alert id, timeline text
+Note = Callable[[str, str, dict[str, str]], None]  # alert id, catalog message, its fields
 Lock = Callable[[str], AbstractAsyncContextManager[Any]]  # the alert's paging lock
 
 
@@ -62,11 +73,8 @@ class AllClear:
             if doc["state"] not in UNFINISHED or key in self._busy:
                 continue
             if doc["state"] == "sending" and doc["tried"]:
-                self.note(
-                    doc["alert"],
-                    f"{doc['kind']}: the node stopped while telling {doc['tried'][-1]}; "
-                    "not told again (they may have been reached)",
-                )
+                kind = "all-clear" if doc["kind"] == "cancel" else "update"
+                self.note(doc["alert"], STOPPED_TELLING, {"kind": kind, "person": doc["tried"][-1]})
             self.s.spawn(self._tell(key))
 
     def told(self, alert_hex: str) -> list[dict[str, Any]]:
@@ -105,8 +113,7 @@ class AllClear:
             if await asyncio.to_thread(self.notify, list(responder.channels), title, body):
                 doc = self._save(key, doc | {"reached": [*doc["reached"], person]})
         self._save(key, doc | {"state": "sent" if doc["reached"] else "unreachable"})
-        told = ", ".join(doc["reached"]) or "nobody reachable"
-        self.note(follow.incident_hex, f"{_LABEL[follow.kind]}: {lead(follow, sender)} — told: {told}")
+        self.note(follow.incident_hex, *timeline_step(follow, sender, doc["reached"]))
         if not doc["reached"]:
             log.warning("the %s of alert %s reached no paged responder", follow.kind, follow.incident_hex[:12])
 
@@ -130,3 +137,16 @@ class _Texts:
         if lang not in self._by_lang:
             self._by_lang[lang] = notice_text(self._follow, self._link, sender=self._sender, lang=lang)
         return self._by_lang[lang]
+
+
+def timeline_step(follow: FollowUp, sender: str, reached: list[str]) -> tuple[str, dict[str, str]]:
+    """The timeline's line for a follow-up told to ``reached``: a catalog message
+    and its fields, so each reader sees it in their own language."""
+    people = ", ".join(reached) or NOBODY
+    if follow.kind == "cancel":
+        if not follow.reason.strip():
+            return CANCEL_TOLD_NO_REASON, {"sender": sender, "people": people}
+        return CANCEL_TOLD, {"sender": sender, "reason": follow.reason, "people": people}
+    if not follow.changed:
+        return UPDATE_TOLD_NOTHING, {"sender": sender, "people": people}
+    return UPDATE_TOLD, {"sender": sender, "fields": ", ".join(follow.changed), "people": people}

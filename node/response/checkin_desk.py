@@ -10,6 +10,7 @@ to the recipients chosen at ``start`` (and this node), never in the clear.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import replace
@@ -28,6 +29,37 @@ TOKEN_BYTES = 24
 # A missed check-in's alert (and the cancel when they check in) lives a day, not
 # the default six hours (node.alerts.DEFAULT_TTL_MS): a search can last that long.
 MISSED_CHECKIN_TTL_MS = 24 * 3600 * 1000
+# The texts of the alert a missed check-in raises, and of its cancel. They are signed
+# in English; the dashboard and pages say them from the catalog in the reader's
+# language (``localized``; node.web.labels marks them for translation).
+MISSED_HEADLINE = "Missed check-in: %(who)s"
+MISSED_INSTRUCTION = "Try to reach them now; follow your protocol for a missed check-in."
+CHECKED_IN = "%(who)s checked in."
+GENERATED = (MISSED_HEADLINE, MISSED_INSTRUCTION, CHECKED_IN)
+
+
+def localized(text: str, gettext: Callable[[str], str]) -> str:
+    """``text`` in a reader's language (``gettext``) when it is exactly one of
+    GENERATED filled in ("Missed check-in: Lucía"); anything else as written.
+    The dashboard (``node.web.wording``) and pages (``desk.page_text``) say it so."""
+    for template, pattern in _PATTERNS:
+        found = pattern.fullmatch(text)
+        if found:
+            try:
+                return gettext(template) % found.groupdict()
+            except (KeyError, TypeError, ValueError):  # a translation that lost its field
+                return text
+    return text
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    """A template as a pattern: its ``%(name)s`` fields match any text."""
+    pieces = re.split(r"%\((\w+)\)s", template)  # literal, name, literal, …, literal
+    regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+)" for i, p in enumerate(pieces))
+    return re.compile(regex, re.DOTALL)
+
+
+_PATTERNS = tuple((template, _pattern(template)) for template in GENERATED)
 
 
 def token_hash(token: str) -> str:
@@ -143,9 +175,10 @@ class CheckinDesk:
     def _raise(self, plan: Plan, row: PlanRow) -> None:
         note = self._open_note(row.note)
         peers = [self.s.store.get_peer(bytes.fromhex(k)) for k in row.recipients]
-        recipients = [p.enc_key for p in peers if p is not None]
+        # no peers chosen ("only this organization will be alerted"): sealed to this node alone
+        recipients = [p.enc_key for p in peers if p is not None] or [self.s.identity.enc_public]
         alert = Alert(
-            headline=f"Missed check-in: {plan.who}"[:160],
+            headline=(MISSED_HEADLINE % {"who": plan.who})[:160],
             areas=(Area(plan.region),),
             severity="severe",
             event="checkin-missed",
@@ -153,7 +186,7 @@ class CheckinDesk:
             certainty="possible",
             scope="restricted",
             description=note[:8000],
-            instruction="Try to reach them now; follow your protocol for a missed check-in.",
+            instruction=MISSED_INSTRUCTION,
         )
         env = make_envelope(
             self.s.identity, alert, now=self.s.clock(), ttl_ms=MISSED_CHECKIN_TTL_MS, recipients=recipients
@@ -170,7 +203,7 @@ class CheckinDesk:
         if not isinstance(original.body, Alert):
             return
         cancel = replace(
-            original.body, msg_type="cancel", references=(row.id,), description=f"{plan.who} checked in."
+            original.body, msg_type="cancel", references=(row.id,), description=CHECKED_IN % {"who": plan.who}
         )
         recipients = self.s.recipients_of(original.envelope)
         env = make_envelope(

@@ -48,10 +48,11 @@ from node.outbound import (
 )
 from node.response import escalation as esc
 from node.response.all_clear import AllClear
-from node.response.checkin_desk import CheckinDesk
+from node.response.checkin_desk import CheckinDesk, localized
 from node.response.rotation import HandOver, Rotation, ScheduleError, Shift
 from node.store import EscalationRow, HandoverRow, NoteRow, PageRow, ResponderRow, ShiftRow, StoredEnvelope
 from protocol import Alert, fingerprint, regions
+from protocol.alert import MAX_HEADLINE
 
 log = logging.getLogger("amparo.response")
 ROLES = ("admin", "responder", "viewer")
@@ -83,7 +84,7 @@ class ResponseDesk:
         self.all_clear = AllClear(
             host,
             notify=lambda urls, title, body: _notify(urls, title, body, self.outbound),
-            note=lambda alert_hex, text: self.note(alert_hex, text, kind="escalation"),
+            note=lambda alert_hex, message, params: self.note(alert_hex, "", kind="escalation", message=message, params=params),
             lock=self._lock,
         )
 
@@ -284,7 +285,8 @@ class ResponseDesk:
             if isinstance(action, esc.Persist):
                 self.s.store.put_escalation(EscalationRow(**asdict(action.escalation)), self.s.clock())
             elif isinstance(action, esc.Timeline):
-                self.note(action.alert_id, action.text, kind="escalation", at=action.at)
+                self.note(action.alert_id, "", kind="escalation", at=action.at,
+                          message=action.message, params=dict(action.params))
         if pages:  # in chain order, one after the other: the backup hears first
             self.s.spawn(self._page_in_order(pages))
 
@@ -304,24 +306,27 @@ class ResponseDesk:
             if (row.alert_id, row.step) in self._mine:
                 continue
             if row.state == "sending" and row.tried:
-                self.note(
-                    row.alert_id,
-                    f"page ({row.targets}): the node stopped while paging {row.tried[-1]}; "
-                    "not paged again (they may have been reached)",
-                    kind="escalation",
-                )
+                self.note(row.alert_id, "", kind="escalation", message=PAGE_CUT,
+                          params={"step": row.targets, "person": row.tried[-1]})
             resumed.setdefault(row.alert_id, []).append(esc.Page(row.alert_id, row.targets, row.step))
         for alert_pages in resumed.values():
             self.s.spawn(self._page_in_order(alert_pages))
 
     # -- timeline -------------------------------------------------------------------------
     def note(
-        self, alert_hex: str, text: str, *, kind: str = "debrief", author: str = "", at: int = 0
+        self, alert_hex: str, text: str, *, kind: str = "debrief", author: str = "", at: int = 0,
+        message: str = "", params: dict[str, str] | None = None,
     ) -> None:
+        """A step of the incident timeline. A person's note is ``text``; the
+        node's own steps give a catalog ``message`` and its ``params`` instead,
+        kept beside their English text so every reader sees them in their own
+        language (``node.web.wording``)."""
+        said = {"message": message, "params": params or {}} if message else {}
+        text = message % (params or {}) if message else text
         if not text.strip() or len(text) > 4000:
             raise DeskError("note: 1 to 4000 characters")
         at = at or self.s.clock()
-        secret = json.dumps({"text": text, "author": author}, ensure_ascii=False).encode()
+        secret = json.dumps({"text": text, "author": author} | said, ensure_ascii=False).encode()
         sealed = nacl.public.SealedBox(nacl.public.PublicKey(self.s.identity.enc_public)).encrypt(secret)
         self.s.store.add_note(NoteRow(alert_hex, at, kind, sealed=bytes(sealed)))
 
@@ -340,7 +345,8 @@ class ResponseDesk:
             inner = json.loads(box.decrypt(row.sealed))
         except (nacl.exceptions.CryptoError, ValueError):
             inner = {"text": "(sealed to another key: unreadable)", "author": ""}
-        return shown | {"text": inner["text"], "author": inner["author"]}
+        said = {"message": inner["message"], "params": inner["params"]} if inner.get("message") else {}
+        return shown | {"text": inner["text"], "author": inner["author"]} | said
 
     def escalation_json(self, alert_hex: str) -> dict[str, Any] | None:
         row = self.s.store.get_escalation(alert_hex)
@@ -442,8 +448,8 @@ class ResponseDesk:
                 delivered.append(person)
                 record = self._page_state(record, reached=list(delivered))
         self._page_state(record, state="sent" if delivered else "unreachable")
-        text = f"page ({self._page_label(page)}): {', '.join(delivered) or 'nobody reachable'}"
-        self.note(page.alert_id, text, kind="escalation")
+        message, params = self._page_said(page, delivered)
+        self.note(page.alert_id, "", kind="escalation", message=message, params=params)
         if not delivered:
             log.warning("escalation step %s for alert %s reached nobody", page.targets, page.alert_id[:12])
 
@@ -454,13 +460,15 @@ class ResponseDesk:
         names = self.s.author_names()
         return names.get(key) or names.get(author) or fingerprint(key)
 
-    def _page_label(self, page: esc.Page) -> str:
-        """``backup`` for a chain step; ``whole chain, round 2`` for a re-paging
-        round (its page is numbered the chain's last step plus the round)."""
+    def _page_said(self, page: esc.Page, delivered: list[str]) -> tuple[str, dict[str, str]]:
+        """The timeline's message for a page and its fields: ``page (backup): Ana``
+        for a chain step; ``page (whole chain, round 2): …`` for a re-paging round
+        (its page is numbered the chain's last step plus the round)."""
+        people = {"people": ", ".join(delivered)} if delivered else {}
         row = self.s.store.get_escalation(page.alert_id)
         if page.targets != esc.ROUND or row is None:
-            return page.targets
-        return f"whole chain, round {page.step - row.step}"
+            return (PAGE_SENT if delivered else PAGE_NOBODY), {"step": page.targets} | people
+        return (ROUND_SENT if delivered else ROUND_NOBODY), {"round": str(page.step - row.step)} | people
 
     def _page_state(self, record: PageRow, **changes: Any) -> PageRow:
         record = replace(record, **changes)
@@ -472,6 +480,13 @@ class ResponseDesk:
         return [asdict(row) for row in self.s.store.pages_of(alert_hex)]
 
 
+# The timeline's words for pages (node.web.labels marks them for translation).
+PAGE_SENT = "page (%(step)s): %(people)s"
+PAGE_NOBODY = "page (%(step)s): nobody reachable"
+ROUND_SENT = "page (whole chain, round %(round)s): %(people)s"
+ROUND_NOBODY = "page (whole chain, round %(round)s): nobody reachable"
+PAGE_CUT = "page (%(step)s): the node stopped while paging %(person)s; not paged again (they may have been reached)"
+MESSAGES = (PAGE_SENT, PAGE_NOBODY, ROUND_SENT, ROUND_NOBODY, PAGE_CUT)
 ACK_HOW = "To acknowledge: open the link and press “%(button)s”, or run: %(command)s"
 
 
@@ -491,7 +506,10 @@ def page_text(
         alert_hex = alert.references[0].hex()
     link = f"{base}/ui/alerts/{alert_hex}"
     how = t(ACK_HOW) % {"button": t("Acknowledge"), "command": "amparo alert ack " + alert_hex[:12]}
-    return phone_text(alert, link=link, footer=(how,), lang=lang, sender=sender, zone=zone, expires=expires)
+    said = replace(  # a missed check-in's alert is signed in English: told in the responder's language
+        alert, headline=localized(alert.headline, t)[:MAX_HEADLINE], instruction=localized(alert.instruction, t)
+    )
+    return phone_text(said, link=link, footer=(how,), lang=lang, sender=sender, zone=zone, expires=expires)
 
 
 def _urgent(alert: Alert) -> bool:

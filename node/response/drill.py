@@ -34,9 +34,11 @@ from importlib import resources
 from typing import Any
 
 from node.alerts import AlertInputError, parse_duration
+from node.catalogs import translations
 from node.errors import Refused
 
-EXAMPLE = "armed-person-at-march"  # the scenario the dashboard's form starts from
+# The scenario the dashboard's form starts from, in the reader's language.
+EXAMPLE = {"en": "armed-person-at-march", "es": "persona-armada-en-la-marcha"}
 MAX_DRILL_MS = 24 * 3600_000  # steps and the wait for acknowledgements together
 
 
@@ -123,38 +125,78 @@ def load(text: str) -> Scenario:
     return Scenario(name.strip(), tuple(participants), wait, tuple(sorted(steps, key=lambda s: s.at_ms)))
 
 
-def report(scenario: Scenario, results: list[dict[str, Any]]) -> tuple[str, str]:
-    """Markdown report and SVG chart from each step's alert as the node shows it."""
-    rows: list[tuple[str, float]] = []
-    lines = [
-        f"# Drill report: {scenario.name}",
-        "",
-        "All alerts were exercises, labelled DRILL on every channel.",
-        "",
-    ]
-    missed = []
-    for i, alert in enumerate(results, 1):
-        lines.append(f"## Step {i}: {alert.get('headline', '')}")
-        responses = alert.get("responses", [])
-        for r in responses:
-            org = r.get("organization") or r["key"][:12]
-            lines.append(f"- organization **{org}**: {r['state']} after {r['time_to_ack_s']} s")
-            rows.append((f"{i}: {org}", float(r["time_to_ack_s"])))
+# The report's words (node.web.labels marks them for translation): the file
+# `amparo drill run` writes is English; the dashboard shows the same report in
+# its reader's language.
+TITLE = "Drill report: %(name)s"
+ALL_EXERCISES = "All alerts were exercises, labelled DRILL on every channel."
+STEP = "Step %(number)s: %(headline)s"
+ORG_ACKED = "organization **%(org)s**: %(state)s after %(seconds)s s"
+LOCAL_ACKED = "responder **%(who)s** acknowledged locally after %(seconds)s s"
+NOBODY = "nobody acknowledged"
+MISSED = "Missed"
+NOTHING = "nothing"
+CHART_TITLE = "Time to acknowledge (s)"
+NO_ACKS = "No acknowledgements."
+STOPPED = "The drill stopped after %(count)s step(s): %(reason)s"
+MESSAGES = (TITLE, ALL_EXERCISES, STEP, ORG_ACKED, LOCAL_ACKED, NOBODY, MISSED, NOTHING, CHART_TITLE, NO_ACKS, STOPPED)
+
+
+def outcome(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What each step's alert got, from the alert as the node shows it: the
+    answers (each organization's, and this node's responder who acknowledged)
+    in seconds after the alert. Kept with the report, so it can be told again
+    in another language."""
+    steps = []
+    for alert in results:
+        answers = [
+            {"who": r.get("organization") or r["key"][:12], "local": False, "state": r["state"],
+             "seconds": float(r["time_to_ack_s"])}
+            for r in alert.get("responses", [])
+        ]
         escalation = alert.get("escalation") or {}
         if escalation.get("acked_by"):
-            seconds = _local_ack_seconds(alert)
-            lines.append(f"- responder **{escalation['acked_by']}** acknowledged locally after {seconds} s")
-            rows.append((f"{i}: {escalation['acked_by']}", seconds))
-        if not responses and not escalation.get("acked_by"):
-            missed.append(alert.get("headline", ""))
-            lines.append("- **nobody acknowledged**")
+            answers.append({"who": escalation["acked_by"], "local": True, "state": "responding",
+                            "seconds": _local_ack_seconds(alert)})
+        steps.append({"headline": str(alert.get("headline", "")), "answers": answers})
+    return steps
+
+
+def told(name: str, steps: list[dict[str, Any]], lang: str = "en", *, linked: bool = True) -> tuple[str, str]:
+    """The Markdown report and its chart, in ``lang``, from ``outcome``'s steps.
+    A step nobody acknowledged is listed under "Missed" and drawn as such.
+    ``linked``: the report links its chart's file (``drill-chart.svg`` beside
+    it, as ``amparo drill run`` writes them); the dashboard shows the chart itself."""
+    t = translations(lang).gettext
+    lines = [f"# {t(TITLE) % {'name': name}}", "", t(ALL_EXERCISES), ""]
+    rows: list[tuple[str, float | None]] = []
+    missed = []
+    for i, step in enumerate(steps, 1):
+        lines.append(f"## {t(STEP) % {'number': i, 'headline': step['headline']}}")
+        for a in step["answers"]:
+            if a["local"]:
+                lines.append(f"- {t(LOCAL_ACKED) % {'who': a['who'], 'seconds': a['seconds']}}")
+            else:
+                said = {"org": a["who"], "state": t(a["state"]), "seconds": a["seconds"]}
+                lines.append(f"- {t(ORG_ACKED) % said}")
+            rows.append((f"{i}: {a['who']}", float(a["seconds"])))
+        if not step["answers"]:
+            missed.append(step["headline"])
+            lines.append(f"- **{t(NOBODY)}**")
+            rows.append((f"{i}: {step['headline']}", None))
         lines.append("")
     lines += (
-        ["## Missed", ""]
-        + ([f"- {m}" for m in missed] or ["- nothing"])
-        + ["", "![chart](drill-chart.svg)", ""]
+        [f"## {t(MISSED)}", ""]
+        + ([f"- {m}" for m in missed] or [f"- {t(NOTHING)}"])
+        + (["", "![chart](drill-chart.svg)", ""] if linked else [""])
     )
-    return "\n".join(lines), chart(rows)
+    return "\n".join(lines), chart(rows, lang)
+
+
+def stopped(name: str, count: int, reason: str, lang: str = "en") -> str:
+    """The report of a drill that could not go on."""
+    t = translations(lang).gettext
+    return f"# {t(TITLE) % {'name': name}}\n\n{t(STOPPED) % {'count': count, 'reason': reason}}\n"
 
 
 def _local_ack_seconds(alert: dict[str, Any]) -> float:
@@ -164,23 +206,33 @@ def _local_ack_seconds(alert: dict[str, Any]) -> float:
     return round((acked[-1]["at"] - alert["created"]) / 1000, 1) if acked else 0.0
 
 
-def chart(rows: list[tuple[str, float]]) -> str:
-    """A horizontal bar chart of time-to-acknowledge, as plain SVG (no dependency)."""
+def chart(rows: list[tuple[str, float | None]], lang: str = "en") -> str:
+    """A horizontal bar chart of time-to-acknowledge, as plain SVG (no
+    dependency). A row without seconds is a step nobody acknowledged: a red
+    bar across the chart, marked "nobody acknowledged"."""
+    t = translations(lang).gettext
     bar_h, left, width = 26, 260, 400
-    longest = max((s for _, s in rows), default=1.0) or 1.0
+    longest = max((s for _, s in rows if s is not None), default=1.0) or 1.0
     height = 40 + bar_h * max(len(rows), 1)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 80}" height="{height}" '
         f'font-family="sans-serif" font-size="13">',
-        '<text x="10" y="20" font-weight="bold">Time to acknowledge (s)</text>',
+        f'<text x="10" y="20" font-weight="bold">{escape(t(CHART_TITLE))}</text>',
     ]
     for i, (label, seconds) in enumerate(rows):
         y = 32 + i * bar_h
-        w = max(2, int(width * seconds / longest))
         parts.append(f'<text x="10" y="{y + 16}">{escape(label[:36])}</text>')
+        if seconds is None:
+            parts.append(
+                f'<rect class="missed" x="{left}" y="{y + 4}" width="{width}" height="{bar_h - 8}" '
+                'fill="#fde8e8" stroke="#b30000" stroke-dasharray="4 3"/>'
+            )
+            parts.append(f'<text x="{left + 8}" y="{y + 16}" fill="#b30000" font-weight="bold">{escape(t(NOBODY))}</text>')
+            continue
+        w = max(2, int(width * seconds / longest))
         parts.append(f'<rect x="{left}" y="{y + 4}" width="{w}" height="{bar_h - 8}" fill="#1b7f3a"/>')
         parts.append(f'<text x="{left + w + 6}" y="{y + 16}">{seconds:g}</text>')
     if not rows:
-        parts.append('<text x="10" y="50">No acknowledgements.</text>')
+        parts.append(f'<text x="10" y="50">{escape(t(NO_ACKS))}</text>')
     parts.append("</svg>")
     return "\n".join(parts)

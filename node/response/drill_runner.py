@@ -144,7 +144,8 @@ class DrillRunner:
             try:
                 await self._steps(run)
                 await self._wait_for_acks(run)
-                self._keep(run, "done", *drill.report(run.plan, self._results(run)))
+                steps = drill.outcome(self._results(run))
+                self._keep(run, "done", *drill.told(run.plan.name, steps), steps=steps)
             except Refused as exc:  # a step the node would not send: the report says which and why
                 self._keep(run, "failed", *_stopped(run, exc.message))
             except Exception:
@@ -176,13 +177,20 @@ class DrillRunner:
         rows = (self.host.store.get(bytes.fromhex(s["id"])) for s in run.sent)
         return [incidents.alert_detail(self.host, row) for row in rows if row is not None]
 
-    def _keep(self, run: DrillRun, state: str, markdown: str, svg: str) -> None:
+    def _keep(
+        self, run: DrillRun, state: str, markdown: str, svg: str, steps: list[dict[str, Any]] | None = None
+    ) -> None:
+        """The report, kept: its English text and chart (what ``amparo drill
+        run`` writes out) and, for a drill that ran to its end, each step's
+        answers (``outcome``), from which the dashboard tells it in its reader's
+        language."""
         now = self.host.clock()
         doc = run.json() | {"state": state, "at": now, "markdown": markdown, "svg": svg}
+        if steps is not None:
+            doc["outcome"] = steps
         self.host.store.put_record("drill", f"report-{run.id}", doc, now)
 
 
 def _stopped(run: DrillRun, reason: str) -> tuple[str, str]:
     """The report of a drill that could not go on."""
-    markdown = f"# Drill report: {run.plan.name}\n\nThe drill stopped after {len(run.sent)} step(s): {reason}\n"
-    return markdown, drill.chart([])
+    return drill.stopped(run.plan.name, len(run.sent), reason), drill.chart([])

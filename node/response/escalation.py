@@ -49,6 +49,19 @@ TRANSITIONS: Final[dict[tuple[str, str], str]] = {
 }
 OPEN: Final = frozenset(state for state, _ in TRANSITIONS)
 
+# What the timeline says of each step (node.web.labels marks the same strings for
+# translation; tests/web/test_catalogs.py checks that none is missing). ``step``
+# is a chain step (``on-call``, ``backup``, ``all``), translated as a word too.
+PAGED: Final = "paged %(step)s"
+NO_ACK_PAGED: Final = "no acknowledgement in %(timeout)s: paged %(step)s"
+EXHAUSTED: Final = "nobody acknowledged after the whole chain: paging it again every %(every)s"
+QUIET_WAIT: Final = "quiet hours: re-paging waits until %(until)s (not severe or extreme)"
+ROUND_PAGED: Final = "re-paging round %(round)s: no acknowledgement yet, paged the whole chain again"
+EXPIRED: Final = "alert expired: escalation stopped"
+ACKED: Final = "acknowledged by %(by)s"
+CANCELLED: Final = "alert cancelled: escalation stopped"
+MESSAGES: Final = (PAGED, NO_ACK_PAGED, EXHAUSTED, QUIET_WAIT, ROUND_PAGED, EXPIRED, ACKED, CANCELLED)
+
 
 @dataclass(frozen=True, slots=True)
 class Escalation:
@@ -79,9 +92,18 @@ class Persist:
 
 @dataclass(frozen=True, slots=True)
 class Timeline:
+    """A step for the incident timeline, kept as a catalog message and its
+    fields so each reader sees it in their language (``node.web.wording``);
+    ``text`` is the English the CLI and the API print."""
+
     alert_id: str
     at: int
-    text: str
+    message: str  # one of MESSAGES: English with %(field)s placeholders, the catalog's msgid
+    params: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def text(self) -> str:
+        return self.message % dict(self.params)
 
 
 Action = Page | Persist | Timeline
@@ -117,7 +139,7 @@ def start(
     return esc, [
         Persist(esc),
         Page(alert_id, policy.chain[0], 0),
-        _note(esc, now, f"paged {policy.chain[0]}"),
+        _note(esc, now, PAGED, step=policy.chain[0]),
     ]
 
 
@@ -129,7 +151,7 @@ def tick(esc: Escalation, now: int, policy: Policy = Policy()) -> tuple[Escalati
         fired_at = esc.deadline
         if esc.expires and fired_at >= esc.expires:
             esc = replace(esc, state=TRANSITIONS[(esc.state, "expire")], deadline=0)
-            actions += [Persist(esc), _note(esc, fired_at, "alert expired: escalation stopped")]
+            actions += [Persist(esc), _note(esc, fired_at, EXPIRED)]
             break
         if esc.state == "exhausted":
             paged_now = any(isinstance(a, Page) for a in actions)
@@ -138,8 +160,7 @@ def tick(esc: Escalation, now: int, policy: Policy = Policy()) -> tuple[Escalati
             break
         if esc.step + 1 >= len(policy.chain):
             esc = replace(esc, state="exhausted", deadline=_due(fired_at + policy.repage_every_ms, esc.expires))
-            text = f"nobody acknowledged after the whole chain: paging it again every {duration_text(policy.repage_every_ms)}"
-            actions += [Persist(esc), _note(esc, fired_at, text)]
+            actions += [Persist(esc), _note(esc, fired_at, EXHAUSTED, every=duration_text(policy.repage_every_ms))]
             continue
         step = esc.step + 1
         esc = replace(esc, step=step, deadline=_due(fired_at + policy.ack_timeout_ms, esc.expires))
@@ -147,7 +168,7 @@ def tick(esc: Escalation, now: int, policy: Policy = Policy()) -> tuple[Escalati
         actions += [
             Persist(esc),
             Page(esc.alert_id, target, step),
-            _note(esc, fired_at, f"no acknowledgement in {duration_text(policy.ack_timeout_ms)}: paged {target}"),
+            _note(esc, fired_at, NO_ACK_PAGED, timeout=duration_text(policy.ack_timeout_ms), step=target),
         ]
     return esc, actions
 
@@ -167,12 +188,12 @@ def _round(
     quiet_end = clock_text.local_minutes_end(fired_at, policy.quiet_hours, policy.zone) if policy.quiet_hours else 0
     if quiet_end and not esc.urgent:
         esc = replace(esc, deadline=_due(quiet_end, esc.expires))
-        text = f"quiet hours: re-paging waits until {clock_text.clock(quiet_end, policy.zone)} (not severe or extreme)"
-        return esc, [Persist(esc), _note(esc, fired_at, text)]
+        until = clock_text.clock(quiet_end, policy.zone)
+        return esc, [Persist(esc), _note(esc, fired_at, QUIET_WAIT, until=until)]
     number = esc.round + 1
     esc = replace(esc, round=number, deadline=following)
-    text = f"re-paging round {number}: no acknowledgement yet, paged the whole chain again"
-    return esc, [Persist(esc), Page(esc.alert_id, ROUND, esc.step + number), _note(esc, fired_at, text)]
+    note = _note(esc, fired_at, ROUND_PAGED, round=str(number))
+    return esc, [Persist(esc), Page(esc.alert_id, ROUND, esc.step + number), note]
 
 
 def _due(deadline: int, expires: int) -> int:
@@ -192,22 +213,22 @@ def duration_text(ms: int) -> str:
 
 
 def acknowledge(esc: Escalation, now: int, by: str) -> tuple[Escalation, list[Action]]:
-    return _finish(esc, now, "ack", f"acknowledged by {by}", acked_by=by)
+    return _finish(esc, now, "ack", _note(esc, now, ACKED, by=by), acked_by=by)
 
 
 def cancel(esc: Escalation, now: int) -> tuple[Escalation, list[Action]]:
-    return _finish(esc, now, "cancel", "alert cancelled: escalation stopped")
+    return _finish(esc, now, "cancel", _note(esc, now, CANCELLED))
 
 
 def _finish(
-    esc: Escalation, now: int, event: str, text: str, acked_by: str = ""
+    esc: Escalation, now: int, event: str, note: Timeline, acked_by: str = ""
 ) -> tuple[Escalation, list[Action]]:
     target = TRANSITIONS.get((esc.state, event))
     if target is None:  # already final: nothing changes, nothing is paged
         return esc, []
     done = replace(esc, state=target, deadline=0, acked_by=acked_by or esc.acked_by)
-    return done, [Persist(done), _note(done, now, text)]
+    return done, [Persist(done), note]
 
 
-def _note(esc: Escalation, at: int, text: str) -> Timeline:
-    return Timeline(esc.alert_id, at, text)
+def _note(esc: Escalation, at: int, message: str, **params: str) -> Timeline:
+    return Timeline(esc.alert_id, at, message, tuple(params.items()))

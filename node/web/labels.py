@@ -52,6 +52,8 @@ SIGN_IN_FIRST = N_("Sign in first.")
 CSRF_REFUSED = N_("This form expired or did not come from this dashboard (CSRF).")
 ROLE_CANNOT = N_("The %(role)s role cannot do this.")
 ROLE_CANNOT_SEND = N_("The %(role)s role cannot send alerts.")
+CHOOSE_SEVERITY = N_("Choose a severity: how bad is it?")
+SEALED = N_("(sealed: not addressed to this organization)")
 CAP_SEALED = N_("This node cannot read that alert (it is sealed to other organizations).")
 # The words of a responder's page (``node.alerts.phone_text``, ``node.response.desk.page_text``):
 # sent in the responder's language from this same catalog.
@@ -76,3 +78,57 @@ REGION_UNKNOWN = N_("unknown region %(typed)s: give an ISO 3166 code such as MX 
 REGION_UNKNOWN_HINT = N_("unknown region %(typed)s: did you mean %(candidates)s?")
 REGION_AMBIGUOUS = N_("%(typed)s names more than one region: %(candidates)s. Give the code of the one you mean.")
 REGION_RESOLVED = N_("region %(typed)s → %(code)s (%(name)s)")
+
+# The incident timeline's steps the node writes itself (node.response.escalation.MESSAGES,
+# node.response.desk.MESSAGES), shown through node.web.wording in the reader's language.
+TIMELINE = (
+    N_("paged %(step)s"),
+    N_("no acknowledgement in %(timeout)s: paged %(step)s"),
+    N_("nobody acknowledged after the whole chain: paging it again every %(every)s"),
+    N_("quiet hours: re-paging waits until %(until)s (not severe or extreme)"),
+    N_("re-paging round %(round)s: no acknowledgement yet, paged the whole chain again"),
+    N_("alert expired: escalation stopped"),
+    N_("acknowledged by %(by)s"),
+    N_("alert cancelled: escalation stopped"),
+    N_("page (%(step)s): %(people)s"),
+    N_("page (%(step)s): nobody reachable"),
+    N_("page (whole chain, round %(round)s): %(people)s"),
+    N_("page (whole chain, round %(round)s): nobody reachable"),
+    N_("page (%(step)s): the node stopped while paging %(person)s; not paged again (they may have been reached)"),
+    # the all-clear (node.response.all_clear)
+    N_("all-clear: cancelled by %(sender)s: %(reason)s — told: %(people)s"),
+    N_("all-clear: cancelled by %(sender)s — told: %(people)s"),
+    N_("update by %(sender)s (%(fields)s changed) — told: %(people)s"),
+    N_("update by %(sender)s — told: %(people)s"),
+    N_("%(kind)s: the node stopped while telling %(person)s; not told again (they may have been reached)"),
+    N_("all-clear"),
+    N_("nobody reachable"),
+)
+# A step of the escalation chain (the ``step`` field of the messages above).
+CHAIN_STEP = {
+    "on-call": N_("on-call"),
+    "backup": N_("backup"),
+    "all": N_("everyone"),
+    "chain": N_("whole chain"),
+}
+# Texts the node signs into the alert a missed check-in raises, and its cancel
+# (node.response.checkin_desk.GENERATED), shown in the reader's language.
+GENERATED = (
+    N_("Missed check-in: %(who)s"),
+    N_("Try to reach them now; follow your protocol for a missed check-in."),
+    N_("%(who)s checked in."),
+)
+# A drill's report and chart (node.response.drill.MESSAGES), as the Drills page tells them.
+DRILL_REPORT = (
+    N_("Drill report: %(name)s"),
+    N_("All alerts were exercises, labelled DRILL on every channel."),
+    N_("Step %(number)s: %(headline)s"),
+    N_("organization **%(org)s**: %(state)s after %(seconds)s s"),
+    N_("responder **%(who)s** acknowledged locally after %(seconds)s s"),
+    N_("nobody acknowledged"),
+    N_("Missed"),
+    N_("nothing"),
+    N_("Time to acknowledge (s)"),
+    N_("No acknowledgements."),
+    N_("The drill stopped after %(count)s step(s): %(reason)s"),
+)

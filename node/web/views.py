@@ -20,7 +20,14 @@ import jinja2
 from aiohttp import web
 
 from node import clock_text, incidents, stream
-from node.alerts import AlertInputError, alert_from_request, phone_text, split_regions
+from node.alerts import (
+    DEFAULT_TTL_MS,
+    DEFAULTS,
+    AlertInputError,
+    alert_from_request,
+    phone_text,
+    split_regions,
+)
 from node.allies.cap_api import CAP_TYPE, render_cap
 from node.allies.subscriptions import SubscriptionError
 from node.config import public_base
@@ -31,7 +38,7 @@ from node.response.desk import DeskError
 from node.service import NodeService
 from node.store import StoredEnvelope
 from node.timeline import history
-from node.web import i18n, labels, region_words
+from node.web import i18n, labels, region_words, wording
 from node.web.sessions import COOKIE, Session, Sessions, known_key, recently_known
 from protocol import CERTAINTIES, EVENTS, SEVERITIES, URGENCIES, ProtocolError, fingerprint, regions
 
@@ -66,7 +73,10 @@ def _env(language: str) -> jinja2.Environment:
         )
         env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
         env.filters["when"] = _when
-        env.filters["region_name"] = regions.name
+        env.filters["region_name"] = lambda code: _region_name(code, language)
+        t = i18n.translations(language)
+        env.filters["step_text"] = lambda step: wording.step_text(step, t)
+        env.filters["generated"] = lambda text: wording.generated(str(text or ""), t)
         _ENVS[language] = env
     return _ENVS[language]
 
@@ -76,6 +86,12 @@ def _when(context: jinja2.runtime.Context, ms: int | None) -> str:
     """An instant in the reader's time zone (``zone`` of the page: the signed-in
     responder's own, else the node's), with its abbreviation."""
     return clock_text.when(ms, context.get("zone") or UTC, seconds=True)
+
+
+def _region_name(code: str, language: str) -> str:
+    """A region's name for a reader: a country in their language (México), a
+    state by its own name (Oaxaca)."""
+    return regions.label(code, language) if "-" not in code else regions.name(code)
 
 
 def add_routes(app: web.Application, service_key: web.AppKey[NodeService]) -> None:
@@ -92,6 +108,7 @@ def add_routes(app: web.Application, service_key: web.AppKey[NodeService]) -> No
     r.add_get(f"{PREFIX}/regions", views.wrap(views.region_search))
     r.add_get(f"{PREFIX}/alerts/{{id}}", views.wrap(views.alert))
     r.add_get(f"{PREFIX}/alerts/{{id}}/responses", views.wrap(views.responses))
+    r.add_get(f"{PREFIX}/alerts/{{id}}/item", views.wrap(views.item))
     r.add_get(f"{PREFIX}/alerts/{{id}}/cap", views.wrap(views.alert_cap))
     for action in ("ack", "note", "update", "cancel"):
         r.add_post(f"{PREFIX}/alerts/{{id}}/{action}", views.wrap(getattr(views, f"alert_{action}")))
@@ -122,7 +139,8 @@ class Views:
             sessions = request.app[SESSIONS]
             session = sessions.get(request.cookies.get(COOKIE))
             if session is None:
-                if request.method == "GET" and not request.path.endswith(("/stream", "/responses", "/regions")):
+                fetched = request.path.endswith(("/stream", "/responses", "/regions", "/item"))  # by app.js
+                if request.method == "GET" and not fetched:
                     raise web.HTTPSeeOther(f"{PREFIX}/login?next={request.path_qs}")
                 return self._refuse(request, 401, labels.SIGN_IN_FIRST, translate=True)
             if request.method == "POST":
@@ -248,8 +266,10 @@ class Views:
             listed = [a for a in listed if a.get("severity") == severity]
         if status in ("actual", "exercise"):
             listed = [a for a in listed if (a.get("status") == "actual") == (status == "actual")]
+        t = i18n.translations(self.language(request))
+        words = {s: t.gettext(s) for s in SEVERITIES} | {"sealed": t.gettext(labels.SEALED)}
         return self.render(request, session, "alerts.html", alerts=listed, region=region, severity=severity,
-                           status_filter=status, severities=SEVERITIES, error=error)
+                           status_filter=status, severities=SEVERITIES, error=error, words=words)
 
     async def stream(self, request: web.Request, session: Session) -> web.StreamResponse:
         response: web.StreamResponse = await self._stream(request)
@@ -282,6 +302,13 @@ class Views:
     async def responses(self, request: web.Request, session: Session) -> web.StreamResponse:
         detail = incidents.alert_detail(self.service(request), self._row(request))
         return self.render(request, session, "_responses.html", a=detail)
+
+    async def item(self, request: web.Request, session: Session) -> web.StreamResponse:
+        """One alert's row of the list, as the list renders it: the live list
+        (app.js) asks for it, so a row that arrives live reads like the others,
+        in the reader's language."""
+        detail = incidents.alert_detail(self.service(request), self._row(request))
+        return self.render(request, session, "_alert_item.html", a=detail)
 
     async def alert_ack(self, request: web.Request, session: Session) -> web.StreamResponse:
         form = await self.form(request)
@@ -319,9 +346,10 @@ class Views:
         self, request: web.Request, session: Session, doc: dict[str, Any], preview: Any, error: str, status: int = 200
     ) -> web.Response:
         peers = [p.name for p in self.service(request).store.list_peers()]
+        defaults = DEFAULTS | {"expires": f"{DEFAULT_TTL_MS // 3_600_000}h"}  # as `amparo alert send` has them
         return self.render(request, session, "compose.html", status=status, doc=doc, preview=preview, error=error,
                            severities=SEVERITIES, urgencies=URGENCIES, certainties=CERTAINTIES, events=EVENTS,
-                           peers=peers)
+                           peers=peers, defaults=defaults)
 
     async def compose(self, request: web.Request, session: Session) -> web.StreamResponse:
         form = await self.form(request)
@@ -332,6 +360,9 @@ class Views:
         doc["exercise"] = form.get("exercise") == "on"
         doc["to"] = [p for p in (await request.post()).getall("to", []) if isinstance(p, str)]
         doc = {k: v for k, v in doc.items() if v not in ("", None)} | {"exercise": doc["exercise"]}
+        if doc.get("severity") not in SEVERITIES:  # the command line asks for one too (--severity)
+            said = self.gettext(request, labels.CHOOSE_SEVERITY)
+            return self._compose_page(request, session, doc, None, said, 400)
         try:
             watched = tuple(self.service(request).desk.watch)  # else the reader's locale (es-MX) hints the country
             near = watched or i18n.countries_of(request.headers.get("Accept-Language", ""))
@@ -341,7 +372,8 @@ class Views:
             said = region_words.region_refusal(exc.region, self.language(request)) if exc.region else str(exc)
             return self._compose_page(request, session, doc, None, said, 400)
         if form.get("action") != "send":
-            title, body = phone_text(alert, link=f"{public_base(self.service(request).config)}/ui/alerts/…")
+            link = f"{public_base(self.service(request).config)}/ui/alerts/…"
+            title, body = phone_text(alert, link=link, lang=self.language(request))
             return self._compose_page(request, session, doc, {"title": title, "body": body, "alert": alert}, "")
         sent = incidents.send_alert(self.service(request), doc)
         raise web.HTTPSeeOther(f"{PREFIX}/alerts/{sent['id']}?done=sent")
@@ -359,7 +391,7 @@ class Views:
 
     async def checkins(self, request: web.Request, session: Session) -> web.StreamResponse:
         s = self.service(request)
-        return self.render(request, session, "checkins.html", plans=s.desk.checkins.plans(),
+        return self.render(request, session, "checkins.html", plans=s.desk.checkins.plans(), now=s.clock(),
                            link=request.query.get("link", ""), peers=[p.name for p in s.store.list_peers()])
 
     async def checkin_start(self, request: web.Request, session: Session) -> web.StreamResponse:
@@ -387,12 +419,15 @@ class Views:
         return self.render(request, session, "peers.html", peers=listed, own=fingerprint(s.key))
 
     async def drills(self, request: web.Request, session: Session) -> web.StreamResponse:
+        """The running drill (the banner lasts as long as the run: the runner's,
+        whether the dashboard or ``amparo drill run`` started it) and every
+        report kept, told in the reader's language."""
         s = self.service(request)
-        records = s.store.list_records("drill")
-        reports = sorted((d for k, d in records if k.startswith("report-")), key=lambda d: -d["at"])
-        active = next((d for k, d in records if k == "active" and d.get("until", 0) > s.clock()), None)
-        return self.render(request, session, "drills.html", reports=reports, active=active,
-                           example=drill.example(drill.EXAMPLE))
+        language = self.language(request)
+        reports = [_told(d, language) for k, d in s.store.list_records("drill") if k.startswith("report-")]
+        running = s.drills.running.json() if s.drills.running is not None else None
+        return self.render(request, session, "drills.html", reports=sorted(reports, key=lambda d: -d["at"]),
+                           active=running, example=drill.example(drill.EXAMPLE.get(language, drill.EXAMPLE["en"])))
 
     async def drill_run(self, request: web.Request, session: Session) -> web.StreamResponse:
         """The node's one drill runner, as ``amparo drill run`` uses it."""
@@ -401,11 +436,20 @@ class Views:
         raise web.HTTPSeeOther(f"{PREFIX}/drills")
 
 
+def _told(report: dict[str, Any], language: str) -> dict[str, Any]:
+    """A kept drill report in ``language``: from its steps' answers when it has
+    them (reports of drills that ran to their end); else its text as kept."""
+    if "outcome" not in report:
+        return report
+    markdown, svg = drill.told(str(report.get("name", "")), report["outcome"], language, linked=False)
+    return report | {"markdown": markdown, "svg": svg}
+
+
 def _health(s: NodeService) -> dict[str, Any]:
     peers = s.store.list_peers()
     last = max((p.last_seen or 0 for p in peers), default=0)
     return {"peers": len(peers), "up": sum(1 for p in peers if s.peer_is_up(p.key)), "last_sync": last,
-            "backlog": s.allies.backlog(), "drill": s.desk.drill_participants() != set()}
+            "backlog": s.allies.backlog(), "drill": s.drills.running is not None}
 
 
 def _safe_next(value: str | None) -> str:

@@ -89,6 +89,7 @@ def test_send_at_a_live_at_b_ack_seen_at_a(browser: Any, orgs: Any, shots: Path)
     ana.click("#region-results button")  # the region picker fills MX-OAX
     assert "MX-OAX" in ana.input_value("#regions")
     ana.fill("#instruction", "Llamar a la fiscalía y acompañar en el domicilio")
+    ana.select_option("select[name=severity]", "severe")  # no default, as `alert send --severity`
     ana.click("button[value=preview]")
     assert "Oaxaca (MX-OAX)" in ana.inner_text(".preview")
     ana.screenshot(path=str(shots / "compose-preview.png"), full_page=True)
@@ -244,6 +245,7 @@ def test_compose_takes_regions_as_people_type_them_and_refuses_in_spanish(browse
     page.goto(url(b, "/ui/compose"))
     page.fill("#headline", "Amenazas a periodistas comunitarias")
     page.fill("#regions", "Oaxka")
+    page.select_option("select[name=severity]", "moderate")
     with page.expect_response("**/ui/compose") as refused:
         page.click("button[value=preview]")
     assert refused.value.status == 400

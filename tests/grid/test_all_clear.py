@@ -109,7 +109,7 @@ async def test_a_late_checkin_tells_each_paged_person_exactly_once(
     await grid.advance(HOUR_MS, step_ms=60_000)
     assert len(told) == 8
     notes: list[dict[str, Any]] = b.service.desk.timeline(alert_id)
-    assert sum(n["text"].startswith("all-clear: Cancelled by Brigada Ejemplo") for n in notes) == 1
+    assert sum(n["text"].startswith("all-clear: cancelled by Brigada Ejemplo") for n in notes) == 1
 
 
 class Written:

@@ -64,3 +64,23 @@ async def test_checking_in_on_time_raises_nothing(grid: Grid) -> None:
     await grid.advance(HOUR_MS, step_ms=60_000)
     assert not missed(b)
     assert [p["state"] for p in desk.checkins.plans()] == ["stopped"]
+
+
+async def test_a_check_in_without_peers_alerts_this_organization_only(grid: Grid) -> None:
+    """"No peers yet: only this organization will be alerted", as the form says:
+    the alert is sealed to this node alone (it used to fail on every tick)."""
+    a, b = await grid.add("a"), await grid.add("b")
+    await grid.pair("a", "b")
+    desk = b.service.desk
+    desk.add_responder("Ana", "responder", [], None)
+    plan, _token = desk.checkins.start("Lucía", "MX-GRO", deadline=grid.clock.now + 1_000, grace_ms=1_000,
+                                       note="", to=[])
+    await grid.advance(2_000)
+    (alert,) = missed(b)
+    assert alert["sealed"] and alert["headline"] == "Missed check-in: Lucía"
+    assert [p["tried"] for p in desk.pages(alert["id"])] == [["Ana"]]
+    assert not missed(a)  # the ally relays it, and cannot read it
+    desk.checkins.ok(plan.id)
+    await grid.settle()
+    row = b.store.get(bytes.fromhex(alert["id"]))
+    assert row is not None and alert_detail(b.service, row)["cancelled"]

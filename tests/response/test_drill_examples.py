@@ -64,7 +64,7 @@ def test_the_example_loads_from_the_installed_package(tmp_path: Path) -> None:
     )
     doc = json.loads(out.stdout)
     assert Path(doc["package"]).is_relative_to(lib)  # the installed copy, not the checkout
-    assert doc["examples"] == drill.examples() == ["armed-person-at-march"]
+    assert doc["examples"] == drill.examples() == ["armed-person-at-march", "persona-armada-en-la-marcha"]
     assert doc["name"] == "Armed person at the Saturday march" and doc["steps"] == 2
 
 
@@ -75,7 +75,16 @@ def test_the_cli_names_the_examples_and_refuses_an_unknown_one(tmp_path: Path) -
     assert listed.exit_code == 0 and listed.output.split() == drill.examples()
     unknown = CliRunner().invoke(drill_group, ["run", "armed-person-at-the-zocalo"], obj=CliContext(tmp_path), **AS_THE_CLI)
     assert unknown.exit_code == 1
-    assert "not a file, nor one of the examples (armed-person-at-march)" in unknown.output
+    assert "not a file, nor one of the examples (armed-person-at-march, persona-armada-en-la-marcha)" in unknown.output
+
+
+def test_the_spanish_example_is_the_english_one_in_spanish() -> None:
+    english, spanish = (drill.load(drill.example(drill.EXAMPLE[lang])) for lang in ("en", "es"))
+    assert spanish.participants == english.participants and spanish.wait_ms == english.wait_ms
+    assert [(s.at_ms, s.alert["severity"], s.alert["regions"]) for s in spanish.steps] == [
+        (s.at_ms, s.alert["severity"], s.alert["regions"]) for s in english.steps
+    ]
+    assert all(s.alert["headline"].startswith("SIMULACRO") and s.alert["language"] == "es" for s in spanish.steps)
 
 
 class FakeNode:
@@ -117,6 +126,8 @@ def test_drill_run_follows_the_node_and_writes_its_report(tmp_path: Path, monkey
     assert ran.output.count("waiting until") == 1
     assert (out / "drill-report.md").read_text() == "# Drill report: Marcha\n"
     assert (out / "drill-chart.svg").read_text() == "<svg/>"
+    said = f"report written to {(out / 'drill-report.md').resolve()} (chart: {(out / 'drill-chart.svg').resolve()})"
+    assert said in ran.output  # where to find it, not only its text
 
 
 def test_a_drill_that_stopped_is_an_error_that_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -93,6 +93,25 @@ def test_each_responder_reads_the_same_page_in_their_language(node: FakeNode, ca
     )
 
 
+def test_a_missed_check_ins_page_is_in_the_responders_language() -> None:
+    """The alert a missed check-in raises is signed in English (checkin_desk.GENERATED);
+    a Spanish responder's page says it from the catalog; a person's own words stay."""
+    from node.response import checkin_desk
+    from node.response.desk import page_text
+
+    alert = Alert(headline=checkin_desk.MISSED_HEADLINE % {"who": "Lucía"}, areas=(Area("MX-GRO"),),
+                  severity="severe", event="checkin-missed", instruction=checkin_desk.MISSED_INSTRUCTION)
+    title, body = page_text(alert, "ab" * 32, "https://amparo.example", lang="es")
+    assert title.endswith("Guerrero (MX-GRO): Reporte de llegada no recibido: Lucía")
+    assert "ACCIÓN: Intenten localizar a la persona ahora" in body and "Try to reach" not in body
+    title, _ = page_text(alert, "ab" * 32, "https://amparo.example", lang="en")
+    assert title.endswith(": Missed check-in: Lucía")
+    own = Alert(headline="Lucía missed her check-in at 18:00", areas=(Area("MX-GRO"),), severity="severe",
+                instruction="Call her sister first")
+    title, body = page_text(own, "ab" * 32, "https://amparo.example", lang="es")
+    assert title.endswith(": Lucía missed her check-in at 18:00") and "ACCIÓN: Call her sister first" in body
+
+
 def test_a_language_without_a_catalog_is_refused_by_name(node: FakeNode) -> None:
     with pytest.raises(DeskError, match="lang: pages are written in en or es, not 'fr'"):
         node.desk.add_responder("Lucía", "responder", [], None, lang="fr")

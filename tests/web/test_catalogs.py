@@ -81,3 +81,23 @@ def test_a_refusal_is_translated_with_its_role() -> None:
     assert spanish.gettext(labels.ROLE_CANNOT) % {"role": spanish.gettext("viewer")} == (
         "El rol «solo lectura» no puede hacer esto."
     )
+
+
+def test_every_text_the_node_writes_for_people_is_marked_for_translation() -> None:
+    """The timeline's steps, the drill report and the alert a missed check-in
+    raises are written outside node/web; labels.py marks the same strings so
+    the extraction finds them, and the dashboard shows them translated."""
+    from node.response import all_clear, checkin_desk, drill
+
+    marked = {*labels.TIMELINE, *labels.GENERATED, *labels.DRILL_REPORT}
+    written = {
+        *escalation.MESSAGES, *desk.MESSAGES, *checkin_desk.GENERATED, *drill.MESSAGES, *all_clear.MESSAGES,
+        all_clear.NOBODY, "all-clear",
+    }
+    assert sorted(written - marked) == [] and sorted(marked - written) == []
+    assert set(labels.CHAIN_STEP) == {*escalation.DEFAULT_CHAIN, escalation.ROUND}
+
+
+def test_seen_is_visto() -> None:
+    spanish = i18n.translations("es")
+    assert (spanish.gettext("Seen"), spanish.gettext("seen")) == ("Visto", "visto")

@@ -34,7 +34,37 @@ function beep() {
   } catch (e) { /* no audio device: the banner still shows */ }
 }
 
+// The list's words in the reader's language (severities, "sealed"), from the catalog.
+function words(list) {
+  try { return JSON.parse(list.dataset.words || "{}"); } catch (e) { return {}; }
+}
+
+// "New alert: [SIMULACRO] headline", in the reader's language.
+function bannerText(a, list, headline) {
+  const drill = a.status !== "actual" ? "[" + (list.dataset.drillLabel || "DRILL") + "] " : "";
+  return (list.dataset.newLabel || "New alert") + ": " + drill + (headline || "");
+}
+
+// A row that arrived live is drawn at once from the event, then replaced by the
+// server's own row (the list's template, the catalog's words: generated headlines,
+// acknowledgements, the time), so live rows read like the rest of the list.
+async function serverRow(li, a, list) {
+  try {
+    const resp = await fetch("/ui/alerts/" + encodeURIComponent(a.id) + "/item", { credentials: "same-origin" });
+    if (!resp.ok) return;
+    const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
+    const fresh = doc.querySelector("li.alert");
+    if (!fresh || !li.isConnected) return;
+    li.replaceChildren(...fresh.childNodes);
+    li.className = fresh.className + " fresh";
+    const banner = document.getElementById("live");
+    const headline = li.querySelector(".headline");
+    if (banner && banner.dataset.id === a.id && headline) banner.textContent = bannerText(a, list, headline.textContent);
+  } catch (e) { /* the node may be restarting: the row drawn from the event stays */ }
+}
+
 function alertItem(a, list) {
+  const said = words(list);
   const li = document.createElement("li");
   const drill = a.status !== "actual";
   li.className = "alert fresh sev-" + (a.severity || "unknown") + (drill ? " drill" : "");
@@ -47,14 +77,15 @@ function alertItem(a, list) {
     link.appendChild(badge);
   }
   const sev = document.createElement("span");
-  sev.className = "sev"; sev.textContent = a.severity || "";
+  sev.className = "sev"; sev.textContent = said[a.severity] || a.severity || "";
   const headline = document.createElement("span");
-  headline.className = "headline"; headline.textContent = a.headline || "(sealed)";
+  headline.className = "headline"; headline.textContent = a.headline || said.sealed || "";
   link.append(sev, headline);
   const meta = document.createElement("span");
   meta.className = "meta";
   meta.textContent = (a.regions || []).join(", ") + " · " + (a.author_name || a.author_fingerprint || "");
   li.append(link, meta);
+  serverRow(li, a, list);
   return li;
 }
 
@@ -114,6 +145,7 @@ function liveAlerts() {
   if (!list || !window.EventSource) return;
   const banner = document.getElementById("live");
   const source = new EventSource("/ui/stream");
+  source.addEventListener("open", () => { list.dataset.live = "open"; });  // subscribed: what comes next shows up
   source.addEventListener("alert", (event) => {
     const a = JSON.parse(event.data);
     if (a.msg_type && a.msg_type !== "alert") {
@@ -125,7 +157,8 @@ function liveAlerts() {
     if (empty) empty.remove();
     list.prepend(alertItem(a, list));
     banner.hidden = false;
-    banner.textContent = (list.dataset.newLabel || "New alert") + ": " + (a.status !== "actual" ? "[DRILL] " : "") + (a.headline || "");
+    banner.dataset.id = a.id;
+    banner.textContent = bannerText(a, list, a.headline);
     beep();
   });
 }
