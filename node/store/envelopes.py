@@ -23,11 +23,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, Final
 
-from sqlalchemy import delete, exists, func, insert, select, union_all, update
+from sqlalchemy import Connection, Table, delete, exists, func, select, union_all, update
 from sqlalchemy.orm import Session
 
 from node.store.database import MAX_IN, Database
-from node.store.models import ENVELOPE_SEQ, CounterModel, EnvelopeModel, RegionModel, SeenModel
+from node.store.models import ENVELOPE_SEQ, Base, CounterModel, EnvelopeModel, RegionModel, SeenModel
 from node.store.peers import advance_mark, nonce_insert
 from node.store.rows import StoredEnvelope
 from protocol import MAX_LIFETIME_MS, MAX_SKEW_MS
@@ -81,10 +81,10 @@ class EnvelopeQueries(Database):
             connection.execute(
                 update(CounterModel).where(CounterModel.name == ENVELOPE_SEQ).values(value=last + len(fresh))
             )
-            connection.execute(insert(EnvelopeModel), [_columns(s) for s in stored])
+            _insert_many(connection, EnvelopeModel, _ENVELOPE_COLUMNS, [_values(s) for s in stored])
             region_rows = [r for s in stored for r in _region_rows(s)]
             if region_rows:
-                connection.execute(insert(RegionModel), region_rows)
+                _insert_many(connection, RegionModel, _REGION_COLUMNS, region_rows)
             return stored
 
     def delete_expired(self, now: int, keep_ms: int = 0) -> int:
@@ -247,34 +247,52 @@ def _chunks(ids: list[bytes]) -> Iterator[list[bytes]]:
         yield ids[start : start + MAX_IN]
 
 
-def _columns(item: StoredEnvelope) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "seq": item.seq,
-        "type": item.type,
-        "author": item.author,
-        "created": item.created,
-        "expires": item.expires,
-        "raw": item.raw,
-        "received_at": item.received_at,
-        "from_peer": item.from_peer,
-        "sealed": item.sealed,
-        "refs": item.refs,
-        "subject": item.subject,
-        "compromised": item.compromised,
-        "status": item.status,
-        "severity": item.severity,
-        "msg_type": item.msg_type,
-    }
+_ENVELOPE_COLUMNS: Final = (
+    "id", "seq", "type", "author", "created", "expires", "raw", "received_at", "from_peer", "sealed",
+    "refs", "subject", "compromised", "status", "severity", "msg_type",
+)  # fmt: skip
+_REGION_COLUMNS: Final = ("envelope_id", "region", "position")
 
 
-def _region_rows(item: StoredEnvelope) -> list[dict[str, Any]]:
-    """The alert's own regions (with their position) plus every ancestor."""
+def _values(item: StoredEnvelope) -> tuple[Any, ...]:
+    """One envelope row, in ``_ENVELOPE_COLUMNS`` order."""
+    return (
+        item.id, item.seq, item.type, item.author, item.created, item.expires, item.raw, item.received_at,
+        item.from_peer, item.sealed, item.refs, item.subject, item.compromised, item.status, item.severity,
+        item.msg_type,
+    )  # fmt: skip
+
+
+def _region_rows(item: StoredEnvelope) -> list[tuple[bytes, str, int | None]]:
+    """The alert's own regions (with their position) plus every ancestor, in
+    ``_REGION_COLUMNS`` order."""
     positions: dict[str, int | None] = {region: i for i, region in enumerate(item.regions)}
     for region in item.regions:
         for parent in ancestors(region):
             positions.setdefault(parent, None)
-    return [{"envelope_id": item.id, "region": r, "position": p} for r, p in positions.items()]
+    return [(item.id, r, p) for r, p in positions.items()]
+
+
+_MARKERS: Final = {"qmark": "?", "format": "%s", "pyformat": "%s"}  # sqlite3; psycopg
+
+
+def _insert_many(connection: Connection, model: type[Base], columns: tuple[str, ...], rows: list[Any]) -> None:
+    """``INSERT`` many rows with the driver's own ``executemany``, in the
+    caller's transaction.
+
+    The ingest hot path: Core's ``insert(model)`` with a list of dicts is the
+    same single statement, but SQLAlchemy processes every value of every row in
+    Python first (a bind processor per binary and boolean column), which cost
+    more than the insert itself. The values here are already what both drivers
+    take as they are (bytes, int, bool, str, None); the statement names the
+    model's own table and columns, so a renamed column fails loudly."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    quote = connection.dialect.identifier_preparer.quote
+    marker = _MARKERS[connection.dialect.paramstyle]
+    names = ", ".join(quote(table.c[name].name) for name in columns)
+    statement = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join([marker] * len(columns))})"  # noqa: S608 - names from the model, values bound
+    connection.exec_driver_sql(statement, rows)
 
 
 def _stored(row: EnvelopeModel) -> StoredEnvelope:
