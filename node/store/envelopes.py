@@ -20,7 +20,8 @@ Revocations are never deleted (SPEC §8: "revocations never expire").
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import fields
+from operator import attrgetter
 from typing import Any, Final
 
 from sqlalchemy import Connection, Table, delete, exists, func, select, union_all, update
@@ -32,6 +33,7 @@ from node.store.peers import advance_mark, nonce_insert
 from node.store.rows import StoredEnvelope
 from protocol import MAX_LIFETIME_MS, MAX_SKEW_MS
 from protocol import envelope_id as id_of
+from protocol.fields import frozen_builder
 from protocol.regions import ancestors
 
 TOMBSTONE_MS: Final = MAX_LIFETIME_MS + MAX_SKEW_MS
@@ -76,7 +78,7 @@ class EnvelopeQueries(Database):
             fresh = [item for item in batch.values() if item.id not in known]
             if not fresh:
                 return []
-            stored = [replace(item, seq=last + i) for i, item in enumerate(fresh, start=1)]
+            stored = [_with_seq(item, last + i) for i, item in enumerate(fresh, start=1)]
             connection = session.connection()
             connection.execute(
                 update(CounterModel).where(CounterModel.name == ENVELOPE_SEQ).values(value=last + len(fresh))
@@ -223,6 +225,17 @@ def _check(item: StoredEnvelope) -> None:
     derived = (item.refs, item.subject, item.status, item.severity, item.msg_type)
     if item.sealed and (any(v is not None for v in derived) or item.regions or item.compromised):
         raise ValueError("a sealed envelope must not carry columns derived from its plaintext")
+
+
+_BUILD_STORED = frozen_builder(StoredEnvelope)
+_ALL_BUT_SEQ = attrgetter(*(f.name for f in fields(StoredEnvelope) if f.name != "seq"))
+assert fields(StoredEnvelope)[-1].name == "seq"
+
+
+def _with_seq(item: StoredEnvelope, seq: int) -> StoredEnvelope:
+    """``replace(item, seq=seq)`` at half its cost (it runs for every envelope
+    stored): the values are the item's own, already checked."""
+    return _BUILD_STORED(*_ALL_BUT_SEQ(item), seq)
 
 
 def _lock_counter(session: Session) -> int:
