@@ -15,6 +15,7 @@ import msgpack
 import pytest
 from hypothesis import given, settings
 
+from protocol import alert as alert_module
 from protocol import codec, envelope, fields, sign_envelope
 from protocol.alert import Alert, Area
 from protocol.errors import BadField, BadText, Malformed
@@ -102,3 +103,43 @@ def test_the_builder_refuses_a_wrong_number_of_values() -> None:
     assert build("MX", "", None) == Area("MX")
     with pytest.raises(ValueError):
         build("MX", "")
+
+
+AREA_VARIANTS = [
+    {"region": "MX"},
+    {"region": "*"},
+    {"region": "MX-OAX", "desc": "Centro histórico"},
+    {"region": "mx"},
+    {"region": "MX-OAXX"},
+    {"region": ""},
+    {"region": 5},
+    {"desc": "sin región"},
+    {"region": "MX", "desc": "a\nb"},
+    {"region": "MX", "desc": "x" * 201},
+    {"region": "MX", "desc": "a\u00a0b"},
+    {"region": "MX", "desc": b"bytes"},
+    {"region": "MX", "circle": [17_060_000, -96_725_000, 2_000]},
+    {"region": "MX", "circle": [1, 2, 0]},
+    {"region": "MX", "circle": [True, 2, 3]},
+    {"region": "MX", "circle": [1, 2]},
+    {"region": "MX", "circle": (1, 2, 3)},
+    {"region": "MX", "circle": [90_000_001, 0, 1]},
+    {"region": "MX", "circle": None},
+    {"region": "MX", "other": 1},
+    ["MX"],
+]
+
+
+@pytest.mark.parametrize("value", AREA_VARIANTS)
+def test_the_plain_area_shortcut_never_accepts_what_the_full_check_refuses(value: object) -> None:
+    try:
+        full: Area | None = Area.from_wire(value, "alert.areas[0]")
+    except BadField:
+        full = None
+    quick = alert_module._plain_area(value)
+    assert quick is None or quick == full
+
+
+def test_ordinary_areas_take_the_shortcut() -> None:
+    for value in (AREA_VARIANTS[0], AREA_VARIANTS[1], AREA_VARIANTS[2], AREA_VARIANTS[12]):
+        assert alert_module._plain_area(value) == Area.from_wire(value, "alert.areas[0]")
