@@ -8,7 +8,7 @@ further peer, so every accepted alert is also forwarded: a sink process
 so the figure is the measured node's own work. The clock stops when the last
 alert has been both acknowledged to the pusher and forwarded to the sink.
 In the same run, the raw PyNaCl verification rate of the same envelopes is the
-baseline; the printed ratio is what to compare across machines (target ≥ 0.3).
+baseline; the printed ratio is what to compare across machines (issue 14 asks ≥ 0.5).
 
     python bench/ingest.py [--alerts 3000] [--json]
 """
@@ -32,9 +32,10 @@ sys.path.insert(0, str(ROOT))
 
 import nacl.signing  # noqa: E402
 
+from node import keystore  # noqa: E402
 from node.devmesh import LocalMesh, LocalNode  # noqa: E402
 from node.transport import MeshClient  # noqa: E402
-from protocol import Envelope, Identity, NodeRecord, codec, framing, sign_envelope, signing  # noqa: E402
+from protocol import Envelope, Identity, NodeRecord, Vouch, codec, framing, sign_envelope, signing  # noqa: E402
 from tests.e2e.harness import ScriptedPeer, now_ms  # noqa: E402
 
 
@@ -142,12 +143,26 @@ async def push_all(peer: ScriptedPeer, target: LocalNode, frames: list[list[byte
     return accepted
 
 
-def load(alerts: int, say: Any) -> tuple[ScriptedPeer, list[bytes], list[Envelope]]:
+def load(target: LocalNode, alerts: int, say: Any) -> tuple[ScriptedPeer, list[bytes], list[Envelope]]:
     """A fresh pushing peer with its own authors: per-peer (burst 2,000) and
-    per-author (1/s, burst 300) limits would otherwise refuse later rounds."""
+    per-author (1/s, burst 300) limits would otherwise refuse later rounds.
+
+    The authors are vouched for by the measured node itself, as established
+    authors are: a vouch only a day old by another key makes its authors share
+    the voucher's one budget (burst 300, docs/mesh.md "Budgets"), which would
+    defer most of a 2,000-alert round."""
     peer = ScriptedPeer("Nodo de Carga")
     authors = [Identity.from_random(os.urandom(64)) for _ in range(max(1, alerts // 200))]
-    vouches = [peer.vouch_for(author).raw for author in authors]
+    node_identity = keystore.unlock(target.home)  # devmesh nodes have no passphrase
+    vouches = [
+        sign_envelope(
+            node_identity,
+            Vouch(subject=author.sign_public, enc=author.enc_public, name="Autora de Prueba"),
+            created=now_ms(),
+            expires=0,
+        ).raw
+        for author in authors
+    ]
     say(f"signing {alerts} alerts from {len(authors)} authors …")
     filler = "Descripción de prueba. " * 38
     envelopes = [
@@ -159,7 +174,7 @@ def load(alerts: int, say: Any) -> tuple[ScriptedPeer, list[bytes], list[Envelop
 
 def one_round(target: LocalNode, sink: Sink, alerts: int, say: Any) -> dict[str, Any]:
     """Baseline, then the node's ingest of the same number of fresh alerts, back to back."""
-    peer, vouches, envelopes = load(alerts, say)
+    peer, vouches, envelopes = load(target, alerts, say)
     baseline, baseline_cpu = raw_verify_rate(envelopes)
     peer.pair_with(target)
     peer.push(target, vouches)
@@ -231,7 +246,7 @@ def main() -> None:
             f"node ingest (verify + store + forward, HTTPS): {m['ingest_per_s']:>7,}/s wall   "
             f"{m['ingest_per_node_cpu_s']:>7,}/node-CPU-s"
         )
-        print(f"ratio: {m['ratio']} wall, {m['cpu_ratio']} per CPU second  (target ≥ 0.3)")
+        print(f"ratio: {m['ratio']} wall, {m['cpu_ratio']} per CPU second  (issue 14 asks ≥ 0.5)")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@
 The baseline is PyNaCl verifying an Ed25519 signature on a 1 KiB message. The
 figure that matters is ``decode`` of a ~1 KiB alert envelope (size cap, bounded
 unpacking, canonical check, id, signature, body validation) as a fraction of that
-baseline: the target is ≥ 0.5, i.e. parsing and checking cost no more than the
-signature itself. docs/performance.md records the figures and how they were taken.
+baseline: the target is ≥ 0.65 (issue 14), i.e. parsing and checking cost about half
+the signature itself. docs/performance.md records the figures and how they were taken.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from protocol.keys import Identity  # noqa: E402
 
 NOW = 1_767_225_600_000
 HOUR = 3_600_000
-TARGET_RATIO = 0.5
+TARGET_RATIO = 0.65  # issue 14
 
 
 def pin_to_one_core() -> str:
@@ -114,7 +114,8 @@ def run(seconds: float) -> dict[str, object]:
     )
     full = rate(f"decode + canonical + id + verify ({len(raw)} B)", lambda: decode(raw, now=NOW), seconds)
     figures |= {"raw_verify_per_s": baseline, "decode_verify_per_s": full, "ratio": full / baseline}
-    print(f"  {'ratio (target >= 0.5)':<44} {full / baseline:>12.2f}", file=sys.stderr)
+    label = f"ratio (target >= {TARGET_RATIO})"
+    print(f"  {label:<44} {full / baseline:>12.2f}", file=sys.stderr)
 
     figures["sign_encode_per_s"] = rate(
         "sign_envelope + encode (includes self-check)",

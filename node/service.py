@@ -29,6 +29,7 @@ from node.response.drill_runner import DrillRunner
 from node.store import PeerRow, PeerStanding, Store, StoredEnvelope
 from node.transport import MeshClient, PeerAddress, TransportError, Wire
 from protocol import (
+    MAX_SKEW_MS,
     Ack,
     Envelope,
     NodeRecord,
@@ -304,6 +305,10 @@ class NodeService:
         invalid = 0
         for raw in raws:
             self.counters.received += 1
+            known = self._known_copy(raw, now)
+            if known is not None:
+                items.append(known)  # the mesh refuses it as a duplicate, and learns who sent it
+                continue
             try:
                 env = decode(raw, now=now)
             except ProtocolError as exc:
@@ -325,6 +330,20 @@ class NodeService:
             self._pending.pop(item.id, None)
             self._pending_env.pop(item.id, None)
         return self.counters.stored - before, invalid
+
+    def _known_copy(self, raw: bytes, now: int) -> Item | None:
+        """The mesh's item for ``raw`` when these exact bytes were verified and
+        stored before, so a duplicate (most of what a flooding mesh delivers)
+        costs a hash, not a signature check. The id is the BLAKE2b-256 of the
+        bytes, so an equal id means equal bytes; they are compared anyway. The
+        time checks ``decode`` would make still decide: a copy that has expired
+        since, or a clock that went back, takes the full path and its refusal."""
+        if not isinstance(raw, bytes):
+            return None
+        item = self.mesh.get(envelope_id(raw))
+        if item is None or item.raw != raw or item.expired(now) or item.created > now + MAX_SKEW_MS:
+            return None
+        return item
 
     def handle(self, event: Any) -> None:
         self.execute(self.mesh.handle(event, self.clock()))

@@ -142,8 +142,7 @@ def _decode_doc(doc: Any, raw: bytes, now: int, check_time: bool) -> Envelope:
     # The signature comes before the refusals that do not blame the sender (an
     # unknown type, the clock): a forgery is a forgery whatever its type or age,
     # so a relay can never pass off unverified bytes as merely expired.
-    unsigned = {k: v for k, v in doc.items() if k != "s"}
-    signing.verify(author, signing.PURPOSE_ENVELOPE, codec.encode_decoded(unsigned), doc["s"])
+    signing.verify(author, signing.PURPOSE_ENVELOPE, _unsigned_bytes(doc, raw), doc["s"])
     kind = doc["t"]
     if not isinstance(kind, str) or kind not in BODY_TYPES:
         raise UnknownType(f"unknown envelope type {kind!r}", field="t")
@@ -151,9 +150,31 @@ def _decode_doc(doc: Any, raw: bytes, now: int, check_time: bool) -> Envelope:
     if check_time:
         _check_clock(created, expires, now)
     body = _body(kind, doc["b"])
-    envelope = Envelope(kind, author, created, expires, body, doc["s"], raw, envelope_id(raw))
+    envelope = _build_envelope(kind, author, created, expires, body, doc["s"], raw, envelope_id(raw), VERSION)
     _check_semantics(envelope)
     return envelope
+
+
+_build_envelope = fields.frozen_builder(Envelope)
+_FIXMAP_7, _FIXMAP_6 = 0x87, b"\x86"
+
+
+def _unsigned_bytes(doc: dict[str, Any], raw: bytes) -> bytes:
+    """What the signature covers: the canonical encoding of the envelope map
+    without ``s``, cut out of ``raw`` instead of packing the whole map again.
+
+    ``raw`` is the canonical encoding of ``doc`` (``codec.decode`` compared them),
+    so it is a 7-entry map header followed by the pairs in key order
+    a, b, c, s, t, v, x. Without ``s`` it is a 6-entry header, the pairs before
+    ``s`` and the pairs after it; the lengths of ``s``'s pair and of what follows
+    are those of their own canonical encodings, so the cut is exact whatever the
+    values hold (a value is never searched for in the bytes)."""
+    after = codec.encode_decoded({"t": doc["t"], "v": doc["v"], "x": doc["x"]})[1:]  # minus its header
+    s_pair = 2 + len(codec.encode_decoded(doc["s"]))  # "s" is a 1-byte fixstr header + 1 byte
+    end = len(raw) - len(after) - s_pair
+    if raw[0] != _FIXMAP_7 or raw[end : end + 2] != b"\xa1s" or raw[end + s_pair :] != after:
+        raise Malformed("envelope bytes do not have the canonical layout")  # pragma: no cover - decode checked
+    return _FIXMAP_6 + raw[1:end] + after
 
 
 def _check_lifetime(kind: str, created: int, expires: int) -> None:

@@ -14,7 +14,7 @@ restricted alert and its updates or acks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Final
 
 from protocol import Ack, Alert, Envelope, NodeRecord, Revoke, Vouch
@@ -53,8 +53,25 @@ class StoredEnvelope:
     def from_envelope(cls, env: Envelope, *, received_at: int, from_peer: bytes | None) -> StoredEnvelope:
         """Derive the indexed columns from a verified envelope's plain body.
 
-        A sealed body yields no derived columns at all (see the module docstring)."""
-        base = cls(
+        A sealed body yields no derived columns at all (see the module docstring).
+        One constructor call per envelope (no ``replace``): this runs for every
+        envelope a node ingests."""
+        body = env.body
+        refs = subject = status = severity = msg_type = None
+        compromised = False
+        regions: tuple[str, ...] = ()
+        if isinstance(body, Alert):
+            refs = body.references[0] if body.msg_type != "alert" and body.references else None
+            status, severity, msg_type = body.status, body.severity, body.msg_type
+            regions = tuple(dict.fromkeys(area.region for area in body.areas))
+        elif isinstance(body, Ack):
+            refs = body.alert
+        elif isinstance(body, Vouch):
+            subject = body.subject
+        elif isinstance(body, Revoke):
+            subject, compromised = body.subject, body.compromised
+        # node records and sealed bodies derive nothing
+        return cls(
             id=env.id,
             type=env.type,
             author=env.author,
@@ -64,25 +81,14 @@ class StoredEnvelope:
             received_at=received_at,
             from_peer=from_peer,
             sealed=env.sealed,
+            refs=refs,
+            subject=subject,
+            compromised=compromised,
+            status=status,
+            severity=severity,
+            msg_type=msg_type,
+            regions=regions,
         )
-        body = env.body
-        if isinstance(body, Alert):
-            linked = body.references[0] if body.msg_type != "alert" and body.references else None
-            return replace(
-                base,
-                refs=linked,
-                status=body.status,
-                severity=body.severity,
-                msg_type=body.msg_type,
-                regions=tuple(dict.fromkeys(area.region for area in body.areas)),
-            )
-        if isinstance(body, Ack):
-            return replace(base, refs=body.alert)
-        if isinstance(body, Vouch):
-            return replace(base, subject=body.subject)
-        if isinstance(body, Revoke):
-            return replace(base, subject=body.subject, compromised=body.compromised)
-        return base  # node records and sealed bodies
 
 
 PEER_STANDINGS = ("good", "throttled", "cut-off")  # the values of mesh.Standing
