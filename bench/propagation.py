@@ -176,6 +176,7 @@ def mesh_run(
             time.sleep(1)  # late duplicates and announcements count too
             received = sum(n.api.get("/api/v1/status")["received"] for n in mesh.nodes) - received
         finally:
+            listening.add_done_callback(lambda f: f.cancelled() or f.exception())
             bg.loop.call_soon_threadsafe(listening.cancel)  # closes the streams before the nodes stop
             time.sleep(0.2)
     bg.run(link.close())

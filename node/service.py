@@ -68,7 +68,7 @@ TOUCH_EVERY_MS = 15_000  # last contact is kept in memory; the database copy may
 # Outbound batches sized to one frame: each batch in flight is then one request.
 PUSH_PACING = mesh.Pacing(batch_items=framing.PUSH_BATCH_ITEMS, batch_bytes=framing.PUSH_BATCH_BYTES)
 # With tree push, the mesh's own deadlines (an announcement batch due, an announced
-# id late) are met by a wake-up between ticks, but never sooner than this after the last.
+# id late) are met by a wake-up between ticks, never sooner than this from now.
 WAKE_FLOOR_MS = 50
 
 
