@@ -67,7 +67,9 @@ def test_a_quiet_dropper_is_routed_around(mesh_factory: Any) -> None:
     everywhere(mesh, alerts)
     assert time.monotonic() - start < ROUTED_S
     status = quiet.api.get("/api/v1/status")
-    assert status["pushed"] == 0 and any(p["last_failure"] for p in status["peers"])  # it really forwarded nothing
+    assert status["pushed"] == 0 and any(
+        p["last_failure"] for p in status["peers"]
+    )  # it really forwarded nothing
 
 
 def test_a_restarted_node_catches_up_and_hears_new_alerts(mesh_factory: Any) -> None:
