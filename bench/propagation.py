@@ -1,13 +1,24 @@
 """Propagation latency: real node processes on loopback vs. a central MQTT broker.
 
 For N nodes (default 20, ring plus chords) and M alerts (default 50) sent from
-rotating authors, measures the time from `send` returning until *every* node's
-SSE stream has delivered the alert; prints p50/p99. In the same run, the same
-fan-out through the Mosquitto broker on 127.0.0.1:1883 (one publisher, N
-subscribers, QoS 1) is the centralized baseline; the figure that matters is the
-ratio, since these machines are shared and noisy.
+rotating authors, measures the time from `send` until *every* node's SSE stream
+has delivered the alert; prints p50/p99, with the mesh's hop counts (mean
+shortest path and diameter) and the full copies each node received per alert.
+In the same run, the same fan-out through the Mosquitto broker on
+127.0.0.1:1883 (one publisher, N subscribers, QoS 1) is the centralized
+baseline; the figure that matters is the ratio, since these machines are shared
+and noisy.
 
-    python bench/propagation.py [--nodes 20] [--alerts 50] [--json]
+`--link-delay MS` puts a delay forwarder (`bench/linkdelay.py`) in front of
+every node's mesh listener (peers dial it) and between every MQTT client and
+the broker, holding each chunk MS milliseconds each way: every mesh hop and
+every broker hop crosses one such link. `--tree` runs the mesh with flooding
+(`off`), tree push (`on`, the node setting `tree_push`), or `both`, one after
+the other. `--warmup K` alerts go first and are not measured: connections are
+open and, with tree push, the tree has formed.
+
+    python bench/propagation.py [--nodes 20] [--alerts 50] [--link-delay MS]
+                                [--tree off|on|both] [--warmup 5] [--json]
 """
 
 from __future__ import annotations
@@ -21,21 +32,61 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.linkdelay import DelayLink  # noqa: E402
+from bench.mqtt_lite import MqttClient  # noqa: E402
 from node.devmesh import LocalMesh  # noqa: E402
 from node.provision import api_token  # noqa: E402
+
+T = TypeVar("T")
+BROKER = ("127.0.0.1", 1883)
 
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def hops(count: int, edges: Sequence[tuple[int, int]]) -> tuple[float, int]:
+    """Mean shortest path between two nodes, and the longest (the diameter), in hops."""
+    neighbours: dict[int, set[int]] = {i: set() for i in range(count)}
+    for a, b in edges:
+        neighbours[a].add(b)
+        neighbours[b].add(a)
+    lengths: list[int] = []
+    for start in range(count):
+        seen, frontier, hop = {start}, {start}, 0
+        while frontier:
+            frontier = {n for f in frontier for n in neighbours[f]} - seen
+            hop += 1
+            lengths += [hop] * len(frontier)
+            seen |= frontier
+    return statistics.mean(lengths), max(lengths)
+
+
+class Background:
+    """An event loop in a thread: the delay forwarders, SSE listeners and MQTT
+    clients run there while the main thread drives the node processes."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 120) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
 
 
 class Arrivals:
@@ -47,6 +98,11 @@ class Arrivals:
         with self.lock:
             self.times.setdefault(alert_id, {}).setdefault(node, time.monotonic())
 
+    def all_by(self, alert_id: str, count: int) -> float | None:
+        with self.lock:
+            seen = self.times.get(alert_id, {})
+            return max(seen.values()) if len(seen) == count else None
+
 
 async def _listen(index: int, base: str, token: str, arrivals: Arrivals, ready: asyncio.Event) -> None:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session:
@@ -57,94 +113,125 @@ async def _listen(index: int, base: str, token: str, arrivals: Arrivals, ready: 
                     arrivals.saw(json.loads(line[6:])["id"], index)
 
 
-def mesh_run(nodes: int, alerts: int, say: Any) -> list[float]:
-    with tempfile.TemporaryDirectory(prefix="amparo-bench-") as tmp, LocalMesh(Path(tmp), nodes) as mesh:
+def _wait_all(arrivals: Arrivals, alert_id: str, count: int, start: float, what: str) -> float:
+    deadline = start + 30
+    while time.monotonic() < deadline:
+        if (last := arrivals.all_by(alert_id, count)) is not None:
+            return last - start
+        time.sleep(0.001)
+    raise SystemExit(f"{what} did not reach every node within 30 s")
+
+
+def mesh_run(
+    nodes: int, alerts: int, warmup: int, tree: bool, delay_ms: float | None, bg: Background, say: Any
+) -> dict[str, Any]:
+    link = DelayLink(delay_ms or 0)
+    with (
+        tempfile.TemporaryDirectory(prefix="amparo-bench-") as tmp,
+        LocalMesh(Path(tmp), nodes, settings={"tree_push": tree}) as mesh,
+    ):
         edges = mesh.mesh_edges()
         depth = mesh.trust_everyone(edges)
-        say(f"starting {nodes} nodes (trust depth {depth}, the federation's diameter) …")
+        mean_hops, diameter = hops(nodes, edges)
+        if delay_ms is not None:  # peers dial the forwarder, which the node advertises
+            for node in mesh.nodes:
+                port = bg.run(link.forward(node.mesh_port))
+                node.settings["advertise"] = [f"127.0.0.1:{port}"]
+        mode = "tree push" if tree else "flooding"
+        say(f"{mode}: starting {nodes} nodes (trust depth {depth}, the federation's diameter) …")
         mesh.init_all()
         mesh.start_all()
         say(f"pairing {len(edges)} links …")
         mesh.connect(edges)
         time.sleep(2)
         arrivals = Arrivals()
-        loop = asyncio.new_event_loop()
-        readies = [asyncio.Event() for _ in mesh.nodes]
 
-        listening: list[asyncio.Future[Any]] = []
+        async def listen_all() -> asyncio.Future[Any]:
+            readies = [asyncio.Event() for _ in mesh.nodes]
+            tasks = asyncio.gather(
+                *(
+                    _listen(i, f"http://127.0.0.1:{n.local_port}", api_token(n.home), arrivals, readies[i])
+                    for i, n in enumerate(mesh.nodes)
+                ),
+                return_exceptions=True,
+            )
+            await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 30)
+            return tasks
 
-        def run_listeners() -> None:
-            asyncio.set_event_loop(loop)
-            tasks = [
-                _listen(i, f"http://127.0.0.1:{n.local_port}", api_token(n.home), arrivals, readies[i])
-                for i, n in enumerate(mesh.nodes)
-            ]
-            listening.append(asyncio.gather(*tasks, return_exceptions=True))
-            with contextlib.suppress(asyncio.CancelledError):
-                loop.run_until_complete(listening[0])
-
-        listener = threading.Thread(target=run_listeners, daemon=True)
-        listener.start()
-        time.sleep(1.5)
-        latencies = []
-        for k in range(alerts):
-            author = mesh.nodes[k % nodes]
-            start = time.monotonic()
-            alert_id = author.send(headline=f"Benchmark alert {k}")
-            deadline = start + 30
-            while time.monotonic() < deadline:
-                with arrivals.lock:
-                    seen = arrivals.times.get(alert_id, {})
-                    if len(seen) == nodes:
-                        latencies.append(max(seen.values()) - start)
-                        break
-                time.sleep(0.002)
-            else:
-                raise SystemExit(f"alert {k} did not reach every node within 30 s")
-            if (k + 1) % 10 == 0:
-                say(f"  {k + 1}/{alerts} alerts, last {latencies[-1] * 1000:.1f} ms")
-        loop.call_soon_threadsafe(listening[0].cancel)  # closes the streams before the nodes stop
-        listener.join(10)
-        return latencies
+        listening = bg.run(listen_all())
+        try:
+            for k in range(warmup):
+                author = mesh.nodes[(k * 7) % nodes]
+                start = time.monotonic()
+                _wait_all(arrivals, author.send(headline=f"Warm-up {k}"), nodes, start, f"warm-up {k}")
+            received = sum(n.api.get("/api/v1/status")["received"] for n in mesh.nodes)
+            latencies = []
+            for k in range(alerts):
+                author = mesh.nodes[k % nodes]
+                start = time.monotonic()
+                alert_id = author.send(headline=f"Benchmark alert {k}")
+                latencies.append(_wait_all(arrivals, alert_id, nodes, start, f"alert {k}"))
+                if (k + 1) % 10 == 0:
+                    say(f"  {k + 1}/{alerts} alerts, last {latencies[-1] * 1000:.1f} ms")
+            time.sleep(1)  # late duplicates and announcements count too
+            received = sum(n.api.get("/api/v1/status")["received"] for n in mesh.nodes) - received
+        finally:
+            listening.add_done_callback(lambda f: f.cancelled() or f.exception())
+            bg.loop.call_soon_threadsafe(listening.cancel)  # closes the streams before the nodes stop
+            time.sleep(0.2)
+    bg.run(link.close())
+    return {
+        "latencies": latencies,
+        "mean_hops": round(mean_hops, 2),
+        "diameter": diameter,
+        "links": len(edges),
+        # full envelopes each node took in per alert, by push or fetch (1.0: no duplicate)
+        "copies_per_node": round(received / (alerts * (nodes - 1)), 2),
+    }
 
 
-def broker_run(subscribers: int, messages: int, say: Any) -> list[float]:
-    import paho.mqtt.client as mqtt
-
+def broker_run(
+    subscribers: int, messages: int, delay_ms: float | None, bg: Background, say: Any
+) -> list[float]:
     arrivals = Arrivals()
-    clients = []
-    for i in range(subscribers):
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"amparo-bench-sub-{i}")
-        client.on_message = lambda _c, idx, msg: arrivals.saw(msg.payload[:16].decode(), idx)
-        client.user_data_set(i)
-        client.connect("127.0.0.1", 1883)
-        client.subscribe("amparo/bench", qos=1)
-        client.loop_start()
-        clients.append(client)
-    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="amparo-bench-pub")
-    pub.connect("127.0.0.1", 1883)
-    pub.loop_start()
+    link = DelayLink(delay_ms or 0)
+
+    async def connect() -> list[MqttClient]:
+        port = await link.forward(BROKER[1]) if delay_ms is not None else BROKER[1]
+        clients = []
+        for i in range(subscribers):
+            client = MqttClient(
+                f"amparo-bench-sub-{i}", lambda _topic, payload, i=i: arrivals.saw(payload[:16].decode(), i)
+            )
+            await client.connect(BROKER[0], port)
+            await client.subscribe("amparo/bench")
+            clients.append(client)
+        publisher = MqttClient("amparo-bench-pub")
+        await publisher.connect(BROKER[0], port)
+        return [publisher, *clients]
+
+    clients = bg.run(connect())
     time.sleep(1)
     latencies = []
-    payload_pad = b"x" * 1000
+    pad = b"x" * 1000
     for k in range(messages):
         tag = f"{k:016d}"
         start = time.monotonic()
-        pub.publish("amparo/bench", tag.encode() + payload_pad, qos=1)
-        while True:
-            with arrivals.lock:
-                seen = arrivals.times.get(tag, {})
-                if len(seen) == subscribers:
-                    latencies.append(max(seen.values()) - start)
-                    break
-            if time.monotonic() - start > 10:
-                raise SystemExit("broker baseline lost a message")
-            time.sleep(0.0005)
-    for c in [*clients, pub]:
-        c.loop_stop()
-        c.disconnect()
+        bg.loop.call_soon_threadsafe(clients[0].publish, "amparo/bench", tag.encode() + pad)
+        latencies.append(_wait_all(arrivals, tag, subscribers, start, f"broker message {k}"))
+
+    async def close() -> None:
+        for client in clients:
+            await client.close()
+        await link.close()
+
+    bg.run(close())
     say(f"  broker: {messages} messages to {subscribers} subscribers")
     return latencies
+
+
+def _ms(values: list[float], p: float) -> float:
+    return round((statistics.median(values) if p == 50 else percentile(values, p)) * 1000, 1)
 
 
 def main() -> None:
@@ -153,30 +240,51 @@ def main() -> None:
     )
     parser.add_argument("--nodes", type=int, default=20)
     parser.add_argument("--alerts", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--link-delay", type=float, default=None, metavar="MS")
+    parser.add_argument("--tree", choices=("off", "on", "both"), default="both")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
-    broker = broker_run(args.nodes, args.alerts, say)
-    mesh = mesh_run(args.nodes, args.alerts, say)
-    result = {
+    bg = Background()
+    broker = broker_run(args.nodes, args.alerts, args.link_delay, bg, say)
+    result: dict[str, Any] = {
         "nodes": args.nodes,
         "alerts": args.alerts,
-        "mesh_p50_ms": round(statistics.median(mesh) * 1000, 1),
-        "mesh_p99_ms": round(percentile(mesh, 99) * 1000, 1),
-        "broker_p50_ms": round(statistics.median(broker) * 1000, 2),
-        "broker_p99_ms": round(percentile(broker, 99) * 1000, 2),
+        "link_delay_ms": args.link_delay,
+        "broker_p50_ms": _ms(broker, 50),
+        "broker_p99_ms": _ms(broker, 99),
+        "broker_hops": 2,
     }
-    result["p99_ratio"] = round(result["mesh_p99_ms"] / max(result["broker_p99_ms"], 0.01), 1)
+    modes = {"off": [False], "on": [True], "both": [False, True]}[args.tree]
+    for tree in modes:
+        run = mesh_run(args.nodes, args.alerts, args.warmup, tree, args.link_delay, bg, say)
+        name = "tree" if tree else "flooding"
+        latencies = run.pop("latencies")
+        result.update({"mean_hops": run.pop("mean_hops"), "diameter": run.pop("diameter")})
+        result[name] = {"p50_ms": _ms(latencies, 50), "p99_ms": _ms(latencies, 99), **run}
+        result[name]["p99_ratio"] = round(result[name]["p99_ms"] / max(result["broker_p99_ms"], 0.01), 1)
+    bg.stop()
     if args.json:
         print(json.dumps(result))
-    else:
-        print(f"mesh   ({args.nodes} nodes): p50 {result['mesh_p50_ms']} ms, p99 {result['mesh_p99_ms']} ms")
-        print(f"broker (mosquitto):   p50 {result['broker_p50_ms']} ms, p99 {result['broker_p99_ms']} ms")
-        print(f"p99 ratio mesh/broker: {result['p99_ratio']}x  (target ≤ 3x)")
+        return
+    delay = f", {args.link_delay:g} ms per link" if args.link_delay is not None else ""
+    print(
+        f"{args.nodes} nodes{delay}: mean shortest path {result['mean_hops']} hops, diameter {result['diameter']}"
+    )
+    print(f"broker (mosquitto, 2 hops):  p50 {result['broker_p50_ms']} ms, p99 {result['broker_p99_ms']} ms")
+    for name in ("flooding", "tree"):
+        if name in result:
+            r = result[name]
+            print(
+                f"mesh {name:9}: p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
+                f"p99 {r['p99_ratio']}x the broker's, {r['copies_per_node']} full copies per node per alert"
+            )
 
 
 if __name__ == "__main__":
-    main()
+    with contextlib.suppress(KeyboardInterrupt):
+        main()

@@ -62,6 +62,9 @@ class Config:
     # they are not public: loopback, LAN, link-local. Plain-text channels
     # (http://, json://, mailto:// …) are allowed only to these (node/outbound.py).
     allow_private_targets: list[str] = field(default_factory=list)
+    # Plumtree-style tree push (mesh.tree, node.treepush): full alerts along a tree of
+    # links, ids announced on the others; False floods every alert over every link.
+    tree_push: bool = False
 
     def with_changes(self, **changes: Any) -> Config:
         return replace(self, **changes)
@@ -190,6 +193,8 @@ def validate(config: Config) -> None:
         raise ConfigError("trust_depth must be between 1 and 6")
     if config.kdf_profile not in ("interactive", "moderate", "sensitive"):
         raise ConfigError("kdf_profile must be interactive, moderate or sensitive")
+    if not isinstance(config.tree_push, bool):
+        raise ConfigError("tree_push must be true or false")
     if config.log_format not in ("text", "json"):
         raise ConfigError("log_format must be text or json")
     from protocol import regions  # the module alone: `amparo` starts without the whole protocol

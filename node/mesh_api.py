@@ -4,7 +4,7 @@ What a request meets, in order (docs/protocol.md §12.3):
 
 0. the connection's caps and deadlines (``node.listener``): 16 connections per
    address, 512 in all, the TLS handshake and the request head within 10 s each;
-1. the door, before one byte of the body is read: exactly one of the four paths
+1. the door, before one byte of the body is read: exactly one of the five paths
    with no query string (400); no ``Content-Encoding`` and no transfer coding but
    ``chunked`` (415): bodies are never inflated, so a gzip bomb costs nothing; a
    ``Content-Length`` over the limit (413); then the request budget (``node.door``,
@@ -49,7 +49,9 @@ log = logging.getLogger("amparo.mesh")
 SERVICE: web.AppKey[NodeService] = web.AppKey("service", NodeService)
 BUDGET: web.AppKey[RequestBudget] = web.AppKey("budget", RequestBudget)
 CLAIMED = web.RequestKey("amparo.claimed_peer", bytes)  # the active peer a request's header names
-PATHS: Final = frozenset({"/mesh/v1/push", "/mesh/v1/reconcile", "/mesh/v1/fetch", "/mesh/v1/pair"})
+PATHS: Final = frozenset(
+    {"/mesh/v1/push", "/mesh/v1/reconcile", "/mesh/v1/fetch", "/mesh/v1/tree", "/mesh/v1/pair"}
+)
 # For the AppRunner: never inflate a body, never drain one after answering, and
 # close an idle kept-alive connection after listener.KEEPALIVE_S (aiohttp: an hour).
 RUNNER_OPTIONS: Final[dict[str, Any]] = {
@@ -67,6 +69,7 @@ def make_app(service: NodeService, budget: RequestBudget | None = None) -> web.A
     app.router.add_post("/mesh/v1/push", _push)
     app.router.add_post("/mesh/v1/reconcile", _reconcile)
     app.router.add_post("/mesh/v1/fetch", _fetch)
+    app.router.add_post("/mesh/v1/tree", _tree)
     app.router.add_post("/mesh/v1/pair", _pair)
     return app
 
@@ -278,18 +281,29 @@ def _parsed(service: NodeService, sender: bytes, parse: Callable[[], T]) -> T:
         raise
 
 
-# -- the four endpoints ------------------------------------------------------------------
+# -- the five endpoints ------------------------------------------------------------------
 async def _push(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     sender, body, nonce = await _authenticated(request, defer_nonce=True)
     try:
-        raws = _parsed(service, sender, lambda: framing.envelope_list(framing.unpack(body)))
+        frame = _parsed(service, sender, lambda: framing.unpack(body))
+        raws = _parsed(service, sender, lambda: framing.envelope_list(frame))
+        speaks = _parsed(service, sender, lambda: framing.speaks_tree(frame))
     except BadFrame:
         service.store.remember_nonce(sender, *nonce)
         raise
+    service.tree_spoken(sender, speaks)  # before its items: a duplicate among them may prune
     outcome = service.ingest_push(raws, sender, nonce)
-    # ``deferred``: ids refused for a budget, which the sender keeps and sends again.
-    return _reply({"accepted": outcome.accepted, "invalid": outcome.invalid, "deferred": list(outcome.deferred)})
+    # ``deferred``: ids refused for a budget, which the sender keeps and sends again;
+    # ``tree``: this node runs tree push (node.treepush).
+    return _reply(
+        {
+            "accepted": outcome.accepted,
+            "invalid": outcome.invalid,
+            "deferred": list(outcome.deferred),
+            **service.tree.push_fields(),
+        }
+    )
 
 
 async def _reconcile(request: web.Request) -> web.Response:
@@ -308,6 +322,15 @@ async def _fetch(request: web.Request) -> web.Response:
     ids = _parsed(service, sender, lambda: framing.id_list(frame, limit=framing.MAX_FETCH_IDS))
     authors = _parsed(service, sender, lambda: framing.author_list(frame))  # their node records, after the ids
     return _reply({"e": _one_frame(service, ids + service.record_ids(authors))})
+
+
+async def _tree(request: web.Request) -> web.Response:
+    """A tree signal (node.treepush): ids the sender holds, a graft or a prune."""
+    sender, body, _nonce = await _authenticated(request)
+    service = request.app[SERVICE]
+    signal = _parsed(service, sender, lambda: framing.tree_signal(framing.unpack(body)))
+    service.tree_signal(sender, signal)
+    return _reply({})
 
 
 def _one_frame(service: NodeService, ids: list[bytes]) -> list[bytes]:

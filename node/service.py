@@ -28,6 +28,8 @@ from node.response.desk import ResponseDesk
 from node.response.drill_runner import DrillRunner
 from node.store import PeerRow, PeerStanding, Store, StoredEnvelope
 from node.transport import MeshClient, PeerAddress, TransportError, Wire
+from node.treepush import PATH as TREE_PATH
+from node.treepush import TreeCarrier
 from protocol import (
     MAX_SKEW_MS,
     Ack,
@@ -65,6 +67,9 @@ RECORD_ASK_EVERY_MS = 10 * 60_000
 TOUCH_EVERY_MS = 15_000  # last contact is kept in memory; the database copy may lag this much
 # Outbound batches sized to one frame: each batch in flight is then one request.
 PUSH_PACING = mesh.Pacing(batch_items=framing.PUSH_BATCH_ITEMS, batch_bytes=framing.PUSH_BATCH_BYTES)
+# With tree push, the mesh's own deadlines (an announcement batch due, an announced
+# id late) are met by a wake-up between ticks, never sooner than this from now.
+WAKE_FLOOR_MS = 50
 
 
 PeerState = Literal["up", "failing", "down"]
@@ -148,6 +153,9 @@ class NodeService:
         self.client = MeshClient(identity, clock, config.socks_proxy, wire=wire)
         self._random = random or _system_random()
         self.counters = Counters()
+        self.tree = TreeCarrier(config.tree_push)  # tree push on the wire (node.treepush)
+        self._wake: asyncio.TimerHandle | None = None
+        self._waking = False  # between ticks too (tree push deadlines); off in the test grid
         self.subscribers: set[asyncio.Queue[StoredEnvelope]] = set()
         self._touched: dict[bytes, int] = {}  # when each peer's last contact was last written to the store
         self._failures: dict[bytes, tuple[int, str]] = {}  # the last failed call per peer, since start
@@ -169,6 +177,8 @@ class NodeService:
         self.gauges.append(
             ("amparo_delivery_backlog", "Ally deliveries waiting in the outbox", lambda: self.allies.backlog())
         )
+        if config.tree_push:
+            self.gauges.extend(self.tree.gauges())
         self.started_at = clock()
         self._pruned_at = 0
         # Catch-up marks moved by push results, written with the next batch of
@@ -203,6 +213,7 @@ class NodeService:
             standings={p.key: _saved_standing(p.standing) for p in peers if p.standing is not None},
             trust_depth=self.config.trust_depth,
             pacing=PUSH_PACING,
+            timing=mesh.Timing(tree_push=self.config.tree_push),
             random=self._random,
             now=self.clock(),
         )
@@ -220,10 +231,14 @@ class NodeService:
             self.handle(mesh.PeerUp(peer.key))
         self.allies.catch_up()
         if ticking:
+            self._waking = True
             self._spawn(self._ticker())
             self._spawn(self.allies.run())
 
     async def stop(self) -> None:
+        self._waking = False
+        if self._wake is not None:
+            self._wake.cancel()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -376,6 +391,70 @@ class NodeService:
                 self.counters.reject(str(action.reason))
                 if self._deferring is not None and action.reason in mesh.RETRYABLE:
                     self._deferring.append(action.item_id)
+            elif isinstance(action, mesh.Announce | mesh.Graft | mesh.Prune):
+                self._tree_action(action)
+        self._wake_for_tree()
+
+    # -- tree push (node.treepush) ----------------------------------------------------------
+    def _tree_action(self, action: mesh.Announce | mesh.Graft | mesh.Prune) -> None:
+        signal, events = self.tree.outgoing(action)
+        if signal is not None:
+            self._spawn(self._signal(action, signal))
+        for event in events:
+            self.handle(event)
+
+    async def _signal(self, action: mesh.Announce | mesh.Graft | mesh.Prune, signal: framing.TreeSignal) -> None:
+        """Fire and forget: a lost graft or prune costs time only (reconciliation
+        repairs); an announcement with no answer goes back to the mesh as
+        ``AnnounceFailed``, which announces it once more."""
+        address = self.peer_address(action.peer)
+        if address is None:
+            return
+        try:
+            await self.client.call(address, TREE_PATH, framing.tree_frame(signal))
+        except TransportError as exc:
+            self._failed(action.peer, "tree signal to", exc)
+            if isinstance(action, mesh.Announce):
+                self.handle(mesh.AnnounceFailed(action.peer, action.ids))
+
+    def tree_signal(self, peer: bytes, signal: framing.TreeSignal) -> None:
+        """A tree signal from ``peer`` (the mesh listener checked and parsed it)."""
+        for event in self.tree.incoming(peer, signal):
+            self.handle(event)
+
+    def tree_spoken(self, peer: bytes, speaks: bool) -> None:
+        """A push or push reply from ``peer`` said whether it speaks the tree
+        (``framing.speaks_tree``)."""
+        for event in self.tree.heard(peer, speaks):
+            self.handle(event)
+
+    def _wake_for_tree(self) -> None:
+        """Meet the mesh's next deadline (an announcement batch, a late announced id)
+        when it falls before the next tick: announcements wait ``announce_delay_ms``,
+        not a whole tick."""
+        if not (self._waking and self.tree.enabled):
+            return
+        due = self.mesh.wakeup_at()
+        if due is None:
+            return
+        now = self.clock()
+        delay_ms = max(due - now, WAKE_FLOOR_MS)
+        if delay_ms >= TICK_SECONDS * 1000:
+            return
+        loop = asyncio.get_running_loop()
+        at = loop.time() + delay_ms / 1000
+        if self._wake is not None and not self._wake.cancelled() and self._wake.when() <= at:
+            return
+        if self._wake is not None:
+            self._wake.cancel()
+        self._wake = loop.call_at(at, self._woken)
+
+    def _woken(self) -> None:
+        self._wake = None
+        try:
+            self.handle(mesh.Tick())
+        except Exception:
+            log.exception("tree wake-up failed")
 
     def _store(self, items: list[Item]) -> dict[bytes, StoredEnvelope]:
         """Write one batch, the marks waiting and the push's nonce in one
@@ -644,8 +723,11 @@ class NodeService:
         try:
             if address is not None:
                 for frame in framing.batches(raws):
-                    reply = await self.client.call(address, "/mesh/v1/push", {"e": frame})
+                    reply = await self.client.call(
+                        address, "/mesh/v1/push", {"e": frame, **self.tree.push_fields()}
+                    )
                     deferred += framing.deferred_ids(reply, len(frame))
+                    self.tree_spoken(peer, framing.speaks_tree(reply))
                 ok = True
                 self._seen(peer)
         except (TransportError, BadFrame) as exc:

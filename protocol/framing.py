@@ -16,11 +16,18 @@ Every size a frame is held to lives here, so the listener, the client and the
 outbox agree on them: ``MAX_FRAME_BYTES`` (the listener's body limit),
 ``MAX_FETCH_IDS`` (ids in one fetch request) and the push batch that fills one
 frame (``PUSH_BATCH_ITEMS``, ``PUSH_BATCH_BYTES``).
+
+Tree push (``mesh.tree``, docs/protocol.md §12.7) adds one frame, the *tree
+signal* ``{"ids": [id, ...], "graft": true, "prune": true}`` (any of the three;
+graft and prune not both), and one field, ``"tree": true``, that a node running
+tree push puts in its push requests and push replies. Older nodes ignore the
+field, and a node sends tree signals only to peers that set it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Final
 
 import msgpack
@@ -48,6 +55,9 @@ rest."""
 MAX_FETCH_AUTHORS: Final = 16
 """Author keys in one fetch request's ``authors``: the ``node`` records of authors
 whose alerts arrived before their records (docs/protocol.md §12)."""
+MAX_ANNOUNCE_IDS: Final = MAX_FETCH_IDS
+"""Ids in one tree signal's announcement (``mesh.Timing.announce_ids``): an
+announced id is fetched by id, so one announcement is one fetch request at most."""
 PUSH_BATCH_ITEMS: Final = 256
 """Envelopes in one push frame."""
 PUSH_BATCH_BYTES: Final = MAX_FRAME_BYTES - FRAME_SLACK - ITEM_OVERHEAD * PUSH_BATCH_ITEMS
@@ -116,6 +126,49 @@ def deferred_ids(reply: dict[str, Any], sent: int) -> list[bytes]:
     return _ids(reply.get("deferred", []), "deferred", sent)
 
 
+@dataclass(frozen=True, slots=True)
+class TreeSignal:
+    """What a tree signal says: ids the sender holds (an announcement), and whether
+    it grafts its link to the receiver into the tree or prunes it."""
+
+    announced: tuple[bytes, ...] = ()
+    graft: bool = False
+    prune: bool = False
+
+
+def tree_frame(signal: TreeSignal) -> dict[str, Any]:
+    """The frame of ``signal``, naming only what it says."""
+    frame: dict[str, Any] = {}
+    if signal.announced:
+        frame["ids"] = list(signal.announced)
+    if signal.graft:
+        frame["graft"] = True
+    if signal.prune:
+        frame["prune"] = True
+    return frame
+
+
+def tree_signal(frame: dict[str, Any]) -> TreeSignal:
+    """Read a tree signal: at most ``MAX_ANNOUNCE_IDS`` 32-byte ids under ``ids``,
+    ``graft`` and ``prune`` true or absent and not both, and at least one of the
+    three; other keys are ignored (a later version's). Raises only ``BadFrame``."""
+    ids = _field(frame, "ids")
+    announced = () if ids is None else tuple(_ids(ids, "ids", MAX_ANNOUNCE_IDS))
+    graft, prune = _flag(frame, "graft"), _flag(frame, "prune")
+    if graft and prune:
+        raise BadFrame("a tree signal grafts or prunes, not both", field="frame")
+    if not (announced or graft or prune):
+        raise BadFrame("a tree signal names ids, graft or prune", field="frame")
+    return TreeSignal(announced, graft, prune)
+
+
+def speaks_tree(frame: dict[str, Any]) -> bool:
+    """A push request's or reply's ``tree``: true when its sender runs tree push
+    and reads tree signals. Absent (a node before the field, or one that floods)
+    is false; anything but true or false is a bad frame."""
+    return _flag(frame, "tree")
+
+
 def batches(raws: Iterable[bytes], max_bytes: int = MAX_FRAME_BYTES - FRAME_SLACK) -> list[list[bytes]]:
     """Split envelopes into frames that each fit the listener's body limit."""
     out: list[list[bytes]] = []
@@ -137,6 +190,15 @@ def _field(frame: dict[str, Any], key: str) -> Any:
     if not isinstance(frame, dict):
         raise BadFrame("a frame is a map", field="frame")
     return frame.get(key)
+
+
+def _flag(frame: dict[str, Any], key: str) -> bool:
+    value = _field(frame, key)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise BadFrame("must be true or false", field=key)
+    return value
 
 
 def _ids(items: Any, key: str, limit: int) -> list[bytes]:

@@ -187,3 +187,66 @@ def test_the_field_readers_raise_only_bad_frame(value: Any, key: str, sent: int)
             assert isinstance(framing.id_list(frame, key), list)
         with contextlib.suppress(BadFrame):
             assert isinstance(framing.deferred_ids(frame, sent), list)
+
+
+# -- tree signals (tree push, docs/protocol.md §12.7) ------------------------------------
+_ID = b"\x07" * 32
+
+
+@pytest.mark.parametrize(
+    "signal",
+    [
+        framing.TreeSignal(announced=(_ID, b"\x08" * 32)),
+        framing.TreeSignal(graft=True),
+        framing.TreeSignal(prune=True),
+        framing.TreeSignal(announced=(_ID,), graft=True),
+        framing.TreeSignal(announced=(_ID,) * framing.MAX_ANNOUNCE_IDS, prune=True),
+    ],
+)
+def test_a_tree_signal_round_trips_through_its_bytes(signal: framing.TreeSignal) -> None:
+    assert framing.tree_signal(framing.unpack(framing.pack(framing.tree_frame(signal)))) == signal
+
+
+def test_a_tree_signal_names_only_what_it_says() -> None:
+    assert framing.tree_frame(framing.TreeSignal(graft=True)) == {"graft": True}
+
+
+def test_a_tree_signal_ignores_keys_of_later_versions() -> None:
+    assert framing.tree_signal({"prune": True, "hops": 3}) == framing.TreeSignal(prune=True)
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        ({}, "names ids, graft or prune"),
+        ({"ids": []}, "names ids, graft or prune"),
+        ({"graft": False}, "names ids, graft or prune"),
+        ({"graft": True, "prune": True}, "not both"),
+        ({"graft": 1}, "graft: must be true or false"),
+        ({"prune": "yes"}, "prune: must be true or false"),
+        ({"ids": [_ID] * (framing.MAX_ANNOUNCE_IDS + 1)}, f"exceeds the limit of {framing.MAX_ANNOUNCE_IDS}"),
+        ({"ids": [b"\x07" * 31]}, "32-byte ids"),
+        ({"ids": _ID}, "must be a list"),
+        ([_ID], "a frame is a map"),
+    ],
+)
+def test_a_malformed_tree_signal_is_a_bad_frame_naming_what_is_wrong(frame: Any, message: str) -> None:
+    with pytest.raises(BadFrame, match=message):
+        framing.tree_signal(frame)
+
+
+def test_tree_in_a_push_is_read_as_a_flag_absent_meaning_no() -> None:
+    assert framing.speaks_tree({"e": []}) is False  # a node before the field, or one that floods
+    assert framing.speaks_tree({"e": [], "tree": True}) is True
+    assert framing.speaks_tree({"accepted": 1, "tree": False}) is False
+    with pytest.raises(BadFrame, match="tree: must be true or false"):
+        framing.speaks_tree({"tree": "on"})
+
+
+@given(_values)
+def test_the_tree_readers_raise_only_bad_frame(value: Any) -> None:
+    for frame in ({"ids": value}, {"graft": value}, {"tree": value}, value):
+        with contextlib.suppress(BadFrame):
+            assert isinstance(framing.tree_signal(frame), framing.TreeSignal)
+        with contextlib.suppress(BadFrame):
+            assert isinstance(framing.speaks_tree(frame), bool)
