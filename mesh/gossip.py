@@ -439,7 +439,8 @@ class MeshNode:
                     self._repaired[item.id] = None
                     if len(self._repaired) > REPAIRED_MEMORY:
                         self._repaired.popitem(last=False)
-                    if self._parent is not None and self._parent != peer:
+                    # fetched (not own content: the author's parent never had it)
+                    if peer is not None and self._parent is not None and self._parent != peer:
                         self._bypassed[item.id] = self._parent
                         if len(self._bypassed) > REPAIRED_MEMORY:
                             self._bypassed.popitem(last=False)

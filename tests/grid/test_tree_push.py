@@ -17,6 +17,10 @@ from node.treepush import PATH
 from tests.grid.grid import Grid
 
 RING = ("a", "b", "c", "d")  # a — b — c — d — a
+# On the grid a node's timers run at its ticks (2 s) only: an announcement goes at
+# the next tick, its graft timeout (0.5 s plus up to 1.5 s of jitter, mesh.Timing)
+# ends by the tick after, and then the fetch: three ticks at most.
+REPAIR_MS = 6_000
 LINKS = [(x, y) for i, x in enumerate(RING) for y in (RING[i - 1], RING[(i + 1) % 4])]  # both ways
 
 
@@ -49,7 +53,7 @@ async def test_the_tree_forms_over_the_wire_and_later_alerts_cross_it_once(any_g
     first = send(grid, "a", "Desalojo en la colonia")
     # A node whose every inbound link was pruned (by duplicates of different
     # records during pairing) gets the id, waits the graft timeout, and grafts.
-    await grid.advance(4_000)
+    await grid.advance(REPAIR_MS)
     assert holders(grid, first) == list(RING)
     # Duplicates pruned links, on both ends, by a signal over the wire.
     pruned = [(x, y) for x, y in LINKS if mode(grid, x, y) is Mode.LAZY]
@@ -70,7 +74,7 @@ async def test_the_tree_forms_over_the_wire_and_later_alerts_cross_it_once(any_g
 async def test_a_quiet_tree_link_is_routed_around_through_announcements(grid: Grid) -> None:
     await ring(grid)
     send(grid, "a", "Forma el árbol")
-    await grid.advance(4_000)  # any graft it needs
+    await grid.advance(REPAIR_MS)  # any graft it needs
     probe = send(grid, "a", "Sigue el árbol")
     await grid.settle()  # pushes only: no time passes, so no announcement or graft
     row = grid["c"].store.get(probe)
@@ -85,7 +89,7 @@ async def test_a_quiet_tree_link_is_routed_around_through_announcements(grid: Gr
     alert = send(grid, "a", "Ataque a la caravana")
     await grid.settle()
     assert "c" not in holders(grid, alert)
-    await grid.advance(4_000)  # the announcement, the graft timeout (1 s), a tick
+    await grid.advance(REPAIR_MS)  # the announcement, the graft timeout, the fetch
     assert holders(grid, alert) == list(RING)
     assert grid["c"].service.tree.counts.grafts == grafts + 1
     assert mode(grid, other, "c") is Mode.EAGER  # the graft reached the other end
@@ -99,7 +103,7 @@ async def test_a_node_that_floods_keeps_getting_every_alert_in_full(grid: Grid) 
     await ring(grid, flooding=("c",))
     alerts = [send(grid, name, f"Aviso {name}") for name in RING for _ in range(2)]
     await grid.settle()
-    await grid.advance(4_000)
+    await grid.advance(REPAIR_MS)
     assert all(holders(grid, alert) == list(RING) for alert in alerts)
     for neighbour in ("b", "d"):  # never pruned toward c, never a signal to it
         assert not grid[neighbour].service.tree.speaks(grid["c"].key)
