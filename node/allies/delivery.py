@@ -84,12 +84,15 @@ class DeliveryDesk:
         self._http: aiohttp.ClientSession | None = None
         self._seen_seq = self._saved_seq = 0
         self._opened: dict[bytes, Opened] = {}
+        self._rows: dict[bytes, StoredEnvelope] = {}  # queued just now, not opened yet
         self._gate: asyncio.Semaphore | None = None  # set while ``run`` runs
         self._intake: list[tuple[str, bytes, int]] = []  # queued, written at the loop's next turn
         self._intake_seq = 0  # the highest seq looked at: written, or in ``_intake``
         self._intake_soon = False
         self._answered: list[Delivery] = []  # receivers said 2xx; the commit is still to come
         self._commit_timer: asyncio.TimerHandle | None = None
+        self._committing: set[asyncio.Task[None]] = set()  # commits under way on worker threads
+        self._off_loop = not host.store.single_connection
         self._names_cache: tuple[int, Mapping[bytes, str]] | None = None
         self._policy: tuple[tuple[str, ...], OutboundPolicy] | None = None
         self._url_ok: set[tuple[str, tuple[str, ...]]] = set()  # literal URLs the policy passed
@@ -150,6 +153,10 @@ class DeliveryDesk:
             self._seen_seq = max(self._seen_seq, row.seq)
             return
         self._intake.extend(wanted)
+        if wanted:  # at hand now: the first send needs no read of it
+            self._rows[row.id] = row
+            if len(self._rows) > OPENED_CACHE:
+                self._rows.pop(next(iter(self._rows)))
         self._intake_seq = max(self._intake_seq, row.seq)
         if not self._intake_soon:
             self._intake_soon = True
@@ -238,7 +245,9 @@ class DeliveryDesk:
         finally:
             self._gate = None
             self._write_intake()
-            self._commit()
+            if self._committing:
+                await asyncio.wait(set(self._committing))
+            self._commit_now()
             await self._http.close()
 
     def _start(self, sub_id: str) -> None:
@@ -261,43 +270,77 @@ class DeliveryDesk:
         read past what was sent, and before this worker ends what it sent is
         committed, so a worker started later never sends it again."""
         last = -1
-        failed: tuple[Delivery, str] | None = None
         try:
-            while failed is None and (batch := self.s.store.pending_for(sub_id, self.s.clock(), BATCH, last)):
+            while True:
+                batch = self.s.store.pending_for(sub_id, self.s.clock(), BATCH, last)
+                if not batch:
+                    await self._settle()  # new rows may have come meanwhile: look once more
+                    if not (batch := self.s.store.pending_for(sub_id, self.s.clock(), BATCH, last)):
+                        return
                 for d in batch:
                     async with gate:
                         error = await self._send(d)
                     if error is not None:
-                        failed = (d, error)
-                        break
+                        await self._settle()
+                        self._failed(d, error)
+                        self._wake.set()  # the worker loop's next sleep ends at this retry
+                        return
                     self._answered.append(d)
                     self._commit_soon()
                     last = d.seq
-        finally:  # also on a clean stop (cancelled mid-batch): what was answered stays answered
-            try:
-                self._commit()
-                if failed is not None:
-                    self._failed(*failed)
-            finally:
-                self._busy.discard(sub_id)
-        if failed is not None:
-            self._wake.set()  # the worker loop's next sleep ends at this retry
+        except asyncio.CancelledError:  # a clean stop: what was answered stays answered
+            self._commit_now()
+            if self._committing:
+                await asyncio.wait(set(self._committing))
+            raise
+        finally:
+            self._busy.discard(sub_id)
 
     def _commit_soon(self) -> None:
         if len(self._answered) >= COMMIT_MAX:
-            self._commit()
+            self._flush()
         elif self._commit_timer is None:
-            self._commit_timer = asyncio.get_running_loop().call_later(COMMIT_EVERY_S, self._commit)
+            self._commit_timer = asyncio.get_running_loop().call_later(COMMIT_EVERY_S, self._flush)
 
-    def _commit(self) -> None:
-        """Write down every answered delivery, all subscriptions in one transaction."""
+    def _flush(self) -> None:
+        """Write down every answered delivery, all subscriptions in one
+        transaction, on a worker thread: the fsync does not stop the loop."""
+        if not self._off_loop:
+            self._commit_now()
+            return
+        done = self._take_answered()
+        if done:
+            task = asyncio.get_running_loop().create_task(self._write_off_loop(done))
+            self._committing.add(task)
+            task.add_done_callback(self._committing.discard)
+
+    async def _write_off_loop(self, done: list[Delivery]) -> None:
+        try:
+            await asyncio.to_thread(self.s.store.finish_deliveries, done, "delivered", self.s.clock())
+        except Exception:  # they stay pending: at least once, they may go again
+            log.exception("could not write down %d answered deliveries", len(done))
+            return
+        self.delivered += len(done)
+
+    async def _settle(self) -> None:
+        """Until every delivery answered so far is written down."""
+        self._flush()
+        if self._committing:
+            await asyncio.wait(set(self._committing))  # ``wait``: a cancelled caller leaves them running
+
+    def _commit_now(self) -> None:
+        """``_flush`` on the loop itself: at a stop, and for a store only one thread may use."""
+        done = self._take_answered()
+        if done:
+            self.s.store.finish_deliveries(done, "delivered", self.s.clock())
+            self.delivered += len(done)
+
+    def _take_answered(self) -> list[Delivery]:
         if self._commit_timer is not None:
             self._commit_timer.cancel()
             self._commit_timer = None
         done, self._answered = self._answered, []
-        if done:
-            self.s.store.finish_deliveries(done, "delivered", self.s.clock())
-            self.delivered += len(done)
+        return done
 
     def _failed(self, d: Delivery, error: str) -> None:
         now = self.s.clock()
@@ -337,7 +380,7 @@ class DeliveryDesk:
         (kept in memory only, a few hundred at most)."""
         if (hit := self._opened.get(envelope_id)) is not None:
             return hit
-        row = self.s.store.get(envelope_id)
+        row = self._rows.pop(envelope_id, None) or self.s.store.get(envelope_id)
         if row is None:
             return None
         item = open_row(row, self.s.identity)

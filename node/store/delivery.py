@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
 
+from node.store import engine as engines
 from node.store.database import Database
 from node.store.models import DeliveryModel, SubscriptionModel
 
@@ -46,6 +47,12 @@ class DeliveryQueries(Database):
             return bool(gone.rowcount)
 
     # -- outbox ---------------------------------------------------------------------------
+    @property
+    def single_connection(self) -> bool:
+        """An in-memory SQLite database is one connection, which one thread at a
+        time may use: its callers keep every write on the event loop."""
+        return self.dialect == "sqlite" and engines.sqlite_path(self._engine) is None
+
     def enqueue_deliveries(self, pairs: list[tuple[str, bytes, int]], now: int) -> int:
         """Queue (subscription, envelope id, seq) triples; a pair already queued
         (or already delivered) is ignored, which is what makes it exactly once.
