@@ -64,8 +64,8 @@ OPENED_CACHE = 1024  # alerts decoded once for all their subscriptions (ids and 
 NAMES_FOR_S = 1.0  # organization names are looked up again at most this often
 
 
-# an alert, its JSON, what a follow-up says, who sent it (its organization's name)
-Opened = tuple[Alert, dict[str, Any], FollowUp | None, str]
+# an alert, its JSON, what a follow-up says, who sent it (its organization's name), the JSON encoded
+Opened = tuple[Alert, dict[str, Any], FollowUp | None, str, bytes]
 
 # The one backoff policy (mesh.backoff): 2 s, 4 s, 8 s … capped at 10 min, jittered.
 RETRY = Backoff(FIRST_RETRY_MS, MAX_RETRY_MS)
@@ -358,11 +358,11 @@ class DeliveryDesk:
         opened = self._open(d.envelope_id)
         if sub is None or opened is None:
             return None  # unsubscribed meanwhile, or the alert is gone: nothing to send
-        alert, doc, follow, sender = opened
+        alert, doc, follow, sender, encoded = opened
         link = self.link(bytes.fromhex(str(doc.get("incident") or d.envelope_id.hex())))  # an update's: its incident
         try:
             if sub.channel.kind == "webhook":
-                return await self._webhook(sub, d, dict(doc), link, follow, sender)
+                return await self._webhook(sub, d, doc, link, follow, sender, encoded)
             if follow is not None:  # who cancelled and why, or what changed (the row is the follow-up)
                 title, body = notice_text(follow, link, sender=sender)
             else:
@@ -393,7 +393,7 @@ class DeliveryDesk:
             self._opened.pop(next(iter(self._opened)))
         key = self.s.author_of(row.author)
         sender = names.get(key) or names.get(row.author) or fingerprint(key)  # as ``all_clear.sender_name``
-        self._opened[envelope_id] = (item.body, doc, describe(self.s, row), sender)
+        self._opened[envelope_id] = (item.body, doc, describe(self.s, row), sender, messages.encode(doc))
         return self._opened[envelope_id]
 
     async def _webhook(
@@ -404,10 +404,13 @@ class DeliveryDesk:
         link: str,
         follow: FollowUp | None = None,
         sender: str = "",
+        encoded: bytes | None = None,
     ) -> str | None:
         delivery = f"{sub.id}-{d.envelope_id.hex()}"
         change = None if follow is None else change_json(follow, sender or sender_name(self.s, follow.row.author))
-        body = messages.webhook_body(doc, delivery=delivery, subscription=sub.id, link=link, change=change)
+        body = messages.webhook_body(
+            doc, delivery=delivery, subscription=sub.id, link=link, change=change, encoded=encoded
+        )
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "amparo-webhook/1",

@@ -7,6 +7,7 @@ its own queue; an Apprise message names the organization that sent the alert.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
@@ -179,3 +180,17 @@ async def test_an_apprise_message_names_the_sending_organization(
     ((title, body),) = sent
     assert "alerta 0" in title
     assert "From: Colectivo Ejemplo del Istmo" in body.splitlines()
+
+
+@pytest.mark.parametrize("change", [None, {"kind": "cancel", "by": "Colectivo Ejemplo", "reason": "Retirado"}])
+def test_the_webhook_body_is_the_sorted_json_of_the_whole_document(change: dict[str, Any] | None) -> None:
+    """The alert's JSON is encoded once per alert and spliced in: the bytes (and
+    so the signature) are those of encoding the whole document."""
+    alert = {"id": "5f0c", "headline": "Defensora detenida en Juchitán", "status": "actual", "areas": ["MX-OAX"]}
+    whole: dict[str, Any] = {
+        "event": "alert", "delivery": "s-5f0c", "subscription": "s", "drill": False, "link": "https://n/ui", "alert": alert
+    } | ({"change": change} if change else {})
+    expected = json.dumps(whole, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+    fields = {"delivery": "s-5f0c", "subscription": "s", "link": "https://n/ui", "change": change}
+    assert messages.webhook_body(alert, **fields) == expected  # type: ignore[arg-type]
+    assert messages.webhook_body(alert, encoded=messages.encode(alert), **fields) == expected  # type: ignore[arg-type]
