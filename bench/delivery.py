@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -68,9 +69,18 @@ class Receiver:
         return web.Response(status=204)
 
 
-async def baseline_rate(port: int, body: bytes, seconds: float = 3.0) -> float:
-    """Plain aiohttp posts of the same body to the same receiver: the ceiling."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and all its threads, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def baseline_rate(port: int, body: bytes, seconds: float = 3.0) -> tuple[float, float]:
+    """Plain aiohttp posts of the same body to the same receiver: the ceiling.
+    Posts per wall second, and per CPU second of this process (client and
+    receiver both: what a post costs, whatever else the machine is doing)."""
     done = 0
+    cpu = time.process_time()
     deadline = time.monotonic() + seconds
     async with ClientSession() as session:
 
@@ -83,7 +93,7 @@ async def baseline_rate(port: int, body: bytes, seconds: float = 3.0) -> float:
 
         start = time.monotonic()
         await asyncio.gather(*(worker() for _ in range(PARALLEL)))
-        return done / (time.monotonic() - start)
+        return done / (time.monotonic() - start), done / (time.process_time() - cpu)
 
 
 async def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
@@ -125,16 +135,17 @@ async def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
             if region == "*" or env.body.areas[0].region.startswith(region)  # type: ignore[union-attr]
         )
         say(f"{len(subs)} subscriptions; {args.alerts} alerts → {expected} deliveries expected")
-        before = await baseline_rate(port, BASELINE_BODY)  # before and after: a shared machine's load drifts
+        before, before_cpu = await baseline_rate(port, BASELINE_BODY)  # before and after: the load drifts
         for author in authors:
             await asyncio.to_thread(author.pair_with, node)
 
         acked_at: dict[str, float] = {}
         client = MeshClient(peer.identity, now_ms)
         await client.start()
+        address = peer.address_of(node)
+        node_cpu_start = cpu_seconds(node.proc.pid)  # type: ignore[union-attr]
         start = time.monotonic()
         try:
-            address = peer.address_of(node)
             accepted = 0
             for frame in framing.batches([e.raw for e in envelopes], max_bytes=64 * 1024):
                 accepted += (await client.call(address, "/mesh/v1/push", {"e": frame}))["accepted"]
@@ -156,8 +167,9 @@ async def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
                 last_report = time.monotonic()
         end = max((t for _, t in receiver.arrivals), default=time.monotonic())
         latencies = sorted(t - arrived[alert] for alert, t in receiver.arrivals)
-        after = await baseline_rate(port, BASELINE_BODY)
-    base = (before + after) / 2
+        node_cpu = cpu_seconds(node.proc.pid) - node_cpu_start  # type: ignore[union-attr]
+        after, after_cpu = await baseline_rate(port, BASELINE_BODY)
+    base, base_cpu = (before + after) / 2, (before_cpu + after_cpu) / 2
     await runner.cleanup()
     delivered = len(receiver.arrivals)
     rate = delivered / (end - start)
@@ -173,6 +185,10 @@ async def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
         "baseline_posts_per_s": round(base),
         "baseline_before_after": [round(before), round(after)],
         "ratio": round(rate / base, 3),
+        "node_cpu_s": round(node_cpu, 2),
+        "deliveries_per_node_cpu_s": round(delivered / node_cpu),
+        "baseline_posts_per_cpu_s": round(base_cpu),
+        "cpu_ratio": round(delivered / node_cpu / base_cpu, 3),
     }
 
 
@@ -196,6 +212,11 @@ def main() -> None:
     print(f"last delivery {result['last_delivery_s']} s after the first push")
     print(f"node deliveries: {result['deliveries_per_s']:,}/s; plain aiohttp posts: {result['baseline_posts_per_s']:,}/s")
     print(f"ratio: {result['ratio']}")
+    print(
+        f"per CPU second: node {result['deliveries_per_node_cpu_s']:,} deliveries (ingest included), "
+        f"plain aiohttp {result['baseline_posts_per_cpu_s']:,} posts (client and receiver); "
+        f"ratio {result['cpu_ratio']}"
+    )
 
 
 if __name__ == "__main__":
