@@ -126,7 +126,7 @@ class DeliveryQueries(Database):
         ``after_seq`` skips what the caller already sent (answered, but its commit
         is still to come)."""
         statement = (
-            select(DeliveryModel)
+            select(*_COLUMNS)  # plain rows, not ORM objects: this runs once per batch of a burst
             .where(
                 DeliveryModel.subscription_id == sub_id,
                 DeliveryModel.state == "pending",
@@ -136,7 +136,7 @@ class DeliveryQueries(Database):
             .limit(limit)
         )
         with self._read() as session:
-            rows = [_delivery(row) for row in session.scalars(statement)]
+            rows = [Delivery(*row) for row in session.execute(statement)]
         return rows if rows and rows[0].next_attempt <= now else []
 
     def finish_deliveries(self, done: list[Delivery], state: str, now: int, error: str | None = None) -> None:
@@ -190,6 +190,16 @@ class DeliveryQueries(Database):
             for sub, error in session.execute(errors):
                 out.setdefault(sub, {"pending": 0, "delivered": 0, "failed": 0})["last_error"] = error
         return out
+
+
+_COLUMNS = (
+    DeliveryModel.subscription_id,
+    DeliveryModel.envelope_id,
+    DeliveryModel.seq,
+    DeliveryModel.attempts,
+    DeliveryModel.next_attempt,
+    DeliveryModel.created,
+)
 
 
 def _delivery(row: DeliveryModel) -> Delivery:
