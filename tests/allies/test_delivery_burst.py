@@ -194,3 +194,24 @@ def test_the_webhook_body_is_the_sorted_json_of_the_whole_document(change: dict[
     fields = {"delivery": "s-5f0c", "subscription": "s", "link": "https://n/ui", "change": change}
     assert messages.webhook_body(alert, **fields) == expected  # type: ignore[arg-type]
     assert messages.webhook_body(alert, encoded=messages.encode(alert), **fields) == expected  # type: ignore[arg-type]
+
+
+async def test_the_mark_never_passes_a_row_not_queued_yet(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the worker runs, rows wait for the loop's next turn to be written; if
+    that write fails (or the node dies first), the saved mark stays behind them,
+    so the next start's catch-up queues them: nothing is lost."""
+    node = LiveNode(store)
+    desk = DeliveryDesk(node)  # type: ignore[arg-type]
+    sub_id = desk.subscribe({"regions": ["MX"], "channel": {"kind": "webhook", "url": "https://ally.example/h"}}).id
+    desk._gate = asyncio.Semaphore(1)  # as while ``run`` runs
+    monkeypatch.setattr(store, "enqueue_deliveries", lambda rows, now: 1 / 0)
+    stored = burst(node, desk, 5)
+    desk.save_mark()  # the node's tick: the write fails, the mark must not move past
+    assert store.get_meta(delivery_mod.MARK_KEY) is None
+    assert store.pending_for(sub_id, T0, 10) == []
+    monkeypatch.undo()
+
+    restarted = DeliveryDesk(node)  # type: ignore[arg-type]
+    restarted.catch_up()
+    assert [d.envelope_id for d in store.pending_for(sub_id, T0, 10)] == [r.id for r in stored]
+    assert store.get_meta(delivery_mod.MARK_KEY) == str(stored[-1].seq)
