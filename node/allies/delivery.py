@@ -8,13 +8,21 @@ receiver said 2xx (``delivered``) or after ``GIVE_UP_MS`` of failures
 one policy of ``mesh.backoff``) per subscription, so one dead receiver never delays the others. The
 text is rendered from the stored envelope at send time and never written down.
 
-Exactly once while the node runs; at least once across a stop. Successes are
-committed in batches of ``BATCH`` per subscription, so a node that crashes
-between a receiver's 2xx and that commit sends up to ``BATCH - 1`` answered
-deliveries again after the restart; a clean stop commits what was answered, and
-only the one request in flight then may go again. Every request
-carries an ``Amparo-Delivery`` id, the same on every attempt, for receivers to
-deduplicate on (docs/allies.md tells them they must).
+Exactly once while the node runs; at least once across a stop. Successes of
+all subscriptions are committed together, ``COMMIT_EVERY_S`` after the first of
+them (or at ``COMMIT_MAX``), so a node that crashes between a receiver's 2xx and
+that commit sends what was answered in those last moments again after the
+restart; a clean stop commits what was answered, and only the requests in
+flight then may go again. A subscription's worker never reads its queue afresh
+before what it sent is committed, so nothing goes twice while the node runs.
+Every request carries an ``Amparo-Delivery`` id, the same on every attempt, for
+receivers to deduplicate on (docs/allies.md tells them they must).
+
+Queueing is batched too: while the worker runs, the rows an ingested batch
+queues are written in one transaction at the next turn of the event loop, and
+the workers of the subscriptions concerned start at once (no polling). The mark
+(``MARK_KEY``) never passes a row that is not written yet, so a crash before
+that write loses nothing: ``catch_up`` queues it again at the next start.
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ from node.config import public_base
 from node.host import Host
 from node.outbound import OutboundPolicy, OutboundRefused, apprise_understands, send_apprise
 from node.store import Delivery, StoredEnvelope
-from protocol import Alert
+from protocol import Alert, fingerprint
 
 log = logging.getLogger("amparo.allies")
 
@@ -49,11 +57,15 @@ SEND_TIMEOUT_S = 10.0
 PARALLEL = 16
 IDLE_WAKE_S = 5.0
 MARK_KEY = "allies_seq"
-BATCH = 32
-OPENED_CACHE = 256
+BATCH = 64  # rows read from one subscription's queue at a time
+COMMIT_EVERY_S = 0.05  # answered deliveries are written down together, at most this late
+COMMIT_MAX = 512  # ... or as soon as this many are waiting
+OPENED_CACHE = 1024  # alerts decoded once for all their subscriptions (ids and JSON, in memory only)
+NAMES_FOR_S = 1.0  # organization names are looked up again at most this often
 
 
-Opened = tuple[Alert, dict[str, Any], FollowUp | None]  # an alert, its JSON, what a follow-up says
+# an alert, its JSON, what a follow-up says, who sent it (its organization's name), the JSON encoded
+Opened = tuple[Alert, dict[str, Any], FollowUp | None, str, bytes]
 
 # The one backoff policy (mesh.backoff): 2 s, 4 s, 8 s … capped at 10 min, jittered.
 RETRY = Backoff(FIRST_RETRY_MS, MAX_RETRY_MS)
@@ -72,11 +84,35 @@ class DeliveryDesk:
         self._http: aiohttp.ClientSession | None = None
         self._seen_seq = self._saved_seq = 0
         self._opened: dict[bytes, Opened] = {}
+        self._rows: dict[bytes, StoredEnvelope] = {}  # queued just now, not opened yet
+        self._gate: asyncio.Semaphore | None = None  # set while ``run`` runs
+        self._intake: list[tuple[str, bytes, int]] = []  # queued, written at the loop's next turn
+        self._intake_seq = 0  # the highest seq looked at: written, or in ``_intake``
+        self._intake_soon = False
+        self._answered: list[Delivery] = []  # receivers said 2xx; the commit is still to come
+        self._commit_timer: asyncio.TimerHandle | None = None
+        self._committing: set[asyncio.Task[None]] = set()  # commits under way on worker threads
+        self._off_loop = not host.store.single_connection
+        self._names_cache: tuple[int, Mapping[bytes, str]] | None = None
+        self._policy: tuple[tuple[str, ...], OutboundPolicy] | None = None
+        self._url_ok: set[tuple[str, tuple[str, ...]]] = set()  # literal URLs the policy passed
         self.reload()
 
     @property
     def policy(self) -> OutboundPolicy:
-        return OutboundPolicy.from_setting(self.s.config.allow_private_targets)
+        """The outbound policy of the current setting (parsed again only when it changes)."""
+        setting = tuple(self.s.config.allow_private_targets)
+        if self._policy is None or self._policy[0] != setting:
+            self._policy = (setting, OutboundPolicy.from_setting(setting))
+        return self._policy[1]
+
+    def _check_url(self, url: str) -> None:
+        """``OutboundPolicy.check_url`` once per URL and setting: what it checks is
+        written in the URL (resolved addresses are checked at every connection)."""
+        key = (url, tuple(self.s.config.allow_private_targets))
+        if key not in self._url_ok:
+            self.policy.check_url(url, plaintext=url.startswith("http:"))  # a literal address
+            self._url_ok.add(key)
 
     # -- subscriptions --------------------------------------------------------------------
     def reload(self) -> None:
@@ -108,19 +144,51 @@ class DeliveryDesk:
 
     # -- intake ---------------------------------------------------------------------------
     def on_stored(self, row: StoredEnvelope) -> None:
-        """A new envelope was stored: queue it for every subscription that wants it."""
-        self._seen_seq = max(self._seen_seq, row.seq)
-        if row.type != "alert" or not self.subs:
+        """A new envelope was stored: queue it for every subscription that wants it.
+        While the worker runs, the rows wait for the loop's next turn, so a pushed
+        batch of alerts is queued in one transaction (module docstring)."""
+        wanted = [(sub_id, row.id, row.seq) for sub_id in self._wanted(row)]
+        if self._gate is None:  # not running (catch-up before the start, the test grid): at once
+            self.s.store.enqueue_deliveries(wanted, self.s.clock())
+            self._seen_seq = max(self._seen_seq, row.seq)
             return
+        self._intake.extend(wanted)
+        if wanted:  # at hand now: the first send needs no read of it
+            self._rows[row.id] = row
+            if len(self._rows) > OPENED_CACHE:
+                self._rows.pop(next(iter(self._rows)))
+        self._intake_seq = max(self._intake_seq, row.seq)
+        if not self._intake_soon:
+            self._intake_soon = True
+            asyncio.get_running_loop().call_soon(self._write_intake)
+
+    def _wanted(self, row: StoredEnvelope) -> list[str]:
+        if row.type != "alert" or not self.subs:
+            return []
         alert = self.s.open(row).body
         if not isinstance(alert, Alert):
-            return  # sealed and not addressed to this node: nothing to tell anyone
+            return []  # sealed and not addressed to this node: nothing to tell anyone
         subs = [sub.id for sub in self.subs.values() if row.received_at >= sub.created and sub.wants(alert)]
         if alert.msg_type in FOLLOW_UPS and alert.references:
             subs = self._follow_up_subs(row, alert.references[0], subs)
-        wanted = [(sub_id, row.id, row.seq) for sub_id in subs]
-        if wanted and self.s.store.enqueue_deliveries(wanted, self.s.clock()):
-            self._wake.set()
+        return subs
+
+    def _write_intake(self) -> None:
+        """Write the queued rows in one transaction, then start the workers of the
+        subscriptions that have new work. On a failure the rows stay for the next
+        try (the mark waits for them)."""
+        self._intake_soon = False
+        rows, seq = self._intake, self._intake_seq
+        if rows:
+            try:
+                self.s.store.enqueue_deliveries(rows, self.s.clock())
+            except Exception:
+                log.exception("could not queue %d deliveries; trying again at the next alert or tick", len(rows))
+                return
+            self._intake = self._intake[len(rows):]
+        self._seen_seq = max(self._seen_seq, seq)
+        for sub_id in dict.fromkeys(sub_id for sub_id, _, _ in rows):
+            self._start(sub_id)
 
     def _follow_up_subs(self, row: StoredEnvelope, incident_id: bytes, matching: list[str]) -> list[str]:
         """An update or cancel goes to every subscription that got its alert, even
@@ -129,6 +197,8 @@ class DeliveryDesk:
         Only the alert's author may change it: another author's goes to nobody."""
         if self.s.store.get(incident_id) is None:
             return matching  # its alert never reached this node: judged on its own
+        if self._intake:
+            self._write_intake()  # its alert may be among the rows not written yet
         follow = describe(self.s, row)
         if follow is None:
             return []
@@ -148,31 +218,47 @@ class DeliveryDesk:
         self.save_mark()
 
     def save_mark(self) -> None:
-        """Called on the node's tick: one small write, only when something arrived."""
+        """Called on the node's tick: one small write, only when something arrived.
+        Never past a row still waiting to be queued."""
+        if self._intake or self._intake_seq > self._seen_seq:
+            self._write_intake()
         if self._seen_seq > self._saved_seq:
             self.s.store.set_meta(MARK_KEY, str(self._seen_seq))
             self._saved_seq = self._seen_seq
 
     # -- the worker -----------------------------------------------------------------------
     async def run(self) -> None:
+        """Start the workers of subscriptions whose head is due: at the start, when
+        a retry's time comes and every ``IDLE_WAKE_S`` as a safety net; new alerts
+        start their workers themselves (``_write_intake``)."""
         self._http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_S),
             connector=aiohttp.TCPConnector(resolver=self.policy.resolver()),  # checks every resolved address
         )
-        gate = asyncio.Semaphore(PARALLEL)
+        self._gate = asyncio.Semaphore(PARALLEL)
         try:
             while True:
                 self._wake.clear()
                 for d in self.s.store.due_deliveries(self.s.clock()):
-                    if d.subscription_id not in self._busy:
-                        self._busy.add(d.subscription_id)
-                        self.s.spawn(self._drain(d.subscription_id, gate))
+                    self._start(d.subscription_id)
                 await self._sleep()
         finally:
+            self._gate = None
+            self._write_intake()
+            if self._committing:
+                await asyncio.wait(set(self._committing))
+            self._commit_now()
             await self._http.close()
 
+    def _start(self, sub_id: str) -> None:
+        if self._gate is not None and sub_id not in self._busy:
+            self._busy.add(sub_id)
+            self.s.spawn(self._drain(sub_id, self._gate))
+
     async def _sleep(self) -> None:
-        due = self.s.store.next_delivery_at()
+        """Until the next retry is due (``IDLE_WAKE_S`` at most), or a worker ended
+        on a failure; rows due now were started already, or their worker has them."""
+        due = self.s.store.next_delivery_at(after=self.s.clock())
         wait = IDLE_WAKE_S if due is None else min(IDLE_WAKE_S, max(0.0, (due - self.s.clock()) / 1000))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 0.05))
@@ -180,28 +266,81 @@ class DeliveryDesk:
     async def _drain(self, sub_id: str, gate: asyncio.Semaphore) -> None:
         """Deliver one subscription's queue in order until it is empty or a
         delivery fails (the rest then waits for that one's retry). Successes are
-        committed in small batches: one fsync per batch, not per delivery."""
+        committed with every other subscription's (``_commit_soon``); the queue is
+        read past what was sent, and before this worker ends what it sent is
+        committed, so a worker started later never sends it again."""
+        last = -1
         try:
-            while batch := self.s.store.pending_for(sub_id, self.s.clock(), BATCH):
-                done: list[Delivery] = []
-                failed: tuple[Delivery, str] | None = None
-                try:
-                    for d in batch:
-                        async with gate:
-                            error = await self._send(d)
-                        if error is not None:
-                            failed = (d, error)
-                            break
-                        done.append(d)
-                finally:  # also on a clean stop (cancelled mid-batch): what was answered stays answered
-                    self.s.store.finish_deliveries(done, "delivered", self.s.clock())
-                    self.delivered += len(done)
-                if failed is not None:
-                    self._failed(*failed)
-                    break
+            while True:
+                batch = self.s.store.pending_for(sub_id, self.s.clock(), BATCH, last)
+                if not batch:
+                    await self._settle()  # new rows may have come meanwhile: look once more
+                    if not (batch := self.s.store.pending_for(sub_id, self.s.clock(), BATCH, last)):
+                        return
+                for d in batch:
+                    async with gate:
+                        error = await self._send(d)
+                    if error is not None:
+                        await self._settle()
+                        self._failed(d, error)
+                        self._wake.set()  # the worker loop's next sleep ends at this retry
+                        return
+                    self._answered.append(d)
+                    self._commit_soon()
+                    last = d.seq
+        except asyncio.CancelledError:  # a clean stop: what was answered stays answered
+            self._commit_now()
+            if self._committing:
+                await asyncio.wait(set(self._committing))
+            raise
         finally:
             self._busy.discard(sub_id)
-            self._wake.set()
+
+    def _commit_soon(self) -> None:
+        if len(self._answered) >= COMMIT_MAX:
+            self._flush()
+        elif self._commit_timer is None:
+            self._commit_timer = asyncio.get_running_loop().call_later(COMMIT_EVERY_S, self._flush)
+
+    def _flush(self) -> None:
+        """Write down every answered delivery, all subscriptions in one
+        transaction, on a worker thread: the fsync does not stop the loop."""
+        if not self._off_loop:
+            self._commit_now()
+            return
+        done = self._take_answered()
+        if done:
+            task = asyncio.get_running_loop().create_task(self._write_off_loop(done))
+            self._committing.add(task)
+            task.add_done_callback(self._committing.discard)
+
+    async def _write_off_loop(self, done: list[Delivery]) -> None:
+        try:
+            await asyncio.to_thread(self.s.store.finish_deliveries, done, "delivered", self.s.clock())
+        except Exception:  # they stay pending: at least once, they may go again
+            log.exception("could not write down %d answered deliveries", len(done))
+            return
+        self.delivered += len(done)
+
+    async def _settle(self) -> None:
+        """Until every delivery answered so far is written down."""
+        self._flush()
+        if self._committing:
+            await asyncio.wait(set(self._committing))  # ``wait``: a cancelled caller leaves them running
+
+    def _commit_now(self) -> None:
+        """``_flush`` on the loop itself: at a stop, and for a store only one thread may use."""
+        done = self._take_answered()
+        if done:
+            self.s.store.finish_deliveries(done, "delivered", self.s.clock())
+            self.delivered += len(done)
+
+    def _take_answered(self) -> list[Delivery]:
+        if self._commit_timer is not None:
+            self._commit_timer.cancel()
+            self._commit_timer = None
+        done, self._answered = self._answered, []
+        return done
 
     def _failed(self, d: Delivery, error: str) -> None:
         now = self.s.clock()
@@ -219,15 +358,15 @@ class DeliveryDesk:
         opened = self._open(d.envelope_id)
         if sub is None or opened is None:
             return None  # unsubscribed meanwhile, or the alert is gone: nothing to send
-        alert, doc, follow = opened
+        alert, doc, follow, sender, encoded = opened
         link = self.link(bytes.fromhex(str(doc.get("incident") or d.envelope_id.hex())))  # an update's: its incident
         try:
             if sub.channel.kind == "webhook":
-                return await self._webhook(sub, d, dict(doc), link, follow)
-            if follow is not None:  # who cancelled and why, or what changed
-                title, body = notice_text(follow, link, sender=sender_name(self.s, follow.row.author))
+                return await self._webhook(sub, d, doc, link, follow, sender, encoded)
+            if follow is not None:  # who cancelled and why, or what changed (the row is the follow-up)
+                title, body = notice_text(follow, link, sender=sender)
             else:
-                title, body = phone_text(alert, link=link)
+                title, body = phone_text(alert, link=link, sender=sender)
             ok = await asyncio.to_thread(send_apprise, [sub.channel.url], title, body, self.policy)
             return None if ok else "the Apprise channel refused or could not be reached (or the outbound policy)"
         except OutboundRefused as exc:
@@ -241,25 +380,37 @@ class DeliveryDesk:
         (kept in memory only, a few hundred at most)."""
         if (hit := self._opened.get(envelope_id)) is not None:
             return hit
-        row = self.s.store.get(envelope_id)
+        row = self._rows.pop(envelope_id, None) or self.s.store.get(envelope_id)
         if row is None:
             return None
         item = open_row(row, self.s.identity)
         if not isinstance(item.body, Alert):
             return None
-        doc = alert_json(item, self._names(), self.s.author_of)
+        names = self._names()
+        doc = alert_json(item, names, self.s.author_of)
         doc.pop("from_peer", None)  # which peer relayed it is mesh topology, not the ally's business
         if len(self._opened) >= OPENED_CACHE:
             self._opened.pop(next(iter(self._opened)))
-        self._opened[envelope_id] = (item.body, doc, describe(self.s, row))
+        key = self.s.author_of(row.author)
+        sender = names.get(key) or names.get(row.author) or fingerprint(key)  # as ``all_clear.sender_name``
+        self._opened[envelope_id] = (item.body, doc, describe(self.s, row), sender, messages.encode(doc))
         return self._opened[envelope_id]
 
     async def _webhook(
-        self, sub: Subscription, d: Delivery, doc: dict[str, Any], link: str, follow: FollowUp | None = None
+        self,
+        sub: Subscription,
+        d: Delivery,
+        doc: dict[str, Any],
+        link: str,
+        follow: FollowUp | None = None,
+        sender: str = "",
+        encoded: bytes | None = None,
     ) -> str | None:
         delivery = f"{sub.id}-{d.envelope_id.hex()}"
-        change = None if follow is None else change_json(follow, sender_name(self.s, follow.row.author))
-        body = messages.webhook_body(doc, delivery=delivery, subscription=sub.id, link=link, change=change)
+        change = None if follow is None else change_json(follow, sender or sender_name(self.s, follow.row.author))
+        body = messages.webhook_body(
+            doc, delivery=delivery, subscription=sub.id, link=link, change=change, encoded=encoded
+        )
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "amparo-webhook/1",
@@ -268,7 +419,7 @@ class DeliveryDesk:
             messages.SIGNATURE_HEADER: messages.sign(bytes.fromhex(sub.secret), self.s.clock() // 1000, body),
         }
         assert self._http is not None
-        self.policy.check_url(sub.channel.url, plaintext=sub.channel.url.startswith("http:"))  # a literal address
+        self._check_url(sub.channel.url)
         try:
             async with self._http.post(sub.channel.url, data=body, headers=headers, allow_redirects=False) as resp:
                 return None if 200 <= resp.status < 300 else f"HTTP {resp.status}"
@@ -284,7 +435,12 @@ class DeliveryDesk:
         return f"{public_base(self.s.config)}/ui/alerts/{envelope_id.hex()}"
 
     def _names(self) -> Mapping[bytes, str]:
-        return self.s.author_names()
+        """``author_names`` (a query), reused for ``NAMES_FOR_S``: a burst's
+        thousands of alerts need it once, not once each."""
+        now = self.s.clock()
+        if self._names_cache is None or now - self._names_cache[0] >= NAMES_FOR_S * 1000:
+            self._names_cache = (now, self.s.author_names())
+        return self._names_cache[1]
 
     def summary(self) -> list[dict[str, Any]]:
         counts = self.s.store.delivery_counts()

@@ -18,23 +18,38 @@ EVENT_HEADER = "Amparo-Event"
 
 
 def webhook_body(
-    alert_doc: dict[str, Any], *, delivery: str, subscription: str, link: str, change: dict[str, Any] | None = None
+    alert_doc: dict[str, Any],
+    *,
+    delivery: str,
+    subscription: str,
+    link: str,
+    change: dict[str, Any] | None = None,
+    encoded: bytes | None = None,
 ) -> bytes:
     """The JSON a webhook receives: the alert as the local API shows it, plus
     the delivery id (receivers deduplicate on it) and a dashboard link. An
     update or cancel also carries ``change`` (``node.all_clear.change_json``):
-    who made it, a cancel's reason, what an update changed, and that in words."""
-    doc: dict[str, Any] = {
+    who made it, a cancel's reason, what an update changed, and that in words.
+
+    ``encoded`` is ``encode(alert_doc)``, made once for all the subscriptions
+    of an alert: the bytes are the same as without it (keys sorted, ``alert``
+    and ``change`` first), only the per-subscription part is encoded again."""
+    rest: dict[str, Any] = {
         "event": "alert",
         "delivery": delivery,
         "subscription": subscription,
         "drill": alert_doc.get("status") != "actual",
         "link": link,
-        "alert": alert_doc,
     }
+    head = b'{"alert":' + (encode(alert_doc) if encoded is None else encoded)
     if change is not None:
-        doc["change"] = change
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+        head += b',"change":' + encode(change)
+    return head + b"," + encode(rest)[1:]
+
+
+def encode(value: Any) -> bytes:
+    """Compact JSON with sorted keys, as webhooks receive it."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
 
 
 def sign(secret: bytes, timestamp: int, body: bytes) -> str:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
+from node.store import engine as engines
 from node.store.database import Database
 from node.store.models import DeliveryModel, SubscriptionModel
 
@@ -46,9 +47,17 @@ class DeliveryQueries(Database):
             return bool(gone.rowcount)
 
     # -- outbox ---------------------------------------------------------------------------
+    @property
+    def single_connection(self) -> bool:
+        """An in-memory SQLite database is one connection, which one thread at a
+        time may use: its callers keep every write on the event loop."""
+        return self.dialect == "sqlite" and engines.sqlite_path(self._engine) is None
+
     def enqueue_deliveries(self, pairs: list[tuple[str, bytes, int]], now: int) -> int:
         """Queue (subscription, envelope id, seq) triples; a pair already queued
-        (or already delivered) is ignored, which is what makes it exactly once."""
+        (or already delivered) is ignored, which is what makes it exactly once.
+        One statement compiled once (cached) and run for every row: a burst's
+        thousands of rows go in one transaction, not one compile each."""
         if not pairs:
             return 0
         rows = [
@@ -63,9 +72,10 @@ class DeliveryQueries(Database):
             }
             for sub, env, seq in pairs
         ]
-        statement = self._insert(DeliveryModel).values(rows).on_conflict_do_nothing()
+        statement = self._insert(DeliveryModel).on_conflict_do_nothing()
         with self._write() as session:
-            return max(0, self._rowcount(session, statement))
+            result = session.connection().execute(statement, rows, execution_options={"preserve_rowcount": True})
+            return max(0, result.rowcount)
 
     def queued_for(self, envelope_id: bytes, subscriptions: list[str]) -> set[str]:
         """Which of ``subscriptions`` queued ``envelope_id`` (delivered, pending or
@@ -100,35 +110,52 @@ class DeliveryQueries(Database):
         with self._read() as session:
             return [_delivery(row) for row in session.scalars(statement)]
 
-    def next_delivery_at(self) -> int | None:
+    def next_delivery_at(self, after: int = -1) -> int | None:
+        """When the next pending row comes due, counting only times after ``after``
+        (the retries still to come, not the rows already being worked on)."""
         with self._read() as session:
             value = session.scalar(
-                select(func.min(DeliveryModel.next_attempt)).where(DeliveryModel.state == "pending")
+                select(func.min(DeliveryModel.next_attempt)).where(
+                    DeliveryModel.state == "pending", DeliveryModel.next_attempt > after
+                )
             )
             return int(value) if value is not None else None
 
-    def pending_for(self, sub_id: str, now: int, limit: int) -> list[Delivery]:
-        """The next rows of one subscription's queue, in order, if its head is due."""
+    def pending_for(self, sub_id: str, now: int, limit: int, after_seq: int = -1) -> list[Delivery]:
+        """The next rows of one subscription's queue, in order, if its head is due;
+        ``after_seq`` skips what the caller already sent (answered, but its commit
+        is still to come)."""
         statement = (
-            select(DeliveryModel)
-            .where(DeliveryModel.subscription_id == sub_id, DeliveryModel.state == "pending")
+            select(*_COLUMNS)  # plain rows, not ORM objects: this runs once per batch of a burst
+            .where(
+                DeliveryModel.subscription_id == sub_id,
+                DeliveryModel.state == "pending",
+                DeliveryModel.seq > after_seq,
+            )
             .order_by(DeliveryModel.seq)
             .limit(limit)
         )
         with self._read() as session:
-            rows = [_delivery(row) for row in session.scalars(statement)]
+            rows = [Delivery(*row) for row in session.execute(statement)]
         return rows if rows and rows[0].next_attempt <= now else []
 
     def finish_deliveries(self, done: list[Delivery], state: str, now: int, error: str | None = None) -> None:
-        """``delivered`` or ``failed`` (gave up), in one transaction; the rows
-        stay as the record that stops the same alert from going out again."""
+        """``delivered`` or ``failed`` (gave up), in one transaction and one
+        statement run for every row; the rows stay as the record that stops the
+        same alert from going out again."""
         if not done:
             return
+        statement = (
+            update(DeliveryModel)
+            .where(
+                DeliveryModel.subscription_id == bindparam("b_sub"),
+                DeliveryModel.envelope_id == bindparam("b_env"),
+            )
+            .values(state=state, attempts=bindparam("b_attempts"), done_at=now, last_error=error)
+        )
+        rows = [{"b_sub": d.subscription_id, "b_env": d.envelope_id, "b_attempts": d.attempts + 1} for d in done]
         with self._write() as session:
-            for d in done:
-                self._update_delivery(
-                    session, d, state=state, attempts=d.attempts + 1, done_at=now, last_error=error
-                )
+            session.connection().execute(statement, rows)
 
     def retry_delivery(self, d: Delivery, at: int, error: str) -> None:
         with self._write() as session:
@@ -163,6 +190,16 @@ class DeliveryQueries(Database):
             for sub, error in session.execute(errors):
                 out.setdefault(sub, {"pending": 0, "delivered": 0, "failed": 0})["last_error"] = error
         return out
+
+
+_COLUMNS = (
+    DeliveryModel.subscription_id,
+    DeliveryModel.envelope_id,
+    DeliveryModel.seq,
+    DeliveryModel.attempts,
+    DeliveryModel.next_attempt,
+    DeliveryModel.created,
+)
 
 
 def _delivery(row: DeliveryModel) -> Delivery:

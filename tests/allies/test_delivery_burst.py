@@ -1,0 +1,217 @@
+"""The delivery desk running for real (its worker, a real store, real HTTP to
+receivers on loopback): a burst reaches every webhook once each and in order,
+with the answered deliveries written down; a receiver that hangs holds up only
+its own queue; an Apprise message names the organization that sent the alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from node.allies import delivery as delivery_mod
+from node.allies import messages
+from node.allies.delivery import DeliveryDesk
+from node.config import Config
+from node.devmesh import free_port
+from node.store import Store, StoredEnvelope
+from tests.node.test_store import ALICE, make_alert, row
+from tests.response.test_page_outcome import T0, FakeNode
+
+LOOPBACK = Config(name="Brigada Ejemplo", allow_private_targets=["127.0.0.0/8"])
+
+
+class LiveNode(FakeNode):
+    """A FakeNode whose spawned work really runs (the desk starts its workers)."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store, [T0], LOOPBACK)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.names: dict[bytes, str] = {}
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def author_names(self) -> dict[bytes, str]:
+        return super().author_names() | self.names
+
+
+class Receivers:
+    """Webhook receivers on one port: ``/live/<name>`` answer 204 and record
+    (alert id, delivery id); ``/dead`` takes the request and never answers."""
+
+    def __init__(self) -> None:
+        self.got: dict[str, list[tuple[str, str]]] = {}
+        self.dead_calls = 0
+        self.port = free_port()
+
+    async def live(self, request: web.Request) -> web.Response:
+        doc = await request.json()
+        self.got.setdefault(request.match_info["name"], []).append(
+            (doc["alert"]["id"], request.headers[messages.DELIVERY_HEADER])
+        )
+        return web.Response(status=204)
+
+    async def dead(self, request: web.Request) -> web.Response:
+        self.dead_calls += 1
+        await asyncio.sleep(3600)
+        raise AssertionError("never answers")
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = Store(f"sqlite:///{tmp_path / 'amparo.db'}")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+async def receivers() -> AsyncIterator[Receivers]:
+    rx = Receivers()
+    app = web.Application()
+    app.router.add_post("/live/{name}", rx.live)
+    app.router.add_post("/dead", rx.dead)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", rx.port).start()
+    yield rx
+    await runner.cleanup()
+
+
+async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def webhook(desk: DeliveryDesk, url: str, regions: list[str]) -> str:
+    return desk.subscribe({"regions": regions, "channel": {"kind": "webhook", "url": url}}).id
+
+
+def burst(node: LiveNode, desk: DeliveryDesk, count: int) -> list[StoredEnvelope]:
+    """Stored and handed to the desk the way the node does: one batch, row by row."""
+    envs = [make_alert(created=T0 + i, headline=f"alerta {i}", regions=("MX-OAX",)) for i in range(count)]
+    stored = node.store.add_envelopes([row(e, received_at=T0) for e in envs])
+    for r in stored:
+        desk.on_stored(r)
+    return stored
+
+
+async def stop(node: LiveNode, runner: asyncio.Task[None]) -> None:
+    for task in [runner, *node.tasks]:
+        task.cancel()
+    await asyncio.gather(runner, *node.tasks, return_exceptions=True)
+
+
+async def test_a_burst_reaches_every_webhook_once_and_in_order(store: Store, receivers: Receivers) -> None:
+    node = LiveNode(store)
+    desk = DeliveryDesk(node)  # type: ignore[arg-type]
+    subs = {name: webhook(desk, receivers.url(f"/live/{name}"), ["MX"]) for name in ("a", "b", "c")}
+    runner = asyncio.create_task(desk.run())
+    try:
+        await until(lambda: desk._gate is not None, 5, "the worker to start")
+        stored = burst(node, desk, 150)
+        expected = [r.id.hex() for r in stored]
+        await until(lambda: all(len(receivers.got.get(n, [])) >= 150 for n in subs), 60, "150 deliveries each")
+        await until(lambda: desk.delivered == 450, 10, "the deliveries to be written down")
+        for name, sub_id in subs.items():
+            got = receivers.got[name]
+            assert [alert for alert, _ in got] == expected  # each once, in the order stored
+            assert [d for _, d in got] == [f"{sub_id}-{alert}" for alert in expected]
+        counts = store.delivery_counts()
+        assert all(counts[s] == {"pending": 0, "delivered": 150, "failed": 0} for s in subs.values())
+        desk.save_mark()
+        assert store.get_meta(delivery_mod.MARK_KEY) == str(stored[-1].seq)
+    finally:
+        await stop(node, runner)
+    assert all(len(receivers.got[n]) == 150 for n in subs)  # nothing went twice, also not at the stop
+
+
+async def test_a_hanging_receiver_holds_up_only_its_own_queue(
+    store: Store, receivers: Receivers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery_mod, "SEND_TIMEOUT_S", 30.0)
+    node = LiveNode(store)
+    desk = DeliveryDesk(node)  # type: ignore[arg-type]
+    dead = webhook(desk, receivers.url("/dead"), ["MX"])
+    live = webhook(desk, receivers.url("/live/ok"), ["MX"])
+    runner = asyncio.create_task(desk.run())
+    try:
+        await until(lambda: desk._gate is not None, 5, "the worker to start")
+        stored = burst(node, desk, 100)
+        await until(lambda: len(receivers.got.get("ok", [])) == 100, 20, "the live receiver's 100 deliveries")
+        await until(lambda: desk.delivered == 100, 10, "the deliveries to be written down")
+        assert receivers.dead_calls == 1  # its first alert still waits for an answer; the rest wait behind it
+        counts = store.delivery_counts()
+        assert counts[live]["delivered"] == 100 and counts[dead] == {"pending": 100, "delivered": 0, "failed": 0}
+        assert [d.envelope_id for d in store.pending_for(dead, T0, 200)] == [r.id for r in stored]
+    finally:
+        await stop(node, runner)
+    assert store.delivery_counts()[dead]["pending"] == 100  # the stop lost nothing: all still to go
+
+
+async def test_an_apprise_message_names_the_sending_organization(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = LiveNode(store)
+    node.names = {ALICE.sign_public: "Colectivo Ejemplo del Istmo"}
+    desk = DeliveryDesk(node)  # type: ignore[arg-type]
+    sub = desk.subscribe({"regions": ["MX"], "channel": {"kind": "apprise", "url": "jsons://ally.example/hook"}})
+    sent: list[tuple[str, str]] = []
+    monkeypatch.setattr(delivery_mod, "send_apprise", lambda urls, title, body, policy: sent.append((title, body)) or True)
+    (stored,) = burst(node, desk, 1)
+    (pending,) = store.pending_for(sub.id, T0, 10)
+    assert pending.envelope_id == stored.id
+    assert await desk._send(pending) is None
+    ((title, body),) = sent
+    assert "alerta 0" in title
+    assert "From: Colectivo Ejemplo del Istmo" in body.splitlines()
+
+
+@pytest.mark.parametrize("change", [None, {"kind": "cancel", "by": "Colectivo Ejemplo", "reason": "Retirado"}])
+def test_the_webhook_body_is_the_sorted_json_of_the_whole_document(change: dict[str, Any] | None) -> None:
+    """The alert's JSON is encoded once per alert and spliced in: the bytes (and
+    so the signature) are those of encoding the whole document."""
+    alert = {"id": "5f0c", "headline": "Defensora detenida en Juchitán", "status": "actual", "areas": ["MX-OAX"]}
+    whole: dict[str, Any] = {
+        "event": "alert", "delivery": "s-5f0c", "subscription": "s", "drill": False, "link": "https://n/ui", "alert": alert
+    } | ({"change": change} if change else {})
+    expected = json.dumps(whole, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+    fields = {"delivery": "s-5f0c", "subscription": "s", "link": "https://n/ui", "change": change}
+    assert messages.webhook_body(alert, **fields) == expected  # type: ignore[arg-type]
+    assert messages.webhook_body(alert, encoded=messages.encode(alert), **fields) == expected  # type: ignore[arg-type]
+
+
+async def test_the_mark_never_passes_a_row_not_queued_yet(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the worker runs, rows wait for the loop's next turn to be written; if
+    that write fails (or the node dies first), the saved mark stays behind them,
+    so the next start's catch-up queues them: nothing is lost."""
+    node = LiveNode(store)
+    desk = DeliveryDesk(node)  # type: ignore[arg-type]
+    sub_id = desk.subscribe({"regions": ["MX"], "channel": {"kind": "webhook", "url": "https://ally.example/h"}}).id
+    desk._gate = asyncio.Semaphore(1)  # as while ``run`` runs
+    monkeypatch.setattr(store, "enqueue_deliveries", lambda rows, now: 1 / 0)
+    stored = burst(node, desk, 5)
+    desk.save_mark()  # the node's tick: the write fails, the mark must not move past
+    assert store.get_meta(delivery_mod.MARK_KEY) is None
+    assert store.pending_for(sub_id, T0, 10) == []
+    monkeypatch.undo()
+
+    restarted = DeliveryDesk(node)  # type: ignore[arg-type]
+    restarted.catch_up()
+    assert [d.envelope_id for d in store.pending_for(sub_id, T0, 10)] == [r.id for r in stored]
+    assert store.get_meta(delivery_mod.MARK_KEY) == str(stored[-1].seq)
