@@ -9,8 +9,10 @@ a jump takes effect in a running node, without a restart.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -200,6 +202,8 @@ class Cluster:
     def __init__(self, root: Path, count: int, fabric: Fabric) -> None:
         self.root, self.fabric = root, fabric
         self.edges = ring_with_chords(count)
+        self.disk_node = count - 1
+        self.mounted: Path | None = None
         depth = min(6, max(2, LocalMesh.diameter(count, self.edges)))
         self.nodes = [
             NetNode(
@@ -210,7 +214,13 @@ class Cluster:
             for i in range(count)
         ]
 
-    def setup(self) -> None:
+    def setup(self, tmpfs_mb: int = 0) -> None:
+        """``tmpfs_mb``: the last node's home is a tmpfs of that size (for the disk fault)."""
+        if tmpfs_mb:
+            home = self.nodes[self.disk_node].home
+            home.mkdir(parents=True)
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={tmpfs_mb}m", "tmpfs", str(home)], check=True)
+            self.mounted = home
         for node in self.nodes:
             node.init()
         for node in self.nodes:
@@ -227,3 +237,11 @@ class Cluster:
             if node.stopped:
                 node.signal(signal.SIGCONT)
             node.stop()
+
+    def unmount(self) -> None:
+        """Unmount the tmpfs home, keeping its node's log next to it (``<home>.log``)."""
+        if self.mounted is not None:
+            with contextlib.suppress(OSError):
+                shutil.copyfile(self.mounted / "node.log", self.mounted.with_suffix(".log"))
+            subprocess.run(["umount", "-l", str(self.mounted)], check=False)
+            self.mounted = None

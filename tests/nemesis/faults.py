@@ -22,7 +22,8 @@ from tests.nemesis.cluster import Cluster
 PROCESS_KINDS = ("kill9", "pause")
 NET_KINDS = ("halves", "isolate", "flap")
 CLOCK_KINDS = ("skew", "jump")
-KINDS = NET_KINDS + PROCESS_KINDS + CLOCK_KINDS
+DISK_KINDS = ("disk",)  # on the node whose home is a small tmpfs (``Cluster.disk_node``)
+KINDS = NET_KINDS + PROCESS_KINDS + CLOCK_KINDS + DISK_KINDS
 
 
 @dataclass
@@ -57,8 +58,11 @@ class Nemesis:
 
     def round(self, kinds: list[str], window: float) -> None:
         """Run ``kinds`` overlapping within ``window`` seconds, on distinct nodes."""
-        n = len(self.cluster.nodes)
-        victims = self.rng.sample(range(n), min(n, len(kinds)))
+        n, disk = len(self.cluster.nodes), self.cluster.disk_node
+        others = [i for i in range(n) if i != disk or "disk" not in kinds]
+        victims = self.rng.sample(others, min(len(others), len(kinds)))
+        if "disk" in kinds:  # the disk fault needs the tmpfs node; no other fault shares it
+            victims.insert(kinds.index("disk"), disk)
         threads = []
         for kind, victim in zip(kinds, victims, strict=False):
             offset = self.rng.uniform(0, window * 0.3)
@@ -89,6 +93,7 @@ class Nemesis:
             "pause": lambda: self._pause(victim, length),
             "skew": lambda: self._skew(victim, length, self.rng.choice(["+90", "-90"])),
             "jump": lambda: self._skew(victim, length, "+3600"),
+            "disk": lambda: self._disk_full(victim, length),
         }[kind]
 
     def _halves(self, length: float) -> None:
@@ -145,3 +150,22 @@ class Nemesis:
         time.sleep(length)
         node.skew("+0")
         self.note(kind, i, "clock corrected")
+
+    def _disk_full(self, i: int, length: float) -> None:
+        """Fill the node's tmpfs home to the last byte, then free the space."""
+        node = self.cluster.nodes[i]
+        filler = node.home / "filler"
+        written = 0
+        try:
+            with open(filler, "wb", buffering=0) as f:  # unbuffered: closing must not write again
+                for size in (1 << 20, 4096, 1):
+                    try:
+                        while True:
+                            written += f.write(b"\0" * size) or 0
+                    except OSError:
+                        pass  # ENOSPC at this size: the next, smaller one fills the rest
+            self.note("disk", i, f"home full ({written >> 20} MiB of filler)")
+            time.sleep(length)
+        finally:
+            filler.unlink(missing_ok=True)
+        self.note("disk", i, "space freed")
