@@ -98,7 +98,8 @@ def _s(x: float | None) -> str:
 
 def snapshot(cluster: Cluster) -> tuple[dict[int, frozenset[bytes]], frozenset[bytes]]:
     """Each node's ids, and the ids anywhere dated beyond the clock window (set apart)."""
-    out, ahead = {}, set()
+    out: dict[int, frozenset[bytes]] = {}
+    ahead: set[bytes] = set()
     for node in cluster.nodes:
         try:
             out[node.index], future = node.held_ids()

@@ -174,7 +174,8 @@ class NetNode(LocalNode):
         try:
             marks = ",".join("?" * len(GOSSIPED))
             rows = con.execute(f"SELECT id, created FROM envelopes WHERE type IN ({marks})", GOSSIPED)
-            now, ahead = set(), set()
+            now: set[bytes] = set()
+            ahead: set[bytes] = set()
             for eid, created in rows:
                 (ahead if created > limit else now).add(bytes(eid))
             return frozenset(now), frozenset(ahead)

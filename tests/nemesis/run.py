@@ -147,7 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
     root = Path(tempfile.mkdtemp(prefix=f"nemesis-{seed}-"))
     signal.signal(signal.SIGTERM, _exit_on_term)  # so the namespaces and nodes are cleaned up
-    say = (lambda s: print(s, file=sys.stderr, flush=True)) if args.json else (lambda s: print(s, flush=True))
+    out = sys.stderr if args.json else sys.stdout  # with --json, stdout is the verdict only
+
+    def say(line: str) -> None:
+        print(line, file=out, flush=True)
+
     try:
         verdict = run(args.nodes, args.minutes, seed, root, say, disk=args.disk)
     finally:
