@@ -65,6 +65,11 @@ PEER_UP_MS = mesh.Timing().reconcile_every_ms * 3 // 2
 # its alert at most this often (node.directory; the record usually comes by gossip).
 RECORD_ASK_EVERY_MS = 10 * 60_000
 TOUCH_EVERY_MS = 15_000  # last contact is kept in memory; the database copy may lag this much
+# The wall clock stepping back further than this between two ticks (an hour-ahead
+# clock corrected by NTP or by hand) restarts every peer's timers: the mesh's
+# retries and reconciliations are deadlines on that clock, and those set while it
+# was ahead would otherwise lie in the future and hold every link still.
+CLOCK_STEP_BACK_MS = 30_000
 # Outbound batches sized to one frame: each batch in flight is then one request.
 PUSH_PACING = mesh.Pacing(batch_items=framing.PUSH_BATCH_ITEMS, batch_bytes=framing.PUSH_BATCH_BYTES)
 # With tree push, the mesh's own deadlines (an announcement batch due, an announced
@@ -181,6 +186,7 @@ class NodeService:
             self.gauges.extend(self.tree.gauges())
         self.started_at = clock()
         self._pruned_at = 0
+        self._ticked_at = self.started_at
         # Catch-up marks moved by push results, written with the next batch of
         # envelopes or on the next tick: a lost mark only means a harmless resend.
         self._unsaved_marks: dict[bytes, int] = {}
@@ -843,12 +849,24 @@ class NodeService:
         (reconciliations, retries, fetch timeouts), spent nonces, the desks'
         deadlines (escalations, check-ins), the marks, retention. The ticker calls
         it every ``TICK_SECONDS``; the test grid after moving its fake clock."""
+        self._restart_links_if_the_clock_stepped_back()
         self.handle(mesh.Tick())
         self.store.prune_nonces(self.clock())
         self.desk.tick()
         self.allies.save_mark()
         self.save_marks()
         self.prune()
+
+    def _restart_links_if_the_clock_stepped_back(self) -> None:
+        now = self.clock()
+        back = self._ticked_at - now
+        self._ticked_at = now
+        if back <= CLOCK_STEP_BACK_MS:
+            return
+        log.warning("the clock went back %d s since the last tick: restarting every peer's retries", back // 1000)
+        for peer in self.store.list_peers():
+            self.handle(mesh.PeerDown(peer.key))  # the batch in flight will be sent again
+            self.handle(mesh.PeerUp(peer.key))  # retry now, and reconcile
 
     def running(self) -> int:
         """How many background tasks are under way (pushes, fetches, pages): the

@@ -142,3 +142,22 @@ async def test_a_push_that_hangs_past_its_timeout_is_sent_again(any_grid: Grid) 
     # a recent retry is in time
     assert grid["c"].service.counters.rejected.get("request-expired", 0) >= 1
     assert holders(grid, alert) == ["a", "b", "c"]
+
+
+async def test_a_clock_that_jumps_ahead_and_back_does_not_stall_the_links(any_grid: Grid) -> None:
+    """Found by the nemesis (tests/nemesis, seed 4: a node's clock jumped +1 h, then
+    corrected): retries and reconciliations scheduled while the clock was ahead lay
+    an hour in the future once it was set back, so the node sent nothing for an
+    hour. A clock that steps back restarts the peers' timers."""
+    grid = any_grid
+    await line_of_three(grid)
+    grid.cut("b", "c")
+    await grid.advance(60 * MINUTE_MS, step_ms=STEP_MS * 30)  # the clock jumps an hour ahead
+    early = send(grid, "a", "Retén en la carretera (reloj adelantado)")
+    await grid.advance(MINUTE_MS, step_ms=STEP_MS)  # b retries c, and fails, on the jumped clock
+    assert holders(grid, early) == ["a", "b"]
+    grid.clock.now -= 61 * MINUTE_MS  # corrected
+    grid.heal("b", "c")
+    late = send(grid, "a", "Retén en la carretera (reloj corregido)")
+    await grid.advance(2 * MINUTE_MS, step_ms=STEP_MS)
+    assert holders(grid, late) == ["a", "b", "c"]
