@@ -389,6 +389,7 @@ class ListedAlert(Entry):
     cancelled: bool = False
     updates: int = 0
     sent_headline: Annotated[str, Meta(description="the headline first sent; the others show the latest update")] = ""
+    cancel_reason: Annotated[str, Meta(description="why its author cancelled it (the cancel's description)")] = ""
     responses: Annotated[list[OrgResponse], Meta(description="per organization, its latest ack")] = []
 
 

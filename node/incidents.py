@@ -294,8 +294,10 @@ def _state(host: AlertHost, item: Readable) -> dict[str, Any]:
     only): the fields its latest update shows, whether it was cancelled, how many
     updates it had. The original's own text stays in the timeline."""
     changes = changes_of(host, item.envelope.id)
+    cancels = [c for c in changes if c.msg_type == "cancel"]
     state: dict[str, Any] = {
         "cancelled": is_cancelled(changes),
+        "cancel_reason": cancels[0].description if cancels else "",
         "updates": sum(1 for c in changes if c.msg_type == "update"),
     }
     if isinstance(item.body, Alert):

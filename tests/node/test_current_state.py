@@ -97,7 +97,8 @@ def test_a_cancel_given_an_update_cancels_the_incident(node: NodeService) -> Non
     first = update_alert(node, node.store.get(alert_id), {"headline": "Réplica de 5.1"})
     done = cancel_alert(node, node.store.get(bytes.fromhex(first["id"])), {"reason": "Sin daños."})
     assert (done["incident"], done["headline"], done["reason"]) == (alert_id.hex(), "Réplica de 5.1", "Sin daños.")
-    assert alert_detail(node, node.store.get(alert_id))["cancelled"]
+    shown = alert_detail(node, node.store.get(alert_id))
+    assert (shown["cancelled"], shown["cancel_reason"]) == (True, "Sin daños.")  # why, for the detail page
 
 
 def test_a_feed_entry_shows_the_phase_and_the_latest_time() -> None:

@@ -78,6 +78,7 @@ async def test_a_missed_check_in_reads_in_spanish_from_the_alert_to_its_timeline
     d.node.desk.checkins.ok(plan.id)  # late: the alert is cancelled with "Lucía checked in."
     spanish = text_of(await d.page(f"/ui/alerts/{alert_id}", lang="es"))
     assert "Lucía se reportó." in spanish and "checked in" not in spanish
+    assert "Cancelada por Brigada Ejemplo: Lucía se reportó." in spanish  # the banner: who and why
     assert "alerta cancelada: el escalamiento se detuvo" in spanish
 
 
