@@ -32,6 +32,15 @@ class Received:
 
 
 @dataclass(frozen=True, slots=True)
+class NotStored:
+    """The node could not write `ids` that the mesh asked it to store (a full
+    disk, a failing database): the mesh forgets them, so a later copy is not
+    dropped as a duplicate and reconciliation does not count them as held."""
+
+    ids: Sequence[bytes]
+
+
+@dataclass(frozen=True, slots=True)
 class PeerInvalid:
     """`peer` sent bytes that prove it misbehaved; `code` is the protocol error code.
 
@@ -145,6 +154,7 @@ Event = (
     Authored
     | Received
     | PeerInvalid
+    | NotStored
     | PeerAdded
     | PeerUp
     | PeerDown

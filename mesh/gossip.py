@@ -64,6 +64,7 @@ from mesh.events import (
     FetchDone,
     Graft,
     Grafted,
+    NotStored,
     PeerAdded,
     PeerDown,
     PeerInvalid,
@@ -316,6 +317,10 @@ class MeshNode:
             self._admit_batch([event.item], None, actions)
         elif isinstance(event, Received):
             self._received(event, actions)
+        elif isinstance(event, NotStored):
+            for item_id in event.ids:
+                if item_id in self._items:
+                    self._forget(item_id)
         elif isinstance(event, PeerInvalid):
             link = self._link(event.peer)
             self._scored(event.peer, link.score.penalize(self.limits.invalid_penalty, now), actions)

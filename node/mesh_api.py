@@ -34,6 +34,7 @@ from typing import Any, Final, NamedTuple, TypeVar
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
+from sqlalchemy.exc import SQLAlchemyError
 
 import mesh
 from node import listener
@@ -184,6 +185,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _refuse(400, f"bad frame: {exc.message}")
     except mesh.MeshError as exc:
         return _refuse(400, f"bad frame: {exc}")
+    except SQLAlchemyError:  # a full disk or a failing database: logged by the service, nothing acknowledged
+        return _refuse(503, "store unavailable: try again later")
     except Exception:
         log.exception("mesh request failed")
         return _refuse(500, "internal error")

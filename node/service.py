@@ -17,6 +17,8 @@ from pathlib import Path
 from random import Random
 from typing import Any, Literal, NamedTuple
 
+from sqlalchemy.exc import SQLAlchemyError
+
 import mesh
 from mesh.interfaces import Item
 from node import clock_text, records
@@ -375,7 +377,7 @@ class NodeService:
         for action in actions:
             if isinstance(action, mesh.SaveMark):
                 self._unsaved_marks[action.peer] = max(action.seq, self._unsaved_marks.get(action.peer, 0))
-        stored = self._store(to_store) if to_store else {}
+        stored = self._store_or_forget(to_store) if to_store else {}
         for action in actions:
             if isinstance(action, mesh.Store | mesh.SaveMark):
                 continue
@@ -461,6 +463,21 @@ class NodeService:
             self.handle(mesh.Tick())
         except Exception:
             log.exception("tree wake-up failed")
+
+    def _store_or_forget(self, items: list[Item]) -> dict[bytes, StoredEnvelope]:
+        """``_store``; when the write fails (a full disk, a failing database) the
+        mesh forgets the items, so a later copy or a reconciliation brings them
+        again, and the error goes on to the caller: the sender is acknowledged
+        nothing that was not stored, and retries."""
+        try:
+            return self._store(items)
+        except SQLAlchemyError as exc:
+            log.error(
+                "could not store %d envelope(s): %s; refusing them until the store works again",
+                len(items), str(getattr(exc, "orig", exc)).splitlines()[0][:200],
+            )
+            self.handle(mesh.NotStored([item.id for item in items]))
+            raise
 
     def _store(self, items: list[Item]) -> dict[bytes, StoredEnvelope]:
         """Write one batch, the marks waiting and the push's nonce in one

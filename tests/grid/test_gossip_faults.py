@@ -161,3 +161,32 @@ async def test_a_clock_that_jumps_ahead_and_back_does_not_stall_the_links(any_gr
     late = send(grid, "a", "Retén en la carretera (reloj corregido)")
     await grid.advance(2 * MINUTE_MS, step_ms=STEP_MS)
     assert holders(grid, late) == ["a", "b", "c"]
+
+
+async def test_a_batch_the_store_could_not_write_comes_again_once_it_can(any_grid: Grid) -> None:
+    """A full disk at B (found by the nemesis, seed 15015): the push is refused,
+    not acknowledged, and B's mesh forgets the batch, so the retried push stores
+    it; before, B kept the ids in memory, dropped every later copy as a duplicate
+    and never held the alert."""
+    import sqlalchemy.exc
+
+    grid = any_grid
+    for name in ("a", "b"):
+        await grid.add(name)
+    await grid.pair("a", "b")
+    b = grid["b"].service
+    real = b.store.add_envelopes
+    failures = []
+
+    def full_disk(*args: object, **kwargs: object) -> object:
+        failures.append(1)
+        raise sqlalchemy.exc.OperationalError("INSERT", {}, Exception("database or disk is full"))
+
+    b.store.add_envelopes = full_disk  # type: ignore[method-assign]
+    alert = send(grid, "a", "Desalojo en la colonia")
+    await grid.settle()
+    assert failures and holders(grid, alert) == ["a"]
+    assert b.mesh.get(alert) is None  # forgotten: a later copy is not a duplicate
+    b.store.add_envelopes = real  # type: ignore[method-assign]
+    await grid.advance(2 * MINUTE_MS, step_ms=STEP_MS)  # A retries its push (backoff)
+    assert holders(grid, alert) == ["a", "b"]
