@@ -44,18 +44,28 @@ def everywhere(mesh: LocalMesh, alerts: list[str], timeout: float = ROUTED_S) ->
             wait_until(lambda n=node: set(alerts) <= n.alert_ids(), timeout, f"{node.name} to hold them all")
 
 
-def test_a_ring_with_tree_push_delivers_every_alert_everywhere(mesh_factory: Any) -> None:
+def test_a_tree_push_ring_delivers_catches_up_and_routes_around_a_quiet_dropper(mesh_factory: Any) -> None:
+    """One ring for the three stories (starting five nodes is most of the cost)."""
     mesh = ring(mesh_factory)
     alerts = [node.send(headline=f"Aviso de {node.name}") for node in mesh.nodes for _ in range(2)]
     everywhere(mesh, alerts)
     assert sum(metric(node, "amparo_tree_prunes") for node in mesh.nodes) >= 1  # the tree formed
-    more = [mesh.nodes[0].send(headline=f"Con el árbol formado {i}") for i in range(3)]
-    everywhere(mesh, more)
+    everywhere(mesh, [mesh.nodes[0].send(headline=f"Con el árbol formado {i}") for i in range(3)])
+    restarted_node_catches_up(mesh)
+    quiet_dropper_is_routed_around(mesh)
 
 
-def test_a_quiet_dropper_is_routed_around(mesh_factory: Any) -> None:
-    mesh = ring(mesh_factory)
-    everywhere(mesh, [node.send(headline=f"Forma el árbol {node.name}") for node in mesh.nodes])
+def restarted_node_catches_up(mesh: LocalMesh) -> None:
+    away = mesh.nodes[2]
+    away.stop()
+    missed = [mesh.nodes[0].send(headline=f"Mientras no estaba {i}") for i in range(10)]
+    everywhere(mesh, missed)
+    away.start()  # reconciliation at start brings what it missed
+    wait_until(lambda: set(missed) <= away.alert_ids(), 40, "the restarted node to catch up")
+    everywhere(mesh, [mesh.nodes[0].send(headline="De vuelta en el árbol")])
+
+
+def quiet_dropper_is_routed_around(mesh: LocalMesh) -> None:
     quiet = mesh.nodes[1]
     quiet.stop()
     # Every call it makes goes to a SOCKS proxy that is not there: it accepts what
@@ -70,16 +80,3 @@ def test_a_quiet_dropper_is_routed_around(mesh_factory: Any) -> None:
     assert status["pushed"] == 0 and any(
         p["last_failure"] for p in status["peers"]
     )  # it really forwarded nothing
-
-
-def test_a_restarted_node_catches_up_and_hears_new_alerts(mesh_factory: Any) -> None:
-    mesh = ring(mesh_factory)
-    everywhere(mesh, [node.send(headline=f"Forma el árbol {node.name}") for node in mesh.nodes])
-    away = mesh.nodes[2]
-    away.stop()
-    missed = [mesh.nodes[0].send(headline=f"Mientras no estaba {i}") for i in range(10)]
-    everywhere(mesh, missed)
-    away.start()  # reconciliation at start brings what it missed
-    wait_until(lambda: set(missed) <= away.alert_ids(), 40, "the restarted node to catch up")
-    fresh = [mesh.nodes[0].send(headline="De vuelta en el árbol")]
-    everywhere(mesh, fresh)
