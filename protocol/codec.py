@@ -101,21 +101,26 @@ def read_one(data: bytes, *, max_bytes: int, max_str: int, max_bin: int, max_arr
     input it refuses is read again by ``_read_one_explained`` for the message."""
     if len(data) <= max_bytes:  # the Unpacker's buffer limit; bigger input is refused below
         try:
-            return msgpack.unpackb(
-                data,
-                max_str_len=max_str,
-                max_bin_len=max_bin,
-                max_array_len=max_array,
-                max_map_len=max_map,
-                max_ext_len=0,
-                ext_hook=_refuse_ext,
-                strict_map_key=True,
-                raw=False,
-                use_list=True,
-            )
+            return msgpack.unpackb(data, **_unpack_options(max_str, max_bin, max_array, max_map))
         except Exception:  # noqa: S110 - refused: read again below for a precise message
             pass
     return _read_one_explained(data, max_bytes, max_str, max_bin, max_array, max_map)
+
+
+def _unpack_options(max_str: int, max_bin: int, max_array: int, max_map: int) -> dict[str, Any]:
+    """The limits and refusals both readers apply: the fast ``unpackb`` and the
+    ``Unpacker`` that explains a refusal must never disagree on what is valid."""
+    return {
+        "max_str_len": max_str,
+        "max_bin_len": max_bin,
+        "max_array_len": max_array,
+        "max_map_len": max_map,
+        "max_ext_len": 0,
+        "ext_hook": _refuse_ext,
+        "strict_map_key": True,
+        "raw": False,
+        "use_list": True,
+    }
 
 
 def _read_one_explained(
@@ -123,16 +128,7 @@ def _read_one_explained(
 ) -> Value:
     """``read_one`` for input that ``unpackb`` refused: raises ``Malformed`` naming why."""
     unpacker = msgpack.Unpacker(
-        max_buffer_size=max(max_bytes, 1),
-        max_str_len=max_str,
-        max_bin_len=max_bin,
-        max_array_len=max_array,
-        max_map_len=max_map,
-        max_ext_len=0,
-        ext_hook=_refuse_ext,
-        strict_map_key=True,
-        raw=False,
-        use_list=True,
+        max_buffer_size=max(max_bytes, 1), **_unpack_options(max_str, max_bin, max_array, max_map)
     )
     try:
         unpacker.feed(data)
