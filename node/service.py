@@ -50,6 +50,7 @@ from protocol import (
 )
 from protocol.errors import BadFrame
 from protocol.keys import Identity
+from protocol.signing import next_key_commitment
 
 log = logging.getLogger("amparo.node")
 
@@ -100,18 +101,30 @@ def wall_ms() -> int:
 def to_item(env: Envelope) -> Item:
     body = env.body
     subject = body.subject if isinstance(body, Vouch | Revoke) else None
-    if isinstance(body, NodeRecord) and body.prev is not None:
-        subject = body.prev  # a rotation: the mesh joins the old and new key
     compromised = isinstance(body, Revoke) and body.compromised
-    return Item(
+    if not isinstance(body, NodeRecord):
+        return Item(
+            id=env.id,
+            created=env.created,
+            expires=env.expires,
+            author=env.author,
+            kind=env.type,
+            raw=env.raw,
+            subject=subject,
+            compromised=compromised,
+        )
+    return Item(  # a rotation or recovery: the mesh joins the old and new key (pre-rotation: §6.5)
         id=env.id,
         created=env.created,
         expires=env.expires,
         author=env.author,
         kind=env.type,
         raw=env.raw,
-        subject=subject,
-        compromised=compromised,
+        subject=body.prev or body.recovers,
+        compromised=body.old_compromised,
+        commits=body.next_key,
+        author_commitment=next_key_commitment(env.author),
+        recovery=body.recovers is not None,
     )
 
 
@@ -182,7 +195,11 @@ class NodeService:
         self.drills = DrillRunner(self)
         self.allies = DeliveryDesk(self)
         self.gauges.append(
-            ("amparo_delivery_backlog", "Ally deliveries waiting in the outbox", lambda: self.allies.backlog())
+            (
+                "amparo_delivery_backlog",
+                "Ally deliveries waiting in the outbox",
+                lambda: self.allies.backlog(),
+            )
         )
         if config.tree_push:
             self.gauges.extend(self.tree.gauges())
@@ -411,7 +428,9 @@ class NodeService:
         for event in events:
             self.handle(event)
 
-    async def _signal(self, action: mesh.Announce | mesh.Graft | mesh.Prune, signal: framing.TreeSignal) -> None:
+    async def _signal(
+        self, action: mesh.Announce | mesh.Graft | mesh.Prune, signal: framing.TreeSignal
+    ) -> None:
         """Fire and forget: a lost graft or prune costs time only (reconciliation
         repairs); an announcement with no answer goes back to the mesh as
         ``AnnounceFailed``, which announces it once more."""
@@ -474,7 +493,8 @@ class NodeService:
         except SQLAlchemyError as exc:
             log.error(
                 "could not store %d envelope(s): %s; refusing them until the store works again",
-                len(items), str(getattr(exc, "orig", exc)).splitlines()[0][:200],
+                len(items),
+                str(getattr(exc, "orig", exc)).splitlines()[0][:200],
             )
             self.handle(mesh.NotStored([item.id for item in items]))
             raise
@@ -880,7 +900,9 @@ class NodeService:
         self._ticked_at = now
         if back <= CLOCK_STEP_BACK_MS:
             return
-        log.warning("the clock went back %d s since the last tick: restarting every peer's retries", back // 1000)
+        log.warning(
+            "the clock went back %d s since the last tick: restarting every peer's retries", back // 1000
+        )
         for peer in self.store.list_peers():
             self.handle(mesh.PeerDown(peer.key))  # the batch in flight will be sent again
             self.handle(mesh.PeerUp(peer.key))  # retry now, and reconcile
