@@ -9,14 +9,17 @@ import json
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from node import prerotation
 from node.cli.base import CliContext, emit, fail, json_option, warn
 from node.cli.client import LocalClient
 from node.config import ConfigError, load
-from protocol.keys import Identity
+
+if TYPE_CHECKING:
+    from node import prerotation
+    from protocol.keys import Identity
 
 
 @click.group("keys")
@@ -71,10 +74,10 @@ def rotate(ctx: CliContext, yes: bool, next_key_file: Path | None, as_json: bool
     """
     import nacl.public
 
-    from node import keystore, records
+    from node import keystore, prerotation, records
     from node.cli.identity import prompt_passphrase
     from node.config import KEY_FILE
-    from protocol import NodeRecord, fingerprint, rotation_payload, sign_envelope
+    from protocol import Identity, NodeRecord, fingerprint, rotation_payload, sign_envelope
     from protocol.signing import PURPOSE_ROTATE, next_key_commitment, sign
 
     config = load(ctx.home)
@@ -148,6 +151,8 @@ def _node_switched(client: LocalClient, pending: Path, new_key: bytes) -> bool:
 
 def _next_key(ctx: CliContext, passphrase: bytes | None, next_key_file: Path | None) -> Identity:
     """The key this node committed to: from ``--next-key`` or the home."""
+    from node import prerotation
+
     if next_key_file is not None:
         return _open_export(next_key_file).next_identity
     kept = prerotation.open_next(ctx.home, passphrase)
@@ -158,6 +163,8 @@ def _next_key(ctx: CliContext, passphrase: bytes | None, next_key_file: Path | N
 
 
 def _open_export(path: Path) -> prerotation.Exported:
+    from node import prerotation
+
     given = prerotation.recovery_passphrase_from_env()
     if given is None:
         given = click.prompt("Recovery passphrase of the next-key file", hide_input=True, err=True).encode()
@@ -185,7 +192,7 @@ def export_next(ctx: CliContext, file: Path, keep: bool, qr: bool, as_json: bool
     a bare machine can reach them again: export again after pairing. The key
     leaves the home unless --keep. See docs/operators.md, "After a raid".
     """
-    from node import keystore
+    from node import keystore, prerotation
     from node.cli.identity import prompt_passphrase
 
     config = load(ctx.home)
@@ -282,10 +289,11 @@ def recover(ctx: CliContext, file: Path, not_compromised: bool, yes: bool, as_js
     declares the old key compromised: everything new signed with it is refused
     everywhere. Peers move the pairing to the recovered key by themselves.
     """
-    from node import keystore, provision, tls
+    from node import keystore, prerotation, provision, tls
     from node.cli.identity import prompt_passphrase
     from node.wipe import PID_FILE, _alive
     from protocol import fingerprint
+    from protocol.keys import Identity
 
     config = load(ctx.home)
     pid_text = (ctx.home / PID_FILE).read_text().strip() if (ctx.home / PID_FILE).is_file() else ""
