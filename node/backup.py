@@ -36,6 +36,7 @@ import nacl.pwhash
 import nacl.secret
 import nacl.utils
 
+from node import prerotation
 from node.config import (
     CONFIG_FILE,
     DB_FILE,
@@ -51,7 +52,18 @@ from node.config import (
 MAGIC = b"AMPBAK01"
 HEADER = struct.Struct(">8sIQ16s")
 MANIFEST = "MANIFEST.json"
-HOME_FILES = (CONFIG_FILE, KEY_FILE, TLS_CERT, TLS_KEY, TOKEN_FILE)
+# With the next key's commitment (and the key itself until it is exported): a node
+# restored without them would commit to another key, and its records be refused.
+HOME_FILES = (
+    CONFIG_FILE,
+    KEY_FILE,
+    TLS_CERT,
+    TLS_KEY,
+    TOKEN_FILE,
+    prerotation.NEXT_COMMIT_FILE,
+    prerotation.NEXT_KEY_FILE,
+    prerotation.RECOVERY_FILE,
+)
 ALLOWED = frozenset({*HOME_FILES, DB_FILE, MANIFEST})
 MAX_MEMBER_BYTES = 4 * 1024**3
 MAX_OPSLIMIT = 64

@@ -19,7 +19,7 @@ from nacl.public import PublicKey, SealedBox
 from node.cli.client import ApiError
 from node.config import KEY_FILE, load
 from node.devmesh import LocalMesh, LocalNode
-from node.prerotation import NEXT_KEY_FILE, RECOVERY_PASSPHRASE_ENV
+from node.prerotation import NEXT_COMMIT_FILE, NEXT_KEY_FILE, RECOVERY_PASSPHRASE_ENV
 from protocol import NodeRecord, rotation_payload, sign_envelope
 from protocol.keys import Identity, open_key_file
 from protocol.signing import PURPOSE_ROTATE, sign
@@ -120,3 +120,20 @@ def _rotation(home: Path, old: Identity, new: Identity) -> Any:
     body = NodeRecord(name=config.name, enc=old.enc_public, tls=b"\x01" * 32)
     hand = sign(old.signing_key, PURPOSE_ROTATE, rotation_payload(new.sign_public, created))
     return sign_envelope(new, replace(body, prev=old.sign_public, prev_sig=hand), created=created, expires=0)
+
+
+def test_a_home_that_lost_its_next_key_keeps_the_commitment_it_published(mesh_factory: Any) -> None:
+    """A home restored without ``next.commit`` must not commit to a new key: every
+    peer would refuse its records (``commitment-changed``)."""
+    mesh: LocalMesh = mesh_factory(1)
+    (a,) = mesh.nodes
+    published = (a.home / NEXT_COMMIT_FILE).read_text()
+    a.stop()
+    (a.home / NEXT_COMMIT_FILE).unlink()
+    (a.home / NEXT_KEY_FILE).unlink()
+    a.start()
+    assert (a.home / NEXT_COMMIT_FILE).read_text() == published
+    assert not (a.home / NEXT_KEY_FILE).exists()
+    assert "a rotation needs its exported file" in (a.home / "node.log").read_text()
+    refused = a.amparo("keys", "rotate", "--yes", check=False)
+    assert refused.returncode == 1 and "--next-key" in refused.stderr
