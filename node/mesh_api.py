@@ -324,9 +324,7 @@ async def _fetch(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     frame = _parsed(service, sender, lambda: framing.unpack(body))
     ids = _parsed(service, sender, lambda: framing.id_list(frame, limit=framing.MAX_FETCH_IDS))
-    authors = _parsed(
-        service, sender, lambda: framing.author_list(frame)
-    )  # their node records, after the ids
+    authors = _parsed(service, sender, lambda: framing.author_list(frame))  # their node records, after the ids
     return _reply({"e": _one_frame(service, ids + service.record_ids(authors))})
 
 

@@ -197,11 +197,7 @@ class NodeService:
         self.drills = DrillRunner(self)
         self.allies = DeliveryDesk(self)
         self.gauges.append(
-            (
-                "amparo_delivery_backlog",
-                "Ally deliveries waiting in the outbox",
-                lambda: self.allies.backlog(),
-            )
+            ("amparo_delivery_backlog", "Ally deliveries waiting in the outbox", lambda: self.allies.backlog())
         )
         if config.tree_push:
             self.gauges.extend(self.tree.gauges())
@@ -488,9 +484,7 @@ class NodeService:
         for event in events:
             self.handle(event)
 
-    async def _signal(
-        self, action: mesh.Announce | mesh.Graft | mesh.Prune, signal: framing.TreeSignal
-    ) -> None:
+    async def _signal(self, action: mesh.Announce | mesh.Graft | mesh.Prune, signal: framing.TreeSignal) -> None:
         """Fire and forget: a lost graft or prune costs time only (reconciliation
         repairs); an announcement with no answer goes back to the mesh as
         ``AnnounceFailed``, which announces it once more."""
@@ -553,8 +547,7 @@ class NodeService:
         except SQLAlchemyError as exc:
             log.error(
                 "could not store %d envelope(s): %s; refusing them until the store works again",
-                len(items),
-                str(getattr(exc, "orig", exc)).splitlines()[0][:200],
+                len(items), str(getattr(exc, "orig", exc)).splitlines()[0][:200],
             )
             self.handle(mesh.NotStored([item.id for item in items]))
             raise
@@ -964,9 +957,7 @@ class NodeService:
         self._ticked_at = now
         if back <= CLOCK_STEP_BACK_MS:
             return
-        log.warning(
-            "the clock went back %d s since the last tick: restarting every peer's retries", back // 1000
-        )
+        log.warning("the clock went back %d s since the last tick: restarting every peer's retries", back // 1000)
         for peer in self.store.list_peers():
             self.handle(mesh.PeerDown(peer.key))  # the batch in flight will be sent again
             self.handle(mesh.PeerUp(peer.key))  # retry now, and reconcile

@@ -173,9 +173,7 @@ def _unsigned_bytes(doc: dict[str, Any], raw: bytes) -> bytes:
     s_pair = 2 + len(codec.encode_decoded(doc["s"]))  # "s" is a 1-byte fixstr header + 1 byte
     end = len(raw) - len(after) - s_pair
     if raw[0] != _FIXMAP_7 or raw[end : end + 2] != b"\xa1s" or raw[end + s_pair :] != after:
-        raise Malformed(
-            "envelope bytes do not have the canonical layout"
-        )  # pragma: no cover - decode checked
+        raise Malformed("envelope bytes do not have the canonical layout")  # pragma: no cover - decode checked
     return _FIXMAP_6 + raw[1:end] + after
 
 

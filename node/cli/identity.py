@@ -60,10 +60,7 @@ def prompt_passphrase() -> bytes:
     help="Region this organization responds in: its alerts page the on-call responder (repeatable).",
 )
 @click.option(
-    "--timezone",
-    default="UTC",
-    show_default=True,
-    metavar="ZONE",
+    "--timezone", default="UTC", show_default=True, metavar="ZONE",
     help="The node's time zone, an IANA name such as America/Mexico_City: times shown and quiet hours use it.",
 )
 @click.option("--no-passphrase", is_flag=True, help="Store the keys unencrypted (demos only).")

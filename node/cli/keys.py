@@ -102,9 +102,7 @@ def rotate(ctx: CliContext, yes: bool, next_key_file: Path | None, as_json: bool
         ).body
         assert isinstance(current, NodeRecord)
         hand_over = sign(old.signing_key, PURPOSE_ROTATE, rotation_payload(new.sign_public, now))
-        record = sign_envelope(
-            new, replace(current, prev=old.sign_public, prev_sig=hand_over), created=now, expires=0
-        )
+        record = sign_envelope(new, replace(current, prev=old.sign_public, prev_sig=hand_over), created=now, expires=0)
         # The node switches to the new key live; the seed travels sealed to the
         # node's own X25519 key, which only the running node (and this process) holds.
         seed = nacl.public.SealedBox(nacl.public.PublicKey(old.enc_public)).encrypt(new.sign_seed)
@@ -116,11 +114,7 @@ def rotate(ctx: CliContext, yes: bool, next_key_file: Path | None, as_json: bool
             raise
         if not _node_switched(client, pending, new.sign_public):
             raise
-        doc = {
-            "record": record.id.hex(),
-            "key": new.sign_public.hex(),
-            "fingerprint": fingerprint(new.sign_public),
-        }
+        doc = {"record": record.id.hex(), "key": new.sign_public.hex(), "fingerprint": fingerprint(new.sign_public)}
     os.replace(pending, ctx.home / KEY_FILE)
     prerotation.write_next(ctx.home, after, passphrase, config.kdf_profile)
     doc["old_fingerprint"] = fingerprint(old.sign_public)

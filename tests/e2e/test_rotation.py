@@ -45,9 +45,7 @@ def test_rotation_is_followed_and_the_old_key_is_retired(mesh_factory: Any) -> N
     rotated = json.loads(b.amparo("keys", "rotate", "--yes", "--json").stdout)
     new_key = rotated["key"]
     assert new_key != old_key
-    wait_until(
-        lambda: new_key in peer_keys(a) and old_key not in peer_keys(a), timeout=30, what="A to follow"
-    )
+    wait_until(lambda: new_key in peer_keys(a) and old_key not in peer_keys(a), timeout=30, what="A to follow")
     wait_until(lambda: new_key in peer_keys(c), timeout=30, what="C to follow")
 
     b.stop()
@@ -166,9 +164,7 @@ def _hand_over(node: LocalNode, old: Identity, new: Identity, created: int) -> s
     body = records.node_record(node.home, load(node.home), new, created, next_key=os.urandom(32)).body
     assert isinstance(body, NodeRecord)
     hand_over = sign(old.signing_key, PURPOSE_ROTATE, rotation_payload(new.sign_public, created))
-    return sign_envelope(
-        new, replace(body, prev=old.sign_public, prev_sig=hand_over), created=created, expires=0
-    ).raw.hex()
+    return sign_envelope(new, replace(body, prev=old.sign_public, prev_sig=hand_over), created=created, expires=0).raw.hex()
 
 
 def test_the_rotation_endpoint_switches_only_to_the_records_own_key(mesh_factory: Any) -> None:
