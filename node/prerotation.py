@@ -42,14 +42,13 @@ from node.config import ConfigError, write_private
 from protocol import keys
 from protocol.errors import ProtocolError
 from protocol.keys import Identity
-from protocol.signing import next_key_commitment
+from protocol.signing import PERSON_PEERS, next_key_commitment
 
 NEXT_KEY_FILE = "next.key"
 NEXT_COMMIT_FILE = "next.commit"
 RECOVERY_FILE = "recovery.json"
 EXPORT_FORMAT = "amparo-next-key/1"
 RECOVERY_PASSPHRASE_ENV = "AMPARO_RECOVERY_PASSPHRASE_FILE"
-_PEERS_PERSON = b"amparo/v1/peers"
 
 
 def new_identity() -> Identity:
@@ -163,7 +162,7 @@ def read_export(path: Path, recovery_passphrase: bytes) -> Exported:
 
 
 def _peers_key(nxt: Identity) -> bytes:
-    return hashlib.blake2b(nxt.sign_seed, digest_size=32, person=_PEERS_PERSON).digest()
+    return hashlib.blake2b(nxt.sign_seed, digest_size=32, person=PERSON_PEERS).digest()
 
 
 def recovery_passphrase_from_env() -> bytes | None:

@@ -66,7 +66,16 @@ PERSON_FINGERPRINT: Final = b"amparo-fpr-v1"  # the human-comparable key fingerp
 PERSON_INVITE: Final = b"amparo-invite"  # the stored hash of an invite secret (§12.4)
 PERSON_TLS_PEM: Final = b"amparo-tls-pem1"  # the sealed TLS key's password, from the X25519 secret
 PERSON_NEXT: Final = person("next")  # a node record's commitment to its next key (§6.5)
-PERSONS = (PERSON_RECONCILE, PERSON_HINT, PERSON_FINGERPRINT, PERSON_INVITE, PERSON_TLS_PEM, PERSON_NEXT)
+PERSON_PEERS: Final = person("peers")  # the key sealing the peer list in a next-key file (not on the wire)
+PERSONS = (
+    PERSON_RECONCILE,
+    PERSON_HINT,
+    PERSON_FINGERPRINT,
+    PERSON_INVITE,
+    PERSON_TLS_PEM,
+    PERSON_NEXT,
+    PERSON_PEERS,
+)
 
 KEY_BYTES = 32
 SIGNATURE_BYTES = 64
