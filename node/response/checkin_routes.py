@@ -142,7 +142,7 @@ PAGE_HEADERS = {
         "worker-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     ),
 }
-STATUS = {"checked-in": 200, "help-asked": 200, "wrong-pin": 403, "ended": 410, "confirm": 400}
+STATUS = {"checked-in": 200, "help-asked": 200, "wrong-pin": 403, "locked": 429, "ended": 410, "confirm": 400}
 MAX_TAP_ID = 64
 
 
