@@ -26,6 +26,7 @@ from node.alerts import Readable, open_row
 from node.allies.delivery import DeliveryDesk
 from node.config import Config
 from node.directory import Directory, Names
+from node.receipts import RECEIPT_TTL_MS, Batch, ReceiptBook, tally
 from node.response.desk import ResponseDesk
 from node.response.drill_runner import DrillRunner
 from node.store import PeerRow, PeerStanding, Store, StoredEnvelope
@@ -35,9 +36,11 @@ from node.treepush import TreeCarrier
 from protocol import (
     MAX_SKEW_MS,
     Ack,
+    Alert,
     Envelope,
     NodeRecord,
     ProtocolError,
+    Receipt,
     Revoke,
     Sealed,
     Vouch,
@@ -46,6 +49,7 @@ from protocol import (
     fingerprint,
     framing,
     recipient_hint,
+    seal_envelope,
     unseal,
 )
 from protocol.errors import BadFrame
@@ -177,6 +181,9 @@ class NodeService:
         # Names of authors, from the node records and vouches in the store (node.directory).
         self.directory = Directory()
         self._records_asked: dict[bytes, int] = {}  # author -> when its node record was last asked for
+        # Delivery receipts owed and received (node.receipts), rebuilt from the store like the names.
+        self.receipts = ReceiptBook()
+        self._receipt_timer: asyncio.TimerHandle | None = None
         self.mesh = self._build_mesh()
         self.desk = ResponseDesk(self)
         self.drills = DrillRunner(self)
@@ -247,6 +254,8 @@ class NodeService:
         self._waking = False
         if self._wake is not None:
             self._wake.cancel()
+        if self._receipt_timer is not None:
+            self._receipt_timer.cancel()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -510,9 +519,107 @@ class NodeService:
                 opened = unseal(env, self.identity)
             except ProtocolError:
                 return
+            if isinstance(opened, Receipt):
+                self._took_receipt(row.id, env.author, opened)
+                return
+            if isinstance(opened, Alert):
+                self._owe_receipt(row)  # a restricted alert: only its recipients answer it
             target = opened.alert if isinstance(opened, Ack) else (opened.references or (None,))[0]
             if target is not None:
                 self.sealed_refs.setdefault(target, []).append(row.id)
+        elif isinstance(body, Alert):
+            self._owe_receipt(row)
+
+    # -- delivery receipts (node.receipts; docs/protocol.md §6.7) ---------------------------
+    def _owe_receipt(self, row: StoredEnvelope) -> None:
+        """Stored → owe a receipt: the one place an alert this node stored (and can
+        read) becomes a receipt owed to its author. Called for every stored alert,
+        live and at start (where a receipt of this node read back cancels it)."""
+        if self._mine(row.author):
+            return
+        self.receipts.owe(row.author, row.id, row.received_at, now=self.clock())
+        self._schedule_receipt()
+
+    def _took_receipt(self, receipt_id: bytes, holder: bytes, receipt: Receipt) -> None:
+        if self._mine(holder):
+            self.receipts.answered(alert for alert, _ in receipt.held)
+        else:
+            self.receipts.record(receipt_id, holder, receipt)
+
+    def _mine(self, key: bytes) -> bool:
+        """This node's key or one it rotated from (the trust graph is not built yet
+        while the store is read at start: then this key only)."""
+        mesh_node = getattr(self, "mesh", None)
+        return key == self.key or (mesh_node is not None and key in mesh_node.trust.family(self.key))
+
+    def send_receipt(self) -> None:
+        """Send the next receipt owed, if one may leave now: at most one envelope per
+        ``RECEIPT_EVERY_MS`` whatever the alert rate, sealed to the alerts' author
+        and to this node (which reads its own receipts back at start)."""
+        batch = self.receipts.next_batch(self.clock())
+        if batch is None:
+            return
+        author_enc = self._enc_key_of(batch.author)
+        if author_enc is None:
+            self.receipts.put_back(batch)  # its record or vouch has not come yet
+            return
+        try:
+            self._author_receipt(batch, author_enc)
+        except Exception:
+            self.receipts.put_back(batch)
+            raise
+
+    def _author_receipt(self, batch: Batch, author_enc: bytes) -> None:
+        now = self.clock()
+        env = seal_envelope(
+            self.identity,
+            batch.receipt(),
+            created=now,
+            expires=now + RECEIPT_TTL_MS,
+            recipients=[author_enc, self.identity.enc_public],
+            random=os.urandom,
+        )
+        if self.author(env) is None:
+            log.warning("receipt for %d alert(s) was refused by this node itself", len(batch.held))
+
+    def _enc_key_of(self, author: bytes) -> bytes | None:
+        for key in [author, *sorted(self.mesh.trust.family(author) - {author})]:
+            if (enc := self.enc_keys.get(key)) is not None:
+                return enc
+        return None
+
+    def _schedule_receipt(self) -> None:
+        """Send what is owed as soon as the once-a-second pace allows (between ticks)."""
+        due = self.receipts.due_at()
+        if not self._waking or due is None or self._receipt_timer is not None:
+            return
+        delay = max(due - self.clock(), 0) / 1000
+        self._receipt_timer = asyncio.get_running_loop().call_later(delay, self._receipt_due)
+
+    def _receipt_due(self) -> None:
+        self._receipt_timer = None
+        try:
+            self.send_receipt()
+        except Exception:
+            log.exception("could not send a delivery receipt")
+        self._schedule_receipt()
+
+    def receipts_of(self, row: StoredEnvelope) -> dict[str, Any] | None:
+        """For an alert this node sent: which organizations stored it and when, of
+        those that should hold it (docs/protocol.md §6.7, "of"): every organization
+        inside this node's trust horizon for a public or members alert, the
+        recipients for a restricted one. None for another author's alert."""
+        if row.type != "alert" or not self._mine(row.author):
+            return None
+        env = self._decode_stored(row)
+        if env.sealed:
+            by_enc = {enc: key for key, enc in self.enc_keys.items()}
+            candidates = [by_enc[enc] for enc in self.recipients_of(env) if enc in by_enc]
+        else:
+            candidates = list(self.mesh.trust.horizon())
+        trust = self.mesh.trust
+        expected = [k for k in candidates if not self._mine(k) and not trust.is_compromised(k)]
+        return tally(self.receipts.holders(row.id), expected, self.author_names(), self.author_of)
 
     def related(self, alert_id: bytes) -> list[StoredEnvelope]:
         """Updates, cancels and acks answering ``alert_id``, plain and sealed, by time."""
@@ -531,6 +638,8 @@ class NodeService:
         self._index(row, self._pending_env.get(row.id) or self._decode_stored(row))
         if row.type == "node":
             self._update_peer_from_record(row)
+        elif row.type == "receipt" and self.receipts.named_by(row.id):
+            self._tell_subscribers(row)  # the live "reached n of m" (node.stream)
 
     def open(self, row: StoredEnvelope) -> Readable:
         """``open_row`` without verifying again what this batch just verified."""
@@ -621,9 +730,7 @@ class NodeService:
     def _deliver(self, row: StoredEnvelope | None) -> None:
         if row is None:
             return
-        for queue in list(self.subscribers):
-            if queue.qsize() < 1000:
-                queue.put_nowait(row)
+        self._tell_subscribers(row)
         try:
             self.desk.on_delivered(row)
         except Exception:
@@ -636,6 +743,11 @@ class NodeService:
             self._time_to_ack(row)
         if row.from_peer is not None:
             self._ask_for_record(row.author, row.from_peer)
+
+    def _tell_subscribers(self, row: StoredEnvelope) -> None:
+        for queue in list(self.subscribers):
+            if queue.qsize() < 1000:
+                queue.put_nowait(row)
 
     def _ask_for_record(self, author: bytes, peer: bytes) -> None:
         """An author's ``node`` record may lag its alert (refused while its vouch was
@@ -870,6 +982,7 @@ class NodeService:
         self.handle(mesh.Tick())
         self.store.prune_nonces(self.clock())
         self.desk.tick()
+        self.send_receipt()
         self.allies.save_mark()
         self.save_marks()
         self.prune()
