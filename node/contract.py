@@ -222,6 +222,10 @@ class StreamQuery(Model):
     region: Region | None = None
     severity: Severity | None = None
     exercises: Literal["0", "1"] | None = None
+    receipts: Annotated[
+        Literal["0", "1"] | None,
+        Meta(description="1: also `receipt` events (`{\"alerts\": [id, ...]}`) when delivery receipts for this node's alerts arrive"),
+    ] = None
 
 
 class StreamHeaders(Model):

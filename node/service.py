@@ -247,6 +247,7 @@ class NodeService:
         self.allies.catch_up()
         if ticking:
             self._waking = True
+            self._schedule_receipt()  # what was stored and not answered before a stop
             self._spawn(self._ticker())
             self._spawn(self.allies.run())
 
@@ -535,7 +536,7 @@ class NodeService:
         """Stored → owe a receipt: the one place an alert this node stored (and can
         read) becomes a receipt owed to its author. Called for every stored alert,
         live and at start (where a receipt of this node read back cancels it)."""
-        if self._mine(row.author):
+        if self._mine(row.author) or not self.config.delivery_receipts:
             return
         self.receipts.owe(row.author, row.id, row.received_at, now=self.clock())
         self._schedule_receipt()
@@ -983,6 +984,7 @@ class NodeService:
         self.store.prune_nonces(self.clock())
         self.desk.tick()
         self.send_receipt()
+        self._schedule_receipt()
         self.allies.save_mark()
         self.save_marks()
         self.prune()

@@ -128,7 +128,10 @@ def show(ctx: CliContext, alert_id: str, fmt: str, as_json: bool) -> None:
     """One alert and its incident timeline, oldest first.
 
     The timeline interleaves updates, cancels, acknowledgements, escalation
-    steps and notes in the order they happened (the dashboard shows the same)."""
+    steps and notes in the order they happened (the dashboard shows the same).
+    For an alert this node sent, REACHED says how many organizations stored it
+    (delivery receipts), when each did, and who is still missing; with --json,
+    the `receipts` object (`reached`, `of`, `organizations`, `missing`)."""
     if fmt == "cap":
         click.echo(LocalClient(ctx.home).get_text(f"/api/v1/alerts/{alert_id}/cap"), nl=False)
         return
