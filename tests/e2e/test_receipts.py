@@ -63,6 +63,7 @@ def test_the_author_sees_who_its_alert_reached(mesh_factory: Any) -> None:
     assert all(created <= o["stored_at"] <= created + ARRIVES_S * 1000 for o in doc["organizations"])
     text = a.amparo("alert", "show", first).stdout
     assert "REACHED 4 of 4 organizations" in text and "missing" not in text
+    assert all(f"{name}: stored " in text for name in others)  # each with its time
     assert shown(b, first)["receipts"] is None  # only the author is told
 
     c.stop()
