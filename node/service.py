@@ -26,7 +26,8 @@ from node.alerts import Readable, open_row
 from node.allies.delivery import DeliveryDesk
 from node.config import Config
 from node.directory import Directory, Names
-from node.receipts import RECEIPT_TTL_MS, Batch, ReceiptBook, tally
+from node.receipt_desk import ReceiptDesk
+from node.receipts import ReceiptBook
 from node.response.desk import ResponseDesk
 from node.response.drill_runner import DrillRunner
 from node.store import PeerRow, PeerStanding, Store, StoredEnvelope
@@ -49,7 +50,6 @@ from protocol import (
     fingerprint,
     framing,
     recipient_hint,
-    seal_envelope,
     unseal,
 )
 from protocol.errors import BadFrame
@@ -183,7 +183,7 @@ class NodeService:
         self._records_asked: dict[bytes, int] = {}  # author -> when its node record was last asked for
         # Delivery receipts owed and received (node.receipts), rebuilt from the store like the names.
         self.receipts = ReceiptBook()
-        self._receipt_timer: asyncio.TimerHandle | None = None
+        self.receipt_desk = ReceiptDesk(self, self.receipts)  # sends them; nothing runs before start
         self.mesh = self._build_mesh()
         self.desk = ResponseDesk(self)
         self.drills = DrillRunner(self)
@@ -247,7 +247,7 @@ class NodeService:
         self.allies.catch_up()
         if ticking:
             self._waking = True
-            self._schedule_receipt()  # what was stored and not answered before a stop
+            self.receipt_desk.start()  # what was stored and not answered before a stop first
             self._spawn(self._ticker())
             self._spawn(self.allies.run())
 
@@ -255,8 +255,7 @@ class NodeService:
         self._waking = False
         if self._wake is not None:
             self._wake.cancel()
-        if self._receipt_timer is not None:
-            self._receipt_timer.cancel()
+        self.receipt_desk.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -539,88 +538,25 @@ class NodeService:
         if self._mine(row.author) or not self.config.delivery_receipts:
             return
         self.receipts.owe(row.author, row.id, row.received_at, now=self.clock())
-        self._schedule_receipt()
+        self.receipt_desk.schedule()
 
     def _took_receipt(self, receipt_id: bytes, holder: bytes, receipt: Receipt) -> None:
+        """A receipt this node can open: its own, read back (answered), or another
+        node's for this node's alerts."""
         if self._mine(holder):
             self.receipts.answered(alert for alert, _ in receipt.held)
         else:
             self.receipts.record(receipt_id, holder, receipt)
+
+    def receipts_of(self, row: StoredEnvelope) -> dict[str, Any] | None:
+        """Whom an alert of this node reached (``ReceiptDesk.reached``); None otherwise."""
+        return self.receipt_desk.reached(row)
 
     def _mine(self, key: bytes) -> bool:
         """This node's key or one it rotated from (the trust graph is not built yet
         while the store is read at start: then this key only)."""
         mesh_node = getattr(self, "mesh", None)
         return key == self.key or (mesh_node is not None and key in mesh_node.trust.family(self.key))
-
-    def send_receipt(self) -> None:
-        """Send the next receipt owed, if one may leave now: at most one envelope per
-        ``RECEIPT_EVERY_MS`` whatever the alert rate, sealed to the alerts' author
-        and to this node (which reads its own receipts back at start)."""
-        batch = self.receipts.next_batch(self.clock())
-        if batch is None:
-            return
-        author_enc = self._enc_key_of(batch.author)
-        if author_enc is None:
-            self.receipts.put_back(batch)  # its record or vouch has not come yet
-            return
-        try:
-            self._author_receipt(batch, author_enc)
-        except Exception:
-            self.receipts.put_back(batch)
-            raise
-
-    def _author_receipt(self, batch: Batch, author_enc: bytes) -> None:
-        now = self.clock()
-        env = seal_envelope(
-            self.identity,
-            batch.receipt(),
-            created=now,
-            expires=now + RECEIPT_TTL_MS,
-            recipients=[author_enc, self.identity.enc_public],
-            random=os.urandom,
-        )
-        if self.author(env) is None:
-            log.warning("receipt for %d alert(s) was refused by this node itself", len(batch.held))
-
-    def _enc_key_of(self, author: bytes) -> bytes | None:
-        for key in [author, *sorted(self.mesh.trust.family(author) - {author})]:
-            if (enc := self.enc_keys.get(key)) is not None:
-                return enc
-        return None
-
-    def _schedule_receipt(self) -> None:
-        """Send what is owed as soon as the once-a-second pace allows (between ticks)."""
-        due = self.receipts.due_at()
-        if not self._waking or due is None or self._receipt_timer is not None:
-            return
-        delay = max(due - self.clock(), 0) / 1000
-        self._receipt_timer = asyncio.get_running_loop().call_later(delay, self._receipt_due)
-
-    def _receipt_due(self) -> None:
-        self._receipt_timer = None
-        try:
-            self.send_receipt()
-        except Exception:
-            log.exception("could not send a delivery receipt")
-        self._schedule_receipt()
-
-    def receipts_of(self, row: StoredEnvelope) -> dict[str, Any] | None:
-        """For an alert this node sent: which organizations stored it and when, of
-        those that should hold it (docs/protocol.md §6.7, "of"): every organization
-        inside this node's trust horizon for a public or members alert, the
-        recipients for a restricted one. None for another author's alert."""
-        if row.type != "alert" or not self._mine(row.author):
-            return None
-        env = self._decode_stored(row)
-        if env.sealed:
-            by_enc = {enc: key for key, enc in self.enc_keys.items()}
-            candidates = [by_enc[enc] for enc in self.recipients_of(env) if enc in by_enc]
-        else:
-            candidates = list(self.mesh.trust.horizon())
-        trust = self.mesh.trust
-        expected = [k for k in candidates if not self._mine(k) and not trust.is_compromised(k)]
-        return tally(self.receipts.holders(row.id), expected, self.author_names(), self.author_of)
 
     def related(self, alert_id: bytes) -> list[StoredEnvelope]:
         """Updates, cancels and acks answering ``alert_id``, plain and sealed, by time."""
@@ -983,8 +919,7 @@ class NodeService:
         self.handle(mesh.Tick())
         self.store.prune_nonces(self.clock())
         self.desk.tick()
-        self.send_receipt()
-        self._schedule_receipt()
+        self.receipt_desk.tick()
         self.allies.save_mark()
         self.save_marks()
         self.prune()
