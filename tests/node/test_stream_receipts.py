@@ -10,7 +10,9 @@ import asyncio
 import os
 
 import aiohttp
+import pytest
 
+from node import stream
 from node.receipts import ReceiptBook
 from node.store import Store
 from protocol import Receipt, seal_envelope, unseal
@@ -31,7 +33,10 @@ async def lines(url: str, query: str, count: int) -> list[str]:
     return out
 
 
-async def test_receipt_events_go_only_to_clients_that_ask(store: Store) -> None:
+async def test_receipt_events_go_only_to_clients_that_ask(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A handler notices a client gone at its next write: keep-alives every 0.2 s let
+    # the server stop at once when the test is done, instead of after 15 s.
+    monkeypatch.setattr(stream, "KEEPALIVE_S", 0.2)
     runner, url, service = await serve(store)
     service.receipts = ReceiptBook()
     try:
