@@ -102,8 +102,10 @@ def open_row(row: StoredEnvelope, identity: Identity, envelope: Envelope | None 
     """Decode (or reuse ``envelope``, already decoded from these bytes) and open.
     A stored envelope passed its time checks when it was received, so it is
     re-read as of then (no clock read here)."""
-    env = envelope if envelope is not None and envelope.id == row.id else decode(
-        row.raw, now=row.received_at, check_time=False
+    env = (
+        envelope
+        if envelope is not None and envelope.id == row.id
+        else decode(row.raw, now=row.received_at, check_time=False)
     )
     if not env.sealed:
         body = env.body if isinstance(env.body, Alert | Ack) else None
@@ -120,7 +122,11 @@ def open_row(row: StoredEnvelope, identity: Identity, envelope: Envelope | None 
 # compose form (which starts from these) make the same alert of the same input.
 # Neither has a default severity: the person always chooses one.
 DEFAULTS: dict[str, str] = {
-    "scope": "members", "event": "other", "urgency": "unknown", "certainty": "unknown", "language": "en",
+    "scope": "members",
+    "event": "other",
+    "urgency": "unknown",
+    "certainty": "unknown",
+    "language": "en",
 }
 
 
@@ -165,12 +171,23 @@ def alert_from_request(
 
 
 REVISABLE = (
-    "headline", "severity", "status", "scope", "event", "urgency", "certainty",
-    "description", "instruction", "contact", "language",
+    "headline",
+    "severity",
+    "status",
+    "scope",
+    "event",
+    "urgency",
+    "certainty",
+    "description",
+    "instruction",
+    "contact",
+    "language",
 )  # what a person may change in an update; everything else stays as the alert had it
 
 
-def revise(original: Alert, changes: dict[str, Any], *, msg_type: str, references: tuple[bytes, ...]) -> Alert:
+def revise(
+    original: Alert, changes: dict[str, Any], *, msg_type: str, references: tuple[bytes, ...]
+) -> Alert:
     """An update or cancel of ``original``: its body as it was, with only the
     fields a person changed (empty values change nothing). Area descriptions,
     circles and the ``effective`` time are never retyped, so they are kept: an
@@ -184,8 +201,16 @@ def revise(original: Alert, changes: dict[str, Any], *, msg_type: str, reference
 
 
 CURRENT = (
-    "headline", "severity", "event", "urgency", "certainty",
-    "description", "instruction", "contact", "language", "areas",
+    "headline",
+    "severity",
+    "event",
+    "urgency",
+    "certainty",
+    "description",
+    "instruction",
+    "contact",
+    "language",
+    "areas",
 )  # what an incident shows as its latest update says; its status and scope stay the original's
 
 
@@ -269,7 +294,9 @@ def alert_json(
                 "status": body.status,
                 "msg_type": body.msg_type,
                 "references": [r.hex() for r in body.references],
-                "incident": (body.references[0] if body.msg_type != "alert" and body.references else env.id).hex(),
+                "incident": (
+                    body.references[0] if body.msg_type != "alert" and body.references else env.id
+                ).hex(),
                 "scope": body.scope,
                 "event": body.event,
                 "urgency": body.urgency,
@@ -329,7 +356,9 @@ def phone_text(
     lines = (
         *lead,
         sender and f"{t('From')}: {sender}",
-        zone is not None and alert.effective and f"{t('Effective')}: {clock_text.when(alert.effective, zone)}",
+        zone is not None
+        and alert.effective
+        and f"{t('Effective')}: {clock_text.when(alert.effective, zone)}",
         zone is not None and expires and f"{t('Expires')}: {clock_text.when(expires, zone)}",
         alert.instruction and f"{t('ACTION')}: {alert.instruction}",
         alert.contact and f"{t('Contact')}: {alert.contact}",

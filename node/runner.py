@@ -23,8 +23,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from node import backup, keystore, listener, local_api, mesh_api, tls
-from node.config import DB_FILE, KEY_FILE, Config, database_url, load, parse_hostport
+from node import backup, keystore, listener, local_api, mesh_api, prerotation, tls
+from node.config import DB_FILE, KEY_FILE, Config, database_url, load, parse_hostport, write_private
 from node.printable import printable
 from node.service import NodeService
 from node.store import Store, head_revision
@@ -78,6 +78,7 @@ async def serve(home: Path, prompt: Callable[[], bytes] | None, ready: Callable[
     pid_file = home / PID_FILE
     pid_file.write_text(f"{os.getpid()}\n")
     service = NodeService(home, config, identity, store)
+    _keep_the_commitment(home, service, passphrase, config.kdf_profile)
     _finish_rotation(home, service, passphrase)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -117,6 +118,25 @@ async def serve(home: Path, prompt: Callable[[], bytes] | None, ready: Callable[
         await service.stop()
         store.close()
         pid_file.unlink(missing_ok=True)
+
+
+def _keep_the_commitment(home: Path, service: NodeService, passphrase: bytes | None, profile: str) -> None:
+    """Every record must commit to the same next key (peers refuse a change). A home
+    made before pre-rotation gets its next key now; a home that lost ``next.commit``
+    (restored from an old backup) gets back the commitment its records made, since a
+    new one would be refused: the key itself must then come from its exported file."""
+    if prerotation.commitment(home) is not None:
+        return
+    published = service.trust.commitment(service.key)
+    if published is None:
+        prerotation.make_next(home, passphrase, profile)
+        log.info("made this node's next key; keep it offline: amparo keys export-next FILE")
+        return
+    write_private(home / prerotation.NEXT_COMMIT_FILE, published.hex().encode("ascii"))
+    log.warning(
+        "the next key this node committed to is not in the home; a rotation needs its exported file "
+        "(amparo keys rotate --next-key FILE)"
+    )
 
 
 def _finish_rotation(home: Path, service: NodeService, passphrase: bytes | None) -> None:

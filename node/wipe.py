@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from node.config import DB_FILE, KEY_FILE, TLS_KEY
+from node.prerotation import NEXT_KEY_FILE
 from node.shred import overwrite_and_unlink
 
 PID_FILE = "amparo.pid"
-FIRST = (KEY_FILE, KEY_FILE + ".new", TLS_KEY)
+FIRST = (KEY_FILE, KEY_FILE + ".new", NEXT_KEY_FILE, TLS_KEY)  # the next key too, if still here
 DATABASE = (DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm", DB_FILE + "-journal")
 
 

@@ -48,12 +48,39 @@ if TYPE_CHECKING:
     from protocol.sealing import Sealed, recipient_hint
 
 _HOME = {  # where each public name is defined (some names exist in two modules)
-    **dict.fromkeys(("CERTAINTIES", "EVENTS", "MSG_TYPES", "SCOPES", "SEVERITIES", "STATUSES", "URGENCIES",
-                     "Alert", "Area"), "alert"),
+    **dict.fromkeys(
+        (
+            "CERTAINTIES",
+            "EVENTS",
+            "MSG_TYPES",
+            "SCOPES",
+            "SEVERITIES",
+            "STATUSES",
+            "URGENCIES",
+            "Alert",
+            "Area",
+        ),
+        "alert",
+    ),
     **dict.fromkeys(("ACK_STATES", "VOUCH_LEVELS", "Ack", "NodeRecord", "Revoke", "Vouch"), "bodies"),
     "MAX_ENVELOPE_BYTES": "codec",
-    **dict.fromkeys(("MAX_LIFETIME_MS", "MAX_SKEW_MS", "VERSION", "Body", "Envelope", "decode", "encode",
-                     "envelope_id", "rotation_payload", "seal_envelope", "sign_envelope", "unseal"), "envelope"),
+    **dict.fromkeys(
+        (
+            "MAX_LIFETIME_MS",
+            "MAX_SKEW_MS",
+            "VERSION",
+            "Body",
+            "Envelope",
+            "decode",
+            "encode",
+            "envelope_id",
+            "rotation_payload",
+            "seal_envelope",
+            "sign_envelope",
+            "unseal",
+        ),
+        "envelope",
+    ),
     **dict.fromkeys(("ERROR_CODES", "ProtocolError"), "errors"),
     **dict.fromkeys(("Identity", "fingerprint", "open_key_file", "seal_key_file"), "keys"),
     **dict.fromkeys(("Sealed", "recipient_hint"), "sealing"),
@@ -67,8 +94,16 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'protocol' has no attribute {name!r}")
     from protocol import alert, bodies, codec, envelope, errors, keys, receipt, sealing
 
-    modules = {"alert": alert, "bodies": bodies, "codec": codec, "envelope": envelope, "errors": errors,
-               "keys": keys, "sealing": sealing, "receipt": receipt}
+    modules = {
+        "alert": alert,
+        "bodies": bodies,
+        "codec": codec,
+        "envelope": envelope,
+        "errors": errors,
+        "keys": keys,
+        "sealing": sealing,
+        "receipt": receipt,
+    }
     globals().update({n: getattr(modules[home], n) for n, home in _HOME.items()})
     return globals()[name]
 

@@ -33,6 +33,7 @@ def test_the_hash_personalizations_are_pinned_and_fit_blake2b() -> None:
         b"amparo-fpr-v1",
         b"amparo-invite",
         b"amparo-tls-pem1",
+        b"amparo/v1/next",
     )
     assert len(set(signing.PERSONS)) == len(signing.PERSONS)
     assert all(len(p) <= signing.MAX_PERSON_BYTES for p in signing.PERSONS)

@@ -36,7 +36,7 @@ from protocol import (
 )
 from protocol.keys import Identity
 from protocol.sealing import CONTENT_KEY_BYTES, NONCE_BYTES
-from protocol.signing import PURPOSE_ENVELOPE, PURPOSE_ROTATE, sign, signed_message
+from protocol.signing import PURPOSE_ENVELOPE, PURPOSE_ROTATE, next_key_commitment, sign, signed_message
 
 HERE = Path(__file__).resolve().parent
 NOW = 1_767_225_600_000  # 2026-01-01T00:00:00Z, Unix ms
@@ -231,6 +231,7 @@ def build_vectors() -> dict[str, dict[str, Any]]:
                 PURPOSE_ROTATE, rotation_payload(CAROL.sign_public, NOW)
             ).hex()
         },
+        *pre_rotation_vectors(),
         sealed_alert,
         sealed(
             "ack-sealed",
@@ -291,6 +292,37 @@ def invalid_receipts(valid: dict[str, dict[str, Any]]) -> list[tuple[str, str, b
         ("receipt-lives-too-long", "receipt-sealed re-signed with x = c + 24 h + 1 ms", too_long, NOW, ["bad-field"]),
         ("receipt-unsorted", "a plain receipt whose ids are not in ascending order", unsorted, NOW, ["bad-field"]),
     ]  # fmt: skip
+
+
+def pre_rotation_vectors() -> list[dict[str, Any]]:
+    """Pre-rotation (docs/protocol.md §6.5): alice's record commits to carol's key
+    as its next; after a raid carol's key recovers alice's without alice's
+    signature and declares it compromised, committing in turn to daniel's."""
+    tls = hashlib.sha256(b"tls").digest()
+    committing = NodeRecord(
+        "Colectivo Alice", ALICE.enc_public, tls, next_key=next_key_commitment(CAROL.sign_public)
+    )
+    recovery = NodeRecord(
+        "Colectivo Alice", CAROL.enc_public, hashlib.sha256(b"tls-new").digest(),
+        next_key=next_key_commitment(DANIEL.sign_public), recovers=ALICE.sign_public, old_compromised=True,
+    )  # fmt: skip
+    return [
+        describe(
+            sign_envelope(ALICE, committing, created=NOW, expires=0),
+            "node-next",
+            "alice's record commits to the hash of its next key (carol's): ext.next",
+            ALICE,
+            committing,
+        )
+        | {"committed_key_hex": CAROL.sign_public.hex()},
+        describe(
+            sign_envelope(CAROL, recovery, created=NOW + 60_000, expires=0),
+            "node-recovery",
+            "carol's key, committed by alice's record, recovers it and declares it compromised",
+            CAROL,
+            recovery,
+        ),
+    ]
 
 
 def forge(author: Identity, doc: dict[str, Any]) -> bytes:
