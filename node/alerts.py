@@ -109,7 +109,8 @@ def open_row(row: StoredEnvelope, identity: Identity, envelope: Envelope | None 
         body = env.body if isinstance(env.body, Alert | Ack) else None
         return Readable(row, env, body)
     try:
-        return Readable(row, env, unseal(env, identity))
+        opened = unseal(env, identity)
+        return Readable(row, env, opened if isinstance(opened, Alert | Ack) else None)
     except ProtocolError:
         return Readable(row, env, None)
 

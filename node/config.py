@@ -65,6 +65,10 @@ class Config:
     # Plumtree-style tree push (mesh.tree, node.treepush): full alerts along a tree of
     # links, ids announced on the others; False floods every alert over every link.
     tree_push: bool = False
+    # Delivery receipts (node.receipts, docs/protocol.md §6.7): tell each alert's author,
+    # sealed to it, that this node stored it. False: this node answers nothing (it still
+    # relays others' receipts and counts the ones for its own alerts).
+    delivery_receipts: bool = True
 
     def with_changes(self, **changes: Any) -> Config:
         return replace(self, **changes)
@@ -195,6 +199,8 @@ def validate(config: Config) -> None:
         raise ConfigError("kdf_profile must be interactive, moderate or sensitive")
     if not isinstance(config.tree_push, bool):
         raise ConfigError("tree_push must be true or false")
+    if not isinstance(config.delivery_receipts, bool):
+        raise ConfigError("delivery_receipts must be true or false")
     if config.log_format not in ("text", "json"):
         raise ConfigError("log_format must be text or json")
     from protocol import regions  # the module alone: `amparo` starts without the whole protocol

@@ -243,6 +243,10 @@ class StreamQuery(Model):
     region: Region | None = None
     severity: Severity | None = None
     exercises: Literal["0", "1"] | None = None
+    receipts: Annotated[
+        Literal["0", "1"] | None,
+        Meta(description="1: also `receipt` events (`{\"alerts\": [id, ...]}`) when delivery receipts for this node's alerts arrive"),
+    ] = None
 
 
 class StreamHeaders(Model):
@@ -414,10 +418,30 @@ class ListedAlert(Entry):
     responses: Annotated[list[OrgResponse], Meta(description="per organization, its latest ack")] = []
 
 
+class ReceiptOrg(Answer):
+    key: Annotated[str, Meta(description="the organization's key (the newest of its rotation family), hex")]
+    name: str
+    fingerprint: str
+    stored_at: Annotated[Millis | None, Meta(description="when it stored the alert (absent: missing)")] = None
+
+
+class Receipts(Answer):
+    """Delivery receipts of an alert this node sent (docs/protocol.md §6.7)."""
+
+    reached: Annotated[int, Meta(description="organizations that stored it, of `of`")]
+    of: Annotated[int, Meta(description="organizations that should hold it: the trust horizon, or the recipients")]
+    organizations: Annotated[list[ReceiptOrg], Meta(description="who stored it and when, first first")]
+    missing: Annotated[list[ReceiptOrg], Meta(description="who should hold it and has not said so")]
+    others: Annotated[list[ReceiptOrg], Meta(description="who stored it without being counted in `of`")]
+
+
 class AlertDetail(ListedAlert):
     timeline: Annotated[list[Entry], Meta(description="updates, cancels and acks, by time")] = []
     escalation: dict[str, Any] | None = None
     notes: list[dict[str, Any]] = []
+    receipts: Annotated[
+        Receipts | None, Meta(description="for an alert this node sent: who it reached; null otherwise")
+    ] = None
 
 
 class Sent(Answer):

@@ -58,6 +58,11 @@ class AlertHost(Host, Protocol):
         """X25519 keys of the nodes this node has heard of, by signing key."""
         ...
 
+    def receipts_of(self, row: StoredEnvelope) -> dict[str, Any] | None:
+        """For an alert this node sent: who stored it and when, of whom should
+        (``node.receipts.tally``); None for another author's alert."""
+        ...
+
 
 class AlertNotFound(Refused):
     code, status = "not-found", 404
@@ -285,6 +290,7 @@ def alert_detail(host: AlertHost, row: StoredEnvelope) -> dict[str, Any]:
             "responses": _responses(item, timeline, names, host.author_of),
             "escalation": host.desk.escalation_json(row.id.hex()),
             "notes": host.desk.timeline(row.id.hex()),
+            "receipts": host.receipts_of(row),
         }
     )
 

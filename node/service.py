@@ -26,6 +26,8 @@ from node.alerts import Readable, open_row
 from node.allies.delivery import DeliveryDesk
 from node.config import Config
 from node.directory import Directory, Names
+from node.receipt_desk import ReceiptDesk
+from node.receipts import ReceiptBook
 from node.response.desk import ResponseDesk
 from node.response.drill_runner import DrillRunner
 from node.store import PeerRow, PeerStanding, Store, StoredEnvelope
@@ -35,9 +37,11 @@ from node.treepush import TreeCarrier
 from protocol import (
     MAX_SKEW_MS,
     Ack,
+    Alert,
     Envelope,
     NodeRecord,
     ProtocolError,
+    Receipt,
     Revoke,
     Sealed,
     Vouch,
@@ -192,6 +196,9 @@ class NodeService:
         # Names of authors, from the node records and vouches in the store (node.directory).
         self.directory = Directory()
         self._records_asked: dict[bytes, int] = {}  # author -> when its node record was last asked for
+        # Delivery receipts owed and received (node.receipts), rebuilt from the store like the names.
+        self.receipts = ReceiptBook()
+        self.receipt_desk = ReceiptDesk(self, self.receipts)  # sends them; nothing runs before start
         self.mesh = self._build_mesh()
         self.desk = ResponseDesk(self)
         self.drills = DrillRunner(self)
@@ -257,6 +264,7 @@ class NodeService:
         self.allies.catch_up()
         if ticking:
             self._waking = True
+            self.receipt_desk.start()  # what was stored and not answered before a stop first
             self._spawn(self._ticker())
             self._spawn(self.allies.run())
 
@@ -264,6 +272,7 @@ class NodeService:
         self._waking = False
         if self._wake is not None:
             self._wake.cancel()
+        self.receipt_desk.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -583,9 +592,44 @@ class NodeService:
                 opened = unseal(env, self.identity)
             except ProtocolError:
                 return
+            if isinstance(opened, Receipt):
+                self._took_receipt(row.id, env.author, opened)
+                return
+            if isinstance(opened, Alert):
+                self._owe_receipt(row)  # a restricted alert: only its recipients answer it
             target = opened.alert if isinstance(opened, Ack) else (opened.references or (None,))[0]
             if target is not None:
                 self.sealed_refs.setdefault(target, []).append(row.id)
+        elif isinstance(body, Alert):
+            self._owe_receipt(row)
+
+    # -- delivery receipts (node.receipts; docs/protocol.md §6.7) ---------------------------
+    def _owe_receipt(self, row: StoredEnvelope) -> None:
+        """Stored → owe a receipt: the one place an alert this node stored (and can
+        read) becomes a receipt owed to its author. Called for every stored alert,
+        live and at start (where a receipt of this node read back cancels it)."""
+        if self._mine(row.author) or not self.config.delivery_receipts:
+            return
+        self.receipts.owe(row.author, row.id, row.received_at, now=self.clock())
+        self.receipt_desk.schedule()
+
+    def _took_receipt(self, receipt_id: bytes, holder: bytes, receipt: Receipt) -> None:
+        """A receipt this node can open: its own, read back (answered), or another
+        node's for this node's alerts."""
+        if self._mine(holder):
+            self.receipts.answered(alert for alert, _ in receipt.held)
+        else:
+            self.receipts.record(receipt_id, holder, receipt)
+
+    def receipts_of(self, row: StoredEnvelope) -> dict[str, Any] | None:
+        """Whom an alert of this node reached (``ReceiptDesk.reached``); None otherwise."""
+        return self.receipt_desk.reached(row)
+
+    def _mine(self, key: bytes) -> bool:
+        """This node's key or one it rotated from (the trust graph is not built yet
+        while the store is read at start: then this key only)."""
+        mesh_node = getattr(self, "mesh", None)
+        return key == self.key or (mesh_node is not None and key in mesh_node.trust.family(self.key))
 
     def related(self, alert_id: bytes) -> list[StoredEnvelope]:
         """Updates, cancels and acks answering ``alert_id``, plain and sealed, by time."""
@@ -604,6 +648,8 @@ class NodeService:
         self._index(row, self._pending_env.get(row.id) or self._decode_stored(row))
         if row.type == "node":
             self._update_peer_from_record(row)
+        elif row.type == "receipt" and self.receipts.named_by(row.id):
+            self._tell_subscribers(row)  # the live "reached n of m" (node.stream)
 
     def open(self, row: StoredEnvelope) -> Readable:
         """``open_row`` without verifying again what this batch just verified."""
@@ -698,9 +744,7 @@ class NodeService:
     def _deliver(self, row: StoredEnvelope | None) -> None:
         if row is None:
             return
-        for queue in list(self.subscribers):
-            if queue.qsize() < 1000:
-                queue.put_nowait(row)
+        self._tell_subscribers(row)
         try:
             self.desk.on_delivered(row)
         except Exception:
@@ -713,6 +757,11 @@ class NodeService:
             self._time_to_ack(row)
         if row.from_peer is not None:
             self._ask_for_record(row.author, row.from_peer)
+
+    def _tell_subscribers(self, row: StoredEnvelope) -> None:
+        for queue in list(self.subscribers):
+            if queue.qsize() < 1000:
+                queue.put_nowait(row)
 
     def _ask_for_record(self, author: bytes, peer: bytes) -> None:
         """An author's ``node`` record may lag its alert (refused while its vouch was
@@ -947,6 +996,7 @@ class NodeService:
         self.handle(mesh.Tick())
         self.store.prune_nonces(self.clock())
         self.desk.tick()
+        self.receipt_desk.tick()
         self.allies.save_mark()
         self.save_marks()
         self.prune()

@@ -10,6 +10,11 @@ its alert did, before or after it (one by another author than the alert's is
 not sent), and carries ``change``
 (``node.all_clear.change_json``): who made it, why, what changed, and the
 incident's current headline, severity and regions.
+
+With ``receipts=1`` the stream also sends ``receipt`` events, without an id (they
+are not replayed): ``{"alerts": [id, ...]}``, the alerts of this node that a
+delivery receipt just named (docs/protocol.md §6.7). The dashboard's alert page
+uses them to update "reached n of m" live; clients that do not ask never see one.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ class StreamFilter:
     region: str | None = None
     min_severity: str | None = None
     exercises: bool = True
+    receipts: bool = False  # also ``receipt`` events (delivery receipts for this node's alerts)
 
     @classmethod
     def from_query(cls, query: Any) -> StreamFilter:
@@ -54,7 +60,12 @@ class StreamFilter:
         severity = query.get("severity") or None
         if severity and severity not in SEVERITIES:
             raise Refused(f"severity must be one of {', '.join(SEVERITIES)}")
-        return cls(region, severity, query.get("exercises", "1") not in ("0", "false", "no"))
+        return cls(
+            region,
+            severity,
+            query.get("exercises", "1") not in ("0", "false", "no"),
+            query.get("receipts", "0") in ("1", "true", "yes"),
+        )
 
     def accepts(self, alert: Alert) -> bool:
         if self.region and not any(regions.matches(self.region, a.region) for a in alert.areas):
@@ -126,6 +137,8 @@ async def _send(
     response: web.StreamResponse, service: NodeService, row: StoredEnvelope, wanted: StreamFilter
 ) -> int:
     """Write one event if it passes the filter; returns the row's seq either way."""
+    if row.type == "receipt" and wanted.receipts:
+        await _send_receipt(response, service, row)
     if row.type != "alert":
         return row.seq
     item = open_row(row, service.identity)
@@ -142,6 +155,15 @@ async def _send(
         data = json.dumps(doc, ensure_ascii=False)
         await response.write(f"id: {row.seq}\nevent: alert\ndata: {data}\n\n".encode())
     return row.seq
+
+
+async def _send_receipt(response: web.StreamResponse, service: NodeService, row: StoredEnvelope) -> None:
+    """Which of this node's alerts a receipt just named (no ``id:``: a receipt is not
+    replayed, and the client's place in the alert stream stays where it was)."""
+    named = service.receipts.named_by(row.id)
+    if named:
+        data = json.dumps({"alerts": [alert.hex() for alert in named]})
+        await response.write(f"event: receipt\ndata: {data}\n\n".encode())
 
 
 def _known(service: NodeService, follow_up: Alert) -> bool:

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     )
     from protocol.errors import ERROR_CODES, ProtocolError
     from protocol.keys import Identity, fingerprint, open_key_file, seal_key_file
+    from protocol.receipt import Receipt
     from protocol.sealing import Sealed, recipient_hint
 
 _HOME = {  # where each public name is defined (some names exist in two modules)
@@ -56,6 +57,7 @@ _HOME = {  # where each public name is defined (some names exist in two modules)
     **dict.fromkeys(("ERROR_CODES", "ProtocolError"), "errors"),
     **dict.fromkeys(("Identity", "fingerprint", "open_key_file", "seal_key_file"), "keys"),
     **dict.fromkeys(("Sealed", "recipient_hint"), "sealing"),
+    "Receipt": "receipt",
 }
 
 
@@ -63,10 +65,10 @@ def __getattr__(name: str) -> Any:
     """The public names, imported the first time any of them is asked for."""
     if name not in _HOME:
         raise AttributeError(f"module 'protocol' has no attribute {name!r}")
-    from protocol import alert, bodies, codec, envelope, errors, keys, sealing
+    from protocol import alert, bodies, codec, envelope, errors, keys, receipt, sealing
 
     modules = {"alert": alert, "bodies": bodies, "codec": codec, "envelope": envelope, "errors": errors,
-               "keys": keys, "sealing": sealing}
+               "keys": keys, "sealing": sealing, "receipt": receipt}
     globals().update({n: getattr(modules[home], n) for n, home in _HOME.items()})
     return globals()[name]
 
@@ -94,6 +96,7 @@ __all__ = [
     "Identity",
     "NodeRecord",
     "ProtocolError",
+    "Receipt",
     "Revoke",
     "Sealed",
     "Vouch",

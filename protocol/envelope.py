@@ -25,6 +25,7 @@ from protocol.errors import (
     UnsupportedVersion,
 )
 from protocol.keys import Identity
+from protocol.receipt import RECEIPT_MAX_LIFETIME_MS, Receipt
 from protocol.sealing import RandomBytes, Sealed
 
 VERSION: Final = 1
@@ -32,7 +33,8 @@ MAX_SKEW_MS: Final = 10 * 60 * 1000
 MAX_LIFETIME_MS: Final = 90 * 24 * 3600 * 1000
 ID_BYTES: Final = 32
 
-Body = Alert | Ack | Vouch | Revoke | NodeRecord
+Body = Alert | Ack | Vouch | Revoke | NodeRecord | Receipt
+SealableBody = Alert | Ack | Receipt
 BODY_TYPES: Final[dict[str, Any]] = {
     "alert": Alert,
     "ack": Ack,
@@ -40,7 +42,9 @@ BODY_TYPES: Final[dict[str, Any]] = {
     "revoke": Revoke,
     "node": NodeRecord,
 }
-SEALABLE: Final = frozenset({"alert", "ack"})
+# Delivery receipts (§6.7), kept apart from the types above: always sealed, short-lived.
+BODY_TYPES["receipt"] = Receipt
+SEALABLE: Final = frozenset({"alert", "ack", "receipt"})
 NEVER_EXPIRES: Final = frozenset({"revoke", "vouch", "node"})  # may carry x = 0
 _ENVELOPE_KEYS: Final = frozenset({"v", "t", "a", "c", "x", "b", "s"})
 
@@ -81,12 +85,14 @@ def sign_envelope(identity: Identity, body: Body, *, created: int, expires: int)
     """Sign a plain (unsealed) envelope; ``created``/``expires`` are Unix ms."""
     if isinstance(body, Alert) and body.scope == "restricted":
         raise BadField("a restricted alert must be sealed (use seal_envelope)", field="alert.scope")
+    if isinstance(body, Receipt):
+        raise BadField("a receipt must be sealed to the alerts' author (use seal_envelope)", field="b")
     return _sign(identity, body.kind, body.to_wire(), created, expires)
 
 
 def seal_envelope(
     identity: Identity,
-    body: Alert | Ack,
+    body: SealableBody,
     *,
     created: int,
     expires: int,
@@ -184,6 +190,8 @@ def _check_lifetime(kind: str, created: int, expires: int) -> None:
         raise BadField("expiry must be after creation", field="x")
     if expires - created > MAX_LIFETIME_MS:
         raise BadField("lifetime longer than 90 days", field="x")
+    if kind == "receipt" and expires - created > RECEIPT_MAX_LIFETIME_MS:
+        raise BadField("a receipt lives at most 24 hours", field="x")
 
 
 def _check_clock(created: int, expires: int, now: int) -> None:
@@ -208,6 +216,8 @@ def _check_semantics(envelope: Envelope) -> None:
     body = envelope.body
     if isinstance(body, Alert) and body.scope == "restricted":
         raise BadField("a restricted alert must be sealed", field="alert.scope")
+    if isinstance(body, Receipt):
+        raise BadField("a receipt must be sealed", field="b")
     if isinstance(body, Revoke) and body.compromised and body.subject != envelope.author:
         raise BadField("only a key itself can declare itself compromised", field="revoke.subject")
     if (
@@ -234,7 +244,7 @@ def rotation_payload(new_key: bytes, created: int) -> bytes:
     return codec.encode({"c": created, "new": new_key})
 
 
-def unseal(envelope: Envelope, identity: Identity) -> Alert | Ack:
+def unseal(envelope: Envelope, identity: Identity) -> SealableBody:
     """Open a sealed envelope addressed to ``identity``; verify the inner signature
     and validate the body. Raises only ``ProtocolError``."""
     if not isinstance(envelope.body, Sealed):
@@ -248,5 +258,7 @@ def unseal(envelope: Envelope, identity: Identity) -> Alert | Ack:
         raise Malformed(f"unexpected sealed content ({type(exc).__name__})") from None
     if isinstance(body, Alert) and body.scope != "restricted":
         raise BadField("a sealed alert must have scope restricted", field="alert.scope")
-    assert isinstance(body, Alert | Ack)
+    if isinstance(body, Receipt) and any(at > envelope.created for _, at in body.held):
+        raise BadField("an alert stored after the receipt was made", field="receipt.held")
+    assert isinstance(body, Alert | Ack | Receipt)
     return body

@@ -128,7 +128,10 @@ def show(ctx: CliContext, alert_id: str, fmt: str, as_json: bool) -> None:
     """One alert and its incident timeline, oldest first.
 
     The timeline interleaves updates, cancels, acknowledgements, escalation
-    steps and notes in the order they happened (the dashboard shows the same)."""
+    steps and notes in the order they happened (the dashboard shows the same).
+    For an alert this node sent, REACHED says how many organizations stored it
+    (delivery receipts), when each did, and who is still missing; with --json,
+    the `receipts` object (`reached`, `of`, `organizations`, `missing`)."""
     if fmt == "cap":
         click.echo(LocalClient(ctx.home).get_text(f"/api/v1/alerts/{alert_id}/cap"), nl=False)
         return
@@ -151,6 +154,7 @@ def show(ctx: CliContext, alert_id: str, fmt: str, as_json: bool) -> None:
             f"  RESPONSE {printable(r['organization'] or r['key'][:12])}: {r['state']} "
             f"(first ack after {r['time_to_ack_s']} s){' — ' + printable(r['note']) if r.get('note') else ''}"
         )
+    lines.extend(_receipt_lines(a.get("receipts")))
     if a.get("escalation"):
         e = a["escalation"]
         lines.append(
@@ -159,6 +163,19 @@ def show(ctx: CliContext, alert_id: str, fmt: str, as_json: bool) -> None:
     lines.append("  TIMELINE:")
     lines.extend(f"    {when(step.at)}  {_step_line(step)}" for step in history(a))
     emit(a, as_json, "\n".join(lines))
+
+
+def _receipt_lines(receipts: dict[str, Any] | None) -> list[str]:
+    """Who an alert of this node reached (delivery receipts), and who not yet."""
+    if receipts is None:
+        return []
+    lines = [f"  REACHED {receipts['reached']} of {receipts['of']} organizations"]
+    for org in receipts["organizations"] + receipts["others"]:
+        lines.append(f"    {printable(org['name'] or org['fingerprint'])}: stored {when(org['stored_at'])}")
+    if receipts["missing"]:
+        names = ", ".join(printable(org["name"] or org["fingerprint"]) for org in receipts["missing"])
+        lines.append(f"    missing: {names}")
+    return lines
 
 
 def _step_line(step: Step) -> str:

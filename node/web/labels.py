@@ -55,6 +55,7 @@ ROLE_CANNOT_SEND = N_("The %(role)s role cannot send alerts.")
 CHOOSE_SEVERITY = N_("Choose a severity: how bad is it?")
 SEALED = N_("(sealed: not addressed to this organization)")
 CAP_SEALED = N_("This node cannot read that alert (it is sealed to other organizations).")
+NOT_OURS = N_("Only the organization that sent an alert is told who received it.")
 # The words of a responder's page (``node.alerts.phone_text``, ``node.response.desk.page_text``):
 # sent in the responder's language from this same catalog.
 PAGE = (

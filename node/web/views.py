@@ -108,6 +108,7 @@ def add_routes(app: web.Application, service_key: web.AppKey[NodeService]) -> No
     r.add_get(f"{PREFIX}/regions", views.wrap(views.region_search))
     r.add_get(f"{PREFIX}/alerts/{{id}}", views.wrap(views.alert))
     r.add_get(f"{PREFIX}/alerts/{{id}}/responses", views.wrap(views.responses))
+    r.add_get(f"{PREFIX}/alerts/{{id}}/receipts", views.wrap(views.receipts))
     r.add_get(f"{PREFIX}/alerts/{{id}}/item", views.wrap(views.item))
     r.add_get(f"{PREFIX}/alerts/{{id}}/cap", views.wrap(views.alert_cap))
     for action in ("ack", "note", "update", "cancel"):
@@ -139,7 +140,7 @@ class Views:
             sessions = request.app[SESSIONS]
             session = sessions.get(request.cookies.get(COOKIE))
             if session is None:
-                fetched = request.path.endswith(("/stream", "/responses", "/regions", "/item"))  # by app.js
+                fetched = request.path.endswith(("/stream", "/responses", "/receipts", "/regions", "/item"))  # by app.js
                 if request.method == "GET" and not fetched:
                     raise web.HTTPSeeOther(f"{PREFIX}/login?next={request.path_qs}")
                 return self._refuse(request, 401, labels.SIGN_IN_FIRST, translate=True)
@@ -302,6 +303,16 @@ class Views:
     async def responses(self, request: web.Request, session: Session) -> web.StreamResponse:
         detail = incidents.alert_detail(self.service(request), self._row(request))
         return self.render(request, session, "_responses.html", a=detail)
+
+    async def receipts(self, request: web.Request, session: Session) -> web.StreamResponse:
+        """Who an alert of this node reached: the alert page (app.js) asks for it
+        each time the stream says a delivery receipt named the alert."""
+        s = self.service(request)
+        row = self._row(request)
+        found = s.receipts_of(row)
+        if found is None:
+            return self._refuse(request, 404, labels.NOT_OURS, translate=True)
+        return self.render(request, session, "_receipts.html", a={"receipts": found})
 
     async def item(self, request: web.Request, session: Session) -> web.StreamResponse:
         """One alert's row of the list, as the list renders it: the live list

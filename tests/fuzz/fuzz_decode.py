@@ -7,7 +7,9 @@
 
 Every input goes to ``protocol.decode`` (at a fixed ``now``, with and without the
 clock check) and, when it decodes as a sealed envelope, to ``protocol.unseal``
-with a fixed identity. Only ``ProtocolError`` may escape: anything else is a
+with fixed identities (one is alice of tests/vectors, to whom the receipt vector
+is sealed, so receipt bodies are reached too). Only ``ProtocolError`` may
+escape: anything else is a
 crash libFuzzer reports with the input that caused it. The file is named so
 pytest does not collect it; tests/protocol/test_fuzz_target.py runs
 ``TestOneInput`` on a small corpus so the target cannot rot.
@@ -16,6 +18,7 @@ pytest does not collect it; tests/protocol/test_fuzz_target.py runs
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -25,6 +28,10 @@ from protocol.keys import Identity
 
 NOW = 1_767_225_600_000
 READER = Identity(bytes([3]) * 32, bytes([4]) * 32)  # "BOB" of tests/protocol/envelopes.py
+VECTOR_ALICE = Identity(  # tests/vectors/README.md: the receipt-sealed vector opens for her
+    hashlib.sha256(b"amparo-vector/alice/sign").digest(), hashlib.sha256(b"amparo-vector/alice/enc").digest()
+)
+READERS = (READER, VECTOR_ALICE)
 
 
 def TestOneInput(data: bytes) -> None:  # the name atheris expects
@@ -34,8 +41,9 @@ def TestOneInput(data: bytes) -> None:  # the name atheris expects
         except ProtocolError:
             continue
         if envelope.sealed:
-            with contextlib.suppress(ProtocolError):
-                unseal(envelope, READER)
+            for reader in READERS:
+                with contextlib.suppress(ProtocolError):
+                    unseal(envelope, reader)
 
 
 def seed(corpus: Path) -> None:

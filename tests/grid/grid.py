@@ -208,6 +208,10 @@ class Grid:
         home.mkdir(parents=True)
         provision.make_certificate(home, name)
         seed = hashlib.blake2b(name.encode(), digest_size=64).digest()
+        # Delivery receipts are extra envelopes after every alert; the gossip tests count
+        # envelopes and pushes exactly, so the grid sends none unless a test asks
+        # (tests/grid/test_receipts.py: ``delivery_receipts=True``).
+        settings = {"delivery_receipts": False} | settings
         config = Config(name=name, advertise=[address], **settings)
         node = GridNode(name, address, home, config, Identity.from_random(seed))
         self.nodes[name] = node

@@ -39,6 +39,7 @@ UNDOCUMENTED = {
     ("GET", "/ui/regions"),
     ("GET", "/ui/alerts/{id}"),
     ("GET", "/ui/alerts/{id}/responses"),
+    ("GET", "/ui/alerts/{id}/receipts"),
     ("GET", "/ui/alerts/{id}/item"),
     ("GET", "/ui/alerts/{id}/cap"),
     ("POST", "/ui/alerts/{id}/update"),

@@ -11,6 +11,7 @@ from protocol import (
     Area,
     Envelope,
     NodeRecord,
+    Receipt,
     Revoke,
     Vouch,
     codec,
@@ -88,8 +89,26 @@ def sealed_envelopes() -> dict[str, Envelope]:
     }
 
 
+@cache
+def receipt_envelopes() -> dict[str, Envelope]:
+    """Bob's delivery receipt for Alice's alerts (docs/protocol.md §6.7): sealed to
+    Alice and to Bob itself, as a node sends them."""
+    alert = plain_envelopes()["alert"]
+    receipt = Receipt.of({alert.id: NOW + 40, sealed_envelopes()["sealed-alert"].id: NOW + 50})
+    return {
+        "receipt": seal_envelope(
+            BOB,
+            receipt,
+            created=NOW + 60,
+            expires=NOW + 24 * HOUR,
+            recipients=[ALICE.enc_public, BOB.enc_public],
+            random=deterministic_random(b"r"),
+        )
+    }
+
+
 def all_envelopes() -> dict[str, Envelope]:
-    return plain_envelopes() | sealed_envelopes()
+    return plain_envelopes() | sealed_envelopes() | receipt_envelopes()
 
 
 def forge(identity: Identity, doc: dict[str, Any]) -> bytes:

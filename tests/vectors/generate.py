@@ -24,6 +24,7 @@ from protocol import (
     Area,
     Envelope,
     NodeRecord,
+    Receipt,
     Revoke,
     Vouch,
     codec,
@@ -124,13 +125,21 @@ def describe(env: Envelope, name: str, text: str, author: Identity, body: Any) -
 
 
 def sealed(
-    name: str, text: str, author: Identity, body: Alert | Ack, to: list[Identity], seed: bytes
+    name: str,
+    text: str,
+    author: Identity,
+    body: Alert | Ack | Receipt,
+    to: list[Identity],
+    seed: bytes,
+    *,
+    created: int = NOW,
+    expires: int = NOW + HOUR,
 ) -> dict[str, Any]:
     env = seal_envelope(
         author,
         body,
-        created=NOW,
-        expires=NOW + HOUR,
+        created=created,
+        expires=expires,
         recipients=[r.enc_public for r in to],
         random=shake_stream(seed),
     )
@@ -239,8 +248,50 @@ def build_vectors() -> dict[str, dict[str, Any]]:
             ALICE,
             uncatalogued,
         ),
+        *receipt_vectors(alert_env.id, bytes.fromhex(sealed_alert["id_hex"])),
     ]
     return {v["name"]: v for v in vectors}
+
+
+# ----------------------------------------------------------- delivery receipts (§6.7)
+
+RECEIPT_CREATED = NOW + 2 * 60_000
+RECEIPT_EXPIRES = RECEIPT_CREATED + 24 * HOUR
+
+
+def receipt_vectors(public_id: bytes, restricted_id: bytes) -> list[dict[str, Any]]:
+    """Bob tells Alice it stored alert-plain and alert-sealed: one receipt, sealed
+    to Alice (the alerts' author) and to Bob itself (a node reads its own receipts
+    back to know what it already answered)."""
+    receipt = Receipt.of({public_id: NOW + 30_000, restricted_id: NOW + 45_000})
+    return [
+        sealed(
+            "receipt-sealed",
+            "bob's delivery receipt for alert-plain and alert-sealed, sealed to alice and bob",
+            BOB,
+            receipt,
+            [ALICE, BOB],
+            b"amparo-vector/receipt-sealed",
+            created=RECEIPT_CREATED,
+            expires=RECEIPT_EXPIRES,
+        )
+    ]
+
+
+def invalid_receipts(valid: dict[str, dict[str, Any]]) -> list[tuple[str, str, bytes, int, list[str]]]:
+    """Receipts every implementation must refuse (docs/protocol.md §6.7)."""
+    vector = valid["receipt-sealed"]
+    doc = codec.decode(bytes.fromhex(vector["envelope_hex"]))
+    unsigned = {k: v for k, v in doc.items() if k != "s"}
+    plain_body = from_json(vector["body"])
+    unsealed = forge(BOB, unsigned | {"b": plain_body})
+    too_long = forge(BOB, unsigned | {"x": RECEIPT_CREATED + 24 * HOUR + 1})
+    unsorted = forge(BOB, unsigned | {"b": {"held": list(reversed(plain_body["held"]))}})
+    return [
+        ("receipt-unsealed", "receipt-sealed's body sent as a plain map: a receipt is always sealed", unsealed, NOW, ["bad-field"]),
+        ("receipt-lives-too-long", "receipt-sealed re-signed with x = c + 24 h + 1 ms", too_long, NOW, ["bad-field"]),
+        ("receipt-unsorted", "a plain receipt whose ids are not in ascending order", unsorted, NOW, ["bad-field"]),
+    ]  # fmt: skip
 
 
 def pre_rotation_vectors() -> list[dict[str, Any]]:
@@ -314,6 +365,7 @@ def build_invalid(valid: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         ("headline-c1-control", "alert-plain re-signed with U+009B (C1 CSI) in its headline", resigned(doc, headline="Defensora \x9b2J"), NOW, ["bad-text"]),
         ("description-escape", "alert-plain re-signed with ESC (an ANSI escape) in its description (newlines are fine there)", resigned(doc, description="Detenida\x1b[2K"), NOW, ["bad-text"]),
     ]  # fmt: skip
+    cases += invalid_receipts(valid)
     return [
         {"name": n, "description": d, "envelope_hex": data.hex(), "now": now, "codes": codes}
         for n, d, data, now, codes in cases

@@ -177,6 +177,30 @@ function liveResponses() {
   }, 3000);
 }
 
+// "Reached n of m" on the page of an alert this organization sent: the stream's
+// receipt events (asked for with receipts=1) name the alerts a delivery receipt just
+// answered; when this one is among them, the server's own fragment replaces the box.
+function liveReceipts() {
+  const box = document.getElementById("receipts");
+  if (!box || !window.EventSource) return;
+  const refresh = async () => {
+    try {
+      const resp = await fetch(box.dataset.src, { credentials: "same-origin" });
+      if (!resp.ok) return;
+      const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
+      if (doc.body) box.replaceChildren(...doc.body.childNodes);
+    } catch (e) { /* the node may be restarting: the next receipt brings it up to date */ }
+  };
+  const source = new EventSource("/ui/stream?receipts=1");
+  // Subscribed: a receipt that came while the page loaded is in the fragment now.
+  source.addEventListener("open", () => { refresh().then(() => { box.dataset.live = "open"; }); });
+  source.addEventListener("receipt", (event) => {
+    let named = [];
+    try { named = JSON.parse(event.data).alerts || []; } catch (e) { return; }
+    if (named.includes(box.dataset.alert)) refresh();
+  });
+}
+
 function regionSearch() {
   const input = document.getElementById("region-search");
   const target = document.getElementById("regions");
@@ -207,4 +231,4 @@ function regionSearch() {
   });
 }
 
-document.addEventListener("DOMContentLoaded", () => { soundControl(); liveAlerts(); liveResponses(); regionSearch(); });
+document.addEventListener("DOMContentLoaded", () => { soundControl(); liveAlerts(); liveResponses(); liveReceipts(); regionSearch(); });
