@@ -109,9 +109,10 @@ def open_row(row: StoredEnvelope, identity: Identity, envelope: Envelope | None 
         body = env.body if isinstance(env.body, Alert | Ack) else None
         return Readable(row, env, body)
     try:
-        return Readable(row, env, unseal(env, identity))
+        opened = unseal(env, identity)
     except ProtocolError:
         return Readable(row, env, None)
+    return Readable(row, env, opened if isinstance(opened, Alert | Ack) else None)
 
 
 # What an alert says when the person did not say it: the API's defaults, so

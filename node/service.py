@@ -26,6 +26,7 @@ from node.alerts import Readable, open_row
 from node.allies.delivery import DeliveryDesk
 from node.config import Config
 from node.directory import Directory, Names
+from node.joint import JointDesk, is_release
 from node.response.desk import ResponseDesk
 from node.response.drill_runner import DrillRunner
 from node.store import PeerRow, PeerStanding, Store, StoredEnvelope
@@ -35,8 +36,12 @@ from node.treepush import TreeCarrier
 from protocol import (
     MAX_SKEW_MS,
     Ack,
+    Alert,
+    Endorsement,
     Envelope,
     NodeRecord,
+    Objection,
+    Proposal,
     ProtocolError,
     Revoke,
     Sealed,
@@ -177,6 +182,8 @@ class NodeService:
         # Names of authors, from the node records and vouches in the store (node.directory).
         self.directory = Directory()
         self._records_asked: dict[bytes, int] = {}  # author -> when its node record was last asked for
+        # Joint releases (k of n): rebuilt from the stored envelopes by ``_index``.
+        self.joint = JointDesk(self)
         self.mesh = self._build_mesh()
         self.desk = ResponseDesk(self)
         self.drills = DrillRunner(self)
@@ -505,10 +512,15 @@ class NodeService:
             self.enc_keys[env.author] = body.enc
         elif isinstance(body, Vouch):
             self.enc_keys.setdefault(body.subject, body.enc)
+        elif is_release(body if isinstance(body, Alert) else None, row.raw):
+            self.joint.observe_alert(env)
         elif row.sealed:
             try:
                 opened = unseal(env, self.identity)
             except ProtocolError:
+                return
+            if isinstance(opened, Proposal | Endorsement | Objection):
+                self.joint.observe(env, opened)
                 return
             target = opened.alert if isinstance(opened, Ack) else (opened.references or (None,))[0]
             if target is not None:
@@ -634,6 +646,8 @@ class NodeService:
             log.exception("could not queue %s for allies", row.id.hex()[:12])
         if row.type == "ack":
             self._time_to_ack(row)
+        if row.type in ("proposal", "endorsement"):
+            self.joint.consider()  # this node may now hold k endorsements
         if row.from_peer is not None:
             self._ask_for_record(row.author, row.from_peer)
 
@@ -870,6 +884,7 @@ class NodeService:
         self.handle(mesh.Tick())
         self.store.prune_nonces(self.clock())
         self.desk.tick()
+        self.joint.consider()  # an endorser waiting its turn to release (node.joint)
         self.allies.save_mark()
         self.save_marks()
         self.prune()

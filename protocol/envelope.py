@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Final
 
-from protocol import codec, fields, sealing, signing
+from protocol import codec, fields, sealing, signing, threshold
 from protocol.alert import Alert
 from protocol.bodies import Ack, NodeRecord, Revoke, Vouch
 from protocol.errors import (
@@ -26,21 +26,28 @@ from protocol.errors import (
 )
 from protocol.keys import Identity
 from protocol.sealing import RandomBytes, Sealed
+from protocol.threshold import Endorsement, Objection, Proposal, Release
 
 VERSION: Final = 1
 MAX_SKEW_MS: Final = 10 * 60 * 1000
 MAX_LIFETIME_MS: Final = 90 * 24 * 3600 * 1000
 ID_BYTES: Final = 32
 
-Body = Alert | Ack | Vouch | Revoke | NodeRecord
+Body = Alert | Ack | Vouch | Revoke | NodeRecord | Proposal | Endorsement | Objection
+Sealable = Alert | Ack | Proposal | Endorsement | Objection
 BODY_TYPES: Final[dict[str, Any]] = {
     "alert": Alert,
     "ack": Ack,
     "vouch": Vouch,
     "revoke": Revoke,
     "node": NodeRecord,
+    # threshold release (§13): between the named organizations only, so always sealed
+    "proposal": Proposal,
+    "endorsement": Endorsement,
+    "objection": Objection,
 }
-SEALABLE: Final = frozenset({"alert", "ack"})
+ALWAYS_SEALED: Final = frozenset({"proposal", "endorsement", "objection"})
+SEALABLE: Final = frozenset({"alert", "ack"}) | ALWAYS_SEALED
 NEVER_EXPIRES: Final = frozenset({"revoke", "vouch", "node"})  # may carry x = 0
 _ENVELOPE_KEYS: Final = frozenset({"v", "t", "a", "c", "x", "b", "s"})
 
@@ -81,12 +88,21 @@ def sign_envelope(identity: Identity, body: Body, *, created: int, expires: int)
     """Sign a plain (unsealed) envelope; ``created``/``expires`` are Unix ms."""
     if isinstance(body, Alert) and body.scope == "restricted":
         raise BadField("a restricted alert must be sealed (use seal_envelope)", field="alert.scope")
+    if body.kind in ALWAYS_SEALED:
+        raise BadField(f"a {body.kind} is always sealed (use seal_envelope)", field="t")
     return _sign(identity, body.kind, body.to_wire(), created, expires)
+
+
+def sign_release(identity: Identity, alert: Alert, release: Release, *, created: int) -> Envelope:
+    """The released alert (§13.4): ``alert`` with its proof in ``ext.release``,
+    signed by ``identity`` (one of the endorsers), living the endorsed lifetime.
+    Decoded before it is returned, so a release that does not hold is refused here."""
+    return _sign(identity, "alert", threshold.release_wire(alert, release), created, created + release.life)
 
 
 def seal_envelope(
     identity: Identity,
-    body: Alert | Ack,
+    body: Sealable,
     *,
     created: int,
     expires: int,
@@ -149,9 +165,13 @@ def _decode_doc(doc: Any, raw: bytes, now: int, check_time: bool) -> Envelope:
     _check_lifetime(kind, created, expires)
     if check_time:
         _check_clock(created, expires, now)
+    if kind in ALWAYS_SEALED and not isinstance(doc["b"], bytes):
+        raise BadField(f"a {kind} body is always sealed", field="b")
     body = _body(kind, doc["b"])
     envelope = _build_envelope(kind, author, created, expires, body, doc["s"], raw, envelope_id(raw), VERSION)
     _check_semantics(envelope)
+    if isinstance(body, Alert) and fields.EXT in doc["b"] and threshold.RELEASE_EXT in doc["b"][fields.EXT]:
+        threshold.check_release(doc["b"], body, author, created, expires)
     return envelope
 
 
@@ -230,7 +250,7 @@ def rotation_payload(new_key: bytes, created: int) -> bytes:
     return codec.encode({"c": created, "new": new_key})
 
 
-def unseal(envelope: Envelope, identity: Identity) -> Alert | Ack:
+def unseal(envelope: Envelope, identity: Identity) -> Sealable:
     """Open a sealed envelope addressed to ``identity``; verify the inner signature
     and validate the body. Raises only ``ProtocolError``."""
     if not isinstance(envelope.body, Sealed):
@@ -244,5 +264,7 @@ def unseal(envelope: Envelope, identity: Identity) -> Alert | Ack:
         raise Malformed(f"unexpected sealed content ({type(exc).__name__})") from None
     if isinstance(body, Alert) and body.scope != "restricted":
         raise BadField("a sealed alert must have scope restricted", field="alert.scope")
-    assert isinstance(body, Alert | Ack)
+    if isinstance(body, Proposal) and envelope.author not in body.endorsers:
+        raise BadField("the proposer must be one of the endorsers", field="proposal.endorsers")
+    assert isinstance(body, Alert | Ack | Proposal | Endorsement | Objection)
     return body

@@ -45,6 +45,7 @@ PURPOSE_ROTATE = purpose("rotate")
 PURPOSE_REQUEST = purpose("request")
 PURPOSE_INVITE = purpose("invite")
 PURPOSE_REPLY = purpose("reply")
+PURPOSE_ENDORSE = purpose("endorse")  # threshold release (docs/protocol.md §13)
 
 PURPOSES = (
     PURPOSE_ENVELOPE,
@@ -53,6 +54,7 @@ PURPOSES = (
     PURPOSE_REQUEST,
     PURPOSE_INVITE,
     PURPOSE_REPLY,
+    PURPOSE_ENDORSE,
 )
 
 # BLAKE2b personalizations. The scheme came after version 1 had fixed four of
@@ -64,7 +66,8 @@ PERSON_HINT: Final = b"amparo-hint-v1"  # recipient hints of sealed bodies (§7)
 PERSON_FINGERPRINT: Final = b"amparo-fpr-v1"  # the human-comparable key fingerprint (§8)
 PERSON_INVITE: Final = b"amparo-invite"  # the stored hash of an invite secret (§12.4)
 PERSON_TLS_PEM: Final = b"amparo-tls-pem1"  # the sealed TLS key's password, from the X25519 secret
-PERSONS = (PERSON_RECONCILE, PERSON_HINT, PERSON_FINGERPRINT, PERSON_INVITE, PERSON_TLS_PEM)
+PERSON_ALERT: Final = person("alert")  # the alert hash endorsers sign (§13)
+PERSONS = (PERSON_RECONCILE, PERSON_HINT, PERSON_FINGERPRINT, PERSON_INVITE, PERSON_TLS_PEM, PERSON_ALERT)
 
 KEY_BYTES = 32
 SIGNATURE_BYTES = 64

@@ -264,3 +264,11 @@ def _add_note() -> None:
 
 
 _add_note()
+
+
+def _add_joint() -> None:
+    """``amparo alert propose|endorse|object|proposals`` live in node.cli.joint."""
+    import node.cli.joint  # noqa: F401  (its decorators add the commands to alert_group)
+
+
+_add_joint()

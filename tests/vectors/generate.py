@@ -259,15 +259,15 @@ def build_invalid(valid: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     bad_ack = bytes.fromhex(valid["ack-plain"]["envelope_hex"])
     unsigned = {k: v for k, v in doc.items() if k != "s"}
     bad_region = forge(ALICE, unsigned | {"b": doc["b"] | {"areas": [{"region": "MX_OAX"}]}})
-    proposal = forge(ALICE, unsigned | {"t": "proposal", "b": {"threshold": 2}})
-    forged_proposal = bytearray(proposal)
-    forged_proposal[proposal.index(b"\xa1s\xc4\x40") + 4 + 10] ^= 0x01
+    petition = forge(ALICE, unsigned | {"t": "petition", "b": {"signatures": 2}})
+    forged_petition = bytearray(petition)
+    forged_petition[petition.index(b"\xa1s\xc4\x40") + 4 + 10] ^= 0x01
     cases = [
         ("bit-flip", "alert-plain with one bit of its signature flipped", bytes(flipped), NOW, ["bad-signature"]),
         ("malformed-region", "alert-plain re-signed with region MX_OAX (not ISO 3166 syntax)", bad_region, NOW, ["bad-field"]),
         ("expired-forgery", "bit-flip decoded after it expired: the signature is checked first", bytes(flipped), doc["x"] + 1, ["bad-signature"]),
-        ("unknown-type", "a signed envelope of type proposal (a newer version's)", proposal, NOW, ["unknown-type"]),
-        ("unknown-type-forgery", "unknown-type with one bit of its signature flipped", bytes(forged_proposal), NOW, ["bad-signature"]),
+        ("unknown-type", "a signed envelope of type petition (a newer version's)", petition, NOW, ["unknown-type"]),
+        ("unknown-type-forgery", "unknown-type with one bit of its signature flipped", bytes(forged_petition), NOW, ["bad-signature"]),
         ("truncated", "alert-plain without its last byte", raw[:-1], NOW, ["malformed"]),
         ("trailing-byte", "alert-plain followed by 0xc0", raw + b"\xc0", NOW, ["malformed"]),
         ("non-canonical-int", "alert-plain with v = 1 written as uint8 (cc 01)", wide_v, NOW, ["not-canonical"]),
