@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from node.cli.alert import _fields, _payload, alert_group
+from node.cli.alert_fields import alert_fields, payload
 from node.cli.base import CliContext, emit, json_option, when
 from node.cli.client import LocalClient
 from node.cli.region_input import resolve_all
@@ -14,8 +14,8 @@ from node.printable import printable
 from protocol.alert import SEVERITIES
 
 
-@alert_group.command("propose")
-@_fields
+@click.command("propose")
+@alert_fields
 @click.option("--severity", type=click.Choice(SEVERITIES), required=True)
 @click.option("--scope", type=click.Choice(["public", "members"]), default="public", show_default=True)
 @click.option(
@@ -38,11 +38,11 @@ def propose(ctx: CliContext, /, as_json: bool, endorsers: str, **kw: Any) -> Non
         raise click.UsageError("give a --headline")
     kw["regions"], resolved = resolve_all(ctx.home, kw["regions"], as_json=as_json)
     names = [n.strip() for n in endorsers.split(",") if n.strip()]
-    doc = LocalClient(ctx.home).post("/api/v1/proposals", _payload(**kw) | {"endorsers": names})
+    doc = LocalClient(ctx.home).post("/api/v1/proposals", payload(**kw) | {"endorsers": names})
     emit(doc | {"resolved": resolved}, as_json, doc["id"])
 
 
-@alert_group.command("endorse")
+@click.command("endorse")
 @click.argument("proposal_id")
 @json_option
 @click.pass_obj
@@ -52,18 +52,18 @@ def endorse(ctx: CliContext, proposal_id: str, as_json: bool) -> None:
     emit(doc, as_json, f"Endorsed proposal {doc['proposal'][:12]}….")
 
 
-@alert_group.command("object")
+@click.command("object")
 @click.argument("proposal_id")
 @click.option("--reason", help="Why this organization objects (shown to the other endorsers).")
 @json_option
 @click.pass_obj
 def object_to(ctx: CliContext, proposal_id: str, reason: str | None, as_json: bool) -> None:
     """Object to a proposal for this organization; the others see the objection."""
-    doc = LocalClient(ctx.home).post(f"/api/v1/proposals/{proposal_id}/object", _payload(reason=reason))
+    doc = LocalClient(ctx.home).post(f"/api/v1/proposals/{proposal_id}/object", payload(reason=reason))
     emit(doc, as_json, f"Objected to proposal {doc['proposal'][:12]}….")
 
 
-@alert_group.command("proposals")
+@click.command("proposals")
 @json_option
 @click.pass_obj
 def proposals(ctx: CliContext, as_json: bool) -> None:
@@ -86,3 +86,6 @@ def _lines(p: dict[str, Any]) -> str:
     if p["releases"]:
         lines.append(f"  released as alert {p['releases'][0]}")
     return "\n".join(lines)
+
+
+COMMANDS = (propose, endorse, object_to, proposals)
