@@ -330,6 +330,18 @@ class AuthorTrust(Answer):
     text: Annotated[str, Meta(description='in words: "vouched by Brigada Solidaria Norte"')]
 
 
+class JointEndorser(Answer):
+    key: str
+    name: str
+    signed: Annotated[bool, Meta(description="its endorsement is among the alert's signatures")]
+
+
+class JointRelease(Answer):
+    proposal: str
+    threshold: int
+    endorsers: list[JointEndorser]
+
+
 class Entry(Answer):
     """An alert, update, cancel or acknowledgement as `node.alerts.alert_json`
     writes it: the envelope's facts always, the body's fields when this node can
@@ -368,6 +380,9 @@ class Entry(Answer):
     alert: Annotated[str, Meta(description="an ack: the alert it answers")] | None = None
     state: AckState | None = None
     note: str | None = None
+    joint: Annotated[
+        JointRelease, Meta(description="a joint alert released by k of n organizations (docs/joint.md)")
+    ] | None = None
 
 
 class OrgResponse(Answer):

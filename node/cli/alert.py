@@ -110,6 +110,7 @@ def show(ctx: CliContext, alert_id: str, fmt: str, as_json: bool) -> None:
         f"  status:      {a['status']}  scope: {a['scope']}  event: {a['event']}",
         f"  urgency:     {a['urgency']}  severity: {a['severity']}  certainty: {a['certainty']}",
         f"  regions:     {', '.join(a['regions'])}",
+        *([_joint_line(a["joint"])] if a.get("joint") else []),
         f"  expires:     {when(a['expires'])}",
         *([f"  effective:   {when(a['effective'])}"] if a.get("effective") else []),
     ]
@@ -129,6 +130,11 @@ def show(ctx: CliContext, alert_id: str, fmt: str, as_json: bool) -> None:
     lines.append("  TIMELINE:")
     lines.extend(f"    {when(step.at)}  {_step_line(step)}" for step in history(a))
     emit(a, as_json, "\n".join(lines))
+
+
+def _joint_line(joint: dict[str, Any]) -> str:
+    signed = [printable(e["name"]) for e in joint["endorsers"] if e["signed"]]
+    return f"  joint:       endorsed by {', '.join(signed)} ({len(signed)} of {joint['threshold']} needed)"
 
 
 def _step_line(step: Step) -> str:

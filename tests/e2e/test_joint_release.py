@@ -90,6 +90,11 @@ def test_two_of_three_endorsements_release_the_alert_at_a_fourth_node(four: Loca
     four.wait_for(release_id, [b, c, d], timeout=ROUTED_S)
     shown = d.api.get(f"/api/v1/alerts/{release_id}")
     assert shown["headline"] == "Denuncia conjunta: desalojo violento" and shown["scope"] == "public"
+    signed = [e["name"] for e in shown["joint"]["endorsers"] if e["signed"]]
+    assert (
+        signed == [a.name, b.name] and shown["joint"]["threshold"] == 2 and shown["joint"]["proposal"] == pid
+    )
+    assert f"endorsed by {a.name}, {b.name} (2 of 2 needed)" in d.amparo("alert", "show", release_id).stdout
     wait_until(lambda: proposals(c).get(pid, {}).get("state") == "released", ROUTED_S, "C to see it released")
     late = c.amparo("alert", "endorse", pid, check=False)
     assert late.returncode != 0 and "released" in late.stderr

@@ -64,6 +64,8 @@ async def test_a_proposal_waits_for_this_organization_and_releases_on_its_turn(d
     assert alert is not None and alert.author == US.sign_public
     html = await d.page("/ui/proposals")
     assert "Released" in html and f'href="/ui/alerts/{released[0]}"' in html and "Waiting for" not in html
+    page = text_of(await d.page(f"/ui/alerts/{released[0]}", lang="es"))
+    assert "Alerta conjunta Respaldada por Aliada 0, Brigada Ejemplo (2 de 2 necesarias)" in page
 
 
 async def test_an_objection_and_its_reason_are_shown_in_both_languages(dashboard: Dashboard) -> None:
