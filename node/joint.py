@@ -188,14 +188,15 @@ class JointDesk:
         """Release what this node should release now (after a vote arrives, and on every tick)."""
         now = self.host.clock()
         for joint in [self.joints[proposal_id]] if proposal_id in self.joints else list(self.joints.values()):
-            env = self._due(joint, now)
-            if env is not None:
-                try:
-                    author_or_refuse(self.host, env)
-                except Refused as exc:
-                    log.warning("could not release proposal %s: %s", joint.id.hex()[:12], exc.message)
+            try:
+                env = self._due(joint, now)
+                if env is None:
                     continue
-                log.info("released proposal %s as alert %s", joint.id.hex()[:12], env.id.hex()[:12])
+                author_or_refuse(self.host, env)
+            except (Refused, ProtocolError) as exc:  # never a traceback out of the mesh loop
+                log.warning("could not release proposal %s: %s", joint.id.hex()[:12], exc)
+                continue
+            log.info("released proposal %s as alert %s", joint.id.hex()[:12], env.id.hex()[:12])
 
     def _due(self, joint: Joint, now: int) -> Envelope | None:
         me = self.host.identity.sign_public
