@@ -14,7 +14,7 @@ from node.config import Config
 from protocol import Envelope, NodeRecord, Revoke, Vouch, sign_envelope
 from protocol.keys import Identity
 
-PROTOCOL_MINOR = 0
+PROTOCOL_MINOR = 1  # 1: threshold release (docs/protocol.md §13)
 
 
 def node_record(home: Path, config: Config, identity: Identity, now: int) -> Envelope:

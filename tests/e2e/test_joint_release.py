@@ -95,6 +95,9 @@ def test_two_of_three_endorsements_release_the_alert_at_a_fourth_node(four: Loca
         signed == [a.name, b.name] and shown["joint"]["threshold"] == 2 and shown["joint"]["proposal"] == pid
     )
     assert f"endorsed by {a.name}, {b.name} (2 of 2 needed)" in d.amparo("alert", "show", release_id).stdout
+    atom = d.api.get_text("/feeds/MX.atom")  # a public alert like any other: feeds, CAP, allies
+    cap = d.api.get_text(f"/feeds/cap/{release_id}.xml")
+    assert "Denuncia conjunta: desalojo violento" in atom and "Denuncia conjunta: desalojo violento" in cap
     wait_until(lambda: proposals(c).get(pid, {}).get("state") == "released", ROUTED_S, "C to see it released")
     late = c.amparo("alert", "endorse", pid, check=False)
     assert late.returncode != 0 and "released" in late.stderr
