@@ -49,13 +49,26 @@ def timed(argv: list[str], env: dict[str, str], runs: int) -> tuple[float, float
 
 
 def make_home(home: Path, env: dict[str, str]) -> None:
-    init = [sys.executable, "-m", "node.cli", "--home", str(home), "init", "--name", "Colectivo Bench",
-            "--no-passphrase", "--kdf-profile", "interactive"]
+    init = [
+        sys.executable,
+        "-m",
+        "node.cli",
+        "--home",
+        str(home),
+        "init",
+        "--name",
+        "Colectivo Bench",
+        "--no-passphrase",
+        "--kdf-profile",
+        "interactive",
+    ]
     subprocess.run(init, env=env, capture_output=True, check=True)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -70,18 +83,27 @@ def main() -> None:
             "amparo alert list": timed([*amparo, "alert", "list"], env, args.runs),
         }
     (base, base_cpu) = figures["python -c pass"]
-    rows = [{"command": k, "seconds": round(wall, 4), "ratio": round(wall / base, 2),
-             "over_python_s": round(wall - base, 4), "cpu_s": round(cpu, 4),
-             "cpu_ratio": round(cpu / base_cpu, 2) if base_cpu else None}
-            for k, (wall, cpu) in figures.items()]
+    rows = [
+        {
+            "command": k,
+            "seconds": round(wall, 4),
+            "ratio": round(wall / base, 2),
+            "over_python_s": round(wall - base, 4),
+            "cpu_s": round(cpu, 4),
+            "cpu_ratio": round(cpu / base_cpu, 2) if base_cpu else None,
+        }
+        for k, (wall, cpu) in figures.items()
+    ]
     if args.json:
         print(json.dumps({"runs": args.runs, "target_s": TARGET_S, "figures": rows}, indent=2))
         return
     print(f"median of {args.runs} runs each (target: every command ≤ {TARGET_S} s)")
     print(f"{'command':<20} {'wall s':>8} {'× python':>9} {'+ python':>9} {'CPU s':>8} {'× python':>9}")
     for r in rows:
-        print(f"{r['command']:<20} {r['seconds']:>8.3f} {r['ratio']:>9.2f} {r['over_python_s']:>9.3f} "
-              f"{r['cpu_s']:>8.3f} {r['cpu_ratio'] or 0:>9.2f}")
+        print(
+            f"{r['command']:<20} {r['seconds']:>8.3f} {r['ratio']:>9.2f} {r['over_python_s']:>9.3f} "
+            f"{r['cpu_s']:>8.3f} {r['cpu_ratio'] or 0:>9.2f}"
+        )
 
 
 if __name__ == "__main__":

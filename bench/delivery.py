@@ -39,7 +39,18 @@ from protocol import Alert, Area, framing, sign_envelope  # noqa: E402
 from tests.e2e.harness import ScriptedPeer, now_ms  # noqa: E402
 
 # Where alerts happen, and what allies subscribe to (parents match children).
-ALERT_REGIONS = ["MX-OAX", "MX-CHP", "MX-GRO", "CO-ANT", "CO-CAU", "GT-14", "HN-CR", "BR-PA", "PE-CUS", "PH-00"]
+ALERT_REGIONS = [
+    "MX-OAX",
+    "MX-CHP",
+    "MX-GRO",
+    "CO-ANT",
+    "CO-CAU",
+    "GT-14",
+    "HN-CR",
+    "BR-PA",
+    "PE-CUS",
+    "PH-00",
+]
 SUB_REGIONS = ["MX", "MX-OAX", "MX-CHP", "MX-GRO", "CO", "CO-CAU", "GT", "HN", "BR", "PE", "PH", "*"]
 PARALLEL = 16
 BASELINE_BODY = json.dumps({"alert": {"headline": "x" * 600}}).encode()
@@ -119,14 +130,20 @@ async def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
         )
         for i in range(args.alerts)
     ]
-    with tempfile.TemporaryDirectory(prefix="amparo-delivery-") as tmp, LocalMesh(Path(tmp), 1, settings={"allow_private_targets": ["127.0.0.0/8"]}) as mesh:
+    with (
+        tempfile.TemporaryDirectory(prefix="amparo-delivery-") as tmp,
+        LocalMesh(Path(tmp), 1, settings={"allow_private_targets": ["127.0.0.0/8"]}) as mesh,
+    ):
         mesh.init_all()
         mesh.start_all()
         node = mesh.nodes[0]
         subs: dict[str, str] = {}
         for k in range(args.subscriptions):
             region = SUB_REGIONS[k % len(SUB_REGIONS)]
-            doc = {"regions": [region], "channel": {"kind": "webhook", "url": f"http://127.0.0.1:{port}/s{k}"}}
+            doc = {
+                "regions": [region],
+                "channel": {"kind": "webhook", "url": f"http://127.0.0.1:{port}/s{k}"},
+            }
             subs[node.api.post("/api/v1/subscriptions", doc)["id"]] = region
         expected = sum(
             1
@@ -193,7 +210,9 @@ async def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--alerts", type=int, default=1000)
     parser.add_argument("--subscriptions", type=int, default=100)
     parser.add_argument("--timeout", type=float, default=600)
@@ -210,7 +229,9 @@ def main() -> None:
     print(f"deliveries: {result['deliveries']}/{result['deliveries_expected']}")
     print(f"arrival → webhook latency: p50 {result['latency_p50_ms']} ms, p99 {result['latency_p99_ms']} ms")
     print(f"last delivery {result['last_delivery_s']} s after the first push")
-    print(f"node deliveries: {result['deliveries_per_s']:,}/s; plain aiohttp posts: {result['baseline_posts_per_s']:,}/s")
+    print(
+        f"node deliveries: {result['deliveries_per_s']:,}/s; plain aiohttp posts: {result['baseline_posts_per_s']:,}/s"
+    )
     print(f"ratio: {result['ratio']}")
     print(
         f"per CPU second: node {result['deliveries_per_node_cpu_s']:,} deliveries (ingest included), "

@@ -50,7 +50,10 @@ class SinkPeer(ScriptedPeer):
 
     def record(self) -> Envelope:
         body = NodeRecord(
-            name=self.name, enc=self.identity.enc_public, tls=self.tls_fp, addresses=(f"127.0.0.1:{self.port}",)
+            name=self.name,
+            enc=self.identity.enc_public,
+            tls=self.tls_fp,
+            addresses=(f"127.0.0.1:{self.port}",),
         )
         return sign_envelope(self.identity, body, created=now_ms(), expires=0)
 
@@ -166,8 +169,7 @@ def load(target: LocalNode, alerts: int, say: Any) -> tuple[ScriptedPeer, list[b
     say(f"signing {alerts} alerts from {len(authors)} authors …")
     filler = "Descripción de prueba. " * 38
     envelopes = [
-        peer.alert(f"Ingest {i}", author=authors[i % len(authors)], description=filler)
-        for i in range(alerts)
+        peer.alert(f"Ingest {i}", author=authors[i % len(authors)], description=filler) for i in range(alerts)
     ]
     return peer, vouches, envelopes
 
@@ -211,7 +213,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--alerts", type=int, default=2000, help="alerts per round (≤ 2,000: one peer's burst)")
+    parser.add_argument(
+        "--alerts", type=int, default=2000, help="alerts per round (≤ 2,000: one peer's burst)"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="the median round is reported")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -241,7 +245,9 @@ def main() -> None:
     else:
         m = median
         print(f"median round of {len(rounds)}; all ratios {[r['ratio'] for r in rounds]}")
-        print(f"raw Ed25519 verify:  {m['raw_verify_per_s']:>7,}/s wall   {m['raw_verify_per_cpu_s']:>7,}/CPU-s")
+        print(
+            f"raw Ed25519 verify:  {m['raw_verify_per_s']:>7,}/s wall   {m['raw_verify_per_cpu_s']:>7,}/CPU-s"
+        )
         print(
             f"node ingest (verify + store + forward, HTTPS): {m['ingest_per_s']:>7,}/s wall   "
             f"{m['ingest_per_node_cpu_s']:>7,}/node-CPU-s"

@@ -147,7 +147,9 @@ def run(
         "swap_after_ms": None if args.swap_after < 0 else args.swap_after,
     }
     timing = replace(TREE_TIMING, announce_delay_ms=args.announce_delay, **tuned) if tree else SIM_TIMING
-    config = SimConfig(nodes=nodes, degree=args.degree, loss=0.10 if hostile else 0.0, seed=args.seed, timing=timing)
+    config = SimConfig(
+        nodes=nodes, degree=args.degree, loss=0.10 if hostile else 0.0, seed=args.seed, timing=timing
+    )
     sim = Simulation(config)
     label = f"{nodes} nodes, {scenario}, {'tree' if tree else 'flood'}"
     for until in range(1_000, 10_001, 1_000):
@@ -188,7 +190,9 @@ def show(value: float | int | None, digits: int = 0) -> str:
 
 def report(nodes: int, rows: list[tuple[str, str, str, Alert]], recoveries: list[str]) -> None:
     hop_target = math.ceil(math.log2(nodes)) + 2
-    print(f"\n== {nodes:,} nodes, degree ~8: targets full <= 1.2/node/alert, 99.9 % within {hop_target} hops ==")
+    print(
+        f"\n== {nodes:,} nodes, degree ~8: targets full <= 1.2/node/alert, 99.9 % within {hop_target} hops =="
+    )
     print(
         f"  {'scenario':9} {'push':6} {'alert':9} {'full/node':>9} {'announce/node':>13} {'all msgs/node':>13}"
         f" {'hops 99.9% (ideal)':>18} {'ms 99.9% (ideal)':>17} {'reached':>8}"
@@ -214,14 +218,18 @@ def report(nodes: int, rows: list[tuple[str, str, str, Alert]], recoveries: list
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--nodes", choices=["1000", "10000", "both"], default="both")
     parser.add_argument("--scenario", choices=["clean", "hostile", "both"], default="both")
     parser.add_argument("--push", choices=["flood", "tree", "both"], default="both")
     parser.add_argument("--degree", type=int, default=8)
     parser.add_argument("--alerts", type=int, default=3, help="measured alerts after the first")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--graft-timeout", type=int, default=TREE_TIMING.graft_timeout_ms, help="ms (retry: half)")
+    parser.add_argument(
+        "--graft-timeout", type=int, default=TREE_TIMING.graft_timeout_ms, help="ms (retry: half)"
+    )
     parser.add_argument("--announce-delay", type=int, default=TREE_TIMING.announce_delay_ms, help="ms")
     parser.add_argument("--graft-jitter", type=int, default=TREE_TIMING.graft_jitter_ms, help="ms")
     swap = TREE_TIMING.swap_after_ms

@@ -11,6 +11,8 @@ Admission of an item, in order (first failing rule is the reason):
     expired           expires != 0 and expires < now
     compromised-author  the author declared its key compromised
     retired-key       signed by a key after it handed over to a new one (rotation)
+    commitment-changed  a node record re-committing its key to another next key
+    uncommitted-key   a rotation to a key its old key did not commit to (pre-rotation)
     outside-horizon   author beyond `trust_depth` vouch hops (a key's own
                       compromise declaration, and a rotation record whose old
                       key is inside the horizon, are exempt)
@@ -104,7 +106,16 @@ REPAIRED_MEMORY = 16_384  # ids whose first copy was fetched, not pushed (tree p
 #: (1 in 140 then) is a peer that names ids it withholds.
 WITHHELD_FETCHES = 3
 # Reasons that stay true until the trust graph changes (or forever).
-_STICKY = frozenset({"expired", "compromised-author", "retired-key", "outside-horizon"})
+_STICKY = frozenset(
+    {
+        "expired",
+        "compromised-author",
+        "retired-key",
+        "outside-horizon",
+        "commitment-changed",
+        "uncommitted-key",
+    }
+)
 #: Refusals for a budget or for the sender's standing: deferrals the sender retries.
 RETRYABLE = frozenset(
     {
@@ -464,7 +475,9 @@ class MeshNode:
                     accepted += 1
         # A deferred trust record (vouch or rotation) may be what these items wait
         # for: then they are deferred with it, not refused for good.
-        outside = "vouch-deferred" if any(i.kind in ("vouch", "node") for i in deferred) else "outside-horizon"
+        outside = (
+            "vouch-deferred" if any(i.kind in ("vouch", "node") for i in deferred) else "outside-horizon"
+        )
         for item in waiting:
             self._reject(item, peer, outside, actions)
         if peer is not None:
@@ -526,8 +539,16 @@ class MeshNode:
         retired = self.trust.retired_at(item.author)
         if retired is not None and item.created > retired:
             return "retired-key"
-        if item.rotates and item.subject is not None and self.trust.in_horizon(item.subject):
-            return None  # the old key, inside the horizon, hands over to the new one
+        if item.kind == "node" and self.trust.changes_commitment(item):
+            return "commitment-changed"
+        if item.rotates and not self.trust.rotation_allowed(item):
+            return "uncommitted-key"
+        if (
+            item.rotates
+            and item.subject is not None
+            and (item.recovery or self.trust.in_horizon(item.subject))
+        ):
+            return None  # the old key, inside the horizon, hands over to the new one (or its committed key recovers)
         if not self.trust.in_horizon(item.author):
             return "outside-horizon"
         return None
@@ -602,7 +623,7 @@ class MeshNode:
             actions.append(Deliver(item))
         if self.trust.observe(item, seen=self._now):
             self._trust_changed()
-        if item.kind == "revoke":
+        if item.kind == "revoke" or item.recovers_compromised:
             for other, link in self._links.items():
                 if other != peer:
                     link.outbox.offer(item, seq)

@@ -29,7 +29,12 @@ class Item:
     kind: str  # "alert" | "ack" | "vouch" | "revoke" | "node" | "proposal" | "endorsement" | "objection"
     raw: bytes
     subject: bytes | None = None  # vouch/revoke: the key vouched for / revoked; node: the key it rotates from
-    compromised: bool = False  # revoke: author declares its own key compromised
+    compromised: bool = False  # revoke: author declares its own key compromised; recovery: the old key is
+    # node records (pre-rotation, docs/protocol.md §6.5): the hash this record commits the
+    # author's next key to; the same hash of the author's own key; a recovery (by commitment)
+    commits: bytes | None = None
+    author_commitment: bytes | None = None
+    recovery: bool = False
 
     @property
     def key(self) -> Key:
@@ -43,6 +48,11 @@ class Item:
     def rotates(self) -> bool:
         """A node record by a new key that the old key (``subject``) handed over to."""
         return self.kind == "node" and self.subject is not None and self.subject != self.author
+
+    @property
+    def recovers_compromised(self) -> bool:
+        """A recovery record that also declares the key it recovers compromised."""
+        return self.rotates and self.recovery and self.compromised
 
     @property
     def declares_compromise(self) -> bool:

@@ -137,7 +137,9 @@ class PeerOutbox:
         return self.up and self.in_flight is None and now >= self.retry_at
 
     def _fits(self, count: int, size: int, item: Item) -> bool:
-        return count < self.pacing.batch_items and not (count and size + len(item.raw) > self.pacing.batch_bytes)
+        return count < self.pacing.batch_items and not (
+            count and size + len(item.raw) > self.pacing.batch_bytes
+        )
 
     def next_batch(self, log: SeqLog, now: int, skip: Callable[[Item], bool]) -> Batch | None:
         """The next batch to push, if allowed now: queue-jumpers first, then the log in order."""

@@ -235,7 +235,9 @@ class RateLimits:
         self._vouchers: dict[bytes, TokenBucket] = {}
 
     @staticmethod
-    def _bucket(buckets: dict[bytes, TokenBucket], key: bytes, rate: float, burst: float, now: int) -> TokenBucket:
+    def _bucket(
+        buckets: dict[bytes, TokenBucket], key: bytes, rate: float, burst: float, now: int
+    ) -> TokenBucket:
         bucket = buckets.get(key)
         if bucket is None:
             bucket = buckets[key] = TokenBucket(rate, burst, now)

@@ -392,7 +392,9 @@ class Simulation:
             failed = PushResult(action.peer, action.batch_id, False)
             self._at(self.now + self.config.request_timeout_ms, self._feed, i, epoch, failed)
             return
-        deferred = tuple(a.item_id for a in actions or () if isinstance(a, Rejected) and a.reason in RETRYABLE)
+        deferred = tuple(
+            a.item_id for a in actions or () if isinstance(a, Rejected) and a.reason in RETRYABLE
+        )
         result = PushResult(action.peer, action.batch_id, True, deferred)
         self._at(self.now + self.latency(i, j), self._feed, i, epoch, result)
 

@@ -20,6 +20,15 @@ new pairing. The old key is *retired* at the rotation's ``created``: what it
 signs later is refused (``retired_at``). A compromised key hands over nothing:
 rotations out of it are void, because whoever stole it could rotate too.
 
+Pre-rotation: a key's ``node`` record may commit to the hash of its next key
+(``Item.commits``; the first commitment seen for a key holds, and the mesh
+refuses records that change it). A hand-over out of a committed key must go to
+the committed key; a *recovery* (a record by the committed key naming the old
+one, no signature of the old key needed) joins the family even when the old key
+is in an attacker's hands, and may declare it compromised. A recovered
+successor keeps the compromised key's place: vouches *for* the old key count
+for it, while the old key's own vouches stop counting.
+
 Fresh vouches and budgets: every edge remembers when this node first saw it
 (`observe(item, seen=now)`; after a restart, stored vouches count from when
 this node received them, never from their ``created``, which the voucher signs
@@ -59,6 +68,8 @@ class TrustGraph:
         self._aliases: dict[bytes, set[bytes]] = {}  # both directions, for the BFS
         self._vouchers: dict[bytes, set[bytes]] = {}  # subject -> current vouchers (reverse edges)
         self._since: dict[tuple[bytes, bytes], int] = {}  # current edge -> first seen here (ms)
+        self._commitments: dict[bytes, bytes] = {}  # key -> hash of its committed next key
+        self._recovered: dict[bytes, bytes] = {}  # old key -> the committed key that recovered it
 
     # -- queries --------------------------------------------------------------------------
     def in_horizon(self, key: bytes) -> bool:
@@ -70,6 +81,29 @@ class TrustGraph:
 
     def is_compromised(self, key: bytes) -> bool:
         return key in self._compromised
+
+    def commitment(self, key: bytes) -> bytes | None:
+        """The hash of the next key ``key`` committed to (pre-rotation), if any."""
+        return self._commitments.get(key)
+
+    def rotation_allowed(self, item: Item) -> bool:
+        """Whether a rotation record may join its old key (``subject``) and author:
+        a hand-over to a committed key's committed successor only; a recovery only
+        by the committed successor (it needs no signature of the old key)."""
+        if item.subject is None:
+            return False
+        if item.author == self.self_key:
+            return True  # this node's own recovery: it may no longer hold the old key's records
+        committed = self._commitments.get(item.subject)
+        if item.recovery:
+            return committed is not None and committed == item.author_commitment
+        return committed is None or committed == item.author_commitment
+
+    def changes_commitment(self, item: Item) -> bool:
+        """A node record committing its author to another next key than the first
+        one seen: refused, or whoever seized the key could re-commit to its own."""
+        committed = self._commitments.get(item.author)
+        return item.commits is not None and committed is not None and committed != item.commits
 
     def vouches(self, voucher: bytes) -> frozenset[bytes]:
         """Keys `voucher` currently vouches for (compromised vouchers vouch for nobody)."""
@@ -145,8 +179,20 @@ class TrustGraph:
 
         `seen` is when this node got `item` (default: its ``created``); a vouch's
         freshness counts from it, so a backdated vouch is still fresh here."""
+        if item.kind == "node" and item.commits is not None and not self.changes_commitment(item):
+            self._commitments.setdefault(item.author, item.commits)
         if item.rotates:
-            return self._rotate(item)
+            if not self.rotation_allowed(item):
+                return False
+            rotated = self._rotate(item)
+            if not item.recovery:
+                return rotated
+            assert item.subject is not None
+            self._recovered[item.subject] = item.author
+            if item.compromised:
+                self._compromise(item.subject)
+            self._depths = None
+            return True
         if item.kind not in ("vouch", "revoke") or item.subject is None:
             return False
         if item.declares_compromise:
@@ -202,8 +248,13 @@ class TrustGraph:
         self._since[(voucher, subject)] = seen
         if self._depths is None:
             return True
+        if subject in self._compromised:
+            if subject not in self._recovered:
+                return False
+            self._depths = None  # a vouch for a recovered key counts for its successor
+            return True
         start = self._depths.get(voucher)
-        if start is None or start >= self.depth or subject in self._compromised:
+        if start is None or start >= self.depth:
             return False
         known = self._depths.get(subject)
         if known is not None and known <= start + 1:
@@ -224,6 +275,18 @@ class TrustGraph:
             self._depths = None
             return True
         return False
+
+    def _in_place_of(self, key: bytes) -> bytes | None:
+        """Who a vouch for ``key`` reaches: ``key``; or, when it is compromised, the
+        committed key that recovered it (which keeps its place); else nobody."""
+        seen = set()
+        while key in self._compromised:
+            seen.add(key)
+            successor = self._recovered.get(key)
+            if successor is None or successor in seen:
+                return None
+            key = successor
+        return key
 
     # -- breadth-first search -------------------------------------------------------------
     def _current_depths(self) -> dict[bytes, int]:
@@ -248,8 +311,9 @@ class TrustGraph:
                         queue.appendleft(alias)
             if here >= self.depth:
                 continue
-            for subject in self._edges.get(key, ()):
-                if subject in self._compromised:
+            for vouched in self._edges.get(key, ()):
+                subject = self._in_place_of(vouched)
+                if subject is None:
                     continue
                 known = depths.get(subject)
                 if known is None or known > here + 1:

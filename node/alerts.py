@@ -104,8 +104,10 @@ def open_row(row: StoredEnvelope, identity: Identity, envelope: Envelope | None 
     """Decode (or reuse ``envelope``, already decoded from these bytes) and open.
     A stored envelope passed its time checks when it was received, so it is
     re-read as of then (no clock read here)."""
-    env = envelope if envelope is not None and envelope.id == row.id else decode(
-        row.raw, now=row.received_at, check_time=False
+    env = (
+        envelope
+        if envelope is not None and envelope.id == row.id
+        else decode(row.raw, now=row.received_at, check_time=False)
     )
     if not env.sealed:
         body = env.body if isinstance(env.body, Alert | Ack) else None
@@ -122,7 +124,11 @@ def open_row(row: StoredEnvelope, identity: Identity, envelope: Envelope | None 
 # compose form (which starts from these) make the same alert of the same input.
 # Neither has a default severity: the person always chooses one.
 DEFAULTS: dict[str, str] = {
-    "scope": "members", "event": "other", "urgency": "unknown", "certainty": "unknown", "language": "en",
+    "scope": "members",
+    "event": "other",
+    "urgency": "unknown",
+    "certainty": "unknown",
+    "language": "en",
 }
 
 
@@ -167,12 +173,23 @@ def alert_from_request(
 
 
 REVISABLE = (
-    "headline", "severity", "status", "scope", "event", "urgency", "certainty",
-    "description", "instruction", "contact", "language",
+    "headline",
+    "severity",
+    "status",
+    "scope",
+    "event",
+    "urgency",
+    "certainty",
+    "description",
+    "instruction",
+    "contact",
+    "language",
 )  # what a person may change in an update; everything else stays as the alert had it
 
 
-def revise(original: Alert, changes: dict[str, Any], *, msg_type: str, references: tuple[bytes, ...]) -> Alert:
+def revise(
+    original: Alert, changes: dict[str, Any], *, msg_type: str, references: tuple[bytes, ...]
+) -> Alert:
     """An update or cancel of ``original``: its body as it was, with only the
     fields a person changed (empty values change nothing). Area descriptions,
     circles and the ``effective`` time are never retyped, so they are kept: an
@@ -186,8 +203,16 @@ def revise(original: Alert, changes: dict[str, Any], *, msg_type: str, reference
 
 
 CURRENT = (
-    "headline", "severity", "event", "urgency", "certainty",
-    "description", "instruction", "contact", "language", "areas",
+    "headline",
+    "severity",
+    "event",
+    "urgency",
+    "certainty",
+    "description",
+    "instruction",
+    "contact",
+    "language",
+    "areas",
 )  # what an incident shows as its latest update says; its status and scope stay the original's
 
 
@@ -271,7 +296,9 @@ def alert_json(
                 "status": body.status,
                 "msg_type": body.msg_type,
                 "references": [r.hex() for r in body.references],
-                "incident": (body.references[0] if body.msg_type != "alert" and body.references else env.id).hex(),
+                "incident": (
+                    body.references[0] if body.msg_type != "alert" and body.references else env.id
+                ).hex(),
                 "scope": body.scope,
                 "event": body.event,
                 "urgency": body.urgency,
@@ -308,7 +335,8 @@ def joint_json(env: Envelope, names: Mapping[bytes, str]) -> dict[str, Any] | No
         return None
     signed = set(release.signers)
     endorsers = [
-        {"key": k.hex(), "name": names.get(k) or fingerprint(k), "signed": k in signed} for k in release.endorsers
+        {"key": k.hex(), "name": names.get(k) or fingerprint(k), "signed": k in signed}
+        for k in release.endorsers
     ]
     return {"proposal": release.proposal.hex(), "threshold": release.threshold, "endorsers": endorsers}
 
@@ -352,7 +380,9 @@ def phone_text(
     lines = (
         *lead,
         sender and f"{t('From')}: {sender}",
-        zone is not None and alert.effective and f"{t('Effective')}: {clock_text.when(alert.effective, zone)}",
+        zone is not None
+        and alert.effective
+        and f"{t('Effective')}: {clock_text.when(alert.effective, zone)}",
         zone is not None and expires and f"{t('Expires')}: {clock_text.when(expires, zone)}",
         alert.instruction and f"{t('ACTION')}: {alert.instruction}",
         alert.contact and f"{t('Contact')}: {alert.contact}",

@@ -30,9 +30,16 @@ UPDATED_BY_NOTHING = "Updated by %(sender)s."
 CHANGED = "%(field)s changed"
 # The words for what an update changed (CURRENT's fields; areas read as regions).
 FIELD_WORDS = {
-    "headline": "headline", "severity": "severity", "event": "event", "urgency": "urgency",
-    "certainty": "certainty", "description": "description", "instruction": "instruction",
-    "contact": "contact", "language": "language", "areas": "regions",
+    "headline": "headline",
+    "severity": "severity",
+    "event": "event",
+    "urgency": "urgency",
+    "certainty": "certainty",
+    "description": "description",
+    "instruction": "instruction",
+    "contact": "contact",
+    "language": "language",
+    "areas": "regions",
 }
 _SHOWN_WHOLE = ("headline", "severity", "event", "urgency", "certainty", "areas")  # short: before → after
 _VALUE_WORDS = ("severity", "urgency", "certainty")  # values that are catalog words
@@ -65,7 +72,11 @@ def describe(host: Host, row: StoredEnvelope) -> FollowUp | None:
         return None
     incident = host.store.get(body.references[0])
     original = host.open(incident).body if incident is not None and incident.type == "alert" else None
-    if incident is None or not isinstance(original, Alert) or not host.same_author(incident.author, row.author):
+    if (
+        incident is None
+        or not isinstance(original, Alert)
+        or not host.same_author(incident.author, row.author)
+    ):
         return None
     earlier = _updates_before(host, incident, row)
     before = current_state(original, earlier)
@@ -78,7 +89,9 @@ def _updates_before(host: Host, incident: StoredEnvelope, row: StoredEnvelope) -
     """The incident's updates by its author made before ``row``, oldest first."""
     out = []
     for other in host.related(incident.id):
-        if (other.created, other.id) >= (row.created, row.id) or not host.same_author(incident.author, other.author):
+        if (other.created, other.id) >= (row.created, row.id) or not host.same_author(
+            incident.author, other.author
+        ):
             continue
         body = host.open(other).body
         if isinstance(body, Alert) and body.msg_type == "update":
@@ -161,4 +174,3 @@ def change_json(follow: FollowUp, sender: str) -> dict[str, Any]:
         "severity": follow.after.severity,
         "regions": [a.region for a in follow.after.areas],
     }
-

@@ -93,8 +93,14 @@ def archive(home: Path, config: Config, *, created: int, fingerprint: str) -> tu
     if KEY_FILE not in files or CONFIG_FILE not in files:
         raise BackupError(f"{home} is not a node home (no {CONFIG_FILE} / {KEY_FILE})")
     with_db = not config.database_url and (home / DB_FILE).is_file()
-    manifest = {"format": 1, "node": config.name, "fingerprint": fingerprint, "created": created,
-                "files": files, "database": with_db}
+    manifest = {
+        "format": 1,
+        "node": config.name,
+        "fingerprint": fingerprint,
+        "created": created,
+        "files": files,
+        "database": with_db,
+    }
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         _add(tar, MANIFEST, json.dumps(manifest, ensure_ascii=False).encode())
@@ -115,7 +121,9 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 def seal(data: bytes, passphrase: bytes, profile: str = "moderate") -> bytes:
     ops, mem = PROFILES[profile]
     salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
-    key = nacl.pwhash.argon2id.kdf(nacl.secret.SecretBox.KEY_SIZE, passphrase, salt, opslimit=ops, memlimit=mem)
+    key = nacl.pwhash.argon2id.kdf(
+        nacl.secret.SecretBox.KEY_SIZE, passphrase, salt, opslimit=ops, memlimit=mem
+    )
     box = nacl.secret.SecretBox(key).encrypt(data, nacl.utils.random(nacl.secret.SecretBox.NONCE_SIZE))
     return HEADER.pack(MAGIC, ops, mem, salt) + bytes(box)
 
@@ -134,7 +142,9 @@ def unseal(blob: bytes, passphrase: bytes) -> bytes:
         raise BackupError("not an Amparo backup (bad magic bytes)")
     if not 1 <= ops <= MAX_OPSLIMIT or not 8192 <= mem <= MAX_MEMLIMIT:
         raise BackupError("damaged backup (implausible key-derivation limits)")
-    key = nacl.pwhash.argon2id.kdf(nacl.secret.SecretBox.KEY_SIZE, passphrase, salt, opslimit=ops, memlimit=mem)
+    key = nacl.pwhash.argon2id.kdf(
+        nacl.secret.SecretBox.KEY_SIZE, passphrase, salt, opslimit=ops, memlimit=mem
+    )
     try:
         return bytes(nacl.secret.SecretBox(key).decrypt(blob[HEADER.size :]))
     except nacl.exceptions.CryptoError:

@@ -21,7 +21,10 @@ DEFAULT = "en"
 
 
 def available() -> list[str]:
-    return [DEFAULT, *sorted(p.name for p in LOCALE_DIR.iterdir() if (p / "LC_MESSAGES" / "amparo.po").is_file())]
+    return [
+        DEFAULT,
+        *sorted(p.name for p in LOCALE_DIR.iterdir() if (p / "LC_MESSAGES" / "amparo.po").is_file()),
+    ]
 
 
 @lru_cache(maxsize=16)

@@ -51,7 +51,9 @@ class Config:
     timezone: str = "UTC"
     quiet_hours: str = ""  # "22:00-07:00" (in `timezone`): re-paging of alerts below severe waits for the end
     escalation_chain: list[str] = field(default_factory=lambda: ["on-call", "backup", "all"])
-    retention_days: int = 90  # expired alerts and finished response records are kept this long, then deleted (0 = never)
+    retention_days: int = (
+        90  # expired alerts and finished response records are kept this long, then deleted (0 = never)
+    )
     # Where people reach the local listener from their phones (VPN, reverse proxy,
     # onion service); links in pages, check-ins and ally messages start with it.
     public_url: str = ""
@@ -207,7 +209,7 @@ def validate(config: Config) -> None:
             raise ConfigError(f"watch_regions: {exc.message}") from None
     try:
         if not isinstance(config.timezone, str):
-            raise clock_text.ZoneError("an IANA name in quotes, such as \"America/Mexico_City\"")
+            raise clock_text.ZoneError('an IANA name in quotes, such as "America/Mexico_City"')
         clock_text.zone(config.timezone)
     except clock_text.ZoneError as exc:
         raise ConfigError(f"timezone: {exc}") from None
@@ -226,7 +228,11 @@ def validate(config: Config) -> None:
                 "public_url must be a base URL such as https://amparo.example.org or http://abc….onion"
             )
     for name in config.allowed_hosts:
-        if not isinstance(name, str) or not name or urlsplit(f"//{name}").hostname != name.lower().strip("[]"):
+        if (
+            not isinstance(name, str)
+            or not name
+            or urlsplit(f"//{name}").hostname != name.lower().strip("[]")
+        ):
             raise ConfigError(f"allowed_hosts: {name!r} is not a host name (no scheme, port or path)")
     for cidr in config.allow_private_targets:
         try:

@@ -44,10 +44,17 @@ else:
     Event, Scope, AlertStatus = Literal[EVENTS], Literal[SCOPES], Literal[STATUSES]
     AckState, Role, ChannelKind = Literal[ACK_STATES], Literal[ROLES], Literal[CHANNEL_KINDS]
 
-Region = Annotated[str, Meta(min_length=1, max_length=MAX_REGION_CHARS, description="ISO 3166 code, e.g. MX-OAX; * = everywhere")]
+Region = Annotated[
+    str,
+    Meta(min_length=1, max_length=MAX_REGION_CHARS, description="ISO 3166 code, e.g. MX-OAX; * = everywhere"),
+]
 Duration = Annotated[str, Meta(max_length=16, description="a span such as 30m, 6h or 2d")]
-PeerName = Annotated[str, Meta(max_length=MAX_NAME, description="a peer's name as `amparo peer list` shows it")]
-HexId = Annotated[str, Meta(pattern="^[0-9a-f]{8,64}$", description="an alert id, or 8+ of its first hex digits")]
+PeerName = Annotated[
+    str, Meta(max_length=MAX_NAME, description="a peer's name as `amparo peer list` shows it")
+]
+HexId = Annotated[
+    str, Meta(pattern="^[0-9a-f]{8,64}$", description="an alert id, or 8+ of its first hex digits")
+]
 MAX_SHIFT_HOURS = 24 * 14  # a shift with override; without, the rotation allows 24 h
 MAX_SEARCH_CHARS = 100  # a region name looked for
 _HOURS = Meta(gt=0, le=MAX_SHIFT_HOURS)
@@ -82,7 +89,9 @@ class AlertInput(Model):
 
 
 class CancelInput(Model):
-    reason: Annotated[str, Meta(max_length=MAX_DESCRIPTION, description="shown as the description")] | None = None
+    reason: (
+        Annotated[str, Meta(max_length=MAX_DESCRIPTION, description="shown as the description")] | None
+    ) = None
     expires: Duration | None = None
     to: list[PeerName] | None = None
 
@@ -118,22 +127,33 @@ class ResponderInput(Model):
     channels: Annotated[list[str], Meta(description="Apprise URLs")] | None = None
     password: str | None = None
     drills: bool | None = None
-    lang: Annotated[str, Meta(max_length=8, description="the language of this person's pages: en or es")] = "en"
+    lang: Annotated[str, Meta(max_length=8, description="the language of this person's pages: en or es")] = (
+        "en"
+    )
     tz: Annotated[
-        str, Meta(max_length=64, description="the IANA time zone of this person's pages; empty: the node's timezone")
+        str,
+        Meta(
+            max_length=64, description="the IANA time zone of this person's pages; empty: the node's timezone"
+        ),
     ] = ""
 
 
 class DrillRunInput(Model):
-    scenario: Annotated[str, Meta(description="the scenario's TOML text (`amparo drill examples` lists the shipped ones)")]
+    scenario: Annotated[
+        str, Meta(description="the scenario's TOML text (`amparo drill examples` lists the shipped ones)")
+    ]
     wait: Annotated[str | None, Meta(description="how long to wait for acknowledgements, e.g. 10m")] = None
 
 
 class ShiftInput(Model):
     responder: str = ""
-    start: Annotated[
-        str | int, Meta(description="now, Unix ms, or an ISO time (without an offset: the node's timezone)")
-    ] | None = None
+    start: (
+        Annotated[
+            str | int,
+            Meta(description="now, Unix ms, or an ISO time (without an offset: the node's timezone)"),
+        ]
+        | None
+    ) = None
     hours: Hours | Annotated[float, _HOURS] = 24
     backup: str | None = None
     override: bool | None = None
@@ -154,9 +174,16 @@ class CheckinInput(Model):
     region: Region | None = None
     note: str | None = None
     within: Duration | None = field(default=None, name="in")
-    at: Annotated[
-        str, Meta(max_length=40, description="a single deadline at this ISO time (without an offset: the node's timezone)")
-    ] | None = None
+    at: (
+        Annotated[
+            str,
+            Meta(
+                max_length=40,
+                description="a single deadline at this ISO time (without an offset: the node's timezone)",
+            ),
+        ]
+        | None
+    ) = None
     every: Duration | None = None
     grace: Duration | None = None
     to: list[PeerName] | None = None
@@ -325,7 +352,10 @@ class Area(Answer):
 class AuthorTrust(Answer):
     """How this node trusts an entry's author (`node.directory.Trust`)."""
 
-    depth: Annotated[int | None, Meta(description="vouch hops from this node: 0 itself, 1 a peer; null outside the horizon")]
+    depth: Annotated[
+        int | None,
+        Meta(description="vouch hops from this node: 0 itself, 1 a peer; null outside the horizon"),
+    ]
     vouched_by: Annotated[list[str], Meta(description="the vouchers one hop closer to this node, by name")]
     text: Annotated[str, Meta(description='in words: "vouched by Brigada Solidaria Norte"')]
 
@@ -363,7 +393,10 @@ class Entry(Answer):
     status: AlertStatus | None = None
     msg_type: str | None = None
     references: list[str] | None = None
-    incident: Annotated[str, Meta(description="the original alert's id (an update's or cancel's links use it)")] | None = None
+    incident: (
+        Annotated[str, Meta(description="the original alert's id (an update's or cancel's links use it)")]
+        | None
+    ) = None
     scope: Scope | None = None
     event: Event | None = None
     urgency: Urgency | None = None
@@ -380,9 +413,12 @@ class Entry(Answer):
     alert: Annotated[str, Meta(description="an ack: the alert it answers")] | None = None
     state: AckState | None = None
     note: str | None = None
-    joint: Annotated[
-        JointRelease, Meta(description="a joint alert released by k of n organizations (docs/joint.md)")
-    ] | None = None
+    joint: (
+        Annotated[
+            JointRelease, Meta(description="a joint alert released by k of n organizations (docs/joint.md)")
+        ]
+        | None
+    ) = None
 
 
 class OrgResponse(Answer):
@@ -403,8 +439,12 @@ class ListedAlert(Entry):
 
     cancelled: bool = False
     updates: int = 0
-    sent_headline: Annotated[str, Meta(description="the headline first sent; the others show the latest update")] = ""
-    cancel_reason: Annotated[str, Meta(description="why its author cancelled it (the cancel's description)")] = ""
+    sent_headline: Annotated[
+        str, Meta(description="the headline first sent; the others show the latest update")
+    ] = ""
+    cancel_reason: Annotated[
+        str, Meta(description="why its author cancelled it (the cancel's description)")
+    ] = ""
     responses: Annotated[list[OrgResponse], Meta(description="per organization, its latest ack")] = []
 
 

@@ -304,7 +304,10 @@ class LocalMesh:
         self.root = root
         self.nodes = [
             LocalNode(
-                node_name(i), root / f"node{i}", env=dict(env or {}), trust_depth=trust_depth,
+                node_name(i),
+                root / f"node{i}",
+                env=dict(env or {}),
+                trust_depth=trust_depth,
                 settings=dict(settings or {}),
             )
             for i in range(count)

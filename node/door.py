@@ -73,6 +73,7 @@ def address_key(remote: str | None) -> str:
         return str(ipaddress.IPv6Network((ip, 64), strict=False))
     return str(ip)
 
+
 def _address(remote: str | None, claimed: bytes | None) -> str:
     key = address_key(remote)
     return key if claimed is None else f"{key} as {claimed.hex()}"

@@ -128,7 +128,11 @@ def cancel_alert(host: AlertHost, row: StoredEnvelope, doc: dict[str, Any]) -> d
     original = current_state(_own_alert(host, row, "cancel"), changes_of(host, row.id))
     reason = {"description": doc.get("reason")}
     done = _publish(host, revise(original, reason, msg_type="cancel", references=(row.id,)), doc)
-    return done | {"incident": row.id.hex(), "headline": original.headline, "reason": str(doc.get("reason") or "")}
+    return done | {
+        "incident": row.id.hex(),
+        "headline": original.headline,
+        "reason": str(doc.get("reason") or ""),
+    }
 
 
 # -- the current state of an incident --------------------------------------------------------
@@ -175,7 +179,9 @@ def acknowledge(host: AlertHost, row: StoredEnvelope, doc: dict[str, Any]) -> di
     recipients: list[bytes] = []
     if original.sealed:  # the ack goes to the alert's author and the recipients we can name
         author_key = host.enc_keys.get(row.author)
-        recipients = list(dict.fromkeys([*host.recipients_of(original), *([author_key] if author_key else [])]))
+        recipients = list(
+            dict.fromkeys([*host.recipients_of(original), *([author_key] if author_key else [])])
+        )
     now = host.clock()
     ttl = max(row.expires - now, ACK_MIN_TTL_MS) if row.expires else ACK_TTL_WITHOUT_EXPIRY_MS
     env = make_envelope(host.identity, body, now=now, ttl_ms=min(ttl, MAX_TTL_MS), recipients=recipients)
@@ -245,7 +251,9 @@ def find_alert(host: AlertHost, ident: str) -> StoredEnvelope:
 _UNLISTED: set[bytes] = set()  # warned about once each
 
 
-def list_alerts(host: AlertHost, *, region: str | None, since: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+def list_alerts(
+    host: AlertHost, *, region: str | None, since: int = 0, limit: int = 100
+) -> list[dict[str, Any]]:
     """Alerts (not their updates), newest first, each with its current state."""
     if region:
         try:  # as people type it: mx-oax, Oaxaca

@@ -81,8 +81,14 @@ def _document() -> bytes:
     return json.dumps(openapi.document(api_routes())).encode()
 
 
-HTTP_CODES = {400: "invalid-input", 401: "unauthorized", 403: "forbidden", 404: "not-found",
-              405: "method-not-allowed", 413: "too-large"}  # aiohttp's own refusals, by status
+HTTP_CODES = {
+    400: "invalid-input",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "too-large",
+}  # aiohttp's own refusals, by status
 
 
 def _json_error(status: int, code: str, message: str) -> web.Response:
@@ -116,7 +122,9 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     except web.HTTPRedirection:
         raise  # the dashboard's redirects (after a form, to sign in)
     except web.HTTPException as exc:
-        return _json_error(exc.status, HTTP_CODES.get(exc.status, f"http-{exc.status}"), exc.reason or "error")
+        return _json_error(
+            exc.status, HTTP_CODES.get(exc.status, f"http-{exc.status}"), exc.reason or "error"
+        )
     except Exception:
         log.exception("local API request failed")
         return _json_error(500, "internal", "internal error (see the node's log)")
@@ -253,12 +261,16 @@ async def _rotate_key(request: web.Request) -> web.Response:
     s.author(env)
     if s.store.get(env.id) is None:
         raise Refused(
-            "the rotation record was refused; the node keeps its current key", code="rotation-refused", status=409
+            "the rotation record was refused; the node keeps its current key",
+            code="rotation-refused",
+            status=409,
         )
     s.switch_identity(new)
     s.store.set_meta("node_record_id", env.id.hex())
     log.info("rotated to key %s", env.author.hex()[:16])
-    return web.json_response({"record": env.id.hex(), "key": env.author.hex(), "fingerprint": fingerprint(env.author)}, status=201)
+    return web.json_response(
+        {"record": env.id.hex(), "key": env.author.hex(), "fingerprint": fingerprint(env.author)}, status=201
+    )
 
 
 def _rotated_identity(s: NodeService, sealed_hex: str, new_key: bytes) -> Identity:
@@ -306,40 +318,85 @@ ROUTES = (
     Route("GET", "/api/v1/status", _status, "Node health for humans and monitors", answer=c.Status),
     Route("GET", "/api/v1/id", _id, "This node's name, keys and fingerprints", answer=c.NodeId),
     Route(
-        "GET", "/api/v1/alerts", _list_alerts, "Alerts held by this node, newest first",
-        answer=c.Alerts, query=c.AlertsQuery,
+        "GET",
+        "/api/v1/alerts",
+        _list_alerts,
+        "Alerts held by this node, newest first",
+        answer=c.Alerts,
+        query=c.AlertsQuery,
     ),
     Route(
-        "POST", "/api/v1/alerts", _send_alert, "Sign and broadcast a new alert",
-        body=c.AlertInput, answer=c.Sent, status=201, refusals=(409,),
+        "POST",
+        "/api/v1/alerts",
+        _send_alert,
+        "Sign and broadcast a new alert",
+        body=c.AlertInput,
+        answer=c.Sent,
+        status=201,
+        refusals=(409,),
     ),
     Route(
-        "GET", "/api/v1/alerts/{id}", _show_alert, "One alert with its timeline",
-        answer=c.AlertDetail, refusals=(404,), path_params=c.AlertPath,
+        "GET",
+        "/api/v1/alerts/{id}",
+        _show_alert,
+        "One alert with its timeline",
+        answer=c.AlertDetail,
+        refusals=(404,),
+        path_params=c.AlertPath,
     ),
     Route(
-        "POST", "/api/v1/alerts/{id}/update", _update_alert, "Update an alert this node sent",
-        body=c.AlertInput, answer=c.Updated, status=201, refusals=(403, 404, 409), path_params=c.AlertPath,
+        "POST",
+        "/api/v1/alerts/{id}/update",
+        _update_alert,
+        "Update an alert this node sent",
+        body=c.AlertInput,
+        answer=c.Updated,
+        status=201,
+        refusals=(403, 404, 409),
+        path_params=c.AlertPath,
     ),
     Route(
-        "POST", "/api/v1/alerts/{id}/cancel", _cancel_alert, "Cancel an alert this node sent",
-        body=c.CancelInput, answer=c.Cancelled, status=201, refusals=(403, 404, 409), path_params=c.AlertPath,
+        "POST",
+        "/api/v1/alerts/{id}/cancel",
+        _cancel_alert,
+        "Cancel an alert this node sent",
+        body=c.CancelInput,
+        answer=c.Cancelled,
+        status=201,
+        refusals=(403, 404, 409),
+        path_params=c.AlertPath,
     ),
     Route(
-        "POST", "/api/v1/alerts/{id}/ack", _ack_alert,
+        "POST",
+        "/api/v1/alerts/{id}/ack",
+        _ack_alert,
         "Acknowledge an alert for this organization (sealed like the alert)",
-        body=c.AckInput, answer=c.Acked, status=201, refusals=(404, 409), path_params=c.AlertPath,
+        body=c.AckInput,
+        answer=c.Acked,
+        status=201,
+        refusals=(404, 409),
+        path_params=c.AlertPath,
     ),
     Route(
-        "POST", "/api/v1/keys/compromised", _declare_compromised,
+        "POST",
+        "/api/v1/keys/compromised",
+        _declare_compromised,
         "Declare this node's key compromised (irreversible)",
-        body=c.CompromisedInput, answer=c.Revocation, status=201, refusals=(409,),
+        body=c.CompromisedInput,
+        answer=c.Revocation,
+        status=201,
+        refusals=(409,),
     ),
     Route(
-        "POST", "/api/v1/keys/rotate", _rotate_key,
+        "POST",
+        "/api/v1/keys/rotate",
+        _rotate_key,
         "Publish a key rotation built by `amparo keys rotate` and sign with the new key at once: "
         "`record` is the new key's node record with the old key's hand-over (hex), `seed` the "
         "new signing seed sealed (SealedBox) to this node's X25519 key (hex)",
-        body=c.RotateInput, answer=c.Rotated, status=201, refusals=(409,),
+        body=c.RotateInput,
+        answer=c.Rotated,
+        status=201,
+        refusals=(409,),
     ),
 )

@@ -40,7 +40,7 @@ import mesh
 from node import listener
 from node.door import RequestBudget
 from node.pairing import PairingError, accept_pair_request
-from node.service import NodeService
+from node.service import RECOVER_PATH, NodeService
 from protocol import framing
 from protocol import reply as signed_reply
 from protocol import request as signed_request
@@ -51,7 +51,7 @@ SERVICE: web.AppKey[NodeService] = web.AppKey("service", NodeService)
 BUDGET: web.AppKey[RequestBudget] = web.AppKey("budget", RequestBudget)
 CLAIMED = web.RequestKey("amparo.claimed_peer", bytes)  # the active peer a request's header names
 PATHS: Final = frozenset(
-    {"/mesh/v1/push", "/mesh/v1/reconcile", "/mesh/v1/fetch", "/mesh/v1/tree", "/mesh/v1/pair"}
+    {"/mesh/v1/push", "/mesh/v1/reconcile", "/mesh/v1/fetch", "/mesh/v1/tree", "/mesh/v1/pair", RECOVER_PATH}
 )
 # For the AppRunner: never inflate a body, never drain one after answering, and
 # close an idle kept-alive connection after listener.KEEPALIVE_S (aiohttp: an hour).
@@ -72,6 +72,7 @@ def make_app(service: NodeService, budget: RequestBudget | None = None) -> web.A
     app.router.add_post("/mesh/v1/fetch", _fetch)
     app.router.add_post("/mesh/v1/tree", _tree)
     app.router.add_post("/mesh/v1/pair", _pair)
+    app.router.add_post(RECOVER_PATH, _recover)
     return app
 
 
@@ -323,7 +324,9 @@ async def _fetch(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     frame = _parsed(service, sender, lambda: framing.unpack(body))
     ids = _parsed(service, sender, lambda: framing.id_list(frame, limit=framing.MAX_FETCH_IDS))
-    authors = _parsed(service, sender, lambda: framing.author_list(frame))  # their node records, after the ids
+    authors = _parsed(
+        service, sender, lambda: framing.author_list(frame)
+    )  # their node records, after the ids
     return _reply({"e": _one_frame(service, ids + service.record_ids(authors))})
 
 
@@ -361,3 +364,20 @@ async def _pair(request: web.Request) -> web.Response:
         raise web.HTTPForbidden(text=f"pairing refused: {exc}") from None
     service.store.remember_nonce(sender, *nonce)  # only now: the invite secret was valid
     return _reply(frame)
+
+
+async def _recover(request: web.Request) -> web.Response:
+    """A peer recovered after a raid (docs/operators.md): its committed next key,
+    unknown here until now, brings the signed recovery record naming the key this
+    node peers with. Stored (the mesh checks the commitment), the peering moves to
+    the new key and its next requests are a peer's."""
+    sender, body, _nonce = await _authenticated(request, known_peer=False)
+    service = request.app[SERVICE]
+    try:
+        raws = framing.envelope_list(framing.unpack(body))
+    except BadFrame as exc:
+        raise web.HTTPBadRequest(text=f"bad frame: {exc.message}") from None
+    refused = service.take_recovery(sender, raws[0] if len(raws) == 1 else b"")
+    if refused is not None:
+        raise web.HTTPForbidden(text=f"recovery refused: {refused}")
+    return _reply({"ok": True})

@@ -38,15 +38,21 @@ class NodeCollector(Collector):
             "amparo_push_failures", "Pushes to peers that failed (retried with backoff)", c.push_failures
         )
         yield _counter(
-            "amparo_push_deferred", "Envelopes peers deferred for a rate budget (sent again later)", c.push_deferred
+            "amparo_push_deferred",
+            "Envelopes peers deferred for a rate budget (sent again later)",
+            c.push_deferred,
         )
         yield _counter("amparo_reconcile_rounds", "Completed reconciliations with peers", c.reconciles)
         allies = s.allies
         yield _counter("amparo_deliveries", "Alerts delivered to allies' channels", allies.delivered)
         yield _counter(
-            "amparo_delivery_failures", "Failed delivery attempts to allies' channels (retried)", allies.failures
+            "amparo_delivery_failures",
+            "Failed delivery attempts to allies' channels (retried)",
+            allies.failures,
         )
-        yield _counter("amparo_deliveries_given_up", "Deliveries abandoned after 24 h of failures", allies.gave_up)
+        yield _counter(
+            "amparo_deliveries_given_up", "Deliveries abandoned after 24 h of failures", allies.gave_up
+        )
         ack = SummaryMetricFamily(
             "amparo_time_to_ack_seconds",
             "Time from one of this node's alerts to an ally's acknowledgement",
@@ -63,7 +69,9 @@ class NodeCollector(Collector):
         peers = s.store.list_peers()
         up = sum(1 for p in peers if s.peer_is_up(p.key))
         yield _gauge("amparo_peers", "Active peers", len(peers))
-        yield _gauge("amparo_peers_up", "Peers heard from within the liveness window, with no failed call since", up)
+        yield _gauge(
+            "amparo_peers_up", "Peers heard from within the liveness window, with no failed call since", up
+        )
         yield _gauge("amparo_envelopes_held", "Envelopes in the store", s.store.count())
         for name, help_text, value in s.extra_metrics():
             yield _gauge(name, help_text, value)
@@ -87,4 +95,6 @@ async def serve(request: web.Request) -> web.Response:
     return web.Response(body=render(service(request)), headers={"Content-Type": CONTENT_TYPE})
 
 
-ROUTES = (Route("GET", "/metrics", serve, "Prometheus metrics (text format)", media="text/plain", public=True),)
+ROUTES = (
+    Route("GET", "/metrics", serve, "Prometheus metrics (text format)", media="text/plain", public=True),
+)

@@ -40,14 +40,21 @@ def document(routes: Iterable[Route]) -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": [{"token": []}],
-        "components": {"securitySchemes": {"token": {"type": "http", "scheme": "bearer"}}, "schemas": components},
+        "components": {
+            "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
+            "schemas": components,
+        },
         "paths": paths,
     }
 
 
 def _operation(route: Route, schema_of: dict[int, Any]) -> dict[str, Any]:
     error = {"description": Error.__doc__, "content": {JSON: {"schema": ERROR_REF}}}
-    answer = schema_of[id(route.answer)] if route.answer is not None else {"type": "string" if route.media != JSON else "object"}
+    answer = (
+        schema_of[id(route.answer)]
+        if route.answer is not None
+        else {"type": "string" if route.media != JSON else "object"}
+    )
     responses: dict[str, Any] = {
         str(route.status): {"description": route.summary, "content": {route.media: {"schema": answer}}},
         "400": error,

@@ -111,7 +111,9 @@ async def accept_invite(service: NodeService, token: str, *, verified: bool) -> 
     body = record.body
     assert isinstance(body, NodeRecord)
     if record.author == service.key:
-        raise PairingError("this invite was made by this node itself: give it to the ally you want to pair with")
+        raise PairingError(
+            "this invite was made by this node itself: give it to the ally you want to pair with"
+        )
     my_vouch = records.vouch(service.identity, record.author, body.enc, body.name, now, verified=verified)
     frame = {"s": secret, "r": service.own_record().raw, "v": my_vouch.raw}
     address = PeerAddress(record.author, body.addresses, body.tls)
@@ -145,7 +147,9 @@ def accept_pair_request(service: NodeService, sender: bytes, frame: dict[str, An
         raise PairingError("the node record is not the requester's")
     _check_vouch(vouch, author=sender, subject=service.key)
     if not service.store.use_invite(_secret_hash(secret), now):
-        raise PairingError(REFUSALS.get(service.store.invite_state(_secret_hash(secret), now), REFUSALS["unknown"]))
+        raise PairingError(
+            REFUSALS.get(service.store.invite_state(_secret_hash(secret), now), REFUSALS["unknown"])
+        )
     body = record.body
     my_vouch = records.vouch(service.identity, sender, body.enc, body.name, now, verified=False)
     _complete(service, record, my_vouch, [record.raw, vouch.raw])
@@ -214,13 +218,30 @@ async def remove_peer(request: web.Request) -> web.Response:
 
 ROUTES = (
     Route("GET", "/api/v1/peers", list_peers, "Peers with fingerprints and state", answer=c.Peers),
-    Route("POST", "/api/v1/peers/invite", invite, "Make a one-time invite token", body=c.InviteInput, answer=c.Invite),
     Route(
-        "POST", "/api/v1/peers/accept", accept, "Pair using another node's invite token",
-        body=c.AcceptInput, answer=c.Paired, status=201,
+        "POST",
+        "/api/v1/peers/invite",
+        invite,
+        "Make a one-time invite token",
+        body=c.InviteInput,
+        answer=c.Invite,
     ),
     Route(
-        "DELETE", "/api/v1/peers/{peer}", remove_peer, "Stop peering and revoke this node's vouch",
-        answer=c.PeerRemoved, path_params=c.PeerPath, refusals=(404,),
+        "POST",
+        "/api/v1/peers/accept",
+        accept,
+        "Pair using another node's invite token",
+        body=c.AcceptInput,
+        answer=c.Paired,
+        status=201,
+    ),
+    Route(
+        "DELETE",
+        "/api/v1/peers/{peer}",
+        remove_peer,
+        "Stop peering and revoke this node's vouch",
+        answer=c.PeerRemoved,
+        path_params=c.PeerPath,
+        refusals=(404,),
     ),
 )

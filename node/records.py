@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from node import provision
+from node import prerotation, provision
 from node.config import Config
 from protocol import Envelope, NodeRecord, Revoke, Vouch, sign_envelope
 from protocol.keys import Identity
@@ -17,15 +17,23 @@ from protocol.keys import Identity
 PROTOCOL_MINOR = 1  # 1: threshold release (docs/protocol.md §13)
 
 
-def node_record(home: Path, config: Config, identity: Identity, now: int) -> Envelope:
+def node_record(
+    home: Path, config: Config, identity: Identity, now: int, *, next_key: bytes | None = None
+) -> Envelope:
+    """This node's descriptor, committing to its next key (``next_key``, else the
+    home's ``next.commit``); after ``amparo keys recover``, also the recovery."""
     tls_fp = provision.tls_fingerprint(home)
     assert tls_fp is not None, "TLS certificate missing (created at init)"
+    recovery = prerotation.recovering(home)
     body = NodeRecord(
         name=config.name,
         enc=identity.enc_public,
         tls=tls_fp,
         addresses=tuple(provision.advertised_addresses(config)),
         minor=PROTOCOL_MINOR,
+        next_key=next_key or prerotation.commitment(home),
+        recovers=recovery.old if recovery else None,
+        old_compromised=bool(recovery and recovery.compromised),
     )
     return sign_envelope(identity, body, created=now, expires=0)
 

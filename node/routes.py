@@ -93,7 +93,11 @@ def refusal_text(message: str) -> str:
 
 def _code(message: str) -> str:
     """A body that is not an object at all is ``bad-json``; a field that does not fit, ``invalid-input``."""
-    return "bad-json" if message.startswith("Expected `object`") and " - at `$" not in message else "invalid-input"
+    return (
+        "bad-json"
+        if message.startswith("Expected `object`") and " - at `$" not in message
+        else "invalid-input"
+    )
 
 
 def given(model: msgspec.Struct) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from node import backup, keystore, listener, local_api, mesh_api, tls
+from node import backup, keystore, listener, local_api, mesh_api, prerotation, tls
 from node.config import DB_FILE, KEY_FILE, Config, database_url, load, parse_hostport
 from node.printable import printable
 from node.service import NodeService
@@ -72,6 +72,9 @@ def setup_logging(config: Config, level: int = logging.INFO) -> None:
 async def serve(home: Path, prompt: Callable[[], bytes] | None, ready: Callable[[NodeService], None]) -> None:
     config = load(home)
     identity, passphrase = keystore.unlock_with_passphrase(home, prompt)
+    if prerotation.commitment(home) is None:  # a home made before pre-rotation
+        prerotation.make_next(home, passphrase, config.kdf_profile)
+        log.info("made this node's next key; keep it offline: amparo keys export-next FILE")
     tls_password = _seal_tls_key(home, identity, sealed=passphrase is not None)
     _backup_before_migrating(home, config)
     store = Store(database_url(home, config))

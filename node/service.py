@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import mesh
 from mesh.interfaces import Item
-from node import clock_text, records
+from node import clock_text, prerotation, records
 from node.alerts import Readable, open_row
 from node.allies.delivery import DeliveryDesk
 from node.config import Config
@@ -55,6 +55,7 @@ from protocol import (
 )
 from protocol.errors import BadFrame
 from protocol.keys import Identity
+from protocol.signing import next_key_commitment
 
 log = logging.getLogger("amparo.node")
 
@@ -77,6 +78,8 @@ TOUCH_EVERY_MS = 15_000  # last contact is kept in memory; the database copy may
 # retries and reconciliations are deadlines on that clock, and those set while it
 # was ahead would otherwise lie in the future and hold every link still.
 CLOCK_STEP_BACK_MS = 30_000
+RECOVER_PATH = "/mesh/v1/recover"  # where a recovered node brings its recovery record (mesh_api)
+RECOVERY_RETRY_S = 5.0  # a peer that is down gets the recovery when it is back
 # Outbound batches sized to one frame: each batch in flight is then one request.
 PUSH_PACING = mesh.Pacing(batch_items=framing.PUSH_BATCH_ITEMS, batch_bytes=framing.PUSH_BATCH_BYTES)
 # With tree push, the mesh's own deadlines (an announcement batch due, an announced
@@ -105,18 +108,30 @@ def wall_ms() -> int:
 def to_item(env: Envelope) -> Item:
     body = env.body
     subject = body.subject if isinstance(body, Vouch | Revoke) else None
-    if isinstance(body, NodeRecord) and body.prev is not None:
-        subject = body.prev  # a rotation: the mesh joins the old and new key
     compromised = isinstance(body, Revoke) and body.compromised
-    return Item(
+    if not isinstance(body, NodeRecord):
+        return Item(
+            id=env.id,
+            created=env.created,
+            expires=env.expires,
+            author=env.author,
+            kind=env.type,
+            raw=env.raw,
+            subject=subject,
+            compromised=compromised,
+        )
+    return Item(  # a rotation or recovery: the mesh joins the old and new key (pre-rotation: §6.5)
         id=env.id,
         created=env.created,
         expires=env.expires,
         author=env.author,
         kind=env.type,
         raw=env.raw,
-        subject=subject,
-        compromised=compromised,
+        subject=body.prev or body.recovers,
+        compromised=body.old_compromised,
+        commits=body.next_key,
+        author_commitment=next_key_commitment(env.author),
+        recovery=body.recovers is not None,
     )
 
 
@@ -189,7 +204,11 @@ class NodeService:
         self.drills = DrillRunner(self)
         self.allies = DeliveryDesk(self)
         self.gauges.append(
-            ("amparo_delivery_backlog", "Ally deliveries waiting in the outbox", lambda: self.allies.backlog())
+            (
+                "amparo_delivery_backlog",
+                "Ally deliveries waiting in the outbox",
+                lambda: self.allies.backlog(),
+            )
         )
         if config.tree_push:
             self.gauges.extend(self.tree.gauges())
@@ -244,6 +263,8 @@ class NodeService:
         self.publish_node_record()
         for peer in self.store.list_peers():
             self.handle(mesh.PeerUp(peer.key))
+        if ticking:
+            self.recover_peers()
         self.allies.catch_up()
         if ticking:
             self._waking = True
@@ -280,6 +301,62 @@ class NodeService:
             stored = self.store.get(bytes.fromhex(rid or ""))
         assert stored is not None
         return self._decode_stored(stored)
+
+    def take_recovery(self, sender: bytes, raw: bytes) -> str | None:
+        """A recovery record brought by the key it makes a peer's successor (the
+        ``/mesh/v1/recover`` door); None when held (stored now or before), else why not."""
+        try:
+            env = decode(raw, now=self.clock())
+        except ProtocolError as exc:
+            return exc.message
+        body = env.body
+        if not isinstance(body, NodeRecord) or body.recovers is None or env.author != sender:
+            return "not a recovery record signed by the requesting key"
+        peer = self.store.get_peer(body.recovers)
+        if (peer is None or peer.status != "active") and self.store.get_peer(sender) is None:
+            return "the key it recovers is not a peer of this node"
+        if self.store.get(env.id) is None:
+            self.ingest([raw], None)
+        if self.store.get(env.id) is None:
+            return "the recovering key is not the one the old key committed to"
+        return None
+
+    def recover_peers(self) -> None:
+        """After ``amparo keys recover``: vouch for every peer with the recovered key
+        (the seized key's vouches no longer count), once, and bring the recovery
+        record to each peer until it has it (``_announce_recovery``)."""
+        if prerotation.recovering(self.home) is None:
+            return
+        done = self.store.get_meta("recovery_vouched")
+        if done != self.key.hex():
+            now = self.clock()
+            for peer in self.store.list_peers():
+                self.author(
+                    records.vouch(
+                        self.identity, peer.key, peer.enc_key, peer.name, now, verified=peer.verified
+                    )
+                )
+            self.store.set_meta("recovery_vouched", self.key.hex())
+        self._spawn(self._announce_recovery())
+
+    async def _announce_recovery(self) -> None:
+        record = self.own_record().raw
+        waiting = {peer.key for peer in self.store.list_peers()}
+        while waiting:
+            for key in sorted(waiting):
+                address = self.peer_address(key)
+                if address is None:
+                    waiting.discard(key)
+                    continue
+                try:
+                    await self.client.call(address, RECOVER_PATH, {"e": [record]})
+                except TransportError as exc:
+                    self._failed(key, "bring the recovery to", exc)
+                    continue
+                waiting.discard(key)
+                log.info("peer %s has this node's recovery", address.key.hex()[:16])
+            if waiting:
+                await asyncio.sleep(RECOVERY_RETRY_S)
 
     def remove_peer(self, key: bytes) -> None:
         """Stop peering and revoke this node's vouch, so the revocation gossips."""
@@ -418,7 +495,9 @@ class NodeService:
         for event in events:
             self.handle(event)
 
-    async def _signal(self, action: mesh.Announce | mesh.Graft | mesh.Prune, signal: framing.TreeSignal) -> None:
+    async def _signal(
+        self, action: mesh.Announce | mesh.Graft | mesh.Prune, signal: framing.TreeSignal
+    ) -> None:
         """Fire and forget: a lost graft or prune costs time only (reconciliation
         repairs); an announcement with no answer goes back to the mesh as
         ``AnnounceFailed``, which announces it once more."""
@@ -481,7 +560,8 @@ class NodeService:
         except SQLAlchemyError as exc:
             log.error(
                 "could not store %d envelope(s): %s; refusing them until the store works again",
-                len(items), str(getattr(exc, "orig", exc)).splitlines()[0][:200],
+                len(items),
+                str(getattr(exc, "orig", exc)).splitlines()[0][:200],
             )
             self.handle(mesh.NotStored([item.id for item in items]))
             raise
@@ -591,8 +671,12 @@ class NodeService:
         self.client.use_identity(identity)
 
     def _follow_rotation(self, row: StoredEnvelope, body: NodeRecord) -> None:
-        """A peer handed over to a new key: the peering moves to it, no new pairing."""
-        old = self.store.get_peer(body.prev) if body.prev else None
+        """A peer handed over to a new key (or its committed key recovered it): the
+        peering moves to it, no new pairing."""
+        previous = body.prev or body.recovers
+        if previous is None or not self.same_author(previous, row.author):
+            return  # the mesh did not join them (an uncommitted key): nothing to follow
+        old = self.store.get_peer(previous)
         if old is None or old.status != "active" or self.store.get_peer(row.author) is not None:
             return
         self.store.upsert_peer(replace(old, key=row.author, enc_key=body.enc, node_record_id=row.id))
@@ -605,7 +689,7 @@ class NodeService:
 
     def _update_peer_from_record(self, row: StoredEnvelope) -> None:
         rotated = self._pending_env.get(row.id) or self._decode_stored(row)
-        if isinstance(rotated.body, NodeRecord) and rotated.body.prev is not None:
+        if isinstance(rotated.body, NodeRecord) and (rotated.body.prev or rotated.body.recovers) is not None:
             self._follow_rotation(row, rotated.body)
         peer = self.store.get_peer(row.author)
         if peer is None or peer.status != "active":
@@ -895,7 +979,9 @@ class NodeService:
         self._ticked_at = now
         if back <= CLOCK_STEP_BACK_MS:
             return
-        log.warning("the clock went back %d s since the last tick: restarting every peer's retries", back // 1000)
+        log.warning(
+            "the clock went back %d s since the last tick: restarting every peer's retries", back // 1000
+        )
         for peer in self.store.list_peers():
             self.handle(mesh.PeerDown(peer.key))  # the batch in flight will be sent again
             self.handle(mesh.PeerUp(peer.key))  # retry now, and reconcile

@@ -104,8 +104,13 @@ def handler(service_key: web.AppKey[NodeService]) -> Callable[[web.Request], Awa
 
 ROUTES = (
     Route(
-        "GET", "/api/v1/stream", handler(SERVICE), "Server-sent events, one per alert; resume with Last-Event-ID",
-        media="text/event-stream", query=c.StreamQuery, headers=c.StreamHeaders,
+        "GET",
+        "/api/v1/stream",
+        handler(SERVICE),
+        "Server-sent events, one per alert; resume with Last-Event-ID",
+        media="text/event-stream",
+        query=c.StreamQuery,
+        headers=c.StreamHeaders,
     ),
 )
 

@@ -29,7 +29,13 @@ class Step:
 
     def to_json(self) -> dict[str, Any]:
         said = {"message": self.message, "params": self.params} if self.message else {}
-        return {"at": self.at, "kind": self.kind, "who": self.who, "text": self.text, "state": self.state} | said
+        return {
+            "at": self.at,
+            "kind": self.kind,
+            "who": self.who,
+            "text": self.text,
+            "state": self.state,
+        } | said
 
 
 def history(detail: dict[str, Any]) -> list[Step]:
@@ -39,7 +45,9 @@ def history(detail: dict[str, Any]) -> list[Step]:
     steps = [Step(int(detail.get("created") or 0), "sent", _who(detail), str(sent))]
     for t in detail.get("timeline", []):
         if t.get("type") == "ack":
-            steps.append(Step(int(t["created"]), "ack", _who(t), str(t.get("note") or ""), str(t.get("state") or "")))
+            steps.append(
+                Step(int(t["created"]), "ack", _who(t), str(t.get("note") or ""), str(t.get("state") or ""))
+            )
         elif t.get("msg_type") == "cancel":
             steps.append(Step(int(t["created"]), "cancel", _who(t), _reason(t, detail)))
         else:

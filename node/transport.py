@@ -230,7 +230,9 @@ class MeshClient:
             raise TransportError(f"bad response frame: {exc.message}", 502) from None
 
 
-def _signed_by_peer(answer: Answer, peer: PeerAddress, path: str, nonce: bytes, requester: bytes) -> str | None:
+def _signed_by_peer(
+    answer: Answer, peer: PeerAddress, path: str, nonce: bytes, requester: bytes
+) -> str | None:
     """None if the reply is signed by the peer's identity key (or one of its
     rotation family) for this very request, sent by ``requester`` (the key that
     signed it: after a rotation, a retry goes out under the previous key); else

@@ -49,13 +49,40 @@ if TYPE_CHECKING:
     from protocol.threshold import Endorsement, Objection, Proposal, Release, Statement
 
 _HOME = {  # where each public name is defined (some names exist in two modules)
-    **dict.fromkeys(("CERTAINTIES", "EVENTS", "MSG_TYPES", "SCOPES", "SEVERITIES", "STATUSES", "URGENCIES",
-                     "Alert", "Area"), "alert"),
+    **dict.fromkeys(
+        (
+            "CERTAINTIES",
+            "EVENTS",
+            "MSG_TYPES",
+            "SCOPES",
+            "SEVERITIES",
+            "STATUSES",
+            "URGENCIES",
+            "Alert",
+            "Area",
+        ),
+        "alert",
+    ),
     **dict.fromkeys(("ACK_STATES", "VOUCH_LEVELS", "Ack", "NodeRecord", "Revoke", "Vouch"), "bodies"),
     "MAX_ENVELOPE_BYTES": "codec",
-    **dict.fromkeys(("MAX_LIFETIME_MS", "MAX_SKEW_MS", "VERSION", "Body", "Envelope", "decode", "encode",
-                     "envelope_id", "rotation_payload", "seal_envelope", "sign_envelope", "sign_release", "unseal"),
-                   "envelope"),
+    **dict.fromkeys(
+        (
+            "MAX_LIFETIME_MS",
+            "MAX_SKEW_MS",
+            "VERSION",
+            "Body",
+            "Envelope",
+            "decode",
+            "encode",
+            "envelope_id",
+            "rotation_payload",
+            "seal_envelope",
+            "sign_envelope",
+            "sign_release",
+            "unseal",
+        ),
+        "envelope",
+    ),
     **dict.fromkeys(("Endorsement", "Objection", "Proposal", "Release", "Statement"), "threshold"),
     **dict.fromkeys(("ERROR_CODES", "ProtocolError"), "errors"),
     **dict.fromkeys(("Identity", "fingerprint", "open_key_file", "seal_key_file"), "keys"),
@@ -69,8 +96,16 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'protocol' has no attribute {name!r}")
     from protocol import alert, bodies, codec, envelope, errors, keys, sealing, threshold
 
-    modules = {"alert": alert, "bodies": bodies, "codec": codec, "envelope": envelope, "errors": errors,
-               "keys": keys, "sealing": sealing, "threshold": threshold}
+    modules = {
+        "alert": alert,
+        "bodies": bodies,
+        "codec": codec,
+        "envelope": envelope,
+        "errors": errors,
+        "keys": keys,
+        "sealing": sealing,
+        "threshold": threshold,
+    }
     globals().update({n: getattr(modules[home], n) for n, home in _HOME.items()})
     return globals()[name]
 

@@ -172,18 +172,38 @@ class Alert:
                 raise fields.enum_error(key, path, allowed, get(key))
         headline = text(doc, "headline", path, max_chars=MAX_HEADLINE, required=True)
         description = (
-            text(doc, "description", path, max_chars=MAX_DESCRIPTION, multiline=True) if "description" in doc else ""
+            text(doc, "description", path, max_chars=MAX_DESCRIPTION, multiline=True)
+            if "description" in doc
+            else ""
         )
         instruction = (
-            text(doc, "instruction", path, max_chars=MAX_INSTRUCTION, multiline=True) if "instruction" in doc else ""
+            text(doc, "instruction", path, max_chars=MAX_INSTRUCTION, multiline=True)
+            if "instruction" in doc
+            else ""
         )
         contact = text(doc, "contact", path, max_chars=MAX_CONTACT) if "contact" in doc else ""
         language = _language(doc.get("language"), path)
         areas = _areas(doc.get("areas"), path)
-        effective = fields.integer(doc, "effective", path, low=0, high=2**62, default=0) if "effective" in doc else 0
+        effective = (
+            fields.integer(doc, "effective", path, low=0, high=2**62, default=0) if "effective" in doc else 0
+        )
         return _build_alert(
-            headline, areas, doc["severity"], doc["status"], msg_type, references, doc["scope"], doc["event"],
-            doc["urgency"], doc["certainty"], description, instruction, contact, language, effective, "alert"
+            headline,
+            areas,
+            doc["severity"],
+            doc["status"],
+            msg_type,
+            references,
+            doc["scope"],
+            doc["event"],
+            doc["urgency"],
+            doc["certainty"],
+            description,
+            instruction,
+            contact,
+            language,
+            effective,
+            "alert",
         )
 
 

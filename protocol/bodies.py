@@ -124,7 +124,14 @@ class NodeRecord:
 
     On key rotation the record is authored by the new key and carries ``prev``
     (the old key) and ``prev_sig``, the old key's signature over the new key
-    (purpose ``amparo/v1/rotate``), so peers follow without a new pairing."""
+    (purpose ``amparo/v1/rotate``), so peers follow without a new pairing.
+
+    Pre-rotation (``ext``, so older nodes ignore it): ``next_key`` commits to the
+    hash of the key this node will rotate to next (``signing.next_key_commitment``).
+    After a raid the organization rotates to that key without the seized one:
+    a record by the committed key naming ``recovers`` (the old key), optionally
+    declaring it compromised (``old_compromised``). Whether the commitment matches
+    is for the mesh to check: it depends on records seen earlier."""
 
     name: str
     enc: bytes
@@ -133,6 +140,9 @@ class NodeRecord:
     minor: int = 0
     prev: bytes | None = None
     prev_sig: bytes | None = None
+    next_key: bytes | None = None
+    recovers: bytes | None = None
+    old_compromised: bool = False
     kind: str = field(default="node", init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -148,6 +158,10 @@ class NodeRecord:
                 "minor": self.minor,
                 "prev": self.prev,
                 "prev_sig": self.prev_sig,
+                fields.EXT: fields.drop_defaults(
+                    {"next": self.next_key, "recovers": self.recovers, "compromised": self.old_compromised}
+                )
+                or None,
             }
         )
 
@@ -175,8 +189,28 @@ class NodeRecord:
             minor=fields.integer(doc, "minor", path, low=0, high=1_000_000, default=0),
             prev=prev,
             prev_sig=prev_sig,
+            **_pre_rotation(doc.get(fields.EXT), prev, path),
             kind="node",
         )
+
+
+def _pre_rotation(ext: object, prev: bytes | None, path: str) -> dict[str, Any]:
+    """The pre-rotation fields of a node record's ``ext`` (other entries: ignored)."""
+    if not isinstance(ext, dict):
+        return {"next_key": None, "recovers": None, "old_compromised": False}
+    where = f"{path}.{fields.EXT}"
+    next_key = fields.key32(ext, "next", where, required=False)
+    recovers = fields.key32(ext, "recovers", where, required=False)
+    compromised = ext.get("compromised", False)
+    if compromised is not True and "compromised" in ext:
+        raise BadField("must be true when present", field=f"{where}.compromised")
+    if compromised and recovers is None:
+        raise BadField(
+            "only a recovery declares the key it recovers compromised", field=f"{where}.compromised"
+        )
+    if recovers is not None and prev is not None:
+        raise BadField("a record either hands over (prev) or recovers, not both", field=f"{where}.recovers")
+    return {"next_key": next_key, "recovers": recovers, "old_compromised": bool(compromised)}
 
 
 def _addresses(value: object, path: str) -> tuple[str, ...]:

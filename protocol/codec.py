@@ -90,7 +90,9 @@ def _unpack(data: bytes, max_size: int) -> Value:
     )
 
 
-def read_one(data: bytes, *, max_bytes: int, max_str: int, max_bin: int, max_array: int, max_map: int) -> Value:
+def read_one(
+    data: bytes, *, max_bytes: int, max_str: int, max_bin: int, max_array: int, max_map: int
+) -> Value:
     """Exactly one msgpack value from ``data`` within the given limits, or ``Malformed``
     naming what is wrong. The one place hostile msgpack is unpacked: envelopes (``decode``)
     and mesh frames (``protocol.framing``) both read through it, so a limit or a refusal

@@ -193,7 +193,9 @@ def _unsigned_bytes(doc: dict[str, Any], raw: bytes) -> bytes:
     s_pair = 2 + len(codec.encode_decoded(doc["s"]))  # "s" is a 1-byte fixstr header + 1 byte
     end = len(raw) - len(after) - s_pair
     if raw[0] != _FIXMAP_7 or raw[end : end + 2] != b"\xa1s" or raw[end + s_pair :] != after:
-        raise Malformed("envelope bytes do not have the canonical layout")  # pragma: no cover - decode checked
+        raise Malformed(
+            "envelope bytes do not have the canonical layout"
+        )  # pragma: no cover - decode checked
     return _FIXMAP_6 + raw[1:end] + after
 
 
@@ -219,7 +221,7 @@ def _body(kind: str, wire: Any) -> Body | Sealed:
             raise BadField(f"a {kind} body cannot be sealed", field="b")
         return Sealed.from_bytes(wire)
     body: Body = BODY_TYPES[kind].from_wire(wire)
-    if body.to_wire() != fields.without_extensions(wire):
+    if fields.without_extensions(body.to_wire()) != fields.without_extensions(wire):
         raise BadField("body carries default-valued optional fields (not canonical)", field="b")
     return body
 
@@ -236,6 +238,10 @@ def _check_semantics(envelope: Envelope) -> None:
         and not (isinstance(body, Revoke) and body.compromised)
     ):
         raise BadField("a node cannot vouch for or revoke itself", field=f"{body.kind}.subject")
+    if isinstance(body, NodeRecord) and envelope.author in (body.recovers, body.prev):
+        raise BadField("a key cannot hand over to or recover itself", field="node.prev")
+    if isinstance(body, NodeRecord) and body.next_key == signing.next_key_commitment(envelope.author):
+        raise BadField("the next key must differ from the key signing the record", field="node.ext.next")
     if isinstance(body, NodeRecord) and body.prev is not None and body.prev_sig is not None:
         signing.verify(
             body.prev,

@@ -57,7 +57,12 @@ def text(
     # Fast path: Python's non-printable characters include every one refused here
     # (Cc, Zl, Zp, and the Cf bidi controls), and isprintable() scans about twice
     # as fast as the regular expression; anything else takes the full checks.
-    if type(value) is str and len(value) <= max_chars and value.isprintable() and (value.strip() or not required):
+    if (
+        type(value) is str
+        and len(value) <= max_chars
+        and value.isprintable()
+        and (value.strip() or not required)
+    ):
         return value
     if not isinstance(value, str):
         raise BadField("must be text", field=f"{path}.{key}")
@@ -161,7 +166,9 @@ def check_extensions(doc: Mapping[str, Any], path: str) -> None:
         return
     value = doc[EXT]
     if not isinstance(value, dict) or not value or len(value) > MAX_EXT_KEYS:
-        raise BadField(f"must be a non-empty map of at most {MAX_EXT_KEYS} extension fields", field=f"{path}.{EXT}")
+        raise BadField(
+            f"must be a non-empty map of at most {MAX_EXT_KEYS} extension fields", field=f"{path}.{EXT}"
+        )
     for key in value:
         if not isinstance(key, str) or not _EXT_KEY.match(key):
             raise BadField("extension names are lowercase words with dashes", field=f"{path}.{EXT}")

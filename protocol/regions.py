@@ -252,7 +252,9 @@ class UnknownRegion(BadField):
         elif candidates:
             message = f"unknown region {typed!r}: did you mean {listed}?"
         else:
-            message = f"unknown region {typed!r}: give an ISO 3166 code such as MX or MX-OAX, or a region's name"
+            message = (
+                f"unknown region {typed!r}: give an ISO 3166 code such as MX or MX-OAX, or a region's name"
+            )
         super().__init__(message)
 
 
@@ -339,7 +341,9 @@ def _settle(typed: str, found: list[str], countries: tuple[str, ...]) -> str:
 def _suggestions(typed: str, countries: tuple[str, ...], limit: int = 3) -> list[str]:
     """Close regions by name (and by code), within the likely countries when there are any."""
     needle = _SUBDIVISION_WORDS.sub("", _fold(typed))
-    pool = [(name, code) for name, code in _resolve_index() if not countries or code.split("-", 1)[0] in countries]
+    pool = [
+        (name, code) for name, code in _resolve_index() if not countries or code.split("-", 1)[0] in countries
+    ]
     scored: dict[str, float] = {}
     for name, code in pool:
         matcher = difflib.SequenceMatcher(None, needle, name)

@@ -57,7 +57,9 @@ def sign_request(
     """The ``Amparo-Auth`` header value for one request."""
     if len(nonce) != NONCE_BYTES:
         raise ValueError("nonce must be 16 bytes")
-    sig = signing.sign(signing_key, signing.PURPOSE_REQUEST, _payload(method, path, body, now, nonce, receiver))
+    sig = signing.sign(
+        signing_key, signing.PURPOSE_REQUEST, _payload(method, path, body, now, nonce, receiver)
+    )
     sender = bytes(signing_key.verify_key)
     return f"v1.{sender.hex()}.{now}.{nonce.hex()}.{sig.hex()}"
 

@@ -11,6 +11,7 @@ string in use is here and in docs/protocol.md §5; nowhere else in the code
 
 from __future__ import annotations
 
+import hashlib
 from typing import Final
 
 import nacl.bindings
@@ -66,11 +67,29 @@ PERSON_HINT: Final = b"amparo-hint-v1"  # recipient hints of sealed bodies (§7)
 PERSON_FINGERPRINT: Final = b"amparo-fpr-v1"  # the human-comparable key fingerprint (§8)
 PERSON_INVITE: Final = b"amparo-invite"  # the stored hash of an invite secret (§12.4)
 PERSON_TLS_PEM: Final = b"amparo-tls-pem1"  # the sealed TLS key's password, from the X25519 secret
+PERSON_NEXT: Final = person("next")  # a node record's commitment to its next key (§6.5)
 PERSON_ALERT: Final = person("alert")  # the alert hash endorsers sign (§13)
-PERSONS = (PERSON_RECONCILE, PERSON_HINT, PERSON_FINGERPRINT, PERSON_INVITE, PERSON_TLS_PEM, PERSON_ALERT)
+PERSONS = (
+    PERSON_RECONCILE,
+    PERSON_HINT,
+    PERSON_FINGERPRINT,
+    PERSON_INVITE,
+    PERSON_TLS_PEM,
+    PERSON_NEXT,
+    PERSON_ALERT,
+)
 
 KEY_BYTES = 32
 SIGNATURE_BYTES = 64
+
+
+def next_key_commitment(key: bytes) -> bytes:
+    """What a ``node`` record commits to (pre-rotation): the BLAKE2b-256 of the
+    Ed25519 public key the node will rotate to next. Only the hash is published,
+    so the next key is unknown (and unusable) until the rotation shows it."""
+    if len(key) != KEY_BYTES:
+        raise ValueError("an Ed25519 public key has 32 bytes")
+    return hashlib.blake2b(key, digest_size=32, person=PERSON_NEXT).digest()
 
 
 _PREFIXES: Final = {p: p.encode("ascii") + b"\x00" for p in PURPOSES}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pycountry
 from hypothesis import strategies as st
@@ -165,6 +165,7 @@ def node_records() -> st.SearchStrategy[NodeRecord]:
         tls=keys32,
         addresses=st.lists(addresses, max_size=bodies_mod.MAX_ADDRESSES).map(tuple),
         minor=st.integers(0, 1_000_000),
+        next_key=st.none() | keys32,
     )
 
 
@@ -205,12 +206,13 @@ def signable(
         body = draw(revokes(others) | st.builds(Revoke, st.just(me), st.just(True), text(50)))
     else:
         record = draw(node_records())
-        if draw(st.booleans()):
-            old = draw(identities)
+        change = draw(st.sampled_from(("none", "hand-over", "recovery")))
+        if change == "hand-over":
+            old = draw(identities.filter(lambda i: i.sign_public != me))
             prev_sig = sign(old.signing_key, PURPOSE_ROTATE, rotation_payload(me, created))
-            record = NodeRecord(
-                record.name, record.enc, record.tls, record.addresses, record.minor, old.sign_public, prev_sig
-            )
+            record = replace(record, prev=old.sign_public, prev_sig=prev_sig)
+        elif change == "recovery":
+            record = replace(record, recovers=draw(others), old_compromised=draw(st.booleans()))
         body = record
     if kind in ("vouch", "revoke", "node") and draw(st.booleans()):
         expires = 0  # these may live forever

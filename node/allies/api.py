@@ -49,18 +49,37 @@ async def search_regions(request: web.Request) -> web.Response:
 
 
 ROUTES = (
-    Route("GET", "/api/v1/subscriptions", list_subscriptions, "Subscriptions and their delivery counts", answer=c.Subscriptions),
     Route(
-        "POST", "/api/v1/subscriptions", add_subscription,
+        "GET",
+        "/api/v1/subscriptions",
+        list_subscriptions,
+        "Subscriptions and their delivery counts",
+        answer=c.Subscriptions,
+    ),
+    Route(
+        "POST",
+        "/api/v1/subscriptions",
+        add_subscription,
         "Subscribe a webhook or Apprise channel to regions (a webhook's signing secret is returned once)",
-        body=c.SubscriptionInput, answer=dict[str, Any], status=201,
+        body=c.SubscriptionInput,
+        answer=dict[str, Any],
+        status=201,
     ),
     Route(
-        "DELETE", "/api/v1/subscriptions/{id}", remove_subscription, "Remove a subscription and its pending deliveries",
-        answer=c.Removed, path_params=c.PlainIdPath, refusals=(404,),
+        "DELETE",
+        "/api/v1/subscriptions/{id}",
+        remove_subscription,
+        "Remove a subscription and its pending deliveries",
+        answer=c.Removed,
+        path_params=c.PlainIdPath,
+        refusals=(404,),
     ),
     Route(
-        "GET", "/api/v1/regions", search_regions, "Find region codes by name in any language",
-        answer=c.Regions, query=c.RegionsQuery,
+        "GET",
+        "/api/v1/regions",
+        search_regions,
+        "Find region codes by name in any language",
+        answer=c.Regions,
+        query=c.RegionsQuery,
     ),
 )

@@ -338,7 +338,11 @@ def _scope(root: ET.Element) -> str:
 
 def _certainty(info: ET.Element) -> str:
     value = _need(info, "certainty")
-    return "likely" if value == "Very Likely" else _enum(info, "certainty", tuple(c.capitalize() for c in CERTAINTIES))
+    return (
+        "likely"
+        if value == "Very Likely"
+        else _enum(info, "certainty", tuple(c.capitalize() for c in CERTAINTIES))
+    )
 
 
 def _enum(parent: ET.Element, tag: str, allowed: tuple[str, ...]) -> str:

@@ -97,7 +97,9 @@ async def feed(request: web.Request) -> web.Response:
         if len(entries) >= feeds.FEED_LENGTH:
             break
     base = public_base(s.config)  # never the request's Host: a spoofed one would end up in readers
-    document = feeds.render(region, entries, base=base, node_key=s.key, node_name=s.config.name, now=s.clock())
+    document = feeds.render(
+        region, entries, base=base, node_key=s.key, node_name=s.config.name, now=s.clock()
+    )
     return web.Response(body=document, content_type="application/atom+xml", charset="utf-8")
 
 
@@ -114,8 +116,16 @@ async def public_cap(request: web.Request) -> web.Response:
     s = service(request)
     ident = request.match_info["id"]
     row = s.store.get(bytes.fromhex(ident)) if _is_hex64(ident) else None
-    env = decode(row.raw, now=s.clock(), check_time=False) if row is not None and row.type == "alert" else None
-    if row is None or env is None or env.sealed or not isinstance(env.body, Alert) or env.body.scope != "public":
+    env = (
+        decode(row.raw, now=s.clock(), check_time=False) if row is not None and row.type == "alert" else None
+    )
+    if (
+        row is None
+        or env is None
+        or env.sealed
+        or not isinstance(env.body, Alert)
+        or env.body.scope != "public"
+    ):
         raise Refused("no public alert with that id", code="not-found", status=404)
     document = render_cap(s, row)
     return web.Response(body=document, content_type=CAP_TYPE, charset="utf-8")
@@ -123,24 +133,44 @@ async def public_cap(request: web.Request) -> web.Response:
 
 ROUTES = (
     Route(
-        "GET", "/api/v1/alerts/{id}/cap", alert_cap, "The alert as an OASIS CAP 1.2 document",
-        media=CAP_TYPE, path_params=c.AlertPath, refusals=(404,),
+        "GET",
+        "/api/v1/alerts/{id}/cap",
+        alert_cap,
+        "The alert as an OASIS CAP 1.2 document",
+        media=CAP_TYPE,
+        path_params=c.AlertPath,
+        refusals=(404,),
     ),
     Route(
-        "POST", "/api/v1/alerts/import", import_cap,
+        "POST",
+        "/api/v1/alerts/import",
+        import_cap,
         "Re-publish a CAP 1.2 Alert, Update or Cancel from an outside source, signed by this node"
         " (an Update or Cancel must reference a CAP message this node imported)",
-        body=c.CapImportInput, answer=c.CapImported, status=201, refusals=(409,),
+        body=c.CapImportInput,
+        answer=c.CapImported,
+        status=201,
+        refusals=(409,),
     ),
     Route(
-        "GET", "/feeds/cap/{id}.xml", public_cap,
+        "GET",
+        "/feeds/cap/{id}.xml",
+        public_cap,
         "CAP 1.2 document of a public alert (what feed entries link to); no token needed",
-        media=CAP_TYPE, path_params=c.PlainIdPath, public=True, refusals=(404,),
+        media=CAP_TYPE,
+        path_params=c.PlainIdPath,
+        public=True,
+        refusals=(404,),
     ),
     Route(
-        "GET", "/feeds/{region}.atom", feed,
+        "GET",
+        "/feeds/{region}.atom",
+        feed,
         "Atom feed of public alerts for a region (all = everywhere); no token needed",
-        media="application/atom+xml", path_params=c.FeedPath, public=True, refusals=(404,),
+        media="application/atom+xml",
+        path_params=c.FeedPath,
+        public=True,
+        refusals=(404,),
     ),
 )
 

@@ -129,7 +129,11 @@ class DeliveryDesk:
         if not isinstance(doc, dict):
             raise SubscriptionError("body: a JSON object")
         sub = parse(
-            doc, sub_id=os.urandom(6).hex(), secret=os.urandom(32).hex(), now=self.s.clock(), policy=self.policy
+            doc,
+            sub_id=os.urandom(6).hex(),
+            secret=os.urandom(32).hex(),
+            now=self.s.clock(),
+            policy=self.policy,
         )
         if sub.channel.kind == "apprise":
             _check_apprise(sub.channel.url)
@@ -183,9 +187,11 @@ class DeliveryDesk:
             try:
                 self.s.store.enqueue_deliveries(rows, self.s.clock())
             except Exception:
-                log.exception("could not queue %d deliveries; trying again at the next alert or tick", len(rows))
+                log.exception(
+                    "could not queue %d deliveries; trying again at the next alert or tick", len(rows)
+                )
                 return
-            self._intake = self._intake[len(rows):]
+            self._intake = self._intake[len(rows) :]
         self._seen_seq = max(self._seen_seq, seq)
         for sub_id in dict.fromkeys(sub_id for sub_id, _, _ in rows):
             self._start(sub_id)
@@ -348,7 +354,12 @@ class DeliveryDesk:
         if now - d.created >= GIVE_UP_MS:
             self.s.store.finish_deliveries([d], "failed", now, error)
             self.gave_up += 1
-            log.warning("gave up delivering %s to subscription %s: %s", d.envelope_id.hex()[:12], d.subscription_id, error)
+            log.warning(
+                "gave up delivering %s to subscription %s: %s",
+                d.envelope_id.hex()[:12],
+                d.subscription_id,
+                error,
+            )
         else:
             self.s.store.retry_delivery(d, now + RETRY.delay_ms(d.attempts + 1, self._rng), error)
 
@@ -359,7 +370,9 @@ class DeliveryDesk:
         if sub is None or opened is None:
             return None  # unsubscribed meanwhile, or the alert is gone: nothing to send
         alert, doc, follow, sender, encoded = opened
-        link = self.link(bytes.fromhex(str(doc.get("incident") or d.envelope_id.hex())))  # an update's: its incident
+        link = self.link(
+            bytes.fromhex(str(doc.get("incident") or d.envelope_id.hex()))
+        )  # an update's: its incident
         try:
             if sub.channel.kind == "webhook":
                 return await self._webhook(sub, d, doc, link, follow, sender, encoded)
@@ -368,7 +381,9 @@ class DeliveryDesk:
             else:
                 title, body = phone_text(alert, link=link, sender=sender)
             ok = await asyncio.to_thread(send_apprise, [sub.channel.url], title, body, self.policy)
-            return None if ok else "the Apprise channel refused or could not be reached (or the outbound policy)"
+            return (
+                None if ok else "the Apprise channel refused or could not be reached (or the outbound policy)"
+            )
         except OutboundRefused as exc:
             return f"refused by the outbound policy: {exc}"
         except Exception as exc:  # one receiver's failure must never stop the desk
@@ -407,7 +422,9 @@ class DeliveryDesk:
         encoded: bytes | None = None,
     ) -> str | None:
         delivery = f"{sub.id}-{d.envelope_id.hex()}"
-        change = None if follow is None else change_json(follow, sender or sender_name(self.s, follow.row.author))
+        change = (
+            None if follow is None else change_json(follow, sender or sender_name(self.s, follow.row.author))
+        )
         body = messages.webhook_body(
             doc, delivery=delivery, subscription=sub.id, link=link, change=change, encoded=encoded
         )
@@ -421,7 +438,9 @@ class DeliveryDesk:
         assert self._http is not None
         self._check_url(sub.channel.url)
         try:
-            async with self._http.post(sub.channel.url, data=body, headers=headers, allow_redirects=False) as resp:
+            async with self._http.post(
+                sub.channel.url, data=body, headers=headers, allow_redirects=False
+            ) as resp:
                 return None if 200 <= resp.status < 300 else f"HTTP {resp.status}"
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, OutboundRefused):

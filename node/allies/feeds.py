@@ -35,7 +35,9 @@ class FeedEntry:
     phase: str = ""  # "", "update", "cancel"
 
 
-def render(region: str, entries: list[FeedEntry], *, base: str, node_key: bytes, node_name: str, now: int) -> bytes:
+def render(
+    region: str, entries: list[FeedEntry], *, base: str, node_key: bytes, node_name: str, now: int
+) -> bytes:
     """The Atom document; ``base`` is ``config.public_base`` (never a request's Host)."""
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed")
@@ -44,7 +46,12 @@ def render(region: str, entries: list[FeedEntry], *, base: str, node_key: bytes,
     _text(feed, "title", f"Amparo public alerts — {where}")
     _text(feed, "subtitle", f"Public alerts held by the node {node_name}")
     _text(feed, "updated", _atom_time(max((max(e.updated, e.created) for e in entries), default=now)))
-    _link(feed, f"{base}/feeds/{'all' if region == regions.EVERYWHERE else region}.atom", "self", "application/atom+xml")
+    _link(
+        feed,
+        f"{base}/feeds/{'all' if region == regions.EVERYWHERE else region}.atom",
+        "self",
+        "application/atom+xml",
+    )
     author = ET.SubElement(feed, f"{{{ATOM}}}author")
     _text(author, "name", node_name)
     for entry in entries:
@@ -66,7 +73,9 @@ def _entry(feed: ET.Element, e: FeedEntry, base: str) -> None:
     _link(node, f"{base}/feeds/cap/{e.id_hex}.xml", "alternate", "application/cap+xml")
     for term in (a.severity, a.event, *(area.region for area in a.areas)):
         ET.SubElement(node, f"{{{ATOM}}}category", {"term": term})
-    summary = "\n\n".join(p for p in (a.description, a.instruction and f"Requested action: {a.instruction}") if p)
+    summary = "\n\n".join(
+        p for p in (a.description, a.instruction and f"Requested action: {a.instruction}") if p
+    )
     _text(node, "summary", summary[:2000] or a.headline)
 
 

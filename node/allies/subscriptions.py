@@ -108,9 +108,7 @@ class Subscription:
         )
 
 
-def parse(
-    doc: dict[str, Any], *, sub_id: str, secret: str, now: int, policy: OutboundPolicy
-) -> Subscription:
+def parse(doc: dict[str, Any], *, sub_id: str, secret: str, now: int, policy: OutboundPolicy) -> Subscription:
     """Validate a request to subscribe; every error names the field at fault."""
     channel = parse_channel(doc.get("channel"), policy)
     return Subscription(
@@ -137,7 +135,9 @@ def parse_channel(value: object, policy: OutboundPolicy) -> Channel:
     if kind == "webhook":
         _check_webhook(url)
     try:
-        policy.check_url(url, plaintext=urlsplit(url).scheme == "http" if kind == "webhook" else is_plaintext_apprise(url))
+        policy.check_url(
+            url, plaintext=urlsplit(url).scheme == "http" if kind == "webhook" else is_plaintext_apprise(url)
+        )
     except OutboundRefused as exc:
         raise SubscriptionError(f"channel.url: {exc}") from None
     return Channel(kind, url)
@@ -164,7 +164,9 @@ def _regions(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value:
-        raise SubscriptionError("regions: give at least one region such as MX or MX-OAX (or * for everywhere)")
+        raise SubscriptionError(
+            "regions: give at least one region such as MX or MX-OAX (or * for everywhere)"
+        )
     if len(value) > MAX_REGIONS:
         raise SubscriptionError(f"regions: at most {MAX_REGIONS}")
     near = tuple(str(code).strip().upper() for code in value)

@@ -23,30 +23,68 @@ from node.cli.base import AmparoGroup, CliContext
 # command's own (a test checks they agree), kept here so `amparo --help`
 # imports no command module.
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "init": ("node.cli.identity", "init_command", "Create a node: home directory, configuration and sealed keys."),
+    "init": (
+        "node.cli.identity",
+        "init_command",
+        "Create a node: home directory, configuration and sealed keys.",
+    ),
     "id": ("node.cli.identity", "id_command", "Show this node's name, keys, fingerprint and addresses."),
-    "run": ("node.cli.node_commands", "run_command",
-            "Run the node in the foreground (mesh and local listeners) until SIGTERM/SIGINT."),
-    "status": ("node.cli.node_commands", "status_command", "Health of the running node: peers, traffic, rejections."),
+    "run": (
+        "node.cli.node_commands",
+        "run_command",
+        "Run the node in the foreground (mesh and local listeners) until SIGTERM/SIGINT.",
+    ),
+    "status": (
+        "node.cli.node_commands",
+        "status_command",
+        "Health of the running node: peers, traffic, rejections.",
+    ),
     "peer": ("node.cli.peer", "peer_group", "Pair with allied organizations' nodes and manage peers."),
     "alert": ("node.cli.alert", "alert_group", "Send, list, show, update and cancel alerts."),
-    "demo": ("node.cli.demo", "demo_command",
-             "Start NODES real nodes on loopback, pair them, send an alert, watch it arrive."),
-    "watch": ("node.cli.watch", "watch_command", "Show alerts live as they reach this node (Ctrl-C to stop)."),
+    "demo": (
+        "node.cli.demo",
+        "demo_command",
+        "Start NODES real nodes on loopback, pair them, send an alert, watch it arrive.",
+    ),
+    "watch": (
+        "node.cli.watch",
+        "watch_command",
+        "Show alerts live as they reach this node (Ctrl-C to stop).",
+    ),
     "keys": ("node.cli.keys", "keys_group", "This node's keys."),
-    "responder": ("node.cli.response", "responder_group", "People of this organization who respond to alerts."),
+    "responder": (
+        "node.cli.response",
+        "responder_group",
+        "People of this organization who respond to alerts.",
+    ),
     "oncall": ("node.cli.response", "oncall_group", "The on-call rotation: who answers right now."),
     "checkin": ("node.cli.response", "checkin_group", "Check-ins for people travelling or at public events."),
-    "drill": ("node.cli.response", "drill_group", "Rehearse scenarios on the live mesh, labelled DRILL everywhere."),
-    "subscribe": ("node.cli.allies", "subscribe_group",
-                  "Allies' subscriptions: which alerts go to which webhook or Apprise channel."),
+    "drill": (
+        "node.cli.response",
+        "drill_group",
+        "Rehearse scenarios on the live mesh, labelled DRILL everywhere.",
+    ),
+    "subscribe": (
+        "node.cli.allies",
+        "subscribe_group",
+        "Allies' subscriptions: which alerts go to which webhook or Apprise channel.",
+    ),
     "regions": ("node.cli.allies", "regions_group", "ISO 3166 region codes: find the one you mean."),
-    "backup": ("node.cli.maintenance", "backup_command",
-               "Write one encrypted archive of this node (keys stay sealed; safe while it runs)."),
-    "restore": ("node.cli.maintenance", "restore_command",
-                "Restore a backup into an empty (or new) home: same identity, alerts, peers, settings."),
-    "wipe": ("node.cli.maintenance", "wipe_command",
-             "Destroy this node: stop it, erase the keys first, then the data, then the home."),
+    "backup": (
+        "node.cli.maintenance",
+        "backup_command",
+        "Write one encrypted archive of this node (keys stay sealed; safe while it runs).",
+    ),
+    "restore": (
+        "node.cli.maintenance",
+        "restore_command",
+        "Restore a backup into an empty (or new) home: same identity, alerts, peers, settings.",
+    ),
+    "wipe": (
+        "node.cli.maintenance",
+        "wipe_command",
+        "Destroy this node: stop it, erase the keys first, then the data, then the home.",
+    ),
 }
 
 
@@ -65,7 +103,10 @@ class LazyGroup(AmparoGroup):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
-        rows = [(name, click.Command(name, help=COMMANDS[name][2]).get_short_help_str(limit)) for name in sorted(COMMANDS)]
+        rows = [
+            (name, click.Command(name, help=COMMANDS[name][2]).get_short_help_str(limit))
+            for name in sorted(COMMANDS)
+        ]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

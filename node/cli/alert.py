@@ -89,7 +89,11 @@ def _line(a: dict[str, Any]) -> str:
 @alert_group.command("show")
 @click.argument("alert_id")
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "cap"]), default="text", show_default=True,
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "cap"]),
+    default="text",
+    show_default=True,
     help="cap: the alert as an OASIS CAP 1.2 XML document.",
 )
 @json_option
@@ -208,7 +212,9 @@ def ack(ctx: CliContext, alert_id: str, state: str, note: str | None, by: str | 
 @click.argument("cap_file", type=click.File("rb"))
 @click.option("--region", help="Region for areas without an ISO 3166 geocode (e.g. MX-OAX).")
 @click.option("--scope", type=click.Choice(["public", "members"]), help="Override the document's scope.")
-@click.option("--expires", help="Override the document's expiry, e.g. 6h (default: the CAP expires, else 6h).")
+@click.option(
+    "--expires", help="Override the document's expiry, e.g. 6h (default: the CAP expires, else 6h)."
+)
 @json_option
 @click.pass_obj
 def import_cap(
@@ -228,7 +234,11 @@ def import_cap(
         "/api/v1/alerts/import", {"cap": text, "region": region, "scope": scope, "expires": expires}
     )
     kind = doc.get("msg_type", "alert")
-    answers = f" ({kind} of {', '.join(r[:16] + '…' for r in doc.get('references', []))})" if kind != "alert" else ""
+    answers = (
+        f" ({kind} of {', '.join(r[:16] + '…' for r in doc.get('references', []))})"
+        if kind != "alert"
+        else ""
+    )
     emit(doc, as_json, f"{doc['id']}\nImported from {printable(doc['source'])}{answers}")
 
 

@@ -19,16 +19,34 @@ def subscribe_group() -> None:
 
 
 @subscribe_group.command("add")
-@click.option("--region", "region_codes", multiple=True, required=True, help="MX, MX-OAX, a name such as Oaxaca, or * (repeatable).")
-@click.option("--webhook", help="POST each alert as signed JSON to this https:// URL.")
-@click.option("--apprise", "apprise_url", help="Send each alert through this Apprise URL (mailto://, signal://, ntfy://…).")
 @click.option(
-    "--min-severity", type=click.Choice(SEVERITIES), default="unknown", show_default=True,
+    "--region",
+    "region_codes",
+    multiple=True,
+    required=True,
+    help="MX, MX-OAX, a name such as Oaxaca, or * (repeatable).",
+)
+@click.option("--webhook", help="POST each alert as signed JSON to this https:// URL.")
+@click.option(
+    "--apprise",
+    "apprise_url",
+    help="Send each alert through this Apprise URL (mailto://, signal://, ntfy://…).",
+)
+@click.option(
+    "--min-severity",
+    type=click.Choice(SEVERITIES),
+    default="unknown",
+    show_default=True,
     help="Only alerts at least this severe (unknown = everything).",
 )
-@click.option("--exercises/--no-exercises", default=False, show_default=True, help="Include drills and tests.")
 @click.option(
-    "--scope", "scopes", default="public,members", show_default=True,
+    "--exercises/--no-exercises", default=False, show_default=True, help="Include drills and tests."
+)
+@click.option(
+    "--scope",
+    "scopes",
+    default="public,members",
+    show_default=True,
     help="Scopes to deliver (comma-separated). restricted must be asked for: the channel carries the text off this machine.",
 )
 @click.option("--label", default="", help="A name for this subscription, e.g. who receives it.")
@@ -78,7 +96,11 @@ def list_subscriptions(ctx: CliContext, as_json: bool) -> None:
     """Subscriptions and what each has delivered, is still trying, or gave up on."""
     doc = LocalClient(ctx.home).get("/api/v1/subscriptions")
     lines = [f"{s['id']}  {_describe(s)}\n      {_counts(s['deliveries'])}" for s in doc["subscriptions"]]
-    emit(doc, as_json, "\n".join(lines) or "No subscriptions yet: amparo subscribe add --region MX --webhook URL")
+    emit(
+        doc,
+        as_json,
+        "\n".join(lines) or "No subscriptions yet: amparo subscribe add --region MX --webhook URL",
+    )
 
 
 @subscribe_group.command("remove")

@@ -37,7 +37,9 @@ class LocalClient:
         config = load(home)
         host, port = parse_hostport(config.local, "local")
         self.base = f"http://{host}:{port}"
-        self.token = (home / TOKEN_FILE).read_text("ascii").strip()  # as node.provision.api_token, without its TLS imports
+        self.token = (
+            (home / TOKEN_FILE).read_text("ascii").strip()
+        )  # as node.provision.api_token, without its TLS imports
 
     def get(self, path: str, **params: Any) -> Any:
         query = "&".join(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from node import keystore
+from node import keystore, prerotation
 from node.cli.base import CliContext, emit, fail, json_option, warn
 from node.config import (
     CONFIG_FILE,
@@ -60,7 +60,10 @@ def prompt_passphrase() -> bytes:
     help="Region this organization responds in: its alerts page the on-call responder (repeatable).",
 )
 @click.option(
-    "--timezone", default="UTC", show_default=True, metavar="ZONE",
+    "--timezone",
+    default="UTC",
+    show_default=True,
+    metavar="ZONE",
     help="The node's time zone, an IANA name such as America/Mexico_City: times shown and quiet hours use it.",
 )
 @click.option("--no-passphrase", is_flag=True, help="Store the keys unencrypted (demos only).")
@@ -113,6 +116,7 @@ def init_command(
         passphrase = keystore.passphrase_from_env() or _prompt_new_passphrase()
     make_home(home)
     identity = keystore.create(home, passphrase, kdf_profile)
+    prerotation.make_next(home, passphrase, kdf_profile)  # committed to in every node record
     save(home, config)
     _after_init(home, config, identity, sealed=passphrase is not None)
     summary = describe(home, config, identity)

@@ -55,19 +55,32 @@ def backup_command(ctx: CliContext, file: Path, passphrase_file: Path | None, as
     except ConfigError:
         fingerprint = ""  # the node is not running: nothing changes under us anyway
     try:
-        data, summary = backup.archive(ctx.home, config, created=int(time.time() * 1000), fingerprint=fingerprint)
+        data, summary = backup.archive(
+            ctx.home, config, created=int(time.time() * 1000), fingerprint=fingerprint
+        )
         click.echo(f"==> encrypting {summary.size:,} bytes (Argon2id, {config.kdf_profile}) …", err=True)
         blob = backup.seal(data, passphrase, config.kdf_profile)
         backup.write_backup(file, blob)
     except backup.BackupError as exc:
         raise click.ClickException(str(exc)) from None
     if config.database_url:
-        warn("The database is PostgreSQL: it is NOT in this file. Back it up with pg_dump (docs/postgresql.md).")
+        warn(
+            "The database is PostgreSQL: it is NOT in this file. Back it up with pg_dump (docs/postgresql.md)."
+        )
     digest = hashlib.sha256(blob).hexdigest()
-    doc = {"file": str(file), "bytes": len(blob), "sha256": digest, "files": summary.files,
-           "database": summary.database}
-    emit(doc, as_json, f"Backup written to {file} ({len(blob):,} bytes, sha256 {digest[:16]}…).\n"
-         "Keep it somewhere else than this machine, and the passphrase somewhere else than the file.")
+    doc = {
+        "file": str(file),
+        "bytes": len(blob),
+        "sha256": digest,
+        "files": summary.files,
+        "database": summary.database,
+    }
+    emit(
+        doc,
+        as_json,
+        f"Backup written to {file} ({len(blob):,} bytes, sha256 {digest[:16]}…).\n"
+        "Keep it somewhere else than this machine, and the passphrase somewhere else than the file.",
+    )
 
 
 @click.command("restore")
@@ -108,7 +121,16 @@ def wipe_command(ctx: CliContext, yes: bool, as_json: bool) -> None:
     report = panic.wipe(home)
     if postgres:
         warn("The PostgreSQL database was not touched: drop it on its server (docs/backup-and-wipe.md).")
-    doc = {"home": str(home), "erased": report.erased, "stopped_pid": report.stopped_pid,
-           "seconds": round(report.seconds, 3)}
-    emit(doc, as_json, f"Wiped {home}: {len(report.erased)} files erased in {report.seconds:.2f} s"
-         + (f" (stopped the node, pid {report.stopped_pid})" if report.stopped_pid else "") + ".")
+    doc = {
+        "home": str(home),
+        "erased": report.erased,
+        "stopped_pid": report.stopped_pid,
+        "seconds": round(report.seconds, 3),
+    }
+    emit(
+        doc,
+        as_json,
+        f"Wiped {home}: {len(report.erased)} files erased in {report.seconds:.2f} s"
+        + (f" (stopped the node, pid {report.stopped_pid})" if report.stopped_pid else "")
+        + ".",
+    )

@@ -25,15 +25,22 @@ def responder_group() -> None:
 @click.option("--channel", "channels", multiple=True, help="Apprise URL to page this person (repeatable).")
 @click.option("--password", is_flag=True, help="Ask for a dashboard password (stored as an Argon2id hash).")
 @click.option(
-    "--password-file", type=click.Path(dir_okay=False, path_type=Path),
+    "--password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
     help="Read the dashboard password from this file (its first line), never from the command line.",
 )
 @click.option("--drills", is_flag=True, help="Also page this person for other organizations' drills.")
 @click.option(
-    "--lang", type=click.Choice(["es", "en"]), default="en", show_default=True, help="Language of this person's pages."
+    "--lang",
+    type=click.Choice(["es", "en"]),
+    default="en",
+    show_default=True,
+    help="Language of this person's pages.",
 )
 @click.option(
-    "--tz", default="", metavar="ZONE",
+    "--tz",
+    default="",
+    metavar="ZONE",
     help="IANA time zone of this person's pages, e.g. America/Mexico_City (default: the node's timezone).",
 )
 @json_option
@@ -62,8 +69,15 @@ def add(
     )
     doc = LocalClient(ctx.home).post(
         "/api/v1/responders",
-        {"name": name, "role": role, "channels": list(channels), "password": secret, "drills": drills, "lang": lang,
-         "tz": tz},
+        {
+            "name": name,
+            "role": role,
+            "channels": list(channels),
+            "password": secret,
+            "drills": drills,
+            "lang": lang,
+            "tz": tz,
+        },
     )
     zone = f", times in {doc['tz']}" if doc.get("tz") else ""
     emit(doc, as_json, f"Responder {doc['name']!r} ({doc['role']}, {doc['channels']} channel(s){zone}).")
@@ -143,7 +157,9 @@ def _told(notified: dict[str, str]) -> str:
 @oncall_group.command("schedule")
 @click.option("--responder", required=True)
 @click.option(
-    "--start", default="now", show_default=True,
+    "--start",
+    default="now",
+    show_default=True,
     help="now, or an ISO time: 2026-12-01T08:00 is in the node's time zone; add an offset (-06:00) for another.",
 )
 @click.option("--hours", default=24.0, show_default=True, type=float, help="At most 24 unless --override.")
@@ -204,7 +220,9 @@ def checkin_group() -> None:
 @click.option("--region", required=True, help="Where they are: an ISO 3166 code or a name (MX-OAX, Oaxaca).")
 @click.option("--in", "within", help="Single deadline from now, e.g. 2h.")
 @click.option(
-    "--at", "at", metavar="TIME",
+    "--at",
+    "at",
+    metavar="TIME",
     help="Single deadline at this time, e.g. 2026-12-06T18:00 (the node's time zone; or with an offset).",
 )
 @click.option("--every", help="Check in at this interval, e.g. 30m.")
@@ -338,12 +356,19 @@ def drill_run(ctx: CliContext, scenario: str, out: str, wait: str | None, as_jso
     report.write_text(done["markdown"], "utf-8")
     chart.write_text(done["svg"], "utf-8")
     emit(
-        {"id": done["id"], "alerts": [s["id"] for s in done["sent"]], "report": str(report), "chart": str(chart)},
+        {
+            "id": done["id"],
+            "alerts": [s["id"] for s in done["sent"]],
+            "report": str(report),
+            "chart": str(chart),
+        },
         as_json,
         done["markdown"],
     )
     if not as_json:
-        click.echo(f"report written to {report} (chart: {chart}); the dashboard's Drills page shows it too", err=True)
+        click.echo(
+            f"report written to {report} (chart: {chart}); the dashboard's Drills page shows it too", err=True
+        )
 
 
 @drill_group.command("finish")

@@ -35,7 +35,9 @@ def render(alert: dict[str, Any]) -> str:
     parts.append(click.style(printable(alert.get("headline", "(restricted: not readable here)")), bold=True))
     lines = [" ".join(parts)]
     change = alert.get("change") or {}
-    ident = f"incident {change['incident'][:12]}" if change.get("incident") else f"id {alert.get('id', '')[:12]}"
+    ident = (
+        f"incident {change['incident'][:12]}" if change.get("incident") else f"id {alert.get('id', '')[:12]}"
+    )
     lines.append(
         f"  {when(alert.get('created'))} · {', '.join(alert.get('regions', []))} · "
         f"from {author_words(alert)} · {ident}"
@@ -76,7 +78,11 @@ async def _follow(client: LocalClient, params: dict[str, str], as_json: bool, on
                         event_id = line[4:]
                     elif line.startswith("data: "):
                         alert = json.loads(line[6:])
-                        click.echo(json_text(json.dumps(alert, ensure_ascii=False)) if as_json else render(alert) + "\n")
+                        click.echo(
+                            json_text(json.dumps(alert, ensure_ascii=False))
+                            if as_json
+                            else render(alert) + "\n"
+                        )
                         last_id = event_id or last_id
                         shown += 1
                         if once is not None and shown >= once:

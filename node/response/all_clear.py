@@ -40,7 +40,9 @@ CANCEL_TOLD: Final = "all-clear: cancelled by %(sender)s: %(reason)s — told: %
 CANCEL_TOLD_NO_REASON: Final = "all-clear: cancelled by %(sender)s — told: %(people)s"
 UPDATE_TOLD: Final = "update by %(sender)s (%(fields)s changed) — told: %(people)s"
 UPDATE_TOLD_NOTHING: Final = "update by %(sender)s — told: %(people)s"
-STOPPED_TELLING: Final = "%(kind)s: the node stopped while telling %(person)s; not told again (they may have been reached)"
+STOPPED_TELLING: Final = (
+    "%(kind)s: the node stopped while telling %(person)s; not told again (they may have been reached)"
+)
 NOBODY: Final = "nobody reachable"
 MESSAGES: Final = (CANCEL_TOLD, CANCEL_TOLD_NO_REASON, UPDATE_TOLD, UPDATE_TOLD_NOTHING, STOPPED_TELLING)
 
@@ -63,7 +65,13 @@ class AllClear:
         key = follow.row.id.hex()
         if self.s.store.get_record(KIND, key) is not None:
             return
-        doc = {"alert": follow.incident_hex, "kind": follow.kind, "state": "pending", "tried": [], "reached": []}
+        doc = {
+            "alert": follow.incident_hex,
+            "kind": follow.kind,
+            "state": "pending",
+            "tried": [],
+            "reached": [],
+        }
         self.s.store.put_record(KIND, key, doc, self.s.clock())
         self.s.spawn(self._tell(key))
 
@@ -115,7 +123,9 @@ class AllClear:
         self._save(key, doc | {"state": "sent" if doc["reached"] else "unreachable"})
         self.note(follow.incident_hex, *timeline_step(follow, sender, doc["reached"]))
         if not doc["reached"]:
-            log.warning("the %s of alert %s reached no paged responder", follow.kind, follow.incident_hex[:12])
+            log.warning(
+                "the %s of alert %s reached no paged responder", follow.kind, follow.incident_hex[:12]
+            )
 
     def _paged(self, alert_hex: str) -> list[str]:
         """Everyone a page about the alert reached, in the order they were reached."""

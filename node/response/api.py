@@ -42,7 +42,9 @@ async def oncall(request: web.Request) -> web.Response:
 async def add_shift(request: web.Request) -> web.Response:
     doc = await read_body(request, c.ShiftInput)
     start = _instant(doc.start, service(request).clock(), desk(request).zone)
-    warnings = desk(request).add_shift(doc.responder, start, float(doc.hours), doc.backup or None, bool(doc.override))
+    warnings = desk(request).add_shift(
+        doc.responder, start, float(doc.hours), doc.backup or None, bool(doc.override)
+    )
     return web.json_response({"start": start, "hours": doc.hours, "warnings": warnings}, status=201)
 
 
@@ -51,7 +53,13 @@ async def hand_over(request: web.Request) -> web.Response:
     record = desk(request).hand_over(doc.to, doc.note)
     notified = "notifying both on their channels (see amparo oncall show)"
     return web.json_response(
-        {"at": record.at, "from": record.outgoing, "to": record.incoming, "note": record.note, "notified": notified},
+        {
+            "at": record.at,
+            "from": record.outgoing,
+            "to": record.incoming,
+            "note": record.note,
+            "notified": notified,
+        },
         status=201,
     )
 
@@ -87,41 +95,91 @@ async def finish_drill(request: web.Request) -> web.Response:
 
 ROUTES = (
     Route(
-        "POST", "/api/v1/drills", run_drill, "Run a drill scenario inside the node (its TOML text); answers at once",
-        body=c.DrillRunInput, answer=dict[str, Any], status=202,
+        "POST",
+        "/api/v1/drills",
+        run_drill,
+        "Run a drill scenario inside the node (its TOML text); answers at once",
+        body=c.DrillRunInput,
+        answer=dict[str, Any],
+        status=202,
     ),
-    Route("GET", "/api/v1/drills", drill_overview, "Drills running and the reports kept", answer=dict[str, Any]),
     Route(
-        "GET", "/api/v1/drills/{id}", drill_state, "A drill's progress while it runs, then its report",
-        answer=dict[str, Any], path_params=c.DrillPath, refusals=(404,),
+        "GET", "/api/v1/drills", drill_overview, "Drills running and the reports kept", answer=dict[str, Any]
     ),
     Route(
-        "POST", "/api/v1/drills/{id}/finish", finish_drill, "Stop waiting for acknowledgements: every answer is in",
-        answer=dict[str, Any], status=202, path_params=c.DrillPath, refusals=(404, 409),
+        "GET",
+        "/api/v1/drills/{id}",
+        drill_state,
+        "A drill's progress while it runs, then its report",
+        answer=dict[str, Any],
+        path_params=c.DrillPath,
+        refusals=(404,),
+    ),
+    Route(
+        "POST",
+        "/api/v1/drills/{id}/finish",
+        finish_drill,
+        "Stop waiting for acknowledgements: every answer is in",
+        answer=dict[str, Any],
+        status=202,
+        path_params=c.DrillPath,
+        refusals=(404, 409),
     ),
     Route("GET", "/api/v1/responders", list_responders, "Local responders (no secrets)", answer=c.Responders),
     Route(
-        "POST", "/api/v1/responders", add_responder, "Add or replace a responder",
-        body=c.ResponderInput, answer=dict[str, Any], status=201,
+        "POST",
+        "/api/v1/responders",
+        add_responder,
+        "Add or replace a responder",
+        body=c.ResponderInput,
+        answer=dict[str, Any],
+        status=201,
     ),
     Route(
-        "DELETE", "/api/v1/responders/{name}", remove_responder, "Remove a responder",
-        answer=c.Removed, path_params=c.NamePath, refusals=(404,),
+        "DELETE",
+        "/api/v1/responders/{name}",
+        remove_responder,
+        "Remove a responder",
+        answer=c.Removed,
+        path_params=c.NamePath,
+        refusals=(404,),
     ),
-    Route("GET", "/api/v1/oncall", oncall, "Who is on call now, upcoming shifts, gaps, hand-overs", answer=dict[str, Any]),
     Route(
-        "POST", "/api/v1/oncall/shifts", add_shift, "Schedule a shift (max 24 h unless override)",
-        body=c.ShiftInput, answer=c.ShiftAdded, status=201,
+        "GET",
+        "/api/v1/oncall",
+        oncall,
+        "Who is on call now, upcoming shifts, gaps, hand-overs",
+        answer=dict[str, Any],
     ),
     Route(
-        "POST", "/api/v1/oncall/handoff", hand_over,
+        "POST",
+        "/api/v1/oncall/shifts",
+        add_shift,
+        "Schedule a shift (max 24 h unless override)",
+        body=c.ShiftInput,
+        answer=c.ShiftAdded,
+        status=201,
+    ),
+    Route(
+        "POST",
+        "/api/v1/oncall/handoff",
+        hand_over,
         "Hand over the on-call role now; both people are notified on their channels"
         " (the outcome is on the hand-over record in GET /api/v1/oncall)",
-        body=c.HandoffInput, answer=c.HandedOver, status=201,
+        body=c.HandoffInput,
+        answer=c.HandedOver,
+        status=201,
     ),
     Route(
-        "POST", "/api/v1/alerts/{id}/note", add_note, "Add a debrief note to an alert's timeline",
-        body=c.NoteInput, answer=c.NoteAdded, status=201, path_params=c.AlertPath, refusals=(404,),
+        "POST",
+        "/api/v1/alerts/{id}/note",
+        add_note,
+        "Add a debrief note to an alert's timeline",
+        body=c.NoteInput,
+        answer=c.NoteAdded,
+        status=201,
+        path_params=c.AlertPath,
+        refusals=(404,),
     ),
 )
 

@@ -67,7 +67,9 @@ def token_hash(token: str) -> str:
 
 
 class CheckinDesk:
-    def __init__(self, host: Host, *, escalate: Callable[[str], None], stand_down: Callable[[str], None]) -> None:
+    def __init__(
+        self, host: Host, *, escalate: Callable[[str], None], stand_down: Callable[[str], None]
+    ) -> None:
         self.s = host
         self.escalate = escalate  # starts the local escalation of an alert (hex id) …
         self.stand_down = stand_down  # … and stops it once the person checked in
@@ -118,7 +120,9 @@ class CheckinDesk:
             token=token_hash(token),
         )
         self.s.store.put_plan(
-            _row(plan, PlanRow("", "", "", 0, 0, 0, "", "", note=self._seal_note(note), recipients=recipients)),
+            _row(
+                plan, PlanRow("", "", "", 0, 0, 0, "", "", note=self._seal_note(note), recipients=recipients)
+            ),
             now,
         )
         return plan, token
@@ -158,7 +162,17 @@ class CheckinDesk:
         return plan
 
     def plans(self) -> list[dict[str, Any]]:
-        shown = ("id", "who", "region", "next_deadline", "interval_ms", "grace_ms", "state", "last_ok", "alert")
+        shown = (
+            "id",
+            "who",
+            "region",
+            "next_deadline",
+            "interval_ms",
+            "grace_ms",
+            "state",
+            "last_ok",
+            "alert",
+        )
         return [{k: getattr(row, k) for k in shown} for row in self.s.store.list_plans()]
 
     def tick(self) -> None:
@@ -215,15 +229,30 @@ class CheckinDesk:
 
 def _plan(row: PlanRow) -> Plan:
     return Plan(
-        row.id, row.who, row.region, row.next_deadline, row.interval_ms, row.grace_ms, "", row.state,
-        row.link_token, row.last_ok,
+        row.id,
+        row.who,
+        row.region,
+        row.next_deadline,
+        row.interval_ms,
+        row.grace_ms,
+        "",
+        row.state,
+        row.link_token,
+        row.last_ok,
     )
 
 
 def _row(plan: Plan, kept: PlanRow) -> PlanRow:
     """The plan's fields over ``kept``'s sealed note, recipients and alert."""
     return replace(
-        kept, id=plan.id, who=plan.who, region=plan.region, next_deadline=plan.next_deadline,
-        interval_ms=plan.interval_ms, grace_ms=plan.grace_ms, state=plan.state, link_token=plan.link_token,
+        kept,
+        id=plan.id,
+        who=plan.who,
+        region=plan.region,
+        next_deadline=plan.next_deadline,
+        interval_ms=plan.interval_ms,
+        grace_ms=plan.grace_ms,
+        state=plan.state,
+        link_token=plan.link_token,
         last_ok=plan.last_ok,
     )

@@ -131,21 +131,37 @@ async def phone(request: web.Request) -> web.Response:
 
 ROUTES = (
     Route(
-        "POST", "/api/v1/checkins", start, "Start a check-in plan; returns the phone link once",
-        body=c.CheckinInput, answer=c.CheckinStarted, status=201,
+        "POST",
+        "/api/v1/checkins",
+        start,
+        "Start a check-in plan; returns the phone link once",
+        body=c.CheckinInput,
+        answer=c.CheckinStarted,
+        status=201,
     ),
     Route("GET", "/api/v1/checkins", listing, "Check-in plans", answer=c.Checkins),
     *(
         Route(
-            "POST", f"/api/v1/checkins/{{id}}/{action}", handler, summary,
-            answer=c.CheckinState, path_params=c.PlainIdPath, refusals=(404,),
+            "POST",
+            f"/api/v1/checkins/{{id}}/{action}",
+            handler,
+            summary,
+            answer=c.CheckinState,
+            path_params=c.PlainIdPath,
+            refusals=(404,),
         )
         for action, handler, summary in (("ok", ok, "Check in"), ("stop", stop, "End a plan"))
     ),
     *(
         Route(
-            method, "/checkin/{token}", phone, summary,
-            media="text/html", path_params=c.TokenPath, public=True, refusals=(404,),
+            method,
+            "/checkin/{token}",
+            phone,
+            summary,
+            media="text/html",
+            path_params=c.TokenPath,
+            public=True,
+            refusals=(404,),
         )
         for method, summary in (("GET", "The one-tap phone page"), ("POST", "Check in from the phone page"))
     ),

@@ -84,14 +84,22 @@ class ResponseDesk:
         self.all_clear = AllClear(
             host,
             notify=lambda urls, title, body: _notify(urls, title, body, self.outbound),
-            note=lambda alert_hex, message, params: self.note(alert_hex, "", kind="escalation", message=message, params=params),
+            note=lambda alert_hex, message, params: self.note(
+                alert_hex, "", kind="escalation", message=message, params=params
+            ),
             lock=self._lock,
         )
 
     # -- responders -----------------------------------------------------------------------
     def add_responder(
-        self, name: str, role: str, channels: list[str], password: str | None, drills: bool = False,
-        lang: str = "en", tz: str = "",
+        self,
+        name: str,
+        role: str,
+        channels: list[str],
+        password: str | None,
+        drills: bool = False,
+        lang: str = "en",
+        tz: str = "",
     ) -> dict[str, Any]:
         name = name.strip()
         if not name or len(name) > 64:
@@ -285,8 +293,14 @@ class ResponseDesk:
             if isinstance(action, esc.Persist):
                 self.s.store.put_escalation(EscalationRow(**asdict(action.escalation)), self.s.clock())
             elif isinstance(action, esc.Timeline):
-                self.note(action.alert_id, "", kind="escalation", at=action.at,
-                          message=action.message, params=dict(action.params))
+                self.note(
+                    action.alert_id,
+                    "",
+                    kind="escalation",
+                    at=action.at,
+                    message=action.message,
+                    params=dict(action.params),
+                )
         if pages:  # in chain order, one after the other: the backup hears first
             self.s.spawn(self._page_in_order(pages))
 
@@ -306,16 +320,28 @@ class ResponseDesk:
             if (row.alert_id, row.step) in self._mine:
                 continue
             if row.state == "sending" and row.tried:
-                self.note(row.alert_id, "", kind="escalation", message=PAGE_CUT,
-                          params={"step": row.targets, "person": row.tried[-1]})
+                self.note(
+                    row.alert_id,
+                    "",
+                    kind="escalation",
+                    message=PAGE_CUT,
+                    params={"step": row.targets, "person": row.tried[-1]},
+                )
             resumed.setdefault(row.alert_id, []).append(esc.Page(row.alert_id, row.targets, row.step))
         for alert_pages in resumed.values():
             self.s.spawn(self._page_in_order(alert_pages))
 
     # -- timeline -------------------------------------------------------------------------
     def note(
-        self, alert_hex: str, text: str, *, kind: str = "debrief", author: str = "", at: int = 0,
-        message: str = "", params: dict[str, str] | None = None,
+        self,
+        alert_hex: str,
+        text: str,
+        *,
+        kind: str = "debrief",
+        author: str = "",
+        at: int = 0,
+        message: str = "",
+        params: dict[str, str] | None = None,
     ) -> None:
         """A step of the incident timeline. A person's note is ``text``; the
         node's own steps give a catalog ``message`` and its ``params`` instead,
@@ -425,7 +451,9 @@ class ResponseDesk:
             self._page_state(record, state="skipped")  # unreadable, or cancelled before it went out
             return
         sender = self._sender(row.author) if row else ""
-        texts = _PageTexts(alert, page.alert_id, public_base(self.s.config), sender, self.zone, row.expires if row else 0)
+        texts = _PageTexts(
+            alert, page.alert_id, public_base(self.s.config), sender, self.zone, row.expires if row else 0
+        )
         people = self._targets(page.targets)
         if alert.is_exercise:  # a drill never pages anyone outside the drill's list
             active = self._active_drill()
@@ -485,14 +513,22 @@ PAGE_SENT = "page (%(step)s): %(people)s"
 PAGE_NOBODY = "page (%(step)s): nobody reachable"
 ROUND_SENT = "page (whole chain, round %(round)s): %(people)s"
 ROUND_NOBODY = "page (whole chain, round %(round)s): nobody reachable"
-PAGE_CUT = "page (%(step)s): the node stopped while paging %(person)s; not paged again (they may have been reached)"
+PAGE_CUT = (
+    "page (%(step)s): the node stopped while paging %(person)s; not paged again (they may have been reached)"
+)
 MESSAGES = (PAGE_SENT, PAGE_NOBODY, ROUND_SENT, ROUND_NOBODY, PAGE_CUT)
 ACK_HOW = "To acknowledge: open the link and press “%(button)s”, or run: %(command)s"
 
 
 def page_text(
-    alert: Alert, alert_hex: str, base: str, *, lang: str = "en", sender: str = "",
-    zone: tzinfo | None = None, expires: int = 0,
+    alert: Alert,
+    alert_hex: str,
+    base: str,
+    *,
+    lang: str = "en",
+    sender: str = "",
+    zone: tzinfo | None = None,
+    expires: int = 0,
 ) -> tuple[str, str]:
     """A responder's page: the phone text every channel gets
     (``node.alerts.phone_text``) in the responder's language, naming the sending
@@ -507,7 +543,9 @@ def page_text(
     link = f"{base}/ui/alerts/{alert_hex}"
     how = t(ACK_HOW) % {"button": t("Acknowledge"), "command": "amparo alert ack " + alert_hex[:12]}
     said = replace(  # a missed check-in's alert is signed in English: told in the responder's language
-        alert, headline=localized(alert.headline, t)[:MAX_HEADLINE], instruction=localized(alert.instruction, t)
+        alert,
+        headline=localized(alert.headline, t)[:MAX_HEADLINE],
+        instruction=localized(alert.instruction, t),
     )
     return phone_text(said, link=link, footer=(how,), lang=lang, sender=sender, zone=zone, expires=expires)
 
@@ -521,7 +559,9 @@ class _PageTexts:
     """One page's text per language and time zone, rendered once for everyone
     who reads it; ``zone`` is the node's, for responders without one."""
 
-    def __init__(self, alert: Alert, alert_hex: str, base: str, sender: str, zone: tzinfo, expires: int) -> None:
+    def __init__(
+        self, alert: Alert, alert_hex: str, base: str, sender: str, zone: tzinfo, expires: int
+    ) -> None:
         self._args = (alert, alert_hex, base)
         self._sender, self._zone, self._expires = sender, zone, expires
         self._texts: dict[tuple[str, str], tuple[str, str]] = {}

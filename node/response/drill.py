@@ -139,7 +139,19 @@ NOTHING = "nothing"
 CHART_TITLE = "Time to acknowledge (s)"
 NO_ACKS = "No acknowledgements."
 STOPPED = "The drill stopped after %(count)s step(s): %(reason)s"
-MESSAGES = (TITLE, ALL_EXERCISES, STEP, ORG_ACKED, LOCAL_ACKED, NOBODY, MISSED, NOTHING, CHART_TITLE, NO_ACKS, STOPPED)
+MESSAGES = (
+    TITLE,
+    ALL_EXERCISES,
+    STEP,
+    ORG_ACKED,
+    LOCAL_ACKED,
+    NOBODY,
+    MISSED,
+    NOTHING,
+    CHART_TITLE,
+    NO_ACKS,
+    STOPPED,
+)
 
 
 def outcome(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -150,14 +162,24 @@ def outcome(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     steps = []
     for alert in results:
         answers = [
-            {"who": r.get("organization") or r["key"][:12], "local": False, "state": r["state"],
-             "seconds": float(r["time_to_ack_s"])}
+            {
+                "who": r.get("organization") or r["key"][:12],
+                "local": False,
+                "state": r["state"],
+                "seconds": float(r["time_to_ack_s"]),
+            }
             for r in alert.get("responses", [])
         ]
         escalation = alert.get("escalation") or {}
         if escalation.get("acked_by"):
-            answers.append({"who": escalation["acked_by"], "local": True, "state": "responding",
-                            "seconds": _local_ack_seconds(alert)})
+            answers.append(
+                {
+                    "who": escalation["acked_by"],
+                    "local": True,
+                    "state": "responding",
+                    "seconds": _local_ack_seconds(alert),
+                }
+            )
         steps.append({"headline": str(alert.get("headline", "")), "answers": answers})
     return steps
 
@@ -227,7 +249,9 @@ def chart(rows: list[tuple[str, float | None]], lang: str = "en") -> str:
                 f'<rect class="missed" x="{left}" y="{y + 4}" width="{width}" height="{bar_h - 8}" '
                 'fill="#fde8e8" stroke="#b30000" stroke-dasharray="4 3"/>'
             )
-            parts.append(f'<text x="{left + 8}" y="{y + 16}" fill="#b30000" font-weight="bold">{escape(t(NOBODY))}</text>')
+            parts.append(
+                f'<text x="{left + 8}" y="{y + 16}" fill="#b30000" font-weight="bold">{escape(t(NOBODY))}</text>'
+            )
             continue
         w = max(2, int(width * seconds / longest))
         parts.append(f'<rect x="{left}" y="{y + 4}" width="{w}" height="{bar_h - 8}" fill="#1b7f3a"/>')

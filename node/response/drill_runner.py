@@ -101,7 +101,9 @@ class DrillRunner:
         now = self.host.clock()
         run = DrillRun(self._new_id(now), plan, plan.wait_ms if wait_ms is None else wait_ms, now)
         if run.ends - now > drill.MAX_DRILL_MS:
-            raise DrillError("a drill lasts at most 24 h, its steps and the wait for acknowledgements together")
+            raise DrillError(
+                "a drill lasts at most 24 h, its steps and the wait for acknowledgements together"
+            )
         self.host.desk.start_drill(plan.name, list(plan.participants), run.ends + LATE_ACKS_MS)
         self.running = run
         self.host.spawn(self._run(run))

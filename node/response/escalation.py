@@ -159,8 +159,13 @@ def tick(esc: Escalation, now: int, policy: Policy = Policy()) -> tuple[Escalati
             actions += more
             break
         if esc.step + 1 >= len(policy.chain):
-            esc = replace(esc, state="exhausted", deadline=_due(fired_at + policy.repage_every_ms, esc.expires))
-            actions += [Persist(esc), _note(esc, fired_at, EXHAUSTED, every=duration_text(policy.repage_every_ms))]
+            esc = replace(
+                esc, state="exhausted", deadline=_due(fired_at + policy.repage_every_ms, esc.expires)
+            )
+            actions += [
+                Persist(esc),
+                _note(esc, fired_at, EXHAUSTED, every=duration_text(policy.repage_every_ms)),
+            ]
             continue
         step = esc.step + 1
         esc = replace(esc, step=step, deadline=_due(fired_at + policy.ack_timeout_ms, esc.expires))
@@ -185,7 +190,9 @@ def _round(
     if skip:
         esc = replace(esc, deadline=following)
         return esc, [Persist(esc)]
-    quiet_end = clock_text.local_minutes_end(fired_at, policy.quiet_hours, policy.zone) if policy.quiet_hours else 0
+    quiet_end = (
+        clock_text.local_minutes_end(fired_at, policy.quiet_hours, policy.zone) if policy.quiet_hours else 0
+    )
     if quiet_end and not esc.urgent:
         esc = replace(esc, deadline=_due(quiet_end, esc.expires))
         until = clock_text.clock(quiet_end, policy.zone)

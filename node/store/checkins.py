@@ -38,12 +38,24 @@ class CheckinQueries(Database):
     def put_plan(self, row: PlanRow, now: int) -> None:
         alarm = row.next_deadline + row.grace_ms if row.state == "active" else None
         with self._write() as session:
-            session.merge(CheckinPlanModel(
-                id=row.id, who=row.who, region=row.region, next_deadline=row.next_deadline,
-                interval_ms=row.interval_ms, grace_ms=row.grace_ms, state=row.state, link_token=row.link_token,
-                last_ok=row.last_ok, alarm_at=alarm, note=row.note, recipients=list(row.recipients),
-                alert=row.alert, updated=now,
-            ))
+            session.merge(
+                CheckinPlanModel(
+                    id=row.id,
+                    who=row.who,
+                    region=row.region,
+                    next_deadline=row.next_deadline,
+                    interval_ms=row.interval_ms,
+                    grace_ms=row.grace_ms,
+                    state=row.state,
+                    link_token=row.link_token,
+                    last_ok=row.last_ok,
+                    alarm_at=alarm,
+                    note=row.note,
+                    recipients=list(row.recipients),
+                    alert=row.alert,
+                    updated=now,
+                )
+            )
 
     def get_plan(self, plan_id: str) -> PlanRow | None:
         with self._read() as session:
@@ -74,6 +86,16 @@ class CheckinQueries(Database):
 
 def _plan(m: CheckinPlanModel) -> PlanRow:
     return PlanRow(
-        m.id, m.who, m.region, m.next_deadline, m.interval_ms, m.grace_ms, m.state, m.link_token, m.last_ok,
-        m.note, list(m.recipients), m.alert,
+        m.id,
+        m.who,
+        m.region,
+        m.next_deadline,
+        m.interval_ms,
+        m.grace_ms,
+        m.state,
+        m.link_token,
+        m.last_ok,
+        m.note,
+        list(m.recipients),
+        m.alert,
     )

@@ -74,7 +74,9 @@ class DeliveryQueries(Database):
         ]
         statement = self._insert(DeliveryModel).on_conflict_do_nothing()
         with self._write() as session:
-            result = session.connection().execute(statement, rows, execution_options={"preserve_rowcount": True})
+            result = session.connection().execute(
+                statement, rows, execution_options={"preserve_rowcount": True}
+            )
             return max(0, result.rowcount)
 
     def queued_for(self, envelope_id: bytes, subscriptions: list[str]) -> set[str]:
@@ -101,7 +103,8 @@ class DeliveryQueries(Database):
             select(DeliveryModel)
             .join(
                 heads,
-                (DeliveryModel.subscription_id == heads.c.subscription_id) & (DeliveryModel.seq == heads.c.seq),
+                (DeliveryModel.subscription_id == heads.c.subscription_id)
+                & (DeliveryModel.seq == heads.c.seq),
             )
             .where(DeliveryModel.state == "pending", DeliveryModel.next_attempt <= now)
             .order_by(DeliveryModel.next_attempt)
@@ -153,13 +156,17 @@ class DeliveryQueries(Database):
             )
             .values(state=state, attempts=bindparam("b_attempts"), done_at=now, last_error=error)
         )
-        rows = [{"b_sub": d.subscription_id, "b_env": d.envelope_id, "b_attempts": d.attempts + 1} for d in done]
+        rows = [
+            {"b_sub": d.subscription_id, "b_env": d.envelope_id, "b_attempts": d.attempts + 1} for d in done
+        ]
         with self._write() as session:
             session.connection().execute(statement, rows)
 
     def retry_delivery(self, d: Delivery, at: int, error: str) -> None:
         with self._write() as session:
-            self._update_delivery(session, d, attempts=d.attempts + 1, next_attempt=at, last_error=error[:200])
+            self._update_delivery(
+                session, d, attempts=d.attempts + 1, next_attempt=at, last_error=error[:200]
+            )
 
     @staticmethod
     def _update_delivery(session: Any, d: Delivery, **values: Any) -> None:
@@ -203,4 +210,6 @@ _COLUMNS = (
 
 
 def _delivery(row: DeliveryModel) -> Delivery:
-    return Delivery(row.subscription_id, row.envelope_id, row.seq, row.attempts, row.next_attempt, row.created)
+    return Delivery(
+        row.subscription_id, row.envelope_id, row.seq, row.attempts, row.next_attempt, row.created
+    )

@@ -305,7 +305,9 @@ def _region_rows(item: StoredEnvelope) -> list[tuple[bytes, str, int | None]]:
 _MARKERS: Final = {"qmark": "?", "format": "%s", "pyformat": "%s"}  # sqlite3; psycopg
 
 
-def _insert_many(connection: Connection, model: type[Base], columns: tuple[str, ...], rows: list[Any]) -> None:
+def _insert_many(
+    connection: Connection, model: type[Base], columns: tuple[str, ...], rows: list[Any]
+) -> None:
     """``INSERT`` many rows with the driver's own ``executemany``, in the
     caller's transaction.
 

@@ -62,11 +62,20 @@ class EscalationQueries(Database):
     # -- escalations -----------------------------------------------------------------------
     def put_escalation(self, row: EscalationRow, now: int) -> None:
         with self._write() as session:
-            session.merge(EscalationModel(
-                alert_id=row.alert_id, started=row.started, step=row.step, deadline=row.deadline or None,
-                state=row.state, acked_by=row.acked_by, round=row.round, expires=row.expires or None,
-                urgent=row.urgent, updated=now,
-            ))
+            session.merge(
+                EscalationModel(
+                    alert_id=row.alert_id,
+                    started=row.started,
+                    step=row.step,
+                    deadline=row.deadline or None,
+                    state=row.state,
+                    acked_by=row.acked_by,
+                    round=row.round,
+                    expires=row.expires or None,
+                    urgent=row.urgent,
+                    updated=now,
+                )
+            )
 
     def get_escalation(self, alert_id: str) -> EscalationRow | None:
         with self._read() as session:
@@ -127,10 +136,16 @@ class EscalationQueries(Database):
     # -- notes -----------------------------------------------------------------------------
     def add_note(self, row: NoteRow) -> None:
         with self._write() as session:
-            session.add(NoteModel(
-                alert_id=row.alert_id, at=row.at, kind=row.kind, sealed=row.sealed, text=row.text,
-                author=row.author,
-            ))
+            session.add(
+                NoteModel(
+                    alert_id=row.alert_id,
+                    at=row.at,
+                    kind=row.kind,
+                    sealed=row.sealed,
+                    text=row.text,
+                    author=row.author,
+                )
+            )
 
     def notes_of(self, alert_id: str) -> list[NoteRow]:
         """An alert's timeline, oldest first (written order within one instant)."""
@@ -139,13 +154,21 @@ class EscalationQueries(Database):
         )
         with self._read() as session:
             return [
-                NoteRow(m.alert_id, m.at, m.kind, m.sealed, m.text, m.author) for m in session.scalars(statement)
+                NoteRow(m.alert_id, m.at, m.kind, m.sealed, m.text, m.author)
+                for m in session.scalars(statement)
             ]
 
 
 def _escalation(m: EscalationModel) -> EscalationRow:
     return EscalationRow(
-        m.alert_id, m.started, m.step, m.deadline or 0, m.state, m.acked_by, m.round or 0, m.expires or 0,
+        m.alert_id,
+        m.started,
+        m.step,
+        m.deadline or 0,
+        m.state,
+        m.acked_by,
+        m.round or 0,
+        m.expires or 0,
         bool(m.urgent),
     )
 
@@ -156,6 +179,12 @@ def _page(m: PageModel) -> PageRow:
 
 def _page_values(row: PageRow, now: int) -> dict[str, object]:
     return {
-        "alert_id": row.alert_id, "step": row.step, "targets": row.targets, "state": row.state,
-        "tried": list(row.tried), "reached": list(row.reached), "at": row.at, "updated": now,
+        "alert_id": row.alert_id,
+        "step": row.step,
+        "targets": row.targets,
+        "state": row.state,
+        "tried": list(row.tried),
+        "reached": list(row.reached),
+        "at": row.at,
+        "updated": now,
     }

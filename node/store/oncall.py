@@ -45,8 +45,13 @@ class OncallQueries(Database):
     # -- responders ------------------------------------------------------------------------
     def put_responder(self, row: ResponderRow, now: int) -> None:
         values = {
-            "name": row.name, "role": row.role, "channels": list(row.channels),
-            "password": row.password, "drills": row.drills, "lang": row.lang, "tz": row.tz,
+            "name": row.name,
+            "role": row.role,
+            "channels": list(row.channels),
+            "password": row.password,
+            "drills": row.drills,
+            "lang": row.lang,
+            "tz": row.tz,
             "updated": now,
         }
         statement = self._insert(ResponderModel).values(**values)
@@ -91,9 +96,15 @@ class OncallQueries(Database):
     # -- hand-overs ------------------------------------------------------------------------
     def add_handover(self, row: HandoverRow) -> None:
         with self._write() as session:
-            session.merge(HandoverModel(
-                at=row.at, outgoing=row.outgoing, incoming=row.incoming, note=row.note, notified=row.notified
-            ))
+            session.merge(
+                HandoverModel(
+                    at=row.at,
+                    outgoing=row.outgoing,
+                    incoming=row.incoming,
+                    note=row.note,
+                    notified=row.notified,
+                )
+            )
 
     def set_handover_notified(self, at: int, notified: dict[str, str]) -> None:
         statement = update(HandoverModel).where(HandoverModel.at == at).values(notified=notified)

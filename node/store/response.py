@@ -76,14 +76,19 @@ class ResponseQueries(Database):
         finished: list[tuple[type[Base], ColumnElement[bool]]] = [
             (EscalationModel, _finished_escalation() & (EscalationModel.updated < before)),
             (PageModel, PageModel.state.in_(FINISHED_PAGE) & (PageModel.updated < before)),
-            (CheckinPlanModel, CheckinPlanModel.state.in_(FINISHED_PLAN) & (CheckinPlanModel.updated < before)),
+            (
+                CheckinPlanModel,
+                CheckinPlanModel.state.in_(FINISHED_PLAN) & (CheckinPlanModel.updated < before),
+            ),
             (NoteModel, NoteModel.at < before),
             (ShiftModel, ShiftModel.end < before),
             (HandoverModel, HandoverModel.at < before),
             (ResponseRecordModel, ResponseRecordModel.updated < before),
         ]
         with self._write() as session:
-            return sum(session.connection().execute(delete(model).where(where)).rowcount for model, where in finished)
+            return sum(
+                session.connection().execute(delete(model).where(where)).rowcount for model, where in finished
+            )
 
 
 def _finished_escalation() -> ColumnElement[bool]:

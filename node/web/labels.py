@@ -58,25 +58,48 @@ CAP_SEALED = N_("This node cannot read that alert (it is sealed to other organiz
 # The words of a responder's page (``node.alerts.phone_text``, ``node.response.desk.page_text``):
 # sent in the responder's language from this same catalog.
 PAGE = (
-    N_("DRILL"), N_("TEST"), N_("UPDATE"), N_("CANCELLED"), N_("ACTION"), N_("Contact"), N_("From"),
-    N_("Acknowledge"), N_("Effective"), N_("Expires"),
+    N_("DRILL"),
+    N_("TEST"),
+    N_("UPDATE"),
+    N_("CANCELLED"),
+    N_("ACTION"),
+    N_("Contact"),
+    N_("From"),
+    N_("Acknowledge"),
+    N_("Effective"),
+    N_("Expires"),
     N_("To acknowledge: open the link and press “%(button)s”, or run: %(command)s"),
 )
 
 # What a cancel or an update says to everyone who heard the alert (``node.all_clear``):
 # who did it and why, or what changed, with the changed fields' names.
 ALL_CLEAR = (
-    N_("Cancelled by %(sender)s: %(reason)s"), N_("Cancelled by %(sender)s."),
-    N_("Updated by %(sender)s: %(changes)s"), N_("Updated by %(sender)s."), N_("%(field)s changed"),
-    N_("headline"), N_("severity"), N_("event"), N_("urgency"), N_("certainty"), N_("description"),
-    N_("instruction"), N_("contact"), N_("language"), N_("regions"),
+    N_("Cancelled by %(sender)s: %(reason)s"),
+    N_("Cancelled by %(sender)s."),
+    N_("Updated by %(sender)s: %(changes)s"),
+    N_("Updated by %(sender)s."),
+    N_("%(field)s changed"),
+    N_("headline"),
+    N_("severity"),
+    N_("event"),
+    N_("urgency"),
+    N_("certainty"),
+    N_("description"),
+    N_("instruction"),
+    N_("contact"),
+    N_("language"),
+    N_("regions"),
 )
 
 # Regions as people type them (protocol.regions.resolve; node.web.region_words):
 # the dashboard's compose page and the command line say these.
-REGION_UNKNOWN = N_("unknown region %(typed)s: give an ISO 3166 code such as MX or MX-OAX, or a region's name")
+REGION_UNKNOWN = N_(
+    "unknown region %(typed)s: give an ISO 3166 code such as MX or MX-OAX, or a region's name"
+)
 REGION_UNKNOWN_HINT = N_("unknown region %(typed)s: did you mean %(candidates)s?")
-REGION_AMBIGUOUS = N_("%(typed)s names more than one region: %(candidates)s. Give the code of the one you mean.")
+REGION_AMBIGUOUS = N_(
+    "%(typed)s names more than one region: %(candidates)s. Give the code of the one you mean."
+)
 REGION_RESOLVED = N_("region %(typed)s → %(code)s (%(name)s)")
 
 # The incident timeline's steps the node writes itself (node.response.escalation.MESSAGES,
@@ -94,7 +117,9 @@ TIMELINE = (
     N_("page (%(step)s): nobody reachable"),
     N_("page (whole chain, round %(round)s): %(people)s"),
     N_("page (whole chain, round %(round)s): nobody reachable"),
-    N_("page (%(step)s): the node stopped while paging %(person)s; not paged again (they may have been reached)"),
+    N_(
+        "page (%(step)s): the node stopped while paging %(person)s; not paged again (they may have been reached)"
+    ),
     # the all-clear (node.response.all_clear)
     N_("all-clear: cancelled by %(sender)s: %(reason)s — told: %(people)s"),
     N_("all-clear: cancelled by %(sender)s — told: %(people)s"),

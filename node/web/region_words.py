@@ -25,4 +25,3 @@ def region_resolved(resolved: Resolved, language: str) -> str:
     """What a name a person typed was taken to mean: "region Oaxaca → MX-OAX (Oaxaca, México)"."""
     text = translations(language).gettext(labels.REGION_RESOLVED)
     return text % {"typed": resolved.typed, "code": resolved.code, "name": label(resolved.code, language)}
-

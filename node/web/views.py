@@ -179,22 +179,37 @@ class Views:
         return text % {k: t.gettext(v) for k, v in params.items()} if params else text
 
     def language(self, request: web.Request) -> str:
-        return i18n.choose(request.query.get("lang") or request.cookies.get(LANG_COOKIE),
-                           request.headers.get("Accept-Language", ""))
+        return i18n.choose(
+            request.query.get("lang") or request.cookies.get(LANG_COOKIE),
+            request.headers.get("Accept-Language", ""),
+        )
 
     def render(
         self, request: web.Request, session: Session | None, template: str, *, status: int = 200, **ctx: Any
     ) -> web.Response:
         language = self.language(request)
         s = self.service(request)
-        html = _env(language).get_template(template).render(
-            session=session, lang=language, languages=i18n.available(), node=s.config.name,
-            health=_health(s) if session else None, path=request.path, static=PREFIX + "/static",
-            event_labels=labels.EVENT, zone=s.desk.zone_of(session.name) if session else s.desk.zone, **ctx
+        html = (
+            _env(language)
+            .get_template(template)
+            .render(
+                session=session,
+                lang=language,
+                languages=i18n.available(),
+                node=s.config.name,
+                health=_health(s) if session else None,
+                path=request.path,
+                static=PREFIX + "/static",
+                event_labels=labels.EVENT,
+                zone=s.desk.zone_of(session.name) if session else s.desk.zone,
+                **ctx,
+            )
         )
         response = web.Response(text=html, content_type="text/html", status=status, headers=SECURITY_HEADERS)
         if request.query.get("lang") in i18n.available():
-            response.set_cookie(LANG_COOKIE, request.query["lang"], httponly=True, samesite="Strict", path="/")
+            response.set_cookie(
+                LANG_COOKIE, request.query["lang"], httponly=True, samesite="Strict", path="/"
+            )
         return response
 
     async def form(self, request: web.Request) -> dict[str, str]:
@@ -207,8 +222,15 @@ class Views:
 
     async def login_form(self, request: web.Request, error: str = "", status: int = 200) -> web.Response:
         token = secrets.token_urlsafe(24)
-        response = self.render(request, None, "login.html", status=status, login_csrf=token, error=error,
-                               next=_safe_next(request.query.get("next")))
+        response = self.render(
+            request,
+            None,
+            "login.html",
+            status=status,
+            login_csrf=token,
+            error=error,
+            next=_safe_next(request.query.get("next")),
+        )
         response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="Strict", path=f"{PREFIX}/login")
         return response
 
@@ -245,7 +267,9 @@ class Views:
         raise response
 
     async def _login_wait(self, request: web.Request, seconds: int) -> web.Response:
-        response = await self.login_form(request, self.gettext(request, labels.LOGIN_WAIT, seconds=str(seconds)), 429)
+        response = await self.login_form(
+            request, self.gettext(request, labels.LOGIN_WAIT, seconds=str(seconds)), 429
+        )
         response.headers["Retry-After"] = str(seconds)
         return response
 
@@ -271,8 +295,18 @@ class Views:
             listed = [a for a in listed if (a.get("status") == "actual") == (status == "actual")]
         t = i18n.translations(self.language(request))
         words = {s: t.gettext(s) for s in SEVERITIES} | {"sealed": t.gettext(labels.SEALED)}
-        return self.render(request, session, "alerts.html", alerts=listed, region=region, severity=severity,
-                           status_filter=status, severities=SEVERITIES, error=error, words=words)
+        return self.render(
+            request,
+            session,
+            "alerts.html",
+            alerts=listed,
+            region=region,
+            severity=severity,
+            status_filter=status,
+            severities=SEVERITIES,
+            error=error,
+            words=words,
+        )
 
     async def stream(self, request: web.Request, session: Session) -> web.StreamResponse:
         response: web.StreamResponse = await self._stream(request)
@@ -290,9 +324,17 @@ class Views:
         s = self.service(request)
         row = self._row(request)
         detail = incidents.alert_detail(s, row)
-        return self.render(request, session, "alert.html", a=detail, own=row.author in s.own_keys(), history=history(detail),
-                           step_labels=labels.STEP,
-                           severities=SEVERITIES, notice=request.query.get("done", ""))
+        return self.render(
+            request,
+            session,
+            "alert.html",
+            a=detail,
+            own=row.author in s.own_keys(),
+            history=history(detail),
+            step_labels=labels.STEP,
+            severities=SEVERITIES,
+            notice=request.query.get("done", ""),
+        )
 
     async def alert_cap(self, request: web.Request, session: Session) -> web.StreamResponse:
         """The CAP 1.2 document of an alert, for a signed-in browser (the API's
@@ -316,8 +358,11 @@ class Views:
     async def alert_ack(self, request: web.Request, session: Session) -> web.StreamResponse:
         form = await self.form(request)
         row = self._row(request)
-        incidents.acknowledge(self.service(request), row, {"state": form.get("state", "responding"),
-                                                           "note": form.get("note", ""), "by": session.name})
+        incidents.acknowledge(
+            self.service(request),
+            row,
+            {"state": form.get("state", "responding"), "note": form.get("note", ""), "by": session.name},
+        )
         raise web.HTTPSeeOther(f"{PREFIX}/alerts/{row.id.hex()}?done=ack")
 
     async def alert_note(self, request: web.Request, session: Session) -> web.StreamResponse:
@@ -331,7 +376,9 @@ class Views:
         row = self._row(request)
         changes = {k: form.get(k, "") for k in ("headline", "instruction", "description", "severity")}
         done = incidents.update_alert(self.service(request), row, changes)
-        raise web.HTTPSeeOther(f"{PREFIX}/alerts/{done['incident']}?done=update")  # the incident, in its current state
+        raise web.HTTPSeeOther(
+            f"{PREFIX}/alerts/{done['incident']}?done=update"
+        )  # the incident, in its current state
 
     async def alert_cancel(self, request: web.Request, session: Session) -> web.StreamResponse:
         form = await self.form(request)
@@ -346,19 +393,52 @@ class Views:
         return self._compose_page(request, session, {}, None, "")
 
     def _compose_page(
-        self, request: web.Request, session: Session, doc: dict[str, Any], preview: Any, error: str, status: int = 200
+        self,
+        request: web.Request,
+        session: Session,
+        doc: dict[str, Any],
+        preview: Any,
+        error: str,
+        status: int = 200,
     ) -> web.Response:
         peers = [p.name for p in self.service(request).store.list_peers()]
-        defaults = DEFAULTS | {"expires": f"{DEFAULT_TTL_MS // 3_600_000}h"}  # as `amparo alert send` has them
-        return self.render(request, session, "compose.html", status=status, doc=doc, preview=preview, error=error,
-                           severities=SEVERITIES, urgencies=URGENCIES, certainties=CERTAINTIES, events=EVENTS,
-                           peers=peers, defaults=defaults)
+        defaults = DEFAULTS | {
+            "expires": f"{DEFAULT_TTL_MS // 3_600_000}h"
+        }  # as `amparo alert send` has them
+        return self.render(
+            request,
+            session,
+            "compose.html",
+            status=status,
+            doc=doc,
+            preview=preview,
+            error=error,
+            severities=SEVERITIES,
+            urgencies=URGENCIES,
+            certainties=CERTAINTIES,
+            events=EVENTS,
+            peers=peers,
+            defaults=defaults,
+        )
 
     async def compose(self, request: web.Request, session: Session) -> web.StreamResponse:
         form = await self.form(request)
-        doc: dict[str, Any] = {k: form.get(k, "") for k in (
-            "headline", "severity", "urgency", "certainty", "event", "scope", "description", "instruction",
-            "contact", "expires", "language")}
+        doc: dict[str, Any] = {
+            k: form.get(k, "")
+            for k in (
+                "headline",
+                "severity",
+                "urgency",
+                "certainty",
+                "event",
+                "scope",
+                "description",
+                "instruction",
+                "contact",
+                "expires",
+                "language",
+            )
+        }
         doc["regions"] = split_regions(form.get("regions", ""))
         doc["exercise"] = form.get("exercise") == "on"
         doc["to"] = [p for p in (await request.post()).getall("to", []) if isinstance(p, str)]
@@ -367,7 +447,9 @@ class Views:
             said = self.gettext(request, labels.CHOOSE_SEVERITY)
             return self._compose_page(request, session, doc, None, said, 400)
         try:
-            watched = tuple(self.service(request).desk.watch)  # else the reader's locale (es-MX) hints the country
+            watched = tuple(
+                self.service(request).desk.watch
+            )  # else the reader's locale (es-MX) hints the country
             near = watched or i18n.countries_of(request.headers.get("Accept-Language", ""))
             alert = alert_from_request(doc, near=near)
             doc["regions"] = [a.region for a in alert.areas]  # as resolved: "Oaxaca" is sent as MX-OAX
@@ -377,13 +459,17 @@ class Views:
         if form.get("action") != "send":
             link = f"{public_base(self.service(request).config)}/ui/alerts/…"
             title, body = phone_text(alert, link=link, lang=self.language(request))
-            return self._compose_page(request, session, doc, {"title": title, "body": body, "alert": alert}, "")
+            return self._compose_page(
+                request, session, doc, {"title": title, "body": body, "alert": alert}, ""
+            )
         sent = incidents.send_alert(self.service(request), doc)
         raise web.HTTPSeeOther(f"{PREFIX}/alerts/{sent['id']}?done=sent")
 
     # -- joint releases, k of n (node.joint) -----------------------------------------------
     async def proposals(self, request: web.Request, session: Session) -> web.StreamResponse:
-        return self.render(request, session, "proposals.html", proposals=self.service(request).joint.listing())
+        return self.render(
+            request, session, "proposals.html", proposals=self.service(request).joint.listing()
+        )
 
     async def proposal_endorse(self, request: web.Request, session: Session) -> web.StreamResponse:
         self.service(request).joint.vote(request.match_info["id"], endorse=True)
@@ -397,8 +483,9 @@ class Views:
     # -- on-call, check-ins, peers, drills ------------------------------------------------
     async def oncall(self, request: web.Request, session: Session) -> web.StreamResponse:
         s = self.service(request)
-        return self.render(request, session, "oncall.html", oncall=s.desk.on_call_json(),
-                           responders=s.desk.responders())
+        return self.render(
+            request, session, "oncall.html", oncall=s.desk.on_call_json(), responders=s.desk.responders()
+        )
 
     async def handoff(self, request: web.Request, session: Session) -> web.StreamResponse:
         form = await self.form(request)
@@ -407,8 +494,15 @@ class Views:
 
     async def checkins(self, request: web.Request, session: Session) -> web.StreamResponse:
         s = self.service(request)
-        return self.render(request, session, "checkins.html", plans=s.desk.checkins.plans(), now=s.clock(),
-                           link=request.query.get("link", ""), peers=[p.name for p in s.store.list_peers()])
+        return self.render(
+            request,
+            session,
+            "checkins.html",
+            plans=s.desk.checkins.plans(),
+            now=s.clock(),
+            link=request.query.get("link", ""),
+            peers=[p.name for p in s.store.list_peers()],
+        )
 
     async def checkin_start(self, request: web.Request, session: Session) -> web.StreamResponse:
         from node.alerts import parse_duration
@@ -419,9 +513,13 @@ class Views:
         deadline = s.clock() + parse_duration(form["in"], "in") if form.get("in") or not every else 0
         to = [p for p in (await request.post()).getall("to", []) if isinstance(p, str)]
         _plan, token = s.desk.checkins.start(
-            form.get("who", "").strip() or "someone", form.get("region", "").strip(),
-            deadline=deadline, interval_ms=every, grace_ms=parse_duration(form.get("grace") or "10m", "grace"),
-            note=form.get("note", "")[:2000], to=to,
+            form.get("who", "").strip() or "someone",
+            form.get("region", "").strip(),
+            deadline=deadline,
+            interval_ms=every,
+            grace_ms=parse_duration(form.get("grace") or "10m", "grace"),
+            note=form.get("note", "")[:2000],
+            to=to,
         )
         raise web.HTTPSeeOther(f"{PREFIX}/checkins?link=/checkin/{token}")
 
@@ -442,8 +540,14 @@ class Views:
         language = self.language(request)
         reports = [_told(d, language) for k, d in s.store.list_records("drill") if k.startswith("report-")]
         running = s.drills.running.json() if s.drills.running is not None else None
-        return self.render(request, session, "drills.html", reports=sorted(reports, key=lambda d: -d["at"]),
-                           active=running, example=drill.example(drill.EXAMPLE.get(language, drill.EXAMPLE["en"])))
+        return self.render(
+            request,
+            session,
+            "drills.html",
+            reports=sorted(reports, key=lambda d: -d["at"]),
+            active=running,
+            example=drill.example(drill.EXAMPLE.get(language, drill.EXAMPLE["en"])),
+        )
 
     async def drill_run(self, request: web.Request, session: Session) -> web.StreamResponse:
         """The node's one drill runner, as ``amparo drill run`` uses it."""
@@ -464,8 +568,13 @@ def _told(report: dict[str, Any], language: str) -> dict[str, Any]:
 def _health(s: NodeService) -> dict[str, Any]:
     peers = s.store.list_peers()
     last = max((p.last_seen or 0 for p in peers), default=0)
-    return {"peers": len(peers), "up": sum(1 for p in peers if s.peer_is_up(p.key)), "last_sync": last,
-            "backlog": s.allies.backlog(), "drill": s.drills.running is not None}
+    return {
+        "peers": len(peers),
+        "up": sum(1 for p in peers if s.peer_is_up(p.key)),
+        "last_sync": last,
+        "backlog": s.allies.backlog(),
+        "drill": s.drills.running is not None,
+    }
 
 
 def _safe_next(value: str | None) -> str:

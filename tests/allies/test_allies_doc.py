@@ -25,8 +25,12 @@ def example() -> Any:
 def test_the_documented_receiver_accepts_what_the_node_signs_and_nothing_else() -> None:
     verify = example()
     secret = secrets.token_hex(32)  # as `amparo subscribe add --json` prints it
-    body = messages.webhook_body({"id": "5f0c", "headline": "Defensora detenida"}, delivery="s-5f0c",
-                                 subscription="s", link="http://127.0.0.1:7171/ui/alerts/5f0c")
+    body = messages.webhook_body(
+        {"id": "5f0c", "headline": "Defensora detenida"},
+        delivery="s-5f0c",
+        subscription="s",
+        link="http://127.0.0.1:7171/ui/alerts/5f0c",
+    )
     header = messages.sign(bytes.fromhex(secret), NOW, body)
     assert verify(secret, header, body, now=NOW)
     assert verify(secret, header, body, now=NOW + 299)
@@ -48,6 +52,10 @@ def test_the_shipped_check_takes_the_secret_as_printed() -> None:
 
 def test_the_documented_body_has_the_keys_a_delivery_has() -> None:
     text = DOC.read_text("utf-8")
-    documented = set(re.findall(r'^  "(\w+)":', text.split("Body (keys sorted, UTF-8):", 1)[1].split("```", 2)[1], re.M))
-    sent = set(messages.webhook_body({}, delivery="d", subscription="s", link="l").decode().strip("{}").split(","))
+    documented = set(
+        re.findall(r'^  "(\w+)":', text.split("Body (keys sorted, UTF-8):", 1)[1].split("```", 2)[1], re.M)
+    )
+    sent = set(
+        messages.webhook_body({}, delivery="d", subscription="s", link="l").decode().strip("{}").split(",")
+    )
     assert documented == {k.split(":")[0].strip('"') for k in sent}

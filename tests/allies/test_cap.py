@@ -49,7 +49,17 @@ def test_import_gives_back_the_same_fields(alert: Alert, expires: int) -> None:
     meta = cap.CapMeta("ab" * 32, AUTHOR, "Colectivo Ejemplo", 1_795_000_000_123, expires)
     parsed = cap.parse(cap.render(alert, meta), resolve=own_alerts)
     imported = parsed.alert
-    fields = ("status", "msg_type", "references", "scope", "event", "urgency", "severity", "certainty", "language")
+    fields = (
+        "status",
+        "msg_type",
+        "references",
+        "scope",
+        "event",
+        "urgency",
+        "severity",
+        "certainty",
+        "language",
+    )
     for name in fields:
         assert getattr(imported, name) == getattr(alert, name), name
     assert parsed.expires == min(expires, cap.LAST_CAP_MS) // 1000 * 1000  # 0: the document had none
@@ -86,7 +96,9 @@ def test_an_independent_parser_reads_it() -> None:
 
 def test_updates_reference_what_they_amend() -> None:
     original = cap.CapMeta("cd" * 32, AUTHOR, "", 1_795_000_000_000, 0)
-    update = Alert(headline="Liberada", areas=(Area("MX-OAX"),), msg_type="update", references=(b"\xcd" * 32,))
+    update = Alert(
+        headline="Liberada", areas=(Area("MX-OAX"),), msg_type="update", references=(b"\xcd" * 32,)
+    )
     document = cap.render(update, META, referenced=lambda ref: original)
     assert valid(document)
     assert f"amparo:{AUTHOR.hex()},{'cd' * 32},2026-11-18T".encode() in document
@@ -120,16 +132,13 @@ def test_import_of_an_outside_authority_alert() -> None:
     assert "proteccion-civil@example.gob PC-2026-0042 2026-11-25T10:00:00-06:00" in a.description
 
 
-AMENDMENT = (
-    OUTSIDE.replace("<identifier>PC-2026-0042</identifier>", "<identifier>PC-2026-0043</identifier>")
-    .replace("<msgType>Alert</msgType>", "<msgType>%s</msgType>")
-    .replace(
-        "<scope>Public</scope>",
-        "<scope>Public</scope><references>proteccion-civil@example.gob,PC-2026-0042,2026-11-25T10:00:00-06:00"
-        "</references>",
-    )
-    % ("%s", ISO_GEOCODE)
-)
+AMENDMENT = OUTSIDE.replace(
+    "<identifier>PC-2026-0042</identifier>", "<identifier>PC-2026-0043</identifier>"
+).replace("<msgType>Alert</msgType>", "<msgType>%s</msgType>").replace(
+    "<scope>Public</scope>",
+    "<scope>Public</scope><references>proteccion-civil@example.gob,PC-2026-0042,2026-11-25T10:00:00-06:00"
+    "</references>",
+) % ("%s", ISO_GEOCODE)
 ORIGINAL_REF = cap.CapReference("proteccion-civil@example.gob", "PC-2026-0042", 1_795_622_400_000)
 
 
@@ -178,7 +187,12 @@ def test_import_without_iso_geocode_needs_a_region() -> None:
         (OUTSIDE.replace("<status>Actual</status>", "<status>Draft</status>").encode(), "status"),
         (OUTSIDE.replace("<scope>Public</scope>", "<scope>Private</scope>").encode(), "scope"),
         (OUTSIDE.replace("<msgType>Alert</msgType>", "<msgType>Ack</msgType>").encode(), "msgType"),
-        (OUTSIDE.replace("<scope>Public</scope>", "<scope>Public</scope><references>x</references>").encode(), "references"),
+        (
+            OUTSIDE.replace(
+                "<scope>Public</scope>", "<scope>Public</scope><references>x</references>"
+            ).encode(),
+            "references",
+        ),
         (OUTSIDE.replace("<severity>Severe</severity>", "").encode(), "severity"),
         (OUTSIDE.replace("2099-11-25T16:00:00-06:00", "mañana").encode(), "expires"),
         (b"<a>" + b"x" * (cap.MAX_CAP_BYTES + 1) + b"</a>", "KiB"),
@@ -190,9 +204,11 @@ def test_bad_cap_is_refused_by_name(document: bytes, named: str) -> None:
 
 
 def test_billion_laughs_is_refused_quickly() -> None:
-    bomb = b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">' + b"".join(
-        f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">'.encode() for i in range(8)
-    ) + b"]><l>&i;</l>"
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'
+        + b"".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">'.encode() for i in range(8))
+        + b"]><l>&i;</l>"
+    )
     with pytest.raises(cap.CapError):
         cap.parse(bomb)
 
@@ -204,7 +220,9 @@ def test_feed_entries_are_public_only_and_link_cap() -> None:
     members = Alert(headline="Solo miembros", areas=(Area("MX-OAX"),), scope="members")
     assert feeds.wanted(public, "MX") and not feeds.wanted(members, "MX") and not feeds.wanted(public, "CO")
     entries = [feeds.FeedEntry(public, "ef" * 32, 1_795_000_000_000, "Colectivo Ejemplo")]
-    document = feeds.render("MX", entries, base="http://127.0.0.1:7171", node_key=AUTHOR, node_name="N", now=0)
+    document = feeds.render(
+        "MX", entries, base="http://127.0.0.1:7171", node_key=AUTHOR, node_name="N", now=0
+    )
     parsed = feedparser.parse(document)
     assert not parsed.bozo, parsed.get("bozo_exception")
     assert parsed.feed.title.endswith("Mexico (MX)")

@@ -126,7 +126,9 @@ async def test_a_burst_reaches_every_webhook_once_and_in_order(store: Store, rec
         await until(lambda: desk._gate is not None, 5, "the worker to start")
         stored = burst(node, desk, 150)
         expected = [r.id.hex() for r in stored]
-        await until(lambda: all(len(receivers.got.get(n, [])) >= 150 for n in subs), 60, "150 deliveries each")
+        await until(
+            lambda: all(len(receivers.got.get(n, [])) >= 150 for n in subs), 60, "150 deliveries each"
+        )
         await until(lambda: desk.delivered == 450, 10, "the deliveries to be written down")
         for name, sub_id in subs.items():
             got = receivers.got[name]
@@ -157,7 +159,11 @@ async def test_a_hanging_receiver_holds_up_only_its_own_queue(
         await until(lambda: desk.delivered == 100, 10, "the deliveries to be written down")
         assert receivers.dead_calls == 1  # its first alert still waits for an answer; the rest wait behind it
         counts = store.delivery_counts()
-        assert counts[live]["delivered"] == 100 and counts[dead] == {"pending": 100, "delivered": 0, "failed": 0}
+        assert counts[live]["delivered"] == 100 and counts[dead] == {
+            "pending": 100,
+            "delivered": 0,
+            "failed": 0,
+        }
         assert [d.envelope_id for d in store.pending_for(dead, T0, 200)] == [r.id for r in stored]
     finally:
         await stop(node, runner)
@@ -170,9 +176,13 @@ async def test_an_apprise_message_names_the_sending_organization(
     node = LiveNode(store)
     node.names = {ALICE.sign_public: "Colectivo Ejemplo del Istmo"}
     desk = DeliveryDesk(node)  # type: ignore[arg-type]
-    sub = desk.subscribe({"regions": ["MX"], "channel": {"kind": "apprise", "url": "jsons://ally.example/hook"}})
+    sub = desk.subscribe(
+        {"regions": ["MX"], "channel": {"kind": "apprise", "url": "jsons://ally.example/hook"}}
+    )
     sent: list[tuple[str, str]] = []
-    monkeypatch.setattr(delivery_mod, "send_apprise", lambda urls, title, body, policy: sent.append((title, body)) or True)
+    monkeypatch.setattr(
+        delivery_mod, "send_apprise", lambda urls, title, body, policy: sent.append((title, body)) or True
+    )
     (stored,) = burst(node, desk, 1)
     (pending,) = store.pending_for(sub.id, T0, 10)
     assert pending.envelope_id == stored.id
@@ -182,13 +192,25 @@ async def test_an_apprise_message_names_the_sending_organization(
     assert "From: Colectivo Ejemplo del Istmo" in body.splitlines()
 
 
-@pytest.mark.parametrize("change", [None, {"kind": "cancel", "by": "Colectivo Ejemplo", "reason": "Retirado"}])
+@pytest.mark.parametrize(
+    "change", [None, {"kind": "cancel", "by": "Colectivo Ejemplo", "reason": "Retirado"}]
+)
 def test_the_webhook_body_is_the_sorted_json_of_the_whole_document(change: dict[str, Any] | None) -> None:
     """The alert's JSON is encoded once per alert and spliced in: the bytes (and
     so the signature) are those of encoding the whole document."""
-    alert = {"id": "5f0c", "headline": "Defensora detenida en Juchitán", "status": "actual", "areas": ["MX-OAX"]}
+    alert = {
+        "id": "5f0c",
+        "headline": "Defensora detenida en Juchitán",
+        "status": "actual",
+        "areas": ["MX-OAX"],
+    }
     whole: dict[str, Any] = {
-        "event": "alert", "delivery": "s-5f0c", "subscription": "s", "drill": False, "link": "https://n/ui", "alert": alert
+        "event": "alert",
+        "delivery": "s-5f0c",
+        "subscription": "s",
+        "drill": False,
+        "link": "https://n/ui",
+        "alert": alert,
     } | ({"change": change} if change else {})
     expected = json.dumps(whole, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
     fields = {"delivery": "s-5f0c", "subscription": "s", "link": "https://n/ui", "change": change}
@@ -196,13 +218,17 @@ def test_the_webhook_body_is_the_sorted_json_of_the_whole_document(change: dict[
     assert messages.webhook_body(alert, encoded=messages.encode(alert), **fields) == expected  # type: ignore[arg-type]
 
 
-async def test_the_mark_never_passes_a_row_not_queued_yet(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_mark_never_passes_a_row_not_queued_yet(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """While the worker runs, rows wait for the loop's next turn to be written; if
     that write fails (or the node dies first), the saved mark stays behind them,
     so the next start's catch-up queues them: nothing is lost."""
     node = LiveNode(store)
     desk = DeliveryDesk(node)  # type: ignore[arg-type]
-    sub_id = desk.subscribe({"regions": ["MX"], "channel": {"kind": "webhook", "url": "https://ally.example/h"}}).id
+    sub_id = desk.subscribe(
+        {"regions": ["MX"], "channel": {"kind": "webhook", "url": "https://ally.example/h"}}
+    ).id
     desk._gate = asyncio.Semaphore(1)  # as while ``run`` runs
     monkeypatch.setattr(store, "enqueue_deliveries", lambda rows, now: 1 / 0)
     stored = burst(node, desk, 5)

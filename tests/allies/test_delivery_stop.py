@@ -24,8 +24,13 @@ async def test_a_clean_stop_mid_batch_keeps_the_answered_deliveries(tmp_path: Pa
         stored = store.add_envelopes([row(e) for e in alerts_at(10)])
         store.put_subscription(
             SUB,
-            {"id": SUB, "regions": ["MX"], "channel": {"kind": "webhook", "url": "https://ally.example/hook"},
-             "secret": "00" * 32, "created": NOW},
+            {
+                "id": SUB,
+                "regions": ["MX"],
+                "channel": {"kind": "webhook", "url": "https://ally.example/hook"},
+                "secret": "00" * 32,
+                "created": NOW,
+            },
             NOW,
         )
         store.enqueue_deliveries([(SUB, r.id, r.seq) for r in stored], NOW)

@@ -27,7 +27,9 @@ from tests.response.test_page_outcome import ALLY, STRANGER, T0, FakeNode
 
 __all__ = ["pg_schema_url", "store_url"]  # both backends, as tests/response
 
-ORIGINAL = Alert(headline="Retén en la carretera", areas=(Area("MX-OAX"),), severity="moderate", instruction="Evitar")
+ORIGINAL = Alert(
+    headline="Retén en la carretera", areas=(Area("MX-OAX"),), severity="moderate", instruction="Evitar"
+)
 
 
 @pytest.fixture
@@ -44,14 +46,18 @@ def subscribe(node: FakeNode, sub_id: str, regions: list[str], min_severity: str
 
 
 def store(node: FakeNode, desk: DeliveryDesk, author: Identity, body: Alert, at: int) -> StoredEnvelope:
-    (stored,) = node.store.add_envelopes([row(sign_envelope(author, body, created=at, expires=at + 3_600_000))])
+    (stored,) = node.store.add_envelopes(
+        [row(sign_envelope(author, body, created=at, expires=at + 3_600_000))]
+    )
     desk.on_stored(stored)
     return stored
 
 
 def follow(incident: StoredEnvelope, **fields: Any) -> Alert:
-    return Alert(**({"headline": ORIGINAL.headline, "areas": ORIGINAL.areas, "severity": "moderate"} | fields),
-                 references=(incident.id,))
+    return Alert(
+        **({"headline": ORIGINAL.headline, "areas": ORIGINAL.areas, "severity": "moderate"} | fields),
+        references=(incident.id,),
+    )
 
 
 def queued(node: FakeNode, sub_id: str) -> list[bytes]:
@@ -64,11 +70,32 @@ def test_follow_ups_reach_every_subscription_that_got_the_alert(node: FakeNode) 
     subscribe(node, "colombia", ["CO"])
     desk = DeliveryDesk(node)
     incident = store(node, desk, ALLY, ORIGINAL, T0)
-    moved = store(node, desk, ALLY, follow(incident, msg_type="update", areas=(Area("MX-CHP"),), severity="extreme"), T0 + 1)
-    stranger = store(node, desk, STRANGER, follow(incident, msg_type="cancel", areas=(Area("MX-CHP"),)), T0 + 2)
-    cancel = store(node, desk, ALLY, follow(incident, msg_type="cancel", areas=(Area("CO"),), description="Ya retiraron"), T0 + 3)
-    assert queued(node, "oaxaca") == [incident.id, moved.id, cancel.id]  # out of its regions now: it still follows
-    assert queued(node, "chiapas-grave") == [moved.id, cancel.id]  # extreme in Chiapas now: from the update on
+    moved = store(
+        node,
+        desk,
+        ALLY,
+        follow(incident, msg_type="update", areas=(Area("MX-CHP"),), severity="extreme"),
+        T0 + 1,
+    )
+    stranger = store(
+        node, desk, STRANGER, follow(incident, msg_type="cancel", areas=(Area("MX-CHP"),)), T0 + 2
+    )
+    cancel = store(
+        node,
+        desk,
+        ALLY,
+        follow(incident, msg_type="cancel", areas=(Area("CO"),), description="Ya retiraron"),
+        T0 + 3,
+    )
+    assert queued(node, "oaxaca") == [
+        incident.id,
+        moved.id,
+        cancel.id,
+    ]  # out of its regions now: it still follows
+    assert queued(node, "chiapas-grave") == [
+        moved.id,
+        cancel.id,
+    ]  # extreme in Chiapas now: from the update on
     assert queued(node, "colombia") == []  # the cancel names CO, but the incident never was there
     assert stranger.id not in queued(node, "chiapas-grave")
 
@@ -80,9 +107,17 @@ def test_the_phone_text_and_the_webhook_say_who_cancelled_and_why(
     desk = DeliveryDesk(node)
     incident = store(node, desk, ALLY, ORIGINAL, T0)
     store(node, desk, ALLY, follow(incident, msg_type="update", headline="Retén con militares"), T0 + 1)
-    store(node, desk, ALLY, follow(incident, msg_type="cancel", headline="Retén con militares", description="Retirado"), T0 + 2)
+    store(
+        node,
+        desk,
+        ALLY,
+        follow(incident, msg_type="cancel", headline="Retén con militares", description="Retirado"),
+        T0 + 2,
+    )
     sent: list[tuple[str, str]] = []
-    monkeypatch.setattr(delivery_mod, "send_apprise", lambda urls, title, body, policy: sent.append((title, body)) or True)
+    monkeypatch.setattr(
+        delivery_mod, "send_apprise", lambda urls, title, body, policy: sent.append((title, body)) or True
+    )
 
     async def deliver_all() -> None:
         for d in node.store.pending_for("oaxaca", T0 + 10**9, 100):
@@ -91,7 +126,9 @@ def test_the_phone_text_and_the_webhook_say_who_cancelled_and_why(
     asyncio.run(deliver_all())
     link = f"/ui/alerts/{incident.id.hex()}"
     (_, first), (update_title, update_body), (cancel_title, cancel_body) = sent
-    assert "Evitar" in first and update_title.startswith("UPDATE: MODERATE · Oaxaca (MX-OAX): Retén con militares")
+    assert "Evitar" in first and update_title.startswith(
+        "UPDATE: MODERATE · Oaxaca (MX-OAX): Retén con militares"
+    )
     assert "headline: “Retén en la carretera” → “Retén con militares”" in update_body
     assert cancel_title.startswith("CANCELLED: MODERATE · Oaxaca (MX-OAX): Retén con militares")
     assert "Cancelled by " in cancel_body and ": Retirado" in cancel_body and "Evitar" not in cancel_body
@@ -104,9 +141,17 @@ def test_the_phone_text_and_the_webhook_say_who_cancelled_and_why(
     assert follow_up is not None and follow_up[2] is not None
     change = change_json(follow_up[2], "Colectivo Ejemplo")
     assert change == {
-        "kind": "cancel", "incident": incident.id.hex(), "by": "Colectivo Ejemplo", "reason": "Retirado",
-        "changed": {}, "text": "Cancelled by Colectivo Ejemplo: Retirado",
-        "headline": "Retén con militares", "severity": "moderate", "regions": ["MX-OAX"],
+        "kind": "cancel",
+        "incident": incident.id.hex(),
+        "by": "Colectivo Ejemplo",
+        "reason": "Retirado",
+        "changed": {},
+        "text": "Cancelled by Colectivo Ejemplo: Retirado",
+        "headline": "Retén con militares",
+        "severity": "moderate",
+        "regions": ["MX-OAX"],
     }
-    doc = json.loads(messages.webhook_body({"status": "actual"}, delivery="d", subscription="s", link=link, change=change))
+    doc = json.loads(
+        messages.webhook_body({"status": "actual"}, delivery="d", subscription="s", link=link, change=change)
+    )
     assert doc["change"] == change

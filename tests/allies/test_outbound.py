@@ -59,7 +59,9 @@ def test_the_operator_opens_exactly_the_ranges_listed() -> None:
         opened.check_address("169.254.169.254")
 
 
-@pytest.mark.parametrize("host", ["127.1", "2130706433", "0x7f.0.0.1", "localhost", "LOCALHOST.", "a.localhost"])
+@pytest.mark.parametrize(
+    "host", ["127.1", "2130706433", "0x7f.0.0.1", "localhost", "LOCALHOST.", "a.localhost"]
+)
 def test_hosts_that_stand_for_loopback_without_dns_are_refused_when_added(host: str) -> None:
     with pytest.raises(OutboundRefused, match="loopback"):
         CLOSED.check_url(f"https://{host}:9/x", plaintext=False)
@@ -114,7 +116,9 @@ def test_the_webhook_resolver_checks_what_a_name_resolves_to_now(monkeypatch: py
     assert asyncio.run(resolve()) == "93.184.215.14"
 
 
-def test_the_apprise_guard_checks_every_name_resolved_while_delivering(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_apprise_guard_checks_every_name_resolved_while_delivering(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     fake_dns(monkeypatch, "169.254.169.254")
     outbound._install_guard()
     assert socket.getaddrinfo("rebind.example", 80)  # outside a delivery: untouched

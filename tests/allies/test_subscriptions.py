@@ -24,7 +24,9 @@ CLOSED = OutboundPolicy()
 
 
 def sub(policy: OutboundPolicy = CLOSED, **doc: Any) -> Subscription:
-    return parse({"regions": ["MX"], "channel": HOOK} | doc, sub_id="s1", secret="00" * 32, now=0, policy=policy)
+    return parse(
+        {"regions": ["MX"], "channel": HOOK} | doc, sub_id="s1", secret="00" * 32, now=0, policy=policy
+    )
 
 
 def alert(region: str = "MX-OAX", **kw: Any) -> Alert:

@@ -47,7 +47,9 @@ async def test_the_signature_carries_the_injected_clock(tmp_path: Path) -> None:
         receiver = Receiver()
         desk._http = receiver  # type: ignore[assignment]
         secret = "ab" * 32
-        sub = Subscription("5ub", "ally", ("MX",), Channel("webhook", "https://ally.example/hook"), secret=secret)
+        sub = Subscription(
+            "5ub", "ally", ("MX",), Channel("webhook", "https://ally.example/hook"), secret=secret
+        )
         doc: dict[str, Any] = {"id": "00" * 32, "headline": "Bloqueo en la carretera"}
         answer = await desk._webhook(sub, Delivery("5ub", bytes(32), 1, 0, THEN, THEN), doc, "https://n/ui")
         assert answer is None

@@ -125,8 +125,10 @@ def test_send_at_a_live_at_b_ack_seen_at_a(browser: Any, orgs: Any, shots: Path)
     a.api.post("/api/v1/responders", {"name": "Carla", "role": "responder", "password": PASSWORD})
     now = int(time.time() * 1000)
     a.api.post("/api/v1/oncall/shifts", {"responder": "Ana", "backup": "Carla", "start": now, "hours": 12})
-    a.api.post("/api/v1/oncall/shifts", {"responder": "Carla", "backup": "Ana", "start": now + 12 * 3_600_000,
-                                         "hours": 12})
+    a.api.post(
+        "/api/v1/oncall/shifts",
+        {"responder": "Carla", "backup": "Ana", "start": now + 12 * 3_600_000, "hours": 12},
+    )
     ana.goto(url(a, "/ui/oncall"))
     assert "Carla" in ana.inner_text("main")
     ana.screenshot(path=str(shots / "oncall.png"), full_page=True)
@@ -151,7 +153,9 @@ def test_a_viewer_cannot_acknowledge(browser: Any, orgs: Any) -> None:
     vera.goto(url(b, f"/ui/alerts/{alert_id}"))
     assert "Allanamiento" in vera.inner_text("h1")
     assert vera.locator("button[value=responding]").count() == 0  # no buttons for a viewer …
-    refused = vera.request.post(url(b, f"/ui/alerts/{alert_id}/ack"), form={"csrf": csrf(vera), "state": "seen"})
+    refused = vera.request.post(
+        url(b, f"/ui/alerts/{alert_id}/ack"), form={"csrf": csrf(vera), "state": "seen"}
+    )
     assert refused.status == 403  # … and posting the form anyway is refused
     assert "viewer" in refused.text()
     assert b.api.get(f"/api/v1/alerts/{alert_id}")["responses"] == []
@@ -180,9 +184,13 @@ def test_forms_without_the_csrf_token_are_refused(browser: Any, orgs: Any) -> No
     wait_for_alert(b, alert_id)
     refused = bruno.request.post(url(b, f"/ui/alerts/{alert_id}/note"), form={"text": "sin token"})
     assert refused.status == 403
-    forged = bruno.request.post(url(b, f"/ui/alerts/{alert_id}/note"), form={"text": "x", "csrf": "adivinado"})
+    forged = bruno.request.post(
+        url(b, f"/ui/alerts/{alert_id}/note"), form={"text": "x", "csrf": "adivinado"}
+    )
     assert forged.status == 403
-    ok = bruno.request.post(url(b, f"/ui/alerts/{alert_id}/note"), form={"text": "con token", "csrf": csrf(bruno)})
+    ok = bruno.request.post(
+        url(b, f"/ui/alerts/{alert_id}/note"), form={"text": "con token", "csrf": csrf(bruno)}
+    )
     assert ok.ok
     notes = [n["text"] for n in b.api.get(f"/api/v1/alerts/{alert_id}")["notes"]]
     assert notes == ["con token"]
@@ -202,7 +210,9 @@ def test_phone_check_in_at_390_px(browser: Any, orgs: Any, shots: Path) -> None:
     assert link and link.startswith("/checkin/")
     bruno.screenshot(path=str(shots / "checkins.png"), full_page=True)
 
-    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True).new_page()
+    phone = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    ).new_page()
     phone.goto(url(b, link))
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     button = phone.locator("button")
@@ -217,7 +227,9 @@ def test_phone_check_in_at_390_px(browser: Any, orgs: Any, shots: Path) -> None:
 
 def test_spanish_and_sign_in_rate_limit(browser: Any, orgs: Any, shots: Path) -> None:
     _, b = orgs
-    page = sign_in(browser, b, "Bruno", locale="es-MX", extra_http_headers={"Accept-Language": "es-MX,es;q=0.9"})
+    page = sign_in(
+        browser, b, "Bruno", locale="es-MX", extra_http_headers={"Accept-Language": "es-MX,es;q=0.9"}
+    )
     assert page.locator("h1").inner_text() == "Alertas"
     page.screenshot(path=str(shots / "alertas-es.png"), full_page=True)
     stranger = browser.new_context().new_page()
@@ -238,10 +250,11 @@ def test_spanish_and_sign_in_rate_limit(browser: Any, orgs: Any, shots: Path) ->
     assert vera.locator("h1").inner_text() == "Alerts"
 
 
-
 def test_compose_takes_regions_as_people_type_them_and_refuses_in_spanish(browser: Any, orgs: Any) -> None:
     _, b = orgs
-    page = sign_in(browser, b, "Bruno", locale="es-MX", extra_http_headers={"Accept-Language": "es-MX,es;q=0.9"})
+    page = sign_in(
+        browser, b, "Bruno", locale="es-MX", extra_http_headers={"Accept-Language": "es-MX,es;q=0.9"}
+    )
     page.goto(url(b, "/ui/compose"))
     page.fill("#headline", "Amenazas a periodistas comunitarias")
     page.fill("#regions", "Oaxka")
@@ -281,7 +294,9 @@ CAP_DOCUMENT = """<?xml version="1.0" encoding="UTF-8"?>
 </alert>"""
 
 
-def test_alert_page_shows_cap_fields_and_one_timeline_in_time_order(browser: Any, orgs: Any, shots: Path) -> None:
+def test_alert_page_shows_cap_fields_and_one_timeline_in_time_order(
+    browser: Any, orgs: Any, shots: Path
+) -> None:
     a, b = orgs
     alert_id = a.api.post("/api/v1/alerts/import", {"cap": CAP_DOCUMENT, "expires": "6h"})["id"]
     wait_for_alert(b, alert_id)
@@ -309,7 +324,15 @@ def test_alert_page_shows_cap_fields_and_one_timeline_in_time_order(browser: Any
     ana.screenshot(path=str(shots / "alert-timeline.png"), full_page=True)
 
     shown = a.amparo("alert", "show", alert_id).stdout.split("TIMELINE:")[1]  # the CLI prints the same order
-    positions = [shown.index(word) for word in ("sent: Bloqueo", "ack (responding): Bruno: salimos", "cancel: Bloqueo levantado", "debrief:")]
+    positions = [
+        shown.index(word)
+        for word in (
+            "sent: Bloqueo",
+            "ack (responding): Bruno: salimos",
+            "cancel: Bloqueo levantado",
+            "debrief:",
+        )
+    ]
     assert positions == sorted(positions)
 
     href = ana.locator("dl.fields a[href$='/cap']").get_attribute("href")

@@ -54,9 +54,21 @@ def english_patterns(tmp_path: Path) -> dict[str, re.Pattern[str]]:
     part of some Spanish translation cannot be told apart, and is left out."""
     pot = tmp_path / "fresh.pot"
     subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg",
-         "--project=Amparo", "-o", str(pot), "."],
-        cwd=WEB, check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            "babel.cfg",
+            "--project=Amparo",
+            "-o",
+            str(pot),
+            ".",
+        ],
+        cwd=WEB,
+        check=True,
+        capture_output=True,
     )
     with pot.open("rb") as handle:
         messages = [str(m.id) for m in read_po(handle) if m.id and isinstance(m.id, str)]
@@ -124,12 +136,17 @@ def orgs(mesh_factory: Any) -> tuple[LocalNode, LocalNode]:
 def incident(a: LocalNode, b: LocalNode) -> str:
     """An alert from B that A escalates, both organizations acknowledge, B
     updates and cancels, and A debriefs."""
-    alert_id = b.send(headline="Detención de dos defensores en Tlaxiaco", severity="severe",
-                      instruction="Acompañar a las familias a la fiscalía")
+    alert_id = b.send(
+        headline="Detención de dos defensores en Tlaxiaco",
+        severity="severe",
+        instruction="Acompañar a las familias a la fiscalía",
+    )
     wait_for_alert(a, alert_id)
     wait_for(lambda: a.api.get(f"/api/v1/alerts/{alert_id}")["notes"], "A's escalation to start")
     a.api.post(f"/api/v1/alerts/{alert_id}/ack", {"state": "seen", "by": "Ana"})
-    b.api.post(f"/api/v1/alerts/{alert_id}/ack", {"state": "responding", "note": "vamos en camino", "by": "Bruno"})
+    b.api.post(
+        f"/api/v1/alerts/{alert_id}/ack", {"state": "responding", "note": "vamos en camino", "by": "Bruno"}
+    )
     b.api.post(f"/api/v1/alerts/{alert_id}/update", {"headline": "Trasladados a la fiscalía de Tlaxiaco"})
     b.api.post(f"/api/v1/alerts/{alert_id}/cancel", {"reason": "Liberados sin cargos"})
 
@@ -138,7 +155,10 @@ def incident(a: LocalNode, b: LocalNode) -> str:
         return bool(seen["cancelled"] and len(seen["responses"]) == 2)
 
     wait_for(arrived, "the ack, the update and the cancel at A")
-    a.api.post(f"/api/v1/alerts/{alert_id}/note", {"text": "Debrief: la fiscalía respondió en 40 min", "author": "Ana"})
+    a.api.post(
+        f"/api/v1/alerts/{alert_id}/note",
+        {"text": "Debrief: la fiscalía respondió en 40 min", "author": "Ana"},
+    )
     return alert_id
 
 
@@ -147,7 +167,9 @@ def missed_check_in(a: LocalNode) -> str:
     a.api.post("/api/v1/checkins", {"who": "Lucía", "region": "MX-GRO", "in": "2s", "grace": "0s"})
 
     def raised() -> str:
-        return next((p["alert"] for p in a.api.get("/api/v1/checkins")["checkins"] if p.get("alert")), "") or ""
+        return (
+            next((p["alert"] for p in a.api.get("/api/v1/checkins")["checkins"] if p.get("alert")), "") or ""
+        )
 
     wait_for(lambda: bool(raised()), "the missed check-in's alert")
     alert_id = raised()
@@ -160,7 +182,9 @@ def drill_report(a: LocalNode) -> None:
     wait_for(lambda: a.api.get(f"/api/v1/drills/{run['id']}")["state"] != "running", "the drill's report", 60)
 
 
-def test_the_spanish_dashboard_has_no_english_left(browser: Any, orgs: Any, tmp_path: Path, shots: Path) -> None:
+def test_the_spanish_dashboard_has_no_english_left(
+    browser: Any, orgs: Any, tmp_path: Path, shots: Path
+) -> None:
     a, b = orgs
     patterns = english_patterns(tmp_path)
     acknowledged = incident(a, b)
@@ -178,8 +202,16 @@ def test_the_spanish_dashboard_has_no_english_left(browser: Any, orgs: Any, tmp_
             english[path] = found
         return seen
 
-    for path in ("/ui/alerts", f"/ui/alerts/{acknowledged}", f"/ui/alerts/{missed}", "/ui/compose",
-                 "/ui/oncall", "/ui/checkins", "/ui/peers", "/ui/drills"):
+    for path in (
+        "/ui/alerts",
+        f"/ui/alerts/{acknowledged}",
+        f"/ui/alerts/{missed}",
+        "/ui/compose",
+        "/ui/oncall",
+        "/ui/checkins",
+        "/ui/peers",
+        "/ui/drills",
+    ):
         read(path)
     said = read(f"/ui/alerts/{missed}")
     assert "Reporte de llegada no recibido: Lucía" in said and "se avisó a: guardia" in said
@@ -199,7 +231,9 @@ def test_the_spanish_dashboard_has_no_english_left(browser: Any, orgs: Any, tmp_
     live = b.send(headline="Hostigamiento a la radio comunitaria", severity="extreme")
     row = ana.locator(f'#alerts li.fresh[data-id="{live}"]')
     row.wait_for(timeout=20_000)
-    ana.locator(f'#alerts li[data-id="{live}"] .acks').wait_for(timeout=10_000)  # the server's row replaced it
+    ana.locator(f'#alerts li[data-id="{live}"] .acks').wait_for(
+        timeout=10_000
+    )  # the server's row replaced it
     assert "EXTREMA" in row.inner_text().upper() and "Hostigamiento" in ana.inner_text("#live")
     if found := english_in(ana.evaluate(SEEN), patterns):
         english["/ui/alerts (live)"] = found
@@ -215,20 +249,35 @@ def test_the_check_ins_page_fits_390_px_and_overdue_plans_are_red(
     browser: Any, orgs: Any, shots: Path
 ) -> None:
     a, _ = orgs
-    a.api.post("/api/v1/checkins", {"who": "Lucía Hernández (periodista)", "region": "MX-GRO", "in": "2s",
-                                    "grace": "1h"})  # overdue soon, and for an hour before it is missed
-    a.api.post("/api/v1/checkins", {"who": "Equipo de acompañamiento Sur", "region": "MX-OAX", "every": "30m"})
+    a.api.post(
+        "/api/v1/checkins",
+        {"who": "Lucía Hernández (periodista)", "region": "MX-GRO", "in": "2s", "grace": "1h"},
+    )  # overdue soon, and for an hour before it is missed
+    a.api.post(
+        "/api/v1/checkins", {"who": "Equipo de acompañamiento Sur", "region": "MX-OAX", "every": "30m"}
+    )
     for lang, context in (("es", SPANISH), ("en", {})):
-        phone = sign_in(browser, a, "Ana", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
-                        **context)
+        phone = sign_in(
+            browser,
+            a,
+            "Ana",
+            viewport={"width": 390, "height": 844},
+            is_mobile=True,
+            has_touch=True,
+            **context,
+        )
         phone.goto(url(a, "/ui/checkins"))
         phone.fill("#who", "Brigada de observación")
         phone.fill("#c-region", "MX-CHP")
         phone.click("form.card button[type=submit]")  # the page with the phone link shown
         phone.locator("#checkin-link").wait_for()
-        wait_for(lambda: phone.reload() is not None and phone.locator("tr.plan.overdue").count() == 1,  # noqa: B023
-                 "Lucía's plan to be overdue")
-        widths = phone.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        wait_for(
+            lambda: phone.reload() is not None and phone.locator("tr.plan.overdue").count() == 1,  # noqa: B023
+            "Lucía's plan to be overdue",
+        )
+        widths = phone.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
         assert widths[0] <= widths[1] <= 390, f"{lang}: the page scrolls sideways: {widths}"
         overdue = phone.locator("tr.plan.overdue")
         assert "Lucía Hernández" in overdue.inner_text()

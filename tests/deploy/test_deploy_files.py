@@ -54,7 +54,9 @@ def local_unit(tmp_path: Path) -> Path:
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 def test_systemd_verifies_the_unit_without_warnings(tmp_path: Path) -> None:
-    done = subprocess.run(["systemd-analyze", "verify", str(local_unit(tmp_path))], capture_output=True, text=True)
+    done = subprocess.run(
+        ["systemd-analyze", "verify", str(local_unit(tmp_path))], capture_output=True, text=True
+    )
     assert done.returncode == 0 and done.stderr.strip() == "", done.stderr
 
 
@@ -62,7 +64,8 @@ def test_systemd_verifies_the_unit_without_warnings(tmp_path: Path) -> None:
 def test_systemd_rates_the_sandbox_ok(tmp_path: Path) -> None:
     done = subprocess.run(
         ["systemd-analyze", "security", "--offline=true", "--no-pager", str(local_unit(tmp_path))],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     score = re.search(r"Overall exposure level for amparo\.service: ([\d.]+)", done.stdout)
     assert score is not None, done.stdout[-500:] + done.stderr
@@ -72,19 +75,33 @@ def test_systemd_rates_the_sandbox_ok(tmp_path: Path) -> None:
 def test_unit_hardening_directives() -> None:
     service = unit()["Service"]
     expected = {
-        "User": "amparo", "NoNewPrivileges": "yes", "ProtectSystem": "strict", "PrivateTmp": "yes",
-        "ProtectHome": "yes", "PrivateDevices": "yes", "CapabilityBoundingSet": "", "UMask": "0077",
-        "ReadWritePaths": "/var/lib/amparo", "LoadCredential": "passphrase:/etc/amparo/passphrase",
-        "Environment": "PYTHONUNBUFFERED=1", "KillSignal": "SIGTERM", "LimitNOFILE": "65536",
+        "User": "amparo",
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "PrivateTmp": "yes",
+        "ProtectHome": "yes",
+        "PrivateDevices": "yes",
+        "CapabilityBoundingSet": "",
+        "UMask": "0077",
+        "ReadWritePaths": "/var/lib/amparo",
+        "LoadCredential": "passphrase:/etc/amparo/passphrase",
+        "Environment": "PYTHONUNBUFFERED=1",
+        "KillSignal": "SIGTERM",
+        "LimitNOFILE": "65536",
     }
     for key, value in expected.items():
         assert service.get(key) == value, key
-    assert "@system-service" in UNIT.read_text() and "AMPARO_PASSPHRASE_FILE=%d/passphrase" in UNIT.read_text()
+    assert (
+        "@system-service" in UNIT.read_text() and "AMPARO_PASSPHRASE_FILE=%d/passphrase" in UNIT.read_text()
+    )
 
 
 def test_one_command_everywhere() -> None:
     assert exec_start() == ["/opt/amparo/venv/bin/amparo", "--home", "/var/lib/amparo", "run"]
-    assert "/opt/amparo/venv/bin/amparo --home /var/lib/amparo run" in (ROOT / "docs/deploy-systemd.md").read_text()
+    assert (
+        "/opt/amparo/venv/bin/amparo --home /var/lib/amparo run"
+        in (ROOT / "docs/deploy-systemd.md").read_text()
+    )
     docker = DOCKERFILE.read_text()
     entry = json.loads(re.search(r"^ENTRYPOINT (.+)$", docker, re.M).group(1))  # type: ignore[union-attr]
     cmd = json.loads(re.search(r"^CMD (.+)$", docker, re.M).group(1))  # type: ignore[union-attr]
@@ -117,9 +134,23 @@ def test_the_deployed_command_runs_a_node_and_stops_cleanly(tmp_path: Path) -> N
     env = {**os.environ, "AMPARO_PASSPHRASE_FILE": str(credential)}
     port = free_port()
     subprocess.run(
-        [str(AMPARO), "--home", str(home), "init", "--name", "Colectivo Ejemplo", "--kdf-profile", "interactive",
-         "--listen", f"127.0.0.1:{free_port()}", "--local", f"127.0.0.1:{port}"],
-        check=True, env=env, capture_output=True,
+        [
+            str(AMPARO),
+            "--home",
+            str(home),
+            "init",
+            "--name",
+            "Colectivo Ejemplo",
+            "--kdf-profile",
+            "interactive",
+            "--listen",
+            f"127.0.0.1:{free_port()}",
+            "--local",
+            f"127.0.0.1:{port}",
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
     )
     command = exec_start()
     command[0] = str(AMPARO)

@@ -142,7 +142,9 @@ def frame(raws: list[bytes]) -> bytes:
     return framing.pack({"e": raws})
 
 
-def sign_answer(identity: Identity, path: str, request_header: str | None, status: int, body: bytes) -> dict[str, str]:
+def sign_answer(
+    identity: Identity, path: str, request_header: str | None, status: int, body: bytes
+) -> dict[str, str]:
     """The ``Amparo-Reply`` header a real mesh listener with ``identity`` puts on
     its answer (docs/protocol.md §12.5): fake peers need it, or the node treats
     their answers as none."""

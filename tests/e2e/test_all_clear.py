@@ -52,11 +52,15 @@ def staff(node: LocalNode, catcher: Catcher) -> None:
     is a viewer: never paged, never told."""
     node.api.post("/api/v1/responders", {"name": "Ana", "channels": [catcher.url("Ana")], "lang": "es"})
     node.amparo("responder", "add", "Bruno", "--channel", catcher.url("Bruno"))
-    node.api.post("/api/v1/responders", {"name": "Carmen", "role": "viewer", "channels": [catcher.url("Carmen")]})
+    node.api.post(
+        "/api/v1/responders", {"name": "Carmen", "role": "viewer", "channels": [catcher.url("Carmen")]}
+    )
 
 
 def messages(catcher: Catcher, who: str, *, cancels: bool) -> list[dict[str, Any]]:
-    return [m for path, m in catcher.pages if path == f"/{who}" and m["title"].startswith(CANCELLED) == cancels]
+    return [
+        m for path, m in catcher.pages if path == f"/{who}" and m["title"].startswith(CANCELLED) == cancels
+    ]
 
 
 def all_clear_noted(node: LocalNode, alert_id: str) -> bool:
@@ -78,14 +82,18 @@ def test_a_cancel_reaches_every_channel_that_carried_the_alert(
     subscribe(b, "--region", "MX", "--apprise", catcher.url("ally"))
 
     alert_id = a.send(headline="Defensora detenida en Juchitán", instruction="Llamar a la fiscalía")
-    wait_until(lambda: len(catcher.pages) == 3, timeout=30, what="Ana, Bruno and the ally's channel to get it")
+    wait_until(
+        lambda: len(catcher.pages) == 3, timeout=30, what="Ana, Bruno and the ally's channel to get it"
+    )
     assert sorted(catcher.who()) == ["Ana", "Bruno", "ally"]
     drained(mesh, b, [alert_id])
     assert len(receiver.alerts("hook")) == 1
 
     a.amparo("alert", "cancel", alert_id[:12], "--reason", "Liberada sin cargos")
     wait_until(lambda: all_clear_noted(b, alert_id), timeout=30, what="the all-clear on B's timeline")
-    wait_until(lambda: len(messages(catcher, "ally", cancels=True)) == 1, timeout=30, what="the ally's Apprise")
+    wait_until(
+        lambda: len(messages(catcher, "ally", cancels=True)) == 1, timeout=30, what="the ally's Apprise"
+    )
     drained(mesh, b, [alert_id])
 
     link = f"/ui/alerts/{alert_id}"
@@ -110,7 +118,10 @@ def test_a_cancel_reaches_every_channel_that_carried_the_alert(
     watched = watch_in_a_terminal(b, "--since", "0", "--count", "2")
     assert "CANCELLED" in watched and f"Cancelled by {a.name}: Liberada sin cargos" in watched, watched
     assert f"incident {alert_id[:12]}" in watched
-    streamed = [json.loads(line) for line in b.amparo("watch", "--since", "0", "--count", "2", "--json").stdout.splitlines()]
+    streamed = [
+        json.loads(line)
+        for line in b.amparo("watch", "--since", "0", "--count", "2", "--json").stdout.splitlines()
+    ]
     assert streamed[1]["change"]["text"] == f"Cancelled by {a.name}: Liberada sin cargos"
 
     assert [len(messages(catcher, p, cancels=True)) for p in ("Ana", "Bruno", "ally")] == [1, 1, 1]
@@ -126,17 +137,33 @@ def test_a_late_checkin_tells_each_paged_person_exactly_once(mesh_factory: Any, 
     staff(b, catcher)
     started = json.loads(
         b.amparo(
-            "checkin", "start", "--who", "Lucía", "--region", "MX-OAX", "--in", "2s", "--grace", "2s",
-            "--note", "En la marcha, chaqueta azul", "--to", a.name, "--json",
+            "checkin",
+            "start",
+            "--who",
+            "Lucía",
+            "--region",
+            "MX-OAX",
+            "--in",
+            "2s",
+            "--grace",
+            "2s",
+            "--note",
+            "En la marcha, chaqueta azul",
+            "--to",
+            a.name,
+            "--json",
         ).stdout
     )
     wait_until(
-        lambda: b.api.get("/api/v1/checkins")["checkins"][0].get("alert"), timeout=30, what="the missed check-in alert"
+        lambda: b.api.get("/api/v1/checkins")["checkins"][0].get("alert"),
+        timeout=30,
+        what="the missed check-in alert",
     )
     alert_id = b.api.get("/api/v1/checkins")["checkins"][0]["alert"]
     wait_until(
         lambda: (b.api.get(f"/api/v1/alerts/{alert_id}")["escalation"] or {}).get("state") == "exhausted",
-        timeout=60, what="the whole chain to be paged",
+        timeout=60,
+        what="the whole chain to be paged",
     )
     assert len(messages(catcher, "Ana", cancels=False)) >= 2  # paged more than once …
 

@@ -105,7 +105,9 @@ def test_region_severity_and_drill_filters(mesh_factory: Any, receiver: Receiver
     sent = [
         a.send(headline="Minor: a flyer with threats", severity="minor"),
         a.send(headline="Drill: armed person at the march", exercise=True),
-        a.send(headline="Defender detained in Juchitán", severity="extreme", instruction="Call the prosecutor"),
+        a.send(
+            headline="Defender detained in Juchitán", severity="extreme", instruction="Call the prosecutor"
+        ),
     ]
     drained(mesh, b, sent)
 
@@ -137,7 +139,9 @@ def test_a_receiver_that_was_down_gets_everything_once_across_a_restart(
     before = [a.send(headline=f"Before restart {i}") for i in range(3)]
     for alert_id in before:
         mesh.wait_for(alert_id, [b])
-    wait_until(lambda: "last error" in b.amparo("status").stdout, timeout=20, what="a failed attempt in status")
+    wait_until(
+        lambda: "last error" in b.amparo("status").stdout, timeout=20, what="a failed attempt in status"
+    )
 
     b.stop()
     after = [a.send(headline=f"While B is down {i}") for i in range(2)]
@@ -209,7 +213,9 @@ def holds_ciphertext(node: LocalNode, alert_id: str) -> bool:
 def test_subscribe_errors_are_clear(mesh_factory: Any) -> None:
     mesh: LocalMesh = mesh_factory(1)
     (a,) = mesh.nodes
-    bad = a.amparo("subscribe", "add", "--region", "MX-OAXX", "--webhook", "https://h.example.org/", check=False)
+    bad = a.amparo(
+        "subscribe", "add", "--region", "MX-OAXX", "--webhook", "https://h.example.org/", check=False
+    )
     assert bad.returncode != 0 and "MX-OAX" in bad.stderr and "Traceback" not in bad.stderr
     plain = a.amparo("subscribe", "add", "--region", "MX", "--webhook", "http://h.example.org/", check=False)
     assert plain.returncode != 0 and "https" in plain.stderr
@@ -242,7 +248,9 @@ def test_email_through_apprise_to_a_local_smtp_server(mesh_factory: Any) -> None
         mesh.connect([(0, 1)])
         to = f"mailto://alertas@127.0.0.1:{port}?from=alertas@example.org&to=red-aliada@example.org&mode=insecure"
         subscribe(b, "--region", "MX", "--apprise", to, "--label", "Red Aliada (correo)")
-        a.send(headline="Journalist detained in Oaxaca", regions=["MX-OAX"], instruction="Call the prosecutor")
+        a.send(
+            headline="Journalist detained in Oaxaca", regions=["MX-OAX"], instruction="Call the prosecutor"
+        )
         wait_until(lambda: mails, timeout=30, what="the email")
         mail = message_from_bytes(mails[0])
         subject = str(make_header(decode_header(mail["Subject"])))
@@ -269,7 +277,9 @@ def test_an_update_reaches_a_webhook_as_the_current_state_linking_the_incident(
     first = json.loads(a.amparo("alert", "update", alert_id, "--headline", "Retén retirado", "--json").stdout)
     second = json.loads(a.amparo("alert", "update", first["id"][:12], "--severity", "minor", "--json").stdout)
     assert second["incident"] == alert_id and second["changed"] == {"severity": ["moderate", "minor"]}
-    wait_until(lambda: b.api.get(f"/api/v1/alerts/{alert_id}")["updates"] == 2, timeout=30, what="both updates at B")
+    wait_until(
+        lambda: b.api.get(f"/api/v1/alerts/{alert_id}")["updates"] == 2, timeout=30, what="both updates at B"
+    )
     drained(mesh, b, [alert_id])
 
     got = {doc["alert"]["id"]: doc for doc in receiver.alerts("mx")}

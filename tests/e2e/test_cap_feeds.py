@@ -58,7 +58,9 @@ def test_cap_show_import_and_feeds(mesh_factory: Any, tmp_path: Path) -> None:
     assert members[:16].encode() not in atom and restricted[:16].encode() not in atom
     link = next(x.href for x in feed.entries[0].links if x.type == "application/cap+xml")
     status, linked, kind = fetch(b, link.split(str(b.local_port), 1)[1])
-    assert status == 200 and kind.startswith("application/cap+xml") and SCHEMA.validate(etree.fromstring(linked))
+    assert (
+        status == 200 and kind.startswith("application/cap+xml") and SCHEMA.validate(etree.fromstring(linked))
+    )
 
     everywhere = feedparser.parse(fetch(b, "/feeds/all.atom")[1])
     assert len(everywhere.entries) == 2
@@ -93,18 +95,22 @@ def test_cap_show_import_and_feeds(mesh_factory: Any, tmp_path: Path) -> None:
     cancelled = b.api.get(f"/api/v1/alerts/{printed.split()[0]}")
     assert cancelled["msg_type"] == "cancel" and cancelled["references"] == [imported]
     assert b.api.get(f"/api/v1/alerts/{imported}")["cancelled"]
-    wait_until(lambda: a.api.get(f"/api/v1/alerts/{imported}")["cancelled"], timeout=30, what="the cancel at A")
+    wait_until(
+        lambda: a.api.get(f"/api/v1/alerts/{imported}")["cancelled"], timeout=30, what="the cancel at A"
+    )
     assert cancelled["id"] not in a.alert_ids()  # a cancel of the alert, never a new alert
 
     orphan = tmp_path / "orphan-cancel.xml"
     orphan.write_text((AMENDMENT % "Cancel").replace("PC-2026-0042", "PC-2026-0999"), encoding="utf-8")
     refused = b.amparo("alert", "import", str(orphan), check=False)
-    assert refused.returncode != 0 and "PC-2026-0999" in refused.stderr and "import the original" in refused.stderr
+    assert (
+        refused.returncode != 0
+        and "PC-2026-0999" in refused.stderr
+        and "import the original" in refused.stderr
+    )
 
 
-IMPORTED_AREA = (
-    "<circle>16.433000,-95.019000 25.000</circle>" + ISO_GEOCODE
-)
+IMPORTED_AREA = "<circle>16.433000,-95.019000 25.000</circle>" + ISO_GEOCODE
 WITH_EFFECTIVE = OUTSIDE.replace(
     "<expires>", "<effective>2026-11-25T10:05:00-06:00</effective><expires>"
 ).replace("PC-2026-0042", "PC-2026-0077")
@@ -126,9 +132,15 @@ def test_update_and_cancel_keep_the_imported_areas(mesh_factory: Any, tmp_path: 
     area = {"region": "MX-OAX", "desc": "Istmo de Tehuantepec", "circle": [16_433_000, -95_019_000, 25_000]}
     assert original["areas"] == [area] and original["effective"] > 0
 
-    update = json.loads(b.amparo("alert", "update", imported[:12], "--instruction", "Evacuar la costa.", "--json").stdout)["id"]
-    cancel = json.loads(b.amparo("alert", "cancel", imported[:12], "--reason", "Sin daños mayores.", "--json").stdout)["id"]
-    wait_until(lambda: a.api.get(f"/api/v1/alerts/{imported}")["cancelled"], timeout=30, what="the cancel at A")
+    update = json.loads(
+        b.amparo("alert", "update", imported[:12], "--instruction", "Evacuar la costa.", "--json").stdout
+    )["id"]
+    cancel = json.loads(
+        b.amparo("alert", "cancel", imported[:12], "--reason", "Sin daños mayores.", "--json").stdout
+    )["id"]
+    wait_until(
+        lambda: a.api.get(f"/api/v1/alerts/{imported}")["cancelled"], timeout=30, what="the cancel at A"
+    )
     changed = a.api.get(f"/api/v1/alerts/{update}")
     assert changed["msg_type"] == "update" and changed["instruction"] == "Evacuar la costa."
     assert changed["areas"] == [area] and changed["effective"] == original["effective"]
@@ -148,23 +160,38 @@ def test_after_an_update_the_list_and_the_feed_show_the_new_headline(mesh_factor
     first = "Retén ficticio en la carretera a Tlaxiaco"
     alert_id = a.send(headline=first, scope="public", severity="moderate", regions=["MX-OAX"])
     mesh.wait_for(alert_id, [b])
-    printed = a.amparo("alert", "update", alert_id[:12], "--headline", "Retén retirado", "--severity", "minor").stdout
-    assert printed.strip() == f"updated {alert_id}: headline '{first}' → 'Retén retirado'; severity 'moderate' → 'minor'"
-    wait_until(lambda: b.api.get(f"/api/v1/alerts/{alert_id}")["updates"] == 1, timeout=30, what="the update at B")
+    printed = a.amparo(
+        "alert", "update", alert_id[:12], "--headline", "Retén retirado", "--severity", "minor"
+    ).stdout
+    assert (
+        printed.strip()
+        == f"updated {alert_id}: headline '{first}' → 'Retén retirado'; severity 'moderate' → 'minor'"
+    )
+    wait_until(
+        lambda: b.api.get(f"/api/v1/alerts/{alert_id}")["updates"] == 1, timeout=30, what="the update at B"
+    )
 
     listed = json.loads(b.amparo("alert", "list", "--json").stdout)["alerts"]
-    assert [(x["id"], x["headline"], x["severity"]) for x in listed] == [(alert_id, "Retén retirado", "minor")]
+    assert [(x["id"], x["headline"], x["severity"]) for x in listed] == [
+        (alert_id, "Retén retirado", "minor")
+    ]
     assert "Retén retirado" in b.amparo("alert", "list").stdout
 
     feed = feedparser.parse(fetch(b, "/feeds/MX-OAX.atom")[1])
     assert not feed.bozo
-    assert [(e.id, e.title) for e in feed.entries] == [(f"urn:amparo:alert:{alert_id}", "UPDATE: MINOR: Retén retirado")]
+    assert [(e.id, e.title) for e in feed.entries] == [
+        (f"urn:amparo:alert:{alert_id}", "UPDATE: MINOR: Retén retirado")
+    ]
     link = next(x.href for x in feed.entries[0].links if x.type == "application/cap+xml")
     assert link.endswith(f"/feeds/cap/{alert_id}.xml")  # the incident, not the update's own id
     status, linked, _ = fetch(b, link.split(str(b.local_port), 1)[1])
     assert status == 200 and SCHEMA.validate(etree.fromstring(linked)), SCHEMA.error_log
     cap_ns = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
-    assert etree.fromstring(linked).xpath("//cap:info/cap:headline/text()", namespaces=cap_ns) == ["Retén retirado"]
+    assert etree.fromstring(linked).xpath("//cap:info/cap:headline/text()", namespaces=cap_ns) == [
+        "Retén retirado"
+    ]
 
     shown = b.api.get(f"/api/v1/alerts/{alert_id}")
-    assert [t["headline"] for t in shown["timeline"]] == ["Retén retirado"] and shown["timeline"][0]["incident"] == alert_id
+    assert [t["headline"] for t in shown["timeline"]] == ["Retén retirado"] and shown["timeline"][0][
+        "incident"
+    ] == alert_id

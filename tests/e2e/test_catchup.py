@@ -100,8 +100,6 @@ def test_a_node_back_from_an_outage_holds_the_whole_backlog(mesh_factory: Any) -
     wait_until(lambda: mark_for(a, c) >= stored(a), timeout=120, what="A's mark for C to catch up")
 
 
-
-
 class DeferringPeer(HostileListener):
     """A peer's listener that answers its first ``refusals`` pushes with every item
     deferred (as a receiver whose budgets are spent does), then takes everything.

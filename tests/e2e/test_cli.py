@@ -94,7 +94,11 @@ def test_cli_errors_are_clean(mesh_factory: Any) -> None:
     assert bad_region.returncode != 0
     assert "MX-OAX" in bad_region.stderr and "Traceback" not in bad_region.stderr
     bad_token = a.amparo("peer", "accept", "amparo1-garbage", "--yes", check=False)
-    assert bad_token.returncode != 0 and "not an Amparo invite" in bad_token.stderr and "Traceback" not in bad_token.stderr
+    assert (
+        bad_token.returncode != 0
+        and "not an Amparo invite" in bad_token.stderr
+        and "Traceback" not in bad_token.stderr
+    )
     missing = a.amparo("alert", "show", "0" * 64, check=False)
     assert missing.returncode != 0 and "no alert" in missing.stderr
     try:  # every refusal has one shape, {"error": {"code", "message"}}: here, without the token
@@ -102,7 +106,9 @@ def test_cli_errors_are_clean(mesh_factory: Any) -> None:
         raise AssertionError("the local API answered without its token")
     except urllib.error.HTTPError as exc:
         assert exc.code == 401
-        assert json.loads(exc.read()) == {"error": {"code": "unauthorized", "message": "missing or wrong API token"}}
+        assert json.loads(exc.read()) == {
+            "error": {"code": "unauthorized", "message": "missing or wrong API token"}
+        }
     for path, params, code, words in [
         (f"/api/v1/alerts/{'0' * 64}", {}, "not-found", "no alert"),  # a use case's refusal
         ("/api/v1/nowhere", {}, "not-found", "Not Found"),  # the HTTP layer's own
@@ -176,7 +182,10 @@ def test_alert_update_and_cancel_from_the_cli_reach_the_peer(mesh_factory: Any) 
         (cancel_id, "cancel"),
     ]
     assert shown["timeline"][0]["headline"] == "Checkpoint moved north"
-    assert (shown["headline"], shown["severity"]) == ("Checkpoint moved north", "extreme")  # the current state
+    assert (shown["headline"], shown["severity"]) == (
+        "Checkpoint moved north",
+        "extreme",
+    )  # the current state
     assert [t["incident"] for t in shown["timeline"]] == [alert_id, alert_id]
 
 

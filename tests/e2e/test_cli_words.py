@@ -51,9 +51,14 @@ def test_regions_are_taken_as_people_type_them(mesh_factory: Any) -> None:
     assert shared.returncode == 1 and "'Santa Cruz' names more than one region" in shared.stderr
     assert "AR-Z" in shared.stderr and "areas" not in shared.stderr
     by_api = a.api.post("/api/v1/alerts", {"regions": ["mx-yuc", "Campeche"], "headline": "Retén ilegal"})
-    assert json.loads(a.amparo("alert", "show", by_api["id"], "--json").stdout)["regions"] == ["MX-YUC", "MX-CAM"]
+    assert json.loads(a.amparo("alert", "show", by_api["id"], "--json").stdout)["regions"] == [
+        "MX-YUC",
+        "MX-CAM",
+    ]
     for typed in ("mx-cam", "Campeche"):  # the local API's filter takes regions as people type them too
-        assert [x["headline"] for x in a.api.get("/api/v1/alerts", region=typed)["alerts"]] == ["Retén ilegal"]
+        assert [x["headline"] for x in a.api.get("/api/v1/alerts", region=typed)["alerts"]] == [
+            "Retén ilegal"
+        ]
     with pytest.raises(ApiError, match="unknown region 'Campeshe': did you mean MX-CAM") as refused:
         a.api.get("/api/v1/alerts", region="Campeshe")
     assert refused.value.code == "invalid-input"

@@ -113,7 +113,9 @@ def test_drill_pages_only_participants_and_reports_acks(tmp_path: Path) -> None:
             what="B's allies to get both drill alerts and B's outbox to empty",
         )
         hooks = ally.alerts("hook")
-        assert len(hooks) == 2 and all(h["drill"] is True and h["alert"]["status"] == "exercise" for h in hooks)
+        assert len(hooks) == 2 and all(
+            h["drill"] is True and h["alert"]["status"] == "exercise" for h in hooks
+        )
         phone = ally.alerts("phone")
         assert len(phone) == 2 and all(m["title"].startswith("[DRILL] ") for m in phone), phone
         assert ally.alerts("no-drills") == []  # a subscription without --exercises never sees a drill

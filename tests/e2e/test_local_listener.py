@@ -68,7 +68,9 @@ def p99(samples: list[float]) -> float:
 
 def test_failed_sign_ins_neither_stall_the_node_nor_lock_out_a_known_responder(mesh_factory: Any) -> None:
     (node,) = mesh_factory(1).nodes
-    node.api.post("/api/v1/responders", {"name": "Ana", "role": "responder", "channels": [], "password": PASSWORD})
+    node.api.post(
+        "/api/v1/responders", {"name": "Ana", "role": "responder", "channels": [], "password": PASSWORD}
+    )
     assert sign_in(node, "Ana", PASSWORD) == 303  # Ana has signed in from here before
     quiet = [healthz_seconds(node) for _ in range(100)]
 

@@ -33,7 +33,9 @@ def test_times_in_the_cli_and_the_dashboard_follow_the_time_zones(mesh_factory: 
     secret.write_text(PASSWORD + "\n")
 
     made = json.loads(
-        node.amparo("responder", "add", "Ana", "--tz", "Europe/Madrid", "--password-file", str(secret), "--json").stdout
+        node.amparo(
+            "responder", "add", "Ana", "--tz", "Europe/Madrid", "--password-file", str(secret), "--json"
+        ).stdout
     )
     assert made["tz"] == "Europe/Madrid"
     node.amparo("responder", "add", "Bruno", "--password-file", str(secret))
@@ -44,14 +46,19 @@ def test_times_in_the_cli_and_the_dashboard_follow_the_time_zones(mesh_factory: 
     assert "tz: unknown time zone 'Mars/Olympus_Mons'" in refused.stderr and "Traceback" not in refused.stderr
 
     yesterday = datetime.fromtimestamp(time.time() - 86_400, mexico).strftime("%Y-%m-%dT08:00")
-    past = node.amparo("oncall", "schedule", "--responder", "Ana", "--start", yesterday, "--hours", "8", check=False)
+    past = node.amparo(
+        "oncall", "schedule", "--responder", "Ana", "--start", yesterday, "--hours", "8", check=False
+    )
     assert past.returncode == 1
-    assert f"start: this shift would end at {yesterday.replace('T08:00', ' 16:00')} CST, which is already past" in (
-        past.stderr
+    assert (
+        f"start: this shift would end at {yesterday.replace('T08:00', ' 16:00')} CST, which is already past"
+        in (past.stderr)
     )
 
     scheduled = json.loads(
-        node.amparo("oncall", "schedule", "--responder", "Ana", "--backup", "Bruno", "--hours", "8", "--json").stdout
+        node.amparo(
+            "oncall", "schedule", "--responder", "Ana", "--backup", "Bruno", "--hours", "8", "--json"
+        ).stdout
     )
     start = scheduled["start"]  # JSON stays Unix ms
     assert isinstance(start, int)
@@ -75,7 +82,10 @@ def test_times_in_the_cli_and_the_dashboard_follow_the_time_zones(mesh_factory: 
     late = node.amparo(
         "checkin", "start", "--who", "Lucía", "--region", "MX-OAX", "--at", "2026-01-05T18:00", check=False
     )
-    assert late.returncode == 1 and "at: the deadline 2026-01-05 18:00 CST is already past (it is " in late.stderr
+    assert (
+        late.returncode == 1
+        and "at: the deadline 2026-01-05 18:00 CST is already past (it is " in late.stderr
+    )
 
     node.configure(timezone="Mars/Olympus_Mons")  # read again by the next command
     broken = node.amparo("oncall", "show", check=False)

@@ -244,7 +244,12 @@ def test_a_query_string_is_refused_before_anything_else(mesh_factory: Any) -> No
 
 def _post(node: LocalNode, target: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
     """One request with exactly this request target (HTTP clients tidy a bare ``?`` away)."""
-    lines = [f"POST {target} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}", "Connection: close"]
+    lines = [
+        f"POST {target} HTTP/1.1",
+        "Host: 127.0.0.1",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+    ]
     lines += [f"{name}: {value}" for name, value in headers.items()]
     with closing(_tls(node.mesh_port)) as conn:
         conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
@@ -305,7 +310,12 @@ def test_invalid_frames_count_as_invalid_data(mesh_factory: Any) -> None:
     peer = ScriptedPeer("Nodo de Tramas Rotas")
     peer.pair_with(node)
     statuses = []
-    garbage = [b"\xc1", framing.pack([1, 2, 3]), framing.pack({"e": "not a list"}), framing.pack({"ids": [b"x"]})]
+    garbage = [
+        b"\xc1",
+        framing.pack([1, 2, 3]),
+        framing.pack({"e": "not a list"}),
+        framing.pack({"ids": [b"x"]}),
+    ]
     for i in range(20):
         path = ("/mesh/v1/push", "/mesh/v1/fetch", "/mesh/v1/reconcile")[i % 3]
         statuses.append(peer.raw_post(node, path, garbage[i % len(garbage)])[0])

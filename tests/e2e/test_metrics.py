@@ -70,7 +70,9 @@ def test_time_to_ack_and_delivery_counters_move(mesh_factory: Any, tmp_path: Any
         alert_id = a.send(headline="Acknowledge me")
         mesh.wait_for(alert_id, [b])
         b.amparo("alert", "ack", alert_id, "--state", "responding")
-        wait_until(lambda: scrape(a.local_port)["amparo_time_to_ack_seconds_count"] == 1, what="A to see B's ack")
+        wait_until(
+            lambda: scrape(a.local_port)["amparo_time_to_ack_seconds_count"] == 1, what="A to see B's ack"
+        )
         assert scrape(a.local_port)["amparo_time_to_ack_seconds_sum"] >= 0
         wait_until(lambda: scrape(a.local_port)["amparo_deliveries_total"] == 1, what="the webhook delivery")
         assert scrape(a.local_port)["amparo_delivery_backlog"] == 0

@@ -28,7 +28,9 @@ CAP = "urn:oasis:names:tc:emergency:cap:1.2"
 
 def named_everywhere(c: LocalNode, alert_id: str, author: str, trust: str, ally: Receiver) -> None:
     """``alert_id`` (by ``author``) is named with ``trust`` on each of C's channels."""
-    listed = next(x for x in json.loads(c.amparo("alert", "list", "--json").stdout)["alerts"] if x["id"] == alert_id)
+    listed = next(
+        x for x in json.loads(c.amparo("alert", "list", "--json").stdout)["alerts"] if x["id"] == alert_id
+    )
     shown = json.loads(c.amparo("alert", "show", alert_id, "--json").stdout)
     for doc in (listed, shown):
         assert doc["author_name"] == author, doc
@@ -37,9 +39,16 @@ def named_everywhere(c: LocalNode, alert_id: str, author: str, trust: str, ally:
     assert f"— {author} ({trust})" in c.amparo("alert", "list").stdout
 
     count = len(c.alert_ids())
-    watched = [json.loads(x) for x in c.amparo("watch", "--since", "0", "--count", str(count), "--json").stdout.splitlines()]
+    watched = [
+        json.loads(x)
+        for x in c.amparo("watch", "--since", "0", "--count", str(count), "--json").stdout.splitlines()
+    ]
     assert next(w for w in watched if w["id"] == alert_id)["author_name"] == author
-    line = next(x for x in watch_in_a_terminal(c, "--since", "0", "--count", str(count)).splitlines() if alert_id[:12] in x)
+    line = next(
+        x
+        for x in watch_in_a_terminal(c, "--since", "0", "--count", str(count)).splitlines()
+        if alert_id[:12] in x
+    )
     assert f"from {author} ({trust})" in line, line
 
     hooks = [h["alert"] for h in ally.alerts("hook") if h["alert"]["id"] == alert_id]
@@ -50,8 +59,12 @@ def named_everywhere(c: LocalNode, alert_id: str, author: str, trust: str, ally:
     entries = feedparser.parse(fetch(c, "/feeds/MX.atom")[1]).entries
     assert next(e for e in entries if alert_id in e.id).author == author
 
-    page = html.unescape(open_signed_in(f"http://127.0.0.1:{c.local_port}/ui/alerts/{alert_id}", "Vera", PASSWORD))
-    assert re.search(rf"{re.escape(author)}\s*<span class=\"trust\">\({re.escape(trust)}\)</span>", page), page[:3000]
+    page = html.unescape(
+        open_signed_in(f"http://127.0.0.1:{c.local_port}/ui/alerts/{alert_id}", "Vera", PASSWORD)
+    )
+    assert re.search(rf"{re.escape(author)}\s*<span class=\"trust\">\({re.escape(trust)}\)</span>", page), (
+        page[:3000]
+    )
 
 
 def test_an_author_two_hops_away_is_named_at_c_on_every_channel_after_a_restart_too(tmp_path: Path) -> None:

@@ -25,7 +25,9 @@ def test_hand_over_notifies_both_people_and_is_recorded(mesh_factory: Any) -> No
         b.amparo("responder", "add", "Carmen")  # no channel
         b.amparo("oncall", "schedule", "--responder", "Ana", "--backup", "Bruno", "--hours", "24")
 
-        out = b.amparo("oncall", "handoff", "--to", "Bruno", "--note", "Ana tiene fiebre; caso Juchitán abierto")
+        out = b.amparo(
+            "oncall", "handoff", "--to", "Bruno", "--note", "Ana tiene fiebre; caso Juchitán abierto"
+        )
         assert "Ana handed over to Bruno" in out.stdout
         wait_until(lambda: sorted(catcher.who()) == ["Ana", "Bruno"], timeout=20, what="both to be told")
         for _, page in catcher.pages:
@@ -33,7 +35,9 @@ def test_hand_over_notifies_both_people_and_is_recorded(mesh_factory: Any) -> No
             assert "Bruno is on call from" in page["message"] and "(backup: Ana)" in page["message"]
             assert "Ana tiene fiebre" in page["message"] and "/ui/oncall" in page["message"]
         wait_until(
-            lambda: b.api.get("/api/v1/oncall")["handovers"][-1]["notified"] == {"Ana": "sent", "Bruno": "sent"},
+            lambda: (
+                b.api.get("/api/v1/oncall")["handovers"][-1]["notified"] == {"Ana": "sent", "Bruno": "sent"}
+            ),
             timeout=20,
             what="the record to say both were told",
         )
@@ -46,8 +50,10 @@ def test_hand_over_notifies_both_people_and_is_recorded(mesh_factory: Any) -> No
         wait_until(lambda: len(catcher.pages) == 3, timeout=20, what="Bruno to be told")
         assert catcher.who()[-1] == "Bruno"
         wait_until(
-            lambda: b.api.get("/api/v1/oncall")["handovers"][-1]["notified"]
-            == {"Bruno": "sent", "Carmen": "no channel"},
+            lambda: (
+                b.api.get("/api/v1/oncall")["handovers"][-1]["notified"]
+                == {"Bruno": "sent", "Carmen": "no channel"}
+            ),
             timeout=20,
             what="the record to say Carmen has no channel",
         )
@@ -56,5 +62,3 @@ def test_hand_over_notifies_both_people_and_is_recorded(mesh_factory: Any) -> No
         assert b.api.get("/api/v1/oncall")["now"]["responder"] == "Carmen"
     finally:
         catcher.server.shutdown()
-
-

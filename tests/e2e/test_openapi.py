@@ -40,13 +40,19 @@ def test_answers_fit_their_models(mesh_factory: Any) -> None:
     mesh.connect([(0, 1)])
     sent = a.send(headline="Bloqueo en la carretera federal", regions=["MX-OAX"])
     answers = {
-        ("POST", "/api/v1/alerts/{id}/update"): a.api.post(f"/api/v1/alerts/{sent}/update", {"severity": "extreme"}),
-        ("POST", "/api/v1/alerts/{id}/ack"): a.api.post(f"/api/v1/alerts/{sent}/ack", {"state": "seen", "by": "Marta"}),
+        ("POST", "/api/v1/alerts/{id}/update"): a.api.post(
+            f"/api/v1/alerts/{sent}/update", {"severity": "extreme"}
+        ),
+        ("POST", "/api/v1/alerts/{id}/ack"): a.api.post(
+            f"/api/v1/alerts/{sent}/ack", {"state": "seen", "by": "Marta"}
+        ),
         ("POST", "/api/v1/peers/invite"): a.api.post("/api/v1/peers/invite", {}),
         ("GET", "/api/v1/alerts/{id}"): a.api.get(f"/api/v1/alerts/{sent}"),
     }
     models = {(r.method, r.path): r.answer for r in api_routes()}
-    plain = [r for r in api_routes() if r.method == "GET" and "{" not in r.path and r.media == "application/json"]
+    plain = [
+        r for r in api_routes() if r.method == "GET" and "{" not in r.path and r.media == "application/json"
+    ]
     answers |= {(r.method, r.path): a.api.get(r.path) for r in plain if r.path != "/api/v1/regions"}
     answers[("GET", "/api/v1/regions")] = a.api.get("/api/v1/regions?q=Oaxaca")
     for route, answer in answers.items():

@@ -25,14 +25,22 @@ def refused(node: LocalNode, *args: str) -> str:
 
 def test_private_and_plain_text_targets_are_refused_unless_the_operator_opens_them(mesh_factory: Any) -> None:
     (node,) = mesh_factory(1).nodes
-    metadata = refused(node, "subscribe", "add", "--region", "MX", "--webhook", "http://169.254.169.254/latest/meta-data/")
+    metadata = refused(
+        node, "subscribe", "add", "--region", "MX", "--webhook", "http://169.254.169.254/latest/meta-data/"
+    )
     assert "169.254.169.254, a link-local address" in metadata and "allow_private_targets" in metadata
-    metadata = refused(node, "subscribe", "add", "--region", "MX", "--webhook", "https://169.254.169.254/latest/")
+    metadata = refused(
+        node, "subscribe", "add", "--region", "MX", "--webhook", "https://169.254.169.254/latest/"
+    )
     assert "169.254.169.254" in metadata and "link-local" in metadata and "allow_private_targets" in metadata
     lan = refused(node, "subscribe", "add", "--region", "MX", "--apprise", "jsons://192.168.1.10/hook")
     assert "private address" in lan and "allow_private_targets" in lan
-    assert "not encrypted" in refused(node, "subscribe", "add", "--region", "MX", "--apprise", "json://93.184.215.14/x")
-    loopback = refused(node, "subscribe", "add", "--region", "MX", "--webhook", "https://[::ffff:127.0.0.1]:9/x")
+    assert "not encrypted" in refused(
+        node, "subscribe", "add", "--region", "MX", "--apprise", "json://93.184.215.14/x"
+    )
+    loopback = refused(
+        node, "subscribe", "add", "--region", "MX", "--webhook", "https://[::ffff:127.0.0.1]:9/x"
+    )
     assert "loopback" in loopback
     assert "loopback" in refused(node, "subscribe", "add", "--region", "MX", "--webhook", "https://127.1:9/x")
     responder = refused(node, "responder", "add", "Ana", "--channel", "jsons://10.0.0.5/page")
@@ -43,10 +51,14 @@ def test_private_and_plain_text_targets_are_refused_unless_the_operator_opens_th
     node.configure(allow_private_targets=["169.254.169.254/32", "192.168.1.0/24", "10.0.0.0/8"])
     node.start()
     subscribe(node, "--region", "MX", "--webhook", "https://169.254.169.254/latest/")
-    subscribe(node, "--region", "MX", "--apprise", "json://192.168.1.10/hook")  # plain text, inside an opened range
+    subscribe(
+        node, "--region", "MX", "--apprise", "json://192.168.1.10/hook"
+    )  # plain text, inside an opened range
     node.amparo("responder", "add", "Ana", "--channel", "jsons://10.0.0.5/page")
     assert len(node.api.get("/api/v1/subscriptions")["subscriptions"]) == 2
-    assert "not encrypted" in refused(node, "subscribe", "add", "--region", "MX", "--apprise", "json://93.184.215.14/x")
+    assert "not encrypted" in refused(
+        node, "subscribe", "add", "--region", "MX", "--apprise", "json://93.184.215.14/x"
+    )
 
 
 def test_deliveries_are_checked_again_when_they_are_sent(mesh_factory: Any, receiver: Receiver) -> None:  # noqa: F811

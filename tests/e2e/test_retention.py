@@ -25,8 +25,9 @@ def test_alerts_expired_beyond_retention_are_pruned(tmp_path: Path) -> None:
     now = int(time.time() * 1000)
 
     def alert(headline: str, created: int, ttl: int) -> StoredEnvelope:
-        env = sign_envelope(author, Alert(headline=headline, areas=(Area("MX-OAX"),)), created=created,
-                            expires=created + ttl)
+        env = sign_envelope(
+            author, Alert(headline=headline, areas=(Area("MX-OAX"),)), created=created, expires=created + ttl
+        )
         return StoredEnvelope.from_envelope(env, received_at=created, from_peer=None)
 
     with LocalMesh(tmp_path, 1) as mesh:
@@ -39,7 +40,9 @@ def test_alerts_expired_beyond_retention_are_pruned(tmp_path: Path) -> None:
         with Store(f"sqlite:///{node.home / DB_FILE}") as store:
             store.add_envelopes([old, recent, live])
         node.start()
-        wait_until(lambda: old.id.hex() not in node.alert_ids(), timeout=20, what="the old alert to be pruned")
+        wait_until(
+            lambda: old.id.hex() not in node.alert_ids(), timeout=20, what="the old alert to be pruned"
+        )
         assert {recent.id.hex(), live.id.hex()} <= node.alert_ids()
         node.stop()
         with Store(f"sqlite:///{node.home / DB_FILE}") as store:

@@ -13,7 +13,7 @@ from typing import Any
 import nacl.public
 import pytest
 
-from node import records
+from node import prerotation, records
 from node.cli.client import ApiError
 from node.config import KEY_FILE, load
 from node.devmesh import LocalMesh, LocalNode
@@ -45,7 +45,9 @@ def test_rotation_is_followed_and_the_old_key_is_retired(mesh_factory: Any) -> N
     rotated = json.loads(b.amparo("keys", "rotate", "--yes", "--json").stdout)
     new_key = rotated["key"]
     assert new_key != old_key
-    wait_until(lambda: new_key in peer_keys(a) and old_key not in peer_keys(a), timeout=30, what="A to follow")
+    wait_until(
+        lambda: new_key in peer_keys(a) and old_key not in peer_keys(a), timeout=30, what="A to follow"
+    )
     wait_until(lambda: new_key in peer_keys(c), timeout=30, what="C to follow")
 
     b.stop()
@@ -152,12 +154,21 @@ def test_a_rotation_cut_short_before_the_key_file_was_renamed_is_finished_at_sta
     mesh.wait_for(b.send(headline="Después de una rotación interrumpida"), [a, b])
 
 
+def _committed(node: LocalNode, old: Identity) -> Identity:
+    """The key ``node`` committed to (pre-rotation): the only one it may hand over to."""
+    nxt = prerotation.open_next(node.home, None)
+    assert nxt is not None
+    return Identity(sign_seed=nxt.sign_seed, enc_secret=old.enc_secret)
+
+
 def _hand_over(node: LocalNode, old: Identity, new: Identity, created: int) -> str:
     """A genuine rotation record, as ``amparo keys rotate`` builds it."""
-    body = records.node_record(node.home, load(node.home), new, created).body
+    body = records.node_record(node.home, load(node.home), new, created, next_key=os.urandom(32)).body
     assert isinstance(body, NodeRecord)
     hand_over = sign(old.signing_key, PURPOSE_ROTATE, rotation_payload(new.sign_public, created))
-    return sign_envelope(new, replace(body, prev=old.sign_public, prev_sig=hand_over), created=created, expires=0).raw.hex()
+    return sign_envelope(
+        new, replace(body, prev=old.sign_public, prev_sig=hand_over), created=created, expires=0
+    ).raw.hex()
 
 
 def test_the_rotation_endpoint_switches_only_to_the_records_own_key(mesh_factory: Any) -> None:
@@ -167,7 +178,7 @@ def test_the_rotation_endpoint_switches_only_to_the_records_own_key(mesh_factory
     mesh: LocalMesh = mesh_factory(1)
     (b,) = mesh.nodes
     old = open_key_file((b.home / KEY_FILE).read_bytes(), None)
-    new = Identity(sign_seed=os.urandom(32), enc_secret=old.enc_secret)
+    new = _committed(b, old)
     record = _hand_over(b, old, new, b.api.get("/api/v1/status")["now"])
     to_node = nacl.public.SealedBox(nacl.public.PublicKey(old.enc_public))
     refused = {
@@ -209,7 +220,7 @@ def test_a_node_whose_key_was_rotated_elsewhere_refuses_to_send(mesh_factory: An
     mesh: LocalMesh = mesh_factory(1)
     (b,) = mesh.nodes
     old = open_key_file((b.home / KEY_FILE).read_bytes(), None)
-    elsewhere = Identity(sign_seed=os.urandom(32), enc_secret=old.enc_secret)
+    elsewhere = _committed(b, old)  # the other copy holds the same next key
     record = bytes.fromhex(_hand_over(b, old, elsewhere, b.api.get("/api/v1/status")["now"]))
     peer = ScriptedPeer()
     peer.pair_with(b)

@@ -38,7 +38,9 @@ def test_headlines_that_forge_rows_are_refused(mesh_factory: Any) -> None:
     for name, headline in FORGERIES.items():
         doc = {k: v for k, v in codec.decode(forged[name].raw).items() if k != "s"}
         doc["b"] = doc["b"] | {"headline": headline}
-        forged[name] = codec.encode(doc | {"s": sign(peer.identity.signing_key, PURPOSE_ENVELOPE, codec.encode(doc))})
+        forged[name] = codec.encode(
+            doc | {"s": sign(peer.identity.signing_key, PURPOSE_ENVELOPE, codec.encode(doc))}
+        )
     honest = peer.alert("Honest alert after the forgeries")
     peer.push(node, [*forged.values(), honest.raw])
 
@@ -77,12 +79,17 @@ def test_a_peers_error_body_cannot_add_a_line_to_the_log(mesh_factory: Any, tmp_
         node.send(headline="An alert the node pushes to its hostile peer")
         wait_until(lambda: "/mesh/v1/push" in listener.seen, timeout=30, what="a push to the hostile peer")
         log_path = node.home / "node.log"
-        wait_until(lambda: "FORGED-LINE" in log_path.read_text("utf-8", "replace"), timeout=30,
-                   what="the push failure in the log")
+        wait_until(
+            lambda: "FORGED-LINE" in log_path.read_text("utf-8", "replace"),
+            timeout=30,
+            what="the push failure in the log",
+        )
     log = log_path.read_text("utf-8")
     for line in log.splitlines():
         if "FORGED-LINE" in line:
-            assert " failed: " in line and "HTTP 400" in line and "FORGED-TAIL" in line, line  # one line, the real one
+            assert " failed: " in line and "HTTP 400" in line and "FORGED-TAIL" in line, (
+                line
+            )  # one line, the real one
             assert line.rstrip().endswith("(remote side)"), line  # the peer failed, not this node
             assert " INFO amparo.node: " in line, line  # not a warning: nothing for this operator to fix
         assert not line.startswith("2026-12-06 16:40:00,000"), line

@@ -35,8 +35,15 @@ def _sealed_node(tmp_path: Path) -> tuple[LocalMesh, LocalNode]:
     mesh = LocalMesh(tmp_path / "mesh", 1, env={"AMPARO_PASSPHRASE_FILE": str(secret)})
     (node,) = mesh.nodes
     node.amparo(
-        "init", "--name", node.name, "--kdf-profile", "interactive",
-        "--listen", f"127.0.0.1:{node.mesh_port}", "--local", f"127.0.0.1:{node.local_port}",
+        "init",
+        "--name",
+        node.name,
+        "--kdf-profile",
+        "interactive",
+        "--listen",
+        f"127.0.0.1:{node.mesh_port}",
+        "--local",
+        f"127.0.0.1:{node.local_port}",
     )
     return mesh, node
 
@@ -51,7 +58,6 @@ def _served_fingerprint(node: LocalNode) -> bytes:
             der = tls_socket.getpeercert(binary_form=True)
     assert der is not None
     return hashlib.sha256(der).digest()
-
 
 
 def _home_bytes(home: Path) -> dict[str, bytes]:
@@ -112,8 +118,6 @@ def test_a_plain_tls_key_from_an_older_version_is_sealed_at_the_next_start(tmp_p
         node.stop()
         node.start()  # and it still starts from the sealed key
         assert _served_fingerprint(node) == pinned
-
-
 
 
 def test_a_restored_backup_serves_the_same_certificate_from_the_sealed_key(tmp_path: Path) -> None:

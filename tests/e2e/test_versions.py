@@ -21,8 +21,14 @@ class NewerPeer(ScriptedPeer):
     """Speaks minor version 7: extension fields everywhere, extra frame keys."""
 
     def record(self) -> Envelope:
-        body = {"name": self.name, "enc": self.identity.enc_public, "tls": b"\x00" * 32,
-                "addrs": ["127.0.0.1:9"], "minor": 7, "ext": {"transports": ["quic", "https"]}}
+        body = {
+            "name": self.name,
+            "enc": self.identity.enc_public,
+            "tls": b"\x00" * 32,
+            "addrs": ["127.0.0.1:9"],
+            "minor": 7,
+            "ext": {"transports": ["quic", "https"]},
+        }
         doc = {"a": self.key, "b": body, "c": now_ms(), "t": "node", "v": 1, "x": 0}
         return decode(forge(self.identity, doc), now=now_ms())
 
@@ -30,7 +36,9 @@ class NewerPeer(ScriptedPeer):
         body = Alert(headline=headline, areas=(Area("MX-OAX"),), severity="severe").to_wire()
         body["ext"] = {"evidence-hash": b"\x05" * 32, "geo-precision-m": 50}
         now = now_ms()
-        return forge(self.identity, {"a": self.key, "b": body, "c": now, "t": "alert", "v": 1, "x": now + 3_600_000})
+        return forge(
+            self.identity, {"a": self.key, "b": body, "c": now, "t": "alert", "v": 1, "x": now + 3_600_000}
+        )
 
 
 def test_a_newer_minor_version_is_understood_and_relayed(mesh_factory: Any) -> None:

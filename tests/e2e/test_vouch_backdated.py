@@ -51,7 +51,9 @@ def test_backdated_vouches_stay_fresh_after_a_restart(mesh_factory: Any) -> None
     stored = count_by(a, "alert", [key.sign_public for key in fresh])
     limits = Limits()
     bound = limits.author_burst + limits.author_rate_per_s * elapsed
-    print(f"after a restart: {stored} of {90 * len(fresh)} alerts of backdated-vouched keys stored (bound {bound:.0f})")
+    print(
+        f"after a restart: {stored} of {90 * len(fresh)} alerts of backdated-vouched keys stored (bound {bound:.0f})"
+    )
     assert stored <= bound, f"{stored} stored in {elapsed:.0f} s; the voucher's budget allows {bound:.0f}"
 
 

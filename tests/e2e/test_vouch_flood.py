@@ -50,7 +50,9 @@ def test_fresh_vouched_keys_share_the_vouchers_budget(mesh_factory: Any) -> None
     for i, key in enumerate(fresh):
         alerts = [voucher.alert(f"Flood {i}-{n}", author=key) for n in range(ALERTS_EACH)]
         pushed.update(alert.id for alert in alerts)
-        reply = voucher.push(a, [voucher.vouch_for(key, name=f"Clave Nueva {i}").raw, *(x.raw for x in alerts)])
+        reply = voucher.push(
+            a, [voucher.vouch_for(key, name=f"Clave Nueva {i}").raw, *(x.raw for x in alerts)]
+        )
         deferred.update(reply.get("deferred", []))
     elapsed = time.monotonic() - started
     authors = [key.sign_public for key in fresh]
@@ -62,7 +64,9 @@ def test_fresh_vouched_keys_share_the_vouchers_budget(mesh_factory: Any) -> None
         f"{flood_stored} of {FRESH_KEYS * ALERTS_EACH} flood alerts stored in {elapsed:.0f} s; "
         f"the voucher's budget allows {bound:.0f}"
     )
-    print(f"\n{flood_stored} of {FRESH_KEYS * ALERTS_EACH} flood alerts stored in {elapsed:.1f} s (bound {bound:.0f})")
+    print(
+        f"\n{flood_stored} of {FRESH_KEYS * ALERTS_EACH} flood alerts stored in {elapsed:.1f} s (bound {bound:.0f})"
+    )
     # Nothing is refused silently: every flood alert not stored was named as deferred,
     # so an honest sender would keep it and send it again later.
     assert pushed - held_ids(a) <= deferred

@@ -58,7 +58,9 @@ async def test_a_cancel_from_the_author_tells_each_paged_person_once(
     b = await grid.add("b", watch_regions=["MX"], ack_timeout="3s")
     await grid.pair(a.name, "b")
     staff(b, grid.clock.now)
-    sent = send_alert(a.service, {"headline": "Defensora amenazada", "regions": ["MX-OAX"], "severity": "severe"})
+    sent = send_alert(
+        a.service, {"headline": "Defensora amenazada", "regions": ["MX-OAX"], "severity": "severe"}
+    )
     await grid.settle()
     await grid.advance(ACK_TIMEOUT_MS)
     assert who(told) == ["Ana", "Bruno"]
@@ -92,7 +94,12 @@ async def test_a_late_checkin_tells_each_paged_person_exactly_once(
     staff(b, grid.clock.now)
     desk = b.service.desk
     plan, _token = desk.checkins.start(
-        "Lucía", "MX-OAX", deadline=grid.clock.now + 2_000, grace_ms=2_000, note="Marcha, chaqueta azul", to=["c"]
+        "Lucía",
+        "MX-OAX",
+        deadline=grid.clock.now + 2_000,
+        grace_ms=2_000,
+        note="Marcha, chaqueta azul",
+        to=["c"],
     )
     await grid.advance(4_000 + 2 * ACK_TIMEOUT_MS)  # missed; the whole chain is paged, once each step
     assert who(told) == ["Ana", "Bruno", "Ana", "Bruno", "Carmen"]
@@ -101,7 +108,11 @@ async def test_a_late_checkin_tells_each_paged_person_exactly_once(
     with pytest.raises(CheckinError):  # pressed twice: the plan is over, nothing is cancelled again
         desk.checkins.ok(plan.id)
     await grid.settle()
-    assert sorted(who(told, 5)) == ["Ana", "Bruno", "Carmen"]  # each once, though Ana and Bruno were paged twice
+    assert sorted(who(told, 5)) == [
+        "Ana",
+        "Bruno",
+        "Carmen",
+    ]  # each once, though Ana and Bruno were paged twice
     english = next(body for person, _, body in told[5:] if person == "Bruno")
     assert "Cancelled by Brigada Ejemplo: Lucía checked in." in english
     await grid.stop("Brigada Ejemplo")
@@ -132,9 +143,15 @@ async def test_the_stream_says_who_cancelled_and_drops_a_strangers_cancel(grid: 
     await grid.settle()
     incident = bytes.fromhex(sent["id"])
     fake = Alert(
-        headline="Retén militar", areas=(Area("MX-OAX"),), severity="extreme", msg_type="cancel", references=(incident,)
+        headline="Retén militar",
+        areas=(Area("MX-OAX"),),
+        severity="extreme",
+        msg_type="cancel",
+        references=(incident,),
     )
-    c.service.author(make_envelope(c.service.identity, fake, now=grid.clock.now, ttl_ms=HOUR_MS, recipients=[]))
+    c.service.author(
+        make_envelope(c.service.identity, fake, now=grid.clock.now, ttl_ms=HOUR_MS, recipients=[])
+    )
     row = a.store.get(incident)
     assert row is not None
     update_alert(a.service, row, {"severity": "extreme"})
@@ -145,7 +162,8 @@ async def test_the_stream_says_who_cancelled_and_drops_a_strangers_cancel(grid: 
     for stored in b.store.since_seq(0, 100, types=("alert",)):
         await stream._send(written, b.service, stored, chosen)  # type: ignore[arg-type]
     assert [(e["msg_type"], e["change"]["by"]) for e in written.events] == [
-        ("update", a.name), ("cancel", a.name)  # not the stranger's; the moderate original is filtered out
+        ("update", a.name),
+        ("cancel", a.name),  # not the stranger's; the moderate original is filtered out
     ]
     assert written.events[0]["change"]["changed"] == {"severity": ["moderate", "extreme"]}
     assert written.events[1]["change"]["text"] == f"Cancelled by {a.name}: Se retiraron"

@@ -67,14 +67,15 @@ async def test_checking_in_on_time_raises_nothing(grid: Grid) -> None:
 
 
 async def test_a_check_in_without_peers_alerts_this_organization_only(grid: Grid) -> None:
-    """"No peers yet: only this organization will be alerted", as the form says:
+    """ "No peers yet: only this organization will be alerted", as the form says:
     the alert is sealed to this node alone (it used to fail on every tick)."""
     a, b = await grid.add("a"), await grid.add("b")
     await grid.pair("a", "b")
     desk = b.service.desk
     desk.add_responder("Ana", "responder", [], None)
-    plan, _token = desk.checkins.start("Lucía", "MX-GRO", deadline=grid.clock.now + 1_000, grace_ms=1_000,
-                                       note="", to=[])
+    plan, _token = desk.checkins.start(
+        "Lucía", "MX-GRO", deadline=grid.clock.now + 1_000, grace_ms=1_000, note="", to=[]
+    )
     await grid.advance(2_000)
     (alert,) = missed(b)
     assert alert["sealed"] and alert["headline"] == "Missed check-in: Lucía"

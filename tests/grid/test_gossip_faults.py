@@ -45,7 +45,9 @@ async def test_an_alert_crosses_the_line_once_the_grid_settles(any_grid: Grid) -
     await grid.settle()
     assert holders(grid, alert) == ["a", "b", "c"]
     stored = [node.service.counters.stored for node in grid.nodes.values()]
-    await grid.advance(10 * MINUTE_MS, step_ms=STEP_MS)  # two reconciliations later: nothing new, nothing lost
+    await grid.advance(
+        10 * MINUTE_MS, step_ms=STEP_MS
+    )  # two reconciliations later: nothing new, nothing lost
     assert [node.service.counters.stored for node in grid.nodes.values()] == stored
     assert all(node.service.counters.reconciles >= 2 for node in grid.nodes.values())
 

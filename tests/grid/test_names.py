@@ -29,8 +29,12 @@ async def test_a_missing_record_is_fetched_from_the_peer_that_delivered_the_aler
     await grid.pair("b", "c")
     b, c = grid["b"].service, grid["c"].service
     now = grid.clock()
-    vouch = records.vouch(b.identity, SUR.sign_public, SUR.enc_public, "Colectivo Sur (según b)", now, verified=True)
-    record = sign_envelope(SUR, NodeRecord(name="Colectivo Sur", enc=SUR.enc_public, tls=b"\x05" * 32), created=now, expires=0)
+    vouch = records.vouch(
+        b.identity, SUR.sign_public, SUR.enc_public, "Colectivo Sur (según b)", now, verified=True
+    )
+    record = sign_envelope(
+        SUR, NodeRecord(name="Colectivo Sur", enc=SUR.enc_public, tls=b"\x05" * 32), created=now, expires=0
+    )
     grid.cut("b", "c", both=False)  # B's pushes to C fail: the record cannot reach C by gossip
     b.author(vouch)
     b.ingest([record.raw], None)
@@ -86,7 +90,9 @@ async def test_a_fetch_naming_authors_answers_their_newest_records(grid: Grid) -
     assert framing.envelope_list(reply) == []
 
 
-async def test_node_records_travel_with_the_horizon_and_a_new_name_reaches_an_ally_of_an_ally(grid: Grid) -> None:
+async def test_node_records_travel_with_the_horizon_and_a_new_name_reaches_an_ally_of_an_ally(
+    grid: Grid,
+) -> None:
     for name in ("a", "b", "c"):
         await grid.add(name)
     await grid.pair("a", "b")

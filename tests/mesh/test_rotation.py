@@ -10,7 +10,9 @@ from mesh.interfaces import Item
 
 from .builders import NOW, alert, key, revoke, rng, rotation, vouch
 
-ME, ALLY, NEW, FRIEND, STRANGER, THIEF = (key(n) for n in ("me", "ally", "ally-new", "friend", "stranger", "thief"))
+ME, ALLY, NEW, FRIEND, STRANGER, THIEF = (
+    key(n) for n in ("me", "ally", "ally-new", "friend", "stranger", "thief")
+)
 P1 = key("p1")
 
 

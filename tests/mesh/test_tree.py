@@ -34,7 +34,9 @@ TREE = Timing(tree_push=True, graft_jitter_ms=0)  # exact repair times; jitter h
 
 
 def node(timing: Timing = TREE, peers: Sequence[bytes] = (P1, P2, P3)) -> MeshNode:
-    mesh = MeshNode(ME, random=rng(), now=NOW, peers=peers, stored=TRUST, marks=dict.fromkeys(peers, 1), timing=timing)
+    mesh = MeshNode(
+        ME, random=rng(), now=NOW, peers=peers, stored=TRUST, marks=dict.fromkeys(peers, 1), timing=timing
+    )
     for peer in peers:
         mesh.handle(PeerUp(peer), NOW)
     return mesh
@@ -204,7 +206,9 @@ def test_a_graft_replaces_the_tree_link_that_did_not_bring_the_item() -> None:
     arrived = feed(mesh, Received(P2, [missing]), NOW + 700)
     assert pushed_to(arrived) == {}  # P1 most likely holds it, P2 sent it, P3 is lazy
     announced = of(Announce, feed(mesh, Tick(), NOW + 5_000))
-    assert sorted(announced, key=repr) == sorted([Announce(P1, (missing.id,)), Announce(P3, (missing.id,))], key=repr)
+    assert sorted(announced, key=repr) == sorted(
+        [Announce(P1, (missing.id,)), Announce(P3, (missing.id,))], key=repr
+    )
 
 
 def test_repair_timers_are_spread_so_an_orphaned_subtree_is_not_fetched_node_by_node() -> None:

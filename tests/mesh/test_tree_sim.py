@@ -78,7 +78,9 @@ def run_hostile(tree: bool) -> tuple[Simulation, set[int], list[Item]]:
     return sim, reached, [first, second]
 
 
-def test_under_loss_churn_and_quiet_droppers_the_tree_reaches_whom_flooding_reaches_and_then_everyone() -> None:
+def test_under_loss_churn_and_quiet_droppers_the_tree_reaches_whom_flooding_reaches_and_then_everyone() -> (
+    None
+):
     flood, flood_reached, _ = run_hostile(tree=False)
     tree, tree_reached, alerts = run_hostile(tree=True)
     live = set(range(200)) - set(random.Random(9).sample(range(1, 200), 50)[:40])

@@ -48,9 +48,14 @@ class Verdict:
     @property
     def ok(self) -> bool:
         return (
-            self.lost == 0 and self.forged == 0 and not self.divergent and not self.unexpected_deaths
-            and all(v == "ok" for v in self.integrity.values()) and all(self.killed_caught_up.values())
-            and self.not_converged == 0 and not self.fault_errors
+            self.lost == 0
+            and self.forged == 0
+            and not self.divergent
+            and not self.unexpected_deaths
+            and all(v == "ok" for v in self.integrity.values())
+            and all(self.killed_caught_up.values())
+            and self.not_converged == 0
+            and not self.fault_errors
         )
 
     def percentile(self, p: float) -> float | None:
@@ -77,13 +82,23 @@ class Verdict:
             ("operations", ", ".join(f"{k} {v}" for k, v in sorted(self.ops.items()))),
             ("acknowledged envelopes", str(self.acknowledged)),
             ("lost", str(self.lost)),
-            ("dated ahead of the clock window", f"{self.ahead_of_clock} (held back by every peer, by design)"),
+            (
+                "dated ahead of the clock window",
+                f"{self.ahead_of_clock} (held back by every peer, by design)",
+            ),
             ("forged", str(self.forged)),
             ("divergent nodes", ", ".join(self.divergent) or "none"),
             ("integrity_check", ", ".join(sorted(set(self.integrity.values())))),
             ("unexpected deaths", ", ".join(self.unexpected_deaths) or "none"),
-            ("killed and caught up", ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in self.killed_caught_up.items()) or "none killed"),
-            ("heal → identical (p50 / p99)", f"{_s(p50)} / {_s(p99)} (median {_s(median)}, {len(self.convergence_s)} heals)"),
+            (
+                "killed and caught up",
+                ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in self.killed_caught_up.items())
+                or "none killed",
+            ),
+            (
+                "heal → identical (p50 / p99)",
+                f"{_s(p50)} / {_s(p99)} (median {_s(median)}, {len(self.convergence_s)} heals)",
+            ),
             ("heals not converged", str(self.not_converged)),
         ]
         if self.fault_errors:
@@ -109,7 +124,9 @@ def snapshot(cluster: Cluster) -> tuple[dict[int, frozenset[bytes]], frozenset[b
     return out, frozenset(ahead)
 
 
-def converged(cluster: Cluster, must: set[bytes], deadline_s: float, since: float | None = None) -> float | None:
+def converged(
+    cluster: Cluster, must: set[bytes], deadline_s: float, since: float | None = None
+) -> float | None:
     """Seconds (from ``since``, default now) until every node holds the same set,
     containing ``must``; None at the deadline."""
     start = time.monotonic() if since is None else since

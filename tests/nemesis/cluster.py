@@ -59,9 +59,18 @@ class NetNode(LocalNode):
 
     def init(self) -> None:
         self.amparo(
-            "init", "--name", self.name, "--no-passphrase", "--kdf-profile", "interactive",
-            "--trust-depth", str(self.trust_depth),
-            "--listen", f"{self.mesh_ip}:{MESH_PORT}", "--local", f"{self.ctl_ip}:{LOCAL_PORT}",
+            "init",
+            "--name",
+            self.name,
+            "--no-passphrase",
+            "--kdf-profile",
+            "interactive",
+            "--trust-depth",
+            str(self.trust_depth),
+            "--listen",
+            f"{self.mesh_ip}:{MESH_PORT}",
+            "--local",
+            f"{self.ctl_ip}:{LOCAL_PORT}",
         )
         self._token = (self.home / TOKEN_FILE).read_text("ascii").strip()
         if self.skew_file is not None:
@@ -77,14 +86,27 @@ class NetNode(LocalNode):
                 "FAKETIME_CACHE_DURATION": "1",  # re-read the offset every second
                 "DONT_FAKE_MONOTONIC": "1",  # asyncio's timers keep real time, like a wrong wall clock
             }
-        cmd = ["ip", "netns", "exec", self.ns, sys.executable, "-m", "node.cli", "--home", str(self.home), "run"]
+        cmd = [
+            "ip",
+            "netns",
+            "exec",
+            self.ns,
+            sys.executable,
+            "-m",
+            "node.cli",
+            "--home",
+            str(self.home),
+            "run",
+        ]
         # No PR_SET_PDEATHSIG here (``LocalNode`` sets it): it fires when the *thread*
         # that forked the node ends, and a fault thread that restarts a killed node
         # ends with its round (every restarted node got SIGTERM: found by the first
         # runs). The run's cleanup kills whatever is left in its namespaces instead
         # (``Fabric.close``, also on SIGTERM).
         try:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
         finally:
             log.close()
         self.stopped = False
@@ -103,12 +125,16 @@ class NetNode(LocalNode):
                 time.sleep(0.2)
         raise RuntimeError(f"node {self.name!r} did not come up within {timeout} s")
 
-    def call(self, method: str, path: str, doc: dict[str, Any] | None = None, timeout: float = REQUEST_TIMEOUT_S) -> Any:
+    def call(
+        self, method: str, path: str, doc: dict[str, Any] | None = None, timeout: float = REQUEST_TIMEOUT_S
+    ) -> Any:
         """The local API over the control link, with a short timeout (a hung node must
         not hang the workload)."""
         data = json.dumps(doc).encode() if doc is not None else None
         req = urllib.request.Request(
-            f"http://{self.ctl_ip}:{LOCAL_PORT}{path}", data=data, method=method,
+            f"http://{self.ctl_ip}:{LOCAL_PORT}{path}",
+            data=data,
+            method=method,
             headers={"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"},
         )
         try:
@@ -158,7 +184,9 @@ class NetNode(LocalNode):
         con = sqlite3.connect(f"file:{self.db_path()}?mode=ro", uri=True, timeout=10)
         try:
             marks = ",".join("?" * len(GOSSIPED))
-            rows = con.execute(f"SELECT id, type, author, raw FROM envelopes WHERE type IN ({marks})", GOSSIPED)
+            rows = con.execute(
+                f"SELECT id, type, author, raw FROM envelopes WHERE type IN ({marks})", GOSSIPED
+            )
             return {bytes(r[0]): (r[1], bytes(r[2]), bytes(r[3])) for r in rows}
         finally:
             con.close()
@@ -208,8 +236,15 @@ class Cluster:
         depth = min(6, max(2, LocalMesh.diameter(count, self.edges)))
         self.nodes = [
             NetNode(
-                node_name(i), root / f"node{i}", mesh_port=MESH_PORT, local_port=LOCAL_PORT, trust_depth=depth,
-                ns=fabric.ns(i), mesh_ip=fabric.mesh_ip(i), ctl_ip=fabric.ctl_ip(i), index=i,
+                node_name(i),
+                root / f"node{i}",
+                mesh_port=MESH_PORT,
+                local_port=LOCAL_PORT,
+                trust_depth=depth,
+                ns=fabric.ns(i),
+                mesh_ip=fabric.mesh_ip(i),
+                ctl_ip=fabric.ctl_ip(i),
+                index=i,
                 skew_file=root / f"skew{i}",
             )
             for i in range(count)
@@ -220,7 +255,9 @@ class Cluster:
         if tmpfs_mb:
             home = self.nodes[self.disk_node].home
             home.mkdir(parents=True)
-            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={tmpfs_mb}m", "tmpfs", str(home)], check=True)
+            subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", f"size={tmpfs_mb}m", "tmpfs", str(home)], check=True
+            )
             self.mounted = home
         for node in self.nodes:
             node.init()

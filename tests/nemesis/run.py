@@ -41,8 +41,15 @@ TMPFS_MB = 48  # the disk fault's node: enough for its store and log, quick to f
 
 
 def run(
-    nodes: int, minutes: float, seed: int, root: Path, say: Callable[[str], None] = print,
-    per_round: int = 3, window: float = WINDOW_S, rounds_min: int = 1, disk: bool = False,
+    nodes: int,
+    minutes: float,
+    seed: int,
+    root: Path,
+    say: Callable[[str], None] = print,
+    per_round: int = 3,
+    window: float = WINDOW_S,
+    rounds_min: int = 1,
+    disk: bool = False,
 ) -> Verdict:
     """At least ``rounds_min`` rounds, and more until ``minutes`` under fire have passed."""
     rng = random.Random(seed)
@@ -80,8 +87,10 @@ def run(
                 missed += 1
             else:
                 samples.append(took)
-            say(f"round {rounds}: {', '.join(chosen)}; {len(work.acknowledged())} acknowledged; "
-                + (f"identical {took:.1f} s after heal" if took is not None else "NOT converged"))
+            say(
+                f"round {rounds}: {', '.join(chosen)}; {len(work.acknowledged())} acknowledged; "
+                + (f"identical {took:.1f} s after heal" if took is not None else "NOT converged")
+            )
         return _verdict(cluster, nemesis, work, keys, samples, missed, rounds, deaths, seed, began)
     finally:
         cluster.stop()
@@ -101,8 +110,16 @@ def _revive_the_dead(cluster: Cluster, nemesis: Nemesis, say: Callable[[str], No
 
 
 def _verdict(
-    cluster: Cluster, nemesis: Nemesis, work: Workload, keys: dict[bytes, int], samples: list[float],
-    missed: int, rounds: int, deaths: list[str], seed: int, began: float,
+    cluster: Cluster,
+    nemesis: Nemesis,
+    work: Workload,
+    keys: dict[bytes, int],
+    samples: list[float],
+    missed: int,
+    rounds: int,
+    deaths: list[str],
+    seed: int,
+    began: float,
 ) -> Verdict:
     acked = work.acknowledged()
     final = checker.converged(cluster, set(acked), FINAL_S)
@@ -115,12 +132,24 @@ def _verdict(
     integrity = {n.name: n.integrity() for n in cluster.nodes}
     caught_up = {cluster.nodes[i].name: not (set(acked) - ahead - sets[i]) for i in sorted(nemesis.killed)}
     return Verdict(
-        nodes=len(cluster.nodes), seed=seed, seconds=time.monotonic() - began, rounds=rounds,
-        faults=dict(nemesis.counts), ops=dict(Counter(f"{o.kind} {o.outcome}" for o in work.ops)),
-        acknowledged=len(acked), lost=len(lost), forged=len(forged), divergent=divergent,
-        integrity=integrity, unexpected_deaths=deaths, killed_caught_up=caught_up,
-        convergence_s=[round(s, 2) for s in samples], not_converged=missed + (final is None),
-        fault_errors=nemesis.errors, lost_ids=lost[:20], forged_ids=forged[:20],
+        nodes=len(cluster.nodes),
+        seed=seed,
+        seconds=time.monotonic() - began,
+        rounds=rounds,
+        faults=dict(nemesis.counts),
+        ops=dict(Counter(f"{o.kind} {o.outcome}" for o in work.ops)),
+        acknowledged=len(acked),
+        lost=len(lost),
+        forged=len(forged),
+        divergent=divergent,
+        integrity=integrity,
+        unexpected_deaths=deaths,
+        killed_caught_up=caught_up,
+        convergence_s=[round(s, 2) for s in samples],
+        not_converged=missed + (final is None),
+        fault_errors=nemesis.errors,
+        lost_ids=lost[:20],
+        forged_ids=forged[:20],
         ahead_of_clock=len(ahead),
         refusals=dict(Counter(f"{o.kind}: {o.detail}" for o in work.ops if o.detail)),
     )
@@ -138,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the nodes' homes (logs, stores)")
     parser.add_argument(
-        "--disk", action="store_true",
+        "--disk",
+        action="store_true",
         help="also fill one node's disk (a 48 MiB tmpfs home) and free it; fails today, see docs/reliability.md",
     )
     args = parser.parse_args(argv)

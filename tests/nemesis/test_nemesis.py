@@ -36,16 +36,25 @@ def _can_make_namespaces() -> bool:
     return made
 
 
-@pytest.mark.skipif(not _can_make_namespaces(), reason="needs root, iproute2 and the right to make network namespaces")
+@pytest.mark.skipif(
+    not _can_make_namespaces(), reason="needs root, iproute2 and the right to make network namespaces"
+)
 @pytest.mark.timeout(400)
 def test_short_run_loses_nothing_and_forges_nothing(tmp_path: Path) -> None:
     kinds = available_kinds()
     verdict = run(
-        NODES, 0.0, SEED, tmp_path, say=print, per_round=PER_ROUND,
+        NODES,
+        0.0,
+        SEED,
+        tmp_path,
+        say=print,
+        per_round=PER_ROUND,
         rounds_min=math.ceil(len(kinds) / PER_ROUND),
     )
     table = verdict.table()
     assert set(verdict.faults) == set(kinds), table  # every kind injected at least once
     assert verdict.acknowledged > 100, table
-    assert verdict.lost == 0 and verdict.forged == 0, f"{table}\nlost {verdict.lost_ids}\nforged {verdict.forged_ids}"
+    assert verdict.lost == 0 and verdict.forged == 0, (
+        f"{table}\nlost {verdict.lost_ids}\nforged {verdict.forged_ids}"
+    )
     assert verdict.ok, table

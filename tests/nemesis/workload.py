@@ -64,7 +64,9 @@ class Workload:
         while not self._stop.is_set():
             node = rng.choice(self.nodes)
             roll = rng.random()
-            kind = "alert" if roll < 0.65 else "update" if roll < 0.78 else "ack" if roll < 0.95 else "checkin"
+            kind = (
+                "alert" if roll < 0.65 else "update" if roll < 0.78 else "ack" if roll < 0.95 else "checkin"
+            )
             self.one(node, kind, rng)
             self._stop.wait(self.pause_s * rng.uniform(0.5, 1.5))
 
@@ -72,8 +74,12 @@ class Workload:
         with self._lock:
             self._seq += 1
             seq = self._seq
-            mine = [o.id for o in self.ops if o.outcome == "ok" and o.kind == "alert" and o.node == node.index]
-            others = [o.id for o in self.ops if o.outcome == "ok" and o.kind == "alert" and o.node != node.index]
+            mine = [
+                o.id for o in self.ops if o.outcome == "ok" and o.kind == "alert" and o.node == node.index
+            ]
+            others = [
+                o.id for o in self.ops if o.outcome == "ok" and o.kind == "alert" and o.node != node.index
+            ]
         if (kind == "update" and not mine) or (kind == "ack" and not others):
             kind = "alert"
         op = Op(kind, node.index, time.monotonic())
@@ -89,7 +95,9 @@ class Workload:
             self.ops.append(op)
         return op
 
-    def _do(self, node: NetNode, kind: str, seq: int, rng: random.Random, mine: list[str], others: list[str]) -> str:
+    def _do(
+        self, node: NetNode, kind: str, seq: int, rng: random.Random, mine: list[str], others: list[str]
+    ) -> str:
         if kind == "alert":
             doc = {
                 "regions": [rng.choice(REGIONS)],
@@ -104,6 +112,10 @@ class Workload:
         if kind == "ack":
             target = rng.choice(others[-20:])
             return str(node.call("POST", f"/api/v1/alerts/{target}/ack", {"state": "seen"})["id"])
-        answer = node.call("POST", "/api/v1/checkins", {"who": f"Acompañante {seq}", "region": rng.choice(REGIONS), "in": "2h"})
+        answer = node.call(
+            "POST",
+            "/api/v1/checkins",
+            {"who": f"Acompañante {seq}", "region": rng.choice(REGIONS), "in": "2h"},
+        )
         node.call("POST", f"/api/v1/checkins/{answer['id']}/ok")
         return ""  # a check-in is local to its node: no envelope to hold anyone to

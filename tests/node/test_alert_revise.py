@@ -73,7 +73,6 @@ def test_an_update_of_the_regions_keeps_the_areas_it_still_names(node: NodeServi
     assert _body(node, made["id"]).areas == (ISTMO, Area("MX-VER"))
 
 
-
 def test_regions_retyped_as_people_type_them_keep_their_areas(node: NodeService) -> None:
     alert_id = _sent(node)
     made = update_alert(node, node.store.get(alert_id), {"regions": ["mx-oax", "Veracruz"]})
@@ -85,4 +84,8 @@ def test_a_cancel_keeps_the_areas_and_gives_the_reason(node: NodeService) -> Non
     made = cancel_alert(node, node.store.get(alert_id), {"reason": "Falsa alarma."})
     cancel = _body(node, made["id"])
     assert cancel.areas == ORIGINAL.areas and cancel.effective == ORIGINAL.effective
-    assert (cancel.msg_type, cancel.description, cancel.references) == ("cancel", "Falsa alarma.", (alert_id,))
+    assert (cancel.msg_type, cancel.description, cancel.references) == (
+        "cancel",
+        "Falsa alarma.",
+        (alert_id,),
+    )

@@ -28,7 +28,10 @@ PASS = b"una frase de paso larga"
 def amparo(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "node.cli", "--home", str(home), *args],
-        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=120,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
     )
 
 
@@ -119,7 +122,9 @@ def test_cli_backup_and_restore(home: Path, tmp_path: Path) -> None:
     wrong = tmp_path / "wrong"
     wrong.write_bytes(b"no es la frase\n")
     refused = amparo(tmp_path / "r1", "restore", str(out), "--passphrase-file", str(wrong))
-    assert refused.returncode != 0 and "wrong passphrase" in refused.stderr and "Traceback" not in refused.stderr
+    assert (
+        refused.returncode != 0 and "wrong passphrase" in refused.stderr and "Traceback" not in refused.stderr
+    )
     restored = amparo(tmp_path / "r2", "restore", str(out), "--passphrase-file", str(secret))
     assert restored.returncode == 0, restored.stderr
     assert amparo(tmp_path / "r2", "id", "--json").stdout == amparo(home, "id", "--json").stdout.replace(
@@ -129,7 +134,12 @@ def test_cli_backup_and_restore(home: Path, tmp_path: Path) -> None:
 
 def test_a_database_behind_the_schema_is_copied_before_migrating(tmp_path: Path) -> None:
     home = tmp_path / "old"
-    assert amparo(home, "init", "--name", "Nodo Viejo", "--no-passphrase", "--kdf-profile", "interactive").returncode == 0
+    assert (
+        amparo(
+            home, "init", "--name", "Nodo Viejo", "--no-passphrase", "--kdf-profile", "interactive"
+        ).returncode
+        == 0
+    )
     url = f"sqlite:///{home / DB_FILE}"
     config = alembic_config()
     with writer(open_engine(url)).begin() as connection:

@@ -16,8 +16,19 @@ import pytest
 
 from node.cli import COMMANDS, cli
 
-HEAVY = ("aiohttp", "sqlalchemy", "alembic", "nacl", "msgpack", "apprise", "pycountry", "cryptography",
-         "babel", "jinja2", "asyncio")
+HEAVY = (
+    "aiohttp",
+    "sqlalchemy",
+    "alembic",
+    "nacl",
+    "msgpack",
+    "apprise",
+    "pycountry",
+    "cryptography",
+    "babel",
+    "jinja2",
+    "asyncio",
+)
 
 
 def loaded_after(code: str) -> list[str]:
@@ -27,11 +38,25 @@ def loaded_after(code: str) -> list[str]:
 
 
 def test_the_root_group_and_its_help_import_no_heavy_library() -> None:
-    assert loaded_after("import node.cli\nfrom node.cli import cli\ncli.main(['--help'], standalone_mode=False)") == []
+    assert (
+        loaded_after("import node.cli\nfrom node.cli import cli\ncli.main(['--help'], standalone_mode=False)")
+        == []
+    )
 
 
-@pytest.mark.parametrize("module", ["node.cli.alert", "node.cli.response", "node.cli.allies", "node.cli.peer",
-                                    "node.cli.keys", "node.cli.watch", "node.cli.node_commands", "node.cli.demo"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "node.cli.alert",
+        "node.cli.response",
+        "node.cli.allies",
+        "node.cli.peer",
+        "node.cli.keys",
+        "node.cli.watch",
+        "node.cli.node_commands",
+        "node.cli.demo",
+    ],
+)
 def test_a_command_module_imports_heavy_libraries_only_when_a_command_runs(module: str) -> None:
     assert loaded_after(f"import {module}") == []
 
@@ -51,9 +76,22 @@ def test_an_unknown_command_is_refused_as_before() -> None:
 
 def test_alert_list_against_a_stopped_node_imports_no_heavy_library(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    init = [sys.executable, "-m", "node.cli", "--home", str(home), "init", "--name", "Colectivo Lento",
-            "--no-passphrase", "--kdf-profile", "interactive"]
+    init = [
+        sys.executable,
+        "-m",
+        "node.cli",
+        "--home",
+        str(home),
+        "init",
+        "--name",
+        "Colectivo Lento",
+        "--no-passphrase",
+        "--kdf-profile",
+        "interactive",
+    ]
     subprocess.run(init, capture_output=True, check=True)
-    run = (f"from node.cli import cli\ntry:\n    cli.main(['--home', {str(home)!r}, 'alert', 'list'], "
-           "standalone_mode=False)\nexcept Exception as exc:\n    assert 'cannot reach the node' in str(exc), exc")
+    run = (
+        f"from node.cli import cli\ntry:\n    cli.main(['--home', {str(home)!r}, 'alert', 'list'], "
+        "standalone_mode=False)\nexcept Exception as exc:\n    assert 'cannot reach the node' in str(exc), exc"
+    )
     assert loaded_after(run) == []

@@ -34,7 +34,10 @@ def test_an_instant_is_shown_in_local_time_with_its_zone(name: str, shown: str) 
 
 
 def test_seconds_and_never() -> None:
-    assert clock_text.when(AT + 5_000, clock_text.zone("America/Mexico_City"), seconds=True) == "2026-12-06 12:30:05 CST"
+    assert (
+        clock_text.when(AT + 5_000, clock_text.zone("America/Mexico_City"), seconds=True)
+        == "2026-12-06 12:30:05 CST"
+    )
     assert clock_text.when(0) == "—" and clock_text.when(None, never="never") == "never"
 
 
@@ -100,14 +103,36 @@ def test_init_takes_the_node_time_zone_and_refuses_an_unknown_one(tmp_path: Path
     from node.cli import cli
 
     refused = CliRunner().invoke(
-        cli, ["--home", str(tmp_path / "a"), "init", "--name", "Brigada Ejemplo", "--no-passphrase",
-              "--kdf-profile", "interactive", "--timezone", "Atlantis/Capital"],
+        cli,
+        [
+            "--home",
+            str(tmp_path / "a"),
+            "init",
+            "--name",
+            "Brigada Ejemplo",
+            "--no-passphrase",
+            "--kdf-profile",
+            "interactive",
+            "--timezone",
+            "Atlantis/Capital",
+        ],
     )
     assert refused.exit_code == 1 and "timezone: unknown time zone 'Atlantis/Capital'" in refused.output
     assert not (tmp_path / "a").exists()  # nothing half-made
     made = CliRunner().invoke(
-        cli, ["--home", str(tmp_path / "b"), "init", "--name", "Brigada Ejemplo", "--no-passphrase",
-              "--kdf-profile", "interactive", "--timezone", "America/Lima"],
+        cli,
+        [
+            "--home",
+            str(tmp_path / "b"),
+            "init",
+            "--name",
+            "Brigada Ejemplo",
+            "--no-passphrase",
+            "--kdf-profile",
+            "interactive",
+            "--timezone",
+            "America/Lima",
+        ],
     )
     assert made.exit_code == 0, made.output
     assert load(tmp_path / "b").timezone == "America/Lima"

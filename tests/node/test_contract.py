@@ -84,7 +84,9 @@ def test_every_route_is_described_and_every_description_is_served(tmp_path: Path
     described = _described(openapi.document(api_routes()))
     assert registered - UNDOCUMENTED - described == set(), "served but not described"
     assert described - registered == set(), "described but not served"
-    assert UNDOCUMENTED - registered == set(), "listed as undocumented but no longer served: drop it from the list"
+    assert UNDOCUMENTED - registered == set(), (
+        "listed as undocumented but no longer served: drop it from the list"
+    )
     assert described & UNDOCUMENTED == set()
     assert ("POST", "/api/v1/alerts") in described and ("GET", "/healthz") in described
 
@@ -109,7 +111,9 @@ async def client(tmp_path: Path) -> AsyncIterator[TestClient[web.Request, web.Ap
         yield c
 
 
-async def _refusal(client: TestClient[web.Request, web.Application], path: str, body: Any) -> tuple[int, dict[str, Any]]:
+async def _refusal(
+    client: TestClient[web.Request, web.Application], path: str, body: Any
+) -> tuple[int, dict[str, Any]]:
     response = await client.post(path, json=body, headers={"Authorization": f"Bearer {TOKEN}"})
     doc: dict[str, Any] = await response.json()
     return response.status, doc["error"]
@@ -118,10 +122,26 @@ async def _refusal(client: TestClient[web.Request, web.Application], path: str, 
 @pytest.mark.parametrize(
     ("path", "body", "message"),
     [
-        ("/api/v1/alerts", {"headline": 5, "regions": ["MX-OAX"]}, "headline: expected `str | null`, got `int`"),
-        ("/api/v1/alerts", {"headline": "x" * (MAX_HEADLINE + 1)}, f"headline: expected `str` of length <= {MAX_HEADLINE}"),
-        ("/api/v1/alerts", {"regions": ["MX-OAX"], "severity": "apocalyptic"}, "severity: invalid enum value 'apocalyptic'"),
-        ("/api/v1/alerts", {"regions": ["MX-OAX"] * (MAX_AREAS + 1)}, f"regions: expected `array` of length <= {MAX_AREAS}"),
+        (
+            "/api/v1/alerts",
+            {"headline": 5, "regions": ["MX-OAX"]},
+            "headline: expected `str | null`, got `int`",
+        ),
+        (
+            "/api/v1/alerts",
+            {"headline": "x" * (MAX_HEADLINE + 1)},
+            f"headline: expected `str` of length <= {MAX_HEADLINE}",
+        ),
+        (
+            "/api/v1/alerts",
+            {"regions": ["MX-OAX"], "severity": "apocalyptic"},
+            "severity: invalid enum value 'apocalyptic'",
+        ),
+        (
+            "/api/v1/alerts",
+            {"regions": ["MX-OAX"] * (MAX_AREAS + 1)},
+            f"regions: expected `array` of length <= {MAX_AREAS}",
+        ),
         ("/api/v1/peers/accept", {"verified": True}, "token: required"),
         ("/api/v1/drills", {"wait": "10m"}, "scenario: required"),
         (
@@ -129,7 +149,11 @@ async def _refusal(client: TestClient[web.Request, web.Application], path: str, 
             {"regions": ["MX"], "channel": {"kind": "pigeon", "url": "https://example.org/"}},
             "channel.kind: invalid enum value 'pigeon'",
         ),
-        ("/api/v1/oncall/shifts", {"responder": "ana", "hours": True}, "hours: expected `int | float`, got `bool`"),
+        (
+            "/api/v1/oncall/shifts",
+            {"responder": "ana", "hours": True},
+            "hours: expected `int | float`, got `bool`",
+        ),
     ],
 )
 async def test_a_body_that_breaks_its_model_is_refused_naming_the_field(
@@ -139,7 +163,9 @@ async def test_a_body_that_breaks_its_model_is_refused_naming_the_field(
     assert (status, error) == (400, {"code": "invalid-input", "message": message})
 
 
-async def test_a_body_that_is_not_a_json_object_is_bad_json(client: TestClient[web.Request, web.Application]) -> None:
+async def test_a_body_that_is_not_a_json_object_is_bad_json(
+    client: TestClient[web.Request, web.Application],
+) -> None:
     assert await _refusal(client, "/api/v1/alerts", ["MX-OAX"]) == (
         400,
         {"code": "bad-json", "message": "the request body must be a JSON object"},
@@ -150,10 +176,15 @@ async def test_a_body_that_is_not_a_json_object_is_bad_json(client: TestClient[w
         headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
     )
     assert response.status == 400
-    assert (await response.json())["error"] == {"code": "bad-json", "message": "the request body must be JSON"}
+    assert (await response.json())["error"] == {
+        "code": "bad-json",
+        "message": "the request body must be JSON",
+    }
 
 
-async def test_public_rows_need_no_token_and_the_rest_do(client: TestClient[web.Request, web.Application]) -> None:
+async def test_public_rows_need_no_token_and_the_rest_do(
+    client: TestClient[web.Request, web.Application],
+) -> None:
     """A row marked public in its table is served without the token; every other API route wants it."""
     health = await client.get("/healthz")
     assert (health.status, await health.json()) == (200, {"ok": True, "name": "contract"})
@@ -196,5 +227,7 @@ def test_msgspec_messages_are_told_field_first(raw: str, message: str) -> None:
 
 def test_the_real_message_for_a_missing_nested_field() -> None:
     with pytest.raises(msgspec.ValidationError) as caught:
-        msgspec.json.decode(b'{"regions": ["MX"], "channel": {"kind": "webhook"}}', type=contract.SubscriptionInput)
+        msgspec.json.decode(
+            b'{"regions": ["MX"], "channel": {"kind": "webhook"}}', type=contract.SubscriptionInput
+        )
     assert refusal_text(str(caught.value)) == "channel.url: required"

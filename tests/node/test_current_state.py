@@ -31,6 +31,7 @@ def node(tmp_path: Path) -> NodeService:
     store = Store(f"sqlite:///{tmp_path / 'amparo.db'}")
     return NodeService(tmp_path, Config(name="Brigada Ejemplo"), US, store, clock=lambda: next(ticks))
 
+
 REF = (b"\x01" * 32,)
 
 
@@ -76,9 +77,16 @@ def test_the_list_and_show_give_the_current_state_and_keep_the_history(node: Nod
         (alert_id.hex(), "Réplica de 5.1", "extreme")
     ]  # one incident, as its update shows it
     shown = alert_detail(node, node.store.get(alert_id))
-    assert (shown["headline"], shown["updates"], shown["areas"][0]["desc"]) == ("Réplica de 5.1", 1, ISTMO.desc)
+    assert (shown["headline"], shown["updates"], shown["areas"][0]["desc"]) == (
+        "Réplica de 5.1",
+        1,
+        ISTMO.desc,
+    )
     assert [t["headline"] for t in shown["timeline"]] == ["Réplica de 5.1"]
-    assert [(s.kind, s.text) for s in history(shown)][:2] == [("sent", ORIGINAL.headline), ("update", "Réplica de 5.1")]
+    assert [(s.kind, s.text) for s in history(shown)][:2] == [
+        ("sent", ORIGINAL.headline),
+        ("update", "Réplica de 5.1"),
+    ]
 
 
 def test_an_update_of_an_update_belongs_to_the_incident(node: NodeService) -> None:
@@ -96,15 +104,23 @@ def test_a_cancel_given_an_update_cancels_the_incident(node: NodeService) -> Non
     alert_id = _sent(node)
     first = update_alert(node, node.store.get(alert_id), {"headline": "Réplica de 5.1"})
     done = cancel_alert(node, node.store.get(bytes.fromhex(first["id"])), {"reason": "Sin daños."})
-    assert (done["incident"], done["headline"], done["reason"]) == (alert_id.hex(), "Réplica de 5.1", "Sin daños.")
+    assert (done["incident"], done["headline"], done["reason"]) == (
+        alert_id.hex(),
+        "Réplica de 5.1",
+        "Sin daños.",
+    )
     shown = alert_detail(node, node.store.get(alert_id))
     assert (shown["cancelled"], shown["cancel_reason"]) == (True, "Sin daños.")  # why, for the detail page
 
 
 def test_a_feed_entry_shows_the_phase_and_the_latest_time() -> None:
     entry = feeds.FeedEntry(
-        current_state(ORIGINAL, [_update(headline="Réplica de 5.1")]), "ab" * 32, NOW, "Brigada Ejemplo",
-        updated=NOW + 60_000, phase="update",
+        current_state(ORIGINAL, [_update(headline="Réplica de 5.1")]),
+        "ab" * 32,
+        NOW,
+        "Brigada Ejemplo",
+        updated=NOW + 60_000,
+        phase="update",
     )
     document = feeds.render("MX", [entry], base="https://amparo.example", node_key=b"\x02" * 32,
                             node_name="Brigada Ejemplo", now=NOW)  # fmt: skip

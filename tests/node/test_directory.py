@@ -53,7 +53,9 @@ class World:
             return self.sign(author, NodeRecord(name=name, enc=author.enc_public, tls=TLS))
         self.clock += 1000
         hand_over = sign(prev.signing_key, PURPOSE_ROTATE, rotation_payload(author.sign_public, self.clock))
-        body = NodeRecord(name=name, enc=author.enc_public, tls=TLS, prev=prev.sign_public, prev_sig=hand_over)
+        body = NodeRecord(
+            name=name, enc=author.enc_public, tls=TLS, prev=prev.sign_public, prev_sig=hand_over
+        )
         return self.see(sign_envelope(author, body, created=self.clock, expires=0))
 
     def names(self) -> Names:
@@ -81,7 +83,9 @@ def test_an_author_two_hops_away_is_named_by_its_vouch_until_its_record_comes(ch
 
 
 def test_the_newest_record_names_the_author_whatever_order_records_arrive_in(chain: World) -> None:
-    old = sign_envelope(SUR, NodeRecord(name="Colectivo del Sur", enc=SUR.enc_public, tls=TLS), created=NOW, expires=0)
+    old = sign_envelope(
+        SUR, NodeRecord(name="Colectivo del Sur", enc=SUR.enc_public, tls=TLS), created=NOW, expires=0
+    )
     chain.record(SUR, "Colectivo Sur")
     chain.see(old)  # an older record arriving late renames nothing
     assert chain.names()[SUR.sign_public] == "Colectivo Sur"

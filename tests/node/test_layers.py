@@ -29,8 +29,10 @@ def test_every_node_module_has_a_layer() -> None:
     layers = _layers()
     graph = grimp.build_graph("node", cache_dir=None)
     loose = [
-        m for m in sorted(graph.modules)
-        if m != "node" and not any(m == layer or m.startswith(layer + ".") for layer in layers)
+        m
+        for m in sorted(graph.modules)
+        if m != "node"
+        and not any(m == layer or m.startswith(layer + ".") for layer in layers)
         and not any(layer.startswith(m + ".") for layer in layers)  # a package whose parts have layers
     ]
     assert not loose, f"give these modules a layer in pyproject.toml [tool.importlinter]: {loose}"

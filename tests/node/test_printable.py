@@ -53,7 +53,9 @@ def test_alert_list_and_watch_keep_one_row_per_alert() -> None:
         "instruction": "Call\nthe lawyer\x1b[31m", "author_trust": {"text": "vouched by Brigada\nfalsa"},
     }  # fmt: skip
     row = click.unstyle(_line(alert))
-    assert "\n" not in row and "\\n3f2a9c1e0b7d" in row and "\\u202eenalp" in row and "Colectivo\\nfalso" in row
+    assert (
+        "\n" not in row and "\\n3f2a9c1e0b7d" in row and "\\u202eenalp" in row and "Colectivo\\nfalso" in row
+    )
     assert "(vouched by Brigada\\nfalsa)" in row
     shown = click.unstyle(render(alert))
     assert len(shown.splitlines()) == 4  # head, meta, ACTION and its indented second line
@@ -64,7 +66,9 @@ def test_alert_list_and_watch_keep_one_row_per_alert() -> None:
 
 @pytest.mark.parametrize("formatter", [TextFormatter("%(levelname)s %(name)s: %(message)s"), JsonFormatter()])
 def test_one_log_record_is_one_line(formatter: logging.Formatter) -> None:
-    record = logging.LogRecord("amparo.node", logging.INFO, __file__, 1, "push to %s failed: %s", ("ab", HOSTILE), None)
+    record = logging.LogRecord(
+        "amparo.node", logging.INFO, __file__, 1, "push to %s failed: %s", ("ab", HOSTILE), None
+    )
     line = formatter.format(record)
     assert "\n" not in line and not any(c in line for c in "\r\x1b\u2028\u202e")
     assert "All clear" in line

@@ -10,7 +10,9 @@ from node.config import Config, ConfigError, is_loopback_url, public_base, serve
 from node.response.desk import page_text
 from protocol import Alert, Area
 
-ALERT = Alert(headline="Defensora amenazada", areas=(Area("MX-OAX"),), severity="severe", instruction="Llamar")
+ALERT = Alert(
+    headline="Defensora amenazada", areas=(Area("MX-OAX"),), severity="severe", instruction="Llamar"
+)
 ID = "ab" * 32
 
 
@@ -43,7 +45,9 @@ def test_loopback_links_are_recognised(url: str, loopback: bool) -> None:
     assert is_loopback_url(url) is loopback
 
 
-@pytest.mark.parametrize("bad", ["amparo.example.org", "ftp://amparo.example.org", "https://x.example/?a=1", "https://"])
+@pytest.mark.parametrize(
+    "bad", ["amparo.example.org", "ftp://amparo.example.org", "https://x.example/?a=1", "https://"]
+)
 def test_public_url_must_be_a_base_url(bad: str) -> None:
     with pytest.raises(ConfigError, match="public_url"):
         validate(Config(name="N", public_url=bad))

@@ -48,4 +48,6 @@ def test_a_subscription_takes_regions_as_people_type_them() -> None:
     subscription = parse(doc, sub_id="s1", secret="00" * 32, now=0, policy=OutboundPolicy())
     assert subscription.regions == ("MX", "MX-OAX", "*")
     with pytest.raises(SubscriptionError, match=r"^regions: unknown region 'Oaxka': did you mean MX-OAX"):
-        parse(doc | {"regions": ["MX", "Oaxka"]}, sub_id="s1", secret="00" * 32, now=0, policy=OutboundPolicy())
+        parse(
+            doc | {"regions": ["MX", "Oaxka"]}, sub_id="s1", secret="00" * 32, now=0, policy=OutboundPolicy()
+        )

@@ -37,7 +37,9 @@ class Peer:
         auth, _ = signed_request.parse_header(request.headers.get(signed_request.HEADER))
         self.senders.append(auth.sender)
         if auth.sender not in self.known:
-            refusal = web.Response(status=self.status_for_strangers, text="request refused: not a peer of this node")
+            refusal = web.Response(
+                status=self.status_for_strangers, text="request refused: not a peer of this node"
+            )
             return _signed(request, refusal, auth)
         answer = web.Response(body=framing.pack({"accepted": 1}), content_type="application/x-msgpack")
         return _signed(request, answer, auth)
@@ -77,7 +79,9 @@ async def client() -> AsyncIterator[MeshClient]:
         await mesh_client.close()
 
 
-async def test_a_peer_that_has_not_followed_is_reached_with_the_previous_key(peer: Peer, client: MeshClient) -> None:
+async def test_a_peer_that_has_not_followed_is_reached_with_the_previous_key(
+    peer: Peer, client: MeshClient
+) -> None:
     assert peer.address is not None
     client.use_identity(NEW)
     assert await client.call(peer.address, "/mesh/v1/push", {"e": []}) == {"accepted": 1}

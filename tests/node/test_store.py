@@ -663,4 +663,3 @@ def test_sqlite_file_is_private_and_holds_no_restricted_plaintext(
 def test_unsupported_url_is_refused() -> None:
     with pytest.raises(StoreError, match="unsupported"):
         Store("mysql://localhost/amparo")
-

@@ -29,7 +29,9 @@ DAY = 86_400_000
 ALERT_A, ALERT_B, ALERT_C = "aa" * 32, "bb" * 32, "cc" * 32
 
 
-def plan(plan_id: str, *, state: str = "active", deadline: int = T0, grace: int = 600_000, **kw: Any) -> PlanRow:
+def plan(
+    plan_id: str, *, state: str = "active", deadline: int = T0, grace: int = 600_000, **kw: Any
+) -> PlanRow:
     return PlanRow(plan_id, "Lucía", "MX-OAX", deadline, 0, grace, state, f"hash-{plan_id}", **kw)
 
 
@@ -96,8 +98,9 @@ def test_only_overdue_active_plans_are_returned(store: Store) -> None:
     assert store.overdue_plans(T0 + 59_999) == []
     assert [p.id for p in store.overdue_plans(T0 + 60_000)] == ["c2"]
     assert [p.id for p in store.overdue_plans(T0 + 600_000)] == ["c2", "c1"]  # by when the alarm fell due
-    assert store.plan_by_token("hash-c2") == plan("c2", deadline=T0 + 60_000, grace=0, recipients=["ab" * 32],
-                                                  note="00ff")
+    assert store.plan_by_token("hash-c2") == plan(
+        "c2", deadline=T0 + 60_000, grace=0, recipients=["ab" * 32], note="00ff"
+    )
     assert store.plan_by_token("hash-nobody") is None
     assert [p.id for p in store.list_plans()] == ["c1", "c2", "c3", "c4"]
 
@@ -153,7 +156,9 @@ def test_the_due_queries_are_index_range_scans(tmp_path: Path) -> None:
         store.put_escalation(EscalationRow(ALERT_A, T0, 0, T0 + 1), T0)
         sent: list[tuple[str, Any]] = []
 
-        def capture(_conn: Any, _cursor: Any, statement: str, params: Any, _context: Any, _many: bool) -> None:
+        def capture(
+            _conn: Any, _cursor: Any, statement: str, params: Any, _context: Any, _many: bool
+        ) -> None:
             sent.append((statement, params))
 
         event.listen(store._engine, "before_cursor_execute", capture)
@@ -179,29 +184,95 @@ SEALED_HEX = "00ff10"
 
 def _old_records() -> list[dict[str, Any]]:
     """One record of every kind, as the desks wrote them up to revision 0004."""
-    page = {"alert": ALERT_A, "step": 1, "targets": "backup", "state": "sending", "tried": ["Bruno"],
-            "reached": [], "at": T0 + 60_000}
-    checkin = {"plan": {"id": "c1a", "who": "Lucía", "region": "MX-OAX", "next_deadline": T0 + DAY,
-                        "interval_ms": 3_600_000, "grace_ms": 600_000, "note": "", "state": "active",
-                        "link_token": "f0" * 32, "last_ok": T0},
-               "note": SEALED_HEX, "to": ["ab" * 32], "alert": ""}
+    page = {
+        "alert": ALERT_A,
+        "step": 1,
+        "targets": "backup",
+        "state": "sending",
+        "tried": ["Bruno"],
+        "reached": [],
+        "at": T0 + 60_000,
+    }
+    checkin = {
+        "plan": {
+            "id": "c1a",
+            "who": "Lucía",
+            "region": "MX-OAX",
+            "next_deadline": T0 + DAY,
+            "interval_ms": 3_600_000,
+            "grace_ms": 600_000,
+            "note": "",
+            "state": "active",
+            "link_token": "f0" * 32,
+            "last_ok": T0,
+        },
+        "note": SEALED_HEX,
+        "to": ["ab" * 32],
+        "alert": "",
+    }
     docs = [
-        ("responder", "Ana", {"role": "admin", "channels": ["json://127.0.0.1:9/Ana"], "drills": True,
-                              "password": "$argon2id$v=19$x"}),
+        (
+            "responder",
+            "Ana",
+            {
+                "role": "admin",
+                "channels": ["json://127.0.0.1:9/Ana"],
+                "drills": True,
+                "password": "$argon2id$v=19$x",
+            },
+        ),
         ("responder", "Bruno", {"role": "responder", "channels": []}),  # from before drills and passwords
-        ("shift", f"{T0:016d}", {"responder": "Ana", "start": T0, "end": T0 + DAY, "backup": "Bruno",
-                                 "override": False}),
-        ("handover", f"{T0 + 5:016d}", {"at": T0 + 5, "outgoing": "Ana", "incoming": "Bruno", "note": "",
-                                        "notified": {"Ana": "sent", "Bruno": "unreachable"}}),
-        ("escalation", ALERT_A, {"alert_id": ALERT_A, "started": T0, "step": 1, "deadline": T0 + 120_000,
-                                 "state": "paging", "acked_by": ""}),
-        ("escalation", ALERT_B, {"alert_id": ALERT_B, "started": T0, "step": 0, "deadline": 0,
-                                 "state": "acknowledged", "acked_by": "Ana"}),
+        (
+            "shift",
+            f"{T0:016d}",
+            {"responder": "Ana", "start": T0, "end": T0 + DAY, "backup": "Bruno", "override": False},
+        ),
+        (
+            "handover",
+            f"{T0 + 5:016d}",
+            {
+                "at": T0 + 5,
+                "outgoing": "Ana",
+                "incoming": "Bruno",
+                "note": "",
+                "notified": {"Ana": "sent", "Bruno": "unreachable"},
+            },
+        ),
+        (
+            "escalation",
+            ALERT_A,
+            {
+                "alert_id": ALERT_A,
+                "started": T0,
+                "step": 1,
+                "deadline": T0 + 120_000,
+                "state": "paging",
+                "acked_by": "",
+            },
+        ),
+        (
+            "escalation",
+            ALERT_B,
+            {
+                "alert_id": ALERT_B,
+                "started": T0,
+                "step": 0,
+                "deadline": 0,
+                "state": "acknowledged",
+                "acked_by": "Ana",
+            },
+        ),
         ("page", f"{ALERT_A}:01", page),
-        ("note", f"{ALERT_A}:{T0 + 2:016d}:000002ab12cd", {"alert": ALERT_A, "at": T0 + 2, "kind": "escalation",
-                                                            "sealed": SEALED_HEX}),
-        ("note", f"{ALERT_A}:{T0 + 1:016d}:000001", {"alert": ALERT_A, "at": T0 + 1, "kind": "debrief",
-                                                      "text": "nota en claro", "author": "Bruno"}),
+        (
+            "note",
+            f"{ALERT_A}:{T0 + 2:016d}:000002ab12cd",
+            {"alert": ALERT_A, "at": T0 + 2, "kind": "escalation", "sealed": SEALED_HEX},
+        ),
+        (
+            "note",
+            f"{ALERT_A}:{T0 + 1:016d}:000001",
+            {"alert": ALERT_A, "at": T0 + 1, "kind": "debrief", "text": "nota en claro", "author": "Bruno"},
+        ),
         ("checkin", "c1a", checkin),
         ("cap-import", "sender|id", {"sender": "s", "identifier": "id", "sent": "t", "id": ALERT_C}),
         ("drill", "active", {"name": "marcha", "participants": ["Ana"], "until": T0 + DAY}),
@@ -226,24 +297,45 @@ def at_0004(store_url: str) -> Iterator[str]:
 def test_revision_0005_moves_every_kind_of_record(at_0004: str) -> None:
     with Store(at_0004) as store:
         assert [(r.name, r.role, r.drills, r.password is not None) for r in store.list_responders()] == [
-            ("Ana", "admin", True, True), ("Bruno", "responder", False, False)]
+            ("Ana", "admin", True, True),
+            ("Bruno", "responder", False, False),
+        ]
         assert store.list_shifts() == [ShiftRow("Ana", T0, T0 + DAY, "Bruno", False)]
         assert store.recent_handovers(10) == [
-            HandoverRow(T0 + 5, "Ana", "Bruno", "", {"Ana": "sent", "Bruno": "unreachable"})]
+            HandoverRow(T0 + 5, "Ana", "Bruno", "", {"Ana": "sent", "Bruno": "unreachable"})
+        ]
         assert store.get_escalation(ALERT_A) == EscalationRow(ALERT_A, T0, 1, T0 + 120_000, "paging", "")
         assert store.get_escalation(ALERT_B) == EscalationRow(ALERT_B, T0, 0, 0, "acknowledged", "Ana")
         assert [e.alert_id for e in store.due_escalations(T0 + 120_000)] == [ALERT_A]
-        assert store.unfinished_pages() == [PageRow(ALERT_A, 1, "backup", "sending", ["Bruno"], [], T0 + 60_000)]
+        assert store.unfinished_pages() == [
+            PageRow(ALERT_A, 1, "backup", "sending", ["Bruno"], [], T0 + 60_000)
+        ]
         assert store.notes_of(ALERT_A) == [
             NoteRow(ALERT_A, T0 + 1, "debrief", None, "nota en claro", "Bruno"),
             NoteRow(ALERT_A, T0 + 2, "escalation", bytes.fromhex(SEALED_HEX)),
         ]
         moved = store.get_plan("c1a")
-        assert moved == PlanRow("c1a", "Lucía", "MX-OAX", T0 + DAY, 3_600_000, 600_000, "active", "f0" * 32,
-                                T0, SEALED_HEX, ["ab" * 32], "")
+        assert moved == PlanRow(
+            "c1a",
+            "Lucía",
+            "MX-OAX",
+            T0 + DAY,
+            3_600_000,
+            600_000,
+            "active",
+            "f0" * 32,
+            T0,
+            SEALED_HEX,
+            ["ab" * 32],
+            "",
+        )
         assert [p.id for p in store.overdue_plans(T0 + DAY + 600_000)] == ["c1a"]
-        assert store.get_record("cap-import", "sender|id") == {"sender": "s", "identifier": "id", "sent": "t",
-                                                                "id": ALERT_C}
+        assert store.get_record("cap-import", "sender|id") == {
+            "sender": "s",
+            "identifier": "id",
+            "sent": "t",
+            "id": ALERT_C,
+        }
         assert store.get_record("drill", "active") is not None and store.get_record("signin", "k") is not None
         with store._engine.connect() as connection:
             kinds = set(connection.scalars(select(RECORDS.c.kind)))
@@ -260,6 +352,7 @@ def test_downgrading_0005_puts_the_records_back(at_0004: str) -> None:
         back = {(r.kind, r.key): r.doc for r in connection.execute(select(RECORDS))}
     engine.dispose()
     before = {(r["kind"], r["key"]): r["doc"] for r in _old_records()}
+
     def without_notes(keys: Any) -> set[tuple[str, str]]:
         return {k for k in keys if k[0] != "note"}  # notes get new keys (their row ids); the rest keep theirs
 

@@ -59,6 +59,8 @@ def test_sealing_a_plain_key_overwrites_the_old_file(tmp_path: Path) -> None:
 
 def test_a_damaged_plain_key_is_a_clear_error(tmp_path: Path) -> None:
     provision.make_certificate(tmp_path, "Nodo Ficticio")
-    (tmp_path / provision.TLS_KEY).write_bytes(b"-----BEGIN PRIVATE KEY-----\nnada\n-----END PRIVATE KEY-----\n")
+    (tmp_path / provision.TLS_KEY).write_bytes(
+        b"-----BEGIN PRIVATE KEY-----\nnada\n-----END PRIVATE KEY-----\n"
+    )
     with pytest.raises(ConfigError, match="not a PEM private key"):
         tls.seal_key(tmp_path, tls.pem_password(_identity(4)))

@@ -58,13 +58,21 @@ def test_wipe_erases_keys_then_data_then_the_home(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_wipe_asks_for_the_name(tmp_path: Path) -> None:
     home = tmp_path / "nodo"
-    assert amparo(home, "init", "--name", "Nodo Ficticio", "--no-passphrase", "--kdf-profile", "interactive").returncode == 0
+    assert (
+        amparo(
+            home, "init", "--name", "Nodo Ficticio", "--no-passphrase", "--kdf-profile", "interactive"
+        ).returncode
+        == 0
+    )
     import subprocess
     import sys
 
     no = subprocess.run(
         [sys.executable, "-m", "node.cli", "--home", str(home), "wipe"],
-        input="otro nombre\n", capture_output=True, text=True, timeout=60,
+        input="otro nombre\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert no.returncode != 0 and "not confirmed" in no.stderr and home.exists()
     missing = amparo(tmp_path / "nada", "wipe", "--yes")

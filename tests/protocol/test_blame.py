@@ -29,7 +29,14 @@ def _flip_signature(raw: bytes) -> bytes:
 def test_the_rule_as_data() -> None:
     # Exact on purpose: a new code that blames (or a subclass that inherits
     # blame from BadField) must be a decision, made here and in the docs.
-    assert {"too-large", "malformed", "not-canonical", "bad-field", "bad-signature", "bad-frame"} == errors.BLAMED_CODES
+    assert {
+        "too-large",
+        "malformed",
+        "not-canonical",
+        "bad-field",
+        "bad-signature",
+        "bad-frame",
+    } == errors.BLAMED_CODES
     assert {"expired", "from-the-future", "unknown-type", "unsupported-version"} <= errors.SILENT_CODES
     assert {cls.code for cls in errors.ERROR_CLASSES} == set(errors.ERROR_CODES)  # none left out
     assert set(errors.ERROR_CODES) == errors.BLAMED_CODES | errors.SILENT_CODES
@@ -50,10 +57,16 @@ def _signed(kind: str = "alert", body: Any = None, **times: int) -> bytes:
         (_signed(created=NOW + HOUR, expires=NOW + 2 * HOUR), NOW, "from-the-future"),
         (_signed("petition", {"signatures": 2}), NOW, "unknown-type"),
         (_signed("petition", {"signatures": 2}, expires=0), NOW, "unknown-type"),  # no v1 lifetime rule
-        (_signed("petition", {"signatures": 2}, created=NOW - 2 * HOUR, expires=NOW - HOUR), NOW, "unknown-type"),
+        (
+            _signed("petition", {"signatures": 2}, created=NOW - 2 * HOUR, expires=NOW - HOUR),
+            NOW,
+            "unknown-type",
+        ),
     ],
 )
-def test_refusals_of_time_and_version_are_silent_when_the_signature_holds(raw: bytes, now: int, code: str) -> None:
+def test_refusals_of_time_and_version_are_silent_when_the_signature_holds(
+    raw: bytes, now: int, code: str
+) -> None:
     assert _code(raw, now) == code
     assert not errors.blames_sender(code)
 
@@ -90,5 +103,7 @@ def test_docs_state_the_same_rule() -> None:
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text(encoding="utf-8")
     for cls in errors.ERROR_CLASSES:
-        row = next(line for line in text.splitlines() if line.startswith(f"| `{cls.code}` | `{cls.__name__}` |"))
+        row = next(
+            line for line in text.splitlines() if line.startswith(f"| `{cls.code}` | `{cls.__name__}` |")
+        )
         assert row.endswith(f"| {'yes' if cls.blames_sender else 'no'} |"), row

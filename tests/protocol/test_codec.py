@@ -139,7 +139,12 @@ def test_decode_names_the_non_canonical_field() -> None:
 
 @pytest.mark.parametrize(
     ("value", "field"),
-    [({b"k": 1}, None), ({"a": {b"k": 1}}, "a"), ({"a": [1, {b"x": 2}]}, "a[1]"), ({"a": {"b": 1, b"c": 2}}, "a")],
+    [
+        ({b"k": 1}, None),
+        ({"a": {b"k": 1}}, "a"),
+        ({"a": [1, {b"x": 2}]}, "a[1]"),
+        ({"a": {"b": 1, b"c": 2}}, "a"),
+    ],
 )
 def test_binary_map_keys_are_refused_wherever_they_are(value: Any, field: str | None) -> None:
     """msgpack's strict_map_key still lets bytes keys through; canonical form is text keys only."""
@@ -220,8 +225,10 @@ def test_error_message_and_str() -> None:
 _any_leaf = _leaves | st.floats(allow_nan=False) | st.text(max_size=6)  # may be non-NFC
 _any_values = st.recursive(
     _any_leaf,
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.text(max_size=4) | st.binary(max_size=3), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=4) | st.binary(max_size=3), inner, max_size=3)
+    ),
     max_leaves=40,
 )
 

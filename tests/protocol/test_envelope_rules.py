@@ -283,9 +283,21 @@ MULTI_LINE_KEEPS = {"newline", "tab"}
     [
         ("alert", "alert.headline", lambda t: ALERT.to_wire() | {"headline": f"Raid{t}ok"}),
         ("alert", "alert.contact", lambda t: ALERT.to_wire() | {"contact": f"+52{t}55"}),
-        ("alert", "alert.areas[0].desc", lambda t: ALERT.to_wire() | {"areas": [{"region": "MX", "desc": f"a{t}b"}]}),
-        ("vouch", "vouch.name", lambda t: Vouch(BOB.sign_public, BOB.enc_public, "Bob").to_wire() | {"name": f"B{t}"}),
-        ("node", "node.name", lambda t: NodeRecord("n", bytes(32), bytes(32), ()).to_wire() | {"name": f"N{t}x"}),
+        (
+            "alert",
+            "alert.areas[0].desc",
+            lambda t: ALERT.to_wire() | {"areas": [{"region": "MX", "desc": f"a{t}b"}]},
+        ),
+        (
+            "vouch",
+            "vouch.name",
+            lambda t: Vouch(BOB.sign_public, BOB.enc_public, "Bob").to_wire() | {"name": f"B{t}"},
+        ),
+        (
+            "node",
+            "node.name",
+            lambda t: NodeRecord("n", bytes(32), bytes(32), ()).to_wire() | {"name": f"N{t}x"},
+        ),
     ],
 )
 def test_single_line_fields_refuse_controls_separators_and_bidi_overrides(
@@ -293,7 +305,10 @@ def test_single_line_fields_refuse_controls_separators_and_bidi_overrides(
 ) -> None:
     """These would forge rows in ``alert list``, ``watch`` or a log: a newline starts
     a fake row, CR or ANSI rewrite the current one, RLO shows text backwards."""
-    error = _raises("bad-text", forge(ALICE, plain_map(ALICE, kind, build(char), expires=0 if kind != "alert" else NOW + HOUR)))
+    error = _raises(
+        "bad-text",
+        forge(ALICE, plain_map(ALICE, kind, build(char), expires=0 if kind != "alert" else NOW + HOUR)),
+    )
     assert error.field == field and "U+" in error.message
     assert isinstance(error, err.BadField)  # still a bad field, with its own code
 

@@ -30,8 +30,12 @@ def alert_wire(**extra: Any) -> dict[str, Any]:
 def test_unknown_extension_fields_are_ignored_but_signed() -> None:
     raw = forge(AUTHOR, envelope_doc(alert_wire(ext={"geo-precision": 3, "media": [b"\x01" * 32]})))
     env = decode(raw, now=NOW)
-    plain = sign_envelope(AUTHOR, Alert(headline="Radio comunitaria allanada", areas=(Area("MX-OAX"),)),
-                          created=NOW, expires=NOW + 3_600_000)
+    plain = sign_envelope(
+        AUTHOR,
+        Alert(headline="Radio comunitaria allanada", areas=(Area("MX-OAX"),)),
+        created=NOW,
+        expires=NOW + 3_600_000,
+    )
     assert env.body == plain.body  # what this version understands
     assert env.raw == raw and env.id != plain.id  # the extension is part of what was signed
     tampered = raw.replace(b"geo-precision\x03", b"geo-precision\x04")
@@ -43,8 +47,13 @@ def test_unknown_extension_fields_are_ignored_but_signed() -> None:
 def test_extensions_on_acks_and_node_records() -> None:
     ack = {"alert": b"\x02" * 32, "state": "responding", "ext": {"eta-minutes": 20}}
     assert decode(forge(AUTHOR, envelope_doc(ack, "ack")), now=NOW).body.state == "responding"  # type: ignore[union-attr]
-    record = {"name": "Nodo Futuro", "enc": b"\x03" * 32, "tls": b"\x04" * 32, "minor": 7,
-              "ext": {"transports": ["quic"]}}
+    record = {
+        "name": "Nodo Futuro",
+        "enc": b"\x03" * 32,
+        "tls": b"\x04" * 32,
+        "minor": 7,
+        "ext": {"transports": ["quic"]},
+    }
     doc = envelope_doc(record, "node") | {"x": 0}
     assert decode(forge(AUTHOR, doc), now=NOW).body.minor == 7  # type: ignore[union-attr]
 

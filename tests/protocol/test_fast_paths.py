@@ -79,7 +79,9 @@ def test_input_over_the_buffer_limit_is_refused_even_when_it_unpacks() -> None:
     data = msgpack.packb(b"x" * 40)
     with pytest.raises(Malformed):
         codec.read_one(data, max_bytes=len(data) - 1, max_str=64, max_bin=64, max_array=8, max_map=8)
-    assert codec.read_one(data, max_bytes=len(data), max_str=64, max_bin=64, max_array=8, max_map=8) == b"x" * 40
+    assert (
+        codec.read_one(data, max_bytes=len(data), max_str=64, max_bin=64, max_array=8, max_map=8) == b"x" * 40
+    )
 
 
 @settings(max_examples=60)

@@ -19,7 +19,13 @@ from protocol.errors import BadFrame, CannotEncode, ProtocolError, blames_sender
 ID = b"\x01" * 32
 _ids = st.lists(st.binary(min_size=32, max_size=32), max_size=framing.MAX_FETCH_IDS)
 _envelopes = st.lists(st.binary(max_size=300), max_size=40)
-_leaves = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.binary(max_size=40) | st.text(max_size=20)
+_leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.binary(max_size=40)
+    | st.text(max_size=20)
+)
 _values = st.recursive(
     _leaves,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
@@ -90,7 +96,10 @@ def _packed(value: Any) -> bytes:
         (_packed({"e": [b"x" * framing.MAX_FRAME_BYTES]}), framing.MAX_FRAME_BYTES),  # over the body limit
         (_packed({"e": []}), 3),  # over a smaller limit (the caller's)
         (_packed({"e": [b""] * (framing.MAX_FRAME_ITEMS + 1)}), framing.MAX_FRAME_BYTES),  # list too long
-        (_packed({str(i): 0 for i in range(framing.MAX_FRAME_KEYS + 1)}), framing.MAX_FRAME_BYTES),  # map too big
+        (
+            _packed({str(i): 0 for i in range(framing.MAX_FRAME_KEYS + 1)}),
+            framing.MAX_FRAME_BYTES,
+        ),  # map too big
         (_packed({1: 0}), framing.MAX_FRAME_BYTES),  # a key that is not text
         (_packed({"e": []}) + b"\xc0", framing.MAX_FRAME_BYTES),  # trailing bytes
         (_packed({"e": []})[:-1], framing.MAX_FRAME_BYTES),  # truncated

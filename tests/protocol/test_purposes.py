@@ -34,6 +34,7 @@ def test_the_hash_personalizations_are_pinned_and_fit_blake2b() -> None:
         b"amparo-fpr-v1",
         b"amparo-invite",
         b"amparo-tls-pem1",
+        b"amparo/v1/next",
         b"amparo/v1/alert",
     )
     assert len(set(signing.PERSONS)) == len(signing.PERSONS)

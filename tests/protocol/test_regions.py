@@ -32,7 +32,8 @@ def test_well_formed_codes_the_catalogue_does_not_know(code: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "code", ["", "mx", "Mx", "mx-oax", "MX-oax", "MX-", "MX-OAXX", "MEX", "**", " MX", "M", "MX_OAX", "MX-OA-X"]
+    "code",
+    ["", "mx", "Mx", "mx-oax", "MX-oax", "MX-", "MX-OAXX", "MEX", "**", " MX", "M", "MX_OAX", "MX-OA-X"],
 )
 def test_invalid_codes(code: str) -> None:
     """One spelling per region: lower case is refused even where pycountry would
@@ -135,4 +136,3 @@ def test_sample_is_broad() -> None:
 def test_search_finds_a_region_by_its_name_in_another_language(text: str, code: str) -> None:
     found = regions.search(text)
     assert found and found[0][0] == code, found
-

@@ -94,5 +94,9 @@ def test_labels_name_the_country_in_the_readers_language() -> None:
     assert label("MX-OAX") == "Oaxaca, Mexico"
     assert label("MX-OAX", "es") == "Oaxaca, México"
     assert label("DE", "es") == "Alemania"
-    assert resolve("Oaxaca").to_doc() == {"typed": "Oaxaca", "code": "MX-OAX", "how": "name",
-                                          "name": "Oaxaca, Mexico"}
+    assert resolve("Oaxaca").to_doc() == {
+        "typed": "Oaxaca",
+        "code": "MX-OAX",
+        "how": "name",
+        "name": "Oaxaca, Mexico",
+    }

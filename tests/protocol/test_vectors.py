@@ -16,8 +16,9 @@ import pytest
 
 from protocol import NodeRecord, ProtocolError, Sealed, codec, decode, unseal
 from protocol.keys import Identity
-from protocol.signing import PURPOSE_ROTATE
+from protocol.signing import PURPOSE_ROTATE, next_key_commitment
 from tests.vectors import generate
+from tests.vectors.generate import from_json
 
 VECTORS = Path(generate.__file__).resolve().parent
 NAMES = sorted(p.stem for p in VECTORS.glob("*.json") if p.name != generate.INVALID_FILE)
@@ -67,7 +68,10 @@ def test_vector_decodes_to_its_id(name: str) -> None:
     assert codec.encode(body_wire).hex() == vector["body_hex"]
     if "recipients" not in vector:
         assert not isinstance(env.body, Sealed)
-        assert env.body.to_wire() == {k: v for k, v in body_wire.items() if k != "ext"}
+        released = "release" in body_wire.get("ext", {})  # the proof is read from the raw body (§13.4)
+        assert env.body.to_wire() == (
+            {k: v for k, v in body_wire.items() if k != "ext"} if released else body_wire
+        )
         assert body_wire.get("scope") != "restricted"
 
 
@@ -93,6 +97,18 @@ def test_rotation_vector_carries_the_old_keys_signature() -> None:
     message = bytes.fromhex(vector["rotation_message_hex"])
     assert message.startswith(PURPOSE_ROTATE.encode() + b"\x00")
     nacl.signing.VerifyKey(env.body.prev).verify(message, env.body.prev_sig)
+
+
+def test_pre_rotation_vectors_commit_to_the_next_key() -> None:
+    committing = _load("node-next")
+    body = from_json(committing["body"])
+    committed = bytes.fromhex(committing["committed_key_hex"])
+    assert body["ext"]["next"] == next_key_commitment(committed)
+    recovery = _load("node-recovery")
+    env = decode(bytes.fromhex(recovery["envelope_hex"]), now=recovery["now"])
+    assert isinstance(env.body, NodeRecord)
+    assert env.author == committed and env.body.recovers == bytes.fromhex(committing["author"]["sign_public"])
+    assert env.body.old_compromised and env.body.prev is None
 
 
 def test_invalid_vectors_are_rejected_with_their_code() -> None:

@@ -55,7 +55,9 @@ def phones(monkeypatch: pytest.MonkeyPatch) -> Phones:
 @pytest.fixture
 def node(store_url: str) -> Iterator[FakeNode]:
     store = Store(store_url)
-    config = Config(name="Brigada Ejemplo", watch_regions=["MX"], ack_timeout="60s", public_url="https://b.example")
+    config = Config(
+        name="Brigada Ejemplo", watch_regions=["MX"], ack_timeout="60s", public_url="https://b.example"
+    )
     yield FakeNode(store, [T0], config)
     store.close()
 
@@ -91,7 +93,9 @@ def follow_up(author: Identity, alert_hex: str, at: int, **fields: object) -> ob
 def test_a_cancel_tells_everyone_paged_once_in_their_language(node: FakeNode, phones: Phones) -> None:
     alert = org(node)
     assert phones.who() == ["Ana", "Bruno"]
-    cancel = follow_up(ALLY, alert, T0 + 70_000, msg_type="cancel", description="Ya está a salvo con su familia")
+    cancel = follow_up(
+        ALLY, alert, T0 + 70_000, msg_type="cancel", description="Ya está a salvo con su familia"
+    )
     stored = deliver(node, cancel)
     assert phones.who(2) == ["Ana", "Bruno"]  # Carmen was never paged: she hears nothing
     sender = fingerprint(ALLY.sign_public)
@@ -114,15 +118,23 @@ def test_a_cancel_tells_everyone_paged_once_in_their_language(node: FakeNode, ph
 
 def test_an_update_says_what_changed(node: FakeNode, phones: Phones) -> None:
     alert = org(node)
-    first = follow_up(ALLY, alert, T0 + 70_000, msg_type="update", headline="Defensora detenida", severity="extreme")
+    first = follow_up(
+        ALLY, alert, T0 + 70_000, msg_type="update", headline="Defensora detenida", severity="extreme"
+    )
     deliver(node, first)
     (_, es_title, es_body), (_, _, en_body) = phones.got[2:]
     assert es_title.startswith("ACTUALIZACIÓN: EXTREMA · Oaxaca (MX-OAX): Defensora detenida"), es_title
     assert "titular: “Defensora amenazada” → “Defensora detenida”; gravedad: grave → extrema" in es_body
     assert "headline: “Defensora amenazada” → “Defensora detenida”; severity: severe → extreme" in en_body
     second = follow_up(
-        ALLY, alert, T0 + 80_000, msg_type="update", headline="Defensora detenida", severity="extreme",
-        areas=(Area("MX-OAX"), Area("MX-CHP")), instruction="Llamar a la fiscalía",
+        ALLY,
+        alert,
+        T0 + 80_000,
+        msg_type="update",
+        headline="Defensora detenida",
+        severity="extreme",
+        areas=(Area("MX-OAX"), Area("MX-CHP")),
+        instruction="Llamar a la fiscalía",
     )
     deliver(node, second)
     (_, _, later) = phones.got[-1]
@@ -161,14 +173,19 @@ def test_a_crash_while_telling_finishes_the_rest_after_a_restart(node: FakeNode,
 
 
 def test_an_alert_nobody_was_paged_about_tells_nobody(node: FakeNode, phones: Phones) -> None:
-    outside = deliver(node, sign_envelope(ALLY, Alert(headline="Lejos", areas=(Area("CO"),)), created=T0, expires=T0 + 60_000))
+    outside = deliver(
+        node,
+        sign_envelope(ALLY, Alert(headline="Lejos", areas=(Area("CO"),)), created=T0, expires=T0 + 60_000),
+    )
     deliver(node, follow_up(ALLY, outside.id.hex(), T0 + 1_000, msg_type="cancel", areas=(Area("CO"),)))
     assert phones.got == [] and node.desk.all_clear.told(outside.id.hex()) == []
 
 
 def test_a_cancel_that_arrives_before_its_alert_pages_nobody(node: FakeNode, phones: Phones) -> None:
     org(node)
-    late = sign_envelope(ALLY, Alert(headline="Retén", areas=(Area("MX-CHP"),)), created=T0, expires=T0 + 3_600_000)
+    late = sign_envelope(
+        ALLY, Alert(headline="Retén", areas=(Area("MX-CHP"),)), created=T0, expires=T0 + 3_600_000
+    )
     (cancel,) = node.store.add_envelopes([row(follow_up(ALLY, late.id.hex(), T0 + 1_000, msg_type="cancel"))])
     node.desk.on_delivered(cancel)  # gossip has no order: the cancel first …
     deliver(node, late)  # … then its alert

@@ -45,8 +45,12 @@ def _install(tmp: Path) -> Path:
     for package in ("protocol", "mesh", "node"):
         shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
     lib = tmp / "lib"
-    build = "import sys, setuptools; setuptools.setup(script_args=['-q', 'build_py', '--build-lib', sys.argv[1]])"
-    subprocess.run([sys.executable, "-c", build, str(lib)], cwd=source, check=True, capture_output=True, timeout=120)
+    build = (
+        "import sys, setuptools; setuptools.setup(script_args=['-q', 'build_py', '--build-lib', sys.argv[1]])"
+    )
+    subprocess.run(
+        [sys.executable, "-c", build, str(lib)], cwd=source, check=True, capture_output=True, timeout=120
+    )
     return lib
 
 
@@ -73,9 +77,14 @@ def test_the_cli_names_the_examples_and_refuses_an_unknown_one(tmp_path: Path) -
     # commands' help for the reference test (click caches each command's help option).
     listed = CliRunner().invoke(drill_group, ["examples"], obj=CliContext(tmp_path), **AS_THE_CLI)
     assert listed.exit_code == 0 and listed.output.split() == drill.examples()
-    unknown = CliRunner().invoke(drill_group, ["run", "armed-person-at-the-zocalo"], obj=CliContext(tmp_path), **AS_THE_CLI)
+    unknown = CliRunner().invoke(
+        drill_group, ["run", "armed-person-at-the-zocalo"], obj=CliContext(tmp_path), **AS_THE_CLI
+    )
     assert unknown.exit_code == 1
-    assert "not a file, nor one of the examples (armed-person-at-march, persona-armada-en-la-marcha)" in unknown.output
+    assert (
+        "not a file, nor one of the examples (armed-person-at-march, persona-armada-en-la-marcha)"
+        in unknown.output
+    )
 
 
 def test_the_spanish_example_is_the_english_one_in_spanish() -> None:
@@ -84,7 +93,9 @@ def test_the_spanish_example_is_the_english_one_in_spanish() -> None:
     assert [(s.at_ms, s.alert["severity"], s.alert["regions"]) for s in spanish.steps] == [
         (s.at_ms, s.alert["severity"], s.alert["regions"]) for s in english.steps
     ]
-    assert all(s.alert["headline"].startswith("SIMULACRO") and s.alert["language"] == "es" for s in spanish.steps)
+    assert all(
+        s.alert["headline"].startswith("SIMULACRO") and s.alert["language"] == "es" for s in spanish.steps
+    )
 
 
 class FakeNode:
@@ -109,7 +120,9 @@ class FakeNode:
         return {"id": "1795000000000", "state": self.end, "sent": sent, "markdown": report, "svg": "<svg/>"}
 
 
-def test_drill_run_follows_the_node_and_writes_its_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_drill_run_follows_the_node_and_writes_its_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from node.cli import response
 
     node = FakeNode(tmp_path)
@@ -117,11 +130,17 @@ def test_drill_run_follows_the_node_and_writes_its_report(tmp_path: Path, monkey
     monkeypatch.setattr(response, "POLL_S", 0)
     out = tmp_path / "report"
     ran = CliRunner().invoke(
-        drill_group, ["run", "armed-person-at-march", "--out", str(out), "--wait", "30s"], obj=CliContext(tmp_path), **AS_THE_CLI
+        drill_group,
+        ["run", "armed-person-at-march", "--out", str(out), "--wait", "30s"],
+        obj=CliContext(tmp_path),
+        **AS_THE_CLI,
     )
     assert ran.exit_code == 0, ran.output
     path, payload = node.posted[0]
-    assert path == "/api/v1/drills" and payload == {"scenario": drill.example("armed-person-at-march"), "wait": "30s"}
+    assert path == "/api/v1/drills" and payload == {
+        "scenario": drill.example("armed-person-at-march"),
+        "wait": "30s",
+    }
     assert ran.output.count("sent DRILL alert") == 2  # each step told once, however often the node is asked
     assert ran.output.count("waiting until") == 1
     assert (out / "drill-report.md").read_text() == "# Drill report: Marcha\n"
@@ -130,13 +149,18 @@ def test_drill_run_follows_the_node_and_writes_its_report(tmp_path: Path, monkey
     assert said in ran.output  # where to find it, not only its text
 
 
-def test_a_drill_that_stopped_is_an_error_that_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_drill_that_stopped_is_an_error_that_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from node.cli import response
 
     monkeypatch.setattr(response, "LocalClient", lambda home: FakeNode(home, end="failed"))
     monkeypatch.setattr(response, "POLL_S", 0)
     ran = CliRunner().invoke(
-        drill_group, ["run", "armed-person-at-march", "--out", str(tmp_path)], obj=CliContext(tmp_path), **AS_THE_CLI
+        drill_group,
+        ["run", "armed-person-at-march", "--out", str(tmp_path)],
+        obj=CliContext(tmp_path),
+        **AS_THE_CLI,
     )
     assert ran.exit_code == 1
     assert "Error: The drill stopped after 1 step(s): severity: not a severity" in ran.output

@@ -71,7 +71,9 @@ def node(tmp_path: Path, time: FakeTime, monkeypatch: pytest.MonkeyPatch) -> Nod
     monkeypatch.setattr(desk_mod, "_notify", lambda urls, title, body, policy: paged.append(urls[0]) or True)
     monkeypatch.setattr(desk_mod, "_check_channel", lambda url, policy: None)
     store = Store(f"sqlite:///{tmp_path / 'amparo.db'}")
-    service = NodeService(tmp_path, Config(name="Brigada Ejemplo", ack_timeout="60s"), US, store, clock=time.clock)
+    service = NodeService(
+        tmp_path, Config(name="Brigada Ejemplo", ack_timeout="60s"), US, store, clock=time.clock
+    )
     for name in ("Ana", "Bruno"):
         service.desk.add_responder(name, "responder", [f"json://127.0.0.1:9/{name}"], None)
     service.desk.add_shift("Bruno", T0 - 60_000, 24.0, None, False)  # on call, but not in the drill
@@ -86,7 +88,9 @@ async def test_steps_go_out_on_time_and_the_report_is_kept(node: NodeService, ti
         if instant == T0 + 120_000:  # 45 s into the drill, Ana acknowledges the first alert
             time.now = T0 + 45_000
             first = runner.running.sent[0]["id"]  # type: ignore[union-attr]
-            incidents.acknowledge(node, incidents.find_alert(node, first), {"state": "responding", "by": "Ana"})
+            incidents.acknowledge(
+                node, incidents.find_alert(node, first), {"state": "responding", "by": "Ana"}
+            )
 
     time.on_wait = meanwhile
     run = runner.start(drill.load(SCENARIO))

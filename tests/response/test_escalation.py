@@ -92,8 +92,16 @@ def test_chain_is_configurable() -> None:
 
 @pytest.mark.parametrize(
     ("timeout_ms", "said"),
-    [(3_000, "3 s"), (90_000, "90 s"), (60_000, "1 min"), (5 * MIN, "5 min"), (150_000, "2 min 30 s"),
-     (3_600_000, "1 h"), (5_400_000, "1 h 30 min"), (1, "1 s")],
+    [
+        (3_000, "3 s"),
+        (90_000, "90 s"),
+        (60_000, "1 min"),
+        (5 * MIN, "5 min"),
+        (150_000, "2 min 30 s"),
+        (3_600_000, "1 h"),
+        (5_400_000, "1 h 30 min"),
+        (1, "1 s"),
+    ],
 )
 def test_the_timeline_says_how_long_nobody_answered(timeout_ms: int, said: str) -> None:
     policy = Policy(ack_timeout_ms=timeout_ms)
@@ -197,7 +205,9 @@ def test_quiet_hours_hold_the_rounds_of_an_alert_below_severe() -> None:
     esc = _exhausted_under(QUIET, urgent=False)
     esc, actions = esc_mod.tick(esc, T0 + 25 * MIN, QUIET)
     assert pages(actions) == [] and esc.deadline == MIDNIGHT + 12 * 60 * MIN
-    assert any("quiet hours: re-paging waits until 12:00 UTC" in a.text for a in actions if isinstance(a, Timeline))
+    assert any(
+        "quiet hours: re-paging waits until 12:00 UTC" in a.text for a in actions if isinstance(a, Timeline)
+    )
     esc, actions = esc_mod.tick(esc, MIDNIGHT + 12 * 60 * MIN - 1, QUIET)
     assert actions == []
     esc, actions = esc_mod.tick(esc, MIDNIGHT + 12 * 60 * MIN, QUIET)

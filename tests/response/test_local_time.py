@@ -82,7 +82,9 @@ def test_a_zone_the_zone_data_dropped_still_gets_the_page(node: FakeNode, sent: 
     """A stored zone name the installed zone data no longer knows: the page
     goes out anyway, in the node's zone."""
     node.store.put_responder(ResponderRow("Ana", "responder", ["json://127.0.0.1:9/Ana"], tz="Gone/Zone"), T0)
-    env = sign_envelope(ALLY, Alert(headline="Defensora amenazada", areas=(Area("MX-OAX"),)), created=T0, expires=T0 + HOUR)
+    env = sign_envelope(
+        ALLY, Alert(headline="Defensora amenazada", areas=(Area("MX-OAX"),)), created=T0, expires=T0 + HOUR
+    )
     (stored,) = node.store.add_envelopes([row(env)])
     node.desk.on_delivered(stored)
     tick(node, T0)
@@ -112,7 +114,9 @@ def test_a_responders_time_zone_is_checked_and_listed(node: FakeNode) -> None:
 
 def test_a_shift_that_would_already_have_ended_is_refused(node: FakeNode) -> None:
     node.desk.add_responder("Ana", "responder", [], None)
-    with pytest.raises(DeskError, match=r"^start: this shift would end at 2026-11-18 03:06 CST, which is already past"):
+    with pytest.raises(
+        DeskError, match=r"^start: this shift would end at 2026-11-18 03:06 CST, which is already past"
+    ):
         node.desk.add_shift("Ana", T0 - 10 * HOUR, 8, None, False)
     with pytest.raises(DeskError, match="already past"):
         node.desk.add_shift("Ana", T0 - 8 * HOUR, 8, None, False)  # ends this very instant
@@ -131,7 +135,8 @@ def test_a_typed_start_without_an_offset_is_on_the_nodes_clock() -> None:
 
 def test_a_check_in_deadline_in_the_past_is_refused_with_when() -> None:
     with pytest.raises(
-        CheckinError, match=r"^at: the deadline 2026-11-18 04:00 CST is already past \(it is 2026-11-18 05:06 CST\)$"
+        CheckinError,
+        match=r"^at: the deadline 2026-11-18 04:00 CST is already past \(it is 2026-11-18 05:06 CST\)$",
     ):
         _deadline_at("2026-11-18T04:00", T0, MEXICO)
     with pytest.raises(CheckinError, match=r"^at: not a time: 'seis de la tarde'"):

@@ -47,8 +47,11 @@ def catcher() -> Iterator[Catcher]:
 
 def deliver(node: FakeNode, **fields: Any) -> str:
     body = Alert(
-        headline="Defensora amenazada en su casa", areas=(Area("MX-OAX"),), severity="severe",
-        instruction="Acompañar a la defensora y documentar", **fields,
+        headline="Defensora amenazada en su casa",
+        areas=(Area("MX-OAX"),),
+        severity="severe",
+        instruction="Acompañar a la defensora y documentar",
+        **fields,
     )
     env = sign_envelope(ALLY, body, created=T0, expires=T0 + 3_600_000)
     (stored,) = node.store.add_envelopes([row(env)])
@@ -73,7 +76,10 @@ def test_a_spanish_responder_gets_a_spanish_page(node: FakeNode, catcher: Catche
     assert lines[1] == "Caduca: 2026-11-18 12:06 UTC"  # the node's time zone (UTC by default)
     assert lines[2] == "ACCIÓN: Acompañar a la defensora y documentar"
     assert lines[3].endswith(f"/ui/alerts/{alert}")
-    assert lines[4] == f"Para confirmar: abra el enlace y pulse «Responder», o ejecute: amparo alert ack {alert[:12]}"
+    assert (
+        lines[4]
+        == f"Para confirmar: abra el enlace y pulse «Responder», o ejecute: amparo alert ack {alert[:12]}"
+    )
 
 
 def test_each_responder_reads_the_same_page_in_their_language(node: FakeNode, catcher: Catcher) -> None:
@@ -86,7 +92,9 @@ def test_each_responder_reads_the_same_page_in_their_language(node: FakeNode, ca
     unknown = fingerprint(ALLY.sign_public)  # no name known for the author: its fingerprint
     assert es["message"].splitlines()[0] == f"De: {unknown}"
     assert en["message"].splitlines()[:3] == [
-        f"From: {unknown}", "Expires: 2026-11-18 12:06 UTC", "ACTION: Acompañar a la defensora y documentar"
+        f"From: {unknown}",
+        "Expires: 2026-11-18 12:06 UTC",
+        "ACTION: Acompañar a la defensora y documentar",
     ]
     assert en["message"].endswith(
         f"To acknowledge: open the link and press “Acknowledge”, or run: amparo alert ack {alert[:12]}"
@@ -99,15 +107,24 @@ def test_a_missed_check_ins_page_is_in_the_responders_language() -> None:
     from node.response import checkin_desk
     from node.response.desk import page_text
 
-    alert = Alert(headline=checkin_desk.MISSED_HEADLINE % {"who": "Lucía"}, areas=(Area("MX-GRO"),),
-                  severity="severe", event="checkin-missed", instruction=checkin_desk.MISSED_INSTRUCTION)
+    alert = Alert(
+        headline=checkin_desk.MISSED_HEADLINE % {"who": "Lucía"},
+        areas=(Area("MX-GRO"),),
+        severity="severe",
+        event="checkin-missed",
+        instruction=checkin_desk.MISSED_INSTRUCTION,
+    )
     title, body = page_text(alert, "ab" * 32, "https://amparo.example", lang="es")
     assert title.endswith("Guerrero (MX-GRO): Reporte de llegada no recibido: Lucía")
     assert "ACCIÓN: Intenten localizar a la persona ahora" in body and "Try to reach" not in body
     title, _ = page_text(alert, "ab" * 32, "https://amparo.example", lang="en")
     assert title.endswith(": Missed check-in: Lucía")
-    own = Alert(headline="Lucía missed her check-in at 18:00", areas=(Area("MX-GRO"),), severity="severe",
-                instruction="Call her sister first")
+    own = Alert(
+        headline="Lucía missed her check-in at 18:00",
+        areas=(Area("MX-GRO"),),
+        severity="severe",
+        instruction="Call her sister first",
+    )
     title, body = page_text(own, "ab" * 32, "https://amparo.example", lang="es")
     assert title.endswith(": Lucía missed her check-in at 18:00") and "ACCIÓN: Call her sister first" in body
 

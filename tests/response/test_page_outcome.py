@@ -134,7 +134,10 @@ def setup_org(node: FakeNode) -> str:
         node.desk.add_responder(name, "responder", [f"json://127.0.0.1:9/{name}"], None)
     node.desk.add_shift("Ana", T0, 24, "Bruno", False)
     alert = sign_envelope(
-        ALLY, Alert(headline="Defensora amenazada", areas=(Area("MX-OAX"),)), created=T0, expires=T0 + 3_600_000
+        ALLY,
+        Alert(headline="Defensora amenazada", areas=(Area("MX-OAX"),)),
+        created=T0,
+        expires=T0 + 3_600_000,
     )
     (stored,) = node.store.add_envelopes([row(alert)])
     node.desk.on_delivered(stored)
@@ -211,9 +214,14 @@ STRANGER = Identity.from_random(bytes(range(128, 192)))
 
 def _cancel(node: FakeNode, author: Identity, alert_hex: str, at: int) -> None:
     body = Alert(
-        headline="Falsa alarma", areas=(Area("MX-OAX"),), msg_type="cancel", references=(bytes.fromhex(alert_hex),)
+        headline="Falsa alarma",
+        areas=(Area("MX-OAX"),),
+        msg_type="cancel",
+        references=(bytes.fromhex(alert_hex),),
     )
-    (stored,) = node.store.add_envelopes([row(sign_envelope(author, body, created=at, expires=at + 3_600_000))])
+    (stored,) = node.store.add_envelopes(
+        [row(sign_envelope(author, body, created=at, expires=at + 3_600_000))]
+    )
     node.desk.on_delivered(stored)
 
 

@@ -90,7 +90,9 @@ def test_a_cancel_stops_the_rounds(world: World) -> None:
     _cancel(node, ALLY, alert, T0 + 9 * MIN)
     fired = paged_by_minute(node, world, range(9, 40))
     assert fired == {9: EVERYONE} and _state(node, alert) == "cancelled"  # the all-clear, then nothing
-    assert [s for t, s in ((p["targets"], p["state"]) for p in node.desk.pages(alert)) if t == "chain"] == ["sent"]
+    assert [s for t, s in ((p["targets"], p["state"]) for p in node.desk.pages(alert)) if t == "chain"] == [
+        "sent"
+    ]
 
 
 def test_the_alerts_expiry_stops_the_rounds(world: World) -> None:
@@ -102,24 +104,33 @@ def test_the_alerts_expiry_stops_the_rounds(world: World) -> None:
     assert "alert expired: escalation stopped" in timeline(node, alert)
 
 
-
 def test_quiet_hours_hold_the_rounds_of_an_alert_below_severe(world: World) -> None:
     """Quiet hours 11:10-12:00 UTC (T0 is 11:06:40): round 1 (due 11:14:40) waits
     until 12:00 for an alert that is neither severe nor extreme."""
     config = Config(
-        name="Brigada Ejemplo", watch_regions=["MX"], ack_timeout="60s", repage_every="5m", quiet_hours="11:10-12:00"
+        name="Brigada Ejemplo",
+        watch_regions=["MX"],
+        ack_timeout="60s",
+        repage_every="5m",
+        quiet_hours="11:10-12:00",
     )
     moderate = FakeNode(world.store, world.now, config)
     alert = setup_org(moderate)  # setup_org's alert has the protocol's default severity, "unknown"
     fired = paged_by_minute(moderate, world, range(0, 15))
     assert 8 not in fired and 13 not in fired
-    assert any(t.startswith("quiet hours: re-paging waits until 12:00 UTC") for t in timeline(moderate, alert))
+    assert any(
+        t.startswith("quiet hours: re-paging waits until 12:00 UTC") for t in timeline(moderate, alert)
+    )
     assert paged_by_minute(moderate, world, range(15, 55)) == {54: EVERYONE}  # 12:00 UTC is T0 + 53:20
 
 
 def test_quiet_hours_do_not_hold_a_severe_alert(world: World) -> None:
     config = Config(
-        name="Brigada Ejemplo", watch_regions=["MX"], ack_timeout="60s", repage_every="5m", quiet_hours="11:10-12:00"
+        name="Brigada Ejemplo",
+        watch_regions=["MX"],
+        ack_timeout="60s",
+        repage_every="5m",
+        quiet_hours="11:10-12:00",
     )
     node = FakeNode(world.store, world.now, config)
     for name in EVERYONE:

@@ -40,7 +40,14 @@ from protocol import (
 )
 from protocol.keys import Identity
 from protocol.sealing import CONTENT_KEY_BYTES, NONCE_BYTES
-from protocol.signing import PURPOSE_ENDORSE, PURPOSE_ENVELOPE, PURPOSE_ROTATE, sign, signed_message
+from protocol.signing import (
+    PURPOSE_ENDORSE,
+    PURPOSE_ENVELOPE,
+    PURPOSE_ROTATE,
+    next_key_commitment,
+    sign,
+    signed_message,
+)
 from protocol.threshold import release_wire
 
 HERE = Path(__file__).resolve().parent
@@ -359,6 +366,7 @@ def build_vectors() -> dict[str, dict[str, Any]]:
                 PURPOSE_ROTATE, rotation_payload(CAROL.sign_public, NOW)
             ).hex()
         },
+        *pre_rotation_vectors(),
         sealed_alert,
         sealed(
             "ack-sealed",
@@ -377,6 +385,37 @@ def build_vectors() -> dict[str, dict[str, Any]]:
         ),
     ]
     return {v["name"]: v for v in vectors} | build_threshold_vectors()
+
+
+def pre_rotation_vectors() -> list[dict[str, Any]]:
+    """Pre-rotation (docs/protocol.md §6.5): alice's record commits to carol's key
+    as its next; after a raid carol's key recovers alice's without alice's
+    signature and declares it compromised, committing in turn to daniel's."""
+    tls = hashlib.sha256(b"tls").digest()
+    committing = NodeRecord(
+        "Colectivo Alice", ALICE.enc_public, tls, next_key=next_key_commitment(CAROL.sign_public)
+    )
+    recovery = NodeRecord(
+        "Colectivo Alice", CAROL.enc_public, hashlib.sha256(b"tls-new").digest(),
+        next_key=next_key_commitment(DANIEL.sign_public), recovers=ALICE.sign_public, old_compromised=True,
+    )  # fmt: skip
+    return [
+        describe(
+            sign_envelope(ALICE, committing, created=NOW, expires=0),
+            "node-next",
+            "alice's record commits to the hash of its next key (carol's): ext.next",
+            ALICE,
+            committing,
+        )
+        | {"committed_key_hex": CAROL.sign_public.hex()},
+        describe(
+            sign_envelope(CAROL, recovery, created=NOW + 60_000, expires=0),
+            "node-recovery",
+            "carol's key, committed by alice's record, recovers it and declares it compromised",
+            CAROL,
+            recovery,
+        ),
+    ]
 
 
 def forge(author: Identity, doc: dict[str, Any]) -> bytes:

@@ -68,14 +68,17 @@ async def dashboard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIte
     (tmp_path / TOKEN_FILE).write_text("dashboard-test-token", "ascii")
     clock = [T0]
     store = Store(f"sqlite:///{tmp_path / 'amparo.db'}")
-    node = NodeService(tmp_path, Config(name="Brigada Ejemplo", ack_timeout="60s"), US, store, clock=lambda: clock[0])
+    node = NodeService(
+        tmp_path, Config(name="Brigada Ejemplo", ack_timeout="60s"), US, store, clock=lambda: clock[0]
+    )
     node.desk.add_responder("Ana", "admin", ["json://127.0.0.1:9/Ana"], PASSWORD)
     async with TestClient(TestServer(make_app(node))) as client:
         form = await client.get("/ui/login")
         token = re.search(r'name="csrf" value="([^"]+)"', await form.text())
         assert token is not None
-        signed = await client.post("/ui/login", data={"csrf": token[1], "name": "Ana", "password": PASSWORD},
-                                   allow_redirects=False)
+        signed = await client.post(
+            "/ui/login", data={"csrf": token[1], "name": "Ana", "password": PASSWORD}, allow_redirects=False
+        )
         assert signed.status == 303, await signed.text()
         yield Dashboard(client, node, clock, paged)
     store.close()

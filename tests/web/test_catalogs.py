@@ -38,9 +38,21 @@ def entries(catalog: Catalog) -> list[tuple[str, tuple[tuple[str, int | None], .
 def test_the_committed_template_equals_a_fresh_extraction(tmp_path: Path) -> None:
     fresh = tmp_path / "amparo.pot"
     subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg",
-         "--project=Amparo", "-o", str(fresh), "."],
-        cwd=WEB, check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            "babel.cfg",
+            "--project=Amparo",
+            "-o",
+            str(fresh),
+            ".",
+        ],
+        cwd=WEB,
+        check=True,
+        capture_output=True,
     )
     assert entries(load(fresh)) == entries(load(POT)), f"locale/amparo.pot is out of date: {HOW}"
 
@@ -60,11 +72,34 @@ def states(table: dict[tuple[str, str], str]) -> set[str]:
 
 
 def test_every_word_shown_from_data_is_marked_for_translation() -> None:
-    marked = {m for group in (labels.SEVERITY, labels.URGENCY, labels.CERTAINTY, labels.STATUS, labels.MSG_TYPE,
-                              labels.SCOPE, labels.ACK_STATE, labels.ROLE, labels.CHECKIN_STATE,
-                              labels.ESCALATION_STATE) for m in group}
-    vocabulary = {*SEVERITIES, *URGENCIES, *CERTAINTIES, *STATUSES, *MSG_TYPES, *SCOPES, *ACK_STATES, *desk.ROLES,
-                  *states(checkin_plan.TRANSITIONS), *states(escalation.TRANSITIONS)}
+    marked = {
+        m
+        for group in (
+            labels.SEVERITY,
+            labels.URGENCY,
+            labels.CERTAINTY,
+            labels.STATUS,
+            labels.MSG_TYPE,
+            labels.SCOPE,
+            labels.ACK_STATE,
+            labels.ROLE,
+            labels.CHECKIN_STATE,
+            labels.ESCALATION_STATE,
+        )
+        for m in group
+    }
+    vocabulary = {
+        *SEVERITIES,
+        *URGENCIES,
+        *CERTAINTIES,
+        *STATUSES,
+        *MSG_TYPES,
+        *SCOPES,
+        *ACK_STATES,
+        *desk.ROLES,
+        *states(checkin_plan.TRANSITIONS),
+        *states(escalation.TRANSITIONS),
+    }
     assert sorted(vocabulary - marked) == []
     assert set(labels.STEP) == set(KINDS)
     assert set(labels.EVENT) == set(EVENTS)
@@ -91,8 +126,13 @@ def test_every_text_the_node_writes_for_people_is_marked_for_translation() -> No
 
     marked = {*labels.TIMELINE, *labels.GENERATED, *labels.DRILL_REPORT}
     written = {
-        *escalation.MESSAGES, *desk.MESSAGES, *checkin_desk.GENERATED, *drill.MESSAGES, *all_clear.MESSAGES,
-        all_clear.NOBODY, "all-clear",
+        *escalation.MESSAGES,
+        *desk.MESSAGES,
+        *checkin_desk.GENERATED,
+        *drill.MESSAGES,
+        *all_clear.MESSAGES,
+        all_clear.NOBODY,
+        "all-clear",
     }
     assert sorted(written - marked) == [] and sorted(marked - written) == []
     assert set(labels.CHAIN_STEP) == {*escalation.DEFAULT_CHAIN, escalation.ROUND}

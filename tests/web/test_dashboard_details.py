@@ -47,7 +47,9 @@ async def test_the_list_says_which_alerts_were_acknowledged_and_by_whom(dashboar
     assert text_of(live) == text_of(acked)
 
 
-async def test_a_missed_check_in_reads_in_spanish_from_the_alert_to_its_timeline(dashboard: Dashboard) -> None:
+async def test_a_missed_check_in_reads_in_spanish_from_the_alert_to_its_timeline(
+    dashboard: Dashboard,
+) -> None:
     d = dashboard
     plan, _token = d.node.desk.checkins.start(
         "Lucía", "MX-GRO", deadline=T0 + 60_000, grace_ms=60_000, note="Ruta a Chilpancingo", to=[]
@@ -84,7 +86,9 @@ async def test_a_missed_check_in_reads_in_spanish_from_the_alert_to_its_timeline
 
 async def test_a_note_from_before_messages_were_kept_shows_its_text(dashboard: Dashboard) -> None:
     alert_id = send(dashboard, "Amenaza a la defensora")
-    dashboard.node.desk.note(alert_id, "page (backup): Bruno", kind="escalation")  # text only, as older nodes wrote
+    dashboard.node.desk.note(
+        alert_id, "page (backup): Bruno", kind="escalation"
+    )  # text only, as older nodes wrote
     spanish = text_of(await dashboard.page(f"/ui/alerts/{alert_id}", lang="es"))
     assert "escalamiento : page (backup): Bruno" in spanish
 
@@ -95,7 +99,12 @@ async def test_overdue_check_ins_are_red(dashboard: Dashboard) -> None:
     d.node.desk.checkins.start("Mateo", "MX-OAX", deadline=T0 + 7_200_000, grace_ms=600_000, note="", to=[])
     d.clock[0] = T0 + 120_000  # Lucía is late, still within her grace: overdue, not yet missed
     html = await d.page("/ui/checkins", lang="es")
-    rows = {who: red for red, who in re.findall(r'<tr class="plan( overdue)?">\s*<td data-label="Quién">([^<]+)</td>', html)}
+    rows = {
+        who: red
+        for red, who in re.findall(
+            r'<tr class="plan( overdue)?">\s*<td data-label="Quién">([^<]+)</td>', html
+        )
+    }
     assert rows == {"Lucía": " overdue", "Mateo": ""}
     assert "ATRASADO" in text_of(html)
     css = await (await d.client.get("/ui/static/app.css")).text()
@@ -132,7 +141,9 @@ async def test_the_drill_banner_lasts_as_long_as_the_drill(dashboard: Dashboard)
             await release.wait()  # the drill goes on until the test lets it
         d.clock[0] = max(d.clock[0], instant)
 
-    d.node.drills = DrillRunner(d.node, wait_until=wait_until)  # what `amparo drill run` starts (POST /api/v1/drills)
+    d.node.drills = DrillRunner(
+        d.node, wait_until=wait_until
+    )  # what `amparo drill run` starts (POST /api/v1/drills)
     run = d.node.drills.start(drill.load(SCENARIO))
     await until(lambda: len(run.sent) == 1, "the first step")
     html = await d.page("/ui/drills", lang="es")
@@ -149,11 +160,16 @@ async def test_the_drill_banner_lasts_as_long_as_the_drill(dashboard: Dashboard)
 
 def test_the_chart_shows_missed_steps() -> None:
     steps = [
-        {"headline": "persona armada", "answers": [{"who": "Ana", "local": True, "state": "responding", "seconds": 45.0}]},
+        {
+            "headline": "persona armada",
+            "answers": [{"who": "Ana", "local": True, "state": "responding", "seconds": 45.0}],
+        },
         {"headline": "dos observadoras no responden", "answers": []},
     ]
     markdown, svg = drill.told("Marcha", steps)
-    assert "- **nobody acknowledged**" in markdown and "## Missed\n\n- dos observadoras no responden" in markdown
+    assert (
+        "- **nobody acknowledged**" in markdown and "## Missed\n\n- dos observadoras no responden" in markdown
+    )
     assert svg.count("<rect") == 2 and svg.count('class="missed"') == 1
     assert "2: dos observadoras no responden" in svg and ">nobody acknowledged</text>" in svg
     markdown, svg = drill.told("Marcha", steps, "es")
@@ -164,14 +180,26 @@ def test_the_chart_shows_missed_steps() -> None:
 async def test_compose_starts_from_the_command_lines_defaults(dashboard: Dashboard) -> None:
     html = await dashboard.page("/ui/compose")
     selects = re.findall(r'<select name="(\w+)"[^>]*>(.*?)</select>', html, re.DOTALL)
-    chosen = {name: picked[0] for name, options in selects if (picked := re.findall(r'value="([^"]*)" selected', options))}
+    chosen = {
+        name: picked[0]
+        for name, options in selects
+        if (picked := re.findall(r'value="([^"]*)" selected', options))
+    }
     assert "severity" not in chosen  # `amparo alert send` needs --severity; so does the form
     assert re.search(r'<select name="severity" required>', html)
     assert chosen == {k: DEFAULTS[k] for k in ("urgency", "certainty", "event", "scope")}
     assert 'name="expires" value="6h"' in html
 
-    form = {"headline": "Retén en la carretera", "regions": "MX-OAX", "urgency": "unknown", "certainty": "unknown",
-            "event": "other", "scope": "members", "expires": "6h", "action": "send"}
+    form = {
+        "headline": "Retén en la carretera",
+        "regions": "MX-OAX",
+        "urgency": "unknown",
+        "certainty": "unknown",
+        "event": "other",
+        "scope": "members",
+        "expires": "6h",
+        "action": "send",
+    }
     status, page = await dashboard.post("/ui/compose", form, lang="es")
     assert status == 400 and "Elige una gravedad" in page  # nothing is sent without one
     assert incidents.list_alerts(dashboard.node, region=None) == []
@@ -187,5 +215,9 @@ async def test_compose_starts_from_the_command_lines_defaults(dashboard: Dashboa
 
 async def test_a_country_is_named_in_the_readers_language(dashboard: Dashboard) -> None:
     alert_id = send(dashboard, "Alerta nacional de prueba", regions=["MX", "MX-OAX"])
-    assert "México (MX), Oaxaca (MX-OAX)" in text_of(await dashboard.page(f"/ui/alerts/{alert_id}", lang="es"))
-    assert "Mexico (MX), Oaxaca (MX-OAX)" in text_of(await dashboard.page(f"/ui/alerts/{alert_id}", lang="en"))
+    assert "México (MX), Oaxaca (MX-OAX)" in text_of(
+        await dashboard.page(f"/ui/alerts/{alert_id}", lang="es")
+    )
+    assert "Mexico (MX), Oaxaca (MX-OAX)" in text_of(
+        await dashboard.page(f"/ui/alerts/{alert_id}", lang="en")
+    )

@@ -42,7 +42,9 @@ def fail(limiter: LoginLimiter, times: int, address: str = TUNNEL, name: str = "
         limiter.failed(address, name)
 
 
-def test_a_burst_against_one_account_does_not_lock_another_from_the_same_address(limiter: LoginLimiter) -> None:
+def test_a_burst_against_one_account_does_not_lock_another_from_the_same_address(
+    limiter: LoginLimiter,
+) -> None:
     fail(limiter, sessions.PAIR_FREE_FAILURES + 1, name="Bruno")
     assert limiter.retry_after(TUNNEL, "Bruno") > 0
     assert limiter.retry_after(TUNNEL, "Ana") == 0  # Ana signs in through the same tunnel
@@ -76,7 +78,9 @@ def test_old_failures_are_forgotten(limiter: LoginLimiter, clock: Clock) -> None
     assert limiter.retry_after(TUNNEL, "Bruno") == 0
 
 
-def test_spraying_many_accounts_from_one_address_meets_the_ceiling(limiter: LoginLimiter, clock: Clock) -> None:
+def test_spraying_many_accounts_from_one_address_meets_the_ceiling(
+    limiter: LoginLimiter, clock: Clock
+) -> None:
     for i in range(sessions.ADDRESS_CEILING):
         fail(limiter, 1, address="203.0.113.9", name=f"guess-{i}")
     assert limiter.retry_after("203.0.113.9", "Ana") > 0  # the sprayer is stopped for every account

@@ -19,12 +19,16 @@ def refusal(typed: str, near: tuple[str, ...] = ()) -> UnknownRegion:
 def test_a_typo_is_answered_with_the_region_meant_in_both_languages() -> None:
     error = refusal("Oaxka", ("MX",))
     assert region_refusal(error, "en") == "unknown region 'Oaxka': did you mean MX-OAX (Oaxaca, Mexico)?"
-    assert region_refusal(error, "es") == "región desconocida 'Oaxka': ¿quisiste decir MX-OAX (Oaxaca, México)?"
+    assert (
+        region_refusal(error, "es") == "región desconocida 'Oaxka': ¿quisiste decir MX-OAX (Oaxaca, México)?"
+    )
 
 
 def test_an_ambiguous_name_lists_the_candidates_in_spanish() -> None:
     text = region_refusal(refusal("Santa Cruz"), "es")
-    assert text.startswith("'Santa Cruz' nombra más de una región:") and "AR-Z (Santa Cruz, Argentina)" in text
+    assert (
+        text.startswith("'Santa Cruz' nombra más de una región:") and "AR-Z (Santa Cruz, Argentina)" in text
+    )
 
 
 def test_a_name_that_fits_nothing_says_what_to_type() -> None:
@@ -39,9 +43,14 @@ def test_a_resolved_name_is_told_in_the_readers_language() -> None:
 
 @pytest.mark.parametrize(
     ("environ", "language"),
-    [({"LANG": "es_MX.UTF-8"}, "es"), ({"LANG": "en_GB.UTF-8"}, "en"), ({}, "en"),
-     ({"LANGUAGE": "es:en", "LANG": "en_US.UTF-8"}, "es"), ({"LC_ALL": "C", "LANG": "es_MX.UTF-8"}, "en"),
-     ({"LANG": "fr_FR.UTF-8"}, "en")],
+    [
+        ({"LANG": "es_MX.UTF-8"}, "es"),
+        ({"LANG": "en_GB.UTF-8"}, "en"),
+        ({}, "en"),
+        ({"LANGUAGE": "es:en", "LANG": "en_US.UTF-8"}, "es"),
+        ({"LC_ALL": "C", "LANG": "es_MX.UTF-8"}, "en"),
+        ({"LANG": "fr_FR.UTF-8"}, "en"),
+    ],
 )
 def test_the_terminal_language_comes_from_the_environment(environ: dict[str, str], language: str) -> None:
     assert from_environment(environ) == language

@@ -13,18 +13,41 @@ T0 = 1_800_000_000_000
 def detail() -> dict[str, Any]:
     """The shape ``incidents.alert_detail`` returns, trimmed to what matters."""
     return {
-        "created": T0, "headline": "Detención arbitraria en Tlaxiaco", "author_name": "Colectivo Sierra",
+        "created": T0,
+        "headline": "Detención arbitraria en Tlaxiaco",
+        "author_name": "Colectivo Sierra",
         "timeline": [
-            {"type": "ack", "created": T0 + 60_000, "state": "responding", "note": "vamos", "author_name": "Red Valle"},
-            {"type": "alert", "msg_type": "update", "created": T0 + 120_000, "headline": "Trasladada a la fiscalía",
-             "author_name": "Colectivo Sierra"},
-            {"type": "alert", "msg_type": "cancel", "created": T0 + 600_000, "headline": "Detención arbitraria en Tlaxiaco",
-             "description": "Liberada sin cargos",
-             "author_name": "Colectivo Sierra"},
+            {
+                "type": "ack",
+                "created": T0 + 60_000,
+                "state": "responding",
+                "note": "vamos",
+                "author_name": "Red Valle",
+            },
+            {
+                "type": "alert",
+                "msg_type": "update",
+                "created": T0 + 120_000,
+                "headline": "Trasladada a la fiscalía",
+                "author_name": "Colectivo Sierra",
+            },
+            {
+                "type": "alert",
+                "msg_type": "cancel",
+                "created": T0 + 600_000,
+                "headline": "Detención arbitraria en Tlaxiaco",
+                "description": "Liberada sin cargos",
+                "author_name": "Colectivo Sierra",
+            },
         ],
         "notes": [  # the desk lists notes first and separately
             {"at": T0 + 30_000, "kind": "escalation", "text": "paged on-call Ana", "author": ""},
-            {"at": T0 + 900_000, "kind": "debrief", "text": "La fiscalía respondió en 40 min", "author": "Bruno"},
+            {
+                "at": T0 + 900_000,
+                "kind": "debrief",
+                "text": "La fiscalía respondió en 40 min",
+                "author": "Bruno",
+            },
         ],
     }
 

@@ -15,8 +15,14 @@ EN = i18n.translations("en")
 
 
 def test_a_step_kept_as_a_message_reads_in_each_language() -> None:
-    step = Step(0, "escalation", "", "no acknowledgement in 5 min: paged backup",
-                message=escalation.NO_ACK_PAGED, params={"timeout": "5 min", "step": "backup"})
+    step = Step(
+        0,
+        "escalation",
+        "",
+        "no acknowledgement in 5 min: paged backup",
+        message=escalation.NO_ACK_PAGED,
+        params={"timeout": "5 min", "step": "backup"},
+    )
     assert wording.step_text(step, ES) == "sin respuesta en 5 min: se avisó a: respaldo"
     assert wording.step_text(step, EN) == "no acknowledgement in 5 min: paged backup"
     everyone = Step(0, "escalation", "", "", message=escalation.PAGED, params={"step": "all"})

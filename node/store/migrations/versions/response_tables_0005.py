@@ -57,7 +57,9 @@ def downgrade() -> None:
     bind = op.get_bind()
     for kind, (table, _, to_doc) in _MAPPINGS.items():
         found = bind.execute(sa.select(_table(table))).mappings().all()
-        docs = [dict(zip(("kind", "key", "doc", "updated"), (kind, *to_doc(dict(r))), strict=True)) for r in found]
+        docs = [
+            dict(zip(("kind", "key", "doc", "updated"), (kind, *to_doc(dict(r))), strict=True)) for r in found
+        ]
         if docs:
             bind.execute(sa.insert(records), docs)
     for table in ("checkin_plans", "notes", "pages", "escalations", "handovers", "shifts", "responders"):
@@ -168,8 +170,14 @@ Row = dict[str, Any]
 
 
 def _responder(key: str, doc: Row, updated: int) -> Row:
-    return {"name": key, "role": doc["role"], "channels": list(doc.get("channels", [])),
-            "password": doc.get("password"), "drills": bool(doc.get("drills")), "updated": updated}
+    return {
+        "name": key,
+        "role": doc["role"],
+        "channels": list(doc.get("channels", [])),
+        "password": doc.get("password"),
+        "drills": bool(doc.get("drills")),
+        "updated": updated,
+    }
 
 
 def _responder_doc(row: Row) -> tuple[str, Row, int]:
@@ -178,7 +186,9 @@ def _responder_doc(row: Row) -> tuple[str, Row, int]:
 
 
 def _shift(_key: str, doc: Row, _updated: int) -> Row:
-    return {k: doc.get(k) for k in ("responder", "start", "end", "backup")} | {"override": bool(doc.get("override"))}
+    return {k: doc.get(k) for k in ("responder", "start", "end", "backup")} | {
+        "override": bool(doc.get("override"))
+    }
 
 
 def _shift_doc(row: Row) -> tuple[str, Row, int]:
@@ -186,8 +196,13 @@ def _shift_doc(row: Row) -> tuple[str, Row, int]:
 
 
 def _handover(_key: str, doc: Row, _updated: int) -> Row:
-    return {"at": doc["at"], "outgoing": doc["outgoing"], "incoming": doc["incoming"],
-            "note": doc.get("note", ""), "notified": doc.get("notified", {})}
+    return {
+        "at": doc["at"],
+        "outgoing": doc["outgoing"],
+        "incoming": doc["incoming"],
+        "note": doc.get("note", ""),
+        "notified": doc.get("notified", {}),
+    }
 
 
 def _handover_doc(row: Row) -> tuple[str, Row, int]:
@@ -195,32 +210,54 @@ def _handover_doc(row: Row) -> tuple[str, Row, int]:
 
 
 def _escalation(_key: str, doc: Row, updated: int) -> Row:
-    return {"alert_id": doc["alert_id"], "started": doc["started"], "step": doc["step"],
-            "deadline": doc.get("deadline") or None, "state": doc.get("state", "paging"),
-            "acked_by": doc.get("acked_by", ""), "updated": updated}
+    return {
+        "alert_id": doc["alert_id"],
+        "started": doc["started"],
+        "step": doc["step"],
+        "deadline": doc.get("deadline") or None,
+        "state": doc.get("state", "paging"),
+        "acked_by": doc.get("acked_by", ""),
+        "updated": updated,
+    }
 
 
 def _escalation_doc(row: Row) -> tuple[str, Row, int]:
-    doc = {k: row[k] for k in ("alert_id", "started", "step", "state", "acked_by")} | {"deadline": row["deadline"] or 0}
+    doc = {k: row[k] for k in ("alert_id", "started", "step", "state", "acked_by")} | {
+        "deadline": row["deadline"] or 0
+    }
     return row["alert_id"], doc, row["updated"]
 
 
 def _page(_key: str, doc: Row, updated: int) -> Row:
-    return {"alert_id": doc["alert"], "step": doc["step"], "targets": doc["targets"], "state": doc["state"],
-            "tried": list(doc.get("tried", [])), "reached": list(doc.get("reached", [])),
-            "at": doc.get("at", updated), "updated": updated}
+    return {
+        "alert_id": doc["alert"],
+        "step": doc["step"],
+        "targets": doc["targets"],
+        "state": doc["state"],
+        "tried": list(doc.get("tried", [])),
+        "reached": list(doc.get("reached", [])),
+        "at": doc.get("at", updated),
+        "updated": updated,
+    }
 
 
 def _page_doc(row: Row) -> tuple[str, Row, int]:
-    doc = {"alert": row["alert_id"]} | {k: row[k] for k in ("step", "targets", "state", "tried", "reached", "at")}
+    doc = {"alert": row["alert_id"]} | {
+        k: row[k] for k in ("step", "targets", "state", "tried", "reached", "at")
+    }
     return f"{row['alert_id']}:{row['step']:02d}", doc, row["updated"]
 
 
 def _note(_key: str, doc: Row, _updated: int) -> Row:
     sealed = doc.get("sealed")
-    return {"alert_id": doc["alert"], "at": doc["at"], "kind": doc.get("kind", "debrief"),
-            "sealed": bytes.fromhex(sealed) if sealed else None,
-            "text": None if sealed else doc.get("text", ""), "author": None if sealed else doc.get("author", "")}
+    return {
+        "alert_id": doc["alert"],
+        "at": doc["at"],
+        "kind": doc.get("kind", "debrief"),
+        "sealed": bytes.fromhex(sealed) if sealed else None,
+        "text": None if sealed else doc.get("text", ""),
+        "author": None if sealed else doc.get("author", ""),
+    }
 
 
 def _note_doc(row: Row) -> tuple[str, Row, int]:
@@ -241,14 +278,20 @@ def _plan(_key: str, doc: Row, updated: int) -> Row:
     return {k: plan.get(k, 0) for k in PLAN} | {
         "state": plan.get("state", "active"),
         "alarm_at": plan["next_deadline"] + plan.get("grace_ms", 0) if active else None,
-        "note": doc.get("note", ""), "recipients": list(doc.get("to", [])), "alert": doc.get("alert", ""),
+        "note": doc.get("note", ""),
+        "recipients": list(doc.get("to", [])),
+        "alert": doc.get("alert", ""),
         "updated": updated,
     }
 
 
 def _plan_doc(row: Row) -> tuple[str, Row, int]:
     plan = {k: row[k] for k in PLAN} | {"note": ""}
-    return row["id"], {"plan": plan, "note": row["note"], "to": row["recipients"], "alert": row["alert"]}, row["updated"]
+    return (
+        row["id"],
+        {"plan": plan, "note": row["note"], "to": row["recipients"], "alert": row["alert"]},
+        row["updated"],
+    )
 
 
 Mapping = tuple[str, Callable[[str, Row, int], Row], Callable[[Row], tuple[str, Row, int]]]

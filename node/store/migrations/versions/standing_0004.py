@@ -21,9 +21,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     # Plain ADD COLUMNs with server defaults: existing peers start GOOD with a
     # full score, as they would have after a restart before this revision.
-    op.add_column(
-        "peers", sa.Column("standing", sa.String(length=16), nullable=False, server_default="good")
-    )
+    op.add_column("peers", sa.Column("standing", sa.String(length=16), nullable=False, server_default="good"))
     op.add_column("peers", sa.Column("score", sa.Float(), nullable=True))
     op.add_column("peers", sa.Column("banned_until", sa.BigInteger(), nullable=False, server_default="0"))
 
