@@ -92,7 +92,7 @@ from mesh.tree import Cause, PushTree, always_eager
 from mesh.trust import TrustGraph
 from protocol.framing import MAX_FETCH_IDS
 
-DELIVERED_KINDS = frozenset({"alert", "ack"})
+DELIVERED_KINDS = frozenset({"alert", "ack", "proposal", "endorsement", "objection"})
 # Ids per Fetch action: four fetch requests (``protocol.framing.MAX_FETCH_IDS`` each,
 # the wire's limit), which the node asks one after another in one task. A full
 # catch-up (``MAX_FETCHING``) is then about twenty tasks per peer, not eighty.

@@ -15,7 +15,7 @@ ID_BYTES = 32
 #: (created, id): the order reconciliation and the seen-set agree on.
 Key: TypeAlias = tuple[int, bytes]
 
-KINDS = frozenset({"alert", "ack", "vouch", "revoke", "node"})
+KINDS = frozenset({"alert", "ack", "vouch", "revoke", "node", "proposal", "endorsement", "objection"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +26,7 @@ class Item:
     created: int  # Unix ms
     expires: int  # Unix ms; 0 = never (revocations)
     author: bytes  # 32-byte Ed25519 public key of the author
-    kind: str  # "alert" | "ack" | "vouch" | "revoke" | "node" | "receipt" (docs/protocol.md §6.7)
+    kind: str  # "alert" | "ack" | "vouch" | "revoke" | "node" | "receipt" | "proposal" | "endorsement" | "objection"
     raw: bytes
     subject: bytes | None = None  # vouch/revoke: the key vouched for / revoked; node: the key it rotates from
     compromised: bool = False  # revoke: author declares its own key compromised; recovery: the old key is

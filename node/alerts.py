@@ -25,10 +25,12 @@ from protocol import (
     Area,
     Envelope,
     ProtocolError,
+    codec,
     decode,
     fingerprint,
     seal_envelope,
     sign_envelope,
+    threshold,
     unseal,
 )
 from protocol.keys import Identity
@@ -110,9 +112,9 @@ def open_row(row: StoredEnvelope, identity: Identity, envelope: Envelope | None 
         return Readable(row, env, body)
     try:
         opened = unseal(env, identity)
-        return Readable(row, env, opened if isinstance(opened, Alert | Ack) else None)
     except ProtocolError:
         return Readable(row, env, None)
+    return Readable(row, env, opened if isinstance(opened, Alert | Ack) else None)
 
 
 # What an alert says when the person did not say it: the API's defaults, so
@@ -287,7 +289,29 @@ def alert_json(
         )
     elif isinstance(body, Ack):
         doc.update({"alert": body.alert.hex(), "state": body.state, "note": body.note})
+    joint = joint_json(env, names)
+    if joint is not None:
+        doc["joint"] = joint
     return doc
+
+
+def joint_json(env: Envelope, names: Mapping[bytes, str]) -> dict[str, Any] | None:
+    """A released joint alert's endorsements (docs/joint.md), as ``decode`` verified
+    them: which named organizations signed, of how many, and the proposal's id."""
+    if env.sealed or env.type != "alert" or b"\xa7release" not in env.raw:
+        return None
+    try:
+        release = threshold.release_of(codec.decode(env.raw)["b"])
+    except ProtocolError:
+        return None
+    if release is None:
+        return None
+    signed = set(release.signers)
+    endorsers = [
+        {"key": k.hex(), "name": names.get(k) or fingerprint(k), "signed": k in signed}
+        for k in release.endorsers
+    ]
+    return {"proposal": release.proposal.hex(), "threshold": release.threshold, "endorsers": endorsers}
 
 
 # -- the short text for phones ------------------------------------------------------------

@@ -355,6 +355,18 @@ class AuthorTrust(Answer):
     text: Annotated[str, Meta(description='in words: "vouched by Brigada Solidaria Norte"')]
 
 
+class JointEndorser(Answer):
+    key: str
+    name: str
+    signed: Annotated[bool, Meta(description="its endorsement is among the alert's signatures")]
+
+
+class JointRelease(Answer):
+    proposal: str
+    threshold: int
+    endorsers: list[JointEndorser]
+
+
 class Entry(Answer):
     """An alert, update, cancel or acknowledgement as `node.alerts.alert_json`
     writes it: the envelope's facts always, the body's fields when this node can
@@ -393,6 +405,12 @@ class Entry(Answer):
     alert: Annotated[str, Meta(description="an ack: the alert it answers")] | None = None
     state: AckState | None = None
     note: str | None = None
+    joint: (
+        Annotated[
+            JointRelease, Meta(description="a joint alert released by k of n organizations (docs/joint.md)")
+        ]
+        | None
+    ) = None
 
 
 class OrgResponse(Answer):
@@ -584,3 +602,77 @@ def schemas(models: list[Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The JSON Schemas of ``models`` (references into ``components``) and the components."""
     refs, components = msgspec.json.schema_components(models, ref_template="#/components/schemas/{name}")
     return list(refs), dict(components)
+
+
+# -- joint releases, k of n (node.joint, docs/protocol.md §13) ---------------------------------
+class ProposalInput(AlertInput):
+    """A joint alert proposed to named organizations; released once `threshold` endorse it."""
+
+    endorsers: (
+        Annotated[
+            list[Annotated[str, Meta(max_length=MAX_NAME + 1)]],
+            Meta(max_length=16, description="organizations (names or 64-hex keys); this node is always one"),
+        ]
+        | None
+    ) = None
+    threshold: (
+        Annotated[int, Meta(ge=1, le=16, description="how many endorsements release the alert")] | None
+    ) = None
+    deadline: Annotated[Duration | None, Meta(description="how long endorsers have (default 2h)")] = None
+
+
+class ObjectionInput(Model):
+    reason: Annotated[str, Meta(max_length=500)] | None = None
+
+
+class ProposalPath(Model):
+    id: HexId
+
+
+class Proposed(Answer):
+    id: str
+    created: Millis
+    deadline: Millis
+    endorsers: list[str]
+    threshold: int
+
+
+class Voted(Answer):
+    id: str
+    proposal: str
+    vote: Literal["endorsed", "objected"]
+
+
+class EndorserVote(Answer):
+    key: str
+    name: str
+    vote: Literal["endorsed", "objected"] | None
+    at: Millis | None = None
+    reason: str | None = None
+
+
+class ListedProposal(Answer):
+    id: str
+    proposer: str
+    proposer_name: str
+    created: Millis
+    deadline: Millis
+    state: Annotated[
+        Literal["open", "released", "expired"], Meta(description="released: k endorsements held")
+    ]
+    threshold: int
+    endorsed: int
+    objected: int
+    releases: Annotated[list[str], Meta(description="ids of the released public alert")]
+    waiting_for_me: Annotated[bool, Meta(description="this organization is named and has not answered")]
+    headline: str
+    severity: Severity
+    scope: Scope
+    regions: list[str]
+    description: str
+    instruction: str
+    endorsers: list[EndorserVote]
+
+
+class Proposals(Answer):
+    proposals: list[ListedProposal]

@@ -24,6 +24,7 @@ CODES = {  # every code the local API answers with; docs/operators.md shows the 
     "key-handed-over": "this node's key was already handed over to a newer key",
     "rotation-stale": "the node signed something after the rotation record was made",
     "rotation-refused": "the node refused the rotation record; it keeps its current key",
+    "cannot-vote": "this organization cannot endorse or object to that proposal (not named, already answered, expired or released)",
     "forbidden": "not allowed",
     "method-not-allowed": "the route does not take that method",
     "too-large": "the request body is larger than the local API accepts",

@@ -14,7 +14,7 @@ from node.config import Config
 from protocol import Envelope, NodeRecord, Revoke, Vouch, sign_envelope
 from protocol.keys import Identity
 
-PROTOCOL_MINOR = 0
+PROTOCOL_MINOR = 1  # 1: threshold release (§13), receipts (§6.7), pre-rotation (§6.5): docs/protocol.md
 
 
 def node_record(

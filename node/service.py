@@ -26,6 +26,7 @@ from node.alerts import Readable, open_row
 from node.allies.delivery import DeliveryDesk
 from node.config import Config
 from node.directory import Directory, Names
+from node.joint import JointDesk, is_release
 from node.receipt_desk import ReceiptDesk
 from node.receipts import ReceiptBook
 from node.response.desk import ResponseDesk
@@ -38,8 +39,11 @@ from protocol import (
     MAX_SKEW_MS,
     Ack,
     Alert,
+    Endorsement,
     Envelope,
     NodeRecord,
+    Objection,
+    Proposal,
     ProtocolError,
     Receipt,
     Revoke,
@@ -199,6 +203,8 @@ class NodeService:
         # Delivery receipts owed and received (node.receipts), rebuilt from the store like the names.
         self.receipts = ReceiptBook()
         self.receipt_desk = ReceiptDesk(self, self.receipts)  # sends them; nothing runs before start
+        # Joint releases (k of n): rebuilt from the stored envelopes by ``_index``.
+        self.joint = JointDesk(self)
         self.mesh = self._build_mesh()
         self.desk = ResponseDesk(self)
         self.drills = DrillRunner(self)
@@ -587,6 +593,10 @@ class NodeService:
             self.enc_keys[env.author] = body.enc
         elif isinstance(body, Vouch):
             self.enc_keys.setdefault(body.subject, body.enc)
+        elif isinstance(body, Alert):
+            if is_release(body, row.raw):
+                self.joint.observe_alert(env)
+            self._owe_receipt(row)
         elif row.sealed:
             try:
                 opened = unseal(env, self.identity)
@@ -597,11 +607,12 @@ class NodeService:
                 return
             if isinstance(opened, Alert):
                 self._owe_receipt(row)  # a restricted alert: only its recipients answer it
+            if isinstance(opened, Proposal | Endorsement | Objection):
+                self.joint.observe(env, opened)
+                return
             target = opened.alert if isinstance(opened, Ack) else (opened.references or (None,))[0]
             if target is not None:
                 self.sealed_refs.setdefault(target, []).append(row.id)
-        elif isinstance(body, Alert):
-            self._owe_receipt(row)
 
     # -- delivery receipts (node.receipts; docs/protocol.md §6.7) ---------------------------
     def _owe_receipt(self, row: StoredEnvelope) -> None:
@@ -755,6 +766,8 @@ class NodeService:
             log.exception("could not queue %s for allies", row.id.hex()[:12])
         if row.type == "ack":
             self._time_to_ack(row)
+        if row.type in ("proposal", "endorsement"):
+            self.joint.consider()  # this node may now hold k endorsements
         if row.from_peer is not None:
             self._ask_for_record(row.author, row.from_peer)
 
@@ -997,6 +1010,7 @@ class NodeService:
         self.store.prune_nonces(self.clock())
         self.desk.tick()
         self.receipt_desk.tick()
+        self.joint.consider()  # an endorser waiting its turn to release (node.joint)
         self.allies.save_mark()
         self.save_marks()
         self.prune()

@@ -40,12 +40,14 @@ if TYPE_CHECKING:
         rotation_payload,
         seal_envelope,
         sign_envelope,
+        sign_release,
         unseal,
     )
     from protocol.errors import ERROR_CODES, ProtocolError
     from protocol.keys import Identity, fingerprint, open_key_file, seal_key_file
     from protocol.receipt import Receipt
     from protocol.sealing import Sealed, recipient_hint
+    from protocol.threshold import Endorsement, Objection, Proposal, Release, Statement
 
 _HOME = {  # where each public name is defined (some names exist in two modules)
     **dict.fromkeys(("CERTAINTIES", "EVENTS", "MSG_TYPES", "SCOPES", "SEVERITIES", "STATUSES", "URGENCIES",
@@ -53,7 +55,9 @@ _HOME = {  # where each public name is defined (some names exist in two modules)
     **dict.fromkeys(("ACK_STATES", "VOUCH_LEVELS", "Ack", "NodeRecord", "Revoke", "Vouch"), "bodies"),
     "MAX_ENVELOPE_BYTES": "codec",
     **dict.fromkeys(("MAX_LIFETIME_MS", "MAX_SKEW_MS", "VERSION", "Body", "Envelope", "decode", "encode",
-                     "envelope_id", "rotation_payload", "seal_envelope", "sign_envelope", "unseal"), "envelope"),
+                     "envelope_id", "rotation_payload", "seal_envelope", "sign_envelope", "sign_release",
+                     "unseal"), "envelope"),
+    **dict.fromkeys(("Endorsement", "Objection", "Proposal", "Release", "Statement"), "threshold"),
     **dict.fromkeys(("ERROR_CODES", "ProtocolError"), "errors"),
     **dict.fromkeys(("Identity", "fingerprint", "open_key_file", "seal_key_file"), "keys"),
     **dict.fromkeys(("Sealed", "recipient_hint"), "sealing"),
@@ -65,10 +69,10 @@ def __getattr__(name: str) -> Any:
     """The public names, imported the first time any of them is asked for."""
     if name not in _HOME:
         raise AttributeError(f"module 'protocol' has no attribute {name!r}")
-    from protocol import alert, bodies, codec, envelope, errors, keys, receipt, sealing
+    from protocol import alert, bodies, codec, envelope, errors, keys, receipt, sealing, threshold
 
     modules = {"alert": alert, "bodies": bodies, "codec": codec, "envelope": envelope, "errors": errors,
-               "keys": keys, "sealing": sealing, "receipt": receipt}
+               "keys": keys, "sealing": sealing, "receipt": receipt, "threshold": threshold}
     globals().update({n: getattr(modules[home], n) for n, home in _HOME.items()})
     return globals()[name]
 
@@ -92,13 +96,18 @@ __all__ = [
     "Alert",
     "Area",
     "Body",
+    "Endorsement",
     "Envelope",
     "Identity",
     "NodeRecord",
+    "Objection",
+    "Proposal",
     "ProtocolError",
     "Receipt",
+    "Release",
     "Revoke",
     "Sealed",
+    "Statement",
     "Vouch",
     "decode",
     "encode",
@@ -110,5 +119,6 @@ __all__ = [
     "seal_envelope",
     "seal_key_file",
     "sign_envelope",
+    "sign_release",
     "unseal",
 ]

@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Final
 
-from protocol import codec, fields, sealing, signing
+from protocol import codec, fields, sealing, signing, threshold
 from protocol.alert import Alert
 from protocol.bodies import Ack, NodeRecord, Revoke, Vouch
 from protocol.errors import (
@@ -27,24 +27,30 @@ from protocol.errors import (
 from protocol.keys import Identity
 from protocol.receipt import RECEIPT_MAX_LIFETIME_MS, Receipt
 from protocol.sealing import RandomBytes, Sealed
+from protocol.threshold import Endorsement, Objection, Proposal, Release
 
 VERSION: Final = 1
 MAX_SKEW_MS: Final = 10 * 60 * 1000
 MAX_LIFETIME_MS: Final = 90 * 24 * 3600 * 1000
 ID_BYTES: Final = 32
 
-Body = Alert | Ack | Vouch | Revoke | NodeRecord | Receipt
-SealableBody = Alert | Ack | Receipt
+Body = Alert | Ack | Vouch | Revoke | NodeRecord | Receipt | Proposal | Endorsement | Objection
+Sealable = Alert | Ack | Receipt | Proposal | Endorsement | Objection
 BODY_TYPES: Final[dict[str, Any]] = {
     "alert": Alert,
     "ack": Ack,
     "vouch": Vouch,
     "revoke": Revoke,
     "node": NodeRecord,
+    # threshold release (§13): between the named organizations only, so always sealed
+    "proposal": Proposal,
+    "endorsement": Endorsement,
+    "objection": Objection,
 }
 # Delivery receipts (§6.7), kept apart from the types above: always sealed, short-lived.
 BODY_TYPES["receipt"] = Receipt
-SEALABLE: Final = frozenset({"alert", "ack", "receipt"})
+ALWAYS_SEALED: Final = frozenset({"proposal", "endorsement", "objection"})
+SEALABLE: Final = frozenset({"alert", "ack", "receipt"}) | ALWAYS_SEALED
 NEVER_EXPIRES: Final = frozenset({"revoke", "vouch", "node"})  # may carry x = 0
 _ENVELOPE_KEYS: Final = frozenset({"v", "t", "a", "c", "x", "b", "s"})
 
@@ -87,12 +93,21 @@ def sign_envelope(identity: Identity, body: Body, *, created: int, expires: int)
         raise BadField("a restricted alert must be sealed (use seal_envelope)", field="alert.scope")
     if isinstance(body, Receipt):
         raise BadField("a receipt must be sealed to the alerts' author (use seal_envelope)", field="b")
+    if body.kind in ALWAYS_SEALED:
+        raise BadField(f"a {body.kind} is always sealed (use seal_envelope)", field="t")
     return _sign(identity, body.kind, body.to_wire(), created, expires)
+
+
+def sign_release(identity: Identity, alert: Alert, release: Release, *, created: int) -> Envelope:
+    """The released alert (§13.4): ``alert`` with its proof in ``ext.release``,
+    signed by ``identity`` (one of the endorsers), living the endorsed lifetime.
+    Decoded before it is returned, so a release that does not hold is refused here."""
+    return _sign(identity, "alert", threshold.release_wire(alert, release), created, created + release.life)
 
 
 def seal_envelope(
     identity: Identity,
-    body: SealableBody,
+    body: Sealable,
     *,
     created: int,
     expires: int,
@@ -155,9 +170,13 @@ def _decode_doc(doc: Any, raw: bytes, now: int, check_time: bool) -> Envelope:
     _check_lifetime(kind, created, expires)
     if check_time:
         _check_clock(created, expires, now)
+    if kind in ALWAYS_SEALED and not isinstance(doc["b"], bytes):
+        raise BadField(f"a {kind} body is always sealed", field="b")
     body = _body(kind, doc["b"])
     envelope = _build_envelope(kind, author, created, expires, body, doc["s"], raw, envelope_id(raw), VERSION)
     _check_semantics(envelope)
+    if isinstance(body, Alert) and fields.EXT in doc["b"] and threshold.RELEASE_EXT in doc["b"][fields.EXT]:
+        threshold.check_release(doc["b"], body, author, created, expires)
     return envelope
 
 
@@ -244,7 +263,7 @@ def rotation_payload(new_key: bytes, created: int) -> bytes:
     return codec.encode({"c": created, "new": new_key})
 
 
-def unseal(envelope: Envelope, identity: Identity) -> SealableBody:
+def unseal(envelope: Envelope, identity: Identity) -> Sealable:
     """Open a sealed envelope addressed to ``identity``; verify the inner signature
     and validate the body. Raises only ``ProtocolError``."""
     if not isinstance(envelope.body, Sealed):
@@ -260,5 +279,7 @@ def unseal(envelope: Envelope, identity: Identity) -> SealableBody:
         raise BadField("a sealed alert must have scope restricted", field="alert.scope")
     if isinstance(body, Receipt) and any(at > envelope.created for _, at in body.held):
         raise BadField("an alert stored after the receipt was made", field="receipt.held")
-    assert isinstance(body, Alert | Ack | Receipt)
+    if isinstance(body, Proposal) and envelope.author not in body.endorsers:
+        raise BadField("the proposer must be one of the endorsers", field="proposal.endorsers")
+    assert isinstance(body, Alert | Ack | Receipt | Proposal | Endorsement | Objection)
     return body

@@ -148,6 +148,17 @@ class BadCiphertext(ProtocolError):
     blames_sender = False
 
 
+class BadEndorsement(ProtocolError):
+    """A released alert whose endorsements do not prove its threshold (docs/protocol.md
+    §13): too few, not the named endorsers, a signature that does not verify, made
+    after the deadline. The proof rides in ``ext``, which relays before threshold
+    release pass on unread, so it proves nothing about the relay; the envelope's
+    own signature is checked first and still blames."""
+
+    code = "bad-endorsement"
+    blames_sender = False
+
+
 class BadKeyFile(ProtocolError):
     code = "bad-key-file"
     blames_sender = False
@@ -178,6 +189,7 @@ ERROR_CODES: tuple[str, ...] = tuple(
         BadText,
         BadFrame,
         CannotEncode,
+        BadEndorsement,
     )
 )
 

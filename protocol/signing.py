@@ -46,6 +46,7 @@ PURPOSE_ROTATE = purpose("rotate")
 PURPOSE_REQUEST = purpose("request")
 PURPOSE_INVITE = purpose("invite")
 PURPOSE_REPLY = purpose("reply")
+PURPOSE_ENDORSE = purpose("endorse")  # threshold release (docs/protocol.md §13)
 
 PURPOSES = (
     PURPOSE_ENVELOPE,
@@ -54,6 +55,7 @@ PURPOSES = (
     PURPOSE_REQUEST,
     PURPOSE_INVITE,
     PURPOSE_REPLY,
+    PURPOSE_ENDORSE,
 )
 
 # BLAKE2b personalizations. The scheme came after version 1 had fixed four of
@@ -67,6 +69,7 @@ PERSON_INVITE: Final = b"amparo-invite"  # the stored hash of an invite secret (
 PERSON_TLS_PEM: Final = b"amparo-tls-pem1"  # the sealed TLS key's password, from the X25519 secret
 PERSON_NEXT: Final = person("next")  # a node record's commitment to its next key (§6.5)
 PERSON_PEERS: Final = person("peers")  # the key sealing the peer list in a next-key file (not on the wire)
+PERSON_ALERT: Final = person("alert")  # the alert hash endorsers sign (§13)
 PERSONS = (
     PERSON_RECONCILE,
     PERSON_HINT,
@@ -75,6 +78,7 @@ PERSONS = (
     PERSON_TLS_PEM,
     PERSON_NEXT,
     PERSON_PEERS,
+    PERSON_ALERT,
 )
 
 KEY_BYTES = 32

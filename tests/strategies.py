@@ -9,6 +9,7 @@ author itself, a rotation record carries a real ``prev_sig``) and a time window.
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from dataclasses import dataclass, replace
 
@@ -27,8 +28,13 @@ from protocol import (
     Ack,
     Alert,
     Area,
+    Endorsement,
     NodeRecord,
+    Objection,
+    Proposal,
+    Release,
     Revoke,
+    Statement,
     Vouch,
     rotation_payload,
 )
@@ -222,6 +228,59 @@ def sealable(draw: st.DrawFn) -> tuple[Signable, list[Identity]]:
     expires = created + draw(st.integers(1, MAX_LIFETIME_MS))
     recipients = draw(st.lists(identities, min_size=1, max_size=5, unique_by=lambda i: i.enc_public))
     return Signable(identity, body, created, expires), recipients
+
+
+# ------------------------------------------- threshold release, k of n (docs/protocol.md §13)
+
+
+deadlines = st.integers(10**12, 2**50)
+
+
+@dataclass(frozen=True)
+class Joint:
+    """A proposal by ``endorsers[0]`` with its id, deadline and the statement every
+    endorsement signs; ``signers`` endorse (at least ``threshold`` of them)."""
+
+    endorsers: tuple[Identity, ...]
+    proposal: Proposal
+    proposal_id: bytes
+    deadline: int
+    signers: tuple[Identity, ...]
+
+    @property
+    def statement(self) -> Statement:
+        return self.proposal.statement(self.proposal_id, self.deadline)
+
+    def release(self, signers: tuple[Identity, ...] | None = None) -> Release:
+        chosen = {i.sign_public for i in (self.signers if signers is None else signers)}
+        statement = self.statement
+        sigs = tuple(
+            (i.sign_public, statement.sign(i.signing_key)) for i in self.endorsers if i.sign_public in chosen
+        )
+        p = self.proposal
+        return Release(self.proposal_id, p.endorsers, p.threshold, p.life, self.deadline, sigs)
+
+
+@st.composite
+def joints(draw: st.DrawFn) -> Joint:
+    endorsers = tuple(draw(st.lists(identities, min_size=2, max_size=5, unique_by=lambda i: i.sign_public)))
+    threshold = draw(st.integers(1, len(endorsers)))
+    drawn = draw(alerts(scope=st.sampled_from(("public", "members"))))
+    alert = dataclasses.replace(drawn, msg_type="alert", references=())  # a release is a new alert
+    proposal = Proposal(
+        alert, tuple(i.sign_public for i in endorsers), threshold, draw(st.integers(1, 7 * 86_400_000))
+    )
+    count = draw(st.integers(threshold, len(endorsers)))
+    signers = tuple(draw(st.permutations(endorsers))[:count])
+    return Joint(endorsers, proposal, draw(ids32), draw(deadlines), signers)
+
+
+def endorsements() -> st.SearchStrategy[Endorsement]:
+    return st.builds(Endorsement, ids32, ids32, st.binary(min_size=64, max_size=64))
+
+
+def objections() -> st.SearchStrategy[Objection]:
+    return st.builds(Objection, ids32, ids32, text(500))
 
 
 # ------------------------------------------------------------------ randomness

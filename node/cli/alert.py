@@ -6,12 +6,14 @@ from typing import Any
 
 import click
 
+from node.cli.alert_fields import alert_fields as _fields
+from node.cli.alert_fields import payload as _payload
 from node.cli.base import CliContext, author_words, emit, json_option, when
 from node.cli.client import LocalClient
 from node.cli.region_input import resolve_all, resolve_one
 from node.printable import printable, printable_block
 from node.timeline import Step, history
-from protocol.alert import CERTAINTIES, EVENTS, SEVERITIES, URGENCIES
+from protocol.alert import SEVERITIES
 from protocol.bodies import ACK_STATES
 
 _SEVERITY_COLOUR = {
@@ -21,38 +23,6 @@ _SEVERITY_COLOUR = {
     "minor": "cyan",
     "unknown": "white",
 }
-
-
-def _fields(f: Any) -> Any:
-    for option in reversed(
-        [
-            click.option(
-                "--region", "regions", multiple=True,
-                help="ISO 3166 code or a region's name, e.g. MX, mx-oax or Oaxaca (repeatable).",
-            ),
-            click.option("--headline", help="One line, at most 160 characters."),
-            click.option("--description", help="What happened."),
-            click.option("--instruction", help="The urgent action requested of allies."),
-            click.option("--event", type=click.Choice(EVENTS)),
-            click.option("--urgency", type=click.Choice(URGENCIES)),
-            click.option("--certainty", type=click.Choice(CERTAINTIES)),
-            click.option("--contact", help="How allies reach you about this alert."),
-            click.option("--language", help="BCP 47 tag, e.g. es or en."),
-            click.option("--expires", help="Lifetime, e.g. 6h or 2d (default 6h)."),
-        ]
-    ):
-        f = option(f)
-    return f
-
-
-def _payload(**kw: Any) -> dict[str, Any]:
-    doc = {k: v for k, v in kw.items() if v not in (None, (), False, "")}
-    if "regions" in doc:
-        doc["regions"] = list(doc["regions"])
-    if "to" in doc:
-        doc["to"] = list(doc["to"])
-    return doc
-
 
 MAX_IMPORT_BYTES = 256 * 1024
 
@@ -143,6 +113,7 @@ def show(ctx: CliContext, alert_id: str, fmt: str, as_json: bool) -> None:
         f"  status:      {a['status']}  scope: {a['scope']}  event: {a['event']}",
         f"  urgency:     {a['urgency']}  severity: {a['severity']}  certainty: {a['certainty']}",
         f"  regions:     {', '.join(a['regions'])}",
+        *([_joint_line(a["joint"])] if a.get("joint") else []),
         f"  expires:     {when(a['expires'])}",
         *([f"  effective:   {when(a['effective'])}"] if a.get("effective") else []),
     ]
@@ -176,6 +147,11 @@ def _receipt_lines(receipts: dict[str, Any] | None) -> list[str]:
         names = ", ".join(printable(org["name"] or org["fingerprint"]) for org in receipts["missing"])
         lines.append(f"    missing: {names}")
     return lines
+
+
+def _joint_line(joint: dict[str, Any]) -> str:
+    signed = [printable(e["name"]) for e in joint["endorsers"] if e["signed"]]
+    return f"  joint:       endorsed by {', '.join(signed)} ({len(signed)} of {joint['threshold']} needed)"
 
 
 def _step_line(step: Step) -> str:
@@ -281,3 +257,14 @@ def _add_note() -> None:
 
 
 _add_note()
+
+
+def _add_joint() -> None:
+    """``amparo alert propose|endorse|object|proposals`` live in node.cli.joint."""
+    from node.cli.joint import COMMANDS
+
+    for command in COMMANDS:
+        alert_group.add_command(command)
+
+
+_add_joint()

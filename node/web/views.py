@@ -115,6 +115,9 @@ def add_routes(app: web.Application, service_key: web.AppKey[NodeService]) -> No
         r.add_post(f"{PREFIX}/alerts/{{id}}/{action}", views.wrap(getattr(views, f"alert_{action}")))
     r.add_get(f"{PREFIX}/compose", views.wrap(views.compose_form))
     r.add_post(f"{PREFIX}/compose", views.wrap(views.compose))
+    r.add_get(f"{PREFIX}/proposals", views.wrap(views.proposals))
+    r.add_post(f"{PREFIX}/proposals/{{id}}/endorse", views.wrap(views.proposal_endorse))
+    r.add_post(f"{PREFIX}/proposals/{{id}}/object", views.wrap(views.proposal_object))
     r.add_get(f"{PREFIX}/oncall", views.wrap(views.oncall))
     r.add_post(f"{PREFIX}/oncall/handoff", views.wrap(views.handoff))
     r.add_get(f"{PREFIX}/checkins", views.wrap(views.checkins))
@@ -388,6 +391,21 @@ class Views:
             return self._compose_page(request, session, doc, {"title": title, "body": body, "alert": alert}, "")
         sent = incidents.send_alert(self.service(request), doc)
         raise web.HTTPSeeOther(f"{PREFIX}/alerts/{sent['id']}?done=sent")
+
+    # -- joint releases, k of n (node.joint) -----------------------------------------------
+    async def proposals(self, request: web.Request, session: Session) -> web.StreamResponse:
+        return self.render(
+            request, session, "proposals.html", proposals=self.service(request).joint.listing()
+        )
+
+    async def proposal_endorse(self, request: web.Request, session: Session) -> web.StreamResponse:
+        self.service(request).joint.vote(request.match_info["id"], endorse=True)
+        raise web.HTTPSeeOther(f"{PREFIX}/proposals")
+
+    async def proposal_object(self, request: web.Request, session: Session) -> web.StreamResponse:
+        reason = (await self.form(request)).get("reason", "").strip()
+        self.service(request).joint.vote(request.match_info["id"], endorse=False, reason=reason)
+        raise web.HTTPSeeOther(f"{PREFIX}/proposals")
 
     # -- on-call, check-ins, peers, drills ------------------------------------------------
     async def oncall(self, request: web.Request, session: Session) -> web.StreamResponse:

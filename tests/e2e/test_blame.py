@@ -50,8 +50,8 @@ def refusals_a_relay_cannot_prevent(author: Identity, count: int) -> list[bytes]
             case 1:  # from a sender whose clock runs an hour ahead
                 raws.append(signed_raw(author, "alert", body, created=now + HOUR + i, expires=now + 2 * HOUR))
             case _:  # a body type from a newer version of the protocol
-                proposal = {"alert": bytes(32), "n": i, "threshold": 2}
-                raws.append(signed_raw(author, "proposal", proposal, created=now + i, expires=now + HOUR))
+                petition = {"alert": bytes(32), "n": i, "signatures": 2}
+                raws.append(signed_raw(author, "petition", petition, created=now + i, expires=now + HOUR))
     return raws
 
 
@@ -142,7 +142,7 @@ def _forge_until_cut_off(forger: ScriptedPeer, node: Any) -> list[int]:
             raw = signed_raw(forger.identity, "alert", alert_body(f"Forged {i}"), created=now - 2 * HOUR,
                              expires=now - HOUR + i)  # fmt: skip
         else:
-            raw = signed_raw(forger.identity, "proposal", {"n": i}, created=now, expires=now + HOUR)
+            raw = signed_raw(forger.identity, "petition", {"n": i}, created=now, expires=now + HOUR)
         forged = bytearray(raw)
         forged[raw.index(b"\xa1s\xc4\x40") + 4 + 10] ^= 0x01  # one bit of the signature
         try:

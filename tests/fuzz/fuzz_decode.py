@@ -7,9 +7,11 @@
 
 Every input goes to ``protocol.decode`` (at a fixed ``now``, with and without the
 clock check) and, when it decodes as a sealed envelope, to ``protocol.unseal``
-with fixed identities (one is alice of tests/vectors, to whom the receipt vector
-is sealed, so receipt bodies are reached too). Only ``ProtocolError`` may
-escape: anything else is a
+with fixed identities: alice of tests/vectors, to whom the receipt vector is
+sealed (so receipt bodies are reached), and a recipient of the threshold-release
+envelopes of tests/protocol/envelopes.py (so sealed proposals, endorsements and
+objections are opened, and released alerts have their endorsements checked by
+``decode``). Only ``ProtocolError`` may escape: anything else is a
 crash libFuzzer reports with the input that caused it. The file is named so
 pytest does not collect it; tests/protocol/test_fuzz_target.py runs
 ``TestOneInput`` on a small corpus so the target cannot rot.

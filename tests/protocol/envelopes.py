@@ -9,15 +9,20 @@ from protocol import (
     Ack,
     Alert,
     Area,
+    Endorsement,
     Envelope,
     NodeRecord,
+    Objection,
+    Proposal,
     Receipt,
+    Release,
     Revoke,
     Vouch,
     codec,
     rotation_payload,
     seal_envelope,
     sign_envelope,
+    sign_release,
 )
 from protocol.keys import Identity
 from protocol.signing import PURPOSE_ENVELOPE, PURPOSE_ROTATE, sign
@@ -107,8 +112,37 @@ def receipt_envelopes() -> dict[str, Envelope]:
     }
 
 
+def threshold_envelopes() -> dict[str, Envelope]:
+    """A joint release (docs/protocol.md §13): alice proposes to alice, bob and carol
+    (2 of 3), bob endorses, carol objects, alice releases."""
+    everyone = [ALICE, BOB, CAROL]
+    public = Alert(headline="Denuncia conjunta", areas=(Area("MX-OAX"),), scope="public", severity="severe")
+    proposal = Proposal(public, tuple(i.sign_public for i in everyone), 2, 6 * HOUR)
+    deadline = NOW + 2 * HOUR
+    to = [i.enc_public for i in everyone]
+    proposed = seal_envelope(
+        ALICE, proposal, created=NOW, expires=deadline, recipients=to, random=deterministic_random(b"p")
+    )
+    statement = proposal.statement(proposed.id, deadline)
+    by_bob = statement.sign(BOB.signing_key)
+    sigs = ((ALICE.sign_public, statement.sign(ALICE.signing_key)), (BOB.sign_public, by_bob))
+    release = Release(proposed.id, proposal.endorsers, 2, proposal.life, deadline, sigs)
+    return {
+        "proposal": proposed,
+        "endorsement": seal_envelope(
+            BOB, Endorsement(proposed.id, statement.alert, by_bob), created=NOW + 1, expires=deadline,
+            recipients=to, random=deterministic_random(b"e"),
+        ),
+        "objection": seal_envelope(
+            CAROL, Objection(proposed.id, statement.alert, "No todavía"), created=NOW + 2, expires=deadline,
+            recipients=to, random=deterministic_random(b"o"),
+        ),
+        "release": sign_release(ALICE, public, release, created=NOW + 3),
+    }  # fmt: skip
+
+
 def all_envelopes() -> dict[str, Envelope]:
-    return plain_envelopes() | sealed_envelopes() | receipt_envelopes()
+    return plain_envelopes() | sealed_envelopes() | receipt_envelopes() | threshold_envelopes()
 
 
 def forge(identity: Identity, doc: dict[str, Any]) -> bytes:

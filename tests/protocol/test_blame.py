@@ -48,9 +48,13 @@ def _signed(kind: str = "alert", body: Any = None, **times: int) -> bytes:
     [
         (_signed(created=NOW - 2 * HOUR, expires=NOW - HOUR), NOW, "expired"),
         (_signed(created=NOW + HOUR, expires=NOW + 2 * HOUR), NOW, "from-the-future"),
-        (_signed("proposal", {"threshold": 2}), NOW, "unknown-type"),
-        (_signed("proposal", {"threshold": 2}, expires=0), NOW, "unknown-type"),  # no v1 lifetime rule
-        (_signed("proposal", {"threshold": 2}, created=NOW - 2 * HOUR, expires=NOW - HOUR), NOW, "unknown-type"),
+        (_signed("petition", {"signatures": 2}), NOW, "unknown-type"),
+        (_signed("petition", {"signatures": 2}, expires=0), NOW, "unknown-type"),  # no v1 lifetime rule
+        (
+            _signed("petition", {"signatures": 2}, created=NOW - 2 * HOUR, expires=NOW - HOUR),
+            NOW,
+            "unknown-type",
+        ),
     ],
 )
 def test_refusals_of_time_and_version_are_silent_when_the_signature_holds(raw: bytes, now: int, code: str) -> None:
@@ -63,8 +67,8 @@ def test_refusals_of_time_and_version_are_silent_when_the_signature_holds(raw: b
     [
         _signed(created=NOW - 2 * HOUR, expires=NOW - HOUR),
         _signed(created=NOW + HOUR, expires=NOW + 2 * HOUR),
-        _signed("proposal", {"threshold": 2}),
-        _signed("proposal", {"threshold": 2}, expires=0),
+        _signed("petition", {"signatures": 2}),
+        _signed("petition", {"signatures": 2}, expires=0),
     ],
 )
 def test_a_forged_signature_is_blamed_however_old_or_new_the_envelope(raw: bytes) -> None:

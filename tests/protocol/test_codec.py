@@ -186,6 +186,7 @@ EXPECTED_CODES = (
     "bad-text",
     "bad-frame",
     "cannot-encode",
+    "bad-endorsement",
 )
 
 

@@ -22,6 +22,7 @@ def test_the_signing_purposes_follow_the_scheme() -> None:
         "amparo/v1/request",
         "amparo/v1/invite",
         "amparo/v1/reply",
+        "amparo/v1/endorse",
     )
     assert all(p == signing.purpose(p.removeprefix(signing.SCHEME)) for p in signing.PURPOSES)
 
@@ -35,6 +36,7 @@ def test_the_hash_personalizations_are_pinned_and_fit_blake2b() -> None:
         b"amparo-tls-pem1",
         b"amparo/v1/next",
         b"amparo/v1/peers",
+        b"amparo/v1/alert",
     )
     assert len(set(signing.PERSONS)) == len(signing.PERSONS)
     assert all(len(p) <= signing.MAX_PERSON_BYTES for p in signing.PERSONS)

@@ -43,8 +43,12 @@ def test_regenerating_gives_the_same_bytes() -> None:
 
 
 def test_the_set_covers_every_type() -> None:
-    assert {_load(n)["type"] for n in NAMES} == {"alert", "ack", "vouch", "revoke", "node", "receipt"}
-    assert {n for n in NAMES if "recipients" in _load(n)} == {"alert-sealed", "ack-sealed", "receipt-sealed"}
+    assert {_load(n)["type"] for n in NAMES} == {
+        "alert", "ack", "vouch", "revoke", "node", "receipt", "proposal", "endorsement", "objection",
+    }  # fmt: skip
+    assert {n for n in NAMES if "recipients" in _load(n)} == {
+        "alert-sealed", "ack-sealed", "receipt-sealed", "proposal-sealed", "endorsement-sealed", "objection-sealed",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -64,7 +68,10 @@ def test_vector_decodes_to_its_id(name: str) -> None:
     assert codec.encode(body_wire).hex() == vector["body_hex"]
     if "recipients" not in vector:
         assert not isinstance(env.body, Sealed)
-        assert env.body.to_wire() == body_wire
+        released = "release" in body_wire.get("ext", {})  # the proof is read from the raw body (§13.4)
+        assert env.body.to_wire() == (
+            {k: v for k, v in body_wire.items() if k != "ext"} if released else body_wire
+        )
         assert body_wire.get("scope") != "restricted"
 
 
@@ -146,3 +153,44 @@ def test_sealed_body_from_the_documented_steps(name: str) -> None:
         slots.append([hint, epk + sodium.crypto_box(content_key, box_nonce, pk, esk)])
     sealed = codec.encode({"d": ciphertext, "k": slots, "n": nonce})
     assert sealed.hex() == v["sealed_body_hex"]
+
+
+# -- threshold release, k of n (docs/protocol.md §13) -------------------------------------------
+def test_the_endorsement_signs_the_documented_statement() -> None:
+    """§13.2 from primitives: the alert hash, the statement map and bob's signature over it."""
+    proposal, endorsement = _load("proposal-sealed"), _load("endorsement-sealed")
+    alert_wire = generate.from_json(proposal["body"])["alert"]
+    alert_hash = hashlib.blake2b(codec.encode(alert_wire), digest_size=32, person=b"amparo/v1/alert").digest()
+    assert alert_hash.hex() == proposal["alert_hash_hex"]
+    statement = codec.encode(
+        {
+            "alert": alert_hash,
+            "deadline": proposal["expires"],
+            "endorsers": generate.from_json(proposal["body"])["endorsers"],
+            "life": generate.from_json(proposal["body"])["life"],
+            "proposal": bytes.fromhex(proposal["id_hex"]),
+            "threshold": 2,
+        }
+    )
+    assert statement.hex() == endorsement["statement_hex"]
+    message = b"amparo/v1/endorse\x00" + statement
+    assert message.hex() == endorsement["endorse_message_hex"]
+    body = generate.from_json(endorsement["body"])
+    bob = bytes.fromhex(endorsement["author"]["sign_public"])
+    nacl.signing.VerifyKey(bob).verify(message, body["sig"])
+    assert body["alert"] == alert_hash and body["proposal"].hex() == proposal["id_hex"]
+
+
+def test_the_release_carries_the_endorsements_any_node_checks() -> None:
+    release, endorsement = _load("alert-release"), _load("endorsement-sealed")
+    body = generate.from_json(release["body"])
+    proof = body["ext"]["release"]
+    message = bytes.fromhex(endorsement["endorse_message_hex"])
+    for key, sig in proof["sigs"]:
+        nacl.signing.VerifyKey(key).verify(message, sig)
+    without_proof = {k: v for k, v in body.items() if k != "ext"}
+    digest = hashlib.blake2b(codec.encode(without_proof), digest_size=32, person=b"amparo/v1/alert").digest()
+    assert digest.hex() == release["alert_hash_hex"]
+    assert (
+        release["expires"] - release["created"] == proof["life"] and release["created"] <= proof["deadline"]
+    )

@@ -22,9 +22,13 @@ from protocol import (
     Ack,
     Alert,
     Area,
+    Endorsement,
     Envelope,
     NodeRecord,
+    Objection,
+    Proposal,
     Receipt,
+    Release,
     Revoke,
     Vouch,
     codec,
@@ -33,10 +37,19 @@ from protocol import (
     rotation_payload,
     seal_envelope,
     sign_envelope,
+    sign_release,
 )
 from protocol.keys import Identity
 from protocol.sealing import CONTENT_KEY_BYTES, NONCE_BYTES
-from protocol.signing import PURPOSE_ENVELOPE, PURPOSE_ROTATE, next_key_commitment, sign, signed_message
+from protocol.signing import (
+    PURPOSE_ENDORSE,
+    PURPOSE_ENVELOPE,
+    PURPOSE_ROTATE,
+    next_key_commitment,
+    sign,
+    signed_message,
+)
+from protocol.threshold import release_wire
 
 HERE = Path(__file__).resolve().parent
 NOW = 1_767_225_600_000  # 2026-01-01T00:00:00Z, Unix ms
@@ -155,6 +168,137 @@ def sealed(
     }
 
 
+# ------------------------------------------- threshold release, k of n (docs/protocol.md §13)
+
+JOINT_DEADLINE = NOW + 2 * HOUR
+JOINT_LIFE = 6 * HOUR
+
+
+def joint_alert() -> Alert:
+    return Alert(
+        headline="Denuncia conjunta: desalojo en San Mateo",
+        areas=(Area("MX-OAX"),),
+        scope="public",
+        severity="severe",
+        event="raid",
+        description="Tres organizaciones confirmamos el desalojo violento.",
+        language="es",
+    )
+
+
+def build_threshold_vectors() -> dict[str, dict[str, Any]]:
+    """alice proposes to alice, bob and carol (2 of 3); bob endorses, carol objects;
+    alice releases with her own and bob's endorsement."""
+    everyone = [ALICE, BOB, CAROL]
+    proposal = Proposal(joint_alert(), tuple(i.sign_public for i in everyone), 2, JOINT_LIFE)
+    proposed = sealed_at(
+        "proposal-sealed", "alice proposes a public alert to alice, bob and carol: 2 of 3, deadline 2 h",
+        ALICE, proposal, everyone, b"amparo-vector/proposal-sealed", NOW, JOINT_DEADLINE,
+    )  # fmt: skip
+    statement = proposal.statement(bytes.fromhex(proposed["id_hex"]), JOINT_DEADLINE)
+    joint = {
+        "alert_hash_hex": statement.alert.hex(),
+        "statement_hex": statement.payload().hex(),
+        "endorse_message_hex": signed_message(PURPOSE_ENDORSE, statement.payload()).hex(),
+    }
+    by_alice, by_bob = statement.sign(ALICE.signing_key), statement.sign(BOB.signing_key)
+    endorsed = sealed_at(
+        "endorsement-sealed", "bob endorses proposal-sealed (sig: bob's amparo/v1/endorse signature)",
+        BOB, Endorsement(statement.proposal, statement.alert, by_bob), everyone,
+        b"amparo-vector/endorsement-sealed", NOW + 60_000, JOINT_DEADLINE,
+    )  # fmt: skip
+    objected = sealed_at(
+        "objection-sealed", "carol objects to proposal-sealed, with a reason",
+        CAROL, Objection(statement.proposal, statement.alert, "Falta confirmar con la comunidad"), everyone,
+        b"amparo-vector/objection-sealed", NOW + 120_000, JOINT_DEADLINE,
+    )  # fmt: skip
+    release = Release(
+        statement.proposal, statement.endorsers, 2, JOINT_LIFE, JOINT_DEADLINE,
+        ((ALICE.sign_public, by_alice), (BOB.sign_public, by_bob)),
+    )  # fmt: skip
+    released = sign_release(ALICE, joint_alert(), release, created=NOW + 180_000)
+    plain = describe(
+        released, "alert-release", "alice releases proposal-sealed: the alert with alice's and bob's endorsements",
+        ALICE, joint_alert(),
+    )  # fmt: skip
+    wire = release_wire(joint_alert(), release)
+    plain |= {"body": to_json(wire), "body_hex": codec.encode(wire).hex(), "now": NOW + 180_000}
+    return {v["name"]: v | joint for v in (proposed, endorsed, objected, plain)}
+
+
+def sealed_at(
+    name: str,
+    text: str,
+    author: Identity,
+    body: Any,
+    to: list[Identity],
+    seed: bytes,
+    created: int,
+    expires: int,
+) -> dict[str, Any]:
+    """``sealed`` at a given time window (threshold envelopes expire at the deadline)."""
+    env = seal_envelope(
+        author, body, created=created, expires=expires, recipients=[r.enc_public for r in to],
+        random=shake_stream(seed),
+    )  # fmt: skip
+    stream = shake_stream(seed)
+    content_key, nonce = stream(CONTENT_KEY_BYTES), stream(NONCE_BYTES)
+    return describe(env, name, text, author, body) | {
+        "now": created,
+        "recipients": [describe_identity(r) for r in to],
+        "random_seed_hex": seed.hex(),
+        "content_key_hex": content_key.hex(),
+        "nonce_hex": nonce.hex(),
+        "ephemeral_secrets_hex": [stream(32).hex() for _ in to],
+        "sealed_body_hex": codec.decode(env.raw)["b"].hex(),
+    }
+
+
+def build_threshold_invalid(valid: dict[str, dict[str, Any]]) -> list[tuple[str, str, bytes, int, list[str]]]:
+    """Releases every implementation must refuse, and a proposal sent in the clear."""
+    raw = bytes.fromhex(valid["alert-release"]["envelope_hex"])
+    doc = codec.decode(raw)
+    proof = doc["b"]["ext"]["release"]
+    at = valid["alert-release"]["now"]
+
+    def with_proof(**changes: Any) -> bytes:
+        return forge(
+            ALICE,
+            {k: v for k, v in doc.items() if k != "s"}
+            | {"b": doc["b"] | {"ext": {"release": proof | changes}}},
+        )
+
+    forged_sig = bytearray(proof["sigs"][1][1])
+    forged_sig[10] ^= 0x01
+    forged = with_proof(sigs=[proof["sigs"][0], [proof["sigs"][1][0], bytes(forged_sig)]])
+    outer = bytearray(raw)
+    outer[raw.index(b"\xa1s\xc4\x40") + 4 + 10] ^= 0x01
+    late = forge(
+        ALICE,
+        {k: v for k, v in doc.items() if k != "s"}
+        | {"c": JOINT_DEADLINE + 1, "x": JOINT_DEADLINE + 1 + JOINT_LIFE},
+    )
+    plain_proposal = forge(
+        ALICE,
+        {
+            "a": ALICE.sign_public,
+            "b": {"threshold": 2},
+            "c": NOW,
+            "t": "proposal",
+            "v": 1,
+            "x": JOINT_DEADLINE,
+        },
+    )
+    return [
+        ("release-forged-endorsement", "alert-release with one bit of bob's endorsement flipped (outer signature valid)", forged, at, ["bad-endorsement"]),
+        ("release-below-threshold", "alert-release carrying alice's endorsement only (2 needed)", with_proof(sigs=[proof["sigs"][0]]), at, ["bad-endorsement"]),
+        ("release-unnamed-signer", "alert-release whose second signer is daniel, not an endorser", with_proof(sigs=[proof["sigs"][0], [DANIEL.sign_public, proof["sigs"][1][1]]]), at, ["bad-endorsement"]),
+        ("release-after-deadline", "alert-release re-signed with c one ms after the deadline", late, JOINT_DEADLINE + 1, ["bad-endorsement"]),
+        ("release-outer-forgery", "alert-release with one bit of its envelope signature flipped: blamed, whatever the proof", bytes(outer), at, ["bad-signature"]),
+        ("proposal-in-the-clear", "a proposal with a map body: always sealed", plain_proposal, NOW, ["bad-field"]),
+    ]  # fmt: skip
+
+
 def build_vectors() -> dict[str, dict[str, Any]]:
     alert = Alert(
         headline="Defensora detenida en Oaxaca",
@@ -250,7 +394,7 @@ def build_vectors() -> dict[str, dict[str, Any]]:
         ),
         *receipt_vectors(alert_env.id, bytes.fromhex(sealed_alert["id_hex"])),
     ]
-    return {v["name"]: v for v in vectors}
+    return {v["name"]: v for v in vectors} | build_threshold_vectors()
 
 
 # ----------------------------------------------------------- delivery receipts (§6.7)
@@ -342,15 +486,15 @@ def build_invalid(valid: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     bad_ack = bytes.fromhex(valid["ack-plain"]["envelope_hex"])
     unsigned = {k: v for k, v in doc.items() if k != "s"}
     bad_region = forge(ALICE, unsigned | {"b": doc["b"] | {"areas": [{"region": "MX_OAX"}]}})
-    proposal = forge(ALICE, unsigned | {"t": "proposal", "b": {"threshold": 2}})
-    forged_proposal = bytearray(proposal)
-    forged_proposal[proposal.index(b"\xa1s\xc4\x40") + 4 + 10] ^= 0x01
+    petition = forge(ALICE, unsigned | {"t": "petition", "b": {"signatures": 2}})
+    forged_petition = bytearray(petition)
+    forged_petition[petition.index(b"\xa1s\xc4\x40") + 4 + 10] ^= 0x01
     cases = [
         ("bit-flip", "alert-plain with one bit of its signature flipped", bytes(flipped), NOW, ["bad-signature"]),
         ("malformed-region", "alert-plain re-signed with region MX_OAX (not ISO 3166 syntax)", bad_region, NOW, ["bad-field"]),
         ("expired-forgery", "bit-flip decoded after it expired: the signature is checked first", bytes(flipped), doc["x"] + 1, ["bad-signature"]),
-        ("unknown-type", "a signed envelope of type proposal (a newer version's)", proposal, NOW, ["unknown-type"]),
-        ("unknown-type-forgery", "unknown-type with one bit of its signature flipped", bytes(forged_proposal), NOW, ["bad-signature"]),
+        ("unknown-type", "a signed envelope of type petition (a newer version's)", petition, NOW, ["unknown-type"]),
+        ("unknown-type-forgery", "unknown-type with one bit of its signature flipped", bytes(forged_petition), NOW, ["bad-signature"]),
         ("truncated", "alert-plain without its last byte", raw[:-1], NOW, ["malformed"]),
         ("trailing-byte", "alert-plain followed by 0xc0", raw + b"\xc0", NOW, ["malformed"]),
         ("non-canonical-int", "alert-plain with v = 1 written as uint8 (cc 01)", wide_v, NOW, ["not-canonical"]),
@@ -366,6 +510,7 @@ def build_invalid(valid: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         ("description-escape", "alert-plain re-signed with ESC (an ANSI escape) in its description (newlines are fine there)", resigned(doc, description="Detenida\x1b[2K"), NOW, ["bad-text"]),
     ]  # fmt: skip
     cases += invalid_receipts(valid)
+    cases += build_threshold_invalid(valid)
     return [
         {"name": n, "description": d, "envelope_hex": data.hex(), "now": now, "codes": codes}
         for n, d, data, now, codes in cases
