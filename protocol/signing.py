@@ -70,6 +70,7 @@ PERSON_TLS_PEM: Final = b"amparo-tls-pem1"  # the sealed TLS key's password, fro
 PERSON_NEXT: Final = person("next")  # a node record's commitment to its next key (§6.5)
 PERSON_PEERS: Final = person("peers")  # the key sealing the peer list in a next-key file (not on the wire)
 PERSON_ALERT: Final = person("alert")  # the alert hash endorsers sign (§13)
+PERSON_PIN: Final = person("pin")  # the key check-in PINs are hashed with, from the node's secret (not on the wire)
 PERSONS = (
     PERSON_RECONCILE,
     PERSON_HINT,
@@ -79,6 +80,7 @@ PERSONS = (
     PERSON_NEXT,
     PERSON_PEERS,
     PERSON_ALERT,
+    PERSON_PIN,
 )
 
 KEY_BYTES = 32

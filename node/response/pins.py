@@ -21,9 +21,10 @@ import secrets
 from typing import Final, Literal
 
 from node.response.checkin_plan import CheckinError
+from protocol.signing import PERSON_PIN
 
 PIN: Final = re.compile(r"[0-9]{4,8}")
-PURPOSE: Final = b"amparo/v1/pin"
+PURPOSE: Final = PERSON_PIN
 SALT_BYTES: Final = 16
 _NOBODY: Final = "00" * SALT_BYTES + ":" + "00" * 32  # compared against when no PIN is set: same work
 

@@ -37,6 +37,7 @@ def test_the_hash_personalizations_are_pinned_and_fit_blake2b() -> None:
         b"amparo/v1/next",
         b"amparo/v1/peers",
         b"amparo/v1/alert",
+        b"amparo/v1/pin",
     )
     assert len(set(signing.PERSONS)) == len(signing.PERSONS)
     assert all(len(p) <= signing.MAX_PERSON_BYTES for p in signing.PERSONS)
