@@ -98,6 +98,12 @@ class CompromisedInput(Model):
     reason: str | None = None
 
 
+class WipeAlertInput(Model):
+    confirm: Annotated[str, Meta(description="this node's exact name")]
+    peers: Annotated[list[Annotated[str, Meta(max_length=MAX_NAME)]], Meta(min_length=1, max_length=64)]
+    wait_ms: Annotated[int, Meta(description="how long to wait for the peers' acknowledgements")] | None = None
+
+
 class RotateInput(Model):
     record: Annotated[str, Meta(description="the new key's node record with the hand-over (hex)")]
     seed: Annotated[str, Meta(description="the new signing seed sealed to this node's X25519 key (hex)")]
@@ -431,6 +437,17 @@ class Alerts(Answer):
 class Revocation(Answer):
     revocation: str
     key: str
+
+
+class PeerWarned(Answer):
+    alert: Annotated[bool, Meta(description="the peer acknowledged the sealed duress alert")]
+    compromise: Annotated[bool, Meta(description="the peer acknowledged the compromise declaration")]
+
+
+class WipeAlerted(Answer):
+    alert: str
+    revocation: str
+    peers: dict[str, PeerWarned]
 
 
 class Rotated(Answer):

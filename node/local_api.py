@@ -24,7 +24,7 @@ import nacl.public
 from aiohttp import web
 
 from node import contract as c
-from node import incidents, metrics, openapi, pairing, stream
+from node import incidents, metrics, openapi, pairing, stream, wipe_alert
 from node import web as dashboard
 from node.alerts import parse_duration
 from node.allies import api as allies_api
@@ -72,6 +72,7 @@ def api_routes() -> tuple[Route, ...]:
         *checkin_routes.ROUTES,
         *allies_api.ROUTES,
         *cap_api.ROUTES,
+        *wipe_alert.ROUTES,
     )
 
 
