@@ -180,6 +180,7 @@ class SubscriptionInput(Model):
     exercises: bool | None = None
     scopes: Annotated[list[Scope], Meta(min_length=1)] | None = None
     label: Annotated[str, Meta(max_length=MAX_LABEL)] | None = None
+    lang: Annotated[str, Meta(max_length=8, description="language of an Apprise channel's texts (en, es)")] | None = None
 
 
 class CapImportInput(Model):

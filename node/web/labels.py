@@ -118,6 +118,17 @@ GENERATED = (
     N_("Try to reach them now; follow your protocol for a missed check-in."),
     N_("%(who)s checked in."),
 )
+# SMS (node.response.sms.MESSAGES): the reply line a page by SMS carries, and the node's
+# answers to a reply, in the person's language.
+SMS = (
+    N_("Reply by SMS: ACK %(code)s"),
+    N_("Checked in at %(time)s. Thank you — stay safe."),
+    N_("Help was asked for at %(time)s. Your contacts are being alerted."),
+    N_("Acknowledged alert %(code)s. Thank you."),
+    N_("Not understood. Reply OK, OK and your PIN, SOS, or ACK and the code of the alert."),
+    N_("That PIN is not right. Nothing was sent."),
+    N_("This check-in has ended."),
+)
 # A drill's report and chart (node.response.drill.MESSAGES), as the Drills page tells them.
 DRILL_REPORT = (
     N_("Drill report: %(name)s"),

@@ -98,6 +98,19 @@ def test_every_text_the_node_writes_for_people_is_marked_for_translation() -> No
     assert set(labels.CHAIN_STEP) == {*escalation.DEFAULT_CHAIN, escalation.ROUND}
 
 
+def test_every_sms_text_comes_from_the_catalog() -> None:
+    """What an SMS says (a page's reply line, the answers to replies) is marked
+    for extraction and has a Spanish translation that keeps its fields."""
+    from node.response import sms
+
+    assert sorted(set(sms.MESSAGES) ^ set(labels.SMS)) == []
+    spanish = i18n.translations("es")
+    fields = {"code": "7F3A", "time": "14:02"}
+    for message in sms.MESSAGES:
+        said = spanish.gettext(message)
+        assert said != message and said % fields != message % fields, message
+
+
 def test_seen_is_visto() -> None:
     spanish = i18n.translations("es")
     assert (spanish.gettext("Seen"), spanish.gettext("seen")) == ("Visto", "visto")
