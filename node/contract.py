@@ -53,6 +53,9 @@ MAX_SEARCH_CHARS = 100  # a region name looked for
 _HOURS = Meta(gt=0, le=MAX_SHIFT_HOURS)
 Hours = Annotated[int, _HOURS]  # or a float: JSON numbers keep their type in the answer
 Millis = Annotated[int, Meta(description="ms since the epoch")]
+Pin = Annotated[str, Meta(max_length=8, description="4 to 8 digits (never shown again)")]
+Phone = Annotated[str, Meta(max_length=16, description="an E.164 number, e.g. +525512345678")]
+Lang = Annotated[str, Meta(max_length=8, description="the language of this person's pages: en or es")]
 
 
 class Model(Struct, kw_only=True, omit_defaults=True):
@@ -128,6 +131,7 @@ class ResponderInput(Model):
     tz: Annotated[
         str, Meta(max_length=64, description="the IANA time zone of this person's pages; empty: the node's timezone")
     ] = ""
+    phone: Phone = ""
 
 
 class DrillRunInput(Model):
@@ -166,6 +170,23 @@ class CheckinInput(Model):
     every: Duration | None = None
     grace: Duration | None = None
     to: list[PeerName] | None = None
+    pin: Pin | None = None
+    duress_pin: Pin | None = None
+    lang: Annotated[Lang, Meta(description="the phone page's language; empty: the person's, else the browser's")] = ""
+
+
+class PersonInput(Model):
+    name: str = ""
+    phone: Phone = ""
+    lang: Lang = "en"
+
+
+class SosLinkInput(Model):
+    person: str
+    pin: Pin | None = None
+    duress_pin: Pin | None = None
+    to: Annotated[list[PeerName], Meta(description="peers an SOS is sealed to; none: this organization")] | None = None
+    region: Region | None = None
 
 
 class Channel(Model):
@@ -513,6 +534,24 @@ class CheckinState(Answer):
 
 class Checkins(Answer):
     checkins: list[dict[str, Any]]
+
+
+class Person(Answer):
+    name: str
+    phone: str
+    lang: str
+
+
+class People(Answer):
+    people: list[Person]
+
+
+class SosLink(Answer):
+    person: str
+    link: str
+    region: str
+    pins: Annotated[bool, Meta(description="whether the page asks for a PIN")]
+    loopback: Annotated[bool, Meta(description="true when a phone cannot open the link: set public_url")]
 
 
 class Subscriptions(Answer):

@@ -36,6 +36,7 @@ def responder_group() -> None:
     "--tz", default="", metavar="ZONE",
     help="IANA time zone of this person's pages, e.g. America/Mexico_City (default: the node's timezone).",
 )
+@click.option("--phone", default="", metavar="+E164", help="Their phone number, for SMS replies (OK, SOS, ACK code).")
 @json_option
 @click.pass_obj
 def add(
@@ -48,6 +49,7 @@ def add(
     drills: bool,
     lang: str,
     tz: str,
+    phone: str,
     as_json: bool,
 ) -> None:
     """Add (or replace) responder NAME."""
@@ -63,7 +65,7 @@ def add(
     doc = LocalClient(ctx.home).post(
         "/api/v1/responders",
         {"name": name, "role": role, "channels": list(channels), "password": secret, "drills": drills, "lang": lang,
-         "tz": tz},
+         "tz": tz, "phone": phone},
     )
     zone = f", times in {doc['tz']}" if doc.get("tz") else ""
     emit(doc, as_json, f"Responder {doc['name']!r} ({doc['role']}, {doc['channels']} channel(s){zone}).")
@@ -211,6 +213,15 @@ def checkin_group() -> None:
 @click.option("--grace", default="10m", show_default=True, help="Extra time before the alarm.")
 @click.option("--note", default="", help="Context for responders (sent encrypted, only to --to).")
 @click.option("--to", multiple=True, help="Peer organization alerted if the check-in is missed (repeatable).")
+@click.option("--pin", default="", metavar="PIN", help="4-8 digits the phone page asks for (- to be asked).")
+@click.option(
+    "--duress-pin", default="", metavar="PIN",
+    help="4-8 digits (as many as --pin) that check in like the PIN and silently raise a duress alert (- to be asked).",
+)
+@click.option(
+    "--lang", type=click.Choice(["", "es", "en"]), default="",
+    help="Language of the phone page (default: the person's, else the phone's).",
+)
 @json_option
 @click.pass_obj
 def checkin_start(
@@ -223,11 +234,15 @@ def checkin_start(
     grace: str,
     note: str,
     to: tuple[str, ...],
+    pin: str,
+    duress_pin: str,
+    lang: str,
     as_json: bool,
 ) -> None:
     """Start a plan; prints the phone link (shown once: send it to the person)."""
     if sum(map(bool, (within, at, every))) != 1:
         raise click.UsageError("give one of --in, --at or --every")
+    pin, duress_pin = _asked(pin, "PIN"), _asked(duress_pin, "Duress PIN")
     from node.cli.region_input import resolve_one
 
     region = resolve_one(ctx.home, region, as_json=as_json)[0] or region
@@ -242,6 +257,9 @@ def checkin_start(
             "grace": grace,
             "note": note,
             "to": list(to),
+            "pin": pin or None,
+            "duress_pin": duress_pin or None,
+            "lang": lang,
         },
     )
     emit(
@@ -250,6 +268,18 @@ def checkin_start(
         f"Check-in {doc['id']} for {who}: next deadline {when(doc['next_deadline'])}.\n"
         f"Phone link (keep it secret): {doc['link']}",
     )
+    _loopback_warning(doc)
+
+
+def _asked(value: str, what: str) -> str:
+    """``-``: ask for it without echo (a PIN on the command line stays in the
+    shell's history and the process list)."""
+    if value != "-":
+        return value
+    return str(click.prompt(what, hide_input=True, confirmation_prompt=True, err=True))
+
+
+def _loopback_warning(doc: dict[str, Any]) -> None:
     if doc.get("loopback"):
         click.secho(
             "WARNING: this link points at a loopback (or 0.0.0.0) address, which a phone cannot open. "
@@ -258,6 +288,81 @@ def checkin_start(
             fg="yellow",
             err=True,
         )
+
+
+@click.group("person")
+def person_group() -> None:
+    """People in the field who are not responders: their phone and language."""
+
+
+@person_group.command("add")
+@click.argument("name")
+@click.option("--phone", required=True, metavar="+E164", help="Their phone number (E.164), for SMS check-ins and SOS.")
+@click.option(
+    "--lang", type=click.Choice(["es", "en"]), default="en", show_default=True,
+    help="Language of their phone page and SMS texts.",
+)
+@json_option
+@click.pass_obj
+def person_add(ctx: CliContext, name: str, phone: str, lang: str, as_json: bool) -> None:
+    """Add (or replace) person NAME."""
+    doc = LocalClient(ctx.home).post("/api/v1/people", {"name": name, "phone": phone, "lang": lang})
+    emit(doc, as_json, f"Person {doc['name']!r} ({doc['phone']}, pages in {doc['lang']}).")
+
+
+@person_group.command("list")
+@json_option
+@click.pass_obj
+def person_list(ctx: CliContext, as_json: bool) -> None:
+    """List people in the field."""
+    doc = LocalClient(ctx.home).get("/api/v1/people")
+    lines = [f"{p['name']:<24} {p['phone']:<16} {p['lang']}" for p in doc["people"]]
+    emit(doc, as_json, "\n".join(lines) or "No people yet: amparo person add NAME --phone +E164")
+
+
+@person_group.command("remove")
+@click.argument("name")
+@json_option
+@click.pass_obj
+def person_remove(ctx: CliContext, name: str, as_json: bool) -> None:
+    """Remove person NAME and their standing link."""
+    doc = LocalClient(ctx.home).delete(f"/api/v1/people/{name}")
+    emit(doc, as_json, f"Removed {name!r}.")
+
+
+@click.group("sos")
+def sos_group() -> None:
+    """Standing SOS/check-in links for people in the field and responders."""
+
+
+@sos_group.command("link")
+@click.argument("person")
+@click.option("--revoke", is_flag=True, help="Revoke the link: it opens nothing any more.")
+@click.option("--pin", default="", metavar="PIN", help="4-8 digits the page asks for to check in (- to be asked).")
+@click.option(
+    "--duress-pin", default="", metavar="PIN",
+    help="4-8 digits (as many as --pin) that check in like the PIN and silently raise a duress alert (- to be asked).",
+)
+@click.option("--to", multiple=True, help="Peer organization an SOS is sealed to (repeatable; default: only this one).")
+@click.option("--region", help="Where the person works: an ISO 3166 code (default: everywhere, *).")
+@json_option
+@click.pass_obj
+def sos_link(
+    ctx: CliContext, person: str, revoke: bool, pin: str, duress_pin: str, to: tuple[str, ...], region: str | None,
+    as_json: bool,
+) -> None:
+    """Print PERSON's standing SOS/check-in link (the same until revoked)."""
+    client = LocalClient(ctx.home)
+    if revoke:
+        doc = client.delete(f"/api/v1/sos-links/{person}")
+        emit(doc, as_json, f"The standing link of {person!r} is revoked; `amparo sos link {person}` makes a new one.")
+        return
+    pin, duress_pin = _asked(pin, "PIN"), _asked(duress_pin, "Duress PIN")
+    body = {"person": person, "pin": pin or None, "duress_pin": duress_pin or None, "to": list(to) or None,
+            "region": region}
+    doc = client.post("/api/v1/sos-links", body)
+    emit(doc, as_json, f"Standing link of {doc['person']} (keep it secret): {doc['link']}")
+    _loopback_warning(doc)
 
 
 @checkin_group.command("ok")

@@ -18,10 +18,12 @@ from typing import Any
 
 import nacl.public
 
+from node import catalogs
 from node.alerts import make_envelope, open_row
 from node.host import Host
-from node.response import checkin_plan
+from node.response import checkin_plan, pins
 from node.response.checkin_plan import CheckinError, Plan
+from node.response.pins import PinKey
 from node.store import PlanRow
 from protocol import Alert, Area, ProtocolError, regions
 
@@ -35,7 +37,19 @@ MISSED_CHECKIN_TTL_MS = 24 * 3600 * 1000
 MISSED_HEADLINE = "Missed check-in: %(who)s"
 MISSED_INSTRUCTION = "Try to reach them now; follow your protocol for a missed check-in."
 CHECKED_IN = "%(who)s checked in."
-GENERATED = (MISSED_HEADLINE, MISSED_INSTRUCTION, CHECKED_IN)
+# Field safety (node.response.field): a call for help from the phone page or by
+# SMS, and the silent alert of a check-in with the duress PIN.
+SOS_HEADLINE = "SOS: %(who)s asks for help"
+SOS_DURESS_HEADLINE = "SOS under duress: %(who)s asks for help"
+SOS_INSTRUCTION = "Reach them and send help now; follow your protocol for a call for help."
+DURESS_HEADLINE = "Duress: %(who)s checked in with their duress PIN"
+DURESS_INSTRUCTION = (
+    "Someone may be forcing them: do not call or message them; follow your protocol for duress."
+)
+GENERATED = (
+    MISSED_HEADLINE, MISSED_INSTRUCTION, CHECKED_IN, SOS_HEADLINE, SOS_DURESS_HEADLINE, SOS_INSTRUCTION,
+    DURESS_HEADLINE, DURESS_INSTRUCTION,
+)
 
 
 def localized(text: str, gettext: Callable[[str], str]) -> str:
@@ -93,7 +107,16 @@ class CheckinDesk:
         grace_ms: int,
         note: str,
         to: list[str],
+        pin: str = "",
+        duress_pin: str = "",
+        lang: str = "",
     ) -> tuple[Plan, str]:
+        """A new plan and its link's token (shown once). ``pin`` and ``duress_pin``
+        (``node.response.pins.check``) make the phone page ask for a PIN; ``lang``
+        is its language ("" = the person's, else the browser's)."""
+        pins.check(pin, duress_pin)
+        if lang and lang not in catalogs.available():
+            raise CheckinError(f"lang: pages are written in {' or '.join(catalogs.available())}, not {lang!r}")
         try:
             regions.check(region)
         except ProtocolError as exc:
@@ -118,10 +141,17 @@ class CheckinDesk:
             token=token_hash(token),
         )
         self.s.store.put_plan(
-            _row(plan, PlanRow("", "", "", 0, 0, 0, "", "", note=self._seal_note(note), recipients=recipients)),
+            _row(plan, PlanRow(
+                "", "", "", 0, 0, 0, "", "", note=self._seal_note(note), recipients=recipients,
+                pin=self.pin_key().hash(pin), duress_pin=self.pin_key().hash(duress_pin), lang=lang, started=now,
+            )),
             now,
         )
         return plan, token
+
+    def pin_key(self) -> PinKey:
+        """PINs are keyed with this node's private encryption key (``node.response.pins``)."""
+        return PinKey(bytes(self.s.identity.enc_private))
 
     def _save(self, plan: Plan, **changes: Any) -> None:
         """Write the plan's new state, keeping what the desk holds beside it."""
@@ -142,14 +172,21 @@ class CheckinDesk:
         row = self.s.store.plan_by_token(token_hash(token))
         return None if row is None else _plan(row)
 
-    def ok(self, plan_id: str) -> Plan:
+    def ok(self, plan_id: str, at: int = 0) -> Plan:
+        """The person checked in, at ``at`` (a tap's time, already bounded by the
+        caller: ``node.response.field``), else now."""
         plan, row = self._load(plan_id)
         was_missed = plan.state == "missed"
-        plan, _ = checkin_plan.ok(plan, self.s.clock())
+        plan, _ = checkin_plan.ok(plan, at or self.s.clock())
         self._save(plan)
         if was_missed and row.alert:
             self._cancel_alert(row.alert, plan)
         return plan
+
+    def mark_sos(self, plan_id: str, at: int) -> None:
+        """Help was asked for from this plan's page at ``at`` (its page says so)."""
+        plan, _ = self._load(plan_id)
+        self._save(plan, sos_at=at)
 
     def stop(self, plan_id: str) -> Plan:
         plan, _ = self._load(plan_id)

@@ -18,6 +18,7 @@ from node.alerts import parse_duration
 from node.config import is_loopback_url, public_base
 from node.response.checkin_desk import CheckinDesk
 from node.response.checkin_plan import CheckinError
+from node.response.field import FieldDesk
 from node.routes import Route, read_body, service
 
 PAGE = """<!doctype html>
@@ -45,6 +46,10 @@ def desk(request: web.Request) -> CheckinDesk:
     return service(request).desk.checkins
 
 
+def field(request: web.Request) -> FieldDesk:
+    return service(request).desk.field
+
+
 async def start(request: web.Request) -> web.Response:
     doc = await read_body(request, c.CheckinInput)
     clock = service(request).clock
@@ -63,6 +68,9 @@ async def start(request: web.Request) -> web.Response:
         grace_ms=grace,
         note=(doc.note or "")[:MAX_NOTE_CHARS],
         to=doc.to or [],
+        pin=doc.pin or "",
+        duress_pin=doc.duress_pin or "",
+        lang=doc.lang,
     )
     link = f"{public_base(service(request).config)}/checkin/{token}"
     return web.json_response(
@@ -87,6 +95,41 @@ def _deadline_at(text: str, now: int, zone: tzinfo) -> int:
             f"(it is {clock_text.when(now, zone)})"
         )
     return deadline
+
+
+async def add_person(request: web.Request) -> web.Response:
+    doc = await read_body(request, c.PersonInput)
+    row = field(request).add_person(doc.name, doc.phone, doc.lang)
+    return web.json_response({"name": row.name, "phone": row.phone, "lang": row.lang}, status=201)
+
+
+async def people(request: web.Request) -> web.Response:
+    rows = service(request).store.list_people()
+    return web.json_response({"people": [{"name": r.name, "phone": r.phone, "lang": r.lang} for r in rows]})
+
+
+async def remove_person(request: web.Request) -> web.Response:
+    field(request).remove_person(request.match_info["name"])
+    return web.json_response({"removed": request.match_info["name"]})
+
+
+async def sos_link(request: web.Request) -> web.Response:
+    """A person's standing link (made on first use): the same link every time
+    until it is revoked; PINs, recipients and region given replace the link's."""
+    doc = await read_body(request, c.SosLinkInput)
+    row, token = field(request).link(
+        doc.person, pin=doc.pin or "", duress_pin=doc.duress_pin or "", to=doc.to, region=doc.region
+    )
+    link = f"{public_base(service(request).config)}/checkin/{token}"
+    return web.json_response(
+        {"person": row.person, "link": link, "region": row.region, "pins": bool(row.pin),
+         "loopback": is_loopback_url(link)},
+    )
+
+
+async def revoke_sos_link(request: web.Request) -> web.Response:
+    field(request).revoke(request.match_info["name"])
+    return web.json_response({"removed": request.match_info["name"]})
 
 
 async def listing(request: web.Request) -> web.Response:
@@ -135,6 +178,23 @@ ROUTES = (
         body=c.CheckinInput, answer=c.CheckinStarted, status=201,
     ),
     Route("GET", "/api/v1/checkins", listing, "Check-in plans", answer=c.Checkins),
+    Route(
+        "POST", "/api/v1/people", add_person, "Add (or replace) a person in the field who is not a responder",
+        body=c.PersonInput, answer=c.Person, status=201,
+    ),
+    Route("GET", "/api/v1/people", people, "People in the field (not responders)", answer=c.People),
+    Route(
+        "DELETE", "/api/v1/people/{name}", remove_person, "Remove a person in the field (and their standing link)",
+        answer=c.Removed, path_params=c.NamePath, refusals=(404,),
+    ),
+    Route(
+        "POST", "/api/v1/sos-links", sos_link, "A person's standing SOS/check-in link (made on first use)",
+        body=c.SosLinkInput, answer=c.SosLink, refusals=(404,),
+    ),
+    Route(
+        "DELETE", "/api/v1/sos-links/{name}", revoke_sos_link, "Revoke a person's standing link",
+        answer=c.Removed, path_params=c.NamePath, refusals=(404,),
+    ),
     *(
         Route(
             "POST", f"/api/v1/checkins/{{id}}/{action}", handler, summary,

@@ -50,6 +50,7 @@ from node.response import escalation as esc
 from node.response import sms
 from node.response.all_clear import AllClear
 from node.response.checkin_desk import CheckinDesk, localized
+from node.response.field import FieldDesk, FieldError, check_phone
 from node.response.rotation import HandOver, Rotation, ScheduleError, Shift
 from node.store import EscalationRow, HandoverRow, NoteRow, PageRow, ResponderRow, ShiftRow, StoredEnvelope
 from protocol import Alert, fingerprint, regions
@@ -80,6 +81,7 @@ class ResponseDesk:
         self._resumed = False
         self._mine: set[tuple[str, int]] = set()  # pages (alert, step) this process created or is sending
         self.checkins = CheckinDesk(host, escalate=self.start_local, stand_down=self.cancel)
+        self.field = FieldDesk(host, self.checkins, escalate=self.start_local)  # SOS, duress, SMS
         # per alert: its pages, then its all-clears; a lock lives while someone holds or awaits it
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.all_clear = AllClear(
@@ -92,7 +94,7 @@ class ResponseDesk:
     # -- responders -----------------------------------------------------------------------
     def add_responder(
         self, name: str, role: str, channels: list[str], password: str | None, drills: bool = False,
-        lang: str = "en", tz: str = "",
+        lang: str = "en", tz: str = "", phone: str = "",
     ) -> dict[str, Any]:
         name = name.strip()
         if not name or len(name) > 64:
@@ -107,12 +109,19 @@ class ResponseDesk:
             raise DeskError(f"tz: {exc}") from None
         for url in channels:
             _check_channel(url, self.outbound)
+        if phone:
+            try:
+                check_phone(phone)
+            except FieldError as exc:
+                raise DeskError(str(exc)) from None
+        if any(p.name == name for p in self.s.store.list_people()):
+            raise DeskError(f"{name!r} is a field person (amparo person remove first)")
         hashed = None
         if password:
             if len(password) < 10:
                 raise DeskError("password: at least 10 characters")
             hashed = nacl.pwhash.argon2id.str(password.encode()).decode("ascii")
-        row = ResponderRow(name, role, list(channels), hashed, drills, lang, tz)
+        row = ResponderRow(name, role, list(channels), hashed, drills, lang, tz, phone)
         self.s.store.put_responder(row, self.s.clock())
         return self.responder_json(row)
 
@@ -129,6 +138,7 @@ class ResponseDesk:
             "drills": row.drills,
             "lang": row.lang,
             "tz": row.tz,
+            "phone": row.phone,
         }
 
     def remove_responder(self, name: str) -> None:

@@ -19,6 +19,7 @@ from node.store.delivery import Delivery, DeliveryQueries
 from node.store.engine import StoreError, head_revision
 from node.store.envelopes import EnvelopeQueries
 from node.store.escalations import EscalationQueries, EscalationRow, NoteRow, PageRow
+from node.store.field import FieldQueries, LinkRow, PersonRow
 from node.store.oncall import HandoverRow, OncallQueries, ResponderRow, ShiftRow
 from node.store.peers import PeerQueries
 from node.store.response import ResponseQueries
@@ -31,6 +32,7 @@ class Store(
     OncallQueries,
     EscalationQueries,
     CheckinQueries,
+    FieldQueries,
     ResponseQueries,
     DeliveryQueries,
 ):
@@ -48,10 +50,12 @@ __all__ = [
     "Delivery",
     "EscalationRow",
     "HandoverRow",
+    "LinkRow",
     "NoteRow",
     "PageRow",
     "PeerRow",
     "PeerStanding",
+    "PersonRow",
     "PlanRow",
     "ResponderRow",
     "ShiftRow",

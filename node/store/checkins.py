@@ -32,6 +32,11 @@ class PlanRow:
     note: str = ""  # sealed to the node's own key (hex), "" when none
     recipients: list[str] = field(default_factory=list)  # peers' keys (hex) a miss is sealed to
     alert: str = ""  # the alert a miss raised (hex id)
+    pin: str = ""  # keyed hashes of the PINs (node.response.field.PinKey), "" when none
+    duress_pin: str = ""
+    lang: str = ""  # the phone page's language; "": the person's, else the browser's
+    started: int = 0  # when the plan began: no tap is dated earlier
+    sos_at: int = 0  # when help was last asked for from its page
 
 
 class CheckinQueries(Database):
@@ -42,7 +47,8 @@ class CheckinQueries(Database):
                 id=row.id, who=row.who, region=row.region, next_deadline=row.next_deadline,
                 interval_ms=row.interval_ms, grace_ms=row.grace_ms, state=row.state, link_token=row.link_token,
                 last_ok=row.last_ok, alarm_at=alarm, note=row.note, recipients=list(row.recipients),
-                alert=row.alert, updated=now,
+                alert=row.alert, updated=now, pin=row.pin, duress_pin=row.duress_pin, lang=row.lang,
+                started=row.started, sos_at=row.sos_at,
             ))
 
     def get_plan(self, plan_id: str) -> PlanRow | None:
@@ -75,5 +81,6 @@ class CheckinQueries(Database):
 def _plan(m: CheckinPlanModel) -> PlanRow:
     return PlanRow(
         m.id, m.who, m.region, m.next_deadline, m.interval_ms, m.grace_ms, m.state, m.link_token, m.last_ok,
-        m.note, list(m.recipients), m.alert,
+        m.note, list(m.recipients), m.alert, m.pin or "", m.duress_pin or "", m.lang or "", m.started or 0,
+        m.sos_at or 0,
     )

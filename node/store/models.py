@@ -199,6 +199,7 @@ class ResponderModel(Base):
     drills: Mapped[bool] = mapped_column(Boolean, default=False)
     lang: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     tz: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    phone: Mapped[str] = mapped_column(String(16), default="", server_default="", index=True)
     updated: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -306,6 +307,47 @@ class CheckinPlanModel(Base):
     recipients: Mapped[list[str]] = mapped_column(JSON)
     alert: Mapped[str] = mapped_column(String(64), default="")
     updated: Mapped[int] = mapped_column(BigInteger)
+    # field safety (migration 0009): the PINs' keyed hashes ("" = none), the page's
+    # language ("" = the person's, else the browser's), when the plan began (the
+    # earliest a tap may be dated) and when help was last asked for from its page
+    pin: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    duress_pin: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    lang: Mapped[str] = mapped_column(String(8), default="", server_default="")
+    started: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    sos_at: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class FieldPersonModel(Base):
+    """A person in the field who is not a responder (``amparo person add``):
+    their phone number (E.164) for SMS and the language of their pages."""
+
+    __tablename__ = "field_people"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    phone: Mapped[str] = mapped_column(String(16), index=True)
+    lang: Mapped[str] = mapped_column(String(8))
+    updated: Mapped[int] = mapped_column(BigInteger)
+
+
+class SosLinkModel(Base):
+    """A person's standing SOS/check-in link (``amparo sos link``). The token is
+    kept twice: hashed (``token_hash``, what a request is looked up by) and
+    sealed to this node's own key (``token_sealed``, so the operator can print
+    the link again; a copied database without the passphrase yields neither).
+    PINs are keyed hashes (``node.response.field``), "" when none."""
+
+    __tablename__ = "sos_links"
+
+    person: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    token_sealed: Mapped[str] = mapped_column(Text)
+    region: Mapped[str] = mapped_column(String(64))
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    pin: Mapped[str] = mapped_column(String(128), default="")
+    duress_pin: Mapped[str] = mapped_column(String(128), default="")
+    created: Mapped[int] = mapped_column(BigInteger)
+    last_ok: Mapped[int] = mapped_column(BigInteger, default=0)
+    sos_at: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class SubscriptionModel(Base):

@@ -19,6 +19,7 @@ class ResponderRow:
     drills: bool = False  # may be paged for other organizations' drills
     lang: str = "en"  # the language their pages are written in (a catalog of node/web/locale)
     tz: str = ""  # the IANA time zone their pages show times in; "": the node's `timezone`
+    phone: str = ""  # E.164, for SMS check-ins and acknowledgements (node.response.field)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,7 @@ class OncallQueries(Database):
         values = {
             "name": row.name, "role": row.role, "channels": list(row.channels),
             "password": row.password, "drills": row.drills, "lang": row.lang, "tz": row.tz,
-            "updated": now,
+            "phone": row.phone, "updated": now,
         }
         statement = self._insert(ResponderModel).values(**values)
         statement = statement.on_conflict_do_update(
@@ -112,7 +113,7 @@ class OncallQueries(Database):
 
 
 def _responder(m: ResponderModel) -> ResponderRow:
-    return ResponderRow(m.name, m.role, list(m.channels), m.password, m.drills, m.lang or "en", m.tz or "")
+    return ResponderRow(m.name, m.role, list(m.channels), m.password, m.drills, m.lang or "en", m.tz or "", m.phone or "")
 
 
 def _shift(m: ShiftModel) -> ShiftRow:

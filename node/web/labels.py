@@ -117,6 +117,11 @@ GENERATED = (
     N_("Missed check-in: %(who)s"),
     N_("Try to reach them now; follow your protocol for a missed check-in."),
     N_("%(who)s checked in."),
+    N_("SOS: %(who)s asks for help"),
+    N_("SOS under duress: %(who)s asks for help"),
+    N_("Reach them and send help now; follow your protocol for a call for help."),
+    N_("Duress: %(who)s checked in with their duress PIN"),
+    N_("Someone may be forcing them: do not call or message them; follow your protocol for duress."),
 )
 # SMS (node.response.sms.MESSAGES): the reply line a page by SMS carries, and the node's
 # answers to a reply, in the person's language.
