@@ -101,6 +101,12 @@ class CompromisedInput(Model):
     reason: str | None = None
 
 
+class InboundSms(Model):
+    sender: Annotated[str, Meta(max_length=32, description="the sender's number, +E.164")] = field(name="from")
+    text: Annotated[str, Meta(max_length=1600)]
+    id: Annotated[str, Meta(max_length=200, description="the gateway's id or time for this SMS")] | None = None
+
+
 class WipeAlertInput(Model):
     confirm: Annotated[str, Meta(description="this node's exact name")]
     peers: Annotated[list[Annotated[str, Meta(max_length=MAX_NAME)]], Meta(min_length=1, max_length=64)]
@@ -459,6 +465,13 @@ class Alerts(Answer):
 class Revocation(Answer):
     revocation: str
     key: str
+
+
+class SmsHandled(Answer):
+    acted: Annotated[bool, Meta(description="the node did what the SMS asked")]
+    reply: Annotated[str, Meta(description="the text to send back to the sender (empty: send nothing)")]
+    reason: Annotated[str, Meta(description="why it was refused, in one line (never the text or PIN)")]
+    kind: Annotated[str, Meta(description="checked-in, help-asked or ack when acted")]
 
 
 class PeerWarned(Answer):
