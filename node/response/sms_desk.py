@@ -90,7 +90,7 @@ class SmsDesk:
         if row is None:
             return self._refused(number, "wrong code: no open incident has it", reply=t(sms.NOT_UNDERSTOOD))
         try:
-            incidents.acknowledge(self.s, row, {"by": responder.name, "note": "by SMS"})
+            incidents.acknowledge(self.s, row, {"by": responder.name, "note": "SMS"})
         except Refused as exc:
             return self._refused(number, exc.message, reply=t(sms.NOT_UNDERSTOOD))
         log.info("sms from %s: acknowledged incident %s", _tail(number), row.id.hex()[:12])
