@@ -54,9 +54,6 @@ MESSAGES: Final = (REPLY_LINE, CHECKED_IN, HELP_ASKED, ACKNOWLEDGED, NOT_UNDERST
 class SmsRefused(Refused):
     """An SMS the node does not act on; the message is one line without its text or PIN."""
 
-    code = "sms-refused"
-    status = 403
-
 
 @dataclass(frozen=True, slots=True)
 class Reply:
