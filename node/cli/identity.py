@@ -63,8 +63,8 @@ def guarded_prompt(home: Path) -> Callable[[], bytes]:
         from node import wipe as panic
         from node.cli.maintenance import warn_peers
 
-        if chosen.peers:
-            with contextlib.redirect_stderr(io.StringIO()):  # nothing on the screen gives it away
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.suppress(ConfigError):
+            if chosen.peers:  # nothing on the screen gives it away, and nothing stops the wipe
                 warn_peers(home, load(home).name, list(chosen.peers), chosen.wait_ms)
         panic.wipe(home)
         raise ConfigError(refusal)

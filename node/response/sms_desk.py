@@ -112,7 +112,7 @@ class SmsDesk:
             answer = field.check_in(holder, pin, at)
         else:
             answer = field.sos(holder, pin, "", None, at)
-        if answer.outcome == "wrong-pin":
+        if answer.outcome == "wrong-pin" and pin:  # a bare OK where a PIN is needed is no guess
             self._count_wrong(number)
         return self._said(number, holder, answer, t)
 

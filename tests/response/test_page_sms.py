@@ -96,3 +96,50 @@ def test_numbers_in_international_form() -> None:
 def test_seen_key_keeps_neither_text_nor_pin() -> None:
     key: Any = sms.seen_key(b"k" * 32, "+5215550001111", "OK 4821", "id-1")
     assert "4821" not in key and key != sms.seen_key(b"j" * 32, "+5215550001111", "OK 4821", "id-1")
+
+
+# -- the SMS desk with a clock moved by hand (the real-process stories: tests/e2e/test_inbound_sms.py)
+LUCIA = "+5215550001111"
+
+
+@pytest.fixture
+def field_node(node: FakeNode) -> FakeNode:
+    node.desk.field.add_person("Lucía Ficticia", LUCIA, "es")
+    node.desk.field.link("Lucía Ficticia", pin="4821", duress_pin="9153")
+    return node
+
+
+def test_five_wrong_pins_lock_pins_from_that_number_for_an_hour(field_node: FakeNode) -> None:
+    from node.response.sms_desk import SmsDesk
+
+    desk = SmsDesk(field_node)  # type: ignore[arg-type]
+    for i in range(5):
+        answer = desk.receive(LUCIA, f"OK {1000 + i}", f"m{i}")
+        assert (answer.acted, answer.reason) == (False, "wrong PIN")
+    locked = desk.receive(LUCIA, "OK 4821", "m5")
+    assert not locked.acted and "too many wrong PINs" in locked.reason
+    assert locked.reply == "Ese PIN no es correcto. No se envió nada."  # the same words as a wrong PIN
+    field_node.now[0] += 3600 * 1000 + 1
+    assert desk.receive(LUCIA, "OK 4821", "m6").acted
+
+
+def test_a_bare_ok_is_not_counted_as_a_guess(field_node: FakeNode) -> None:
+    from node.response.sms_desk import SmsDesk
+
+    desk = SmsDesk(field_node)  # type: ignore[arg-type]
+    for i in range(6):
+        assert desk.receive(LUCIA, "OK", f"m{i}").reason == "wrong PIN"
+    assert desk.receive(LUCIA, "OK 4821", "m9").acted
+
+
+def test_replay_windows(field_node: FakeNode) -> None:
+    from node.response.sms_desk import REPEAT_WINDOW_MS, SmsDesk
+
+    desk = SmsDesk(field_node)  # type: ignore[arg-type]
+    assert desk.receive(LUCIA, "OK 4821", "gw-1").acted
+    assert desk.receive(LUCIA, "OK 4821", "gw-1").reason == "replayed message"
+    assert desk.receive(LUCIA, "OK 4821").acted  # no gateway id: the same text is refused for two minutes
+    assert desk.receive(LUCIA, "OK 4821").reason == "replayed message"
+    field_node.now[0] += REPEAT_WINDOW_MS
+    assert desk.receive(LUCIA, "OK 4821").acted
+    assert desk.receive(LUCIA, "OK 4821", "gw-1").reason == "replayed message"  # with an id: a day
