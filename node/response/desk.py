@@ -195,7 +195,7 @@ class ResponseDesk:
         outcome = {}
         for person in dict.fromkeys((record.outgoing, record.incoming)):
             urls = self._channels(person)
-            title, body = hand_over_text(record, backup, public_base(self.s.config), self.zone_of(person))
+            title, body = hand_over_text(record, backup, public_base(self.s.config), self.zone_of(person), self._lang_of(person))
             if not urls:
                 outcome[person] = "no channel"
             elif await asyncio.to_thread(_notify, urls, title, body, self.outbound):
@@ -400,6 +400,10 @@ class ResponseDesk:
     def _names(self) -> set[str]:
         return {r.name for r in self.s.store.list_responders()}
 
+    def _lang_of(self, person: str) -> str:
+        row = self.s.store.get_responder(person)
+        return row.lang if row is not None and row.lang else "en"
+
     def zone_of(self, person: str) -> tzinfo:
         """The zone a person reads times in: their own, else the node's."""
         row = self.s.store.get_responder(person)
@@ -566,14 +570,25 @@ class _PageTexts:
         return self._texts[lang, tz, sms_code]
 
 
-def hand_over_text(record: HandOver, backup: str | None, base: str, zone: tzinfo) -> tuple[str, str]:
-    """What both people get: who holds the role from when (in the reader's
-    ``zone``), and the note."""
-    at = clock_text.when(record.at, zone)
-    title = f"On-call hand-over: {record.outgoing} → {record.incoming}"[:120]
+HAND_OVER_TITLE = "On-call hand-over: %(outgoing)s → %(incoming)s"
+HAND_OVER_FROM = "%(incoming)s is on call from %(at)s."
+HAND_OVER_WITH_BACKUP = "%(incoming)s is on call from %(at)s (backup: %(backup)s)."
+HAND_OVER_NOTE = "Note: %(note)s"
+HAND_OVER = (HAND_OVER_TITLE, HAND_OVER_FROM, HAND_OVER_WITH_BACKUP, HAND_OVER_NOTE)  # node.web.labels marks them
+
+
+def hand_over_text(
+    record: HandOver, backup: str | None, base: str, zone: tzinfo, lang: str = "en"
+) -> tuple[str, str]:
+    """What both people get, in their language: who holds the role from when
+    (in the reader's ``zone``), and the note."""
+    t = catalogs.translations(lang).gettext
+    fields = {"outgoing": record.outgoing, "incoming": record.incoming, "at": clock_text.when(record.at, zone),
+              "backup": backup or "", "note": record.note}
+    title = (t(HAND_OVER_TITLE) % fields)[:120]
     parts = [
-        f"{record.incoming} is on call from {at}" + (f" (backup: {backup})." if backup else "."),
-        f"Note: {record.note}" if record.note else "",
+        t(HAND_OVER_WITH_BACKUP if backup else HAND_OVER_FROM) % fields,
+        t(HAND_OVER_NOTE) % fields if record.note else "",
         f"{base}/ui/oncall",
     ]
     return title, "\n".join(p for p in parts if p)[:600]

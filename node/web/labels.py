@@ -134,6 +134,13 @@ SMS = (
     N_("That PIN is not right. Nothing was sent."),
     N_("This check-in has ended."),
 )
+# The on-call hand-over notice both people get (node.response.desk.HAND_OVER).
+HAND_OVER = (
+    N_("On-call hand-over: %(outgoing)s → %(incoming)s"),
+    N_("%(incoming)s is on call from %(at)s."),
+    N_("%(incoming)s is on call from %(at)s (backup: %(backup)s)."),
+    N_("Note: %(note)s"),
+)
 # A drill's report and chart (node.response.drill.MESSAGES), as the Drills page tells them.
 DRILL_REPORT = (
     N_("Drill report: %(name)s"),
