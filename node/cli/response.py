@@ -219,7 +219,7 @@ def checkin_group() -> None:
     help="4-8 digits (as many as --pin) that check in like the PIN and silently raise a duress alert (- to be asked).",
 )
 @click.option(
-    "--lang", type=click.Choice(["", "es", "en"]), default="",
+    "--lang", type=click.Choice(["es", "en"]), default=None,
     help="Language of the phone page (default: the person's, else the phone's).",
 )
 @json_option
@@ -236,7 +236,7 @@ def checkin_start(
     to: tuple[str, ...],
     pin: str,
     duress_pin: str,
-    lang: str,
+    lang: str | None,
     as_json: bool,
 ) -> None:
     """Start a plan; prints the phone link (shown once: send it to the person)."""
@@ -259,7 +259,7 @@ def checkin_start(
             "to": list(to),
             "pin": pin or None,
             "duress_pin": duress_pin or None,
-            "lang": lang,
+            "lang": lang or "",
         },
     )
     emit(

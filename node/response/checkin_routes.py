@@ -1,13 +1,16 @@
 """Check-in routes: the API for the CLI and the one-tap phone page.
 
 ``/checkin/{token}`` needs no login: the unguessable token in the link is the
-credential (only its hash is stored). The page is plain HTML that works on any
-phone browser without JavaScript, with one big button.
+credential (only its hash is stored). The page (``node.web.phone``) is plain HTML
+that works on any phone browser without JavaScript: "I am safe" (with a PIN
+when the check-in has one) and "I need help" (with a confirmation box, and the
+location when the person agrees); its script keeps a tap made without signal
+and sends it later, dated by the tap. ``/checkin/{token}`` also opens a
+person's standing link (``amparo sos link``).
 """
 
 from __future__ import annotations
 
-import html
 from datetime import tzinfo
 
 from aiohttp import web
@@ -18,28 +21,11 @@ from node.alerts import parse_duration
 from node.config import is_loopback_url, public_base
 from node.response.checkin_desk import CheckinDesk
 from node.response.checkin_plan import CheckinError
-from node.response.field import FieldDesk
+from node.response.field import FieldAnswer, FieldDesk, Holder
 from node.routes import Route, read_body, service
-
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Amparo check-in</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 0; padding: 1.5rem; background: #111; color: #f5f5f5; }}
-h1 {{ font-size: 1.4rem; }}
-button {{ width: 100%; min-height: 5rem; font-size: 1.6rem; font-weight: bold; border: 0;
-  border-radius: .75rem; background: #1b7f3a; color: #fff; }}
-p.state {{ font-size: 1.1rem; }}
-</style></head>
-<body><main>
-<h1>Check-in for {who}</h1>
-<p class="state">{state}</p>
-{form}
-</main></body></html>"""
+from node.web import phone as phone_page
 
 MAX_NOTE_CHARS = 2000  # longer notes are cut, as before the typed models
-FORM = '<form method="post"><button type="submit">I am safe — check in</button></form>'
 
 
 def desk(request: web.Request) -> CheckinDesk:
@@ -146,30 +132,89 @@ async def stop(request: web.Request) -> web.Response:
     return web.json_response({"id": plan.id, "state": plan.state})
 
 
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+        "worker-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+}
+STATUS = {"checked-in": 200, "help-asked": 200, "wrong-pin": 403, "ended": 410, "confirm": 400}
+MAX_TAP_ID = 64
+
+
 async def phone(request: web.Request) -> web.Response:
-    plan = desk(request).by_token(request.match_info["token"])
-    if plan is None:
-        return web.Response(status=404, text="This check-in link is not valid.", content_type="text/plain")
-    deadline = clock_text.when(plan.next_deadline, service(request).desk.zone)
-    message = {
-        "active": f"Tap the button before your deadline: {deadline}.",
-        "missed": "Your check-in is overdue!",
-        "stopped": "This check-in has ended. Thank you.",
-    }.get(plan.state, "")
-    if request.method == "POST" and plan.state in ("active", "missed"):
-        plan = desk(request).ok(plan.id)
-        message = "Checked in. Thank you — stay safe."
-    form = FORM if plan.state in ("active", "missed") else ""
-    page = PAGE.format(who=html.escape(plan.who), state=html.escape(message), form=form)
-    return web.Response(
-        text=page,
-        content_type="text/html",
-        headers={
-            "Cache-Control": "no-store",
-            "Referrer-Policy": "no-referrer",
-            "X-Frame-Options": "DENY",
-        },
+    """The phone page, and a tap on it: the button (form post) or the page's
+    script (``Accept: application/json``, with the tap's time and id).
+
+    A normal and a duress PIN take the same path here and in ``FieldDesk``, and
+    answer the same bytes with the same status; the duress alert leaves later,
+    from a background task."""
+    s = service(request)
+    holder = field(request).holder_by_token(request.match_info["token"])
+    lang = phone_page.language(holder.lang if holder else "", request.headers.get("Accept-Language", ""))
+    if holder is None:
+        return web.Response(text=phone_page.render(lang), content_type="text/html", status=404, headers=PAGE_HEADERS)
+    outcome, at = "", 0
+    if request.method == "POST":
+        form = await request.post()
+        answer = _tap(field(request), holder, {k: v for k, v in form.items() if isinstance(v, str)}, s.clock())
+        if answer is None:
+            outcome, at = "confirm", s.clock()
+        else:
+            holder, outcome, at = answer.holder, answer.outcome, answer.at
+    zone = s.desk.zone_of(holder.who)
+    message = (
+        phone_page.answer_line(lang, outcome, at, zone)
+        if outcome
+        else phone_page.state_line(lang, holder.state, holder.next_deadline, zone)
     )
+    status = STATUS.get(outcome, 200)
+    help_text = phone_page.help_line(lang, holder.sos_at, zone)
+    if "application/json" in request.headers.get("Accept", ""):
+        doc = {"outcome": outcome, "acted": status == 200, "at": at, "message": message, "help": help_text}
+        return web.json_response(doc, status=status, headers=PAGE_HEADERS)
+    page = phone_page.render(
+        lang, who=holder.who, message=message, refused=status != 200, asks_pin=holder.asks_pin,
+        can_check_in=holder.state != "stopped", sos_time=help_text and phone_page.clock(holder.sos_at, zone),
+    )
+    return web.Response(text=page, content_type="text/html", status=status, headers=PAGE_HEADERS)
+
+
+def _tap(desk: FieldDesk, holder: Holder, form: dict[str, str], now: int) -> FieldAnswer | None:
+    """One tap: a check-in or (confirmed) an SOS. None for an SOS whose
+    confirmation box was not ticked: the button alone never calls for help."""
+    tapped = _number(form.get("tap")) or now
+    tap_id = form.get("tap_id", "")[:MAX_TAP_ID]
+    pin = form.get("pin") or None
+    if form.get("action") != "sos":
+        return desk.check_in(holder, pin, tapped, tap_id=tap_id)
+    if form.get("confirm") != "yes":
+        return None
+    lat, lon = _number(form.get("lat")), _number(form.get("lon"))
+    location = (lat, lon) if form.get("lat") and form.get("lon") and lat is not None and lon is not None else None
+    return desk.sos(
+        holder, pin, form.get("note", ""), location, tapped, accuracy_m=_number(form.get("accuracy")) or 0,
+        tap_id=tap_id,
+    )
+
+
+def _number(text: str | None) -> int | None:
+    """An integer a form field holds (the page writes them), else None."""
+    text = (text or "").strip()
+    if not text or len(text) > 20 or not text.lstrip("-").isdigit():
+        return None
+    return int(text)
+
+
+async def phone_static(request: web.Request) -> web.Response:
+    """The page's script, style and service worker (no third-party code)."""
+    body, media = phone_page.static(request.path)
+    headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+    return web.Response(body=body, content_type=media, headers=headers)
 
 
 ROUTES = (
@@ -207,6 +252,17 @@ ROUTES = (
             method, "/checkin/{token}", phone, summary,
             media="text/html", path_params=c.TokenPath, public=True, refusals=(404,),
         )
-        for method, summary in (("GET", "The one-tap phone page"), ("POST", "Check in from the phone page"))
+        for method, summary in (
+            ("GET", "The phone page: check in, or ask for help"),
+            ("POST", "Check in or ask for help from the phone page (HTML, or JSON for its script)"),
+        )
+    ),
+    *(
+        Route("GET", path, phone_static, f"The phone page's {what}", media=media, public=True)
+        for path, what, media in (
+            ("/checkin-phone.js", "script", "text/javascript"),
+            ("/checkin-phone.css", "style", "text/css"),
+            ("/checkin-sw.js", "service worker (works offline, sends a tap when the signal is back)", "text/javascript"),
+        )
     ),
 )
