@@ -22,6 +22,14 @@ from node.config import ConfigError, write_private
 
 DURESS_FILE = "duress.json"
 MIN_CHARS = 8
+# The sealed alert a duress wipe sends its chosen peers (node.wipe_alert), signed in
+# English like every text the node generates; readers see it in their language
+# (node.response.checkin_desk.localized, node.web.labels.GENERATED).
+WIPE_HEADLINE = "Duress: %(node)s is wiping its node under pressure"
+WIPE_INSTRUCTION = (
+    "Treat anything signed by this node from now on as forged. Reach its people by your "
+    "agreed safe channel and follow your protocol for a seized node."
+)
 
 
 @dataclass(frozen=True)

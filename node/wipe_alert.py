@@ -25,6 +25,7 @@ from aiohttp import web
 
 from node import contract as c
 from node.alerts import make_envelope
+from node.duress import WIPE_HEADLINE, WIPE_INSTRUCTION
 from node.errors import Refused
 from node.routes import Route, read_body, service
 from node.service import NodeService
@@ -39,14 +40,7 @@ DEFAULT_WAIT_MS = 10_000
 MAX_WAIT_MS = 120_000
 ALERT_TTL_MS = 24 * 3600 * 1000
 RETRY_S = 0.25
-# Signed in English like every text the node generates; readers see it in their language.
-DURESS_HEADLINE = "Duress: %(node)s is wiping its node under pressure"
-DURESS_INSTRUCTION = (
-    "Treat anything signed by this node from now on as forged. Reach its people by your "
-    "agreed safe channel and follow your protocol for a seized node."
-)
 COMPROMISE_REASON = "duress wipe: the node was erased under pressure"
-GENERATED = (DURESS_HEADLINE, DURESS_INSTRUCTION)
 
 
 class WipeAlertError(Refused):
@@ -57,14 +51,14 @@ def duress_alert(s: NodeService, peers: list[PeerRow], now: int) -> Envelope:
     """Severe, restricted to the named peers: only they read who and why."""
     region = s.config.watch_regions[0] if s.config.watch_regions else "*"
     alert = Alert(
-        headline=(DURESS_HEADLINE % {"node": s.config.name})[:160],
+        headline=(WIPE_HEADLINE % {"node": s.config.name})[:160],
         areas=(Area(region),),
         severity="severe",
         urgency="immediate",
         certainty="likely",
         event="raid",
         scope="restricted",
-        instruction=DURESS_INSTRUCTION,
+        instruction=WIPE_INSTRUCTION,
     )
     return make_envelope(
         s.identity, alert, now=now, ttl_ms=ALERT_TTL_MS, recipients=[p.enc_key for p in peers]

@@ -122,6 +122,11 @@ GENERATED = (
     N_("Reach them and send help now; follow your protocol for a call for help."),
     N_("Duress: %(who)s checked in with their duress PIN"),
     N_("Someone may be forcing them: do not call or message them; follow your protocol for duress."),
+    N_("Duress: %(node)s is wiping its node under pressure"),
+    N_(
+        "Treat anything signed by this node from now on as forged. Reach its people by your "
+        "agreed safe channel and follow your protocol for a seized node."
+    ),
 )
 # SMS (node.response.sms.MESSAGES): the reply line a page by SMS carries, and the node's
 # answers to a reply, in the person's language.
