@@ -2,8 +2,9 @@
 for help by SMS appears on the dashboard as a severe restricted alert, and a
 responder's ``ACK code`` by SMS shows on its timeline as their
 acknowledgement, in Spanish for a Spanish browser; the check-ins page and the
-phone page of a check-in at 390 px. Screenshots go to artifacts/screenshots/
-(copied by hand to docs/screenshots/ for docs/field.md)."""
+phone page of a check-in at 390 px; Lucía's standing link opens in Spanish.
+Screenshots go to artifacts/screenshots/ (copied by hand to docs/screenshots/
+for docs/field.md)."""
 
 from __future__ import annotations
 
@@ -32,8 +33,8 @@ def test_sos_and_ack_by_sms_on_the_dashboard(browser: Any, mesh_factory: Any, sh
     node.api.post("/api/v1/responders", {"name": "Ana", "role": "admin", "password": PASSWORD, "phone": ANA,
                                          "lang": "es"})
     node.api.post("/api/v1/people", {"name": "Lucía (periodista)", "phone": LUCIA, "lang": "es"})
-    node.api.post("/api/v1/sos-links", {"person": "Lucía (periodista)", "pin": "4821", "duress_pin": "9153",
-                                        "region": "MX-GRO"})
+    standing = node.api.post("/api/v1/sos-links", {"person": "Lucía (periodista)", "pin": "4821",
+                                                   "duress_pin": "9153", "region": "MX-GRO"})["link"]
 
     assert sms_in(node, LUCIA, "SOS", "gw-1")["kind"] == "help-asked"
     wait_until(lambda: any(a.get("headline", "").startswith("SOS") for a in node.api.get("/api/v1/alerts")["alerts"]),
@@ -65,3 +66,7 @@ def test_sos_and_ack_by_sms_on_the_dashboard(browser: Any, mesh_factory: Any, sh
     phone.goto(url(node, link))
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     phone.screenshot(path=str(shots / "field-phone.png"))
+    phone.goto(standing)  # Lucía's own standing link: her language, a PIN field, the help button
+    assert phone.locator("html").get_attribute("lang") == "es"
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    phone.screenshot(path=str(shots / "field-phone-standing.png"), full_page=True)

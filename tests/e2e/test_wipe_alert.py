@@ -14,6 +14,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +38,23 @@ def _received_at(home: Path, envelope_id: str) -> int | None:
     return None if row is None else int(row[0])
 
 
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
+    """Three nodes for the module: one to be seized, a peer it names, a peer it does not."""
+    mesh = LocalMesh(tmp_path_factory.mktemp("wipe-alert"), 3)
+    try:
+        mesh.init_all()
+        mesh.start_all()
+        mesh.connect([(0, 1), (0, 2)])
+        yield mesh
+    finally:
+        mesh.stop_all()
+
+
 def test_peers_hold_the_duress_alert_and_the_compromise_before_the_key_is_gone(
-    mesh_factory: Any, tmp_path: Path
+    federation: LocalMesh, tmp_path: Path
 ) -> None:
-    mesh: LocalMesh = mesh_factory(3)
-    seized, named, other = mesh.nodes
-    mesh.connect([(0, 1), (0, 2)])
+    seized, named, other = federation.nodes[:3]
     # the endpoint refuses a peer it does not have, before it signs anything
     with pytest.raises(ApiError) as refused:
         seized.api.post("/api/v1/wipe/alert", {"confirm": seized.name, "peers": ["Nadie Conocido"]})
@@ -70,10 +82,10 @@ def test_peers_hold_the_duress_alert_and_the_compromise_before_the_key_is_gone(
         assert not other.api.get(f"/api/v1/alerts/{alert_id}")["readable"]
 
 
-def test_the_wipe_happens_even_when_no_warning_can_be_sent(mesh_factory: Any) -> None:
-    mesh: LocalMesh = mesh_factory(1)
+def test_the_wipe_happens_even_when_no_warning_can_be_sent(tmp_path: Path) -> None:
+    mesh = LocalMesh(tmp_path, 1)
+    mesh.init_all()  # never started: nobody holds the unlocked key, nothing can be signed
     (alone,) = mesh.nodes
-    alone.stop()  # nobody holds the unlocked key: nothing can be signed
     wiped = alone.amparo("wipe", "--yes", "--alert", "Colectivo Ficticio", "--json", check=False)
     assert wiped.returncode == 1
     assert "No alert was sent" in wiped.stderr
@@ -106,10 +118,10 @@ def _asked_for_the_passphrase(node: LocalNode, typed: str) -> subprocess.Complet
 
 
 def test_the_duress_passphrase_warns_the_peers_then_wipes_like_a_wrong_passphrase(
-    mesh_factory: Any, tmp_path: Path
+    federation: LocalMesh, tmp_path: Path
 ) -> None:
-    mesh: LocalMesh = mesh_factory(1)
-    (ally,) = mesh.nodes
+    mesh = federation
+    ally = mesh.nodes[1]
     node = _sealed_node(mesh, tmp_path / "sealed")
     mesh.pair(node, ally)
     duress_file = tmp_path / "duress"
@@ -128,7 +140,8 @@ def test_the_duress_passphrase_warns_the_peers_then_wipes_like_a_wrong_passphras
     assert not node.home.exists()
 
     def duress_alert_at_ally() -> list[dict[str, Any]]:
-        return [a for a in ally.api.get("/api/v1/alerts")["alerts"] if a.get("headline", "").startswith("Duress: ")]
+        alerts = ally.api.get("/api/v1/alerts")["alerts"]
+        return [a for a in alerts if a.get("headline", "").startswith(f"Duress: {node.name} ")]
 
     shown = duress_alert_at_ally()
-    assert len(shown) == 1 and node.name in shown[0]["headline"] and shown[0]["severity"] == "severe"
+    assert len(shown) == 1 and shown[0]["severity"] == "severe" and shown[0]["scope"] == "restricted"
