@@ -142,7 +142,7 @@ PAGE_HEADERS = {
         "worker-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     ),
 }
-STATUS = {"checked-in": 200, "help-asked": 200, "wrong-pin": 403, "ended": 410, "confirm": 400}
+STATUS = {"checked-in": 200, "help-asked": 200, "wrong-pin": 403, "locked": 429, "ended": 410, "confirm": 400}
 MAX_TAP_ID = 64
 
 
@@ -175,7 +175,10 @@ async def phone(request: web.Request) -> web.Response:
     status = STATUS.get(outcome, 200)
     help_text = phone_page.help_line(lang, holder.sos_at, zone)
     if "application/json" in request.headers.get("Accept", ""):
-        doc = {"outcome": outcome, "acted": status == 200, "at": at, "message": message, "help": help_text}
+        doc = {
+            "outcome": outcome, "acted": status == 200, "at": at, "time": phone_page.clock(at, zone),
+            "message": message, "help": help_text,
+        }
         return web.json_response(doc, status=status, headers=PAGE_HEADERS)
     page = phone_page.render(
         lang, who=holder.who, message=message, refused=status != 200, asks_pin=holder.asks_pin,

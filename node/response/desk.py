@@ -273,6 +273,7 @@ class ResponseDesk:
             self._resumed = True
             self._resume_pages()
             self.all_clear.resume()
+            self.field.resume()
         self.checkins.tick()
         now = self.s.clock()
         for row in self.s.store.due_escalations(now):  # only the deadlines that are due

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import random
 import secrets
 from collections.abc import Callable
@@ -49,7 +50,7 @@ from node.response.checkin_plan import CheckinError
 from node.store import LinkRow, PersonRow, PlanRow
 from protocol import Alert, Area, ProtocolError, regions
 
-Outcome = Literal["checked-in", "help-asked", "wrong-pin", "ended"]
+Outcome = Literal["checked-in", "help-asked", "wrong-pin", "locked", "ended"]
 MAX_NOTE_CHARS: Final = 2000
 MAX_ACCURACY_M: Final = 50_000  # a location vaguer than this says nothing; it is sent as 50 km
 PHONE_DIGITS: Final = range(8, 16)  # E.164: + and up to 15 digits
@@ -57,6 +58,8 @@ TAP_ID_CHARS: Final = 64
 # The silent duress alert leaves this long after the answer (seconds, uniform):
 # the answer is written before the alert's work starts, whichever PIN it was.
 DURESS_DELAY_S: Final = (0.2, 1.0)
+MAX_WRONG_PINS: Final = 5  # in a row; then check-ins wait LOCK_MS
+LOCK_MS: Final = 15 * 60_000
 
 
 class FieldError(CheckinError):
@@ -105,6 +108,7 @@ class FieldAnswer:
 
 REASONS: Final[dict[str, str]] = {
     "wrong-pin": "wrong PIN",
+    "locked": "too many wrong PINs: wait 15 minutes (an SOS still goes through)",
     "ended": "this check-in has ended",
 }
 
@@ -123,6 +127,9 @@ class FieldDesk:
         self.escalate = escalate  # starts the local escalation of an alert this node raised (hex id)
         self.rand = rand or random.SystemRandom()
         self.duress_delay_s = DURESS_DELAY_S
+        self._wrong: dict[
+            tuple[str, str], tuple[int, int]
+        ] = {}  # (kind, key) -> wrong PINs in a row, last at
 
     # -- who asks -------------------------------------------------------------------------
     def holder_by_token(self, token: str) -> Holder | None:
@@ -214,8 +221,12 @@ class FieldDesk:
         seen = self._seen(holder, tap_id)
         if holder.state == "stopped":
             return self._refused(holder, "ended", now)
+        if self._locked(holder, now):
+            return self._refused(holder, "locked", now)
         if match == "wrong":
+            self._count_wrong(holder, now)
             return self._refused(holder, "wrong-pin", now)
+        self._wrong.pop((holder.kind, holder.key), None)
         if seen is not None:
             return seen
         at = self.bounded(holder, tapped_at_ms, now)
@@ -224,9 +235,8 @@ class FieldDesk:
         else:
             self.s.store.mark_link(holder.key, last_ok=at)
         answer = FieldAnswer("checked-in", at, self.refresh(holder))
-        self._remember(holder, tap_id, answer)
-        if match == "duress":
-            self.s.spawn(self._duress_later(holder, at))
+        key = self._remember(holder, tap_id, answer, duress=match == "duress")
+        self.s.spawn(self._duty_later(key))  # whichever PIN: the same record, the same task
         return answer
 
     def sos(
@@ -256,7 +266,16 @@ class FieldDesk:
         circle = _circle(location, accuracy_m)
         at = self.bounded(holder, tapped_at_ms, now)
         headline = SOS_DURESS_HEADLINE if match == "duress" else SOS_HEADLINE
-        self._raise(holder, headline, SOS_INSTRUCTION, "other", note=note[:MAX_NOTE_CHARS], circle=circle)
+        self._raise(
+            holder.who,
+            holder.region,
+            list(holder.recipients),
+            headline,
+            SOS_INSTRUCTION,
+            "other",
+            note=note[:MAX_NOTE_CHARS],
+            circle=circle,
+        )
         if holder.kind == "plan":
             self.checkins.mark_sos(holder.key, at)
         else:
@@ -284,18 +303,70 @@ class FieldDesk:
             return None
         return FieldAnswer(doc["outcome"], int(doc["at"]), self.refresh(holder))
 
-    def _remember(self, holder: Holder, tap_id: str, answer: FieldAnswer) -> None:
-        if tap_id:
-            doc = {"outcome": answer.outcome, "at": answer.at}
-            self.s.store.put_record("field-tap", _tap_key(holder, tap_id), doc, self.s.clock())
+    def _locked(self, holder: Holder, now: int) -> bool:
+        """Too many wrong PINs in a row: check-ins wait (an SOS never does). Whoever
+        tries every PIN on a taken phone stops the alarm of a missed check-in
+        neither by luck nor by patience."""
+        wrong, last = self._wrong.get((holder.kind, holder.key), (0, 0))
+        return wrong >= MAX_WRONG_PINS and now - last < LOCK_MS
 
-    async def _duress_later(self, holder: Holder, at: int) -> None:
+    def _count_wrong(self, holder: Holder, now: int) -> None:
+        wrong, _ = self._wrong.get((holder.kind, holder.key), (0, 0))
+        self._wrong[holder.kind, holder.key] = (wrong + 1, now)
+
+    def _remember(
+        self, holder: Holder, tap_id: str, answer: FieldAnswer, *, duress: bool | None = None
+    ) -> str:
+        """Record the tap (to answer a retry the same); for a check-in (``duress``
+        given), also what is still to do, sealed to this node: raise the duress
+        alert, or nothing. Both are written, of one length, whichever PIN it was;
+        the task that reads it back (``_duty_later``, or ``resume`` after a restart)
+        makes the duress alert survive a crash between the answer and the alert."""
+        key = _tap_key(holder, tap_id or secrets.token_hex(16))
+        doc: dict[str, object] = {"outcome": answer.outcome, "at": answer.at}
+        if duress is not None:
+            duty = {
+                "d": int(duress),
+                "who": holder.who,
+                "region": holder.region,
+                "to": list(holder.recipients),
+            }
+            doc["duty"] = self._seal(json.dumps(duty, sort_keys=True))
+        if tap_id or duress is not None:
+            self.s.store.put_record("field-tap", key, doc, self.s.clock())
+        return key
+
+    async def _duty_later(self, key: str) -> None:
         await asyncio.sleep(self.rand.uniform(*self.duress_delay_s))
-        self._raise(holder, DURESS_HEADLINE, DURESS_INSTRUCTION, "threat")
+        self.settle(key)
+
+    def settle(self, key: str) -> None:
+        """Carry out a recorded tap's duty (the duress alert, or nothing), then mark
+        it done. A crash in between raises the alert twice rather than never."""
+        doc = self.s.store.get_record("field-tap", key)
+        if not doc or "duty" not in doc:
+            return
+        opened = self._open(str(doc["duty"]))
+        duty = json.loads(opened) if opened else {}
+        if duty.get("d"):
+            self._raise(
+                duty["who"], duty["region"], duty["to"], DURESS_HEADLINE, DURESS_INSTRUCTION, "threat"
+            )
+        self.s.store.put_record(
+            "field-tap", key, {k: v for k, v in doc.items() if k != "duty"}, self.s.clock()
+        )
+
+    def resume(self) -> None:
+        """Once after a start: the duties a stopped node had not carried out."""
+        for key, doc in self.s.store.list_records("field-tap"):
+            if "duty" in doc:
+                self.settle(key)
 
     def _raise(
         self,
-        holder: Holder,
+        who: str,
+        region: str,
+        to: list[str],
         headline: str,
         instruction: str,
         event: str,
@@ -303,13 +374,14 @@ class FieldDesk:
         note: str = "",
         circle: tuple[int, int, int] | None = None,
     ) -> str:
-        """A severe restricted alert about ``holder``, sealed to its recipients."""
-        peers = [self.s.store.get_peer(bytes.fromhex(k)) for k in holder.recipients]
+        """A severe restricted alert about ``who``, sealed to ``to`` (peers' keys, hex;
+        none: this node alone)."""
+        peers = [self.s.store.get_peer(bytes.fromhex(k)) for k in to]
         recipients = [p.enc_key for p in peers if p is not None] or [self.s.identity.enc_public]
         where = f"{circle[0] / 1e6:.6f}, {circle[1] / 1e6:.6f} ±{circle[2]} m" if circle else ""
         alert = Alert(
-            headline=(headline % {"who": holder.who})[:160],
-            areas=(Area(holder.region or "*", desc=where, circle=circle),),
+            headline=(headline % {"who": who})[:160],
+            areas=(Area(region or "*", desc=where, circle=circle),),
             severity="severe",
             event=event,
             urgency="immediate",

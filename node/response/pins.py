@@ -8,9 +8,8 @@ test; a PIN typed at the page is checked against both the normal and the
 duress hash every time, in constant time (``hmac.compare_digest``), so the
 work and the time are the same whichever PIN it is.
 
-The key follows the node's key: after ``amparo keys rotate`` (which an
-organization does after a compromise, when PINs must change anyway) the PINs
-are set again with ``amparo checkin start`` / ``amparo sos link``.
+Key rotation keeps the encryption key, so PINs outlive it; a node declared
+compromised is replaced by a new one, and its people get new links and PINs.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import re
 import secrets
 from typing import Final, Literal
 
-from node.errors import Refused
+from node.response.checkin_plan import CheckinError
 
 PIN: Final = re.compile(r"[0-9]{4,8}")
 PURPOSE: Final = b"amparo/v1/pin"
@@ -31,7 +30,7 @@ _NOBODY: Final = "00" * SALT_BYTES + ":" + "00" * 32  # compared against when no
 Match = Literal["pin", "duress", "wrong"]
 
 
-class PinError(Refused, ValueError):
+class PinError(CheckinError):
     """A PIN that cannot be used; the message says why (never the PIN)."""
 
 

@@ -124,7 +124,7 @@ class SmsDesk:
             text = t(sms.CHECKED_IN) % {"time": when}
         elif answer.outcome == "help-asked":
             text = t(sms.HELP_ASKED) % {"time": when}
-        elif answer.outcome == "wrong-pin":
+        elif answer.outcome in ("wrong-pin", "locked"):  # locked: the field desk's own wait after wrong PINs
             return self._refused(number, answer.reason, reply=t(sms.WRONG_PIN))
         else:
             return self._refused(number, answer.reason, reply=t(sms.ENDED))

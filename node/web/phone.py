@@ -36,6 +36,7 @@ ANSWER: Final = {
     "checked-in": N_("Checked in at %(time)s. Thank you — stay safe."),
     "help-asked": N_("Help was asked for at %(time)s. Your organization has been alerted."),
     "wrong-pin": N_("That PIN is not right. Try again."),
+    "locked": N_("Too many wrong PINs: wait 15 minutes to check in. You can still ask for help below."),
     "ended": N_("This check-in has ended. Thank you."),
     "confirm": N_("Tick “Yes, I need help now” to send the call for help."),
 }

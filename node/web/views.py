@@ -405,7 +405,7 @@ class Views:
         _plan, token = s.desk.checkins.start(
             form.get("who", "").strip() or "someone", form.get("region", "").strip(),
             deadline=deadline, interval_ms=every, grace_ms=parse_duration(form.get("grace") or "10m", "grace"),
-            note=form.get("note", "")[:2000], to=to,
+            note=form.get("note", "")[:2000], to=to, pin=form.get("pin", ""), duress_pin=form.get("duress_pin", ""),
         )
         raise web.HTTPSeeOther(f"{PREFIX}/checkins?link=/checkin/{token}")
 

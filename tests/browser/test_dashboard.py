@@ -197,6 +197,8 @@ def test_phone_check_in_at_390_px(browser: Any, orgs: Any, shots: Path) -> None:
     bruno.fill("#who", "Lucía (periodista)")
     bruno.fill("#c-region", "MX-GRO")
     bruno.fill("#in", "2h")
+    bruno.fill("#c-pin", "4821")
+    bruno.fill("#c-duress", "9153")
     bruno.click("form.card button[type=submit]")
     link = bruno.locator("#checkin-link").get_attribute("href")
     assert link and link.startswith("/checkin/")
@@ -209,6 +211,7 @@ def test_phone_check_in_at_390_px(browser: Any, orgs: Any, shots: Path) -> None:
     box = button.bounding_box()
     assert box and box["width"] >= 200 and box["height"] >= 44  # easy to hit with a thumb
     phone.screenshot(path=str(shots / "phone-checkin.png"))
+    phone.fill("#pin", "4821")  # the check-in has PINs: the page asks for one
     button.tap()
     phone.wait_for_selector("text=Checked in")
     plans = b.api.get("/api/v1/checkins")["checkins"]

@@ -227,9 +227,8 @@ def test_offline_tap_is_kept_and_arrives_dated_by_the_tap(browser: Any, mesh: Lo
     phone.screenshot(path=str(shots / "phone-offline.png"), full_page=True)
     phone.reload()  # the page comes back without signal (the service worker's copy), the tap still kept
     phone.locator("#delivery.waiting").wait_for()
-    (plan,) = [p for p in b.api.get("/api/v1/checkins")["checkins"] if p["who"] == "Brigada Sur"]
-    assert plan["last_ok"] == 0  # nothing reached the node
-
+    # (Whether the node has it yet is not asked: Playwright's offline mode does not
+    # cover the service worker, whose Background Sync may already have sent it.)
     context.set_offline(False)
     phone.locator("#delivery.sent").wait_for(timeout=30_000)
     assert phone.locator("#delivery").inner_text().startswith("Sent ")

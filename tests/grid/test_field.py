@@ -192,3 +192,58 @@ async def test_pins_that_cannot_work_are_refused(grid: Grid, pin: str, duress: s
         b.service.desk.checkins.start(
             "X", "GT", interval_ms=HOUR_MS, grace_ms=0, note="", to=[], pin=pin, duress_pin=duress
         )
+
+
+async def test_a_duress_alert_survives_a_stop_before_it_left(grid: Grid) -> None:
+    """The answer is written before the duress alert's work starts; a node that
+    stops in between raises it on its next start (and a normal PIN's record
+    raises nothing)."""
+    _a, _b, c, field = await three(grid)
+    _plan, token = field.checkins.start(
+        "Lucía",
+        "MX-OAX",
+        interval_ms=HOUR_MS,
+        grace_ms=60_000,
+        note="",
+        to=["c"],
+        pin="4821",
+        duress_pin="9153",
+    )
+    field.duress_delay_s = (3600.0, 3600.0)  # the background task would wait an hour: it never gets to run
+    assert field.check_in(holder(field, token), "4821", grid.clock.now, tap_id="n").acted
+    assert field.check_in(holder(field, token), "9153", grid.clock.now, tap_id="d").acted
+    await grid.stop("b")
+    assert not field_alerts(c)
+    await grid.start("b")
+    await grid.advance(1_000)  # the first tick resumes what the stopped node left
+    (alert,) = field_alerts(c)
+    assert alert["headline"] == "Duress: Lucía checked in with their duress PIN"
+    await grid.stop("b")
+    await grid.start("b")
+    await grid.advance(1_000)
+    assert len(field_alerts(c)) == 1  # done once: never again
+
+
+async def test_wrong_pins_in_a_row_lock_check_ins_but_never_an_sos(grid: Grid) -> None:
+    _a, _b, c, field = await three(grid)
+    _plan, token = field.checkins.start(
+        "Lucía",
+        "MX-OAX",
+        interval_ms=HOUR_MS,
+        grace_ms=60_000,
+        note="",
+        to=["c"],
+        pin="4821",
+        duress_pin="9153",
+    )
+    for guess in ("0000", "1111", "2222", "3333", "4444"):
+        assert field.check_in(holder(field, token), guess, grid.clock.now).outcome == "wrong-pin"
+    right = field.check_in(holder(field, token), "4821", grid.clock.now)
+    duress = field.check_in(holder(field, token), "9153", grid.clock.now)
+    assert right.outcome == duress.outcome == "locked" and not right.acted  # the same for both PINs
+    assert field.sos(holder(field, token), None, "", None, grid.clock.now).outcome == "help-asked"
+    await grid.advance(15 * 60_000, step_ms=60_000)
+    assert field.check_in(holder(field, token), "4821", grid.clock.now).outcome == "checked-in"
+    assert field.check_in(holder(field, token), "0000", grid.clock.now).outcome == "wrong-pin"  # counted anew
+    assert field.check_in(holder(field, token), "4821", grid.clock.now).outcome == "checked-in"
+    assert [x["headline"] for x in field_alerts(c)] == ["SOS: Lucía asks for help"]

@@ -74,7 +74,7 @@
     if (timer !== null) { clearInterval(timer); timer = null; }
     status.textContent = doc.message;
     status.classList.toggle("refused", !doc.acted);
-    if (doc.acted) show(words.sent.replace("{time}", clock(doc.at)), "sent");
+    if (doc.acted) show(words.sent.replace("{time}", doc.time || clock(doc.at)), "sent");  // the node's clock, as the status
     else show("", "");
     if (doc.help) {
       let help = document.getElementById("help-asked");
