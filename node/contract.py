@@ -101,6 +101,18 @@ class CompromisedInput(Model):
     reason: str | None = None
 
 
+class InboundSms(Model):
+    sender: Annotated[str, Meta(max_length=32, description="the sender's number, +E.164")] = field(name="from")
+    text: Annotated[str, Meta(max_length=1600)]
+    id: Annotated[str, Meta(max_length=200, description="the gateway's id or time for this SMS")] | None = None
+
+
+class WipeAlertInput(Model):
+    confirm: Annotated[str, Meta(description="this node's exact name")]
+    peers: Annotated[list[Annotated[str, Meta(max_length=MAX_NAME)]], Meta(min_length=1, max_length=64)]
+    wait_ms: Annotated[int, Meta(description="how long to wait for the peers' acknowledgements")] | None = None
+
+
 class RotateInput(Model):
     record: Annotated[str, Meta(description="the new key's node record with the hand-over (hex)")]
     seed: Annotated[str, Meta(description="the new signing seed sealed to this node's X25519 key (hex)")]
@@ -195,6 +207,7 @@ class SubscriptionInput(Model):
     exercises: bool | None = None
     scopes: Annotated[list[Scope], Meta(min_length=1)] | None = None
     label: Annotated[str, Meta(max_length=MAX_LABEL)] | None = None
+    lang: Annotated[str, Meta(max_length=8, description="language of an Apprise channel's texts (en, es)")] | None = None
 
 
 class CapImportInput(Model):
@@ -494,6 +507,24 @@ class Alerts(Answer):
 class Revocation(Answer):
     revocation: str
     key: str
+
+
+class SmsHandled(Answer):
+    acted: Annotated[bool, Meta(description="the node did what the SMS asked")]
+    reply: Annotated[str, Meta(description="the text to send back to the sender (empty: send nothing)")]
+    reason: Annotated[str, Meta(description="why it was refused, in one line (never the text or PIN)")]
+    kind: Annotated[str, Meta(description="checked-in, help-asked or ack when acted")]
+
+
+class PeerWarned(Answer):
+    alert: Annotated[bool, Meta(description="the peer acknowledged the sealed duress alert")]
+    compromise: Annotated[bool, Meta(description="the peer acknowledged the compromise declaration")]
+
+
+class WipeAlerted(Answer):
+    alert: str
+    revocation: str
+    peers: dict[str, PeerWarned]
 
 
 class Rotated(Answer):

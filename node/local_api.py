@@ -24,7 +24,7 @@ import nacl.public
 from aiohttp import web
 
 from node import contract as c
-from node import incidents, joint_api, metrics, openapi, pairing, stream
+from node import incidents, joint_api, metrics, openapi, pairing, stream, wipe_alert
 from node import web as dashboard
 from node.alerts import parse_duration
 from node.allies import api as allies_api
@@ -33,7 +33,7 @@ from node.config import served_hosts, serves_host
 from node.errors import Refused
 from node.provision import api_token
 from node.response import api as response_api
-from node.response import checkin_routes
+from node.response import checkin_routes, sms_routes
 from node.routes import SERVICE, Route, given, read_body, service
 from node.service import NodeService
 from protocol import NodeRecord, ProtocolError, Revoke, decode, fingerprint, sign_envelope
@@ -73,6 +73,8 @@ def api_routes() -> tuple[Route, ...]:
         *allies_api.ROUTES,
         *cap_api.ROUTES,
         *joint_api.ROUTES,
+        *wipe_alert.ROUTES,
+        *sms_routes.ROUTES,
     )
 
 

@@ -42,9 +42,11 @@ from node.alerts import alert_json, open_row, phone_text
 from node.all_clear import FOLLOW_UPS, FollowUp, change_json, describe, notice_text, sender_name
 from node.allies import messages
 from node.allies.subscriptions import Subscription, SubscriptionError, parse
+from node.catalogs import translations
 from node.config import public_base
 from node.host import Host
 from node.outbound import OutboundPolicy, OutboundRefused, apprise_understands, send_apprise
+from node.response import sms
 from node.store import Delivery, StoredEnvelope
 from protocol import Alert, fingerprint
 
@@ -363,16 +365,28 @@ class DeliveryDesk:
         try:
             if sub.channel.kind == "webhook":
                 return await self._webhook(sub, d, doc, link, follow, sender, encoded)
+            footer = self._sms_footer(sub, str(doc.get("incident") or d.envelope_id.hex()))
             if follow is not None:  # who cancelled and why, or what changed (the row is the follow-up)
-                title, body = notice_text(follow, link, sender=sender)
+                title, body = notice_text(follow, link, sender=sender, lang=sub.lang, footer=footer)
             else:
-                title, body = phone_text(alert, link=link, sender=sender)
+                title, body = phone_text(alert, link=link, sender=sender, lang=sub.lang, footer=footer)
             ok = await asyncio.to_thread(send_apprise, [sub.channel.url], title, body, self.policy)
             return None if ok else "the Apprise channel refused or could not be reached (or the outbound policy)"
         except OutboundRefused as exc:
             return f"refused by the outbound policy: {exc}"
         except Exception as exc:  # one receiver's failure must never stop the desk
             return f"{type(exc).__name__}"
+
+    def _sms_footer(self, sub: Subscription, incident_hex: str) -> tuple[str, ...]:
+        """By SMS, for an incident this node is paging for: its short code and
+        how to acknowledge by replying (``node.response.sms``)."""
+        if not sms.is_sms_channel(sub.channel.url):
+            return ()
+        open_now = self.s.store.open_escalations()
+        if incident_hex not in open_now:
+            return ()
+        code = sms.short_code(incident_hex, open_now)
+        return (translations(sub.lang).gettext(sms.REPLY_LINE) % {"code": code},)
 
     def _open(self, envelope_id: bytes) -> Opened | None:
         """The alert, its JSON and, for an update or cancel, what it says

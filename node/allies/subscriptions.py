@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from node import catalogs
 from node.errors import Refused
 from node.outbound import OutboundPolicy, OutboundRefused, is_plaintext_apprise
 from protocol import Alert, ProtocolError, regions
@@ -61,6 +62,7 @@ class Subscription:
     scopes: tuple[str, ...] = DEFAULT_SCOPES
     created: int = 0
     secret: str = field(default="", repr=False)  # webhook HMAC key, hex
+    lang: str = "en"  # the language of an Apprise channel's texts (a webhook's JSON has none)
 
     def wants(self, alert: Alert) -> bool:
         """True when ``alert`` (already opened, so readable by this node) belongs here."""
@@ -83,6 +85,7 @@ class Subscription:
             "scopes": list(self.scopes),
             "created": self.created,
             "secret": self.secret,
+            "lang": self.lang,
         }
 
     def public_doc(self) -> dict[str, Any]:
@@ -105,6 +108,7 @@ class Subscription:
             scopes=tuple(doc.get("scopes", DEFAULT_SCOPES)),
             created=int(doc.get("created", 0)),
             secret=doc.get("secret", ""),
+            lang=doc.get("lang", "en"),
         )
 
 
@@ -123,7 +127,14 @@ def parse(
         scopes=_scopes(doc.get("scopes", list(DEFAULT_SCOPES))),
         created=now,
         secret=secret if channel.kind == "webhook" else "",
+        lang=_lang(doc.get("lang") or "en"),
     )
+
+
+def _lang(value: object) -> str:
+    if value not in catalogs.available():
+        raise SubscriptionError(f"lang: texts are written in {' or '.join(catalogs.available())}, not {value!r}")
+    return str(value)
 
 
 def parse_channel(value: object, policy: OutboundPolicy) -> Channel:

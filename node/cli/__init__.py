@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "person": ("node.cli.response", "person_group",
                "People in the field who are not responders: their phone and language."),
     "sos": ("node.cli.response", "sos_group", "Standing SOS/check-in links for people in the field and responders."),
+    "inbound": ("node.cli.inbound", "inbound_group", "Messages people send to the node from their phones (SMS)."),
     "oncall": ("node.cli.response", "oncall_group", "The on-call rotation: who answers right now."),
     "checkin": ("node.cli.response", "checkin_group", "Check-ins for people travelling or at public events."),
     "drill": ("node.cli.response", "drill_group", "Rehearse scenarios on the live mesh, labelled DRILL everywhere."),

@@ -32,6 +32,7 @@ def subscribe_group() -> None:
     help="Scopes to deliver (comma-separated). restricted must be asked for: the channel carries the text off this machine.",
 )
 @click.option("--label", default="", help="A name for this subscription, e.g. who receives it.")
+@click.option("--lang", default="en", show_default=True, help="Language of the texts an Apprise channel gets (en, es).")
 @json_option
 @click.pass_obj
 def add(
@@ -43,6 +44,7 @@ def add(
     exercises: bool,
     scopes: str,
     label: str,
+    lang: str,
     as_json: bool,
 ) -> None:
     """Subscribe a channel to alerts for one or more regions."""
@@ -59,6 +61,7 @@ def add(
             "exercises": exercises,
             "scopes": [s.strip() for s in scopes.split(",") if s.strip()],
             "label": label,
+            "lang": lang,
         },
     )
     doc = doc | {"resolved": resolved}

@@ -38,6 +38,7 @@ class LocalClient:
         host, port = parse_hostport(config.local, "local")
         self.base = f"http://{host}:{port}"
         self.token = (home / TOKEN_FILE).read_text("ascii").strip()  # as node.provision.api_token, without its TLS imports
+        self.timeout: float = TIMEOUT_S  # seconds; longer for a request that waits on peers (wipe --alert)
 
     def get(self, path: str, **params: Any) -> Any:
         query = "&".join(
@@ -69,7 +70,7 @@ class LocalClient:
             headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as resp:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310
                 body = resp.read()
                 return json.loads(body or b"null") if as_json else body
         except urllib.error.HTTPError as exc:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from node import keystore, prerotation
+from node import duress, keystore, prerotation
 from node.cli.base import CliContext, emit, fail, json_option, warn
 from node.config import (
     CONFIG_FILE,
@@ -14,6 +17,7 @@ from node.config import (
     DEFAULT_MESH,
     KEY_FILE,
     Config,
+    ConfigError,
     load,
     make_home,
     save,
@@ -38,6 +42,49 @@ def _prompt_new_passphrase() -> bytes:
 def prompt_passphrase() -> bytes:
     text: str = click.prompt("Passphrase for the node's keys", hide_input=True, err=True)
     return text.encode("utf-8")
+
+
+def guarded_prompt(home: Path) -> Callable[[], bytes]:
+    """The passphrase prompt of a node that may have a duress passphrase
+    (``node.duress``): typed instead of the real one, the running node warns the
+    chosen peers, the node is wiped, and the command fails exactly as a wrong
+    passphrase does. A node that is not running has no unlocked key to sign a
+    warning with: it is wiped without one."""
+
+    def prompt() -> bytes:
+        value = prompt_passphrase()
+        try:
+            chosen = duress.matches(home, value)
+        except ConfigError:
+            chosen = None  # a damaged duress file never blocks the real passphrase
+        if chosen is None:
+            return value
+        refusal = _wrong_passphrase(home, value)
+        from node import wipe as panic
+        from node.cli.maintenance import warn_peers
+
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.suppress(ConfigError):
+            if chosen.peers:  # nothing on the screen gives it away, and nothing stops the wipe
+                warn_peers(home, load(home).name, list(chosen.peers), chosen.wait_ms)
+        panic.wipe(home)
+        raise ConfigError(refusal)
+
+    return prompt
+
+
+def _wrong_passphrase(home: Path, value: bytes) -> str:
+    """The very message a wrong passphrase gets (``keystore.unlock``)."""
+    from protocol import ProtocolError
+    from protocol.keys import open_key_file
+
+    path = home / KEY_FILE
+    try:
+        open_key_file(path.read_bytes(), value)
+    except ProtocolError as exc:
+        return f"{path}: {exc.message}"
+    except OSError:
+        pass
+    return f"{path}: wrong passphrase"
 
 
 @click.command("init")
@@ -133,7 +180,7 @@ def _after_init(home: Path, config: Config, identity: Identity, sealed: bool) ->
 def id_command(ctx: CliContext, as_json: bool) -> None:
     """Show this node's name, keys, fingerprint and addresses."""
     config = load(ctx.home)
-    identity = keystore.unlock(ctx.home, prompt_passphrase)
+    identity = keystore.unlock(ctx.home, guarded_prompt(ctx.home))
     summary = describe(ctx.home, config, identity)
     emit(summary, as_json, human_id(summary))
 

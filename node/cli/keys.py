@@ -75,7 +75,7 @@ def rotate(ctx: CliContext, yes: bool, next_key_file: Path | None, as_json: bool
     import nacl.public
 
     from node import keystore, prerotation, records
-    from node.cli.identity import prompt_passphrase
+    from node.cli.identity import guarded_prompt
     from node.config import KEY_FILE
     from protocol import Identity, NodeRecord, fingerprint, rotation_payload, sign_envelope
     from protocol.signing import PURPOSE_ROTATE, next_key_commitment, sign
@@ -83,7 +83,7 @@ def rotate(ctx: CliContext, yes: bool, next_key_file: Path | None, as_json: bool
     config = load(ctx.home)
     if not yes:
         click.confirm("Rotate this node's keys now?", abort=True, err=True)
-    old, passphrase = keystore.unlock_with_passphrase(ctx.home, prompt_passphrase)
+    old, passphrase = keystore.unlock_with_passphrase(ctx.home, guarded_prompt(ctx.home))
     committed = _next_key(ctx, passphrase, next_key_file)
     new = Identity(sign_seed=committed.sign_seed, enc_secret=old.enc_secret)
     after = prerotation.new_identity()  # the key the new one commits to, for the rotation after this
@@ -187,12 +187,12 @@ def export_next(ctx: CliContext, file: Path, keep: bool, qr: bool, as_json: bool
     leaves the home unless --keep. See docs/operators.md, "After a raid".
     """
     from node import keystore, prerotation
-    from node.cli.identity import prompt_passphrase
+    from node.cli.identity import guarded_prompt
 
     config = load(ctx.home)
     if file.exists():
         fail(f"{file} exists; choose a new file (an old next-key file may be someone's only copy)")
-    current, passphrase = keystore.unlock_with_passphrase(ctx.home, prompt_passphrase)
+    current, passphrase = keystore.unlock_with_passphrase(ctx.home, guarded_prompt(ctx.home))
     nxt = prerotation.open_next(ctx.home, passphrase)
     if nxt is None:
         fail("the next key is no longer in the home: it was exported without --keep (use that file)")
@@ -242,6 +242,87 @@ def export_next(ctx: CliContext, file: Path, keep: bool, qr: bool, as_json: bool
     )
 
 
+@keys_group.group("duress-passphrase")
+def duress_group() -> None:
+    """A second passphrase that alerts peers and wipes the node when typed."""
+
+
+@duress_group.command("set")
+@click.option(
+    "--alert",
+    "alert",
+    metavar="PEER[,PEER…]",
+    default="",
+    help="Peers to send the duress alert and compromise declaration to (as `amparo wipe --alert`).",
+)
+@click.option(
+    "--alert-wait",
+    default="10s",
+    show_default=True,
+    metavar="DURATION",
+    help="How long to wait for their acknowledgement before erasing anyway.",
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the duress passphrase from this file instead of a prompt.",
+)
+@json_option
+@click.pass_obj
+def duress_set(
+    ctx: CliContext, alert: str, alert_wait: str, passphrase_file: Path | None, as_json: bool
+) -> None:
+    """Set the duress passphrase. Typed where the node asks for its passphrase
+    (`amparo run`, `amparo id`, `amparo keys rotate`), it makes the running node
+    warn the peers named here, wipes the node, and fails like a wrong passphrase."""
+    from node import duress
+    from node.cli.maintenance import _peer_list, _wait_ms
+    from node.config import KEY_FILE, ConfigError
+    from protocol import ProtocolError
+    from protocol.keys import key_file_needs_passphrase, open_key_file
+
+    peers, wait_ms = _peer_list(alert), _wait_ms(alert_wait)
+    if passphrase_file is not None:
+        value = passphrase_file.read_bytes().rstrip(b"\r\n")
+    else:
+        text: str = click.prompt("Duress passphrase", hide_input=True, confirmation_prompt=True, err=True)
+        value = text.encode("utf-8")
+    key_file = (ctx.home / KEY_FILE).read_bytes()
+    if not key_file_needs_passphrase(key_file):
+        raise click.ClickException(
+            "this node's key file has no passphrase: a duress passphrase would never be asked"
+        )
+    try:
+        open_key_file(key_file, value)
+    except ProtocolError:
+        pass
+    else:
+        raise click.ClickException("that is the node's passphrase: choose a different duress passphrase")
+    if peers:
+        try:
+            known = {p["name"] for p in LocalClient(ctx.home).get("/api/v1/peers")["peers"]}
+        except ConfigError as exc:  # the node is down: the names are checked when it is used
+            click.echo(f"Peer names not checked ({exc}).", err=True)
+            known = set(peers)
+        unknown = [p for p in peers if p not in known]
+        if unknown:
+            raise click.ClickException(f"--alert: no peer called {', '.join(unknown)} (amparo peer list)")
+    try:
+        duress.save(ctx.home, value, peers, wait_ms)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    emit(
+        {"peers": peers, "wait_ms": wait_ms},
+        as_json,
+        "Duress passphrase set. Typed where the node asks for its passphrase, it "
+        + (
+            f"alerts {', '.join(peers)}, then wipes the node."
+            if peers
+            else "wipes the node (no peers to alert)."
+        ),
+    )
+
+
 def _peer_snapshot(home: Path) -> list[dict[str, object]]:
     from node.config import database_url
     from node.store import Store
@@ -284,7 +365,7 @@ def recover(ctx: CliContext, file: Path, not_compromised: bool, yes: bool, as_js
     everywhere. Peers move the pairing to the recovered key by themselves.
     """
     from node import keystore, prerotation, provision, tls
-    from node.cli.identity import prompt_passphrase
+    from node.cli.identity import guarded_prompt
     from node.wipe import PID_FILE, _alive
     from protocol import fingerprint
     from protocol.keys import Identity
@@ -300,7 +381,7 @@ def recover(ctx: CliContext, file: Path, not_compromised: bool, yes: bool, as_js
             abort=True,
             err=True,
         )
-    _, passphrase = keystore.unlock_with_passphrase(ctx.home, prompt_passphrase)
+    _, passphrase = keystore.unlock_with_passphrase(ctx.home, guarded_prompt(ctx.home))
     fresh = prerotation.new_identity()
     identity = Identity(sign_seed=exported.next_identity.sign_seed, enc_secret=fresh.enc_secret)
     keystore.store(ctx.home, identity, passphrase, config.kdf_profile)
@@ -359,3 +440,18 @@ def _restore_peers(home: Path, peers: list[dict[str, object]]) -> int:
     finally:
         store.close()
     return added
+
+
+@duress_group.command("clear")
+@json_option
+@click.pass_obj
+def duress_clear(ctx: CliContext, as_json: bool) -> None:
+    """Remove the duress passphrase."""
+    from node import duress
+
+    removed = duress.clear(ctx.home)
+    emit(
+        {"removed": removed},
+        as_json,
+        "Duress passphrase removed." if removed else "No duress passphrase was set.",
+    )

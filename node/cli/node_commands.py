@@ -24,7 +24,7 @@ def run_command(ctx: CliContext, verbose: bool) -> None:
     import logging
 
     from node import runner
-    from node.cli.identity import prompt_passphrase
+    from node.cli.identity import guarded_prompt
 
     config = load(ctx.home)
     runner.setup_logging(config, logging.DEBUG if verbose else logging.INFO)
@@ -36,7 +36,7 @@ def run_command(ctx: CliContext, verbose: bool) -> None:
             f"amparo: node {config.name!r} running (mesh {config.listen}, local {config.local})", err=True
         )
 
-    asyncio.run(runner.serve(ctx.home, prompt_passphrase, ready))
+    asyncio.run(runner.serve(ctx.home, guarded_prompt(ctx.home), ready))
 
 
 def failure_line(peer: dict[str, Any], indent: str) -> list[str]:

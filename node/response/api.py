@@ -25,7 +25,8 @@ async def list_responders(request: web.Request) -> web.Response:
 async def add_responder(request: web.Request) -> web.Response:
     doc = await read_body(request, c.ResponderInput)
     made = desk(request).add_responder(
-        doc.name, doc.role, doc.channels or [], doc.password or None, bool(doc.drills), doc.lang, doc.tz
+        doc.name, doc.role, doc.channels or [], doc.password or None, bool(doc.drills), doc.lang, doc.tz,
+        phone=doc.phone,
     )
     return web.json_response(made, status=201)
 

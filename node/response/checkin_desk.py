@@ -20,6 +20,7 @@ import nacl.public
 
 from node import catalogs
 from node.alerts import make_envelope, open_row
+from node.duress import WIPE_HEADLINE, WIPE_INSTRUCTION
 from node.host import Host
 from node.response import checkin_plan, pins
 from node.response.checkin_plan import CheckinError, Plan
@@ -48,7 +49,7 @@ DURESS_INSTRUCTION = (
 )
 GENERATED = (
     MISSED_HEADLINE, MISSED_INSTRUCTION, CHECKED_IN, SOS_HEADLINE, SOS_DURESS_HEADLINE, SOS_INSTRUCTION,
-    DURESS_HEADLINE, DURESS_INSTRUCTION,
+    DURESS_HEADLINE, DURESS_INSTRUCTION, WIPE_HEADLINE, WIPE_INSTRUCTION,
 )
 
 

@@ -47,6 +47,7 @@ from node.outbound import (
     send_apprise,
 )
 from node.response import escalation as esc
+from node.response import sms
 from node.response.all_clear import AllClear
 from node.response.checkin_desk import CheckinDesk, localized
 from node.response.field import FieldDesk, FieldError, check_phone
@@ -194,7 +195,7 @@ class ResponseDesk:
         outcome = {}
         for person in dict.fromkeys((record.outgoing, record.incoming)):
             urls = self._channels(person)
-            title, body = hand_over_text(record, backup, public_base(self.s.config), self.zone_of(person))
+            title, body = hand_over_text(record, backup, public_base(self.s.config), self.zone_of(person), self._lang_of(person))
             if not urls:
                 outcome[person] = "no channel"
             elif await asyncio.to_thread(_notify, urls, title, body, self.outbound):
@@ -400,6 +401,10 @@ class ResponseDesk:
     def _names(self) -> set[str]:
         return {r.name for r in self.s.store.list_responders()}
 
+    def _lang_of(self, person: str) -> str:
+        row = self.s.store.get_responder(person)
+        return row.lang if row is not None and row.lang else "en"
+
     def zone_of(self, person: str) -> tzinfo:
         """The zone a person reads times in: their own, else the node's."""
         row = self.s.store.get_responder(person)
@@ -454,8 +459,7 @@ class ResponseDesk:
             responder = self.s.store.get_responder(person)
             if responder is None or not responder.channels:
                 continue
-            title, body = texts.get(responder.lang, responder.tz)
-            if await asyncio.to_thread(_notify, list(responder.channels), title, body, self.outbound):
+            if await self._send_page(texts, responder):
                 delivered.append(person)
                 record = self._page_state(record, reached=list(delivered))
         self._page_state(record, state="sent" if delivered else "unreachable")
@@ -463,6 +467,19 @@ class ResponseDesk:
         self.note(page.alert_id, "", kind="escalation", message=message, params=params)
         if not delivered:
             log.warning("escalation step %s for alert %s reached nobody", page.targets, page.alert_id[:12])
+
+    async def _send_page(self, texts: _PageTexts, responder: ResponderRow) -> bool:
+        """One person's page on all their channels; SMS channels get the alert's
+        short code and how to reply with it (``node.response.sms``)."""
+        by_sms = [url for url in responder.channels if sms.is_sms_channel(url)]
+        others = [url for url in responder.channels if url not in by_sms]
+        reached = False
+        for urls, by_text in ((others, False), (by_sms, True)):
+            if urls:
+                code = texts.short_code(self.s.store.open_escalations()) if by_text else ""
+                title, body = texts.get(responder.lang, responder.tz, code)
+                reached = await asyncio.to_thread(_notify, urls, title, body, self.outbound) or reached
+        return reached
 
     def _sender(self, author: bytes) -> str:
         """The sending organization as a responder knows it: its name when this
@@ -503,7 +520,7 @@ ACK_HOW = "To acknowledge: open the link and press “%(button)s”, or run: %(c
 
 def page_text(
     alert: Alert, alert_hex: str, base: str, *, lang: str = "en", sender: str = "",
-    zone: tzinfo | None = None, expires: int = 0,
+    zone: tzinfo | None = None, expires: int = 0, sms_code: str = "",
 ) -> tuple[str, str]:
     """A responder's page: the phone text every channel gets
     (``node.alerts.phone_text``) in the responder's language, naming the sending
@@ -511,16 +528,18 @@ def page_text(
     in ``zone`` (the responder's, else the node's). No channel carries replies back yet,
     so every page offers the dashboard link (its Acknowledge button) and the
     command. ``base`` is where the responder reaches the dashboard
-    (``config.public_base``)."""
+    (``config.public_base``). A page by SMS (``sms_code``: the alert's short
+    code) first says how to acknowledge by replying."""
     t = catalogs.translations(lang).gettext
     if alert.msg_type != "alert" and alert.references:  # every link names the incident
         alert_hex = alert.references[0].hex()
     link = f"{base}/ui/alerts/{alert_hex}"
     how = t(ACK_HOW) % {"button": t("Acknowledge"), "command": "amparo alert ack " + alert_hex[:12]}
+    footer = (t(sms.REPLY_LINE) % {"code": sms_code}, how) if sms_code else (how,)
     said = replace(  # a missed check-in's alert is signed in English: told in the responder's language
         alert, headline=localized(alert.headline, t)[:MAX_HEADLINE], instruction=localized(alert.instruction, t)
     )
-    return phone_text(said, link=link, footer=(how,), lang=lang, sender=sender, zone=zone, expires=expires)
+    return phone_text(said, link=link, footer=footer, lang=lang, sender=sender, zone=zone, expires=expires)
 
 
 def _urgent(alert: Alert) -> bool:
@@ -535,25 +554,42 @@ class _PageTexts:
     def __init__(self, alert: Alert, alert_hex: str, base: str, sender: str, zone: tzinfo, expires: int) -> None:
         self._args = (alert, alert_hex, base)
         self._sender, self._zone, self._expires = sender, zone, expires
-        self._texts: dict[tuple[str, str], tuple[str, str]] = {}
+        self._texts: dict[tuple[str, str, str], tuple[str, str]] = {}
+        self._code = ""
 
-    def get(self, lang: str, tz: str = "") -> tuple[str, str]:
-        if (lang, tz) not in self._texts:
+    def short_code(self, open_alerts: list[str]) -> str:
+        """The alert's SMS code, chosen once per page among the open incidents."""
+        self._code = self._code or sms.short_code(self._args[1], open_alerts)
+        return self._code
+
+    def get(self, lang: str, tz: str = "", sms_code: str = "") -> tuple[str, str]:
+        if (lang, tz, sms_code) not in self._texts:
             zone = clock_text.zone_or(tz, self._zone)
-            self._texts[lang, tz] = page_text(
-                *self._args, lang=lang, sender=self._sender, zone=zone, expires=self._expires
+            self._texts[lang, tz, sms_code] = page_text(
+                *self._args, lang=lang, sender=self._sender, zone=zone, expires=self._expires, sms_code=sms_code
             )
-        return self._texts[lang, tz]
+        return self._texts[lang, tz, sms_code]
 
 
-def hand_over_text(record: HandOver, backup: str | None, base: str, zone: tzinfo) -> tuple[str, str]:
-    """What both people get: who holds the role from when (in the reader's
-    ``zone``), and the note."""
-    at = clock_text.when(record.at, zone)
-    title = f"On-call hand-over: {record.outgoing} → {record.incoming}"[:120]
+HAND_OVER_TITLE = "On-call hand-over: %(outgoing)s → %(incoming)s"
+HAND_OVER_FROM = "%(incoming)s is on call from %(at)s."
+HAND_OVER_WITH_BACKUP = "%(incoming)s is on call from %(at)s (backup: %(backup)s)."
+HAND_OVER_NOTE = "Note: %(note)s"
+HAND_OVER = (HAND_OVER_TITLE, HAND_OVER_FROM, HAND_OVER_WITH_BACKUP, HAND_OVER_NOTE)  # node.web.labels marks them
+
+
+def hand_over_text(
+    record: HandOver, backup: str | None, base: str, zone: tzinfo, lang: str = "en"
+) -> tuple[str, str]:
+    """What both people get, in their language: who holds the role from when
+    (in the reader's ``zone``), and the note."""
+    t = catalogs.translations(lang).gettext
+    fields = {"outgoing": record.outgoing, "incoming": record.incoming, "at": clock_text.when(record.at, zone),
+              "backup": backup or "", "note": record.note}
+    title = (t(HAND_OVER_TITLE) % fields)[:120]
     parts = [
-        f"{record.incoming} is on call from {at}" + (f" (backup: {backup})." if backup else "."),
-        f"Note: {record.note}" if record.note else "",
+        t(HAND_OVER_WITH_BACKUP if backup else HAND_OVER_FROM) % fields,
+        t(HAND_OVER_NOTE) % fields if record.note else "",
         f"{base}/ui/oncall",
     ]
     return title, "\n".join(p for p in parts if p)[:600]

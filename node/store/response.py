@@ -25,7 +25,7 @@ from node.store.models import (
     ShiftModel,
 )
 
-KINDS = frozenset({"signin", "cap-import", "drill", "all-clear", "field-tap"})
+KINDS = frozenset({"signin", "cap-import", "drill", "all-clear", "field-tap", "sms-seen", "sms-tries"})
 FINISHED_ESCALATION: Final = ("acknowledged", "cancelled", "expired")
 FINISHED_PAGE: Final = ("sent", "unreachable", "skipped")
 FINISHED_PLAN: Final = ("stopped",)

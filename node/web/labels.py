@@ -123,6 +123,29 @@ GENERATED = (
     N_("Reach them and send help now; follow your protocol for a call for help."),
     N_("Duress: %(who)s checked in with their duress PIN"),
     N_("Someone may be forcing them: do not call or message them; follow your protocol for duress."),
+    N_("Duress: %(node)s is wiping its node under pressure"),
+    N_(
+        "Treat anything signed by this node from now on as forged. Reach its people by your "
+        "agreed safe channel and follow your protocol for a seized node."
+    ),
+)
+# SMS (node.response.sms.MESSAGES): the reply line a page by SMS carries, and the node's
+# answers to a reply, in the person's language.
+SMS = (
+    N_("Reply by SMS: ACK %(code)s"),
+    N_("Checked in at %(time)s. Thank you — stay safe."),
+    N_("Help was asked for at %(time)s. Your contacts are being alerted."),
+    N_("Acknowledged alert %(code)s. Thank you."),
+    N_("Not understood. Reply OK, OK and your PIN, SOS, or ACK and the code of the alert."),
+    N_("That PIN is not right. Nothing was sent."),
+    N_("This check-in has ended."),
+)
+# The on-call hand-over notice both people get (node.response.desk.HAND_OVER).
+HAND_OVER = (
+    N_("On-call hand-over: %(outgoing)s → %(incoming)s"),
+    N_("%(incoming)s is on call from %(at)s."),
+    N_("%(incoming)s is on call from %(at)s (backup: %(backup)s)."),
+    N_("Note: %(note)s"),
 )
 # A drill's report and chart (node.response.drill.MESSAGES), as the Drills page tells them.
 DRILL_REPORT = (

@@ -110,3 +110,33 @@ def test_the_phone_text_and_the_webhook_say_who_cancelled_and_why(
     }
     doc = json.loads(messages.webhook_body({"status": "actual"}, delivery="d", subscription="s", link=link, change=change))
     assert doc["change"] == change
+
+
+def test_an_sms_subscription_gets_the_short_code_of_an_incident_this_node_pages_for(
+    node: FakeNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for sub_id, url, lang in (("sms", "smseagle://token@sms.example.org/+5215550001111", "es"),
+                              ("chat", "json://ally.example/chat", "es")):
+        doc = {"id": sub_id, "regions": ["MX"], "channel": {"kind": "apprise", "url": url}, "created": 0, "lang": lang}
+        node.store.put_subscription(sub_id, doc, 0)
+    desk = DeliveryDesk(node)
+    quiet = store(node, desk, ALLY, ORIGINAL, T0)  # nobody here is paged for this one
+    paged = store(node, desk, ALLY, Alert(headline="Desaparición", areas=(Area("MX-OAX"),), severity="severe"), T0 + 1)
+    node.desk.on_delivered(paged)  # this node watches MX: it escalates the severe one
+    sent: dict[str, list[str]] = {}
+    monkeypatch.setattr(
+        delivery_mod, "send_apprise",
+        lambda urls, title, body, policy: sent.setdefault(urls[0].split(":")[0], []).append(body) or True,
+    )
+
+    async def deliver_all() -> None:
+        for sub_id in ("sms", "chat"):
+            for d in node.store.pending_for(sub_id, T0 + 10**9, 100):
+                assert await desk._send(d) is None
+
+    asyncio.run(deliver_all())
+    assert node.store.open_escalations() == [paged.id.hex()]
+    (quiet_sms, paged_sms) = sent["smseagle"]
+    assert "ACK" not in quiet_sms and quiet.id.hex() in quiet_sms
+    assert paged_sms.splitlines()[-1] == f"Responda por SMS: ACK {paged.id.hex()[:4].upper()}"
+    assert not any("ACK" in body for body in sent["json"])  # not by SMS: no reply line

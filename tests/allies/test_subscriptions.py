@@ -136,3 +136,14 @@ def test_backoff_doubles_with_jitter_and_is_capped() -> None:
     assert all(MAX_RETRY_MS // 2 <= d < MAX_RETRY_MS for d in delays[9:])
     for n, delay in enumerate(delays[:9]):
         assert FIRST_RETRY_MS * 2**n // 2 <= delay < FIRST_RETRY_MS * 2**n
+
+
+def test_an_apprise_channel_has_a_language() -> None:
+    assert sub().lang == "en"
+    spanish = sub(lang="es")
+    assert spanish.lang == "es" and Subscription.from_doc(spanish.to_doc()).lang == "es"
+    assert Subscription.from_doc({k: v for k, v in spanish.to_doc().items() if k != "lang"}).lang == "en"
+    with pytest.raises(SubscriptionError, match="lang"):
+        sub(lang="fr")
+    title, _ = phone_text(alert(), link="https://amparo.example.org/ui/alerts/x", lang=spanish.lang)
+    assert title.startswith("GRAVE")

@@ -98,6 +98,32 @@ def test_every_text_the_node_writes_for_people_is_marked_for_translation() -> No
     assert set(labels.CHAIN_STEP) == {*escalation.DEFAULT_CHAIN, escalation.ROUND}
 
 
+def test_every_sms_text_comes_from_the_catalog() -> None:
+    """What an SMS says (a page's reply line, the answers to replies) is marked
+    for extraction and has a Spanish translation that keeps its fields."""
+    from node.response import sms
+
+    assert sorted(set(sms.MESSAGES) ^ set(labels.SMS)) == []
+    spanish = i18n.translations("es")
+    fields = {"code": "7F3A", "time": "14:02"}
+    for message in sms.MESSAGES:
+        said = spanish.gettext(message)
+        assert said != message and said % fields != message % fields, message
+
+
+def test_the_hand_over_notice_comes_from_the_catalog() -> None:
+    from datetime import UTC
+
+    from node.response.rotation import HandOver
+
+    assert sorted(set(desk.HAND_OVER) ^ set(labels.HAND_OVER)) == []
+    record = HandOver(at=1_795_000_000_000, outgoing="Ana", incoming="Bruno", note="caso abierto")
+    title, body = desk.hand_over_text(record, "Ana", "https://amparo.example.org", UTC, "es")
+    assert title == "Relevo de guardia: Ana → Bruno"
+    assert body.splitlines()[:2] == ["Bruno está de guardia desde 2026-11-18 11:06 UTC (respaldo: Ana).",
+                                     "Nota: caso abierto"]
+
+
 def test_seen_is_visto() -> None:
     spanish = i18n.translations("es")
     assert (spanish.gettext("Seen"), spanish.gettext("seen")) == ("Visto", "visto")
