@@ -14,12 +14,13 @@ import sys
 import msgpack
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocol import alert as alert_module
 from protocol import codec, envelope, fields, sign_envelope
-from protocol.alert import Alert, Area
-from protocol.errors import BadField, BadText, Malformed
-from tests.strategies import Signable, signable
+from protocol.alert import Alert, Area, wire_is_plain
+from protocol.errors import BadField, BadText, Malformed, ProtocolError
+from tests.strategies import Signable, alerts, signable
 
 REFUSED_ON_ONE_LINE = fields._SINGLE_LINE_BAD
 REFUSED_ON_MANY_LINES = fields._MULTI_LINE_BAD
@@ -145,3 +146,37 @@ def test_the_plain_area_shortcut_never_accepts_what_the_full_check_refuses(value
 def test_ordinary_areas_take_the_shortcut() -> None:
     for value in (AREA_VARIANTS[0], AREA_VARIANTS[1], AREA_VARIANTS[2], AREA_VARIANTS[12]):
         assert alert_module._plain_area(value) == Area.from_wire(value, "alert.areas[0]")
+
+
+DEFAULT_SPELLED_OUT: list[dict[str, object]] = [
+    {"description": ""},
+    {"instruction": ""},
+    {"contact": ""},
+    {"references": []},
+    {"effective": 0},
+    {"language": None},
+    {"areas": {"desc": ""}},
+    {"areas": {"circle": None}},
+]
+
+
+@given(alerts(), st.sampled_from(DEFAULT_SPELLED_OUT), st.booleans())
+def test_a_plain_alert_wire_is_exactly_its_alerts_wire(
+    alert: Alert, spelled: dict[str, object], extend: bool
+) -> None:
+    """``alert.wire_is_plain`` lets ``decode`` skip building ``to_wire()`` for the
+    compare that refuses default-valued fields: where it says yes, the compare
+    would have passed; and a default spelled out is never called plain."""
+    wire = alert.to_wire() | ({"ext": {"future": 1}} if extend else {})
+    assert wire_is_plain(wire)
+    assert Alert.from_wire(wire).to_wire() == fields.without_extensions(wire)
+    if "areas" in spelled:
+        changed = wire | {"areas": [wire["areas"][0] | spelled["areas"]]}  # type: ignore[operator]
+    else:
+        changed = wire | spelled
+    try:
+        built = Alert.from_wire(changed)
+    except ProtocolError:
+        return  # refused already: nothing to compare
+    assert not wire_is_plain(changed)
+    assert built.to_wire() != fields.without_extensions(changed)  # the compare still refuses it
