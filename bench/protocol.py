@@ -8,7 +8,9 @@ The baseline is PyNaCl verifying an Ed25519 signature on a 1 KiB message. The
 figure that matters is ``decode`` of a ~1 KiB alert envelope (size cap, bounded
 unpacking, canonical check, id, signature, body validation) as a fraction of that
 baseline: the target is ≥ 0.65 (issue 14), i.e. parsing and checking cost about half
-the signature itself. docs/performance.md records the figures and how they were taken.
+the signature itself. That ratio is taken by thread CPU time with the two measured
+in alternating chunks (``interleaved_cpu``), which a shared host's load does not
+move; the wall-clock rates, one after the other, are printed beside it. docs/performance.md records the figures and how they were taken.
 """
 
 from __future__ import annotations
@@ -68,6 +70,26 @@ def rate(label: str, fn: Callable[[], object], seconds: float) -> float:
     return per_second
 
 
+def interleaved_cpu(
+    baseline: Callable[[], object], measured: Callable[[], object], seconds: float
+) -> tuple[float, float]:
+    """µs per call of each, by this thread's CPU time (``time.thread_time``: time
+    other processes hold the core is not counted), in alternating chunks of 100
+    calls, the fastest chunk of each, until ``2 * seconds`` of CPU time are spent
+    (or twenty times ``seconds`` of wall time went by). On a shared host the wall-clock rates of two
+    figures timed one after the other swing with the load in between; these two
+    share every moment's conditions, so their ratio holds still."""
+    best = [float("inf"), float("inf")]
+    cpu_start, wall_limit = time.thread_time(), time.perf_counter() + 20 * seconds
+    while time.thread_time() - cpu_start < 2 * seconds and time.perf_counter() < wall_limit:
+        for which, fn in enumerate((baseline, measured)):
+            start = time.thread_time()
+            for _ in range(100):
+                fn()
+            best[which] = min(best[which], (time.thread_time() - start) * 1e4)  # µs per call
+    return best[0], best[1]
+
+
 def sample_alert() -> Alert:
     """A realistic ~1 KiB alert: Spanish text, two areas, one circle."""
     return Alert(
@@ -113,9 +135,15 @@ def run(seconds: float) -> dict[str, object]:
         "raw PyNaCl Ed25519 verify, 1 KiB", lambda: verify_key.verify(message, signature), seconds
     )
     full = rate(f"decode + canonical + id + verify ({len(raw)} B)", lambda: decode(raw, now=NOW), seconds)
-    figures |= {"raw_verify_per_s": baseline, "decode_verify_per_s": full, "ratio": full / baseline}
-    label = f"ratio (target >= {TARGET_RATIO})"
-    print(f"  {label:<44} {full / baseline:>12.2f}", file=sys.stderr)
+    figures |= {"raw_verify_per_s": baseline, "decode_verify_per_s": full, "ratio_wall": full / baseline}
+    print(f"  {'ratio, wall clock (one after the other)':<44} {full / baseline:>12.2f}", file=sys.stderr)
+    verify_us, decode_us = interleaved_cpu(
+        lambda: verify_key.verify(message, signature), lambda: decode(raw, now=NOW), seconds
+    )
+    figures |= {"raw_verify_cpu_us": verify_us, "decode_cpu_us": decode_us, "ratio": verify_us / decode_us}
+    label = f"ratio, thread CPU, interleaved (target >= {TARGET_RATIO})"
+    print(f"  {label:<44} {verify_us / decode_us:>12.2f}", file=sys.stderr)
+    print(f"  {'  (raw verify / decode, µs)':<44} {verify_us:>6.1f} / {decode_us:.1f}", file=sys.stderr)
 
     figures["sign_encode_per_s"] = rate(
         "sign_envelope + encode (includes self-check)",
@@ -166,7 +194,10 @@ def main() -> None:
         ratio = figures["ratio"]
         assert isinstance(ratio, float)
         verdict = "meets" if ratio >= TARGET_RATIO else "BELOW"
-        print(f"decode/verify ratio {ratio:.2f} {verdict} the target of {TARGET_RATIO}")
+        print(
+            f"decode/verify ratio {ratio:.2f} (thread CPU, interleaved) {verdict} the target of {TARGET_RATIO}; "
+            f"wall clock {figures['ratio_wall']:.2f}"
+        )
 
 
 if __name__ == "__main__":

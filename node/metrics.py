@@ -41,6 +41,14 @@ class NodeCollector(Collector):
             "amparo_push_deferred", "Envelopes peers deferred for a rate budget (sent again later)", c.push_deferred
         )
         yield _counter("amparo_reconcile_rounds", "Completed reconciliations with peers", c.reconciles)
+        yield _counter(
+            "amparo_reconcile_messages", "Reconciliation messages sent (one round trip each)", c.reconcile_messages
+        )
+        yield _counter("amparo_reconcile_bytes", "Reconciliation messages' bytes, both ways", c.reconcile_bytes)
+        yield _counter("amparo_fetch_requests", "Fetch requests sent (one round trip each)", c.fetch_requests)
+        yield _counter("amparo_fetch_request_bytes", "Bytes of the ids fetch requests asked for", c.fetch_request_bytes)
+        yield _counter("amparo_envelopes_fetched", "Envelopes fetched from peers", c.fetched)
+        yield _counter("amparo_envelopes_fetched_bytes", "Bytes of the envelopes fetched", c.fetched_bytes)
         allies = s.allies
         yield _counter("amparo_deliveries", "Alerts delivered to allies' channels", allies.delivered)
         yield _counter(

@@ -157,6 +157,15 @@ class Counters:
     push_failures: int = 0
     push_deferred: int = 0  # items a peer deferred for a budget (resent later, not delivered)
     reconciles: int = 0
+    # Catch-up's cost on the wire (bench/catchup.py): reconciliation messages sent
+    # (each one round trip) and their bytes both ways; fetch requests (round trips)
+    # and the bytes of the ids they asked for; envelopes fetched and their bytes.
+    reconcile_messages: int = 0
+    reconcile_bytes: int = 0
+    fetch_requests: int = 0
+    fetch_request_bytes: int = 0
+    fetched: int = 0
+    fetched_bytes: int = 0
     acks_for_ours: int = 0  # acknowledgements of alerts this node authored …
     ack_seconds: float = 0.0  # … and their summed time-to-acknowledge
 
@@ -916,6 +925,7 @@ class NodeService:
             message = session.initiate()
             for _ in range(mesh.reconcile.MAX_ROUNDS):
                 reply = await self.client.call(address, "/mesh/v1/reconcile", {"m": message})
+                self._count_reconcile(message, reply.get("m"))
                 next_message = session.reconcile(reply.get("m"))
                 if next_message is None:
                     complete = True
@@ -941,13 +951,18 @@ class NodeService:
 
     async def _fetch_pages(self, address: PeerAddress, peer: bytes, ids: list[bytes]) -> None:
         """A reply holds at most one frame of what was asked, so the ids not
-        returned are asked again, until a reply brings none of them."""
+        returned are asked again, until a reply brings none of them. The page
+        follows what a reply held (a little more, doubling while all of it comes):
+        asking 256 ids for a frame that holds 50 would send most ids four or five
+        times over a long catch-up."""
         wanted = list(ids)
+        page = framing.MAX_FETCH_IDS
         while wanted:
-            asked = wanted[: framing.MAX_FETCH_IDS]
+            asked = wanted[:page]
             try:
                 reply = await self.client.call(address, "/mesh/v1/fetch", {"ids": asked})
                 raws = framing.envelope_list(reply)
+                self._count_fetch(asked, raws)
             except (TransportError, BadFrame) as exc:
                 self._failed(peer, "fetch from", exc)
                 return
@@ -955,8 +970,22 @@ class NodeService:
             rest = [i for i in asked if i not in got]
             if len(rest) == len(asked):
                 return  # the peer no longer holds them
+            page = min(framing.MAX_FETCH_IDS, 2 * page if not rest else len(got) + len(got) // 8 + 1)
             wanted = rest + wanted[len(asked) :]
             self.ingest(raws, peer)
+
+    def _count_reconcile(self, sent: object, answer: object) -> None:
+        c = self.counters
+        c.reconcile_messages += 1
+        # both were msgpack on the wire (one packed by the client, one unpacked from the reply)
+        c.reconcile_bytes += len(framing.pack({"m": sent})) + len(framing.pack({"m": answer}))
+
+    def _count_fetch(self, asked: list[bytes], raws: list[bytes]) -> None:
+        c = self.counters
+        c.fetch_requests += 1
+        c.fetch_request_bytes += sum(len(i) for i in asked)
+        c.fetched += len(raws)
+        c.fetched_bytes += sum(len(raw) for raw in raws)
 
     def _failed(self, peer: bytes, call: str, exc: TransportError | BadFrame | mesh.MeshError) -> None:
         """Log a failed call to ``peer`` and keep it for ``last_failure``, saying which

@@ -14,6 +14,7 @@ in the same process in the test grid (tests/grid/), with everything above it
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,11 @@ from protocol.request import HEADER, NONCE_BYTES, sign_request
 
 MAX_RESPONSE_BYTES: Final = 8 * 1024 * 1024
 TIMEOUT: Final = aiohttp.ClientTimeout(total=20, connect=5, sock_read=10)
+# Connections per peer address. Calls beyond them wait in ``HttpWire``'s own queue:
+# aiohttp counts a wait for a free pooled connection against the *connect* timeout,
+# so ten fetches queued behind two slow answers failed as "Connection timeout"
+# after 5 s, and the link backed off for minutes (bench/catchup.py, a loaded host).
+PER_ADDRESS: Final = 2
 
 
 class TransportError(Exception):
@@ -95,10 +101,17 @@ class HttpWire:
     """HTTPS to ``address``, the TLS certificate pinned to the peer's fingerprint,
     with explicit timeouts and at most ``MAX_RESPONSE_BYTES`` read."""
 
-    def __init__(self, socks_proxy: str = "", trace_configs: list[aiohttp.TraceConfig] | None = None) -> None:
+    def __init__(
+        self,
+        socks_proxy: str = "",
+        trace_configs: list[aiohttp.TraceConfig] | None = None,
+        timeout: aiohttp.ClientTimeout | None = None,  # None: ``TIMEOUT``, read at start
+    ) -> None:
         self._socks_proxy = socks_proxy
         self._traces = trace_configs
+        self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        self._slots: dict[str, asyncio.Semaphore] = {}  # per address: calls on the wire
 
     async def start(self) -> None:
         connector: aiohttp.BaseConnector
@@ -107,9 +120,9 @@ class HttpWire:
 
             connector = ProxyConnector.from_url(self._socks_proxy, rdns=True)
         else:
-            connector = aiohttp.TCPConnector(limit_per_host=2)
+            connector = aiohttp.TCPConnector(limit_per_host=PER_ADDRESS)
         self._session = aiohttp.ClientSession(
-            connector=connector, timeout=TIMEOUT, trace_configs=self._traces
+            connector=connector, timeout=self._timeout or TIMEOUT, trace_configs=self._traces
         )
 
     async def close(self) -> None:
@@ -121,6 +134,16 @@ class HttpWire:
         self, peer: PeerAddress, address: str, path: str, body: bytes, headers: Mapping[str, str]
     ) -> Answer:
         assert self._session is not None, "MeshClient.start() first"
+        slots = self._slots.get(address)
+        if slots is None:
+            slots = self._slots[address] = asyncio.Semaphore(PER_ADDRESS)
+        async with slots:  # the wait for a turn is not the connection's timeout
+            return await self._post(peer, address, path, body, headers)
+
+    async def _post(
+        self, peer: PeerAddress, address: str, path: str, body: bytes, headers: Mapping[str, str]
+    ) -> Answer:
+        assert self._session is not None
         try:
             async with self._session.post(
                 f"https://{address}{path}", data=body, headers=dict(headers), ssl=tls.pinned(peer.tls_fp)

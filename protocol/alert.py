@@ -187,6 +187,26 @@ class Alert:
         )
 
 
+def wire_is_plain(doc: dict[str, Any]) -> bool:
+    """True when ``doc``, a map ``Alert.from_wire`` accepted, has no optional field
+    at its default value, so it is exactly its alert's ``to_wire()`` (plus any
+    ``ext``) and ``decode`` need not build that map to compare. Every value
+    ``from_wire`` keeps is the wire's own, so what is left to check is which keys
+    are there: optional text, ``references`` and ``effective`` only when non-empty
+    or non-zero, ``language`` always (``en`` is written out), an area's ``desc``
+    only when non-empty and its ``circle`` only when given. False means "not
+    shown here": the caller compares as before, and refuses."""
+    if "language" not in doc or None in doc.values():
+        return False
+    for key in _SKIPPED_WHEN_EMPTY:
+        if key in doc and not doc[key]:
+            return False
+    return all(None not in area.values() and area.get("desc", True) for area in doc["areas"])
+
+
+_SKIPPED_WHEN_EMPTY = ("description", "instruction", "contact", "references", "effective")
+
+
 _build_area = fields.frozen_builder(Area)  # region, desc, circle
 _build_alert = fields.frozen_builder(Alert)  # every field in declaration order, ending with kind
 

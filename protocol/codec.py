@@ -13,6 +13,7 @@ encoder: any difference is a rejection. Canonical form (docs/protocol.md §2):
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from typing import Any
 
@@ -107,9 +108,11 @@ def read_one(data: bytes, *, max_bytes: int, max_str: int, max_bin: int, max_arr
     return _read_one_explained(data, max_bytes, max_str, max_bin, max_array, max_map)
 
 
+@functools.lru_cache(maxsize=64)
 def _unpack_options(max_str: int, max_bin: int, max_array: int, max_map: int) -> dict[str, Any]:
     """The limits and refusals both readers apply: the fast ``unpackb`` and the
-    ``Unpacker`` that explains a refusal must never disagree on what is valid."""
+    ``Unpacker`` that explains a refusal must never disagree on what is valid.
+    Built once per set of limits (a few per process); callers only read it."""
     return {
         "max_str_len": max_str,
         "max_bin_len": max_bin,

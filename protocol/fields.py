@@ -136,15 +136,14 @@ def frozen_builder(cls: type[T]) -> Callable[..., T]:
     twice as fast as ``build_frozen``'s keyword arguments and ``object.__setattr__``
     (the alert decoder builds one alert and every area of it this way)."""
     setters = tuple(getattr(cls, f.name).__set__ for f in dataclasses.fields(cls))  # type: ignore[arg-type]
-    new = object.__new__
-
-    def build(*values: Any) -> T:
-        built = new(cls)
-        for set_slot, value in zip(setters, values, strict=True):
-            set_slot(built, value)
-        return built
-
-    return build
+    # Unrolled, as dataclasses writes __init__: one call per slot, no loop. The
+    # source is made here from field positions only, never from input.
+    args = ", ".join(f"v{i}" for i in range(len(setters)))
+    sets = "".join(f"    s{i}(built, v{i})\n" for i in range(len(setters)))
+    source = f"def build({args}):\n    built = new(cls)\n{sets}    return built\n"
+    scope: dict[str, Any] = {"new": object.__new__, "cls": cls} | {f"s{i}": s for i, s in enumerate(setters)}
+    exec(source, scope)  # noqa: S102 - generated from the field count above
+    return scope["build"]  # type: ignore[no-any-return]
 
 
 EXT = "ext"

@@ -12,6 +12,7 @@ string in use is here and in docs/protocol.md §5; nowhere else in the code
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Final
 
 import nacl.bindings
@@ -71,6 +72,8 @@ PERSON_NEXT: Final = person("next")  # a node record's commitment to its next ke
 PERSON_PEERS: Final = person("peers")  # the key sealing the peer list in a next-key file (not on the wire)
 PERSON_ALERT: Final = person("alert")  # the alert hash endorsers sign (§13)
 PERSON_PIN: Final = person("pin")  # the key check-in PINs are hashed with, from the node's secret (not on the wire)
+PERSON_SMS_KEY: Final = person("smskey")  # the node's key for SMS replay and PIN-try records (not on the wire)
+PERSON_SMS_SEEN: Final = person("sms")  # what makes an SMS the same SMS again, under that key (not on the wire)
 PERSONS = (
     PERSON_RECONCILE,
     PERSON_HINT,
@@ -81,6 +84,8 @@ PERSONS = (
     PERSON_PEERS,
     PERSON_ALERT,
     PERSON_PIN,
+    PERSON_SMS_KEY,
+    PERSON_SMS_SEEN,
 )
 
 KEY_BYTES = 32
@@ -112,6 +117,13 @@ def sign(signing_key: nacl.signing.SigningKey, purpose: str, payload: bytes) -> 
 
 
 def verify(public_key: bytes, purpose: str, payload: bytes, signature: bytes) -> None:
+    """Raise ``BadSignature`` unless ``signature`` is ``public_key``'s for this purpose."""
+    verify_parts(public_key, purpose, (payload,), signature)
+
+
+def verify_parts(
+    public_key: bytes, purpose: str, parts: Sequence[bytes | memoryview], signature: bytes
+) -> None:
     """Raise ``BadSignature`` unless ``signature`` is ``public_key``'s for this purpose.
 
     PyNaCl raises ``ValueError``/``TypeError``/``RuntimeError`` for some malformed
@@ -123,7 +135,12 @@ def verify(public_key: bytes, purpose: str, payload: bytes, signature: bytes) ->
         raise BadField("must be a 64-byte Ed25519 signature", field="s")
     try:
         # libsodium's crypto_sign_open on signature || message, as VerifyKey.verify
-        # does, without building a VerifyKey and joining the parts twice per call
-        nacl.bindings.crypto_sign_open(signature + signed_message(purpose, payload), public_key)
+        # does, without building a VerifyKey; the payload comes in parts (``decode``
+        # cuts the signed bytes out of the envelope) and is copied once, here. An
+        # unknown purpose is a ValueError, refused like a bad signature (as before).
+        prefix = _PREFIXES.get(purpose)
+        if prefix is None:
+            raise ValueError(f"unknown signing purpose {purpose!r}")
+        nacl.bindings.crypto_sign_open(b"".join((signature, prefix, *parts)), public_key)
     except (nacl.exceptions.BadSignatureError, ValueError, TypeError, RuntimeError):
         raise BadSignature(f"signature does not verify for {purpose}") from None

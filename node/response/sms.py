@@ -23,6 +23,7 @@ from typing import Final, Literal
 from urllib.parse import urlsplit
 
 from node.errors import Refused
+from protocol.signing import PERSON_SMS_SEEN
 
 CODE_CHARS: Final = 4
 MAX_CODE_CHARS: Final = 12
@@ -116,4 +117,4 @@ def seen_key(secret: bytes, sender: str, text: str, message_id: str) -> str:
     hash (``secret``: the node's own), so the store keeps neither the text nor
     the PIN, and a copied database cannot try the 10,000 PINs against it."""
     joined = "\x00".join((sender, text.strip(), message_id))
-    return hashlib.blake2b(joined.encode(), key=secret[:64], digest_size=16, person=b"amparo/sms-seen").hexdigest()
+    return hashlib.blake2b(joined.encode(), key=secret[:64], digest_size=16, person=PERSON_SMS_SEEN).hexdigest()

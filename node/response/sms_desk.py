@@ -32,6 +32,7 @@ from node.incidents import AlertHost
 from node.response import sms
 from node.response.field import FieldAnswer, Holder
 from node.store import PersonRow
+from protocol.signing import PERSON_SMS_KEY
 
 log = logging.getLogger("amparo.sms")
 _Gettext = Callable[[str], str]
@@ -134,7 +135,7 @@ class SmsDesk:
     # -- replays and PIN guessing ---------------------------------------------------------
     def _secret(self) -> bytes:
         """A key only this node has (from its X25519 secret), for the keyed hashes."""
-        return hashlib.blake2b(self.s.identity.enc_secret, person=b"amparo/sms-key").digest()
+        return hashlib.blake2b(self.s.identity.enc_secret, person=PERSON_SMS_KEY).digest()
 
     def _replayed(self, number: str, text: str, message_id: str, now: int) -> bool:
         key = sms.seen_key(self._secret(), number, text, message_id)

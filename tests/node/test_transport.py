@@ -120,6 +120,11 @@ def _routes(peer_log: list[str]) -> web.Application:
         await asyncio.sleep(60)  # never answers
         return web.Response()
 
+    async def slow(request: web.Request) -> web.Response:
+        peer_log.append(request.path)
+        await asyncio.sleep(0.3)  # within FAST's timeouts (read 0.5 s), for one call at a time
+        return _signed(request, framing.pack({"accepted": 0}))
+
     async def drip(request: web.Request) -> web.StreamResponse:
         peer_log.append(request.path)
         resp = web.StreamResponse()
@@ -144,6 +149,7 @@ def _routes(peer_log: list[str]) -> web.Application:
         "/big-chunked": big_chunked,
         "/hang": hang,
         "/drip": drip,
+        "/slow": slow,
     }.items():
         app.router.add_post(path, handler)
     return app
@@ -172,6 +178,19 @@ async def client(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[MeshClient]:
 async def test_the_fake_peer_answers_an_honest_call(fake_peer: FakePeer, client: MeshClient) -> None:
     """The control: the failures below are the peer's doing, not the fixture's."""
     assert await client.call(fake_peer.address(), "/mesh/v1/push", {"e": []}) == {"accepted": 0}
+
+
+async def test_calls_queued_behind_slow_answers_wait_their_turn_without_timing_out(
+    fake_peer: FakePeer, client: MeshClient
+) -> None:
+    """Twelve calls at once to a peer that takes 0.3 s per answer, over its two
+    connections: the last ones wait ~1.5 s for a turn, longer than the connect
+    timeout (1 s here). aiohttp counts a wait for a pooled connection against that
+    timeout, so they failed as "Connection timeout" (and the link backed off); the
+    wait for a turn is the client's own, and every call is answered."""
+    calls = [client.call(fake_peer.address(), "/slow", {}) for _ in range(12)]
+    assert await asyncio.gather(*calls) == [{"accepted": 0}] * 12
+    assert fake_peer.requests.count("/slow") == 12
 
 
 async def test_a_wrong_pinned_certificate_is_refused_before_sending(

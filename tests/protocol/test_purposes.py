@@ -38,6 +38,8 @@ def test_the_hash_personalizations_are_pinned_and_fit_blake2b() -> None:
         b"amparo/v1/peers",
         b"amparo/v1/alert",
         b"amparo/v1/pin",
+        b"amparo/v1/smskey",
+        b"amparo/v1/sms",
     )
     assert len(set(signing.PERSONS)) == len(signing.PERSONS)
     assert all(len(p) <= signing.MAX_PERSON_BYTES for p in signing.PERSONS)
