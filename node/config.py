@@ -65,6 +65,9 @@ class Config:
     # Plumtree-style tree push (mesh.tree, node.treepush): full alerts along a tree of
     # links, ids announced on the others; False floods every alert over every link.
     tree_push: bool = False
+    # Processes that verify signatures of pushed envelopes (node.verifier): -1 = one per
+    # core, 0 = none (verified in the node's own process: one-core boxes, debugging).
+    verify_workers: int = -1
 
     def with_changes(self, **changes: Any) -> Config:
         return replace(self, **changes)
@@ -195,6 +198,14 @@ def validate(config: Config) -> None:
         raise ConfigError("kdf_profile must be interactive, moderate or sensitive")
     if not isinstance(config.tree_push, bool):
         raise ConfigError("tree_push must be true or false")
+    if (
+        isinstance(config.verify_workers, bool)
+        or not isinstance(config.verify_workers, int)
+        or not (-1 <= config.verify_workers <= 64)
+    ):
+        raise ConfigError(
+            "verify_workers must be -1 (one per core), 0 (in the node's own process) or up to 64"
+        )
     if config.log_format not in ("text", "json"):
         raise ConfigError("log_format must be text or json")
     from protocol import regions  # the module alone: `amparo` starts without the whole protocol
