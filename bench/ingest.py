@@ -12,7 +12,11 @@ alert has been both acknowledged to the pusher and forwarded to the sink.
 In the same run, the raw PyNaCl verification rate of the same envelopes is the
 baseline; the printed ratio is what to compare across machines (issue 14 asks ≥ 0.5).
 
-    python bench/ingest.py [--alerts 3000] [--json]
+    python bench/ingest.py [--alerts 2000] [--rounds 3] [--pushers 1] [--json]
+
+``--pushers N`` splits the alerts between N peers pushing at once, each with one
+frame in flight (as a mesh's outbox sends): a relay hears from several peers,
+and that is where verification on every core and group commits overlap.
 """
 
 from __future__ import annotations
@@ -165,6 +169,12 @@ async def push_all(peer: ScriptedPeer, target: LocalNode, frames: list[list[byte
     return accepted
 
 
+async def push_from_all(target: LocalNode, runs: list[tuple[ScriptedPeer, list[list[bytes]]]], say: Any) -> int:
+    """Every pusher's frames at once, each over its own connection, one frame in flight."""
+    counts = await asyncio.gather(*(push_all(peer, target, frames, say) for peer, frames in runs))
+    return sum(counts)
+
+
 def load(target: LocalNode, alerts: int, say: Any) -> tuple[ScriptedPeer, list[bytes], list[Envelope]]:
     """A fresh pushing peer with its own authors: per-peer (burst 2,000) and
     per-author (1/s, burst 300) limits would otherwise refuse later rounds.
@@ -194,27 +204,31 @@ def load(target: LocalNode, alerts: int, say: Any) -> tuple[ScriptedPeer, list[b
     return peer, vouches, envelopes
 
 
-def one_round(target: LocalNode, sink: Sink, alerts: int, say: Any) -> dict[str, Any]:
-    """Baseline, then the node's ingest of the same number of fresh alerts, back to back."""
-    peer, vouches, envelopes = load(target, alerts, say)
-    baseline, baseline_cpu = raw_verify_rate(envelopes)
-    peer.pair_with(target)
-    peer.push(target, vouches)
+def one_round(target: LocalNode, sink: Sink, alerts: int, say: Any, pushers: int = 1) -> dict[str, Any]:
+    """Baseline, then the node's ingest of the same number of fresh alerts, back to back,
+    from ``pushers`` peers at once (each with one frame in flight, as a mesh outbox)."""
+    loads = [load(target, alerts // pushers, say) for _ in range(pushers)]
+    baseline, baseline_cpu = raw_verify_rate([e for _, _, envelopes in loads for e in envelopes])
+    for peer, vouches, _ in loads:
+        peer.pair_with(target)
+        peer.push(target, vouches)
     before = sink.settle()  # the pairing's records and vouches reach the sink first
-    frames = framing.batches([e.raw for e in envelopes])
-    say(f"pushing {len(frames)} frames of ≈{len(envelopes[0].raw)}-byte alerts over one connection …")
+    runs = [(peer, framing.batches([e.raw for e in envelopes])) for peer, _, envelopes in loads]
+    size = len(loads[0][2][0].raw)
+    say(f"pushing {sum(len(f) for _, f in runs)} frames of ≈{size}-byte alerts over {pushers} connection(s) …")
     assert target.proc is not None
     cpu_before = node_cpu_seconds(target.proc.pid)
     start = time.perf_counter()
-    accepted = asyncio.run(push_all(peer, target, frames, say))
+    accepted = asyncio.run(push_from_all(target, runs, say))
     acked = time.perf_counter() - start
     forwarded = sink.wait_for(before + accepted) - before
     elapsed = time.perf_counter() - start
     main_cpu, worker_cpu = cpu_spent(cpu_before, node_cpu_seconds(target.proc.pid))
     node_cpu = main_cpu + worker_cpu
-    # The pusher has no listener: unpaired, the node stops trying to forward to it.
-    target.api.delete(f"/api/v1/peers/{peer.key.hex()}")
-    if accepted < alerts or forwarded < accepted:
+    # The pushers have no listener: unpaired, the node stops trying to forward to them.
+    for peer, _ in runs:
+        target.api.delete(f"/api/v1/peers/{peer.key.hex()}")
+    if accepted < alerts // pushers * pushers or forwarded < accepted:
         raise SystemExit(f"{accepted} of {alerts} alerts accepted, {forwarded} forwarded to the sink")
     rate = accepted / elapsed
     rate_cpu = accepted / node_cpu
@@ -238,6 +252,9 @@ def main() -> None:
     )
     parser.add_argument("--alerts", type=int, default=2000, help="alerts per round (≤ 2,000: one peer's burst)")
     parser.add_argument("--rounds", type=int, default=3, help="the median round is reported")
+    parser.add_argument(
+        "--pushers", type=int, default=1, help="peers pushing at once (the alerts are split between them)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -255,12 +272,12 @@ def main() -> None:
             say("warming up (not measured) …")
             one_round(target, sink, 300, lambda _text: None)
             for k in range(args.rounds):
-                rounds.append(one_round(target, sink, args.alerts, say))
+                rounds.append(one_round(target, sink, args.alerts, say, args.pushers))
                 say(f"round {k + 1}/{args.rounds}: {rounds[-1]}")
         finally:
             sink.stop()
     median = sorted(rounds, key=lambda r: r["ratio"])[len(rounds) // 2]
-    result = {"alerts": args.alerts, "rounds": rounds, **median}
+    result = {"alerts": args.alerts, "pushers": args.pushers, "rounds": rounds, **median}
     if args.json:
         print(json.dumps(result))
     else:

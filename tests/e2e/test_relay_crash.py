@@ -7,7 +7,7 @@ rest is pushed again, as a sender does with what was never answered, and at
 the end the node holds everything sent. A forged envelope in the first burst
 is never stored.
 
-CI runs ``KILLS`` kills (about 30 s). A longer run with its own seed:
+CI runs ``KILLS`` kills (about 30 s on a quiet 2-core machine). A longer run with its own seed:
 
     python -m tests.e2e.test_relay_crash --kills 50 [--seed 7]
 """
@@ -37,10 +37,11 @@ from tests.e2e.harness import ScriptedPeer, now_ms
 
 pytestmark = pytest.mark.slow
 
-KILLS = 3
+KILLS = 2
 FRAME = 24  # envelopes per push: above node.verifier.POOLED_FROM, so the workers verify them
 PER_PUSHER = 240  # envelopes each peer sends per burst (ten frames)
 AUTHORS = 6  # per pusher: the per-author budget (burst 300) never defers a burst
+WORKERS_GONE_S = 10.0  # node.verifier.WATCHDOG_S is 1 s
 BURST_S = 60.0  # a safety net: the frames before the kill are answered well within it
 
 
@@ -110,9 +111,10 @@ def make_pusher(node: LocalNode, name: str) -> Pusher:
     return Pusher(peer, authors)
 
 
-async def burst_and_kill(node: LocalNode, pushers: list[Pusher], rng: random.Random, fresh: int) -> None:
+async def burst_and_kill(node: LocalNode, pushers: list[Pusher], rng: random.Random, fresh: int) -> list[int]:
     """Each pusher resends what was not acknowledged plus ``fresh`` new envelopes;
-    the node is killed at a random moment of the burst."""
+    the node is killed at a random moment of the burst. Returns the node's
+    worker processes at the kill."""
     loads = [p.unacknowledged() + p.burst(fresh) for p in pushers]
     pushes = [asyncio.create_task(p.push(node, load)) for p, load in zip(pushers, loads, strict=True)]
     # The kill comes after a random number of answered frames, and a random part of
@@ -124,9 +126,38 @@ async def burst_and_kill(node: LocalNode, pushers: list[Pusher], rng: random.Ran
         await asyncio.sleep(0.005)
     await asyncio.sleep(rng.uniform(0, 0.05))  # the random moment of the kill, not a wait for a condition
     assert node.proc is not None
+    workers = children(node.proc.pid)
     node.proc.kill()
     await asyncio.gather(*pushes)
     node.stop()  # reaps the killed process
+    return workers
+
+
+def children(pid: int) -> list[int]:
+    """The node's live child processes (its signature workers)."""
+    try:
+        return [
+            int(c)
+            for task in Path(f"/proc/{pid}/task").iterdir()
+            for c in (task / "children").read_text().split()
+        ]
+    except OSError:
+        return []
+
+
+def running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_gone(pids: list[int]) -> None:
+    """Workers end on their own once their node was killed (node.verifier's watchdog)."""
+    deadline = time.monotonic() + WORKERS_GONE_S
+    while any(running(pid) for pid in pids):
+        assert time.monotonic() < deadline, "signature workers outlived their killed node"
+        time.sleep(0.05)
 
 
 def run(root: Path, kills: int, seed: int) -> dict[str, int]:
@@ -142,7 +173,9 @@ def run(root: Path, kills: int, seed: int) -> dict[str, int]:
         forged = genuine[:-1] + bytes([genuine[-1] ^ 1])  # the signature no longer matches
         assert pushers[0].peer.push(node, [forged])["invalid"] == 1
         for _ in range(kills):
-            asyncio.run(burst_and_kill(node, pushers, rng, PER_PUSHER))
+            workers = asyncio.run(burst_and_kill(node, pushers, rng, PER_PUSHER))
+            assert workers, "the node verified the bursts in its own process"
+            wait_gone(workers)
             node.start()
             held = held_ids(node)
             for pusher in pushers:
