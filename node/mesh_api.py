@@ -245,8 +245,8 @@ async def _authenticated(
     """Return the sender, body and nonce of a valid request, or raise an HTTP error.
 
     With ``defer_nonce`` the nonce is only checked unused: the caller stores it
-    with the work, in one transaction, before anything is awaited (a push:
-    ``NodeService.ingest``), or not at all (a refused pair request)."""
+    with the work, in one transaction (a push: ``NodeService.relay``, which holds
+    it in memory until then, ``hold_nonce``), or not at all (a refused pair request)."""
     service, budget = request.app[SERVICE], request.app[BUDGET]
     body = await _read_body(request)
     try:

@@ -3,6 +3,10 @@
 ``mesh.MeshNode`` decides (events in, actions out); this class is the only
 place that touches the store, the network and local listeners. Stores happen
 before a push is answered, so an alert acknowledged to its sender is on disk.
+Pushed and fetched batches take the relay pipeline (``relay``): signatures
+checked in worker processes (``node.verifier``), forwarded as soon as the mesh
+admits them, written by one thread in group commits (``node.store.writer``),
+answered after their commit.
 """
 
 from __future__ import annotations
@@ -449,7 +453,10 @@ class NodeService:
         waits: list[asyncio.Future[Any]] = [commit]
         for item in items:
             pending = self._committing.get(item.id)
-            if pending is not None and pending is not commit:
+            if pending is None:  # refused by the mesh: nothing will be written
+                self._pending.pop(item.id, None)
+                self._pending_env.pop(item.id, None)
+            elif pending is not commit:
                 waits.append(pending)  # a copy of an id another batch is still writing
         return waits, commit, invalid, deferred
 

@@ -14,6 +14,8 @@ from unittest import mock
 
 from node.incidents import send_alert
 from node.store import StoredEnvelope
+from protocol import Alert, Area, Identity, sign_envelope
+from protocol.envelope import envelope_id
 from tests.grid.grid import Grid
 
 DEADLINE_S = 10.0
@@ -52,3 +54,22 @@ async def test_a_relay_forwards_before_its_commit_and_acknowledges_after_it(grid
     assert b.store.get(alert) is not None
     await grid.settle()
     assert [name for name, node in grid.nodes.items() if node.store.get(alert)] == ["a", "b", "c"]
+    for node in grid.nodes.values():  # nothing admitted is left waiting in memory
+        assert not node.service._committing and not node.service._pending
+
+
+async def test_what_the_mesh_refuses_after_verification_is_not_kept(grid: Grid) -> None:
+    """An alert by a stranger is verified, then refused by the mesh (outside the
+    horizon): nothing of it is written, acknowledged as stored, or kept in memory."""
+    await grid.add("a")
+    await grid.add("b")
+    await grid.pair("a", "b")
+    stranger = Identity.from_random(bytes(64))
+    body = Alert(headline="Desconocida", areas=(Area("MX-OAX"),), severity="severe")
+    now = grid.clock()
+    raw = sign_envelope(stranger, body, created=now, expires=now + 3_600_000).raw
+    outcome = await grid["b"].service.relay([raw], grid["a"].key)
+    assert (outcome.accepted, outcome.invalid) == (0, 0)
+    assert grid["b"].service.counters.rejected.get("outside-horizon") == 1
+    assert not grid["b"].service._pending and not grid["b"].service._pending_env
+    assert grid["b"].store.get(envelope_id(raw)) is None
