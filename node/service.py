@@ -186,6 +186,7 @@ class NodeService:
         self._committing: dict[bytes, asyncio.Future[dict[bytes, StoredEnvelope]]] = {}
         self._last_turn: asyncio.Future[None] | None = None
         self._nonces_held: set[tuple[bytes, bytes]] = set()
+        self._relaying = 0  # batches between arrival and answer
         self.gauges: list[tuple[str, str, Callable[[], float]]] = []
         # In memory only (restricted plaintext never reaches the disk): which sealed
         # envelopes answer which alert, and the X25519 keys of nodes we have heard of.
@@ -406,13 +407,20 @@ class NodeService:
            allies) follows each commit.
         A failed write raises ``SQLAlchemyError`` (the sender is answered 503 and
         sends again); so does ``VerifierUnavailable`` when the workers keep dying."""
+        self._relaying += 1
+        try:
+            return await self._relay(raws, from_peer, nonce)
+        finally:
+            self._relaying -= 1
+
+    async def _relay(self, raws: Sequence[bytes], from_peer: bytes, nonce: tuple[bytes, int] | None) -> PushOutcome:
         before, turn = self._take_turn()
         submitted = False
         try:
             now = self.clock()
             known = [self._known_copy(raw, now) for raw in raws]
             unknown = [raw for raw, item in zip(raws, known, strict=True) if item is None]
-            verdicts = await self.verifier.verify(unknown, now)
+            verdicts = await self.verifier.verify(unknown, now, alone=self._relaying == 1)
             if before is not None and not before.done():
                 await asyncio.shield(before)
             waits, commit, invalid, deferred = self._admit_relayed(known, verdicts, from_peer, nonce, now)

@@ -12,7 +12,9 @@ node's mesh admits or refuses what a verdict allows.
 
 - ``workers=0`` verifies in the node's own process (a one-core box, tests);
   so does every batch smaller than ``POOLED_FROM``, where handing the bytes
-  to a process would cost more than checking them here.
+  to a process would cost more than checking them here, and a batch that
+  arrives ``alone`` (no other under way): nothing would overlap its check, and
+  the hop only lengthens its sender's wait.
 - The pool starts on the first batch that needs it, so a quiet node (and a
   test that pushes a few alerts) never starts a process.
 - A worker that dies (killed, out of memory) breaks the pool: it is started
@@ -93,8 +95,11 @@ class Verifier:
         self._pool: ProcessPoolExecutor | None = None
         self.restarts = 0  # pools started again after a worker died (a metric)
 
-    async def verify(self, raws: Sequence[bytes], now: int) -> list[Verdict]:
-        if self.workers <= 0 or len(raws) < POOLED_FROM:
+    async def verify(self, raws: Sequence[bytes], now: int, *, alone: bool = False) -> list[Verdict]:
+        """``alone``: no other batch is under way, so nothing would overlap this
+        one's check and the hop to a worker would only add to its latency: it is
+        checked here (measured: docs/performance.md "Ingest")."""
+        if self.workers <= 0 or alone or len(raws) < POOLED_FROM:
             return verify_here(raws, now)
         try:
             return await self._pooled(raws, now)

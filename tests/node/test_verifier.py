@@ -85,6 +85,16 @@ async def test_a_small_batch_never_starts_a_worker(batch: list[bytes]) -> None:
         verifier.close()
 
 
+async def test_a_batch_alone_is_checked_here(batch: list[bytes]) -> None:
+    """No other batch under way: nothing would overlap, so no hop to a worker."""
+    verifier = Verifier(2)
+    try:
+        assert await verifier.verify(batch, NOW, alone=True) == verify_here(batch, NOW)
+        assert verifier._pool is None
+    finally:
+        verifier.close()
+
+
 async def test_a_killed_worker_is_replaced_and_the_batch_still_verified(batch: list[bytes]) -> None:
     verifier = Verifier(2)
     try:
