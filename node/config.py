@@ -69,6 +69,9 @@ class Config:
     # sealed to it, that this node stored it. False: this node answers nothing (it still
     # relays others' receipts and counts the ones for its own alerts).
     delivery_receipts: bool = True
+    # Processes that verify signatures of pushed envelopes (node.verifier): -1 = one per
+    # core, 0 = none (verified in the node's own process: one-core boxes, debugging).
+    verify_workers: int = -1
 
     def with_changes(self, **changes: Any) -> Config:
         return replace(self, **changes)
@@ -201,6 +204,14 @@ def validate(config: Config) -> None:
         raise ConfigError("tree_push must be true or false")
     if not isinstance(config.delivery_receipts, bool):
         raise ConfigError("delivery_receipts must be true or false")
+    if (
+        isinstance(config.verify_workers, bool)
+        or not isinstance(config.verify_workers, int)
+        or not (-1 <= config.verify_workers <= 64)
+    ):
+        raise ConfigError(
+            "verify_workers must be -1 (one per core), 0 (in the node's own process) or up to 64"
+        )
     if config.log_format not in ("text", "json"):
         raise ConfigError("log_format must be text or json")
     from protocol import regions  # the module alone: `amparo` starts without the whole protocol

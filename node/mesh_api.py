@@ -41,6 +41,7 @@ from node import listener
 from node.door import RequestBudget
 from node.pairing import PairingError, accept_pair_request
 from node.service import RECOVER_PATH, NodeService
+from node.verifier import VerifierUnavailable
 from protocol import framing
 from protocol import reply as signed_reply
 from protocol import request as signed_request
@@ -188,6 +189,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _refuse(400, f"bad frame: {exc}")
     except SQLAlchemyError:  # a full disk or a failing database: logged by the service, nothing acknowledged
         return _refuse(503, "store unavailable: try again later")
+    except VerifierUnavailable:  # the verification workers keep dying: nothing accepted, nobody blamed
+        return _refuse(503, "verification unavailable: try again later")
     except Exception:
         log.exception("mesh request failed")
         return _refuse(500, "internal error")
@@ -243,8 +246,8 @@ async def _authenticated(
     """Return the sender, body and nonce of a valid request, or raise an HTTP error.
 
     With ``defer_nonce`` the nonce is only checked unused: the caller stores it
-    with the work, in one transaction, before anything is awaited (a push:
-    ``NodeService.ingest``), or not at all (a refused pair request)."""
+    with the work, in one transaction (a push: ``NodeService.relay``, which holds
+    it in memory until then, ``hold_nonce``), or not at all (a refused pair request)."""
     service, budget = request.app[SERVICE], request.app[BUDGET]
     body = await _read_body(request)
     try:
@@ -297,7 +300,13 @@ async def _push(request: web.Request) -> web.Response:
         service.store.remember_nonce(sender, *nonce)
         raise
     service.tree_spoken(sender, speaks)  # before its items: a duplicate among them may prune
-    outcome = service.ingest_push(raws, sender, nonce)
+    if not service.hold_nonce(sender, nonce[0]):  # the same push, still under way
+        service.counters.reject("request-replayed")
+        raise web.HTTPConflict(text="request refused: nonce already used (replay)")
+    try:
+        outcome = await service.relay(raws, sender, nonce)
+    finally:
+        service.release_nonce(sender, nonce[0])
     # ``deferred``: ids refused for a budget, which the sender keeps and sends again;
     # ``tree``: this node runs tree push (node.treepush).
     return _reply(

@@ -3,6 +3,10 @@
 ``mesh.MeshNode`` decides (events in, actions out); this class is the only
 place that touches the store, the network and local listeners. Stores happen
 before a push is answered, so an alert acknowledged to its sender is on disk.
+Pushed and fetched batches take the relay pipeline (``relay``): signatures
+checked in worker processes (``node.verifier``), forwarded as soon as the mesh
+admits them, written by one thread in group commits (``node.store.writer``),
+answered after their commit.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from random import Random
 from typing import Any, Literal, NamedTuple
@@ -32,9 +37,11 @@ from node.receipts import ReceiptBook
 from node.response.desk import ResponseDesk
 from node.response.drill_runner import DrillRunner
 from node.store import PeerRow, PeerStanding, Store, StoredEnvelope
+from node.store.writer import GroupWriter
 from node.transport import MeshClient, PeerAddress, TransportError, Wire
 from node.treepush import PATH as TREE_PATH
 from node.treepush import TreeCarrier
+from node.verifier import Refusal, Verdict, Verifier, default_workers, verify_here
 from protocol import (
     MAX_SKEW_MS,
     Ack,
@@ -201,6 +208,17 @@ class NodeService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending: dict[bytes, StoredEnvelope] = {}
         self._pending_env: dict[bytes, Envelope] = {}  # decoded once, reused when stored
+        # The relay pipeline (``relay``): verification on every core, one writer for
+        # every envelope stored, the group commit each admitted id waits for, the
+        # last batch's turn to be admitted (batches are admitted in arrival order)
+        # and the nonces of pushes under way (checked unused, not written yet).
+        workers = config.verify_workers if config.verify_workers >= 0 else default_workers()
+        self.verifier = Verifier(workers)
+        self.writer = GroupWriter(store)
+        self._committing: dict[bytes, asyncio.Future[dict[bytes, StoredEnvelope]]] = {}
+        self._last_turn: asyncio.Future[None] | None = None
+        self._nonces_held: set[tuple[bytes, bytes]] = set()
+        self._relaying = 0  # batches between arrival and answer
         self.gauges: list[tuple[str, str, Callable[[], float]]] = []
         # In memory only (restricted plaintext never reaches the disk): which sealed
         # envelopes answer which alert, and the X25519 keys of nodes we have heard of.
@@ -291,6 +309,8 @@ class NodeService:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.writer.close()  # what was admitted is written before the node stops
+        await asyncio.to_thread(self.verifier.close)
         self.save_marks()
         await self.client.close()
 
@@ -421,25 +441,10 @@ class NodeService:
             self._deferring = None
 
     def _ingest(self, raws: Iterable[bytes], from_peer: bytes | None, now: int) -> tuple[int, int]:
-        items: list[Item] = []
-        invalid = 0
-        for raw in raws:
-            self.counters.received += 1
-            known = self._known_copy(raw, now)
-            if known is not None:
-                items.append(known)  # the mesh refuses it as a duplicate, and learns who sent it
-                continue
-            try:
-                env = decode(raw, now=now)
-            except ProtocolError as exc:
-                invalid += 1
-                self.counters.reject(exc.code)
-                if from_peer is not None and exc.blames_sender:  # never for time or version (errors.py)
-                    self.handle(mesh.PeerInvalid(from_peer, exc.code))
-                continue
-            self._pending[env.id] = StoredEnvelope.from_envelope(env, received_at=now, from_peer=from_peer)
-            self._pending_env[env.id] = env
-            items.append(to_item(env))
+        raws = list(raws)
+        known = [self._known_copy(raw, now) for raw in raws]
+        verdicts = verify_here([raw for raw, item in zip(raws, known, strict=True) if item is None], now)
+        items, invalid = self._verified_items(known, verdicts, from_peer, now)
         before = self.counters.stored
         if items and from_peer is not None:
             self.handle(mesh.Received(from_peer, items))
@@ -450,6 +455,172 @@ class NodeService:
             self._pending.pop(item.id, None)
             self._pending_env.pop(item.id, None)
         return self.counters.stored - before, invalid
+
+    def _verified_items(
+        self, known: list[Item | None], verdicts: list[Verdict], from_peer: bytes | None, now: int
+    ) -> tuple[list[Item], int]:
+        """The mesh's items for a batch, in order: the known copies as they are,
+        the rest from their verdicts (one per ``None`` in ``known``). A refusal is
+        counted, and scored against ``from_peer`` only when it proves that peer's
+        fault (never for time or version: ``protocol.errors``)."""
+        items: list[Item] = []
+        invalid = 0
+        verdict_of = iter(verdicts)
+        for item in known:
+            self.counters.received += 1
+            if item is not None:
+                items.append(item)  # the mesh refuses it as a duplicate, and learns who sent it
+                continue
+            verdict = next(verdict_of)
+            if isinstance(verdict, Refusal):
+                invalid += 1
+                self.counters.reject(verdict.code)
+                if from_peer is not None and verdict.blames_sender:
+                    self.handle(mesh.PeerInvalid(from_peer, verdict.code))
+                continue
+            self._pending[verdict.id] = StoredEnvelope.from_envelope(
+                verdict, received_at=now, from_peer=from_peer
+            )
+            self._pending_env[verdict.id] = verdict
+            items.append(to_item(verdict))
+        return items, invalid
+
+    # -- the relay pipeline ---------------------------------------------------------------
+    async def relay(
+        self, raws: Sequence[bytes], from_peer: bytes, nonce: tuple[bytes, int] | None = None
+    ) -> PushOutcome:
+        """Ingest a batch from a peer on the relay pipeline; returns when it may be
+        acknowledged.
+
+        1. Cheap checks first: a copy of what the mesh holds (by id, then the
+           bytes) goes to the mesh without a signature check.
+        2. The rest is verified on every core (``node.verifier``).
+        3. Batches are admitted by the mesh in the order they arrived; what it
+           admits is forwarded at once (its pushes start now) and handed to the
+           one writer (``node.store.writer``), with the request's ``nonce``.
+        4. The answer waits for the group commit holding the batch, and for the
+           commits of ids it repeats that another batch is still writing: nothing
+           is acknowledged before it is on disk. Local delivery (stream, desks,
+           allies) follows each commit.
+        A failed write raises ``SQLAlchemyError`` (the sender is answered 503 and
+        sends again); so does ``VerifierUnavailable`` when the workers keep dying."""
+        self._relaying += 1
+        try:
+            return await self._relay(raws, from_peer, nonce)
+        finally:
+            self._relaying -= 1
+
+    async def _relay(self, raws: Sequence[bytes], from_peer: bytes, nonce: tuple[bytes, int] | None) -> PushOutcome:
+        before, turn = self._take_turn()
+        submitted = False
+        try:
+            now = self.clock()
+            known = [self._known_copy(raw, now) for raw in raws]
+            unknown = [raw for raw, item in zip(raws, known, strict=True) if item is None]
+            verdicts = await self.verifier.verify(unknown, now, alone=self._relaying == 1)
+            if before is not None and not before.done():
+                await asyncio.shield(before)
+            waits, commit, invalid, deferred = self._admit_relayed(known, verdicts, from_peer, nonce, now)
+            submitted = True
+        finally:
+            _next_turn(before, turn)
+            if not submitted and nonce is not None:
+                self.store.remember_nonce(from_peer, *nonce)
+        await asyncio.gather(*(asyncio.shield(w) for w in waits))
+        return PushOutcome(len(commit.result()), invalid, deferred)
+
+    def _take_turn(self) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
+        before, self._last_turn = self._last_turn, asyncio.get_running_loop().create_future()
+        return before, self._last_turn
+
+    def _admit_relayed(
+        self,
+        known: list[Item | None],
+        verdicts: list[Verdict],
+        from_peer: bytes,
+        nonce: tuple[bytes, int] | None,
+        now: int,
+    ) -> tuple[
+        list[asyncio.Future[Any]], asyncio.Future[dict[bytes, StoredEnvelope]], int, tuple[bytes, ...]
+    ]:
+        """Step 3 of ``relay``, with no ``await``: the mesh's verdicts, the forwards
+        started, the commit submitted. Returns the commits to wait for, this
+        batch's own, the invalid count and the ids deferred for a budget."""
+        items, invalid = self._verified_items(known, verdicts, from_peer, now)
+        self._deferring = []
+        try:
+            actions = self.mesh.handle(mesh.Received(from_peer, items), self.clock()) if items else []
+            nonces = [] if nonce is None else [(from_peer, *nonce)]
+            commit = self._execute_relayed(actions, nonces)
+            deferred = tuple(self._deferring)
+        finally:
+            self._deferring = None
+        waits: list[asyncio.Future[Any]] = [commit]
+        for item in items:
+            pending = self._committing.get(item.id)
+            if pending is None:  # refused by the mesh: nothing will be written
+                self._pending.pop(item.id, None)
+                self._pending_env.pop(item.id, None)
+            elif pending is not commit:
+                waits.append(pending)  # a copy of an id another batch is still writing
+        return waits, commit, invalid, deferred
+
+    def _execute_relayed(
+        self, actions: list[Any], nonces: list[tuple[bytes, bytes, int]]
+    ) -> asyncio.Future[dict[bytes, StoredEnvelope]]:
+        """``execute`` without waiting for the store: what to store goes to the
+        group commit, everything else is carried out now (pushes to peers start
+        before the commit), local delivery waits for the commit."""
+        items = [a.item for a in actions if isinstance(a, mesh.Store)]
+        self._note_marks(actions)
+        rows = [self._pending.get(i.id) or self._row_from_raw(i.raw) for i in items]
+        marks = list(self._unsaved_marks.items())
+        self._unsaved_marks.clear()
+        commit = self.writer.submit(rows, marks, nonces)
+        for item in items:
+            self._committing[item.id] = commit
+        delivers: list[Item] = []
+        commit.add_done_callback(partial(self._committed, items, delivers))
+        self._carry_out(actions, delivers.append)
+        return commit
+
+    def _committed(
+        self, items: list[Item], delivers: list[Item], commit: asyncio.Future[dict[bytes, StoredEnvelope]]
+    ) -> None:
+        """After a group commit: derived state and local delivery of what is now on
+        disk; or, when the write failed, the mesh forgets the items (a later copy
+        or a reconciliation brings them again)."""
+        for item in items:
+            if self._committing.get(item.id) is commit:
+                del self._committing[item.id]
+        try:
+            exc = commit.exception()
+            if exc is not None:
+                self._not_stored(items, exc)
+                return
+            stored = commit.result()
+            self.counters.stored += len(stored)
+            for row in stored.values():
+                self._on_stored(row)
+            for item in delivers:
+                self._deliver(stored.get(item.id) or self.store.get(item.id))
+        except Exception:
+            log.exception("after storing %d envelope(s)", len(items))
+        finally:
+            for item in items:
+                self._pending.pop(item.id, None)
+                self._pending_env.pop(item.id, None)
+
+    def hold_nonce(self, peer: bytes, nonce: bytes) -> bool:
+        """Claim a push's nonce, checked unused in the store, until ``relay`` has
+        written it: False if a push with the same nonce is under way (a replay)."""
+        if (peer, nonce) in self._nonces_held:
+            return False
+        self._nonces_held.add((peer, nonce))
+        return True
+
+    def release_nonce(self, peer: bytes, nonce: bytes) -> None:
+        self._nonces_held.discard((peer, nonce))
 
     def _known_copy(self, raw: bytes, now: int) -> Item | None:
         """The mesh's item for ``raw`` when these exact bytes were verified and
@@ -471,15 +642,23 @@ class NodeService:
     # -- actions --------------------------------------------------------------------------
     def execute(self, actions: list[Any]) -> None:
         to_store = [a.item for a in actions if isinstance(a, mesh.Store)]
+        self._note_marks(actions)
+        stored = self._store_or_forget(to_store) if to_store else {}
+        self._carry_out(actions, lambda item: self._deliver(stored.get(item.id) or self.store.get(item.id)))
+
+    def _note_marks(self, actions: list[Any]) -> None:
+        """Catch-up marks wait for the next batch stored (or the next tick)."""
         for action in actions:
             if isinstance(action, mesh.SaveMark):
                 self._unsaved_marks[action.peer] = max(action.seq, self._unsaved_marks.get(action.peer, 0))
-        stored = self._store_or_forget(to_store) if to_store else {}
+
+    def _carry_out(self, actions: list[Any], deliver: Callable[[Item], None]) -> None:
+        """Every action but storing: ``deliver`` is how an item stored reaches local users."""
         for action in actions:
             if isinstance(action, mesh.Store | mesh.SaveMark):
                 continue
             if isinstance(action, mesh.Deliver):
-                self._deliver(stored.get(action.item.id) or self.store.get(action.item.id))
+                deliver(action.item)
             elif isinstance(action, mesh.Push):
                 self._spawn(self._push(action.peer, action.batch_id, [i.raw for i in action.items]))
             elif isinstance(action, mesh.StartReconcile):
@@ -569,25 +748,31 @@ class NodeService:
         try:
             return self._store(items)
         except SQLAlchemyError as exc:
-            log.error(
-                "could not store %d envelope(s): %s; refusing them until the store works again",
-                len(items), str(getattr(exc, "orig", exc)).splitlines()[0][:200],
-            )
-            self.handle(mesh.NotStored([item.id for item in items]))
+            self._not_stored(items, exc)
             raise
+
+    def _not_stored(self, items: list[Item], exc: BaseException) -> None:
+        """One log line, no traceback (a full disk is the operator's to fix), and the
+        mesh forgets the items."""
+        log.error(
+            "could not store %d envelope(s): %s; refusing them until the store works again",
+            len(items), str(getattr(exc, "orig", exc)).splitlines()[0][:200],
+        )  # fmt: skip
+        if items:
+            self.handle(mesh.NotStored([item.id for item in items]))
 
     def _store(self, items: list[Item]) -> dict[bytes, StoredEnvelope]:
         """Write one batch, the marks waiting and the push's nonce in one
         transaction (one fsync); returns the rows newly stored, by id."""
         rows = [self._pending.get(i.id) or self._row_from_raw(i.raw) for i in items]
         marks, nonces = list(self._unsaved_marks.items()), list(self._nonces)
-        inserted = self.store.add_envelopes(rows, marks, nonces)
+        inserted = self.writer.write_now(rows, marks, nonces)
         self._unsaved_marks.clear()
         self._nonces.clear()
         self.counters.stored += len(inserted)
-        for row in inserted:
+        for row in inserted.values():
             self._on_stored(row)
-        return {row.id: row for row in inserted}
+        return inserted
 
     def _row_from_raw(self, raw: bytes) -> StoredEnvelope:
         env = decode(raw, now=self.clock(), check_time=False)
@@ -811,7 +996,7 @@ class NodeService:
         except (TransportError, BadFrame) as exc:
             self._failed(peer, "fetch records from", exc)
             return
-        self.ingest(raws, peer)
+        await self.relay(raws, peer)
 
     def record_ids(self, authors: Iterable[bytes]) -> list[bytes]:
         """Ids of the newest ``node`` record of each key of each author's rotation
@@ -972,7 +1157,7 @@ class NodeService:
                 return  # the peer no longer holds them
             page = min(framing.MAX_FETCH_IDS, 2 * page if not rest else len(got) + len(got) // 8 + 1)
             wanted = rest + wanted[len(asked) :]
-            self.ingest(raws, peer)
+            await self.relay(raws, peer)
 
     def _count_reconcile(self, sent: object, answer: object) -> None:
         c = self.counters
@@ -1058,7 +1243,7 @@ class NodeService:
     def running(self) -> int:
         """How many background tasks are under way (pushes, fetches, pages): the
         test grid runs the loop until none is left."""
-        return sum(1 for task in self._tasks if not task.done())
+        return sum(1 for task in self._tasks if not task.done()) + self.writer.busy()
 
     def prune(self, force: bool = False) -> int:
         """Delete envelopes expired longer than ``retention_days`` ago (tombstones
@@ -1096,6 +1281,15 @@ class NodeService:
             raise
         except Exception:
             log.exception("background task failed")
+
+
+def _next_turn(before: asyncio.Future[None] | None, turn: asyncio.Future[None]) -> None:
+    """The next batch may be admitted once this one and the one before are."""
+    if before is None or before.done():
+        if not turn.done():
+            turn.set_result(None)
+    else:  # cancelled while waiting: keep the order for those after
+        before.add_done_callback(lambda _: None if turn.done() else turn.set_result(None))
 
 
 def _saved_standing(row: PeerStanding) -> mesh.SavedStanding:

@@ -5,7 +5,10 @@ request nonces, settings and the response desks' state (``oncall``,
 ``Store`` is synchronous on purpose: the node calls it from its asyncio loop,
 each call is one short transaction, and an SQLite commit with
 ``synchronous=FULL`` is fast enough that a thread hop would cost more than it
-saves. There is one writer path per database (``Database._write``).
+saves. There is one writer path per database (``Database._write``). The
+exception is the relay's hot path: envelopes are written by one thread in group
+commits (``writer.GroupWriter``), so a push's fsync neither stops the loop nor
+is paid once per push.
 
 See ``envelopes`` for the seen-set, ``seq`` and tombstones, ``peers`` for the
 atomic one-time checks, ``engine`` for PRAGMAs and migrations, and ``rows`` for

@@ -12,7 +12,7 @@ from unittest import mock
 
 import pytest
 
-from node import service as service_module
+from node import verifier as verifier_module
 from node.config import Config
 from node.service import NodeService
 from node.store import Store
@@ -50,7 +50,7 @@ def _alert(headline: str) -> bytes:
 
 def _decodes(node: NodeService, raws: list[bytes]) -> tuple[tuple[int, int], int]:
     """Ingest ``raws``; the (stored, invalid) counts and how many were decoded."""
-    with mock.patch.object(service_module, "decode", wraps=decode) as spy:
+    with mock.patch.object(verifier_module, "decode", wraps=decode) as spy:
         outcome = node.ingest(raws, None)
     return outcome, spy.call_count
 
