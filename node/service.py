@@ -26,6 +26,7 @@ from node.alerts import Readable, open_row
 from node.allies.delivery import DeliveryDesk
 from node.config import Config
 from node.directory import Directory, Names
+from node.outage import StoreOutage
 from node.response.desk import ResponseDesk
 from node.response.drill_runner import DrillRunner
 from node.store import PeerRow, PeerStanding, Store, StoredEnvelope
@@ -72,6 +73,9 @@ TOUCH_EVERY_MS = 15_000  # last contact is kept in memory; the database copy may
 # retries and reconciliations are deadlines on that clock, and those set while it
 # was ahead would otherwise lie in the future and hold every link still.
 CLOCK_STEP_BACK_MS = 30_000
+# Refusals for a live budget or a peer's standing: the peer is being throttled.
+THROTTLES = frozenset({"peer-rate-limited", "author-rate-limited", "voucher-rate-limited", "peer-throttled"})
+THROTTLE_NOTE_S = 60.0  # one log line per throttled peer at most this often
 # Outbound batches sized to one frame: each batch in flight is then one request.
 PUSH_PACING = mesh.Pacing(batch_items=framing.PUSH_BATCH_ITEMS, batch_bytes=framing.PUSH_BATCH_BYTES)
 # With tree push, the mesh's own deadlines (an announcement batch due, an announced
@@ -197,6 +201,8 @@ class NodeService:
         self._nonces: list[tuple[bytes, bytes, int]] = []
         # While ``ingest_push`` runs: ids refused for a budget, named in the push reply.
         self._deferring: list[bytes] | None = None
+        self.outage = StoreOutage()  # a full disk: logged once when it starts and when it ends
+        self._throttle_noted: dict[bytes, float] = {}  # peer -> when it was last logged (monotonic)
         # The newest ``created`` this node signed since it started: a rotation
         # record older than that would retire the key under an envelope already made.
         self.last_authored = 0
@@ -399,9 +405,24 @@ class NodeService:
                 self.counters.reject(str(action.reason))
                 if self._deferring is not None and action.reason in mesh.RETRYABLE:
                     self._deferring.append(action.item_id)
+                if action.peer is not None and action.reason in THROTTLES:
+                    self._note_throttled(action.peer, action.reason)
             elif isinstance(action, mesh.Announce | mesh.Graft | mesh.Prune):
                 self._tree_action(action)
         self._wake_for_tree()
+
+    def _note_throttled(self, peer: bytes, reason: str) -> None:
+        """One warning when a peer's pushes start being deferred for a budget (a
+        flooding peer, or a relay for a flooding author), then at most one a
+        minute: an operator, and the nemesis, see when the throttle took hold
+        without a line per refused item."""
+        now = time.monotonic()
+        if now - self._throttle_noted.get(peer, -THROTTLE_NOTE_S) < THROTTLE_NOTE_S:
+            return
+        self._throttle_noted[peer] = now
+        row = self.store.get_peer(peer)
+        name = row.name if row is not None else "unknown"
+        log.warning("throttling peer %s (%s): its items are deferred (%s)", peer.hex()[:16], name, reason)
 
     # -- tree push (node.treepush) ----------------------------------------------------------
     def _tree_action(self, action: mesh.Announce | mesh.Graft | mesh.Prune) -> None:
@@ -470,14 +491,13 @@ class NodeService:
         again, and the error goes on to the caller: the sender is acknowledged
         nothing that was not stored, and retries."""
         try:
-            return self._store(items)
+            stored = self._store(items)
         except SQLAlchemyError as exc:
-            log.error(
-                "could not store %d envelope(s): %s; refusing them until the store works again",
-                len(items), str(getattr(exc, "orig", exc)).splitlines()[0][:200],
-            )
+            self.outage.failed(f"storing {len(items)} envelope(s)", exc)
             self.handle(mesh.NotStored([item.id for item in items]))
             raise
+        self.outage.worked()
+        return stored
 
     def _store(self, items: list[Item]) -> dict[bytes, StoredEnvelope]:
         """Write one batch, the marks waiting and the push's nonce in one
@@ -858,6 +878,8 @@ class NodeService:
             await asyncio.sleep(TICK_SECONDS)
             try:
                 self.tick()
+            except SQLAlchemyError as exc:
+                self.outage.failed("the tick's writes (marks, nonces, deadlines)", exc)
             except Exception:
                 log.exception("tick failed")
 
@@ -918,12 +940,13 @@ class NodeService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    @staticmethod
-    async def _guarded(coro: Coroutine[Any, Any, None]) -> None:
+    async def _guarded(self, coro: Coroutine[Any, Any, None]) -> None:
         try:
             await coro
         except asyncio.CancelledError:
             raise
+        except SQLAlchemyError as exc:  # a full disk: one line, not a traceback per task
+            self.outage.failed(f"a background task ({getattr(coro, '__qualname__', '?')})", exc)
         except Exception:
             log.exception("background task failed")
 
