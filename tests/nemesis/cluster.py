@@ -215,7 +215,9 @@ class Cluster:
         self.edges = ring_with_chords(count)
         self.disk_node = count - 1
         self.mounted: Path | None = None
-        depth = min(6, max(2, LocalMesh.diameter(count, self.edges)))
+        # every node inside every horizon, and the hostile peers too: they are paired
+        # with one node, one hop beyond the graph (``tests.nemesis.siege``)
+        depth = min(6, max(2, LocalMesh.diameter(count, self.edges) + 1))
         self.nodes = [
             NetNode(
                 node_name(i), root / f"node{i}", mesh_port=MESH_PORT, local_port=LOCAL_PORT, trust_depth=depth,
