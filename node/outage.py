@@ -11,7 +11,9 @@ that it happened, why, and when it ended, without a traceback per request:
 
 Nothing here retries: the peers retry what they were refused (503), and the
 next tick, push or reconciliation writes again on its own, so space freed is
-picked up without an operator.
+picked up without an operator. When the outage ends the node reconciles with
+every peer at once (``NodeService._store_back``): the peers backed off from
+its refusals (up to minutes), and it would otherwise wait for their retries.
 """
 
 from __future__ import annotations
@@ -48,8 +50,11 @@ class StoreOutage:
         self.refused += 1
         log.warning("%s refused: store unavailable (%s)", what, reason(exc))
 
-    def worked(self) -> None:
-        """A write succeeded: the outage, if any, is over."""
-        if self.failing:
-            self.failing = False
-            log.warning("the store can be written again after %d refusals: accepting new work", self.refused)
+    def worked(self) -> bool:
+        """A write succeeded: the outage, if any, is over. True when it just ended
+        (then the node asks its peers for what it refused meanwhile)."""
+        if not self.failing:
+            return False
+        self.failing = False
+        log.warning("the store can be written again after %d refusals: accepting new work", self.refused)
+        return True

@@ -496,8 +496,24 @@ class NodeService:
             self.outage.failed(f"storing {len(items)} envelope(s)", exc)
             self.handle(mesh.NotStored([item.id for item in items]))
             raise
-        self.outage.worked()
+        if self.outage.worked():
+            self._later(self._store_back)
         return stored
+
+    def _later(self, call: Callable[[], None]) -> None:
+        """``call`` on the loop's next turn (after the actions under way), or now without a loop."""
+        try:
+            asyncio.get_running_loop().call_soon(call)
+        except RuntimeError:
+            call()
+
+    def _store_back(self) -> None:
+        """The store can be written again: reconcile with every peer now (what this
+        node refused meanwhile, its peers hold, backed off after its 503s: the
+        nemesis's disk fault, seed 27, waited 160 s for their retries)."""
+        for peer in self.store.list_peers():
+            if peer.status == "active":
+                self.handle(mesh.PeerUp(peer.key))
 
     def _store(self, items: list[Item]) -> dict[bytes, StoredEnvelope]:
         """Write one batch, the marks waiting and the push's nonce in one
