@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import random
 import signal
+import sqlite3
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tests.nemesis.cluster import Cluster
 from tests.nemesis.siege import LogWatch
@@ -191,6 +193,7 @@ class Nemesis:
         seen: dict[str, object] = {"node": node.name}
         self.disk.append(seen)
         written = 0
+        self._empty_the_wal(node.db_path())
         try:
             with open(filler, "wb", buffering=0) as f:  # unbuffered: closing must not write again
                 for size in (1 << 20, 4096, 1):
@@ -218,6 +221,19 @@ class Nemesis:
             time.sleep(0.5)  # the pace of the tries, not a wait for a condition
         seen["logged_recovery"] = "the store can be written again" in logged.poll()
         self.note("disk", i, f"new work taken again after {seen.get('resumed_after_s', 'never')} s")
+
+    @staticmethod
+    def _empty_the_wal(db: Path) -> None:
+        """Checkpoint the store's write-ahead log and truncate it (as SQLite itself may),
+        so the node's next write needs new space: otherwise it may write for a while
+        into the room the log already had, and the full disk refuses nothing."""
+        con = sqlite3.connect(db, timeout=10)
+        try:
+            con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error:
+            pass  # busy: the fault still fills the disk
+        finally:
+            con.close()
 
     def _write_through(self, i: int) -> str:
         """One new alert at node ``i``, on the workload's record (so an answer that

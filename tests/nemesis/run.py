@@ -72,7 +72,7 @@ def run(
         siege.setup()
         attacked = siege.run(work, random.Random(rng.random()), siege_s)
         nemesis.counts.update(HOSTILE_KINDS)
-        say(f"siege: {attacked.figures()}")
+        say(attacked.summary())
         samples: list[float] = []
         missed = rounds = 0
         deaths: list[str] = []

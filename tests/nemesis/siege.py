@@ -90,6 +90,14 @@ class SiegeReport:
             "targets": {"flooder": self.flood_target, "forger": self.forge_target},
         }
 
+    def summary(self) -> str:
+        """One line for the run's progress (the figures are in the verdict)."""
+        return (
+            f"hostile peers: flooder throttled {_s(self.throttled_after_s)}, forger cut off "
+            f"{_s(self.cut_off_after_s)}, {self.sybils_stored} sybil envelopes stored; honest p99 "
+            f"{p99(self.quiet_s) or 0:.2f} s quiet, {p99(self.attacked_s) or 0:.2f} s under attack"
+        )
+
     def known_open(self) -> list[str]:
         """Checks that fail for a known reason whose fix is elsewhere (docs/reliability.md,
         finding 7): reported in every run, not failing it."""
