@@ -73,6 +73,7 @@ from mesh.events import (
     Pruned,
     Push,
     PushResult,
+    PushUnsent,
     Received,
     ReconcileDone,
     Rejected,
@@ -325,6 +326,10 @@ class MeshNode:
             for item_id in event.ids:
                 if item_id in self._items:
                     self._forget(item_id)
+            for link in self._links.values():
+                link.outbox.drop(self._items.__contains__)
+        elif isinstance(event, PushUnsent):
+            self._link(event.peer).outbox.unsent(event.batch_id, self._items.__contains__)
         elif isinstance(event, PeerInvalid):
             link = self._link(event.peer)
             self._scored(event.peer, link.score.penalize(self.limits.invalid_penalty, now), actions)

@@ -265,6 +265,21 @@ class PeerOutbox:
         self._early = requeued
         self._retry.update((item.id, (seq, item)) for seq, item in batch.retried)
 
+    def unsent(self, batch_id: int, held: Callable[[bytes], bool]) -> None:
+        """The batch in flight was never sent (`PushUnsent`): take it back, and drop
+        the queue-jumpers the node no longer ``held`` (their write failed)."""
+        batch = self.in_flight
+        if batch is not None and batch.id == batch_id:
+            self.in_flight = None
+            self._rewind(batch)
+        self.drop(held)
+
+    def drop(self, held: Callable[[bytes], bool]) -> None:
+        """Forget queue-jumpers that are not ``held`` any more: a new item whose
+        write failed must never reach a peer (its author was told it was not sent)."""
+        for item_id in [i for i in self._early if not held(i)]:
+            del self._early[item_id]
+
     # -- link -----------------------------------------------------------------------------
     def link_up(self, now: int) -> None:
         self.up = True

@@ -383,7 +383,14 @@ class NodeService:
         for action in actions:
             if isinstance(action, mesh.SaveMark):
                 self._unsaved_marks[action.peer] = max(action.seq, self._unsaved_marks.get(action.peer, 0))
-        stored = self._store_or_forget(to_store) if to_store else {}
+        try:
+            stored = self._store_or_forget(to_store) if to_store else {}
+        except SQLAlchemyError:
+            # None of this turn's actions is carried out: its pushes were never sent.
+            for action in actions:
+                if isinstance(action, mesh.Push):
+                    self.handle(mesh.PushUnsent(action.peer, action.batch_id))
+            raise
         for action in actions:
             if isinstance(action, mesh.Store | mesh.SaveMark):
                 continue

@@ -10,10 +10,12 @@ from mesh import (
     FetchDone,
     Limits,
     MeshNode,
+    NotStored,
     PeerDown,
     PeerUp,
     Push,
     PushResult,
+    PushUnsent,
     Received,
     ReconcileDone,
     Rejected,
@@ -267,3 +269,22 @@ def test_a_quiet_authors_alert_jumps_the_queue_ahead_of_a_flood_backlog() -> Non
     after = mesh.handle(PushResult(other, first[0].batch_id, ok=True), NOW + 3)
     nxt = [a for a in after if isinstance(a, Push) and a.peer == other]
     assert nxt and nxt[0].items[0].id == honest.id, "the honest alert waits behind the flood"
+
+
+def test_a_new_item_whose_write_failed_is_never_pushed_and_its_links_do_not_stall() -> None:
+    """The nemesis's full disk (seed 15015): a node's own alert refused with 503
+    ("nothing was saved or sent") reached its peers anyway, as a queue-jumper
+    requeued when its never-sent batch timed out, and that link pushed nothing
+    for the push timeout (60 s). Now the batch the node never sent is taken back
+    at once (`PushUnsent`) and the forgotten item dropped from every queue."""
+    mesh = node(Limits())
+    refused = alert(ME, 1, created=NOW + 1)
+    pushes = [a for a in mesh.handle(Authored(refused), NOW + 1) if isinstance(a, Push)]
+    assert [i.id for p in pushes for i in p.items] == [refused.id]  # made in the same turn as Store
+    mesh.handle(NotStored([refused.id]), NOW + 1)
+    mesh.handle(PushUnsent(PEER, pushes[0].batch_id), NOW + 1)
+    later = alert(ME, 2, created=NOW + 2)
+    again = [a for a in mesh.handle(Authored(later), NOW + 2) if isinstance(a, Push)]
+    assert [i.id for p in again for i in p.items] == [later.id]  # at once, and without the refused one
+    mesh.handle(PushResult(PEER, again[0].batch_id, ok=True), NOW + 3)
+    assert not [a for a in mesh.handle(Tick(), NOW + 120_000) if isinstance(a, Push)]
