@@ -151,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, default=5)
     parser.add_argument("--minutes", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--per-round", type=int, default=3, help="faults at once in a round (CI: 5)")
+    parser.add_argument("--rounds", type=int, default=1, help="at least this many rounds (CI: 2, with --minutes 0)")
     parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the nodes' homes (logs, stores)")
     parser.add_argument(
@@ -170,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         print(line, file=out, flush=True)
 
     try:
-        verdict = run(args.nodes, args.minutes, seed, root, say, disk=args.disk)
+        verdict = run(
+            args.nodes, args.minutes, seed, root, say, per_round=args.per_round, rounds_min=args.rounds, disk=args.disk
+        )
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 NODES = 5
 PER_ROUND = 5  # 9 kinds in two rounds (the hostile peers attack in a phase of their own)
 # fixed, so CI is repeatable; AMPARO_NEMESIS_SEED tries another. A failure reproduces
-# with `bash scripts/nemesis --nodes 5 --seed SEED`.
+# with `bash scripts/nemesis --nodes 5 --minutes 0 --per-round 5 --rounds 2 --seed SEED`.
 SEED = int(os.environ.get("AMPARO_NEMESIS_SEED", "15015"))
 
 
