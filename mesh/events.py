@@ -41,6 +41,16 @@ class NotStored:
 
 
 @dataclass(frozen=True, slots=True)
+class PushUnsent:
+    """The node never sent the `Push` `batch_id` to `peer` (the store failed in the
+    same turn, so it carried out none of the turn's actions): the batch is taken
+    back as if it had not been made, without a failure or a backoff."""
+
+    peer: bytes
+    batch_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class PeerInvalid:
     """`peer` sent bytes that prove it misbehaved; `code` is the protocol error code.
 
@@ -155,6 +165,7 @@ Event = (
     | Received
     | PeerInvalid
     | NotStored
+    | PushUnsent
     | PeerAdded
     | PeerUp
     | PeerDown

@@ -29,8 +29,11 @@ Modelled on Synapse's per-destination federation queue:
   backs off: that is backpressure from the receiver, and the backlog is sent
   in order at the pace it accepts, however long the outage was.
 * Some items jump the queue (`offer`): revocations, which must take effect
-  before the alerts of the key they revoke, and items a reconciliation found
-  the peer lacking. They do not move the mark.
+  before the alerts of the key they revoke, items a reconciliation found
+  the peer lacking, and new items of *quiet* authors (within
+  `Pacing.quiet_author_*`), so that one author's flood, admitted up to its
+  budget, delays nobody else's alerts by more than the batch in flight. They
+  do not move the mark.
 """
 
 from __future__ import annotations
@@ -55,6 +58,11 @@ class Pacing:
     backoff_cap_ms: int = 5 * 60_000
     push_timeout_ms: int = 60_000
     priority_limit: int = 10_000
+    # A new item by an author this node hears little from (its bucket: this burst,
+    # refilled at this rate) jumps every peer's queue (`MeshNode._accept`): an
+    # honest alert does not wait behind a flooding author's backlog, hop by hop.
+    quiet_author_burst: float = 20.0
+    quiet_author_rate_per_s: float = 1.0
 
 
 class SeqLog:
@@ -256,6 +264,21 @@ class PeerOutbox:
         requeued.update(self._early)
         self._early = requeued
         self._retry.update((item.id, (seq, item)) for seq, item in batch.retried)
+
+    def unsent(self, batch_id: int, held: Callable[[bytes], bool]) -> None:
+        """The batch in flight was never sent (`PushUnsent`): take it back, and drop
+        the queue-jumpers the node no longer ``held`` (their write failed)."""
+        batch = self.in_flight
+        if batch is not None and batch.id == batch_id:
+            self.in_flight = None
+            self._rewind(batch)
+        self.drop(held)
+
+    def drop(self, held: Callable[[bytes], bool]) -> None:
+        """Forget queue-jumpers that are not ``held`` any more: a new item whose
+        write failed must never reach a peer (its author was told it was not sent)."""
+        for item_id in [i for i in self._early if not held(i)]:
+            del self._early[item_id]
 
     # -- link -----------------------------------------------------------------------------
     def link_up(self, now: int) -> None:

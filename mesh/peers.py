@@ -24,9 +24,11 @@ The rule for budgets (docs/mesh.md, "Budgets: backpressure, never loss"):
 * The budget holder of an author is the author itself, unless every vouch
   bringing it into the horizon is *fresh* (known here for less than
   `fresh_vouch_ms`, by a key other than this node): then its items count
-  against the voucher's *live* budget, pushed or fetched
-  (`TrustGraph.budget_holder`), so forty fresh keys share one small budget
-  instead of having forty, and none of them has a catch-up burst.
+  against a pool its voucher holds for all its fresh vouchees, with the live
+  budget's size, pushed or fetched (`TrustGraph.budget_holder`), so forty
+  fresh keys share one small budget instead of having forty, and none of them
+  has a catch-up burst. The pool is apart from the voucher's own budget, so a
+  flooding vouchee cannot starve its voucher's own alerts.
 * New vouches (created within `fresh_vouch_ms`) by one author are capped at
   `vouch_burst`, refilled at `vouches_per_hour`; beyond it they are deferred.
   No refusal for a budget scores the relay, except an overrun of the live

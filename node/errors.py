@@ -28,6 +28,7 @@ CODES = {  # every code the local API answers with; docs/operators.md shows the 
     "forbidden": "not allowed",
     "method-not-allowed": "the route does not take that method",
     "too-large": "the request body is larger than the local API accepts",
+    "store-unavailable": "the node cannot write to its store (a full disk?); nothing was saved or sent: try again",
     "internal": "a fault in the node (its log has the details)",
 }
 

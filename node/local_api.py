@@ -22,6 +22,7 @@ from typing import Any
 import nacl.exceptions
 import nacl.public
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from node import contract as c
 from node import incidents, joint_api, metrics, openapi, pairing, stream, wipe_alert
@@ -83,6 +84,9 @@ def _document() -> bytes:
     return json.dumps(openapi.document(api_routes())).encode()
 
 
+STORE_UNAVAILABLE = (
+    "this node cannot write to its store now (is its disk full?): nothing was saved or sent; try again"
+)
 HTTP_CODES = {400: "invalid-input", 401: "unauthorized", 403: "forbidden", 404: "not-found",
               405: "method-not-allowed", 413: "too-large"}  # aiohttp's own refusals, by status
 
@@ -119,6 +123,9 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         raise  # the dashboard's redirects (after a form, to sign in)
     except web.HTTPException as exc:
         return _json_error(exc.status, HTTP_CODES.get(exc.status, f"http-{exc.status}"), exc.reason or "error")
+    except SQLAlchemyError as exc:  # a full disk: refused with one log line, nothing acknowledged
+        service(request).outage.failed(f"local request {request.method} {request.path}", exc)
+        return _json_error(503, "store-unavailable", STORE_UNAVAILABLE)
     except Exception:
         log.exception("local API request failed")
         return _json_error(500, "internal", "internal error (see the node's log)")

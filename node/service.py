@@ -32,6 +32,7 @@ from node.allies.delivery import DeliveryDesk
 from node.config import Config
 from node.directory import Directory, Names
 from node.joint import JointDesk, is_release
+from node.outage import StoreOutage
 from node.receipt_desk import ReceiptDesk
 from node.receipts import ReceiptBook
 from node.response.desk import ResponseDesk
@@ -90,6 +91,9 @@ TOUCH_EVERY_MS = 15_000  # last contact is kept in memory; the database copy may
 CLOCK_STEP_BACK_MS = 30_000
 RECOVER_PATH = "/mesh/v1/recover"  # where a recovered node brings its recovery record (mesh_api)
 RECOVERY_RETRY_S = 5.0  # a peer that is down gets the recovery when it is back
+# Refusals for a live budget or a peer's standing: the peer is being throttled.
+THROTTLES = frozenset({"peer-rate-limited", "author-rate-limited", "voucher-rate-limited", "peer-throttled"})
+THROTTLE_NOTE_S = 60.0  # one log line per throttled peer at most this often
 # Outbound batches sized to one frame: each batch in flight is then one request.
 PUSH_PACING = mesh.Pacing(batch_items=framing.PUSH_BATCH_ITEMS, batch_bytes=framing.PUSH_BATCH_BYTES)
 # With tree push, the mesh's own deadlines (an announcement batch due, an announced
@@ -252,6 +256,8 @@ class NodeService:
         self._nonces: list[tuple[bytes, bytes, int]] = []
         # While ``ingest_push`` runs: ids refused for a budget, named in the push reply.
         self._deferring: list[bytes] | None = None
+        self.outage = StoreOutage()  # a full disk: logged once when it starts and when it ends
+        self._throttle_noted: dict[bytes, float] = {}  # peer -> when it was last logged (monotonic)
         # The newest ``created`` this node signed since it started: a rotation
         # record older than that would retire the key under an envelope already made.
         self.last_authored = 0
@@ -599,6 +605,8 @@ class NodeService:
                 self._not_stored(items, exc)
                 return
             stored = commit.result()
+            if self.outage.worked():
+                self._later(self._store_back)
             self.counters.stored += len(stored)
             for row in stored.values():
                 self._on_stored(row)
@@ -643,7 +651,14 @@ class NodeService:
     def execute(self, actions: list[Any]) -> None:
         to_store = [a.item for a in actions if isinstance(a, mesh.Store)]
         self._note_marks(actions)
-        stored = self._store_or_forget(to_store) if to_store else {}
+        try:
+            stored = self._store_or_forget(to_store) if to_store else {}
+        except SQLAlchemyError:
+            # None of this turn's actions is carried out: its pushes were never sent.
+            for action in actions:
+                if isinstance(action, mesh.Push):
+                    self.handle(mesh.PushUnsent(action.peer, action.batch_id))
+            raise
         self._carry_out(actions, lambda item: self._deliver(stored.get(item.id) or self.store.get(item.id)))
 
     def _note_marks(self, actions: list[Any]) -> None:
@@ -675,9 +690,24 @@ class NodeService:
                 self.counters.reject(str(action.reason))
                 if self._deferring is not None and action.reason in mesh.RETRYABLE:
                     self._deferring.append(action.item_id)
+                if action.peer is not None and action.reason in THROTTLES:
+                    self._note_throttled(action.peer, action.reason)
             elif isinstance(action, mesh.Announce | mesh.Graft | mesh.Prune):
                 self._tree_action(action)
         self._wake_for_tree()
+
+    def _note_throttled(self, peer: bytes, reason: str) -> None:
+        """One warning when a peer's pushes start being deferred for a budget (a
+        flooding peer, or a relay for a flooding author), then at most one a
+        minute: an operator, and the nemesis, see when the throttle took hold
+        without a line per refused item."""
+        now = time.monotonic()
+        if now - self._throttle_noted.get(peer, -THROTTLE_NOTE_S) < THROTTLE_NOTE_S:
+            return
+        self._throttle_noted[peer] = now
+        row = self.store.get_peer(peer)
+        name = row.name if row is not None else "unknown"
+        log.warning("throttling peer %s (%s): its items are deferred (%s)", peer.hex()[:16], name, reason)
 
     # -- tree push (node.treepush) ----------------------------------------------------------
     def _tree_action(self, action: mesh.Announce | mesh.Graft | mesh.Prune) -> None:
@@ -746,18 +776,33 @@ class NodeService:
         again, and the error goes on to the caller: the sender is acknowledged
         nothing that was not stored, and retries."""
         try:
-            return self._store(items)
+            stored = self._store(items)
         except SQLAlchemyError as exc:
             self._not_stored(items, exc)
             raise
+        if self.outage.worked():
+            self._later(self._store_back)
+        return stored
+
+    def _later(self, call: Callable[[], None]) -> None:
+        """``call`` on the loop's next turn (after the actions under way), or now without a loop."""
+        try:
+            asyncio.get_running_loop().call_soon(call)
+        except RuntimeError:
+            call()
+
+    def _store_back(self) -> None:
+        """The store can be written again: reconcile with every peer now (what this
+        node refused meanwhile, its peers hold, backed off after its 503s: the
+        nemesis's disk fault, seed 27, waited 160 s for their retries)."""
+        for peer in self.store.list_peers():
+            if peer.status == "active":
+                self.handle(mesh.PeerUp(peer.key))
 
     def _not_stored(self, items: list[Item], exc: BaseException) -> None:
-        """One log line, no traceback (a full disk is the operator's to fix), and the
-        mesh forgets the items."""
-        log.error(
-            "could not store %d envelope(s): %s; refusing them until the store works again",
-            len(items), str(getattr(exc, "orig", exc)).splitlines()[0][:200],
-        )  # fmt: skip
+        """Logged by the outage watch (one line, no traceback: a full disk is the
+        operator's to fix), and the mesh forgets the items."""
+        self.outage.failed(f"storing {len(items)} envelope(s)", exc)
         if items:
             self.handle(mesh.NotStored([item.id for item in items]))
 
@@ -1211,6 +1256,8 @@ class NodeService:
             await asyncio.sleep(TICK_SECONDS)
             try:
                 self.tick()
+            except SQLAlchemyError as exc:
+                self.outage.failed("the tick's writes (marks, nonces, deadlines)", exc)
             except Exception:
                 log.exception("tick failed")
 
@@ -1273,12 +1320,13 @@ class NodeService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    @staticmethod
-    async def _guarded(coro: Coroutine[Any, Any, None]) -> None:
+    async def _guarded(self, coro: Coroutine[Any, Any, None]) -> None:
         try:
             await coro
         except asyncio.CancelledError:
             raise
+        except SQLAlchemyError as exc:  # a full disk: one line, not a traceback per task
+            self.outage.failed(f"a background task ({getattr(coro, '__qualname__', '?')})", exc)
         except Exception:
             log.exception("background task failed")
 

@@ -190,3 +190,31 @@ async def test_a_batch_the_store_could_not_write_comes_again_once_it_can(any_gri
     b.store.add_envelopes = real  # type: ignore[method-assign]
     await grid.advance(2 * MINUTE_MS, step_ms=STEP_MS)  # A retries its push (backoff)
     assert holders(grid, alert) == ["a", "b"]
+
+
+async def test_a_node_whose_disk_was_full_asks_its_peers_at_once_when_it_can_write_again(any_grid: Grid) -> None:
+    """The nemesis's disk fault (seed 27): after the space was freed, the node took
+    new work at once but lacked what it had refused for 160 s, until its peers'
+    retries came out of their backoff. Its first write that works now makes it
+    reconcile with every peer."""
+    import sqlalchemy.exc
+
+    grid = any_grid
+    for name in ("a", "b"):
+        await grid.add(name)
+    await grid.pair("a", "b")
+    b = grid["b"].service
+    real = b.store.add_envelopes
+
+    def full_disk(*args: object, **kwargs: object) -> object:
+        raise sqlalchemy.exc.OperationalError("INSERT", {}, Exception("database or disk is full"))
+
+    b.store.add_envelopes = full_disk  # type: ignore[method-assign]
+    refused = [send(grid, "a", f"Desalojo en la colonia {n}") for n in range(3)]
+    await grid.advance(MINUTE_MS, step_ms=STEP_MS)  # A retries and backs off
+    assert all(holders(grid, alert) == ["a"] for alert in refused) and b.outage.failing
+    b.store.add_envelopes = real  # type: ignore[method-assign]
+    own = send(grid, "b", "Retén en la carretera")  # B's first write that works
+    await grid.settle()  # no time passes: A's backoff has not run out
+    assert holders(grid, own) == ["a", "b"]
+    assert [holders(grid, alert) for alert in refused] == [["a", "b"]] * 3

@@ -10,9 +10,12 @@ from mesh import (
     FetchDone,
     Limits,
     MeshNode,
+    NotStored,
+    PeerDown,
     PeerUp,
     Push,
     PushResult,
+    PushUnsent,
     Received,
     ReconcileDone,
     Rejected,
@@ -140,10 +143,11 @@ def test_forty_fresh_keys_share_their_vouchers_budget_and_new_vouches_are_capped
     flood = [alert(k, n) for k in vouched for n in range(10)]
     actions = mesh.handle(Received(PEER, flood), NOW + 1)
     stored = sum(1 for item in flood if item.id in mesh)
-    assert stored == limits.author_burst - 20  # 200 alerts, one budget: ALLY's (its 20 vouches took 20)
+    assert stored == limits.author_burst  # 200 alerts, one budget: the pool ALLY holds for its fresh vouchees
     assert set(reasons(actions)) == {"voucher-rate-limited"}
-    # ALLY's own budget is spent by its vouchees; an established author is untouched.
-    assert reasons(mesh.handle(Received(PEER, [alert(ALLY, 999)]), NOW + 2)) == ["author-rate-limited"]
+    # The pool is apart from ALLY's own budget (its 20 vouches took 20 of it): a
+    # flooding vouchee does not starve its voucher's own alerts (nemesis, seed 15015).
+    assert reasons(mesh.handle(Received(PEER, [alert(ALLY, 999)]), NOW + 2)) == []
     day = limits.fresh_vouch_ms
     later = mesh.handle(Received(PEER, [alert(vouched[0], 1_000, created=NOW + day)]), NOW + day)
     assert reasons(later) == []  # a day later the key stands on its own budget
@@ -228,3 +232,59 @@ def test_a_peer_that_names_ids_but_never_hands_them_over_waits_for_the_regular_s
     assert StartReconcile(PEER) not in fetch_nothing(mesh, ids, at)  # the third: withheld
     wake = mesh.wakeup_at()
     assert wake is not None and wake >= at + Timing().reconcile_every_ms // 2  # the regular, jittered session
+
+
+def test_fetches_asked_on_a_clock_an_hour_ahead_are_asked_again_once_the_links_restart() -> None:
+    """Fetch deadlines are wall-clock instants: ids asked for while the clock was an
+    hour ahead, whose answer was lost, stayed "being fetched" for an hour after the
+    clock was corrected, so no link asked for them (issue 15, the nemesis's
+    ``jump``). The node restarts every link when its clock steps back
+    (``PeerDown`` + ``PeerUp``); a link that goes down forgets its fetches."""
+    mesh = node(Limits())
+    need = [alert(ALLY, n, created=NOW + n) for n in range(5)]
+    ahead = NOW + 3_600_000
+    asked = mesh.handle(ReconcileDone(PEER, have=[], need=[i.id for i in need]), ahead)
+    assert {i for a in asked if isinstance(a, Fetch) for i in a.ids} == {i.id for i in need}
+    # the answer never comes; the clock is corrected; the node restarts the link
+    mesh.handle(PeerDown(PEER), NOW + 1_000)
+    mesh.handle(PeerUp(PEER), NOW + 1_000)
+    again = mesh.handle(ReconcileDone(PEER, have=[], need=[i.id for i in need]), NOW + 2_000)
+    assert {i for a in again if isinstance(a, Fetch) for i in a.ids} == {i.id for i in need}
+
+
+def test_a_quiet_authors_alert_jumps_the_queue_ahead_of_a_flood_backlog() -> None:
+    """A flood admitted up to its budget (300 alerts) used to go out to every peer
+    ahead of any honest alert stored after it, 64 a batch, one batch in flight,
+    hop after hop (the nemesis's flooder, seed 15015). A quiet author's new item
+    now jumps the queues: it goes in the next batch."""
+    other = key("other")
+    mesh = node(Limits(peer_burst=10_000), peers=(PEER, other))
+    mesh.handle(Tick(), NOW)
+    flood = [alert(ALLY, n) for n in range(300)]
+    pushed = mesh.handle(Received(PEER, flood), NOW + 1)
+    first = [a for a in pushed if isinstance(a, Push) and a.peer == other]
+    assert len(first) == 1 and len(first[0].items) == 64  # the first flood batch is in flight
+    honest = alert(ME, 9_999, created=NOW + 2)
+    mesh.handle(Authored(honest), NOW + 2)
+    after = mesh.handle(PushResult(other, first[0].batch_id, ok=True), NOW + 3)
+    nxt = [a for a in after if isinstance(a, Push) and a.peer == other]
+    assert nxt and nxt[0].items[0].id == honest.id, "the honest alert waits behind the flood"
+
+
+def test_a_new_item_whose_write_failed_is_never_pushed_and_its_links_do_not_stall() -> None:
+    """The nemesis's full disk (seed 15015): a node's own alert refused with 503
+    ("nothing was saved or sent") reached its peers anyway, as a queue-jumper
+    requeued when its never-sent batch timed out, and that link pushed nothing
+    for the push timeout (60 s). Now the batch the node never sent is taken back
+    at once (`PushUnsent`) and the forgotten item dropped from every queue."""
+    mesh = node(Limits())
+    refused = alert(ME, 1, created=NOW + 1)
+    pushes = [a for a in mesh.handle(Authored(refused), NOW + 1) if isinstance(a, Push)]
+    assert [i.id for p in pushes for i in p.items] == [refused.id]  # made in the same turn as Store
+    mesh.handle(NotStored([refused.id]), NOW + 1)
+    mesh.handle(PushUnsent(PEER, pushes[0].batch_id), NOW + 1)
+    later = alert(ME, 2, created=NOW + 2)
+    again = [a for a in mesh.handle(Authored(later), NOW + 2) if isinstance(a, Push)]
+    assert [i.id for p in again for i in p.items] == [later.id]  # at once, and without the refused one
+    mesh.handle(PushResult(PEER, again[0].batch_id, ok=True), NOW + 3)
+    assert not [a for a in mesh.handle(Tick(), NOW + 120_000) if isinstance(a, Push)]

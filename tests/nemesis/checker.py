@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 import statistics
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -44,13 +45,17 @@ class Verdict:
     refusals: dict[str, int] = field(default_factory=dict)  # what the nodes said when they refused
     lost_ids: list[str] = field(default_factory=list)
     forged_ids: list[str] = field(default_factory=list)
+    siege: dict[str, Any] = field(default_factory=dict)  # the hostile phase's figures
+    disk: list[dict[str, Any]] = field(default_factory=list)  # what each full disk showed
+    problems: list[str] = field(default_factory=list)  # failed checks of the hostile phase and the disk
+    known_open: list[str] = field(default_factory=list)  # failing checks whose fix is elsewhere (reported)
 
     @property
     def ok(self) -> bool:
         return (
             self.lost == 0 and self.forged == 0 and not self.divergent and not self.unexpected_deaths
             and all(v == "ok" for v in self.integrity.values()) and all(self.killed_caught_up.values())
-            and self.not_converged == 0 and not self.fault_errors
+            and self.not_converged == 0 and not self.fault_errors and not self.problems
         )
 
     def percentile(self, p: float) -> float | None:
@@ -86,10 +91,38 @@ class Verdict:
             ("heal → identical (p50 / p99)", f"{_s(p50)} / {_s(p99)} (median {_s(median)}, {len(self.convergence_s)} heals)"),
             ("heals not converged", str(self.not_converged)),
         ]
+        rows += self._siege_rows() + self._disk_rows()
+        if self.problems:
+            rows.append(("FAILED CHECKS", "; ".join(self.problems)))
+        if self.known_open:
+            rows.append(("KNOWN OPEN (not failing)", "; ".join(self.known_open)))
         if self.fault_errors:
             rows.append(("fault errors", "; ".join(self.fault_errors)))
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+    def _siege_rows(self) -> list[tuple[str, str]]:
+        s = self.siege
+        if not s:
+            return []
+        flood, forge = s.get("flood") or {}, s.get("forge") or {}
+        return [
+            ("honest p99: quiet / attacked", f"{_s(s['propagation_p99_quiet_s'])} / {_s(s['propagation_p99_attacked_s'])}"
+             f" (× {s['slowdown']}, {s['probes'][0]} + {s['probes'][1]} probes)"),
+            ("flooder throttled after", f"{_s(s['flooder_throttled_after_s'])} ({flood.get('sent')} pushed, "
+             f"{flood.get('accepted')} stored, {flood.get('deferred')} deferred)"),
+            ("forger cut off after", f"{_s(s['forger_cut_off_after_s'])} ({forge.get('invalid_sent')} bad signatures taken in)"),
+            ("sybil envelopes stored", f"{s['sybil_envelopes_stored']} (pushes answered {s['sybil_pushes']})"),
+        ]
+
+    def _disk_rows(self) -> list[tuple[str, str]]:
+        return [
+            ("full disk", f"{d.get('node')}: new alert while full → {d.get('while_full')}, "
+             f"logged {'yes' if d.get('logged_full') else 'NO'}; freed → new work after "
+             f"{d.get('resumed_after_s', 'never')} s, logged {'yes' if d.get('logged_recovery') else 'NO'}")
+            for d in self.disk
+        ]
 
 
 def _s(x: float | None) -> str:
@@ -122,9 +155,11 @@ def converged(cluster: Cluster, must: set[bytes], deadline_s: float, since: floa
     return None
 
 
-def forged(cluster: Cluster, honest: dict[bytes, int]) -> list[str]:
+def forged(cluster: Cluster, honest: dict[bytes, int], guests: Mapping[bytes, frozenset[bytes]] | None = None) -> list[str]:
     """Ids held anywhere that no honest author wrote, whose signature does not
-    verify, or that their own author's node does not hold."""
+    verify, or that their own author's node does not hold. ``guests``: the hostile
+    peers inside the horizon, and the ids each of them sent (those are not forged)."""
+    guests = guests or {}
     held_by = {n.index: n.held() for n in cluster.nodes}
     bad = []
     for rows in held_by.values():
@@ -135,6 +170,8 @@ def forged(cluster: Cluster, honest: dict[bytes, int]) -> list[str]:
             except ProtocolError:
                 good = False
             origin = honest.get(author)
+            if good and origin is None and eid in guests.get(author, frozenset()):
+                continue
             if not good or origin is None or eid not in held_by[origin]:
                 bad.append(eid.hex())
     return sorted(set(bad))

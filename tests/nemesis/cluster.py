@@ -9,10 +9,8 @@ a jump takes effect in a running node, without a restart.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -55,6 +53,7 @@ class NetNode(LocalNode):
     skew_file: Path | None = None
     stopped: bool = False  # SIGSTOP'd
     starts: int = 0
+    log_path: Path | None = None  # default ``<home>/node.log``; the disk node's is outside its tmpfs
     _token: str = field(default="", repr=False)
 
     def init(self) -> None:
@@ -68,7 +67,7 @@ class NetNode(LocalNode):
             self.skew_file.write_text("+0\n")
 
     def start(self, wait: float = 60.0) -> None:
-        log = open(self.home / "node.log", "ab")  # noqa: SIM115 - the process owns it until it exits
+        log = open(self.log_file, "ab")  # noqa: SIM115 - the process owns it until it exits
         env = self._env()
         if self.skew_file is not None and LIBFAKETIME.is_file():
             env |= {
@@ -90,6 +89,17 @@ class NetNode(LocalNode):
         self.stopped = False
         self.starts += 1
         self.wait_ready(wait)
+
+    @property
+    def log_file(self) -> Path:
+        return self.log_path or self.home / "node.log"
+
+    def _log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_file.read_text("utf-8", "replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -205,7 +215,9 @@ class Cluster:
         self.edges = ring_with_chords(count)
         self.disk_node = count - 1
         self.mounted: Path | None = None
-        depth = min(6, max(2, LocalMesh.diameter(count, self.edges)))
+        # every node inside every horizon, and the hostile peers too: they are paired
+        # with one node, one hop beyond the graph (``tests.nemesis.siege``)
+        depth = min(6, max(2, LocalMesh.diameter(count, self.edges) + 1))
         self.nodes = [
             NetNode(
                 node_name(i), root / f"node{i}", mesh_port=MESH_PORT, local_port=LOCAL_PORT, trust_depth=depth,
@@ -218,10 +230,13 @@ class Cluster:
     def setup(self, tmpfs_mb: int = 0) -> None:
         """``tmpfs_mb``: the last node's home is a tmpfs of that size (for the disk fault)."""
         if tmpfs_mb:
-            home = self.nodes[self.disk_node].home
-            home.mkdir(parents=True)
-            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={tmpfs_mb}m", "tmpfs", str(home)], check=True)
-            self.mounted = home
+            node = self.nodes[self.disk_node]
+            node.home.mkdir(parents=True)
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={tmpfs_mb}m", "tmpfs", str(node.home)], check=True)
+            self.mounted = node.home
+            # Its log on another file system, as journald's would be: what it refused
+            # while full, and why, must be readable.
+            node.log_path = node.home.with_suffix(".log")
         for node in self.nodes:
             node.init()
         for node in self.nodes:
@@ -240,9 +255,7 @@ class Cluster:
             node.stop()
 
     def unmount(self) -> None:
-        """Unmount the tmpfs home, keeping its node's log next to it (``<home>.log``)."""
+        """Unmount the tmpfs home (its node's log is next to it, ``<home>.log``)."""
         if self.mounted is not None:
-            with contextlib.suppress(OSError):
-                shutil.copyfile(self.mounted / "node.log", self.mounted.with_suffix(".log"))
             subprocess.run(["umount", "-l", str(self.mounted)], check=False)
             self.mounted = None

@@ -59,6 +59,8 @@ class Fabric:
     octet: int = 0
     groups: list[int] = field(default_factory=list)
     down: set[int] = field(default_factory=set)
+    bridged: dict[int, int] = field(default_factory=dict)  # bridge node -> the far side's bridge
+    guests: int = 0
 
     @property
     def switch(self) -> str:
@@ -69,6 +71,13 @@ class Fabric:
 
     def mesh_ip(self, i: int) -> str:
         return f"10.{self.octet}.250.{i + 1}"
+
+    def guest_ns(self, k: int) -> str:
+        """Hostile peer ``k``'s namespace (``tests.nemesis.hostile``), on ``br0``."""
+        return f"amp{self.tag}g{k}"
+
+    def guest_ip(self, k: int) -> str:
+        return f"10.{self.octet}.250.{200 + k}"
 
     def ctl_ip(self, i: int) -> str:
         """The node's end of its control link (the harness's end is .1)."""
@@ -110,6 +119,23 @@ class Fabric:
         ip("addr", "add", f"{self.ctl_ip(i)}/30", "dev", "ctl", ns=ns)
         ip("link", "set", "ctl", "up", ns=ns)
 
+    def add_guests(self, count: int) -> None:
+        """A namespace for each hostile peer (each its own host and address, as the
+        nodes' per-address limits would see them), with one port on ``br0``, never
+        moved: the hostile phase runs with the mesh healed."""
+        for k in range(count):
+            ns, tmp = self.guest_ns(k), f"am{self.tag}"
+            ip("netns", "add", ns)
+            self.guests = k + 1
+            ip("link", "set", "lo", "up", ns=ns)
+            ip("link", "add", f"{tmp}g{k}", "type", "veth", "peer", "name", f"{tmp}h{k}")
+            ip("link", "set", f"{tmp}g{k}", "netns", ns, "name", "eth0")
+            ip("link", "set", f"{tmp}h{k}", "netns", self.switch, "name", f"g{k}")
+            ip("addr", "add", f"{self.guest_ip(k)}/24", "dev", "eth0", ns=ns)
+            ip("link", "set", "eth0", "up", ns=ns)
+            ip("link", "set", f"g{k}", "master", "br0", ns=self.switch)
+            ip("link", "set", f"g{k}", "up", ns=self.switch)
+
     # -- faults -------------------------------------------------------------
 
     def place(self, i: int, group: int) -> None:
@@ -125,7 +151,35 @@ class Fabric:
         ip("link", "set", f"p{i}", "up", ns=self.switch)
         self.down.discard(i)
 
+    def bridge(self, i: int, far: int) -> None:
+        """Node ``i`` also hears bridge ``far``: a second mesh link, ``eth1``, whose
+        other end is a port on ``far``, and a route through it to each node there.
+        Its address stays the one on ``eth0`` (Linux answers for a local address on
+        any link), so the nodes on both sides reach it where they are, and it is
+        the only way from one side to the other."""
+        ns, tmp = self.ns(i), f"am{self.tag}"
+        ip("link", "add", f"{tmp}e{i}", "type", "veth", "peer", "name", f"{tmp}f{i}")
+        ip("link", "set", f"{tmp}e{i}", "netns", ns, "name", "eth1")
+        ip("link", "set", f"{tmp}f{i}", "netns", self.switch, "name", f"q{i}")
+        self.bridged[i] = far
+        ip("link", "set", f"q{i}", "master", f"br{far}", ns=self.switch)
+        ip("link", "set", f"q{i}", "up", ns=self.switch)
+        ip("link", "set", "eth1", "up", ns=ns)
+        for j in range(self.count):
+            if j != i and self.groups[j] == far:
+                ip("route", "add", f"{self.mesh_ip(j)}/32", "dev", "eth1", ns=ns)
+
+    def unbridge(self, i: int) -> None:
+        """Take node ``i``'s second link away (its routes go with it)."""
+        far = self.bridged.pop(i, None)
+        ip("link", "del", f"q{i}", ns=self.switch, check=False)
+        for j in range(self.count):  # forget the second link's MAC, or they wait for the ARP to go stale
+            if j != i and self.groups[j] == far:
+                ip("neigh", "flush", "dev", "eth0", ns=self.ns(j), check=False)
+
     def heal(self) -> None:
+        for i in list(self.bridged):
+            self.unbridge(i)
         for i in range(self.count):
             if self.groups[i] != 0:
                 self.place(i, 0)
@@ -140,4 +194,9 @@ class Fabric:
                 with contextlib.suppress(ProcessLookupError, ValueError):
                     os.kill(int(pid), signal.SIGKILL)
             ip("netns", "del", self.ns(i), check=False)
+        for k in range(self.guests):
+            for pid in ip("netns", "pids", self.guest_ns(k), check=False).stdout.split():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid), signal.SIGKILL)
+            ip("netns", "del", self.guest_ns(k), check=False)
         ip("netns", "del", self.switch, check=False)

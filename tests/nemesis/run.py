@@ -23,16 +23,19 @@ from tests.nemesis.checker import Verdict
 from tests.nemesis.cluster import LIBFAKETIME, Cluster
 from tests.nemesis.faults import CLOCK_KINDS, DISK_KINDS, KINDS, Nemesis
 from tests.nemesis.net import Fabric
+from tests.nemesis.siege import HOSTILE_KINDS, Siege
 from tests.nemesis.workload import Workload
 
 WINDOW_S = 14.0  # one round's faults
+SIEGE_S = 6.0  # the hostile phase: this long in quiet, then this long under attack
 SETTLE_S = 240.0  # heal → identical sets, or the heal counts as not converged
 FINAL_S = 360.0
 
 
-def available_kinds(disk: bool = False) -> tuple[str, ...]:
-    """The fault kinds this machine can inject (the clock needs libfaketime). The full
-    disk only when asked: it fails today (docs/reliability.md, finding 2)."""
+def available_kinds(disk: bool = True) -> tuple[str, ...]:
+    """The fault kinds this machine can inject in rounds (the clock needs libfaketime);
+    ``disk=False`` leaves the full disk out. The hostile peers (``HOSTILE_KINDS``)
+    attack in a phase of their own before the rounds."""
     kinds = KINDS if LIBFAKETIME.is_file() else tuple(k for k in KINDS if k not in CLOCK_KINDS)
     return kinds if disk else tuple(k for k in kinds if k not in DISK_KINDS)
 
@@ -42,9 +45,11 @@ TMPFS_MB = 48  # the disk fault's node: enough for its store and log, quick to f
 
 def run(
     nodes: int, minutes: float, seed: int, root: Path, say: Callable[[str], None] = print,
-    per_round: int = 3, window: float = WINDOW_S, rounds_min: int = 1, disk: bool = False,
+    per_round: int = 3, window: float = WINDOW_S, rounds_min: int = 1, disk: bool = True,
+    siege_s: float = SIEGE_S,
 ) -> Verdict:
-    """At least ``rounds_min`` rounds, and more until ``minutes`` under fire have passed."""
+    """The hostile phase, then at least ``rounds_min`` rounds of faults, and more
+    until ``minutes`` under fire have passed."""
     rng = random.Random(seed)
     kinds = available_kinds(disk)
     fabric = Fabric(nodes)
@@ -56,13 +61,18 @@ def run(
         cluster.setup(tmpfs_mb=TMPFS_MB if "disk" in kinds else 0)
         keys = cluster.keys()
         work = Workload(cluster.nodes, random.Random(rng.random()))
-        nemesis = Nemesis(cluster, random.Random(rng.random()))
+        nemesis = Nemesis(cluster, random.Random(rng.random()), work=work)
+        siege = Siege(cluster, seed, random.Random(rng.random()))
         for node in cluster.nodes:  # warm-up: each author's first alert reaches everyone
             work.one(node, "alert", rng)
         warm = checker.converged(cluster, set(work.acknowledged()), SETTLE_S)
         if warm is None:
             raise RuntimeError("the mesh did not converge before any fault (pairing or trust horizon)")
         say(f"warm: {len(work.acknowledged())} alerts everywhere in {warm:.1f} s")
+        siege.setup()
+        attacked = siege.run(work, random.Random(rng.random()), siege_s)
+        nemesis.counts.update(HOSTILE_KINDS)
+        say(attacked.summary())
         samples: list[float] = []
         missed = rounds = 0
         deaths: list[str] = []
@@ -82,7 +92,12 @@ def run(
                 samples.append(took)
             say(f"round {rounds}: {', '.join(chosen)}; {len(work.acknowledged())} acknowledged; "
                 + (f"identical {took:.1f} s after heal" if took is not None else "NOT converged"))
-        return _verdict(cluster, nemesis, work, keys, samples, missed, rounds, deaths, seed, began)
+        verdict = _verdict(cluster, nemesis, work, keys, samples, missed, rounds, deaths, seed, began, siege)
+        attacked.sybils_stored = siege.sybils_stored()  # after every round too
+        verdict.siege = attacked.figures()
+        verdict.problems = attacked.problems() + nemesis.disk_problems()
+        verdict.known_open = attacked.known_open()
+        return verdict
     finally:
         cluster.stop()
         fabric.close()
@@ -102,7 +117,7 @@ def _revive_the_dead(cluster: Cluster, nemesis: Nemesis, say: Callable[[str], No
 
 def _verdict(
     cluster: Cluster, nemesis: Nemesis, work: Workload, keys: dict[bytes, int], samples: list[float],
-    missed: int, rounds: int, deaths: list[str], seed: int, began: float,
+    missed: int, rounds: int, deaths: list[str], seed: int, began: float, siege: Siege,
 ) -> Verdict:
     acked = work.acknowledged()
     final = checker.converged(cluster, set(acked), FINAL_S)
@@ -110,7 +125,7 @@ def _verdict(
     union = frozenset().union(*sets.values())
     lost = sorted({eid.hex() for eid in set(acked) - ahead for s in sets.values() if eid not in s})
     divergent = [cluster.nodes[i].name for i, s in sets.items() if s != union]
-    forged = checker.forged(cluster, keys)
+    forged = checker.forged(cluster, keys, siege.guest_ids)
     cluster.stop()  # integrity on closed stores: nothing in flight
     integrity = {n.name: n.integrity() for n in cluster.nodes}
     caught_up = {cluster.nodes[i].name: not (set(acked) - ahead - sets[i]) for i in sorted(nemesis.killed)}
@@ -123,6 +138,7 @@ def _verdict(
         fault_errors=nemesis.errors, lost_ids=lost[:20], forged_ids=forged[:20],
         ahead_of_clock=len(ahead),
         refusals=dict(Counter(f"{o.kind}: {o.detail}" for o in work.ops if o.detail)),
+        disk=list(nemesis.disk),
     )
 
 
@@ -135,12 +151,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, default=5)
     parser.add_argument("--minutes", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--per-round", type=int, default=3, help="faults at once in a round (CI: 5)")
+    parser.add_argument("--rounds", type=int, default=1, help="at least this many rounds (CI: 2, with --minutes 0)")
     parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the nodes' homes (logs, stores)")
     parser.add_argument(
-        "--disk", action="store_true",
-        help="also fill one node's disk (a 48 MiB tmpfs home) and free it; fails today, see docs/reliability.md",
+        "--no-disk", dest="disk", action="store_false",
+        help="leave out the full disk (one node's home is a 48 MiB tmpfs, filled and freed)",
     )
+    parser.add_argument("--disk", action="store_true", help=argparse.SUPPRESS)  # the default now
     args = parser.parse_args(argv)
     if args.nodes < 3:
         parser.error("--nodes: at least 3 (a partition needs two sides and a graph that is not a clique)")
@@ -153,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         print(line, file=out, flush=True)
 
     try:
-        verdict = run(args.nodes, args.minutes, seed, root, say, disk=args.disk)
+        verdict = run(
+            args.nodes, args.minutes, seed, root, say, per_round=args.per_round, rounds_min=args.rounds, disk=args.disk
+        )
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
