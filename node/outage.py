@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.exc import SQLAlchemyError
-
 log = logging.getLogger("amparo.node")
 
 
-def reason(exc: SQLAlchemyError) -> str:
+def reason(exc: BaseException) -> str:
     """The database's own words (``database or disk is full``), one line."""
     lines = str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__]
     return lines[0][:200]
@@ -38,7 +36,7 @@ class StoreOutage:
         self.failing = False
         self.refused = 0  # pieces of work refused during the current outage
 
-    def failed(self, what: str, exc: SQLAlchemyError) -> None:
+    def failed(self, what: str, exc: BaseException) -> None:
         """``what`` (a push, a new alert, a tick) could not be written."""
         if not self.failing:
             self.failing, self.refused = True, 0
