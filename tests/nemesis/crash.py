@@ -73,6 +73,7 @@ SERVING_MAX_S = 1.5  # the others: up to this long after it answers
 READY_S = 90.0  # a start slower than this is a finding (the machine is shared: generous)
 INTEGRITY_EVERY = 25  # kills between integrity checks of the store as the kill left it
 REGIONS = ("MX-OAX", "MX-CHP", "MX-GRO", "CO-ANT", "GT")
+CUT_SHORT = threading.Event()  # SIGTERM or Ctrl-C: stop killing, check what the kills so far left
 
 
 @dataclass
@@ -99,6 +100,7 @@ class CrashVerdict:
     tracebacks: int = 0
     operations: dict[str, int] = field(default_factory=dict)
     refusals: dict[str, int] = field(default_factory=dict)
+    kills_asked: int = 0  # more than ``kills`` when the run was stopped early
 
     @property
     def ok(self) -> bool:
@@ -124,6 +126,11 @@ class CrashVerdict:
         rows = [
             ("result", "PASS" if self.ok else "FAIL"),
             ("kills / seed / seconds", f"{self.kills} / {self.seed} / {self.seconds:.0f}"),
+            *(
+                [("stopped early", f"after {self.kills} of {self.kills_asked} kills")]
+                if self.kills_asked > self.kills
+                else []
+            ),
             ("kills while", ", ".join(f"{k} {v}" for k, v in sorted(self.kills_by_phase.items()))),
             ("operations", ", ".join(f"{k} {v}" for k, v in sorted(self.operations.items()))),
             ("authored, acknowledged", f"{self.authored} ({self.authored_sealed} sealed)"),
@@ -480,9 +487,14 @@ def _lives(
     burst = Burst(node, peer, random.Random(rng.random()))
     lives = Lives(node, peer, random.Random(rng.random()), node.home.parent / "scratch", say)
     burst.start()
+    done = 0
     try:
         for kill in range(1, kills + 1):
+            if CUT_SHORT.is_set():
+                say(f"stopped after {done} of {kills} kills (SIGTERM or Ctrl-C): checking what they left")
+                break
             lives.one(kill)
+            done = kill
             if kill % 50 == 0 or kill == kills:
                 say(
                     f"{kill} kills; {len(burst.authored)} authored, {len(peer.acknowledged)} relayed acknowledged"
@@ -492,7 +504,9 @@ def _lives(
     peer.life += 1
     node.spawn()  # the last life: nothing writes now, only what was kept is there
     node.wait_ready(READY_S)
-    return _verdict(node, peer, burst, lives, kills, seed, time.monotonic() - began)
+    verdict = _verdict(node, peer, burst, lives, done, seed, time.monotonic() - began)
+    verdict.kills_asked = kills
+    return verdict
 
 
 def _verdict(
@@ -583,6 +597,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--kills: at least 1")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
     root = Path(tempfile.mkdtemp(prefix=f"crash-{seed}-"))
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: CUT_SHORT.set())
     out = sys.stderr if args.json else sys.stdout
 
     def say(line: str) -> None:
