@@ -334,19 +334,25 @@ class Burst:
         asyncio.run(self._pushes(rng))
 
     async def _pushes(self, rng: random.Random) -> None:
+        """New alerts only after an answered push: while the node is down the same
+        batch waits (as a real sender's queue does), so the store grows with what
+        the node could take, not with how long it was down."""
         waiting: list[bytes] = []  # not acknowledged yet: a real sender sends them again
+        answered = True
         async with aiohttp.ClientSession() as session:
             while not self._stop.is_set():
-                raws = waiting[:8] + [e.raw for e in self.peer.fresh(rng.randint(1, 4))]
+                fresh = [e.raw for e in self.peer.fresh(rng.randint(1, 4))] if answered else []
+                raws = waiting + fresh
                 answer = await self.peer.send_push(session, self.node, raws)
                 done = set(answer.acknowledged)
-                waiting = [r for r in raws if decode(r, now=now_ms(), check_time=False).id not in done][-64:]
-                if answer.status == 200:
+                waiting = [r for r in raws if decode(r, now=now_ms(), check_time=False).id not in done]
+                answered = answer.status == 200
+                if answered:
                     self._count("pushes ok")
                     await asyncio.sleep(0.05 * rng.uniform(0.5, 1.5))  # pacing, within the peer's quota
                 else:
                     self._count(
-                        "pushes unanswered" if not answer.status else "pushes refused",
+                        "pushes refused" if answer.status else "pushes unanswered",
                         f"push: {answer.status} {answer.text[:80]}" if answer.status else "",
                     )
                     await asyncio.sleep(0.05)  # the node is down: try again shortly
