@@ -52,8 +52,11 @@ def _child(home: str) -> None:
 
 
 def _say(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # the harness is gone: nobody is left to tell
+        pass
 
 
 def _reap(children: set[int]) -> None:
