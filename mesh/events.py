@@ -67,6 +67,15 @@ class PeerUp:
 
 
 @dataclass(frozen=True, slots=True)
+class PeerHeard:
+    """A valid signed request from `peer` arrived: it is reachable now. A queue to it
+    that was backing off after failed pushes is sent at once, instead of when its
+    backoff runs out (minutes, after a long partition)."""
+
+    peer: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class PeerDown:
     """`peer` must not be contacted (removed or known unreachable)."""
 
@@ -157,6 +166,7 @@ Event = (
     | NotStored
     | PeerAdded
     | PeerUp
+    | PeerHeard
     | PeerDown
     | PushResult
     | Tick
