@@ -207,6 +207,11 @@ class Launcher:
         for line in self.proc.stdout:
             verb, *rest = line.split()
             if verb == "pid":
+                with self._changed:
+                    # pids come round again (pid_max is 32768 here): the exit of an
+                    # earlier life with this pid is not this one's (the launcher
+                    # reports an exit before it can fork a child that reuses the pid)
+                    self._exits.pop(int(rest[0]), None)
                 self._pids.put(int(rest[0]))
             elif verb == "exit":
                 with self._changed:
