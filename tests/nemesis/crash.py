@@ -63,7 +63,7 @@ from node.cli.client import ApiError, LocalClient, NodeUnavailable
 from node.config import DB_FILE
 from node.devmesh import LocalNode
 from protocol import ProtocolError, Sealed, decode, envelope_id
-from protocol.request import parse_header
+from protocol.request import MAX_REQUEST_AGE_MS, parse_header
 from tests.e2e.harness import now_ms
 from tests.nemesis.crash_peer import PEER_NAME, Push, RelayPeer
 
@@ -527,7 +527,9 @@ def _verdict(
     node.stop()
     lives.integrity[integrity_of_copy(node.home / DB_FILE, lives.scratch)] += 1
     request = Counter(h.nonce for h in peer.heard if h.sender == peer.node_key)
-    forgotten = sum(1 for p in peer.pushes if parse_header(p.header)[0].nonce not in remembered)
+    forgotten = sum(
+        1 for p in peer.pushes if _still_kept(p) and parse_header(p.header)[0].nonce not in remembered
+    )
     log = (node.home / "node.log").read_text("utf-8", "replace")
     return CrashVerdict(
         kills=kills,
@@ -553,6 +555,14 @@ def _verdict(
         operations=dict(burst.ops),
         refusals=dict(burst.refusals),
     )
+
+
+def _still_kept(push: Push) -> bool:
+    """The node keeps a request's nonce until its timestamp would be refused anyway
+    (``mesh_api``: timestamp + 2 × the request age); older ones are pruned, and a
+    replay of them is refused as stale."""
+    expires = parse_header(push.header)[0].timestamp + 2 * MAX_REQUEST_AGE_MS
+    return expires > now_ms()
 
 
 def _store_view(node: Victim, peer: RelayPeer) -> tuple[set[bytes], Counter[bytes], set[bytes]]:
