@@ -77,6 +77,15 @@ class PeerUp:
 
 
 @dataclass(frozen=True, slots=True)
+class PeerHeard:
+    """A valid signed request from `peer` arrived: it is reachable now. A queue to it
+    that was backing off after failed pushes is sent at once, instead of when its
+    backoff runs out (minutes, after a long partition)."""
+
+    peer: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class PeerDown:
     """`peer` must not be contacted (removed or known unreachable)."""
 
@@ -168,6 +177,7 @@ Event = (
     | PushUnsent
     | PeerAdded
     | PeerUp
+    | PeerHeard
     | PeerDown
     | PushResult
     | Tick

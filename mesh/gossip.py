@@ -69,6 +69,7 @@ from mesh.events import (
     NotStored,
     PeerAdded,
     PeerDown,
+    PeerHeard,
     PeerInvalid,
     PeerUp,
     Prune,
@@ -354,6 +355,8 @@ class MeshNode:
             # Its fetches are lost with it; their deadlines may lie on a clock that
             # has since stepped back (an hour ahead): asked again after PeerUp.
             link.fetching.clear()
+        elif isinstance(event, PeerHeard):
+            self._heard(event.peer)
         elif isinstance(event, PushResult):
             link = self._link(event.peer)
             if event.ok:
@@ -398,6 +401,15 @@ class MeshNode:
         link.outbox.link_up(self._now)
         self.tree.move(peer, Cause.PEER_UP)
         self._start_reconcile(peer, link, actions)
+
+    def _heard(self, peer: bytes) -> None:
+        """The peer reached us, so we can likely reach it: retry its queue now. Found
+        by the nemesis (20 nodes, seed 20261207): after a partition both sides back
+        off, and a node heard from again waited out its own doubling backoff (up to
+        200 s) before sending what the other side was missing."""
+        link = self._links.get(peer)
+        if link is not None and link.score.standing is not Standing.CUT_OFF:
+            link.outbox.heard(self._now)
 
     def _start_reconcile(self, peer: bytes, link: _Link, actions: list[Action]) -> None:
         jitter = int(self.timing.reconcile_every_ms * 0.2 * self.random.random())

@@ -287,6 +287,14 @@ class PeerOutbox:
         self.deferrals = 0
         self.retry_at = now
 
+    def heard(self, now: int) -> None:
+        """The peer answered us unasked (it sent a request): a queue backing off after
+        failed pushes is retried now. Nothing changes while a batch is in flight
+        (its answer or timeout decides) or when nothing failed."""
+        if self.up and self.failures and self.in_flight is None:
+            self.failures = 0
+            self.retry_at = min(self.retry_at, now)
+
     def link_down(self) -> None:
         """Stop sending; a batch in flight will be sent again, its late result ignored."""
         self.up = False

@@ -274,6 +274,8 @@ async def _authenticated(
     if not fresh:
         service.counters.reject("request-replayed")
         raise web.HTTPConflict(text="request refused: nonce already used (replay)")
+    if known_peer:
+        service.heard_from(auth.sender)  # it reaches us: our backed-off pushes to it go now
     return Authenticated(auth.sender, body, (auth.nonce, expires))
 
 

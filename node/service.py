@@ -1062,6 +1062,11 @@ class NodeService:
             self.counters.acks_for_ours += 1
             self.counters.ack_seconds += max(0, row.created - alert.created) / 1000
 
+    def heard_from(self, peer: bytes) -> None:
+        """A valid signed request from ``peer``: if our pushes to it were failing,
+        retry them now rather than when the backoff runs out (``mesh.PeerHeard``)."""
+        self.handle(mesh.PeerHeard(peer))
+
     def peer_is_up(self, peer: bytes) -> bool:
         """Up: heard from within ``PEER_UP_MS`` and no call failed since (the mesh
         keeps the contact: ``MeshNode.last_contact``)."""

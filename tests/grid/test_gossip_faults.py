@@ -8,7 +8,7 @@ HTTPS, which must agree."""
 from __future__ import annotations
 
 from node.incidents import send_alert
-from tests.grid.grid import Grid
+from tests.grid.grid import TICK_MS, Grid
 
 MINUTE_MS = 60_000
 STEP_MS = 10_000  # ticks 10 s apart: the mesh's deadlines are minutes (reconciliation, backoff)
@@ -218,3 +218,25 @@ async def test_a_node_whose_disk_was_full_asks_its_peers_at_once_when_it_can_wri
     await grid.settle()  # no time passes: A's backoff has not run out
     assert holders(grid, own) == ["a", "b"]
     assert [holders(grid, alert) for alert in refused] == [["a", "b"]] * 3
+
+
+async def test_a_peer_heard_from_again_gets_the_backlog_without_waiting_out_the_backoff(any_grid: Grid) -> None:
+    """Found by the nemesis long run (20 nodes, seed 20261207): after a partition a
+    node got what a neighbour held for it 100 to 200 s late, all at once, from that
+    one neighbour: both sides had backed off, and the neighbour waited out its own
+    doubling backoff although the node had been pushing to it for minutes. A request
+    from the peer now ends the backoff of our queue to it."""
+    grid = any_grid
+    for name in ("a", "b"):
+        await grid.add(name)
+    await grid.pair("a", "b")
+    grid.cut("a", "b")
+    backlog = send(grid, "a", "Retén en la carretera (durante el corte)")
+    await grid.advance(8 * MINUTE_MS, step_ms=STEP_MS)  # a's pushes fail and back off for minutes
+    assert holders(grid, backlog) == ["a"]
+    assert grid["a"].service.counters.push_failures >= 5
+    grid.heal("a", "b")
+    news = send(grid, "b", "Desalojo en la colonia (después del corte)")  # b pushes to a at once
+    await grid.advance(2 * TICK_MS, step_ms=TICK_MS)
+    assert holders(grid, news) == ["a", "b"]
+    assert holders(grid, backlog) == ["a", "b"]  # seconds after b was heard, not minutes
