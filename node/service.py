@@ -1324,6 +1324,9 @@ class NodeService:
         task = asyncio.get_running_loop().create_task(self._guarded(coro))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        # A task cancelled before it ran (the node stopping) never awaited ``coro``:
+        # close it, so it is not reported as a coroutine never awaited.
+        task.add_done_callback(lambda done: coro.close() if done.cancelled() else None)
 
     async def _guarded(self, coro: Coroutine[Any, Any, None]) -> None:
         try:
