@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from mesh import Limits
 from tests.nemesis.run import available_kinds, run
 from tests.nemesis.siege import HOSTILE_KINDS
 
@@ -58,7 +59,10 @@ def test_short_run_loses_nothing_and_forges_nothing(tmp_path: Path) -> None:
     # processes on a machine CI shares with another test worker (6.2 s once, under
     # that load): a speed target, so it is printed here and failed on by the
     # standalone run (`bash scripts/nemesis`) and its figures in docs/reliability.md.
-    assert siege["flooder_throttled_after_s"] is not None, table
+    # A node too slow to take more than the flooder's burst in the flood's seconds
+    # (200 alerts once, all within its quota) has nothing to throttle yet.
+    if siege["flood"]["sent"] > 2 * Limits().author_burst:
+        assert siege["flooder_throttled_after_s"] is not None, table
     assert siege["forger_cut_off_after_s"] is not None, table
     print(f"throttled after {siege['flooder_throttled_after_s']} s, cut off after {siege['forger_cut_off_after_s']} s")
     verdict.problems = [p for p in verdict.problems if not p.startswith(LATENCY_CHECKS)]
