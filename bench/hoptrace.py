@@ -93,10 +93,13 @@ def hop_steps(
         if "post.0" in sender and "handler.0" in receiver:
             spans["wire"] = ((receiver["handler.0"][0] - sender["post.0"][0]) / 1e6, float("nan"))
         spans["auth"] = _span(receiver, "handler.0", "auth.1")
-        spans["check"] = _span(receiver, "auth.1", "_store.0")
-        spans["store"] = _span(receiver, "_store.0", "_store.1")
+        spans["to relay"] = _span(receiver, "auth.1", "relay.0")
+        spans["verify"] = _span(receiver, "relay.0", "_admit_relayed.0")
+        spans["admit"] = _span(receiver, "_admit_relayed.0", "_admit_relayed.1")
+        spans["commit (writer thread)"] = _span(receiver, "commit.0", "commit.1")
+        spans["relay → ack"] = _span(receiver, "relay.0", "relay.1")
         if r < count - 1:
-            spans["forward"] = _span(receiver, "_store.1", "push.0")
+            spans["forward"] = _span(receiver, "_admit_relayed.1", "push.0")
             if "push.0" in sender and "push.0" in receiver:
                 spans["hop (push → next push)"] = (
                     (receiver["push.0"][0] - sender["push.0"][0]) / 1e6,
@@ -113,11 +116,14 @@ def hop_steps(
     return rows
 
 
+EXTRA = json.loads(os.environ.get("HOPTRACE_SETTINGS", "{}"))
+
+
 def run(nodes: int, alerts: int, tree: bool, say: Any) -> dict[str, Any]:
     bg = Background()
     with (
         tempfile.TemporaryDirectory(prefix="amparo-hoptrace-") as tmp,
-        LocalMesh(Path(tmp) / "homes", nodes, settings={"tree_push": tree}) as mesh,
+        LocalMesh(Path(tmp) / "homes", nodes, settings={"tree_push": tree, **EXTRA}) as mesh,
     ):
         folder = Path(tmp) / "trace"
         folder.mkdir()

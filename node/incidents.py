@@ -63,6 +63,12 @@ class AlertHost(Host, Protocol):
         (``node.receipts.tally``); None for another author's alert."""
         ...
 
+    def publish(self, env: Envelope) -> bool:
+        """Publish an envelope this node signed without waiting for the disk: the
+        pushes start at once, the store follows, and the local request is
+        answered only once it is on disk. False when the node refused it."""
+        ...
+
 
 class AlertNotFound(Refused):
     code, status = "not-found", 404
@@ -86,9 +92,11 @@ class KeyCompromised(Refused):
 
 
 # -- publishing ------------------------------------------------------------------------------
-def author_or_refuse(host: AlertHost, env: Envelope) -> None:
-    """Store and send what this node signed, or raise ``NotAuthored`` saying why."""
-    if host.author(env) is not None:
+def author_or_refuse(host: AlertHost, env: Envelope, *, soon: bool = False) -> None:
+    """Store and send what this node signed, or raise ``NotAuthored`` saying why.
+    ``soon``: pushed before it is stored (``AlertHost.publish``), for a caller
+    that reads nothing back that the store derives from it."""
+    if host.publish(env) if soon else host.author(env) is not None:
         return
     trust = host.trust
     if trust.is_compromised(env.author):
@@ -219,7 +227,7 @@ def _publish(host: AlertHost, body: Alert, doc: dict[str, Any]) -> dict[str, Any
     recipients = _recipients(host, doc.get("to") or [])
     ttl = parse_duration(doc["expires"], "expires") if doc.get("expires") else DEFAULT_TTL_MS
     env = make_envelope(host.identity, body, now=host.clock(), ttl_ms=ttl, recipients=recipients)
-    author_or_refuse(host, env)
+    author_or_refuse(host, env, soon=True)
     return {"id": env.id.hex(), "created": env.created, "sealed": env.sealed}
 
 

@@ -13,6 +13,7 @@ answered the same way, with its stable code (docs/operators.md lists them).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hmac
 import json
@@ -36,7 +37,7 @@ from node.provision import api_token
 from node.response import api as response_api
 from node.response import checkin_routes, sms_routes
 from node.routes import SERVICE, Route, given, read_body, service
-from node.service import NodeService
+from node.service import OWN_WRITES, NodeService
 from protocol import NodeRecord, ProtocolError, Revoke, decode, fingerprint, sign_envelope
 from protocol.bodies import MAX_REASON
 from protocol.keys import Identity
@@ -48,7 +49,7 @@ PUBLIC: web.AppKey[frozenset[tuple[str, str]]] = web.AppKey("public", frozenset)
 
 
 def make_app(service: NodeService) -> web.Application:
-    app = web.Application(client_max_size=MAX_JSON_BYTES, middlewares=[_host_check, _errors, _auth])
+    app = web.Application(client_max_size=MAX_JSON_BYTES, middlewares=[_host_check, _errors, _durable, _auth])
     app[SERVICE] = service
     app[SERVED_HOSTS] = served_hosts(service.config)
     app[PUBLIC] = frozenset((r.method, r.path) for r in api_routes() if r.public)
@@ -129,6 +130,22 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     except Exception:
         log.exception("local API request failed")
         return _json_error(500, "internal", "internal error (see the node's log)")
+
+
+@web.middleware
+async def _durable(request: web.Request, handler: Any) -> web.StreamResponse:
+    """What a request published (``NodeService.publish``: pushed at once, stored
+    by the group writer) is on disk before the request is answered; a failed
+    write answers 503 like any store failure (``_errors``)."""
+    writes: list[asyncio.Future[Any]] = []
+    token = OWN_WRITES.set(writes)
+    try:
+        response: web.StreamResponse = await handler(request)
+    finally:
+        OWN_WRITES.reset(token)
+    if writes:
+        await asyncio.gather(*(asyncio.shield(w) for w in writes))
+    return response
 
 
 @web.middleware

@@ -155,7 +155,7 @@ def _check_budget(request: web.Request) -> None:
             raise Refused(429, "request refused: too many pair requests from this address; wait a minute")
         return
     claimed = _claimed_sender(request)
-    peer = service.store.get_peer(claimed) if claimed else None
+    peer = service.store.peer_for_request(claimed) if claimed else None
     if claimed and peer is not None and peer.status == "active":
         if not budget.peer_has_budget(claimed):
             service.counters.reject("request-budget")
@@ -257,7 +257,7 @@ async def _authenticated(
         budget.spend_address(request.remote, request.get(CLAIMED))  # a failed signature costs its address
         raise web.HTTPUnauthorized(text=f"request refused: {exc.message}") from None
     if known_peer:
-        peer = service.store.get_peer(auth.sender)
+        peer = service.store.peer_for_request(auth.sender)
         if peer is None or peer.status != "active":
             service.counters.reject("request-unknown-peer")
             raise web.HTTPForbidden(text="request refused: not a peer of this node")

@@ -60,6 +60,36 @@ if os.environ.get("AMPARO_HOPTRACE") and "run" in sys.argv:
 
     # ingest_push gets a list; the wrapper reads it once before the call (lists are re-iterable)
     _wrap_sync(_service.NodeService, "ingest_push", _ingest_key)
+    _wrap_sync(_service.NodeService, "_admit_relayed", lambda self, known, *rest: _key.get())
+
+    _relay = _service.NodeService.relay
+
+    async def relay(self: Any, raws: Any, *args: Any, **kwargs: Any) -> Any:
+        key = _ingest_key(self, raws)
+        _key.set(key)
+        _log("relay.0", key)
+        try:
+            return await _relay(self, raws, *args, **kwargs)
+        finally:
+            _log("relay.1", key)
+
+    _service.NodeService.relay = relay  # type: ignore[method-assign]
+
+    import node.store.writer as _writer
+
+    _write = _writer.GroupWriter._write
+
+    def write(self: Any, group: Any) -> Any:
+        keys = [s.rows[0].id.hex()[:16] for s in group if s.rows]
+        for key in keys:
+            _log("commit.0", key)
+        try:
+            return _write(self, group)
+        finally:
+            for key in keys:
+                _log("commit.1", key)
+
+    _writer.GroupWriter._write = write  # type: ignore[method-assign]
     _wrap_sync(_service.NodeService, "_store", lambda self, items: items[0].id.hex()[:16] if items else "-")
     _wrap_sync(_service.NodeService, "author", lambda self, env: env.id.hex()[:16])
     _wrap_sync(_service.NodeService, "_deliver", lambda self, row: row.id.hex()[:16] if row else "-")

@@ -17,6 +17,7 @@ from node.store.models import InviteModel, NonceModel, PeerModel
 from node.store.rows import PEER_STANDINGS, PEER_STATUSES, PeerRow, PeerStanding
 
 MIN_KEY_PREFIX = 4  # hex digits; shorter prefixes match too easily by accident
+PEER_MEMORY = 4096  # peer rows (and unknown keys) ``peer_for_request`` keeps at most
 
 
 class PeerQueries(Database):
@@ -36,6 +37,7 @@ class PeerQueries(Database):
         changes = {k: getattr(new, k) for k in values if k not in ("key", "mark")}
         changes["mark"] = case((new.mark > PeerModel.mark, new.mark), else_=PeerModel.mark)
         statement = statement.on_conflict_do_update(index_elements=[PeerModel.key], set_=changes)
+        self._forget_peer_rows()
         with self._write() as session:
             session.connection().execute(statement)
 
@@ -43,6 +45,30 @@ class PeerQueries(Database):
         with self._read() as session:
             row = session.get(PeerModel, key)
             return None if row is None else _peer(row)
+
+    def peer_for_request(self, key: bytes) -> PeerRow | None:
+        """``get_peer`` from memory, for the mesh's hot path: a push looks its
+        sender up at the door, at the signature check and again to forward, and
+        each read was a session and a query (the push handler's largest item in
+        bench/hoptrace.py's profile). Status, addresses and keys are exact: every
+        write of them here forgets the copies. ``mark`` and ``last_seen`` may lag
+        (they move with every push); read them with ``get_peer``. Unknown keys
+        are remembered too, so at most ``PEER_MEMORY`` keys, then it starts over."""
+        rows = self._peer_rows()
+        if key in rows:
+            return rows[key]
+        row = self.get_peer(key)
+        if len(rows) >= PEER_MEMORY:
+            rows.clear()
+        rows[key] = row
+        return row
+
+    def _peer_rows(self) -> dict[bytes, PeerRow | None]:
+        rows: dict[bytes, PeerRow | None] = self.__dict__.setdefault("_peer_row_memory", {})
+        return rows
+
+    def _forget_peer_rows(self) -> None:
+        self._peer_rows().clear()
 
     def find_peer(self, name_or_hex_prefix: str, *, include_removed: bool = False) -> PeerRow | None:
         """The one peer with this exact name, else the one whose key starts with
@@ -70,6 +96,7 @@ class PeerQueries(Database):
     def remove_peer(self, key: bytes) -> bool:
         """Mark a peer removed (kept so its name still labels its old alerts)."""
         statement = update(PeerModel).where(PeerModel.key == key).values(status="removed")
+        self._forget_peer_rows()
         with self._write() as session:
             return self._rowcount(session, statement) == 1
 
@@ -103,6 +130,7 @@ class PeerQueries(Database):
             .where(PeerModel.key == key)
             .values(standing=standing.standing, score=standing.score, banned_until=standing.banned_until)
         )
+        self._forget_peer_rows()
         with self._write() as session:
             session.connection().execute(statement)
 

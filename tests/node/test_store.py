@@ -664,3 +664,22 @@ def test_unsupported_url_is_refused() -> None:
     with pytest.raises(StoreError, match="unsupported"):
         Store("mysql://localhost/amparo")
 
+
+
+def test_the_peer_row_kept_for_requests_follows_every_change_of_status_and_address(store: Store) -> None:
+    """``peer_for_request`` answers from memory, but never with a status or an
+    address this node has since changed: a removed or banned peer is refused at
+    its very next request, a peer that moved is dialled at its new address."""
+    assert store.peer_for_request(BOB.sign_public) is None  # unknown, remembered as such
+    store.upsert_peer(peer(BOB, "bob"))
+    assert store.peer_for_request(BOB.sign_public) == store.get_peer(BOB.sign_public)
+    moved = peer(BOB, "bob", addresses=["10.0.0.9:7170"])
+    store.upsert_peer(moved)
+    row = store.peer_for_request(BOB.sign_public)
+    assert row is not None and row.addresses == moved.addresses
+    store.set_peer_standing(BOB.sign_public, PeerStanding("cut-off", -1.0, NOW + HOUR))
+    row = store.peer_for_request(BOB.sign_public)
+    assert row is not None and row.standing == PeerStanding("cut-off", -1.0, NOW + HOUR)
+    store.remove_peer(BOB.sign_public)
+    row = store.peer_for_request(BOB.sign_public)
+    assert row is not None and row.status == "removed"
