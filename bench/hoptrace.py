@@ -81,6 +81,11 @@ def hop_steps(
         ("author: before the store", "author.0", "_store.0"),
         ("author: store", "_store.0", "_store.1"),
         ("author: stored → push starts", "_store.1", "push.0"),
+        # a new alert goes through ``publish``: admitted, then the group writer's commit
+        ("author: before the store", "author.0", "publish.0"),
+        ("author: admitted (publish)", "publish.0", "publish.1"),
+        ("author: store (group writer)", "publish.1", "_published.0"),
+        ("author: stored → push starts", "_published.0", "push.0"),
     ):
         if (span := _span(author, first, last)) is not None:
             rows[name].append(span)

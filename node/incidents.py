@@ -123,7 +123,7 @@ def refuse_if_compromised(host: AlertHost) -> None:
 def send_alert(host: AlertHost, doc: dict[str, Any]) -> dict[str, Any]:
     """A new alert from what a person entered; returns its id."""
     refuse_if_compromised(host)
-    return _publish(host, alert_from_request(doc), doc)
+    return _publish(host, alert_from_request(doc), doc, soon=True)  # nothing reads it back
 
 
 def update_alert(host: AlertHost, row: StoredEnvelope, doc: dict[str, Any]) -> dict[str, Any]:
@@ -223,11 +223,13 @@ def _own_alert(host: AlertHost, row: StoredEnvelope, what: str) -> Alert:
     return body
 
 
-def _publish(host: AlertHost, body: Alert, doc: dict[str, Any]) -> dict[str, Any]:
+def _publish(host: AlertHost, body: Alert, doc: dict[str, Any], *, soon: bool = False) -> dict[str, Any]:
+    """``soon`` for a new alert only: an update or cancel is built from the
+    incident's stored changes, so the next one must find this one in the store."""
     recipients = _recipients(host, doc.get("to") or [])
     ttl = parse_duration(doc["expires"], "expires") if doc.get("expires") else DEFAULT_TTL_MS
     env = make_envelope(host.identity, body, now=host.clock(), ttl_ms=ttl, recipients=recipients)
-    author_or_refuse(host, env, soon=True)
+    author_or_refuse(host, env, soon=soon)
     return {"id": env.id.hex(), "created": env.created, "sealed": env.sealed}
 
 

@@ -270,7 +270,7 @@ async def _authenticated(
     if defer_nonce:
         fresh = not service.store.nonce_used(auth.sender, auth.nonce)
     else:
-        fresh = service.store.remember_nonce(auth.sender, auth.nonce, expires)
+        fresh = service.remember_nonce(auth.sender, auth.nonce, expires)
     if not fresh:
         service.counters.reject("request-replayed")
         raise web.HTTPConflict(text="request refused: nonce already used (replay)")

@@ -73,6 +73,10 @@ log = logging.getLogger("amparo.node")
 
 TICK_SECONDS = 2.0
 PRUNE_EVERY_MS = 10 * 60_000
+# Spent request nonces are deleted this often, not at every tick: a write on the
+# event loop waits for the group writer's commit; a nonce kept longer than its
+# request's age window is refused by the age check anyway.
+PRUNE_NONCES_EVERY_MS = 60_000
 # How long after its last contact a peer still counts as up. An idle live peer is
 # heard from at least once per reconciliation (`mesh.Timing.reconcile_every_ms`,
 # five minutes less up to 20 % jitter; pushes in between only when there is
@@ -252,6 +256,7 @@ class NodeService:
             self.gauges.extend(self.tree.gauges())
         self.started_at = clock()
         self._pruned_at = 0
+        self._nonces_pruned_at = 0
         self._ticked_at = self.started_at
         # Catch-up marks moved by push results, written with the next batch of
         # envelopes or on the next tick: a lost mark only means a harmless resend.
@@ -322,7 +327,7 @@ class NodeService:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.writer.close()  # what was admitted is written before the node stops
         await asyncio.to_thread(self.verifier.close)
-        self.save_marks()
+        self.save_marks(at_once=True)  # the writer has stopped
         await self.client.close()
 
     def publish_node_record(self) -> None:
@@ -696,6 +701,35 @@ class NodeService:
 
     def release_nonce(self, peer: bytes, nonce: bytes) -> None:
         self._nonces_held.discard((peer, nonce))
+
+    def remember_nonce(self, peer: bytes, nonce: bytes, expires: int) -> bool:
+        """Claim the nonce of a request that carries no envelopes (a reconciliation,
+        a fetch, a tree signal): False if it was used (a replay). It is held in
+        memory at once and written by the group writer, not on the event loop:
+        a tree signal comes with every few alerts, and a write of its own there
+        waited for the writer's commit (SQLite has one write lock) while no push
+        was read. These requests only read or are idempotent, so the window a
+        crash leaves before the nonce is on disk costs nothing a replay could use."""
+        if (peer, nonce) in self._nonces_held or self.store.nonce_used(peer, nonce):
+            return False
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self.store.remember_nonce(peer, nonce, expires)
+        self._nonces_held.add((peer, nonce))
+        commit = self.writer.submit([], [], [(peer, nonce, expires)])
+        commit.add_done_callback(partial(self._nonce_written, (peer, nonce)))
+        return True
+
+    def _nonce_written(self, held: tuple[bytes, bytes], commit: asyncio.Future[Any]) -> None:
+        """Written: the store answers for it now. Not written: kept in memory (a
+        full disk; the outage watch says so), so it stays refused until a restart."""
+        if commit.cancelled():
+            return
+        if (exc := commit.exception()) is not None:
+            self.outage.failed("remembering a request's nonce", exc)
+            return
+        self._nonces_held.discard(held)
 
     def _known_copy(self, raw: bytes, now: int) -> Item | None:
         """The mesh's item for ``raw`` when these exact bytes were verified and
@@ -1316,12 +1350,26 @@ class NodeService:
         """The newer of the mesh's and the stored last contact with ``peer``."""
         return max(self.mesh.last_contact(peer) or 0, stored or 0) or None
 
-    def save_marks(self) -> None:
-        """Write the catch-up marks that push results moved since the last batch."""
-        if self._unsaved_marks:
-            marks = list(self._unsaved_marks.items())
-            self._unsaved_marks.clear()
+    def save_marks(self, *, at_once: bool = False) -> None:
+        """Write the catch-up marks that push results moved since the last batch:
+        by the group writer when the loop runs (a mark that is lost is only a
+        resend after a restart), else, or ``at_once``, here."""
+        if not self._unsaved_marks:
+            return
+        marks = list(self._unsaved_marks.items())
+        self._unsaved_marks.clear()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            at_once = True
+        if at_once:
             self.store.set_peer_marks(marks)
+            return
+        self.writer.submit([], marks).add_done_callback(self._marks_written)
+
+    def _marks_written(self, commit: asyncio.Future[Any]) -> None:
+        if not commit.cancelled() and (exc := commit.exception()) is not None:
+            self.outage.failed("saving the peers' catch-up marks", exc)
 
     async def _ticker(self) -> None:
         while True:
@@ -1340,7 +1388,9 @@ class NodeService:
         it every ``TICK_SECONDS``; the test grid after moving its fake clock."""
         self._restart_links_if_the_clock_stepped_back()
         self.handle(mesh.Tick())
-        self.store.prune_nonces(self.clock())
+        if self.clock() - self._nonces_pruned_at >= PRUNE_NONCES_EVERY_MS:  # a write on the loop
+            self.store.prune_nonces(self.clock())
+            self._nonces_pruned_at = self.clock()
         self.desk.tick()
         self.receipt_desk.tick()
         self.joint.consider()  # an endorser waiting its turn to release (node.joint)

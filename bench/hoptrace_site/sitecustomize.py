@@ -92,6 +92,8 @@ if os.environ.get("AMPARO_HOPTRACE") and "run" in sys.argv:
     _writer.GroupWriter._write = write  # type: ignore[method-assign]
     _wrap_sync(_service.NodeService, "_store", lambda self, items: items[0].id.hex()[:16] if items else "-")
     _wrap_sync(_service.NodeService, "author", lambda self, env: env.id.hex()[:16])
+    _wrap_sync(_service.NodeService, "publish", lambda self, env: env.id.hex()[:16])
+    _wrap_sync(_service.NodeService, "_published", lambda self, items, *rest: items[0].id.hex()[:16] if items else "-")
     _wrap_sync(_service.NodeService, "_deliver", lambda self, row: row.id.hex()[:16] if row else "-")
 
     _push = _service.NodeService._push
