@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import mesh
 from mesh.interfaces import Item
-from node import clock_text, prerotation, records
+from node import admission, clock_text, prerotation, records
 from node.alerts import Readable, open_row
 from node.allies.delivery import DeliveryDesk
 from node.config import Config
@@ -522,6 +522,7 @@ class NodeService:
         try:
             now = self.clock()
             known = [self._known_copy(raw, now) for raw in raws]
+            raws, known, screened = self._screen(raws, known, from_peer)
             unknown = [raw for raw, item in zip(raws, known, strict=True) if item is None]
             verdicts = await self.verifier.verify(unknown, now, alone=self._relaying == 1)
             if before is not None and not before.done():
@@ -533,7 +534,27 @@ class NodeService:
             if not submitted and nonce is not None:
                 self.store.remember_nonce(from_peer, *nonce)
         await asyncio.gather(*(asyncio.shield(w) for w in waits))
-        return PushOutcome(len(commit.result()), invalid, deferred)
+        return PushOutcome(len(commit.result()), invalid, screened + deferred)
+
+    def _screen(
+        self, raws: Sequence[bytes], known: list[Item | None], from_peer: bytes
+    ) -> tuple[Sequence[bytes], list[Item | None], tuple[bytes, ...]]:
+        """Before verification, the mesh refuses what it would refuse anyway for a
+        spent budget or the peer's standing (``node.admission``): those are
+        deferred without a signature check. Returns what is left, and their ids."""
+        claims = admission.claims(raws, known)
+        if not claims:
+            return raws, known, ()
+        self._deferring = []
+        try:
+            self.handle(mesh.Screen(from_peer, claims))
+            screened = tuple(self._deferring)
+        finally:
+            self._deferring = None
+        if not screened:
+            return raws, known, ()
+        kept, known = admission.without(raws, known, frozenset(screened))
+        return kept, known, screened
 
     def _take_turn(self) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
         before, self._last_turn = self._last_turn, asyncio.get_running_loop().create_future()
