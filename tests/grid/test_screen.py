@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
+
 from mesh import Limits
+from node.transport import TransportError
 from node.verifier import Verdict
 from protocol import Alert, Area, Identity, codec, envelope_id, signing
 from protocol.envelope import VERSION
@@ -80,6 +83,12 @@ async def test_forged_envelopes_under_an_honest_authors_key_do_not_spend_its_bud
     assert outcome.accepted == 0 and BURST - 10 < room <= BURST
     assert len(outcome.deferred) == BURST + 20 - room
     assert b.service.cut_off(c.key)  # blamed for what it sent
+    address = c.service.peer_address(b.key)
+    assert address is not None
+    with pytest.raises(TransportError) as refused:  # and now refused at the door, its body unread
+        await c.service.client.call(address, "/mesh/v1/push", {"e": forged[:1]})
+    assert refused.value.status == 429 and "cut off" in str(refused.value)
+    assert b.service.counters.rejected.get("request-cut-off") == 1
     honest = alerts(a.identity, room, now)
     outcome = await b.service.relay(honest, a.key)
     assert (outcome.accepted, outcome.deferred) == (room, ())
