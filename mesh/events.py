@@ -46,7 +46,7 @@ class Claim:
 class Screen:
     """A batch from `peer` before the node checks its signatures (`Claim`s, in
     order). The mesh answers `Rejected` for each claim it would refuse anyway for
-    the sender's standing or for a live budget already spent, so the node checks
+    a cut-off sender or for a live budget already spent, so the node checks
     no signature and writes nothing for those (a flood past its quota costs a
     parse, not a verification and a commit: issue 15, finding 7). Budgets are
     only looked at, never charged here, except the sending peer's own bucket for

@@ -459,7 +459,9 @@ class MeshNode:
 
     def _screen(self, event: Screen, actions: list[Action]) -> None:
         """Before verification (`Screen`): refuse the claims that `_received` would
-        refuse for the peer's standing or a live budget already spent. Only
+        refuse for a cut-off peer or a live budget already spent. A throttled
+        peer's claims all go on to verification (its invalid data must still
+        count against it). Only
         ordinary content is screened (`SCREENED_KINDS`); trust records, fetched
         ids, duplicates and this node's own items go on to the full path. A claim
         passes while the bucket of its author's budget holder has a token for it
@@ -469,15 +471,13 @@ class MeshNode:
         link = self._link(event.peer)
         self._scored(event.peer, link.score.refresh(self._now), actions)
         standing = link.score.standing
-        if standing is not Standing.GOOD:
-            reason = "peer-cut-off" if standing is Standing.CUT_OFF else "peer-throttled"
-            actions.extend(Rejected(event.peer, claim.id, reason) for claim in event.claims)
-            if standing is Standing.THROTTLED:
-                admitted = [self.rates.admit_peer(event.peer, self._now) for _ in event.claims]
-                if not all(admitted):
-                    self._scored(
-                        event.peer, link.score.penalize(self.limits.rate_penalty, self._now), actions
-                    )
+        if standing is Standing.CUT_OFF:
+            actions.extend(Rejected(event.peer, claim.id, "peer-cut-off") for claim in event.claims)
+            return
+        if standing is Standing.THROTTLED:
+            # Everything it sends is refused after verification anyway; but it is
+            # verified, so a throttled peer that goes on sending invalid data sinks
+            # to a cut-off (the nemesis's forger stayed throttled when it was not).
             return
         now = self._now
         peer_room = self.rates.peer_room(event.peer, now)

@@ -101,3 +101,21 @@ def bad_signature_raw(raw: bytes) -> bytes:
     sig[7] ^= 0x01
     return codec.encode(doc | {"s": bytes(sig)})
 
+
+
+async def test_a_peer_sending_invalid_signatures_is_cut_off_while_throttled(grid: Grid) -> None:
+    """The nemesis's forger: one valid alert and three with a flipped signature a
+    push. Throttled after two pushes, it is still verified (not screened out), so
+    the next ones cut it off; found when a first version of the screen refused a
+    throttled peer's claims unverified and the forger stayed throttled forever."""
+    await grid.add("b")
+    await grid.add("c")
+    await grid.pair("b", "c")
+    b, c = grid["b"], grid["c"]
+    now = grid.clock()
+    for push in range(6):
+        raws = alerts(c.identity, 4, now, first=4 * push)
+        await b.service.relay([raws[0], *(bad_signature_raw(raw) for raw in raws[1:])], c.key)
+        if b.service.cut_off(c.key):
+            break
+    assert b.service.cut_off(c.key) and push == 3  # 12 invalid signatures

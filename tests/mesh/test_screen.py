@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import pytest
-
 from mesh import Claim, Item, Limits, MeshNode, PeerInvalid, Received, Rejected, Screen, Standing, Store
 from mesh.events import Action
 
@@ -107,17 +105,21 @@ def test_what_the_screen_leaves_to_the_full_path() -> None:
     }
 
 
-@pytest.mark.parametrize("standing", [Standing.THROTTLED, Standing.CUT_OFF])
-def test_a_peer_in_bad_standing_has_every_claim_refused(standing: Standing) -> None:
-    mesh = node()
-    invalid = 6 if standing is Standing.THROTTLED else 11
-    for n in range(invalid):
-        mesh.handle(PeerInvalid(P1, "bad-signature"), NOW + n)
-    assert mesh.standing(P1) is standing
+def test_a_cut_off_peer_has_every_claim_refused_and_a_throttled_ones_are_all_verified() -> None:
+    """A throttled peer's items are refused after verification anyway, but they are
+    verified, so one that goes on sending invalid signatures sinks to a cut-off
+    (screening them out kept the nemesis's forger throttled and never cut off)."""
+    mesh = node(limits=Limits(author_rate_per_s=0.0, author_burst=0.0))  # every budget spent
     claims = [claim(alert(ALLY, n)) for n in range(3)] + [claim(vouch(ALLY, STRANGER))]
-    reason = "peer-throttled" if standing is Standing.THROTTLED else "peer-cut-off"
-    assert set(refused(mesh.handle(Screen(P1, claims), NOW + 20)).values()) == {reason}
-    assert len(refused(mesh.handle(Screen(P1, claims), NOW + 20))) == 4
+    for n in range(6):
+        mesh.handle(PeerInvalid(P1, "bad-signature"), NOW + n)
+    assert mesh.standing(P1) is Standing.THROTTLED
+    assert refused(mesh.handle(Screen(P1, claims), NOW + 10)) == {}
+    for n in range(5):
+        mesh.handle(PeerInvalid(P1, "bad-signature"), NOW + 20 + n)
+    assert mesh.standing(P1) is Standing.CUT_OFF
+    out = refused(mesh.handle(Screen(P1, claims), NOW + 30))
+    assert len(out) == 4 and set(out.values()) == {"peer-cut-off"}
 
 
 def test_a_peer_that_overruns_its_own_bucket_is_refused_and_scored() -> None:
