@@ -32,6 +32,34 @@ class Received:
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    """What a pushed envelope says about itself before its signature is checked:
+    its id (the hash of its bytes, so true), and the author and kind it names
+    (not proven yet)."""
+
+    id: bytes
+    author: bytes
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Screen:
+    """A batch from `peer` before the node checks its signatures (`Claim`s, in
+    order). The mesh answers `Rejected` for each claim it would refuse anyway for
+    a cut-off sender or for a live budget already spent, so the node checks
+    no signature and writes nothing for those (a flood past its quota costs a
+    parse, not a verification and a commit: issue 15, finding 7). Budgets are
+    only looked at, never charged here, except the sending peer's own bucket for
+    what is refused (as `Received` charges it): an author's budget is spent only
+    by items whose signature holds, so envelopes forged under an honest author's
+    key cannot drain it. What is not refused goes on to verification and
+    `Received`, which decides as always."""
+
+    peer: bytes
+    claims: Sequence[Claim]
+
+
+@dataclass(frozen=True, slots=True)
 class NotStored:
     """The node could not write `ids` that the mesh asked it to store (a full
     disk, a failing database): the mesh forgets them, so a later copy is not
@@ -172,6 +200,7 @@ class Pruned:
 Event = (
     Authored
     | Received
+    | Screen
     | PeerInvalid
     | NotStored
     | PushUnsent

@@ -59,6 +59,7 @@ from mesh.events import (
     Announced,
     AnnounceFailed,
     Authored,
+    Claim,
     Deliver,
     Disconnect,
     Event,
@@ -82,6 +83,7 @@ from mesh.events import (
     Rejected,
     SaveMark,
     SaveStanding,
+    Screen,
     StartReconcile,
     Store,
     Tick,
@@ -118,6 +120,10 @@ _STICKY = frozenset(
         "uncommitted-key",
     }
 )
+#: Kinds a push's claims are screened for before verification (`Screen`): ordinary
+#: content, whose admission hangs on budgets only. Trust records (vouches,
+#: revocations, node records) always take the full path.
+SCREENED_KINDS = frozenset({"alert", "ack", "proposal", "endorsement", "objection"})
 #: Prefixed to a voucher's key: the budget its fresh vouchees share (``_budget``).
 VOUCHED_POOL = b"vouched-by:"
 
@@ -334,6 +340,8 @@ class MeshNode:
             self._admit_batch([event.item], None, actions)
         elif isinstance(event, Received):
             self._received(event, actions)
+        elif isinstance(event, Screen):
+            self._screen(event, actions)
         elif isinstance(event, NotStored):
             for item_id in event.ids:
                 if item_id in self._items:
@@ -448,6 +456,68 @@ class MeshNode:
                     )
             return
         self._admit_batch(list(event.items), event.peer, actions)
+
+    def _screen(self, event: Screen, actions: list[Action]) -> None:
+        """Before verification (`Screen`): refuse the claims that `_received` would
+        refuse for a cut-off peer or a live budget already spent. A throttled
+        peer's claims all go on to verification (its invalid data must still
+        count against it). Only
+        ordinary content is screened (`SCREENED_KINDS`); trust records, fetched
+        ids, duplicates and this node's own items go on to the full path. A claim
+        passes while the bucket of its author's budget holder has a token for it
+        (counted within the batch, looked at, not taken); refused claims cost the
+        peer's own bucket, as pushed items always do, and overrunning it costs the
+        peer's score as in `_admit_batch`."""
+        link = self._link(event.peer)
+        self._scored(event.peer, link.score.refresh(self._now), actions)
+        standing = link.score.standing
+        if standing is Standing.CUT_OFF:
+            actions.extend(Rejected(event.peer, claim.id, "peer-cut-off") for claim in event.claims)
+            return
+        if standing is Standing.THROTTLED:
+            # Everything it sends is refused after verification anyway; but it is
+            # verified, so a throttled peer that goes on sending invalid data sinks
+            # to a cut-off (the nemesis's forger stayed throttled when it was not).
+            return
+        now = self._now
+        peer_room = self.rates.peer_room(event.peer, now)
+        room: dict[bytes, float] = {}
+        passed = refused = 0
+        overran = False
+        for claim in event.claims:
+            if not self._screened(claim, link):
+                passed += 1
+                continue
+            holder = self.trust.budget_holder(claim.author, now, self.limits.fresh_vouch_ms)
+            bucket = holder if holder == claim.author else VOUCHED_POOL + holder
+            if bucket not in room:
+                room[bucket] = self.rates.author_room(bucket, now)
+            if peer_room - passed - refused < 1.0:
+                reason = "peer-rate-limited"
+                overran = True
+            elif room[bucket] >= 1.0:
+                room[bucket] -= 1.0
+                passed += 1
+                continue
+            else:
+                reason = "author-rate-limited" if holder == claim.author else "voucher-rate-limited"
+                refused += 1
+                self.rates.admit_peer(event.peer, now)  # what a pushed item costs its peer
+            actions.append(Rejected(event.peer, claim.id, reason))
+        if refused or overran:
+            self._catch_up_soon(link)
+        if overran:
+            self._scored(event.peer, link.score.penalize(self.limits.rate_penalty, now), actions)
+
+    def _screened(self, claim: Claim, link: _Link) -> bool:
+        """Whether a claim is looked at before verification (`_screen`)."""
+        return (
+            claim.kind in SCREENED_KINDS
+            and claim.author != self.key
+            and claim.id not in self._items
+            and claim.id not in link.fetching
+            and self.trust.in_horizon(claim.author)
+        )
 
     def _admit_batch(self, items: list[Item], peer: bytes | None, actions: list[Action]) -> None:
         overran = False

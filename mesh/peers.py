@@ -252,6 +252,16 @@ class RateLimits:
         bucket = self._bucket(self._authors, author, limits.author_rate_per_s, limits.author_burst, now)
         return bucket.take(now)
 
+    def peer_room(self, peer: bytes, now: int) -> float:
+        """Tokens in `peer`'s live bucket now (nothing is taken)."""
+        limits = self.limits
+        return self._bucket(self._peers, peer, limits.peer_rate_per_s, limits.peer_burst, now).available(now)
+
+    def author_room(self, holder: bytes, now: int) -> float:
+        """Tokens in a budget holder's live bucket now (nothing is taken)."""
+        limits = self.limits
+        return self._bucket(self._authors, holder, limits.author_rate_per_s, limits.author_burst, now).available(now)
+
     def _catch_up_peer(self, peer: bytes, now: int) -> TokenBucket:
         limits = self.limits
         rate, burst = limits.catch_up_peer_rate_per_s, limits.catch_up_peer_burst

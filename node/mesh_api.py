@@ -17,6 +17,8 @@ What a request meets, in order (docs/protocol.md §12.3):
    the body is parsed and before anything is written. The one exception is
    ``/mesh/v1/pair``, which an unknown node may call with a valid one-time invite
    secret; it writes nothing, not even its nonce, unless the secret is valid.
+   A peer the mesh has cut off is refused at the door already (429), by the key
+   its header names, before its body is read.
 
 A frame that does not parse counts against its sender like an invalid envelope.
 Every answer to a request whose ``Amparo-Auth`` header parses is signed with this
@@ -160,6 +162,9 @@ def _check_budget(request: web.Request) -> None:
         if not budget.peer_has_budget(claimed):
             service.counters.reject("request-budget")
             raise Refused(429, "request refused: request budget spent; slow down")
+        if service.cut_off(claimed):  # its body is never read (issue 15: the forger kept pushing)
+            service.counters.reject("request-cut-off")
+            raise Refused(429, "request refused: peer cut off for sending invalid data")
         if not budget.address_has_budget(request.remote, claimed):
             service.counters.reject("request-address-budget")
             raise Refused(429, "request refused: too many failed signatures from this address")

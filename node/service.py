@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import mesh
 from mesh.interfaces import Item
-from node import clock_text, prerotation, records
+from node import admission, clock_text, prerotation, records
 from node.alerts import Readable, open_row
 from node.allies.delivery import DeliveryDesk
 from node.config import Config
@@ -223,13 +223,13 @@ class NodeService:
         self._pending_env: dict[bytes, Envelope] = {}  # decoded once, reused when stored
         # The relay pipeline (``relay``): verification on every core, one writer for
         # every envelope stored, the group commit each admitted id waits for, the
-        # last batch's turn to be admitted (batches are admitted in arrival order)
+        # batches' turns to be admitted (node.admission.Turns: per peer, trust records in order)
         # and the nonces of pushes under way (checked unused, not written yet).
         workers = config.verify_workers if config.verify_workers >= 0 else default_workers()
         self.verifier = Verifier(workers)
         self.writer = GroupWriter(store)
         self._committing: dict[bytes, asyncio.Future[dict[bytes, StoredEnvelope]]] = {}
-        self._last_turn: asyncio.Future[None] | None = None
+        self.turns = admission.Turns()
         self._nonces_held: set[tuple[bytes, bytes]] = set()
         self._relaying = 0  # batches between arrival and answer
         self.gauges: list[tuple[str, str, Callable[[], float]]] = []
@@ -573,7 +573,8 @@ class NodeService:
         1. Cheap checks first: a copy of what the mesh holds (by id, then the
            bytes) goes to the mesh without a signature check.
         2. The rest is verified on every core (``node.verifier``).
-        3. Batches are admitted by the mesh in the order they arrived; what it
+        3. Batches are admitted by the mesh in the order they arrived from each
+           peer, and after any earlier batch with trust records (``admission.Turns``); what it
            admits is forwarded at once (its pushes start now) and handed to the
            one writer (``node.store.writer``), with the request's ``nonce``.
         4. The answer waits for the group commit holding the batch, and for the
@@ -589,11 +590,15 @@ class NodeService:
             self._relaying -= 1
 
     async def _relay(self, raws: Sequence[bytes], from_peer: bytes, nonce: tuple[bytes, int] | None) -> PushOutcome:
-        before, turn = self._take_turn()
+        before: asyncio.Future[None] | None = None
+        turn: asyncio.Future[None] | None = None
         submitted = False
         try:
             now = self.clock()
             known = [self._known_copy(raw, now) for raw in raws]
+            claims = admission.claims(raws, known)
+            before, turn = self.turns.take(from_peer, admission.orders_all(known, claims))
+            raws, known, screened = self._screen(raws, known, from_peer, claims)
             unknown = [raw for raw, item in zip(raws, known, strict=True) if item is None]
             verdicts = await self.verifier.verify(unknown, now, alone=self._relaying == 1)
             if before is not None and not before.done():
@@ -601,15 +606,31 @@ class NodeService:
             waits, commit, invalid, deferred = self._admit_relayed(known, verdicts, from_peer, nonce, now)
             submitted = True
         finally:
-            _next_turn(before, turn)
+            if turn is not None:
+                _next_turn(before, turn)
             if not submitted and nonce is not None:
                 self.store.remember_nonce(from_peer, *nonce)
         await asyncio.gather(*(asyncio.shield(w) for w in waits))
-        return PushOutcome(len(commit.result()), invalid, deferred)
+        return PushOutcome(len(commit.result()), invalid, screened + deferred)
 
-    def _take_turn(self) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
-        before, self._last_turn = self._last_turn, asyncio.get_running_loop().create_future()
-        return before, self._last_turn
+    def _screen(
+        self, raws: Sequence[bytes], known: list[Item | None], from_peer: bytes, claims: list[mesh.Claim]
+    ) -> tuple[Sequence[bytes], list[Item | None], tuple[bytes, ...]]:
+        """Before verification, the mesh refuses what it would refuse anyway for a
+        spent budget or the peer's standing (``node.admission``): those are
+        deferred without a signature check. Returns what is left, and their ids."""
+        if not claims:
+            return raws, known, ()
+        self._deferring = []
+        try:
+            self.handle(mesh.Screen(from_peer, claims))
+            screened = tuple(self._deferring)
+        finally:
+            self._deferring = None
+        if not screened:
+            return raws, known, ()
+        kept, known = admission.without(raws, known, frozenset(screened))
+        return kept, known, screened
 
     def _admit_relayed(
         self,

@@ -29,6 +29,7 @@ node's mesh admits or refuses what a verdict allows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -46,6 +47,11 @@ log = logging.getLogger("amparo.verifier")
 POOLED_FROM: Final = 16  # envelopes: smaller batches are verified in the node's own process
 CHUNK_MIN: Final = 8  # a worker's chunk is never smaller (below that its round trip dominates)
 WATCHDOG_S: Final = 1.0  # how often a worker checks that its node still runs
+# Workers run at a lower CPU priority than the node's event loop: on a host
+# short of CPU, bulk checks (a flood's in-quota batches, a catch-up) yield to
+# the loop, which reads every push and checks small ones itself (an honest
+# alert is a batch of one). On an idle core the workers run as fast as before.
+WORKER_NICE: Final = 5
 
 
 class Refusal(NamedTuple):
@@ -151,7 +157,10 @@ class Verifier:
 
 
 def _watch_node(node_pid: int) -> None:
-    """In each worker: end it when its node is gone (a ``kill -9`` closes nothing)."""
+    """In each worker: a lower CPU priority (``WORKER_NICE``), and an end when
+    its node is gone (a ``kill -9`` closes nothing)."""
+    with contextlib.suppress(OSError):  # not allowed here: run at the node's priority
+        os.nice(WORKER_NICE)
 
     def watch() -> None:
         while os.getppid() == node_pid:

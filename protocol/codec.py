@@ -80,6 +80,13 @@ def encode_decoded(value: Value) -> bytes:
         raise Malformed(str(exc)) from None
 
 
+def unpack_bounded(data: bytes, max_size: int) -> Value:
+    """One msgpack value within the envelope limits, not checked canonical
+    (``decode`` is the check): for reading what bytes claim, cheaply. Raises
+    ``Malformed`` (a ``ProtocolError``)."""
+    return _unpack(data, max_size)
+
+
 def _unpack(data: bytes, max_size: int) -> Value:
     return read_one(
         data,

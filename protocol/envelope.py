@@ -83,6 +83,25 @@ def envelope_id(raw: bytes) -> bytes:
     return hashlib.blake2b(raw, digest_size=ID_BYTES).digest()
 
 
+def claimed(raw: bytes) -> tuple[bytes, str] | None:
+    """The author key and the type an envelope's bytes name, read within the
+    decoder's limits but with nothing checked (no canonical form, no signature):
+    what a relay screens a push by before ``decode`` (``node.admission``), never
+    a fact. None when the bytes are not a map naming a 32-byte author and a text type."""
+    if not isinstance(raw, bytes) or len(raw) > codec.MAX_ENVELOPE_BYTES:
+        return None
+    try:
+        doc = codec.unpack_bounded(raw, codec.MAX_ENVELOPE_BYTES)
+    except ProtocolError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    author, kind = doc.get("a"), doc.get("t")
+    if not isinstance(author, bytes) or len(author) != 32 or not isinstance(kind, str):
+        return None
+    return author, kind
+
+
 def encode(envelope: Envelope) -> bytes:
     """The envelope's canonical bytes (what was signed and what its id hashes)."""
     return envelope.raw

@@ -153,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--per-round", type=int, default=3, help="faults at once in a round (CI: 5)")
     parser.add_argument("--rounds", type=int, default=1, help="at least this many rounds (CI: 2, with --minutes 0)")
+    parser.add_argument(
+        "--siege-seconds", type=float, default=SIEGE_S,
+        help=f"the hostile phase: this long in quiet, then this long under attack (default {SIEGE_S:g})",
+    )
     parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the nodes' homes (logs, stores)")
     parser.add_argument(
@@ -173,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         verdict = run(
-            args.nodes, args.minutes, seed, root, say, per_round=args.per_round, rounds_min=args.rounds, disk=args.disk
+            args.nodes, args.minutes, seed, root, say, per_round=args.per_round, rounds_min=args.rounds, disk=args.disk,
+            siege_s=args.siege_seconds,
         )
     finally:
         if not args.keep:
