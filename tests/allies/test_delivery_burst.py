@@ -53,6 +53,30 @@ class Receivers:
         self.got: dict[str, list[tuple[str, str]]] = {}
         self.dead_calls = 0
         self.port = free_port()
+        self.secrets: dict[str, str] = {}  # ``/batch/<name>``: its subscription's secret, to check signatures
+        self.requests: dict[str, list[list[str]]] = {}  # ``/batch/<name>``: the alert ids of each answered request
+        self.refuse: dict[str, int] = {}  # ``/batch/<name>``: answer 500 to this many requests first
+        self.answer_only: dict[str, int] = {}  # ``/batch/<name>``: answer this many requests, then hang
+
+    async def batched(self, request: web.Request) -> web.Response:
+        """A receiver of lists (``batch`` on): checks the signature over the whole
+        body and records each item, unless told to refuse or hang."""
+        name = request.match_info["name"]
+        body = await request.read()
+        assert messages.verify(self.secrets[name], request.headers[messages.SIGNATURE_HEADER], body, now=T0 // 1000)  # the node's clock
+        assert request.headers[messages.EVENT_HEADER] == messages.BATCH_EVENT
+        if self.refuse.get(name, 0) > 0:
+            self.refuse[name] -= 1
+            return web.Response(status=500)
+        if len(self.requests.get(name, [])) >= self.answer_only.get(name, 1 << 30):
+            await asyncio.sleep(3600)
+        doc = json.loads(body)
+        items = doc["deliveries"]
+        assert request.headers[messages.DELIVERY_HEADER] == items[0]["delivery"]
+        assert all(item["subscription"] == doc["subscription"] for item in items)
+        self.requests.setdefault(name, []).append([item["alert"]["id"] for item in items])
+        self.got.setdefault(name, []).extend((item["alert"]["id"], item["delivery"]) for item in items)
+        return web.Response(status=204)
 
     async def live(self, request: web.Request) -> web.Response:
         doc = await request.json()
@@ -83,6 +107,7 @@ async def receivers() -> AsyncIterator[Receivers]:
     app = web.Application()
     app.router.add_post("/live/{name}", rx.live)
     app.router.add_post("/dead", rx.dead)
+    app.router.add_post("/batch/{name}", rx.batched)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", rx.port).start()
@@ -100,6 +125,12 @@ async def until(condition: Callable[[], bool], timeout: float, what: str) -> Non
 
 def webhook(desk: DeliveryDesk, url: str, regions: list[str]) -> str:
     return desk.subscribe({"regions": regions, "channel": {"kind": "webhook", "url": url}}).id
+
+
+def batched(desk: DeliveryDesk, rx: Receivers, name: str) -> str:
+    sub = desk.subscribe({"regions": ["MX"], "channel": {"kind": "webhook", "url": rx.url(f"/batch/{name}")}, "batch": True})
+    rx.secrets[name] = sub.secret
+    return sub.id
 
 
 def burst(node: LiveNode, desk: DeliveryDesk, count: int) -> list[StoredEnvelope]:
@@ -215,3 +246,76 @@ async def test_the_mark_never_passes_a_row_not_queued_yet(store: Store, monkeypa
     restarted.catch_up()
     assert [d.envelope_id for d in store.pending_for(sub_id, T0, 10)] == [r.id for r in stored]
     assert store.get_meta(delivery_mod.MARK_KEY) == str(stored[-1].seq)
+
+
+async def test_a_batched_webhook_takes_a_backlog_in_a_few_requests_in_order(store: Store, receivers: Receivers) -> None:
+    """``batch`` on: the burst queued at once goes as lists of at most
+    ``WEBHOOK_BATCH``, in order, each alert once with its own delivery id; a
+    subscription without it still gets one alert per request."""
+    node = LiveNode(store)
+    desk = DeliveryDesk(node)  # type: ignore[arg-type]
+    lists = batched(desk, receivers, "lists")
+    single = webhook(desk, receivers.url("/live/single"), ["MX"])
+    runner = asyncio.create_task(desk.run())
+    try:
+        await until(lambda: desk._gate is not None, 5, "the worker to start")
+        stored = burst(node, desk, 150)
+        expected = [r.id.hex() for r in stored]
+        await until(lambda: len(receivers.got.get("lists", [])) >= 150, 30, "the batched receiver's 150")
+        await until(lambda: len(receivers.got.get("single", [])) >= 150, 60, "the single receiver's 150")
+        await until(lambda: desk.delivered == 300, 10, "the deliveries to be written down")
+        assert receivers.got["lists"] == [(alert, f"{lists}-{alert}") for alert in expected]
+        assert [len(r) for r in receivers.requests["lists"]] == [64, 64, 22]  # queued in one go: full lists
+        assert [a for a, _ in receivers.got["single"]] == expected
+        counts = store.delivery_counts()
+        assert counts[lists] == counts[single] == {"pending": 0, "delivered": 150, "failed": 0}
+    finally:
+        await stop(node, runner)
+    assert len(receivers.got["lists"]) == 150  # nothing went twice, also not at the stop
+
+
+async def test_a_refused_batch_is_retried_whole_and_in_order(store: Store, receivers: Receivers) -> None:
+    node = LiveNode(store)
+    desk = DeliveryDesk(node)  # type: ignore[arg-type]
+    lists = batched(desk, receivers, "flaky")
+    receivers.refuse["flaky"] = 1
+    runner = asyncio.create_task(desk.run())
+    try:
+        await until(lambda: desk._gate is not None, 5, "the worker to start")
+        stored = burst(node, desk, 20)
+        await until(lambda: desk.failures == 1, 10, "the refused request")
+        assert store.delivery_counts()[lists] == {"pending": 20, "delivered": 0, "failed": 0, "last_error": "HTTP 500"}
+        node.now[0] += delivery_mod.FIRST_RETRY_MS  # its retry is due
+        desk._wake.set()
+        await until(lambda: desk.delivered == 20, 10, "the retry to be answered and written down")
+        assert receivers.got["flaky"] == [(r.id.hex(), f"{lists}-{r.id.hex()}") for r in stored]
+    finally:
+        await stop(node, runner)
+
+
+async def test_a_stop_mid_batch_loses_nothing_and_resends_only_the_unanswered(store: Store, receivers: Receivers) -> None:
+    """The receiver answers the first list and never the second; the node stops.
+    The first is written down as delivered, everything else still pending; the
+    next start sends the rest in order and never the answered list again."""
+    node = LiveNode(store)
+    desk = DeliveryDesk(node)  # type: ignore[arg-type]
+    lists = batched(desk, receivers, "stuck")
+    receivers.answer_only["stuck"] = 1
+    runner = asyncio.create_task(desk.run())
+    try:
+        await until(lambda: desk._gate is not None, 5, "the worker to start")
+        stored = burst(node, desk, 100)
+        await until(lambda: desk.delivered == 64, 10, "the first list to be answered and written down")
+    finally:
+        await stop(node, runner)
+    assert store.delivery_counts()[lists] == {"pending": 36, "delivered": 64, "failed": 0}
+
+    receivers.answer_only.clear()
+    restarted = DeliveryDesk(node)  # type: ignore[arg-type]
+    runner = asyncio.create_task(restarted.run())
+    try:
+        await until(lambda: restarted.delivered == 36, 10, "the rest after the restart")
+    finally:
+        await stop(node, runner)
+    assert receivers.got["stuck"] == [(r.id.hex(), f"{lists}-{r.id.hex()}") for r in stored]
+    assert store.delivery_counts()[lists] == {"pending": 0, "delivered": 100, "failed": 0}
