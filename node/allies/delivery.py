@@ -13,8 +13,10 @@ all subscriptions are committed together, ``COMMIT_EVERY_S`` after the first of
 them (or at ``COMMIT_MAX``), so a node that crashes between a receiver's 2xx and
 that commit sends what was answered in those last moments again after the
 restart; a clean stop commits what was answered, and only the requests in
-flight then may go again. A subscription's worker never reads its queue afresh
-before what it sent is committed, so nothing goes twice while the node runs.
+flight then may go again. While the node runs, the desk remembers per
+subscription the last row answered and its workers read past it, so nothing
+goes twice and no worker waits for a commit (a commit that fails forgets the
+mark: those rows go again).
 Every request carries an ``Amparo-Delivery`` id, the same on every attempt, for
 receivers to deduplicate on (docs/allies.md tells them they must).
 
@@ -94,6 +96,7 @@ class DeliveryDesk:
         self._intake_seq = 0  # the highest seq looked at: written, or in ``_intake``
         self._intake_soon = False
         self._answered: list[Delivery] = []  # receivers said 2xx; the commit is still to come
+        self._sent: dict[str, int] = {}  # per subscription, the seq of the last row answered while running
         self._commit_timer: asyncio.TimerHandle | None = None
         self._committing: set[asyncio.Task[None]] = set()  # commits under way on worker threads
         self._off_loop = not host.store.single_connection
@@ -147,6 +150,7 @@ class DeliveryDesk:
 
     def unsubscribe(self, sub_id: str) -> bool:
         self.subs.pop(sub_id, None)
+        self._sent.pop(sub_id, None)
         self._matching.clear()
         return self.s.store.delete_subscription(sub_id)
 
@@ -288,16 +292,15 @@ class DeliveryDesk:
         request, or for a webhook with ``batch`` on, whatever is queued (up to
         ``WEBHOOK_BATCH``) in one request, so a backlog drains in a few. Successes are
         committed with every other subscription's (``_commit_soon``); the queue is
-        read past what was sent, and before this worker ends what it sent is
-        committed, so a worker started later never sends it again."""
-        last = -1
+        read past what was answered (``_sent``, kept while the node runs), so a
+        worker started later never sends it again, and none waits for a disk
+        sync when its queue runs dry (which in a burst is once per pushed batch)."""
+        last = self._sent.get(sub_id, -1)  # answered already, its commit may still be under way
         try:
             while True:
-                batch = self.s.store.pending_for(sub_id, self.s.clock(), BATCH, last)
-                if not batch:
-                    await self._settle()  # new rows may have come meanwhile: look once more
-                    if not (batch := self.s.store.pending_for(sub_id, self.s.clock(), BATCH, last)):
-                        return
+                if not (batch := self.s.store.pending_for(sub_id, self.s.clock(), BATCH, last)):
+                    self._flush()  # what it sent is written down soon; no need to wait for the disk
+                    return
                 sub = self.subs.get(sub_id)
                 lists = sub if sub is not None and sub.batch and sub.channel.kind == "webhook" else None
                 while batch:
@@ -313,7 +316,7 @@ class DeliveryDesk:
                         return
                     self._answered.extend(batch[:done])
                     self._commit_soon()
-                    last = batch[done - 1].seq
+                    last = self._sent[sub_id] = batch[done - 1].seq
                     batch = batch[done:]
         except asyncio.CancelledError:  # a clean stop: what was answered stays answered
             self._commit_now()
@@ -331,29 +334,45 @@ class DeliveryDesk:
 
     def _flush(self) -> None:
         """Write down every answered delivery, all subscriptions in one
-        transaction, on a worker thread: the fsync does not stop the loop."""
+        transaction, on a worker thread: the fsync does not stop the loop. One
+        such commit at a time (SQLite has one writer): what is answered while it
+        runs goes in the next, started as it ends."""
         if not self._off_loop:
             self._commit_now()
             return
+        if self._committing:
+            if self._commit_timer is not None:
+                self._commit_timer.cancel()
+                self._commit_timer = None
+            return  # ``_committed`` flushes again
         done = self._take_answered()
         if done:
             task = asyncio.get_running_loop().create_task(self._write_off_loop(done))
             self._committing.add(task)
-            task.add_done_callback(self._committing.discard)
+            task.add_done_callback(self._committed)
+
+    def _committed(self, task: asyncio.Task[None]) -> None:
+        self._committing.discard(task)
+        if self._answered and self._gate is not None:  # at a stop, ``run`` writes the rest itself
+            self._flush()
 
     async def _write_off_loop(self, done: list[Delivery]) -> None:
         try:
             await asyncio.to_thread(self.s.store.finish_deliveries, done, "delivered", self.s.clock())
-        except Exception:  # they stay pending: at least once, they may go again
+        except Exception:  # they stay pending: at least once, they go again
             log.exception("could not write down %d answered deliveries", len(done))
+            for d in done:
+                self._sent.pop(d.subscription_id, None)  # its next worker reads them again
+            self._wake.set()  # ... started by the worker loop now
             return
         self.delivered += len(done)
 
     async def _settle(self) -> None:
-        """Until every delivery answered so far is written down."""
+        """Until every delivery answered so far is written down (or its commit failed)."""
         self._flush()
-        if self._committing:
+        while self._committing:
             await asyncio.wait(set(self._committing))  # ``wait``: a cancelled caller leaves them running
+            self._flush()
 
     def _commit_now(self) -> None:
         """``_flush`` on the loop itself: at a stop, and for a store only one thread may use."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
@@ -133,9 +134,9 @@ def batched(desk: DeliveryDesk, rx: Receivers, name: str) -> str:
     return sub.id
 
 
-def burst(node: LiveNode, desk: DeliveryDesk, count: int) -> list[StoredEnvelope]:
+def burst(node: LiveNode, desk: DeliveryDesk, count: int, first: int = 0) -> list[StoredEnvelope]:
     """Stored and handed to the desk the way the node does: one batch, row by row."""
-    envs = [make_alert(created=T0 + i, headline=f"alerta {i}", regions=("MX-OAX",)) for i in range(count)]
+    envs = [make_alert(created=T0 + i, headline=f"alerta {i}", regions=("MX-OAX",)) for i in range(first, first + count)]
     stored = node.store.add_envelopes([row(e, received_at=T0) for e in envs])
     for r in stored:
         desk.on_stored(r)
@@ -319,3 +320,46 @@ async def test_a_stop_mid_batch_loses_nothing_and_resends_only_the_unanswered(st
         await stop(node, runner)
     assert receivers.got["stuck"] == [(r.id.hex(), f"{lists}-{r.id.hex()}") for r in stored]
     assert store.delivery_counts()[lists] == {"pending": 0, "delivered": 100, "failed": 0}
+
+
+async def test_a_worker_run_dry_neither_waits_for_the_disk_nor_sends_twice(
+    store: Store, receivers: Receivers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the commit of what a receiver answered is held up (a slow disk, the
+    ingest's commits ahead of it), the subscription's worker still ends when its
+    queue runs dry, the next alerts go at once, and nothing answered goes again;
+    a commit that fails makes those rows go again (at least once)."""
+    node = LiveNode(store)
+    desk = DeliveryDesk(node)  # type: ignore[arg-type]
+    sub_id = webhook(desk, receivers.url("/live/ally"), ["MX"])
+    disk = threading.Event()
+    commits: list[list[bytes]] = []  # the envelope ids of each commit
+    finish = store.finish_deliveries
+
+    def slow_finish(done: list[Any], state: str, now: int, error: str | None = None) -> None:
+        commits.append([d.envelope_id for d in done])
+        if len(commits) == 1:
+            assert disk.wait(30)  # the first commit waits for the test
+            raise OSError("disk full")  # ... and fails: those rows are still pending
+        finish(done, state, now, error)
+
+    monkeypatch.setattr(store, "finish_deliveries", slow_finish)
+    runner = asyncio.create_task(desk.run())
+    try:
+        await until(lambda: desk._gate is not None, 5, "the worker to start")
+        first = burst(node, desk, 5)
+        await until(lambda: len(receivers.got.get("ally", [])) == 5 and bool(commits), 10, "five answered, a commit begun")
+        await until(lambda: sub_id not in desk._busy, 10, "the worker to end without waiting for the commit")
+        second = burst(node, desk, 5, first=5)
+        await until(lambda: len(receivers.got["ally"]) == 10, 10, "the next five, while the first commit hangs")
+        assert [a for a, _ in receivers.got["ally"]] == [r.id.hex() for r in first + second]  # none twice
+        disk.set()  # the first commit fails: its five go again, then everything is written down
+        lost = [e.hex() for e in commits[0]]  # answered, but their commit failed
+        await until(lambda: len(receivers.got["ally"]) >= 10 + len(lost), 10, "those whose commit failed, again")
+        await until(lambda: store.delivery_counts()[sub_id]["delivered"] == 10, 10, "all ten written down")
+        again = [a for a, _ in receivers.got["ally"][10:]]
+        assert again[: len(lost)] == lost  # first, in order (answered rows not yet written down may follow: at least once)
+        assert all(len(c) == len(set(c)) for c in commits) and len(commits[0]) <= 5
+    finally:
+        disk.set()
+        await stop(node, runner)
