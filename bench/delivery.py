@@ -12,7 +12,12 @@ posts the same JSON bodies to the same receiver, 16 at a time (the node's own
 parallelism), for 3 s before the burst and 3 s after it (the mean of the two). The ratio deliveries/s ÷ baseline is what to compare across
 machines.
 
-    python bench/delivery.py [--alerts 1000] [--subscriptions 100] [--json]
+With ``--batch`` every subscription opts in to several alerts per request
+(docs/allies.md, "batch"): a delivery is still one (alert, subscription) pair,
+counted when the request carrying it lands; ``requests`` says how many POSTs
+carried them.
+
+    python bench/delivery.py [--alerts 1000] [--subscriptions 100] [--batch] [--json]
 """
 
 from __future__ import annotations
@@ -49,10 +54,14 @@ AUTHOR_BURST = 250  # alerts per author: under the per-author burst of 300 (mesh
 class Receiver:
     def __init__(self) -> None:
         self.arrivals: list[tuple[str, float]] = []  # (alert id, monotonic time)
+        self.requests = 0
 
     async def handle(self, request: web.Request) -> web.Response:
         doc = await request.json()
-        self.arrivals.append((doc["alert"]["id"], time.monotonic()))
+        now = time.monotonic()
+        self.requests += 1
+        for item in doc.get("deliveries", [doc]):  # a batch, or one alert
+            self.arrivals.append((item["alert"]["id"], now))
         return web.Response(status=204)
 
     async def start(self, port: int) -> web.AppRunner:
@@ -140,7 +149,9 @@ async def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
         subs: dict[str, str] = {}
         for k in range(args.subscriptions):
             region = SUB_REGIONS[k % len(SUB_REGIONS)]
-            doc = {"regions": [region], "channel": {"kind": "webhook", "url": f"http://127.0.0.1:{port}/s{k}"}}
+            doc: dict[str, Any] = {"regions": [region], "channel": {"kind": "webhook", "url": f"http://127.0.0.1:{port}/s{k}"}}
+            if args.batch:
+                doc["batch"] = True
             subs[node.api.post("/api/v1/subscriptions", doc)["id"]] = region
         expected = sum(
             1
@@ -192,6 +203,8 @@ async def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
         "subscriptions": args.subscriptions,
         "deliveries_expected": expected,
         "deliveries": delivered,
+        "batch": args.batch,
+        "requests": receiver.requests,
         "deliveries_per_s": round(rate),
         "latency_p50_ms": round(1000 * statistics.median(latencies)) if latencies else None,
         "latency_p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))]) if latencies else None,
@@ -211,6 +224,7 @@ def main() -> None:
     parser.add_argument("--alerts", type=int, default=1000)
     parser.add_argument("--subscriptions", type=int, default=100)
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--batch", action="store_true", help="subscriptions take several alerts per request")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -221,7 +235,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
         return
-    print(f"deliveries: {result['deliveries']}/{result['deliveries_expected']}")
+    print(f"deliveries: {result['deliveries']}/{result['deliveries_expected']} in {result['requests']:,} requests")
     print(f"arrival → webhook latency: p50 {result['latency_p50_ms']} ms, p99 {result['latency_p99_ms']} ms")
     print(f"last delivery {result['last_delivery_s']} s after the first push")
     print(f"node deliveries: {result['deliveries_per_s']:,}/s; plain aiohttp posts: {result['baseline_posts_per_s']:,}/s")

@@ -208,6 +208,9 @@ class SubscriptionInput(Model):
     scopes: Annotated[list[Scope], Meta(min_length=1)] | None = None
     label: Annotated[str, Meta(max_length=MAX_LABEL)] | None = None
     lang: Annotated[str, Meta(max_length=8, description="language of an Apprise channel's texts (en, es)")] | None = None
+    batch: Annotated[
+        bool, Meta(description="webhook only: alerts that queue up go several per request, as a list (docs/allies.md)")
+    ] | None = None
 
 
 class CapImportInput(Model):

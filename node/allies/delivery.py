@@ -13,8 +13,10 @@ all subscriptions are committed together, ``COMMIT_EVERY_S`` after the first of
 them (or at ``COMMIT_MAX``), so a node that crashes between a receiver's 2xx and
 that commit sends what was answered in those last moments again after the
 restart; a clean stop commits what was answered, and only the requests in
-flight then may go again. A subscription's worker never reads its queue afresh
-before what it sent is committed, so nothing goes twice while the node runs.
+flight then may go again. While the node runs, the desk remembers per
+subscription the last row answered and its workers read past it, so nothing
+goes twice and no worker waits for a commit (a commit that fails forgets the
+mark: those rows go again).
 Every request carries an ``Amparo-Delivery`` id, the same on every attempt, for
 receivers to deduplicate on (docs/allies.md tells them they must).
 
@@ -60,6 +62,8 @@ PARALLEL = 16
 IDLE_WAKE_S = 5.0
 MARK_KEY = "allies_seq"
 BATCH = 64  # rows read from one subscription's queue at a time
+WEBHOOK_BATCH = 64  # at most this many alerts in one request to a webhook with ``batch`` on
+WEBHOOK_BATCH_BYTES = 512 * 1024  # ... and at most this many bytes (unless one alone is more)
 COMMIT_EVERY_S = 0.05  # answered deliveries are written down together, at most this late
 COMMIT_MAX = 512  # ... or as soon as this many are waiting
 OPENED_CACHE = 1024  # alerts decoded once for all their subscriptions (ids and JSON, in memory only)
@@ -92,12 +96,14 @@ class DeliveryDesk:
         self._intake_seq = 0  # the highest seq looked at: written, or in ``_intake``
         self._intake_soon = False
         self._answered: list[Delivery] = []  # receivers said 2xx; the commit is still to come
+        self._sent: dict[str, int] = {}  # per subscription, the seq of the last row answered while running
         self._commit_timer: asyncio.TimerHandle | None = None
         self._committing: set[asyncio.Task[None]] = set()  # commits under way on worker threads
         self._off_loop = not host.store.single_connection
         self._names_cache: tuple[int, Mapping[bytes, str]] | None = None
         self._policy: tuple[tuple[str, ...], OutboundPolicy] | None = None
         self._url_ok: set[tuple[str, tuple[str, ...]]] = set()  # literal URLs the policy passed
+        self._matching: dict[tuple[Any, ...], list[Subscription]] = {}  # what ``wants`` looks at → who wants it
         self.reload()
 
     @property
@@ -119,6 +125,7 @@ class DeliveryDesk:
     # -- subscriptions --------------------------------------------------------------------
     def reload(self) -> None:
         self.subs = {}
+        self._matching.clear()
         for doc in self.s.store.list_subscriptions():
             try:
                 sub = Subscription.from_doc(doc)
@@ -137,11 +144,14 @@ class DeliveryDesk:
             _check_apprise(sub.channel.url)
         self.s.store.put_subscription(sub.id, sub.to_doc(), sub.created)
         self.subs[sub.id] = sub
+        self._matching.clear()
         log.info("subscription %s added: %s via %s", sub.id, ",".join(sub.regions), sub.channel.kind)
         return sub
 
     def unsubscribe(self, sub_id: str) -> bool:
         self.subs.pop(sub_id, None)
+        self._sent.pop(sub_id, None)
+        self._matching.clear()
         return self.s.store.delete_subscription(sub_id)
 
     # -- intake ---------------------------------------------------------------------------
@@ -170,10 +180,21 @@ class DeliveryDesk:
         alert = self.s.open(row).body
         if not isinstance(alert, Alert):
             return []  # sealed and not addressed to this node: nothing to tell anyone
-        subs = [sub.id for sub in self.subs.values() if row.received_at >= sub.created and sub.wants(alert)]
+        subs = [sub.id for sub in self._matching_subs(alert) if row.received_at >= sub.created]
         if alert.msg_type in FOLLOW_UPS and alert.references:
             subs = self._follow_up_subs(row, alert.references[0], subs)
         return subs
+
+    def _matching_subs(self, alert: Alert) -> list[Subscription]:
+        """``Subscription.wants`` of every subscription, remembered for what it
+        depends on (a burst's alerts share a few regions: 100 subscriptions are
+        judged once per kind of alert, not once per alert)."""
+        key = (alert.scope, alert.status, alert.msg_type, alert.severity, tuple(a.region for a in alert.areas))
+        if (hit := self._matching.get(key)) is None:
+            if len(self._matching) >= OPENED_CACHE:
+                self._matching.clear()
+            hit = self._matching[key] = [sub for sub in self.subs.values() if sub.wants(alert)]
+        return hit
 
     def _write_intake(self) -> None:
         """Write the queued rows in one transaction, then start the workers of the
@@ -267,29 +288,36 @@ class DeliveryDesk:
 
     async def _drain(self, sub_id: str, gate: asyncio.Semaphore) -> None:
         """Deliver one subscription's queue in order until it is empty or a
-        delivery fails (the rest then waits for that one's retry). Successes are
+        delivery fails (the rest then waits for that one's retry): one alert per
+        request, or for a webhook with ``batch`` on, whatever is queued (up to
+        ``WEBHOOK_BATCH``) in one request, so a backlog drains in a few. Successes are
         committed with every other subscription's (``_commit_soon``); the queue is
-        read past what was sent, and before this worker ends what it sent is
-        committed, so a worker started later never sends it again."""
-        last = -1
+        read past what was answered (``_sent``, kept while the node runs), so a
+        worker started later never sends it again, and none waits for a disk
+        sync when its queue runs dry (which in a burst is once per pushed batch)."""
+        last = self._sent.get(sub_id, -1)  # answered already, its commit may still be under way
         try:
             while True:
-                batch = self.s.store.pending_for(sub_id, self.s.clock(), BATCH, last)
-                if not batch:
-                    await self._settle()  # new rows may have come meanwhile: look once more
-                    if not (batch := self.s.store.pending_for(sub_id, self.s.clock(), BATCH, last)):
-                        return
-                for d in batch:
+                if not (batch := self.s.store.pending_for(sub_id, self.s.clock(), BATCH, last)):
+                    self._flush()  # what it sent is written down soon; no need to wait for the disk
+                    return
+                sub = self.subs.get(sub_id)
+                lists = sub if sub is not None and sub.batch and sub.channel.kind == "webhook" else None
+                while batch:
                     async with gate:
-                        error = await self._send(d)
+                        if lists is None:  # one alert per request
+                            error, done = await self._send(batch[0]), 1
+                        else:  # what is queued, several per request (``batch`` on)
+                            error, done = await self._send_batch(lists, batch[:WEBHOOK_BATCH])
                     if error is not None:
                         await self._settle()
-                        self._failed(d, error)
+                        self._failed(batch[0], error)  # the rest wait behind it, in order
                         self._wake.set()  # the worker loop's next sleep ends at this retry
                         return
-                    self._answered.append(d)
+                    self._answered.extend(batch[:done])
                     self._commit_soon()
-                    last = d.seq
+                    last = self._sent[sub_id] = batch[done - 1].seq
+                    batch = batch[done:]
         except asyncio.CancelledError:  # a clean stop: what was answered stays answered
             self._commit_now()
             if self._committing:
@@ -306,29 +334,45 @@ class DeliveryDesk:
 
     def _flush(self) -> None:
         """Write down every answered delivery, all subscriptions in one
-        transaction, on a worker thread: the fsync does not stop the loop."""
+        transaction, on a worker thread: the fsync does not stop the loop. One
+        such commit at a time (SQLite has one writer): what is answered while it
+        runs goes in the next, started as it ends."""
         if not self._off_loop:
             self._commit_now()
             return
+        if self._committing:
+            if self._commit_timer is not None:
+                self._commit_timer.cancel()
+                self._commit_timer = None
+            return  # ``_committed`` flushes again
         done = self._take_answered()
         if done:
             task = asyncio.get_running_loop().create_task(self._write_off_loop(done))
             self._committing.add(task)
-            task.add_done_callback(self._committing.discard)
+            task.add_done_callback(self._committed)
+
+    def _committed(self, task: asyncio.Task[None]) -> None:
+        self._committing.discard(task)
+        if self._answered and self._gate is not None:  # at a stop, ``run`` writes the rest itself
+            self._flush()
 
     async def _write_off_loop(self, done: list[Delivery]) -> None:
         try:
             await asyncio.to_thread(self.s.store.finish_deliveries, done, "delivered", self.s.clock())
-        except Exception:  # they stay pending: at least once, they may go again
+        except Exception:  # they stay pending: at least once, they go again
             log.exception("could not write down %d answered deliveries", len(done))
+            for d in done:
+                self._sent.pop(d.subscription_id, None)  # its next worker reads them again
+            self._wake.set()  # ... started by the worker loop now
             return
         self.delivered += len(done)
 
     async def _settle(self) -> None:
-        """Until every delivery answered so far is written down."""
+        """Until every delivery answered so far is written down (or its commit failed)."""
         self._flush()
-        if self._committing:
+        while self._committing:
             await asyncio.wait(set(self._committing))  # ``wait``: a cancelled caller leaves them running
+            self._flush()
 
     def _commit_now(self) -> None:
         """``_flush`` on the loop itself: at a stop, and for a store only one thread may use."""
@@ -360,11 +404,11 @@ class DeliveryDesk:
         opened = self._open(d.envelope_id)
         if sub is None or opened is None:
             return None  # unsubscribed meanwhile, or the alert is gone: nothing to send
-        alert, doc, follow, sender, encoded = opened
-        link = self.link(bytes.fromhex(str(doc.get("incident") or d.envelope_id.hex())))  # an update's: its incident
+        alert, doc, follow, sender, _encoded = opened
         try:
             if sub.channel.kind == "webhook":
-                return await self._webhook(sub, d, doc, link, follow, sender, encoded)
+                return await self._webhook(sub, d, opened)
+            link = self.link(bytes.fromhex(str(doc.get("incident") or d.envelope_id.hex())))  # an update's: its incident
             footer = self._sms_footer(sub, str(doc.get("incident") or d.envelope_id.hex()))
             if follow is not None:  # who cancelled and why, or what changed (the row is the follow-up)
                 title, body = notice_text(follow, link, sender=sender, lang=sub.lang, footer=footer)
@@ -410,26 +454,56 @@ class DeliveryDesk:
         self._opened[envelope_id] = (item.body, doc, describe(self.s, row), sender, messages.encode(doc))
         return self._opened[envelope_id]
 
-    async def _webhook(
-        self,
-        sub: Subscription,
-        d: Delivery,
-        doc: dict[str, Any],
-        link: str,
-        follow: FollowUp | None = None,
-        sender: str = "",
-        encoded: bytes | None = None,
-    ) -> str | None:
+    def _webhook_body(self, sub: Subscription, d: Delivery, opened: Opened) -> tuple[str, bytes]:
+        """One delivery's id and JSON (``messages.webhook_body``)."""
+        _alert, doc, follow, sender, encoded = opened
+        link = self.link(bytes.fromhex(str(doc.get("incident") or d.envelope_id.hex())))  # an update's: its incident
         delivery = f"{sub.id}-{d.envelope_id.hex()}"
         change = None if follow is None else change_json(follow, sender or sender_name(self.s, follow.row.author))
         body = messages.webhook_body(
             doc, delivery=delivery, subscription=sub.id, link=link, change=change, encoded=encoded
         )
+        return delivery, body
+
+    async def _webhook(self, sub: Subscription, d: Delivery, opened: Opened) -> str | None:
+        delivery, body = self._webhook_body(sub, d, opened)
+        return await self._post(sub, body, delivery, "alert")
+
+    async def _send_batch(self, sub: Subscription, group: list[Delivery]) -> tuple[str | None, int]:
+        """The first rows of ``group`` in one request (``messages.batch_body``),
+        as many as ``WEBHOOK_BATCH_BYTES`` allows: a reason or None, and how many
+        rows that request settled (rows whose alert is gone count, with nothing sent)."""
+        if sub.id not in self.subs:
+            return None, len(group)  # unsubscribed meanwhile: nothing to send
+        items: list[bytes] = []
+        first = ""
+        size = taken = 0
+        try:
+            for d in group:
+                opened = self._open(d.envelope_id)
+                if opened is not None:
+                    delivery, body = self._webhook_body(sub, d, opened)
+                    if items and size + len(body) > WEBHOOK_BATCH_BYTES:
+                        break
+                    first = first or delivery
+                    items.append(body)
+                    size += len(body) + 1
+                taken += 1
+            if not items:
+                return None, taken  # every alert of it is gone: nothing to send
+            return await self._post(sub, messages.batch_body(items, subscription=sub.id), first, messages.BATCH_EVENT), taken
+        except OutboundRefused as exc:
+            return f"refused by the outbound policy: {exc}", taken
+        except Exception as exc:  # one receiver's failure must never stop the desk
+            return f"{type(exc).__name__}", taken
+
+    async def _post(self, sub: Subscription, body: bytes, delivery: str, event: str) -> str | None:
+        """POST signed JSON to a webhook: None when it answered 2xx, else a short reason."""
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "amparo-webhook/1",
             messages.DELIVERY_HEADER: delivery,
-            messages.EVENT_HEADER: "alert",
+            messages.EVENT_HEADER: event,
             messages.SIGNATURE_HEADER: messages.sign(bytes.fromhex(sub.secret), self.s.clock() // 1000, body),
         }
         assert self._http is not None

@@ -15,6 +15,7 @@ from typing import Any
 SIGNATURE_HEADER = "Amparo-Signature"
 DELIVERY_HEADER = "Amparo-Delivery"
 EVENT_HEADER = "Amparo-Event"
+BATCH_EVENT = "alerts"  # the Amparo-Event of a request carrying a list of deliveries
 
 
 def webhook_body(
@@ -45,6 +46,14 @@ def webhook_body(
     if change is not None:
         head += b',"change":' + encode(change)
     return head + b"," + encode(rest)[1:]
+
+
+def batch_body(items: list[bytes], *, subscription: str) -> bytes:
+    """What a subscription with ``batch`` on receives: the queued deliveries in
+    order, each exactly the body one delivery alone would have been
+    (``webhook_body``), as ``{"deliveries": [...], "event": "alerts",
+    "subscription": ...}`` (keys sorted, as ``encode`` would write them)."""
+    return b'{"deliveries":[' + b",".join(items) + b'],"event":"alerts","subscription":' + encode(subscription) + b"}"
 
 
 def encode(value: Any) -> bytes:

@@ -1,7 +1,8 @@
 """What an ally asked to receive, and whether an alert is it.
 
 A subscription is regions + minimum severity + whether drills count + which
-scopes + one channel. Matching is a pure function of the subscription and the
+scopes + one channel (and, for a webhook that opts in, several alerts per
+request when they queue up: ``batch``). Matching is a pure function of the subscription and the
 alert so the rule that decides who hears about an attack is testable on its own.
 
 Security defaults chosen here (SPEC §8): ``restricted`` alerts are delivered
@@ -63,9 +64,12 @@ class Subscription:
     created: int = 0
     secret: str = field(default="", repr=False)  # webhook HMAC key, hex
     lang: str = "en"  # the language of an Apprise channel's texts (a webhook's JSON has none)
+    batch: bool = False  # a webhook that takes the alerts queued for it as a list, several per POST
 
     def wants(self, alert: Alert) -> bool:
-        """True when ``alert`` (already opened, so readable by this node) belongs here."""
+        """True when ``alert`` (already opened, so readable by this node) belongs here.
+        Looks at the alert's scope, status, msg_type, severity and areas' regions
+        only: the delivery desk remembers the answer for those (``_matching_subs``)."""
         if alert.scope not in self.scopes:
             return False
         if alert.status != "actual" and not self.exercises:
@@ -86,6 +90,7 @@ class Subscription:
             "created": self.created,
             "secret": self.secret,
             "lang": self.lang,
+            "batch": self.batch,
         }
 
     def public_doc(self) -> dict[str, Any]:
@@ -109,6 +114,7 @@ class Subscription:
             created=int(doc.get("created", 0)),
             secret=doc.get("secret", ""),
             lang=doc.get("lang", "en"),
+            batch=bool(doc.get("batch", False)),
         )
 
 
@@ -117,6 +123,9 @@ def parse(
 ) -> Subscription:
     """Validate a request to subscribe; every error names the field at fault."""
     channel = parse_channel(doc.get("channel"), policy)
+    batch = _flag(doc.get("batch", False), "batch")
+    if batch and channel.kind != "webhook":
+        raise SubscriptionError("batch: only a webhook takes several alerts in one request")
     return Subscription(
         id=sub_id,
         label=_label(doc.get("label", "")),
@@ -128,6 +137,7 @@ def parse(
         created=now,
         secret=secret if channel.kind == "webhook" else "",
         lang=_lang(doc.get("lang") or "en"),
+        batch=batch,
     )
 
 

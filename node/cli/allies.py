@@ -33,6 +33,10 @@ def subscribe_group() -> None:
 )
 @click.option("--label", default="", help="A name for this subscription, e.g. who receives it.")
 @click.option("--lang", default="en", show_default=True, help="Language of the texts an Apprise channel gets (en, es).")
+@click.option(
+    "--batch/--no-batch", default=False, show_default=True,
+    help="Webhook only: alerts that queue up go several per request, as a list (see docs/allies.md).",
+)
 @json_option
 @click.pass_obj
 def add(
@@ -45,6 +49,7 @@ def add(
     scopes: str,
     label: str,
     lang: str,
+    batch: bool,
     as_json: bool,
 ) -> None:
     """Subscribe a channel to alerts for one or more regions."""
@@ -62,6 +67,7 @@ def add(
             "scopes": [s.strip() for s in scopes.split(",") if s.strip()],
             "label": label,
             "lang": lang,
+            **({"batch": True} if batch else {}),
         },
     )
     doc = doc | {"resolved": resolved}
@@ -116,6 +122,8 @@ def _describe(doc: dict[str, Any]) -> str:
     filters = [f"≥ {doc['min_severity']}" if doc["min_severity"] != "unknown" else "any severity"]
     filters.append("with drills" if doc["exercises"] else "no drills")
     filters.append("/".join(doc["scopes"]))
+    if doc.get("batch"):
+        filters.append("batched")
     label = f" [{doc['label']}]" if doc.get("label") else ""
     channel = doc["channel"]
     return f"{', '.join(doc['regions'])} → {channel['kind']} {channel['url']}{label} ({'; '.join(filters)})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -147,3 +148,29 @@ def test_an_apprise_channel_has_a_language() -> None:
         sub(lang="fr")
     title, _ = phone_text(alert(), link="https://amparo.example.org/ui/alerts/x", lang=spanish.lang)
     assert title.startswith("GRAVE")
+
+
+def test_a_webhook_may_opt_in_to_several_alerts_per_request() -> None:
+    assert not sub().batch  # one alert per request unless asked
+    batched = sub(batch=True)
+    assert batched.batch and Subscription.from_doc(batched.to_doc()).batch
+    assert not Subscription.from_doc({k: v for k, v in batched.to_doc().items() if k != "batch"}).batch  # older records
+    assert batched.public_doc()["batch"] is True
+    with pytest.raises(SubscriptionError, match="batch: must be true or false"):
+        sub(batch="yes")
+    with pytest.raises(SubscriptionError, match="batch: only a webhook"):
+        sub(batch=True, channel={"kind": "apprise", "url": "mailtos://ana:clave@correo.example.org"})
+
+
+def test_a_batch_body_is_the_sorted_json_of_its_deliveries_in_order() -> None:
+    """Each item is exactly the body that delivery alone would have had; the
+    whole is what ``json.dumps(sort_keys=True)`` writes, so the signature covers it."""
+    items = [
+        messages.webhook_body({"id": f"{k:02x}", "headline": "Bloqueo ñ"}, delivery=f"s1-{k:02x}", subscription="s1", link="l")
+        for k in range(3)
+    ]
+    body = messages.batch_body(items, subscription="s1")
+    doc = json.loads(body)
+    assert doc["event"] == messages.BATCH_EVENT and doc["subscription"] == "s1"
+    assert [d["delivery"] for d in doc["deliveries"]] == ["s1-00", "s1-01", "s1-02"]
+    assert body == json.dumps(doc, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()

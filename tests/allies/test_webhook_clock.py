@@ -12,7 +12,7 @@ from node.allies import messages
 from node.allies.delivery import DeliveryDesk
 from node.allies.subscriptions import Channel, Subscription
 from node.config import Config
-from node.store import Delivery, Store
+from node.store import Store
 from tests.node.test_store import ALICE
 
 THEN = 1_700_000_123_456  # years before the machine's own clock: only the injected one can give it
@@ -49,7 +49,9 @@ async def test_the_signature_carries_the_injected_clock(tmp_path: Path) -> None:
         secret = "ab" * 32
         sub = Subscription("5ub", "ally", ("MX",), Channel("webhook", "https://ally.example/hook"), secret=secret)
         doc: dict[str, Any] = {"id": "00" * 32, "headline": "Bloqueo en la carretera"}
-        answer = await desk._webhook(sub, Delivery("5ub", bytes(32), 1, 0, THEN, THEN), doc, "https://n/ui")
+        delivery = f"5ub-{'00' * 32}"
+        sent = messages.webhook_body(doc, delivery=delivery, subscription="5ub", link="https://n/ui")
+        answer = await desk._post(sub, sent, delivery, "alert")
         assert answer is None
         body, headers = receiver.posted[0]
         header = headers[messages.SIGNATURE_HEADER]
