@@ -34,7 +34,6 @@ import logging
 import multiprocessing
 import os
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -163,8 +162,12 @@ def _watch_node(node_pid: int) -> None:
         os.nice(WORKER_NICE)
 
     def watch() -> None:
+        # An Event's timed wait, not ``time.sleep``: under libfaketime (the nemesis's
+        # clock faults) ``time.sleep`` raises EINVAL, which ended this thread with a
+        # traceback and left the workers to outlive a killed node (finding 13).
+        tick = threading.Event()
         while os.getppid() == node_pid:
-            time.sleep(WATCHDOG_S)
+            tick.wait(WATCHDOG_S)
         os._exit(0)
 
     threading.Thread(target=watch, name="amparo-verifier-watchdog", daemon=True).start()

@@ -29,6 +29,7 @@ from tests.nemesis.net import LOCAL_PORT, MESH_PORT, Fabric
 
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 REQUEST_TIMEOUT_S = 6.0
+PAIR_TRIES = 5  # accepts of an invite that could not reach the inviter
 GOSSIPED = ("alert", "ack")  # the envelope types the workload writes and every node must hold
 
 
@@ -242,8 +243,21 @@ class Cluster:
         for node in self.nodes:
             node.start()
         for a, b in self.edges:
+            self.pair(a, b)
+
+    def pair(self, a: int, b: int) -> None:
+        """``b`` accepts ``a``'s invite. An accept that could not reach the inviter is
+        tried again with a new invite, as an operator would: on the loaded machine
+        a TLS handshake can outlast the 5 s connect timeout (a 20-node run's set-up
+        died of one at load 20); any other refusal, or the fifth, ends the run."""
+        for attempt in range(1, PAIR_TRIES + 1):
             token = self.nodes[a].call("POST", "/api/v1/peers/invite", {}, timeout=30)["token"]
-            self.nodes[b].call("POST", "/api/v1/peers/accept", {"token": token, "verified": True}, timeout=60)
+            try:
+                self.nodes[b].call("POST", "/api/v1/peers/accept", {"token": token, "verified": True}, timeout=60)
+                return
+            except Refused as exc:
+                if attempt == PAIR_TRIES or not exc.message.startswith("could not reach"):
+                    raise
 
     def keys(self) -> dict[bytes, int]:
         return {bytes.fromhex(n.call("GET", "/api/v1/id", timeout=30)["key"]): n.index for n in self.nodes}

@@ -194,9 +194,14 @@ class Fabric:
                 with contextlib.suppress(ProcessLookupError, ValueError):
                     os.kill(int(pid), signal.SIGKILL)
             ip("netns", "del", self.ns(i), check=False)
+        self.remove_guests()
+        ip("netns", "del", self.switch, check=False)
+
+    def remove_guests(self) -> None:
+        """Delete the hostile peers' namespaces (and so their ports), killing what runs there."""
         for k in range(self.guests):
             for pid in ip("netns", "pids", self.guest_ns(k), check=False).stdout.split():
                 with contextlib.suppress(ProcessLookupError, ValueError):
                     os.kill(int(pid), signal.SIGKILL)
             ip("netns", "del", self.guest_ns(k), check=False)
-        ip("netns", "del", self.switch, check=False)
+        self.guests = 0

@@ -4,9 +4,14 @@ restart, never a verdict made up; workers end with ``close``. Real processes."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -129,3 +134,69 @@ async def test_close_ends_the_worker_processes(batch: list[bytes]) -> None:
     while any(p.is_alive() for p in processes) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not any(p.is_alive() for p in processes)
+
+
+# A "node" that starts its workers on a batch, says their pids and waits to be killed.
+NODE_SCRIPT = """
+import asyncio, sys, threading
+from tests.node.test_verifier import NOW, _alerts
+from node.verifier import Verifier
+verifier = Verifier(2)
+asyncio.run(verifier.verify(_alerts(64), NOW))
+print(" ".join(str(pid) for pid in verifier._pool._processes), flush=True)
+threading.Event().wait()
+"""
+# Where ``time.sleep`` fails as under libfaketime (the nemesis's clock faults): EINVAL.
+BROKEN_SLEEP = """
+import errno, time
+def sleep(seconds):
+    raise OSError(errno.EINVAL, "Invalid argument")
+time.sleep = sleep
+"""
+LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_workers_end_after_their_node_is_killed_where_time_sleep_fails(tmp_path: Path) -> None:
+    """Finding 13 (20-node nemesis run, seed 20261208): under libfaketime ``time.sleep``
+    raises EINVAL, the workers' watchdog thread died with a traceback in the node's
+    log, and a ``kill -9`` of the node left its workers running. ``time.sleep`` fails
+    here as it did there (and libfaketime is loaded too where it is installed)."""
+    (tmp_path / "sitecustomize.py").write_text(BROKEN_SLEEP)
+    repo = Path(__file__).resolve().parents[2]
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(repo)])}
+    if LIBFAKETIME.is_file():
+        (tmp_path / "skew").write_text("+90\n")
+        env |= {
+            "LD_PRELOAD": str(LIBFAKETIME), "FAKETIME_TIMESTAMP_FILE": str(tmp_path / "skew"),
+            "DONT_FAKE_MONOTONIC": "1",
+        }  # fmt: skip
+    workers: list[int] = []
+    node = subprocess.Popen(
+        [sys.executable, "-c", NODE_SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+    )
+    try:
+        assert node.stdout is not None
+        workers += [int(pid) for pid in node.stdout.readline().split()]
+        assert workers, "the batch did not reach the workers"
+        node.kill()
+        node.wait(30)
+        deadline = time.monotonic() + 10  # the watchdog looks every WATCHDOG_S (1 s)
+        while any(_running(pid) for pid in workers):
+            assert time.monotonic() < deadline, "signature workers outlived their killed node"
+            time.sleep(0.05)
+        assert node.stderr is not None
+        assert "Traceback" not in node.stderr.read()
+    finally:
+        if node.poll() is None:
+            node.kill()
+        for pid in workers:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
