@@ -35,7 +35,7 @@ alert, with 99.9 % reached within ceil(log2 N) + 2 hops.
     python bench/simulate.py [--nodes 1000|10000|both] [--scenario clean|hostile|both]
                              [--push flood|tree|both] [--alerts 3] [--degree 8] [--seed 1]
                              [--graft-timeout 500] [--graft-jitter 1500] [--swap-after 0]
-                             [--announce-delay 100]
+                             [--announce-delay 100] [--optimize-hops 1]
 """
 
 from __future__ import annotations
@@ -145,6 +145,7 @@ def run(
         "graft_retry_ms": max(1, args.graft_timeout // 2),
         "graft_jitter_ms": args.graft_jitter,
         "swap_after_ms": None if args.swap_after < 0 else args.swap_after,
+        "optimize_hops": None if args.optimize_hops < 0 else args.optimize_hops,
     }
     timing = replace(TREE_TIMING, announce_delay_ms=args.announce_delay, **tuned) if tree else SIM_TIMING
     config = SimConfig(nodes=nodes, degree=args.degree, loss=0.10 if hostile else 0.0, seed=args.seed, timing=timing)
@@ -226,6 +227,10 @@ def main() -> None:
     parser.add_argument("--graft-jitter", type=int, default=TREE_TIMING.graft_jitter_ms, help="ms")
     swap = TREE_TIMING.swap_after_ms
     parser.add_argument("--swap-after", type=int, default=-1 if swap is None else swap, help="ms (-1: never)")
+    hops = TREE_TIMING.optimize_hops
+    parser.add_argument(
+        "--optimize-hops", type=int, default=-1 if hops is None else hops, help="hops (-1: never; the tree before)"
+    )
     args = parser.parse_args()
     sizes = [1_000, 10_000] if args.nodes == "both" else [int(args.nodes)]
     scenarios = ["clean", "hostile"] if args.scenario == "both" else [args.scenario]

@@ -25,10 +25,15 @@ class Authored:
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """A batch from `peer`, pushed or fetched; signatures and format already verified."""
+    """A batch from `peer`, pushed or fetched; signatures and format already verified.
+
+    `hops`: per item, the sender's own hop count for it (0: the sender authored
+    it; None or missing: unknown, e.g. a node before the field). Tree push reads
+    it (`Timing.optimize_hops`); it is not signed and decides nothing else."""
 
     peer: bytes
     items: Sequence[Item]
+    hops: Sequence[int | None] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +175,7 @@ class Announced:
 
     peer: bytes
     ids: Sequence[bytes]
+    hops: Sequence[int | None] = ()  # per id, the announcer's hop count for it (as `Received.hops`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,11 +244,15 @@ class Deliver:
 
 @dataclass(frozen=True, slots=True)
 class Push:
-    """Send `items` to `peer`; answer with `PushResult(peer, batch_id, ok)`."""
+    """Send `items` to `peer`; answer with `PushResult(peer, batch_id, ok)`.
+
+    `hops`: per item, this node's hop count for it (tree push only; empty when
+    flooding), carried to the peer as `Received.hops`."""
 
     peer: bytes
     batch_id: int
     items: tuple[Item, ...]
+    hops: tuple[int | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,10 +310,12 @@ class Announce:
     nothing; if none comes, answer with `AnnounceFailed(peer, ids)`.
 
     A lost announcement is sent once more; after that it costs only time, since
-    the peer's reconciliation finds the items anyway. At most `Timing.announce_ids` ids."""
+    the peer's reconciliation finds the items anyway. At most `Timing.announce_ids` ids.
+    `hops`: per id, this node's hop count for it (`Announced.hops` at the peer)."""
 
     peer: bytes
     ids: tuple[bytes, ...]
+    hops: tuple[int | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,7 +92,7 @@ from mesh.interfaces import Item
 from mesh.outbox import Pacing, PeerOutbox, SeqLog
 from mesh.peers import Limits, PeerScore, RateLimits, SavedStanding, Standing, StandingTransition, TokenBucket
 from mesh.reconcile import KeyIndex
-from mesh.tree import Cause, PushTree, always_eager
+from mesh.tree import MAX_HOPS, Cause, Mode, PushTree, always_eager
 from mesh.trust import TrustGraph
 from protocol.framing import MAX_FETCH_IDS
 
@@ -167,6 +167,10 @@ class Timing:
     #: Plumtree's optimisation, by time: a pushed first copy whose id was announced to
     #: us at least this much earlier swaps its link for the announcer's (None: never).
     swap_after_ms: int | None = 0
+    #: Plumtree's optimisation, by hops: an announcement from a lazy peer at least this
+    #: many hops nearer the author than the tree's copy (carried in pushes and
+    #: announcements, `Received.hops`) swaps the tree link for that peer (None: never).
+    optimize_hops: int | None = 1
 
 
 class _Link:
@@ -240,6 +244,9 @@ class MeshNode:
         self._quiet: dict[bytes, TokenBucket] = {}  # per author: is it quiet enough to jump the queues?
         self._repaired: OrderedDict[bytes, None] = OrderedDict()
         self._parent: bytes | None = None  # the peer the last pushed first copy came from
+        # Tree push: per item held, its hops from its author along the path it came
+        # (0: authored here); not kept for items restored from disk or reconciled.
+        self._hops: dict[bytes, int] = {}
         # Repaired items (fetched, not pushed): the tree parent that should have pushed
         # them. It most likely holds them (its push was lost): not pushed back to it.
         self._bypassed: OrderedDict[bytes, bytes] = OrderedDict()
@@ -381,7 +388,7 @@ class MeshNode:
         elif isinstance(event, Tick):
             self._tick(actions)
         elif isinstance(event, Announced):
-            self._announced(event)
+            self._announced(event, actions)
         elif isinstance(event, AnnounceFailed):
             self.tree.unanswered(event.peer, event.ids, now)
         elif isinstance(event, Grafted | Pruned) and event.peer in self._links:
@@ -455,7 +462,7 @@ class MeshNode:
                         event.peer, link.score.penalize(self.limits.rate_penalty, self._now), actions
                     )
             return
-        self._admit_batch(list(event.items), event.peer, actions)
+        self._admit_batch(list(event.items), event.peer, actions, event.hops)
 
     def _screen(self, event: Screen, actions: list[Action]) -> None:
         """Before verification (`Screen`): refuse the claims that `_received` would
@@ -519,7 +526,9 @@ class MeshNode:
             and self.trust.in_horizon(claim.author)
         )
 
-    def _admit_batch(self, items: list[Item], peer: bytes | None, actions: list[Action]) -> None:
+    def _admit_batch(
+        self, items: list[Item], peer: bytes | None, actions: list[Action], hops: Sequence[int | None] = ()
+    ) -> None:
         overran = False
         deferred: list[Item] = []
         accepted = 0
@@ -527,9 +536,13 @@ class MeshNode:
         redundant = False  # a pushed duplicate: the link is not needed in the tree
         waiting: list[Item] = []
         swap: bytes | None = None  # an announcer whose path is faster than this link
-        for item in items:
+        tree_hops = self.timing.tree_push
+        for index, item in enumerate(items):
             pushed = peer is not None and item.id not in self._links[peer].fetching
             first = self.tree.announced_first(item.id) if pushed else None
+            first_hops = None if first is None else self.tree.announced_hops(item.id, first[0])
+            nearest = self.tree.nearest_announcer(item.id) if pushed else None
+            hop = self._came_hops(item.id, peer, hops[index] if index < len(hops) else None) if tree_hops else None
             reason = self._admit(item, peer, actions)
             if reason == "outside-horizon":
                 waiting.append(item)
@@ -543,9 +556,18 @@ class MeshNode:
             else:
                 accepted += 1
                 first_copies += pushed and not always_eager(item)
+                if tree_hops and hop is not None:
+                    self._hops[item.id] = hop
                 limit = self.timing.swap_after_ms
-                if first is not None and limit is not None and self._now - first[1] >= limit:
-                    swap = first[0]
+                if self._shorter(hop, nearest):
+                    swap = nearest[0] if nearest else None
+                elif (
+                    first is not None
+                    and limit is not None
+                    and self._now - first[1] >= limit
+                    and (hop is None or first_hops is None or first_hops + 1 <= hop)
+                ):
+                    swap = first[0]  # faster in time, and not known to be farther in hops
                 if not pushed:
                     self._repaired[item.id] = None
                     if len(self._repaired) > REPAIRED_MEMORY:
@@ -589,6 +611,26 @@ class MeshNode:
                 self._shape_tree(peer, first_copies, redundant, actions)
                 if swap is not None and swap != peer and swap in self._links:
                     self._swap(peer, swap, actions)
+
+    def _shorter(self, own: int | None, announced: tuple[bytes, int] | None) -> bool:
+        """Whether a peer that announced an item at ``announced`` hops is at least
+        `Timing.optimize_hops` hops nearer its author than our copy (``own`` hops)."""
+        threshold = self.timing.optimize_hops
+        if threshold is None or own is None or announced is None:
+            return False
+        return own - (announced[1] + 1) >= max(1, threshold)
+
+    def _came_hops(self, item_id: bytes, peer: bytes | None, sender_hops: int | None) -> int | None:
+        """The hops from its author of an item that comes from ``peer`` now: 0 when
+        authored here, the sender's count plus one, or for a fetch the count
+        ``peer`` announced plus one; None when unknown or nonsense."""
+        if peer is None:
+            return 0
+        if sender_hops is None:
+            sender_hops = self.tree.announced_hops(item_id, peer)
+        if not isinstance(sender_hops, int) or isinstance(sender_hops, bool):
+            return None
+        return sender_hops + 1 if 0 <= sender_hops < MAX_HOPS else None
 
     def _redundant(self, item: Item, peer: bytes) -> bool:
         """A duplicate that shows the link from ``peer`` is not needed in the tree:
@@ -754,6 +796,7 @@ class MeshNode:
         self._index.discard(item.key)
         self._log.remove(self._seqs.pop(item_id))
         self._origin.pop(item_id, None)
+        self._hops.pop(item_id, None)
 
     def _trust_changed(self) -> None:
         """Ids refused as outside the horizon may be welcome now: let reconciliation fetch them."""
@@ -853,12 +896,32 @@ class MeshNode:
         ahead = {item.id for _, item in (*batch.early, *batch.retried)}
         self.tree.demote(peer, (item for item in batch.items if item.id not in ahead), self._now)
 
-    def _announced(self, event: Announced) -> None:
+    def _announced(self, event: Announced, actions: list[Action]) -> None:
         link = self._links.get(event.peer)
         if link is None or link.score.standing is not Standing.GOOD:
             return  # what it holds could not be admitted from it anyway
         items, refused = self._items, self._refused
-        self.tree.heard(event.peer, event.ids, lambda i: i not in items and i not in refused, self._now)
+        self.tree.heard(
+            event.peer, event.ids, lambda i: i not in items and i not in refused, self._now, event.hops
+        )
+        if self.timing.tree_push and self.timing.optimize_hops is not None:
+            self._optimize(event, actions)
+
+    def _optimize(self, event: Announced, actions: list[Action]) -> None:
+        """Plumtree's optimisation: ``event.peer`` announces an item we hold at
+        ``optimize_hops`` or more hops fewer than the copy our tree parent pushed
+        us, so it becomes our tree link (graft) and the parent's goes lazy (prune).
+        The first copy's path was the fastest once, but a repair may have grafted
+        a far announcer, and the subtree below inherits every extra hop."""
+        parent, peer = self._parent, event.peer
+        if parent is None or peer == parent or peer not in self._links or self.tree.mode(peer) is Mode.EAGER:
+            return
+        for item_id, hop in zip(event.ids, event.hops, strict=False):
+            if not isinstance(hop, int) or isinstance(hop, bool) or not 0 <= hop < MAX_HOPS:
+                continue
+            if self._origin.get(item_id) == parent and self._shorter(self._hops.get(item_id), (peer, hop)):
+                self._swap(parent, peer, actions)
+                return
 
     def _graft_due(self, actions: list[Action]) -> None:
         """Announced ids the tree did not bring in time: fetch each from an announcer
@@ -914,18 +977,24 @@ class MeshNode:
             outbox = link.outbox
             if outbox.up and link.score.standing is not Standing.CUT_OFF:
                 while ids := self.tree.announcements(peer, now):
-                    actions.append(Announce(peer, ids))
+                    actions.append(Announce(peer, ids, self._hops_of(ids)))
             if not outbox.ready(now) or link.score.standing is Standing.CUT_OFF:
                 continue
             if not outbox.pending(self._log):
                 continue
             batch = outbox.next_batch(self._log, now, self._skip(peer))
             if batch is not None:
-                actions.append(Push(peer, batch.id, batch.items))
+                hops = self._hops_of([i.id for i in batch.items]) if self.timing.tree_push else ()
+                actions.append(Push(peer, batch.id, batch.items, hops))
             else:
                 mark = outbox.settle()
                 if mark is not None:
                     actions.append(SaveMark(peer, mark))
+
+    def _hops_of(self, ids: Sequence[bytes]) -> tuple[int | None, ...]:
+        """Our hop counts for ``ids`` (None where unknown), or () when none is known."""
+        hops = tuple(self._hops.get(i) for i in ids)
+        return hops if any(h is not None for h in hops) else ()
 
     def _skip(self, peer: bytes) -> Callable[[Item], bool]:
         """Items the outbox does not push to ``peer``: no echo to the peer an item

@@ -348,7 +348,7 @@ class Simulation:
         self._count(action.ids, "announced")
         if self.reachable(node.index, j) and not self._lost():
             lat = self.latency(node.index, j)
-            self._at(self.now + lat, self._feed, j, self.nodes[j].epoch, Announced(node.key, action.ids))
+            self._at(self.now + lat, self._feed, j, self.nodes[j].epoch, Announced(node.key, action.ids, action.hops))
             self.messages["announce-reply"] += 1
             if not self._lost():
                 return
@@ -383,7 +383,7 @@ class Simulation:
             if not receiver.up or receiver.epoch != epoch_j:
                 fate = "push lost"
             self._copies((item,), "push into quiet" if j in self.quiet else fate)
-        actions = self._feed(j, epoch_j, Received(self.keys[i], action.items))
+        actions = self._feed(j, epoch_j, Received(self.keys[i], action.items, action.hops))
         ok = actions is not None
         if ok:
             self.messages["push-reply"] += 1

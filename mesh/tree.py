@@ -45,6 +45,8 @@ ANNOUNCED_MEMORY = 16_384  # per peer: ids announced instead of pushed (its outb
 HEARD_MEMORY = 4_096  # per peer: ids it announced to us (it holds them: no need to announce back)
 MISSING_MEMORY = 16_384  # ids announced to us that we lack, waiting for the tree or a graft
 QUEUE_MEMORY = 4 * 4_096  # per peer: ids waiting to be announced (a peer long down loses the oldest)
+MAX_HOPS = 255  # a hop count above this (from a peer) is ignored as nonsense
+UNKNOWN_HOPS = MAX_HOPS + 1  # ranks an announcer that gave no hop count after every one that did
 
 
 def always_eager(item: Item) -> bool:
@@ -104,15 +106,29 @@ class _Branch:
 
 
 class _Wanted:
-    """An id announced to us that we lack: who announced it and when to act."""
+    """An id announced to us that we lack: who announced it, at how many hops, and when to act."""
 
-    __slots__ = ("announcers", "deadline", "heard_at", "tried")
+    __slots__ = ("announcers", "deadline", "heard_at", "hops", "tried")
 
     def __init__(self, heard_at: int, deadline: int) -> None:
         self.announcers: list[bytes] = []
-        self.tried = 0
+        self.hops: dict[bytes, int] = {}  # announcer -> its hop count for the id, where it said
+        self.tried: list[bytes] = []  # announcers fetched from (and grafted), in order
         self.heard_at = heard_at
         self.deadline = deadline
+
+    def next_announcer(self, usable: Callable[[bytes], bool]) -> bytes | None:
+        """The untried usable announcer nearest the author (fewest hops; unknown
+        counts as far), the first to announce among equals."""
+        best: tuple[int, int] | None = None
+        chosen = None
+        for order, peer in enumerate(self.announcers):
+            if peer in self.tried or not usable(peer):
+                continue
+            rank = (self.hops.get(peer, UNKNOWN_HOPS), order)
+            if best is None or rank < best:
+                best, chosen = rank, peer
+        return chosen
 
 
 class PushTree:
@@ -202,10 +218,18 @@ class PushTree:
         return tuple(ids)
 
     # -- incoming -------------------------------------------------------------------------
-    def heard(self, peer: bytes, ids: Sequence[bytes], lacking: Callable[[bytes], bool], now: int) -> None:
-        """``peer`` announced ``ids``: it holds them; wait for the ones we lack."""
+    def heard(
+        self,
+        peer: bytes,
+        ids: Sequence[bytes],
+        lacking: Callable[[bytes], bool],
+        now: int,
+        hops: Sequence[int | None] = (),
+    ) -> None:
+        """``peer`` announced ``ids`` (at ``hops`` from their authors, where given):
+        it holds them; wait for the ones we lack."""
         branch = self._branch(peer)
-        for item_id in ids[: self.announce_ids]:
+        for index, item_id in enumerate(ids[: self.announce_ids]):
             _remember(branch.heard, item_id, HEARD_MEMORY)
             branch.queue.pop(item_id, None)
             if not lacking(item_id):
@@ -217,6 +241,9 @@ class PushTree:
                     self._missing.popitem(last=False)
             if peer not in wanted.announcers:
                 wanted.announcers.append(peer)
+            hop = hops[index] if index < len(hops) else None
+            if hop is not None:
+                wanted.hops[peer] = hop
 
     def _graft_wait(self) -> int:
         """How long a newly announced id may take to come along the tree.
@@ -259,6 +286,20 @@ class PushTree:
         """The item is here (by any path): stop waiting for it."""
         self._missing.pop(item_id, None)
 
+    def announced_hops(self, item_id: bytes, peer: bytes) -> int | None:
+        """The hop count ``peer`` announced for a still missing id (None: not known)."""
+        wanted = self._missing.get(item_id)
+        return None if wanted is None else wanted.hops.get(peer)
+
+    def nearest_announcer(self, item_id: bytes) -> tuple[bytes, int] | None:
+        """Of the peers that announced a still missing id with a hop count, the one
+        with the fewest hops (the first among equals), and its count."""
+        wanted = self._missing.get(item_id)
+        if wanted is None or not wanted.hops:
+            return None
+        peer = wanted.next_announcer(lambda p: p in wanted.hops)
+        return None if peer is None else (peer, wanted.hops[peer])
+
     def announced_first(self, item_id: bytes) -> tuple[bytes, int] | None:
         """Who announced a still missing id to us first, and when (None: nobody yet)."""
         wanted = self._missing.get(item_id)
@@ -279,7 +320,10 @@ class PushTree:
 
         ``settled``: held or refused meanwhile (forget it); ``fetching``: already
         on its way from somewhere (wait a retry period). An id whose announcers
-        are all tried, or unusable, is left to reconciliation."""
+        are all tried, or unusable, is left to reconciliation. Of the announcers, the
+        one nearest the author in hops is tried first (the repaired link becomes a
+        tree link: a far one would deepen the tree below it), the earliest among
+        equals or when no hop counts came."""
         plan: dict[bytes, list[bytes]] = {}
         failed: dict[bytes, None] = {}
         for item_id, wanted in list(self._missing.items()):
@@ -291,15 +335,14 @@ class PushTree:
             wanted.deadline = now + self.graft_retry_ms
             if not wanted.tried and fetching(item_id):
                 continue  # a reconciliation asked for it already; once we asked, go on
-            while wanted.tried < len(wanted.announcers) and not usable(wanted.announcers[wanted.tried]):
-                wanted.tried += 1
-            if wanted.tried >= len(wanted.announcers):
+            peer = wanted.next_announcer(usable)
+            if peer is None:
                 del self._missing[item_id]
                 continue
             if wanted.tried:
-                failed[wanted.announcers[wanted.tried - 1]] = None
-            plan.setdefault(wanted.announcers[wanted.tried], []).append(item_id)
-            wanted.tried += 1
+                failed[wanted.tried[-1]] = None
+            plan.setdefault(peer, []).append(item_id)
+            wanted.tried.append(peer)
         return plan, [peer for peer in failed if peer not in plan]
 
     def wakeup_at(self, up: Callable[[bytes], bool]) -> int | None:

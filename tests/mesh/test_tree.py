@@ -8,6 +8,7 @@ from dataclasses import replace
 from mesh import (
     Announce,
     Announced,
+    Authored,
     Fetch,
     Graft,
     Grafted,
@@ -266,5 +267,99 @@ def test_without_the_optimisation_a_late_tree_copy_keeps_its_link() -> None:
     item = alert(ALLY, 2)
     feed(mesh, Announced(P2, [item.id]), NOW + 10)
     late = feed(mesh, Received(P1, [item]), NOW + 300)
+    assert of(Graft, late) == [] and of(Prune, late) == []
+    assert mesh.tree.mode(P1) is Mode.EAGER
+
+
+# -- hop counts (Plumtree's optimisation by hops) -------------------------------------------
+
+
+def test_pushes_and_announcements_carry_this_nodes_hop_count() -> None:
+    mesh = node()
+    feed(mesh, Pruned(P3))
+    item = alert(ALLY, 1)
+    actions = feed(mesh, Received(P1, [item], hops=[3]))
+    assert [(a.peer, a.hops) for a in of(Push, actions)] == [(P2, (4,))]
+    announced = of(Announce, feed(mesh, Tick(), NOW + TREE.announce_delay_ms))
+    assert announced == [Announce(P3, (item.id,), (4,))]
+    own = alert(ME, 2)
+    assert {a.hops for a in of(Push, feed(mesh, Authored(own), NOW + 1_000))} == {(0,)}
+
+
+def test_a_peer_without_hop_counts_gets_none_back_and_nothing_changes() -> None:
+    """A node before the field sends none: no hop count is made up, and the tree
+    behaves as it did (the time-based optimisation only)."""
+    mesh = node()
+    feed(mesh, Pruned(P3))
+    item = alert(ALLY, 1)
+    actions = feed(mesh, Received(P1, [item]))
+    assert [(a.peer, a.hops) for a in of(Push, actions)] == [(P2, ())]
+    assert of(Announce, feed(mesh, Tick(), NOW + TREE.announce_delay_ms)) == [Announce(P3, (item.id,))]
+    later = feed(mesh, Announced(P3, [alert(ALLY, 1).id], hops=[0]), NOW + 200)
+    assert of(Graft, later) == [] and of(Prune, later) == []
+
+
+def test_nonsense_hop_counts_are_ignored() -> None:
+    mesh = node()
+    item = alert(ALLY, 1)
+    actions = feed(mesh, Received(P1, [item], hops=[-4]))
+    assert {a.hops for a in of(Push, actions)} == {()}
+    other = alert(ALLY, 2)
+    actions = feed(mesh, Received(P1, [other], hops=[10**9]), NOW + 1)
+    assert {a.hops for a in of(Push, actions)} == {()}
+
+
+def test_a_repair_grafts_the_announcer_nearest_the_author() -> None:
+    """The repaired link becomes a tree link: the announcer with the fewest hops,
+    not the first to announce, or the subtree below inherits a long path."""
+    mesh = node()
+    feed(mesh, Pruned(P2))
+    feed(mesh, Pruned(P3))
+    missing = alert(ALLY, 1)
+    feed(mesh, Announced(P2, [missing.id], hops=[7]))
+    feed(mesh, Announced(P3, [missing.id], hops=[2]), NOW + 20)
+    repair = feed(mesh, Tick(), NOW + TREE.graft_timeout_ms)
+    assert of(Graft, repair) == [Graft(P3)] and of(Fetch, repair) == [Fetch(P3, (missing.id,))]
+    arrived = feed(mesh, Received(P3, [missing]), NOW + TREE.graft_timeout_ms + 50)
+    assert {a.hops for a in of(Push, arrived)} == {(3,)}  # the announced count, plus one
+
+
+def test_an_announcement_from_much_nearer_the_author_swaps_the_tree_link() -> None:
+    """Plumtree's optimisation proper: the tree's copy came along a path at least
+    `optimize_hops` longer than the announcer's; the announcer becomes our parent."""
+    mesh = node()
+    feed(mesh, Pruned(P2))
+    feed(mesh, Pruned(P3))
+    item = alert(ALLY, 1)
+    feed(mesh, Received(P1, [item], hops=[6]))  # we are at 7
+    near = TREE.optimize_hops or 0
+    assert near >= 1
+    small = feed(mesh, Announced(P2, [item.id], hops=[7 - near]), NOW + 100)  # 1 hop fewer than needed
+    assert of(Graft, small) == [] and of(Prune, small) == []
+    swap = feed(mesh, Announced(P3, [item.id], hops=[6 - near]), NOW + 150)
+    assert of(Graft, swap) == [Graft(P3)] and of(Prune, swap) == [Prune(P1)]
+    assert mesh.tree.mode(P3) is Mode.EAGER and mesh.tree.mode(P1) is Mode.LAZY
+
+
+def test_an_announcement_ahead_of_a_longer_tree_copy_swaps_to_the_nearest_announcer() -> None:
+    mesh = node()
+    feed(mesh, Pruned(P2))
+    feed(mesh, Pruned(P3))
+    feed(mesh, Received(P1, [alert(ALLY, 1)], hops=[0]))
+    item = alert(ALLY, 2)
+    feed(mesh, Announced(P2, [item.id], hops=[6]), NOW + 10)  # first, but far
+    feed(mesh, Announced(P3, [item.id], hops=[1]), NOW + 20)
+    late = feed(mesh, Received(P1, [item], hops=[5]), NOW + 300)
+    assert of(Graft, late) == [Graft(P3)] and of(Prune, late) == [Prune(P1)]
+
+
+def test_the_time_based_swap_does_not_move_to_a_path_with_more_hops() -> None:
+    mesh = node()
+    feed(mesh, Pruned(P2))
+    feed(mesh, Pruned(P3))
+    feed(mesh, Received(P1, [alert(ALLY, 1)], hops=[0]))
+    item = alert(ALLY, 2)
+    feed(mesh, Announced(P2, [item.id], hops=[4]), NOW + 10)  # faster, but 5 hops against our 2
+    late = feed(mesh, Received(P1, [item], hops=[1]), NOW + 300)
     assert of(Graft, late) == [] and of(Prune, late) == []
     assert mesh.tree.mode(P1) is Mode.EAGER
