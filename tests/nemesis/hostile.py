@@ -217,12 +217,14 @@ async def forge(seed: int, target: PeerAddress, seconds: float) -> dict[str, Any
             bad = [
                 bad_signature(alert(me, f"Aviso con firma falsificada {k}")) for k in range(FORGED_PER_PUSH)
             ]
-            status, reply = await _push(client, target, [good.raw, *bad])
+            # Its one valid alert counts as sent whatever the answer: a push whose
+            # answer timed out may have been stored (finding 15), and the checker
+            # must not call a signed alert of this peer a forgery.
+            out["valid_ids"].append(good.id.hex())
+            status, _reply = await _push(client, target, [good.raw, *bad])
             out["statuses"][status] += 1
             if status == 200:
                 out["invalid_sent"] += FORGED_PER_PUSH
-                if reply.get("accepted"):
-                    out["valid_ids"].append(good.id.hex())
             elif status == 429:
                 out.setdefault("refused_at", time.monotonic())
                 refused_after += 1
