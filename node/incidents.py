@@ -123,7 +123,7 @@ def refuse_if_compromised(host: AlertHost) -> None:
 def send_alert(host: AlertHost, doc: dict[str, Any]) -> dict[str, Any]:
     """A new alert from what a person entered; returns its id."""
     refuse_if_compromised(host)
-    return _publish(host, alert_from_request(doc), doc, soon=True)  # nothing reads it back
+    return _publish(host, alert_from_request(doc), doc)
 
 
 def update_alert(host: AlertHost, row: StoredEnvelope, doc: dict[str, Any]) -> dict[str, Any]:

@@ -163,6 +163,7 @@ def _check_budget(request: web.Request) -> None:
             service.counters.reject("request-budget")
             raise Refused(429, "request refused: request budget spent; slow down")
         if service.cut_off(claimed):  # its body is never read (issue 15: the forger kept pushing)
+            budget.spend_peer(claimed)  # and it costs its budget: past it, the door says so (audit)
             service.counters.reject("request-cut-off")
             raise Refused(429, "request refused: peer cut off for sending invalid data")
         if not budget.address_has_budget(request.remote, claimed):

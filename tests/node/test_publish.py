@@ -1,8 +1,8 @@
-"""An alert sent through the local API is written by the group writer without
-holding the event loop (``NodeService.publish``): while its commit is under way
-the node keeps answering, the request is answered only once the alert is on
-disk, and nothing is delivered or pushed before that. A receipt published
-outside any request whose write fails is forgotten by the mesh."""
+"""What the node publishes without waiting (``NodeService.publish``: its
+delivery receipts) is written by the group writer without holding the event
+loop: while its commit is under way the node keeps answering, and nothing is
+delivered or pushed before it is on disk. One whose write fails is forgotten
+by the mesh."""
 
 from __future__ import annotations
 
@@ -25,8 +25,6 @@ from protocol import Alert, Area, Identity, sign_envelope
 
 T0 = 1_795_000_000_000
 TOKEN = "prueba-de-escritura"
-ALERT = {"regions": ["MX-OAX"], "severity": "severe", "headline": "Retén en la carretera", "expires": "6h"}
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 Client = TestClient[web.Request, web.Application]
 
 
@@ -45,7 +43,7 @@ async def node(tmp_path: Path) -> AsyncIterator[tuple[NodeService, Client]]:
         yield service, client
 
 
-async def test_the_node_keeps_answering_while_a_sent_alert_is_written_and_answers_once_it_is_on_disk(
+async def test_the_node_keeps_answering_while_a_published_receipt_is_written_and_delivers_it_after(
     node: tuple[NodeService, Client], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service, client = node
@@ -60,20 +58,21 @@ async def test_the_node_keeps_answering_while_a_sent_alert_is_written_and_answer
     monkeypatch.setattr(service.store, "add_envelopes", slow_disk)
     delivered: list[bytes] = []
     monkeypatch.setattr(service, "_deliver", lambda row: delivered.append(row.id) if row else None)
-    sending = asyncio.create_task(client.post("/api/v1/alerts", json=ALERT, headers=AUTH))
-    assert await asyncio.to_thread(writing.wait, 30), "the alert never reached the writer"
+    body = Alert(headline="Retén en la carretera", areas=(Area("MX-OAX"),), severity="severe")
+    env = sign_envelope(service.identity, body, created=T0, expires=T0 + 3_600_000)
+    assert service.publish(env)  # returns at once: the writer thread has it
+    assert await asyncio.to_thread(writing.wait, 30), "the envelope never reached the writer"
 
     health = await client.get("/healthz")  # the loop is free while the writer thread commits
     assert health.status == 200
-    assert not sending.done(), "answered before the alert was on disk"
-    assert delivered == [], "delivered before the alert was on disk"
+    assert delivered == [], "delivered before it was on disk"
 
     release.set()
-    response = await sending
-    assert response.status == 201, await response.text()
-    alert_id = bytes.fromhex((await response.json())["id"])
-    assert service.store.get(alert_id) is not None
-    assert delivered == [alert_id]
+    while service.writer.busy():
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0)  # the commit's callbacks
+    assert service.store.get(env.id) is not None
+    assert delivered == [env.id]
 
 
 async def test_a_published_envelope_whose_write_fails_is_forgotten_and_not_delivered(
