@@ -2,8 +2,8 @@
 
 A ``NetNode`` is a ``node.devmesh.LocalNode`` whose process starts inside its
 namespace (``ip netns exec``), whose mesh listener is on the namespace's ``eth0``
-and whose local API is on the control link. Its clock can be skewed with
-libfaketime: the offset is read from a file the nemesis rewrites, so a skew or
+and whose local API is on the control link. Its wall clock can be skewed
+(``clock.py``: a preload shim, or libfaketime): the offset is read from a file the nemesis rewrites, so a skew or
 a jump takes effect in a running node, without a restart.
 """
 
@@ -25,9 +25,9 @@ from typing import Any
 from node.config import DB_FILE, TOKEN_FILE
 from node.devmesh import LocalMesh, LocalNode, node_name
 from protocol.envelope import MAX_SKEW_MS
+from tests.nemesis.clock import shim, skew_env
 from tests.nemesis.net import LOCAL_PORT, MESH_PORT, Fabric
 
-LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 REQUEST_TIMEOUT_S = 6.0
 PAIR_TRIES = 5  # accepts of an invite that could not reach the inviter
 GOSSIPED = ("alert", "ack")  # the envelope types the workload writes and every node must hold
@@ -52,6 +52,7 @@ class NetNode(LocalNode):
     ctl_ip: str = ""
     index: int = 0
     skew_file: Path | None = None
+    clock_shim: Path | None = None  # ``clock.build_shim``; None: libfaketime, if installed
     stopped: bool = False  # SIGSTOP'd
     starts: int = 0
     log_path: Path | None = None  # default ``<home>/node.log``; the disk node's is outside its tmpfs
@@ -70,13 +71,8 @@ class NetNode(LocalNode):
     def start(self, wait: float = 60.0) -> None:
         log = open(self.log_file, "ab")  # noqa: SIM115 - the process owns it until it exits
         env = self._env()
-        if self.skew_file is not None and LIBFAKETIME.is_file():
-            env |= {
-                "LD_PRELOAD": str(LIBFAKETIME),
-                "FAKETIME_TIMESTAMP_FILE": str(self.skew_file),
-                "FAKETIME_CACHE_DURATION": "1",  # re-read the offset every second
-                "DONT_FAKE_MONOTONIC": "1",  # asyncio's timers keep real time, like a wrong wall clock
-            }
+        if self.skew_file is not None:
+            env |= skew_env(self.clock_shim, self.skew_file)
         cmd = ["ip", "netns", "exec", self.ns, sys.executable, "-m", "node.cli", "--home", str(self.home), "run"]
         # No PR_SET_PDEATHSIG here (``LocalNode`` sets it): it fires when the *thread*
         # that forked the node ends, and a fault thread that restarts a killed node
@@ -153,9 +149,8 @@ class NetNode(LocalNode):
         self.stopped = False
 
     def skew(self, spec: str) -> None:
-        """libfaketime offset in seconds, e.g. ``+90``, ``-90``, ``+3600``; ``+0`` corrects it.
-        (libfaketime breaks Python's ``time.sleep`` with EINVAL; the node sleeps only
-        through asyncio, which it leaves alone.)"""
+        """Wall-clock offset in seconds, e.g. ``+90``, ``-90``, ``+3600``; ``+0`` corrects it
+        (read by the node within a second: ``clock.py``)."""
         if self.skew_file is not None:
             self.skew_file.write_text(spec + "\n")
 
@@ -219,11 +214,12 @@ class Cluster:
         # every node inside every horizon, and the hostile peers too: they are paired
         # with one node, one hop beyond the graph (``tests.nemesis.siege``)
         depth = min(6, max(2, LocalMesh.diameter(count, self.edges) + 1))
+        self.clock_shim = shim()
         self.nodes = [
             NetNode(
                 node_name(i), root / f"node{i}", mesh_port=MESH_PORT, local_port=LOCAL_PORT, trust_depth=depth,
                 ns=fabric.ns(i), mesh_ip=fabric.mesh_ip(i), ctl_ip=fabric.ctl_ip(i), index=i,
-                skew_file=root / f"skew{i}",
+                skew_file=root / f"skew{i}", clock_shim=self.clock_shim,
             )
             for i in range(count)
         ]

@@ -1,7 +1,7 @@
 """One nemesis run: build the fabric and the nodes, warm up, then rounds of
 faults under load, each followed by a heal and a convergence measurement, then
 the checker's verdict. ``python -m tests.nemesis.run --help``; ``scripts/nemesis``
-wraps it (root, faketime installed).
+wraps it (root).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from pathlib import Path
 
 from tests.nemesis import checker
 from tests.nemesis.checker import Verdict
-from tests.nemesis.cluster import LIBFAKETIME, Cluster
+from tests.nemesis.clock import can_skew
+from tests.nemesis.cluster import Cluster
 from tests.nemesis.faults import CLOCK_KINDS, DISK_KINDS, KINDS, Nemesis
 from tests.nemesis.net import Fabric
 from tests.nemesis.siege import HOSTILE_KINDS, Siege
@@ -33,10 +34,10 @@ FINAL_S = 360.0
 
 
 def available_kinds(disk: bool = True) -> tuple[str, ...]:
-    """The fault kinds this machine can inject in rounds (the clock needs libfaketime);
+    """The fault kinds this machine can inject in rounds (the clock needs ``clock.py``'s shim or libfaketime);
     ``disk=False`` leaves the full disk out. The hostile peers (``HOSTILE_KINDS``)
     attack in a phase of their own before the rounds."""
-    kinds = KINDS if LIBFAKETIME.is_file() else tuple(k for k in KINDS if k not in CLOCK_KINDS)
+    kinds = KINDS if can_skew() else tuple(k for k in KINDS if k not in CLOCK_KINDS)
     return kinds if disk else tuple(k for k in kinds if k not in DISK_KINDS)
 
 
