@@ -25,9 +25,13 @@ Modelled on Synapse's per-destination federation queue:
   one backoff policy, counted in consecutive deferrals (reset when retried
   items go through). If the receiver took part of the batch, the rest of the
   queue keeps flowing meanwhile: one author's spent budget must not hold up
-  everybody else's alerts. If it deferred the whole batch, the whole queue
+  everybody else's alerts. If it deferred the whole batch, the log behind it
   backs off: that is backpressure from the receiver, and the backlog is sent
-  in order at the pace it accepts, however long the outage was.
+  in order at the pace it accepts, however long the outage was. Queue-jumpers
+  (below) do not wait for that backoff, only for a failed push's: a batch made
+  only of a flooding author's relayed alerts, all deferred, must not hold back
+  the next honest alert for the seconds the backoff doubles to (the nemesis's
+  hostile phase, finding 7).
 * Some items jump the queue (`offer`): revocations, which must take effect
   before the alerts of the key they revoke, items a reconciliation found
   the peer lacking, and new items of *quiet* authors (within
@@ -124,6 +128,7 @@ class PeerOutbox:
         self._held: dict[bytes, int] = {}  # deferred by the peer, not yet delivered: id -> seq
         self._retry: dict[bytes, tuple[int, Item]] = {}  # deferred items waiting to be sent again
         self._retry_due = 0
+        self.log_due = 0  # the log waits until then after a push deferred whole
 
     # -- queue ----------------------------------------------------------------------------
     def offer(self, item: Item, seq: int) -> bool:
@@ -148,7 +153,8 @@ class PeerOutbox:
         return count < self.pacing.batch_items and not (count and size + len(item.raw) > self.pacing.batch_bytes)
 
     def next_batch(self, log: SeqLog, now: int, skip: Callable[[Item], bool]) -> Batch | None:
-        """The next batch to push, if allowed now: queue-jumpers first, then the log in order."""
+        """The next batch to push, if allowed now: queue-jumpers first, then the log in order
+        (the log and the deferred items only once their backoffs are over)."""
         if not self.ready(now):
             return None
         items: list[Item] = []
@@ -167,7 +173,7 @@ class PeerOutbox:
                 size += len(item.raw)
         start = walk = self.cursor
         chosen = {item.id for item in items}  # a queue-jumper is in the log too: once per batch
-        for seq, item in log.after(self.cursor):
+        for seq, item in log.after(self.cursor) if now >= self.log_due else ():
             if not self._fits(len(items), size, item):
                 break
             walk = seq
@@ -239,8 +245,8 @@ class PeerOutbox:
             self._retry.update(later)
             self.deferrals += 1
             self._retry_due = now + self.backoff_ms(rng, self.deferrals)
-            if len(later) == len(batch.items):  # nothing taken: the whole queue backs off
-                self.retry_at = self._retry_due
+            if len(later) == len(batch.items):  # nothing taken: the log backs off
+                self.log_due = self._retry_due
         elif batch.retried:
             self.deferrals = 0  # what was deferred went through
         self.acked = max(self.acked, batch.upto)
@@ -285,7 +291,7 @@ class PeerOutbox:
         self.up = True
         self.failures = 0
         self.deferrals = 0
-        self.retry_at = now
+        self.retry_at = self.log_due = now
 
     def heard(self, now: int) -> None:
         """The peer answered us unasked (it sent a request): a queue backing off after
@@ -307,8 +313,13 @@ class PeerOutbox:
             return self.in_flight.sent_at + self.pacing.push_timeout_ms
         if not self.up:
             return None
-        if self._early or log.last_seq > self.cursor:
-            return self.retry_at
-        if self._retry:
-            return max(self.retry_at, self._retry_due)
-        return None
+        due = [
+            when
+            for when, waiting in (
+                (self.retry_at, bool(self._early)),
+                (max(self.retry_at, self.log_due), log.last_seq > self.cursor),
+                (max(self.retry_at, self._retry_due), bool(self._retry)),
+            )
+            if waiting
+        ]
+        return min(due) if due else None

@@ -144,13 +144,34 @@ def test_a_wholly_deferred_batch_backs_the_queue_off_and_comes_first_again() -> 
         batch = box.next_batch(log, now, never)
         assert batch is not None and [i.id for i in batch.items] == [alert(key("a"), n).id for n in (1, 2, 3)]
         assert box.result(batch.id, True, now, rng(), deferred={i.id for i in batch.items}) is None
-        assert box.next_batch(log, box.retry_at - 1, never) is None  # backpressure: the queue waits
-        delays.append(box.retry_at - now)
-        now = box.retry_at
+        assert box.next_batch(log, box.log_due - 1, never) is None  # backpressure: the queue waits
+        delays.append(box.log_due - now)
+        now = box.log_due
     assert_backed_off(delays, [1000, 2000, 4000])
     assert box.mark == 0
     assert accepted_next(box, log, now) == 3
     assert box.deferrals == 0
+
+
+def test_a_queue_jumper_does_not_wait_for_a_wholly_deferred_batch() -> None:
+    """Finding 7 (nemesis, seed 27): a batch made only of a flooding author's relayed
+    alerts, deferred whole, backed the queue off for seconds, and the next honest
+    alert, a queue-jumper, waited out the doubling backoff behind it."""
+    log, box = linked_up(3)
+    batch = box.next_batch(log, NOW, never)
+    assert batch is not None
+    box.result(batch.id, True, NOW, rng(), deferred={i.id for i in batch.items})
+    honest = alert(key("b"), 1)
+    log.append(4, honest)
+    assert box.offer(honest, 4)
+    jumped = box.next_batch(log, NOW + 1, never)
+    assert jumped is not None and [i.id for i in jumped.items] == [honest.id]  # not the backed-off log
+    assert box.wakeup_at(log) == jumped.sent_at + PACING.push_timeout_ms
+    box.result(jumped.id, True, NOW + 2, rng())
+    assert box.wakeup_at(log) == box.log_due > NOW + 2  # the log still waits for its backoff
+    assert box.next_batch(log, NOW + 3, never) is None
+    resumed = box.next_batch(log, box.log_due, never)
+    assert resumed is not None and [i.id for i in resumed.items] == [alert(key("a"), n).id for n in (1, 2, 3)]
 
 
 def test_a_restart_resends_what_the_peer_deferred() -> None:
