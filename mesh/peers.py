@@ -72,7 +72,7 @@ class Limits:
     peer_burst: float = 2000.0
     author_rate_per_s: float = 1.0
     author_burst: float = 300.0
-    catch_up_peer_rate_per_s: float = 250.0
+    catch_up_peer_rate_per_s: float = 1_000.0
     catch_up_peer_burst: float = 5_000.0
     catch_up_author_rate_per_s: float = 2.0
     catch_up_author_burst: float = 10_000.0
