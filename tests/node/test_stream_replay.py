@@ -111,12 +111,15 @@ async def test_resume_replays_more_than_a_page_then_goes_live(tmp_path: Any) -> 
         store.close()
 
 
-async def test_a_live_alert_delivered_after_a_later_seq_is_still_streamed(tmp_path: Any) -> None:
+async def test_a_live_alert_delivered_after_a_later_seq_is_still_streamed(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Rows reach subscribers in commit order, not seq order: a relayed alert's group
     commit may be delivered after a receipt or ack with a higher seq was. The stream
     used to skip any row below the last seq it had sent, so such an alert was stored
     and never streamed (bench/propagation.py, 20 nodes: one alert missing from one
     node's stream in every run)."""
+    monkeypatch.setattr(stream, "KEEPALIVE_S", 0.5)  # the server's shutdown waits for the next one
     store = Store(f"sqlite:///{tmp_path / 'amparo.db'}")
     alert = make_alert(created=NOW, headline="llega tarde al stream")
     later = make_alert(created=NOW + 1, headline="escrita después")
