@@ -775,8 +775,9 @@ class MeshNode:
         """Whether ``item``'s author is quiet (`Pacing.quiet_author_*`): then it jumps
         every peer's queue, ahead of a flooding author's backlog (issue 15: the
         nemesis's flooder, 300 admitted alerts, held honest alerts 3–6 s behind it
-        at every hop; seed 15015). Not with tree push, which routes each item."""
-        if self.timing.tree_push:
+        at every hop; seed 15015). Not with tree push, which routes each item, and
+        never a receipt: bookkeeping that must not overtake anybody's alert."""
+        if self.timing.tree_push or item.kind == "receipt":
             return False
         bucket = self._quiet.get(item.author)
         if bucket is None:

@@ -4,7 +4,8 @@ author of an alert whom it reached (docs/protocol.md §6.7).
 What is owed and what was received is kept by ``node.receipts.ReceiptBook``,
 filled by the node as it stores envelopes (``NodeService._owe_receipt`` is the
 one place a stored alert becomes a receipt owed). This desk turns the book into
-envelopes at the book's pace, at most one a second: as soon as the pace allows
+envelopes at the book's pace (at most one a second, slower while alerts keep
+coming; one envelope answers several authors): as soon as the pace allows
 (a timer between the node's ticks) and at every tick, so the in-process test
 grid, which has no timers, sends them too. An envelope the node refuses to
 store is logged; a batch that cannot be sealed yet (the author's key has not
@@ -82,23 +83,27 @@ class ReceiptDesk:
         self.schedule()
 
     def send_next(self) -> None:
-        """Send the next receipt owed, if one may leave now: at most one envelope per
-        ``RECEIPT_EVERY_MS`` whatever the alert rate, sealed to the alerts' author
-        and to this node (which reads its own receipts back at start)."""
+        """Send the next receipt owed, if the book's pace lets one leave now:
+        sealed to every author it answers and to this node (which reads its own
+        receipts back at start). Pairs of an author whose key has not come yet
+        wait in the book."""
         batch = self.book.next_batch(self.host.clock())
         if batch is None:
             return
-        author_enc = self._enc_key_of(batch.author)
-        if author_enc is None:
-            self.book.put_back(batch)  # its record or vouch has not come yet
+        keys = {author: self._enc_key_of(author) for author in batch.authors}
+        unknown = [author for author, enc in keys.items() if enc is None]
+        if unknown:
+            self.book.put_back(batch.of_authors(unknown))  # their record or vouch has not come yet
+            batch = batch.of_authors(author for author in keys if author not in unknown)
+        if not batch.held:
             return
         try:
-            self._send(batch, author_enc)
+            self._send(batch, [enc for enc in keys.values() if enc is not None])
         except Exception:
             self.book.put_back(batch)
             raise
 
-    def _send(self, batch: Batch, author_enc: bytes) -> None:
+    def _send(self, batch: Batch, author_encs: list[bytes]) -> None:
         now = self.host.clock()
         identity = self.host.identity
         env = seal_envelope(
@@ -106,7 +111,7 @@ class ReceiptDesk:
             batch.receipt(),
             created=now,
             expires=now + RECEIPT_TTL_MS,
-            recipients=[author_enc, identity.enc_public],
+            recipients=[*author_encs, identity.enc_public],
             random=os.urandom,
         )
         if not self.host.publish(env):

@@ -166,12 +166,15 @@ class EnvelopeQueries(Database):
     ) -> list[StoredEnvelope]:
         """Envelopes stored after local ``seq``, oldest first: catch-up for a peer
         (every type), or for a stream that sends only some ``types``."""
-        statement = select(EnvelopeModel).where(EnvelopeModel.seq > seq)
+        table = _table(EnvelopeModel)
+        statement = select(*(table.c[name] for name in _ENVELOPE_COLUMNS)).where(table.c.seq > seq)
         if types is not None:
-            statement = statement.where(EnvelopeModel.type.in_(list(types)))
-        statement = statement.order_by(EnvelopeModel.seq).limit(limit)
+            statement = statement.where(table.c.type.in_(list(types)))
+        statement = statement.order_by(table.c.seq).limit(limit)
         with self._read() as session:
-            return [_stored(row) for row in session.scalars(statement)]
+            rows = session.execute(statement).all()
+            regions = _own_regions(session, [row[0] for row in rows if row[2] == "alert" and not row[9]])
+        return [_from_columns(row, regions.get(row[0], ())) for row in rows]
 
     def iter_all(self) -> Iterator[StoredEnvelope]:
         """Every envelope in seq order, read page by page (one short transaction
@@ -321,6 +324,31 @@ def _insert_many(connection: Connection, model: type[Base], columns: tuple[str, 
     names = ", ".join(quote(table.c[name].name) for name in columns)
     statement = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join([marker] * len(columns))})"  # noqa: S608 - names from the model, values bound
     connection.exec_driver_sql(statement, rows)
+
+
+def _own_regions(session: Session, ids: list[bytes]) -> dict[bytes, tuple[str, ...]]:
+    """The plain alerts' own regions (not the ancestors), in body order."""
+    table = _table(RegionModel)
+    found: dict[bytes, list[tuple[int, str]]] = {}
+    for chunk in _chunks(ids):
+        statement = select(table.c.envelope_id, table.c.position, table.c.region).where(
+            table.c.envelope_id.in_(chunk), table.c.position.is_not(None)
+        )
+        for envelope, position, region in session.execute(statement):
+            found.setdefault(envelope, []).append((position, region))
+    return {envelope: tuple(region for _, region in sorted(own)) for envelope, own in found.items()}
+
+
+def _from_columns(row: Any, regions: tuple[str, ...]) -> StoredEnvelope:
+    """A row of ``_ENVELOPE_COLUMNS`` as read by Core (SQLAlchemy's ORM spent more
+    building objects for a page of envelopes than a node's start spent on them:
+    docs/performance.md)."""
+    (id_, seq, type_, author, created, expires, raw, received_at, from_peer, sealed,
+     refs, subject, compromised, status, severity, msg_type) = row  # fmt: skip
+    return _BUILD_STORED(
+        id_, type_, author, created, expires, raw, received_at, from_peer, sealed, refs, subject,
+        bool(compromised), status, severity, msg_type, regions, seq,
+    )  # fmt: skip
 
 
 def _stored(row: EnvelopeModel) -> StoredEnvelope:

@@ -1,6 +1,6 @@
 """Delivery receipts on real nodes under the grid's fake clock (docs/protocol.md
 §6.7): a burst of alerts is answered by a few batched receipts, never more than
-one a second per node; a node that stored alerts and stopped before answering
+one a second per node, one envelope for every author; a node that stored alerts and stopped before answering
 answers them after its restart; a relay that cannot read a restricted alert
 does not answer it."""
 
@@ -80,3 +80,21 @@ async def test_only_the_recipients_of_a_restricted_alert_answer_it(grid: Grid) -
     assert (receipts["reached"], receipts["of"], [o["name"] for o in receipts["organizations"]]) == (1, 1, ["b"])
     b = grid["b"].service
     assert b.receipts_of(b.store.get(sealed)) is None  # type: ignore[arg-type]  # not b's alert: not b's business
+
+
+async def test_one_receipt_envelope_answers_every_author_and_each_reads_its_own(grid: Grid) -> None:
+    """Receipts flood the horizon like alerts, so the mesh pays per envelope: b
+    answers a's and c's alerts of the same moment in one, sealed to both, and
+    each author counts only its own alerts from it."""
+    await three_in_a_line(grid)
+    from_a = send(grid, "a", "Allanamiento en la radio comunitaria")
+    from_c = send(grid, "c", "Corte de ruta en el cruce")
+    await grid.settle()
+    await grid.advance(2 * TICK_MS)
+    both = receipts_by(grid, "b", "b")
+    assert len(both) == 1
+    for name, alert, other, other_name in (("a", from_a, from_c, "c"), ("c", from_c, from_a, "a")):
+        service = grid[name].service
+        receipts = service.receipts_of(service.store.get(alert))  # type: ignore[arg-type]
+        assert receipts is not None and {o["name"] for o in receipts["organizations"]} == {"b", other_name}
+        assert service.receipts.holders(other) == {}  # the other author's pairs are not kept

@@ -4,6 +4,8 @@ The end-to-end test with real processes is tests/e2e/test_catchup.py."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from mesh import (
     Authored,
     Fetch,
@@ -269,6 +271,21 @@ def test_a_quiet_authors_alert_jumps_the_queue_ahead_of_a_flood_backlog() -> Non
     after = mesh.handle(PushResult(other, first[0].batch_id, ok=True), NOW + 3)
     nxt = [a for a in after if isinstance(a, Push) and a.peer == other]
     assert nxt and nxt[0].items[0].id == honest.id, "the honest alert waits behind the flood"
+
+
+def test_a_receipt_never_jumps_the_queue() -> None:
+    """Receipts are bookkeeping: a quiet author's receipt waits its turn in the
+    log behind the flood, while its alert would jump it (the test above)."""
+    other = key("other")
+    mesh = node(Limits(peer_burst=10_000), peers=(PEER, other))
+    mesh.handle(Tick(), NOW)
+    pushed = mesh.handle(Received(PEER, [alert(ALLY, n) for n in range(300)]), NOW + 1)
+    first = [a for a in pushed if isinstance(a, Push) and a.peer == other]
+    receipt = dataclasses.replace(alert(ME, 9_999, created=NOW + 2), kind="receipt")
+    mesh.handle(Authored(receipt), NOW + 2)
+    after = mesh.handle(PushResult(other, first[0].batch_id, ok=True), NOW + 3)
+    nxt = [a for a in after if isinstance(a, Push) and a.peer == other]
+    assert nxt and receipt.id not in {i.id for i in nxt[0].items}
 
 
 def test_a_new_item_whose_write_failed_is_never_pushed_and_its_links_do_not_stall() -> None:

@@ -47,6 +47,7 @@ async def test_receipt_events_go_only_to_clients_that_ask(store: Store, monkeypa
         )  # fmt: skip
         opened = unseal(receipt, ALICE)
         assert isinstance(opened, Receipt)
+        service.receipts.authored(alert.id)
         service.receipts.record(receipt.id, BOB.sign_public, opened)
         asking = asyncio.create_task(lines(url, "?receipts=1", 2))
         plain = asyncio.create_task(lines(url, "", 3))
