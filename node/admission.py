@@ -46,7 +46,11 @@ from mesh.interfaces import Item
 from protocol import envelope_id
 from protocol.envelope import claimed
 
-ORDINARY: frozenset[str] = frozenset({"alert", "ack", "proposal", "endorsement", "objection"})
+# Content whose order among peers does not matter. A receipt is one too: it
+# enables nothing; counted as a trust record, the receipts every node sends while
+# alerts flow made nearly every batch wait for every batch before it, the
+# flooder's included (finding 7).
+ORDINARY: frozenset[str] = frozenset({"alert", "ack", "receipt", "proposal", "endorsement", "objection"})
 
 
 def claims(raws: Sequence[bytes], known: Sequence[Item | None]) -> list[mesh.Claim]:

@@ -60,5 +60,7 @@ def test_claims_are_read_without_a_signature_check_and_known_copies_make_none() 
     assert orders_all([None, None], made[:2]) is False
     assert orders_all([None, None, None], made) is True  # a vouch
     assert orders_all([None, None, None], made[:2]) is True  # bytes that claim nothing
+    receipt = Claim(b"r" * 32, author.sign_public, "receipt")
+    assert orders_all([None, None, None], [*made[:2], receipt]) is False  # bookkeeping, not trust
     kept, kept_known = without([*raws], known, frozenset({envelope_id(raws[2])}))
     assert kept == raws[:2] and kept_known == known[:2]
