@@ -265,7 +265,13 @@ def main() -> None:
         name = "tree" if tree else "flooding"
         latencies = run.pop("latencies")
         result.update({"mean_hops": run.pop("mean_hops"), "diameter": run.pop("diameter")})
-        result[name] = {"p50_ms": _ms(latencies, 50), "p99_ms": _ms(latencies, 99), **run}
+        slowest = sorted(range(len(latencies)), key=lambda k: -latencies[k])[:3]
+        result[name] = {
+            "p50_ms": _ms(latencies, 50),
+            "p99_ms": _ms(latencies, 99),
+            "slowest": [[k, round(latencies[k] * 1000, 1)] for k in slowest],  # [alert number, ms]
+            **run,
+        }
         result[name]["p99_ratio"] = round(result[name]["p99_ms"] / max(result["broker_p99_ms"], 0.01), 1)
     bg.stop()
     if args.json:
@@ -283,6 +289,8 @@ def main() -> None:
                 f"mesh {name:9}: p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
                 f"p99 {r['p99_ratio']}x the broker's, {r['copies_per_node']} full copies per node per alert"
             )
+            slow = ", ".join(f"#{k} {ms} ms" for k, ms in r["slowest"])
+            print(f"  slowest alerts: {slow}")
 
 
 if __name__ == "__main__":

@@ -12,13 +12,17 @@ the directory of names:
   receipts is envelopes per node, not pairs. A receipt that names a restricted
   alert names only its author's alerts (one author must never learn that this
   node is a recipient of another's restricted alert).
-* **Paced.** The first receipt after a quiet spell leaves at once; while
-  alerts keep coming, the wait between two receipts of this node doubles from
-  ``RECEIPT_EVERY_MS`` up to ``RECEIPT_MAX_EVERY_MS``, and falls back once the
-  node has been quiet that long. A lone urgent alert is answered within a
-  second; a burst costs the mesh a handful of receipts per node, not one a
-  second per node (N² envelopes a second, which slowed the alerts themselves
-  5 × at p50 on 20 nodes: docs/performance.md).
+* **Paced.** The first receipt after a quiet spell leaves within
+  ``RECEIPT_EVERY_MS``; while alerts keep coming, the wait between two
+  receipts of this node doubles from ``RECEIPT_EVERY_MS`` up to
+  ``RECEIPT_MAX_EVERY_MS``, and falls back once the node has been quiet that
+  long. A lone urgent alert is answered within a second; a burst costs the
+  mesh a handful of receipts per node, not one a second per node (N²
+  envelopes a second, which slowed the alerts themselves 5 × at p50 on 20
+  nodes: docs/performance.md). Every wait is drawn at random (the first within
+  the second, the next ones up to half as long again): every node stores an
+  alert within the same few milliseconds, and receipts on the same clock
+  arrived everywhere as one wave, which held up the next alert for seconds.
 * **Own, read back.** A node seals each receipt to itself as well, so at start
   it reads its own receipts back and owes again only what no receipt of its
   own answers: a crash between storing an alert and answering it loses nothing.
@@ -31,6 +35,7 @@ Nothing here reads a clock or touches the store: times are arguments.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
@@ -77,7 +82,8 @@ class Batch:
 class ReceiptBook:
     """What this node owes other authors, and what other nodes told it."""
 
-    def __init__(self) -> None:
+    def __init__(self, rng: random.Random | None = None) -> None:
+        self._random = rng or random.Random()  # noqa: S311 - spreads waits, no secret
         self._owed: dict[bytes, Owed] = {}  # alert -> (author, stored at, restricted)
         self._answered: set[bytes] = set()  # alert ids a receipt of this node already names
         self._own: set[bytes] = set()  # alerts this node authored (receipts for others' are not kept)
@@ -93,6 +99,8 @@ class ReceiptBook:
         more once ``OWED_FOR_MS`` have passed since). ``restricted``: a sealed alert
         this node is a recipient of, answered only in a receipt of its author's alone."""
         if alert not in self._answered and stored_at > now - OWED_FOR_MS:
+            if not self._owed and self._next_at <= now:  # the first after a quiet spell
+                self._next_at = now + self._spread(RECEIPT_EVERY_MS)
             self._owed[alert] = Owed(author, stored_at, restricted)
 
     def answered(self, alerts: Iterable[bytes]) -> None:
@@ -145,7 +153,10 @@ class ReceiptBook:
         else:
             self._every = RECEIPT_EVERY_MS
         self._sent_at = now
-        self._next_at = now + self._every
+        self._next_at = now + self._every + self._spread(self._every // 2)
+
+    def _spread(self, up_to_ms: int) -> int:
+        return int(self._random.random() * up_to_ms)
 
     def put_back(self, batch: Batch) -> None:
         """A batch (or part of one) that could not be sealed yet (an author's key is

@@ -245,7 +245,7 @@ class NodeService:
         self.directory = Directory()
         self._records_asked: dict[bytes, int] = {}  # author -> when its node record was last asked for
         # Delivery receipts owed and received (node.receipts), rebuilt from the store like the names.
-        self.receipts = ReceiptBook()
+        self.receipts = ReceiptBook(self._random)
         self.receipt_desk = ReceiptDesk(self, self.receipts)  # sends them; nothing runs before start
         # Joint releases (k of n): rebuilt from the stored envelopes by ``_index``.
         self.joint = JointDesk(self)

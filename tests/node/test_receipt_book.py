@@ -5,6 +5,7 @@ it was told."""
 from __future__ import annotations
 
 import itertools
+import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -29,8 +30,22 @@ def alert(n: int) -> bytes:
     return n.to_bytes(32, "big")
 
 
+class Fixed(random.Random):
+    """A "random" draw that is always the same, for exact times."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__(0)
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+NO_SPREAD = Fixed(0.0)
+
+
 def test_one_receipt_answers_every_author_and_the_pace_slows_while_alerts_keep_coming() -> None:
-    book = ReceiptBook()
+    book = ReceiptBook(NO_SPREAD)
     sent: list[tuple[int, Batch]] = []
     now = T0
     for n in range(400):  # an alert every 100 ms for 40 s, from two authors
@@ -41,14 +56,37 @@ def test_one_receipt_answers_every_author_and_the_pace_slows_while_alerts_keep_c
         now += 100
     times = [at for at, _ in sent]
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
-    assert times[0] == T0  # the first alert is answered at once
+    assert times[0] == T0  # the first alert is answered at once (with no random spread)
     assert gaps[:4] == [1000, 2000, 4000, 8000] and set(gaps[4:]) == {RECEIPT_MAX_EVERY_MS}
     assert all(set(b.authors) == {A, B} for _, b in sent[1:])  # one envelope for both authors
     assert len(sent) < 10 and all(len(b.held) <= RECEIPT_MAX_HELD for _, b in sent)
 
 
+def test_nodes_answering_the_same_alerts_spread_their_receipts_over_each_wait() -> None:
+    """Every node stores an alert within milliseconds of the others: receipts on
+    the same clock would reach every node as one wave. Each wait is drawn: the
+    first within a second, the next ones between the wait and half as long again."""
+    firsts = []
+    for seed in range(20):
+        book = ReceiptBook(random.Random(seed))
+        times = []
+        now = T0
+        for n in range(300):  # an alert every 100 ms for 30 s
+            book.owe(A, alert(n), now, now=now)
+            if book.next_batch(now) is not None:
+                times.append(now)
+            now += 100
+        firsts.append(times[0])
+        assert T0 <= times[0] <= T0 + RECEIPT_EVERY_MS  # the next 100 ms step after the draw
+        every = RECEIPT_EVERY_MS
+        for earlier, later in itertools.pairwise(times):
+            assert every <= later - earlier <= every * 3 // 2 + 100
+            every = min(2 * every, RECEIPT_MAX_EVERY_MS)
+    assert len(set(firsts)) >= 8  # not one wave (ten 100 ms steps in the first second)
+
+
 def test_after_a_quiet_spell_the_next_alert_is_answered_at_once() -> None:
-    book = ReceiptBook()
+    book = ReceiptBook(NO_SPREAD)
     now = T0
     for n in range(40):  # a burst: the pace slows down
         book.owe(A, alert(n), now, now=now)
@@ -69,7 +107,7 @@ def test_after_a_quiet_spell_the_next_alert_is_answered_at_once() -> None:
 def test_a_restricted_alert_is_answered_only_to_its_own_author() -> None:
     """Another author must not learn that this node is a recipient of A's
     restricted alert: that pair travels in a receipt sealed to A alone."""
-    book = ReceiptBook()
+    book = ReceiptBook(NO_SPREAD)
     book.owe(A, alert(1), T0, now=T0, restricted=True)
     book.owe(B, alert(2), T0 + 1, now=T0 + 1)
     book.owe(A, alert(3), T0 + 2, now=T0 + 2)
@@ -80,7 +118,7 @@ def test_a_restricted_alert_is_answered_only_to_its_own_author() -> None:
 
 
 def test_a_receipt_is_sealed_to_at_most_as_many_authors_as_a_seal_allows() -> None:
-    book = ReceiptBook()
+    book = ReceiptBook(NO_SPREAD)
     authors = [n.to_bytes(32, "big") for n in range(1, 101)]
     for n, author in enumerate(authors):
         book.owe(author, alert(n), T0 + n, now=T0 + n)
@@ -91,7 +129,7 @@ def test_a_receipt_is_sealed_to_at_most_as_many_authors_as_a_seal_allows() -> No
 
 
 def test_answered_alerts_are_not_owed_again() -> None:
-    book = ReceiptBook()
+    book = ReceiptBook(NO_SPREAD)
     book.owe(A, alert(1), T0, now=T0)
     book.owe(A, alert(2), T0, now=T0)
     book.answered([alert(1)])  # a receipt of this node, read back at start
@@ -102,7 +140,7 @@ def test_answered_alerts_are_not_owed_again() -> None:
 
 
 def test_what_was_stored_over_a_day_ago_is_not_owed() -> None:
-    book = ReceiptBook()
+    book = ReceiptBook(NO_SPREAD)
     book.owe(A, alert(1), T0, now=T0 + OWED_FOR_MS)
     assert book.owed() == 0
     book.owe(A, alert(2), T0, now=T0)
@@ -110,7 +148,7 @@ def test_what_was_stored_over_a_day_ago_is_not_owed() -> None:
 
 
 def test_a_batch_put_back_is_owed_again_in_its_place() -> None:
-    book = ReceiptBook()
+    book = ReceiptBook(NO_SPREAD)
     book.owe(A, alert(1), T0, now=T0)
     book.owe(B, alert(2), T0 + 1, now=T0 + 1)
     first = book.next_batch(T0 + 2)
@@ -121,7 +159,7 @@ def test_a_batch_put_back_is_owed_again_in_its_place() -> None:
 
 
 def test_the_author_keeps_the_earliest_time_each_holder_gave() -> None:
-    book = ReceiptBook()
+    book = ReceiptBook(NO_SPREAD)
     book.authored(alert(1))
     book.authored(alert(2))
     assert book.record(b"r1", B, Receipt.of({alert(1): T0 + 5, alert(2): T0 + 6})) == (alert(1), alert(2))
@@ -134,11 +172,11 @@ def test_the_author_keeps_the_earliest_time_each_holder_gave() -> None:
 def test_pairs_for_other_authors_alerts_are_not_kept() -> None:
     """A receipt answering several authors names their alerts too: only this
     node's own are kept, live; at start, once its own alerts are known."""
-    book = ReceiptBook()
+    book = ReceiptBook(NO_SPREAD)
     book.authored(alert(1))
     assert book.record(b"r1", B, Receipt.of({alert(1): T0, alert(2): T0})) == (alert(1),)
     assert book.holders(alert(2)) == {}
-    starting = ReceiptBook()
+    starting = ReceiptBook(NO_SPREAD)
     assert starting.record(b"r1", B, Receipt.of({alert(1): T0, alert(3): T0}), starting=True) == (alert(1), alert(3))
     starting.owe(A, alert(3), T0, now=T0)  # read under a key not yet known as this node's
     starting.keep_only({alert(3)})
@@ -163,7 +201,7 @@ def test_tally_counts_the_expected_names_the_missing_and_the_others() -> None:
 @settings(max_examples=100)
 @given(st.lists(st.tuples(st.sampled_from([A, B, C]), st.integers(0, 600), st.integers(0, 5000)), max_size=300))
 def test_every_owed_alert_is_sent_exactly_once_at_the_pace(owed: list[tuple[bytes, int, int]]) -> None:
-    book = ReceiptBook()
+    book = ReceiptBook(NO_SPREAD)
     expected: dict[bytes, bytes] = {}
     for author, n, offset in owed:
         if alert(n) not in expected:
