@@ -979,6 +979,11 @@ class MeshNode:
             if outbox.up and link.score.standing is not Standing.CUT_OFF:
                 while ids := self.tree.announcements(peer, now):
                     actions.append(Announce(peer, ids, self._hops_of(ids)))
+                # Queue-jumpers beside a batch in flight (flooding: tree push routes each
+                # item, and its hop bounds were tuned with one batch in flight a link).
+                beside = None if self.timing.tree_push else outbox.next_beside(now)
+                if beside is not None:
+                    actions.append(Push(peer, beside.id, beside.items))
             if not outbox.ready(now) or link.score.standing is Standing.CUT_OFF:
                 continue
             if not outbox.pending(self._log):

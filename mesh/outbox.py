@@ -106,6 +106,7 @@ class Batch:
     early: tuple[tuple[int, Item], ...]  # queue-jumpers in it, re-offered on failure
     retried: tuple[tuple[int, Item], ...]  # deferred items sent again, back to the retry set on failure
     sent_at: int
+    beside: bool = False  # queue-jumpers only, sent while a log batch is in flight (`next_beside`)
 
 
 class PeerOutbox:
@@ -119,6 +120,7 @@ class PeerOutbox:
         self.pacing = pacing
         self.up = False
         self.in_flight: Batch | None = None
+        self.beside: Batch | None = None  # queue-jumpers in flight beside `in_flight`
         self.failures = 0
         self.deferrals = 0
         self.retry_at = 0
@@ -173,6 +175,8 @@ class PeerOutbox:
                 size += len(item.raw)
         start = walk = self.cursor
         chosen = {item.id for item in items}  # a queue-jumper is in the log too: once per batch
+        if self.beside is not None:  # and once in flight: if that push fails, it is offered again
+            chosen.update(item.id for item in self.beside.items)
         for seq, item in log.after(self.cursor) if now >= self.log_due else ():
             if not self._fits(len(items), size, item):
                 break
@@ -194,6 +198,31 @@ class PeerOutbox:
         batch = Batch(self._next_id, tuple(items), tuple(seqs), walk, start, early, retried, now)
         self._next_id += 1
         self.in_flight = batch
+        return batch
+
+    def next_beside(self, now: int) -> Batch | None:
+        """Queue-jumpers to push now *beside* the log batch in flight: an honest
+        alert must not wait for the answer to a batch of a flooding author's
+        alerts, which a busy peer takes seconds to verify (issue 15, finding 7).
+        At most one such batch is in flight; it never moves the cursor or the mark."""
+        if not (self.up and self.in_flight is not None and self.beside is None and self._early):
+            return None
+        if now < self.retry_at:
+            return None
+        items: list[Item] = []
+        early: list[tuple[int, Item]] = []
+        size = 0
+        for item_id, (seq, item) in list(self._early.items()):
+            if not self._fits(len(items), size, item):
+                break
+            del self._early[item_id]
+            early.append((seq, item))
+            items.append(item)
+            size += len(item.raw)
+        seqs = tuple(seq for seq, _ in early)
+        batch = Batch(self._next_id, tuple(items), seqs, 0, self.cursor, tuple(early), (), now, beside=True)
+        self._next_id += 1
+        self.beside = batch
         return batch
 
     def settle(self) -> int | None:
@@ -221,10 +250,9 @@ class PeerOutbox:
         `deferred`: ids of the batch the peer refused for a budget. They wait in the
         retry set (backing off), the mark stays below them, and the rest of the
         queue goes on unless the peer deferred the whole batch."""
-        batch = self.in_flight
-        if batch is None or batch.id != batch_id:
+        batch = self._answered(batch_id)
+        if batch is None:
             return None
-        self.in_flight = None
         if not ok:
             self.failures += 1
             self.retry_at = now + self.backoff_ms(rng, self.failures)
@@ -245,27 +273,41 @@ class PeerOutbox:
             self._retry.update(later)
             self.deferrals += 1
             self._retry_due = now + self.backoff_ms(rng, self.deferrals)
-            if len(later) == len(batch.items):  # nothing taken: the log backs off
+            if len(later) == len(batch.items) and not batch.beside:  # nothing taken: the log backs off
                 self.log_due = self._retry_due
         elif batch.retried:
             self.deferrals = 0  # what was deferred went through
         self.acked = max(self.acked, batch.upto)
         return self._advance()
 
+    def _answered(self, batch_id: int) -> Batch | None:
+        """The batch in flight with this id, no longer in flight (None: stale)."""
+        if self.in_flight is not None and self.in_flight.id == batch_id:
+            batch, self.in_flight = self.in_flight, None
+            return batch
+        if self.beside is not None and self.beside.id == batch_id:
+            batch, self.beside = self.beside, None
+            return batch
+        return None
+
     def expire(self, now: int, rng: random.Random) -> bool:
         """A push nobody answered is a failed push; True when one timed out."""
-        batch = self.in_flight
-        if batch is None or now < batch.sent_at + self.pacing.push_timeout_ms:
-            return False
-        self.result(batch.id, False, now, rng)
-        return True
+        late = [
+            batch
+            for batch in (self.in_flight, self.beside)
+            if batch is not None and now >= batch.sent_at + self.pacing.push_timeout_ms
+        ]
+        for batch in late:
+            self.result(batch.id, False, now, rng)
+        return bool(late)
 
     def backoff_ms(self, rng: random.Random, attempts: int) -> int:
         """The one backoff policy (`mesh.backoff`) with this queue's pacing."""
         return Backoff(self.pacing.backoff_base_ms, self.pacing.backoff_cap_ms).delay_ms(attempts, rng)
 
     def _rewind(self, batch: Batch) -> None:
-        self.cursor = batch.resume
+        if not batch.beside:  # a batch beside the log took nothing from it
+            self.cursor = batch.resume
         requeued = {item.id: (seq, item) for seq, item in batch.early}
         requeued.update(self._early)
         self._early = requeued
@@ -274,9 +316,8 @@ class PeerOutbox:
     def unsent(self, batch_id: int, held: Callable[[bytes], bool]) -> None:
         """The batch in flight was never sent (`PushUnsent`): take it back, and drop
         the queue-jumpers the node no longer ``held`` (their write failed)."""
-        batch = self.in_flight
-        if batch is not None and batch.id == batch_id:
-            self.in_flight = None
+        batch = self._answered(batch_id)
+        if batch is not None:
             self._rewind(batch)
         self.drop(held)
 
@@ -304,13 +345,17 @@ class PeerOutbox:
     def link_down(self) -> None:
         """Stop sending; a batch in flight will be sent again, its late result ignored."""
         self.up = False
-        if self.in_flight is not None:
-            self._rewind(self.in_flight)
-            self.in_flight = None
+        for batch in (self.beside, self.in_flight):  # the log batch last: its cursor wins
+            if batch is not None:
+                self._rewind(batch)
+        self.in_flight = self.beside = None
 
     def wakeup_at(self, log: SeqLog) -> int | None:
         if self.in_flight is not None:
-            return self.in_flight.sent_at + self.pacing.push_timeout_ms
+            timeouts = [b.sent_at + self.pacing.push_timeout_ms for b in (self.in_flight, self.beside) if b]
+            if self.up and self.beside is None and self._early:
+                timeouts.append(self.retry_at)  # queue-jumpers go beside it once a backoff is over
+            return min(timeouts)
         if not self.up:
             return None
         due = [

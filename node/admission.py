@@ -26,20 +26,21 @@ The guarantees stay those of the full path:
 
 ``Turns`` is the order batches are admitted in. It was one line for every
 peer, so an honest peer's alert, checked at once, waited for the flooder's
-batches still being verified before it. Now a batch waits only for the batches
-its own peer sent before it, and for any earlier batch that carries trust
-records (vouches, revocations, node records) or bytes that claim nothing; such
-a batch in turn waits for every batch before it. So a vouch and the alert it
-enables keep their order whoever relays them, and ordinary content from
-different peers, whose arrival order the network decides anyway, no longer
-queues behind another peer's backlog.
+batches still being verified before it. Then a batch waited for the batches its
+own peer sent before it; but a peer pushes a quiet author's alert *beside* the
+batch it has in flight (``mesh.outbox``), and waiting for that batch here gave
+back what the sender won. Now ordinary content waits only for any earlier batch
+that carries trust records (vouches, revocations, node records) or bytes that
+claim nothing; such a batch in turn waits for every batch before it. So a vouch
+and the alert it enables keep their order whoever relays them, and ordinary
+content, whose arrival order the network and the senders' queues decide anyway,
+queues behind no backlog.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from functools import partial
 
 import mesh
 from mesh.interfaces import Item
@@ -92,28 +93,22 @@ class Turns:
     completes once the batch is admitted (or given up)."""
 
     def __init__(self) -> None:
-        self._last: dict[bytes, asyncio.Future[None]] = {}  # per peer, its latest batch's turn
         self._open: set[asyncio.Future[None]] = set()
         self._barrier: asyncio.Future[None] | None = None  # the latest batch that orders all
 
-    def take(
-        self, peer: bytes, orders: bool
-    ) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
+    def take(self, orders: bool) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
         loop = asyncio.get_running_loop()
         turn: asyncio.Future[None] = loop.create_future()
-        waits = {f for f in (self._last.get(peer), self._barrier) if f is not None and not f.done()}
+        waits = {f for f in (self._barrier,) if f is not None and not f.done()}
         if orders:
             waits |= {f for f in self._open if not f.done()}
             self._barrier = turn
-        self._last[peer] = turn
         self._open.add(turn)
-        turn.add_done_callback(partial(self._ended, peer))
+        turn.add_done_callback(self._ended)
         return _all_of(loop, list(waits)), turn
 
-    def _ended(self, peer: bytes, turn: asyncio.Future[None]) -> None:
+    def _ended(self, turn: asyncio.Future[None]) -> None:
         self._open.discard(turn)
-        if self._last.get(peer) is turn:
-            del self._last[peer]
         if self._barrier is turn:
             self._barrier = None
 

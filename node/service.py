@@ -616,7 +616,7 @@ class NodeService:
             now = self.clock()
             known = [self._known_copy(raw, now) for raw in raws]
             claims = admission.claims(raws, known)
-            before, turn = self.turns.take(from_peer, admission.orders_all(known, claims))
+            before, turn = self.turns.take(admission.orders_all(known, claims))
             raws, known, screened = self._screen(raws, known, from_peer, claims)
             unknown = [raw for raw, item in zip(raws, known, strict=True) if item is None]
             verdicts = await self.verifier.verify(unknown, now, alone=self._relaying == 1)

@@ -258,7 +258,9 @@ def test_a_quiet_authors_alert_jumps_the_queue_ahead_of_a_flood_backlog() -> Non
     """A flood admitted up to its budget (300 alerts) used to go out to every peer
     ahead of any honest alert stored after it, 64 a batch, one batch in flight,
     hop after hop (the nemesis's flooder, seed 15015). A quiet author's new item
-    now jumps the queues: it goes in the next batch."""
+    now jumps the queues, and does not even wait for the answer to the flood
+    batch in flight: it is pushed beside it at once (finding 7). The flood goes
+    on in order, without it."""
     other = key("other")
     mesh = node(Limits(peer_burst=10_000), peers=(PEER, other))
     mesh.handle(Tick(), NOW)
@@ -267,10 +269,20 @@ def test_a_quiet_authors_alert_jumps_the_queue_ahead_of_a_flood_backlog() -> Non
     first = [a for a in pushed if isinstance(a, Push) and a.peer == other]
     assert len(first) == 1 and len(first[0].items) == 64  # the first flood batch is in flight
     honest = alert(ME, 9_999, created=NOW + 2)
-    mesh.handle(Authored(honest), NOW + 2)
+    beside = [a for a in mesh.handle(Authored(honest), NOW + 2) if isinstance(a, Push) and a.peer == other]
+    assert [[i.id for i in a.items] for a in beside] == [[honest.id]], "the honest alert waits behind the flood"
     after = mesh.handle(PushResult(other, first[0].batch_id, ok=True), NOW + 3)
     nxt = [a for a in after if isinstance(a, Push) and a.peer == other]
-    assert nxt and nxt[0].items[0].id == honest.id, "the honest alert waits behind the flood"
+    assert nxt and honest.id not in {i.id for i in nxt[0].items}  # in flight beside it: not sent twice
+    mesh.handle(PushResult(other, beside[0].batch_id, ok=True), NOW + 4)
+    rest = []
+    for step in range(10):
+        rest += [i.id for i in nxt[0].items]
+        more = mesh.handle(PushResult(other, nxt[0].batch_id, ok=True), NOW + 5 + step)
+        nxt = [a for a in more if isinstance(a, Push) and a.peer == other]
+        if not nxt:
+            break
+    assert rest == [i.id for i in flood[64:]]  # the flood, in order, once
 
 
 def test_a_receipt_never_jumps_the_queue() -> None:

@@ -232,3 +232,46 @@ def test_hearing_from_the_peer_ends_a_backoff_but_not_a_batch_in_flight() -> Non
     quiet.link_up(NOW)
     quiet.heard(NOW + 5)
     assert quiet.failures == 0 and quiet.retry_at == NOW
+
+
+def test_a_queue_jumper_goes_beside_the_batch_in_flight_and_never_moves_the_mark() -> None:
+    """Finding 7: an honest alert offered while a log batch is in flight is pushed
+    at once beside it. A failed or timed-out push beside the log offers it again
+    without rewinding the log; once delivered, the log walk does not send it again."""
+    log, box = linked_up(6)
+    first = box.next_batch(log, NOW, never)
+    assert first is not None and box.next_beside(NOW) is None  # nothing to jump
+    honest = alert(key("honest"), 99)
+    log.append(7, honest)
+    box.offer(honest, 7)
+    beside = box.next_beside(NOW + 1)
+    assert beside is not None and beside.items == (honest,) and box.next_beside(NOW + 1) is None  # one at a time
+    assert box.result(beside.id, False, NOW + 2, rng()) is None  # failed: offered again, the log untouched
+    assert box.cursor == first.upto and box.in_flight is first
+    again = box.next_beside(box.retry_at)
+    assert again is not None and again.items == (honest,)
+    assert box.expire(NOW + 2 + PACING.push_timeout_ms + 10_000, rng())  # both time out
+    assert box.in_flight is None and box.beside is None and box.cursor == 0
+    sent: list[bytes] = []
+    now = box.retry_at
+    while (batch := box.next_batch(log, now, never)) is not None:
+        sent += [i.id for i in batch.items]
+        if beside := box.next_beside(now):
+            sent += [i.id for i in beside.items]
+            box.result(beside.id, True, now, rng())
+        box.result(batch.id, True, now, rng())
+    assert sorted(sent) == sorted(i.id for _, i in log.after(0)) and box.mark == 7  # each once
+
+
+def test_a_queue_jumper_delivered_beside_the_log_is_skipped_when_the_log_reaches_it() -> None:
+    log, box = linked_up(3)
+    first = box.next_batch(log, NOW, never)
+    assert first is not None
+    honest = alert(key("honest"), 99)
+    log.append(4, honest)
+    box.offer(honest, 4)
+    beside = box.next_beside(NOW)
+    assert beside is not None
+    assert box.result(beside.id, True, NOW + 1, rng(), deferred=()) is None  # the mark waits for the log
+    assert box.result(first.id, True, NOW + 2, rng()) == 3
+    assert box.next_batch(log, NOW + 3, never) is None and box.settle() == 4  # walked past, not resent

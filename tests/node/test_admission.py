@@ -14,24 +14,25 @@ X, Y = b"x" * 32, b"y" * 32
 NOW = 1_700_000_000_000
 
 
-async def test_a_batch_waits_for_its_own_peers_earlier_batches_only() -> None:
+async def test_ordinary_content_waits_for_no_other_batch_not_even_its_own_peers() -> None:
+    """Finding 7: a peer pushes a quiet author's alert beside its flood batch still
+    in verification; waiting for that batch would give back what the sender won."""
     turns = Turns()
-    before, flood = turns.take(X, orders=False)
+    before, flood = turns.take(orders=False)
     assert before is None
-    before_x, second_x = turns.take(X, orders=False)
-    before_y, honest = turns.take(Y, orders=False)
-    assert before_x is flood  # X's next batch keeps its place behind X's first
-    assert before_y is None  # Y's is admitted at once, not behind X's backlog
-    for turn in (flood, second_x, honest):
+    before_x, honest_x = turns.take(orders=False)
+    before_y, honest_y = turns.take(orders=False)
+    assert before_x is None and before_y is None
+    for turn in (flood, honest_x, honest_y):
         turn.set_result(None)
 
 
 async def test_a_batch_with_trust_records_keeps_its_place_among_everyones() -> None:
     turns = Turns()
-    _, from_x = turns.take(X, orders=False)
-    _, from_y = turns.take(Y, orders=False)
-    before_vouch, vouch = turns.take(X, orders=True)  # e.g. a vouch, relayed by X
-    before_alert, alert = turns.take(Y, orders=False)  # the alert it enables, relayed by Y
+    _, from_x = turns.take(orders=False)
+    _, from_y = turns.take(orders=False)
+    before_vouch, vouch = turns.take(orders=True)  # e.g. a vouch, relayed by X
+    before_alert, alert = turns.take(orders=False)  # the alert it enables, relayed by Y
     assert before_vouch is not None and before_alert is not None
     from_y.set_result(None)
     await asyncio.sleep(0)
@@ -43,7 +44,7 @@ async def test_a_batch_with_trust_records_keeps_its_place_among_everyones() -> N
     await asyncio.sleep(0)
     assert before_alert.done()
     alert.set_result(None)
-    assert turns.take(Y, orders=False)[0] is None  # nothing open: nothing to wait for
+    assert turns.take(orders=False)[0] is None  # nothing open: nothing to wait for
 
 
 def test_claims_are_read_without_a_signature_check_and_known_copies_make_none() -> None:
