@@ -592,8 +592,8 @@ class NodeService:
         1. Cheap checks first: a copy of what the mesh holds (by id, then the
            bytes) goes to the mesh without a signature check.
         2. The rest is verified on every core (``node.verifier``).
-        3. Batches are admitted by the mesh in the order they arrived from each
-           peer, and after any earlier batch with trust records (``admission.Turns``); what it
+        3. Batches are admitted by the mesh as soon as they are verified, after
+           any earlier batch with trust records (``admission.Turns``); what it
            admits is forwarded at once (its pushes start now) and handed to the
            one writer (``node.store.writer``), with the request's ``nonce``.
         4. The answer waits for the group commit holding the batch, and for the
