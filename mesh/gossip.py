@@ -123,9 +123,11 @@ _STICKY = frozenset(
 #: Kinds a push's claims are screened for before verification (`Screen`): ordinary
 #: content, whose admission hangs on budgets only. Trust records (vouches,
 #: revocations, node records) always take the full path.
-SCREENED_KINDS = frozenset({"alert", "ack", "proposal", "endorsement", "objection"})
+SCREENED_KINDS = frozenset({"alert", "ack", "receipt", "proposal", "endorsement", "objection"})
 #: Prefixed to a voucher's key: the budget its fresh vouchees share (``_budget``).
 VOUCHED_POOL = b"vouched-by:"
+#: Prefixed to a fresh key (in the screen's count only): its part of that pool.
+VOUCHED_SHARE = b"share-of:"
 
 #: Refusals for a budget or for the sender's standing: deferrals the sender retries.
 RETRYABLE = frozenset(
@@ -499,11 +501,16 @@ class MeshNode:
             bucket = holder if holder == claim.author else VOUCHED_POOL + holder
             if bucket not in room:
                 room[bucket] = self.rates.author_room(bucket, now)
+            share = bucket if holder == claim.author else VOUCHED_SHARE + claim.author  # a fresh key's part
+            if share not in room:
+                room[share] = self.rates.share_room(claim.author, now)
             if peer_room - passed - refused < 1.0:
                 reason = "peer-rate-limited"
                 overran = True
-            elif room[bucket] >= 1.0:
+            elif room[bucket] >= 1.0 and room[share] >= 1.0:
                 room[bucket] -= 1.0
+                if share != bucket:
+                    room[share] -= 1.0
                 passed += 1
                 continue
             else:
@@ -725,8 +732,10 @@ class MeshNode:
             refused = self.rates.admit_catch_up(peer, bucket, now)
             if refused == "author-catch-up-limited" and holder != item.author:
                 refused = "voucher-catch-up-limited"
-        elif not self.rates.admit_author(bucket, now):
-            refused = "author-rate-limited" if holder == item.author else "voucher-rate-limited"
+        elif holder == item.author:
+            refused = None if self.rates.admit_author(bucket, now) else "author-rate-limited"
+        elif not self.rates.admit_fresh(item.author, bucket, now):
+            refused = "voucher-rate-limited"
         if refused is not None and solicited and refused != "peer-catch-up-limited":
             assert peer is not None
             self._links[peer].starved_until = now + self.timing.reconcile_every_ms

@@ -28,7 +28,13 @@ The rule for budgets (docs/mesh.md, "Budgets: backpressure, never loss"):
   budget's size, pushed or fetched (`TrustGraph.budget_holder`), so forty
   fresh keys share one small budget instead of having forty, and none of them
   has a catch-up burst. The pool is apart from the voucher's own budget, so a
-  flooding vouchee cannot starve its voucher's own alerts.
+  flooding vouchee cannot starve its voucher's own alerts; and each fresh key
+  may take at most `fresh_share` of the pool (its own bucket of that part of the
+  pool's rate and burst), so one flooding vouchee cannot starve the voucher's
+  other fresh vouchees either (issue 15, finding 7: in a federation whose
+  vouches were all a day old, a fresh flooder's alerts used up its voucher's pool
+  two hops away, and the honest alerts of the voucher's other fresh vouchees were
+  deferred there for seconds).
 * New vouches (created within `fresh_vouch_ms`) by one author are capped at
   `vouch_burst`, refilled at `vouches_per_hour`; beyond it they are deferred.
   No refusal for a budget scores the relay, except an overrun of the live
@@ -77,6 +83,9 @@ class Limits:
     catch_up_author_rate_per_s: float = 2.0
     catch_up_author_burst: float = 10_000.0
     fresh_vouch_ms: int = 24 * HOUR_MS
+    # A fresh key may take at most this part of the pool its voucher holds for its
+    # fresh vouchees: one of them flooding leaves the rest to the others.
+    fresh_share: float = 0.5
     vouches_per_hour: float = 20.0
     vouch_burst: float = 20.0
     max_score: float = 100.0
@@ -235,6 +244,7 @@ class RateLimits:
         self._catch_up_peers: dict[bytes, TokenBucket] = {}
         self._catch_up_authors: dict[bytes, TokenBucket] = {}
         self._vouchers: dict[bytes, TokenBucket] = {}
+        self._shares: dict[bytes, TokenBucket] = {}  # per fresh key: its part of the voucher's pool
 
     @staticmethod
     def _bucket(buckets: dict[bytes, TokenBucket], key: bytes, rate: float, burst: float, now: int) -> TokenBucket:
@@ -251,6 +261,24 @@ class RateLimits:
         limits = self.limits
         bucket = self._bucket(self._authors, author, limits.author_rate_per_s, limits.author_burst, now)
         return bucket.take(now)
+
+    def _share(self, author: bytes, now: int) -> TokenBucket:
+        limits = self.limits
+        rate, burst = limits.author_rate_per_s * limits.fresh_share, limits.author_burst * limits.fresh_share
+        return self._bucket(self._shares, author, rate, burst, now)
+
+    def admit_fresh(self, author: bytes, pool: bytes, now: int) -> bool:
+        """A fresh key's item: from its share, and from its voucher's pool (both or neither)."""
+        limits = self.limits
+        share = self._share(author, now)
+        by_pool = self._bucket(self._authors, pool, limits.author_rate_per_s, limits.author_burst, now)
+        if share.available(now) < 1.0 or by_pool.available(now) < 1.0:
+            return False
+        return share.take(now) and by_pool.take(now)
+
+    def share_room(self, author: bytes, now: int) -> float:
+        """Tokens in a fresh key's share of its voucher's pool now (nothing is taken)."""
+        return self._share(author, now).available(now)
 
     def peer_room(self, peer: bytes, now: int) -> float:
         """Tokens in `peer`'s live bucket now (nothing is taken)."""

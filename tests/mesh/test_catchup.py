@@ -8,6 +8,7 @@ import dataclasses
 
 from mesh import (
     Authored,
+    Claim,
     Fetch,
     FetchDone,
     Limits,
@@ -22,6 +23,7 @@ from mesh import (
     ReconcileDone,
     Rejected,
     SaveMark,
+    Screen,
     StartReconcile,
     Tick,
     Timing,
@@ -153,6 +155,40 @@ def test_forty_fresh_keys_share_their_vouchers_budget_and_new_vouches_are_capped
     day = limits.fresh_vouch_ms
     later = mesh.handle(Received(PEER, [alert(vouched[0], 1_000, created=NOW + day)]), NOW + day)
     assert reasons(later) == []  # a day later the key stands on its own budget
+
+
+def test_a_flooding_fresh_key_leaves_its_vouchers_pool_to_the_other_fresh_keys() -> None:
+    """Finding 7: in a federation whose vouches were a day old, a fresh flooder used
+    up the pool its voucher holds for all its fresh vouchees, and the honest alerts
+    of the others were deferred two hops away. A fresh key takes at most its share
+    (``Limits.fresh_share``) of the pool; the pool still bounds them all together."""
+    limits = Limits(author_burst=100, author_rate_per_s=0.001, peer_burst=10_000)
+    mesh = node(limits)
+    flooder, honest, third = key("flooder"), key("honest"), key("third")
+    mesh.handle(Received(PEER, [vouch(ALLY, k) for k in (flooder, honest, third)]), NOW)
+    flood = [alert(flooder, n) for n in range(300)]
+    mesh.handle(Received(PEER, flood), NOW + 1)
+    assert sum(1 for item in flood if item.id in mesh) == 50  # half the pool
+    probe = alert(honest, 1, created=NOW + 2)
+    assert reasons(mesh.handle(Received(PEER, [probe]), NOW + 2)) == [] and probe.id in mesh
+    rest = [alert(k, n, created=NOW + 3) for k in (honest, third) for n in range(2, 60)]
+    mesh.handle(Received(PEER, rest), NOW + 3)
+    assert sum(1 for item in rest if item.id in mesh) == 49  # the pool's other half, less the probe
+
+
+def test_the_screen_gives_a_flooding_fresh_key_no_more_than_its_share() -> None:
+    """The same rule before verification (``Screen``): past its share, a fresh key's
+    claims are deferred unverified while another fresh vouchee's pass."""
+    limits = Limits(author_burst=100, author_rate_per_s=0.001, peer_burst=10_000)
+    mesh = node(limits)
+    flooder, honest = key("flooder"), key("honest")
+    mesh.handle(Received(PEER, [vouch(ALLY, k) for k in (flooder, honest)]), NOW)
+    mesh.handle(Received(PEER, [alert(flooder, n) for n in range(50)]), NOW + 1)  # its share, spent
+    more = [alert(flooder, n) for n in range(50, 60)]
+    probe = alert(honest, 1, created=NOW + 2)
+    claims = [Claim(i.id, i.author, i.kind) for i in (*more, probe)]
+    refused = {a.item_id for a in mesh.handle(Screen(PEER, claims), NOW + 2) if isinstance(a, Rejected)}
+    assert refused == {i.id for i in more}
 
 
 def test_backdated_vouches_meet_the_cap_on_new_vouches() -> None:
