@@ -48,7 +48,6 @@ class Verdict:
     siege: dict[str, Any] = field(default_factory=dict)  # the hostile phase's figures
     disk: list[dict[str, Any]] = field(default_factory=list)  # what each full disk showed
     problems: list[str] = field(default_factory=list)  # failed checks of the hostile phase and the disk
-    known_open: list[str] = field(default_factory=list)  # failing checks whose fix is elsewhere (reported)
 
     @property
     def ok(self) -> bool:
@@ -94,8 +93,6 @@ class Verdict:
         rows += self._siege_rows() + self._disk_rows()
         if self.problems:
             rows.append(("FAILED CHECKS", "; ".join(self.problems)))
-        if self.known_open:
-            rows.append(("KNOWN OPEN (not failing)", "; ".join(self.known_open)))
         if self.fault_errors:
             rows.append(("fault errors", "; ".join(self.fault_errors)))
         width = max(len(k) for k, _ in rows)

@@ -97,7 +97,6 @@ def run(
         attacked.sybils_stored = siege.sybils_stored()  # after every round too
         verdict.siege = attacked.figures()
         verdict.problems = attacked.problems() + nemesis.disk_problems()
-        verdict.known_open = attacked.known_open()
         return verdict
     finally:
         cluster.stop()

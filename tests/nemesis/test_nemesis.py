@@ -27,7 +27,7 @@ PER_ROUND = 5  # 9 kinds in two rounds (the hostile peers attack in a phase of t
 # fixed, so CI is repeatable; AMPARO_NEMESIS_SEED tries another. A failure reproduces
 # with `bash scripts/nemesis --nodes 5 --minutes 0 --per-round 5 --rounds 2 --seed SEED`.
 SEED = int(os.environ.get("AMPARO_NEMESIS_SEED", "15015"))
-LATENCY_CHECKS = ("flooder not throttled within", "invalid-signature peer not cut off within")
+LATENCY_CHECKS = ("flooder not throttled within", "invalid-signature peer not cut off within", "honest p99")
 
 
 def _can_make_namespaces() -> bool:
@@ -55,7 +55,7 @@ def test_short_run_loses_nothing_and_forges_nothing(tmp_path: Path) -> None:
     assert verdict.lost == 0 and verdict.forged == 0, f"{table}\nlost {verdict.lost_ids}\nforged {verdict.forged_ids}"
     siege = verdict.siege
     assert siege["sybil_envelopes_stored"] == 0, table
-    # Throttled and cut off, always; how fast (≤ 5 s, ≤ 10 s) is a latency of real
+    # Throttled and cut off, always; how fast (≤ 5 s, ≤ 10 s; honest p99 ≤ 2 × quiet) is a latency of real
     # processes on a machine CI shares with another test worker (6.2 s once, under
     # that load): a speed target, so it is printed here and failed on by the
     # standalone run (`bash scripts/nemesis`) and its figures in docs/reliability.md.
