@@ -122,6 +122,7 @@ class PeerOutbox:
         self.in_flight: Batch | None = None
         self.beside: Batch | None = None  # queue-jumpers in flight beside `in_flight`
         self.failures = 0
+        self._woken = False  # a request from the peer ended this backoff already (`heard`)
         self.deferrals = 0
         self.retry_at = 0
         self._next_id = 1
@@ -259,6 +260,7 @@ class PeerOutbox:
             self._rewind(batch)
             return None
         self.failures = 0
+        self._woken = False
         pairs = zip(batch.seqs, batch.items, strict=True)
         later = {item.id: (seq, item) for seq, item in pairs if item.id in deferred}
         for item_id in [i.id for i in batch.items if i.id not in later]:
@@ -331,15 +333,20 @@ class PeerOutbox:
     def link_up(self, now: int) -> None:
         self.up = True
         self.failures = 0
+        self._woken = False
         self.deferrals = 0
         self.retry_at = self.log_due = now
 
     def heard(self, now: int) -> None:
         """The peer answered us unasked (it sent a request): a queue backing off after
         failed pushes is retried now. Nothing changes while a batch is in flight
-        (its answer or timeout decides) or when nothing failed."""
-        if self.up and self.failures and self.in_flight is None:
-            self.failures = 0
+        (its answer or timeout decides) or when nothing failed; and only once
+        until a push works again, the failures still counted: a peer that keeps
+        sending requests while our pushes to it fail (the nemesis's flooder, seed
+        15015) otherwise had its every request answered by a full push of ours
+        at once, fifty a second, on the node it was flooding."""
+        if self.up and self.failures and self.in_flight is None and not self._woken:
+            self._woken = True  # once until a push works: see below
             self.retry_at = min(self.retry_at, now)
 
     def link_down(self) -> None:

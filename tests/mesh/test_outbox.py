@@ -210,8 +210,8 @@ def test_link_down_drops_the_batch_in_flight() -> None:
 
 def test_hearing_from_the_peer_ends_a_backoff_but_not_a_batch_in_flight() -> None:
     """``heard`` (mesh.PeerHeard): the peer sent us a request, so a queue backing off
-    after failed pushes goes now; a batch still in flight is left to its answer or
-    timeout, and a queue that never failed is not touched."""
+    after failed pushes goes now, once until a push works; a batch still in flight
+    is left to its answer or timeout, and a queue that never failed is not touched."""
     log, box = linked_up(2)
     now = NOW
     for _ in range(4):
@@ -222,12 +222,17 @@ def test_hearing_from_the_peer_ends_a_backoff_but_not_a_batch_in_flight() -> Non
     now -= 1
     assert box.next_batch(log, now, never) is None  # backing off, seconds to go
     box.heard(now)
-    assert box.failures == 0
     again = box.next_batch(log, now, never)
     assert again is not None and len(again.items) == 2  # at once, the same items
     box.heard(now)  # in flight: nothing changes
     assert box.in_flight is again and box.next_batch(log, now, never) is None
-    assert box.result(again.id, True, now, rng()) == 2
+    box.result(again.id, False, now, rng())
+    assert box.failures == 5 and box.retry_at - now >= PACING.backoff_cap_ms // 2  # still counted
+    box.heard(now + 1)  # once until a push works: the peer's requests do not drive our pushes
+    assert box.next_batch(log, now + 1, never) is None
+    now = box.retry_at
+    again = box.next_batch(log, now, never)
+    assert again is not None and box.result(again.id, True, now, rng()) == 2
     quiet = PeerOutbox(PEER, 0, PACING)
     quiet.link_up(NOW)
     quiet.heard(NOW + 5)
