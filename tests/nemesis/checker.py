@@ -107,6 +107,7 @@ class Verdict:
         return [
             ("honest p99: quiet / attacked", f"{_s(s['propagation_p99_quiet_s'])} / {_s(s['propagation_p99_attacked_s'])}"
              f" (× {s['slowdown']}, {s['probes'][0]} + {s['probes'][1]} probes)"),
+            ("cores busy: quiet / attacked", " / ".join(_pct(x) for x in s.get("cpu_busy") or (None, None))),
             ("flooder throttled after", f"{_s(s['flooder_throttled_after_s'])} ({flood.get('sent')} pushed, "
              f"{flood.get('accepted')} stored, {flood.get('deferred')} deferred)"),
             ("forger cut off after", f"{_s(s['forger_cut_off_after_s'])} ({forge.get('invalid_sent')} bad signatures taken in)"),
@@ -124,6 +125,10 @@ class Verdict:
 
 def _s(x: float | None) -> str:
     return "-" if x is None else f"{x:.1f} s"
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0%}"
 
 
 def snapshot(cluster: Cluster) -> tuple[dict[int, frozenset[bytes]], frozenset[bytes]]:

@@ -71,6 +71,10 @@ class SiegeReport:
     slowest: list[str] = field(default_factory=list)  # the slowest probes under attack: where they lagged
     flood_target: int = -1
     forge_target: int = -1
+    # The machine's cores busy during each phase (0..1, /proc/stat): on a shared
+    # host, what the flood's admitted part costs every node is taken from the probes.
+    cpu_busy_quiet: float | None = None
+    cpu_busy_attacked: float | None = None
 
     def figures(self) -> dict[str, Any]:
         quiet, attacked = p99(self.quiet_s), p99(self.attacked_s)
@@ -88,6 +92,7 @@ class SiegeReport:
             "attackers_errors": self.errors,
             "slowest_probes_attacked": self.slowest,
             "targets": {"flooder": self.flood_target, "forger": self.forge_target},
+            "cpu_busy": [self.cpu_busy_quiet, self.cpu_busy_attacked],
         }
 
     def summary(self) -> str:
@@ -118,6 +123,23 @@ class SiegeReport:
 
 def _s(x: float | None) -> str:
     return "never" if x is None else f"after {x:.1f} s"
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of every core so far (/proc/stat; zeros where there is none)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def cpu_busy(before: tuple[int, int], after: tuple[int, int]) -> float | None:
+    """The part of the machine's cores busy between two ``cpu_ticks`` (None: unknown)."""
+    total = after[1] - before[1]
+    return round((after[0] - before[0]) / total, 2) if total > 0 else None
 
 
 class LogWatch:
@@ -322,7 +344,9 @@ class Siege:
 
     def run(self, work: Workload, rng: random.Random, seconds: float) -> SiegeReport:
         report = SiegeReport()
+        before = cpu_ticks()
         report.quiet_s = propagation(self.cluster, work, rng, seconds)
+        report.cpu_busy_quiet = cpu_busy(before, cpu_ticks())
         probes: list[Probe] = []
         plans = {
             "flooder": {"seconds": seconds, "target": self._address(self.flood_target)},
@@ -351,7 +375,9 @@ class Siege:
             watch.start()
             for attacker in attackers.values():
                 attacker.go()
+            before = cpu_ticks()
             report.attacked_s = propagation(self.cluster, work, rng, seconds, probes)
+            report.cpu_busy_attacked = cpu_busy(before, cpu_ticks())
             results = {
                 role: attacker.next(seconds + FORGE_FOR_S + 60) for role, attacker in attackers.items()
             }
