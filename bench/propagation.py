@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -122,6 +123,30 @@ def _wait_all(arrivals: Arrivals, alert_id: str, count: int, start: float, what:
     raise SystemExit(f"{what} did not reach every node within 30 s")
 
 
+def tree_cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by ``pids`` and every live process
+    below them (a node's signature workers), from /proc."""
+    parent: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    wanted = set(pids)
+    grew = True
+    while grew:
+        below = {pid for pid, ppid in parent.items() if ppid in wanted} - wanted
+        grew = bool(below)
+        wanted |= below
+    return sum(times.get(pid, 0.0) for pid in wanted)
+
+
 def mesh_run(
     nodes: int, alerts: int, warmup: int, tree: bool, delay_ms: float | None, bg: Background, say: Any
 ) -> dict[str, Any]:
@@ -165,6 +190,8 @@ def mesh_run(
                 start = time.monotonic()
                 _wait_all(arrivals, author.send(headline=f"Warm-up {k}"), nodes, start, f"warm-up {k}")
             received = sum(n.api.get("/api/v1/status")["received"] for n in mesh.nodes)
+            pids = [n.proc.pid for n in mesh.nodes if n.proc is not None]
+            cpu_before = tree_cpu_s(pids)
             latencies = []
             for k in range(alerts):
                 author = mesh.nodes[k % nodes]
@@ -173,6 +200,7 @@ def mesh_run(
                 latencies.append(_wait_all(arrivals, alert_id, nodes, start, f"alert {k}"))
                 if (k + 1) % 10 == 0:
                     say(f"  {k + 1}/{alerts} alerts, last {latencies[-1] * 1000:.1f} ms")
+            cpu_ms = (tree_cpu_s(pids) - cpu_before) * 1000 / alerts  # before the late second below
             time.sleep(1)  # late duplicates and announcements count too
             received = sum(n.api.get("/api/v1/status")["received"] for n in mesh.nodes) - received
         finally:
@@ -187,6 +215,10 @@ def mesh_run(
         "links": len(edges),
         # full envelopes each node took in per alert, by push or fetch (1.0: no duplicate)
         "copies_per_node": round(received / (alerts * (nodes - 1)), 2),
+        # CPU of every node (and its workers) per alert, and so the least mean time an
+        # alert sent after the last one arrived can take here, whatever the code waits for
+        "node_cpu_per_alert_ms": round(cpu_ms, 1),
+        "cpu_floor_ms": round(cpu_ms / (os.cpu_count() or 1), 1),
     }
 
 
@@ -291,6 +323,10 @@ def main() -> None:
             )
             slow = ", ".join(f"#{k} {ms} ms" for k, ms in r["slowest"])
             print(f"  slowest alerts: {slow}")
+            print(
+                f"  CPU of all nodes per alert {r['node_cpu_per_alert_ms']} ms: on {os.cpu_count()} cores, "
+                f"alerts sent one after another take at least {r['cpu_floor_ms']} ms each on average"
+            )
 
 
 if __name__ == "__main__":
