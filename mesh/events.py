@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from mesh.interfaces import Item
 from mesh.peers import SavedStanding
+from mesh.reconcile import Range
 
 # -- events -------------------------------------------------------------------------------
 
@@ -154,6 +155,9 @@ class ReconcileDone:
     have: Sequence[bytes]
     need: Sequence[bytes]
     complete: bool = True
+    #: Ranges the peer holds items in and we hold none (`reconcile.Initiator.need_ranges`):
+    #: fetched by range (`FetchRange`), their ids never listed.
+    ranges: Sequence[Range] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +168,19 @@ class FetchDone:
 
     peer: bytes
     ids: Sequence[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRangeDone:
+    """The exchange for `FetchRange(peer, ranges, limit)` is over: `got` envelopes
+    came; `complete` when every range was fetched to its end (False: the limit was
+    reached, a budget deferred some, the call failed or the peer does not answer
+    range fetches), so the next reconciliation finds the rest, soon."""
+
+    peer: bytes
+    ranges: tuple[Range, ...]
+    got: int
+    complete: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +235,7 @@ Event = (
     | Tick
     | ReconcileDone
     | FetchDone
+    | FetchRangeDone
     | Announced
     | AnnounceFailed
     | Grafted
@@ -268,6 +286,18 @@ class Fetch:
 
     peer: bytes
     ids: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRange:
+    """Ask `peer` for its items in `ranges`, in order, a page at a time, at most
+    `limit` in all; feed each page as `Received(peer, …)` and close with
+    `FetchRangeDone`. Items in the ranges are solicited (catch-up budgets) while
+    it is under way."""
+
+    peer: bytes
+    ranges: tuple[Range, ...]
+    limit: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,6 +372,7 @@ Action = (
     | Push
     | StartReconcile
     | Fetch
+    | FetchRange
     | SaveMark
     | Disconnect
     | SaveStanding

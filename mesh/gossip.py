@@ -65,6 +65,8 @@ from mesh.events import (
     Event,
     Fetch,
     FetchDone,
+    FetchRange,
+    FetchRangeDone,
     Graft,
     Grafted,
     NotStored,
@@ -91,7 +93,7 @@ from mesh.events import (
 from mesh.interfaces import Item
 from mesh.outbox import Pacing, PeerOutbox, SeqLog
 from mesh.peers import Limits, PeerScore, RateLimits, SavedStanding, Standing, StandingTransition, TokenBucket
-from mesh.reconcile import KeyIndex
+from mesh.reconcile import KeyIndex, Range
 from mesh.tree import MAX_HOPS, Cause, Mode, PushTree, always_eager
 from mesh.trust import TrustGraph
 from protocol.framing import MAX_FETCH_IDS
@@ -183,6 +185,7 @@ class _Link:
         "next_reconcile",
         "offered",
         "outbox",
+        "range_fetches",
         "score",
         "starved_until",
     )
@@ -194,6 +197,10 @@ class _Link:
         self.score = PeerScore(limits, now) if saved is None else PeerScore.restore(limits, now, saved)
         self.next_reconcile = 0
         self.fetching: dict[bytes, int] = {}  # id -> deadline
+        # `FetchRange`s under way: ranges -> [deadline, items it may still bring
+        # solicited]. An item in one of its ranges draws on catch-up budgets, up to
+        # the count asked for (what is left is held back from the allowance).
+        self.range_fetches: dict[tuple[Range, ...], list[int]] = {}
         self.offered: OrderedDict[bytes, None] = OrderedDict()
         # Until then, no early reconciliation: what we fetched was refused for an
         # author's catch-up budget, or the peer keeps naming ids it never hands
@@ -201,6 +208,19 @@ class _Link:
         self.starved_until = 0
         self.empty_fetches = 0  # fetches in a row that brought nothing (`WITHHELD_FETCHES`)
         self.last_contact = 0  # the last push it answered or reconciliation it finished (0: none yet)
+
+    def ranged(self, key: tuple[int, bytes]) -> bool:
+        """Whether ``key`` lies in a range being fetched that may still bring it
+        solicited; if so it is counted against that fetch."""
+        for ranges, state in self.range_fetches.items():
+            if state[1] > 0 and any(lower <= key < upper for lower, upper in ranges):
+                state[1] -= 1
+                return True
+        return False
+
+    def reserved(self) -> int:
+        """Items the range fetches under way may still bring (held back from the allowance)."""
+        return sum(state[1] for state in self.range_fetches.values())
 
 
 class MeshNode:
@@ -253,7 +273,9 @@ class MeshNode:
         self._index = KeyIndex()
         self._log = SeqLog()
         self._next_seq = 1
-        self._refused: OrderedDict[bytes, str] = OrderedDict()
+        self._refused: OrderedDict[bytes, tuple[str, int]] = OrderedDict()  # id -> reason, created
+        # Their keys: ranges where the peer holds only what we refused are not fetched again.
+        self._refused_keys = KeyIndex()
         self._links: dict[bytes, _Link] = {}
         # Standings saved before a restart (`SaveStanding`); a peer without a link
         # yet gets its saved standing when its link is made.
@@ -281,6 +303,12 @@ class MeshNode:
     def keys(self) -> KeyIndex:
         """The sorted (created, id) view to answer `reconcile.respond` and start `Initiator`."""
         return self._index
+
+    def refused_keys(self) -> KeyIndex:
+        """Keys of items refused for a reason that holds until trust changes (expired,
+        outside the horizon, …): `Initiator(refused=…)` does not fetch a range that
+        holds only these."""
+        return self._refused_keys
 
     def get(self, item_id: bytes) -> Item | None:
         return self._items.get(item_id)
@@ -370,6 +398,7 @@ class MeshNode:
             # Its fetches are lost with it; their deadlines may lie on a clock that
             # has since stepped back (an hour ahead): asked again after PeerUp.
             link.fetching.clear()
+            link.range_fetches.clear()
         elif isinstance(event, PeerHeard):
             self._heard(event.peer)
         elif isinstance(event, PushResult):
@@ -385,6 +414,8 @@ class MeshNode:
             self._reconciled(event, actions)
         elif isinstance(event, FetchDone):
             self._fetched(event)
+        elif isinstance(event, FetchRangeDone):
+            self._fetched_range(event)
         elif isinstance(event, Tick):
             self._tick(actions)
         elif isinstance(event, Announced):
@@ -439,6 +470,7 @@ class MeshNode:
         if transition.target is Standing.CUT_OFF:
             link.outbox.link_down()
             link.fetching.clear()
+            link.range_fetches.clear()
             actions.append(
                 Disconnect(peer, f"peer score fell to {link.score.score:.0f}", link.score.banned_until)
             )
@@ -701,7 +733,11 @@ class MeshNode:
         """Rate budgets (`mesh.peers`): catch-up ones for what we fetched, live ones
         for what was pushed; fresh keys draw on their voucher's budget."""
         now = self._now
-        solicited = peer is not None and self._links[peer].fetching.pop(item.id, None) is not None
+        if peer is None:
+            solicited = False
+        else:
+            link = self._links[peer]
+            solicited = link.fetching.pop(item.id, None) is not None or link.ranged(item.key)
         if peer is not None and not solicited and not self.rates.admit_peer(peer, now):
             return "peer-rate-limited"
         if item.author == self.key or item.declares_compromise:
@@ -745,17 +781,19 @@ class MeshNode:
 
     def _reject(self, item: Item, peer: bytes | None, reason: str, actions: list[Action]) -> None:
         if reason in _STICKY:
-            self._refused[item.id] = reason
+            if item.id not in self._refused:
+                self._refused_keys.add(item.key)
+            self._refused[item.id] = (reason, item.created)
             self._refused.move_to_end(item.id)
             if len(self._refused) > REFUSED_MEMORY:
-                self._refused.popitem(last=False)
+                self._unrefuse(next(iter(self._refused)))
         actions.append(Rejected(peer, item.id, reason))
 
     def _accept(self, item: Item, peer: bytes | None, actions: list[Action]) -> None:
         seq = self._next_seq
         self._next_seq += 1
         self._remember(item, seq)
-        self._refused.pop(item.id, None)
+        self._unrefuse(item.id)
         if peer is not None:
             self._origin[item.id] = peer
         actions.append(Store(item, seq))
@@ -800,9 +838,14 @@ class MeshNode:
 
     def _trust_changed(self) -> None:
         """Ids refused as outside the horizon may be welcome now: let reconciliation fetch them."""
-        stale = [item_id for item_id, reason in self._refused.items() if reason == "outside-horizon"]
+        stale = [item_id for item_id, (reason, _) in self._refused.items() if reason == "outside-horizon"]
         for item_id in stale:
-            del self._refused[item_id]
+            self._unrefuse(item_id)
+
+    def _unrefuse(self, item_id: bytes) -> None:
+        refused = self._refused.pop(item_id, None)
+        if refused is not None:
+            self._refused_keys.discard((refused[1], item_id))
 
     # -- anti-entropy ---------------------------------------------------------------------
     def _reconciled(self, event: ReconcileDone, actions: list[Action]) -> None:
@@ -821,10 +864,8 @@ class MeshNode:
         deadline = self._now + self.timing.fetch_timeout_ms
         # Ask for no more than the peer's catch-up budget can take now (items in
         # flight will draw on it too); the rest waits for the next session, soon.
-        room = min(
-            MAX_FETCHING - len(link.fetching),
-            self.rates.catch_up_allowance(event.peer, self._now) - len(link.fetching),
-        )
+        in_flight = len(link.fetching) + link.reserved()
+        room = min(MAX_FETCHING, self.rates.catch_up_allowance(event.peer, self._now)) - in_flight
         wanted: list[bytes] = []
         left_over = not event.complete
         for item_id in event.need:
@@ -837,6 +878,17 @@ class MeshNode:
             wanted.append(item_id)
         for start in range(0, len(wanted), FETCH_ACTION_IDS):
             actions.append(Fetch(event.peer, tuple(wanted[start : start + FETCH_ACTION_IDS])))
+        room -= len(wanted)
+        if event.ranges:
+            # The ranges we hold nothing in, by range (their ids never listed), with
+            # the rest of the allowance; one range fetch at a time per peer: what a
+            # fetch under way leaves is found by the next session.
+            if link.range_fetches or room <= 0:
+                left_over = True
+            else:
+                ranges = tuple(event.ranges)
+                link.range_fetches[ranges] = [deadline, room]
+                actions.append(FetchRange(event.peer, ranges, room))
         if left_over:
             self._catch_up_soon(link)
 
@@ -856,6 +908,22 @@ class MeshNode:
                 link.starved_until = self._now + self.timing.reconcile_every_ms
                 return
         if missing:
+            self._catch_up_soon(link)
+
+    def _fetched_range(self, event: FetchRangeDone) -> None:
+        """A range fetch is over: what it did not bring is found by the next session,
+        soon; one that brought nothing counts as an empty fetch (`_fetched`)."""
+        link = self._link(event.peer)
+        if link.range_fetches.pop(tuple(event.ranges), None) is None:
+            return  # timed out or the link went down meanwhile
+        if event.got:
+            link.empty_fetches = 0
+        else:
+            link.empty_fetches += 1
+            if link.empty_fetches >= WITHHELD_FETCHES:
+                link.starved_until = self._now + self.timing.reconcile_every_ms
+                return
+        if not event.complete or not event.got:
             self._catch_up_soon(link)
 
     def _catch_up_soon(self, link: _Link) -> None:
@@ -878,6 +946,9 @@ class MeshNode:
                 late = [item_id for item_id, deadline in link.fetching.items() if deadline <= now]
                 for item_id in late:
                     del link.fetching[item_id]
+            if link.range_fetches:
+                for ranges in [r for r, state in link.range_fetches.items() if state[0] <= now]:
+                    del link.range_fetches[ranges]
             if link.outbox.up and now >= link.next_reconcile:
                 self._start_reconcile(peer, link, actions)
         self._graft_due(actions)
