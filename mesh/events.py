@@ -40,12 +40,14 @@ class Received:
 @dataclass(frozen=True, slots=True)
 class Claim:
     """What a pushed envelope says about itself before its signature is checked:
-    its id (the hash of its bytes, so true), and the author and kind it names
-    (not proven yet)."""
+    its id (the hash of its bytes, so true), and the author, kind and creation
+    time it names (not proven yet; `created` None: not an integer, left to
+    verification). `created` places the claim among the ranges being fetched."""
 
     id: bytes
     author: bytes
     kind: str
+    created: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

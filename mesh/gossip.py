@@ -212,11 +212,21 @@ class _Link:
     def ranged(self, key: tuple[int, bytes]) -> bool:
         """Whether ``key`` lies in a range being fetched that may still bring it
         solicited; if so it is counted against that fetch."""
+        state = self._range_state(key)
+        if state is None:
+            return False
+        state[1] -= 1
+        return True
+
+    def in_range(self, key: tuple[int, bytes]) -> bool:
+        """`ranged` without counting: for looking (`Screen`, tree shaping)."""
+        return self._range_state(key) is not None
+
+    def _range_state(self, key: tuple[int, bytes]) -> list[int] | None:
         for ranges, state in self.range_fetches.items():
             if state[1] > 0 and any(lower <= key < upper for lower, upper in ranges):
-                state[1] -= 1
-                return True
-        return False
+                return state
+        return None
 
     def reserved(self) -> int:
         """Items the range fetches under way may still bring (held back from the allowance)."""
@@ -502,11 +512,15 @@ class MeshNode:
         peer's claims all go on to verification (its invalid data must still
         count against it). Only
         ordinary content is screened (`SCREENED_KINDS`); trust records, fetched
-        ids, duplicates and this node's own items go on to the full path. A claim
-        passes while the bucket of its author's budget holder has a token for it
-        (counted within the batch, looked at, not taken); refused claims cost the
-        peer's own bucket, as pushed items always do, and overrunning it costs the
-        peer's score as in `_admit_batch`."""
+        ids, duplicates and this node's own items go on to the full path, and so do
+        claims whose key lies in a range being fetched from this peer, up to what
+        the range fetches may still bring (they draw on catch-up budgets once
+        verified, as fetched ids do: screened against the live budget, a returning
+        node's backlog fetched by range was deferred past the author's first 300).
+        A claim passes while the bucket of its author's budget holder has a token
+        for it (counted within the batch, looked at, not taken); refused claims
+        cost the peer's own bucket, as pushed items always do, and overrunning it
+        costs the peer's score as in `_admit_batch`."""
         link = self._link(event.peer)
         self._scored(event.peer, link.score.refresh(self._now), actions)
         standing = link.score.standing
@@ -523,8 +537,13 @@ class MeshNode:
         room: dict[bytes, float] = {}
         passed = refused = 0
         overran = False
+        by_range = link.reserved()  # claims a range fetch under way may still bring solicited
         for claim in event.claims:
             if not self._screened(claim, link):
+                passed += 1
+                continue
+            if by_range > 0 and claim.created is not None and link.in_range((claim.created, claim.id)):
+                by_range -= 1
                 passed += 1
                 continue
             holder = self.trust.budget_holder(claim.author, now, self.limits.fresh_vouch_ms)
@@ -558,6 +577,11 @@ class MeshNode:
             and self.trust.in_horizon(claim.author)
         )
 
+    @staticmethod
+    def _solicited(item: Item, link: _Link) -> bool:
+        """Asked for from this peer: by id, or in a range being fetched (looked at, not counted)."""
+        return item.id in link.fetching or link.in_range(item.key)
+
     def _admit_batch(
         self, items: list[Item], peer: bytes | None, actions: list[Action], hops: Sequence[int | None] = ()
     ) -> None:
@@ -570,7 +594,7 @@ class MeshNode:
         swap: bytes | None = None  # an announcer whose path is faster than this link
         tree_hops = self.timing.tree_push
         for index, item in enumerate(items):
-            pushed = peer is not None and item.id not in self._links[peer].fetching
+            pushed = peer is not None and not self._solicited(item, self._links[peer])
             first = self.tree.announced_first(item.id) if pushed else None
             first_hops = None if first is None else self.tree.announced_hops(item.id, first[0])
             nearest = self.tree.nearest_announcer(item.id) if pushed else None
@@ -670,7 +694,8 @@ class MeshNode:
         resend by the peer we first got it from (its reply to us was lost), and not
         a late push of an item we had to fetch: then the push was lost or slow this
         once, and the next item, pushed along both links, shows which one to prune."""
-        if self._links[peer].fetching.pop(item.id, None) is not None:
+        link = self._links[peer]
+        if link.fetching.pop(item.id, None) is not None or link.in_range(item.key):
             return False
         if always_eager(item) or item.id in self._repaired:
             return False
