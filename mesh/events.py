@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from mesh.interfaces import Item
 from mesh.peers import SavedStanding
-from mesh.reconcile import Range
+from mesh.reconcile import Bound, Range
 
 # -- events -------------------------------------------------------------------------------
 
@@ -177,12 +177,16 @@ class FetchRangeDone:
     """The exchange for `FetchRange(peer, ranges, limit)` is over: `got` envelopes
     came; `complete` when every range was fetched to its end (False: the limit was
     reached, a budget deferred some, the call failed or the peer does not answer
-    range fetches), so the next reconciliation finds the rest, soon."""
+    range fetches), so the next reconciliation finds the rest, soon. `resume`:
+    the fetch stopped at its limit, and this is the bound it would have gone on
+    from (the mesh goes on from there as the catch-up budget refills, without a
+    new reconciliation); None for every other stop."""
 
     peer: bytes
     ranges: tuple[Range, ...]
     got: int
     complete: bool
+    resume: Bound | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -192,6 +192,12 @@ def next_bound(keys: list[Key], served: int) -> Bound | None:
     return bound_between(keys[served - 1], keys[served])
 
 
+def ranges_from(ranges: Iterable[Range], resume: Bound) -> tuple[Range, ...]:
+    """What is left of ``ranges`` from ``resume`` on (a range fetch that stopped
+    there): only ever narrower, never more than was asked."""
+    return tuple((max(lower, resume), upper) for lower, upper in ranges if upper > resume)
+
+
 # -- parsing hostile input ----------------------------------------------------------------
 
 

@@ -1303,6 +1303,15 @@ class NodeService:
         except (TransportError, BadFrame, mesh.MeshError) as exc:
             self._failed(peer, "reconcile with", exc)
             return
+        log.debug(
+            "reconciled with %s in %d rounds: %d ids and %d ranges to fetch, %d to send%s",
+            peer.hex()[:16],
+            session.rounds,
+            len(session.need),
+            len(session.need_ranges),
+            len(session.have),
+            "" if complete else " (cut short)",
+        )
         self.handle(mesh.ReconcileDone(peer, session.have, session.need, complete, session.need_ranges))
 
     async def _fetch(self, peer: bytes, ids: list[bytes]) -> None:
@@ -1342,32 +1351,43 @@ class NodeService:
 
     async def _fetch_range(self, peer: bytes, ranges: tuple[mesh.reconcile.Range, ...], limit: int) -> None:
         """Fetch the peer's items in ``ranges`` (``mesh.FetchRange``); whatever
-        happens, ``FetchRangeDone`` says how many came and whether every range was
-        fetched to its end."""
-        got, complete = 0, False
+        happens, ``FetchRangeDone`` says how many came, whether every range was
+        fetched to its end, and where a fetch that reached its limit would go on."""
+        got, complete, resume = 0, False, None
+        began = time.monotonic()
         try:
             address = self.peer_address(peer)
             if address is not None:
-                got, complete = await self._range_pages(address, peer, ranges, limit)
+                got, complete, resume = await self._range_pages(address, peer, ranges, limit)
         finally:
-            self.handle(mesh.FetchRangeDone(peer, ranges, got, complete))
+            log.debug(
+                "range fetch from %s: %d of at most %d in %.2f s (%s)",
+                peer.hex()[:16],
+                got,
+                limit,
+                time.monotonic() - began,
+                "complete" if complete else "at its limit" if resume is not None else "cut short",
+            )
+            self.handle(mesh.FetchRangeDone(peer, ranges, got, complete, resume))
 
     async def _range_pages(
         self, address: PeerAddress, peer: bytes, ranges: tuple[mesh.reconcile.Range, ...], limit: int
-    ) -> tuple[int, bool]:
+    ) -> tuple[int, bool, mesh.reconcile.Bound | None]:
         """Each range a page (one frame) at a time, from its lower bound to the
         ``next`` each reply names; the next page is asked while this one is verified
-        and stored. At most ``limit`` envelopes in all. A reply must move forward
-        (a ``next`` above the page's bound, with envelopes) or the fetch stops, so a
-        peer cannot keep us asking; a ``next`` at or past the range's end ends it.
-        Stops early, incomplete, when a budget deferred part of a page (the rest
-        comes by a later session) or the peer does not answer range fetches."""
+        and stored. At most ``limit`` envelopes in all: at the limit, returns the
+        bound it would go on from (the mesh goes on as the budget refills). A reply
+        must move forward (a ``next`` above the page's bound, with envelopes) or the
+        fetch stops, so a peer cannot keep us asking; a ``next`` at or past the
+        range's end ends it. Stops early, incomplete, when a budget deferred part of
+        a page (the rest comes by a later session) or the peer does not answer range
+        fetches. Returns (envelopes that came, complete, where to go on)."""
         got = 0
         pending: asyncio.Future[tuple[list[bytes], mesh.reconcile.Bound | None]] | None = None
         try:
             for lower, upper in ranges:
                 if got >= limit:
-                    return got, False
+                    return got, False, lower
                 cursor = lower
                 pending = asyncio.ensure_future(self._range_call(address, cursor, upper, limit - got))
                 while pending is not None:
@@ -1376,25 +1396,25 @@ class NodeService:
                     except _NoRangeFetch:
                         log.info("peer %s does not answer range fetches: asked by id", peer.hex()[:16])
                         self._no_range_fetch.add(peer)
-                        return got, False
+                        return got, False, None
                     except (TransportError, BadFrame) as exc:
                         self._failed(peer, "fetch a range from", exc)
-                        return got, False
+                        return got, False, None
                     pending = None
                     got += len(raws)
                     if after is not None and after >= upper:
                         after = None
                     if after is not None and (after <= cursor or not raws):
                         log.info("range fetch from %s stopped: a reply did not move forward", peer.hex()[:16])
-                        return got, False
+                        return got, False, None
                     if after is not None and got < limit:
                         cursor = after
                         pending = asyncio.ensure_future(self._range_call(address, cursor, upper, limit - got))
                     if raws and (await self.relay(raws, peer)).deferred:
-                        return got, False  # a catch-up budget is spent: the rest comes later
+                        return got, False, None  # a catch-up budget is spent: the rest comes later
                     if after is not None and pending is None:
-                        return got, False  # the limit is reached
-            return got, True
+                        return got, False, after  # the limit is reached: the mesh goes on from here
+            return got, True, None
         finally:
             if pending is not None:
                 pending.cancel()

@@ -27,6 +27,7 @@ from mesh import (
     Timing,
 )
 from mesh.events import Action
+from mesh.gossip import RANGE_CONTINUE_MIN
 from mesh.sim import SimConfig, Simulation
 
 from .builders import NOW, alert, key, rng, vouch
@@ -332,6 +333,51 @@ def test_one_range_fetch_at_a_time_and_what_it_leaves_comes_next_session() -> No
     assert StartReconcile(PEER) in mesh.handle(Tick(), wake)
     later = mesh.handle(ReconcileDone(PEER, have=[], need=[], ranges=[EVERYTHING]), wake)
     assert [a for a in later if isinstance(a, FetchRange)]
+
+
+def test_a_range_fetch_at_its_limit_goes_on_as_the_budget_refills_without_a_new_session() -> None:
+    """The catch-up budget stops a range fetch at its limit, not the peer: the rest
+    of the ranges is fetched from where it stopped with what the budget refilled
+    meanwhile, at once, instead of after `catch_up_again_ms` and a new session
+    (at 10,000 alerts that pause was a third of the catch-up, quiet machine).
+    The budget paces it exactly as before: never more than its allowance."""
+    rate = 1_000
+    limits = Limits(catch_up_peer_burst=500, catch_up_peer_rate_per_s=rate, author_burst=1, author_rate_per_s=0.001)
+    mesh = node(limits)
+    early, later = ((NOW - 1, b""), (NOW + 1_500, b"")), ((NOW + 2_000, b""), (2**64 - 1, b""))
+    first = [a for a in mesh.handle(ReconcileDone(PEER, have=[], need=[], ranges=[early, later]), NOW) if isinstance(a, FetchRange)]
+    assert [a.limit for a in first] == [500]
+    backlog = [alert(ALLY, n, created=NOW + n) for n in range(1_000)]
+    assert reasons(mesh.handle(Received(PEER, backlog[:500]), NOW + 10)) == []  # the budget is spent
+    resume = (backlog[500].created, backlog[500].id[:1])
+    done = mesh.handle(FetchRangeDone(PEER, first[0].ranges, got=500, complete=False, resume=resume), NOW + 410)
+    # 400 ms at 1,000/s: 400 more allowed, from where it stopped (and only from there on).
+    assert [a for a in done if isinstance(a, FetchRange)] == [FetchRange(PEER, ((resume, early[1]), later), 400)]
+    assert StartReconcile(PEER) not in mesh.handle(Tick(), NOW + 410 + Timing().catch_up_again_ms)
+    assert reasons(mesh.handle(Received(PEER, backlog[500:900]), NOW + 450)) == []  # 40 left
+    # At its limit again with 100 refilled (< RANGE_CONTINUE_MIN): the next session
+    # comes when the budget holds RANGE_CONTINUE_MIN, not after catch_up_again_ms.
+    (cont,) = [a for a in done if isinstance(a, FetchRange)]
+    resume = (backlog[900].created, b"")
+    assert not mesh.handle(FetchRangeDone(PEER, cont.ranges, got=400, complete=False, resume=resume), NOW + 510)
+    due = NOW + 510 + (RANGE_CONTINUE_MIN - 100) * 1_000 // rate + 1
+    wake = mesh.wakeup_at()
+    assert wake is not None and wake <= due
+    assert StartReconcile(PEER) not in mesh.handle(Tick(), due - 2)
+    assert StartReconcile(PEER) in mesh.handle(Tick(), due)
+    # Beyond what was allowed, the live budget (burst 1): nothing was given away.
+    assert reasons(mesh.handle(Received(PEER, backlog[900:903]), due)) == ["author-rate-limited"] * 2
+
+
+def test_a_range_fetch_cut_short_by_a_deferral_or_a_failure_waits_for_the_next_session() -> None:
+    """Only a fetch that stopped at its limit goes on by itself; one stopped by a
+    deferral or a failed call (no `resume`) is found again by the next session, soon."""
+    mesh = node(Limits(catch_up_peer_burst=500))
+    (fetch,) = [a for a in mesh.handle(ReconcileDone(PEER, have=[], need=[], ranges=[EVERYTHING]), NOW) if isinstance(a, FetchRange)]
+    mesh.handle(Received(PEER, [alert(ALLY, n, created=NOW + n) for n in range(10)]), NOW + 10)
+    assert not mesh.handle(FetchRangeDone(PEER, fetch.ranges, got=10, complete=False), NOW + 20)
+    wake = mesh.wakeup_at()
+    assert wake is not None and wake == NOW + 20 + Timing().catch_up_again_ms
 
 
 def test_a_complete_range_fetch_waits_for_the_regular_session() -> None:
