@@ -382,6 +382,18 @@ class MeshNode:
             times.append(tree)
         return min(times) if times else None
 
+    def reconcile_at(self) -> int | None:
+        """When the next reconciliation falls due on a link that is up (None: none).
+        A node that ticks every few seconds meets it between ticks, so a catch-up
+        paced by its budget (`_go_on`, `catch_up_again_ms`) goes on when the budget
+        allows, not at the next tick."""
+        times = [
+            link.next_reconcile
+            for link in self._links.values()
+            if link.outbox.up and link.score.standing is not Standing.CUT_OFF
+        ]
+        return min(times, default=None)
+
     # -- events ---------------------------------------------------------------------------
     def handle(self, event: Event, now: int) -> list[Action]:
         self._now = now

@@ -822,7 +822,7 @@ class NodeService:
                     self._note_throttled(action.peer, action.reason)
             elif isinstance(action, mesh.Announce | mesh.Graft | mesh.Prune):
                 self._tree_action(action)
-        self._wake_for_tree()
+        self._wake_for_mesh()
 
     def _note_throttled(self, peer: bytes, reason: str) -> None:
         """One warning when a peer's pushes start being deferred for a budget (a
@@ -870,13 +870,16 @@ class NodeService:
         for event in self.tree.heard(peer, speaks):
             self.handle(event)
 
-    def _wake_for_tree(self) -> None:
-        """Meet the mesh's next deadline (an announcement batch, a late announced id)
-        when it falls before the next tick: announcements wait ``announce_delay_ms``,
-        not a whole tick."""
-        if not (self._waking and self.tree.enabled):
+    def _wake_for_mesh(self) -> None:
+        """Meet the mesh's next deadline when it falls before the next tick: with
+        tree push every deadline (an announcement batch, a late announced id), so
+        announcements wait ``announce_delay_ms``, not a whole tick; with flooding
+        the next reconciliation, so a catch-up paced by the peer's budget goes on
+        when the budget allows (up to 2 s sooner: at 10,000 alerts, a fifth of
+        the catch-up)."""
+        if not self._waking:
             return
-        due = self.mesh.wakeup_at()
+        due = self.mesh.wakeup_at() if self.tree.enabled else self.mesh.reconcile_at()
         if due is None:
             return
         now = self.clock()
@@ -896,7 +899,7 @@ class NodeService:
         try:
             self.handle(mesh.Tick())
         except Exception:
-            log.exception("tree wake-up failed")
+            log.exception("mesh wake-up failed")
 
     def _store_or_forget(self, items: list[Item]) -> dict[bytes, StoredEnvelope]:
         """``_store``; when the write fails (a full disk, a failing database) the

@@ -363,6 +363,7 @@ def test_a_range_fetch_at_its_limit_goes_on_as_the_budget_refills_without_a_new_
     due = NOW + 510 + (RANGE_CONTINUE_MIN - 100) * 1_000 // rate + 1
     wake = mesh.wakeup_at()
     assert wake is not None and wake <= due
+    assert mesh.reconcile_at() == due  # what a flooding node wakes for between its ticks
     assert StartReconcile(PEER) not in mesh.handle(Tick(), due - 2)
     assert StartReconcile(PEER) in mesh.handle(Tick(), due)
     # Beyond what was allowed, the live budget (burst 1): nothing was given away.
