@@ -879,10 +879,18 @@ class MeshNode:
         self._hops.pop(item_id, None)
 
     def _trust_changed(self) -> None:
-        """Ids refused as outside the horizon may be welcome now: let reconciliation fetch them."""
+        """Ids refused as outside the horizon may be welcome now: let reconciliation
+        fetch them, soon. A returning node fetches by range and by id at once, so
+        a new author's first alerts can come before the vouch that lets them in
+        (a real-process catch-up missed two of 600 until the regular session,
+        5 minutes on); by id the same happened when the vouch came in a later batch."""
         stale = [item_id for item_id, (reason, _) in self._refused.items() if reason == "outside-horizon"]
         for item_id in stale:
             self._unrefuse(item_id)
+        if stale:
+            for link in self._links.values():
+                if link.outbox.up:
+                    self._catch_up_soon(link)
 
     def _unrefuse(self, item_id: bytes) -> None:
         refused = self._refused.pop(item_id, None)

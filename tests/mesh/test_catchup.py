@@ -430,3 +430,22 @@ def test_keys_refused_until_trust_changes_are_kept_for_reconciliation_and_droppe
     assert len(mesh.refused_keys()) == 0
     mesh.handle(Received(PEER, outside), NOW + 20)
     assert all(i.id in mesh for i in outside)
+
+
+def test_items_refused_for_the_horizon_are_fetched_soon_once_a_later_batch_widens_it() -> None:
+    """A returning node fetches by range and by id at once: a new author's alerts
+    can arrive before the vouch that brings it in. They are not left for the
+    regular session (minutes): the vouch's arrival starts the next one soon."""
+    mesh = node(Limits())
+    stranger = key("stranger")
+    early = [alert(stranger, n, created=NOW + n) for n in range(2)]
+    assert reasons(mesh.handle(Received(PEER, early), NOW)) == ["outside-horizon"] * 2
+    mesh.handle(ReconcileDone(PEER, have=[], need=[]), NOW)  # a session over: the next is minutes away
+    quiet = mesh.wakeup_at()
+    assert quiet is not None and quiet > NOW + 60_000
+    mesh.handle(Received(PEER, [vouch(ALLY, stranger, created=NOW)]), NOW + 100)
+    wake = mesh.wakeup_at()
+    assert wake is not None and wake <= NOW + 100 + Timing().catch_up_again_ms
+    assert StartReconcile(PEER) in mesh.handle(Tick(), wake)
+    done = mesh.handle(ReconcileDone(PEER, have=[], need=[i.id for i in early]), wake)
+    assert [i for a in done if isinstance(a, Fetch) for i in a.ids] == [i.id for i in early]
