@@ -92,7 +92,7 @@ def catch_up(a: LocalNode, c: LocalNode, alerts: int, workers: int, plain: bool,
     authored_s = time.monotonic() - started
     say(f"authored {alerts} at A in {authored_s:.1f} s ({alerts / authored_s:.0f}/s); starting C")
     held_before = payload_bytes(c)
-    c.start()
+    c.start(wait=180)  # a loaded shared machine can take more than the default 30 s
     back = time.monotonic()
     target = stored(a)
     worst_gap = 0

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from mesh.interfaces import Item
 from mesh.peers import SavedStanding
+from mesh.reconcile import Bound, Range
 
 # -- events -------------------------------------------------------------------------------
 
@@ -39,12 +40,14 @@ class Received:
 @dataclass(frozen=True, slots=True)
 class Claim:
     """What a pushed envelope says about itself before its signature is checked:
-    its id (the hash of its bytes, so true), and the author and kind it names
-    (not proven yet)."""
+    its id (the hash of its bytes, so true), and the author, kind and creation
+    time it names (not proven yet; `created` None: not an integer, left to
+    verification). `created` places the claim among the ranges being fetched."""
 
     id: bytes
     author: bytes
     kind: str
+    created: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +157,9 @@ class ReconcileDone:
     have: Sequence[bytes]
     need: Sequence[bytes]
     complete: bool = True
+    #: Ranges the peer holds items in and we hold none (`reconcile.Initiator.need_ranges`):
+    #: fetched by range (`FetchRange`), their ids never listed.
+    ranges: Sequence[Range] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +170,23 @@ class FetchDone:
 
     peer: bytes
     ids: Sequence[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRangeDone:
+    """The exchange for `FetchRange(peer, ranges, limit)` is over: `got` envelopes
+    came; `complete` when every range was fetched to its end (False: the limit was
+    reached, a budget deferred some, the call failed or the peer does not answer
+    range fetches), so the next reconciliation finds the rest, soon. `resume`:
+    the fetch stopped at its limit, and this is the bound it would have gone on
+    from (the mesh goes on from there as the catch-up budget refills, without a
+    new reconciliation); None for every other stop."""
+
+    peer: bytes
+    ranges: tuple[Range, ...]
+    got: int
+    complete: bool
+    resume: Bound | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +241,7 @@ Event = (
     | Tick
     | ReconcileDone
     | FetchDone
+    | FetchRangeDone
     | Announced
     | AnnounceFailed
     | Grafted
@@ -268,6 +292,18 @@ class Fetch:
 
     peer: bytes
     ids: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRange:
+    """Ask `peer` for its items in `ranges`, in order, a page at a time, at most
+    `limit` in all; feed each page as `Received(peer, …)` and close with
+    `FetchRangeDone`. Items in the ranges are solicited (catch-up budgets) while
+    it is under way."""
+
+    peer: bytes
+    ranges: tuple[Range, ...]
+    limit: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,6 +378,7 @@ Action = (
     | Push
     | StartReconcile
     | Fetch
+    | FetchRange
     | SaveMark
     | Disconnect
     | SaveStanding

@@ -65,6 +65,8 @@ from mesh.events import (
     Event,
     Fetch,
     FetchDone,
+    FetchRange,
+    FetchRangeDone,
     Graft,
     Grafted,
     NotStored,
@@ -91,7 +93,7 @@ from mesh.events import (
 from mesh.interfaces import Item
 from mesh.outbox import Pacing, PeerOutbox, SeqLog
 from mesh.peers import Limits, PeerScore, RateLimits, SavedStanding, Standing, StandingTransition, TokenBucket
-from mesh.reconcile import KeyIndex
+from mesh.reconcile import KeyIndex, Range, ranges_from
 from mesh.tree import MAX_HOPS, Cause, Mode, PushTree, always_eager
 from mesh.trust import TrustGraph
 from protocol.framing import MAX_FETCH_IDS
@@ -105,6 +107,11 @@ MAX_FETCHING = 20_000  # ids requested and not yet arrived, per peer
 REFUSED_MEMORY = 65_536
 OFFERED_MEMORY = 16_384  # per peer: ids already pushed because a reconciliation said so
 REPAIRED_MEMORY = 16_384  # ids whose first copy was fetched, not pushed (tree push)
+#: A range fetch that stopped at its limit goes on at once when the peer's catch-up
+#: allowance holds at least this many items (a few pages of ~50 envelopes); with
+#: less, the next session comes when the budget has refilled this much (a quarter
+#: of a second at the default 1,000/s).
+RANGE_CONTINUE_MIN = 256
 #: Fetches in a row from one peer that brought nothing before we stop asking it again
 #: soon: one empty fetch is a lost request or reply (10 % loss: 1 in 5), three in a row
 #: (1 in 140 then) is a peer that names ids it withholds.
@@ -185,6 +192,7 @@ class _Link:
         "next_reconcile",
         "offered",
         "outbox",
+        "range_fetches",
         "score",
         "starved_until",
     )
@@ -196,6 +204,10 @@ class _Link:
         self.score = PeerScore(limits, now) if saved is None else PeerScore.restore(limits, now, saved)
         self.next_reconcile = 0
         self.fetching: dict[bytes, int] = {}  # id -> deadline
+        # `FetchRange`s under way: ranges -> [deadline, items it may still bring
+        # solicited]. An item in one of its ranges draws on catch-up budgets, up to
+        # the count asked for (what is left is held back from the allowance).
+        self.range_fetches: dict[tuple[Range, ...], list[int]] = {}
         self.offered: OrderedDict[bytes, None] = OrderedDict()
         # Until then, no early reconciliation: what we fetched was refused for an
         # author's catch-up budget, or the peer keeps naming ids it never hands
@@ -203,6 +215,29 @@ class _Link:
         self.starved_until = 0
         self.empty_fetches = 0  # fetches in a row that brought nothing (`WITHHELD_FETCHES`)
         self.last_contact = 0  # the last push it answered or reconciliation it finished (0: none yet)
+
+    def ranged(self, key: tuple[int, bytes]) -> bool:
+        """Whether ``key`` lies in a range being fetched that may still bring it
+        solicited; if so it is counted against that fetch."""
+        state = self._range_state(key)
+        if state is None:
+            return False
+        state[1] -= 1
+        return True
+
+    def in_range(self, key: tuple[int, bytes]) -> bool:
+        """`ranged` without counting: for looking (`Screen`, tree shaping)."""
+        return self._range_state(key) is not None
+
+    def _range_state(self, key: tuple[int, bytes]) -> list[int] | None:
+        for ranges, state in self.range_fetches.items():
+            if state[1] > 0 and any(lower <= key < upper for lower, upper in ranges):
+                return state
+        return None
+
+    def reserved(self) -> int:
+        """Items the range fetches under way may still bring (held back from the allowance)."""
+        return sum(state[1] for state in self.range_fetches.values())
 
 
 class MeshNode:
@@ -255,7 +290,9 @@ class MeshNode:
         self._index = KeyIndex()
         self._log = SeqLog()
         self._next_seq = 1
-        self._refused: OrderedDict[bytes, str] = OrderedDict()
+        self._refused: OrderedDict[bytes, tuple[str, int]] = OrderedDict()  # id -> reason, created
+        # Their keys: ranges where the peer holds only what we refused are not fetched again.
+        self._refused_keys = KeyIndex()
         self._links: dict[bytes, _Link] = {}
         # Standings saved before a restart (`SaveStanding`); a peer without a link
         # yet gets its saved standing when its link is made.
@@ -283,6 +320,12 @@ class MeshNode:
     def keys(self) -> KeyIndex:
         """The sorted (created, id) view to answer `reconcile.respond` and start `Initiator`."""
         return self._index
+
+    def refused_keys(self) -> KeyIndex:
+        """Keys of items refused for a reason that holds until trust changes (expired,
+        outside the horizon, …): `Initiator(refused=…)` does not fetch a range that
+        holds only these."""
+        return self._refused_keys
 
     def get(self, item_id: bytes) -> Item | None:
         return self._items.get(item_id)
@@ -341,6 +384,18 @@ class MeshNode:
             times.append(tree)
         return min(times) if times else None
 
+    def reconcile_at(self) -> int | None:
+        """When the next reconciliation falls due on a link that is up (None: none).
+        A node that ticks every few seconds meets it between ticks, so a catch-up
+        paced by its budget (`_go_on`, `catch_up_again_ms`) goes on when the budget
+        allows, not at the next tick."""
+        times = [
+            link.next_reconcile
+            for link in self._links.values()
+            if link.outbox.up and link.score.standing is not Standing.CUT_OFF
+        ]
+        return min(times, default=None)
+
     # -- events ---------------------------------------------------------------------------
     def handle(self, event: Event, now: int) -> list[Action]:
         self._now = now
@@ -372,6 +427,7 @@ class MeshNode:
             # Its fetches are lost with it; their deadlines may lie on a clock that
             # has since stepped back (an hour ahead): asked again after PeerUp.
             link.fetching.clear()
+            link.range_fetches.clear()
         elif isinstance(event, PeerHeard):
             self._heard(event.peer)
         elif isinstance(event, PushResult):
@@ -387,6 +443,8 @@ class MeshNode:
             self._reconciled(event, actions)
         elif isinstance(event, FetchDone):
             self._fetched(event)
+        elif isinstance(event, FetchRangeDone):
+            self._fetched_range(event, actions)
         elif isinstance(event, Tick):
             self._tick(actions)
         elif isinstance(event, Announced):
@@ -441,6 +499,7 @@ class MeshNode:
         if transition.target is Standing.CUT_OFF:
             link.outbox.link_down()
             link.fetching.clear()
+            link.range_fetches.clear()
             actions.append(
                 Disconnect(peer, f"peer score fell to {link.score.score:.0f}", link.score.banned_until)
             )
@@ -472,11 +531,15 @@ class MeshNode:
         peer's claims all go on to verification (its invalid data must still
         count against it). Only
         ordinary content is screened (`SCREENED_KINDS`); trust records, fetched
-        ids, duplicates and this node's own items go on to the full path. A claim
-        passes while the bucket of its author's budget holder has a token for it
-        (counted within the batch, looked at, not taken); refused claims cost the
-        peer's own bucket, as pushed items always do, and overrunning it costs the
-        peer's score as in `_admit_batch`."""
+        ids, duplicates and this node's own items go on to the full path, and so do
+        claims whose key lies in a range being fetched from this peer, up to what
+        the range fetches may still bring (they draw on catch-up budgets once
+        verified, as fetched ids do: screened against the live budget, a returning
+        node's backlog fetched by range was deferred past the author's first 300).
+        A claim passes while the bucket of its author's budget holder has a token
+        for it (counted within the batch, looked at, not taken); refused claims
+        cost the peer's own bucket, as pushed items always do, and overrunning it
+        costs the peer's score as in `_admit_batch`."""
         link = self._link(event.peer)
         self._scored(event.peer, link.score.refresh(self._now), actions)
         standing = link.score.standing
@@ -493,8 +556,13 @@ class MeshNode:
         room: dict[bytes, float] = {}
         passed = refused = 0
         overran = False
+        by_range = link.reserved()  # claims a range fetch under way may still bring solicited
         for claim in event.claims:
             if not self._screened(claim, link):
+                passed += 1
+                continue
+            if by_range > 0 and claim.created is not None and link.in_range((claim.created, claim.id)):
+                by_range -= 1
                 passed += 1
                 continue
             holder = self.trust.budget_holder(claim.author, now, self.limits.fresh_vouch_ms)
@@ -533,6 +601,11 @@ class MeshNode:
             and self.trust.in_horizon(claim.author)
         )
 
+    @staticmethod
+    def _solicited(item: Item, link: _Link) -> bool:
+        """Asked for from this peer: by id, or in a range being fetched (looked at, not counted)."""
+        return item.id in link.fetching or link.in_range(item.key)
+
     def _admit_batch(
         self, items: list[Item], peer: bytes | None, actions: list[Action], hops: Sequence[int | None] = ()
     ) -> None:
@@ -545,7 +618,7 @@ class MeshNode:
         swap: bytes | None = None  # an announcer whose path is faster than this link
         tree_hops = self.timing.tree_push
         for index, item in enumerate(items):
-            pushed = peer is not None and item.id not in self._links[peer].fetching
+            pushed = peer is not None and not self._solicited(item, self._links[peer])
             first = self.tree.announced_first(item.id) if pushed else None
             first_hops = None if first is None else self.tree.announced_hops(item.id, first[0])
             nearest = self.tree.nearest_announcer(item.id) if pushed else None
@@ -645,7 +718,8 @@ class MeshNode:
         resend by the peer we first got it from (its reply to us was lost), and not
         a late push of an item we had to fetch: then the push was lost or slow this
         once, and the next item, pushed along both links, shows which one to prune."""
-        if self._links[peer].fetching.pop(item.id, None) is not None:
+        link = self._links[peer]
+        if link.fetching.pop(item.id, None) is not None or link.in_range(item.key):
             return False
         if always_eager(item) or item.id in self._repaired:
             return False
@@ -708,7 +782,11 @@ class MeshNode:
         """Rate budgets (`mesh.peers`): catch-up ones for what we fetched, live ones
         for what was pushed; fresh keys draw on their voucher's budget."""
         now = self._now
-        solicited = peer is not None and self._links[peer].fetching.pop(item.id, None) is not None
+        if peer is None:
+            solicited = False
+        else:
+            link = self._links[peer]
+            solicited = link.fetching.pop(item.id, None) is not None or link.ranged(item.key)
         if peer is not None and not solicited and not self.rates.admit_peer(peer, now):
             return "peer-rate-limited"
         if item.author == self.key or item.declares_compromise:
@@ -754,17 +832,19 @@ class MeshNode:
 
     def _reject(self, item: Item, peer: bytes | None, reason: str, actions: list[Action]) -> None:
         if reason in _STICKY:
-            self._refused[item.id] = reason
+            if item.id not in self._refused:
+                self._refused_keys.add(item.key)
+            self._refused[item.id] = (reason, item.created)
             self._refused.move_to_end(item.id)
             if len(self._refused) > REFUSED_MEMORY:
-                self._refused.popitem(last=False)
+                self._unrefuse(next(iter(self._refused)))
         actions.append(Rejected(peer, item.id, reason))
 
     def _accept(self, item: Item, peer: bytes | None, actions: list[Action]) -> None:
         seq = self._next_seq
         self._next_seq += 1
         self._remember(item, seq)
-        self._refused.pop(item.id, None)
+        self._unrefuse(item.id)
         if peer is not None:
             self._origin[item.id] = peer
         actions.append(Store(item, seq))
@@ -809,10 +889,23 @@ class MeshNode:
         self._hops.pop(item_id, None)
 
     def _trust_changed(self) -> None:
-        """Ids refused as outside the horizon may be welcome now: let reconciliation fetch them."""
-        stale = [item_id for item_id, reason in self._refused.items() if reason == "outside-horizon"]
+        """Ids refused as outside the horizon may be welcome now: let reconciliation
+        fetch them, soon. A returning node fetches by range and by id at once, so
+        a new author's first alerts can come before the vouch that lets them in
+        (a real-process catch-up missed two of 600 until the regular session,
+        5 minutes on); by id the same happened when the vouch came in a later batch."""
+        stale = [item_id for item_id, (reason, _) in self._refused.items() if reason == "outside-horizon"]
         for item_id in stale:
-            del self._refused[item_id]
+            self._unrefuse(item_id)
+        if stale:
+            for link in self._links.values():
+                if link.outbox.up:
+                    self._catch_up_soon(link)
+
+    def _unrefuse(self, item_id: bytes) -> None:
+        refused = self._refused.pop(item_id, None)
+        if refused is not None:
+            self._refused_keys.discard((refused[1], item_id))
 
     # -- anti-entropy ---------------------------------------------------------------------
     def _reconciled(self, event: ReconcileDone, actions: list[Action]) -> None:
@@ -831,10 +924,8 @@ class MeshNode:
         deadline = self._now + self.timing.fetch_timeout_ms
         # Ask for no more than the peer's catch-up budget can take now (items in
         # flight will draw on it too); the rest waits for the next session, soon.
-        room = min(
-            MAX_FETCHING - len(link.fetching),
-            self.rates.catch_up_allowance(event.peer, self._now) - len(link.fetching),
-        )
+        in_flight = len(link.fetching) + link.reserved()
+        room = min(MAX_FETCHING, self.rates.catch_up_allowance(event.peer, self._now)) - in_flight
         wanted: list[bytes] = []
         left_over = not event.complete
         for item_id in event.need:
@@ -847,6 +938,17 @@ class MeshNode:
             wanted.append(item_id)
         for start in range(0, len(wanted), FETCH_ACTION_IDS):
             actions.append(Fetch(event.peer, tuple(wanted[start : start + FETCH_ACTION_IDS])))
+        room -= len(wanted)
+        if event.ranges:
+            # The ranges we hold nothing in, by range (their ids never listed), with
+            # the rest of the allowance; one range fetch at a time per peer: what a
+            # fetch under way leaves is found by the next session.
+            if link.range_fetches or room <= 0:
+                left_over = True
+            else:
+                ranges = tuple(event.ranges)
+                link.range_fetches[ranges] = [deadline, room]
+                actions.append(FetchRange(event.peer, ranges, room))
         if left_over:
             self._catch_up_soon(link)
 
@@ -868,6 +970,50 @@ class MeshNode:
         if missing:
             self._catch_up_soon(link)
 
+    def _fetched_range(self, event: FetchRangeDone, actions: list[Action]) -> None:
+        """A range fetch is over. One that stopped at its limit (it brought all it
+        was allowed: the catch-up budget, not the peer, stopped it; some may have
+        been copies of what the peer pushed meanwhile) goes on from where it
+        stopped as the budget refills (`_go_on`), without a new session: the rest
+        of ranges found empty here, only ever narrower. What any other stop left
+        is found by the next session, soon. One that brought nothing counts as an
+        empty fetch (`_fetched`)."""
+        link = self._link(event.peer)
+        if link.range_fetches.pop(tuple(event.ranges), None) is None:
+            return  # timed out or the link went down meanwhile
+        if event.got:
+            link.empty_fetches = 0
+        else:
+            link.empty_fetches += 1
+            if link.empty_fetches >= WITHHELD_FETCHES:
+                link.starved_until = self._now + self.timing.reconcile_every_ms
+                return
+        if not event.complete and event.resume is not None:
+            rest = ranges_from(event.ranges, event.resume)
+            if rest:
+                self._go_on(event.peer, link, rest, actions)
+                return
+        if not event.complete or not event.got:
+            self._catch_up_soon(link)
+
+    def _go_on(self, peer: bytes, link: _Link, rest: tuple[Range, ...], actions: list[Action]) -> None:
+        """Fetch the rest of a range fetch that stopped at its limit: at once with
+        the allowance refilled while it ran, when that is at least
+        `RANGE_CONTINUE_MIN`; otherwise the next session comes as soon as the
+        budget holds that much (not after the fixed `Timing.catch_up_again_ms`:
+        at 10,000 alerts that pause was a third of the catch-up). The budget paces
+        the fetch exactly as before; only the idle wait and the session are gone."""
+        now = self._now
+        in_flight = len(link.fetching) + link.reserved()
+        room = min(MAX_FETCHING, self.rates.catch_up_allowance(peer, now)) - in_flight
+        if room >= RANGE_CONTINUE_MIN and not link.range_fetches:
+            link.range_fetches[rest] = [now + self.timing.fetch_timeout_ms, room]
+            actions.append(FetchRange(peer, rest, room))
+            return
+        if now >= link.starved_until:
+            wait = self.rates.catch_up_refill_ms(peer, RANGE_CONTINUE_MIN + in_flight, now)
+            link.next_reconcile = min(link.next_reconcile, now + min(wait, self.timing.catch_up_again_ms))
+
     def _catch_up_soon(self, link: _Link) -> None:
         """Reconcile again shortly: the peer holds items for us that are not on their way."""
         if self._now >= link.starved_until:
@@ -888,6 +1034,9 @@ class MeshNode:
                 late = [item_id for item_id, deadline in link.fetching.items() if deadline <= now]
                 for item_id in late:
                     del link.fetching[item_id]
+            if link.range_fetches:
+                for ranges in [r for r, state in link.range_fetches.items() if state[0] <= now]:
+                    del link.range_fetches[ranges]
             if link.outbox.up and now >= link.next_reconcile:
                 self._start_reconcile(peer, link, actions)
         self._graft_due(actions)

@@ -299,6 +299,17 @@ class RateLimits:
         """How many solicited items `peer` could deliver right now: what to fetch at most."""
         return int(self._catch_up_peer(peer, now).available(now))
 
+    def catch_up_refill_ms(self, peer: bytes, amount: float, now: int) -> int:
+        """Milliseconds until `peer`'s catch-up allowance holds ``amount`` (capped at
+        its burst) at the refill rate: 0 when it does already."""
+        bucket = self._catch_up_peer(peer, now)
+        short = min(amount, bucket.burst) - bucket.available(now)
+        if short <= 0:
+            return 0
+        if bucket.rate_per_ms <= 0:
+            return 2**62  # never refills: the regular session finds the rest
+        return int(short / bucket.rate_per_ms) + 1
+
     def admit_catch_up(self, peer: bytes, holder: bytes, now: int) -> str | None:
         """A solicited item: None when admitted, else which catch-up bucket is empty."""
         limits = self.limits

@@ -29,6 +29,22 @@ reply would be bigger, the rest of the key space goes as one fingerprint and
 the next round continues, so a node a week behind catches up over several
 rounds instead of one huge message. `MAX_ROUNDS` bounds a session.
 
+**Ranges instead of ids** (`Initiator(ranges=True)`, against a peer that
+answers range fetches: docs/protocol.md §12). The message format and the
+responder are unchanged; only the initiator's choices differ. A differing range
+in which the initiator holds nothing is not descended into: the initiator
+skips it and records it in `need_ranges`, and the node fetches the peer's
+envelopes in it by range (`page`, paged by bound), so no id of a range we miss
+entirely ever crosses the wire. A differing range in which it holds a few keys
+(at most `ID_LIST_MAX`) goes back as its fingerprint rather than an id list, so
+the *peer* splits it by its own keys: the empty sub-ranges become ranges to
+fetch and only the boundary, where both sides hold keys, is listed by id. The
+first message is one fingerprint when the initiator holds few keys. A node back
+from an outage thus reconciles in a few round trips of fingerprints (about
+600 bytes each) whatever the size of its backlog. `MAX_NEED_RANGES` bounds what
+a hostile peer's fingerprints can make it fetch; past it, ranges are listed by
+id as before.
+
 Anything malformed raises `MeshError` and nothing else.
 """
 
@@ -46,6 +62,8 @@ from mesh.interfaces import ID_BYTES, Key, MeshError
 from protocol.signing import PERSON_RECONCILE
 
 Bound: TypeAlias = tuple[int, bytes]
+#: [lower, upper): the keys k with lower <= k < upper.
+Range: TypeAlias = tuple[Bound, Bound]
 
 VERSION = 1
 INFINITY = 2**64 - 1
@@ -58,6 +76,9 @@ MAX_MESSAGE_BYTES = 48 * 1024
 MAX_IDS = MAX_MESSAGE_BYTES // ID_BYTES
 MAX_RANGES = 4096
 MAX_ROUNDS = 256
+#: Ranges to fetch one session may collect (adjacent ones merge): what a peer's
+#: fingerprints can make us ask for, at one range fetch or more each.
+MAX_NEED_RANGES = 256
 
 _START: Bound = (0, b"")
 _END: Bound = (INFINITY, b"")
@@ -79,6 +100,9 @@ def fingerprint(ids: Iterable[bytes]) -> bytes:
 def _digest(total: int, count: int) -> bytes:
     data = (total % _MOD).to_bytes(32, "little") + count.to_bytes(8, "little")
     return hashlib.blake2b(data, digest_size=FINGERPRINT_BYTES, person=PERSON_RECONCILE).digest()
+
+
+_EMPTY = _digest(0, 0)
 
 
 class KeyIndex:
@@ -128,6 +152,12 @@ class KeyIndex:
         key: Key = self._keys[position]
         return key
 
+    def between(self, lower: Bound, upper: Bound, limit: int) -> list[Key]:
+        """At most ``limit`` keys k with lower <= k < upper, in order."""
+        start = self.position(lower)
+        end = min(self.position(upper), start + max(limit, 0))
+        return self.keys(start, end) if start < end else []
+
 
 def as_index(keys: KeyIndex | Iterable[Key]) -> KeyIndex:
     return keys if isinstance(keys, KeyIndex) else KeyIndex(keys)
@@ -143,6 +173,29 @@ def bound_between(before: Key, after: Key) -> Bound:
             break
         shared += 1
     return (after[0], after[1][: shared + 1])
+
+
+def page(index: KeyIndex, lower: Bound, upper: Bound, limit: int) -> list[Key]:
+    """The keys a range fetch may answer: at most ``limit`` in [lower, upper), plus
+    the one after them when there is one (so `next_bound` can say where to go on)."""
+    return index.between(lower, upper, limit + 1)
+
+
+def next_bound(keys: list[Key], served: int) -> Bound | None:
+    """Where a range fetch goes on after serving ``keys[:served]`` of `page`'s
+    ``keys``: the shortest bound between the last served and the first not served,
+    or None when it served the rest of the range."""
+    if served >= len(keys):
+        return None
+    if served <= 0:
+        return keys[0]
+    return bound_between(keys[served - 1], keys[served])
+
+
+def ranges_from(ranges: Iterable[Range], resume: Bound) -> tuple[Range, ...]:
+    """What is left of ``ranges`` from ``resume`` on (a range fetch that stopped
+    there): only ever narrower, never more than was asked."""
+    return tuple((max(lower, resume), upper) for lower, upper in ranges if upper > resume)
 
 
 # -- parsing hostile input ----------------------------------------------------------------
@@ -290,12 +343,23 @@ class _Side(ABC):
     def id_list(self, out: _Reply, theirs: list[bytes], upper: Bound, start: int, end: int) -> bool:
         """Compare the peer's id list for a range with ours (responder and initiator differ)."""
 
+    def differs(self, out: _Reply, upper: Bound, start: int, end: int) -> None:
+        """The peer's fingerprint of a range differs from ours (and we have room)."""
+        self.split(out, upper, start, end)
+
+    def take_range(self, lower: Bound, upper: Bound, start: int, end: int, fp: bytes) -> bool:
+        """Whether the range is taken to be fetched whole rather than reconciled (initiator)."""
+        return False
+
     def process(self, message: object) -> _Reply:
         out = _Reply()
         start = 0
+        lower = _START
         for upper, mode, payload in parse(message):
             end = self.index.position(upper)
-            if mode != SKIP and out.nearly_full:
+            if mode == FINGERPRINT and self.take_range(lower, upper, start, end, payload):
+                out.skip(upper)
+            elif mode != SKIP and out.nearly_full:
                 if out.full:
                     self.rest(out, start)
                     return out
@@ -312,10 +376,10 @@ class _Side(ABC):
                 if payload == self.index.fingerprint(start, end):
                     out.skip(upper)
                 else:
-                    self.split(out, upper, start, end)
+                    self.differs(out, upper, start, end)
             elif self.id_list(out, payload, upper, start, end):
                 return out
-            start = end
+            start, lower = end, upper
         return out
 
 
@@ -336,10 +400,39 @@ class _Responder(_Side):
 
 
 class _InitiatorSide(_Side):
-    def __init__(self, index: KeyIndex) -> None:
+    def __init__(self, index: KeyIndex, ranges: bool, refused: KeyIndex | None) -> None:
         super().__init__(index)
         self.have: dict[bytes, None] = {}
         self.need: dict[bytes, None] = {}
+        self.ranges = ranges
+        self.refused = refused
+        self.need_ranges: list[Range] = []
+
+    def take_range(self, lower: Bound, upper: Bound, start: int, end: int, fp: bytes) -> bool:
+        """A range the peer holds something in (its fingerprint is not the empty
+        set's) and we hold nothing in: fetched whole, its ids never listed."""
+        if not self.ranges or start != end or fp == _EMPTY:
+            return False
+        if self.refused is not None:
+            first, last = self.refused.position(lower), self.refused.position(upper)
+            if first < last and self.refused.fingerprint(first, last) == fp:
+                return True  # all it holds there we refused (outside the horizon, …): settled
+        if self.need_ranges and self.need_ranges[-1][1] == lower:
+            self.need_ranges[-1] = (self.need_ranges[-1][0], upper)  # adjacent: one range
+            return True
+        if len(self.need_ranges) >= MAX_NEED_RANGES:
+            return False  # listed by id, as without ranges
+        self.need_ranges.append((lower, upper))
+        return True
+
+    def differs(self, out: _Reply, upper: Bound, start: int, end: int) -> None:
+        """With ranges, a few keys of ours go back as their fingerprint: the peer
+        splits the range by its own keys, and the sub-ranges we hold nothing in
+        are fetched whole instead of listed (it lists the range when it holds few)."""
+        if self.ranges and end - start <= ID_LIST_MAX:
+            out.fingerprint(upper, self.index.fingerprint(start, end))
+            return
+        self.split(out, upper, start, end)
 
     def id_list(self, out: _Reply, theirs: list[bytes], upper: Bound, start: int, end: int) -> bool:
         ours = self.index.ids(start, end)
@@ -373,14 +466,27 @@ class Initiator:
     recomputed from bounds every round, and the next session catches stragglers.
     """
 
-    def __init__(self, keys: KeyIndex | Iterable[Key]) -> None:
-        self._side = _InitiatorSide(as_index(keys))
+    def __init__(
+        self, keys: KeyIndex | Iterable[Key], *, ranges: bool = False, refused: KeyIndex | None = None
+    ) -> None:
+        self._side = _InitiatorSide(as_index(keys), ranges, refused)
         self.rounds = 0
 
     def initiate(self) -> list[Any]:
         out = _Reply()
-        self._side.split(out, _END, 0, len(self._side.index))
+        side = self._side
+        if side.ranges and len(side.index) <= ID_LIST_MAX:
+            out.fingerprint(_END, side.index.fingerprint(0, len(side.index)))  # the peer splits
+        else:
+            side.split(out, _END, 0, len(side.index))
         return out.message()
+
+    def without_ranges(self) -> None:
+        """The peer does not answer range fetches (its first reply says so): go on
+        listing ids as before. Only before the first reply is processed."""
+        if self.rounds:
+            raise MeshError("ranges-too-late", "ranges can only be turned off before the first reply")
+        self._side.ranges = False
 
     def reconcile(self, reply: object) -> list[Any] | None:
         """Process the peer's reply; the next message, or None when reconciled."""
@@ -400,10 +506,24 @@ class Initiator:
         """Ids the peer holds that we lack: fetch them."""
         return tuple(self._side.need)
 
+    @property
+    def need_ranges(self) -> tuple[Range, ...]:
+        """Ranges the peer holds keys in and we hold none (with ``ranges``): fetch
+        them by range. In order, adjacent ones merged."""
+        merged: list[Range] = []
+        for lower, upper in sorted(self._side.need_ranges):
+            if merged and merged[-1][1] >= lower:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], upper))
+            else:
+                merged.append((lower, upper))
+        return tuple(merged)
 
-def exchange(ours: KeyIndex | Iterable[Key], theirs: KeyIndex | Iterable[Key]) -> tuple[Initiator, int]:
+
+def exchange(
+    ours: KeyIndex | Iterable[Key], theirs: KeyIndex | Iterable[Key], *, ranges: bool = False
+) -> tuple[Initiator, int]:
     """Run a whole session in-process (simulator, tests); returns it and the messages sent."""
-    session = Initiator(ours)
+    session = Initiator(ours, ranges=ranges)
     responder = _Responder(as_index(theirs))
     message: list[Any] | None = session.initiate()
     messages = 0

@@ -333,7 +333,7 @@ async def _reconcile(request: web.Request) -> web.Response:
     reply = _parsed(
         service, sender, lambda: mesh.reconcile.respond(service.mesh.keys(), framing.unpack(body).get("m"))
     )
-    return _reply({"m": reply})
+    return _reply({"m": reply, "ranges": True})  # ranges: this node answers range fetches
 
 
 async def _fetch(request: web.Request) -> web.Response:
@@ -342,7 +342,12 @@ async def _fetch(request: web.Request) -> web.Response:
     frame = _parsed(service, sender, lambda: framing.unpack(body))
     ids = _parsed(service, sender, lambda: framing.id_list(frame, limit=framing.MAX_FETCH_IDS))
     authors = _parsed(service, sender, lambda: framing.author_list(frame))  # their node records, after the ids
-    return _reply({"e": _one_frame(service, ids + service.record_ids(authors))})
+    asked = _parsed(service, sender, lambda: framing.fetch_range(frame))
+    out, room = _one_frame(service, ids + service.record_ids(authors))
+    if asked is None:
+        return _reply({"e": out})
+    more, after = _range_page(service, asked, room - RANGE_REPLY_SLACK)
+    return _reply({"e": out + more, "next": None if after is None else list(after)})
 
 
 async def _tree(request: web.Request) -> web.Response:
@@ -354,18 +359,49 @@ async def _tree(request: web.Request) -> web.Response:
     return _reply({})
 
 
-def _one_frame(service: NodeService, ids: list[bytes]) -> list[bytes]:
+def _one_frame(service: NodeService, ids: list[bytes]) -> tuple[list[bytes], int]:
     """The stored envelopes among ``ids``, in the order asked, as many as fit in
-    one frame: the requester asks again for the ids it did not get."""
+    one frame: the requester asks again for the ids it did not get. Also the room
+    left in the frame (negative: full)."""
     room = framing.MAX_FRAME_BYTES - framing.FRAME_SLACK
     out: list[bytes] = []
     for start in range(0, len(ids), 32):
         for row in service.store.get_many(ids[start : start + 32]):
             room -= len(row.raw) + framing.ITEM_OVERHEAD
             if room < 0:
-                return out
+                return out, room
             out.append(row.raw)
-    return out
+    return out, room
+
+
+def _range_page(
+    service: NodeService, asked: framing.RangeAsked, room: int
+) -> tuple[list[bytes], mesh.reconcile.Bound | None]:
+    """A range fetch's page: the envelopes of the keys in the range, in key order,
+    at most ``asked.limit`` and what fits in ``room``; and the bound the requester
+    goes on from (None: this was the rest of the range). The keys come from the
+    mesh's index (what reconciliation showed the peer), read with one bisection,
+    so the work is that of an id fetch of ``limit`` ids."""
+    keys = mesh.reconcile.page(service.mesh.keys(), asked.lower, asked.upper, asked.limit)
+    served = min(len(keys), asked.limit)
+    out: list[bytes] = []
+    for start in range(0, served, 32):
+        chunk = keys[start : min(start + 32, served)]
+        rows = {row.id: row for row in service.store.get_many([key[1] for key in chunk])}
+        for at, key in enumerate(chunk, start):
+            row = rows.get(key[1])  # gone since (expired): skipped, the next page goes on after it
+            if row is None:
+                continue
+            room -= len(row.raw) + framing.ITEM_OVERHEAD
+            if room < 0:
+                return out, mesh.reconcile.next_bound(keys, at)
+            out.append(row.raw)
+    return out, mesh.reconcile.next_bound(keys, served)
+
+
+#: Room kept in a fetch reply for its ``next`` bound (at most 33 bytes of prefix and
+#: a 64-bit created, with the key): the reply stays within one frame.
+RANGE_REPLY_SLACK = 64
 
 
 async def _pair(request: web.Request) -> web.Response:

@@ -46,7 +46,14 @@ class NodeCollector(Collector):
         )
         yield _counter("amparo_reconcile_bytes", "Reconciliation messages' bytes, both ways", c.reconcile_bytes)
         yield _counter("amparo_fetch_requests", "Fetch requests sent (one round trip each)", c.fetch_requests)
-        yield _counter("amparo_fetch_request_bytes", "Bytes of the ids fetch requests asked for", c.fetch_request_bytes)
+        yield _counter(
+            "amparo_fetch_range_requests", "Of the fetch requests, those asking a range", c.range_fetch_requests
+        )
+        yield _counter(
+            "amparo_fetch_request_bytes",
+            "Bytes of the ids fetch requests asked for (by range: the request and the reply's next bound)",
+            c.fetch_request_bytes,
+        )
         yield _counter("amparo_envelopes_fetched", "Envelopes fetched from peers", c.fetched)
         yield _counter("amparo_envelopes_fetched_bytes", "Bytes of the envelopes fetched", c.fetched_bytes)
         allies = s.allies

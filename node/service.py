@@ -185,6 +185,7 @@ class Counters:
     reconcile_bytes: int = 0
     fetch_requests: int = 0
     fetch_request_bytes: int = 0
+    range_fetch_requests: int = 0  # of fetch_requests: by range (their bytes: the request and its `next`)
     fetched: int = 0
     fetched_bytes: int = 0
     acks_for_ours: int = 0  # acknowledgements of alerts this node authored …
@@ -244,6 +245,9 @@ class NodeService:
         # Names of authors, from the node records and vouches in the store (node.directory).
         self.directory = Directory()
         self._records_asked: dict[bytes, int] = {}  # author -> when its node record was last asked for
+        # Peers whose reconciliation replies said they answer range fetches but whose
+        # fetch replies did not: asked by id until this node restarts.
+        self._no_range_fetch: set[bytes] = set()
         # Delivery receipts owed and received (node.receipts), rebuilt from the store like the names.
         self.receipts = ReceiptBook(self._random)
         self.receipt_desk = ReceiptDesk(self, self.receipts)  # sends them; nothing runs before start
@@ -821,6 +825,8 @@ class NodeService:
                 self._spawn(self._reconcile(action.peer))
             elif isinstance(action, mesh.Fetch):
                 self._spawn(self._fetch(action.peer, list(action.ids)))
+            elif isinstance(action, mesh.FetchRange):
+                self._spawn(self._fetch_range(action.peer, action.ranges, action.limit))
             elif isinstance(action, mesh.Disconnect):
                 log.warning("cutting off peer %s: %s", action.peer.hex()[:16], action.reason)
             elif isinstance(action, mesh.SaveStanding):
@@ -835,7 +841,7 @@ class NodeService:
                     self._note_throttled(action.peer, action.reason)
             elif isinstance(action, mesh.Announce | mesh.Graft | mesh.Prune):
                 self._tree_action(action)
-        self._wake_for_tree()
+        self._wake_for_mesh()
 
     def _note_throttled(self, peer: bytes, reason: str) -> None:
         """One warning when a peer's pushes start being deferred for a budget (a
@@ -883,13 +889,16 @@ class NodeService:
         for event in self.tree.heard(peer, speaks):
             self.handle(event)
 
-    def _wake_for_tree(self) -> None:
-        """Meet the mesh's next deadline (an announcement batch, a late announced id)
-        when it falls before the next tick: announcements wait ``announce_delay_ms``,
-        not a whole tick."""
-        if not (self._waking and self.tree.enabled):
+    def _wake_for_mesh(self) -> None:
+        """Meet the mesh's next deadline when it falls before the next tick: with
+        tree push every deadline (an announcement batch, a late announced id), so
+        announcements wait ``announce_delay_ms``, not a whole tick; with flooding
+        the next reconciliation, so a catch-up paced by the peer's budget goes on
+        when the budget allows (up to 2 s sooner: at 10,000 alerts, a fifth of
+        the catch-up)."""
+        if not self._waking:
             return
-        due = self.mesh.wakeup_at()
+        due = self.mesh.wakeup_at() if self.tree.enabled else self.mesh.reconcile_at()
         if due is None:
             return
         now = self.clock()
@@ -909,7 +918,7 @@ class NodeService:
         try:
             self.handle(mesh.Tick())
         except Exception:
-            log.exception("tree wake-up failed")
+            log.exception("mesh wake-up failed")
 
     def _store_or_forget(self, items: list[Item]) -> dict[bytes, StoredEnvelope]:
         """``_store``; when the write fails (a full disk, a failing database) the
@@ -1292,31 +1301,43 @@ class NodeService:
     async def _reconcile(self, peer: bytes) -> None:
         """One session in at most ``MAX_ROUNDS`` messages of at most 48 KiB each. A
         session cut short still reports what it found (``complete=False``), and the
-        mesh starts the next one soon to continue."""
+        mesh starts the next one soon to continue. Ranges we hold nothing in are
+        reported as ranges to fetch whole (``mesh.FetchRange``) when the peer's
+        first reply says it answers range fetches; with an older peer, ids only."""
         address = self.peer_address(peer)
         if address is None:
             return
-        have: list[bytes] = []
-        need: list[bytes] = []
-        complete = False
         try:
-            session = mesh.reconcile.Initiator(self.mesh.keys())
+            session = mesh.reconcile.Initiator(
+                self.mesh.keys(), ranges=peer not in self._no_range_fetch, refused=self.mesh.refused_keys()
+            )
             message = session.initiate()
+            complete = False
             for _ in range(mesh.reconcile.MAX_ROUNDS):
                 reply = await self.client.call(address, "/mesh/v1/reconcile", {"m": message})
                 self._count_reconcile(message, reply.get("m"))
+                if session.rounds == 0 and not framing.answers_ranges(reply):
+                    session.without_ranges()
                 next_message = session.reconcile(reply.get("m"))
                 if next_message is None:
                     complete = True
                     break
                 message = next_message
-            have, need = list(session.have), list(session.need)
             self.counters.reconciles += 1
             self._seen(peer)
-        except (TransportError, mesh.MeshError) as exc:
+        except (TransportError, BadFrame, mesh.MeshError) as exc:
             self._failed(peer, "reconcile with", exc)
             return
-        self.handle(mesh.ReconcileDone(peer, tuple(have), tuple(need), complete))
+        log.debug(
+            "reconciled with %s in %d rounds: %d ids and %d ranges to fetch, %d to send%s",
+            peer.hex()[:16],
+            session.rounds,
+            len(session.need),
+            len(session.need_ranges),
+            len(session.have),
+            "" if complete else " (cut short)",
+        )
+        self.handle(mesh.ReconcileDone(peer, session.have, session.need, complete, session.need_ranges))
 
     async def _fetch(self, peer: bytes, ids: list[bytes]) -> None:
         """Ask for ``ids`` a page at a time; whatever did not come (a failed call, a
@@ -1352,6 +1373,95 @@ class NodeService:
             page = min(framing.MAX_FETCH_IDS, 2 * page if not rest else len(got) + len(got) // 8 + 1)
             wanted = rest + wanted[len(asked) :]
             await self.relay(raws, peer)
+
+    async def _fetch_range(self, peer: bytes, ranges: tuple[mesh.reconcile.Range, ...], limit: int) -> None:
+        """Fetch the peer's items in ``ranges`` (``mesh.FetchRange``); whatever
+        happens, ``FetchRangeDone`` says how many came, whether every range was
+        fetched to its end, and where a fetch that reached its limit would go on."""
+        got, complete, resume = 0, False, None
+        began = time.monotonic()
+        try:
+            address = self.peer_address(peer)
+            if address is not None:
+                got, complete, resume = await self._range_pages(address, peer, ranges, limit)
+        finally:
+            log.debug(
+                "range fetch from %s: %d of at most %d in %.2f s (%s)",
+                peer.hex()[:16],
+                got,
+                limit,
+                time.monotonic() - began,
+                "complete" if complete else "at its limit" if resume is not None else "cut short",
+            )
+            self.handle(mesh.FetchRangeDone(peer, ranges, got, complete, resume))
+
+    async def _range_pages(
+        self, address: PeerAddress, peer: bytes, ranges: tuple[mesh.reconcile.Range, ...], limit: int
+    ) -> tuple[int, bool, mesh.reconcile.Bound | None]:
+        """Each range a page (one frame) at a time, from its lower bound to the
+        ``next`` each reply names; the next page is asked while this one is verified
+        and stored. At most ``limit`` envelopes in all: at the limit, returns the
+        bound it would go on from (the mesh goes on as the budget refills). A reply
+        must move forward (a ``next`` above the page's bound, with envelopes) or the
+        fetch stops, so a peer cannot keep us asking; a ``next`` at or past the
+        range's end ends it. Stops early, incomplete, when a budget deferred part of
+        a page (the rest comes by a later session) or the peer does not answer range
+        fetches. Returns (envelopes that came, complete, where to go on)."""
+        got = 0
+        pending: asyncio.Future[tuple[list[bytes], mesh.reconcile.Bound | None]] | None = None
+        try:
+            for lower, upper in ranges:
+                if got >= limit:
+                    return got, False, lower
+                cursor = lower
+                pending = asyncio.ensure_future(self._range_call(address, cursor, upper, limit - got))
+                while pending is not None:
+                    try:
+                        raws, after = await pending
+                    except _NoRangeFetch:
+                        log.info("peer %s does not answer range fetches: asked by id", peer.hex()[:16])
+                        self._no_range_fetch.add(peer)
+                        return got, False, None
+                    except (TransportError, BadFrame) as exc:
+                        self._failed(peer, "fetch a range from", exc)
+                        return got, False, None
+                    pending = None
+                    got += len(raws)
+                    if after is not None and after >= upper:
+                        after = None
+                    if after is not None and (after <= cursor or not raws):
+                        log.info("range fetch from %s stopped: a reply did not move forward", peer.hex()[:16])
+                        return got, False, None
+                    if after is not None and got < limit:
+                        cursor = after
+                        pending = asyncio.ensure_future(self._range_call(address, cursor, upper, limit - got))
+                    if raws and (await self.relay(raws, peer)).deferred:
+                        return got, False, None  # a catch-up budget is spent: the rest comes later
+                    if after is not None and pending is None:
+                        return got, False, after  # the limit is reached: the mesh goes on from here
+            return got, True, None
+        finally:
+            if pending is not None:
+                pending.cancel()
+                pending.add_done_callback(_retrieved)
+
+    async def _range_call(
+        self, address: PeerAddress, lower: mesh.reconcile.Bound, upper: mesh.reconcile.Bound, limit: int
+    ) -> tuple[list[bytes], mesh.reconcile.Bound | None]:
+        """One range fetch request: the envelopes and the bound to go on from. A
+        reply without ``next`` is an older node's, which ignored the range."""
+        frame = framing.range_frame(lower, upper, min(limit, framing.MAX_FETCH_IDS))
+        reply = await self.client.call(address, "/mesh/v1/fetch", frame)
+        if "next" not in reply:
+            raise _NoRangeFetch
+        raws, after = framing.envelope_list(reply), framing.range_next(reply)
+        c = self.counters
+        c.fetch_requests += 1
+        c.range_fetch_requests += 1
+        c.fetch_request_bytes += len(framing.pack(frame)) + len(framing.pack({"next": reply["next"]}))
+        c.fetched += len(raws)
+        c.fetched_bytes += sum(len(raw) for raw in raws)
+        return raws, after
 
     def _count_reconcile(self, sent: object, answer: object) -> None:
         c = self.counters
@@ -1497,6 +1607,17 @@ class NodeService:
             self.outage.failed(f"a background task ({getattr(coro, '__qualname__', '?')})", exc)
         except Exception:
             log.exception("background task failed")
+
+
+class _NoRangeFetch(Exception):
+    """A fetch reply without ``next``: the peer ignored the range (docs/protocol.md §12)."""
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """A background call dropped unawaited: take its outcome, so a failure it ended
+    with is not reported as never retrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _next_turn(before: asyncio.Future[None] | None, turn: asyncio.Future[None]) -> None:

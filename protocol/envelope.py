@@ -83,11 +83,13 @@ def envelope_id(raw: bytes) -> bytes:
     return hashlib.blake2b(raw, digest_size=ID_BYTES).digest()
 
 
-def claimed(raw: bytes) -> tuple[bytes, str] | None:
-    """The author key and the type an envelope's bytes name, read within the
-    decoder's limits but with nothing checked (no canonical form, no signature):
-    what a relay screens a push by before ``decode`` (``node.admission``), never
-    a fact. None when the bytes are not a map naming a 32-byte author and a text type."""
+def claimed(raw: bytes) -> tuple[bytes, str, int | None] | None:
+    """The author key, the type and the creation time an envelope's bytes name,
+    read within the decoder's limits but with nothing checked (no canonical form,
+    no signature): what a relay screens a push by before ``decode``
+    (``node.admission``), never a fact. None when the bytes are not a map naming
+    a 32-byte author and a text type; the time is None when it is not an integer
+    in 0..2**64-1 (verification refuses it)."""
     if not isinstance(raw, bytes) or len(raw) > codec.MAX_ENVELOPE_BYTES:
         return None
     try:
@@ -99,7 +101,10 @@ def claimed(raw: bytes) -> tuple[bytes, str] | None:
     author, kind = doc.get("a"), doc.get("t")
     if not isinstance(author, bytes) or len(author) != 32 or not isinstance(kind, str):
         return None
-    return author, kind
+    created = doc.get("c")
+    if type(created) is not int or not 0 <= created <= codec.INT_MAX:
+        created = None
+    return author, kind, created
 
 
 def encode(envelope: Envelope) -> bytes:

@@ -17,6 +17,14 @@ outbox agree on them: ``MAX_FRAME_BYTES`` (the listener's body limit),
 ``MAX_FETCH_IDS`` (ids in one fetch request) and the push batch that fills one
 frame (``PUSH_BATCH_ITEMS``, ``PUSH_BATCH_BYTES``).
 
+A fetch may name a *range* of (created, id) keys instead of ids (docs/protocol.md
+§12): ``{"ids": [], "range": [lower created, lower prefix, upper created, upper
+prefix], "limit": n}`` is answered ``{"e": [envelope, ...], "next": bound | nil}``,
+the envelopes in key order and where to go on (``fetch_range``, ``range_next``).
+A node that answers range fetches says so with ``"ranges": true`` in its
+reconciliation replies (``answers_ranges``); an older node ignores the fields,
+answers ``{"e": []}`` without ``next``, and is asked by id.
+
 Tree push (``mesh.tree``, docs/protocol.md §12.7) adds one frame, the *tree
 signal* ``{"ids": [id, ...], "graft": true, "prune": true}`` (any of the three;
 graft and prune not both), and one field, ``"tree": true``, that a node running
@@ -117,6 +125,66 @@ def author_list(frame: dict[str, Any]) -> list[bytes]:
     return [] if value is None else _ids(value, "authors", MAX_FETCH_AUTHORS)
 
 
+#: The largest ``created`` a bound may hold (2**64 - 1, the reconciliation's
+#: infinity, which takes no id prefix).
+BOUND_INFINITY: Final = 2**64 - 1
+
+Bound = tuple[int, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class RangeAsked:
+    """A range fetch: the keys k with ``lower <= k < upper``, at most ``limit``."""
+
+    lower: Bound
+    upper: Bound
+    limit: int
+
+
+def range_frame(lower: Bound, upper: Bound, limit: int) -> dict[str, Any]:
+    """The fetch frame asking for a range; ``ids`` stays (empty) so an older node,
+    which requires it, answers ``{"e": []}`` instead of refusing the frame."""
+    return {"ids": [], "range": [lower[0], lower[1], upper[0], upper[1]], "limit": limit}
+
+
+def fetch_range(frame: dict[str, Any]) -> RangeAsked | None:
+    """A fetch's optional ``range`` and ``limit``: two bounds (created 0..2**64-1,
+    an id prefix of at most 32 bytes, none with the infinite created), the lower
+    below the upper, and 1..``MAX_FETCH_IDS`` envelopes (that many when absent).
+    None when there is no ``range``. Raises only ``BadFrame``."""
+    value = _field(frame, "range")
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 4:
+        raise BadFrame("a range is [lower created, lower prefix, upper created, upper prefix]", field="range")
+    lower, upper = _bound(value[0], value[1], "range"), _bound(value[2], value[3], "range")
+    if not lower < upper:
+        raise BadFrame("a range's lower bound must be below its upper bound", field="range")
+    limit = frame.get("limit", MAX_FETCH_IDS)
+    if type(limit) is not int or not 1 <= limit <= MAX_FETCH_IDS:
+        raise BadFrame(f"must be an integer in 1..{MAX_FETCH_IDS}", field="limit")
+    return RangeAsked(lower, upper, limit)
+
+
+def range_next(reply: dict[str, Any]) -> Bound | None:
+    """A range fetch reply's ``next``: the bound to ask from for the rest of the
+    range, or None when the reply held the rest of it. Raises only ``BadFrame``
+    (the caller checks first that the field is there at all: an older node's reply
+    lacks it)."""
+    value = _field(reply, "next")
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 2:
+        raise BadFrame("next is [created, id prefix] or nil", field="next")
+    return _bound(value[0], value[1], "next")
+
+
+def answers_ranges(reply: dict[str, Any]) -> bool:
+    """A reconciliation reply's ``ranges``: true when its sender answers range
+    fetches. Absent (a node before the field) is false."""
+    return _flag(reply, "ranges")
+
+
 def deferred_ids(reply: dict[str, Any], sent: int) -> list[bytes]:
     """The push reply's ``deferred``: ids the receiver refused for a budget, to send
     again later (docs/protocol.md §12.6). Absent (a node before this field) means
@@ -199,6 +267,16 @@ def _flag(frame: dict[str, Any], key: str) -> bool:
     if not isinstance(value, bool):
         raise BadFrame("must be true or false", field=key)
     return value
+
+
+def _bound(created: Any, prefix: Any, key: str) -> Bound:
+    if type(created) is not int or not 0 <= created <= BOUND_INFINITY:
+        raise BadFrame("a bound's created is an integer in 0..2**64-1", field=key)
+    if not isinstance(prefix, bytes) or len(prefix) > ID_BYTES:
+        raise BadFrame(f"a bound's id prefix is at most {ID_BYTES} bytes", field=key)
+    if created == BOUND_INFINITY and prefix:
+        raise BadFrame("the infinite bound has no id prefix", field=key)
+    return (created, prefix)
 
 
 def _ids(items: Any, key: str, limit: int) -> list[bytes]:

@@ -11,6 +11,8 @@ from mesh import (
     Claim,
     Fetch,
     FetchDone,
+    FetchRange,
+    FetchRangeDone,
     Limits,
     MeshNode,
     NotStored,
@@ -29,6 +31,7 @@ from mesh import (
     Timing,
 )
 from mesh.events import Action
+from mesh.gossip import RANGE_CONTINUE_MIN
 from mesh.sim import SimConfig, Simulation
 
 from .builders import NOW, alert, key, rng, vouch
@@ -353,3 +356,161 @@ def test_a_new_item_whose_write_failed_is_never_pushed_and_its_links_do_not_stal
     assert [i.id for p in again for i in p.items] == [later.id]  # at once, and without the refused one
     mesh.handle(PushResult(PEER, again[0].batch_id, ok=True), NOW + 3)
     assert not [a for a in mesh.handle(Tick(), NOW + 120_000) if isinstance(a, Push)]
+
+
+# -- ranges fetched whole (FetchRange) -------------------------------------------------------
+
+EVERYTHING = ((NOW - 1, b""), (2**64 - 1, b""))  # a range after the node's own records
+
+
+def test_ranges_we_hold_nothing_in_are_fetched_by_range_on_the_catch_up_budget() -> None:
+    """A returning node's backlog named as a range draws on catch-up budgets like one
+    named by ids, up to the count asked for; after that it is a push like any other."""
+    limits = Limits(author_burst=1, author_rate_per_s=0.001, catch_up_peer_burst=5, catch_up_peer_rate_per_s=0.001)
+    mesh = node(limits)
+    actions = mesh.handle(ReconcileDone(PEER, have=[], need=[], ranges=[EVERYTHING]), NOW)
+    assert [a for a in actions if isinstance(a, FetchRange | Fetch)] == [FetchRange(PEER, (EVERYTHING,), 5)]
+    backlog = [alert(ALLY, n, created=NOW + n) for n in range(8)]
+    fetched = mesh.handle(Received(PEER, backlog), NOW + 10)
+    # Five asked for (the catch-up allowance), on the catch-up budget; then the live one: 1.
+    assert reasons(fetched) == ["author-rate-limited"] * 2
+    assert sum(item.id in mesh for item in backlog) == 6
+    # Outside the range (or from another peer) is never solicited.
+    mesh2 = node(limits, peers=(PEER, ALLY))
+    mesh2.handle(ReconcileDone(PEER, have=[], need=[], ranges=[((NOW + 100, b""), (NOW + 200, b""))]), NOW)
+    assert reasons(mesh2.handle(Received(PEER, [alert(ALLY, n, created=NOW + n) for n in range(3)]), NOW)) == [
+        "author-rate-limited"
+    ] * 2
+
+
+def test_one_range_fetch_at_a_time_and_what_it_leaves_comes_next_session() -> None:
+    mesh = node(Limits())
+    first = mesh.handle(ReconcileDone(PEER, have=[], need=[], ranges=[EVERYTHING]), NOW)
+    (fetch,) = [a for a in first if isinstance(a, FetchRange)]
+    # A session ending while it is under way: no second range fetch, the next session soon.
+    again = mesh.handle(ReconcileDone(PEER, have=[], need=[], ranges=[EVERYTHING]), NOW + 1_000)
+    assert not [a for a in again if isinstance(a, FetchRange)]
+    # Cut short (a budget deferred part of a page, the limit, a failed call): soon again.
+    mesh.handle(Received(PEER, [alert(ALLY, 1, created=NOW + 1)]), NOW + 1_500)
+    mesh.handle(FetchRangeDone(PEER, fetch.ranges, got=1, complete=False), NOW + 2_000)
+    wake = mesh.wakeup_at()
+    assert wake is not None and wake <= NOW + 2_000 + Timing().catch_up_again_ms
+    assert StartReconcile(PEER) in mesh.handle(Tick(), wake)
+    later = mesh.handle(ReconcileDone(PEER, have=[], need=[], ranges=[EVERYTHING]), wake)
+    assert [a for a in later if isinstance(a, FetchRange)]
+
+
+def test_a_range_fetch_at_its_limit_goes_on_as_the_budget_refills_without_a_new_session() -> None:
+    """The catch-up budget stops a range fetch at its limit, not the peer: the rest
+    of the ranges is fetched from where it stopped with what the budget refilled
+    meanwhile, at once, instead of after `catch_up_again_ms` and a new session
+    (at 10,000 alerts that pause was a third of the catch-up, quiet machine).
+    The budget paces it exactly as before: never more than its allowance."""
+    rate = 1_000
+    limits = Limits(catch_up_peer_burst=500, catch_up_peer_rate_per_s=rate, author_burst=1, author_rate_per_s=0.001)
+    mesh = node(limits)
+    early, later = ((NOW - 1, b""), (NOW + 1_500, b"")), ((NOW + 2_000, b""), (2**64 - 1, b""))
+    first = [a for a in mesh.handle(ReconcileDone(PEER, have=[], need=[], ranges=[early, later]), NOW) if isinstance(a, FetchRange)]
+    assert [a.limit for a in first] == [500]
+    backlog = [alert(ALLY, n, created=NOW + n) for n in range(1_000)]
+    assert reasons(mesh.handle(Received(PEER, backlog[:500]), NOW + 10)) == []  # the budget is spent
+    resume = (backlog[500].created, backlog[500].id[:1])
+    done = mesh.handle(FetchRangeDone(PEER, first[0].ranges, got=500, complete=False, resume=resume), NOW + 410)
+    # 400 ms at 1,000/s: 400 more allowed, from where it stopped (and only from there on).
+    assert [a for a in done if isinstance(a, FetchRange)] == [FetchRange(PEER, ((resume, early[1]), later), 400)]
+    assert StartReconcile(PEER) not in mesh.handle(Tick(), NOW + 410 + Timing().catch_up_again_ms)
+    assert reasons(mesh.handle(Received(PEER, backlog[500:900]), NOW + 450)) == []  # 40 left
+    # At its limit again with 100 refilled (< RANGE_CONTINUE_MIN): the next session
+    # comes when the budget holds RANGE_CONTINUE_MIN, not after catch_up_again_ms.
+    (cont,) = [a for a in done if isinstance(a, FetchRange)]
+    resume = (backlog[900].created, b"")
+    assert not mesh.handle(FetchRangeDone(PEER, cont.ranges, got=400, complete=False, resume=resume), NOW + 510)
+    due = NOW + 510 + (RANGE_CONTINUE_MIN - 100) * 1_000 // rate + 1
+    wake = mesh.wakeup_at()
+    assert wake is not None and wake <= due
+    assert mesh.reconcile_at() == due  # what a flooding node wakes for between its ticks
+    assert StartReconcile(PEER) not in mesh.handle(Tick(), due - 2)
+    assert StartReconcile(PEER) in mesh.handle(Tick(), due)
+    # Beyond what was allowed, the live budget (burst 1): nothing was given away.
+    assert reasons(mesh.handle(Received(PEER, backlog[900:903]), due)) == ["author-rate-limited"] * 2
+
+
+def test_a_range_fetch_cut_short_by_a_deferral_or_a_failure_waits_for_the_next_session() -> None:
+    """Only a fetch that stopped at its limit goes on by itself; one stopped by a
+    deferral or a failed call (no `resume`) is found again by the next session, soon."""
+    mesh = node(Limits(catch_up_peer_burst=500))
+    (fetch,) = [a for a in mesh.handle(ReconcileDone(PEER, have=[], need=[], ranges=[EVERYTHING]), NOW) if isinstance(a, FetchRange)]
+    mesh.handle(Received(PEER, [alert(ALLY, n, created=NOW + n) for n in range(10)]), NOW + 10)
+    assert not mesh.handle(FetchRangeDone(PEER, fetch.ranges, got=10, complete=False), NOW + 20)
+    wake = mesh.wakeup_at()
+    assert wake is not None and wake == NOW + 20 + Timing().catch_up_again_ms
+
+
+def test_a_complete_range_fetch_waits_for_the_regular_session() -> None:
+    mesh = node(Limits())
+    (fetch,) = [
+        a for a in mesh.handle(ReconcileDone(PEER, have=[], need=[], ranges=[EVERYTHING]), NOW) if isinstance(a, FetchRange)
+    ]
+    mesh.handle(Received(PEER, [alert(ALLY, 1, created=NOW + 1)]), NOW + 10)
+    mesh.handle(FetchRangeDone(PEER, fetch.ranges, got=1, complete=True), NOW + 20)
+    wake = mesh.wakeup_at()
+    assert wake is not None and wake >= NOW + Timing().reconcile_every_ms // 2
+
+
+def test_a_peer_whose_range_fetches_bring_nothing_waits_for_the_regular_session() -> None:
+    """As with ids: its fingerprints say it holds what it never hands over."""
+    mesh = node(Limits())
+    at = NOW
+    for attempt in range(3):
+        (fetch,) = [
+            a for a in mesh.handle(ReconcileDone(PEER, have=[], need=[], ranges=[EVERYTHING]), at) if isinstance(a, FetchRange)
+        ]
+        mesh.handle(FetchRangeDone(PEER, fetch.ranges, got=0, complete=True), at + 10)
+        soon = StartReconcile(PEER) in mesh.handle(Tick(), at + 10 + Timing().catch_up_again_ms)
+        assert soon == (attempt < 2)
+        at += 10_000
+
+
+def test_a_range_fetch_is_forgotten_when_its_peer_goes_down_or_it_times_out() -> None:
+    mesh = node(Limits(catch_up_peer_burst=50))
+    mesh.handle(ReconcileDone(PEER, have=[], need=[], ranges=[EVERYTHING]), NOW)
+    mesh.handle(PeerDown(PEER), NOW + 1)
+    mesh.handle(PeerUp(PEER), NOW + 2)
+    again = mesh.handle(ReconcileDone(PEER, have=[], need=[], ranges=[EVERYTHING]), NOW + 3)
+    assert [a.limit for a in again if isinstance(a, FetchRange)] == [50]  # nothing held back for the lost one
+    mesh.handle(Tick(), NOW + 3 + Timing().fetch_timeout_ms)
+    late = mesh.handle(ReconcileDone(PEER, have=[], need=[], ranges=[EVERYTHING]), NOW + 4 + Timing().fetch_timeout_ms)
+    assert [a for a in late if isinstance(a, FetchRange)]
+
+
+def test_keys_refused_until_trust_changes_are_kept_for_reconciliation_and_dropped_when_it_does() -> None:
+    """`refused_keys` lets a range holding only refused items go unfetched; a vouch
+    that brings their author into the horizon makes them welcome again."""
+    mesh = node(Limits())
+    stranger = key("stranger")
+    outside = [alert(stranger, n, created=NOW + n) for n in range(3)]
+    assert reasons(mesh.handle(Received(PEER, outside), NOW)) == ["outside-horizon"] * 3
+    assert sorted(mesh.refused_keys()) == sorted(i.key for i in outside)
+    mesh.handle(Received(PEER, [vouch(ALLY, stranger)]), NOW + 10)
+    assert len(mesh.refused_keys()) == 0
+    mesh.handle(Received(PEER, outside), NOW + 20)
+    assert all(i.id in mesh for i in outside)
+
+
+def test_items_refused_for_the_horizon_are_fetched_soon_once_a_later_batch_widens_it() -> None:
+    """A returning node fetches by range and by id at once: a new author's alerts
+    can arrive before the vouch that brings it in. They are not left for the
+    regular session (minutes): the vouch's arrival starts the next one soon."""
+    mesh = node(Limits())
+    stranger = key("stranger")
+    early = [alert(stranger, n, created=NOW + n) for n in range(2)]
+    assert reasons(mesh.handle(Received(PEER, early), NOW)) == ["outside-horizon"] * 2
+    mesh.handle(ReconcileDone(PEER, have=[], need=[]), NOW)  # a session over: the next is minutes away
+    quiet = mesh.wakeup_at()
+    assert quiet is not None and quiet > NOW + 60_000
+    mesh.handle(Received(PEER, [vouch(ALLY, stranger, created=NOW)]), NOW + 100)
+    wake = mesh.wakeup_at()
+    assert wake is not None and wake <= NOW + 100 + Timing().catch_up_again_ms
+    assert StartReconcile(PEER) in mesh.handle(Tick(), wake)
+    done = mesh.handle(ReconcileDone(PEER, have=[], need=[i.id for i in early]), wake)
+    assert [i for a in done if isinstance(a, Fetch) for i in a.ids] == [i.id for i in early]

@@ -250,3 +250,60 @@ def test_the_tree_readers_raise_only_bad_frame(value: Any) -> None:
             assert isinstance(framing.tree_signal(frame), framing.TreeSignal)
         with contextlib.suppress(BadFrame):
             assert isinstance(framing.speaks_tree(frame), bool)
+
+
+# -- range fetches (docs/protocol.md §12) ------------------------------------------------
+_INF = framing.BOUND_INFINITY
+
+
+def test_a_range_fetch_round_trips_and_keeps_ids_for_older_nodes() -> None:
+    frame = framing.unpack(framing.pack(framing.range_frame((5, b"\x01"), (_INF, b""), 40)))
+    assert framing.id_list(frame) == []  # an older node reads an empty id fetch, and answers {"e": []}
+    assert framing.fetch_range(frame) == framing.RangeAsked((5, b"\x01"), (_INF, b""), 40)
+    assert framing.fetch_range({"ids": []}) is None  # an id fetch
+    assert framing.fetch_range({"range": [0, b"", 1, b""]}) == framing.RangeAsked(
+        (0, b""), (1, b""), framing.MAX_FETCH_IDS
+    )
+
+
+@pytest.mark.parametrize(
+    ("frame", "field"),
+    [
+        ({"range": [0, b"", 1]}, "range"),
+        ({"range": (0, b"", 1, b"")}, "range"),
+        ({"range": [5, b"", 5, b""]}, "range"),  # empty: lower not below upper
+        ({"range": [6, b"", 5, b""]}, "range"),
+        ({"range": [-1, b"", 5, b""]}, "range"),
+        ({"range": [0, b"", _INF + 1, b""]}, "range"),
+        ({"range": [0, b"", _INF, b"x"]}, "range"),
+        ({"range": [0, b"\0" * 33, 5, b""]}, "range"),
+        ({"range": [0, "text", 5, b""]}, "range"),
+        ({"range": [True, b"", 5, b""]}, "range"),
+        ({"range": [0, b"", 5, b""], "limit": 0}, "limit"),
+        ({"range": [0, b"", 5, b""], "limit": framing.MAX_FETCH_IDS + 1}, "limit"),
+        ({"range": [0, b"", 5, b""], "limit": "9"}, "limit"),
+    ],
+)
+def test_a_range_out_of_shape_is_a_bad_frame(frame: dict[str, Any], field: str) -> None:
+    assert _code(lambda: framing.fetch_range(frame)) == ("bad-frame", field)
+
+
+def test_a_range_replys_next_is_a_bound_or_nil() -> None:
+    assert framing.range_next({"e": [], "next": None}) is None
+    assert framing.range_next({"e": [], "next": [7, b"\x02"]}) == (7, b"\x02")
+    for bad in ([7], [7, b"", 1], [_INF, b"x"], [7, "x"], "next", 7):
+        assert _code(lambda b=bad: framing.range_next({"next": b})) == ("bad-frame", "next")
+
+
+def test_a_reconciliation_reply_says_whether_it_answers_ranges() -> None:
+    assert framing.answers_ranges({"m": [], "ranges": True})
+    assert not framing.answers_ranges({"m": []})  # a node before range fetches
+    assert _code(lambda: framing.answers_ranges({"ranges": 1})) == ("bad-frame", "ranges")
+
+
+@given(_values)
+def test_the_range_readers_raise_only_bad_frame(value: Any) -> None:
+    for frame in ({"range": value}, {"range": [0, b"", 1, b""], "limit": value}, {"next": value}, value):
+        for read in (framing.fetch_range, framing.range_next, framing.answers_ranges):
+            with contextlib.suppress(BadFrame):
+                read(frame)
