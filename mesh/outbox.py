@@ -359,7 +359,7 @@ class PeerOutbox:
 
     def wakeup_at(self, log: SeqLog) -> int | None:
         if self.in_flight is not None:
-            timeouts = [b.sent_at + self.pacing.push_timeout_ms for b in (self.in_flight, self.beside) if b]
+            timeouts = [b.sent_at + self.pacing.push_timeout_ms for b in (self.in_flight, self.beside) if b is not None]
             if self.up and self.beside is None and self._early:
                 timeouts.append(self.retry_at)  # queue-jumpers go beside it once a backoff is over
             return min(timeouts)
