@@ -1081,9 +1081,8 @@ class NodeService:
         records and vouches travel with the horizon; ``node.directory``), with how
         each is trusted (``Names.trust``). Every key of a rotation family gets its
         organization's name: one author."""
-        peers = {p.key: p.name for p in self.store.list_peers(include_removed=True)}
         own = dict.fromkeys(self.own_keys(), self.config.name)
-        return Names(self.directory, self.mesh.trust, own=own, peers=peers)
+        return Names(self.directory, self.mesh.trust, own=own, peers=self.store.peer_names())
 
     def switch_identity(self, identity: Identity) -> None:
         """Sign with the key this node just rotated to, without a restart.

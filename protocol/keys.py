@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import nacl.exceptions
@@ -48,10 +48,16 @@ class Identity:
 
     sign_seed: bytes
     enc_secret: bytes
+    # Derived once: a node signs every request, answer and envelope with it, and
+    # deriving the Ed25519 key pair from the seed cost as much as a signature.
+    _signing: nacl.signing.SigningKey = field(init=False, repr=False, compare=False)
+    _enc_private: nacl.public.PrivateKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.sign_seed) != SEED_BYTES or len(self.enc_secret) != SEED_BYTES:
             raise ValueError("identity seeds must be 32 bytes each")
+        object.__setattr__(self, "_signing", nacl.signing.SigningKey(self.sign_seed))
+        object.__setattr__(self, "_enc_private", nacl.public.PrivateKey(self.enc_secret))
 
     @classmethod
     def from_random(cls, random_bytes: bytes) -> Identity:
@@ -62,15 +68,15 @@ class Identity:
 
     @property
     def signing_key(self) -> nacl.signing.SigningKey:
-        return nacl.signing.SigningKey(self.sign_seed)
+        return self._signing
 
     @property
     def sign_public(self) -> bytes:
-        return bytes(self.signing_key.verify_key)
+        return bytes(self._signing.verify_key)
 
     @property
     def enc_private(self) -> nacl.public.PrivateKey:
-        return nacl.public.PrivateKey(self.enc_secret)
+        return self._enc_private
 
     @property
     def enc_public(self) -> bytes:

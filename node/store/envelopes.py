@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from node.store.database import MAX_IN, Database
 from node.store.models import ENVELOPE_SEQ, Base, CounterModel, EnvelopeModel, RegionModel, SeenModel
-from node.store.peers import advance_mark, nonce_insert
+from node.store.peers import advance_mark, nonce_insert, nonces_written
 from node.store.rows import StoredEnvelope
 from protocol import MAX_LIFETIME_MS, MAX_SKEW_MS
 from protocol import envelope_id as id_of
@@ -66,6 +66,17 @@ class EnvelopeQueries(Database):
             batch.setdefault(item.id, item)
         if not batch and not marks and not nonces:
             return []
+        stored = self._add_envelopes(batch, marks, nonces)
+        if nonces:
+            nonces_written(self, nonces)  # committed: the store's memory of nonces follows
+        return stored
+
+    def _add_envelopes(
+        self,
+        batch: dict[bytes, StoredEnvelope],
+        marks: Sequence[tuple[bytes, int]],
+        nonces: Sequence[tuple[bytes, bytes, int]],
+    ) -> list[StoredEnvelope]:
         with self._write() as session:
             for peer, seq in marks:
                 session.connection().execute(advance_mark(peer, seq))

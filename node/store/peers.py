@@ -8,6 +8,7 @@ concurrent requests cannot both win — on SQLite or on PostgreSQL.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 
 from sqlalchemy import Update, case, delete, or_, select, update
@@ -69,6 +70,18 @@ class PeerQueries(Database):
 
     def _forget_peer_rows(self) -> None:
         self._peer_rows().clear()
+        self.__dict__.pop("_peer_name_memory", None)
+
+    def peer_names(self) -> dict[bytes, str]:
+        """Every peer's name by key, removed peers included, from memory: the
+        stream, the desks and the allies' feeds label each alert with its
+        organization's name, and listing the peers for it was a query per alert.
+        Forgotten with the peer rows at every write of a peer."""
+        names: dict[bytes, str] | None = self.__dict__.get("_peer_name_memory")
+        if names is None:
+            names = {p.key: p.name for p in self.list_peers(include_removed=True)}
+            self.__dict__["_peer_name_memory"] = names
+        return names
 
     def find_peer(self, name_or_hex_prefix: str, *, include_removed: bool = False) -> PeerRow | None:
         """The one peer with this exact name, else the one whose key starts with
@@ -173,19 +186,30 @@ class PeerQueries(Database):
     def remember_nonce(self, peer: bytes, nonce: bytes, expires: int) -> bool:
         """True the first time ``(peer, nonce)`` is seen; False for a replay."""
         with self._write() as session:
-            return self._rowcount(session, nonce_insert(self, peer, nonce, expires)) == 1
+            fresh = self._rowcount(session, nonce_insert(self, peer, nonce, expires)) == 1
+        nonces_written(self, [(peer, nonce, expires)])
+        return fresh
 
     def nonce_used(self, peer: bytes, nonce: bytes) -> bool:
         """True if ``(peer, nonce)`` was remembered (the check half of ``remember_nonce``,
-        for a caller that writes the nonce with the work the request carries)."""
-        statement = select(NonceModel.nonce).where(NonceModel.peer == peer, NonceModel.nonce == nonce)
-        with self._read() as session:
-            return session.scalar(statement) is not None
+        for a caller that writes the nonce with the work the request carries).
+
+        Answered from memory: every request a node takes is checked here, and a
+        session and a query for it were the largest item of a relay's event loop
+        after the signatures (docs/performance.md). The memory is the table, read
+        once, plus every nonce this store wrote since (``nonces_written``, after
+        each commit), minus what ``prune_nonces`` deleted: exact while this
+        process is the one node writing the store, as it must be."""
+        return (peer, nonce) in nonce_memory(self)
 
     def prune_nonces(self, now: int) -> int:
         """Forget nonces whose requests would now be refused for their age alone."""
         with self._write() as session:
-            return self._rowcount(session, delete(NonceModel).where(NonceModel.expires < now))
+            deleted = self._rowcount(session, delete(NonceModel).where(NonceModel.expires < now))
+        memory = nonce_memory(self)
+        for key in [key for key, expires in memory.items() if expires < now]:
+            memory.pop(key, None)
+        return deleted
 
 
 def _peer_columns(peer: PeerRow) -> dict[str, object]:
@@ -233,3 +257,28 @@ def nonce_insert(db: Database, peer: bytes, nonce: bytes, expires: int) -> Inser
         .values(peer=peer, nonce=nonce, expires=expires)
         .on_conflict_do_nothing(index_elements=[NonceModel.peer, NonceModel.nonce])
     )
+
+
+def nonces_written(db: Database, nonces: Iterable[tuple[bytes, bytes, int]]) -> None:
+    """Called after a commit that wrote ``nonces`` (peer, nonce, expires): the
+    store's memory of nonces (``PeerQueries.nonce_used``) follows the table."""
+    memory = nonce_memory(db)
+    for peer, nonce, expires in nonces:
+        memory[(peer, nonce)] = expires
+
+
+def nonce_memory(db: Database) -> dict[tuple[bytes, bytes], int]:
+    """The nonce table in memory, read at first use. Loading and the writer's
+    additions take one lock, so a nonce committed while the table is read is
+    either in what was read or added after it."""
+    memory: dict[tuple[bytes, bytes], int] | None = db.__dict__.get("_nonce_memory")
+    if memory is not None:
+        return memory
+    with db.__dict__.setdefault("_nonce_lock", threading.Lock()):
+        memory = db.__dict__.get("_nonce_memory")
+        if memory is None:
+            statement = select(NonceModel.peer, NonceModel.nonce, NonceModel.expires)
+            with db._read() as session:
+                memory = {(peer, nonce): expires for peer, nonce, expires in session.execute(statement)}
+            db.__dict__["_nonce_memory"] = memory
+        return memory

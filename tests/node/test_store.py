@@ -609,6 +609,32 @@ def test_request_nonce_replay_is_refused(store: Store) -> None:
     assert store.remember_nonce(BOB.sign_public, nonce, NOW + 3 * MINUTE)
 
 
+def test_nonces_answered_from_memory_follow_the_table(open_store: Callable[[], Store]) -> None:
+    """``nonce_used`` reads memory, not the table: what a batch's commit wrote,
+    what a restart reads back and what pruning deleted must all show in it."""
+    first = open_store()
+    kept, batch = bytes(range(16)), bytes(range(1, 17))
+    assert not first.nonce_used(BOB.sign_public, kept)  # memory loaded before the writes below
+    assert first.remember_nonce(BOB.sign_public, kept, NOW + MINUTE)
+    first.add_envelopes([], nonces=[(CAROL.sign_public, batch, NOW + 2 * MINUTE)])
+    assert first.nonce_used(BOB.sign_public, kept) and first.nonce_used(CAROL.sign_public, batch)
+    assert not first.nonce_used(CAROL.sign_public, kept)  # per sender
+    again = open_store()  # a restart reads the table
+    assert again.nonce_used(BOB.sign_public, kept) and again.nonce_used(CAROL.sign_public, batch)
+    assert again.prune_nonces(NOW + MINUTE + 1) == 1
+    assert not again.nonce_used(BOB.sign_public, kept) and again.nonce_used(CAROL.sign_public, batch)
+
+
+def test_peer_names_follow_every_peer_write(store: Store) -> None:
+    """Names come from memory for every alert shown; a rename or removal shows at once."""
+    assert store.peer_names() == {}
+    store.upsert_peer(peer(BOB, "colectivo-bob"))
+    assert store.peer_names() == {BOB.sign_public: "colectivo-bob"}
+    store.upsert_peer(peer(BOB, "colectivo-roberto"))
+    store.remove_peer(BOB.sign_public)
+    assert store.peer_names() == {BOB.sign_public: "colectivo-roberto"}  # removed peers still name their alerts
+
+
 # -- meta -----------------------------------------------------------------------------------
 def test_meta_values(store: Store) -> None:
     assert store.get_meta("node_record_id") is None
