@@ -190,6 +190,7 @@ def mesh_run(
                 start = time.monotonic()
                 _wait_all(arrivals, author.send(headline=f"Warm-up {k}"), nodes, start, f"warm-up {k}")
             received = sum(n.api.get("/api/v1/status")["received"] for n in mesh.nodes)
+            counted = _counters(mesh.nodes)
             pids = [n.proc.pid for n in mesh.nodes if n.proc is not None]
             cpu_before = tree_cpu_s(pids)
             latencies = []
@@ -203,6 +204,7 @@ def mesh_run(
             cpu_ms = (tree_cpu_s(pids) - cpu_before) * 1000 / alerts  # before the late second below
             time.sleep(1)  # late duplicates and announcements count too
             received = sum(n.api.get("/api/v1/status")["received"] for n in mesh.nodes) - received
+            counted = {k: v - counted.get(k, 0) for k, v in _counters(mesh.nodes).items()}
         finally:
             listening.add_done_callback(lambda f: f.cancelled() or f.exception())
             bg.loop.call_soon_threadsafe(listening.cancel)  # closes the streams before the nodes stop
@@ -219,7 +221,26 @@ def mesh_run(
         # alert sent after the last one arrived can take here, whatever the code waits for
         "node_cpu_per_alert_ms": round(cpu_ms, 1),
         "cpu_floor_ms": round(cpu_ms / (os.cpu_count() or 1), 1),
+        # what the nodes did for it, summed over all nodes, per alert
+        "per_alert": {k: round(v / alerts, 2) for k, v in sorted(counted.items()) if v},
     }
+
+
+def _counters(nodes: Sequence[Any]) -> dict[str, float]:
+    """Every node's push and refusal counters and tree signals, summed: where an
+    alert's work went (pushes, failed or deferred ones, refusals by reason)."""
+    total: dict[str, float] = {}
+    for node in nodes:
+        status = node.api.get("/api/v1/status")
+        rows = [(k, status[k]) for k in ("pushed", "push_failures", "push_deferred", "reconciles")]
+        rows += [(f"rejected {reason}", n) for reason, n in status["rejected"].items()]
+        for line in node.api.get_text("/metrics").splitlines():
+            if line.startswith("amparo_tree_"):
+                name, value = line.rsplit(" ", 1)
+                rows.append((name.removeprefix("amparo_tree_"), float(value)))
+        for key, value in rows:
+            total[key] = total.get(key, 0) + value
+    return total
 
 
 def broker_run(
@@ -327,6 +348,7 @@ def main() -> None:
                 f"  CPU of all nodes per alert {r['node_cpu_per_alert_ms']} ms: on {os.cpu_count()} cores, "
                 f"alerts sent one after another take at least {r['cpu_floor_ms']} ms each on average"
             )
+            print("  all nodes, per alert: " + ", ".join(f"{k} {v:g}" for k, v in r["per_alert"].items()))
 
 
 if __name__ == "__main__":

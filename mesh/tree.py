@@ -54,6 +54,16 @@ def always_eager(item: Item) -> bool:
     return item.kind == "revoke"
 
 
+def announced(item: Item) -> bool:
+    """Whether a lazy link hears of ``item`` at all. Delivery receipts do not:
+    every node sends them, so announcing them multiplied the ids on every lazy
+    link, and a late one started a repair timer and a graft like a late alert,
+    which between real nodes with 40 ms links grew into a storm of grafts and
+    swaps (docs/performance.md, "Propagation"). They travel the tree's eager
+    links; one the tree loses comes by reconciliation."""
+    return item.kind != "receipt"
+
+
 class Mode(enum.Enum):
     EAGER = "eager"
     LAZY = "lazy"
@@ -182,8 +192,8 @@ class PushTree:
             if branch.mode is Mode.EAGER:
                 continue
             _remember(branch.announced, item.id, ANNOUNCED_MEMORY)
-            if item.id in branch.heard:
-                continue  # it announced the id to us: it holds the item
+            if item.id in branch.heard or not announced(item):
+                continue  # it announced the id to us (it holds the item), or bookkeeping
             if not branch.queue:
                 branch.due = now + self.announce_delay_ms
             branch.queue[item.id] = None
@@ -265,7 +275,7 @@ class PushTree:
             if always_eager(item):
                 continue
             _remember(branch.announced, item.id, ANNOUNCED_MEMORY)
-            if item.id in branch.heard:
+            if item.id in branch.heard or not announced(item):
                 continue
             if not branch.queue:
                 branch.due = now + self.announce_delay_ms

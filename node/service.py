@@ -86,6 +86,13 @@ PRUNE_NONCES_EVERY_MS = 60_000
 # missed reconciliation pass for up. A call that fails shows at once ("failing",
 # `peer_state`), so this window only decides when silence alone means down.
 PEER_UP_MS = mesh.Timing().reconcile_every_ms * 3 // 2
+# Tree push: Plumtree's swap by time (a lazy peer's announcement well ahead of
+# the tree's copy moves the tree link to it) only for a lead of half a second.
+# The simulator's links have no queues and swap at any lead; between real nodes
+# a copy queued behind a batch in flight or a busy core is often late by a few
+# hundred ms, and at any lead the tree flapped: 20 nodes, 40 ms links, 73
+# grafts and prunes an alert (docs/performance.md, "Propagation").
+TREE_SWAP_AFTER_MS = 500
 # An author whose node record is missing is asked for from the peer that delivered
 # its alert at most this often (node.directory; the record usually comes by gossip).
 RECORD_ASK_EVERY_MS = 10 * 60_000
@@ -306,7 +313,7 @@ class NodeService:
             standings={p.key: _saved_standing(p.standing) for p in peers if p.standing is not None},
             trust_depth=self.config.trust_depth,
             pacing=PUSH_PACING,
-            timing=mesh.Timing(tree_push=self.config.tree_push),
+            timing=mesh.Timing(tree_push=self.config.tree_push, swap_after_ms=TREE_SWAP_AFTER_MS),
             random=self._random,
             now=self.clock(),
         )

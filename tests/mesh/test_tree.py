@@ -116,6 +116,27 @@ def test_announcements_are_batched_per_peer_and_a_full_batch_goes_at_once() -> N
     assert of(Announce, rest) == [Announce(P2, (items[3].id, items[4].id))]
 
 
+def test_receipts_cross_tree_links_only_and_are_never_announced() -> None:
+    """Every node sends receipts: announced, they multiplied the ids on every lazy
+    link, and a late one started a repair and a graft like a late alert (between
+    real nodes with 40 ms links, a storm of grafts). A lost one comes by reconciliation."""
+    mesh = node()
+    feed(mesh, Pruned(P2))
+    receipt = replace(alert(ALLY, 7), kind="receipt")
+    item = alert(ALLY, 8)
+    actions = feed(mesh, Received(P1, [receipt]), NOW + 1)
+    actions += feed(mesh, Received(P1, [item]), NOW + 2)
+    assert pushed_to(actions) == {P3: [receipt.id, item.id]}  # the tree's eager link
+    later = feed(mesh, Tick(), NOW + 2 + TREE.announce_delay_ms)
+    assert of(Announce, later) == [Announce(P2, (item.id,))]
+    assert P2 not in pushed_to(later + feed(mesh, Tick(), NOW + 60_000))
+    failed = mesh.handle(Received(P1, [replace(alert(ALLY, 9), kind="receipt")]), NOW + 70_000)
+    for push in of(Push, failed):
+        assert isinstance(push, Push)
+        mesh.handle(PushResult(push.peer, push.batch_id, False), NOW + 71_000)
+    assert of(Announce, feed(mesh, Tick(), NOW + 130_000)) == []  # a failed push of one: not announced
+
+
 def test_an_id_the_peer_announced_to_us_is_not_announced_back() -> None:
     mesh = node()
     feed(mesh, Pruned(P2))
