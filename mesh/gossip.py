@@ -1155,6 +1155,11 @@ class MeshNode:
                 if mark is not None:
                     actions.append(SaveMark(peer, mark))
 
+    def hops_from_author(self, item_id: bytes) -> int | None:
+        """How many hops from its author ``item_id`` came here (tree push; None
+        when unknown: flooding, or a peer that sends no hop counts)."""
+        return self._hops.get(item_id)
+
     def _hops_of(self, ids: Sequence[bytes]) -> tuple[int | None, ...]:
         """Our hop counts for ``ids`` (None where unknown), or () when none is known."""
         hops = tuple(self._hops.get(i) for i in ids)

@@ -304,6 +304,7 @@ async def _push(request: web.Request) -> web.Response:
         frame = _parsed(service, sender, lambda: framing.unpack(body))
         raws = _parsed(service, sender, lambda: framing.envelope_list(frame))
         speaks = _parsed(service, sender, lambda: framing.speaks_tree(frame))
+        hops = _parsed(service, sender, lambda: framing.hop_counts(frame, len(raws)))
     except BadFrame:
         service.store.remember_nonce(sender, *nonce)
         raise
@@ -312,7 +313,7 @@ async def _push(request: web.Request) -> web.Response:
         service.counters.reject("request-replayed")
         raise web.HTTPConflict(text="request refused: nonce already used (replay)")
     try:
-        outcome = await service.relay(raws, sender, nonce)
+        outcome = await service.relay(raws, sender, nonce, hops)
     finally:
         service.release_nonce(sender, nonce[0])
     # ``deferred``: ids refused for a budget, which the sender keeps and sends again;

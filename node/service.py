@@ -595,7 +595,11 @@ class NodeService:
 
     # -- the relay pipeline ---------------------------------------------------------------
     async def relay(
-        self, raws: Sequence[bytes], from_peer: bytes, nonce: tuple[bytes, int] | None = None
+        self,
+        raws: Sequence[bytes],
+        from_peer: bytes,
+        nonce: tuple[bytes, int] | None = None,
+        hops: Sequence[int | None] = (),
     ) -> PushOutcome:
         """Ingest a batch from a peer on the relay pipeline; returns when it may be
         acknowledged.
@@ -612,14 +616,22 @@ class NodeService:
            is acknowledged before it is on disk. Local delivery (stream, desks,
            allies) follows each commit.
         A failed write raises ``SQLAlchemyError`` (the sender is answered 503 and
-        sends again); so does ``VerifierUnavailable`` when the workers keep dying."""
+        sends again); so does ``VerifierUnavailable`` when the workers keep dying.
+        ``hops``: the sender's hop count per envelope (tree push), if it sent them."""
         self._relaying += 1
         try:
-            return await self._relay(raws, from_peer, nonce)
+            hop_of = dict(zip(map(envelope_id, raws), hops, strict=True)) if hops else {}
+            return await self._relay(raws, from_peer, nonce, hop_of)
         finally:
             self._relaying -= 1
 
-    async def _relay(self, raws: Sequence[bytes], from_peer: bytes, nonce: tuple[bytes, int] | None) -> PushOutcome:
+    async def _relay(
+        self,
+        raws: Sequence[bytes],
+        from_peer: bytes,
+        nonce: tuple[bytes, int] | None,
+        hop_of: dict[bytes, int | None],
+    ) -> PushOutcome:
         before: asyncio.Future[None] | None = None
         turn: asyncio.Future[None] | None = None
         submitted = False
@@ -633,7 +645,7 @@ class NodeService:
             verdicts = await self.verifier.verify(unknown, now, alone=self._relaying == 1)
             if before is not None and not before.done():
                 await asyncio.shield(before)
-            waits, commit, invalid, deferred = self._admit_relayed(known, verdicts, from_peer, nonce, now)
+            waits, commit, invalid, deferred = self._admit_relayed(known, verdicts, from_peer, nonce, now, hop_of)
             submitted = True
         finally:
             if turn is not None:
@@ -669,6 +681,7 @@ class NodeService:
         from_peer: bytes,
         nonce: tuple[bytes, int] | None,
         now: int,
+        hop_of: dict[bytes, int | None],
     ) -> tuple[
         list[asyncio.Future[Any]], asyncio.Future[dict[bytes, StoredEnvelope]], int, tuple[bytes, ...]
     ]:
@@ -678,7 +691,8 @@ class NodeService:
         items, invalid = self._verified_items(known, verdicts, from_peer, now)
         self._deferring = []
         try:
-            actions = self.mesh.handle(mesh.Received(from_peer, items), self.clock()) if items else []
+            hops = [hop_of.get(item.id) for item in items] if hop_of else []
+            actions = self.mesh.handle(mesh.Received(from_peer, items, hops), self.clock()) if items else []
             nonces = [] if nonce is None else [(from_peer, *nonce)]
             commit = self._execute_relayed(actions, nonces)
             deferred = tuple(self._deferring)
@@ -827,7 +841,7 @@ class NodeService:
             if isinstance(action, mesh.Deliver):
                 deliver(action.item)
             elif isinstance(action, mesh.Push):
-                self._spawn(self._push(action.peer, action.batch_id, [i.raw for i in action.items]))
+                self._spawn(self._push(action.peer, action.batch_id, [i.raw for i in action.items], action.hops))
             elif isinstance(action, mesh.StartReconcile):
                 self._spawn(self._reconcile(action.peer))
             elif isinstance(action, mesh.Fetch):
@@ -1281,16 +1295,23 @@ class NodeService:
         family = frozenset(self.mesh.trust.family(peer.key))  # replies may be signed by any of them
         return PeerAddress(peer.key, tuple(peer.addresses), peer.tls_fp, family)
 
-    async def _push(self, peer: bytes, batch_id: int, raws: list[bytes]) -> None:
+    async def _push(
+        self, peer: bytes, batch_id: int, raws: list[bytes], hops: Sequence[int | None] = ()
+    ) -> None:
+        """Push ``raws`` in frames; with tree push, each with this node's hop
+        count per envelope (``h``: the peer's tree prefers shorter paths)."""
         address = self.peer_address(peer)
         ok = False
         deferred: list[bytes] = []
         try:
             if address is not None:
+                start = 0
                 for frame in framing.batches(raws):
-                    reply = await self.client.call(
-                        address, "/mesh/v1/push", {"e": frame, **self.tree.push_fields()}
-                    )
+                    body: dict[str, Any] = {"e": frame, **self.tree.push_fields()}
+                    if len(hops) == len(raws):
+                        body["h"] = list(hops[start : start + len(frame)])
+                    start += len(frame)
+                    reply = await self.client.call(address, "/mesh/v1/push", body)
                     deferred += framing.deferred_ids(reply, len(frame))
                     self.tree_spoken(peer, framing.speaks_tree(reply))
                 ok = True

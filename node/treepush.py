@@ -82,7 +82,7 @@ class TreeCarrier:
             return None, ([] if isinstance(action, mesh.Graft) else [mesh.Grafted(action.peer)])
         if isinstance(action, mesh.Announce):
             self.counts.announced_ids += len(action.ids)
-            return TreeSignal(announced=tuple(action.ids)), []
+            return TreeSignal(announced=tuple(action.ids), hops=tuple(action.hops)), []
         if isinstance(action, mesh.Graft):
             self.counts.grafts += 1
             return TreeSignal(graft=True), []
@@ -98,7 +98,7 @@ class TreeCarrier:
         events: list[mesh.Event] = []
         if signal.announced:
             self.counts.heard_ids += len(signal.announced)
-            events.append(mesh.Announced(peer, signal.announced))
+            events.append(mesh.Announced(peer, signal.announced, signal.hops))
         if signal.graft:
             self.counts.grafted_by_peers += 1
             events.append(mesh.Grafted(peer))

@@ -64,6 +64,7 @@ MAX_FETCH_AUTHORS: Final = 16
 """Author keys in one fetch request's ``authors``: the ``node`` records of authors
 whose alerts arrived before their records (docs/protocol.md §12)."""
 MAX_ANNOUNCE_IDS: Final = MAX_FETCH_IDS
+MAX_HOP_COUNT: Final = 255  # in a push's or an announcement's ``h``
 """Ids in one tree signal's announcement (``mesh.Timing.announce_ids``): an
 announced id is fetched by id, so one announcement is one fetch request at most."""
 PUSH_BATCH_ITEMS: Final = 256
@@ -111,6 +112,23 @@ def envelope_list(frame: dict[str, Any], key: str = "e") -> list[bytes]:
     if not isinstance(items, list) or not all(isinstance(x, bytes) for x in items):
         raise BadFrame("must be a list of envelopes (bytes)", field=key)
     return items
+
+
+def hop_counts(frame: dict[str, Any], count: int) -> tuple[int | None, ...]:
+    """A push's or an announcement's ``h``: per envelope (or id), in order, the
+    sender's hop count from the item's author (0: the sender wrote it), nil where
+    it does not know. Absent (a node before the field, or one that floods): ``()``.
+    It is not signed and decides only the shape of the tree (docs/mesh.md, "Tree
+    push"): a false count costs a longer path, never an item. One to two bytes an
+    item, within ``ITEM_OVERHEAD``."""
+    value = _field(frame, "h")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) != count:
+        raise BadFrame(f"must hold one hop count per item ({count})", field="h")
+    if not all(h is None or (type(h) is int and 0 <= h <= MAX_HOP_COUNT) for h in value):
+        raise BadFrame(f"hop counts are integers 0..{MAX_HOP_COUNT} or nil", field="h")
+    return tuple(value)
 
 
 def id_list(frame: dict[str, Any], key: str = "ids", limit: int = MAX_FETCH_IDS) -> list[bytes]:
@@ -202,6 +220,7 @@ class TreeSignal:
     announced: tuple[bytes, ...] = ()
     graft: bool = False
     prune: bool = False
+    hops: tuple[int | None, ...] = ()  # per announced id, the sender's hop count (``hop_counts``)
 
 
 def tree_frame(signal: TreeSignal) -> dict[str, Any]:
@@ -209,6 +228,8 @@ def tree_frame(signal: TreeSignal) -> dict[str, Any]:
     frame: dict[str, Any] = {}
     if signal.announced:
         frame["ids"] = list(signal.announced)
+        if len(signal.hops) == len(signal.announced):
+            frame["h"] = list(signal.hops)
     if signal.graft:
         frame["graft"] = True
     if signal.prune:
@@ -227,7 +248,7 @@ def tree_signal(frame: dict[str, Any]) -> TreeSignal:
         raise BadFrame("a tree signal grafts or prunes, not both", field="frame")
     if not (announced or graft or prune):
         raise BadFrame("a tree signal names ids, graft or prune", field="frame")
-    return TreeSignal(announced, graft, prune)
+    return TreeSignal(announced, graft, prune, hop_counts(frame, len(announced)) if announced else ())
 
 
 def speaks_tree(frame: dict[str, Any]) -> bool:

@@ -47,6 +47,20 @@ async def ring(grid: Grid, *, flooding: tuple[str, ...] = ()) -> None:
     await grid.advance(4_000)
 
 
+async def test_hop_counts_travel_with_pushes_and_announcements(any_grid: Grid) -> None:
+    """Each node learns how far from its author an alert came (``h`` beside the
+    envelopes of a push and the ids of an announcement, docs/protocol.md §12.7):
+    what lets the tree prefer shorter paths between real nodes, as in the simulator."""
+    grid = any_grid
+    await ring(grid)
+    for n in range(3):
+        alert = send(grid, "a", f"Retén en la carretera {n}")
+        await grid.advance(REPAIR_MS)
+        assert holders(grid, alert) == list(RING)
+        hops = {name: grid[name].service.mesh.hops_from_author(alert) for name in RING}
+        assert hops == {"a": 0, "b": 1, "c": 2, "d": 1}, hops
+
+
 async def test_the_tree_forms_over_the_wire_and_later_alerts_cross_it_once(any_grid: Grid) -> None:
     grid = any_grid
     await ring(grid)

@@ -201,6 +201,7 @@ _ID = b"\x07" * 32
         framing.TreeSignal(prune=True),
         framing.TreeSignal(announced=(_ID,), graft=True),
         framing.TreeSignal(announced=(_ID,) * framing.MAX_ANNOUNCE_IDS, prune=True),
+        framing.TreeSignal(announced=(_ID, b"\x08" * 32), hops=(0, None)),
     ],
 )
 def test_a_tree_signal_round_trips_through_its_bytes(signal: framing.TreeSignal) -> None:
@@ -235,6 +236,20 @@ def test_a_malformed_tree_signal_is_a_bad_frame_naming_what_is_wrong(frame: Any,
         framing.tree_signal(frame)
 
 
+def test_hop_counts_are_optional_one_per_item_and_within_their_range() -> None:
+    """``h`` beside a push's envelopes or an announcement's ids: tree push prefers
+    shorter paths by it. Absent from older nodes and from flooding ones."""
+    assert framing.hop_counts({"e": [b"x", b"y"]}, 2) == ()
+    assert framing.hop_counts({"e": [b"x", b"y"], "h": [0, None]}, 2) == (0, None)
+    assert framing.hop_counts({"h": [framing.MAX_HOP_COUNT]}, 1) == (framing.MAX_HOP_COUNT,)
+    for hops in ([1], [1, 2, 3], "12", [-1, 0], [0, framing.MAX_HOP_COUNT + 1], [True, 1], [1.0, 2]):
+        with pytest.raises(BadFrame, match=r"\] h: "):
+            framing.hop_counts({"h": hops}, 2)
+    with pytest.raises(BadFrame, match=r"\] h: hop counts"):
+        framing.tree_signal({"ids": [_ID], "h": ["near"]})
+    assert framing.tree_frame(framing.TreeSignal(announced=(_ID,), hops=(3,))) == {"ids": [_ID], "h": [3]}
+
+
 def test_tree_in_a_push_is_read_as_a_flag_absent_meaning_no() -> None:
     assert framing.speaks_tree({"e": []}) is False  # a node before the field, or one that floods
     assert framing.speaks_tree({"e": [], "tree": True}) is True
@@ -245,9 +260,11 @@ def test_tree_in_a_push_is_read_as_a_flag_absent_meaning_no() -> None:
 
 @given(_values)
 def test_the_tree_readers_raise_only_bad_frame(value: Any) -> None:
-    for frame in ({"ids": value}, {"graft": value}, {"tree": value}, value):
+    for frame in ({"ids": value}, {"graft": value}, {"tree": value}, {"ids": [_ID], "h": value}, value):
         with contextlib.suppress(BadFrame):
             assert isinstance(framing.tree_signal(frame), framing.TreeSignal)
+        with contextlib.suppress(BadFrame):
+            assert isinstance(framing.hop_counts(frame, 1), tuple)
         with contextlib.suppress(BadFrame):
             assert isinstance(framing.speaks_tree(frame), bool)
 
