@@ -749,7 +749,9 @@ class MeshNode:
         item a duplicate until one of them prunes again); a lost graft leaves the
         link lazy at the far end, so the next item is repaired again."""
         link = self._links.get(event.peer)
-        if not self.timing.tree_push or link is None or link.score.standing is Standing.CUT_OFF:
+        if not self.timing.tree_push or link is None or not link.outbox.up:
+            return  # a peer that is down: `PeerUp` makes the link eager again anyway
+        if link.score.standing is Standing.CUT_OFF:
             return
         if self.tree.resend(event.peer, event.graft):
             actions.append(Graft(event.peer) if event.graft else Prune(event.peer))

@@ -13,6 +13,7 @@ from mesh import (
     Graft,
     Grafted,
     MeshNode,
+    PeerDown,
     PeerUp,
     Prune,
     Pruned,
@@ -194,6 +195,16 @@ def test_an_unanswered_graft_is_sent_again_while_the_link_stays_eager() -> None:
     assert of(Graft, feed(mesh, SignalFailed(P2, graft=True), NOW + 4_000)) == [Graft(P2)]
     feed(mesh, Pruned(P2), NOW + 4_100)  # the peer pruned it since: nothing to graft again
     assert of(Graft, feed(mesh, SignalFailed(P2, graft=True), NOW + 7_000)) == []
+
+
+def test_no_signal_goes_again_to_a_peer_that_is_down() -> None:
+    mesh = node()
+    feed(mesh, Pruned(P2))
+    missing = alert(ALLY, 2)
+    feed(mesh, Announced(P2, [missing.id]), NOW + 10)
+    assert of(Graft, feed(mesh, Tick(), NOW + 10 + TREE.graft_timeout_ms)) == [Graft(P2)]
+    feed(mesh, PeerDown(P2), NOW + 1_000)
+    assert of(Graft, feed(mesh, SignalFailed(P2, graft=True), NOW + 4_000)) == []
 
 
 def test_a_flooding_node_sends_no_signal_again() -> None:
