@@ -212,6 +212,18 @@ class AnnounceFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class SignalFailed:
+    """Our `Graft(peer)` (``graft`` True) or `Prune(peer)` got no answer (the
+    request or its reply was lost, or the peer is down). While the link's mode
+    at our end is still what the signal asked for, it is sent again (up to
+    `mesh.tree.SIGNAL_RETRIES` times in a row): a lost prune leaves a second
+    parent pushing every item, a lost graft leaves us without one."""
+
+    peer: bytes
+    graft: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Grafted:
     """`peer` grafted its link to us into the tree: push it full items again."""
 
@@ -244,6 +256,7 @@ Event = (
     | FetchRangeDone
     | Announced
     | AnnounceFailed
+    | SignalFailed
     | Grafted
     | Pruned
 )
@@ -356,7 +369,8 @@ class Announce:
 
 @dataclass(frozen=True, slots=True)
 class Graft:
-    """Ask `peer` to push us full items again (deliver as `Grafted` there).
+    """Ask `peer` to push us full items again (deliver as `Grafted` there); the
+    peer's answer carries nothing; if none comes, answer with `SignalFailed(peer, True)`.
 
     Comes with a `Fetch` from the same peer for the announced ids that did not
     arrive in time: the fetch repairs this item, the graft repairs the tree."""
@@ -367,7 +381,8 @@ class Graft:
 @dataclass(frozen=True, slots=True)
 class Prune:
     """Ask `peer` to stop pushing us full items (deliver as `Pruned` there): it
-    sent one we already held, so the link is redundant; ids keep coming lazily."""
+    sent one we already held, so the link is redundant; ids keep coming lazily.
+    The peer's answer carries nothing; if none comes, answer with `SignalFailed(peer, False)`."""
 
     peer: bytes
 

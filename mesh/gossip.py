@@ -86,6 +86,7 @@ from mesh.events import (
     SaveMark,
     SaveStanding,
     Screen,
+    SignalFailed,
     StartReconcile,
     Store,
     Tick,
@@ -451,6 +452,8 @@ class MeshNode:
             self._announced(event, actions)
         elif isinstance(event, AnnounceFailed):
             self.tree.unanswered(event.peer, event.ids, now)
+        elif isinstance(event, SignalFailed):
+            self._signal_failed(event, actions)
         elif isinstance(event, Grafted | Pruned) and event.peer in self._links:
             self.tree.move(event.peer, Cause.GRAFTED if isinstance(event, Grafted) else Cause.PRUNED)
         self._pump(actions)
@@ -733,15 +736,33 @@ class MeshNode:
             self.tree.move(peer, Cause.FIRST_COPY)
         elif redundant:
             self.tree.move(peer, Cause.DUPLICATE)
-            actions.append(Prune(peer))  # also when already lazy here: the peer still pushes
+            self._signal(Prune(peer), actions)  # also when already lazy here: the peer still pushes
+
+    def _signal(self, signal: Graft | Prune, actions: list[Action]) -> None:
+        """Send a graft or prune for a new reason (an unanswered one is sent again: `SignalFailed`)."""
+        self.tree.signalled(signal.peer)
+        actions.append(signal)
+
+    def _signal_failed(self, event: SignalFailed, actions: list[Action]) -> None:
+        """A graft or prune got no answer: send it again while our end still wants
+        it. A lost prune leaves the old parent pushing beside the new one (every
+        item a duplicate until one of them prunes again); a lost graft leaves the
+        link lazy at the far end, so the next item is repaired again."""
+        link = self._links.get(event.peer)
+        if not self.timing.tree_push or link is None or not link.outbox.up:
+            return  # a peer that is down: `PeerUp` makes the link eager again anyway
+        if link.score.standing is Standing.CUT_OFF:
+            return
+        if self.tree.resend(event.peer, event.graft):
+            actions.append(Graft(event.peer) if event.graft else Prune(event.peer))
 
     def _swap(self, slow: bytes, fast: bytes, actions: list[Action]) -> None:
         """Plumtree's optimisation: the tree brought an item well after ``fast``
         announced it, so ``fast`` becomes our tree link and ``slow`` goes lazy."""
         if self.tree.move(fast, Cause.OVERTAKEN):
-            actions.append(Graft(fast))
+            self._signal(Graft(fast), actions)
         if self.tree.move(slow, Cause.REPLACED):
-            actions.append(Prune(slow))
+            self._signal(Prune(slow), actions)
         self._parent = fast
 
     def _verdict(self, item: Item) -> str | None:
@@ -1099,7 +1120,7 @@ class MeshNode:
         )
         for peer in failed if self.timing.tree_push else ():  # a flooding node shapes no tree
             if self.tree.move(peer, Cause.REPLACED):
-                actions.append(Prune(peer))
+                self._signal(Prune(peer), actions)
         deadline = self._now + self.timing.fetch_timeout_ms
         parent = self._parent
         if plan and parent is not None and parent not in plan:
@@ -1107,12 +1128,12 @@ class MeshNode:
             # (otherwise both push the next item, and its duplicate prunes one of them).
             self._parent = None
             if self.tree.move(parent, Cause.REPLACED):
-                actions.append(Prune(parent))
+                self._signal(Prune(parent), actions)
         for peer, ids in plan.items():
             link = links[peer]
             ids = ids[: max(0, MAX_FETCHING - len(link.fetching))]
             self.tree.move(peer, Cause.GRAFT_TIMEOUT)
-            actions.append(Graft(peer))
+            self._signal(Graft(peer), actions)
             for item_id in ids:
                 link.fetching[item_id] = deadline
             for start in range(0, len(ids), FETCH_ACTION_IDS):

@@ -3,9 +3,10 @@
 The simulator plays the node layer's part for every node: it carries out
 `Push`, `StartReconcile` and `Fetch` over simulated links with per-link latency
 and message loss, answers with `PushResult`, `ReconcileDone` and `Received`,
-carries tree push's `Announce` (answered, or `AnnounceFailed` after the request
-timeout), `Graft` and `Prune` (one-way: `Announced`, `Grafted`, `Pruned` at the
-other end, lost like any other message), and keeps what `Store`, `SaveMark`
+carries tree push's `Announce`, `Graft` and `Prune` as requests with empty
+answers (`Announced`, `Grafted`, `Pruned` at the other end; with no answer,
+`AnnounceFailed` or `SignalFailed` after the request timeout; requests and
+answers lost like any other message), and keeps what `Store`, `SaveMark`
 and `SaveStanding` persist so a node that goes down can
 restart from its "disk" exactly like a real one. Partitions and churn are
 scheduled like any other event. The same `mesh/` code runs here and in
@@ -60,6 +61,7 @@ from mesh.events import (
     Rejected,
     SaveMark,
     SaveStanding,
+    SignalFailed,
     StartReconcile,
     Store,
     Tick,
@@ -305,7 +307,7 @@ class Simulation:
             elif isinstance(action, Graft):
                 self._signal(node, action.peer, "graft", Grafted(node.key))
             elif isinstance(action, Prune):
-                self._signal(node, action.peer, "prune", Pruned(node.key))
+                self._signal(node, action.peer, "prune", Pruned(node.key), graft=False)
             elif isinstance(action, StartReconcile):
                 self._reconcile(node, self.index_of[action.peer])
             elif isinstance(action, Fetch):
@@ -334,12 +336,17 @@ class Simulation:
             if spread is not None:
                 setattr(spread, figure, getattr(spread, figure) + 1)
 
-    def _signal(self, node: SimNode, peer: bytes, kind: str, event: Event) -> None:
-        """A one-way message (announcement, graft, prune): it arrives or it is lost."""
+    def _signal(self, node: SimNode, peer: bytes, kind: str, event: Event, *, graft: bool = True) -> None:
+        """A graft or prune and its empty answer; with no answer, `SignalFailed`."""
         j = self.index_of[peer]
         self.messages[kind] += 1
         if self.reachable(node.index, j) and not self._lost():
             self._at(self.now + self.latency(node.index, j), self._feed, j, self.nodes[j].epoch, event)
+            self.messages[f"{kind}-reply"] += 1
+            if not self._lost():
+                return
+        failed = SignalFailed(peer, graft)
+        self._at(self.now + self.config.request_timeout_ms, self._feed, node.index, node.epoch, failed)
 
     def _announce(self, node: SimNode, action: Announce) -> None:
         """An announcement and its empty answer; with no answer, `AnnounceFailed`."""

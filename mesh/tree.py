@@ -46,6 +46,7 @@ HEARD_MEMORY = 4_096  # per peer: ids it announced to us (it holds them: no need
 MISSING_MEMORY = 16_384  # ids announced to us that we lack, waiting for the tree or a graft
 QUEUE_MEMORY = 4 * 4_096  # per peer: ids waiting to be announced (a peer long down loses the oldest)
 MAX_HOPS = 255  # a hop count above this (from a peer) is ignored as nonsense
+SIGNAL_RETRIES = 3  # a graft or prune that got no answer is sent again at most this often in a row
 UNKNOWN_HOPS = MAX_HOPS + 1  # ranks an announcer that gave no hop count after every one that did
 
 
@@ -104,7 +105,7 @@ def _remember(memory: OrderedDict[bytes, None], item_id: bytes, limit: int) -> N
 class _Branch:
     """One link as the tree sees it."""
 
-    __slots__ = ("announced", "due", "heard", "mode", "queue", "repeated")
+    __slots__ = ("announced", "due", "heard", "mode", "queue", "repeated", "resent")
 
     def __init__(self) -> None:
         self.mode = Mode.EAGER
@@ -113,6 +114,7 @@ class _Branch:
         self.announced: OrderedDict[bytes, None] = OrderedDict()
         self.heard: OrderedDict[bytes, None] = OrderedDict()
         self.repeated: OrderedDict[bytes, None] = OrderedDict()  # announced twice already
+        self.resent = 0  # the last graft or prune to it, sent again after no answer this often
 
 
 class _Wanted:
@@ -180,6 +182,22 @@ class PushTree:
         if target is None:
             return False
         branch.mode = target
+        return True
+
+    def signalled(self, peer: bytes) -> None:
+        """A graft or prune goes to ``peer`` for a new reason: its retries start over."""
+        self._branch(peer).resent = 0
+
+    def resend(self, peer: bytes, graft: bool) -> bool:
+        """A graft (``graft``) or prune to ``peer`` got no answer: whether to send it
+        again. Only while our end is still in the mode it asked for (a later
+        signal may have reversed it), and at most `SIGNAL_RETRIES` times in a row
+        (a peer that is down answers nothing; `PeerUp` makes the link eager anyway)."""
+        branch = self._branch(peer)
+        wanted = Mode.EAGER if graft else Mode.LAZY
+        if branch.mode is not wanted or branch.resent >= SIGNAL_RETRIES:
+            return False
+        branch.resent += 1
         return True
 
     # -- outgoing -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from mesh import (
     Graft,
     Grafted,
     MeshNode,
+    PeerDown,
     PeerUp,
     Prune,
     Pruned,
@@ -20,11 +21,12 @@ from mesh import (
     PushResult,
     Received,
     ReconcileDone,
+    SignalFailed,
     Tick,
     Timing,
 )
 from mesh.events import Action
-from mesh.tree import Mode
+from mesh.tree import SIGNAL_RETRIES, Mode
 
 from .builders import NOW, alert, key, pushed_to, revoke, rng, vouch
 
@@ -189,6 +191,46 @@ def test_pruned_and_grafted_by_the_peer() -> None:
     assert P2 not in pushed_to(feed(mesh, Received(P1, [one]), NOW + 1))
     feed(mesh, Grafted(P2), NOW + 2)
     assert P2 in pushed_to(feed(mesh, Received(P1, [two]), NOW + 3))
+
+
+def test_an_unanswered_prune_is_sent_again_while_the_link_stays_lazy() -> None:
+    """A lost prune would leave the old parent pushing every item beside the new one."""
+    mesh = node()
+    first = alert(ALLY, 1)
+    feed(mesh, Received(P1, [first]))
+    assert of(Prune, feed(mesh, Received(P2, [first]), NOW + 5)) == [Prune(P2)]
+    resent = [of(Prune, feed(mesh, SignalFailed(P2, graft=False), NOW + 10 + n)) for n in range(SIGNAL_RETRIES + 1)]
+    assert resent == [[Prune(P2)]] * SIGNAL_RETRIES + [[]]  # a peer that never answers is down: PeerUp resets it
+    assert of(Prune, feed(mesh, Received(P2, [first]), NOW + 20)) == [Prune(P2)]  # a new prune: retries start over
+    assert of(Prune, feed(mesh, SignalFailed(P2, graft=False), NOW + 21)) == [Prune(P2)]
+    feed(mesh, Grafted(P2), NOW + 22)  # eager again at our end: the old prune is void
+    assert of(Prune, feed(mesh, SignalFailed(P2, graft=False), NOW + 23)) == []
+
+
+def test_an_unanswered_graft_is_sent_again_while_the_link_stays_eager() -> None:
+    mesh = node()
+    feed(mesh, Pruned(P2))
+    missing = alert(ALLY, 2)
+    feed(mesh, Announced(P2, [missing.id]), NOW + 10)
+    assert of(Graft, feed(mesh, Tick(), NOW + 10 + TREE.graft_timeout_ms)) == [Graft(P2)]
+    assert of(Graft, feed(mesh, SignalFailed(P2, graft=True), NOW + 4_000)) == [Graft(P2)]
+    feed(mesh, Pruned(P2), NOW + 4_100)  # the peer pruned it since: nothing to graft again
+    assert of(Graft, feed(mesh, SignalFailed(P2, graft=True), NOW + 7_000)) == []
+
+
+def test_no_signal_goes_again_to_a_peer_that_is_down() -> None:
+    mesh = node()
+    feed(mesh, Pruned(P2))
+    missing = alert(ALLY, 2)
+    feed(mesh, Announced(P2, [missing.id]), NOW + 10)
+    assert of(Graft, feed(mesh, Tick(), NOW + 10 + TREE.graft_timeout_ms)) == [Graft(P2)]
+    feed(mesh, PeerDown(P2), NOW + 1_000)
+    assert of(Graft, feed(mesh, SignalFailed(P2, graft=True), NOW + 4_000)) == []
+
+
+def test_a_flooding_node_sends_no_signal_again() -> None:
+    mesh = node(Timing())
+    assert feed(mesh, SignalFailed(P2, graft=True)) == []
 
 
 def test_flooding_is_the_default_and_never_prunes() -> None:
