@@ -893,9 +893,10 @@ class NodeService:
             self.handle(event)
 
     async def _signal(self, action: mesh.Announce | mesh.Graft | mesh.Prune, signal: framing.TreeSignal) -> None:
-        """Fire and forget: a lost graft or prune costs time only (reconciliation
-        repairs); an announcement with no answer goes back to the mesh as
-        ``AnnounceFailed``, which announces it once more."""
+        """A signal with no answer goes back to the mesh: an announcement as
+        ``AnnounceFailed`` (announced once more), a graft or a prune as
+        ``SignalFailed`` (sent again while the link is still in the mode it asked
+        for: a lost prune kept a second parent pushing every item)."""
         address = self.peer_address(action.peer)
         if address is None:
             return
@@ -905,6 +906,8 @@ class NodeService:
             self._failed(action.peer, "tree signal to", exc)
             if isinstance(action, mesh.Announce):
                 self.handle(mesh.AnnounceFailed(action.peer, action.ids))
+            else:
+                self.handle(mesh.SignalFailed(action.peer, graft=isinstance(action, mesh.Graft)))
 
     def tree_signal(self, peer: bytes, signal: framing.TreeSignal) -> None:
         """A tree signal from ``peer`` (the mesh listener checked and parsed it)."""

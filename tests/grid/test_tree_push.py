@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from mesh.tree import Mode
+import mesh
+from mesh.tree import SIGNAL_RETRIES, Mode
 from node.incidents import send_alert
 from node.transport import TransportError
 from node.treepush import PATH
@@ -59,6 +60,22 @@ async def test_hop_counts_travel_with_pushes_and_announcements(any_grid: Grid) -
         assert holders(grid, alert) == list(RING)
         hops = {name: grid[name].service.mesh.hops_from_author(alert) for name in RING}
         assert hops == {"a": 0, "b": 1, "c": 2, "d": 1}, hops
+
+
+async def test_a_graft_with_no_answer_is_sent_again(any_grid: Grid) -> None:
+    """A lost graft left the far end of the link lazy, and a lost prune a second
+    parent pushing every item: the node tells its mesh (``SignalFailed``), which
+    sends the signal again while the link is still in the mode it asked for."""
+    grid = any_grid
+    await ring(grid)
+    a, b = grid["a"].service, grid["b"].key
+    a.handle(mesh.Pruned(b))  # b asked a for ids only: the link is lazy at a's end
+    grid.cut("a", "b", both=False)  # a's requests to b get no answer
+    before = a.tree.counts.grafts
+    a.handle(mesh.Announced(b, [b"\x42" * 32]))  # b holds an item a lacks: a grafts b to get it
+    await grid.advance(REPAIR_MS)
+    assert mode(grid, "a", "b") is Mode.EAGER
+    assert a.tree.counts.grafts - before == 1 + SIGNAL_RETRIES
 
 
 async def test_the_tree_forms_over_the_wire_and_later_alerts_cross_it_once(any_grid: Grid) -> None:
