@@ -40,6 +40,7 @@ import nacl.signing  # noqa: E402
 
 from node import keystore  # noqa: E402
 from node.devmesh import LocalMesh, LocalNode  # noqa: E402
+from node.door import PAIR  # noqa: E402
 from node.transport import MeshClient  # noqa: E402
 from protocol import Envelope, Identity, NodeRecord, Vouch, codec, framing, sign_envelope, signing  # noqa: E402
 from tests.e2e.harness import ScriptedPeer, now_ms  # noqa: E402
@@ -257,6 +258,13 @@ def main() -> None:
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    pairings = 2 + args.rounds * args.pushers  # the sink, the warm-up's pusher, every round's pushers
+    if pairings > PAIR.burst:
+        parser.error(
+            f"--rounds {args.rounds} with --pushers {args.pushers} pairs {pairings} peers from one "
+            f"address, over the node's pair budget of {PAIR.burst:g} a minute (node/door.py); "
+            f"use at most {int(PAIR.burst - 2) // args.pushers} rounds with {args.pushers} pushers"
+        )
 
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
