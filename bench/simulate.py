@@ -148,6 +148,7 @@ def run(
         "optimize_hops": None if args.optimize_hops < 0 else args.optimize_hops,
     }
     timing = replace(TREE_TIMING, announce_delay_ms=args.announce_delay, **tuned) if tree else SIM_TIMING
+    timing = replace(timing, reconcile_every_ms=args.reconcile_every)
     config = SimConfig(nodes=nodes, degree=args.degree, loss=0.10 if hostile else 0.0, seed=args.seed, timing=timing)
     sim = Simulation(config)
     label = f"{nodes} nodes, {scenario}, {'tree' if tree else 'flood'}"
@@ -224,6 +225,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--graft-timeout", type=int, default=TREE_TIMING.graft_timeout_ms, help="ms (retry: half)")
     parser.add_argument("--announce-delay", type=int, default=TREE_TIMING.announce_delay_ms, help="ms")
+    parser.add_argument(
+        "--reconcile-every",
+        type=int,
+        default=SIM_TIMING.reconcile_every_ms,
+        help="ms between a link's periodic reconciliations (a real node's: 300000)",
+    )
     parser.add_argument("--graft-jitter", type=int, default=TREE_TIMING.graft_jitter_ms, help="ms")
     swap = TREE_TIMING.swap_after_ms
     parser.add_argument("--swap-after", type=int, default=-1 if swap is None else swap, help="ms (-1: never)")
