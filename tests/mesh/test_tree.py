@@ -207,23 +207,25 @@ def test_an_unanswered_prune_is_sent_again_while_the_link_stays_lazy() -> None:
     assert of(Prune, feed(mesh, SignalFailed(P2, graft=False), NOW + 23)) == []
 
 
-def test_an_unanswered_graft_is_sent_again_while_the_link_stays_eager() -> None:
+def grafting_p2() -> MeshNode:
+    """A node whose lazy link to P2 announced an item that did not come: it grafts P2."""
     mesh = node()
     feed(mesh, Pruned(P2))
     missing = alert(ALLY, 2)
     feed(mesh, Announced(P2, [missing.id]), NOW + 10)
     assert of(Graft, feed(mesh, Tick(), NOW + 10 + TREE.graft_timeout_ms)) == [Graft(P2)]
+    return mesh
+
+
+def test_an_unanswered_graft_is_sent_again_while_the_link_stays_eager() -> None:
+    mesh = grafting_p2()
     assert of(Graft, feed(mesh, SignalFailed(P2, graft=True), NOW + 4_000)) == [Graft(P2)]
     feed(mesh, Pruned(P2), NOW + 4_100)  # the peer pruned it since: nothing to graft again
     assert of(Graft, feed(mesh, SignalFailed(P2, graft=True), NOW + 7_000)) == []
 
 
 def test_no_signal_goes_again_to_a_peer_that_is_down() -> None:
-    mesh = node()
-    feed(mesh, Pruned(P2))
-    missing = alert(ALLY, 2)
-    feed(mesh, Announced(P2, [missing.id]), NOW + 10)
-    assert of(Graft, feed(mesh, Tick(), NOW + 10 + TREE.graft_timeout_ms)) == [Graft(P2)]
+    mesh = grafting_p2()
     feed(mesh, PeerDown(P2), NOW + 1_000)
     assert of(Graft, feed(mesh, SignalFailed(P2, graft=True), NOW + 4_000)) == []
 
