@@ -98,12 +98,12 @@ if os.environ.get("AMPARO_HOPTRACE") and "run" in sys.argv:
 
     _push = _service.NodeService._push
 
-    async def push(self: Any, peer: bytes, batch_id: int, raws: list[bytes]) -> None:
+    async def push(self: Any, peer: bytes, batch_id: int, raws: list[bytes], *rest: Any, **kwargs: Any) -> None:
         key = _first_id(raws)
         _key.set(key)
         _log("push.0", key)
         try:
-            await _push(self, peer, batch_id, raws)
+            await _push(self, peer, batch_id, raws, *rest, **kwargs)
         finally:
             _log("push.1", key)
 
