@@ -22,14 +22,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import fields
 from operator import attrgetter
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
-from sqlalchemy import Connection, Table, delete, exists, func, select, update
+from sqlalchemy import Connection, Table, delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from node.store.database import MAX_IN, Database
-from node.store.models import ENVELOPE_SEQ, Base, CounterModel, EnvelopeModel, RegionModel, SeenModel
-from node.store.peers import advance_mark, nonce_insert, nonces_written
+from node.store.models import (
+    ENVELOPE_SEQ,
+    Base,
+    CounterModel,
+    EnvelopeModel,
+    NonceModel,
+    PeerModel,
+    RegionModel,
+    SeenModel,
+)
+from node.store.peers import nonces_written
 from node.store.rows import StoredEnvelope
 from protocol import MAX_LIFETIME_MS, MAX_SKEW_MS
 from protocol import envelope_id as id_of
@@ -77,23 +86,27 @@ class EnvelopeQueries(Database):
         marks: Sequence[tuple[bytes, int]],
         nonces: Sequence[tuple[bytes, bytes, int]],
     ) -> list[StoredEnvelope]:
-        with self._write() as session:
-            for peer, seq in marks:
-                session.connection().execute(advance_mark(peer, seq))
-            for peer, nonce, expires in nonces:
-                session.connection().execute(nonce_insert(self, peer, nonce, expires))
+        """The group writer's transaction, once per commit. Every statement is
+        the driver's own SQL on a plain connection (no ORM session, no Core
+        statement built, coerced and cache-keyed per call): between real nodes
+        most commits hold one pushed envelope, and building those statements
+        cost several times what SQLite spends on them (docs/performance.md,
+        "A push's cost in the node")."""
+        with self._writer.begin() as connection:
+            sql = _write_sql(connection)
+            if marks:
+                connection.exec_driver_sql(sql.advance_mark, [(seq, peer, seq) for peer, seq in marks])
+            if nonces:
+                connection.exec_driver_sql(sql.remember_nonce, list(nonces))
             if not batch:
                 return []
-            last = _lock_counter(session)
-            known = _known_ids(session, list(batch))
+            last = connection.exec_driver_sql(sql.lock_counter, (ENVELOPE_SEQ,)).scalar_one()
+            known = _known_ids(connection, list(batch))
             fresh = [item for item in batch.values() if item.id not in known]
             if not fresh:
                 return []
             stored = [_with_seq(item, last + i) for i, item in enumerate(fresh, start=1)]
-            connection = session.connection()
-            connection.execute(
-                update(CounterModel).where(CounterModel.name == ENVELOPE_SEQ).values(value=last + len(fresh))
-            )
+            connection.exec_driver_sql(sql.set_counter, (last + len(fresh), ENVELOPE_SEQ))
             _insert_many(connection, EnvelopeModel, _ENVELOPE_COLUMNS, [_values(s) for s in stored])
             region_rows = [r for s in stored for r in _region_rows(s)]
             if region_rows:
@@ -257,13 +270,13 @@ def _lock_counter(session: Session) -> int:
     return session.execute(statement).scalar_one()
 
 
-def _known_ids(session: Session, ids: list[bytes]) -> set[bytes]:
+def _known_ids(on: Session | Connection, ids: list[bytes]) -> set[bytes]:
     """Ids of ``ids`` stored or tombstoned: one round trip per chunk, both tables.
 
     Sent as the driver's own SQL, like ``_insert_many``: with a batch's ids as
     an ``IN`` list, SQLAlchemy's rendering and per-id processing of the list cost
     more than the query (twice the batch size of bound values per push)."""
-    connection = session.connection()
+    connection = on.connection() if isinstance(on, Session) else on
     quote = connection.dialect.identifier_preparer.quote
     marker = _MARKERS[connection.dialect.paramstyle]
     envelopes, seen = _table(EnvelopeModel), _table(SeenModel)
@@ -317,6 +330,47 @@ def _region_rows(item: StoredEnvelope) -> list[tuple[bytes, str, int | None]]:
 
 
 _MARKERS: Final = {"qmark": "?", "format": "%s", "pyformat": "%s"}  # sqlite3; psycopg
+
+
+class _WriteSql(NamedTuple):
+    """The group writer's fixed statements in one dialect's SQL (``_write_sql``)."""
+
+    advance_mark: str  # (seq, peer, seq): a catch-up mark moves only forwards
+    remember_nonce: str  # (peer, nonce, expires): a nonce seen twice changes nothing
+    lock_counter: str  # (name,): the counter that hands out seq, locked on PostgreSQL
+    set_counter: str  # (value, name)
+
+
+_WRITE_SQL: dict[tuple[str, str], _WriteSql] = {}
+
+
+def _write_sql(connection: Connection) -> _WriteSql:
+    """The writer's statements for ``connection``'s dialect, rendered once per
+    process from the models' own names (a renamed column fails loudly). The
+    same rules as the Core statements they replace: ``peers.advance_mark`` and
+    ``peers.nonce_insert`` (both databases spell ``ON CONFLICT`` the same), and
+    ``SELECT ... FOR UPDATE`` where the database has it (SQLite's writer holds
+    the write lock from ``BEGIN IMMEDIATE`` on)."""
+    dialect = connection.dialect
+    key = (dialect.name, dialect.paramstyle)
+    sql = _WRITE_SQL.get(key)
+    if sql is None:
+        quote, m = dialect.identifier_preparer.quote, _MARKERS[dialect.paramstyle]
+        peers, nonces, counters = _table(PeerModel), _table(NonceModel), _table(CounterModel)
+        mark, peer_key = quote(peers.c.mark.name), quote(peers.c.key.name)
+        n_peer, n_nonce, n_expires = (quote(nonces.c[c].name) for c in ("peer", "nonce", "expires"))
+        value, name = quote(counters.c.value.name), quote(counters.c.name.name)
+        lock = " FOR UPDATE" if dialect.name == "postgresql" else ""
+        sql = _WRITE_SQL[key] = _WriteSql(
+            advance_mark=f"UPDATE {quote(peers.name)} SET {mark} = {m} WHERE {peer_key} = {m} AND {mark} < {m}",  # noqa: S608 - names from the model, values bound
+            remember_nonce=(
+                f"INSERT INTO {quote(nonces.name)} ({n_peer}, {n_nonce}, {n_expires}) VALUES ({m}, {m}, {m}) "  # noqa: S608 - names from the model, values bound
+                f"ON CONFLICT ({n_peer}, {n_nonce}) DO NOTHING"
+            ),
+            lock_counter=f"SELECT {value} FROM {quote(counters.name)} WHERE {name} = {m}{lock}",  # noqa: S608 - names from the model, values bound
+            set_counter=f"UPDATE {quote(counters.name)} SET {value} = {m} WHERE {name} = {m}",  # noqa: S608 - names from the model, values bound
+        )
+    return sql
 
 
 def _insert_many(connection: Connection, model: type[Base], columns: tuple[str, ...], rows: list[Any]) -> None:
