@@ -12,7 +12,7 @@ alert has been both acknowledged to the pusher and forwarded to the sink.
 In the same run, the raw PyNaCl verification rate of the same envelopes is the
 baseline; the printed ratio is what to compare across machines (issue 14 asks ≥ 0.5).
 
-    python bench/ingest.py [--alerts 2000] [--rounds 3] [--pushers 1] [--json]
+    python bench/ingest.py [--alerts 2000] [--rounds 3] [--pushers 1] [--per-frame K] [--json]
 
 ``--pushers N`` splits the alerts between N peers pushing at once, each with one
 frame in flight (as a mesh's outbox sends): a relay hears from several peers,
@@ -205,7 +205,17 @@ def load(target: LocalNode, alerts: int, say: Any) -> tuple[ScriptedPeer, list[b
     return peer, vouches, envelopes
 
 
-def one_round(target: LocalNode, sink: Sink, alerts: int, say: Any, pushers: int = 1) -> dict[str, Any]:
+def frames_of(raws: list[bytes], per_frame: int | None) -> list[list[bytes]]:
+    """As many alerts to a frame as fit (a catch-up's or a burst's pushes), or
+    ``per_frame`` (1: one alert a request, as a mesh relays a lone alert)."""
+    if per_frame is None:
+        return framing.batches(raws)
+    return [raws[i : i + per_frame] for i in range(0, len(raws), per_frame)]
+
+
+def one_round(
+    target: LocalNode, sink: Sink, alerts: int, say: Any, pushers: int = 1, per_frame: int | None = None
+) -> dict[str, Any]:
     """Baseline, then the node's ingest of the same number of fresh alerts, back to back,
     from ``pushers`` peers at once (each with one frame in flight, as a mesh outbox)."""
     loads = [load(target, alerts // pushers, say) for _ in range(pushers)]
@@ -214,7 +224,7 @@ def one_round(target: LocalNode, sink: Sink, alerts: int, say: Any, pushers: int
         peer.pair_with(target)
         peer.push(target, vouches)
     before = sink.settle()  # the pairing's records and vouches reach the sink first
-    runs = [(peer, framing.batches([e.raw for e in envelopes])) for peer, _, envelopes in loads]
+    runs = [(peer, frames_of([e.raw for e in envelopes], per_frame)) for peer, _, envelopes in loads]
     size = len(loads[0][2][0].raw)
     say(f"pushing {sum(len(f) for _, f in runs)} frames of ≈{size}-byte alerts over {pushers} connection(s) …")
     assert target.proc is not None
@@ -242,6 +252,8 @@ def one_round(target: LocalNode, sink: Sink, alerts: int, say: Any, pushers: int
         "cpu_ratio": round(rate_cpu / baseline_cpu, 3),
         "node_process_cpu_s": round(main_cpu, 3),
         "worker_cpu_s": round(worker_cpu, 3),
+        "node_cpu_per_alert_us": round(node_cpu / accepted * 1e6),
+        "frames": sum(len(f) for _, f in runs),
         "acked_s": round(acked, 3),
         "forwarded_s": round(elapsed, 3),
     }
@@ -255,6 +267,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="the median round is reported")
     parser.add_argument(
         "--pushers", type=int, default=1, help="peers pushing at once (the alerts are split between them)"
+    )
+    parser.add_argument(
+        "--per-frame",
+        type=int,
+        default=None,
+        metavar="K",
+        help="alerts per pushed frame (default: as many as fit 64 KiB; 1: a request per alert)",
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -280,7 +299,7 @@ def main() -> None:
             say("warming up (not measured) …")
             one_round(target, sink, 300, lambda _text: None)
             for k in range(args.rounds):
-                rounds.append(one_round(target, sink, args.alerts, say, args.pushers))
+                rounds.append(one_round(target, sink, args.alerts, say, args.pushers, args.per_frame))
                 say(f"round {k + 1}/{args.rounds}: {rounds[-1]}")
         finally:
             sink.stop()
@@ -298,7 +317,8 @@ def main() -> None:
         )
         print(
             f"node CPU: {m['node_process_cpu_s']} s in the node process, "
-            f"{m['worker_cpu_s']} s in its signature workers"
+            f"{m['worker_cpu_s']} s in its signature workers; {m['node_cpu_per_alert_us']} µs an alert "
+            f"in {m['frames']} frames"
         )
         print(f"ratio: {m['ratio']} wall, {m['cpu_ratio']} per CPU second  (issue 14 asks ≥ 0.5)")
 

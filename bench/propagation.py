@@ -18,7 +18,7 @@ the other. `--warmup K` alerts go first and are not measured: connections are
 open and, with tree push, the tree has formed.
 
     python bench/propagation.py [--nodes 20] [--alerts 50] [--link-delay MS]
-                                [--tree off|on|both] [--warmup 5] [--json]
+                                [--tree off|on|both] [--warmup 5] [--receipts on|off] [--json]
 """
 
 from __future__ import annotations
@@ -148,12 +148,19 @@ def tree_cpu_s(pids: list[int]) -> float:
 
 
 def mesh_run(
-    nodes: int, alerts: int, warmup: int, tree: bool, delay_ms: float | None, bg: Background, say: Any
+    nodes: int,
+    alerts: int,
+    warmup: int,
+    tree: bool,
+    delay_ms: float | None,
+    bg: Background,
+    say: Any,
+    receipts: bool = True,
 ) -> dict[str, Any]:
     link = DelayLink(delay_ms or 0)
     with (
         tempfile.TemporaryDirectory(prefix="amparo-bench-") as tmp,
-        LocalMesh(Path(tmp), nodes, settings={"tree_push": tree}) as mesh,
+        LocalMesh(Path(tmp), nodes, settings={"tree_push": tree, "delivery_receipts": receipts}) as mesh,
     ):
         edges = mesh.mesh_edges()
         depth = mesh.trust_everyone(edges)
@@ -296,6 +303,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--link-delay", type=float, default=None, metavar="MS")
     parser.add_argument("--tree", choices=("off", "on", "both"), default="both")
+    parser.add_argument(
+        "--receipts", choices=("on", "off"), default="on", help="the nodes' delivery_receipts setting"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -314,7 +324,9 @@ def main() -> None:
     }
     modes = {"off": [False], "on": [True], "both": [False, True]}[args.tree]
     for tree in modes:
-        run = mesh_run(args.nodes, args.alerts, args.warmup, tree, args.link_delay, bg, say)
+        run = mesh_run(
+            args.nodes, args.alerts, args.warmup, tree, args.link_delay, bg, say, args.receipts == "on"
+        )
         name = "tree" if tree else "flooding"
         latencies = run.pop("latencies")
         result.update({"mean_hops": run.pop("mean_hops"), "diameter": run.pop("diameter")})
