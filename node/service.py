@@ -248,8 +248,6 @@ class NodeService:
         self._committing: dict[bytes, asyncio.Future[dict[bytes, StoredEnvelope]]] = {}
         self.turns = admission.Turns()
         self._nonces_held: set[tuple[bytes, bytes]] = set()
-        # Nonces of pushes answered before their nonce-only write (``_nonces_only``).
-        self._nonces_writing: set[tuple[bytes, bytes]] = set()
         self._relaying = 0  # batches between arrival and answer
         self.gauges: list[tuple[str, str, Callable[[], float]]] = []
         # In memory only (restricted plaintext never reaches the disk): which sealed
@@ -728,9 +726,6 @@ class NodeService:
         rows = [self._pending.get(i.id) or self._row_from_raw(i.raw) for i in items]
         marks = list(self._unsaved_marks.items())
         self._unsaved_marks.clear()
-        if not rows and not marks:
-            self._carry_out(actions, lambda _item: None)
-            return self._nonces_only(nonces)
         commit = self.writer.submit(rows, marks, nonces)
         for item in items:
             self._committing[item.id] = commit
@@ -738,23 +733,6 @@ class NodeService:
         commit.add_done_callback(partial(self._committed, items, delivers))
         self._carry_out(actions, delivers.append)
         return commit
-
-    def _nonces_only(self, nonces: list[tuple[bytes, bytes, int]]) -> asyncio.Future[dict[bytes, StoredEnvelope]]:
-        """A push that stores nothing (every envelope a duplicate or refused) is
-        answered without waiting for a commit: its nonce goes to the group writer
-        with whatever comes next, and the ack does not wait for that fsync. The
-        nonce memory refuses a replay at once; one replayed after a crash, before
-        the nonce was written, carries only what the store already holds or
-        refused. With flooding most pushes are duplicates (40 of 74 per alert on
-        20 nodes), and each one held its sender's next push for an fsync."""
-        answered: asyncio.Future[dict[bytes, StoredEnvelope]] = asyncio.get_running_loop().create_future()
-        answered.set_result({})
-        for peer, nonce, expires in nonces:
-            held = (peer, nonce)
-            self._nonces_writing.add(held)  # refused as a replay until the store answers for it
-            commit = self.writer.submit([], [], [(peer, nonce, expires)])
-            commit.add_done_callback(partial(self._nonce_written, held))
-        return answered
 
     def _committed(
         self, items: list[Item], delivers: list[Item], commit: asyncio.Future[dict[bytes, StoredEnvelope]]
@@ -788,7 +766,7 @@ class NodeService:
     def hold_nonce(self, peer: bytes, nonce: bytes) -> bool:
         """Claim a push's nonce, checked unused in the store, until ``relay`` has
         written it: False if a push with the same nonce is under way (a replay)."""
-        if (peer, nonce) in self._nonces_held or (peer, nonce) in self._nonces_writing:
+        if (peer, nonce) in self._nonces_held:
             return False
         self._nonces_held.add((peer, nonce))
         return True
@@ -804,8 +782,7 @@ class NodeService:
         waited for the writer's commit (SQLite has one write lock) while no push
         was read. These requests only read or are idempotent, so the window a
         crash leaves before the nonce is on disk costs nothing a replay could use."""
-        held = (peer, nonce)
-        if held in self._nonces_held or held in self._nonces_writing or self.store.nonce_used(peer, nonce):
+        if (peer, nonce) in self._nonces_held or self.store.nonce_used(peer, nonce):
             return False
         try:
             asyncio.get_running_loop()
@@ -825,7 +802,6 @@ class NodeService:
             self.outage.failed("remembering a request's nonce", exc)
             return
         self._nonces_held.discard(held)
-        self._nonces_writing.discard(held)
 
     def _known_copy(self, raw: bytes, now: int) -> Item | None:
         """The mesh's item for ``raw`` when these exact bytes were verified and

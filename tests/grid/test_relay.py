@@ -73,34 +73,3 @@ async def test_what_the_mesh_refuses_after_verification_is_not_kept(grid: Grid) 
     assert grid["b"].service.counters.rejected.get("outside-horizon") == 1
     assert not grid["b"].service._pending and not grid["b"].service._pending_env
     assert grid["b"].store.get(envelope_id(raw)) is None
-
-
-async def test_a_push_of_duplicates_is_answered_before_its_nonce_is_written(grid: Grid) -> None:
-    """With flooding most pushes only repeat what the relay holds. Such a push is
-    answered without waiting for the writer (its nonce rides with the next group
-    commit); until the nonce is on disk a replay of the request is refused from
-    memory, and once written the store answers for it."""
-    await grid.add("a")
-    await grid.add("b")
-    await grid.pair("a", "b")
-    a, b = grid["a"], grid["b"]
-    made = send_alert(a.service, {"headline": "Amenaza a la radio comunitaria", "regions": ["MX-CHP"]})
-    alert = bytes.fromhex(made["id"])
-    await _until(lambda: b.store.get(alert) is not None, "B holds the alert")
-    raw = b.store.get(alert).raw  # type: ignore[union-attr]
-    gate = threading.Event()
-    real = b.store.add_envelopes
-
-    def held(*args: object, **kwargs: object) -> list[StoredEnvelope]:
-        gate.wait(DEADLINE_S)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    nonce = (b"\x07" * 16, grid.clock() + 600_000)
-    with mock.patch.object(b.store, "add_envelopes", side_effect=held):
-        outcome = await asyncio.wait_for(b.service.relay([raw], a.key, nonce), DEADLINE_S / 2)
-        assert (outcome.accepted, outcome.invalid) == (0, 0)  # answered while the writer is held
-        assert not b.store.nonce_used(a.key, nonce[0])
-        assert not b.service.hold_nonce(a.key, nonce[0])  # a replay meanwhile: refused
-        gate.set()
-        await _until(lambda: b.store.nonce_used(a.key, nonce[0]), "the nonce written")
-    assert not b.service._nonces_writing
