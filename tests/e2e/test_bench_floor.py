@@ -1,6 +1,7 @@
 """``bench/floor.py``'s bare relays: real processes over HTTPS that carry every
 message to every relay, flooding and along each author's shortest-path tree.
-The broker half of the benchmark needs Mosquitto and is not run here."""
+The broker half of the benchmark needs Mosquitto and is not run here. And
+``bench/floor_ingest.py``'s bare pipeline: every message stored and forwarded."""
 
 from __future__ import annotations
 
@@ -35,3 +36,11 @@ def test_bare_relays_carry_every_message_to_every_relay(push: str) -> None:
         bg.stop()
     assert len(run["latencies"]) == 4 and all(0 < t < 30 for t in run["latencies"])
     assert run["diameter"] == 2 and run["relay_cpu_per_alert_ms"] > 0
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_the_bare_ingest_pipeline_stores_and_forwards_every_message(workers: int) -> None:
+    from bench.floor_ingest import run
+
+    rounds = run(96, 1, workers, 2, lambda _text: None)  # raises unless the sink got all 96
+    assert len(rounds) == 1 and rounds[0]["per_s"] > 0 and rounds[0]["ratio"] > 0
