@@ -51,18 +51,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench.linkdelay import DelayLink  # noqa: E402
 from bench.propagation import Arrivals, Background, _ms, broker_run, hops, tree_cpu_s  # noqa: E402
+from node.devmesh import free_port, ring_with_chords  # noqa: E402
 
 MESSAGE_BYTES = 1338  # bench/protocol.py's sample alert envelope
 P50_TARGET_MS = 25
-
-
-def ring_with_chords(n: int) -> list[tuple[int, int]]:
-    """`node.devmesh.LocalMesh.mesh_edges`, for a mesh of ``n``."""
-    edges = [(i, i + 1) for i in range(n - 1)] + ([(n - 1, 0)] if n > 2 else [])
-    if n > 4:
-        edges += [(i, (i + n // 2) % n) for i in range(0, n // 2, 2)]
-        edges += [(i, (i + n // 4) % n) for i in range(1, n, 4)]
-    return list(dict.fromkeys(tuple(sorted(e)) for e in edges))  # type: ignore[misc]
 
 
 def tree_children(n: int, edges: list[tuple[int, int]], root: int) -> dict[int, list[int]]:
@@ -81,6 +73,20 @@ def tree_children(n: int, edges: list[tuple[int, int]], root: int) -> dict[int, 
                 children[here].append(there)
                 queue.append(there)
     return children
+
+
+async def serve_https(app: Any, port: int, home: Path) -> None:
+    """Serve ``app`` over HTTPS with the certificate in ``home`` (the node's TLS
+    code), say "R" on stdout once listening, and serve until killed."""
+    from aiohttp import web
+
+    from node import tls
+
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=tls.server_context(home)).start()
+    print("R", flush=True)
+    await asyncio.Event().wait()
 
 
 # -- the relay process -----------------------------------------------------------------------
@@ -140,26 +146,12 @@ def relay_main(config: dict[str, Any]) -> None:
         )
         app = web.Application(client_max_size=1 << 20)
         app.router.add_post("/push", push)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", config["port"], ssl_context=tls.server_context(Path(config["home"])))
-        await site.start()
-        print("R", flush=True)
-        await asyncio.Event().wait()
+        await serve_https(app, config["port"], Path(config["home"]))
 
     asyncio.run(main())
 
 
 # -- the benchmark ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Relays:

@@ -45,6 +45,9 @@ import msgpack
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.floor import serve_https  # noqa: E402
+from node.devmesh import free_port  # noqa: E402
+
 MESSAGE_BYTES = 1338  # bench/protocol.py's sample alert envelope
 PER_FRAME = 48  # ≈ 64 KiB frames, as framing.batches makes them
 TARGET = 0.5
@@ -76,7 +79,6 @@ def serve(config: dict[str, Any]) -> None:
     """The receiver (``config["sink"]`` set: forwards there) or the sink."""
     from aiohttp import ClientSession, TCPConnector, web
 
-    from node import tls
 
     seen: set[bytes] = set()
     counted = {"n": 0}
@@ -121,12 +123,7 @@ def serve(config: dict[str, Any]) -> None:
         app = web.Application(client_max_size=1 << 20)
         app.router.add_post("/push", receive)
         app.router.add_get("/count", count)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", config["port"], ssl_context=tls.server_context(Path(config["home"])))
-        await site.start()
-        print("R", flush=True)
-        await asyncio.Event().wait()
+        await serve_https(app, config["port"], Path(config["home"]))
 
     asyncio.run(main())
 
@@ -185,15 +182,6 @@ def start(config: dict[str, Any]) -> subprocess.Popen[str]:
     if proc.stdout.readline().strip() != "R":
         raise SystemExit("a bare process did not start")
     return proc
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def run(count: int, rounds: int, workers: int, pushers: int, say: Any) -> list[dict[str, float]]:

@@ -163,6 +163,17 @@ def free_port() -> int:
     return _POOL.take()
 
 
+def ring_with_chords(n: int) -> list[tuple[int, int]]:
+    """A ring plus chords (like allies who also know someone across the country):
+    2–4 peers each, several paths between any two, a small diameter. The graph
+    of ``LocalMesh.mesh_edges``, and of the benchmarks' bare relays."""
+    edges = [(i, i + 1) for i in range(n - 1)] + ([(n - 1, 0)] if n > 2 else [])
+    if n > 4:
+        edges += [(i, (i + n // 2) % n) for i in range(0, n // 2, 2)]
+        edges += [(i, (i + n // 4) % n) for i in range(1, n, 4)]
+    return list(dict.fromkeys(tuple(sorted(e)) for e in edges))  # type: ignore[misc]
+
+
 def node_name(i: int) -> str:
     base = NAMES[i % len(NAMES)]
     return base if i < len(NAMES) else f"{base} {i // len(NAMES) + 1}"
@@ -341,14 +352,7 @@ class LocalMesh:
         return [(i, i + 1) for i in range(len(self.nodes) - 1)]
 
     def mesh_edges(self) -> list[tuple[int, int]]:
-        """A ring plus chords (like allies who also know someone across the country):
-        2–4 peers each, several paths between any two, a small diameter."""
-        n = len(self.nodes)
-        edges = self.line_edges() + ([(n - 1, 0)] if n > 2 else [])
-        if n > 4:
-            edges += [(i, (i + n // 2) % n) for i in range(0, n // 2, 2)]
-            edges += [(i, (i + n // 4) % n) for i in range(1, n, 4)]
-        return list(dict.fromkeys(tuple(sorted(e)) for e in edges))  # type: ignore[misc]
+        return ring_with_chords(len(self.nodes))
 
     def trust_everyone(self, edges: Sequence[tuple[int, int]]) -> int:
         """Before ``init_all``: set each node's trust depth to the federation's

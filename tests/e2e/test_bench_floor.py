@@ -13,8 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench.floor import relay_run, ring_with_chords, tree_children  # noqa: E402
+from bench.floor import relay_run, tree_children  # noqa: E402
 from bench.propagation import Background  # noqa: E402
+from node.devmesh import ring_with_chords  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
