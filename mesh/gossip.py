@@ -397,6 +397,19 @@ class MeshNode:
         ]
         return min(times, default=None)
 
+    def linger_at(self) -> int | None:
+        """When receipts held back for company (`Pacing.linger_ms`) go anyway on some
+        link that is up (None: none is waiting)."""
+        times = [
+            link.outbox.linger_until
+            for link in self._links.values()
+            if link.outbox.linger_until
+            and link.outbox.ready(self._now)  # else the answer in flight, or the backoff, comes first
+            and link.outbox.pending(self._log)
+            and link.score.standing is not Standing.CUT_OFF
+        ]
+        return min(times, default=None)
+
     # -- events ---------------------------------------------------------------------------
     def handle(self, event: Event, now: int) -> list[Action]:
         self._now = now

@@ -38,6 +38,10 @@ Modelled on Synapse's per-destination federation queue:
   `Pacing.quiet_author_*`), so that one author's flood, admitted up to its
   budget, delays nobody else's alerts by more than the batch in flight. They
   do not move the mark.
+* A batch that would hold only delivery receipts waits up to
+  `Pacing.linger_ms` for company (the next alert, more receipts), which takes
+  them along. Every node's receipts cross every link, and a push costs a relay
+  far more than one more item in it.
 """
 
 from __future__ import annotations
@@ -67,6 +71,15 @@ class Pacing:
     # honest alert does not wait behind a flooding author's backlog, hop by hop.
     quiet_author_burst: float = 20.0
     quiet_author_rate_per_s: float = 1.0
+    # A batch that would hold only bookkeeping (`LINGERING_KINDS`: delivery receipts)
+    # waits up to this long for company: the next alert, or more receipts. Every node's
+    # receipts cross every link, each arriving at its own random moment, and a push
+    # costs a relay far more than one more item in it (docs/performance.md).
+    linger_ms: int = 0
+
+
+LINGERING_KINDS = frozenset({"receipt"})
+LINGER_SCAN = 256  # log entries looked at to decide whether a batch lingers
 
 
 class SeqLog:
@@ -132,6 +145,7 @@ class PeerOutbox:
         self._retry: dict[bytes, tuple[int, Item]] = {}  # deferred items waiting to be sent again
         self._retry_due = 0
         self.log_due = 0  # the log waits until then after a push deferred whole
+        self._linger_from: int | None = None  # receipts only are waiting for company since then
 
     # -- queue ----------------------------------------------------------------------------
     def offer(self, item: Item, seq: int) -> bool:
@@ -157,14 +171,18 @@ class PeerOutbox:
 
     def next_batch(self, log: SeqLog, now: int, skip: Callable[[Item], bool]) -> Batch | None:
         """The next batch to push, if allowed now: queue-jumpers first, then the log in order
-        (the log and the deferred items only once their backoffs are over)."""
+        (the log and the deferred items only once their backoffs are over, the log only
+        once receipts alone have waited out `Pacing.linger_ms`)."""
         if not self.ready(now):
             return None
+        retrying = bool(self._retry) and now >= self._retry_due
+        if not (self._early or retrying) and self._lingers(log, now, skip):
+            return None  # receipts only: they wait for company
         items: list[Item] = []
         seqs: list[int] = []
         size = 0
         taken: dict[str, list[tuple[int, Item]]] = {"early": [], "retried": []}
-        queues = [("early", self._early)] + ([("retried", self._retry)] if now >= self._retry_due else [])
+        queues = [("early", self._early)] + ([("retried", self._retry)] if retrying else [])
         for name, queue in queues:
             for item_id, (seq, item) in list(queue.items()):
                 if not self._fits(len(items), size, item):
@@ -200,6 +218,38 @@ class PeerOutbox:
         self._next_id += 1
         self.in_flight = batch
         return batch
+
+    def _lingers(self, log: SeqLog, now: int, skip: Callable[[Item], bool]) -> bool:
+        """Whether what the log holds for this peer is receipts only, none waiting
+        longer than `Pacing.linger_ms`: then the batch waits (`wakeup_at` says until
+        when). Anything else to send, or a full batch of receipts, goes at once and
+        takes them along: sending an alert alone and its receipts after it cost the
+        mesh more CPU than the receipts' checks at the next relay (docs/performance.md)."""
+        if not self._only_receipts(log, now, skip):
+            self._linger_from = None
+            return False
+        if self._linger_from is None:
+            self._linger_from = now
+        return now < self._linger_from + self.pacing.linger_ms
+
+    def _only_receipts(self, log: SeqLog, now: int, skip: Callable[[Item], bool]) -> bool:
+        """Whether the log's next batch for this peer would be receipts only, and not full."""
+        if self.pacing.linger_ms <= 0 or now < self.log_due:
+            return False
+        count = 0
+        for looked, (_, item) in enumerate(log.after(self.cursor)):
+            if looked >= LINGER_SCAN:
+                return False
+            if item.id in self._sent_early or item.id in self._early or item.id in self._held:
+                continue  # sent, or to be sent, ahead of the log
+            if item.id in self._retry or skip(item):
+                continue
+            if item.kind not in LINGERING_KINDS:
+                return False
+            count += 1
+            if count >= self.pacing.batch_items:
+                return False
+        return count > 0
 
     def next_beside(self, now: int) -> Batch | None:
         """Queue-jumpers to push now *beside* the log batch in flight: an honest
@@ -357,6 +407,11 @@ class PeerOutbox:
                 self._rewind(batch)
         self.in_flight = self.beside = None
 
+    @property
+    def linger_until(self) -> int:
+        """When receipts waiting for company go anyway (0: none is waiting)."""
+        return 0 if self._linger_from is None else self._linger_from + self.pacing.linger_ms
+
     def wakeup_at(self, log: SeqLog) -> int | None:
         if self.in_flight is not None:
             timeouts = [b.sent_at + self.pacing.push_timeout_ms for b in (self.in_flight, self.beside) if b is not None]
@@ -369,7 +424,7 @@ class PeerOutbox:
             when
             for when, waiting in (
                 (self.retry_at, bool(self._early)),
-                (max(self.retry_at, self.log_due), log.last_seq > self.cursor),
+                (max(self.retry_at, self.log_due, self.linger_until), log.last_seq > self.cursor),
                 (max(self.retry_at, self._retry_due), bool(self._retry)),
             )
             if waiting

@@ -26,6 +26,12 @@ def alert(author: bytes, n: int = 0, created: int = NOW, expires: int | None = N
     )
 
 
+def receipt(author: bytes, n: int = 0, created: int = NOW) -> Item:
+    """A delivery receipt (bookkeeping: ``mesh.outbox.LINGERING_KINDS``)."""
+    ident = item_id("receipt", author, n, created)
+    return Item(ident, created, created + HOUR_MS, author, "receipt", b"R" + ident)
+
+
 def vouch(voucher: bytes, subject: bytes, created: int = NOW, n: int = 0) -> Item:
     ident = item_id("vouch", voucher, subject, created, n)
     return Item(ident, created, 0, voucher, "vouch", b"V" + ident, subject=subject)

@@ -12,6 +12,7 @@ from mesh import (
     Item,
     Limits,
     MeshNode,
+    Pacing,
     PeerDown,
     PeerInvalid,
     PeerUp,
@@ -28,7 +29,7 @@ from mesh import (
 )
 from mesh.events import Action, PeerAdded
 
-from .builders import HOUR_MS, NOW, alert, key, pushed_to, revoke, rng, vouch
+from .builders import HOUR_MS, NOW, alert, key, pushed_to, receipt, revoke, rng, vouch
 
 ME, ALLY, ALLY2, STRANGER = key("me"), key("ally"), key("ally2"), key("stranger")
 P1, P2, P3 = key("p1"), key("p2"), key("p3")
@@ -227,3 +228,26 @@ def test_flooder_is_throttled_then_cut_off_while_honest_items_still_flow() -> No
     assert standings.index(Standing.THROTTLED) < standings.index(Standing.CUT_OFF)
     assert honest_stored == 200
     assert mesh.standing(honest) is Standing.GOOD
+
+
+def test_a_relayed_receipt_waits_for_company_then_goes_on_the_mesh_wake_up() -> None:
+    mesh = node(pacing=Pacing(linger_ms=500))
+    first = receipt(ALLY, 1)
+    actions = mesh.handle(Received(P1, [first]), NOW)
+    assert stored(actions) == [first] and pushed_to(actions) == {}
+    assert mesh.linger_at() == NOW + 500 and mesh.wakeup_at() == NOW + 500
+    second = receipt(ALLY2, 2)
+    assert pushed_to(mesh.handle(Received(P1, [second]), NOW + 100)) == {}
+    due = mesh.handle(Tick(), NOW + 500)
+    assert pushed_to(due) == {P2: [first.id, second.id], P3: [first.id, second.id]}
+    assert mesh.linger_at() is None
+
+
+def test_an_alert_does_not_wait_and_takes_the_waiting_receipts_along() -> None:
+    mesh = node(pacing=Pacing(linger_ms=500))
+    waiting = receipt(ALLY, 1)
+    mesh.handle(Received(P1, [waiting]), NOW)
+    item = alert(ALLY, 2)  # a quiet author's: it jumps every queue (flooding), the receipt rides behind
+    actions = mesh.handle(Received(P1, [item]), NOW + 10)
+    assert pushed_to(actions) == {P2: [item.id, waiting.id], P3: [item.id, waiting.id]}
+    assert pushed_to(ack_all(mesh, actions, NOW + 20)) == {} and mesh.linger_at() is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mesh.interfaces import Item
 from mesh.outbox import Pacing, PeerOutbox, SeqLog
 
-from .builders import NOW, alert, key, rng
+from .builders import NOW, alert, key, receipt, rng
 
 PEER = key("peer")
 PACING = Pacing(batch_items=3, backoff_base_ms=1_000, backoff_cap_ms=8_000, push_timeout_ms=5_000)
@@ -280,3 +280,66 @@ def test_a_queue_jumper_delivered_beside_the_log_is_skipped_when_the_log_reaches
     assert box.result(beside.id, True, NOW + 1, rng(), deferred=()) is None  # the mark waits for the log
     assert box.result(first.id, True, NOW + 2, rng()) == 3
     assert box.next_batch(log, NOW + 3, never) is None and box.settle() == 4  # walked past, not resent
+
+
+# -- receipts wait for company (Pacing.linger_ms) ------------------------------------------
+LINGER = Pacing(batch_items=3, backoff_base_ms=1_000, push_timeout_ms=5_000, linger_ms=500)
+
+
+def lingering(*items: Item) -> tuple[SeqLog, PeerOutbox]:
+    log = SeqLog()
+    for seq, item in enumerate(items, start=1):
+        log.append(seq, item)
+    box = PeerOutbox(PEER, 0, LINGER)
+    box.link_up(NOW)
+    return log, box
+
+
+def test_receipts_alone_wait_for_the_linger_then_go_together() -> None:
+    log, box = lingering(receipt(key("r1")), receipt(key("r2")))
+    assert box.next_batch(log, NOW, never) is None
+    assert box.wakeup_at(log) == NOW + 500  # the runner wakes the mesh then
+    assert box.next_batch(log, NOW + 499, never) is None
+    batch = box.next_batch(log, NOW + 500, never)
+    assert batch is not None and [i.kind for i in batch.items] == ["receipt", "receipt"]
+    assert box.result(batch.id, True, NOW + 510, rng()) == 2  # the mark covers them as usual
+
+
+def test_an_alert_takes_the_waiting_receipts_along_at_once() -> None:
+    log, box = lingering(receipt(key("r1")))
+    assert box.next_batch(log, NOW, never) is None
+    log.append(2, alert(key("a"), 1))
+    batch = box.next_batch(log, NOW + 10, never)
+    assert batch is not None and [i.kind for i in batch.items] == ["receipt", "alert"]
+    assert box.linger_until == 0
+
+
+def test_a_queue_jumper_takes_the_waiting_receipts_along() -> None:
+    jumper = alert(key("a"), 1)
+    waiting = receipt(key("r1"))
+    log, box = lingering(waiting, jumper)
+    assert box.offer(jumper, 2)
+    batch = box.next_batch(log, NOW, never)
+    assert batch is not None and batch.items == (jumper, waiting)
+    assert box.result(batch.id, True, NOW + 5, rng()) == 2
+
+
+def test_a_full_batch_of_receipts_does_not_wait() -> None:
+    log, box = lingering(*(receipt(key(f"r{n}")) for n in range(3)))
+    batch = box.next_batch(log, NOW, never)
+    assert batch is not None and len(batch.items) == 3
+
+
+def test_receipts_skipped_for_this_peer_do_not_make_an_alert_wait() -> None:
+    mine = receipt(key("r1"))
+    log, box = lingering(mine, alert(key("a"), 1))
+    batch = box.next_batch(log, NOW, lambda item: item.id == mine.id)
+    assert batch is not None and [i.kind for i in batch.items] == ["alert"]
+
+
+def test_without_a_linger_receipts_go_at_once() -> None:
+    log = SeqLog()
+    log.append(1, receipt(key("r1")))
+    box = PeerOutbox(PEER, 0, PACING)
+    box.link_up(NOW)
+    assert box.next_batch(log, NOW, never) is not None
