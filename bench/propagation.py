@@ -235,16 +235,18 @@ def mesh_run(
 
 def _counters(nodes: Sequence[Any]) -> dict[str, float]:
     """Every node's push and refusal counters and tree signals, summed: where an
-    alert's work went (pushes, failed or deferred ones, refusals by reason)."""
+    alert's work went (envelopes pushed, push requests, failed or deferred ones,
+    refusals by reason)."""
     total: dict[str, float] = {}
     for node in nodes:
         status = node.api.get("/api/v1/status")
         rows = [(k, status[k]) for k in ("pushed", "push_failures", "push_deferred", "reconciles")]
         rows += [(f"rejected {reason}", n) for reason, n in status["rejected"].items()]
         for line in node.api.get_text("/metrics").splitlines():
-            if line.startswith("amparo_tree_"):
+            if line.startswith(("amparo_tree_", "amparo_push_requests")):
                 name, value = line.rsplit(" ", 1)
-                rows.append((name.removeprefix("amparo_tree_"), float(value)))
+                name = name.removeprefix("amparo_tree_").removeprefix("amparo_").removesuffix("_total")
+                rows.append((name, float(value)))
         for key, value in rows:
             total[key] = total.get(key, 0) + value
     return total

@@ -40,6 +40,9 @@ class NodeCollector(Collector):
         yield _counter(
             "amparo_push_deferred", "Envelopes peers deferred for a rate budget (sent again later)", c.push_deferred
         )
+        yield _counter(
+            "amparo_push_requests", "Push requests peers answered (a request carries one frame)", c.push_requests
+        )
         yield _counter("amparo_reconcile_rounds", "Completed reconciliations with peers", c.reconciles)
         yield _counter(
             "amparo_reconcile_messages", "Reconciliation messages sent (one round trip each)", c.reconcile_messages

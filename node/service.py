@@ -196,6 +196,7 @@ class Counters:
     pushed: int = 0
     push_failures: int = 0
     push_deferred: int = 0  # items a peer deferred for a budget (resent later, not delivered)
+    push_requests: int = 0  # push requests answered by peers (a push of many frames counts each)
     reconciles: int = 0
     # Catch-up's cost on the wire (bench/catchup.py): reconciliation messages sent
     # (each one round trip) and their bytes both ways; fetch requests (round trips)
@@ -1334,6 +1335,7 @@ class NodeService:
                         body["h"] = list(hops[start : start + len(frame)])
                     start += len(frame)
                     reply = await self.client.call(address, "/mesh/v1/push", body)
+                    self.counters.push_requests += 1
                     deferred += framing.deferred_ids(reply, len(frame))
                     self.tree_spoken(peer, framing.speaks_tree(reply))
                 ok = True

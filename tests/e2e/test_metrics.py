@@ -46,6 +46,8 @@ def test_metrics_parse_and_move(mesh_factory: Any) -> None:
     wait_until(
         lambda: scrape(a.local_port)["amparo_envelopes_forwarded_total"] >= 3, what="A's forwarded counter"
     )
+    sent = scrape(a.local_port)
+    assert 1 <= sent["amparo_push_requests_total"] <= sent["amparo_envelopes_forwarded_total"]
     assert scrape(b.local_port)["amparo_peers_up"] == 1
     peer = ScriptedPeer()
     peer.pair_with(b)
