@@ -114,7 +114,7 @@ THROTTLES = frozenset({"peer-rate-limited", "author-rate-limited", "voucher-rate
 THROTTLE_NOTE_S = 60.0  # one log line per throttled peer at most this often
 # Outbound batches sized to one frame: each batch in flight is then one request.
 # A push of receipts only waits this long for company (mesh.outbox.Pacing.linger_ms): on
-# 20 nodes it cut the CPU an alert costs the mesh by a fifth and the alerts' p99 by half or
+# 20 nodes it cut the CPU an alert costs the mesh by 5-26 % and the alerts' p99 by half or
 # more (docs/performance.md, "Receipts wait for company"). A receipt is bookkeeping for its
 # author; half a second a hop is nothing next to its one-second batching at the source.
 RECEIPT_LINGER_MS = 500
