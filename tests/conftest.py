@@ -9,6 +9,7 @@ real-process tests the fast lane keeps (`bash scripts/test --fast`, docs/testing
 """
 
 import os
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -28,3 +29,12 @@ def no_default_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         patch.delenv("AMPARO_HOME", raising=False)
         patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
         yield
+
+
+@pytest.fixture(autouse=True)
+def no_unrun_desk_work() -> Iterator[None]:
+    """Work a desk test's fake node collected and never ran is closed when the
+    test ends, not left for the garbage collector to warn about later."""
+    yield
+    if (fakes := sys.modules.get("tests.response.test_page_outcome")) is not None:
+        fakes.FakeNode.close_unrun()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -40,6 +40,8 @@ class FakeNode:
     """What the desk needs of a node: a store, a clock it does not own, and a
     spawn that only collects work, so a test decides whether it ever runs."""
 
+    made: ClassVar[list[FakeNode]] = []  # this test's nodes, for ``close_unrun``
+
     def __init__(self, store: Store, now: list[int], config: Config | None = None) -> None:
         self.store = store
         self.now = now
@@ -49,6 +51,16 @@ class FakeNode:
         self.spawned: list[Coroutine[Any, Any, None]] = []
         self.family: set[bytes] = set()  # a rotation family, when a test sets one
         self.desk = ResponseDesk(self)
+        FakeNode.made.append(self)
+
+    @classmethod
+    def close_unrun(cls) -> None:
+        """Close the work a test left unrun, as a stopping node cancels it, so
+        the garbage collector does not warn of coroutines never awaited in
+        whatever test it happens to run during."""
+        for node in cls.made:
+            node.crash()
+        cls.made.clear()
 
     def clock(self) -> int:
         return self.now[0]
