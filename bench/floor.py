@@ -206,6 +206,7 @@ class Relays:
                 message_id, at_ns = rest.split()
                 with self.arrivals.lock:
                     self.arrivals.times.setdefault(message_id, {}).setdefault(index, int(at_ns) / 1e9)
+                    self.arrivals.lock.notify_all()
             elif kind == "E":
                 self.errors.append(f"relay {index}: {rest}")
 
@@ -280,12 +281,9 @@ def relay_run(
 
 
 def _wait(relays: Relays, message_id: str, start: float) -> float:
-    deadline = start + 30
-    while time.monotonic() < deadline:
-        if (last := relays.arrivals.all_by(message_id, relays.n)) is not None:
-            return last - start
-        time.sleep(0.0005)
-    raise SystemExit(f"message {message_id} did not reach every relay within 30 s")
+    if (last := relays.arrivals.wait_all(message_id, relays.n, start + 30 - time.monotonic())) is None:
+        raise SystemExit(f"message {message_id} did not reach every relay within 30 s")
+    return last - start
 
 
 def main() -> None:
