@@ -29,7 +29,7 @@ from node.printable import printable
 from node.service import NodeService
 from node.store import Store, head_revision
 from node.wipe import PID_FILE
-from protocol import ProtocolError, keys
+from protocol import ProtocolError, keys, regions
 from protocol.keys import Identity
 
 log = logging.getLogger("amparo.run")
@@ -86,6 +86,7 @@ async def serve(home: Path, prompt: Callable[[], bytes] | None, ready: Callable[
         loop.add_signal_handler(sig, stop.set)
     runners: list[web.AppRunner] = []
     try:
+        regions.load_catalogue()  # not on the first alert's path (``regions.load_catalogue``)
         await service.start()
         mesh_host, mesh_port = parse_hostport(config.listen, "listen")
         local_host, local_port = parse_hostport(config.local, "local")

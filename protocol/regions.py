@@ -135,6 +135,18 @@ def search(text: str, limit: int = 10) -> list[tuple[str, str]]:
     return [(code, name(code)) for _, _, code in best]
 
 
+def load_catalogue() -> None:
+    """Read the country and subdivision catalogue now instead of at first use.
+
+    pycountry reads it lazily: about 0.1 s of pure Python, with the GIL held, on
+    this project's test host and more on a small board. A node's first use is
+    storing the first alert with a subdivision after a start (``ancestors``, in
+    the writer thread), so that alert's acknowledgement and the event loop
+    waited for it at every node it crossed; a node calls this before it listens."""
+    _country("MX")
+    _subdivision("MX-CMX")
+
+
 def _pycountry() -> Any:
     """The catalogue, imported on first use: checking a code's syntax (the wire)
     never needs it, and the command line starts faster without it."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 
@@ -136,3 +140,19 @@ def test_search_finds_a_region_by_its_name_in_another_language(text: str, code: 
     found = regions.search(text)
     assert found and found[0][0] == code, found
 
+
+
+def test_load_catalogue_reads_the_subdivisions_up_front() -> None:
+    """A node reads the catalogue before it listens, not while storing its first
+    alert; in a fresh interpreter nothing has read it until then."""
+    script = (
+        "import pycountry\n"
+        "from protocol import regions\n"
+        "before = (pycountry.countries._is_loaded, pycountry.subdivisions._is_loaded)\n"
+        "regions.load_catalogue()\n"
+        "print(before, (pycountry.countries._is_loaded, pycountry.subdivisions._is_loaded))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2]
+    )
+    assert out.stdout.split() == ["(False,", "False)", "(True,", "True)"]
