@@ -8,6 +8,7 @@ content.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from typing import Any
 
@@ -83,6 +84,14 @@ class NodeCollector(Collector):
         yield _gauge("amparo_peers", "Active peers", len(peers))
         yield _gauge("amparo_peers_up", "Peers heard from within the liveness window, with no failed call since", up)
         yield _gauge("amparo_envelopes_held", "Envelopes in the store", s.store.count())
+        yield _gauge(
+            "amparo_gc_frozen_objects",
+            "Objects start-up made, frozen out of the garbage collector's sight (node.runner)",
+            gc.get_freeze_count(),
+        )
+        yield _counter(
+            "amparo_gc_full_collections", "Full (generation 2) garbage collections", gc.get_stats()[2]["collections"]
+        )
         for name, help_text, value in s.extra_metrics():
             yield _gauge(name, help_text, value)
 

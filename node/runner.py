@@ -8,6 +8,7 @@ orderly: stop accepting, cancel background tasks, close the store.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -88,6 +89,10 @@ async def serve(home: Path, prompt: Callable[[], bytes] | None, ready: Callable[
     try:
         regions.load_catalogue()  # not on the first alert's path (``regions.load_catalogue``)
         await service.start()
+        # What start-up made lives as long as the process (modules, the catalogue, the
+        # schema, the trust graph): out of the collector's sight, so its full
+        # collections under load walk only what serving makes (docs/performance.md).
+        gc.freeze()
         mesh_host, mesh_port = parse_hostport(config.listen, "listen")
         local_host, local_port = parse_hostport(config.local, "local")
         descriptors = raise_descriptor_limit()

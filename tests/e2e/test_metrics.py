@@ -49,6 +49,9 @@ def test_metrics_parse_and_move(mesh_factory: Any) -> None:
     sent = scrape(a.local_port)
     assert 1 <= sent["amparo_push_requests_total"] <= sent["amparo_envelopes_forwarded_total"]
     assert scrape(b.local_port)["amparo_peers_up"] == 1
+    # start-up's objects (modules, the region catalogue, the schema) are frozen out
+    # of the collector's sight; full collections are counted for the operator
+    assert sent["amparo_gc_frozen_objects"] > 50_000 and "amparo_gc_full_collections_total" in sent
     peer = ScriptedPeer()
     peer.pair_with(b)
     forged = bytearray(peer.alert("forged").raw)
