@@ -213,7 +213,7 @@ class AnnounceFailed:
 
 @dataclass(frozen=True, slots=True)
 class SignalFailed:
-    """Our `Graft(peer)` (``graft`` True) or `Prune(peer)` got no answer (the
+    """Our `Graft(peer, roots)` (``graft`` True) or `Prune(peer, roots)` got no answer (the
     request or its reply was lost, or the peer is down). While the link's mode
     at our end is still what the signal asked for, it is sent again (up to
     `mesh.tree.SIGNAL_RETRIES` times in a row): a lost prune leaves a second
@@ -221,21 +221,26 @@ class SignalFailed:
 
     peer: bytes
     graft: bool
+    roots: tuple[bytes, ...] = ()  # the authors whose trees it moves; empty: every tree on the link
 
 
 @dataclass(frozen=True, slots=True)
 class Grafted:
-    """`peer` grafted its link to us into the tree: push it full items again."""
+    """`peer` grafted its link to us into the trees of `roots` (every tree when
+    empty): push it those authors' full items again."""
 
     peer: bytes
+    roots: tuple[bytes, ...] = ()  # the authors whose trees it moves; empty: every tree on the link
 
 
 @dataclass(frozen=True, slots=True)
 class Pruned:
     """`peer` pruned its link to us from the tree (it got a duplicate from us):
-    announce items to it from now on instead of pushing them."""
+    announce items to it from now on instead of pushing them (those of `roots`,
+    or every author's when empty)."""
 
     peer: bytes
+    roots: tuple[bytes, ...] = ()  # the authors whose trees it moves; empty: every tree on the link
 
 
 Event = (
@@ -372,19 +377,23 @@ class Graft:
     """Ask `peer` to push us full items again (deliver as `Grafted` there); the
     peer's answer carries nothing; if none comes, answer with `SignalFailed(peer, True)`.
 
-    Comes with a `Fetch` from the same peer for the announced ids that did not
-    arrive in time: the fetch repairs this item, the graft repairs the tree."""
+    Follows a `Fetch` from the same peer for announced ids that did not arrive
+    in time, once the fetched item came: the fetch repaired the item, the graft
+    repairs its author's tree (`roots`)."""
 
     peer: bytes
+    roots: tuple[bytes, ...] = ()  # the authors whose trees it moves; empty: every tree on the link
 
 
 @dataclass(frozen=True, slots=True)
 class Prune:
     """Ask `peer` to stop pushing us full items (deliver as `Pruned` there): it
     sent one we already held, so the link is redundant; ids keep coming lazily.
-    The peer's answer carries nothing; if none comes, answer with `SignalFailed(peer, False)`."""
+    The peer's answer carries nothing; if none comes, answer with `SignalFailed(peer, False)`.
+    `roots`: the authors whose trees do not need the link (empty: none does)."""
 
     peer: bytes
+    roots: tuple[bytes, ...] = ()  # the authors whose trees it moves; empty: every tree on the link
 
 
 Action = (

@@ -51,7 +51,7 @@ from __future__ import annotations
 import random as _random
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mesh.events import (
     Action,
@@ -95,7 +95,7 @@ from mesh.interfaces import Item
 from mesh.outbox import Pacing, PeerOutbox, SeqLog
 from mesh.peers import Limits, PeerScore, RateLimits, SavedStanding, Standing, StandingTransition, TokenBucket
 from mesh.reconcile import KeyIndex, Range, ranges_from
-from mesh.tree import MAX_HOPS, Cause, Mode, PushTree, always_eager
+from mesh.tree import MAX_HOPS, ROOT_MEMORY, SIGNAL_ROOTS, Cause, Mode, PushTree, always_eager
 from mesh.trust import TrustGraph
 from protocol.framing import MAX_FETCH_IDS
 
@@ -281,7 +281,8 @@ class MeshNode:
         self._origin: dict[bytes, bytes] = {}
         self._quiet: dict[bytes, TokenBucket] = {}  # per author: is it quiet enough to jump the queues?
         self._repaired: OrderedDict[bytes, None] = OrderedDict()
-        self._parent: bytes | None = None  # the peer the last pushed first copy came from
+        # Per author (tree push: a tree per author), the peer its last pushed first copy came from.
+        self._parents: OrderedDict[bytes, bytes] = OrderedDict()
         # Tree push: per item held, its hops from its author along the path it came
         # (0: authored here); not kept for items restored from disk or reconciled.
         self._hops: dict[bytes, int] = {}
@@ -468,7 +469,8 @@ class MeshNode:
         elif isinstance(event, SignalFailed):
             self._signal_failed(event, actions)
         elif isinstance(event, Grafted | Pruned) and event.peer in self._links:
-            self.tree.move(event.peer, Cause.GRAFTED if isinstance(event, Grafted) else Cause.PRUNED)
+            cause = Cause.GRAFTED if isinstance(event, Grafted) else Cause.PRUNED
+            self.tree.move(event.peer, cause, event.roots)
         self._pump(actions)
         return actions
 
@@ -628,13 +630,19 @@ class MeshNode:
         overran = False
         deferred: list[Item] = []
         accepted = 0
-        first_copies = 0  # pushed to us unasked and new here: the link is a useful tree link
-        redundant = False  # a pushed duplicate: the link is not needed in the tree
+        # Tree push, by author (root): pushed to us unasked and new here (the link is
+        # a useful link of that author's tree), pushed duplicates (it is not needed
+        # there), repairs fetched from this peer (it joins that tree), and an
+        # announcer whose path is faster than this link.
+        first_roots: dict[bytes, None] = {}
+        redundant_roots: dict[bytes, None] = {}
+        repaired: list[Item] = []
+        swaps: dict[bytes, bytes] = {}
         waiting: list[Item] = []
-        swap: bytes | None = None  # an announcer whose path is faster than this link
         tree_hops = self.timing.tree_push
         for index, item in enumerate(items):
             pushed = peer is not None and not self._solicited(item, self._links[peer])
+            repair = peer is not None and not pushed and self.tree.fetched_from(item.id, peer)
             first = self.tree.announced_first(item.id) if pushed else None
             first_hops = None if first is None else self.tree.announced_hops(item.id, first[0])
             nearest = self.tree.nearest_announcer(item.id) if pushed else None
@@ -646,31 +654,36 @@ class MeshNode:
                 overran = overran or reason == "peer-rate-limited"
                 if reason in RETRYABLE:
                     deferred.append(item)
-                if reason == "duplicate" and peer is not None:
-                    redundant = self._redundant(item, peer) or redundant
+                if reason == "duplicate" and peer is not None and self._redundant(item, peer):
+                    redundant_roots[item.author] = None
                 self._reject(item, peer, reason, actions)
             else:
                 accepted += 1
-                first_copies += pushed and not always_eager(item)
+                if pushed and not always_eager(item):
+                    first_roots[item.author] = None
+                if repair and not always_eager(item):
+                    repaired.append(item)
                 if tree_hops and hop is not None:
                     self._hops[item.id] = hop
                 limit = self.timing.swap_after_ms
                 if self._shorter(hop, nearest):
-                    swap = nearest[0] if nearest else None
+                    if nearest:
+                        swaps[item.author] = nearest[0]
                 elif (
                     first is not None
                     and limit is not None
                     and self._now - first[1] >= limit
                     and (hop is None or first_hops is None or first_hops + 1 <= hop)
                 ):
-                    swap = first[0]  # faster in time, and not known to be farther in hops
+                    swaps[item.author] = first[0]  # faster in time, and not known to be farther in hops
                 if not pushed:
                     self._repaired[item.id] = None
                     if len(self._repaired) > REPAIRED_MEMORY:
                         self._repaired.popitem(last=False)
                     # fetched (not own content: the author's parent never had it)
-                    if peer is not None and self._parent is not None and self._parent != peer:
-                        self._bypassed[item.id] = self._parent
+                    parent = self._parents.get(item.author)
+                    if peer is not None and parent is not None and parent != peer:
+                        self._bypassed[item.id] = parent
                         if len(self._bypassed) > REPAIRED_MEMORY:
                             self._bypassed.popitem(last=False)
         while waiting and accepted:
@@ -703,10 +716,12 @@ class MeshNode:
                 self._scored(
                     peer, link.score.reward(self.limits.good_item_reward * accepted, self._now), actions
                 )
+            self._graft_repaired(peer, repaired, actions)  # a flooding node too: the peer's tree
             if self.timing.tree_push:
-                self._shape_tree(peer, first_copies, redundant, actions)
-                if swap is not None and swap != peer and swap in self._links:
-                    self._swap(peer, swap, actions)
+                self._shape_tree(peer, list(first_roots), [r for r in redundant_roots if r not in first_roots], actions)
+                for root, fast in swaps.items():
+                    if fast != peer and fast in self._links:
+                        self._swap(peer, fast, root, actions)
 
     def _shorter(self, own: int | None, announced: tuple[bytes, int] | None) -> bool:
         """Whether a peer that announced an item at ``announced`` hops is at least
@@ -741,20 +756,55 @@ class MeshNode:
             return False
         return self._origin.get(item.id) != peer
 
-    def _shape_tree(self, peer: bytes, first_copies: int, redundant: bool, actions: list[Action]) -> None:
-        """Plumtree's rule per batch: a link that brought something first stays in
-        (or comes back into) the tree; one that brought only duplicates is pruned."""
-        if first_copies:
-            self._parent = peer
-            self.tree.move(peer, Cause.FIRST_COPY)
-        elif redundant:
-            self.tree.move(peer, Cause.DUPLICATE)
-            self._signal(Prune(peer), actions)  # also when already lazy here: the peer still pushes
+    def _shape_tree(
+        self, peer: bytes, first: Sequence[bytes], redundant: Sequence[bytes], actions: list[Action]
+    ) -> None:
+        """Plumtree's rule per batch and author: a link that brought an author's
+        item first stays in (or comes back into) that author's tree; one that
+        brought only duplicates of it is pruned from it."""
+        if first:
+            for root in first:
+                self._set_parent(root, peer)
+            self.tree.move(peer, Cause.FIRST_COPY, first)
+        if redundant:
+            self.tree.move(peer, Cause.DUPLICATE, redundant)
+            self._signal(Prune(peer, tuple(redundant)), actions)  # also when already lazy here: the peer still pushes
+
+    def _graft_repaired(self, peer: bytes, items: Sequence[Item], actions: list[Action]) -> None:
+        """Items fetched from ``peer`` after the tree did not bring them came:
+        ``peer``'s link joins their authors' trees (graft), and the parent that
+        did not deliver them leaves (prune; else both push the next item, and
+        its duplicate prunes one of them). The parent most likely holds them
+        (its push was lost): they are announced to it, not pushed."""
+        if not items:
+            return
+        roots = list(dict.fromkeys(item.author for item in items))
+        self.tree.move(peer, Cause.GRAFT_TIMEOUT, roots)
+        self._signal(Graft(peer, tuple(roots)), actions)
+        replaced: dict[bytes, list[bytes]] = {}
+        for root in roots:
+            parent = self._parents.get(root)
+            if parent is not None and parent != peer and parent in self._links:
+                replaced.setdefault(parent, []).append(root)
+            self._set_parent(root, peer)
+        for parent, lost in replaced.items():
+            if self.tree.move(parent, Cause.REPLACED, lost):
+                self._signal(Prune(parent, tuple(lost)), actions)
+            self.tree.demote(parent, (item for item in items if item.author in lost), self._now)
+
+    def _set_parent(self, root: bytes, peer: bytes) -> None:
+        self._parents[root] = peer
+        self._parents.move_to_end(root)
+        if len(self._parents) > ROOT_MEMORY:
+            self._parents.popitem(last=False)
 
     def _signal(self, signal: Graft | Prune, actions: list[Action]) -> None:
-        """Send a graft or prune for a new reason (an unanswered one is sent again: `SignalFailed`)."""
+        """Send a graft or prune for a new reason (an unanswered one is sent again:
+        `SignalFailed`), at most `SIGNAL_ROOTS` authors a signal."""
         self.tree.signalled(signal.peer)
-        actions.append(signal)
+        roots = signal.roots
+        for start in range(0, max(1, len(roots)), SIGNAL_ROOTS):
+            actions.append(replace(signal, roots=roots[start : start + SIGNAL_ROOTS]))
 
     def _signal_failed(self, event: SignalFailed, actions: list[Action]) -> None:
         """A graft or prune got no answer: send it again while our end still wants
@@ -766,17 +816,19 @@ class MeshNode:
             return  # a peer that is down: `PeerUp` makes the link eager again anyway
         if link.score.standing is Standing.CUT_OFF:
             return
-        if self.tree.resend(event.peer, event.graft):
-            actions.append(Graft(event.peer) if event.graft else Prune(event.peer))
+        roots = self.tree.resend(event.peer, event.graft, event.roots)
+        if roots is not None:
+            actions.append(Graft(event.peer, roots) if event.graft else Prune(event.peer, roots))
 
-    def _swap(self, slow: bytes, fast: bytes, actions: list[Action]) -> None:
-        """Plumtree's optimisation: the tree brought an item well after ``fast``
-        announced it, so ``fast`` becomes our tree link and ``slow`` goes lazy."""
-        if self.tree.move(fast, Cause.OVERTAKEN):
-            self._signal(Graft(fast), actions)
-        if self.tree.move(slow, Cause.REPLACED):
-            self._signal(Prune(slow), actions)
-        self._parent = fast
+    def _swap(self, slow: bytes, fast: bytes, root: bytes, actions: list[Action]) -> None:
+        """Plumtree's optimisation: ``root``'s tree brought an item well after
+        ``fast`` announced it, so ``fast`` becomes our link in that tree and
+        ``slow`` goes lazy in it."""
+        if self.tree.move(fast, Cause.OVERTAKEN, (root,)):
+            self._signal(Graft(fast, (root,)), actions)
+        if self.tree.move(slow, Cause.REPLACED, (root,)):
+            self._signal(Prune(slow, (root,)), actions)
+        self._set_parent(root, fast)
 
     def _verdict(self, item: Item) -> str | None:
         """Rules that depend on the item alone, not on who sent it."""
@@ -1102,19 +1154,28 @@ class MeshNode:
 
     def _optimize(self, event: Announced, actions: list[Action]) -> None:
         """Plumtree's optimisation: ``event.peer`` announces an item we hold at
-        ``optimize_hops`` or more hops fewer than the copy our tree parent pushed
-        us, so it becomes our tree link (graft) and the parent's goes lazy (prune).
-        The first copy's path was the fastest once, but a repair may have grafted
-        a far announcer, and the subtree below inherits every extra hop."""
-        parent, peer = self._parent, event.peer
-        if parent is None or peer == parent or peer not in self._links or self.tree.mode(peer) is Mode.EAGER:
+        ``optimize_hops`` or more hops fewer than the copy our parent in its
+        author's tree pushed us, so it becomes our link in that tree (graft) and
+        the parent's goes lazy in it (prune). The first copy's path was the
+        fastest once, but a repair may have grafted a far announcer, and the
+        subtree below inherits every extra hop. At most one swap per author an
+        announcement."""
+        peer = event.peer
+        if peer not in self._links:
             return
+        swapped: set[bytes] = set()
         for item_id, hop in zip(event.ids, event.hops, strict=False):
             if not isinstance(hop, int) or isinstance(hop, bool) or not 0 <= hop < MAX_HOPS:
                 continue
+            item = self._items.get(item_id)
+            if item is None or item.author in swapped:
+                continue
+            parent = self._parents.get(item.author)
+            if parent is None or parent == peer or self.tree.mode(peer, item.author) is Mode.EAGER:
+                continue
             if self._origin.get(item_id) == parent and self._shorter(self._hops.get(item_id), (peer, hop)):
-                self._swap(parent, peer, actions)
-                return
+                self._swap(parent, peer, item.author, actions)
+                swapped.add(item.author)
 
     def _graft_due(self, actions: list[Action]) -> None:
         """Announced ids the tree did not bring in time: fetch each from an announcer
@@ -1128,25 +1189,11 @@ class MeshNode:
         def fetching(item_id: bytes) -> bool:
             return any(item_id in link.fetching for link in links.values())
 
-        plan, failed = self.tree.due_grafts(
-            self._now, usable, lambda i: i in self._items or i in self._refused, fetching
-        )
-        for peer in failed if self.timing.tree_push else ():  # a flooding node shapes no tree
-            if self.tree.move(peer, Cause.REPLACED):
-                self._signal(Prune(peer), actions)
+        plan = self.tree.due_grafts(self._now, usable, lambda i: i in self._items or i in self._refused, fetching)
         deadline = self._now + self.timing.fetch_timeout_ms
-        parent = self._parent
-        if plan and parent is not None and parent not in plan:
-            # The tree did not bring these through it: the grafted link replaces it
-            # (otherwise both push the next item, and its duplicate prunes one of them).
-            self._parent = None
-            if self.tree.move(parent, Cause.REPLACED):
-                self._signal(Prune(parent), actions)
         for peer, ids in plan.items():
             link = links[peer]
             ids = ids[: max(0, MAX_FETCHING - len(link.fetching))]
-            self.tree.move(peer, Cause.GRAFT_TIMEOUT)
-            self._signal(Graft(peer), actions)
             for item_id in ids:
                 link.fetching[item_id] = deadline
             for start in range(0, len(ids), FETCH_ACTION_IDS):

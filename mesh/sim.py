@@ -305,9 +305,9 @@ class Simulation:
             elif isinstance(action, Announce):
                 self._announce(node, action)
             elif isinstance(action, Graft):
-                self._signal(node, action.peer, "graft", Grafted(node.key))
+                self._signal(node, action.peer, "graft", Grafted(node.key, action.roots), action.roots)
             elif isinstance(action, Prune):
-                self._signal(node, action.peer, "prune", Pruned(node.key), graft=False)
+                self._signal(node, action.peer, "prune", Pruned(node.key, action.roots), action.roots, graft=False)
             elif isinstance(action, StartReconcile):
                 self._reconcile(node, self.index_of[action.peer])
             elif isinstance(action, Fetch):
@@ -336,7 +336,9 @@ class Simulation:
             if spread is not None:
                 setattr(spread, figure, getattr(spread, figure) + 1)
 
-    def _signal(self, node: SimNode, peer: bytes, kind: str, event: Event, *, graft: bool = True) -> None:
+    def _signal(
+        self, node: SimNode, peer: bytes, kind: str, event: Event, roots: tuple[bytes, ...], *, graft: bool = True
+    ) -> None:
         """A graft or prune and its empty answer; with no answer, `SignalFailed`."""
         j = self.index_of[peer]
         self.messages[kind] += 1
@@ -345,7 +347,7 @@ class Simulation:
             self.messages[f"{kind}-reply"] += 1
             if not self._lost():
                 return
-        failed = SignalFailed(peer, graft)
+        failed = SignalFailed(peer, graft, roots)
         self._at(self.now + self.config.request_timeout_ms, self._feed, node.index, node.epoch, failed)
 
     def _announce(self, node: SimNode, action: Announce) -> None:

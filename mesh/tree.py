@@ -15,6 +15,20 @@ pushed item it already holds (a *duplicate*) tells the sender `Prune`: both
 ends turn that link lazy. What is left eager is the tree the first copies
 travelled along, and later items cross each link of it once.
 
+**A tree per author.** Modes are kept per link *and per author* (the tree's
+*root*): the first item of an author floods, and its duplicates prune that
+author's tree only. What is left is the tree of that author's first copies,
+the fastest paths from it, so every author's items travel its own
+shortest-path tree. One tree for every author (the original design here) was
+shallow for the authors near its centre and deep for the rest: between 20
+real nodes with 40 ms links its p99 was 5.7 × a broker's against flooding's
+3 × (docs/performance.md, "A tree per author"). Grafts and prunes name the
+roots they move (`Graft.roots`, `Prune.roots`); one that names none moves
+every root of the link, as a node before per-author trees meant it. A link
+remembers the modes of its last `ROOT_MEMORY` roots; a forgotten root falls
+back to the link's default mode (eager unless the whole link was pruned), so
+its next item floods that link once and is pruned again.
+
 The tree must never cost reliability: when an announced id has not arrived
 `graft_timeout_ms` after its first announcement (the tree link above us is
 lossy, down, or a *quiet dropper* that accepts items but never forwards them),
@@ -44,8 +58,10 @@ from mesh.interfaces import Item, Transition
 ANNOUNCED_MEMORY = 16_384  # per peer: ids announced instead of pushed (its outbox skips them)
 HEARD_MEMORY = 4_096  # per peer: ids it announced to us (it holds them: no need to announce back)
 MISSING_MEMORY = 16_384  # ids announced to us that we lack, waiting for the tree or a graft
+ROOT_MEMORY = 1_024  # per peer: authors whose tree this link remembers a mode for
 QUEUE_MEMORY = 4 * 4_096  # per peer: ids waiting to be announced (a peer long down loses the oldest)
 MAX_HOPS = 255  # a hop count above this (from a peer) is ignored as nonsense
+SIGNAL_ROOTS = 256  # authors one graft or prune names at most (protocol.framing.MAX_SIGNAL_ROOTS)
 SIGNAL_RETRIES = 3  # a graft or prune that got no answer is sent again at most this often in a row
 UNKNOWN_HOPS = MAX_HOPS + 1  # ranks an announcer that gave no hop count after every one that did
 
@@ -95,6 +111,23 @@ TRANSITIONS: tuple[Transition[Mode, Cause], ...] = (
 _NEXT = {(t.source, t.cause): t.target for t in TRANSITIONS}
 
 
+def _move_all(branch: _Branch, cause: Cause) -> bool:
+    """``cause`` in every tree of ``branch``: the default and each root's mode;
+    roots left in the default mode are forgotten (they read it anyway)."""
+    moved = False
+    target = _NEXT.get((branch.mode, cause))
+    if target is not None:
+        branch.mode, moved = target, True
+    for root, mode in list(branch.roots.items()):
+        target = _NEXT.get((mode, cause), mode)
+        moved = moved or target is not mode
+        if target is branch.mode:
+            del branch.roots[root]
+        else:
+            branch.roots[root] = target
+    return moved
+
+
 def _remember(memory: OrderedDict[bytes, None], item_id: bytes, limit: int) -> None:
     memory[item_id] = None
     memory.move_to_end(item_id)
@@ -103,12 +136,14 @@ def _remember(memory: OrderedDict[bytes, None], item_id: bytes, limit: int) -> N
 
 
 class _Branch:
-    """One link as the tree sees it."""
+    """One link as the tree sees it: its mode per root, and ``mode`` for roots
+    it holds none for."""
 
-    __slots__ = ("announced", "due", "heard", "mode", "queue", "repeated", "resent")
+    __slots__ = ("announced", "due", "heard", "mode", "queue", "repeated", "resent", "roots")
 
     def __init__(self) -> None:
         self.mode = Mode.EAGER
+        self.roots: OrderedDict[bytes, Mode] = OrderedDict()  # author -> mode, least recently moved first
         self.queue: dict[bytes, None] = {}  # ids to announce, in order
         self.due = 0  # when the queue is flushed (set by its first id)
         self.announced: OrderedDict[bytes, None] = OrderedDict()
@@ -172,33 +207,55 @@ class PushTree:
         return branch
 
     # -- link modes -----------------------------------------------------------------------
-    def mode(self, peer: bytes) -> Mode:
-        return self._branch(peer).mode
-
-    def move(self, peer: bytes, cause: Cause) -> bool:
-        """Apply ``cause`` to the link with ``peer`` (see `TRANSITIONS`); True when it moved."""
+    def mode(self, peer: bytes, root: bytes | None = None) -> Mode:
+        """The link's mode for ``root``'s tree (None: the link's default, for roots
+        it remembers nothing of)."""
         branch = self._branch(peer)
-        target = _NEXT.get((branch.mode, cause))
-        if target is None:
-            return False
-        branch.mode = target
-        return True
+        return branch.mode if root is None else branch.roots.get(root, branch.mode)
+
+    def move(self, peer: bytes, cause: Cause, roots: Sequence[bytes] = ()) -> bool:
+        """Apply ``cause`` to the link with ``peer`` (see `TRANSITIONS`) in the
+        trees of ``roots``, or in every tree when ``roots`` is empty; True when
+        any moved."""
+        branch = self._branch(peer)
+        if not roots:
+            return _move_all(branch, cause)
+        moved = False
+        for root in roots:
+            target = _NEXT.get((branch.roots.get(root, branch.mode), cause))
+            if target is None:
+                continue
+            branch.roots[root] = target
+            branch.roots.move_to_end(root)
+            if len(branch.roots) > ROOT_MEMORY:
+                branch.roots.popitem(last=False)
+            moved = True
+        return moved
 
     def signalled(self, peer: bytes) -> None:
         """A graft or prune goes to ``peer`` for a new reason: its retries start over."""
         self._branch(peer).resent = 0
 
-    def resend(self, peer: bytes, graft: bool) -> bool:
-        """A graft (``graft``) or prune to ``peer`` got no answer: whether to send it
-        again. Only while our end is still in the mode it asked for (a later
-        signal may have reversed it), and at most `SIGNAL_RETRIES` times in a row
-        (a peer that is down answers nothing; `PeerUp` makes the link eager anyway)."""
+    def resend(self, peer: bytes, graft: bool, roots: Sequence[bytes] = ()) -> tuple[bytes, ...] | None:
+        """A graft (``graft``) or prune to ``peer`` for ``roots`` got no answer:
+        the roots to send it again for (empty: the whole link), or None. Only the
+        trees where our end is still in the mode it asked for (a later signal may
+        have reversed it), and at most `SIGNAL_RETRIES` times in a row (a peer
+        that is down answers nothing; `PeerUp` makes the link eager anyway)."""
         branch = self._branch(peer)
         wanted = Mode.EAGER if graft else Mode.LAZY
-        if branch.mode is not wanted or branch.resent >= SIGNAL_RETRIES:
-            return False
+        if branch.resent >= SIGNAL_RETRIES:
+            return None
+        if roots:
+            still = tuple(root for root in roots if branch.roots.get(root, branch.mode) is wanted)
+            if not still:
+                return None
+        elif branch.mode is not wanted:
+            return None
+        else:
+            still = ()
         branch.resent += 1
-        return True
+        return still
 
     # -- outgoing -------------------------------------------------------------------------
     def route(self, item: Item, peers: Iterable[bytes], now: int) -> None:
@@ -207,7 +264,7 @@ class PushTree:
             return
         for peer in peers:
             branch = self._branch(peer)
-            if branch.mode is Mode.EAGER:
+            if branch.roots.get(item.author, branch.mode) is Mode.EAGER:
                 continue
             _remember(branch.announced, item.id, ANNOUNCED_MEMORY)
             if item.id in branch.heard or not announced(item):
@@ -310,6 +367,12 @@ class PushTree:
                 branch.due = now + self.announce_delay_ms
             branch.queue[item_id] = None
 
+    def fetched_from(self, item_id: bytes, peer: bytes) -> bool:
+        """Whether a still missing id was fetched from ``peer`` after its
+        announcement (a repair: when it comes, that link joins the item's tree)."""
+        wanted = self._missing.get(item_id)
+        return wanted is not None and peer in wanted.tried
+
     def arrived(self, item_id: bytes) -> None:
         """The item is here (by any path): stop waiting for it."""
         self._missing.pop(item_id, None)
@@ -341,10 +404,11 @@ class PushTree:
         usable: Callable[[bytes], bool],
         settled: Callable[[bytes], bool],
         fetching: Callable[[bytes], bool],
-    ) -> tuple[dict[bytes, list[bytes]], list[bytes]]:
-        """Missing ids whose time is up, by the announcer to fetch them from (and
-        graft); and the announcers grafted before for them that did not deliver in
-        time (the caller prunes them again: else two grafted links push every item).
+    ) -> dict[bytes, list[bytes]]:
+        """Missing ids whose time is up, by the announcer to fetch them from. The
+        link is grafted when the fetched item comes (its author names the tree:
+        an announcement carries ids only), so an announcer that does not deliver
+        was never grafted and needs no prune.
 
         ``settled``: held or refused meanwhile (forget it); ``fetching``: already
         on its way from somewhere (wait a retry period). An id whose announcers
@@ -353,7 +417,6 @@ class PushTree:
         tree link: a far one would deepen the tree below it), the earliest among
         equals or when no hop counts came."""
         plan: dict[bytes, list[bytes]] = {}
-        failed: dict[bytes, None] = {}
         for item_id, wanted in list(self._missing.items()):
             if wanted.deadline > now:
                 continue
@@ -367,11 +430,9 @@ class PushTree:
             if peer is None:
                 del self._missing[item_id]
                 continue
-            if wanted.tried:
-                failed[wanted.tried[-1]] = None
             plan.setdefault(peer, []).append(item_id)
             wanted.tried.append(peer)
-        return plan, [peer for peer in failed if peer not in plan]
+        return plan
 
     def wakeup_at(self, up: Callable[[bytes], bool]) -> int | None:
         """When the next announcement is due or the next missing id times out."""

@@ -93,11 +93,12 @@ PEER_UP_MS = mesh.Timing().reconcile_every_ms * 3 // 2
 # hundred ms, and at any lead the tree flapped: 20 nodes, 40 ms links, 73
 # grafts and prunes an alert (docs/performance.md, "Propagation").
 TREE_SWAP_AFTER_MS = 500
-# Nor does the node swap by hops (`Timing.optimize_hops`): one tree carries every
-# organization's alerts, and a link nearer one author is farther from the next;
-# swapping on each alert's distance moved the tree at every alert (20 nodes, 40 ms
-# links, authors in turn: 4.5-5.5 grafts an alert, p99 2.5-4.4 s, against none and
-# 0.66 s without). Hop counts still travel: a repair grafts the nearest announcer.
+# The node swaps by hops too (`Timing.optimize_hops`, the simulator's 1) now that
+# every author has its own tree (mesh.tree). With one tree for every author, a
+# link nearer one author was farther from the next, and swapping on each alert's
+# distance moved the tree at every alert (20 nodes, 40 ms links: 4.5-5.5 grafts
+# an alert, p99 2.5-4.4 s). Per author, 20 nodes with 40 ms links: p50 304 ->
+# 240 ms, p99 508 -> 333 ms, 0.64 grafts an alert (docs/performance.md).
 # An author whose node record is missing is asked for from the peer that delivered
 # its alert at most this often (node.directory; the record usually comes by gossip).
 RECORD_ASK_EVERY_MS = 10 * 60_000
@@ -326,9 +327,7 @@ class NodeService:
             standings={p.key: _saved_standing(p.standing) for p in peers if p.standing is not None},
             trust_depth=self.config.trust_depth,
             pacing=PUSH_PACING,
-            timing=mesh.Timing(
-                tree_push=self.config.tree_push, swap_after_ms=TREE_SWAP_AFTER_MS, optimize_hops=None
-            ),
+            timing=mesh.Timing(tree_push=self.config.tree_push, swap_after_ms=TREE_SWAP_AFTER_MS),
             random=self._random,
             now=self.clock(),
         )
@@ -915,7 +914,7 @@ class NodeService:
             if isinstance(action, mesh.Announce):
                 self.handle(mesh.AnnounceFailed(action.peer, action.ids))
             else:
-                self.handle(mesh.SignalFailed(action.peer, graft=isinstance(action, mesh.Graft)))
+                self.handle(mesh.SignalFailed(action.peer, isinstance(action, mesh.Graft), action.roots))
 
     def tree_signal(self, peer: bytes, signal: framing.TreeSignal) -> None:
         """A tree signal from ``peer`` (the mesh listener checked and parsed it)."""

@@ -78,16 +78,18 @@ class TreeCarrier:
         for this node's own mesh: a link to a peer that does not speak the tree is
         kept eager (grafted back) instead of pruned or announced on."""
         if not self.speaks(action.peer):
+            if isinstance(action, mesh.Graft):
+                return None, []
             self.counts.kept_eager += isinstance(action, mesh.Prune)
-            return None, ([] if isinstance(action, mesh.Graft) else [mesh.Grafted(action.peer)])
+            return None, [mesh.Grafted(action.peer, action.roots if isinstance(action, mesh.Prune) else ())]
         if isinstance(action, mesh.Announce):
             self.counts.announced_ids += len(action.ids)
             return TreeSignal(announced=tuple(action.ids), hops=tuple(action.hops)), []
         if isinstance(action, mesh.Graft):
             self.counts.grafts += 1
-            return TreeSignal(graft=True), []
+            return TreeSignal(graft=True, roots=action.roots), []
         self.counts.prunes += 1
-        return TreeSignal(prune=True), []
+        return TreeSignal(prune=True, roots=action.roots), []
 
     def incoming(self, peer: bytes, signal: TreeSignal) -> list[mesh.Event]:
         """A signal from ``peer`` as events for the mesh (none while tree push is
@@ -101,10 +103,10 @@ class TreeCarrier:
             events.append(mesh.Announced(peer, signal.announced, signal.hops))
         if signal.graft:
             self.counts.grafted_by_peers += 1
-            events.append(mesh.Grafted(peer))
+            events.append(mesh.Grafted(peer, signal.roots))
         if signal.prune:
             self.counts.pruned_by_peers += 1
-            events.append(mesh.Pruned(peer))
+            events.append(mesh.Pruned(peer, signal.roots))
         return events
 
     def gauges(self) -> list[tuple[str, str, Callable[[], float]]]:

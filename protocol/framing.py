@@ -64,6 +64,7 @@ MAX_FETCH_AUTHORS: Final = 16
 """Author keys in one fetch request's ``authors``: the ``node`` records of authors
 whose alerts arrived before their records (docs/protocol.md §12)."""
 MAX_ANNOUNCE_IDS: Final = MAX_FETCH_IDS
+MAX_SIGNAL_ROOTS: Final = 256  # authors a graft or prune names (a tree per author, §12.7)
 MAX_HOP_COUNT: Final = 255  # in a push's or an announcement's ``h``
 """Ids in one tree signal's announcement (``mesh.Timing.announce_ids``): an
 announced id is fetched by id, so one announcement is one fetch request at most."""
@@ -215,12 +216,14 @@ def deferred_ids(reply: dict[str, Any], sent: int) -> list[bytes]:
 @dataclass(frozen=True, slots=True)
 class TreeSignal:
     """What a tree signal says: ids the sender holds (an announcement), and whether
-    it grafts its link to the receiver into the tree or prunes it."""
+    it grafts its link to the receiver into the trees of ``roots`` (authors'
+    keys; none: every tree) or prunes it from them."""
 
     announced: tuple[bytes, ...] = ()
     graft: bool = False
     prune: bool = False
     hops: tuple[int | None, ...] = ()  # per announced id, the sender's hop count (``hop_counts``)
+    roots: tuple[bytes, ...] = ()
 
 
 def tree_frame(signal: TreeSignal) -> dict[str, Any]:
@@ -234,13 +237,16 @@ def tree_frame(signal: TreeSignal) -> dict[str, Any]:
         frame["graft"] = True
     if signal.prune:
         frame["prune"] = True
+    if signal.roots and (signal.graft or signal.prune):
+        frame["roots"] = list(signal.roots)
     return frame
 
 
 def tree_signal(frame: dict[str, Any]) -> TreeSignal:
     """Read a tree signal: at most ``MAX_ANNOUNCE_IDS`` 32-byte ids under ``ids``,
     ``graft`` and ``prune`` true or absent and not both, and at least one of the
-    three; other keys are ignored (a later version's). Raises only ``BadFrame``."""
+    three; ``roots``, with a graft or prune only, at most ``MAX_SIGNAL_ROOTS``
+    32-byte keys; other keys are ignored (a later version's). Raises only ``BadFrame``."""
     ids = _field(frame, "ids")
     announced = () if ids is None else tuple(_ids(ids, "ids", MAX_ANNOUNCE_IDS))
     graft, prune = _flag(frame, "graft"), _flag(frame, "prune")
@@ -248,7 +254,11 @@ def tree_signal(frame: dict[str, Any]) -> TreeSignal:
         raise BadFrame("a tree signal grafts or prunes, not both", field="frame")
     if not (announced or graft or prune):
         raise BadFrame("a tree signal names ids, graft or prune", field="frame")
-    return TreeSignal(announced, graft, prune, hop_counts(frame, len(announced)) if announced else ())
+    listed = _field(frame, "roots")
+    if listed is not None and not (graft or prune):
+        raise BadFrame("roots come with a graft or a prune", field="roots")
+    roots = () if listed is None else tuple(_ids(listed, "roots", MAX_SIGNAL_ROOTS))
+    return TreeSignal(announced, graft, prune, hop_counts(frame, len(announced)) if announced else (), roots)
 
 
 def speaks_tree(frame: dict[str, Any]) -> bool:

@@ -34,9 +34,10 @@ def holders(grid: Grid, alert: bytes) -> list[str]:
     return [name for name, node in grid.nodes.items() if node.store.get(alert) is not None]
 
 
-def mode(grid: Grid, judge: str, peer: str) -> Mode:
-    """How ``judge`` sends to ``peer``: full items (eager) or ids (lazy)."""
-    return grid[judge].service.mesh.tree.mode(grid[peer].key)
+def mode(grid: Grid, judge: str, peer: str, author: str = "a") -> Mode:
+    """How ``judge`` sends ``author``'s items to ``peer`` (a tree per author):
+    full (eager) or ids only (lazy)."""
+    return grid[judge].service.mesh.tree.mode(grid[peer].key, grid[author].key)
 
 
 async def ring(grid: Grid, *, flooding: tuple[str, ...] = ()) -> None:
@@ -68,13 +69,14 @@ async def test_a_graft_with_no_answer_is_sent_again(any_grid: Grid) -> None:
     sends the signal again while the link is still in the mode it asked for."""
     grid = any_grid
     await ring(grid)
-    a, b = grid["a"].service, grid["b"].key
+    a, b, root = grid["a"].service, grid["b"].key, grid["c"].key
     a.handle(mesh.Pruned(b))  # b asked a for ids only: the link is lazy at a's end
+    a.handle(mesh.Grafted(b, (root,)))  # then took it back into c's tree
     grid.cut("a", "b", both=False)  # a's requests to b get no answer
     before = a.tree.counts.grafts
-    a.handle(mesh.Announced(b, [b"\x42" * 32]))  # b holds an item a lacks: a grafts b to get it
+    a._tree_action(mesh.Graft(b, (root,)))  # a repair from b came: a grafts b into c's tree
     await grid.advance(REPAIR_MS)
-    assert mode(grid, "a", "b") is Mode.EAGER
+    assert mode(grid, "a", "b", "c") is Mode.EAGER and mode(grid, "a", "b", "d") is Mode.LAZY
     assert a.tree.counts.grafts - before == 1 + SIGNAL_RETRIES
 
 
@@ -138,7 +140,7 @@ async def test_a_node_that_floods_keeps_getting_every_alert_in_full(grid: Grid) 
     assert all(holders(grid, alert) == list(RING) for alert in alerts)
     for neighbour in ("b", "d"):  # never pruned toward c, never a signal to it
         assert not grid[neighbour].service.tree.speaks(grid["c"].key)
-        assert mode(grid, neighbour, "c") is Mode.EAGER
+        assert all(mode(grid, neighbour, "c", author) is Mode.EAGER for author in RING)
     assert grid["c"].service.tree.counts.heard_ids == 0
     assert grid["b"].service.tree.counts.kept_eager + grid["d"].service.tree.counts.kept_eager >= 1
     assert grid["b"].service.tree.speaks(grid["a"].key)  # the others speak it among themselves

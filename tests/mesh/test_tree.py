@@ -26,7 +26,8 @@ from mesh import (
     Timing,
 )
 from mesh.events import Action
-from mesh.tree import SIGNAL_RETRIES, Mode
+from mesh.tree import SIGNAL_RETRIES, SIGNAL_ROOTS, Mode
+from protocol.framing import MAX_SIGNAL_ROOTS
 
 from .builders import NOW, alert, key, pushed_to, revoke, rng, vouch
 
@@ -68,14 +69,46 @@ def test_a_pushed_duplicate_prunes_its_link_and_later_items_cross_it_as_announce
     first, second = alert(ALLY, 1), alert(ALLY, 2)
     feed(mesh, Received(P1, [first]))
     again = feed(mesh, Received(P2, [first]), NOW + 5)
-    assert of(Prune, again) == [Prune(P2)]
-    assert mesh.tree.mode(P2) is Mode.LAZY and mesh.tree.mode(P1) is Mode.EAGER
+    assert of(Prune, again) == [Prune(P2, (ALLY,))]
+    assert mesh.tree.mode(P2, ALLY) is Mode.LAZY and mesh.tree.mode(P1, ALLY) is Mode.EAGER
     later = feed(mesh, Received(P1, [second]), NOW + 10)
     assert pushed_to(later) == {P3: [second.id]}  # not to P2 any more, and never back to P1
     assert of(Announce, later) == []  # batched: not yet
     due = NOW + 10 + TREE.announce_delay_ms
     assert mesh.wakeup_at() == due
     assert of(Announce, feed(mesh, Tick(), due)) == [Announce(P2, (second.id,))]
+
+
+def test_each_author_has_its_own_tree() -> None:
+    """A duplicate prunes the link from its author's tree only: another author's
+    first item floods, and its own duplicates shape its own tree."""
+    other = key("other")
+    mesh = MeshNode(
+        ME, random=rng(), now=NOW, peers=(P1, P2, P3), stored=[*TRUST, (vouch(ME, other), 2)],
+        marks=dict.fromkeys((P1, P2, P3), 2), timing=TREE,
+    )  # fmt: skip
+    for peer in (P1, P2, P3):
+        mesh.handle(PeerUp(peer), NOW)
+    feed(mesh, Received(P1, [alert(ALLY, 1)]))
+    feed(mesh, Received(P2, [alert(ALLY, 1)]), NOW + 1)  # P2 is out of ALLY's tree
+    theirs = alert(other, 2)
+    assert pushed_to(feed(mesh, Received(P3, [theirs]), NOW + 2)) == {P1: [theirs.id], P2: [theirs.id]}
+    assert of(Prune, feed(mesh, Received(P1, [theirs]), NOW + 3)) == [Prune(P1, (other,))]
+    assert mesh.tree.mode(P1, other) is Mode.LAZY and mesh.tree.mode(P1, ALLY) is Mode.EAGER
+    assert mesh.tree.mode(P2, other) is Mode.EAGER and mesh.tree.mode(P2, ALLY) is Mode.LAZY
+    mine = alert(ALLY, 3)
+    assert pushed_to(feed(mesh, Received(P1, [mine]), NOW + 4)) == {P3: [mine.id]}
+
+
+def test_a_prune_or_graft_naming_no_author_moves_every_tree_of_the_link() -> None:
+    """What a node before per-author trees sends."""
+    mesh = node()
+    feed(mesh, Received(P1, [alert(ALLY, 1)]))
+    feed(mesh, Received(P2, [alert(ALLY, 1)]), NOW + 1)
+    feed(mesh, Grafted(P2), NOW + 2)
+    assert mesh.tree.mode(P2, ALLY) is Mode.EAGER and mesh.tree.mode(P2) is Mode.EAGER
+    feed(mesh, Pruned(P3), NOW + 3)
+    assert mesh.tree.mode(P3, ALLY) is Mode.LAZY and mesh.tree.mode(P3, key("anyone")) is Mode.LAZY
 
 
 def test_a_resend_by_the_first_sender_or_a_fetched_duplicate_prunes_nothing() -> None:
@@ -159,15 +192,15 @@ def test_an_announced_id_that_does_not_come_is_fetched_from_the_announcer_and_gr
     assert mesh.wakeup_at() == deadline
     assert of(Fetch, feed(mesh, Tick(), deadline - 1)) == []
     repair = feed(mesh, Tick(), deadline)
-    assert of(Graft, repair) == [Graft(P2)] and of(Fetch, repair) == [Fetch(P2, (missing.id,))]
-    assert mesh.tree.mode(P2) is Mode.EAGER
-    # P2 did not answer in time: the next announcer is asked, and P2's graft undone
-    # (else both grafted links would push every later item).
+    assert of(Fetch, repair) == [Fetch(P2, (missing.id,))]
+    assert of(Graft, repair) == []  # the item's author names the tree: grafted when it comes
+    # P2 did not answer in time: the next announcer is asked (P2 was never grafted).
     retry = feed(mesh, Tick(), deadline + TREE.graft_retry_ms)
-    assert of(Graft, retry) == [Graft(P3)] and of(Fetch, retry) == [Fetch(P3, (missing.id,))]
-    assert of(Prune, retry) == [Prune(P2)] and mesh.tree.mode(P2) is Mode.LAZY
+    assert of(Fetch, retry) == [Fetch(P3, (missing.id,))] and of(Graft, retry) == [] == of(Prune, retry)
     arrived = feed(mesh, Received(P3, [missing]), deadline + TREE.graft_retry_ms + 50)
     assert missing.id in mesh and of(Prune, arrived) == []
+    assert of(Graft, arrived) == [Graft(P3, (ALLY,))]
+    assert mesh.tree.mode(P3, ALLY) is Mode.EAGER and mesh.tree.mode(P2, ALLY) is Mode.LAZY
     assert mesh.tree.missing() == []
     # On along the eager links (P1 never pruned), never back to P3 nor to P2, which announced it.
     assert pushed_to(arrived) == {P1: [missing.id]}
@@ -198,36 +231,41 @@ def test_an_unanswered_prune_is_sent_again_while_the_link_stays_lazy() -> None:
     mesh = node()
     first = alert(ALLY, 1)
     feed(mesh, Received(P1, [first]))
-    assert of(Prune, feed(mesh, Received(P2, [first]), NOW + 5)) == [Prune(P2)]
-    resent = [of(Prune, feed(mesh, SignalFailed(P2, graft=False), NOW + 10 + n)) for n in range(SIGNAL_RETRIES + 1)]
-    assert resent == [[Prune(P2)]] * SIGNAL_RETRIES + [[]]  # a peer that never answers is down: PeerUp resets it
-    assert of(Prune, feed(mesh, Received(P2, [first]), NOW + 20)) == [Prune(P2)]  # a new prune: retries start over
-    assert of(Prune, feed(mesh, SignalFailed(P2, graft=False), NOW + 21)) == [Prune(P2)]
-    feed(mesh, Grafted(P2), NOW + 22)  # eager again at our end: the old prune is void
-    assert of(Prune, feed(mesh, SignalFailed(P2, graft=False), NOW + 23)) == []
+    prune = Prune(P2, (ALLY,))
+    failed = SignalFailed(P2, graft=False, roots=(ALLY,))
+    assert of(Prune, feed(mesh, Received(P2, [first]), NOW + 5)) == [prune]
+    resent = [of(Prune, feed(mesh, failed, NOW + 10 + n)) for n in range(SIGNAL_RETRIES + 1)]
+    assert resent == [[prune]] * SIGNAL_RETRIES + [[]]  # a peer that never answers is down: PeerUp resets it
+    assert of(Prune, feed(mesh, Received(P2, [first]), NOW + 20)) == [prune]  # a new prune: retries start over
+    assert of(Prune, feed(mesh, failed, NOW + 21)) == [prune]
+    feed(mesh, Grafted(P2, (ALLY,)), NOW + 22)  # eager again at our end: the old prune is void
+    assert of(Prune, feed(mesh, failed, NOW + 23)) == []
 
 
 def grafting_p2() -> MeshNode:
-    """A node whose lazy link to P2 announced an item that did not come: it grafts P2."""
+    """A node whose lazy link to P2 announced an item that did not come: it fetches
+    it from P2, and grafts P2 into its author's tree when it comes."""
     mesh = node()
     feed(mesh, Pruned(P2))
     missing = alert(ALLY, 2)
     feed(mesh, Announced(P2, [missing.id]), NOW + 10)
-    assert of(Graft, feed(mesh, Tick(), NOW + 10 + TREE.graft_timeout_ms)) == [Graft(P2)]
+    assert of(Fetch, feed(mesh, Tick(), NOW + 10 + TREE.graft_timeout_ms)) == [Fetch(P2, (missing.id,))]
+    assert of(Graft, feed(mesh, Received(P2, [missing]), NOW + 20 + TREE.graft_timeout_ms)) == [Graft(P2, (ALLY,))]
     return mesh
 
 
 def test_an_unanswered_graft_is_sent_again_while_the_link_stays_eager() -> None:
     mesh = grafting_p2()
-    assert of(Graft, feed(mesh, SignalFailed(P2, graft=True), NOW + 4_000)) == [Graft(P2)]
+    failed = SignalFailed(P2, graft=True, roots=(ALLY,))
+    assert of(Graft, feed(mesh, failed, NOW + 4_000)) == [Graft(P2, (ALLY,))]
     feed(mesh, Pruned(P2), NOW + 4_100)  # the peer pruned it since: nothing to graft again
-    assert of(Graft, feed(mesh, SignalFailed(P2, graft=True), NOW + 7_000)) == []
+    assert of(Graft, feed(mesh, failed, NOW + 7_000)) == []
 
 
 def test_no_signal_goes_again_to_a_peer_that_is_down() -> None:
     mesh = grafting_p2()
     feed(mesh, PeerDown(P2), NOW + 1_000)
-    assert of(Graft, feed(mesh, SignalFailed(P2, graft=True), NOW + 4_000)) == []
+    assert of(Graft, feed(mesh, SignalFailed(P2, graft=True, roots=(ALLY,)), NOW + 4_000)) == []
 
 
 def test_a_flooding_node_sends_no_signal_again() -> None:
@@ -251,8 +289,8 @@ def test_a_flooding_node_also_fetches_what_a_tree_peer_announced_and_did_not_bri
     feed(mesh, Announced(P2, [item.id]))
     due = mesh.wakeup_at()
     assert due is not None and NOW + Timing().graft_timeout_ms <= due
-    repair = feed(mesh, Tick(), due)
-    assert of(Graft, repair) == [Graft(P2)] and of(Fetch, repair) == [Fetch(P2, (item.id,))]
+    assert of(Fetch, feed(mesh, Tick(), due)) == [Fetch(P2, (item.id,))]
+    assert of(Graft, feed(mesh, Received(P2, [item]), due + 50)) == [Graft(P2, (ALLY,))]  # push it to us again
 
 
 def test_a_graft_replaces_the_tree_link_that_did_not_bring_the_item() -> None:
@@ -265,9 +303,10 @@ def test_a_graft_replaces_the_tree_link_that_did_not_bring_the_item() -> None:
     missing = alert(ALLY, 2)
     feed(mesh, Announced(P2, [missing.id]), NOW + 10)
     repair = feed(mesh, Tick(), NOW + 10 + TREE.graft_timeout_ms)
-    assert of(Graft, repair) == [Graft(P2)] and of(Prune, repair) == [Prune(P1)]
-    assert mesh.tree.mode(P1) is Mode.LAZY and mesh.tree.mode(P2) is Mode.EAGER
+    assert of(Fetch, repair) == [Fetch(P2, (missing.id,))]
     arrived = feed(mesh, Received(P2, [missing]), NOW + 700)
+    assert of(Graft, arrived) == [Graft(P2, (ALLY,))] and of(Prune, arrived) == [Prune(P1, (ALLY,))]
+    assert mesh.tree.mode(P1, ALLY) is Mode.LAZY and mesh.tree.mode(P2, ALLY) is Mode.EAGER
     assert pushed_to(arrived) == {}  # P1 most likely holds it, P2 sent it, P3 is lazy
     announced = of(Announce, feed(mesh, Tick(), NOW + 5_000))
     assert sorted(announced, key=repr) == sorted([Announce(P1, (missing.id,)), Announce(P3, (missing.id,))], key=repr)
@@ -321,8 +360,8 @@ def test_an_announcement_well_ahead_of_the_tree_swaps_the_parent_for_the_announc
     item = alert(ALLY, 2)
     feed(mesh, Announced(P2, [item.id]), NOW + 10)
     late = feed(mesh, Received(P1, [item]), NOW + 300)  # before the repair, after the announcement
-    assert of(Graft, late) == [Graft(P2)] and of(Prune, late) == [Prune(P1)]
-    assert mesh.tree.mode(P2) is Mode.EAGER and mesh.tree.mode(P1) is Mode.LAZY
+    assert of(Graft, late) == [Graft(P2, (ALLY,))] and of(Prune, late) == [Prune(P1, (ALLY,))]
+    assert mesh.tree.mode(P2, ALLY) is Mode.EAGER and mesh.tree.mode(P1, ALLY) is Mode.LAZY
     assert of(Fetch, feed(mesh, Tick(), NOW + 10_000)) == []
 
 
@@ -384,8 +423,9 @@ def test_a_repair_grafts_the_announcer_nearest_the_author() -> None:
     feed(mesh, Announced(P2, [missing.id], hops=[7]))
     feed(mesh, Announced(P3, [missing.id], hops=[2]), NOW + 20)
     repair = feed(mesh, Tick(), NOW + TREE.graft_timeout_ms)
-    assert of(Graft, repair) == [Graft(P3)] and of(Fetch, repair) == [Fetch(P3, (missing.id,))]
+    assert of(Fetch, repair) == [Fetch(P3, (missing.id,))]
     arrived = feed(mesh, Received(P3, [missing]), NOW + TREE.graft_timeout_ms + 50)
+    assert of(Graft, arrived) == [Graft(P3, (ALLY,))]
     assert {a.hops for a in of(Push, arrived)} == {(3,)}  # the announced count, plus one
 
 
@@ -402,8 +442,8 @@ def test_an_announcement_from_much_nearer_the_author_swaps_the_tree_link() -> No
     small = feed(mesh, Announced(P2, [item.id], hops=[7 - near]), NOW + 100)  # 1 hop fewer than needed
     assert of(Graft, small) == [] and of(Prune, small) == []
     swap = feed(mesh, Announced(P3, [item.id], hops=[6 - near]), NOW + 150)
-    assert of(Graft, swap) == [Graft(P3)] and of(Prune, swap) == [Prune(P1)]
-    assert mesh.tree.mode(P3) is Mode.EAGER and mesh.tree.mode(P1) is Mode.LAZY
+    assert of(Graft, swap) == [Graft(P3, (ALLY,))] and of(Prune, swap) == [Prune(P1, (ALLY,))]
+    assert mesh.tree.mode(P3, ALLY) is Mode.EAGER and mesh.tree.mode(P1, ALLY) is Mode.LAZY
 
 
 def test_an_announcement_ahead_of_a_longer_tree_copy_swaps_to_the_nearest_announcer() -> None:
@@ -415,7 +455,7 @@ def test_an_announcement_ahead_of_a_longer_tree_copy_swaps_to_the_nearest_announ
     feed(mesh, Announced(P2, [item.id], hops=[6]), NOW + 10)  # first, but far
     feed(mesh, Announced(P3, [item.id], hops=[1]), NOW + 20)
     late = feed(mesh, Received(P1, [item], hops=[5]), NOW + 300)
-    assert of(Graft, late) == [Graft(P3)] and of(Prune, late) == [Prune(P1)]
+    assert of(Graft, late) == [Graft(P3, (ALLY,))] and of(Prune, late) == [Prune(P1, (ALLY,))]
 
 
 def test_the_time_based_swap_does_not_move_to_a_path_with_more_hops() -> None:
@@ -428,3 +468,11 @@ def test_the_time_based_swap_does_not_move_to_a_path_with_more_hops() -> None:
     late = feed(mesh, Received(P1, [item], hops=[1]), NOW + 300)
     assert of(Graft, late) == [] and of(Prune, late) == []
     assert mesh.tree.mode(P1) is Mode.EAGER
+
+
+def test_a_signal_names_at_most_as_many_authors_as_the_wire_takes() -> None:
+    assert SIGNAL_ROOTS == MAX_SIGNAL_ROOTS
+    mesh = node()
+    authors = [key(f"author {n}") for n in range(SIGNAL_ROOTS + 5)]
+    mesh._signal(Prune(P2, tuple(authors)), actions := [])  # one batch's duplicates of many authors
+    assert [len(a.roots) for a in actions if isinstance(a, Prune)] == [SIGNAL_ROOTS, 5]

@@ -24,6 +24,20 @@ def test_signals_go_only_to_a_peer_that_said_it_speaks_the_tree() -> None:
     assert (carrier.counts.prunes, carrier.counts.grafts, carrier.counts.announced_ids) == (1, 1, 1)
 
 
+def test_grafts_and_prunes_name_the_authors_whose_trees_they_move() -> None:
+    """A tree per author: the roots travel in the signal and come back as the
+    mesh's events; a prune a peer that does not speak the tree would never get
+    keeps those trees eager."""
+    carrier = TreeCarrier(enabled=True)
+    root = b"\x0a" * 32
+    assert carrier.outgoing(mesh.Prune(PEER, (root,))) == (None, [mesh.Grafted(PEER, (root,))])
+    carrier.heard(PEER, speaks=True)
+    assert carrier.outgoing(mesh.Prune(PEER, (root,))) == (TreeSignal(prune=True, roots=(root,)), [])
+    assert carrier.outgoing(mesh.Graft(PEER, (root,))) == (TreeSignal(graft=True, roots=(root,)), [])
+    assert carrier.incoming(PEER, TreeSignal(graft=True, roots=(root,))) == [mesh.Grafted(PEER, (root,))]
+    assert carrier.incoming(PEER, TreeSignal(prune=True, roots=(root,))) == [mesh.Pruned(PEER, (root,))]
+
+
 def test_a_peer_that_stops_speaking_the_tree_is_grafted_back_once() -> None:
     carrier = TreeCarrier(enabled=True)
     carrier.heard(PEER, speaks=True)

@@ -202,6 +202,8 @@ _ID = b"\x07" * 32
         framing.TreeSignal(announced=(_ID,), graft=True),
         framing.TreeSignal(announced=(_ID,) * framing.MAX_ANNOUNCE_IDS, prune=True),
         framing.TreeSignal(announced=(_ID, b"\x08" * 32), hops=(0, None)),
+        framing.TreeSignal(graft=True, roots=(_ID,)),
+        framing.TreeSignal(prune=True, roots=(_ID,) * framing.MAX_SIGNAL_ROOTS),
     ],
 )
 def test_a_tree_signal_round_trips_through_its_bytes(signal: framing.TreeSignal) -> None:
@@ -229,6 +231,9 @@ def test_a_tree_signal_ignores_keys_of_later_versions() -> None:
         ({"ids": [b"\x07" * 31]}, "32-byte ids"),
         ({"ids": _ID}, "must be a list"),
         ([_ID], "a frame is a map"),
+        ({"ids": [_ID], "roots": [_ID]}, "roots come with a graft or a prune"),
+        ({"prune": True, "roots": [b"\x07" * 31]}, "32-byte ids"),
+        ({"graft": True, "roots": [_ID] * (framing.MAX_SIGNAL_ROOTS + 1)}, "exceeds the limit"),
     ],
 )
 def test_a_malformed_tree_signal_is_a_bad_frame_naming_what_is_wrong(frame: Any, message: str) -> None:
