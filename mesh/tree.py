@@ -32,8 +32,9 @@ its next item floods that link once and is pruned again.
 The tree must never cost reliability: when an announced id has not arrived
 `graft_timeout_ms` after its first announcement (the tree link above us is
 lossy, down, or a *quiet dropper* that accepts items but never forwards them),
-it is fetched from the first announcer and that link is grafted back into the
-tree (`Graft`); if that fails too, the next announcer is tried every
+it is fetched from the nearest announcer, and when it comes that link is
+grafted into its author's tree (`Graft`) and the parent that did not deliver
+it pruned; if the fetch brings nothing, the next announcer is tried every
 `graft_retry_ms`. Revocations (and so compromise declarations) never go lazy:
 they must overtake the alerts of the key they revoke, so they go to every peer
 in full, and their duplicates prune nothing. Reconciliation stays the safety
@@ -90,9 +91,9 @@ class Cause(enum.Enum):
     DUPLICATE = "a pushed duplicate came on it (we send Prune)"
     PRUNED = "the peer pruned it (Pruned)"
     FIRST_COPY = "the peer pushed an item to us first"
-    GRAFT_TIMEOUT = "an id it announced did not come in time (we send Graft and Fetch)"
+    GRAFT_TIMEOUT = "an id it announced did not come in time, and came when fetched from it (we send Graft)"
     GRAFTED = "the peer grafted it (Grafted)"
-    REPLACED = "a graft replaced it, or its graft did not deliver in time (we send Prune)"
+    REPLACED = "a repair or a swap put another link in its place (we send Prune)"
     OVERTAKEN = "the tree's copy came after its announcement (we send Graft; the tree's link: REPLACED)"
     PEER_UP = "the peer is up again (PeerUp)"
 
