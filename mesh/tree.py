@@ -152,6 +152,10 @@ class _Branch:
         self.repeated: OrderedDict[bytes, None] = OrderedDict()  # announced twice already
         self.resent = 0  # the last graft or prune to it, sent again after no answer this often
 
+    def mode_for(self, root: bytes) -> Mode:
+        """The link's mode in ``root``'s tree (its default when it remembers none)."""
+        return self.roots.get(root, self.mode)
+
 
 class _Wanted:
     """An id announced to us that we lack: who announced it, at how many hops, and when to act."""
@@ -212,7 +216,7 @@ class PushTree:
         """The link's mode for ``root``'s tree (None: the link's default, for roots
         it remembers nothing of)."""
         branch = self._branch(peer)
-        return branch.mode if root is None else branch.roots.get(root, branch.mode)
+        return branch.mode if root is None else branch.mode_for(root)
 
     def move(self, peer: bytes, cause: Cause, roots: Sequence[bytes] = ()) -> bool:
         """Apply ``cause`` to the link with ``peer`` (see `TRANSITIONS`) in the
@@ -223,7 +227,7 @@ class PushTree:
             return _move_all(branch, cause)
         moved = False
         for root in roots:
-            target = _NEXT.get((branch.roots.get(root, branch.mode), cause))
+            target = _NEXT.get((branch.mode_for(root), cause))
             if target is None:
                 continue
             branch.roots[root] = target
@@ -245,16 +249,10 @@ class PushTree:
         that is down answers nothing; `PeerUp` makes the link eager anyway)."""
         branch = self._branch(peer)
         wanted = Mode.EAGER if graft else Mode.LAZY
-        if branch.resent >= SIGNAL_RETRIES:
+        still = tuple(root for root in roots if branch.mode_for(root) is wanted)
+        asked_still = bool(still) if roots else branch.mode is wanted
+        if branch.resent >= SIGNAL_RETRIES or not asked_still:
             return None
-        if roots:
-            still = tuple(root for root in roots if branch.roots.get(root, branch.mode) is wanted)
-            if not still:
-                return None
-        elif branch.mode is not wanted:
-            return None
-        else:
-            still = ()
         branch.resent += 1
         return still
 
@@ -265,7 +263,7 @@ class PushTree:
             return
         for peer in peers:
             branch = self._branch(peer)
-            if branch.roots.get(item.author, branch.mode) is Mode.EAGER:
+            if branch.mode_for(item.author) is Mode.EAGER:
                 continue
             _remember(branch.announced, item.id, ANNOUNCED_MEMORY)
             if item.id in branch.heard or not announced(item):
